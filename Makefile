@@ -1,0 +1,28 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Both create .venv if missing.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lock bench clean
+
+venv: $(STAMP)
+
+# The environment is installed exactly from the resolver-compiled lock file.
+$(STAMP): requirements.lock setup.py
+	@bash .ci/make-venv $(VENV)
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/laf demo
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+# Re-resolve the lock after changing requirements.in (needs network to PyPI).
+lock:
+	$(VENV)/bin/uv pip compile requirements.in --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) *.egg-info

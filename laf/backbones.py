@@ -1,0 +1,121 @@
+"""The shared CNN representation (paper §3.1): one Keras backbone for frames and images.
+
+Video frames and web images must land in the same feature space, so both ingestion paths
+call ``build_backbone`` with the same arguments and feed it uint8 RGB batches.
+``weights``: ``"imagenet"`` (Keras' own download, needs internet), ``"none"`` (random
+init, deterministic for ``seed``: every worker builds the identical network), or a path to
+a weights file (e.g. one written by ``save_weights``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+# name -> (keras.applications constructor name, preprocess module, default input size)
+BACKBONES: Dict[str, tuple] = {
+    "mobilenet_v3_small": ("MobileNetV3Small", None, 224),
+    "mobilenet_v3_large": ("MobileNetV3Large", None, 224),
+    "efficientnet_b0": ("EfficientNetB0", None, 224),
+    "resnet50": ("ResNet50", "resnet50", 224),
+    "inception_v3": ("InceptionV3", "inception_v3", 299),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneConfig:
+    name: str = "mobilenet_v3_small"
+    weights: str = "none"          # "imagenet" | "none" | path to a weights file
+    layer: Optional[str] = None     # None: global-average-pooled top; else a named layer
+    input_size: Optional[int] = None
+    seed: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.input_size or BACKBONES[self.name][2]
+
+
+def _resolve_weights(weights: str):
+    if weights == "imagenet":
+        return "imagenet"
+    if weights in ("none", "", None):
+        return None
+    if not os.path.exists(weights):
+        raise FileNotFoundError(f"backbone weights file not found: {weights}")
+    return weights
+
+
+def build_backbone(config: BackboneConfig):
+    """A Keras model: uint8/float RGB [B, H, W, 3] in 0..255 at ``config.size`` -> [B, D]."""
+    return _build(config)[0]
+
+
+def _build(config: BackboneConfig):
+    """(feature model, the keras.applications base inside it)."""
+    import keras
+
+    if config.name not in BACKBONES:
+        raise ValueError(f"unknown backbone {config.name!r}; choose one of {sorted(BACKBONES)}")
+    ctor_name, preprocess_module, _ = BACKBONES[config.name]
+    weights = _resolve_weights(config.weights)
+    keras.utils.set_random_seed(config.seed)
+    ctor = getattr(keras.applications, ctor_name)
+    kwargs = dict(include_top=False, weights="imagenet" if weights == "imagenet" else None,
+                  input_shape=(config.size, config.size, 3))
+    if config.layer is None:
+        kwargs["pooling"] = "avg"
+    base = ctor(**kwargs)
+    if weights not in (None, "imagenet"):
+        base.load_weights(weights)
+    inputs = keras.Input((config.size, config.size, 3), dtype="float32", name="rgb")
+    x = inputs
+    if preprocess_module is not None:
+        x = getattr(keras.applications, preprocess_module).preprocess_input(x)
+    if config.layer is None:
+        outputs = base(x)
+    else:
+        tapped = keras.Model(base.inputs, base.get_layer(config.layer).output)
+        outputs = tapped(x)
+        if len(outputs.shape) == 4:
+            outputs = keras.layers.GlobalAveragePooling2D()(outputs)
+        elif len(outputs.shape) != 2:
+            raise ValueError(f"layer {config.layer!r} has output rank {len(outputs.shape)}; need 2 or 4")
+    return keras.Model(inputs, outputs, name=f"{config.name}_features"), base
+
+
+def calibrate(config: BackboneConfig, images: np.ndarray, path: str) -> str:
+    """Write a weights file for offline use: the backbone's (random or given) weights with
+    every BatchNorm's statistics re-estimated on ``images`` [N, size, size, 3].
+
+    Without ImageNet weights, a randomly initialised network's BatchNorm statistics
+    (mean 0, var 1) make deep activations collapse to ~0; data-dependent statistics keep
+    the random features informative (colour, texture, layout), which is what the offline
+    demo and tests need. Users with internet use ``weights="imagenet"`` instead.
+    """
+    import keras
+
+    model, base = _build(config)
+    for layer in base._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0  # moving stats := this batch's stats
+    model(np.asarray(images, np.float32), training=True)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(f"weights path must end with .weights.h5 (Keras 3): {path}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    base.save_weights(path)
+    return path
+
+
+def feature_fn(config: BackboneConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """A compiled batch function uint8 [B, size, size, 3] -> float32 [B, D]."""
+    import tensorflow as tf
+
+    model = build_backbone(config)
+    fn = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return fn(batch).numpy().astype(np.float32)
+
+    return run

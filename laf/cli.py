@@ -1,0 +1,56 @@
+"""The ``laf`` command line. Subcommands live in ``laf.commands.<name>`` and are imported
+lazily, so ``laf --help`` is instant and TF/TFX load only for the command that runs."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from laf.errors import UserError
+
+# name -> one-line help; the module laf.commands.<name> provides add_arguments() and run().
+COMMANDS = {
+    "demo": "build the embedded demo data if missing and run the whole pipeline locally",
+}
+
+
+def _command_module(name: str):
+    return importlib.import_module(f"laf.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="laf", description="Weakly supervised fine-grained action localization (LAF) pipeline.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_text in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # prints help or the usage error and exits
+    name, rest = argv[0], argv[1:]
+    from laf.quiet import quiet
+
+    quiet()
+    module = _command_module(name)
+    cmd_parser = argparse.ArgumentParser(prog=f"laf {name}", description=COMMANDS[name])
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except UserError as e:
+        print(f"laf {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"laf {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

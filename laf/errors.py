@@ -1,0 +1,5 @@
+"""User-facing errors: printed by the CLI as one clear line, never as a traceback."""
+
+
+class UserError(Exception):
+    """A mistake the user can fix (missing file, bad config, bad manifest row, ...)."""

@@ -1,0 +1,10 @@
+"""The one data contract: video SequenceExamples, image Examples and the label vocabulary.
+
+Every component reads and writes exactly these names. The TFMD schema files beside this
+module (``video_schema.pbtxt``, ``image_schema.pbtxt``) describe the same features for
+TFDV validation.
+"""
+from schemas.records import ImageRecord, VideoRecord, Segment
+from schemas.vocabulary import Vocabulary
+
+__all__ = ["ImageRecord", "VideoRecord", "Segment", "Vocabulary"]

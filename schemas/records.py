@@ -1,0 +1,174 @@
+"""Python-side records and their (de)serialization to tf.train protos.
+
+Kept free of TF graph code so Beam workers and tests can build/parse records cheaply;
+the tf.data parsing specs live in ``schemas.parsing``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional
+
+import numpy as np
+from tensorflow.core.example import example_pb2, feature_pb2
+
+from schemas import names
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """A temporal segment [start, end) in seconds with its action label."""
+
+    start: float
+    end: float
+    label: str
+
+
+def _bytes(values) -> feature_pb2.Feature:
+    return feature_pb2.Feature(
+        bytes_list=feature_pb2.BytesList(value=[v.encode("utf-8") for v in values]))
+
+
+def _floats(values) -> feature_pb2.Feature:
+    return feature_pb2.Feature(float_list=feature_pb2.FloatList(value=np.asarray(values, np.float32).ravel()))
+
+
+def _ints(values) -> feature_pb2.Feature:
+    return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(v) for v in values]))
+
+
+def _get_bytes(feature: feature_pb2.Feature) -> List[str]:
+    return [v.decode("utf-8") for v in feature.bytes_list.value]
+
+
+@dataclasses.dataclass
+class VideoRecord:
+    """One untrimmed video: video-level label, per-time-step features and timestamps."""
+
+    video_id: str
+    label: str
+    label_index: int
+    features: np.ndarray            # [T, D] float32
+    timestamps: np.ndarray          # [T] float32, seconds
+    fps: float
+    duration: float
+    source: str = ""
+    split: str = "train"
+    segments: List[Segment] = dataclasses.field(default_factory=list)
+    laf_scores: Optional[np.ndarray] = None  # [T], set by domain transfer
+    segment_label_indices: Optional[List[int]] = None
+
+    @property
+    def activity(self) -> str:
+        return self.label.split(":", 1)[0]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.features.shape[0])
+
+    def to_proto(self) -> example_pb2.SequenceExample:
+        seq = example_pb2.SequenceExample()
+        ctx = seq.context.feature
+        ctx[names.VIDEO_ID].CopyFrom(_bytes([self.video_id]))
+        ctx[names.LABEL].CopyFrom(_bytes([self.label]))
+        ctx[names.LABEL_INDEX].CopyFrom(_ints([self.label_index]))
+        ctx[names.ACTIVITY].CopyFrom(_bytes([self.activity]))
+        ctx[names.DURATION].CopyFrom(_floats([self.duration]))
+        ctx[names.FPS].CopyFrom(_floats([self.fps]))
+        ctx[names.NUM_FRAMES].CopyFrom(_ints([self.num_frames]))
+        ctx[names.SOURCE].CopyFrom(_bytes([self.source]))
+        ctx[names.SPLIT].CopyFrom(_bytes([self.split]))
+        ctx[names.GT_START].CopyFrom(_floats([s.start for s in self.segments]))
+        ctx[names.GT_END].CopyFrom(_floats([s.end for s in self.segments]))
+        ctx[names.GT_LABEL].CopyFrom(_bytes([s.label for s in self.segments]))
+        ctx[names.GT_LABEL_INDEX].CopyFrom(_ints(
+            self.segment_label_indices if self.segment_label_indices is not None
+            else [self.label_index] * len(self.segments)))
+        lists = seq.feature_lists.feature_list
+        feats = lists[names.FRAME_FEATURES].feature
+        for row in np.asarray(self.features, np.float32):
+            feats.add().CopyFrom(_floats(row))
+        stamps = lists[names.TIMESTAMP].feature
+        for t in np.asarray(self.timestamps, np.float32):
+            stamps.add().CopyFrom(_floats([t]))
+        if self.laf_scores is not None:
+            laf = lists[names.LAF_SCORE].feature
+            for s in np.asarray(self.laf_scores, np.float32):
+                laf.add().CopyFrom(_floats([s]))
+        return seq
+
+    def serialize(self) -> bytes:
+        return self.to_proto().SerializeToString()
+
+    @classmethod
+    def from_proto(cls, seq: example_pb2.SequenceExample) -> "VideoRecord":
+        ctx = seq.context.feature
+        lists = seq.feature_lists.feature_list
+        rows = [list(f.float_list.value) for f in lists[names.FRAME_FEATURES].feature]
+        features = np.asarray(rows, np.float32) if rows else np.zeros((0, 0), np.float32)
+        stamps = np.asarray([f.float_list.value[0] for f in lists[names.TIMESTAMP].feature], np.float32)
+        laf = None
+        if names.LAF_SCORE in lists:
+            laf = np.asarray([f.float_list.value[0] for f in lists[names.LAF_SCORE].feature], np.float32)
+        seg_labels = _get_bytes(ctx[names.GT_LABEL])
+        segments = [Segment(float(s), float(e), l) for s, e, l in zip(
+            ctx[names.GT_START].float_list.value, ctx[names.GT_END].float_list.value, seg_labels)]
+        return cls(
+            video_id=_get_bytes(ctx[names.VIDEO_ID])[0],
+            label=_get_bytes(ctx[names.LABEL])[0],
+            label_index=int(ctx[names.LABEL_INDEX].int64_list.value[0]),
+            features=features,
+            timestamps=stamps,
+            fps=float(ctx[names.FPS].float_list.value[0]),
+            duration=float(ctx[names.DURATION].float_list.value[0]),
+            source=_get_bytes(ctx[names.SOURCE])[0] if ctx[names.SOURCE].bytes_list.value else "",
+            split=_get_bytes(ctx[names.SPLIT])[0] if ctx[names.SPLIT].bytes_list.value else "",
+            segments=segments,
+            laf_scores=laf,
+            segment_label_indices=list(ctx[names.GT_LABEL_INDEX].int64_list.value),
+        )
+
+    @classmethod
+    def parse(cls, serialized: bytes) -> "VideoRecord":
+        seq = example_pb2.SequenceExample()
+        seq.ParseFromString(serialized)
+        return cls.from_proto(seq)
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    """One accepted web image: noisy label (a_I) and its shared CNN features."""
+
+    image_id: str
+    label: str
+    label_index: int
+    features: np.ndarray  # [D] float32
+    source: str
+    sha256: str
+
+    def to_proto(self) -> example_pb2.Example:
+        ex = example_pb2.Example()
+        f = ex.features.feature
+        f[names.IMAGE_ID].CopyFrom(_bytes([self.image_id]))
+        f[names.LABEL].CopyFrom(_bytes([self.label]))
+        f[names.LABEL_INDEX].CopyFrom(_ints([self.label_index]))
+        f[names.IMAGE_FEATURES].CopyFrom(_floats(self.features))
+        f[names.SOURCE].CopyFrom(_bytes([self.source]))
+        f[names.SHA256].CopyFrom(_bytes([self.sha256]))
+        return ex
+
+    def serialize(self) -> bytes:
+        return self.to_proto().SerializeToString()
+
+    @classmethod
+    def parse(cls, serialized: bytes) -> "ImageRecord":
+        ex = example_pb2.Example()
+        ex.ParseFromString(serialized)
+        f = ex.features.feature
+        return cls(
+            image_id=_get_bytes(f[names.IMAGE_ID])[0],
+            label=_get_bytes(f[names.LABEL])[0],
+            label_index=int(f[names.LABEL_INDEX].int64_list.value[0]),
+            features=np.asarray(f[names.IMAGE_FEATURES].float_list.value, np.float32),
+            source=_get_bytes(f[names.SOURCE])[0],
+            sha256=_get_bytes(f[names.SHA256])[0],
+        )

@@ -1,0 +1,87 @@
+"""The label vocabulary (stable order) and the activity -> actions hierarchy.
+
+Written once by ingestion as ``labels.json``; every downstream stage reads it, so label
+indices mean the same thing everywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Dict, Iterable, List, Mapping, Optional
+
+FILENAME = "labels.json"
+
+
+def split_label(label: str) -> str:
+    """Activity of a fine-grained label written ``Activity:Action``."""
+    return label.split(":", 1)[0].strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    labels: List[str]
+    activities: Dict[str, List[str]]  # activity -> its actions (labels), vocabulary order
+
+    @classmethod
+    def build(cls, labels: Iterable[str], taxonomy: Optional[Mapping[str, str]] = None) -> "Vocabulary":
+        """Sorted, de-duplicated labels; ``taxonomy`` (label -> activity) overrides the ':' split."""
+        ordered = sorted(set(labels))
+        activities: Dict[str, List[str]] = {}
+        for label in ordered:
+            activity = (taxonomy or {}).get(label) or split_label(label)
+            activities.setdefault(activity, []).append(label)
+        return cls(ordered, activities)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def index(self, label: str) -> int:
+        try:
+            return self.labels.index(label)
+        except ValueError:
+            raise KeyError(f"label {label!r} is not in the vocabulary ({len(self.labels)} labels)") from None
+
+    def activity_of(self, label: str) -> str:
+        for activity, actions in self.activities.items():
+            if label in actions:
+                return activity
+        raise KeyError(label)
+
+    @property
+    def activity_names(self) -> List[str]:
+        return list(self.activities)
+
+    def activity_matrix(self):
+        """[N_actions, N_activities] 0/1 numpy matrix mapping actions to their activity."""
+        import numpy as np
+
+        names = self.activity_names
+        m = np.zeros((len(self.labels), len(names)), np.float32)
+        for j, activity in enumerate(names):
+            for label in self.activities[activity]:
+                m[self.labels.index(label), j] = 1.0
+        return m
+
+    def to_json(self) -> str:
+        return json.dumps({"labels": self.labels, "activities": self.activities}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        d = json.loads(text)
+        return cls(list(d["labels"]), {k: list(v) for k, v in d["activities"].items()})
+
+    def save(self, directory: str) -> str:
+        import tensorflow as tf
+
+        path = f"{directory.rstrip('/')}/{FILENAME}"
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, path_or_dir: str) -> "Vocabulary":
+        import tensorflow as tf
+
+        path = path_or_dir if path_or_dir.endswith(".json") else f"{path_or_dir.rstrip('/')}/{FILENAME}"
+        with tf.io.gfile.GFile(path) as f:
+            return cls.from_json(f.read())
