@@ -1,0 +1,54 @@
+"""Rejected-record bookkeeping shared by every ingestion path.
+
+One bad item never stops a run: it becomes a JSONL line (source, stage, reason) in
+``rejected.jsonl`` and a Beam counter, and ``summary.json`` records
+``inputs = accepted + rejected + duplicates``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, Iterable
+
+REJECTED_FILE = "rejected.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    source: str
+    stage: str   # e.g. "read", "decode", "sample", "features", "fetch", "validate"
+    reason: str
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def write_rejected(directory: str, rejected: Iterable[Rejected]) -> int:
+    import tensorflow as tf
+
+    n = 0
+    with tf.io.gfile.GFile(os.path.join(directory, REJECTED_FILE), "w") as f:
+        for r in rejected:
+            f.write(r.to_json() + "\n")
+            n += 1
+    return n
+
+
+def summary(inputs: int, accepted: int, rejected: int, duplicates: int = 0) -> Dict[str, int]:
+    """The summary dict; raises if the books do not balance (silent loss is a bug)."""
+    if inputs != accepted + rejected + duplicates:
+        raise AssertionError(
+            f"ingestion lost items: inputs={inputs} != accepted={accepted} + rejected={rejected}"
+            f" + duplicates={duplicates}")
+    return {"inputs": inputs, "accepted": accepted, "rejected": rejected, "duplicates": duplicates}
+
+
+def write_summary(directory: str, counts: Dict[str, int]) -> str:
+    import tensorflow as tf
+
+    path = os.path.join(directory, SUMMARY_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(counts, indent=2, sort_keys=True) + "\n")
+    return path
