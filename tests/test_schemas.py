@@ -1,0 +1,93 @@
+"""The data contract: record round trips, tf.data parsing, vocabulary, TFDV schema files."""
+import numpy as np
+import pytest
+
+import schemas
+from laf import tfrecords
+from schemas import names
+from schemas.parsing import parse_image, parse_video
+from schemas.records import ImageRecord, Segment, VideoRecord
+from schemas.vocabulary import Vocabulary
+
+
+def _video(i: int, laf: bool = True, segments=True) -> VideoRecord:
+    rs = np.random.RandomState(i)
+    t = 4 + i
+    return VideoRecord(
+        video_id=f"v{i}", label="Basketball:Slam dunk", label_index=1,
+        features=rs.rand(t, 6).astype(np.float32), timestamps=np.arange(t, dtype=np.float32),
+        fps=1.0, duration=float(t), source=f"/data/v{i}.mp4", split="train",
+        segments=[Segment(1.0, 2.5, "Basketball:Slam dunk")] if segments else [],
+        laf_scores=rs.rand(t).astype(np.float32) if laf else None)
+
+
+def test_video_record_round_trip():
+    v = _video(3)
+    back = VideoRecord.parse(v.serialize())
+    np.testing.assert_array_equal(back.features, v.features)
+    np.testing.assert_array_equal(back.timestamps, v.timestamps)
+    np.testing.assert_array_equal(back.laf_scores, v.laf_scores)
+    assert (back.video_id, back.label, back.label_index, back.activity) == ("v3", v.label, 1, "Basketball")
+    assert back.segments == v.segments and back.num_frames == 7
+    assert VideoRecord.parse(_video(1, laf=False).serialize()).laf_scores is None
+
+
+def test_image_record_round_trip():
+    img = ImageRecord("i1", "Tennis:Serve", 2, np.arange(5, dtype=np.float32), "a.jpg", "ff00")
+    back = ImageRecord.parse(img.serialize())
+    np.testing.assert_array_equal(back.features, img.features)
+    assert (back.image_id, back.label, back.label_index, back.sha256) == ("i1", "Tennis:Serve", 2, "ff00")
+
+
+def test_tf_data_parsing_matches_python_side(tmp_path):
+    path = str(tmp_path / "v.gz")
+    vids = [_video(i) for i in range(3)]
+    tfrecords.write(path, [v.serialize() for v in vids])
+    parsed = [parse_video(s, feature_dim=6, with_laf=True) for s in tfrecords.dataset(path)]
+    for v, p in zip(vids, parsed):
+        np.testing.assert_allclose(p[names.FRAME_FEATURES].numpy(), v.features)
+        np.testing.assert_allclose(p[names.LAF_SCORE].numpy(), v.laf_scores)
+        assert int(p[names.NUM_FRAMES]) == v.num_frames
+        np.testing.assert_allclose(p[names.GT_START].numpy(), [1.0])
+    img = ImageRecord("i", "A:b", 0, np.ones(4, np.float32), "s", "h")
+    out = parse_image(img.serialize(), feature_dim=4)
+    np.testing.assert_array_equal(out[names.IMAGE_FEATURES].numpy(), np.ones(4))
+
+
+def test_vocabulary_order_hierarchy_and_taxonomy(tmp_path):
+    voc = Vocabulary.build(["Tennis:Serve", "Basketball:Slam dunk", "Basketball:Block", "Tennis:Serve"])
+    assert voc.labels == ["Basketball:Block", "Basketball:Slam dunk", "Tennis:Serve"]
+    assert voc.activities == {"Basketball": ["Basketball:Block", "Basketball:Slam dunk"], "Tennis": ["Tennis:Serve"]}
+    np.testing.assert_array_equal(voc.activity_matrix(), [[1, 0], [1, 0], [0, 1]])
+    assert Vocabulary.load(voc.save(str(tmp_path))) == voc
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        voc.index("Golf:Putt")
+    overridden = Vocabulary.build(["Streetball:Dunk"], taxonomy={"Streetball:Dunk": "Basketball"})
+    assert overridden.activities == {"Basketball": ["Streetball:Dunk"]}
+
+
+def _anomalies(records, schema_path, sequence: bool, tmp_path):
+    import apache_beam as beam
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.public import tfxio
+
+    path = str(tmp_path / ("seq.gz" if sequence else "ex.gz"))
+    tfrecords.write(path, records)
+    kind = tfxio.TFSequenceExampleRecord if sequence else tfxio.TFExampleRecord
+    stats_path = str(tmp_path / "stats")
+    with beam.Pipeline() as p:
+        _ = p | kind(path, telemetry_descriptors=["test"]).BeamSource() | tfdv.GenerateStatistics() \
+            | tfdv.WriteStatisticsToBinaryFile(stats_path)
+    result = tfdv.validate_statistics(tfdv.load_stats_binary(stats_path), tfdv.load_schema_text(schema_path))
+    return dict(result.anomaly_info)
+
+
+def test_tfdv_schema_accepts_contract_and_flags_violations(tmp_path):
+    good = [_video(i, laf=i % 2 == 0, segments=i % 2 == 1).serialize() for i in range(4)]
+    assert _anomalies(good, schemas.VIDEO_SCHEMA, True, tmp_path) == {}
+    bad = _video(9).to_proto()
+    del bad.context.feature[names.LABEL]
+    found = _anomalies(good + [bad.SerializeToString()], schemas.VIDEO_SCHEMA, True, tmp_path)
+    assert names.LABEL in found
+    imgs = [ImageRecord(f"i{i}", "A:b", 0, np.ones(3, np.float32), "s", "h").serialize() for i in range(3)]
+    assert _anomalies(imgs, schemas.IMAGE_SCHEMA, False, tmp_path) == {}
