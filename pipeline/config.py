@@ -1,0 +1,231 @@
+"""One config file (YAML or JSON) for every parameter a user tunes, validated before any run.
+
+Errors name the file and the dotted key, e.g.
+``config.yaml: domain_transfer.theta1 must be a number in [0, 1], got 'high'``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from laf.errors import UserError
+
+VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    videos: str = ""                  # manifest (CSV/JSONL), THUMOS14 folder or ActivityNet JSON
+    images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
+    split_ratios: Dict[str, float] = dataclasses.field(
+        default_factory=lambda: {"train": 0.6, "eval": 0.2, "test": 0.2})
+
+
+@dataclasses.dataclass
+class FeaturesConfig:
+    backbone: str = "mobilenet_v3_small"
+    weights: str = "imagenet"         # imagenet | none | path to a weights file
+    layer: Optional[str] = None
+    input_size: Optional[int] = None
+    fps: float = 1.0                  # sampled frames per second
+
+
+@dataclasses.dataclass
+class DomainTransferConfig:
+    theta1: float = 0.1               # keep images with CNN_v(I)[a_I] > theta1
+    theta2: float = 0.1               # keep frames with CNN_i(V)[a_V] > theta2
+    max_rounds: int = 3
+    hidden_units: List[int] = dataclasses.field(default_factory=lambda: [256])
+    epochs: int = 5
+    batch_size: int = 256
+    min_images_per_class: int = 5
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    variant: str = "laf"              # laf | uniform | random30 | oracle | cnn
+    cells: int = 1024
+    projection: int = 512
+    layers: int = 1
+    dropout: float = 0.0
+    k: int = 20                       # truncated BPTT unroll
+    batch_size: int = 12              # parallel video streams
+    learning_rate: float = 0.0024
+    lr_decay: float = 0.1
+    epochs: int = 10
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    hit1_floor: float = 0.0           # bless only above this video Hit@1 ...
+    window: int = 10                  # ... and not worse than the last blessed model
+    stride: int = 1
+    nms_overlap: float = 0.3
+    top_k_classes: int = 1
+    tiou: List[float] = dataclasses.field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+@dataclasses.dataclass
+class BeamConfig:
+    direct_running_mode: str = "in_memory"   # in_memory | multi_processing
+    direct_num_workers: int = 1
+    extra_args: List[str] = dataclasses.field(default_factory=list)  # e.g. --runner=DataflowRunner ...
+
+    def pipeline_args(self) -> List[str]:
+        return [f"--direct_running_mode={self.direct_running_mode}",
+                f"--direct_num_workers={self.direct_num_workers}", *self.extra_args]
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    pipeline_name: str = "laf"
+    pipeline_root: str = "laf-output/pipeline"   # artifacts + SQLite MLMD (local runs)
+    serving_dir: str = "laf-output/serving"      # pushed models, <serving_dir>/<version>/
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    features: FeaturesConfig = dataclasses.field(default_factory=FeaturesConfig)
+    domain_transfer: DomainTransferConfig = dataclasses.field(default_factory=DomainTransferConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.pipeline_root, "metadata.sqlite")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin is Union and type(None) in get_args(hint):
+        inner = [a for a in get_args(hint) if a is not type(None)][0]
+        return None if value is None else _check_type(value, inner, where)
+    if origin in (list, List):
+        if not isinstance(value, list):
+            raise UserError(f"{where} must be a list, got {value!r}")
+        return [_check_type(v, get_args(hint)[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise UserError(f"{where} must be a mapping, got {value!r}")
+        return {str(k): _check_type(v, get_args(hint)[1], f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    raise UserError(f"{where} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _build(cls, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise UserError(f"{where or 'config'} must be a mapping, got {raw!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UserError(f"{where + '.' if where else ''}{unknown[0]} is not a known setting "
+                        f"(known: {', '.join(sorted(known))})")
+    kwargs = {k: _check_type(v, hints[k], f"{where + '.' if where else ''}{k}") for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def _in_range(where: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise UserError(f"{where} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+
+
+def _positive(where: str, value: float) -> None:
+    if value <= 0:
+        raise UserError(f"{where} must be > 0, got {value!r}")
+
+
+def validate(cfg: PipelineConfig) -> PipelineConfig:
+    """Semantic checks beyond types; raises UserError naming the key."""
+    from laf.backbones import BACKBONES
+
+    dt, tr, ev = cfg.domain_transfer, cfg.trainer, cfg.evaluation
+    _in_range("domain_transfer.theta1", dt.theta1, 0, 1)
+    _in_range("domain_transfer.theta2", dt.theta2, 0, 1)
+    for key, value in [("domain_transfer.max_rounds", dt.max_rounds), ("domain_transfer.epochs", dt.epochs),
+                       ("domain_transfer.batch_size", dt.batch_size), ("trainer.cells", tr.cells),
+                       ("trainer.projection", tr.projection), ("trainer.layers", tr.layers), ("trainer.k", tr.k),
+                       ("trainer.batch_size", tr.batch_size), ("trainer.learning_rate", tr.learning_rate),
+                       ("trainer.epochs", tr.epochs), ("features.fps", cfg.features.fps),
+                       ("evaluation.window", ev.window), ("evaluation.stride", ev.stride),
+                       ("evaluation.top_k_classes", ev.top_k_classes)]:
+        _positive(key, value)
+    _in_range("trainer.dropout", tr.dropout, 0, 0.99)
+    _in_range("trainer.lr_decay", tr.lr_decay, 0, 1)
+    _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
+    _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)
+    for i, t in enumerate(ev.tiou):
+        _in_range(f"evaluation.tiou[{i}]", t, 0, 1)
+    if tr.variant not in VARIANTS:
+        raise UserError(f"trainer.variant must be one of {', '.join(VARIANTS)}, got {tr.variant!r}")
+    if cfg.features.backbone not in BACKBONES:
+        raise UserError(f"features.backbone must be one of {', '.join(sorted(BACKBONES))}, "
+                        f"got {cfg.features.backbone!r}")
+    if cfg.beam.direct_running_mode not in ("in_memory", "multi_processing", "multi_threading"):
+        raise UserError("beam.direct_running_mode must be in_memory, multi_processing or multi_threading")
+    ratios = cfg.data.split_ratios
+    if set(ratios) - {"train", "eval", "test"} or abs(sum(ratios.values()) - 1) > 1e-6:
+        raise UserError(f"data.split_ratios must use keys train/eval/test and sum to 1, got {ratios}")
+    for key in ("videos", "images"):
+        path = getattr(cfg.data, key)
+        if not path:
+            raise UserError(f"data.{key} is required")
+        if "://" not in path and not os.path.exists(path):
+            raise UserError(f"data.{key}: {path} does not exist")
+    return cfg
+
+
+def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
+    """Relative paths (given or default) are relative to the config file, as users expect."""
+    def fix(p: str) -> str:
+        if not p or "://" in p or os.path.isabs(p):
+            return p
+        return os.path.normpath(os.path.join(base, p))
+
+    cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
+    cfg.data.videos, cfg.data.images = fix(cfg.data.videos), fix(cfg.data.images)
+    if cfg.features.weights not in ("imagenet", "none"):
+        cfg.features.weights = fix(cfg.features.weights)
+
+
+def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".") -> PipelineConfig:
+    try:
+        cfg = _build(PipelineConfig, raw, "")
+        _resolve_paths(cfg, os.path.abspath(base_dir))
+        return validate(cfg)
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+
+
+def load(path: str) -> PipelineConfig:
+    if not os.path.exists(path):
+        raise UserError(f"config file not found: {path}")
+    with open(path) as f:
+        text = f.read()
+    try:
+        raw = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {e}") from None
+    return from_dict(raw or {}, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def dump(cfg: PipelineConfig, path: str) -> str:
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+    return path

@@ -1,0 +1,70 @@
+"""Config validation: clear errors naming the key, before anything runs."""
+import json
+
+import pytest
+
+from laf.errors import UserError
+from pipeline import config
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    (tmp_path / "videos.csv").write_text("video,label\n")
+    (tmp_path / "images").mkdir()
+    return tmp_path
+
+
+def _write(tmp_path, raw, name="c.yaml"):
+    import yaml
+
+    p = tmp_path / name
+    p.write_text(json.dumps(raw) if name.endswith(".json") else yaml.safe_dump(raw))
+    return str(p)
+
+
+def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
+    raw = {"data": {"videos": "videos.csv", "images": "images"}, "domain_transfer": {"theta1": 0.2},
+           "pipeline_root": "out/root"}
+    for name in ("c.yaml", "c.json"):
+        cfg = config.load(_write(data_dir, raw, name))
+        assert cfg.data.videos == str(data_dir / "videos.csv")
+        assert cfg.pipeline_root == str(data_dir / "out" / "root")
+        assert cfg.domain_transfer.theta1 == 0.2 and cfg.trainer.cells == 1024
+        assert cfg.metadata_path.endswith("metadata.sqlite")
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"domain_transfer": {"theta1": 1.5}}, r"domain_transfer.theta1 must be a number in \[0, 1\]"),
+    ({"domain_transfer": {"theta1": "high"}}, r"domain_transfer.theta1 must be float, got 'high'"),
+    ({"trainer": {"variant": "transformer"}}, r"trainer.variant must be one of"),
+    ({"trainer": {"cells": 0}}, r"trainer.cells must be > 0"),
+    ({"trainer": {"celss": 3}}, r"trainer.celss is not a known setting"),
+    ({"features": {"backbone": "vgg"}}, r"features.backbone must be one of"),
+    ({"data": {"videos": "missing.csv", "images": "images"}}, r"data.videos: .*missing.csv does not exist"),
+    ({"data": {"split_ratios": {"train": 0.5, "eval": 0.1, "test": 0.1}}}, r"sum to 1"),
+    ({"evaluation": {"tiou": [0.1, 2]}}, r"evaluation.tiou\[1\]"),
+])
+def test_bad_values_name_file_and_key(data_dir, patch, message):
+    raw = {"data": {"videos": "videos.csv", "images": "images"}}
+    for key, value in patch.items():
+        raw.setdefault(key, {}).update(value)
+    path = _write(data_dir, raw)
+    with pytest.raises(UserError, match=message) as err:
+        config.load(path)
+    assert str(err.value).startswith(path)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(UserError, match="config file not found"):
+        config.load(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        config.load(str(bad))
+
+
+def test_dump_round_trip(data_dir):
+    cfg = config.load(_write(data_dir, {"data": {"videos": "videos.csv", "images": "images"}}))
+    again = config.load(config.dump(cfg, str(data_dir / "dumped.yaml")))
+    assert again == cfg
+    assert cfg.beam.pipeline_args()[0] == "--direct_running_mode=in_memory"
