@@ -151,8 +151,11 @@ def _positive(where: str, value: float) -> None:
         raise UserError(f"{where} must be > 0, got {value!r}")
 
 
-def validate(cfg: PipelineConfig) -> PipelineConfig:
-    """Semantic checks beyond types; raises UserError naming the key."""
+def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
+    """Semantic checks beyond types; raises UserError naming the key.
+
+    ``check_paths=False`` skips the local-existence check of data paths (compiling for a
+    cluster whose data is not on this machine)."""
     from laf.backbones import BACKBONES
 
     dt, tr, ev = cfg.domain_transfer, cfg.trainer, cfg.evaluation
@@ -186,7 +189,7 @@ def validate(cfg: PipelineConfig) -> PipelineConfig:
         path = getattr(cfg.data, key)
         if not path:
             raise UserError(f"data.{key} is required")
-        if "://" not in path and not os.path.exists(path):
+        if check_paths and "://" not in path and not os.path.exists(path):
             raise UserError(f"data.{key}: {path} does not exist")
     return cfg
 
@@ -204,16 +207,17 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         cfg.features.weights = fix(cfg.features.weights)
 
 
-def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".") -> PipelineConfig:
+def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",
+              check_paths: bool = True) -> PipelineConfig:
     try:
         cfg = _build(PipelineConfig, raw, "")
         _resolve_paths(cfg, os.path.abspath(base_dir))
-        return validate(cfg)
+        return validate(cfg, check_paths)
     except UserError as e:
         raise UserError(f"{source}: {e}") from None
 
 
-def load(path: str) -> PipelineConfig:
+def load(path: str, check_paths: bool = True) -> PipelineConfig:
     if not os.path.exists(path):
         raise UserError(f"config file not found: {path}")
     with open(path) as f:
@@ -222,7 +226,8 @@ def load(path: str) -> PipelineConfig:
         raw = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:
         raise UserError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {e}") from None
-    return from_dict(raw or {}, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
+    return from_dict(raw or {}, source=path, base_dir=os.path.dirname(os.path.abspath(path)),
+                     check_paths=check_paths)
 
 
 def dump(cfg: PipelineConfig, path: str) -> str:

@@ -1,0 +1,14 @@
+"""Custom artifact types shared by the LAF components."""
+from tfx import types
+
+
+class LabelVocabulary(types.Artifact):
+    """Directory holding ``labels.json``: the label vocabulary and activity -> actions hierarchy."""
+
+    TYPE_NAME = "LabelVocabulary"
+
+
+class DomainTransferRounds(types.Artifact):
+    """Directory holding ``rounds.json`` and TensorBoard scalars of the domain-transfer loop."""
+
+    TYPE_NAME = "DomainTransferRounds"

@@ -1,0 +1,26 @@
+"""Executor of ValidationGate: raise with one readable line per anomaly."""
+import os
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from laf import validation
+
+
+class DataValidationError(RuntimeError):
+    """The ingested data violates the schema in ``schemas/``."""
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        artifact = artifact_utils.get_single_instance(input_dict["anomalies"])
+        problems = []
+        for split in artifact_utils.decode_split_names(artifact.split_names):
+            path = os.path.join(artifact_utils.get_split_uri([artifact], split), "SchemaDiff.pb")
+            problems += [f"[{split}] {line}" for line in validation.describe(validation.load(path))]
+        if problems:
+            raise DataValidationError(
+                f"{exec_properties['dataset_name']} data violates the schema:\n  " + "\n  ".join(problems))

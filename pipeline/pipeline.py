@@ -1,0 +1,84 @@
+"""The LAF pipeline: one ``create_pipeline`` wiring every stage (house style: TFX penguin/taxi).
+
+image + video ingestion -> statistics / schema / validation (gate) -> domain transfer
+(Algorithm 1, LAF scores) -> Trainer (LSTMP w/ LAF or a baseline) -> Evaluator (Hit@k,
+localization mAP; blessing) -> Pusher (TF Serving layout, only blessed models).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional
+
+from tfx import v1 as tfx
+
+import schemas
+from components.domain_transfer.component import DomainTransfer
+from components.image_ingest.component import ImageIngest
+from components.validation_gate.component import ValidationGate
+from components.video_ingest.component import VideoIngest
+from pipeline.config import PipelineConfig
+
+RUN_FN = "trainer.run_fn.run_fn"
+
+
+def _validated(examples, schema_file: str, name: str) -> List:
+    """StatisticsGen + ImportSchemaGen + ExampleValidator + gate for one example kind."""
+    stats = tfx.components.StatisticsGen(examples=examples).with_id(f"{name}StatisticsGen")
+    schema = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(f"{name}SchemaGen")
+    validator = tfx.components.ExampleValidator(
+        statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]).with_id(f"{name}ExampleValidator")
+    gate = ValidationGate(anomalies=validator.outputs["anomalies"], dataset_name=name).with_id(f"{name}ValidationGate")
+    return [stats, schema, validator, gate]
+
+
+def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
+                    beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    from laf.tfma_metrics import eval_config
+
+    feats = cfg.features
+    backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
+                    input_size=feats.input_size or 0)
+    video_ingest = VideoIngest(manifest=cfg.data.videos, fps=feats.fps, split_ratios=cfg.data.split_ratios,
+                               **backbone)
+    image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], **backbone)
+    video_checks = _validated(video_ingest.outputs["examples"], schemas.VIDEO_SCHEMA, "Video")
+    image_checks = _validated(image_ingest.outputs["examples"], schemas.IMAGE_SCHEMA, "Image")
+
+    dt = cfg.domain_transfer
+    domain_transfer = DomainTransfer(
+        videos=video_ingest.outputs["examples"], images=image_ingest.outputs["examples"],
+        vocabulary=video_ingest.outputs["vocabulary"], theta1=dt.theta1, theta2=dt.theta2,
+        max_rounds=dt.max_rounds, hidden_units=dt.hidden_units, epochs=dt.epochs, batch_size=dt.batch_size,
+        min_images_per_class=dt.min_images_per_class, seed=dt.seed)
+    domain_transfer.add_upstream_nodes([video_checks[-1], image_checks[-1]])
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=domain_transfer.outputs["scored_examples"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={**dataclasses.asdict(cfg.trainer), "evaluation": dataclasses.asdict(cfg.evaluation)})
+
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"], example_splits=["test"],
+        eval_config=eval_config(cfg.evaluation, vocabulary_labels=None))
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=cfg.pipeline_root,
+        components=[video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer,
+                    baseline, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam.pipeline_args(),
+    )
