@@ -11,7 +11,9 @@ from laf.errors import UserError
 
 # name -> one-line help; the module laf.commands.<name> provides add_arguments() and run().
 COMMANDS = {
+    "extract": "extract shared CNN features from your own videos, web images or .npy arrays (Beam)",
     "demo": "build the embedded demo data if missing and run the whole pipeline locally",
+    "evaluate": "temporal-localization mAP of ActivityNet-style results against ground truth",
 }
 
 

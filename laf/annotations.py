@@ -1,0 +1,204 @@
+"""Ground-truth and result files of the two standard benchmarks.
+
+- THUMOS14: a folder of ``<Class>_<subset>.txt`` files, one ``<video> <start> <end>`` line per segment;
+  ``Ambiguous_<subset>.txt`` lists segments whose detections are neither right nor wrong.
+- ActivityNet ground truth: ``{"database": {video: {"subset", "duration", "annotations":
+  [{"segment": [start, end], "label"}]}}}``.
+- ActivityNet results: ``{"version", "results": {video: [{"label", "score", "segment"}]},
+  "external_data"}``.
+
+Malformed input raises :class:`laf.errors.UserError` naming the file (and line).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+from laf.errors import UserError
+from laf.evaluation import Detection
+from schemas.records import Segment
+
+AMBIGUOUS = "Ambiguous"
+RESULTS_VERSION = "VERSION 1.3"
+
+
+def read_ground_truth(path: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
+    """Ground truth from a THUMOS14 folder or an ActivityNet ``.json`` file: video -> segments."""
+    if os.path.isdir(path):
+        return read_thumos14(path, subset)
+    if path.endswith(".json"):
+        return read_activitynet(path, subset)
+    raise UserError(f"ground truth {path!r} is neither a THUMOS14 annotation folder nor a .json file")
+
+
+# --- THUMOS14 ----------------------------------------------------------------------------------
+
+def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
+    """``<Class>_<subset>.txt`` files of one subset: class -> path (Ambiguous included)."""
+    if not os.path.isdir(folder):
+        raise UserError(f"THUMOS14 annotation folder {folder!r} does not exist")
+    found: Dict[str, Dict[str, str]] = {}
+    for name in sorted(os.listdir(folder)):
+        stem, ext = os.path.splitext(name)
+        if ext != ".txt" or "_" not in stem:
+            continue
+        label, file_subset = stem.rsplit("_", 1)
+        found.setdefault(file_subset, {})[label] = os.path.join(folder, name)
+    if not found:
+        raise UserError(f"{folder!r} holds no THUMOS14 annotation files (<Class>_<subset>.txt)")
+    if subset is None:
+        if len(found) > 1:
+            raise UserError(f"{folder!r} holds several subsets {sorted(found)}; choose one")
+        subset = next(iter(found))
+    if subset not in found:
+        raise UserError(f"{folder!r} has no annotation files of subset {subset!r} (found {sorted(found)})")
+    return found[subset]
+
+
+def _read_thumos_file(path: str, label: str) -> Dict[str, List[Segment]]:
+    out: Dict[str, List[Segment]] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                video, start, end = fields[0], float(fields[1]), float(fields[2])
+            except (IndexError, ValueError):
+                raise UserError(f"{path}:{number}: expected '<video> <start> <end>', got {line.strip()!r}") from None
+            _check_segment(start, end, f"{path}:{number}")
+            out.setdefault(video, []).append(Segment(start, end, label))
+    return out
+
+
+def _merge(parts: Iterable[Dict[str, List[Segment]]]) -> Dict[str, List[Segment]]:
+    merged: Dict[str, List[Segment]] = {}
+    for part in parts:
+        for video, segments in part.items():
+            merged.setdefault(video, []).extend(segments)
+    return {v: sorted(s, key=lambda seg: (seg.start, seg.end, seg.label)) for v, s in sorted(merged.items())}
+
+
+def read_thumos14(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
+    """Action segments of one subset (``val``/``test``; may be omitted if the folder holds one)."""
+    files = _thumos_files(folder, subset)
+    return _merge(_read_thumos_file(path, label) for label, path in files.items() if label != AMBIGUOUS)
+
+
+def read_ambiguous(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
+    """The ``Ambiguous`` segments of one subset (empty if the folder has none)."""
+    path = _thumos_files(folder, subset).get(AMBIGUOUS)
+    return _merge([_read_thumos_file(path, AMBIGUOUS)]) if path else {}
+
+
+def write_thumos14(folder: str, gt: Mapping[str, Sequence[Segment]], subset: str) -> List[str]:
+    """One ``<label>_<subset>.txt`` per label (``Ambiguous`` segments included); returns the paths."""
+    by_label: Dict[str, List[str]] = {}
+    for video, segments in sorted(gt.items()):
+        if any(c.isspace() for c in video):
+            raise UserError(f"video id {video!r} contains whitespace; THUMOS14 files cannot hold it")
+        for s in segments:
+            if "/" in s.label or os.sep in s.label:
+                raise UserError(f"label {s.label!r} cannot be a THUMOS14 file name")
+            by_label.setdefault(s.label, []).append(f"{video} {float(s.start)!r} {float(s.end)!r}\n")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for label, lines in sorted(by_label.items()):
+        path = os.path.join(folder, f"{label}_{subset}.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        paths.append(path)
+    return paths
+
+
+# --- ActivityNet ---------------------------------------------------------------------------------
+
+def _load_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path!r} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def _check_segment(start: float, end: float, where: str) -> None:
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+        raise UserError(f"{where}: invalid segment [{start}, {end}] (need finite start <= end)")
+
+
+def _segment(entry, where: str):
+    try:
+        start, end = (float(x) for x in entry["segment"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{where}: expected \"segment\": [start, end], got {entry!r}") from None
+    _check_segment(start, end, where)
+    return start, end
+
+
+def read_activitynet(path: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
+    """Ground truth of an ActivityNet JSON file (optionally one ``subset``, e.g. ``validation``)."""
+    database = _load_json(path).get("database")
+    if not isinstance(database, dict):
+        raise UserError(f"{path}: no \"database\" object; is this ActivityNet ground truth?")
+    out: Dict[str, List[Segment]] = {}
+    for video, info in database.items():
+        if subset is not None and info.get("subset") != subset:
+            continue
+        segments = []
+        for i, ann in enumerate(info.get("annotations", [])):
+            where = f"{path}: {video} annotation {i}"
+            if "label" not in ann:
+                raise UserError(f"{where}: missing \"label\"")
+            segments.append(Segment(*_segment(ann, where), str(ann["label"])))
+        out[video] = segments
+    return out
+
+
+def write_activitynet(path: str, gt: Mapping[str, Sequence[Segment]],
+                      durations: Optional[Mapping[str, float]] = None, subset: str = "validation") -> None:
+    """ActivityNet ground-truth JSON; videos without segments are kept (they hold only background)."""
+    database = {}
+    for video, segments in gt.items():
+        entry = {"subset": subset,
+                 "annotations": [{"segment": [s.start, s.end], "label": s.label} for s in segments]}
+        if durations is not None and video in durations:
+            entry["duration"] = float(durations[video])
+        database[video] = entry
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"version": RESULTS_VERSION, "database": database}, f, indent=1)
+
+
+def write_results(path: str, detections: Iterable[Detection]) -> None:
+    """ActivityNet-style result JSON of the detections."""
+    results: Dict[str, list] = {}
+    for d in detections:
+        results.setdefault(d.video_id, []).append(
+            {"label": d.label, "score": float(d.score), "segment": [float(d.start), float(d.end)]})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"version": RESULTS_VERSION, "results": results, "external_data": {}}, f)
+
+
+def read_results(path: str) -> List[Detection]:
+    """Detections of an ActivityNet-style result JSON, in file order."""
+    results = _load_json(path).get("results")
+    if not isinstance(results, dict):
+        raise UserError(f"{path}: no \"results\" object; is this an ActivityNet result file?")
+    out = []
+    for video, entries in results.items():
+        for i, e in enumerate(entries):
+            where = f"{path}: {video} result {i}"
+            try:
+                label, score = str(e["label"]), float(e["score"])
+            except (KeyError, TypeError, ValueError):
+                raise UserError(f"{where}: expected \"label\" and a numeric \"score\", got {e!r}") from None
+            if not math.isfinite(score):
+                raise UserError(f"{where}: score {score} is not finite")
+            out.append(Detection(video, *_segment(e, where), label, score))
+    return out

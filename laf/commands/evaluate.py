@@ -1,0 +1,66 @@
+"""``laf evaluate``: temporal-localization mAP of an ActivityNet result file against ground truth."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List
+
+from laf.errors import UserError
+from laf.evaluation import PAPER_TIOUS, APResult, tiou_key
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ground-truth", required=True, metavar="GT",
+                        help="ActivityNet ground-truth JSON, or a folder of THUMOS14 annotation files")
+    parser.add_argument("--predictions", required=True, metavar="PRED", help="ActivityNet result JSON")
+    parser.add_argument("--tiou", default=",".join(tiou_key(t) for t in PAPER_TIOUS),
+                        help="comma-separated tIoU thresholds (default: %(default)s, as the paper)")
+    parser.add_argument("--subset", default=None,
+                        help="THUMOS14 subset (val/test) or ActivityNet subset (e.g. validation)")
+    parser.add_argument("--no-ambiguous", action="store_true",
+                        help="count false positives on THUMOS14 'Ambiguous' segments instead of ignoring them")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+
+def parse_tious(text: str) -> List[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--tiou must be comma-separated numbers, got {text!r}") from None
+    if not values or any(not 0.0 < v <= 1.0 for v in values):
+        raise UserError(f"--tiou thresholds must lie in (0, 1], got {text!r}")
+    return values
+
+
+def format_table(result: APResult) -> str:
+    keys = [tiou_key(t) for t in result.tious]
+    width = max([len("class")] + [len(c) for c in result.ap])
+    lines = [f"{'class':<{width}}  " + "  ".join(f"{k:>6}" for k in keys)]
+    for label, ap in result.ap.items():
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{v:6.4f}" for v in ap))
+    lines.append(f"{'mAP':<{width}}  " + "  ".join(f"{v:6.4f}" for v in result.mAP))
+    lines.append(f"average mAP over tIoU {keys[0]}..{keys[-1]}: {result.average_mAP:.4f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from laf import annotations
+    from laf.evaluation import average_precision
+
+    tious = parse_tious(args.tiou)
+    gt = annotations.read_ground_truth(args.ground_truth, args.subset)
+    if not any(gt.values()):
+        raise UserError(f"{args.ground_truth} holds no ground-truth segments")
+    detections = annotations.read_results(args.predictions)
+    ambiguous = None
+    if os.path.isdir(args.ground_truth) and not args.no_ambiguous:
+        ambiguous = annotations.read_ambiguous(args.ground_truth, args.subset)
+    classes = {s.label for segs in gt.values() for s in segs}
+    ignored = sum(d.label not in classes for d in detections)
+    if ignored:
+        print(f"note: {ignored} detections of classes without ground truth were ignored", file=sys.stderr)
+    result = average_precision(gt, detections, tious, ambiguous)
+    print(json.dumps(result.to_dict()) if args.json else format_table(result))
+    return 0

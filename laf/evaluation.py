@@ -1,0 +1,344 @@
+"""Evaluation of the paper (§4.2–4.5): video-level Hit@k by average fusion, activity-level Hit@k,
+sliding-window localization with NMS, and temporal-localization mAP by the ActivityNet protocol.
+
+Pure NumPy, so the CLI, the TFMA metrics, the benchmark and the tests share one implementation;
+``laf.localize_tf`` is the graph twin of :func:`detect` for serving.
+
+Deterministic tie rules (documented once, used everywhere):
+- Hit@k: a class ranks before an equally scored class with a higher index (what a stable sort by
+  descending score or ``tf.math.top_k`` lists).
+- Localization: among equal window scores the earlier window is kept first; detections are listed by
+  score descending, then class index, then NMS selection order.
+- mAP: detections of a class are ranked by score descending, equal scores in input order; a
+  detection matches the unmatched ground-truth segment of highest tIoU, the earlier listed on ties.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+if TYPE_CHECKING:  # duck-typed at run time: importing schemas.records pulls in TensorFlow
+    from schemas.records import Segment
+
+PAPER_TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5)
+WEAKLY_SUPERVISED_TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """One localized action instance, as in ActivityNet result files."""
+
+    video_id: str
+    start: float
+    end: float
+    label: str
+    score: float
+
+
+# --- video level ------------------------------------------------------------------------------
+
+def average_fusion(probabilities, num_frames=None) -> np.ndarray:
+    """Video-level scores = mean of the per-frame probabilities.
+
+    ``[T, N]`` -> ``[N]``; a padded batch ``[B, T, N]`` with ``num_frames`` ``[B]`` -> ``[B, N]``
+    (frames past a video's length are ignored; a video without frames scores zero).
+    """
+    p = np.asarray(probabilities, np.float64)
+    if p.ndim == 2:
+        p = p[None]
+        num_frames = None if num_frames is None else [num_frames]
+    lengths = np.full(p.shape[0], p.shape[1]) if num_frames is None else np.asarray(num_frames, np.int64)
+    mask = np.arange(p.shape[1])[None, :] < lengths[:, None]
+    fused = (p * mask[..., None]).sum(axis=1) / np.maximum(lengths, 1)[:, None]
+    return fused[0] if np.asarray(probabilities).ndim == 2 else fused
+
+
+def label_ranks(scores, labels) -> np.ndarray:
+    """0-based rank of each row's true label among its scores ``[B, N]`` (ties: lower index first)."""
+    s = np.asarray(scores, np.float64)
+    labels = np.asarray(labels, np.int64)
+    own = s[np.arange(len(labels)), labels][:, None]
+    lower = np.arange(s.shape[1])[None, :] < labels[:, None]
+    return ((s > own) | ((s == own) & lower)).sum(axis=1)
+
+
+def hit_at_k(scores, labels, k: int) -> float:
+    """Share of videos whose label is among the top ``k`` of their scores (NaN for no videos)."""
+    labels = np.asarray(labels, np.int64)
+    if labels.size == 0:
+        return float("nan")
+    return float(np.mean(label_ranks(scores, labels) < k))
+
+
+def activity_scores(scores, activity_matrix) -> np.ndarray:
+    """Activity confidence = mean of its child actions' confidences (paper §4.3); ``[B, N] -> [B, A]``."""
+    m = np.asarray(activity_matrix, np.float64)
+    return np.asarray(scores, np.float64) @ m / np.maximum(m.sum(axis=0), 1.0)
+
+
+def activity_hit_at_k(scores, labels, activity_matrix, k: int) -> float:
+    """Hit@k over activities; ``activity_matrix`` is ``Vocabulary.activity_matrix()`` ``[N, A]``."""
+    m = np.asarray(activity_matrix)
+    activity_labels = m[np.asarray(labels, np.int64)].argmax(axis=1)
+    return hit_at_k(activity_scores(scores, m), activity_labels, k)
+
+
+# --- localization -------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LocalizeConfig:
+    """Sliding-window localization settings (paper §4.2: windows of 10 time steps, then NMS)."""
+
+    window: int = 10                      # time steps per window (shorter videos: one window)
+    stride: int = 1                       # time steps between window starts
+    nms_overlap: float = 0.0              # drop a window whose tIoU with a kept one exceeds this
+    top_k_classes: Optional[int] = None   # localize only the video's top-k classes; None = all
+    max_detections: Optional[int] = None  # per video, highest scores first; None = all
+
+    def __post_init__(self):
+        if self.window < 1 or self.stride < 1:
+            raise ValueError(f"window and stride must be >= 1, got {self.window} and {self.stride}")
+        if not 0.0 <= self.nms_overlap <= 1.0:
+            raise ValueError(f"nms_overlap must be in [0, 1], got {self.nms_overlap}")
+        for name in ("top_k_classes", "max_detections"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+
+
+class Segments(NamedTuple):
+    """Detections of one video as arrays (seconds, class index, score), best first."""
+
+    start: np.ndarray
+    end: np.ndarray
+    label: np.ndarray
+    score: np.ndarray
+
+
+def frame_bounds(timestamps, frame_duration: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Start/end seconds of each time step: a frame lasts until the next one; the last lasts
+    ``frame_duration`` (default: the mean sampling interval, 1 s for a single frame)."""
+    t = np.asarray(timestamps, np.float64)
+    if frame_duration is None:
+        frame_duration = (t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 else 1.0
+    return t, np.append(t[1:], t[-1] + frame_duration)
+
+
+def window_starts(num_frames: int, window: int, stride: int) -> Tuple[np.ndarray, int]:
+    """First time step of every window and the window length; the last window ends at the video's
+    end so the tail is never skipped."""
+    width = min(window, num_frames)
+    starts = np.arange(0, num_frames - width + 1, stride)
+    if starts[-1] != num_frames - width:
+        starts = np.append(starts, num_frames - width)
+    return starts, width
+
+
+def considered_classes(probabilities, top_k: Optional[int]) -> np.ndarray:
+    """Class indices to localize (ascending): all, or the top-k by average fusion."""
+    n = np.asarray(probabilities).shape[1]
+    if top_k is None or top_k >= n:
+        return np.arange(n)
+    fused = average_fusion(probabilities)
+    return np.sort(np.argsort(-fused, kind="stable")[:top_k])
+
+
+def tiou(start_a, end_a, start_b, end_b) -> np.ndarray:
+    """Temporal intersection over union, broadcasting; 0 where the union is empty."""
+    inter = np.clip(np.minimum(end_a, end_b) - np.maximum(start_a, start_b), 0.0, None)
+    union = (np.subtract(end_a, start_a) + np.subtract(end_b, start_b)) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def greedy_nms(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarray:
+    """Greedy NMS for all classes at once: windows ``[S]`` with scores ``[C, S]`` -> ``[C, S]`` int,
+    the selection step at which each window was kept, -1 if suppressed.
+
+    Each step keeps every class's best remaining window and drops its overlapping ones, so the
+    number of steps is the largest number of windows kept for one class.
+    """
+    alive = np.ones(scores.shape, bool)
+    step_of = np.full(scores.shape, -1, np.int64)
+    rows = np.arange(scores.shape[0])
+    step = 0
+    while alive.any():
+        best = np.where(alive, scores, -np.inf).argmax(axis=1)  # first maximum: earliest window
+        live = alive[rows, best]
+        step_of[rows[live], best[live]] = step
+        overlaps = tiou(starts[best][:, None], ends[best][:, None], starts[None, :], ends[None, :])
+        alive &= overlaps <= overlap
+        alive[rows, best] = False
+        step += 1
+    return step_of
+
+
+def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
+           frame_duration: Optional[float] = None) -> Segments:
+    """Sliding-window localization of one video from its per-frame probabilities ``[T, N]``.
+
+    A window's score for a class is the mean probability over its time steps; per class, greedy
+    NMS keeps the best windows. Start/end come from the per-frame ``timestamps`` ``[T]``.
+    """
+    p = np.asarray(probabilities, np.float64)
+    num_frames = p.shape[0]
+    if num_frames == 0:
+        return Segments(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
+    starts, width = window_starts(num_frames, config.window, config.stride)
+    cumulative = np.concatenate([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
+    window_scores = (cumulative[starts + width] - cumulative[starts]) / width  # [S, N]
+    frame_start, frame_end = frame_bounds(np.asarray(timestamps)[:num_frames], frame_duration)
+    win_start, win_end = frame_start[starts], frame_end[starts + width - 1]
+    classes = considered_classes(p, config.top_k_classes)
+    class_scores = window_scores[:, classes].T  # [C, S]
+    step_of = greedy_nms(win_start, win_end, class_scores, config.nms_overlap)
+    c, s = np.nonzero(step_of >= 0)
+    score = class_scores[c, s]
+    order = np.lexsort((step_of[c, s], c, -score))[:config.max_detections]
+    c, s = c[order], s[order]
+    return Segments(win_start[s], win_end[s], classes[c], score[order])
+
+
+def localize(video_id: str, probabilities, timestamps, labels: Sequence[str],
+             config: LocalizeConfig = LocalizeConfig(),
+             frame_duration: Optional[float] = None) -> List[Detection]:
+    """:func:`detect` with class names: the detections of one video, best first."""
+    found = detect(probabilities, timestamps, config, frame_duration)
+    return [Detection(video_id, float(s), float(e), labels[int(c)], float(v))
+            for s, e, c, v in zip(found.start, found.end, found.label, found.score)]
+
+
+# --- mAP ------------------------------------------------------------------------------------------
+
+def tiou_key(threshold: float) -> str:
+    """The JSON/table key of a tIoU threshold: ``0.1`` -> ``"0.1"``."""
+    return f"{threshold:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class APResult:
+    """Average precision per class (classes with ground truth) at each tIoU threshold."""
+
+    tious: Tuple[float, ...]
+    ap: Dict[str, np.ndarray]  # class -> [len(tious)]
+
+    @property
+    def mAP(self) -> np.ndarray:
+        if not self.ap:  # no ground truth: undefined, not zero
+            return np.full(len(self.tious), np.nan)
+        return np.mean(list(self.ap.values()), axis=0)
+
+    @property
+    def average_mAP(self) -> float:
+        return float(np.mean(self.mAP))
+
+    def to_dict(self) -> dict:
+        keys = [tiou_key(t) for t in self.tious]
+        return {
+            "mAP": {k: float(v) for k, v in zip(keys, self.mAP)},
+            "average_mAP": self.average_mAP,
+            "ap": {c: {k: float(v) for k, v in zip(keys, ap)} for c, ap in self.ap.items()},
+        }
+
+
+def _group_members(sorted_keys: np.ndarray, query_keys: np.ndarray):
+    """For each query key, the indices of its rows in ``sorted_keys``, padded: ``(index [Q, M], valid)``."""
+    lo = np.searchsorted(sorted_keys, query_keys, side="left")
+    count = np.searchsorted(sorted_keys, query_keys, side="right") - lo
+    width = int(count.max()) if count.size else 0
+    j = np.arange(width)[None, :]
+    valid = j < count[:, None]
+    index = np.where(valid, lo[:, None] + j, 0)
+    return index, valid
+
+
+def _segment_starts(group: np.ndarray) -> np.ndarray:
+    """Index of the first row of each row's run in a sorted ``group`` array."""
+    first = np.ones(len(group), bool)
+    first[1:] = group[1:] != group[:-1]
+    return np.maximum.accumulate(np.where(first, np.arange(len(group)), 0))
+
+
+def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
+                      tious: Sequence[float] = PAPER_TIOUS,
+                      ambiguous: Optional[Mapping[str, Sequence["Segment"]]] = None) -> APResult:
+    """AP per class and tIoU threshold by the ActivityNet detection protocol, vectorised.
+
+    Per class, detections are ranked by score over all videos; each matches the unmatched
+    ground-truth segment of its video with the highest tIoU if that is >= the threshold, else it is
+    a false positive (also in videos without ground truth). AP is the all-point interpolated area
+    under the precision-recall curve; classes with ground truth but no detections get 0. With
+    ``ambiguous`` (THUMOS14), a false positive overlapping an ambiguous segment of its video is
+    ignored instead of counted.
+    """
+    thresholds = np.asarray(tious, np.float64)
+    classes = sorted({seg.label for segs in ground_truth.values() for seg in segs})
+    class_code = {c: i for i, c in enumerate(classes)}
+    video_code: Dict[str, int] = {}
+    gt = [(video_code.setdefault(v, len(video_code)), class_code[s.label], s.start, s.end)
+          for v, segs in ground_truth.items() for s in segs]
+    dets = [(video_code.setdefault(d.video_id, len(video_code)), class_code[d.label], d.start, d.end, d.score)
+            for d in detections if d.label in class_code]
+    n_videos = max(len(video_code), 1)
+    g = np.asarray(gt, np.float64).reshape(-1, 4)
+    d = np.asarray(dets, np.float64).reshape(-1, 5)
+    gt_key = g[:, 1].astype(np.int64) * n_videos + g[:, 0].astype(np.int64)
+    gt_order = np.argsort(gt_key, kind="stable")
+    gt_key, g = gt_key[gt_order], g[gt_order]
+    n_gt = np.bincount(g[:, 1].astype(np.int64), minlength=len(classes))
+
+    # Rank detections: class, then score descending, then input order.
+    det_class = d[:, 1].astype(np.int64)
+    order = np.lexsort((np.arange(len(d)), -d[:, 4], det_class))
+    d, det_class = d[order], det_class[order]
+    det_key = det_class * n_videos + d[:, 0].astype(np.int64)
+
+    # tIoU of every detection with the ground truth of its (class, video) group: [D, M].
+    members, valid = _group_members(gt_key, det_key)
+    overlap = np.where(valid, tiou(d[:, 2:3], d[:, 3:4], g[members, 2], g[members, 3]), -1.0)
+
+    # Greedy matching in rounds: round r handles the r-th best detection of every group at once.
+    by_group = np.lexsort((np.arange(len(d)), det_key))  # stable: keeps the score ranking
+    rank = np.empty(len(d), np.int64)
+    rank[by_group] = np.arange(len(d)) - _segment_starts(det_key[by_group])
+    matched = np.zeros((len(thresholds), len(g)), bool)
+    tp = np.zeros((len(thresholds), len(d)), bool)
+    round_order = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[round_order], np.arange(rank.max() + 2 if len(d) else 1))
+    for r in range(len(bounds) - 1):
+        sel = round_order[bounds[r]:bounds[r + 1]]
+        cand = overlap[sel]  # [n, M]
+        avail = (cand[None] >= thresholds[:, None, None]) & ~matched[:, members[sel]] & valid[sel][None]
+        best = np.where(avail, cand[None], -1.0).argmax(axis=2)  # [K, n]
+        hit = avail.any(axis=2)
+        k_idx, n_idx = np.nonzero(hit)
+        matched[k_idx, members[sel][n_idx, best[k_idx, n_idx]]] = True
+        tp[:, sel] = hit
+
+    counted = np.ones((len(thresholds), len(d)), bool)
+    if ambiguous:
+        amb = [(video_code[v], s.start, s.end) for v, segs in ambiguous.items() if v in video_code for s in segs]
+        a = np.asarray(amb, np.float64).reshape(-1, 3)
+        a = a[np.argsort(a[:, 0], kind="stable")]
+        amb_members, amb_valid = _group_members(a[:, 0].astype(np.int64), d[:, 0].astype(np.int64))
+        inter = np.minimum(d[:, 3:4], a[amb_members, 2]) - np.maximum(d[:, 2:3], a[amb_members, 1])
+        counted = tp | ~((inter > 0) & amb_valid).any(axis=1)[None]
+
+    # All-point interpolated AP per class, with per-class cumulative sums and running maxima.
+    start = _segment_starts(det_class)
+    tp_cum = np.cumsum(tp, axis=1)
+    fp_cum = np.cumsum(~tp & counted, axis=1)
+    prior = np.where(start > 0, start - 1, 0)
+    tp_c = tp_cum - np.where(start > 0, tp_cum[:, prior], 0)
+    fp_c = fp_cum - np.where(start > 0, fp_cum[:, prior], 0)
+    total = tp_c + fp_c
+    precision = np.where(total > 0, tp_c / np.maximum(total, 1), 0.0)
+    # Running max from the end within each class: offsets keep later classes below earlier ones.
+    offset = 2.0 * det_class[::-1]
+    interp = (np.maximum.accumulate(precision[:, ::-1] - offset, axis=1) + offset)[:, ::-1]
+    ap = np.zeros((len(thresholds), len(classes)))
+    for k in range(len(thresholds)):
+        ap[k] = np.bincount(det_class, weights=np.where(tp[k], interp[k], 0.0), minlength=len(classes))
+    ap = ap / np.maximum(n_gt, 1)[None]
+    return APResult(tuple(float(t) for t in tious), {c: ap[:, i] for i, c in enumerate(classes)})

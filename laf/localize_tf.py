@@ -1,0 +1,131 @@
+"""Graph twin of :func:`laf.evaluation.detect` (sliding window + greedy per-class NMS) in TensorFlow
+ops, so a SavedModel can serve a ``localize`` signature that returns the library's detections.
+
+Same windows, scores, tie rules and ordering as the NumPy library (computed in float64, returned
+as float32); outputs are padded to a fixed ``max_detections`` with a ``count``.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from laf.evaluation import LocalizeConfig
+
+PAD_LABEL = -1
+
+
+def _window_starts(num_frames: tf.Tensor, window: int, stride: int):
+    """Window start steps (the last window ends at the video's end) and the window length."""
+    width = tf.minimum(tf.constant(window, tf.int32), num_frames)
+    last = num_frames - width
+    starts = tf.range(0, last + 1, stride)
+    starts = tf.cond(starts[-1] != last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
+    return starts, width
+
+
+def _first_argmax(values: tf.Tensor) -> tf.Tensor:
+    """Row-wise argmax that picks the first maximum (``tf.argmax`` does not promise it)."""
+    best = tf.reduce_max(values, axis=1, keepdims=True)
+    positions = tf.range(tf.shape(values, out_type=tf.int32)[1])[None, :]
+    return tf.reduce_min(tf.where(values == best, positions, tf.int32.max), axis=1)
+
+
+def _tiou(start_a, end_a, start_b, end_b):
+    inter = tf.maximum(tf.minimum(end_a, end_b) - tf.maximum(start_a, start_b), 0.0)
+    union = (end_a - start_a) + (end_b - start_b) - inter
+    return tf.where(union > 0, inter / tf.where(union > 0, union, 1.0), 0.0)
+
+
+def _greedy_nms(starts, ends, scores, overlap: float) -> tf.Tensor:
+    """``[C, S]`` selection step of each kept window, -1 if suppressed (see ``evaluation.greedy_nms``)."""
+    shape = tf.shape(scores)
+    rows = tf.range(shape[0])
+
+    def body(step, alive, step_of):
+        best = _first_argmax(tf.where(alive, scores, tf.constant(-float("inf"), scores.dtype)))
+        index = tf.stack([rows, best], axis=1)
+        live = tf.gather_nd(alive, index)
+        step_of = tf.tensor_scatter_nd_update(
+            step_of, index, tf.where(live, step, tf.gather_nd(step_of, index)))
+        best_start, best_end = tf.gather(starts, best)[:, None], tf.gather(ends, best)[:, None]
+        keep = _tiou(best_start, best_end, starts[None, :], ends[None, :]) <= overlap
+        alive = alive & keep & ~tf.cast(tf.one_hot(best, shape[1], on_value=1, off_value=0), tf.bool)
+        return step + 1, alive, step_of
+
+    _, _, step_of = tf.while_loop(
+        lambda step, alive, step_of: tf.reduce_any(alive), body,
+        (tf.constant(0), tf.ones(shape, tf.bool), tf.fill(shape, -1)))
+    return step_of
+
+
+def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
+    starts, width = _window_starts(num_frames, config.window, config.stride)
+    cumulative = tf.concat([tf.zeros_like(p[:1]), tf.cumsum(p, axis=0)], axis=0)
+    window_scores = (tf.gather(cumulative, starts + width) - tf.gather(cumulative, starts)) / tf.cast(width, p.dtype)
+    t = timestamps
+    if frame_duration is None:
+        span = tf.cast(tf.maximum(num_frames - 1, 1), t.dtype)
+        frame_duration = tf.where(num_frames > 1, (t[-1] - t[0]) / span, tf.constant(1.0, t.dtype))
+    frame_end = tf.concat([t[1:], [t[-1] + tf.cast(frame_duration, t.dtype)]], 0)
+    win_start, win_end = tf.gather(t, starts), tf.gather(frame_end, starts + width - 1)
+
+    n_classes = tf.shape(p)[1]
+    classes = tf.range(n_classes)
+    if config.top_k_classes is not None:
+        top = tf.math.top_k(tf.reduce_mean(p, axis=0), k=tf.minimum(config.top_k_classes, n_classes))
+        classes = tf.sort(top.indices)  # top_k lists equal scores lower index first, as the library
+    class_scores = tf.transpose(tf.gather(window_scores, classes, axis=1))  # [C, S]
+    step_of = _greedy_nms(win_start, win_end, class_scores, config.nms_overlap)
+
+    kept = tf.where(step_of >= 0)  # row-major: class, then window
+    c, s = tf.cast(kept[:, 0], tf.int32), tf.cast(kept[:, 1], tf.int32)
+    score = tf.gather_nd(class_scores, kept)
+    order = tf.argsort(tf.gather_nd(step_of, kept), stable=True)  # least significant key first
+    order = tf.gather(order, tf.argsort(tf.gather(c, order), stable=True))
+    order = tf.gather(order, tf.argsort(-tf.gather(score, order), stable=True))
+    s, c, score = tf.gather(s, order), tf.gather(c, order), tf.gather(score, order)
+    return tf.gather(win_start, s), tf.gather(win_end, s), tf.gather(classes, c), score
+
+
+def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
+             max_detections: int = 100, frame_duration: Optional[float] = None) -> Dict[str, tf.Tensor]:
+    """Detections of one video from probabilities ``[T, N]`` (rows past ``num_frames`` ignored) and
+    timestamps ``[T]``: ``start``/``end``/``score`` float32 ``[max_detections]``, ``label`` int32
+    (``PAD_LABEL`` in padding) and ``count`` int32, best first. Beyond ``max_detections`` (and
+    ``config.max_detections``) the lowest-scored detections are dropped.
+    """
+    num_frames = tf.cast(num_frames, tf.int32)
+    p = tf.cast(probabilities, tf.float64)[:num_frames]
+    t = tf.cast(timestamps, tf.float64)[:num_frames]
+    limit = max_detections if config.max_detections is None else min(max_detections, config.max_detections)
+
+    def found():
+        return _detect(p, t, num_frames, config, frame_duration)
+
+    def nothing():
+        empty = tf.zeros([0], tf.float64)
+        return empty, empty, tf.zeros([0], tf.int32), empty
+
+    start, end, label, score = tf.cond(num_frames > 0, found, nothing)
+    count = tf.minimum(tf.shape(score)[0], limit)
+    pad = [[0, max_detections - count]]
+
+    def fixed(x, value):
+        return tf.ensure_shape(tf.pad(x[:count], pad, constant_values=value), [max_detections])
+
+    return {"start": tf.cast(fixed(start, 0.0), tf.float32), "end": tf.cast(fixed(end, 0.0), tf.float32),
+            "label": fixed(label, PAD_LABEL), "score": tf.cast(fixed(score, 0.0), tf.float32), "count": count}
+
+
+def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
+                   max_detections: int = 100) -> Dict[str, tf.Tensor]:
+    """:func:`localize` over a padded batch: ``[B, T, N]``, ``[B, T]``, ``[B]`` -> ``[B, max_detections]``
+    tensors and ``count`` ``[B]`` (the shape a serving signature returns)."""
+    signature = {"start": tf.TensorSpec([max_detections], tf.float32),
+                 "end": tf.TensorSpec([max_detections], tf.float32),
+                 "label": tf.TensorSpec([max_detections], tf.int32),
+                 "score": tf.TensorSpec([max_detections], tf.float32),
+                 "count": tf.TensorSpec([], tf.int32)}
+    return tf.map_fn(lambda x: localize(x[0], x[1], x[2], config, max_detections),
+                     (probabilities, timestamps, num_frames), fn_output_signature=signature)

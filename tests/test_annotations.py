@@ -1,0 +1,101 @@
+"""THUMOS14 / ActivityNet file round trips and clear errors on malformed files."""
+import json
+
+import pytest
+
+from laf import annotations
+from laf.errors import UserError
+from laf.evaluation import Detection
+from schemas.records import Segment
+
+GT = {
+    "video_test_0000004": [Segment(0.2, 1.1, "CricketBowling"), Segment(33.7, 35.4, "CricketShot")],
+    "video_test_0000007": [Segment(12.25, 14.5, "Basketball:Dunk")],
+}
+
+
+def test_thumos14_round_trip_with_ambiguous(tmp_path):
+    folder = tmp_path / "thumos"
+    amb = {"video_test_0000004": [Segment(40.0, 41.5, "Ambiguous")]}
+    with_amb = {v: GT.get(v, []) + amb.get(v, []) for v in GT}
+    paths = annotations.write_thumos14(str(folder), with_amb, "test")
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
+        "Ambiguous_test.txt", "Basketball:Dunk_test.txt", "CricketBowling_test.txt", "CricketShot_test.txt"]
+    assert (folder / "CricketShot_test.txt").read_text() == "video_test_0000004 33.7 35.4\n"
+    assert annotations.read_thumos14(str(folder)) == GT
+    assert annotations.read_ground_truth(str(folder), "test") == GT
+    assert annotations.read_ambiguous(str(folder)) == amb
+
+
+def test_thumos14_reads_official_layout_and_subsets(tmp_path):
+    (tmp_path / "BaseballPitch_val.txt").write_text("video_validation_0000051 67.5 75.9\n\n"
+                                                    "video_validation_0000051 85.9 90.6\n")
+    (tmp_path / "Ambiguous_val.txt").write_text("video_validation_0000051 20.0 22.0\n")
+    (tmp_path / "BaseballPitch_test.txt").write_text("video_test_0000001 1 2\n")
+    (tmp_path / "readme.md").write_text("not an annotation")
+    with pytest.raises(UserError, match="several subsets"):
+        annotations.read_thumos14(str(tmp_path))
+    val = annotations.read_thumos14(str(tmp_path), "val")
+    assert val == {"video_validation_0000051": [Segment(67.5, 75.9, "BaseballPitch"),
+                                                Segment(85.9, 90.6, "BaseballPitch")]}
+    assert annotations.read_ambiguous(str(tmp_path), "test") == {}
+    with pytest.raises(UserError, match="no annotation files of subset 'train'"):
+        annotations.read_thumos14(str(tmp_path), "train")
+
+
+@pytest.mark.parametrize("line, message", [("video_1 3.0\n", "expected '<video> <start> <end>'"),
+                                           ("video_1 5 4\n", "invalid segment"),
+                                           ("video_1 a b\n", "expected")])
+def test_thumos14_bad_lines_name_file_and_line(tmp_path, line, message):
+    (tmp_path / "X_val.txt").write_text("video_0 1 2\n" + line)
+    with pytest.raises(UserError, match=message) as err:
+        annotations.read_thumos14(str(tmp_path))
+    assert "X_val.txt:2" in str(err.value)
+
+
+def test_activitynet_ground_truth_round_trip(tmp_path):
+    path = str(tmp_path / "gt.json")
+    gt = dict(GT, background_video=[])
+    annotations.write_activitynet(path, gt, durations={"video_test_0000004": 60.0})
+    data = json.loads(open(path).read())
+    assert data["database"]["video_test_0000004"]["duration"] == 60.0
+    assert data["database"]["video_test_0000004"]["annotations"][1] == {"segment": [33.7, 35.4],
+                                                                        "label": "CricketShot"}
+    assert annotations.read_ground_truth(path) == gt
+    assert annotations.read_activitynet(path, subset="validation") == gt
+    assert annotations.read_activitynet(path, subset="testing") == {}
+
+
+def test_results_round_trip(tmp_path):
+    path = str(tmp_path / "results.json")
+    dets = [Detection("v1", 0.0, 10.0, "a", 0.9), Detection("v2", 1.5, 2.5, "b", 0.25),
+            Detection("v1", 3.0, 4.0, "b", 0.5)]
+    annotations.write_results(path, dets)
+    data = json.loads(open(path).read())
+    assert data["version"] == "VERSION 1.3" and data["external_data"] == {}
+    assert data["results"]["v1"][1] == {"label": "b", "score": 0.5, "segment": [3.0, 4.0]}
+    assert sorted(annotations.read_results(path), key=repr) == sorted(dets, key=repr)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not valid JSON"),
+    ('{"database": {}}', 'no "results"'),
+    ('{"results": {"v": [{"label": "a", "segment": [0, 1]}]}}', "numeric \"score\""),
+    ('{"results": {"v": [{"label": "a", "score": 1, "segment": [2, 1]}]}}', "invalid segment"),
+    ('{"results": {"v": [{"label": "a", "score": 1, "segment": "x"}]}}', "segment"),
+])
+def test_bad_result_files_are_user_errors(tmp_path, content, message):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        annotations.read_results(str(path))
+
+
+def test_bad_ground_truth_paths(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        annotations.read_ground_truth(str(tmp_path / "missing.json"))
+    with pytest.raises(UserError, match="neither"):
+        annotations.read_ground_truth(str(tmp_path / "gt.csv"))
+    (tmp_path / "results.json").write_text('{"results": {}}')
+    with pytest.raises(UserError, match="no \"database\""):
+        annotations.read_ground_truth(str(tmp_path / "results.json"))

@@ -1,0 +1,64 @@
+"""``laf evaluate`` run as a user runs it (in-process through ``laf.cli.main``)."""
+import json
+
+import pytest
+
+from laf import annotations
+from laf.cli import main
+from laf.evaluation import Detection
+from schemas.records import Segment
+
+GT = {"v1": [Segment(0, 10, "a"), Segment(20, 30, "b")], "v2": [Segment(5, 9, "a")]}
+DETS = [Detection("v1", 0, 10, "a", 0.9), Detection("v1", 40, 50, "a", 0.8), Detection("v2", 5, 7, "a", 0.7),
+        Detection("v1", 21, 30, "b", 0.6), Detection("v1", 0, 1, "unknown", 0.5)]
+
+
+@pytest.fixture
+def files(tmp_path):
+    pred = str(tmp_path / "pred.json")
+    annotations.write_results(pred, DETS)
+    gt_json = str(tmp_path / "gt.json")
+    annotations.write_activitynet(gt_json, GT)
+    folder = str(tmp_path / "thumos")
+    amb = {"v1": [Segment(45, 46, "Ambiguous")]}
+    annotations.write_thumos14(folder, {v: GT.get(v, []) + amb.get(v, []) for v in GT}, "test")
+    return gt_json, folder, pred
+
+
+def test_json_output_contract(files, capsys):
+    gt_json, _, pred = files
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred, "--tiou", "0.5,0.7", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # a: TP, FP, TP(tIoU .5) at 0.5 -> 1*.5 + 2/3*.5; at 0.7 the v2 hit fails -> .5; b: tIoU .9 -> 1, 1
+    assert out == {"mAP": {"0.5": pytest.approx((5 / 6 + 1) / 2), "0.7": pytest.approx(0.75)},
+                   "average_mAP": pytest.approx(((5 / 6 + 1) / 2 + 0.75) / 2),
+                   "ap": {"a": {"0.5": pytest.approx(5 / 6), "0.7": pytest.approx(0.5)},
+                          "b": {"0.5": 1.0, "0.7": 1.0}}}
+
+
+def test_table_output_and_thumos_ambiguous(files, capsys):
+    _, folder, pred = files
+    assert main(["evaluate", "--ground-truth", folder, "--predictions", pred]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["class", "0.1", "0.2", "0.3", "0.4", "0.5"]
+    assert lines[1].split() == ["a"] + ["1.0000"] * 5  # the false positive sits on an Ambiguous segment
+    assert lines[3].split()[0] == "mAP" and lines[-1].startswith("average mAP over tIoU 0.1..0.5: 1.0000")
+    assert "1 detections of classes without ground truth were ignored" in captured.err
+    assert main(["evaluate", "--ground-truth", folder, "--predictions", pred, "--no-ambiguous", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ap"]["a"]["0.5"] == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize("extra, message", [(["--tiou", "0.5,x"], "comma-separated numbers"),
+                                            (["--tiou", "1.5"], "lie in (0, 1]")])
+def test_user_errors_are_one_line(files, capsys, extra, message):
+    gt_json, _, pred = files
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred] + extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("laf evaluate: error:") and message in err and "Traceback" not in err
+
+
+def test_missing_predictions_file(files, capsys):
+    gt_json, _, _ = files
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", "/nonexistent/p.json"]) == 2
+    assert "does not exist" in capsys.readouterr().err

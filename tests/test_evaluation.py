@@ -1,0 +1,242 @@
+"""Hand-computed cases of the evaluation library, plus random cross-checks against straightforward
+per-detection loops written from the protocol text."""
+import numpy as np
+import pytest
+
+from laf import evaluation as ev
+from laf.evaluation import Detection, LocalizeConfig
+from schemas.records import Segment
+from schemas.vocabulary import Vocabulary
+
+
+def ap_of(gt, dets, tious=(0.5,), ambiguous=None, label="a"):
+    return ev.average_precision(gt, dets, tious, ambiguous).ap[label]
+
+
+# --- Hit@k and activities --------------------------------------------------------------------------
+
+def test_average_fusion_ignores_padding():
+    batch = np.zeros((2, 3, 2))
+    batch[0] = [[1, 0], [0, 1], [1, 0]]
+    batch[1, :1] = [[0.2, 0.8]]
+    batch[1, 1:] = 99.0  # padding past num_frames must not count
+    np.testing.assert_allclose(ev.average_fusion(batch, [3, 1]), [[2 / 3, 1 / 3], [0.2, 0.8]])
+    np.testing.assert_allclose(ev.average_fusion(batch[0]), [2 / 3, 1 / 3])
+
+
+def test_hit_at_k_ties_rank_lower_index_first():
+    scores = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.1, 0.2, 0.7]])
+    labels = [0, 1, 0]
+    assert ev.label_ranks(scores, labels).tolist() == [0, 1, 2]
+    assert ev.hit_at_k(scores, labels, 1) == pytest.approx(1 / 3)
+    assert ev.hit_at_k(scores, labels, 2) == pytest.approx(2 / 3)
+    assert ev.hit_at_k(scores, labels, 3) == 1.0
+    assert np.isnan(ev.hit_at_k(np.zeros((0, 3)), [], 1))
+
+
+def test_activity_confidence_is_mean_of_child_actions():
+    vocab = Vocabulary.build(["A:x", "A:y", "B:z"])
+    scores = np.array([[0.4, 0.0, 0.3], [0.1, 0.6, 0.3]])
+    np.testing.assert_allclose(ev.activity_scores(scores, vocab.activity_matrix()), [[0.2, 0.3], [0.35, 0.3]])
+    labels = [vocab.index("A:x"), vocab.index("A:y")]
+    assert ev.hit_at_k(scores, labels, 1) == 1.0
+    # Video 0: action right but its activity loses (0.2 < 0.3); video 1: activity A wins.
+    assert ev.activity_hit_at_k(scores, labels, vocab.activity_matrix(), 1) == 0.5
+    assert ev.activity_hit_at_k(scores, labels, vocab.activity_matrix(), 2) == 1.0
+
+
+# --- sliding window + NMS ----------------------------------------------------------------------------
+
+PROBS = np.stack([[0.9, 0.8, 0.1, 0.1, 0.7, 0.9]], axis=1)
+PROBS = np.concatenate([PROBS, 1.0 - PROBS], axis=1)  # [6, 2]
+
+
+def test_window_nms_on_made_up_sequence():
+    found = ev.detect(PROBS, np.arange(6.0), LocalizeConfig(window=2, stride=1, nms_overlap=0.0))
+    # class 0 windows: .85 .45 .1 .4 .8 -> keep [0,2] .85, [4,6] .8, then [2,4] .1 (touching only)
+    # class 1 windows: .15 .55 .9 .6 .2 -> keep [2,4] .9, then [4,6] .2, [0,2] .15
+    expected = [(2, 4, 1, 0.9), (0, 2, 0, 0.85), (4, 6, 0, 0.8), (4, 6, 1, 0.2), (0, 2, 1, 0.15), (2, 4, 0, 0.1)]
+    got = list(zip(found.start, found.end, found.label, found.score))
+    assert [g[:3] for g in got] == [e[:3] for e in expected]
+    np.testing.assert_allclose(found.score, [e[3] for e in expected])
+
+
+def test_window_options_top_k_max_detections_and_overlap():
+    top1 = ev.detect(PROBS, np.arange(6.0), LocalizeConfig(window=2, top_k_classes=1, max_detections=2))
+    assert top1.label.tolist() == [0, 0] and top1.start.tolist() == [0, 4]
+    # nms_overlap 1.0 keeps every window: 5 per class
+    assert len(ev.detect(PROBS, np.arange(6.0), LocalizeConfig(window=2, nms_overlap=1.0)).score) == 10
+    # tIoU([0,2],[1,3]) = 1/3: allowed at 0.4, so class 0 keeps .85 then .45 is not suppressed by it
+    loose = ev.detect(PROBS, np.arange(6.0), LocalizeConfig(window=2, nms_overlap=0.4))
+    assert {(s, e) for s, e, c in zip(loose.start, loose.end, loose.label) if c == 0} == {
+        (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)}
+    with pytest.raises(ValueError):
+        LocalizeConfig(window=0)
+
+
+def test_windows_cover_tail_and_short_videos_and_use_timestamps():
+    assert ev.window_starts(5, 2, 2)[0].tolist() == [0, 2, 3]
+    assert ev.window_starts(3, 10, 1) == (pytest.approx([0]), 3)
+    stamps = np.array([0.0, 0.5, 1.5])
+    dets = ev.localize("v", np.array([[1.0], [1.0], [1.0]]), stamps, ["X"], LocalizeConfig(window=10))
+    assert dets == [Detection("v", 0.0, 2.25, "X", 1.0)]  # last frame lasts the mean interval 0.75 s
+    dets = ev.localize("v", np.array([[1.0]]), [3.0], ["X"], frame_duration=0.5)
+    assert dets == [Detection("v", 3.0, 3.5, "X", 1.0)]
+    assert ev.localize("v", np.zeros((0, 1)), [], ["X"]) == []
+
+
+def reference_nms(probs, stamps, window, overlap):
+    """Per class: all windows sorted by score (stable), greedily keep non-overlapping ones."""
+    t = len(probs)
+    starts, w = ev.window_starts(t, window, 1)
+    ends_f = np.append(stamps[1:], stamps[-1] + (stamps[-1] - stamps[0]) / (t - 1))
+    out = []
+    for c in range(probs.shape[1]):
+        cand = sorted(((probs[s:s + w, c].mean(), s) for s in starts), key=lambda x: -x[0])
+        kept = []
+        for score, s in cand:
+            a, b = stamps[s], ends_f[s + w - 1]
+            if all(ev.tiou(a, b, ka, kb) <= overlap for _, ka, kb in kept):
+                kept.append((score, a, b))
+        out += [(a, b, c, score) for score, a, b in kept]
+    return sorted(out, key=lambda x: (-x[3], x[2], x[0]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_detect_matches_reference_loop_on_random_input(seed):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(4), size=40)
+    stamps = np.cumsum(rng.uniform(0.5, 1.5, size=40))
+    for overlap in (0.0, 0.3):
+        found = ev.detect(probs, stamps, LocalizeConfig(window=5, nms_overlap=overlap))
+        ref = reference_nms(probs, stamps, 5, overlap)
+        assert len(found.score) == len(ref)
+        np.testing.assert_allclose(np.stack([found.start, found.end, found.label, found.score], 1), ref)
+
+
+# --- mAP -------------------------------------------------------------------------------------------
+
+def test_detection_overlapping_two_segments_matches_highest_tiou():
+    gt = {"v": [Segment(0, 10, "a"), Segment(12, 20, "a")]}
+    # [5,15]: tIoU 1/3 with the first, 0.2 with the second
+    dets = [Detection("v", 5, 15, "a", 0.9), Detection("v", 12, 20, "a", 0.8)]
+    np.testing.assert_allclose(ap_of(gt, dets, (0.1, 0.3, 0.5)), [1.0, 1.0, 0.25])
+    # [9,20] prefers the second segment (8/11); [12,20] then finds it taken and the first too far
+    dets = [Detection("v", 9, 20, "a", 0.9), Detection("v", 12, 20, "a", 0.8)]
+    np.testing.assert_allclose(ap_of(gt, dets, (0.5,)), [0.5])
+    # [7,20] clears 0.1 with both (0.15 and 8/13) and must take the better one, even though listed second
+    dets = [Detection("v", 7, 20, "a", 0.9), Detection("v", 12, 20, "a", 0.8)]
+    np.testing.assert_allclose(ap_of(gt, dets, (0.1,)), [0.5])
+
+
+def test_second_detection_on_one_segment_is_false():
+    gt = {"v1": [Segment(0, 10, "a")], "v2": [Segment(0, 10, "a")]}
+    dets = [Detection("v1", 0, 10, "a", 0.9), Detection("v1", 1, 10, "a", 0.8), Detection("v2", 0, 10, "a", 0.7)]
+    # precision 1, 1/2, 2/3 at recall .5, .5, 1 -> .5 * 1 + .5 * 2/3
+    np.testing.assert_allclose(ap_of(gt, dets), [5 / 6])
+
+
+def test_ties_in_score_keep_input_order():
+    gt = {"v": [Segment(0, 10, "a")]}
+    false, true = Detection("v", 50, 60, "a", 0.5), Detection("v", 0, 10, "a", 0.5)
+    np.testing.assert_allclose(ap_of(gt, [false, true]), [0.5])
+    np.testing.assert_allclose(ap_of(gt, [true, false]), [1.0])
+
+
+def test_class_without_detections_scores_zero_and_counts_in_map():
+    gt = {"v": [Segment(0, 10, "a"), Segment(20, 30, "b")]}
+    result = ev.average_precision(gt, [Detection("v", 0, 10, "a", 1.0), Detection("v", 0, 10, "zzz", 1.0)], (0.5,))
+    assert set(result.ap) == {"a", "b"}
+    np.testing.assert_allclose(result.ap["b"], [0.0])
+    np.testing.assert_allclose(result.mAP, [0.5])
+    assert result.to_dict() == {"mAP": {"0.5": 0.5}, "average_mAP": 0.5,
+                                "ap": {"a": {"0.5": 1.0}, "b": {"0.5": 0.0}}}
+
+
+def test_detections_in_videos_without_ground_truth_are_false():
+    gt = {"v": [Segment(0, 10, "a")], "background": []}
+    for other in ("background", "not-in-gt"):
+        dets = [Detection(other, 0, 10, "a", 0.9), Detection("v", 0, 10, "a", 0.8)]
+        np.testing.assert_allclose(ap_of(gt, dets), [0.5])
+
+
+def test_tiou_exactly_at_threshold_matches():
+    gt = {"v": [Segment(0, 4, "a")]}
+    np.testing.assert_allclose(ap_of(gt, [Detection("v", 0, 2, "a", 1.0)], (0.5, 0.6)), [1.0, 0.0])
+
+
+def test_ambiguous_false_positives_are_ignored_not_true_ones():
+    gt = {"v": [Segment(0, 10, "a")]}
+    amb = {"v": [Segment(30, 40, "Ambiguous")]}
+    dets = [Detection("v", 35, 45, "a", 0.9), Detection("v", 0, 10, "a", 0.8), Detection("v", 40, 50, "a", 0.7)]
+    np.testing.assert_allclose(ap_of(gt, dets), [0.5])
+    np.testing.assert_allclose(ap_of(gt, dets, ambiguous=amb), [1.0])  # [40,50] only touches: still false
+    amb_true = {"v": [Segment(0, 5, "Ambiguous")]}
+    np.testing.assert_allclose(ap_of(gt, dets[1:2], ambiguous=amb_true), [1.0])
+
+
+def test_no_ground_truth_gives_undefined_map():
+    result = ev.average_precision({}, [Detection("v", 0, 1, "a", 1.0)], (0.5,))
+    assert result.ap == {} and np.isnan(result.average_mAP)
+
+
+def reference_ap(gt, dets, tious, ambiguous=None):
+    """The protocol as a per-detection loop (ActivityNet reference structure)."""
+    out = {}
+    for label in sorted({s.label for segs in gt.values() for s in segs}):
+        segs = {v: [s for s in ss if s.label == label] for v, ss in gt.items()}
+        n_gt = sum(len(s) for s in segs.values())
+        ranked = sorted([d for d in dets if d.label == label], key=lambda d: -d.score)
+        aps = []
+        for thr in tious:
+            used, tp, fp = set(), [], []
+            for d in ranked:
+                cands = sorted(((ev.tiou(d.start, d.end, s.start, s.end), -j, j)
+                                for j, s in enumerate(segs.get(d.video_id, []))), reverse=True)
+                hit = next(((d.video_id, j) for t, _, j in cands if t >= thr and (d.video_id, j) not in used), None)
+                if hit:
+                    used.add(hit)
+                    tp.append(1), fp.append(0)
+                elif not any(min(d.end, a.end) - max(d.start, a.start) > 0
+                             for a in (ambiguous or {}).get(d.video_id, [])):
+                    tp.append(0), fp.append(1)
+            tpc, fpc = np.cumsum(tp), np.cumsum(fp)
+            prec = tpc / np.maximum(tpc + fpc, 1)
+            rec = tpc / n_gt
+            mprec = np.r_[0, prec, 0]
+            mrec = np.r_[0, rec, 1]
+            for i in range(len(mprec) - 2, -1, -1):
+                mprec[i] = max(mprec[i], mprec[i + 1])
+            idx = np.nonzero(mrec[1:] != mrec[:-1])[0] + 1
+            aps.append(float(np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx])))
+        out[label] = aps
+    return out
+
+
+def random_case(rng, n_videos=12, n_classes=4, n_dets=300):
+    labels = [f"c{i}" for i in range(n_classes)]
+    gt, amb = {}, {}
+    for v in range(n_videos):
+        starts = rng.uniform(0, 60, size=rng.integers(0, 8))
+        gt[f"v{v}"] = [Segment(float(s), float(s + rng.uniform(2, 20)), labels[rng.integers(n_classes)])
+                       for s in starts]
+        amb[f"v{v}"] = [Segment(float(s), float(s + 5), "Ambiguous") for s in rng.uniform(0, 100, size=1)]
+    dets = []
+    for _ in range(n_dets):
+        s = float(rng.uniform(0, 70))
+        dets.append(Detection(f"v{rng.integers(n_videos + 2)}", s, s + float(rng.uniform(1, 25)),
+                              labels[rng.integers(n_classes)], float(rng.integers(0, 50)) / 50))  # many ties
+    return gt, dets, amb
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_average_precision_matches_reference_loop(seed):
+    gt, dets, amb = random_case(np.random.default_rng(seed))
+    tious = ev.WEAKLY_SUPERVISED_TIOUS
+    for ambiguous in (None, amb):
+        got = ev.average_precision(gt, dets, tious, ambiguous)
+        ref = reference_ap(gt, dets, tious, ambiguous)
+        assert set(got.ap) == set(ref)
+        for label in ref:
+            np.testing.assert_allclose(got.ap[label], ref[label], atol=1e-12)
+    assert 0 < got.average_mAP < 1

@@ -1,0 +1,73 @@
+"""The TF localization gives the NumPy library's detections, also inside a SavedModel signature."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from laf import evaluation as ev
+from laf.evaluation import LocalizeConfig
+from laf.localize_tf import PAD_LABEL, localize, localize_batch
+
+CONFIGS = [LocalizeConfig(), LocalizeConfig(window=4, stride=3, nms_overlap=0.3),
+           LocalizeConfig(window=6, top_k_classes=2, max_detections=7), LocalizeConfig(window=3, nms_overlap=1.0)]
+
+
+def random_video(rng, frames, classes=5):
+    probs = rng.dirichlet(np.ones(classes) * 0.5, size=frames).astype(np.float32)
+    stamps = np.cumsum(rng.uniform(0.5, 1.5, size=frames)).astype(np.float32)
+    return probs, stamps
+
+
+def assert_same(tf_out, lib: ev.Segments, max_detections):
+    n = int(tf_out["count"])
+    assert n == min(len(lib.score), max_detections)
+    np.testing.assert_array_equal(tf_out["label"][:n], lib.label[:n])
+    np.testing.assert_allclose(tf_out["start"][:n], lib.start[:n], rtol=1e-6)
+    np.testing.assert_allclose(tf_out["end"][:n], lib.end[:n], rtol=1e-6)
+    np.testing.assert_allclose(tf_out["score"][:n], lib.score[:n], rtol=1e-5)
+    assert (tf_out["label"][n:] == PAD_LABEL).all() and (tf_out["score"][n:] == 0).all()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=str)
+def test_same_detections_as_library_on_random_inputs(config):
+    rng = np.random.default_rng(0)
+    fn = tf.function(lambda p, t, n: localize(p, t, n, config, max_detections=64),
+                     input_signature=[tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.float32),
+                                      tf.TensorSpec([], tf.int64)])  # one trace serves every length
+    for frames in (1, 2, 9, 37):
+        probs, stamps = random_video(rng, frames)
+        padded = np.concatenate([probs, np.zeros((5, probs.shape[1]), np.float32)])  # as serving pads
+        out = {k: v.numpy() for k, v in fn(padded, np.pad(stamps, (0, 5)), np.int64(frames)).items()}
+        assert_same(out, ev.detect(probs, stamps, config), 64)
+
+
+def test_truncates_to_max_detections_and_handles_empty_video():
+    probs, stamps = random_video(np.random.default_rng(1), 30)
+    out = {k: v.numpy() for k, v in localize(probs, stamps, 30, LocalizeConfig(window=2), max_detections=5).items()}
+    assert_same(out, ev.detect(probs, stamps, LocalizeConfig(window=2)), 5)
+    empty = localize(np.zeros((3, 4), np.float32), np.zeros(3, np.float32), 0, max_detections=5)
+    assert int(empty["count"]) == 0 and (empty["label"].numpy() == PAD_LABEL).all()
+
+
+def test_batch_in_a_saved_model_signature(tmp_path):
+    config = LocalizeConfig(window=4)
+    rng = np.random.default_rng(2)
+    videos = [random_video(rng, n) for n in (12, 25, 3)]
+    t_max = max(len(p) for p, _ in videos)
+    probs = np.stack([np.pad(p, ((0, t_max - len(p)), (0, 0))) for p, _ in videos])
+    stamps = np.stack([np.pad(t, (0, t_max - len(t))) for _, t in videos])
+    lengths = np.array([len(p) for p, _ in videos], np.int64)
+
+    module = tf.Module()
+    module.localize = tf.function(
+        lambda probabilities, timestamps, num_frames: localize_batch(
+            probabilities, timestamps, num_frames, config, max_detections=32),
+        input_signature=[tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([None, None], tf.float32),
+                         tf.TensorSpec([None], tf.int64)])
+    path = str(tmp_path / "model")
+    tf.saved_model.save(module, path, signatures={"localize": module.localize})
+    served = tf.saved_model.load(path).signatures["localize"]
+    out = {k: v.numpy() for k, v in served(probabilities=tf.constant(probs), timestamps=tf.constant(stamps),
+                                            num_frames=tf.constant(lengths)).items()}
+    assert out["start"].shape == (3, 32) and out["count"].shape == (3,)
+    for i, (p, t) in enumerate(videos):
+        assert_same({k: v[i] for k, v in out.items()}, ev.detect(p, t, config), 32)

@@ -1,0 +1,171 @@
+"""The TFMA metrics inside a real TFX Evaluator run (LocalDagRunner, SQLite MLMD, Importers for a
+SequenceExample Examples artifact and hand-built SavedModels of the serving contract) agree with the
+library on the same predictions, and the EvalConfig blesses only a model that clears the floor and
+is not worse than the baseline."""
+import glob
+import os
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from laf import evaluation as ev
+from laf import tfrecords
+from laf.tfma_metrics import eval_config, map_metric_names
+from schemas import names
+from schemas.parsing import video_sequence_spec
+from schemas.records import Segment, VideoRecord
+from schemas.vocabulary import Vocabulary
+
+LABELS = ["Ball:Dunk", "Ball:Pass", "Ice:Check", "Ice:Shot", "Ice:Save"]
+DIM = 6
+SETTINGS = dict(window=3, stride=1, nms_overlap=0.3, top_k_classes=2, tiou=[0.1, 0.3, 0.5])
+
+
+def make_videos(rng, vocab, count=14):
+    """Background frames plus segments that look like their class prototype (some noise)."""
+    protos = rng.normal(size=(len(vocab), DIM))
+    videos = []
+    for i in range(count):
+        label = i % len(vocab)
+        frames = int(rng.integers(6, 30))
+        feats = rng.normal(scale=0.8, size=(frames, DIM))
+        segments = []
+        for _ in range(int(rng.integers(0 if i == 3 else 1, 3))):  # video 3 may lack segments
+            start = int(rng.integers(0, frames - 2))
+            end = min(frames, start + int(rng.integers(2, 8)))
+            feats[start:end] += 2.0 * protos[label]
+            segments.append(Segment(float(start), float(end), vocab.labels[label]))
+        videos.append(VideoRecord(
+            video_id=f"vid{i:02d}", label=vocab.labels[label], label_index=label, features=feats.astype(np.float32),
+            timestamps=np.arange(frames, dtype=np.float32) + 0.5, fps=1.0, duration=float(frames), split="eval",
+            segments=segments, segment_label_indices=[label] * len(segments)))
+    return videos, protos
+
+
+def save_model(path, weights, with_timestamps):
+    """A tf.Module following the serving contract: probabilities zero past each video's length;
+    optionally the extra ``timestamps`` output the metrics prefer over ``i / fps``."""
+    w = tf.constant(weights, tf.float32)
+
+    def probabilities(features, lengths):
+        mask = tf.sequence_mask(lengths, tf.shape(features)[1], tf.float32)
+        return tf.nn.softmax(tf.einsum("btd,dn->btn", features, w)) * mask[:, :, None]
+
+    module = tf.Module()
+    module.serve = tf.function(lambda examples: _from_examples(examples, probabilities, with_timestamps),
+                               input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    module.frames = tf.function(lambda frame_features, lengths: {
+        "probabilities": probabilities(frame_features, lengths)},
+        input_signature=[tf.TensorSpec([None, None, DIM], tf.float32), tf.TensorSpec([None], tf.int32)])
+    tf.saved_model.save(module, os.path.join(path, "Format-Serving"),
+                        signatures={"serving_default": module.serve, "frame_features": module.frames})
+
+
+def _from_examples(examples, probabilities, with_timestamps):
+    _, sequences, lengths = tf.io.parse_sequence_example(examples, sequence_features=video_sequence_spec(DIM))
+    num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
+    out = {"probabilities": probabilities(sequences[names.FRAME_FEATURES], num_frames), "num_frames": num_frames}
+    if with_timestamps:
+        out["timestamps"] = sequences[names.TIMESTAMP]  # zero-padded past num_frames
+    return out
+
+
+def library_metrics(model_dir, videos, vocab, with_timestamps):
+    """The same metrics from the same SavedModel's predictions, computed by the library (frame times:
+    the records' timestamps if the model returns them, else ``i / fps`` as the metrics assume)."""
+    serve = tf.saved_model.load(os.path.join(model_dir, "Format-Serving")).signatures["serving_default"]
+    out = serve(examples=tf.constant([v.serialize() for v in videos]))
+    probs, lengths = out["probabilities"].numpy(), out["num_frames"].numpy()
+    scores = ev.average_fusion(probs, lengths)
+    labels = [v.label_index for v in videos]
+    matrix = vocab.activity_matrix()
+    config = ev.LocalizeConfig(window=SETTINGS["window"], nms_overlap=SETTINGS["nms_overlap"],
+                               top_k_classes=SETTINGS["top_k_classes"])
+    dets = [d for v, p, n in zip(videos, probs, lengths)
+            for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
+                                 vocab.labels, config)]
+    result = ev.average_precision({v.video_id: v.segments for v in videos}, dets, SETTINGS["tiou"])
+    expected = {"hit@1": ev.hit_at_k(scores, labels, 1), "hit@5": ev.hit_at_k(scores, labels, 5),
+                "activity_hit@1": ev.activity_hit_at_k(scores, labels, matrix, 1),
+                "activity_hit@5": ev.activity_hit_at_k(scores, labels, matrix, 5)}
+    expected.update(zip(map_metric_names("mAP", SETTINGS["tiou"]), [*result.mAP, result.average_mAP]))
+    return expected
+
+
+@pytest.fixture(scope="module")
+def evaluator_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tfma")
+    vocab = Vocabulary.build(LABELS)
+    rng = np.random.default_rng(0)
+    videos, protos = make_videos(rng, vocab)
+    examples_uri = str(root / "examples")
+    tfrecords.write(os.path.join(tfrecords.split_dir(examples_uri, "eval"), "data.gz"),
+                    [v.serialize() for v in videos])
+    good, bad = str(root / "good"), str(root / "bad")
+    save_model(good, protos.T, with_timestamps=True)
+    save_model(bad, rng.normal(size=(DIM, len(vocab))), with_timestamps=False)
+
+    def importer(uri, artifact_type, node_id, **kwargs):
+        return tfx.dsl.Importer(source_uri=uri, artifact_type=artifact_type, **kwargs).with_id(node_id)
+
+    examples = importer(examples_uri, tfx.types.standard_artifacts.Examples, "examples",
+                        properties={"split_names": '["eval"]'},
+                        custom_properties={"payload_format": "FORMAT_TF_SEQUENCE_EXAMPLE"})
+    models = {n: importer(uri, tfx.types.standard_artifacts.Model, n) for n, uri in (("good", good), ("bad", bad))}
+    # The good model against the bad baseline (floor 0.5, vocabulary given), then the other way round
+    # (activities learned from the data): only the first may be blessed.
+    evaluators = [
+        tfx.components.Evaluator(
+            examples=examples.outputs["result"], model=models[cand].outputs["result"],
+            baseline_model=models[base].outputs["result"], example_splits=["eval"],
+            eval_config=eval_config(types.SimpleNamespace(hit1_floor=0.5, **SETTINGS), labels),
+        ).with_id(f"Evaluator_{cand}")
+        for cand, base, labels in (("good", "bad", vocab.labels), ("bad", "good", None))]
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="tfma_metrics_test", pipeline_root=str(root / "pipeline"),
+        components=[examples, *models.values(), *evaluators], enable_cache=False,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(root / "metadata.sqlite")),
+        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    expected = {"good": library_metrics(good, videos, vocab, True), "bad": library_metrics(bad, videos, vocab, False)}
+    return root / "pipeline", expected
+
+
+def only(pattern):
+    found = glob.glob(pattern)
+    assert len(found) == 1, (pattern, found)
+    return found[0]
+
+
+def loaded_metrics(pipeline_root, evaluator_id):
+    """{(metric name, model name): value} from tfma.load_metrics of the Evaluator's output."""
+    uri = only(str(pipeline_root / evaluator_id / "evaluation" / "*"))
+    values = {}
+    for per_slice in tfma.load_metrics(uri):
+        assert not per_slice.slice_key.single_slice_keys  # the overall slice only
+        for kv in per_slice.metric_keys_and_values:
+            if not kv.key.is_diff:
+                values[(kv.key.name, kv.key.model_name)] = kv.value.double_value.value
+    return values
+
+
+@pytest.mark.parametrize("candidate, baseline", [("good", "bad"), ("bad", "good")])
+def test_evaluator_metrics_agree_with_library(evaluator_run, candidate, baseline):
+    pipeline_root, expected = evaluator_run
+    got = loaded_metrics(pipeline_root, f"Evaluator_{candidate}")
+    for model_name, model in (("candidate", candidate), ("baseline", baseline)):
+        for name, value in expected[model].items():
+            assert got[(name, model_name)] == pytest.approx(value, abs=1e-9), (name, model_name)
+    assert 0 < expected["good"]["mAP@0.1"] and expected["bad"]["hit@1"] < expected["good"]["hit@1"]
+
+
+def test_blessing_needs_floor_and_no_regression(evaluator_run):
+    pipeline_root, expected = evaluator_run
+    assert expected["good"]["hit@1"] >= 0.5
+    assert os.path.exists(os.path.join(only(str(pipeline_root / "Evaluator_good" / "blessing" / "*")), "BLESSED"))
+    assert os.path.exists(os.path.join(only(str(pipeline_root / "Evaluator_bad" / "blessing" / "*")), "NOT_BLESSED"))
