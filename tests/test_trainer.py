@@ -1,0 +1,220 @@
+"""Trainer data (chunking, weights, streams), stateful TBPTT, and a real TFX Trainer run."""
+import collections
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from laf import tfrecords
+from schemas.records import Segment, VideoRecord
+from schemas.vocabulary import Vocabulary
+from trainer import data, model as model_lib
+from trainer.run_fn import TrainerConfig
+
+D, CLASSES, K, STREAMS = 6, 3, 4, 3
+CENTROIDS = 2.5 * np.eye(CLASSES, D)
+
+
+def toy_videos(split: str, count: int, rng) -> list:
+    """Separable toy task: frames scatter around their video label's centroid."""
+    videos = []
+    for i in range(count):
+        label, steps = i % CLASSES, int(rng.integers(3, 23))
+        segments, indices = [], []
+        if i % 4:  # every fourth video has no ground truth
+            segments, indices = [Segment(1.0, 6.0, f"act:{label}")], [label]
+        if i % 2:  # a segment of another action, which oracle weights must ignore
+            segments.append(Segment(8.0, 12.0, f"act:{(label + 1) % CLASSES}"))
+            indices.append((label + 1) % CLASSES)
+        videos.append(VideoRecord(
+            video_id=f"{split}-{i}", label=f"act:{label}", label_index=label,
+            features=(CENTROIDS[label] + rng.normal(size=(steps, D))).astype(np.float32),
+            timestamps=np.arange(steps, dtype=np.float32) + 0.5, fps=1.0, duration=steps,
+            split=split, segments=segments, segment_label_indices=indices,
+            laf_scores=rng.uniform(size=steps).astype(np.float32)))
+    return videos
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    """An Examples-artifact-shaped folder (``Split-train``, ``Split-eval``) of real gzipped TFRecords."""
+    root = str(tmp_path_factory.mktemp("examples"))
+    rng = np.random.default_rng(0)
+    videos = {"train": toy_videos("train", 30, rng), "eval": toy_videos("eval", 9, rng)}
+    for split, records in videos.items():
+        tfrecords.write(os.path.join(tfrecords.split_dir(root, split), "data.gz"),
+                        [v.serialize() for v in records])
+    return root, videos
+
+
+def collect(dataset) -> dict:
+    """Reassemble each stream's chunks into videos: first-frame bytes -> per-frame arrays."""
+    found, current = {}, [None] * STREAMS
+    for inputs, labels, weights in dataset:
+        x = {key: value.numpy() for key, value in inputs.items()}
+        for b in range(STREAMS):
+            valid = x["mask"][b]
+            if x["reset"][b] and valid.any():
+                current[b] = collections.defaultdict(list)
+                current[b]["chunks"] = 0
+                found[x["features"][b, 0].tobytes()] = current[b]
+            elif not x["reset"][b]:
+                assert valid.any(), "a non-reset chunk must continue a video"
+            if not valid.any():
+                assert x["reset"][b] and not weights.numpy()[b].any()
+                continue
+            assert valid[0] and np.all(np.diff(valid.astype(int)) <= 0), "padding only at the end"
+            current[b]["chunks"] += 1
+            for key, value in (("features", x["features"][b]), ("labels", labels.numpy()[b]),
+                               ("weights", weights.numpy()[b])):
+                current[b][key].extend(value[valid])
+            assert not weights.numpy()[b][~valid].any()
+    return found
+
+
+def by_video(found: dict, videos: list) -> dict:
+    return {v.video_id: found[v.features[0].tobytes()] for v in videos}
+
+
+def test_streams_cover_every_video_once_in_k_step_chunks(examples):
+    root, videos = examples
+    found = collect(data.stream_batches(tfrecords.split_dir(root, "train"), D, "uniform", K,
+                                        STREAMS, shuffle=True))
+    assert len(found) == len(videos["train"])
+    for video in videos["train"]:
+        got = found[video.features[0].tobytes()]
+        np.testing.assert_array_equal(np.stack(got["features"]), video.features)
+        assert got["chunks"] == math.ceil(video.num_frames / K)
+        assert set(got["labels"]) == {video.label_index}
+        assert set(got["weights"]) == {1.0}
+    chunks = sum(math.ceil(v.num_frames / K) for v in videos["train"])
+    assert data.chunks_per_pass(tfrecords.split_dir(root, "train"), K, STREAMS) == math.ceil(chunks / STREAMS)
+    assert data.num_classes(tfrecords.split_dir(root, "train")) == CLASSES
+
+
+def test_weights_per_variant(examples):
+    root, videos = examples
+    train = tfrecords.split_dir(root, "train")
+    laf = by_video(collect(data.stream_batches(train, D, "laf", K, STREAMS)), videos["train"])
+    oracle = by_video(collect(data.stream_batches(train, D, "oracle", K, STREAMS)), videos["train"])
+    for video in videos["train"]:
+        np.testing.assert_allclose(laf[video.video_id]["weights"], video.laf_scores)
+        own = [s for s, i in zip(video.segments, video.segment_label_indices) if i == video.label_index]
+        inside = [any(s.start <= t < s.end for s in own) for t in video.timestamps]
+        np.testing.assert_array_equal(oracle[video.video_id]["weights"], np.asarray(inside, np.float32))
+
+    def random30(seed):
+        got = by_video(collect(data.stream_batches(train, D, "random30", K, STREAMS, seed=seed)),
+                       videos["train"])
+        return np.concatenate([got[v.video_id]["weights"] for v in videos["train"]])
+
+    first, again, other = random30(1), random30(1), random30(2)
+    assert set(np.unique(first)) == {0.0, 1.0}
+    assert abs(first.mean() - 0.3) < 0.1
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("architecture", ["lstmp", "cnn"])
+def test_carried_state_equals_whole_video(examples, architecture):
+    """StreamTrainer's chunk-to-chunk state (reset between videos) == running each video whole."""
+    root, videos = examples
+    net = model_lib.build(architecture, CLASSES, cells=8, projection=4, cnn_hidden=[8])
+    net(tf.zeros([1, 1, D]))
+    streamer = model_lib.StreamTrainer(net, streams=STREAMS)
+    found = {}
+    current = [None] * STREAMS
+    for inputs, _, _ in data.stream_batches(tfrecords.split_dir(root, "eval"), D, "uniform", K,
+                                            STREAMS):
+        probabilities = streamer(inputs, training=False).numpy()
+        mask, reset = inputs["mask"].numpy(), inputs["reset"].numpy()
+        for b in range(STREAMS):
+            if reset[b] and mask[b, 0]:
+                current[b] = found.setdefault(inputs["features"][b, 0].numpy().tobytes(), [])
+            if mask[b].any():
+                current[b].extend(probabilities[b][mask[b]])
+    for video in videos["eval"]:
+        whole = net(video.features[None])[0].numpy()[0]
+        np.testing.assert_allclose(np.stack(found[video.features[0].tobytes()]), whole, atol=1e-5)
+
+
+def test_laf_weighting_needs_laf_scores(tmp_path):
+    video = toy_videos("train", 1, np.random.default_rng(5))[0]
+    video.laf_scores = None
+    tfrecords.write(str(tmp_path / "plain.gz"), [video.serialize()])
+    assert data.feature_dim(str(tmp_path / "plain.gz"), "uniform") == D
+    with pytest.raises(ValueError, match="laf_score"):
+        data.feature_dim(str(tmp_path / "plain.gz"), "laf")
+
+
+def test_config_validation():
+    assert TrainerConfig.from_custom_config(None).cells == 1024
+    config = TrainerConfig.from_custom_config({"variant": "cnn", "cnn_hidden": [8], "k": "5"})
+    assert (config.architecture, config.weighting, config.cnn_hidden, config.k) == ("cnn", "uniform", (8,), 5)
+    with pytest.raises(ValueError, match="unknown trainer setting"):
+        TrainerConfig.from_custom_config({"cell": 3})
+    with pytest.raises(ValueError, match="unknown variant"):
+        TrainerConfig.from_custom_config({"variant": "lafs"})
+
+
+def _run_pipeline(root: str, examples_root: str, custom_config: dict) -> dict:
+    """Importer -> TFX Trainer(run_fn) in a LocalDagRunner with SQLite MLMD; artifact URIs."""
+    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+    from tfx.types import standard_artifacts
+
+    importer = tfx.dsl.Importer(
+        source_uri=examples_root, artifact_type=standard_artifacts.Examples,
+        properties={"split_names": json.dumps(["train", "eval"])}).with_id("import_examples")
+    trainer = tfx.components.Trainer(
+        run_fn="trainer.run_fn.run_fn", examples=importer.outputs["result"],
+        train_args=tfx.proto.TrainArgs(num_steps=400), eval_args=tfx.proto.EvalArgs(),
+        custom_config=custom_config)
+    connection = metadata.sqlite_metadata_connection_config(os.path.join(root, "mlmd.sqlite"))
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="trainer-test", pipeline_root=os.path.join(root, "pipeline"),
+        components=[importer, trainer], metadata_connection_config=connection))
+    with metadata.Metadata(connection) as store:
+        return {kind: store.store.get_artifacts_by_type(kind)[0].uri for kind in ("Model", "ModelRun")}
+
+
+def test_tfx_trainer_learns_toy_task_and_exports_both_signatures(examples, tmp_path):
+    from tfx.utils import path_utils
+
+    examples_root, videos = examples
+    vocabulary = Vocabulary.build(f"act:{i}" for i in range(CLASSES))
+    vocabulary.save(str(tmp_path))
+    uris = _run_pipeline(str(tmp_path), examples_root, {
+        "variant": "laf", "cells": 16, "projection": 8, "k": K, "batch": STREAMS, "epochs": 2,
+        "optimizer": "adam", "learning_rate": 0.02, "vocabulary": str(tmp_path)})
+
+    serving_dir = path_utils.serving_model_dir(uris["Model"])
+    assert Vocabulary.load(os.path.join(serving_dir, "assets")) == vocabulary
+    tags = {value.tag
+            for path in tf.io.gfile.glob(os.path.join(uris["ModelRun"], "train", "events.out.*"))
+            for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}
+    assert {"batch_loss", "batch_accuracy", "batch_learning_rate", "epoch_loss",
+            "epoch_learning_rate"} <= tags, tags
+    assert any(tag.endswith("projection_kernel") for tag in tags), tags  # weight histograms
+    loaded = tf.saved_model.load(serving_dir)
+
+    evaluation = videos["eval"]
+    out = loaded.signatures["serving_default"](
+        examples=tf.constant([v.serialize() for v in evaluation]))
+    lengths = np.array([v.num_frames for v in evaluation])
+    np.testing.assert_array_equal(out["num_frames"], lengths)
+    probabilities = out["probabilities"].numpy()
+    assert probabilities.shape == (len(evaluation), lengths.max(), CLASSES)
+    fused = [probabilities[i, :n].mean(0).argmax() for i, n in enumerate(lengths)]  # average fusion
+    accuracy = np.mean(np.array(fused) == [v.label_index for v in evaluation])
+    assert accuracy >= 0.85, accuracy
+
+    padded = np.zeros((len(evaluation), lengths.max(), D), np.float32)
+    for i, video in enumerate(evaluation):
+        padded[i, :video.num_frames] = video.features
+    by_features = loaded.signatures["frame_features"](
+        frame_features=tf.constant(padded), lengths=tf.constant(lengths, tf.int32))
+    np.testing.assert_allclose(by_features["probabilities"], probabilities, atol=1e-5)

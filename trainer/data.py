@@ -1,0 +1,161 @@
+"""tf.data for training: frame labels, per-frame penalty weights, and truncated-BPTT streams.
+
+Every frame is labelled with its video's label (weak supervision); the weight of its loss is
+chosen by the weighting variant:
+- ``laf``: the frame's LAF score (paper: "LSTM w/ LAF");
+- ``uniform``: 1 everywhere ("LSTM w/o LAF" as a plain baseline);
+- ``random30``: 1 on a seeded random 30 % of the steps, else 0 (§4.5 baseline);
+- ``oracle``: 1 inside the video's ground-truth segments of its own label, else 0 (§4.5
+  "Ground truth"); frames of videos without segments weigh 0.
+
+Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
+masked); B streams run side by side, each working through its own share of the videos one after
+the other, and a batch holds the next chunk of every stream. ``reset`` marks a stream's first
+chunk of a new video (its carried state must be zeroed); streams that run out early are padded
+with fully masked chunks until the longest one ends.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Union
+
+import tensorflow as tf
+
+from laf import tfrecords
+from schemas import names
+from schemas.parsing import parse_video
+from schemas.records import VideoRecord
+
+WEIGHTINGS = ("laf", "uniform", "random30", "oracle")
+RANDOM_FRACTION = 0.3
+
+Files = Union[str, Sequence[str]]
+
+
+def _paths(files: Files) -> List[str]:
+    patterns = [files] if isinstance(files, str) else list(files)
+    paths = sorted(p for pattern in patterns for p in tfrecords.files(pattern))
+    if not paths:
+        raise FileNotFoundError(f"no TFRecord files match {patterns}")
+    return paths
+
+
+def records(files: Files) -> tf.data.Dataset:
+    """Serialized records of gzipped TFRecord files, patterns or ``Split-*`` directories."""
+    return tf.data.TFRecordDataset(_paths(files), compression_type="GZIP")
+
+
+def feature_dim(files: Files, weighting: str = "uniform") -> int:
+    """D, from the first record (all records share it); checks before a long run that it
+    carries what ``weighting`` needs."""
+    first = [VideoRecord.parse(s.numpy()) for s in records(files).take(1)]
+    if not first:
+        raise ValueError(f"no records in {files}")
+    video = first[0]
+    if video.features.ndim != 2 or video.features.shape[1] == 0:
+        raise ValueError(f"cannot read the feature dimension: the first record of {files} has no frames")
+    if weighting == "laf" and video.laf_scores is None:
+        raise ValueError(f"weighting 'laf' needs the {names.LAF_SCORE!r} feature list, which the "
+                         f"records of {files} lack: train on the domain-transfer output")
+    return int(video.features.shape[1])
+
+
+def _context_int(files: Files, key: str) -> tf.data.Dataset:
+    """One int64 context feature of every record, parsed alone (cheap whole-data scans)."""
+    spec = {key: tf.io.FixedLenFeature([], tf.int64)}
+    return records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0][key])
+
+
+def num_classes(files: Files) -> int:
+    """1 + the largest label index in the records (fallback when no vocabulary is given)."""
+    largest = _context_int(files, names.LABEL_INDEX).reduce(tf.constant(-1, tf.int64), tf.maximum)
+    return int(largest.numpy()) + 1
+
+
+def chunks_per_pass(files: Files, k: int, streams: int) -> int:
+    """Batches in one pass over the data if the streams were perfectly balanced."""
+    chunks = _context_int(files, names.NUM_FRAMES).reduce(
+        tf.constant(0, tf.int64), lambda total, n: total + (n + k - 1) // k)
+    return max(1, -(-int(chunks.numpy()) // streams))
+
+
+def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.Tensor:
+    """[T] float32 penalty weights of one parsed video (see the module docstring)."""
+    steps = tf.shape(video[names.TIMESTAMP])[0]
+    if weighting == "laf":
+        return video[names.LAF_SCORE]
+    if weighting == "uniform":
+        return tf.ones([steps], tf.float32)
+    if weighting == "random30":
+        per_video = tf.strings.to_hash_bucket_fast(video[names.VIDEO_ID], 2 ** 31 - 1)
+        draws = tf.random.stateless_uniform([steps], seed=tf.stack([tf.cast(seed, tf.int64), per_video]))
+        return tf.cast(draws < RANDOM_FRACTION, tf.float32)
+    if weighting == "oracle":
+        own = tf.equal(video[names.GT_LABEL_INDEX], video[names.LABEL_INDEX])
+        starts = tf.boolean_mask(video[names.GT_START], own)
+        ends = tf.boolean_mask(video[names.GT_END], own)
+        t = video[names.TIMESTAMP][:, None]
+        inside = (t >= starts[None, :]) & (t < ends[None, :])
+        return tf.cast(tf.reduce_any(inside, axis=1), tf.float32)
+    raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
+
+
+def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int) -> tf.data.Dataset:
+    """One parsed video -> its consecutive k-step chunks (last one padded and masked)."""
+    steps = tf.shape(video[names.TIMESTAMP])[0]
+    chunks = (steps + k - 1) // k
+    pad = chunks * k - steps
+
+    def cut(x: tf.Tensor) -> tf.Tensor:
+        padded = tf.pad(x, [[0, pad]] + [[0, 0]] * (x.shape.rank - 1))
+        return tf.reshape(padded, tf.concat([[chunks, k], tf.shape(x)[1:]], 0))
+
+    labels = tf.fill([steps], video[names.LABEL_INDEX])
+    return tf.data.Dataset.from_tensor_slices({
+        "features": cut(video[names.FRAME_FEATURES]),
+        "mask": cut(tf.ones([steps], tf.bool)),
+        "reset": tf.equal(tf.range(chunks), 0),
+        "labels": cut(labels),
+        "weights": cut(frame_weights(video, weighting, seed)),
+    })
+
+
+def _idle_chunk(k: int, dim: int) -> Dict[str, tf.Tensor]:
+    """A fully masked chunk for a stream that has no video left."""
+    return {"features": tf.zeros([k, dim]), "mask": tf.zeros([k], tf.bool),
+            "reset": tf.constant(True), "labels": tf.zeros([k], tf.int64),
+            "weights": tf.zeros([k])}
+
+
+def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
+                   streams: int = 12, seed: int = 0, shuffle: bool = False) -> tf.data.Dataset:
+    """Batches ``({"features", "mask", "reset"}, labels, weights)`` of shape [B, k, ...].
+
+    Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
+    epoch identically in all streams, so each video is used exactly once per epoch).
+    """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
+    if k < 1 or streams < 1:
+        raise ValueError(f"k and streams must be positive, got k={k}, streams={streams}")
+    paths = _paths(files)
+    with_laf = weighting == "laf"
+
+    def stream(index: int) -> tf.data.Dataset:
+        # Every stream shuffles with the same seed, so all see one order and take disjoint shards.
+        ordered = records(paths)
+        if shuffle:
+            ordered = ordered.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+        videos = ordered.shard(streams, index).map(
+            lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
+        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed))
+        return chunks.concatenate(tf.data.Dataset.from_tensors(_idle_chunk(k, dim)).repeat())
+
+    zipped = tf.data.Dataset.zip(tuple(stream(i) for i in range(streams)))
+    busy = zipped.take_while(lambda *chunks: tf.reduce_any([c["mask"][0] for c in chunks]))
+
+    def stack(*chunks):
+        batch = {key: tf.stack([c[key] for c in chunks]) for key in chunks[0]}
+        inputs = {key: batch[key] for key in ("features", "mask", "reset")}
+        return inputs, batch["labels"], batch["weights"]
+
+    return busy.map(stack).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,208 @@
+"""Networks, the LAF-weighted frame loss, truncated-BPTT training and the serving export.
+
+Both networks map frame features [B, T, D] (+ mask) to per-frame class probabilities and take /
+return a flat list of recurrent states, so one training wrapper and one export serve both:
+- ``LSTMPClassifier``: stacked LSTMP + dropout + TimeDistributed softmax, y_t = W_yr r_t + b_y (eq. 10);
+- ``FrameCNN``: the single-frame baseline (§4.2): fully-connected layers + softmax on each frame.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from schemas import names
+from schemas.parsing import video_sequence_spec
+from trainer.lstmp import LSTMP
+
+
+@keras.saving.register_keras_serializable(package="laf")
+class LSTMPClassifier(keras.Model):
+    """Stacked LSTMP layers, dropout after each, per-frame softmax output layer."""
+
+    def __init__(self, num_classes: int, cells: int = 1024, projection: int = 512,
+                 num_layers: int = 1, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.cells, self.projection = num_classes, cells, projection
+        self.num_layers, self.dropout = num_layers, dropout
+        self.supports_masking = True
+        self.recurrent = [LSTMP(cells, projection, return_state=True, name=f"lstmp_{i}")
+                          for i in range(num_layers)]
+        self.drops = [keras.layers.Dropout(dropout) for _ in range(num_layers)]
+        self.head = keras.layers.TimeDistributed(
+            keras.layers.Dense(num_classes, activation="softmax"), name="output")
+
+    @property
+    def state_sizes(self) -> List[int]:
+        return [size for layer in self.recurrent for size in layer.state_size]
+
+    def call(self, features, mask=None, states: Optional[Sequence] = None, training=None):
+        x, final = features, []
+        for i, (layer, drop) in enumerate(zip(self.recurrent, self.drops)):
+            initial = None if states is None else list(states[2 * i:2 * i + 2])
+            x, r, c = layer(x, mask=mask, initial_state=initial)
+            final += [r, c]
+            x = drop(x, training=training)
+        return self.head(x), final
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "cells": self.cells,
+                "projection": self.projection, "num_layers": self.num_layers,
+                "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="laf")
+class FrameCNN(keras.Model):
+    """Single-frame baseline: the top fully-connected layers and a softmax, frame by frame."""
+
+    def __init__(self, num_classes: int, hidden: Sequence[int] = (512, 512), dropout: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.hidden, self.dropout = num_classes, list(hidden), dropout
+        self.supports_masking = True
+        self.hidden_layers = []
+        for units in self.hidden:
+            self.hidden_layers += [keras.layers.Dense(units, activation="relu"),
+                                   keras.layers.Dropout(dropout)]
+        self.head = keras.layers.Dense(num_classes, activation="softmax", name="output")
+
+    @property
+    def state_sizes(self) -> List[int]:
+        return []  # stateless: each frame on its own
+
+    def call(self, features, mask=None, states: Optional[Sequence] = None, training=None):
+        x = features
+        for layer in self.hidden_layers:
+            x = layer(x, training=training)
+        return self.head(x), []
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "hidden": self.hidden,
+                "dropout": self.dropout}
+
+
+def build(architecture: str, num_classes: int, cells: int = 1024, projection: int = 512,
+          num_layers: int = 1, dropout: float = 0.0,
+          cnn_hidden: Sequence[int] = (512, 512)) -> keras.Model:
+    """``architecture``: "lstmp" (the paper's model) or "cnn" (the single-frame baseline)."""
+    if architecture == "lstmp":
+        return LSTMPClassifier(num_classes, cells, projection, num_layers, dropout)
+    if architecture == "cnn":
+        return FrameCNN(num_classes, cnn_hidden, dropout)
+    raise ValueError(f"unknown architecture {architecture!r}; expected 'lstmp' or 'cnn'")
+
+
+def frame_loss(labels, probabilities, weights, mask) -> tf.Tensor:
+    """Per-frame cross-entropy scaled by each frame's penalty weight (its LAF score).
+
+    Normalized by the number of valid frames, not by the weights' sum, so frames with low LAF
+    scores really count less instead of being re-inflated by normalization.
+    """
+    mask = tf.cast(mask, probabilities.dtype)
+    ce = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    total = tf.reduce_sum(ce * tf.cast(weights, ce.dtype) * mask)
+    return total / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+class StreamTrainer(keras.Model):
+    """Truncated BPTT over B parallel video streams (paper §3.3, k-step chunks).
+
+    Each batch row is a stream; the net's final state of one chunk is the initial state of the
+    stream's next chunk and is zeroed where ``reset`` marks a stream's move to a new video.
+    Batches are ``({"features", "mask", "reset"}, labels, weights)`` from ``trainer.data``.
+    """
+
+    def __init__(self, net: keras.Model, streams: int, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+
+        def states(phase: str) -> list:
+            return [self.add_weight(shape=(streams, size), initializer="zeros", trainable=False,
+                                    name=f"{phase}_state_{i}")
+                    for i, size in enumerate(net.state_sizes)]
+
+        # Separate streams for validation, so validating between epochs leaves training's alone.
+        self.train_states, self.eval_states = states("train"), states("eval")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy]
+
+    def call(self, inputs, training=None):
+        carried = self.train_states if training else self.eval_states
+        keep = 1.0 - tf.cast(inputs["reset"], tf.float32)[:, None]
+        states = [tf.convert_to_tensor(v) * keep for v in carried]
+        probabilities, final = self.net(inputs["features"], mask=inputs["mask"], states=states,
+                                        training=training)
+        for variable, value in zip(carried, final):
+            variable.assign(tf.stop_gradient(value))
+        return probabilities
+
+    def _update_metrics(self, loss, inputs, labels, probabilities) -> Dict[str, tf.Tensor]:
+        self.loss_tracker.update_state(loss)
+        self.accuracy.update_state(labels, probabilities, sample_weight=inputs["mask"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        inputs, labels, weights = data
+        with tf.GradientTape() as tape:
+            probabilities = self(inputs, training=True)
+            loss = frame_loss(labels, probabilities, weights, inputs["mask"])
+        variables = self.net.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        logs = self._update_metrics(loss, inputs, labels, probabilities)
+        return {**logs, "learning_rate": tf.convert_to_tensor(self.optimizer.learning_rate)}
+
+    def test_step(self, data):
+        inputs, labels, weights = data
+        probabilities = self(inputs, training=False)
+        loss = frame_loss(labels, probabilities, weights, inputs["mask"])
+        return self._update_metrics(loss, inputs, labels, probabilities)
+
+
+def frame_probabilities(net: keras.Model, features, lengths) -> tf.Tensor:
+    """Whole-sequence probabilities [B, T, N], zero past each sequence's length."""
+    mask = tf.sequence_mask(lengths, tf.shape(features)[1])
+    probabilities, _ = net(features, mask=mask, training=False)
+    return probabilities * tf.cast(mask, probabilities.dtype)[:, :, None]
+
+
+Endpoint = Tuple[Callable, List[tf.TensorSpec]]
+
+
+def serving_endpoints(net: keras.Model, feature_dim: int) -> Dict[str, Endpoint]:
+    """The serving contract's signatures: ``serving_default`` and ``frame_features``."""
+
+    def from_examples(examples):
+        _, sequences, lengths = tf.io.parse_sequence_example(
+            examples, sequence_features=video_sequence_spec(feature_dim))
+        num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
+        features = sequences[names.FRAME_FEATURES]
+        return {"probabilities": frame_probabilities(net, features, num_frames),
+                "num_frames": num_frames}
+
+    def from_features(frame_features, lengths):
+        return {"probabilities": frame_probabilities(net, frame_features, lengths)}
+
+    return {
+        "serving_default": (from_examples, [tf.TensorSpec([None], tf.string, name="examples")]),
+        "frame_features": (from_features, [
+            tf.TensorSpec([None, None, feature_dim], tf.float32, name="frame_features"),
+            tf.TensorSpec([None], tf.int32, name="lengths")]),
+    }
+
+
+def export(net: keras.Model, feature_dim: int, path: str,
+           extra_endpoints: Optional[Mapping[str, Endpoint]] = None) -> str:
+    """Write the SavedModel with the serving contract's signatures (plus ``extra_endpoints``)."""
+    net(tf.zeros([1, 1, feature_dim]), mask=tf.ones([1, 1], tf.bool))  # build the weights
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    for name, (fn, signature) in {**serving_endpoints(net, feature_dim),
+                                  **(extra_endpoints or {})}.items():
+        archive.add_endpoint(name, fn, input_signature=signature)
+    archive.write_out(path, verbose=False)
+    return path

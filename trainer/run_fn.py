@@ -1,0 +1,173 @@
+"""TFX Trainer entry point: ``Trainer(run_fn="trainer.run_fn.run_fn", custom_config={...})``.
+
+Hyperparameters come from ``custom_config`` (keys = ``TrainerConfig`` fields, paper defaults).
+Where the sizes come from:
+- feature dimension D: ``feature_dim`` in custom_config, else the first training record;
+- number of classes N: ``num_classes``, else the ``vocabulary`` labels.json (file or directory;
+  it is also copied into the SavedModel's ``assets/``), else 1 + the largest label index found
+  in the train and eval records.
+Validation uses the eval split with uniform frame weights for every variant, so early stopping
+and learning-rate decay watch the same quantity whichever weighting is trained.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import keras
+import tensorflow as tf
+
+from schemas.vocabulary import Vocabulary
+from trainer import data, model
+
+VARIANTS = data.WEIGHTINGS + ("cnn",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """Trainer hyperparameters; defaults are the paper's (§4.2) where it gives them."""
+
+    variant: str = "laf"                # laf | uniform | random30 | oracle | cnn (single-frame)
+    cells: int = 1024
+    projection: int = 512
+    num_layers: int = 1
+    dropout: float = 0.0
+    cnn_hidden: Tuple[int, ...] = (512, 512)
+    optimizer: str = "sgd"              # any keras.optimizers name
+    learning_rate: float = 0.0024
+    lr_decay_factor: float = 0.1        # applied when val_loss plateaus
+    lr_decay_patience: int = 1
+    k: int = 20                         # truncated-BPTT unroll length
+    batch: int = 12                     # parallel video streams
+    epochs: int = 20
+    early_stopping_patience: int = 3
+    seed: int = 0
+    tensorboard_update_freq: int = 10   # steps between per-step TensorBoard points
+    num_classes: Optional[int] = None
+    vocabulary: Optional[str] = None
+    feature_dim: Optional[int] = None
+
+    @property
+    def architecture(self) -> str:
+        return "cnn" if self.variant == "cnn" else "lstmp"
+
+    @property
+    def weighting(self) -> str:
+        """The CNN baseline is trained on every frame alike."""
+        return "uniform" if self.variant == "cnn" else self.variant
+
+    @classmethod
+    def from_custom_config(cls, custom: Optional[Mapping[str, Any]]) -> "TrainerConfig":
+        custom = dict(custom or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(custom) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown trainer setting(s) {unknown}; known: {sorted(fields)}")
+        values = {}
+        for key, value in custom.items():
+            default = fields[key].default
+            if value is None or default is None:
+                values[key] = value
+            elif isinstance(default, tuple):
+                values[key] = tuple(int(v) for v in value)
+            else:
+                values[key] = type(default)(value)
+        config = cls(**values)
+        if config.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {config.variant!r}; expected one of {VARIANTS}")
+        return config
+
+
+def _num_classes(config: TrainerConfig, files: List[str]) -> Tuple[int, Optional[Vocabulary]]:
+    if config.vocabulary:
+        vocabulary = Vocabulary.load(config.vocabulary)
+        if config.num_classes not in (None, len(vocabulary)):
+            raise ValueError(f"num_classes={config.num_classes} but the vocabulary has "
+                             f"{len(vocabulary)} labels")
+        return len(vocabulary), vocabulary
+    return config.num_classes or data.num_classes(files), None
+
+
+class _StopAfterSteps(keras.callbacks.Callback):
+    """Honours TFX TrainArgs.num_steps as a cap on the total number of training steps."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps, self.done = steps, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        if self.done >= self.steps:
+            self.model.stop_training = True
+
+
+class _WeightHistograms(keras.callbacks.Callback):
+    """Per-epoch weight histograms tagged by full weight path (Keras' own tags collide)."""
+
+    def __init__(self, log_dir: str):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self.writer.as_default():
+            for weight in self.model.net.weights:
+                tf.summary.histogram(weight.path, weight, step=epoch)
+        self.writer.flush()
+
+
+def _callbacks(config: TrainerConfig, log_dir: str, train_steps: Optional[int]) -> list:
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_decay_factor,
+                                          patience=config.lr_decay_patience),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=config.tensorboard_update_freq),
+        _WeightHistograms(log_dir),
+    ]
+    return callbacks + ([_StopAfterSteps(train_steps)] if train_steps else [])
+
+
+def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], log_dir: str,
+          train_steps: Optional[int] = None, eval_steps: Optional[int] = None
+          ) -> Tuple[keras.Model, int, Optional[Vocabulary], Dict[str, list]]:
+    """Train the configured network; returns (net, feature_dim, vocabulary, history)."""
+    keras.utils.set_random_seed(config.seed)
+    dim = config.feature_dim or data.feature_dim(train_files, config.weighting)
+    classes, vocabulary = _num_classes(config, train_files + eval_files)
+    net = model.build(config.architecture, classes, cells=config.cells,
+                      projection=config.projection, num_layers=config.num_layers,
+                      dropout=config.dropout, cnn_hidden=config.cnn_hidden)
+    net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
+    trainer = model.StreamTrainer(net, streams=config.batch)
+    optimizer = keras.optimizers.get({"class_name": config.optimizer,
+                                      "config": {"learning_rate": config.learning_rate}})
+    trainer.compile(optimizer=optimizer, jit_compile=False)
+    batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed)
+    # Passes over the data follow each other seamlessly (no chunk lost at a Keras epoch end);
+    # an epoch is the number of steps one pass takes with balanced streams.
+    train_batches = data.stream_batches(train_files, weighting=config.weighting, shuffle=True,
+                                        **batches).repeat()
+    with warnings.catch_warnings():
+        # Keras learns the validation length from the first pass and warns about it; harmless.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = trainer.fit(
+            train_batches,
+            steps_per_epoch=data.chunks_per_pass(train_files, config.k, config.batch),
+            validation_data=data.stream_batches(eval_files, weighting="uniform", **batches),
+            validation_steps=eval_steps, epochs=config.epochs, verbose=2,
+            callbacks=_callbacks(config, log_dir, train_steps))
+    return net, dim, vocabulary, history.history
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer ``run_fn``: train, log to ``model_run_dir``, export to ``serving_model_dir``."""
+    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
+                                    fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
+    model.export(net, dim, fn_args.serving_model_dir)
+    if vocabulary is not None:
+        assets = os.path.join(fn_args.serving_model_dir, "assets")
+        tf.io.gfile.makedirs(assets)
+        vocabulary.save(assets)
