@@ -1,0 +1,1 @@
+"""TFX component: web images -> Examples of shared CNN features, optionally in the video vocabulary."""

@@ -1,0 +1,44 @@
+"""ImageIngest: the Beam image-ingestion transforms of ``laf.image_ingest`` as a TFX component.
+
+Outputs an Examples artifact (gzipped ``tf.train.Example`` TFRecords in ``Split-train``,
+plus ``rejected.jsonl``, ``summary.json`` and the ``labels.json`` it used). Given the
+LabelVocabulary artifact of video ingestion, label indices match the videos' and images
+whose label is not in it are rejected; without it the vocabulary is built from the images.
+"""
+from typing import Any, Dict, Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import component_spec, standard_artifacts
+
+from components.artifacts import LabelVocabulary
+from components.image_ingest import executor
+
+P = component_spec.ExecutionParameter
+
+
+class ImageIngestSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "root": P(type=str),                          # folder tree or manifest
+        "backbone": P(type=str),
+        "weights": P(type=str),
+        "layer": P(type=str, optional=True),          # "" = global-average-pooled top
+        "input_size": P(type=int, optional=True),     # 0 = the backbone's default
+        "batch_size": P(type=int, optional=True),
+        "options": P(type=Dict[str, Any], optional=True),  # threads and ImageOptions limits
+    }
+    INPUTS = {"vocabulary": component_spec.ChannelParameter(type=LabelVocabulary, optional=True)}
+    OUTPUTS = {"examples": component_spec.ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class ImageIngest(base_beam_component.BaseBeamComponent):
+    SPEC_CLASS = ImageIngestSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+    def __init__(self, root: str, vocabulary: Optional[types.BaseChannel] = None,
+                 backbone: str = "mobilenet_v3_small", weights: str = "none", layer: str = "",
+                 input_size: int = 0, batch_size: int = 64, options: Optional[Dict[str, Any]] = None):
+        super().__init__(spec=ImageIngestSpec(
+            root=root, vocabulary=vocabulary, backbone=backbone, weights=weights, layer=layer,
+            input_size=int(input_size), batch_size=int(batch_size), options=dict(options) if options else None,
+            examples=types.Channel(type=standard_artifacts.Examples)))

@@ -1,0 +1,33 @@
+"""Executor of ImageIngest: a thin adapter running ``laf.image_ingest`` on the component's
+Beam pipeline (``beam_pipeline_args``) and describing the output artifact."""
+import json
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from laf import image_ingest
+from laf.backbones import BackboneConfig
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        props = exec_properties
+        examples = artifact_utils.get_single_instance(output_dict["examples"])
+        vocabularies = input_dict.get("vocabulary") or []
+        vocabulary = artifact_utils.get_single_instance(vocabularies).uri if vocabularies else None
+        options = props.get("options") or {}
+        if isinstance(options, str):
+            options = json.loads(options)
+        backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
+                                  input_size=props.get("input_size") or None)
+        summary = image_ingest.run(self._make_beam_pipeline(), props["root"], examples.uri, backbone,
+                                   vocabulary=vocabulary, batch_size=props.get("batch_size") or 64, **options)
+        examples.split_names = artifact_utils.encode_split_names([image_ingest.SPLIT])
+        examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+        for key, value in summary.items():
+            examples.set_int_custom_property(key, value)

@@ -1,0 +1,367 @@
+"""Web images -> shared CNN features (paper §3.1) as a Beam pipeline.
+
+Input: a folder tree ``<root>/<label folder>/<files>`` (what querying an image search
+engine with each action name yields; sub-folders inherit their top folder's label) or a
+manifest (CSV/TSV with a header, headerless ``label,source`` CSV, or JSONL) whose rows give
+a ``label`` and an ``image`` (also accepted: ``path`` or ``url``): a file path relative to
+the manifest, a ``tf.io.gfile`` URI, or an http(s) URL.
+
+Label folders: a folder name may not hold the ``Activity:Action`` colon on every file
+system, so ``__`` stands for ``:`` (``Basketball__Slam dunk`` -> ``Basketball:Slam dunk``);
+names with ``:`` are used as they are. Given an existing vocabulary (from video
+ingestion), a folder named after just the action (``Slam dunk``) maps to the one label
+with that action. Dot-files (``.DS_Store``...) are skipped; files directly under the root
+have no label and are rejected.
+
+Pipeline: read/fetch and decode in a thread pool while the backbone runs on the previous
+batch (the model is built once per worker in ``DoFn.setup``), then exact duplicates are
+removed by content hash (the copy with the smallest ``(label, source)`` is kept, so
+results do not depend on the runner's order). Duplicates are counted after the features
+are computed: that keeps image bytes out of the shuffle. Outputs in ``output``:
+``Split-train/*.gz`` (``ImageRecord`` Examples), ``rejected.jsonl``, ``labels.json``,
+``summary.json`` with ``inputs = accepted + rejected + duplicates``.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
+
+from laf import images, rejects
+from laf.backbones import BackboneConfig
+from laf.errors import UserError
+from laf.images import ImageError, ImageOptions
+from laf.manifest import check_label
+from schemas.records import ImageRecord
+from schemas.vocabulary import Vocabulary
+
+SPLIT = "train"              # web images only train the image-side classifier
+FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names
+SOURCE_COLUMNS = ("image", "path", "url")
+NAMESPACE = "image_ingest"   # Beam counter namespace
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageItem:
+    label: str               # "" for a file outside any label folder
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestSettings:
+    batch_size: int = 64     # images per backbone call
+    threads: int = 0         # read/decode threads per worker; 0: 2 x CPU cores (max 32)
+    image: ImageOptions = ImageOptions()
+
+    @property
+    def pool_size(self) -> int:
+        return self.threads or min(32, 2 * (os.cpu_count() or 1))
+
+
+# --- inputs (driver side: every mistake surfaces before any work starts) -----------------
+
+def folder_label(name: str, vocabulary: Optional[Vocabulary] = None) -> str:
+    """A label folder's name -> its ``Activity:Action`` label (see the module docstring)."""
+    label = name if ":" in name else name.replace(FOLDER_SEPARATOR, ":", 1)
+    if vocabulary is None or label in vocabulary.labels:
+        return label
+    matches = [known for known in vocabulary.labels if known.split(":", 1)[-1] == name]
+    return matches[0] if len(matches) == 1 else label
+
+
+def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
+    import tensorflow as tf
+
+    items: List[ImageItem] = []
+    for name in sorted(tf.io.gfile.listdir(root)):
+        name = name.rstrip("/")
+        path = f"{root.rstrip('/')}/{name}"
+        if name.startswith("."):
+            continue
+        if not tf.io.gfile.isdir(path):
+            items.append(ImageItem("", path))
+            continue
+        label = check_label(folder_label(name, vocabulary), f"{path}/")
+        files = [f"{d.rstrip('/')}/{f}" for d, _, fs in tf.io.gfile.walk(path) for f in sorted(fs)
+                 if not f.startswith(".") and "/." not in d[len(path):]]
+        if not files:
+            raise UserError(f"{path}/: label folder {name!r} holds no images")
+        items.extend(ImageItem(label, f) for f in sorted(files))
+    if not any(item.label for item in items):
+        raise UserError(f"{root}: no label folders (expected <root>/<label>/<image files>)")
+    return items
+
+
+def read_manifest(path: str) -> List[ImageItem]:
+    """Rows of an image manifest; raises ``UserError`` naming the file and line."""
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            text = f.read().decode("utf-8-sig")
+    except tf.errors.NotFoundError:
+        raise UserError(f"image manifest {path} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e})") from None
+    base = path.rsplit("/", 1)[0] if "/" in path else "."
+    items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
+    if not items:
+        raise UserError(f"{path}: the manifest lists no images")
+    return items
+
+
+def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    if path.endswith((".jsonl", ".json")):
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    fields = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{path}:{number}: not a JSON object ({e.msg})") from None
+                if not isinstance(fields, dict):
+                    raise UserError(f"{path}:{number}: expected a JSON object")
+                yield number, fields
+        return
+    reader = csv.reader(text.splitlines(), delimiter="\t" if path.endswith(".tsv") else ",")
+    header: Optional[List[str]] = None
+    for values in reader:
+        number = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        cells = [v.strip().lower() for v in values]
+        if header is None and number == 1 and set(cells) & {"label", *SOURCE_COLUMNS}:
+            _check_columns(cells, f"{path}:1")
+            header = cells
+            continue
+        columns = header or ["label", "image"]
+        if len(values) != len(columns):
+            raise UserError(f"{path}:{number}: {len(values)} fields, expected {len(columns)} ({columns})")
+        yield number, dict(zip(columns, values))
+
+
+def _check_columns(columns: Iterable[str], where: str) -> List[str]:
+    columns = list(columns)
+    present = [c for c in SOURCE_COLUMNS if c in columns]
+    if "label" not in columns or len(present) != 1:
+        raise UserError(f"{where}: need a 'label' column and exactly one of {list(SOURCE_COLUMNS)},"
+                        f" got {columns}")
+    return present
+
+
+def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
+    present = _check_columns(fields, where)
+    label = check_label(fields["label"], where)
+    source = str(fields[present[0]] or "").strip()
+    if not source:
+        raise UserError(f"{where}: empty image path or URL")
+    if "://" not in source and ":" not in source.split("/", 1)[0] and not os.path.isabs(source):
+        source = f"{base}/{source}"  # relative to the manifest
+    return ImageItem(label, source)
+
+
+def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
+    """A folder tree or a manifest file."""
+    import tensorflow as tf
+
+    if tf.io.gfile.isdir(root):
+        return list_folder(root, vocabulary)
+    if not tf.io.gfile.exists(root):
+        raise UserError(f"image root {root} does not exist (want a folder tree or a manifest)")
+    return read_manifest(root)
+
+
+def load_vocabulary(vocabulary: Union[None, str, Vocabulary]) -> Optional[Vocabulary]:
+    if vocabulary is None or isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    try:
+        return Vocabulary.load(vocabulary)
+    except Exception as e:  # missing file, bad JSON: the user named the wrong thing
+        raise UserError(f"cannot read the label vocabulary {vocabulary}: {e}") from None
+
+
+def settings_from(options: Dict[str, Any]) -> IngestSettings:
+    """``batch_size``, ``threads`` and any ``ImageOptions`` field, by keyword."""
+    image_fields = {f.name for f in dataclasses.fields(ImageOptions)}
+    unknown = set(options) - image_fields - {"batch_size", "threads"}
+    if unknown:
+        raise UserError(f"unknown image ingestion option(s) {sorted(unknown)}")
+    image = ImageOptions(**{k: v for k, v in options.items() if k in image_fields})
+    settings = IngestSettings(options.get("batch_size", 64), options.get("threads", 0), image)
+    if settings.batch_size < 1 or settings.threads < 0:
+        raise UserError("batch_size must be >= 1 and threads >= 0")
+    return settings
+
+
+# --- Beam ----------------------------------------------------------------------------------
+
+def _read_and_prepare(source: str, size: int, options: ImageOptions) -> Tuple[str, np.ndarray]:
+    """(content hash, backbone input); runs in the worker's thread pool."""
+    data = images.load(source, options)
+    return hashlib.sha256(data).hexdigest(), images.prepare(data, size, options)
+
+
+class EmbedImages(beam.DoFn):
+    """ImageItem -> (sha256, (label, source, features)); rejects go to the 'rejected' output.
+
+    Up to two batches are in flight: the pool reads and decodes the next batch while the
+    backbone runs on the current one, so decoding overlaps inference.
+    """
+
+    def __init__(self, backbone: BackboneConfig, labels: List[str], settings: IngestSettings):
+        self._backbone, self._labels, self._settings = backbone, labels, settings
+
+    def setup(self):
+        from laf.backbones import feature_fn
+
+        self._features = feature_fn(self._backbone)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self._settings.pool_size)
+        self._known = set(self._labels)
+
+    def start_bundle(self):
+        self._pending: collections.deque = collections.deque()
+
+    def process(self, item: ImageItem):
+        beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
+        if not item.label:
+            yield _reject(item.source, "validate", "not inside a label folder <root>/<label>/")
+            return
+        if item.label not in self._known:
+            yield _reject(item.source, "validate", f"label {item.label!r} is not in the label vocabulary")
+            return
+        future = self._pool.submit(_read_and_prepare, item.source, self._backbone.size, self._settings.image)
+        self._pending.append((item, future))
+        if len(self._pending) >= 2 * self._settings.batch_size:
+            yield from self._embed_batch()
+
+    def finish_bundle(self):
+        while self._pending:
+            for out in self._embed_batch():
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+                else:
+                    yield GlobalWindows.windowed_value(out)
+
+    def _embed_batch(self) -> Iterator[Any]:
+        count = min(self._settings.batch_size, len(self._pending))
+        ready = []
+        for item, future in [self._pending.popleft() for _ in range(count)]:
+            try:
+                ready.append((item, *future.result()))
+            except ImageError as e:
+                yield _reject(item.source, e.stage, e.reason)
+            except Exception as e:  # a decoder bug on one file must not stop the run
+                yield _reject(item.source, "decode", f"unexpected {type(e).__name__}: {e}")
+        if not ready:
+            return
+        batch = np.stack([pixels for _, _, pixels in ready])
+        if len(batch) < self._settings.batch_size:  # one fixed shape: the model is traced once
+            batch = np.concatenate([batch, np.zeros((self._settings.batch_size - len(batch),) + batch.shape[1:],
+                                                    batch.dtype)])
+        features = self._features(batch)
+        for (item, sha, _), vector in zip(ready, features):
+            yield sha, (item.label, item.source, vector)
+
+    def teardown(self):
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _reject(source: str, stage: str, reason: str) -> beam.pvalue.TaggedOutput:
+    beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
+    beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{stage}").inc()
+    return beam.pvalue.TaggedOutput("rejected", rejects.Rejected(source, stage, reason))
+
+
+def _keep_first(group: Tuple[str, Iterable[Tuple[str, str, np.ndarray]]], index: Dict[str, int]):
+    """One record per content hash; the rest are duplicates (tagged output)."""
+    sha, copies = group
+    first, *others = sorted(copies, key=lambda c: (c[0], c[1]))
+    label, source, features = first
+    beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
+    yield ImageRecord(sha[:16], label, index[label], features, source, sha).serialize()
+    for _, dup_source, _ in others:
+        beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc()
+        yield beam.pvalue.TaggedOutput("duplicates", dup_source)
+
+
+def _write_summary(_, output: str, inputs: int, accepted: int, rejected: int, duplicates: int) -> None:
+    rejects.write_summary(output, rejects.summary(inputs, accepted, rejected, duplicates))
+
+
+def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str,
+           backbone: BackboneConfig, settings: IngestSettings) -> None:
+    """Add the ingestion transforms for ``items`` to ``pipeline`` (writing into ``output``)."""
+    from laf.tfrecords import split_dir
+
+    embedded = (pipeline
+                | "Inputs" >> beam.Create(items)
+                | "Spread" >> beam.Reshuffle()
+                | "ReadDecodeEmbed" >> beam.ParDo(
+                    EmbedImages(backbone, vocabulary.labels, settings)).with_outputs(
+                        "rejected", main="embedded"))
+    kept = (embedded.embedded
+            | "ByContentHash" >> beam.GroupByKey()
+            | "DropDuplicates" >> beam.FlatMap(
+                _keep_first, {label: i for i, label in enumerate(vocabulary.labels)}).with_outputs(
+                "duplicates", main="records"))
+    _ = kept.records | "WriteExamples" >> beam.io.WriteToTFRecord(
+        os.path.join(split_dir(output, SPLIT), "images"), file_name_suffix=".gz",
+        compression_type=CompressionTypes.GZIP)
+    _ = (embedded.rejected
+         | "RejectedJson" >> beam.Map(rejects.Rejected.to_json)
+         | "WriteRejected" >> beam.io.WriteToText(
+             os.path.join(output, rejects.REJECTED_FILE), num_shards=1, shard_name_template=""))
+    counts = {name: pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally()
+              for name, pcoll in (("accepted", kept.records), ("rejected", embedded.rejected),
+                                  ("duplicates", kept.duplicates))}
+    _ = (pipeline
+         | "Once" >> beam.Create([None])
+         | "WriteSummary" >> beam.Map(
+             _write_summary, output, len(items),
+             **{name: beam.pvalue.AsSingleton(c) for name, c in counts.items()}))
+
+
+def run(pipeline, root: str, output: str, backbone: BackboneConfig,
+        vocabulary: Union[None, str, Vocabulary] = None, **options) -> Dict[str, int]:
+    """List and validate the inputs, write ``labels.json``, run ``pipeline``; the summary."""
+    import tensorflow as tf
+
+    settings = settings_from(options)
+    given = load_vocabulary(vocabulary)
+    items = list_inputs(root, given)
+    vocab = given or Vocabulary.build(item.label for item in items if item.label)
+    if given is not None:
+        unused = sorted(set(given.labels) - {item.label for item in items})
+        if unused:
+            logging.info("no images for %d vocabulary label(s): %s", len(unused), unused)
+    tf.io.gfile.makedirs(output)
+    vocab.save(output)
+    with pipeline as p:
+        ingest(p, items, vocab, output, backbone, settings)
+    return read_summary(output)
+
+
+def read_summary(output: str) -> Dict[str, int]:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(os.path.join(output, rejects.SUMMARY_FILE)) as f:
+        return json.load(f)
+
+
+def extract_images(root: str, output: str, backbone: BackboneConfig, beam_args=None, **options) -> dict:
+    """Standalone image feature extraction (``laf extract images``); returns the summary
+    ``{"inputs", "accepted", "rejected", "duplicates"}``. ``options``: ``vocabulary`` (a
+    ``Vocabulary``, or a path to ``labels.json`` / its folder: images with other labels are
+    rejected), ``batch_size``, ``threads`` and the ``ImageOptions`` limits."""
+    return run(beam.Pipeline(options=PipelineOptions(list(beam_args or []))), root, output, backbone, **options)

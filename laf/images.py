@@ -1,0 +1,309 @@
+"""Web images to model-ready RGB: safe reading/fetching and decoding by content.
+
+Crawled "images" are often not what their names say (HTML error pages saved as .jpg,
+CMYK JPEGs, 16-bit PNGs, animated GIFs, WebP, decompression bombs). So the format is
+taken from the bytes, the pixel count is checked from the header before any pixel is
+decoded, and each format goes to the decoder that handles it: TensorFlow's image ops for
+JPEG/PNG/GIF/BMP, tensorflow-io for WebP (TF core has no WebP decoder), Pillow for what
+neither handles (CMYK/YCCK JPEG, animated or transparent GIF, TIFF, ...) and as the
+fallback when the fast decoder refuses a file. Every result is RGB uint8 with EXIF
+orientation applied; transparency is composited over white (web images' usual backdrop).
+
+Failures raise ``ImageError(stage, reason)`` so ingestion can turn them into rejected
+records instead of crashing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.client import HTTPException
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+URL_SCHEMES = ("http", "https")
+# Filesystems tf.io.gfile reads (paths, not URLs): as accepted for video sources.
+GFILE_SCHEMES = ("gs", "s3", "hdfs")
+# Content types a server may send for an image besides image/*; decoding checks the bytes.
+GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+_TF_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
+_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+          (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSE = {  # EXIF orientation -> the Pillow transpose that shows the image upright
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageOptions:
+    """Safety limits for one image; defaults suit crawled web images."""
+
+    max_bytes: int = 20 * 2**20         # file / download size cap
+    max_pixels: int = 40_000_000        # width * height cap, checked from the header
+    timeout: float = 10.0               # seconds, for the connect and for each read
+    deadline: float = 60.0              # seconds for a whole download (stops trickling servers)
+    retries: int = 2                    # extra attempts on timeouts, resets, 429 and 5xx
+    backoff: float = 0.5                # seconds before the first retry; doubles each time
+    user_agent: str = "laf-image-ingest/0.1"
+
+
+class ImageError(Exception):
+    """An input that cannot become an image; ``stage`` and ``reason`` go to rejected.jsonl."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+
+def is_url(source: str) -> bool:
+    return urllib.parse.urlparse(source).scheme.lower() in URL_SCHEMES
+
+
+def check_source(source: str) -> None:
+    """Allow http(s) URLs and file paths (local or gfile); refuse ``file:``, ``ftp:``, ``data:``, ..."""
+    scheme = urllib.parse.urlparse(source).scheme.lower()
+    if scheme in URL_SCHEMES or scheme in GFILE_SCHEMES or scheme == "":
+        return
+    raise ImageError("validate", f"scheme {scheme!r} is not allowed: use an http(s) URL or a file path")
+
+
+def load(source: str, options: ImageOptions = ImageOptions()) -> bytes:
+    """The bytes of a path (through tf.io.gfile) or an http(s) URL, within the size cap."""
+    check_source(source)
+    if is_url(source):
+        return fetch(source, options)
+    import tensorflow as tf
+
+    try:
+        size = tf.io.gfile.stat(source).length
+        if size > options.max_bytes:
+            raise ImageError("read", f"file is {size} bytes, over the cap of {options.max_bytes}")
+        with tf.io.gfile.GFile(source, "rb") as f:
+            data = f.read()
+    except tf.errors.OpError as e:
+        raise ImageError("read", e.message) from None
+    if not data:
+        raise ImageError("read", "empty file (0 bytes)")
+    return data
+
+
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s): a server must not steer us to file: or ftp:."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not is_url(newurl):
+            raise ImageError("fetch", f"redirect to {newurl!r} is not allowed (http(s) only)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    # Built by hand: build_opener() would add file:, ftp: and data: handlers.
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    _SafeRedirects(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
+_RETRYABLE = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException)
+
+
+def fetch(url: str, options: ImageOptions = ImageOptions()) -> bytes:
+    """Download an image URL with timeouts, a size cap, a content-type check and bounded retries."""
+    if not is_url(url):
+        raise ImageError("validate", f"not an http(s) URL: {url}")
+    for attempt in range(options.retries + 1):
+        try:
+            return _fetch_once(url, options)
+        except urllib.error.HTTPError as e:
+            if e.code != 429 and e.code < 500 or attempt == options.retries:
+                raise ImageError("fetch", f"HTTP {e.code} {e.reason}") from None
+        except _RETRYABLE as e:
+            if attempt == options.retries:
+                raise ImageError("fetch", f"{type(e).__name__}: {e} (after {attempt + 1} attempts)") from None
+        time.sleep(options.backoff * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def _fetch_once(url: str, options: ImageOptions) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": options.user_agent})
+    start = time.monotonic()
+    with _opener().open(request, timeout=options.timeout) as response:
+        content_type = response.headers.get_content_type() if response.headers.get("Content-Type") else ""
+        if not content_type.startswith("image/") and content_type not in GENERIC_TYPES:
+            raise ImageError("fetch", f"content-type {content_type!r} is not an image")
+        length = response.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > options.max_bytes:
+            raise ImageError("fetch", f"Content-Length {length} is over the cap of {options.max_bytes} bytes")
+        chunks, total = [], 0
+        while True:
+            chunk = response.read(64 * 1024)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > options.max_bytes:
+                raise ImageError("fetch", f"download is over the cap of {options.max_bytes} bytes")
+            if time.monotonic() - start > options.deadline:
+                raise ImageError("fetch", f"download took longer than {options.deadline} s")
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data:
+        raise ImageError("fetch", "empty response (0 bytes)")
+    return data
+
+
+def sniff(data: bytes) -> Optional[str]:
+    """The image format named by the magic bytes, or None."""
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    return "WEBP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+
+
+def _not_an_image(data: bytes) -> ImageError:
+    fmt = sniff(data)
+    if fmt:
+        return ImageError("decode", f"{fmt} with a truncated or corrupt header ({len(data)} bytes)")
+    head = data[:64].lstrip()
+    if head[:1] == b"<" or head.lower().startswith((b"{", b"[")):
+        text = head[:32].decode("utf-8", "replace")
+        return ImageError("decode", f"not an image: content looks like text/HTML ({text!r})")
+    return ImageError("decode", f"not a recognised image format (first bytes {data[:8].hex()})")
+
+
+def open_header(data: bytes, options: ImageOptions = ImageOptions()) -> Image.Image:
+    """Parse only the header (Pillow opens lazily) and enforce the pixel cap before decoding."""
+    if not data:
+        raise ImageError("read", "empty file (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise ImageError("decode", f"over the pixel cap (decompression-bomb guard): {e}") from None
+    except Exception:  # Pillow raises many types for non-images; all mean "not an image"
+        raise _not_an_image(data) from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageError("decode", f"invalid image size {width}x{height}")
+    if width * height > options.max_pixels:
+        raise ImageError("decode", f"{width}x{height} = {width * height} pixels is over the cap of"
+                                   f" {options.max_pixels} (decompression-bomb guard)")
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    """EXIF orientation from header metadata only (``getexif()`` may decode a PNG)."""
+    raw = image.info.get("exif")
+    if not raw:
+        return 1
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+    except Exception:  # malformed EXIF: show the pixels as stored
+        return 1
+    return int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+
+
+def _flatten(pixels: np.ndarray) -> np.ndarray:
+    """[H, W, C] uint8 with C in 1..4 -> RGB; alpha composited over white."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    channels = pixels.shape[-1]
+    if channels in (2, 4):
+        alpha = pixels[..., -1:].astype(np.float32) / 255.0
+        color = pixels[..., :-1].astype(np.float32)
+        pixels = np.round(color * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return np.ascontiguousarray(pixels[..., :3])
+
+
+def _jpeg_ratio(width: int, height: int, target: Optional[int]) -> int:
+    """Largest DCT downscale (1, 2, 4, 8) that keeps the short side >= target: decode less."""
+    if not target:
+        return 1
+    for ratio in (8, 4, 2):
+        if min(width, height) // ratio >= target:
+            return ratio
+    return 1
+
+
+def _decode_tf(data: bytes, image: Image.Image, target: Optional[int]) -> np.ndarray:
+    import tensorflow as tf
+
+    fmt = image.format
+    if fmt in ("JPEG", "MPO"):
+        return tf.io.decode_jpeg(data, channels=3, ratio=_jpeg_ratio(*image.size, target)).numpy()
+    if fmt == "PNG":  # 16-bit decodes natively; 8-bit comes back scaled by 257, so >> 8 is exact
+        return (tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy() >> 8).astype(np.uint8)
+    if fmt == "GIF":
+        return tf.io.decode_gif(data).numpy()[0]
+    if fmt == "BMP":
+        return tf.io.decode_bmp(data, channels=0).numpy()
+    import tensorflow_io as tfio
+
+    return tfio.image.decode_webp(data).numpy()
+
+
+def _uses_tf(image: Image.Image) -> bool:
+    if image.format not in _TF_FORMATS:
+        return False
+    if image.format in ("JPEG", "MPO"):
+        return image.mode in ("RGB", "L")        # CMYK / YCCK need Pillow's colour conversion
+    if image.format == "GIF":                    # TF decodes every frame and ignores transparency
+        return not getattr(image, "is_animated", False) and "transparency" not in image.info
+    return not getattr(image, "is_animated", False)
+
+
+def _decode_pillow(image: Image.Image) -> np.ndarray:
+    image.seek(0)  # first frame of animated images
+    if image.mode.startswith("I;16"):
+        return (np.asarray(image, np.uint16) >> 8).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        return np.asarray(image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"))
+
+
+def decode(data: bytes, options: ImageOptions = ImageOptions(), target: Optional[int] = None) -> np.ndarray:
+    """Bytes -> upright RGB uint8 [H, W, 3]. ``target``: the size it will be resized to
+    (lets JPEG decode at a reduced scale)."""
+    image = open_header(data, options)
+    orientation = _orientation(image)
+    pixels = None
+    if _uses_tf(image):
+        try:
+            pixels = _decode_tf(data, image, target)
+        except Exception:  # fast decoder refused the file (e.g. animated WebP): Pillow decides
+            pixels = None
+    if pixels is None:
+        try:
+            pixels = _decode_pillow(image)
+        except Exception as e:
+            raise ImageError("decode", f"{image.format} {image.size[0]}x{image.size[1]}: "
+                                       f"{type(e).__name__}: {e}") from None
+    rgb = _flatten(pixels)
+    if orientation in _TRANSPOSE:
+        rgb = np.asarray(Image.fromarray(rgb).transpose(_TRANSPOSE[orientation]))
+    return rgb
+
+
+def resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    """[H, W, 3] uint8 -> [size, size, 3] uint8, whole image (no crop), antialiased bilinear."""
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def prepare(data: bytes, size: int, options: ImageOptions = ImageOptions()) -> np.ndarray:
+    """Bytes -> the backbone input [size, size, 3] uint8."""
+    return resize(decode(data, options, target=size), size)

@@ -1,0 +1,281 @@
+"""laf.images: decoding real encoded files by content, safety caps, and URL fetching."""
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from laf import images
+from laf.images import ImageError, ImageOptions
+
+
+def pattern(height: int, width: int) -> np.ndarray:
+    """A smooth, asymmetric RGB picture (survives lossy codecs; shows rotations)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([x / width * 255, y / height * 255, np.full_like(x, 60.0)], -1)
+    rgb[: height // 4, : width // 4] = (250, 20, 20)  # a red top-left corner
+    return rgb.astype(np.uint8)
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose header declares ``width x height`` pixels over a few bytes of data."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
+            ">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
+
+
+def samples() -> Dict[str, bytes]:
+    """Real encoded files of every kind a crawl returns, keyed by a descriptive name."""
+    import tensorflow as tf
+
+    rgb = pattern(48, 64)
+    base = Image.fromarray(rgb)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[:, 32:, 3] = 0  # right half fully transparent
+    exif = Image.Exif()
+    exif[0x0112] = 6     # stored sideways: shown rotated 90 degrees clockwise
+    frames = [Image.fromarray(np.full((24, 32, 3), c, np.uint8)) for c in ((200, 30, 30), (30, 200, 30))]
+    gray16 = (np.linspace(0, 65535, 48 * 64).reshape(48, 64)).astype(np.uint16)
+    palette = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    return {
+        "jpeg": encode(base, "JPEG", quality=95),
+        "jpeg_exif_rotated": encode(base, "JPEG", quality=95, exif=exif.tobytes()),
+        "png_alpha": encode(Image.fromarray(rgba, "RGBA"), "PNG"),
+        "png16_gray": encode(Image.fromarray(gray16), "PNG"),
+        "png16_rgb": tf.io.encode_png(tf.constant(rgb.astype(np.uint16) * 257)).numpy(),
+        "png_palette_transparent": encode(palette, "PNG", transparency=0),
+        "gray_jpeg": encode(base.convert("L"), "JPEG", quality=95),
+        "cmyk_jpeg": encode(base.convert("CMYK"), "JPEG", quality=95),
+        "gif_animated": encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100),
+        "webp": encode(base, "WEBP", lossless=True),
+        "webp_animated": encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True),
+        "bmp": encode(base, "BMP"),
+        "tiff": encode(base, "TIFF"),
+        "html_as_jpg": b"<!DOCTYPE html><html><body>404 Not Found</body></html>",
+        "bomb_png": png_bomb(),
+        "truncated_jpeg": encode(base, "JPEG")[:300],
+        "empty": b"",
+    }
+
+
+@pytest.fixture(scope="module")
+def media() -> Dict[str, bytes]:
+    return samples()
+
+
+def close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    return a.shape == b.shape and float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean()) < tol
+
+
+@pytest.mark.parametrize("name", ["jpeg", "cmyk_jpeg", "webp", "bmp", "tiff", "png16_rgb"])
+def test_color_formats_decode_to_the_original_rgb(media, name):
+    out = images.decode(media[name])
+    assert out.dtype == np.uint8 and out.shape == (48, 64, 3)
+    assert close(out, pattern(48, 64), tol=4.0), name
+
+
+def test_lossless_formats_are_exact(media):
+    for name in ("webp", "bmp", "png16_rgb"):
+        np.testing.assert_array_equal(images.decode(media[name]), pattern(48, 64), err_msg=name)
+
+
+def test_grayscale_becomes_three_equal_channels(media):
+    out = images.decode(media["gray_jpeg"])
+    assert out.shape == (48, 64, 3)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+
+
+def test_sixteen_bit_png_keeps_the_full_range(media):
+    out = images.decode(media["png16_gray"])
+    assert out.shape == (48, 64, 3)
+    assert out.min() == 0 and out.max() == 255
+
+
+def test_alpha_is_composited_over_white(media):
+    out = images.decode(media["png_alpha"])
+    assert (out[:, 32:] == 255).all()                      # transparent half -> white
+    np.testing.assert_array_equal(out[:, :32], pattern(48, 64)[:, :32])
+    palette = images.decode(media["png_palette_transparent"])
+    assert palette.shape == (48, 64, 3) and (palette == 255).all(axis=-1).any()
+
+
+def test_exif_orientation_is_applied(media):
+    out = images.decode(media["jpeg_exif_rotated"])
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(media["jpeg_exif_rotated"]))))
+    assert out.shape == (64, 48, 3) == upright.shape
+    assert close(out, upright, tol=2.0)
+    assert out[:10, -10:, 0].mean() > 200  # the red corner moved to the top right
+
+
+@pytest.mark.parametrize("name", ["gif_animated", "webp_animated"])
+def test_animated_images_give_their_first_frame(media, name):
+    out = images.decode(media[name])
+    assert out.shape == (24, 32, 3)
+    assert close(out, np.full((24, 32, 3), (200, 30, 30), np.uint8), tol=6.0)
+
+
+@pytest.mark.parametrize("name, stage, words", [
+    ("html_as_jpg", "decode", "HTML"),
+    ("bomb_png", "decode", "decompression-bomb"),
+    ("truncated_jpeg", "decode", "JPEG"),
+    ("empty", "read", "empty"),
+])
+def test_bad_content_raises_a_clear_image_error(media, name, stage, words):
+    with pytest.raises(ImageError) as info:
+        images.decode(media[name])
+    assert info.value.stage == stage and words in info.value.reason
+
+
+def test_pixel_cap_is_checked_from_the_header_not_by_decoding(media):
+    with pytest.raises(ImageError, match="over the cap"):
+        images.decode(media["jpeg"], ImageOptions(max_pixels=48 * 64 - 1))
+    assert images.open_header(png_bomb(4, 3)).size == (4, 3)
+
+
+def test_prepare_resizes_to_the_backbone_input(media):
+    for name in ("jpeg", "cmyk_jpeg", "gif_animated", "png16_gray"):
+        out = images.prepare(media[name], 32)
+        assert out.shape == (32, 32, 3) and out.dtype == np.uint8, name
+
+
+def test_big_jpeg_decodes_at_reduced_scale_then_resizes():
+    big = Image.fromarray(np.kron(pattern(48, 64), np.ones((20, 20, 1), np.uint8)))  # 960x1280
+    out = images.prepare(encode(big, "JPEG", quality=90), 48)
+    assert close(out, images.resize(pattern(48, 64), 48), tol=6.0)
+
+
+def test_load_reads_paths_and_enforces_the_size_cap(tmp_path, media):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(media["jpeg"])
+    assert images.load(str(path)) == media["jpeg"]
+    with pytest.raises(ImageError, match="over the cap"):
+        images.load(str(path), ImageOptions(max_bytes=100))
+    with pytest.raises(ImageError) as info:
+        images.load(str(tmp_path / "missing.jpg"))
+    assert info.value.stage == "read"
+
+
+@pytest.mark.parametrize("source", ["file:///etc/passwd", "ftp://127.0.0.1/a.jpg", "data:image/png;base64,AAAA"])
+def test_only_http_urls_and_paths_are_allowed(source):
+    with pytest.raises(ImageError) as info:
+        images.load(source)
+    assert info.value.stage == "validate"
+
+
+# --- URL fetching against a local server (127.0.0.1 only) ---------------------------------
+
+class Server:
+    """A threaded HTTP server with canned routes; counts requests per path."""
+
+    def __init__(self, routes):
+        self.routes, self.hits = routes, {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                status, headers, body = server.routes[self.path](server.hits[self.path])
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def image_routes(jpeg: bytes):
+    def ok(_):
+        return 200, {"Content-Type": "image/jpeg", "Content-Length": str(len(jpeg))}, jpeg
+
+    def flaky(hit):
+        return (503, {}, b"busy") if hit < 3 else ok(hit)
+
+    def slow(_):
+        import time
+
+        time.sleep(1.5)
+        return ok(_)
+
+    return {
+        "/ok.jpg": ok,
+        "/octet": lambda _: (200, {"Content-Type": "application/octet-stream"}, jpeg),
+        "/page.jpg": lambda _: (200, {"Content-Type": "text/html"}, b"<html>hi</html>"),
+        "/flaky.jpg": flaky,
+        "/missing.jpg": lambda _: (404, {}, b"no"),
+        "/to-file": lambda _: (302, {"Location": "file:///etc/passwd"}, b""),
+        "/to-ftp": lambda _: (302, {"Location": "ftp://127.0.0.1/a.jpg"}, b""),
+        "/to-ok": lambda _: (302, {"Location": "/ok.jpg"}, b""),
+        "/slow.jpg": slow,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(media):
+    with Server(image_routes(media["jpeg"])) as s:
+        yield s
+
+
+FAST = ImageOptions(timeout=0.5, retries=2, backoff=0.05)
+
+
+def test_fetch_downloads_images_and_follows_http_redirects(server, media):
+    assert images.load(server.url("/ok.jpg"), FAST) == media["jpeg"]
+    assert images.load(server.url("/octet"), FAST) == media["jpeg"]
+    assert images.load(server.url("/to-ok"), FAST) == media["jpeg"]
+
+
+def test_fetch_retries_a_bounded_number_of_times(server, media):
+    assert images.fetch(server.url("/flaky.jpg"), FAST) == media["jpeg"]
+    assert server.hits["/flaky.jpg"] == 3
+    with pytest.raises(ImageError, match="HTTP 404"):
+        images.fetch(server.url("/missing.jpg"), FAST)
+    assert server.hits["/missing.jpg"] == 1  # client errors are not retried
+
+
+@pytest.mark.parametrize("path, options, words", [
+    ("/page.jpg", FAST, "content-type 'text/html'"),
+    ("/ok.jpg", ImageOptions(max_bytes=100), "over the cap"),
+    ("/to-file", FAST, "not allowed"),
+    ("/to-ftp", FAST, "not allowed"),
+    ("/slow.jpg", ImageOptions(timeout=0.3, retries=1, backoff=0.01), "attempts"),
+])
+def test_fetch_rejects_bad_responses(server, path, options, words):
+    with pytest.raises(ImageError) as info:
+        images.fetch(server.url(path), options)
+    assert info.value.stage == "fetch" and words in info.value.reason
