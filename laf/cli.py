@@ -13,12 +13,16 @@ from laf.errors import UserError
 COMMANDS = {
     "extract": "extract shared CNN features from your own videos, web images or .npy arrays (Beam)",
     "demo": "build the embedded demo data if missing and run the whole pipeline locally",
+    "run": "run the pipeline locally on your data (--config), or on the demo data without it",
+    "compile": "compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (pipeline-spec JSON)",
+    "demo-data": "write the embedded demo data: untrimmed videos, crawled-style web images, ground truth",
     "evaluate": "temporal-localization mAP of ActivityNet-style results against ground truth",
+    "report": "a self-contained HTML report of a finished local pipeline run (metrics, rounds, timelines)",
 }
 
 
 def _command_module(name: str):
-    return importlib.import_module(f"laf.commands.{name}")
+    return importlib.import_module(f"laf.commands.{name.replace('-', '_')}")  # demo-data -> demo_data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +41,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints help or the usage error and exits
     name, rest = argv[0], argv[1:]
-    from laf.quiet import quiet
+    from laf.quiet import filter_stderr, quiet
 
     quiet()
+    filter_stderr()
     module = _command_module(name)
     cmd_parser = argparse.ArgumentParser(prog=f"laf {name}", description=COMMANDS[name])
     module.add_arguments(cmd_parser)

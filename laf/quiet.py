@@ -30,3 +30,54 @@ def quiet() -> None:
         absl_logging.set_verbosity(absl_logging.WARNING)
     except ImportError:  # absl is a TF dependency; absent only in minimal installs
         pass
+
+
+# C++ log lines that TF/XLA print at import on CPU-only machines (duplicate CUDA plugin
+# registration, oneDNN notices). Matched exactly, so every other stderr line still shows.
+NOISE_LINES = (
+    r"Unable to register cu(FFT|DNN|BLAS) factory",
+    r"oneDNN custom operations are on",
+    r"TF-TRT Warning: Could not find TensorRT",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
+    r"Couldn't find python-snappy",
+    r"computation placer already registered",
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"Unable to register cuDNN|cuda_(fft|dnn|blas)\.cc",
+)
+
+
+def filter_stderr() -> None:
+    """Route fd 2 through a thread that drops the known C++ noise lines above.
+
+    TF's C++ logging writes to the process's fd 2 directly, so Python's warnings filters
+    cannot reach it; lowering TF_CPP_MIN_LOG_LEVEL would also hide real C++ errors.
+    """
+    import atexit
+    import re
+    import sys
+    import threading
+
+    pattern = re.compile("|".join(NOISE_LINES))
+    read_fd, write_fd = os.pipe()
+    original = os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb") as src:
+            for line in src:
+                if not pattern.search(line.decode("utf-8", "replace")):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def restore() -> None:
+        """Put the real stderr back and drain the pipe, so no last line (a traceback) is lost."""
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes our end of the pipe: the pump sees EOF once drained
+        thread.join(timeout=2)
+
+    atexit.register(restore)

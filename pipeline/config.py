@@ -51,12 +51,12 @@ class TrainerConfig:
     variant: str = "laf"              # laf | uniform | random30 | oracle | cnn
     cells: int = 1024
     projection: int = 512
-    layers: int = 1
+    num_layers: int = 1
     dropout: float = 0.0
     k: int = 20                       # truncated BPTT unroll
-    batch_size: int = 12              # parallel video streams
+    batch: int = 12                   # parallel video streams
     learning_rate: float = 0.0024
-    lr_decay: float = 0.1
+    lr_decay_factor: float = 0.1      # on validation-loss plateau
     epochs: int = 10
     seed: int = 0
 
@@ -66,9 +66,15 @@ class EvaluationConfig:
     hit1_floor: float = 0.0           # bless only above this video Hit@1 ...
     window: int = 10                  # ... and not worse than the last blessed model
     stride: int = 1
-    nms_overlap: float = 0.3
-    top_k_classes: int = 1
+    nms_overlap: float = 0.0          # paper: NMS removes windows that overlap at all
+    top_k_classes: Optional[int] = None  # localize only the video's top-k classes; None = all
     tiou: List[float] = dataclasses.field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+    def localize(self) -> Dict[str, Any]:
+        """The fields of ``laf.evaluation.LocalizeConfig`` (trainer's ``localize`` signature)."""
+        return {"window": self.window, "stride": self.stride, "nms_overlap": self.nms_overlap,
+                "top_k_classes": self.top_k_classes}
 
 
 @dataclasses.dataclass
@@ -163,14 +169,14 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     _in_range("domain_transfer.theta2", dt.theta2, 0, 1)
     for key, value in [("domain_transfer.max_rounds", dt.max_rounds), ("domain_transfer.epochs", dt.epochs),
                        ("domain_transfer.batch_size", dt.batch_size), ("trainer.cells", tr.cells),
-                       ("trainer.projection", tr.projection), ("trainer.layers", tr.layers), ("trainer.k", tr.k),
-                       ("trainer.batch_size", tr.batch_size), ("trainer.learning_rate", tr.learning_rate),
+                       ("trainer.projection", tr.projection), ("trainer.num_layers", tr.num_layers), ("trainer.k", tr.k),
+                       ("trainer.batch", tr.batch), ("trainer.learning_rate", tr.learning_rate),
                        ("trainer.epochs", tr.epochs), ("features.fps", cfg.features.fps),
                        ("evaluation.window", ev.window), ("evaluation.stride", ev.stride),
-                       ("evaluation.top_k_classes", ev.top_k_classes)]:
+                       ("evaluation.top_k_classes", ev.top_k_classes or 1)]:
         _positive(key, value)
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
-    _in_range("trainer.lr_decay", tr.lr_decay, 0, 1)
+    _in_range("trainer.lr_decay_factor", tr.lr_decay_factor, 0, 1)
     _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)
     for i, t in enumerate(ev.tiou):

@@ -5,9 +5,59 @@ reused from ML Metadata and only the rest runs.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+import time
+from typing import Iterator
 
 from pipeline.config import PipelineConfig
+
+_PROGRESS = re.compile(r"^Component (?P<node>\S+) is (?P<state>running|finished)\.$")
+_CACHED = re.compile(r"^A cached execution \d+ is used\.$")
+
+
+class _Progress(logging.Filter):
+    """Turns LocalDagRunner's INFO records into one progress line per component; other INFO
+    records are dropped (they drown the output), warnings and errors pass unchanged."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total, self.done, self.started, self.cached = total, 0, {}, set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        message = record.getMessage()
+        match = _PROGRESS.match(message)
+        if _CACHED.match(message) and self.started:
+            self.cached.add(list(self.started)[-1])
+        elif match and match["state"] == "running":
+            self.started[match["node"]] = time.time()
+            print(f"[{self.done + 1}/{self.total}] {match['node']} ...", flush=True)
+        elif match:
+            self.done += 1
+            node = match["node"]
+            how = "reused from cache" if node in self.cached else f"{time.time() - self.started.get(node, time.time()):.0f} s"
+            print(f"[{self.done}/{self.total}] {node} done ({how})", flush=True)
+        return False
+
+
+@contextlib.contextmanager
+def progress(total: int) -> Iterator[None]:
+    from absl import logging as absl_logging
+
+    handler = absl_logging.get_absl_handler()
+    flt = _Progress(total)
+    previous = absl_logging.get_verbosity()
+    handler.addFilter(flt)
+    absl_logging.set_verbosity(absl_logging.INFO)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(previous)
+        handler.removeFilter(flt)
 
 
 def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
@@ -17,5 +67,6 @@ def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
 
     os.makedirs(cfg.pipeline_root, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
-    tfx.orchestration.LocalDagRunner().run(
-        create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache))
+    pipeline = create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache)
+    with progress(len(pipeline.components)):
+        tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import keras
 import tensorflow as tf
 
+from laf.evaluation import LocalizeConfig
 from schemas.vocabulary import Vocabulary
 from trainer import data, model
 
@@ -48,6 +49,7 @@ class TrainerConfig:
     num_classes: Optional[int] = None
     vocabulary: Optional[str] = None
     feature_dim: Optional[int] = None
+    localize: Optional[Mapping[str, Any]] = None  # laf.evaluation.LocalizeConfig fields, for `localize`
 
     @property
     def architecture(self) -> str:
@@ -166,7 +168,7 @@ def run_fn(fn_args) -> None:
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
                                     fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
-    model.export(net, dim, fn_args.serving_model_dir)
+    model.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})))
     if vocabulary is not None:
         assets = os.path.join(fn_args.serving_model_dir, "assets")
         tf.io.gfile.makedirs(assets)

@@ -1,0 +1,99 @@
+"""The demo run: embedded config + generated data, and the summary printed at the end."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional
+
+import yaml
+
+from pipeline import config as config_lib
+from pipeline.config import PipelineConfig
+
+DEMO_CONFIG = os.path.join(os.path.dirname(os.path.abspath(config_lib.__file__)), "demo_config.yaml")
+SUMMARY_FILE = "summary.json"
+
+
+def demo_config(output: str = "laf-demo", check_paths: bool = False) -> PipelineConfig:
+    """The embedded demo config with its relative paths resolved against ``output``."""
+    with open(DEMO_CONFIG) as f:
+        raw = yaml.safe_load(f)
+    return config_lib.from_dict(raw, source=DEMO_CONFIG, base_dir=output, check_paths=check_paths)
+
+
+def prepare(output: str = "laf-demo", scale: float = 1.0, seed: int = 0) -> PipelineConfig:
+    """Generate the demo media and the calibrated backbone weights if missing; return the config."""
+    from laf import demo_data
+    from laf.backbones import BackboneConfig
+
+    data = os.path.join(output, "data")
+    if not os.path.exists(os.path.join(data, "demo_data.json")):
+        print(f"generating demo data under {data} (seed {seed}, scale {scale:g}) ...", flush=True)
+        demo_data.generate(data, demo_data.DemoConfig(seed=seed).scaled(scale))
+    cfg = demo_config(output)
+    feats = cfg.features
+    backbone = BackboneConfig(name=feats.backbone, weights="none", input_size=feats.input_size)
+    written = demo_data.calibrated_backbone(data, backbone)
+    if os.path.abspath(written) != os.path.abspath(feats.weights):
+        raise RuntimeError(f"demo config names weights {feats.weights}, but calibration wrote {written}")
+    return config_lib.validate(cfg)
+
+
+def _latest(store, type_name: str):
+    artifacts = store.get_artifacts_by_type(type_name)
+    return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def _metrics(eval_uri: str) -> Dict[str, float]:
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(eval_uri)
+    out: Dict[str, float] = {}
+    for _slice, by_output in result.slicing_metrics:
+        for by_sub_key in by_output.values():
+            for metrics in by_sub_key.values():
+                for name, value in metrics.items():
+                    if isinstance(value, dict) and "doubleValue" in value:
+                        out[name] = float(value["doubleValue"])
+    return out
+
+
+def summarize(cfg: PipelineConfig, report: Optional[str] = None) -> Dict[str, Any]:
+    """Metrics of the latest evaluation, the pushed model's path and where everything is."""
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(cfg.metadata_path))
+    evaluation = _latest(store, "ModelEvaluation")
+    blessing = _latest(store, "ModelBlessing")
+    pushed = _latest(store, "PushedModel")
+    push_props = pushed.custom_properties if pushed else {}
+    return {
+        "metrics": _metrics(evaluation.uri) if evaluation else {},
+        "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
+        "pushed_model": push_props["pushed_destination"].string_value
+        if pushed and push_props["pushed"].int_value else None,
+        "pipeline_root": os.path.abspath(cfg.pipeline_root),
+        "serving_dir": os.path.abspath(cfg.serving_dir),
+        "report": report,
+        "tensorboard": f"tensorboard --logdir {os.path.abspath(cfg.pipeline_root)}",
+    }
+
+
+def write_summary(output: str, summary: Dict[str, Any]) -> str:
+    path = os.path.join(output, SUMMARY_FILE)
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+    return path
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+    lines = ["", "metric                      value", "-" * 36]
+    lines += [f"{name:<27} {value:.4f}" for name, value in sorted(summary["metrics"].items())]
+    lines += ["", f"blessed:       {summary['blessed']}",
+              f"pushed model:  {summary['pushed_model'] or '(not pushed: model not blessed)'}",
+              f"pipeline root: {summary['pipeline_root']}",
+              f"TensorBoard:   {summary['tensorboard']}"]
+    if summary.get("report"):
+        lines.append(f"report:        {summary['report']}")
+    return "\n".join(lines)
