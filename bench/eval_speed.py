@@ -18,7 +18,7 @@ from laf.quiet import quiet
 
 quiet()
 from laf.evaluation import PAPER_TIOUS, Detection, average_precision, tiou  # noqa: E402
-from schemas.records import Segment  # noqa: E402
+from schemas.segment import Segment  # noqa: E402
 
 
 def make_data(rng, videos: int, classes: int, detections: int):

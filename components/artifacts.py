@@ -1,14 +1,16 @@
 """Custom artifact types shared by the LAF components."""
 from tfx import types
 
+from schemas import names
+
 
 class LabelVocabulary(types.Artifact):
     """Directory holding ``labels.json``: the label vocabulary and activity -> actions hierarchy."""
 
-    TYPE_NAME = "LabelVocabulary"
+    TYPE_NAME = names.LABEL_VOCABULARY_TYPE
 
 
 class DomainTransferRounds(types.Artifact):
     """Directory holding ``rounds.json`` and TensorBoard scalars of the domain-transfer loop."""
 
-    TYPE_NAME = "DomainTransferRounds"
+    TYPE_NAME = names.DOMAIN_TRANSFER_ROUNDS_TYPE

@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from laf.errors import UserError
 from laf.evaluation import Detection
-from schemas.records import Segment
+from schemas.segment import Segment
 
 AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"

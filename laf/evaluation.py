@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Seq
 
 import numpy as np
 
-if TYPE_CHECKING:  # duck-typed at run time: importing schemas.records pulls in TensorFlow
-    from schemas.records import Segment
+if TYPE_CHECKING:  # annotations only
+    from schemas.segment import Segment
 
 PAPER_TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5)
 WEAKLY_SUPERVISED_TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -260,18 +260,21 @@ def _segment_starts(group: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(first, np.arange(len(group)), 0))
 
 
-def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
-                      tious: Sequence[float] = PAPER_TIOUS,
-                      ambiguous: Optional[Mapping[str, Sequence["Segment"]]] = None) -> APResult:
-    """AP per class and tIoU threshold by the ActivityNet detection protocol, vectorised.
+class _Ranked(NamedTuple):
+    """Detections ranked per class and matched at each tIoU (shared by AP and PR curves)."""
 
-    Per class, detections are ranked by score over all videos; each matches the unmatched
-    ground-truth segment of its video with the highest tIoU if that is >= the threshold, else it is
-    a false positive (also in videos without ground truth). AP is the all-point interpolated area
-    under the precision-recall curve; classes with ground truth but no detections get 0. With
-    ``ambiguous`` (THUMOS14), a false positive overlapping an ambiguous segment of its video is
-    ignored instead of counted.
-    """
+    classes: List[str]
+    n_gt: np.ndarray        # [C] ground-truth segments per class
+    det_class: np.ndarray   # [D] class code of each ranked detection (grouped by class)
+    tp: np.ndarray          # [K, D] true positive at each threshold
+    tp_c: np.ndarray        # [K, D] true positives so far within the class
+    precision: np.ndarray   # [K, D] precision after each detection within its class
+
+
+def _rank_and_match(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
+                    tious: Sequence[float],
+                    ambiguous: Optional[Mapping[str, Sequence["Segment"]]]) -> _Ranked:
+    """The matching of :func:`average_precision` (see there), vectorised."""
     thresholds = np.asarray(tious, np.float64)
     classes = sorted({seg.label for segs in ground_truth.values() for seg in segs})
     class_code = {c: i for i, c in enumerate(classes)}
@@ -325,7 +328,7 @@ def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detection
         inter = np.minimum(d[:, 3:4], a[amb_members, 2]) - np.maximum(d[:, 2:3], a[amb_members, 1])
         counted = tp | ~((inter > 0) & amb_valid).any(axis=1)[None]
 
-    # All-point interpolated AP per class, with per-class cumulative sums and running maxima.
+    # Per-class cumulative sums over the ranking.
     start = _segment_starts(det_class)
     tp_cum = np.cumsum(tp, axis=1)
     fp_cum = np.cumsum(~tp & counted, axis=1)
@@ -334,11 +337,41 @@ def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detection
     fp_c = fp_cum - np.where(start > 0, fp_cum[:, prior], 0)
     total = tp_c + fp_c
     precision = np.where(total > 0, tp_c / np.maximum(total, 1), 0.0)
+    return _Ranked(classes, n_gt, det_class, tp, tp_c, precision)
+
+
+def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
+                      tious: Sequence[float] = PAPER_TIOUS,
+                      ambiguous: Optional[Mapping[str, Sequence["Segment"]]] = None) -> APResult:
+    """AP per class and tIoU threshold by the ActivityNet detection protocol, vectorised.
+
+    Per class, detections are ranked by score over all videos; each matches the unmatched
+    ground-truth segment of its video with the highest tIoU if that is >= the threshold, else it is
+    a false positive (also in videos without ground truth). AP is the all-point interpolated area
+    under the precision-recall curve; classes with ground truth but no detections get 0. With
+    ``ambiguous`` (THUMOS14), a false positive overlapping an ambiguous segment of its video is
+    ignored instead of counted.
+    """
+    classes, n_gt, det_class, tp, _, precision = _rank_and_match(ground_truth, detections, tious, ambiguous)
+    # All-point interpolated AP per class.
     # Running max from the end within each class: offsets keep later classes below earlier ones.
     offset = 2.0 * det_class[::-1]
     interp = (np.maximum.accumulate(precision[:, ::-1] - offset, axis=1) + offset)[:, ::-1]
-    ap = np.zeros((len(thresholds), len(classes)))
-    for k in range(len(thresholds)):
+    ap = np.zeros((len(tious), len(classes)))
+    for k in range(len(tious)):
         ap[k] = np.bincount(det_class, weights=np.where(tp[k], interp[k], 0.0), minlength=len(classes))
     ap = ap / np.maximum(n_gt, 1)[None]
     return APResult(tuple(float(t) for t in tious), {c: ap[:, i] for i, c in enumerate(classes)})
+
+
+def precision_recall(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
+                     threshold: float = 0.5, ambiguous: Optional[Mapping[str, Sequence["Segment"]]] = None
+                     ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """Per class with ground truth: (precision, recall) after each of its ranked detections at one tIoU,
+    the points :func:`average_precision` integrates (empty arrays for a class without detections)."""
+    ranked = _rank_and_match(ground_truth, detections, [threshold], ambiguous)
+    out = {}
+    for i, c in enumerate(ranked.classes):
+        rows = ranked.det_class == i
+        out[c] = (ranked.precision[0, rows], ranked.tp_c[0, rows] / max(int(ranked.n_gt[i]), 1))
+    return out

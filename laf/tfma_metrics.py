@@ -24,7 +24,7 @@ from tensorflow_model_analysis.metrics import metric_types
 
 from laf import evaluation as ev
 from schemas import names
-from schemas.records import Segment
+from schemas.segment import Segment
 from schemas.vocabulary import split_label
 
 MODULE = __name__

@@ -1,14 +1,9 @@
 """The one data contract: video SequenceExamples, image Examples and the label vocabulary.
 
-Every component reads and writes exactly these names. The TFMD schema files beside this
-module (``video_schema.pbtxt``, ``image_schema.pbtxt``) describe the same features for
-TFDV validation.
+Every component reads and writes exactly these names (``schemas.names``). The TFMD schema
+files beside this module describe the same features for TFDV validation. Importing this
+package is cheap (no TensorFlow); ``schemas.records`` and ``schemas.parsing`` load TF.
 """
-from schemas.records import ImageRecord, VideoRecord, Segment
-from schemas.vocabulary import Vocabulary
-
-__all__ = ["ImageRecord", "VideoRecord", "Segment", "Vocabulary"]
-
 import os as _os
 
 SCHEMA_DIR = _os.path.dirname(_os.path.abspath(__file__))

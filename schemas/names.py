@@ -27,3 +27,7 @@ SHA256 = "sha256"                  # content hash (exact-duplicate removal)
 # LABEL, LABEL_INDEX and SOURCE are shared with videos.
 
 SPLITS = ("train", "eval", "test")
+
+# --- TFX artifact type names (KFP v2 requires "<namespace>.<Title>") ---------------------
+LABEL_VOCABULARY_TYPE = "laf.LabelVocabulary"
+DOMAIN_TRANSFER_ROUNDS_TYPE = "laf.DomainTransferRounds"

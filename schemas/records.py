@@ -12,15 +12,7 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 
 from schemas import names
-
-
-@dataclasses.dataclass(frozen=True)
-class Segment:
-    """A temporal segment [start, end) in seconds with its action label."""
-
-    start: float
-    end: float
-    label: str
+from schemas.segment import Segment
 
 
 def _bytes(values) -> feature_pb2.Feature:

@@ -6,7 +6,7 @@ import pytest
 from laf import annotations
 from laf.errors import UserError
 from laf.evaluation import Detection
-from schemas.records import Segment
+from schemas.segment import Segment
 
 GT = {
     "video_test_0000004": [Segment(0.2, 1.1, "CricketBowling"), Segment(33.7, 35.4, "CricketShot")],

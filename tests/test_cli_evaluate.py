@@ -6,7 +6,7 @@ import pytest
 from laf import annotations
 from laf.cli import main
 from laf.evaluation import Detection
-from schemas.records import Segment
+from schemas.segment import Segment
 
 GT = {"v1": [Segment(0, 10, "a"), Segment(20, 30, "b")], "v2": [Segment(5, 9, "a")]}
 DETS = [Detection("v1", 0, 10, "a", 0.9), Detection("v1", 40, 50, "a", 0.8), Detection("v2", 5, 7, "a", 0.7),

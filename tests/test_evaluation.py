@@ -5,7 +5,7 @@ import pytest
 
 from laf import evaluation as ev
 from laf.evaluation import Detection, LocalizeConfig
-from schemas.records import Segment
+from schemas.segment import Segment
 from schemas.vocabulary import Vocabulary
 
 

@@ -1,0 +1,30 @@
+"""``laf report``: one self-contained HTML report of a finished local pipeline run."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pipeline-root", required=True, metavar="DIR",
+                        help="pipeline root of a finished local run (holds metadata.sqlite)")
+    parser.add_argument("--baselines", metavar="FILE",
+                        help="bench/paper_tables.py JSON whose methods are shown next to this run")
+    parser.add_argument("--output", default="report.html", help="HTML file to write (default: %(default)s)")
+    parser.add_argument("--videos", type=int, default=4, help="test videos shown as timelines")
+    parser.add_argument("--images", type=int, default=6, help="kept and dropped images shown per class")
+
+
+def run(args: argparse.Namespace) -> int:
+    from laf import report
+    from laf.errors import UserError
+
+    if args.videos < 0 or args.images < 0:
+        raise UserError("--videos and --images must be >= 0")
+    data = report.collect(args.pipeline_root, args.baselines, max_videos=args.videos,
+                          images_per_class=args.images)
+    path = report.render(data, args.output, images_per_class=args.images)
+    for note in data.notes:
+        print(f"note: {note}")
+    print(f"report: {os.path.abspath(path)}")
+    return 0

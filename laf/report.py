@@ -1,0 +1,586 @@
+"""The HTML report of a pipeline run (issue 7): one self-contained file, every plot an embedded PNG.
+
+Two layers, so the page can be built and checked without a finished run:
+- :func:`render` turns a :class:`ReportData` of plain Python/NumPy values into the HTML file;
+- :func:`collect` gathers those values from a
+  finished LocalDagRunner run through ML Metadata (TF/TFX are imported only there).
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import json
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from laf.errors import UserError
+from schemas import names
+
+if TYPE_CHECKING:  # annotations only
+    from laf.evaluation import Detection
+    from schemas.segment import Segment
+
+RUN_METHOD = "this_run"
+# Display names of the methods of bench/paper_tables.py, in the paper's order.
+METHOD_NAMES = {RUN_METHOD: "This run", "cnn": "CNN", "lstm_uniform": "LSTM w/o LAF",
+                "lstm_random30": "LSTM, random 30 % weights", "lstm_laf": "LSTM w/ LAF",
+                "oracle": "Oracle (ground-truth weights)"}
+METRIC_COLUMNS = ("hit@1", "hit@5", "activity_hit@1", "mAP@0.1", "mAP@0.2", "mAP@0.3", "mAP@0.4", "mAP@0.5")
+THUMBNAIL_PX = 96
+
+
+@dataclasses.dataclass
+class VideoTimeline:
+    """One test video: true segments, detections and (optionally) the true class's per-frame probability."""
+
+    video_id: str
+    label: str
+    duration: float
+    ground_truth: Sequence["Segment"]            # anything with start, end, label
+    detections: Sequence["Detection"]
+    timestamps: Optional[np.ndarray] = None      # [T] seconds
+    true_probability: Optional[np.ndarray] = None  # [T] probability of the video's label
+
+
+@dataclasses.dataclass
+class ReportData:
+    """Everything the report shows; empty parts are reported as missing rather than drawn."""
+
+    metrics: Dict[str, Dict[str, float]]                   # method -> metric -> value
+    metric_std: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    class_ap: Dict[str, float] = dataclasses.field(default_factory=dict)  # class -> AP at tIoU 0.5
+    pr_curves: Dict[str, Tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
+    rounds: Optional[Dict[str, Any]] = None               # rounds.json of domain transfer
+    images: Dict[str, Dict[str, List[str]]] = dataclasses.field(default_factory=dict)  # class -> kept/dropped paths
+    timelines: List[VideoTimeline] = dataclasses.field(default_factory=list)
+    notes: List[str] = dataclasses.field(default_factory=list)  # what is missing and why
+    title: str = "LAF pipeline report"
+    source: str = ""                                       # the pipeline root, for the header
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+def _figure_of(**kwargs):
+    """A matplotlib Figure outside pyplot: no global backend or figure registry is touched."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _png(fig) -> str:
+    """A matplotlib figure as a data URI."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _colors(labels: Sequence[str]) -> Dict[str, Any]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20" if len(labels) > 10 else "tab10"]
+    return {label: cmap(i % cmap.N) for i, label in enumerate(sorted(labels))}
+
+
+def class_ap_figure(class_ap: Mapping[str, float]) -> str:
+    labels = sorted(class_ap)
+    values = [class_ap[c] for c in labels]
+    fig = _figure_of(figsize=(7, 0.35 * len(labels) + 1.2))
+    ax = fig.subplots()
+    ax.barh(labels, values, color="#4c72b0")
+    mean = float(np.mean(values))
+    ax.axvline(mean, color="#c44e52", ls="--", label=f"mAP = {mean:.3f}")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("AP at tIoU 0.5")
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mapping[str, Any]) -> str:
+    fig = _figure_of(figsize=(7, 5))
+    ax = fig.subplots()
+    for label in sorted(curves):
+        precision, recall = (np.asarray(a, np.float64) for a in curves[label])
+        if precision.size == 0:
+            ax.plot([], [], color=colors[label], label=f"{label} (no detections)")
+            continue
+        ax.step(np.concatenate([[0.0], recall]), np.concatenate([[precision[0]], precision]),
+                where="pre", color=colors[label], label=label)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return _png(fig)
+
+
+def rounds_figure(rounds: Mapping[str, Any]) -> str:
+    entries = rounds["rounds"]
+    r = [int(e["round"]) for e in entries]
+    chosen = rounds.get("chosen_round")
+    fig = _figure_of(figsize=(12, 3.2))
+    axes = fig.subplots(1, 3)
+    panels = [("images_kept", "images kept", "#4c72b0"), ("frames_kept", "frames kept", "#dd8452"),
+              ("val_accuracy", "validation accuracy", "#55a868")]
+    for ax, (key, title, color) in zip(axes, panels):
+        ax.plot(r, [e[key] for e in entries], "o-", color=color)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("round")
+        ax.set_xticks(r)
+        if chosen is not None:
+            ax.axvline(chosen, color="#c44e52", ls=":", lw=2, label=f"chosen round {chosen}")
+    axes[2].set_ylim(0, 1.02)
+    axes[2].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detections: int = 8) -> str:
+    """Ground truth and the best detections as bars on a time axis, the true class's probability below;
+    ``colors`` (class -> colour, see :func:`_colors`) keeps a class's colour the same in every figure."""
+    from matplotlib.patches import Rectangle
+
+    detections = sorted(video.detections, key=lambda d: -d.score)[:max_detections]
+    labels = sorted({s.label for s in video.ground_truth} | {d.label for d in detections} | {video.label})
+    has_curve = video.true_probability is not None and video.timestamps is not None
+    fig = _figure_of(figsize=(10, 2.8 if has_curve else 1.8))
+    axes = fig.subplots(2 if has_curve else 1, 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": [1.4, 1] if has_curve else [1]})
+    ax = axes[0, 0]
+    for s in video.ground_truth:
+        ax.barh(1, s.end - s.start, left=s.start, color=colors[s.label], edgecolor="black", height=0.6)
+    for d in detections:
+        ax.barh(0, d.end - d.start, left=d.start, color=colors[d.label], alpha=0.35 + 0.65 * min(max(d.score, 0), 1),
+                edgecolor="black", height=0.6)
+    ax.set_yticks([0, 1], [f"predicted (top {len(detections)})", "ground truth"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlim(0, max(video.duration, max([s.end for s in video.ground_truth] + [d.end for d in detections] + [1])))
+    handles = [Rectangle((0, 0), 1, 1, color=colors[c]) for c in labels]
+    ax.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(f"{video.video_id}  (label: {video.label})", fontsize=9)
+    if has_curve:
+        ax_p = axes[1, 0]
+        ax_p.plot(video.timestamps, video.true_probability, color=colors[video.label])
+        ax_p.set_ylim(0, 1.02)
+        ax_p.set_ylabel("p(label)", fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
+    return _png(fig)
+
+
+def thumbnail(path: str, size: int = THUMBNAIL_PX) -> Optional[str]:
+    """A JPEG thumbnail data URI, or None for a file Pillow cannot read (reported, not fatal)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((size, size))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.run td { font-weight: bold; background: #eef4ff; }
+figure { margin: .8em 0; } figcaption { font-size: .85em; color: #555; }
+img.plot { max-width: 100%; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 4px; margin: .2em 0; }
+table.images td { vertical-align: top; text-align: left; font-size: .8em; color: #555; }
+table.images td:first-child { font-size: 1em; color: #222; }
+.thumbs img { width: 96px; height: 96px; object-fit: cover; border: 3px solid; }
+.kept img { border-color: #55a868; } .dropped img { border-color: #c44e52; }
+.note { color: #8a5300; font-size: .9em; }
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _figure(uri: str, caption: str, alt: str) -> str:
+    return (f'<figure><img class="plot" src="{uri}" alt="{_esc(alt)}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _metrics_table(data: ReportData) -> str:
+    present = {m for values in data.metrics.values() for m in values}
+    columns = [c for c in METRIC_COLUMNS if c in present]
+    order = [m for m in METHOD_NAMES if m in data.metrics] + sorted(set(data.metrics) - set(METHOD_NAMES))
+    rows = ["<tr><th>method</th>" + "".join(f"<th>{_esc(c)}</th>" for c in columns) + "</tr>"]
+    for method in order:
+        cells = []
+        for c in columns:
+            value = data.metrics[method].get(c)
+            std = data.metric_std.get(method, {}).get(c)
+            text = "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
+            cells.append(f"<td>{text}{f' ± {std:.3f}' if std is not None and value is not None else ''}</td>")
+        css = ' class="run"' if method == RUN_METHOD else ""
+        rows.append(f"<tr{css}><td>{_esc(METHOD_NAMES.get(method, method))}</td>{''.join(cells)}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _rounds_section(rounds: Mapping[str, Any]) -> str:
+    entries = rounds["rounds"]
+    classes = sorted({c for e in entries for c in e.get("images_kept_per_class", {})})
+    head = "<tr><th>round</th><th>images kept</th><th>frames kept</th><th>val. accuracy</th>" + "".join(
+        f"<th>{_esc(c)}</th>" for c in classes) + "</tr>"
+    body = []
+    for e in entries:
+        css = ' class="run"' if e["round"] == rounds.get("chosen_round") else ""
+        per_class = e.get("images_kept_per_class", {})
+        body.append(f"<tr{css}><td>{e['round']}</td><td>{e['images_kept']}</td><td>{e['frames_kept']}</td>"
+                    f"<td>{e['val_accuracy']:.3f}</td>" + "".join(f"<td>{per_class.get(c, '')}</td>" for c in classes)
+                    + "</tr>")
+    thetas = ", ".join(f"{k} = {rounds[k]}" for k in ("theta1", "theta2") if k in rounds)
+    caption = (f"Images and frames kept, and validation accuracy per round; the chosen round "
+               f"({rounds.get('chosen_round')}) is marked. {thetas}")
+    return _figure(rounds_figure(rounds), caption, "domain-transfer rounds") + \
+        "<p>Images kept per class (chosen round highlighted):</p><table>" + head + "".join(body) + "</table>"
+
+
+def _thumbnails(paths: Sequence[str], kind: str, limit: int, notes: List[str]) -> str:
+    thumbs = []
+    for path in list(paths)[:limit]:
+        uri = thumbnail(path)
+        if uri is None:
+            notes.append(f"image {path} could not be read; left out of the examples")
+            continue
+        thumbs.append(f'<img src="{uri}" title="{_esc(os.path.basename(path))}" alt="{kind} image">')
+    return f'<div class="thumbs {kind}">{"".join(thumbs)}</div><div>{len(thumbs)} of {len(paths)} shown</div>'
+
+
+def _images_section(images: Mapping[str, Mapping[str, Sequence[str]]], per_class: int, notes: List[str]) -> str:
+    rows = ["<tr><th>class</th><th>kept</th><th>dropped</th></tr>"]
+    for label in sorted(images):
+        cells = "".join(f"<td>{_thumbnails(images[label].get(kind, []), kind, per_class, notes)}</td>"
+                        for kind in ("kept", "dropped"))
+        rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
+    return '<table class="images">' + "".join(rows) + "</table>"
+
+
+def _class_names(data: ReportData) -> List[str]:
+    """Every class the report mentions, so a class has one colour in every figure."""
+    names = set(data.class_ap) | set(data.pr_curves) | set(data.images)
+    for video in data.timelines:
+        names |= {video.label} | {x.label for x in [*video.ground_truth, *video.detections]}
+    return sorted(names)
+
+
+_METRICS_NOTE = ("<p>Hit@k: video-level classification by average fusion; activity Hit@1: the same over "
+                 "activities; mAP@t: temporal-localization mAP at tIoU t (ActivityNet protocol). Baseline rows show "
+                 "mean ± std over seeds.</p>")
+_IMAGES_NOTE = ("<p>Web images of the chosen round's filter: kept (green) and dropped (red) by CNN_v's score of "
+                "the image's own label against theta1.</p>")
+
+
+def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
+    """Write the report to ``path`` (one HTML file, no external resources); returns the path."""
+    notes = list(data.notes)
+    colors = _colors(_class_names(data))
+    sections = [
+        ("Metrics", data.metrics, lambda: _metrics_table(data) + _METRICS_NOTE),
+        ("Per-class average precision (tIoU 0.5)", data.class_ap, lambda: _figure(
+            class_ap_figure(data.class_ap), "AP per class at tIoU 0.5; the dashed line is their mean.", "per-class AP")),
+        ("Precision–recall at tIoU 0.5", data.pr_curves, lambda: _figure(
+            pr_figure(data.pr_curves, colors), "Precision and recall after each ranked detection, per class.",
+            "precision-recall curves")),
+        ("Domain transfer", data.rounds and data.rounds.get("rounds"), lambda: _rounds_section(data.rounds)),
+        ("Image filter examples", data.images,
+         lambda: _IMAGES_NOTE + _images_section(data.images, images_per_class, notes)),
+        ("Timelines: predicted vs. true segments", data.timelines, lambda: "".join(_figure(
+            timeline_figure(video, colors), f"{video.video_id}: ground truth (top row), detections (bottom row, "
+            "opacity = score) and the label's per-frame probability.", f"timeline {video.video_id}")
+            for video in data.timelines)),
+    ]
+    body = [f"<h1>{_esc(data.title)}</h1>"]
+    if data.source:
+        body.append(f"<p>Pipeline root: <code>{_esc(data.source)}</code></p>")
+    for title, present, make in sections:
+        body.append(f"<h2>{_esc(title)}</h2>" + (make() if present else f"<p>No {_esc(title.lower())}.</p>"))
+    if notes:
+        body.append("<h2>Notes</h2><ul>" + "".join(f'<li class="note">{_esc(n)}</li>' for n in notes) + "</ul>")
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_esc(data.title)}</title>"
+            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
+
+
+# --- baselines -------------------------------------------------------------------------------------
+
+def load_baselines(path: str) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]]]:
+    """Means and stds per method from a ``bench/paper_tables.py`` JSON (``{"results": {m: {k: {mean, std}}}}``)."""
+    try:
+        with open(path) as f:
+            results = json.load(f)["results"]
+        means = {m: {k: float(v["mean"]) for k, v in ms.items()} for m, ms in results.items()}
+        stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
+    except OSError as e:
+        raise UserError(f"cannot read baselines {path}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{path} is not a bench/paper_tables.py JSON "
+                        f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}): {e!r}') from None
+    return means, stds
+
+
+# --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------
+
+METADATA_FILE = "metadata.sqlite"
+VIDEO_INGEST_ID = "VideoIngest"
+IMAGE_INGEST_ID = "ImageIngest"
+ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
+# Optional file in the DomainTransferRounds artifact naming the images of the chosen round:
+# {"images": [{"image_id": str, "label": str, "kept": bool, "source": str (optional)}, ...]};
+# without "source", the path is looked up by image_id in the ImageIngest Examples (ImageRecord.source).
+IMAGE_FILTER_FILE = "image_filter.json"
+
+
+def _store(pipeline_root: str):
+    path = os.path.join(pipeline_root, METADATA_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{path} not found: --pipeline-root must be the root of a finished local run")
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+
+
+def _latest(artifacts):
+    return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def _events(store, execution_ids: Sequence[int], event_type) -> Dict[str, List[Any]]:
+    """Artifacts of the given event type (INPUT/OUTPUT) of some executions, by their channel key."""
+    by_key: Dict[str, List[int]] = {}
+    for event in store.get_events_by_execution_ids(list(execution_ids)):
+        if event.type == event_type and event.path.steps:
+            by_key.setdefault(event.path.steps[0].key, []).append(event.artifact_id)
+    return {k: store.get_artifacts_by_id(ids) for k, ids in by_key.items()}
+
+
+def _type_names(store, artifacts) -> List[str]:
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
+    return [types[a.type_id] for a in artifacts]
+
+
+def _output_of_node(store, node_id: str, type_name: str):
+    """The latest artifact of ``type_name`` published by the component with id ``node_id``, or None."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    contexts = [c for c in store.get_contexts_by_type("node") if c.name.split(".")[-1] == node_id]
+    executions = [e.id for c in contexts for e in store.get_executions_by_context(c.id)]
+    if not executions:
+        return None
+    outputs = [a for found in _events(store, executions, metadata_store_pb2.Event.OUTPUT).values() for a in found]
+    return _latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
+
+
+def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
+    """The inputs of the execution that produced ``artifact``, by channel key."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+                 if e.type == metadata_store_pb2.Event.OUTPUT]
+    return _events(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
+
+
+def _flat_metrics(eval_uri: str):
+    """(metric -> value, the EvalConfig) of a ModelEvaluation; with a baseline model, the candidate's."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        result = tfma.load_eval_result(eval_uri)
+    except ValueError:  # a multi-model evaluation (candidate vs. baseline) needs the model's name
+        result = tfma.load_eval_result(eval_uri, model_name="candidate")
+    out: Dict[str, float] = {}
+    for slice_key, by_output in result.slicing_metrics:
+        if slice_key:  # the overall slice only
+            continue
+        for by_sub_key in by_output.values():
+            for metrics in by_sub_key.values():
+                for name, value in metrics.items():
+                    if isinstance(value, dict) and "doubleValue" in value and not name.endswith("_diff"):
+                        out[name] = float(value["doubleValue"])
+    return out, result.config
+
+
+def _localize_settings(eval_config):
+    """Sliding-window settings of the evaluation's LocalizationMAP metric (defaults if absent)."""
+    from laf import evaluation as ev
+
+    for spec in getattr(eval_config, "metrics_specs", []) if eval_config is not None else []:
+        for metric in spec.metrics:
+            if metric.class_name == "LocalizationMAP":
+                c = json.loads(metric.config or "{}")
+                return ev.LocalizeConfig(window=int(c.get("window", 10)), stride=int(c.get("stride", 1)),
+                                         nms_overlap=float(c.get("nms_overlap", 0.0)),
+                                         top_k_classes=c.get("top_k_classes"))
+    return ev.LocalizeConfig()
+
+
+def _predict(model_uri: str, records, batch_size: int = 8):
+    """Per video (probabilities [T, N], timestamps [T]) from the serving signature; timestamps as the
+    TFMA metrics take them: the ``timestamps`` output if the model has one, else ``i / fps``."""
+    import tensorflow as tf
+
+    serving_dir = os.path.join(model_uri, "Format-Serving")
+    if not tf.io.gfile.exists(serving_dir):
+        raise UserError(f"{serving_dir} not found: the Model artifact has no serving export")
+    fn = tf.saved_model.load(serving_dir).signatures["serving_default"]
+    out = []
+    for i in range(0, len(records), batch_size):
+        batch = records[i:i + batch_size]
+        result = fn(examples=tf.constant([r.serialize() for r in batch]))
+        probs, counts = result["probabilities"].numpy(), result["num_frames"].numpy()
+        stamps = result["timestamps"].numpy() if "timestamps" in result else None
+        for j, record in enumerate(batch):
+            n = int(counts[j])
+            t = stamps[j, :n] if stamps is not None else np.arange(n) / float(record.fps)
+            out.append((probs[j, :n], np.asarray(t, np.float64)))
+    return out
+
+
+def _test_videos(examples_uri: str):
+    from laf import tfrecords
+    from schemas.records import VideoRecord
+
+    split = tfrecords.split_dir(examples_uri, "test")
+    return [VideoRecord.parse(raw) for raw in tfrecords.read(split)] if tfrecords.files(split) else []
+
+
+def _shown(videos, count: int) -> List[int]:
+    """Indices of up to ``count`` videos with ground truth, one per label first, by video id."""
+    order = sorted((i for i, v in enumerate(videos) if v.segments), key=lambda i: videos[i].video_id)
+    first, seen = [], set()
+    for i in order:
+        if videos[i].label not in seen:
+            seen.add(videos[i].label)
+            first.append(i)
+    return (first + [i for i in order if i not in first])[:count]
+
+
+def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
+                  max_videos: int) -> None:
+    """Per-class AP and PR curves at tIoU 0.5 and the timelines, from the model run on the test split."""
+    from laf import evaluation as ev
+
+    videos = _test_videos(examples_uri)
+    if not videos:
+        data.notes.append(f"{examples_uri} has no test videos: no per-class AP, PR curves or timelines")
+        return
+    predictions = _predict(model_uri, videos)
+    detections = [ev.localize(v.video_id, p, t, labels, config) for v, (p, t) in zip(videos, predictions)]
+    gt = {v.video_id: list(v.segments) for v in videos}
+    found = [d for ds in detections for d in ds]
+    data.class_ap = {c: float(ap[0]) for c, ap in ev.average_precision(gt, found, [0.5]).ap.items()}
+    data.pr_curves = ev.precision_recall(gt, found, 0.5)
+    data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
+                                    detections[i], predictions[i][1], predictions[i][0][:, videos[i].label_index])
+                      for i in _shown(videos, max_videos)]
+
+
+def _image_sources(store) -> Dict[str, str]:
+    """image_id -> source path, from every split of the latest ImageIngest Examples."""
+    from laf import tfrecords
+    from schemas.records import ImageRecord
+
+    examples = _output_of_node(store, IMAGE_INGEST_ID, "Examples")
+    if examples is None:
+        return {}
+    out = {}
+    for raw in tfrecords.read(os.path.join(examples.uri, "Split-*", "*.gz")):
+        record = ImageRecord.parse(raw)
+        out[record.image_id] = record.source
+    return out
+
+
+def _image_examples(store, rounds_uri: str, per_class: int, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
+    path = os.path.join(rounds_uri, IMAGE_FILTER_FILE)
+    if not os.path.isfile(path):
+        notes.append(f"no image-filter examples: {path} does not exist (domain transfer did not record which "
+                     "images it kept)")
+        return {}
+    try:
+        with open(path) as f:
+            entries = [(e.get("image_id", ""), e["label"], bool(e["kept"]), e.get("source"))
+                       for e in json.load(f)["images"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        notes.append(f"no image-filter examples: {path} is not {{\"images\": [{{image_id, label, kept, source}}]}} "
+                     f"({e!r})")
+        return {}
+    sources = {} if all(e[3] for e in entries) else _image_sources(store)
+    out: Dict[str, Dict[str, List[str]]] = {}
+    missing = 0
+    for image_id, label, kept, source in entries:
+        source = source or sources.get(image_id, "")
+        kind = out.setdefault(label, {"kept": [], "dropped": []})["kept" if kept else "dropped"]
+        if not os.path.isfile(source):  # URLs or moved files cannot be shown offline
+            missing += 1
+        elif len(kind) < per_class:
+            kind.append(source)
+    if missing:
+        notes.append(f"{missing} filtered images have no local file (URL or moved); not shown")
+    return out
+
+
+def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int = 4,
+            images_per_class: int = 6) -> ReportData:
+    """Gather a finished local run's report data through ML Metadata.
+
+    Assumptions (each missing piece becomes a note in the report, not an error):
+    the latest ``ModelEvaluation`` holds the run's TFMA metrics; its producer's ``model`` input (else
+    the latest ``Model``) is run again on the ``test`` split of its ``examples`` input (else the latest
+    Examples of the component with id ``VideoIngest``) to get per-class AP, PR curves and timelines,
+    localizing with the evaluation's own LocalizationMAP settings; class names come from the latest
+    ``LabelVocabulary`` (``labels.json``, written by VideoIngest); ``rounds.json`` and
+    ``image_filter.json`` come from the latest ``DomainTransferRounds`` artifact.
+    """
+    store = _store(pipeline_root)  # first: a wrong root fails before TF loads
+    from schemas.vocabulary import Vocabulary
+
+    notes: List[str] = []
+    data = ReportData(metrics={}, notes=notes, source=os.path.abspath(pipeline_root))
+    if baselines:
+        data.metrics, data.metric_std = load_baselines(baselines)
+
+    evaluation = _latest(store.get_artifacts_by_type("ModelEvaluation"))
+    eval_config = None
+    if evaluation is None:
+        notes.append("no ModelEvaluation artifact: the Evaluator has not run")
+    else:
+        data.metrics[RUN_METHOD], eval_config = _flat_metrics(evaluation.uri)
+    inputs = _producer_inputs(store, evaluation) if evaluation is not None else {}
+    model = _latest(inputs.get("model", [])) or _latest(store.get_artifacts_by_type("Model"))
+    examples = _latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
+    vocabulary = _latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
+    if model is None or examples is None or vocabulary is None:
+        notes.append("no per-class AP, PR curves or timelines: the run lacks a Model, VideoIngest examples "
+                     "or its vocabulary")
+    else:
+        _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
+                      _localize_settings(eval_config), max_videos)
+
+    rounds = _latest(store.get_artifacts_by_type(ROUNDS_TYPE))
+    if rounds is None:
+        notes.append("no DomainTransferRounds artifact: domain transfer has not run")
+    elif not os.path.isfile(os.path.join(rounds.uri, "rounds.json")):
+        notes.append(f"{rounds.uri} holds no rounds.json")
+    else:
+        with open(os.path.join(rounds.uri, "rounds.json")) as f:
+            data.rounds = json.load(f)
+        data.images = _image_examples(store, rounds.uri, images_per_class, notes)
+    return data

@@ -1,0 +1,186 @@
+"""The HTML report: rendered from synthetic values and real image files, then opened in a real
+headless Chromium that checks every embedded figure decodes."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from laf import report
+from laf.errors import UserError
+from laf.evaluation import Detection
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Injected into a copy of the report: after load, record how many <img> decoded with a real size.
+CHECK_SCRIPT = """<script>
+window.addEventListener("load", () => {
+  const imgs = Array.from(document.images);
+  const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
+  const out = document.createElement("pre");
+  out.id = "img-status";
+  out.textContent = JSON.stringify({total: imgs.length, broken: bad,
+                                    widths: imgs.map(i => i.naturalWidth)});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("Chromium is not installed: the report test needs a real headless browser. "
+                "Install it with `apt-get install -y chromium` (Debian) and rerun.")
+
+
+def run_chromium(tmp_path, args, timeout=90) -> subprocess.CompletedProcess:
+    profile = tmp_path / "chromium-profile"
+    return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _seg(start, end, label):
+    return types.SimpleNamespace(start=start, end=end, label=label)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> report.ReportData:
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    classes = ["Cook:chop", "Cook:stir", "Gym:squat"]
+    images = {}
+    for c, label in enumerate(classes):
+        kept, dropped = [], []
+        for i in range(4):
+            for kind, bucket in (("kept", kept), ("dropped", dropped)):
+                path = root / f"{c}_{kind}_{i}.{'png' if i % 2 else 'jpg'}"
+                pixels = (rng.random((60 + 10 * i, 80, 3)) * 255).astype(np.uint8)
+                Image.fromarray(pixels).save(path)
+                bucket.append(str(path))
+        images[label] = {"kept": kept, "dropped": dropped}
+    (root / "broken.jpg").write_bytes(b"not an image")
+    images["Cook:chop"]["dropped"].append(str(root / "broken.jpg"))
+
+    metric = lambda base: {k: base + 0.01 * i for i, k in enumerate(report.METRIC_COLUMNS)}  # noqa: E731
+    baselines = {"results": {m: {k: {"mean": v, "std": 0.02} for k, v in metric(b).items()}
+                             for m, b in [("cnn", 0.2), ("lstm_uniform", 0.3), ("lstm_laf", 0.4), ("oracle", 0.5)]}}
+    path = root / "baselines.json"
+    path.write_text(json.dumps(baselines))
+    means, stds = report.load_baselines(str(path))
+    means[report.RUN_METHOD] = metric(0.45)
+    t = np.arange(0, 60, 0.5)
+    timelines = [report.VideoTimeline(
+        f"vid{v}", classes[v], 60.0, [_seg(10 + v, 16 + v, classes[v])],
+        [Detection(f"vid{v}", 11.0, 17.0, classes[v], 0.8), Detection(f"vid{v}", 30.0, 35.0, classes[2 - v], 0.3)],
+        t, np.clip(np.exp(-((t - 13 - v) / 3) ** 2), 0, 1)) for v in range(2)]
+    curves = {c: (np.array([1.0, 0.5, 0.67]), np.array([0.33, 0.33, 0.67])) for c in classes[:2]}
+    curves[classes[2]] = (np.zeros(0), np.zeros(0))
+    rounds = {"rounds": [{"round": r, "images_kept": 100 - 10 * r, "frames_kept": 5000 - 700 * r, "val_accuracy": acc,
+                          "images_kept_per_class": {c: 30 - r for c in classes}}
+                         for r, acc in [(1, .6), (2, .7), (3, .65)]],
+              "chosen_round": 2, "theta1": 0.1, "theta2": 0.5}
+    return report.ReportData(metrics=means, metric_std=stds, class_ap={c: 0.2 * (i + 1) for i, c in enumerate(classes)},
+                             pr_curves=curves, rounds=rounds, images=images, timelines=timelines,
+                             notes=["a note <b>escaped</b>"], source="/runs/demo")
+
+
+@pytest.fixture(scope="module")
+def rendered(data, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("report") / "sub" / "report.html"
+    return report.render(data, str(out), images_per_class=3)
+
+
+def test_self_contained_and_complete(rendered):
+    page = open(rendered, encoding="utf-8").read()
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page), "external resource referenced"
+    assert "<script" not in page
+    srcs = re.findall(r'<img [^>]*src="(data:image/[a-z]+;base64,[^"]+)"', page)
+    # 4 plots (AP, PR, rounds, 2 timelines = 5) + 3 classes x (3 kept + 3 dropped) thumbnails
+    assert len(srcs) == 5 + 18
+    for heading in ("Metrics", "Per-class average precision", "Precision–recall", "Domain transfer",
+                    "Image filter examples", "Timelines"):
+        assert heading in page
+    assert "LSTM w/o LAF" in page and "0.400 ± 0.020" in page and '<tr class="run"><td>This run' in page
+    assert "a note &lt;b&gt;escaped&lt;/b&gt;" in page
+    assert "broken.jpg could not be read" not in page  # only 3 of 5 dropped shown: the broken one is 5th
+
+
+def test_unreadable_image_is_a_note_not_a_crash(data, tmp_path):
+    path = report.render(data, str(tmp_path / "r.html"), images_per_class=10)
+    page = open(path, encoding="utf-8").read()
+    assert "broken.jpg could not be read" in page and "4 of 5 shown" in page
+
+
+def test_empty_data_renders(tmp_path):
+    page = open(report.render(report.ReportData(metrics={}), str(tmp_path / "e.html")), encoding="utf-8").read()
+    assert "No metrics." in page and "No timelines: predicted vs. true segments." in page and "<img" not in page
+
+
+def test_bad_baselines_are_user_errors(tmp_path):
+    bad = tmp_path / "b.json"
+    bad.write_text(json.dumps({"cnn": {"hit@1": 0.1}}))
+    with pytest.raises(UserError, match="paper_tables"):
+        report.load_baselines(str(bad))
+    with pytest.raises(UserError, match="cannot read"):
+        report.load_baselines(str(tmp_path / "missing.json"))
+
+
+def test_figures_decode_in_headless_chromium(rendered, tmp_path):
+    page = open(rendered, encoding="utf-8").read()
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
+    result = run_chromium(tmp_path, ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()])
+    match = re.search(r'<pre id="img-status">(.*?)</pre>', result.stdout, re.S)
+    assert match, f"no status from Chromium (rc {result.returncode}): {result.stderr[-2000:]}"
+    status = json.loads(match.group(1).replace("&quot;", '"'))
+    assert status["total"] == 23 and status["broken"] == [], status
+    assert min(status["widths"]) > 0
+
+
+def test_screenshot(rendered, tmp_path):
+    shot = tmp_path / "shot.png"
+    result = run_chromium(tmp_path, [f"--screenshot={shot}", "--window-size=1200,4000", "--hide-scrollbars",
+                                     "file://" + os.path.abspath(rendered)])
+    assert shot.exists(), result.stderr[-2000:]
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("L"))
+    assert pixels.std() > 10  # the page drew something, not a blank canvas
+    if os.environ.get("LAF_REPORT_SCREENSHOT"):
+        shutil.copy(shot, os.environ["LAF_REPORT_SCREENSHOT"])
+
+
+def test_collect_needs_a_pipeline_root(tmp_path):
+    with pytest.raises(UserError, match="metadata.sqlite"):
+        report.collect(str(tmp_path))
+
+
+def test_precision_recall_points_integrate_to_average_precision():
+    """The PR curves drawn in the report are the points ``average_precision`` integrates."""
+    from laf.evaluation import average_precision, precision_recall
+
+    rng = np.random.default_rng(3)
+    classes = ["a", "b", "c"]
+    gt = {f"v{i}": [_seg(s, s + rng.uniform(2, 8), classes[int(rng.integers(0, 2))])
+                    for s in rng.uniform(0, 50, int(rng.integers(1, 4)))] for i in range(8)}
+    dets = [Detection(f"v{int(rng.integers(0, 9))}", s, s + rng.uniform(1, 9), classes[int(rng.integers(0, 3))],
+                      float(rng.random())) for s in rng.uniform(0, 50, 80)]
+    dets += [Detection(v, g.start + rng.normal(0, 1), g.end + rng.normal(0, 1), g.label, float(rng.random()))
+             for v, segs in gt.items() for g in segs]  # near misses and hits, so recall grows
+    curves = precision_recall(gt, dets, 0.5)
+    expected = average_precision(gt, dets, [0.5]).ap
+    assert set(curves) == set(expected) == {"a", "b"}  # "c" has no ground truth
+    for label, (precision, recall) in curves.items():
+        assert len(precision) == sum(d.label == label for d in dets)
+        interpolated = np.maximum.accumulate(precision[::-1])[::-1]
+        area = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * interpolated))
+        assert area == pytest.approx(float(expected[label][0]), abs=1e-12)
+        assert 0 < recall[-1] <= 1 and np.all(np.diff(recall) >= 0)
