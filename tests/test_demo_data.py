@@ -1,0 +1,233 @@
+"""The demo data generator: deterministic real media, parseable ground truth, honest truth files."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from laf import demo_data
+from laf.demo_data import DemoConfig
+
+TINY = DemoConfig(activities=2, actions_per_activity=2, videos_per_action=3, images_per_action=9,
+                  min_duration=14.0, max_duration=22.0, min_action=2.0, max_action=4.0,
+                  max_occurrences=2, ambiguous_rate=0.5, seed=7)
+
+
+def _digests(root: str) -> dict:
+    out = {}
+    for path in sorted(glob.glob(os.path.join(root, "videos", "*.mp4")) + glob.glob(os.path.join(root, "*.*")) +
+                       glob.glob(os.path.join(root, "images", "*", "*.jpg"))):
+        with open(path, "rb") as f:
+            out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("demo"))
+    return root, demo_data.generate(root, TINY)
+
+
+def test_same_seed_same_bytes_other_seed_other_media(data, tmp_path):
+    root, _ = data
+    again = str(tmp_path / "again")
+    demo_data.generate(again, TINY)
+    first = _digests(root)
+    assert len(first) == 12 + 4 * 9 + 3  # videos, images, manifest + truth + demo_data.json
+    assert _digests(again) == first
+    other = str(tmp_path / "other")
+    demo_data.generate(other, dataclasses.replace(TINY, seed=8))
+    changed = {k for k, v in _digests(other).items() if first.get(k) != v}
+    assert len(changed) == len(first)
+
+
+def _manifest(root):
+    """Rows with the video path resolved against the manifest's folder and segments parsed."""
+    with open(os.path.join(root, "manifest.csv")) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["video"] = os.path.join(root, r["video"])
+        r["segments"] = json.loads(r["segments"])
+    return rows
+
+
+def test_manifest_splits_and_labels(data):
+    root, info = data
+    rows = _manifest(root)
+    assert list(rows[0]) == ["video", "label", "split", "segments"]
+    assert info["activities"] == {"Basketball": ["Basketball:JumpShot", "Basketball:SlamDunk"],
+                                  "Soccer": ["Soccer:Dribble", "Soccer:Header"]}
+    for label in ("Basketball:JumpShot", "Soccer:Header"):
+        assert sorted(r["split"] for r in rows if r["label"] == label) == ["eval", "test", "train"]
+    assert all(os.path.exists(r["video"]) and r["segments"] for r in rows)
+
+
+def _colour_share(frame: np.ndarray, colour) -> float:
+    return float(np.mean(np.abs(frame.astype(int) - np.array(colour)).max(-1) < 50))
+
+
+def test_videos_decode_and_show_the_action_exactly_inside_its_segments(data):
+    root, info = data
+    with open(os.path.join(root, info["paths"]["activitynet"])) as f:
+        database = json.load(f)["database"]
+    for row in _manifest(root):
+        with av.open(row["video"]) as c:
+            stream = c.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            frames = [(float(fr.pts * stream.time_base), fr.to_ndarray(format="rgb24")) for fr in c.decode(stream)]
+        entry = database[os.path.basename(row["video"])[:-4]]
+        assert frames[0][1].shape == (120, 160, 3)
+        assert len(frames) == round(entry["duration"] * TINY.fps)
+        colour = info["looks"][row["label"]]["colour"]
+        segs = [a["segment"] for a in entry["annotations"]]
+        inside = [_colour_share(im, colour) for t, im in frames if any(s + 0.3 <= t < e - 0.3 for s, e in segs)]
+        outside = [_colour_share(im, colour) for t, im in frames if all(t < s - 0.5 or t > e + 0.5 for s, e in segs)]
+        assert inside and outside
+        assert min(inside) > 0.04 and max(outside) < 0.02, (row["video"], min(inside), max(outside))
+
+
+def test_sample_frames_one_per_second(data):
+    root, _ = data
+    frames, stamps = demo_data.sample_frames(_manifest(root)[0]["video"])
+    assert frames.shape[1:] == (120, 160, 3)
+    np.testing.assert_allclose(stamps, np.arange(len(stamps)), atol=1e-6)
+
+
+def _thumos(root):
+    out = {}
+    for path in glob.glob(os.path.join(root, "annotations", "thumos14", "*.txt")):
+        cls, subset = os.path.basename(path)[:-4].rsplit("_", 1)
+        with open(path) as f:
+            for line in f:
+                vid, start, end = line.split()
+                out.setdefault((cls, subset), []).append((vid, float(start), float(end)))
+    return out
+
+
+def test_thumos14_and_activitynet_ground_truth_agree(data):
+    root, info = data
+    rows = {os.path.basename(r["video"])[:-4]: r for r in _manifest(root)}
+    with open(os.path.join(root, info["paths"]["activitynet"])) as f:
+        anet = json.load(f)
+    db = anet["database"]
+    assert set(db) == set(rows)
+    names = {n["nodeName"]: n for n in anet["taxonomy"]}
+    for activity, labels in info["activities"].items():
+        assert all(names[l]["parentName"] == activity for l in labels)
+    thumos = _thumos(root)
+    assert {s for _, s in thumos} <= set(demo_data.SPLITS)
+    from_thumos = {}
+    for (cls, subset), lines in thumos.items():
+        for vid, s, e in lines:
+            assert rows[vid]["split"] == subset
+            assert 0 <= s < e <= db[vid]["duration"]
+            if cls != "Ambiguous":
+                assert rows[vid]["label"] == cls
+                from_thumos.setdefault(vid, []).append([s, e])
+    assert ("Ambiguous", "train") in thumos or ("Ambiguous", "test") in thumos or ("Ambiguous", "eval") in thumos
+    for vid, entry in db.items():
+        assert entry["subset"] == demo_data.ACTIVITYNET_SUBSET[rows[vid]["split"]]
+        assert all(a["label"] == rows[vid]["label"] for a in entry["annotations"])
+        assert os.path.join(root, entry["url"]) == rows[vid]["video"]
+        assert sorted(a["segment"] for a in entry["annotations"]) == rows[vid]["segments"]
+        segs = sorted(a["segment"] for a in entry["annotations"])
+        assert 1 <= len(segs) <= TINY.max_occurrences
+        assert segs == sorted(from_thumos[vid])
+        assert all(TINY.min_action - 0.25 <= e - s <= TINY.max_action + 0.25 for s, e in segs)
+        assert all(b[0] - a[1] >= 2.5 for a, b in zip(segs, segs[1:]))
+
+
+def test_image_truth_matches_files_and_rates(data):
+    root, info = data
+    with open(os.path.join(root, info["paths"]["images_truth"])) as f:
+        truth = json.load(f)
+    on_disk = {os.path.relpath(p, os.path.join(root, "images"))
+               for p in glob.glob(os.path.join(root, "images", "*", "*"))}
+    assert on_disk == set(truth)
+    expected = demo_data.kind_counts(TINY)
+    assert expected == {"video_like": 5, "off_domain": 2, "irrelevant": 2}
+    for label in (l for ls in info["activities"].values() for l in ls):
+        entries = {k: v for k, v in truth.items() if k.startswith(label + "/")}
+        assert {k: sum(v["kind"] == k for v in entries.values()) for k in demo_data.KINDS} == expected
+        for key, entry in entries.items():
+            assert entry["label"] == label
+            with Image.open(os.path.join(root, "images", key)) as im:
+                assert im.format == "JPEG" and min(im.size) >= 120
+            if entry["kind"] == "irrelevant":
+                assert entry["drawn_label"] != label
+            else:
+                assert entry["drawn_label"] == label
+    assert info["images"] == {k: 4 * n for k, n in expected.items()}
+
+
+@pytest.mark.parametrize("n,rates", [(30, (0.5, 0.25, 0.25)), (7, (0.6, 0.3, 0.1)), (40, (1.0, 0.0, 0.0))])
+def test_kind_counts_follow_rates(n, rates):
+    config = DemoConfig(images_per_action=n, video_like_rate=rates[0], off_domain_rate=rates[1],
+                        irrelevant_rate=rates[2])
+    counts = demo_data.kind_counts(config)
+    assert sum(counts.values()) == n
+    assert all(abs(counts[k] - n * r) < 1 for k, r in zip(demo_data.KINDS, rates))
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="sum to 1"):
+        DemoConfig(video_like_rate=0.9).validate()
+    with pytest.raises(ValueError, match="min_duration"):
+        DemoConfig(min_duration=5.0).validate()
+    with pytest.raises(ValueError, match="positive"):
+        DemoConfig().scaled(0)
+    assert DemoConfig().scaled(2.0).videos_per_action == 8
+
+
+def test_cli_reports_bad_scale(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--scale", "-1",
+                           "--output", str(tmp_path / "unused")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "scale must be positive" in done.stderr
+    assert not (tmp_path / "unused").exists()
+
+
+def test_calibrated_backbone_shows_the_papers_effect(data):
+    """Real TF: the calibrated random backbone separates activities, tells sibling actions
+    apart on action frames better than on context frames, and video-like images are
+    closer to their action's frames than off-domain or irrelevant images are."""
+    root, _ = data
+    path = demo_data.calibrated_backbone(root)
+    assert path.endswith(".weights.h5") and os.path.getsize(path) > 100_000
+    assert demo_data.calibrated_backbone(root) == path  # cached, not recalibrated
+    result = demo_data.probe(root)
+    assert result["feature_dim"] == 96
+    assert result["activity_acc_all_frames"] > 0.95
+    assert result["sibling_acc_action_frames"] > result["sibling_acc_context_frames"] + 0.25
+    images = result["images"]
+    assert images["video_like"]["cos_to_action_frames"] > images["off_domain"]["cos_to_action_frames"] + 0.1
+    assert images["video_like"]["cos_to_action_frames"] > images["irrelevant"]["cos_to_action_frames"] + 0.1
+
+
+def test_project_readers_accept_the_manifest_and_ground_truth(data):
+    """What ingestion and evaluation will read: same videos, labels, splits and segments."""
+    from laf.annotations import read_ground_truth
+    from laf.manifest import read_manifest
+
+    root, _ = data
+    rows = {os.path.basename(r["video"])[:-4]: r for r in _manifest(root)}
+    manifest = read_manifest(os.path.join(root, "manifest.csv"))
+    assert {r.video_id: (r.uri, r.label, r.split, [[s.start, s.end] for s in r.segments])
+            for r in manifest.rows} == {k: (r["video"], r["label"], r["split"], r["segments"])
+                                        for k, r in rows.items()}
+    for split, subset in demo_data.ACTIVITYNET_SUBSET.items():
+        thumos = read_ground_truth(os.path.join(root, "annotations", "thumos14"), split)
+        anet = read_ground_truth(os.path.join(root, "annotations", "activitynet.json"), subset)
+        assert set(anet) == {k for k, r in rows.items() if r["split"] == split}
+        assert {k: sorted((s.start, s.end, s.label) for s in v) for k, v in thumos.items()} == \
+               {k: sorted((s.start, s.end, s.label) for s in v) for k, v in anet.items()}
