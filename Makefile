@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lock bench clean
+.PHONY: venv demo test lock clean chromium
 
 venv: $(STAMP)
 
@@ -16,7 +16,12 @@ $(STAMP): requirements.lock setup.py
 demo: $(STAMP)
 	$(VENV)/bin/laf demo
 
-test: $(STAMP)
+# The report test opens the HTML in a real headless browser: Debian's Chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium (Debian package) for the report test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(PY) -m pytest tests
 
 # Re-resolve the lock after changing requirements.in (needs network to PyPI).

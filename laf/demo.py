@@ -27,9 +27,8 @@ def prepare(output: str = "laf-demo", scale: float = 1.0, seed: int = 0) -> Pipe
     from laf.backbones import BackboneConfig
 
     data = os.path.join(output, "data")
-    if not os.path.exists(os.path.join(data, "demo_data.json")):
-        print(f"generating demo data under {data} (seed {seed}, scale {scale:g}) ...", flush=True)
-        demo_data.generate(data, demo_data.DemoConfig(seed=seed).scaled(scale))
+    print(f"demo data under {data} (seed {seed}, scale {scale:g}; generated if missing) ...", flush=True)
+    demo_data.ensure_generated(data, demo_data.DemoConfig(seed=seed).scaled(scale))
     cfg = demo_config(output)
     feats = cfg.features
     backbone = BackboneConfig(name=feats.backbone, weights="none", input_size=feats.input_size)

@@ -55,6 +55,7 @@ class TrainerConfig:
     dropout: float = 0.0
     k: int = 20                       # truncated BPTT unroll
     batch: int = 12                   # parallel video streams
+    optimizer: str = "sgd"            # any keras.optimizers name
     learning_rate: float = 0.0024
     lr_decay_factor: float = 0.1      # on validation-loss plateau
     epochs: int = 10

@@ -11,13 +11,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import demo
+    from laf import demo, report
     from pipeline import local_runner
 
     cfg = demo.prepare(args.output, scale=args.scale, seed=args.seed)
     print(f"running the pipeline (root {cfg.pipeline_root}) ...", flush=True)
     local_runner.run(cfg, enable_cache=not args.no_cache)
-    summary = demo.summarize(cfg)
+    report_path = report.render(report.collect(cfg.pipeline_root), os.path.join(args.output, "report.html"))
+    summary = demo.summarize(cfg, report=os.path.abspath(report_path))
     path = demo.write_summary(args.output, summary)
     print(demo.format_summary(summary))
     print(f"summary:       {os.path.abspath(path)}")
