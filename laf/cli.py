@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from_console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
@@ -45,7 +46,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from laf.quiet import filter_stderr, quiet
 
     quiet()
-    filter_stderr()
+    if from_console:  # only as the console script: in-process callers (tests) keep their stderr
+        filter_stderr()
     module = _command_module(name)
     cmd_parser = argparse.ArgumentParser(prog=f"laf {name}", description=COMMANDS[name])
     module.add_arguments(cmd_parser)

@@ -1,0 +1,1 @@
+"""TFX component: untrimmed videos -> SequenceExamples of shared CNN features + label vocabulary."""

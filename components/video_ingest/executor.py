@@ -1,0 +1,46 @@
+"""Executor of VideoIngest: a thin adapter running ``laf.video_ingest`` on the component's
+Beam pipeline (``beam_pipeline_args``) and describing the output artifacts."""
+import json
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from laf import manifest as mf
+from laf import video_ingest
+from laf.backbones import BackboneConfig
+from schemas import names
+
+
+def _ratios(value: Any) -> Dict[str, float]:
+    if not value:
+        return dict(mf.DEFAULT_RATIOS)
+    return mf.check_ratios(json.loads(value) if isinstance(value, str) else value)
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        props = exec_properties
+        examples = artifact_utils.get_single_instance(output_dict["examples"])
+        vocabulary = artifact_utils.get_single_instance(output_dict["vocabulary"])
+        ratios = _ratios(props.get("split_ratios"))
+        if props.get("annotations"):
+            rows = mf.from_annotations(props["annotations"], props.get("video_dir") or "",
+                                       props.get("subset") or None, None, ratios)
+        else:
+            rows = mf.read_manifest(props["manifest"], ratios)
+        backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
+                                  input_size=props.get("input_size") or None)
+        options = video_ingest.VideoOptions(batch_size=props.get("batch_size") or 32)
+        summary = video_ingest.extract_videos(
+            rows, examples.uri, backbone, float(props["fps"]), options=options,
+            taxonomy=props.get("taxonomy") or None, pipeline=self._make_beam_pipeline(),
+            vocabulary_dir=vocabulary.uri)
+        examples.split_names = artifact_utils.encode_split_names(list(names.SPLITS))
+        examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)
+        for key, value in summary.items():
+            examples.set_int_custom_property(key, value)

@@ -1,0 +1,131 @@
+"""``laf extract``: shared CNN features for your own videos, web images or ``.npy`` arrays,
+outside TFX (the same Beam transforms the pipeline components run).
+
+Each writes ``Split-*/`` gzipped TFRecords, ``rejected.jsonl``, ``labels.json`` and
+``summary.json`` (``{"inputs", "accepted", "rejected", "duplicates"}``) into ``--output``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Dict
+
+from laf.errors import UserError
+
+
+def _backbone_arguments(parser: argparse.ArgumentParser) -> None:
+    from laf.backbones import BACKBONES
+
+    parser.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
+    parser.add_argument("--backbone", default="mobilenet_v3_small", choices=sorted(BACKBONES))
+    parser.add_argument("--weights", default="none",
+                        help="'imagenet' (Keras download, needs internet), 'none', or a weights file")
+    parser.add_argument("--layer", default=None, help="named layer to pool features from (default: top)")
+    parser.add_argument("--input-size", type=int, default=None, help="square input size (default: backbone's)")
+    parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                        help="Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DirectRunner)")
+
+
+def _labels_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels", default=None, metavar="LABELS_JSON",
+                        help="reuse an existing labels.json (e.g. the videos') so label indices agree")
+
+
+def _label_arguments(parser: argparse.ArgumentParser) -> None:
+    _labels_argument(parser)
+    parser.add_argument("--taxonomy", default=None, metavar="JSON",
+                        help='activity hierarchy {"Activity": ["label", ...]} overriding the "Activity:" prefix')
+    parser.add_argument("--ratios", default="train=0.8,eval=0.1,test=0.1",
+                        help="split ratios for rows without a split column (default: %(default)s)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", metavar="WHAT")
+    sub.required = True
+    videos = sub.add_parser("videos", help="sample frames of untrimmed videos and extract CNN features")
+    source = videos.add_mutually_exclusive_group(required=True)
+    source.add_argument("--manifest", metavar="FILE", help="CSV or JSONL manifest: video, label[, id, split, segments]")
+    source.add_argument("--annotations", metavar="PATH",
+                        help="THUMOS14 annotation folder or ActivityNet JSON (needs --videos)")
+    videos.add_argument("--videos", metavar="DIR", help="folder of the annotated videos")
+    videos.add_argument("--subset", default=None, help="annotation subset (THUMOS14 val/test, ActivityNet validation)")
+    videos.add_argument("--split", default=None, help="split of every annotated video (default: hashed)")
+    videos.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default: 1)")
+    videos.add_argument("--batch-size", type=int, default=32, help="frames per backbone call (default: 32)")
+    videos.add_argument("--keyframe-window", type=float, default=0.5,
+                        help="use a keyframe closer than this many sampling intervals (0: exact frames)")
+    videos.add_argument("--ref-tolerance", type=float, default=0.25,
+                        help="accept a reference frame this many intervals off the ideal one (0: exact)")
+    _backbone_arguments(videos)
+    _label_arguments(videos)
+
+    images = sub.add_parser("images", help="decode crawled web images and extract CNN features")
+    images.add_argument("--root", required=True, metavar="DIR_OR_MANIFEST",
+                        help="folder <root>/<action>/<files>, or a manifest of label, path or URL")
+    _backbone_arguments(images)
+    _labels_argument(images)
+
+    features = sub.add_parser("features", help="import pre-extracted .npy [T, D] features (e.g. I3D)")
+    features.add_argument("--manifest", required=True, metavar="FILE",
+                          help="CSV or JSONL manifest whose video column names .npy files")
+    features.add_argument("--rate", type=float, required=True, help="feature rate, features per second")
+    features.add_argument("--feature-dim", type=int, default=None, help="expected D (default: first file's)")
+    features.add_argument("--output", required=True, metavar="DIR")
+    features.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
+    _label_arguments(features)
+
+
+def parse_ratios(text: str) -> Dict[str, float]:
+    try:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise UserError(f"--ratios must look like train=0.8,eval=0.1,test=0.1, got {text!r}") from None
+
+
+def _backbone(args: argparse.Namespace):
+    from laf.backbones import BackboneConfig
+
+    if args.input_size is not None and args.input_size < 32:
+        raise UserError(f"--input-size must be at least 32, got {args.input_size}")
+    return BackboneConfig(name=args.backbone, weights=args.weights, layer=args.layer, input_size=args.input_size)
+
+
+def _videos(args: argparse.Namespace) -> Dict[str, int]:
+    from laf import manifest as mf
+    from laf import video_ingest
+
+    ratios = mf.check_ratios(parse_ratios(args.ratios))
+    if args.annotations:
+        if not args.videos:
+            raise UserError("--annotations needs --videos, the folder holding the annotated videos")
+        rows = mf.from_annotations(args.annotations, args.videos, args.subset, args.split, ratios)
+    else:
+        rows = mf.read_manifest(args.manifest, ratios)
+    options = video_ingest.VideoOptions(batch_size=args.batch_size, keyframe_window=args.keyframe_window,
+                                        ref_tolerance=args.ref_tolerance)
+    return video_ingest.extract_videos(rows, args.output, _backbone(args), args.fps, args.beam_arg,
+                                       labels=args.labels, taxonomy=args.taxonomy, options=options)
+
+
+def _images(args: argparse.Namespace) -> Dict[str, int]:
+    from laf.image_ingest import extract_images
+
+    options = {"vocabulary": args.labels} if args.labels else {}
+    return extract_images(args.root, args.output, _backbone(args), beam_args=args.beam_arg, **options)
+
+
+def _features(args: argparse.Namespace) -> Dict[str, int]:
+    from laf import manifest as mf
+    from laf import video_ingest
+
+    ratios = mf.check_ratios(parse_ratios(args.ratios))
+    return video_ingest.import_features(mf.read_manifest(args.manifest, ratios), args.output, args.rate,
+                                        args.beam_arg, labels=args.labels, taxonomy=args.taxonomy,
+                                        feature_dim=args.feature_dim)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = {"videos": _videos, "images": _images, "features": _features}[args.what](args)
+    print(json.dumps(summary, sort_keys=True))
+    return 0

@@ -1,0 +1,303 @@
+"""The video manifest: which videos to ingest, their weak labels, splits and optional GT segments.
+
+A manifest is CSV (header row) or JSONL (one object per line) with columns ``video`` (local
+path, relative to the manifest, or any URI ``tf.io.gfile`` reads), ``label``
+(``Activity:Action``), and optionally ``id``, ``split`` (train/eval/test; else a stable hash
+of the video id) and ``segments``. Every row is validated before any work starts, so a
+mistake in the manifest fails at once naming the file and line instead of hours later.
+THUMOS14 annotation folders and ActivityNet JSON build the same rows.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tempfile
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from laf.errors import UserError
+from schemas import names
+from schemas.records import Segment
+
+COLUMNS = ("video", "label", "id", "split", "segments")
+DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.8, "eval": 0.1, "test": 0.1}
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoRow:
+    video_id: str
+    uri: str
+    label: str
+    split: str
+    segments: Tuple[Segment, ...] = ()
+    where: str = ""  # "file:line", for messages
+
+
+@dataclasses.dataclass
+class Manifest:
+    rows: List[VideoRow]        # unique videos to ingest
+    duplicates: List[VideoRow]  # repeated rows: counted, not ingested
+
+    @property
+    def inputs(self) -> int:
+        return len(self.rows) + len(self.duplicates)
+
+    @property
+    def labels(self) -> List[str]:
+        """Every label the videos and their segments use."""
+        return sorted({r.label for r in self.rows} | {s.label for r in self.rows for s in r.segments})
+
+
+def split_of(video_id: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> str:
+    """A split that depends only on the id, so re-running never moves a video between splits."""
+    total = sum(ratios.values())
+    u = int(hashlib.sha256(video_id.encode("utf-8")).hexdigest()[:16], 16) / 2.0 ** 64
+    edge = 0.0
+    for split in names.SPLITS:
+        edge += ratios.get(split, 0.0) / total
+        if u < edge:
+            return split
+    return [s for s in names.SPLITS if ratios.get(s, 0.0) > 0][-1]
+
+
+def check_ratios(ratios: Mapping[str, float]) -> Dict[str, float]:
+    unknown = set(ratios) - set(names.SPLITS)
+    if unknown or any(not math.isfinite(v) or v < 0 for v in ratios.values()) or sum(ratios.values()) <= 0:
+        raise UserError(f"split ratios {dict(ratios)} must be non-negative numbers for {names.SPLITS}"
+                        " with a positive sum")
+    return dict(ratios)
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+@contextlib.contextmanager
+def local_path(uri: str) -> Iterator[str]:
+    """A local file for ``uri``: the path itself, or a temporary copy of a remote object
+    (PyAV opens local files; ``tf.io.gfile`` reads gs://, s3:// (tensorflow-io), hdfs://...)."""
+    if not is_remote(uri):
+        yield uri[len("file://"):] if uri.startswith("file://") else uri
+        return
+    import tensorflow as tf
+
+    fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(uri)[1], prefix="laf-video-")
+    os.close(fd)
+    try:
+        try:
+            tf.io.gfile.copy(uri, tmp, overwrite=True)
+        except tf.errors.OpError as e:
+            raise OSError(f"cannot copy {uri}: {e.message}") from None
+        yield tmp
+    finally:
+        os.remove(tmp)
+
+
+def read_taxonomy(path: str) -> Dict[str, str]:
+    """A taxonomy JSON file, ``{"Activity": ["Action label", ...]}`` or ``{"label": "Activity"}``,
+    as label -> activity (it overrides the activity written before ':')."""
+    try:
+        data = json.loads(_open_text(path))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: taxonomy is not valid JSON ({e.msg})") from None
+    if not isinstance(data, dict) or not data:
+        raise UserError(f"{path}: taxonomy must be a non-empty JSON object")
+    mapping: Dict[str, str] = {}
+    for key, value in data.items():
+        pairs = [(label, key) for label in value] if isinstance(value, list) else [(key, value)]
+        for label, activity in pairs:
+            if not isinstance(label, str) or not isinstance(activity, str) or not label or not activity:
+                raise UserError(f"{path}: entry {key!r}: labels and activities must be non-empty strings")
+            if mapping.get(label, activity) != activity:
+                raise UserError(f"{path}: label {label!r} is given two activities")
+            mapping[label] = activity
+    return mapping
+
+
+# --- reading -----------------------------------------------------------------------------
+
+def read_manifest(path: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
+    """Parse and validate a CSV or JSONL manifest; raises ``UserError`` naming file and line."""
+    ratios = check_ratios(ratios)
+    base = os.path.dirname(path) if not is_remote(path) else path.rsplit("/", 1)[0]
+    rows = [_row(fields, f"{path}:{line}", base, ratios) for line, fields in _records(path)]
+    if not rows:
+        raise UserError(f"{path}: the manifest lists no videos")
+    return dedupe(rows)
+
+
+def _open_text(path: str) -> str:
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read().decode("utf-8-sig")
+    except tf.errors.NotFoundError:
+        raise UserError(f"manifest {path} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e})") from None
+
+
+def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
+    """(line number, fields) of each row of a CSV or JSONL manifest."""
+    text = _open_text(path)
+    if path.endswith((".jsonl", ".json")):
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                fields = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{number}: not a JSON object ({e.msg})") from None
+            if not isinstance(fields, dict):
+                raise UserError(f"{path}:{number}: expected a JSON object, got {type(fields).__name__}")
+            _check_columns(fields.keys(), f"{path}:{number}")
+            yield number, fields
+        return
+    if not path.endswith((".csv", ".tsv")):
+        raise UserError(f"{path}: a manifest must be .csv, .tsv or .jsonl")
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(lines, delimiter="\t" if path.endswith(".tsv") else ",")
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise UserError(f"{path}: empty manifest (no header row)") from None
+    _check_columns(header, f"{path}:1")
+    for values in reader:
+        number = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise UserError(f"{path}:{number}: {len(values)} fields, the header has {len(header)}")
+        yield number, dict(zip(header, values))
+
+
+def _check_columns(columns, where: str) -> None:
+    columns = list(columns)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise UserError(f"{where}: unknown column(s) {unknown}; known columns are {list(COLUMNS)}")
+    missing = [c for c in ("video", "label") if c not in columns]
+    if missing:
+        raise UserError(f"{where}: missing required column(s) {missing}")
+
+
+def check_label(label: object, where: str) -> str:
+    if not isinstance(label, str) or not label.strip():
+        raise UserError(f"{where}: empty label")
+    label = label.strip()
+    if ":" in label and not all(part.strip() for part in label.split(":", 1)):
+        raise UserError(f"{where}: label {label!r} must be written 'Activity:Action'")
+    return label
+
+
+def _row(fields: Mapping[str, object], where: str, base: str, ratios: Mapping[str, float]) -> VideoRow:
+    video = fields.get("video")
+    if not isinstance(video, str) or not video.strip():
+        raise UserError(f"{where}: empty video path")
+    video = video.strip()
+    if not is_remote(video) and not os.path.isabs(video) and not video.startswith("file://"):
+        video = f"{base}/{video}" if is_remote(base) else os.path.join(base, video)
+    label = check_label(fields.get("label"), where)
+    video_id = str(fields.get("id") or "").strip() or os.path.splitext(os.path.basename(video))[0]
+    split = str(fields.get("split") or "").strip() or split_of(video_id, ratios)
+    if split not in names.SPLITS:
+        raise UserError(f"{where}: split {split!r} is not one of {list(names.SPLITS)}")
+    segments = tuple(_segments(fields.get("segments"), label, where))
+    return VideoRow(video_id, video, label, split, segments, where)
+
+
+def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
+    """``[[s, e], [s, e, label], {"start", "end", "label"}, ...]`` or CSV ``s-e;s-e``."""
+    if value is None or value == "":
+        return
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{where}: segments are not valid JSON ({e.msg})") from None
+        else:
+            value = [part.split("-", 1) for part in text.split(";") if part.strip()]
+    if not isinstance(value, list):
+        raise UserError(f"{where}: segments must be a list, got {value!r}")
+    for item in value:
+        try:
+            if isinstance(item, dict):
+                start, end = item["segment"] if "segment" in item else (item["start"], item["end"])
+                seg_label = item.get("label", label)
+            else:
+                start, end, seg_label = (list(item) + [label])[:3]
+            start, end = float(start), float(end)
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{where}: cannot read segment {item!r} (want [start, end] in seconds)") from None
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+            raise UserError(f"{where}: invalid segment [{start}, {end}] (need 0 <= start <= end)")
+        yield Segment(start, end, check_label(seg_label, where))
+
+
+def dedupe(rows: Sequence[VideoRow]) -> Manifest:
+    """Repeated rows are duplicates; one id with two different files or labels is an error."""
+    first: Dict[str, VideoRow] = {}
+    unique, duplicates = [], []
+    for row in rows:
+        seen = first.get(row.video_id)
+        if seen is None:
+            first[row.video_id] = row
+            unique.append(row)
+        elif (seen.uri, seen.label) == (row.uri, row.label):
+            duplicates.append(row)
+        else:
+            raise UserError(f"{row.where}: video id {row.video_id!r} already used at {seen.where} for"
+                            f" {seen.uri} ({seen.label}); add an 'id' column to tell them apart")
+    return Manifest(unique, duplicates)
+
+
+# --- THUMOS14 / ActivityNet ----------------------------------------------------------------
+
+def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = None,
+                     split: Optional[str] = None, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
+    """Rows from a THUMOS14 annotation folder or ActivityNet JSON: each video's label is the
+    class covering most of its annotated time; every segment keeps its own label."""
+    from laf.annotations import read_ground_truth
+
+    ratios = check_ratios(ratios)
+    if split is not None and split not in names.SPLITS:
+        raise UserError(f"split {split!r} is not one of {list(names.SPLITS)}")
+    files = _video_files(video_dir)
+    rows = []
+    for video_id, segments in read_ground_truth(annotations, subset).items():
+        where = f"{annotations}: video {video_id}"
+        if not segments:
+            raise UserError(f"{where}: no annotated segments, so no label (choose a labelled subset)")
+        cover: Dict[str, float] = {}
+        for s in segments:
+            cover[s.label] = cover.get(s.label, 0.0) + (s.end - s.start)
+        label = check_label(max(sorted(cover), key=lambda k: cover[k]), where)
+        for s in segments:
+            check_label(s.label, where)
+        uri = files.get(video_id) or files.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
+        rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where))
+    if not rows:
+        raise UserError(f"{annotations}: no annotated videos")
+    return dedupe(rows)
+
+
+def _video_files(video_dir: str) -> Dict[str, str]:
+    """stem -> path of the video files in ``video_dir`` (any ``tf.io.gfile`` location)."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(video_dir):
+        raise UserError(f"video folder {video_dir} does not exist")
+    found = {}
+    for name in sorted(tf.io.gfile.listdir(video_dir)):
+        stem, ext = os.path.splitext(name.rstrip("/"))
+        if ext.lower() in VIDEO_EXTENSIONS:
+            found.setdefault(stem, f"{video_dir.rstrip('/')}/{name}")
+    return found

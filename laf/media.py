@@ -1,0 +1,270 @@
+"""Frame sampling from untrimmed videos with PyAV (paper §3.1: a video is a bag of frames).
+
+Frames are sampled on a fixed time grid (``fps`` samples per second) by *presentation
+timestamp*, so variable-frame-rate files are sampled correctly. Decoding is the cost floor,
+so only what a sample needs is decoded:
+
+- a sample whose nearest keyframe lies closer than ``keyframe_window`` sampling intervals takes
+  that keyframe, and the rest of its group of pictures is never sent to the decoder;
+- otherwise its group of pictures is decoded from the keyframe up to the sample with
+  non-reference frames skipped (``skip_frame = "NONREF"``), and the nearest decoded frame
+  is used when it lies within ``ref_tolerance`` intervals of the ideal frame; else that
+  group is decoded again in full.
+
+Times are seconds from the first frame. Each sample reports its timestamp error (actual
+frame time minus grid time). Frames are
+rotated by the display-matrix rotation and resized to the backbone's square input.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import os
+from typing import Dict, Iterator, List, Optional
+
+import av
+import numpy as np
+
+
+class MediaError(Exception):
+    """A video that cannot be sampled; ``stage`` names where it failed (read/decode/sample)."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    index: int           # position on the sampling grid
+    target: float        # grid time, seconds
+    timestamp: float     # presentation time of the frame used, seconds
+    image: np.ndarray    # uint8 [size, size, 3] RGB, display orientation
+
+    @property
+    def error(self) -> float:
+        return self.timestamp - self.target
+
+
+@dataclasses.dataclass
+class _Packet:
+    pts: int
+    gop: int
+    key: bool
+
+
+@dataclasses.dataclass
+class _Target:
+    index: int
+    time: float
+    want: float          # finalised once a decoded frame at/after this time arrives
+    gop: int
+    by_key: bool
+    best: Optional["av.VideoFrame"] = None
+    best_err: float = float("inf")
+
+
+class Video:
+    """An opened, indexed video: ``duration``, the sampling grid, and ``samples()``.
+
+    Opening demuxes the video stream once (no decoding) to learn every frame's
+    presentation time and where the keyframes are, which is what the plan needs.
+    """
+
+    def __init__(self, path: str, fps: float = 1.0, size: int = 224,
+                 keyframe_window: float = 0.5, ref_tolerance: float = 0.25):
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path, self.fps, self.size = path, float(fps), int(size)
+        self.keyframe_window, self.ref_tolerance = keyframe_window, ref_tolerance
+        self.decoded_frames = 0  # frames the decoder produced so far (the cost samples() paid)
+        self._index()
+        self._plan()
+
+    # --- probing ---------------------------------------------------------------------
+    def _open(self):
+        try:
+            container = av.open(self.path)
+        except FileNotFoundError:
+            raise MediaError("read", f"file not found: {self.path}") from None
+        except (av.FFmpegError, UnicodeDecodeError) as e:
+            raise MediaError("decode", f"not a readable media file (truncated or wrong type?): {e}") from None
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            container.close()
+            raise MediaError("decode", f"no video stream (streams: {', '.join(kinds)}; audio-only file?)")
+        return container, container.streams.video[0]
+
+    def _index(self) -> None:
+        try:
+            size = os.path.getsize(self.path)
+        except OSError as e:
+            raise MediaError("read", f"cannot read {self.path}: {e}") from None
+        if size == 0:
+            raise MediaError("read", "zero-byte file")
+        container, stream = self._open()
+        packets: List[_Packet] = []
+        durations: List[int] = []
+        gop = -1
+        try:
+            for pkt in container.demux(stream):
+                pts = pkt.pts if pkt.pts is not None else pkt.dts
+                if pts is None or pkt.size == 0:
+                    continue
+                gop += bool(pkt.is_keyframe)
+                packets.append(_Packet(pts, gop, bool(pkt.is_keyframe)))
+                durations.append(pkt.duration or 0)
+        except av.FFmpegError as e:
+            raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets: {e}") from None
+        finally:
+            declared = container.duration / av.time_base if container.duration else None
+            self._time_base = float(stream.time_base)
+            self.codec = stream.codec_context.name
+            container.close()
+        packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
+        if not packets:
+            raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
+        tb = self._time_base
+        self._start = min(p.pts for p in packets)
+        self.frame_times = np.unique([(p.pts - self._start) * tb for p in packets])
+        self.key_times = np.unique([(p.pts - self._start) * tb for p in packets if p.key])
+        self._gop_of = {(p.pts - self._start) * tb: p.gop for p in packets}
+        self._key_gop = {(p.pts - self._start) * tb: p.gop for p in packets if p.key}
+        self._key_pts = {p.gop: p.pts for p in packets if p.key}
+        spacing = np.diff(self.frame_times)
+        self._max_gap = float(spacing.max()) if spacing.size else 0.0
+        last = (max(durations) * tb) if any(durations) else (float(np.median(spacing)) if spacing.size else 0.0)
+        self.duration = float(self.frame_times[-1] + last)
+        if declared and self.duration < declared - max(1.0, 2.0 / self.fps):
+            raise MediaError("decode", f"truncated file: frames end at {self.duration:.2f} s of a"
+                                       f" declared {declared:.2f} s")
+
+    # --- planning --------------------------------------------------------------------
+    def _plan(self) -> None:
+        interval = 1.0 / self.fps
+        n = max(1, int(np.ceil(self.duration * self.fps - 1e-9)))
+        self.targets = np.arange(n, dtype=np.float64) * interval
+        keys, frames = list(self.key_times), list(self.frame_times)
+        self._targets: List[_Target] = []
+        self._modes: Dict[int, Optional[float]] = {}  # gop -> decode-until time (None: keyframe only)
+        for i, t in enumerate(self.targets):
+            key = _nearest(keys, t)
+            if abs(key - t) < self.keyframe_window * interval - 1e-9:
+                gop = self._key_gop[key]
+                self._targets.append(_Target(i, t, key, gop, True))
+                self._modes.setdefault(gop, None)
+            else:
+                frame = _nearest(frames, t)
+                gop = self._gop_of[frame]
+                self._targets.append(_Target(i, t, frame, gop, False))
+                self._modes[gop] = max(self._modes.get(gop) or 0.0, frame)
+
+    @property
+    def decoded_gops(self) -> int:
+        """How many groups of pictures the plan touches (of ``len(key_times)``)."""
+        return len(self._modes)
+
+    # --- decoding --------------------------------------------------------------------
+    def samples(self) -> Iterator[Sample]:
+        """Yield one ``Sample`` per grid time, in order; raises ``MediaError`` on decode failure."""
+        pending = {t.index: t for t in self._targets}
+        ready: Dict[int, Sample] = {}
+        emitted = 0
+        for time, frame in self._decode(self._modes, skip_nonref=self.ref_tolerance > 0):
+            for t in self._offer(time, frame, pending):
+                if time >= t.want and (t.by_key or not self._too_far(t)):
+                    ready[t.index] = self._finish(pending.pop(t.index))
+            while emitted in ready:
+                yield ready.pop(emitted)
+                emitted += 1
+        redo = {t.gop: self._modes[t.gop] for t in pending.values() if not t.by_key and self._too_far(t)}
+        if redo:  # a skipped non-reference frame was needed after all: decode those groups in full
+            for t in pending.values():
+                t.best, t.best_err = None, float("inf")
+            for time, frame in self._decode(redo, skip_nonref=False):
+                self._offer(time, frame, pending)
+        for index in sorted(pending):
+            if pending[index].best is None:
+                raise MediaError("decode", f"no frame could be decoded near t={pending[index].time:.2f} s")
+            ready[index] = self._finish(pending.pop(index))
+        for index in sorted(ready):
+            yield ready[index]
+
+    def _too_far(self, t: _Target) -> bool:
+        return t.best is None or t.best_err > abs(t.want - t.time) + self.ref_tolerance / self.fps + 1e-9
+
+    def _offer(self, time: float, frame: av.VideoFrame, pending: Dict[int, _Target]) -> List[_Target]:
+        """Make ``frame`` the candidate of the nearby pending targets it is closer to."""
+        reach = max(1.0 / self.fps, self._max_gap)
+        lo = max(0, int(np.ceil((time - reach) * self.fps)))
+        hi = int(np.floor((time + reach) * self.fps))
+        touched = []
+        for index in range(lo, hi + 1):
+            t = pending.get(index)
+            if t is None:
+                continue
+            touched.append(t)
+            err = abs(time - t.time)
+            if err < t.best_err:
+                t.best, t.best_err = frame, err
+        return touched
+
+    def _finish(self, t: _Target) -> Sample:
+        frame = t.best
+        rgb = frame.reformat(width=self.size, height=self.size, format="rgb24",
+                             interpolation="AREA").to_ndarray()
+        quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
+        if quarter_turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
+        return Sample(t.index, float(t.time), float((frame.pts - self._start) * self._time_base), rgb)
+
+    def _decode(self, modes: Dict[int, Optional[float]], skip_nonref: bool):
+        """(time, frame) for the planned part of each group of pictures, in one forward pass."""
+        container, stream = self._open()
+        cc = stream.codec_context
+        cc.thread_type = "AUTO"
+        gop, done, seen = -1, set(), -1.0
+        try:
+            for pkt in container.demux(stream):
+                pts = pkt.pts if pkt.pts is not None else pkt.dts
+                if pts is None or pkt.size == 0:
+                    continue
+                gop += bool(pkt.is_keyframe)
+                if gop not in modes or gop in done:
+                    continue
+                until = modes[gop]
+                if until is None:  # keyframe only; the rest of the group is never sent
+                    if not pkt.is_keyframe:
+                        continue
+                    cc.skip_frame = "NONKEY"
+                elif pkt.is_keyframe:
+                    cc.skip_frame = "NONREF" if skip_nonref else "DEFAULT"
+                elif pts < self._key_pts[gop]:
+                    continue  # leading frames of an open GOP reference the previous group
+                for frame in cc.decode(pkt):
+                    self.decoded_frames += 1
+                    seen = max(seen, self._time(frame))
+                    yield seen, frame
+                if until is None or seen >= until:
+                    done.add(gop)
+                    if len(done) == len(modes):
+                        break
+            cc.skip_frame = "DEFAULT"
+            for frame in cc.decode(None):
+                self.decoded_frames += 1
+                yield self._time(frame), frame
+        except av.FFmpegError as e:
+            raise MediaError("decode", f"decoding failed near t={max(seen, 0.0):.2f} s: {e}") from None
+        finally:
+            container.close()
+
+    def _time(self, frame: av.VideoFrame) -> float:
+        pts = frame.pts if frame.pts is not None else frame.dts
+        return (pts - self._start) * self._time_base
+
+
+def _nearest(sorted_values: List[float], t: float) -> float:
+    i = bisect.bisect_left(sorted_values, t)
+    candidates = sorted_values[max(0, i - 1): i + 1]
+    return min(candidates, key=lambda v: (abs(v - t), v))

@@ -1,0 +1,411 @@
+"""Video ingestion as Beam transforms: manifest rows -> sampled frames -> shared CNN features
+-> one contract ``VideoRecord`` SequenceExample per video, gzipped per split.
+
+The same transforms run standalone (``laf extract videos``) and inside the TFX component.
+The backbone is built once per worker process (``DoFn.setup`` + ``shared.Shared``) and run on
+batches; a decoding thread feeds it so decoding overlaps inference. Every bad video becomes a
+rejected record (JSONL + Beam counter) and ``inputs = accepted + rejected + duplicates``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import queue
+import threading
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io import fileio
+from apache_beam.io.tfrecordio import _TFRecordUtil
+from apache_beam.utils import shared
+
+from laf import manifest as mf
+from laf import rejects, tfrecords
+from laf.backbones import BackboneConfig
+from laf.errors import UserError
+from schemas import names
+from schemas.records import VideoRecord
+from schemas.vocabulary import Vocabulary
+
+NAMESPACE = "laf.video_ingest"
+REJECTED = "rejected"
+TIMESTAMP_ERROR_MS = "timestamp_error_ms"  # Beam distribution: |frame time - grid time| per sample
+# One handle per process: the built backbone outlives a pipeline run (Beam keeps the most
+# recently acquired shared object alive), so a long-lived worker builds it once.
+_MODEL = shared.Shared()
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoOptions:
+    fps: float = 1.0               # samples per second
+    batch_size: int = 32           # frames per backbone call
+    keyframe_window: float = 0.5   # take a keyframe closer than this many intervals
+    ref_tolerance: float = 0.25    # accept a reference frame this many intervals off the ideal one
+    min_frames: int = 1            # fewer samples: rejected as too short
+    max_duration: float = 6 * 3600.0  # longer (seconds): rejected as oversized
+
+
+class _Model:
+    """Weak-referenceable holder, so ``shared.Shared`` can hand one model to all DoFns of a process."""
+
+    def __init__(self, backbone: BackboneConfig):
+        from laf.backbones import feature_fn
+
+        self.run = feature_fn(backbone)
+
+
+def _model_tag(backbone: BackboneConfig) -> str:
+    """Identifies a built model; a weights file's mtime is part of it, so a rewritten file reloads."""
+    try:
+        stamp = os.path.getmtime(backbone.weights)
+    except OSError:
+        stamp = None
+    return f"{backbone!r}@{stamp}"
+
+
+def _reject(source: str, stage: str, reason: str):
+    beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
+    beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{stage}").inc()
+    return beam.pvalue.TaggedOutput(REJECTED, rejects.Rejected(source, stage, reason).to_json())
+
+
+def _accept(record: VideoRecord) -> Tuple[str, bytes]:
+    beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
+    return record.split, record.serialize()
+
+
+def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, timestamps: np.ndarray,
+            fps: float, duration: float) -> VideoRecord:
+    return VideoRecord(
+        video_id=row.video_id, label=row.label, label_index=vocabulary.index(row.label),
+        features=features, timestamps=timestamps, fps=fps, duration=duration, source=row.uri,
+        split=row.split, segments=list(row.segments),
+        segment_label_indices=[vocabulary.index(s.label) for s in row.segments])
+
+
+class ExtractVideoFeatures(beam.DoFn):
+    """VideoRow -> (split, serialized SequenceExample), or a rejected record."""
+
+    def __init__(self, backbone: BackboneConfig, vocabulary: Vocabulary, options: VideoOptions):
+        self._backbone, self._vocabulary, self._options = backbone, vocabulary, options
+
+    def setup(self):
+        self._model = _MODEL.acquire(lambda: _Model(self._backbone), tag=_model_tag(self._backbone))
+        self._errors = beam.metrics.Metrics.distribution(NAMESPACE, TIMESTAMP_ERROR_MS)
+
+    def process(self, row: mf.VideoRow) -> Iterator:
+        from laf.media import MediaError, Video
+
+        beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
+        opts = self._options
+        try:
+            with mf.local_path(row.uri) as path:
+                video = Video(path, fps=opts.fps, size=self._backbone.size,
+                              keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance)
+                if video.duration > opts.max_duration:
+                    yield _reject(row.uri, "validate", f"oversized: {video.duration:.0f} s is longer than"
+                                                       f" max_duration={opts.max_duration:.0f} s")
+                    return
+                if len(video.targets) < opts.min_frames:
+                    yield _reject(row.uri, "validate", f"too short: {len(video.targets)} samples at"
+                                                       f" {opts.fps} fps < min_frames={opts.min_frames}")
+                    return
+                features, timestamps, targets = self._features(video)
+        except MediaError as e:
+            yield _reject(row.uri, e.stage, e.reason)
+            return
+        except OSError as e:
+            yield _reject(row.uri, "read", str(e))
+            return
+        except Exception as e:  # noqa: BLE001 -- one bad video must never stop the run
+            yield _reject(row.uri, "features", f"{type(e).__name__}: {e}")
+            return
+        for err in np.abs(timestamps - targets):
+            self._errors.update(int(round(err * 1000)))
+        yield _accept(_record(row, self._vocabulary, features, timestamps.astype(np.float32),
+                              opts.fps, video.duration))
+
+    def _features(self, video) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batched backbone features of every sample; a thread decodes the next batch meanwhile."""
+        batch_size = self._options.batch_size
+        frames: "queue.Queue" = queue.Queue(maxsize=2 * batch_size)
+        done, stop = object(), threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    frames.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def decode() -> None:
+            try:
+                for sample in video.samples():
+                    if not put(sample):
+                        return
+                put(done)
+            except BaseException as e:  # handed to the consumer, which re-raises it
+                put(e)
+
+        threading.Thread(target=decode, daemon=True, name=f"decode-{os.path.basename(video.path)}").start()
+        try:
+            return self._consume(frames, done, batch_size)
+        finally:
+            stop.set()
+
+    def _consume(self, frames: "queue.Queue", done: object, batch_size: int):
+        features: List[np.ndarray] = []
+        stamps: List[float] = []
+        targets: List[float] = []
+        batch: List[np.ndarray] = []
+        while True:
+            item = frames.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is not done:
+                batch.append(item.image)
+                stamps.append(item.timestamp)
+                targets.append(item.target)
+            if batch and (len(batch) == batch_size or item is done):
+                features.append(self._run(batch, batch_size))
+                batch = []
+            if item is done:
+                break
+        return np.concatenate(features), np.asarray(stamps), np.asarray(targets)
+
+    def _run(self, batch: List[np.ndarray], batch_size: int) -> np.ndarray:
+        """Backbone features of a batch padded to a power of two (at most ``batch_size``), so
+        the compiled function sees a handful of shapes instead of retracing per video length."""
+        n = len(batch)
+        padded = min(batch_size, 1 << (n - 1).bit_length())
+        images = np.stack(batch + [np.zeros_like(batch[0])] * (padded - n))
+        return self._model.run(images)[:n]
+
+
+class ImportFeatures(beam.DoFn):
+    """VideoRow whose ``video`` is a ``.npy`` [T, D] array -> (split, SequenceExample), or rejected."""
+
+    def __init__(self, vocabulary: Vocabulary, feature_rate: float, feature_dim: Optional[int]):
+        self._vocabulary, self._rate, self._dim = vocabulary, feature_rate, feature_dim
+
+    def process(self, row: mf.VideoRow) -> Iterator:
+        beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
+        try:
+            with mf.local_path(row.uri) as path:
+                array = np.load(path, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001 -- unreadable file: rejected, run continues
+            yield _reject(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
+            return
+        problem = _feature_problem(array, self._dim)
+        if problem:
+            yield _reject(row.uri, "validate", problem)
+            return
+        t = array.shape[0]
+        yield _accept(_record(row, self._vocabulary, array.astype(np.float32),
+                              (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate))
+
+
+def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
+    if array.ndim != 2:
+        return f"expected a [T, D] array, got shape {list(array.shape)}"
+    if array.shape[0] == 0:
+        return "zero-frame feature array"
+    if not np.issubdtype(array.dtype, np.number):
+        return f"non-numeric dtype {array.dtype}"
+    if dim is not None and array.shape[1] != dim:
+        return f"feature dimension {array.shape[1]} != {dim} of the other videos"
+    if not np.all(np.isfinite(array)):
+        return "array holds NaN or infinite values"
+    return None
+
+
+# --- pipeline ---------------------------------------------------------------------------
+
+class _RecordSink(fileio.FileSink):
+    """One output file: gzipped TFRecords for a split, JSON lines for the rejected records."""
+
+    def __init__(self, tfrecord: bool):
+        self._tfrecord = tfrecord
+
+    def open(self, fh) -> None:
+        self._raw = fh
+        self._out = gzip.GzipFile(fileobj=fh, mode="wb") if self._tfrecord else fh
+
+    def write(self, element: Tuple[str, Union[bytes, str]]) -> None:
+        if self._tfrecord:
+            _TFRecordUtil.write_record(self._out, element[1])
+        else:
+            self._out.write(element[1].encode("utf-8") + b"\n")
+
+    def flush(self) -> None:
+        if self._tfrecord:
+            self._out.close()  # the gzip trailer; fileio closes the file itself
+        self._raw.flush()
+
+
+def _file_name(window, pane, shard_index, total_shards, compression, destination) -> str:
+    if destination == REJECTED:
+        return rejects.REJECTED_FILE
+    return f"{destination}/data_tfrecord-{shard_index:05d}-of-{total_shards:05d}.gz"
+
+
+def write_outputs(results, output: str) -> None:
+    """(split, bytes) records -> ``Split-<name>/`` gzipped TFRecords; rejected -> rejected.jsonl.
+
+    One ``WriteToFiles`` with a destination per split (plus the rejects) instead of a sink per
+    output: the same atomic temp-file-then-rename writes, at a fraction of the stages."""
+    records = results[None] | "Destination" >> beam.Map(lambda kv: (f"Split-{kv[0]}", kv[1]))
+    rejected = results[REJECTED] | "RejectedDestination" >> beam.Map(lambda line: (REJECTED, line))
+    _ = ((records, rejected) | "All" >> beam.Flatten()
+         | "Write" >> fileio.WriteToFiles(path=output, destination=lambda kv: kv[0], shards=1,
+                                          sink=lambda dest: _RecordSink(dest != REJECTED), file_naming=_file_name))
+
+
+def _complete_outputs(output: str) -> None:
+    """Every split gets a (possibly empty) file and rejected.jsonl exists, as readers expect;
+    fileio's temporary folder goes."""
+    import tensorflow as tf
+
+    for split in names.SPLITS:
+        directory = tfrecords.split_dir(output, split)
+        if not tf.io.gfile.glob(os.path.join(directory, "*.gz")):
+            tfrecords.write(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), [])
+    path = os.path.join(output, rejects.REJECTED_FILE)
+    if not tf.io.gfile.exists(path):
+        rejects.write_rejected(output, [])
+    for temp in tf.io.gfile.glob(os.path.join(output, ".temp*")):
+        tf.io.gfile.rmtree(temp)
+
+
+def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.DoFn) -> Dict[str, int]:
+    """Run ``dofn`` over the manifest rows into ``output``; returns (and writes) the summary."""
+    results = (pipeline
+               | "Rows" >> beam.Create(manifest.rows)
+               | "Spread" >> beam.Reshuffle()
+               | "Ingest" >> beam.ParDo(dofn).with_outputs(REJECTED, main=None))
+    write_outputs(results, output)
+    result = pipeline.run()
+    result.wait_until_finish()
+    _complete_outputs(output)
+    counts = counters(result)
+    if counts.get("inputs", 0) != len(manifest.rows):
+        raise RuntimeError(f"the runner reported {counts.get('inputs', 0)} processed videos of"
+                           f" {len(manifest.rows)}; its metrics are incomplete")
+    summary = rejects.summary(manifest.inputs, counts.get("accepted", 0), counts.get("rejected", 0),
+                              len(manifest.duplicates))
+    rejects.write_summary(output, summary)
+    return summary
+
+
+def counters(result) -> Dict[str, int]:
+    """This module's committed Beam counters by name."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    return {c.key.metric.name: c.committed for c in query["counters"]}
+
+
+def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
+                   taxonomy: Optional[str] = None) -> Vocabulary:
+    """The manifest's vocabulary, or an existing ``labels.json`` (e.g. the images') it must fit."""
+    if labels is not None:
+        try:
+            vocabulary = Vocabulary.load(labels)
+        except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
+            raise UserError(f"cannot read label vocabulary {labels}: {e}") from None
+        missing = [label for label in manifest.labels if label not in vocabulary.labels]
+        if missing:
+            raise UserError(f"labels {missing} of the manifest are not in the vocabulary {labels}")
+        return vocabulary
+    mapping = mf.read_taxonomy(taxonomy) if taxonomy else None
+    if mapping:
+        unused = sorted(set(mapping) - set(manifest.labels))
+        if unused:
+            raise UserError(f"{taxonomy}: label(s) {unused} have no videos")
+    return Vocabulary.build(manifest.labels, mapping)
+
+
+def _manifest(manifest: Union[str, mf.Manifest], ratios: Mapping[str, float]) -> mf.Manifest:
+    return manifest if isinstance(manifest, mf.Manifest) else mf.read_manifest(manifest, ratios)
+
+
+def _pipeline(beam_args: Optional[Iterable[str]]) -> beam.Pipeline:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
+
+
+def prepare_output(output: str, vocabulary: Vocabulary, vocabulary_dir: Optional[str] = None) -> None:
+    import tensorflow as tf
+
+    for split in names.SPLITS:  # fileio renames into these folders; local filesystems need them first
+        tf.io.gfile.makedirs(tfrecords.split_dir(output, split))
+    tf.io.gfile.makedirs(vocabulary_dir or output)
+    vocabulary.save(vocabulary_dir or output)
+
+
+def extract_videos(manifest: Union[str, mf.Manifest], output: str, backbone: BackboneConfig = BackboneConfig(),
+                   fps: float = 1.0, beam_args: Optional[Iterable[str]] = None, *,
+                   ratios: Mapping[str, float] = mf.DEFAULT_RATIOS, labels: Optional[str] = None,
+                   taxonomy: Optional[str] = None, options: Optional[VideoOptions] = None,
+                   pipeline: Optional[beam.Pipeline] = None, vocabulary_dir: Optional[str] = None) -> Dict[str, int]:
+    """Videos of a manifest -> ``output/Split-*/`` SequenceExamples, labels.json, rejected.jsonl,
+    summary.json; returns the summary. The manifest is validated before any work starts."""
+    rows = _manifest(manifest, ratios)
+    vocabulary = vocabulary_for(rows, labels, taxonomy)
+    options = dataclasses.replace(options or VideoOptions(), fps=fps)
+    if fps <= 0 or options.batch_size < 1:
+        raise UserError(f"fps must be > 0 and batch_size >= 1 (got {fps}, {options.batch_size})")
+    prepare_output(output, vocabulary, vocabulary_dir)
+    dofn = ExtractVideoFeatures(backbone, vocabulary, options)
+    return run(pipeline or _pipeline(beam_args), rows, output, dofn)
+
+
+def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate: float,
+                    beam_args: Optional[Iterable[str]] = None, *, ratios: Mapping[str, float] = mf.DEFAULT_RATIOS,
+                    labels: Optional[str] = None, taxonomy: Optional[str] = None,
+                    feature_dim: Optional[int] = None, pipeline: Optional[beam.Pipeline] = None,
+                    vocabulary_dir: Optional[str] = None) -> Dict[str, int]:
+    """Pre-extracted ``.npy`` [T, D] features (the manifest's ``video`` column) at ``feature_rate``
+    features/second -> the same SequenceExamples. ``feature_dim`` defaults to the first readable
+    file's D; arrays of another D are rejected."""
+    if feature_rate <= 0:
+        raise UserError(f"feature_rate must be > 0 features/second, got {feature_rate}")
+    rows = _manifest(manifest, ratios)
+    vocabulary = vocabulary_for(rows, labels, taxonomy)
+    if feature_dim is None:
+        feature_dim = next((d for d in map(_npy_dim, (r.uri for r in rows.rows)) if d is not None), None)
+    prepare_output(output, vocabulary, vocabulary_dir)
+    return run(pipeline or _pipeline(beam_args), rows, output, ImportFeatures(vocabulary, feature_rate, feature_dim))
+
+
+def _npy_dim(uri: str) -> Optional[int]:
+    """D of a [T, D] ``.npy`` file from its header alone; None if unreadable."""
+    import tensorflow as tf
+
+    fmt = np.lib.format
+    try:
+        with tf.io.gfile.GFile(uri, "rb") as f:
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape = read(f)[0]
+    except Exception:  # noqa: BLE001 -- that file is rejected later with its own reason
+        return None
+    return int(shape[1]) if len(shape) == 2 else None
+
+
+def read_records(output: str, split: str) -> List[VideoRecord]:
+    """Every record of one split of an ingestion output (small data, tests and tools)."""
+    return [VideoRecord.parse(r) for r in tfrecords.read(tfrecords.split_dir(output, split))]
+
+
+def read_rejected(output: str) -> List[dict]:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(os.path.join(output, rejects.REJECTED_FILE)) as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,130 @@
+"""laf.manifest: CSV/JSONL manifests, validation before work, splits, THUMOS14/ActivityNet sources."""
+import json
+import os
+from collections import Counter
+
+import pytest
+
+from laf import manifest as mf
+from laf.errors import UserError
+from schemas.records import Segment
+
+
+def write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_csv_manifest(tmp_path):
+    path = write(tmp_path / "m.csv", "video,label,split,segments\n"
+                 "clips/a.mp4,Basketball:Slam dunk,eval,1.5-3;4-6.25\n"
+                 "\n"
+                 "/abs/b.webm,Basketball:Layup,,\n")
+    m = mf.read_manifest(path)
+    a, b = m.rows
+    assert a.uri == os.path.join(str(tmp_path), "clips/a.mp4") and a.video_id == "a"
+    assert a.split == "eval" and a.label == "Basketball:Slam dunk"
+    assert a.segments == (Segment(1.5, 3.0, "Basketball:Slam dunk"), Segment(4.0, 6.25, "Basketball:Slam dunk"))
+    assert b.uri == "/abs/b.webm" and b.split == mf.split_of("b") and b.segments == ()
+    assert m.inputs == 2 and m.labels == ["Basketball:Layup", "Basketball:Slam dunk"]
+
+
+def test_jsonl_manifest_segment_forms_and_duplicates(tmp_path):
+    rows = [
+        {"video": "gs://bucket/v1.mp4", "label": "Diving:Pike", "segments": [[0, 2], [3, 4, "Diving:Tuck"]]},
+        {"video": "v2.mp4", "id": "clip-2", "label": "Diving:Tuck",
+         "segments": [{"start": 1, "end": 2}, {"segment": [5, 6], "label": "Diving:Pike"}]},
+        {"video": "gs://bucket/v1.mp4", "label": "Diving:Pike"},
+    ]
+    path = write(tmp_path / "m.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    m = mf.read_manifest(path)
+    assert [r.video_id for r in m.rows] == ["v1", "clip-2"] and len(m.duplicates) == 1 and m.inputs == 3
+    assert m.rows[0].uri == "gs://bucket/v1.mp4"
+    assert m.rows[0].segments[1] == Segment(3.0, 4.0, "Diving:Tuck")
+    assert m.rows[1].segments == (Segment(1.0, 2.0, "Diving:Tuck"), Segment(5.0, 6.0, "Diving:Pike"))
+
+
+def test_hash_split_is_stable_and_follows_ratios():
+    ratios = {"train": 0.5, "eval": 0.25, "test": 0.25}
+    counts = Counter(mf.split_of(f"video_{i}", ratios) for i in range(4000))
+    assert abs(counts["train"] / 4000 - 0.5) < 0.03 and abs(counts["test"] / 4000 - 0.25) < 0.03
+    assert mf.split_of("video_7", ratios) == mf.split_of("video_7", ratios)
+    assert {mf.split_of(f"v{i}", {"test": 1.0}) for i in range(50)} == {"test"}
+    with pytest.raises(UserError, match="ratios"):
+        mf.check_ratios({"train": 1.0, "holdout": 0.5})
+
+
+@pytest.mark.parametrize("name,text,where,words", [
+    ("m.csv", "video,split\na.mp4,train\n", "m.csv:1", "missing required column"),
+    ("m.csv", "video,label\na.mp4,A:b\nb.mp4,  \n", "m.csv:3", "empty label"),
+    ("m.csv", "video,label\na.mp4,A:b\nb.mp4,A:b,extra\n", "m.csv:3", "3 fields"),
+    ("m.csv", "video,label,split\na.mp4,A:b,training\n", "m.csv:2", "split 'training'"),
+    ("m.csv", "video,label,spilt\na.mp4,A:b,train\n", "m.csv:1", "unknown column"),
+    ("m.csv", "video,label\na.mp4,A:b\nx/a.mp4,A:c\n", "m.csv:3", "already used at"),
+    ("m.csv", "video,label,segments\na.mp4,A:b,4-2\n", "m.csv:2", "invalid segment"),
+    ("m.csv", "video,label\na.mp4,:b\n", "m.csv:2", "Activity:Action"),
+    ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n{"video": "b.mp4", "label": \n', "m.jsonl:2",
+     "not a JSON object"),
+    ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n["b.mp4"]\n', "m.jsonl:2", "expected a JSON object"),
+    ("m.jsonl", '{"video": "", "label": "A:b"}\n', "m.jsonl:1", "empty video path"),
+])
+def test_manifest_errors_name_file_and_line(tmp_path, name, text, where, words):
+    path = write(tmp_path / name, text)
+    with pytest.raises(UserError) as info:
+        mf.read_manifest(path)
+    assert str(tmp_path / where) in str(info.value) and words in str(info.value)
+
+
+def test_empty_and_missing_manifests(tmp_path):
+    with pytest.raises(UserError, match="no header"):
+        mf.read_manifest(write(tmp_path / "e.csv", ""))
+    with pytest.raises(UserError, match="lists no videos"):
+        mf.read_manifest(write(tmp_path / "h.csv", "video,label\n"))
+    with pytest.raises(UserError, match="does not exist"):
+        mf.read_manifest(str(tmp_path / "absent.csv"))
+
+
+def test_thumos14_annotation_folder(tmp_path):
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    write(ann / "CliffDiving_val.txt", "video_validation_1 1.0 3.0\n")
+    write(ann / "Diving_val.txt", "video_validation_1 1.0 3.0\nvideo_validation_1 5 9.5\nvideo_validation_2 0 1\n")
+    write(ann / "Ambiguous_val.txt", "video_validation_2 2 3\n")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write(videos / "video_validation_1.mp4", "x")
+    m = mf.from_annotations(str(ann), str(videos), split="train")
+    one, two = m.rows
+    assert one.label == "Diving" and one.split == "train" and one.uri.endswith("videos/video_validation_1.mp4")
+    assert sorted(s.label for s in one.segments) == ["CliffDiving", "Diving", "Diving"]
+    assert two.uri == os.path.join(str(videos), "video_validation_2.mp4")  # missing file: rejected later
+    assert all(s.label != "Ambiguous" for s in two.segments)
+
+
+def test_activitynet_json(tmp_path):
+    gt = {"database": {
+        "abc": {"subset": "validation", "annotations": [{"segment": [1, 5], "label": "Sports:Long jump"}]},
+        "def": {"subset": "testing", "annotations": []}}}
+    path = write(tmp_path / "anet.json", json.dumps(gt))
+    videos = tmp_path / "v"
+    videos.mkdir()
+    write(videos / "v_abc.mkv", "x")
+    m = mf.from_annotations(path, str(videos), subset="validation")
+    assert [(r.video_id, r.label, r.uri.endswith("v_abc.mkv")) for r in m.rows] == [("abc", "Sports:Long jump", True)]
+    with pytest.raises(UserError, match="no annotated segments"):
+        mf.from_annotations(path, str(videos))
+
+
+def test_local_path_copies_remote_uris(tmp_path):
+    import tensorflow as tf
+
+    uri = "ram://laf-test/clip.mp4"
+    with tf.io.gfile.GFile(uri, "wb") as f:
+        f.write(b"\x00video-bytes")
+    with mf.local_path(uri) as local:
+        assert os.path.isfile(local) and local.endswith(".mp4")
+        assert open(local, "rb").read() == b"\x00video-bytes"
+    assert not os.path.exists(local)
+    with mf.local_path("file:///data/x.mp4") as plain:
+        assert plain == "/data/x.mp4"

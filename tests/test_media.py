@@ -1,0 +1,91 @@
+"""laf.media on real encoded clips: PTS-grid sampling, VFR, rotation, economy, bad files."""
+import numpy as np
+import pytest
+
+import video_fixtures as vf
+from laf.media import MediaError, Video
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return vf.make_set(str(tmp_path_factory.mktemp("media")))
+
+
+def content_time(sample) -> float:
+    """The presentation time encoded in the frame's brightness (left half, below the marker)."""
+    return vf.time_of_level(sample.image[24:, :12].mean())
+
+
+@pytest.mark.parametrize("name", ["h264", "vp9", "mjpeg"])
+def test_samples_follow_the_grid_and_report_true_timestamps(clips, name):
+    video = Video(clips[name], fps=2.0, size=32)
+    samples = list(video.samples())
+    assert [s.index for s in samples] == list(range(int(np.ceil(video.duration * 2.0 - 1e-9))))
+    assert len(samples) >= 7
+    for s in samples:
+        assert s.image.shape == (32, 32, 3) and s.image.dtype == np.uint8
+        assert s.target == pytest.approx(s.index / 2.0)
+        assert abs(s.error) < 0.25 + 0.125 + 1e-6  # keyframe window or reference tolerance
+        assert content_time(s) == pytest.approx(s.timestamp, abs=0.15)  # the timestamp is the frame's own
+
+
+def test_vfr_exact_sampling_uses_the_nearest_presentation_time(clips):
+    times = vf.vfr_times()
+    video = Video(clips["vfr"], fps=1.0, size=32, keyframe_window=0.0, ref_tolerance=0.0)
+    samples = list(video.samples())
+    assert len(samples) == 9  # 8.0 s of frames + the last frame's duration
+    for s in samples:
+        nearest = times[np.argmin(np.abs(times - s.target))]
+        assert s.timestamp == pytest.approx(nearest, abs=1e-3)
+        assert content_time(s) == pytest.approx(nearest, abs=0.15)
+    # the sparse 2 fps stretch forces real errors: t=2.5 is a frame but 3.25 would not be
+    assert max(abs(s.error) for s in samples) < 0.26
+
+
+def test_rotation_metadata_is_applied(clips):
+    upright = next(Video(clips["h264"], size=32).samples()).image
+    rotated = next(Video(clips["rotated"], size=32).samples()).image
+    assert upright[:4, :4].mean() > 200 and upright[-4:, :4].mean() < 100  # marker top-left
+    # display matrix rotates 90 degrees counter-clockwise: the marker ends up bottom-left
+    assert rotated[-4:, :4].mean() > 200 and rotated[:4, :4].mean() < 100
+
+
+def test_keyframe_only_decoding_when_keyframes_are_close(tmp_path):
+    path = vf.encode(str(tmp_path / "gop1s.mp4"), "libx264", vf.cfr(6.0), options={"g": "10", "sc_threshold": "0"})
+    video = Video(path, fps=1.0, size=32)
+    samples = list(video.samples())
+    assert len(video.key_times) == 6 and len(samples) == 6
+    assert video.decoded_frames == 6  # nothing but the keyframes reached the decoder
+    assert all(s.error == pytest.approx(0.0, abs=1e-6) for s in samples)
+
+
+def test_long_gop_decodes_only_up_to_each_sample(tmp_path):
+    path = vf.encode(str(tmp_path / "gop6s.mp4"), "libx264", vf.cfr(6.0), options={"g": "60", "sc_threshold": "0"})
+    fast = Video(path, fps=1.0, size=32)
+    fast_samples = list(fast.samples())
+    exact = Video(path, fps=1.0, size=32, keyframe_window=0.0, ref_tolerance=0.0)
+    exact_samples = list(exact.samples())
+    assert len(fast.key_times) == 1 and len(fast_samples) == len(exact_samples) == 6
+    assert fast.decoded_frames < 60 and exact.decoded_frames <= 60  # the tail after t=5 is never decoded
+    assert fast.decoded_frames < exact.decoded_frames  # non-reference frames were skipped
+    for s in fast_samples:
+        assert abs(s.error) <= 0.25 + 1e-6
+        assert content_time(s) == pytest.approx(s.timestamp, abs=0.15)
+    assert all(abs(s.error) < 1e-6 for s in exact_samples)
+
+
+@pytest.mark.parametrize("name,stage,words", [
+    ("zero", "read", "zero-byte"),
+    ("audio", "decode", "no video stream"),
+    ("truncated", "decode", "truncated"),
+    ("page", "decode", "not a readable media file"),
+])
+def test_bad_files_raise_clear_errors(clips, name, stage, words):
+    with pytest.raises(MediaError) as info:
+        list(Video(clips[name]).samples())
+    assert info.value.stage == stage and words in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MediaError, match="cannot read"):
+        Video(str(tmp_path / "absent.mp4"))

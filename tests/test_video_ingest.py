@@ -1,0 +1,228 @@
+"""laf.video_ingest end to end: real clips -> `laf extract videos` (a real Beam pipeline) ->
+contract SequenceExamples; .npy import; the TFX component inside a real LocalDagRunner."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import video_fixtures as vf
+from laf import cli, rejects
+from laf import video_ingest as vi
+from laf.backbones import BackboneConfig, calibrate
+from laf.media import Video
+from schemas import names
+from schemas.vocabulary import Vocabulary
+
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return vf.make_set(str(tmp_path_factory.mktemp("clips")))
+
+
+@pytest.fixture(scope="module")
+def weights(clips, tmp_path_factory):
+    """Random backbone with BatchNorm statistics of these clips, so features are informative offline."""
+    frames = [s.image for name in ("h264", "vp9", "mjpeg", "vfr") for s in Video(clips[name], size=SIZE).samples()]
+    return calibrate(BackboneConfig(input_size=SIZE), np.stack(frames),
+                     str(tmp_path_factory.mktemp("weights") / "calibrated.weights.h5"))
+
+
+def write_manifest(path, rows):
+    with open(path, "w") as f:
+        f.write("video,label,id,split,segments\n")
+        for row in rows:
+            f.write(",".join(row) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def extracted(clips, weights, tmp_path_factory):
+    import tensorflow as tf
+
+    remote = "ram://laf-video-ingest/vp9-copy.webm"
+    tf.io.gfile.copy(clips["vp9"], remote, overwrite=True)
+    base = tmp_path_factory.mktemp("extract")
+    manifest = write_manifest(base / "videos.csv", [
+        (clips["h264"], "Color:Red", "", "train", "0.5-2.5"),
+        (clips["vp9"], "Color:Green", "", "train", ""),
+        (remote, "Color:Green", "vp9-remote", "train", ""),
+        (clips["mjpeg"], "Color:Blue", "", "eval", ""),
+        (clips["rotated"], "Shade:Yellow", "", "test", ""),
+        (clips["vfr"], "Shade:Cyan", "", "", "1-2;6.5-7"),
+        (clips["h264"], "Color:Red", "", "train", "0.5-2.5"),  # duplicate row
+        (clips["truncated"], "Color:Red", "", "train", ""),
+        (clips["zero"], "Color:Blue", "", "train", ""),
+        (clips["audio"], "Color:Blue", "", "train", ""),
+        (clips["page"], "Color:Green", "", "train", ""),
+        (os.path.join(str(base), "missing.mp4"), "Color:Green", "", "train", ""),
+    ])
+    output = str(base / "out")
+    rc = cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                   "--weights", weights, "--batch-size", "3"])
+    assert rc == 0
+    return output
+
+
+def records(output):
+    return {r.video_id: r for split in names.SPLITS for r in vi.read_records(output, split)}
+
+
+def test_books_balance(extracted):
+    with open(os.path.join(extracted, rejects.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert summary == {"inputs": 12, "accepted": 6, "rejected": 5, "duplicates": 1}
+    assert summary["inputs"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
+    assert len(records(extracted)) == summary["accepted"]
+
+
+def test_rejected_records_name_source_stage_and_reason(extracted):
+    found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(extracted)}
+    assert set(found) == {"truncated.mp4", "zero.mp4", "audio.m4a", "page.webm", "missing.mp4"}
+    assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
+    assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
+    assert found["missing.mp4"][0] == "read" and "truncated" in found["truncated.mp4"][1]
+
+
+def test_records_follow_the_contract(extracted):
+    vocabulary = Vocabulary.load(extracted)
+    assert vocabulary.labels == ["Color:Blue", "Color:Green", "Color:Red", "Shade:Cyan", "Shade:Yellow"]
+    assert vocabulary.activities == {"Color": ["Color:Blue", "Color:Green", "Color:Red"],
+                                     "Shade": ["Shade:Cyan", "Shade:Yellow"]}
+    by_id = records(extracted)
+    assert set(by_id) == {"h264", "vp9", "vp9-remote", "mjpeg", "rotated", "vfr"}
+    for video_id, r in by_id.items():
+        assert r.label_index == vocabulary.index(r.label) and r.fps == 1.0
+        assert r.num_frames == int(np.ceil(r.duration - 1e-6)) and r.features.shape == (r.num_frames, 576)
+        assert np.all(np.abs(r.timestamps - np.arange(r.num_frames)) < 0.5)
+        assert np.all(np.isfinite(r.features))
+    assert [by_id[v].split for v in ("h264", "mjpeg", "rotated")] == ["train", "eval", "test"]
+    assert vi.read_records(extracted, "eval")[0].video_id in ("mjpeg", "vfr")
+    vfr = by_id["vfr"]
+    assert vfr.num_frames == 9 and vfr.duration == pytest.approx(8.433, abs=0.01)
+    assert [(s.start, s.end, s.label) for s in vfr.segments] == [(1.0, 2.0, "Shade:Cyan"), (6.5, 7.0, "Shade:Cyan")]
+    assert vfr.segment_label_indices == [vocabulary.index("Shade:Cyan")] * 2
+    assert by_id["h264"].source == by_id["h264"].source and by_id["vp9-remote"].source.startswith("ram://")
+
+
+def test_features_are_informative_and_deterministic(extracted):
+    by_id = records(extracted)
+    np.testing.assert_allclose(by_id["vp9-remote"].features, by_id["vp9"].features, rtol=1e-5, atol=1e-6)
+    red, green, blue = (by_id[v].features.mean(axis=0) for v in ("h264", "vp9", "mjpeg"))
+    assert np.abs(red - green).max() > 1e-3 and np.abs(red - blue).max() > 1e-3
+    # frames of one clip change over time (brightness encodes time), and so do their features
+    assert np.abs(by_id["mjpeg"].features[0] - by_id["mjpeg"].features[-1]).max() > 1e-3
+
+
+def test_manifest_errors_fail_before_any_work(tmp_path, clips):
+    from laf.errors import UserError
+
+    manifest = write_manifest(tmp_path / "bad.csv", [(clips["h264"], "Color:Red", "", "train", ""),
+                                                    (clips["vp9"], " ", "", "train", "")])
+    output = str(tmp_path / "never")
+    assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output]) == 2
+    with pytest.raises(UserError, match=f"{manifest}:3: empty label"):
+        vi.extract_videos(manifest, output)
+    assert not os.path.exists(output)
+
+
+def test_import_features(tmp_path):
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(7, 16)).astype(np.float32)
+    np.save(tmp_path / "a.npy", good)
+    np.save(tmp_path / "b.npy", rng.normal(size=(3, 16)))
+    np.save(tmp_path / "wrong_dim.npy", rng.normal(size=(5, 8)))
+    np.save(tmp_path / "flat.npy", rng.normal(size=(5,)))
+    np.save(tmp_path / "nan.npy", np.full((4, 16), np.nan))
+    (tmp_path / "text.npy").write_text("not an array")
+    manifest = write_manifest(tmp_path / "features.csv", [
+        (f, "Sport:Run", "", "train", "1-2") for f in ("a.npy", "b.npy", "wrong_dim.npy", "flat.npy", "nan.npy",
+                                                      "text.npy")])
+    output = str(tmp_path / "out")
+    summary = vi.import_features(manifest, output, feature_rate=2.5)
+    assert summary == {"inputs": 6, "accepted": 2, "rejected": 4, "duplicates": 0}
+    by_id = records(output)
+    np.testing.assert_array_equal(by_id["a"].features, good)
+    np.testing.assert_allclose(by_id["a"].timestamps, np.arange(7) / 2.5, rtol=1e-6)
+    assert by_id["a"].fps == 2.5 and by_id["a"].duration == pytest.approx(7 / 2.5)
+    assert by_id["b"].segments[0].start == 1.0
+    stages = {os.path.basename(r["source"]): r["stage"] for r in vi.read_rejected(output)}
+    assert stages == {"wrong_dim.npy": "validate", "flat.npy": "validate", "nan.npy": "validate", "text.npy": "read"}
+
+
+def test_component_in_local_dag_runner(clips, weights, tmp_path):
+    from ml_metadata import metadata_store
+    from tfx import v1 as tfx
+
+    from components.artifacts import LabelVocabulary
+    from components.video_ingest.component import VideoIngest
+
+    manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", ""),
+                                                  (clips["mjpeg"], "Color:Blue", "", "eval", ""),
+                                                  (clips["zero"], "Color:Blue", "", "test", "")])
+    ingest = VideoIngest(manifest=manifest, fps=2.0, split_ratios={"train": 1.0}, weights=weights, input_size=SIZE)
+    db = str(tmp_path / "mlmd.sqlite")
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="video-ingest-test", pipeline_root=str(tmp_path / "root"), components=[ingest],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(db),
+        beam_pipeline_args=["--direct_running_mode=in_memory"])
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    store = metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(db))
+    [examples] = store.get_artifacts_by_type("Examples")
+    [vocab] = store.get_artifacts_by_type(LabelVocabulary.TYPE_NAME)
+    assert json.loads(examples.properties["split_names"].string_value) == list(names.SPLITS)
+    assert examples.custom_properties["payload_format"].string_value == "FORMAT_TF_SEQUENCE_EXAMPLE"
+    summary = {k: examples.custom_properties[k].int_value for k in ("inputs", "accepted", "rejected", "duplicates")}
+    assert summary == {"inputs": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
+    assert Vocabulary.load(vocab.uri).labels == ["Color:Blue", "Color:Red"]
+    [red] = vi.read_records(examples.uri, "train")
+    assert red.video_id == "h264" and red.fps == 2.0 and red.num_frames == 8
+    shutil.rmtree(str(tmp_path / "root"))
+
+
+def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, tmp_path):
+    from PIL import Image
+
+    from schemas.records import ImageRecord
+    from laf import tfrecords
+
+    for label, color in (("Color__Red", (200, 30, 30)), ("Color__Blue", (30, 30, 200))):
+        folder = tmp_path / "web" / label
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (40 + i, 30), color).save(folder / f"{i}.png")
+    output = str(tmp_path / "images")
+    rc = cli.main(["extract", "images", "--root", str(tmp_path / "web"), "--output", output,
+                   "--input-size", str(SIZE), "--weights", weights, "--labels", extracted])
+    assert rc == 0
+    with open(os.path.join(output, rejects.SUMMARY_FILE)) as f:
+        assert json.load(f) == {"inputs": 4, "accepted": 4, "rejected": 0, "duplicates": 0}
+    vocabulary = Vocabulary.load(extracted)
+    images = [ImageRecord.parse(r) for r in tfrecords.read(tfrecords.split_dir(output, "train"))]
+    assert sorted((r.label, r.label_index) for r in images) == sorted(
+        [(label, vocabulary.index(label)) for label in ("Color:Red", "Color:Blue") for _ in range(2)])
+    assert images[0].features.shape == (576,)
+
+
+def test_vocabulary_sources(tmp_path):
+    from laf import manifest as mf
+    from laf.errors import UserError
+
+    rows = mf.read_manifest(write_manifest(tmp_path / "m.csv", [("a.mp4", "Dunk", "", "train", ""),
+                                                               ("b.mp4", "Basketball:Layup", "", "train", "")]))
+    taxonomy = tmp_path / "taxonomy.json"
+    taxonomy.write_text(json.dumps({"Basketball": ["Dunk", "Basketball:Layup"]}))
+    vocabulary = vi.vocabulary_for(rows, taxonomy=str(taxonomy))
+    assert vocabulary.activities == {"Basketball": ["Basketball:Layup", "Dunk"]}
+    taxonomy.write_text(json.dumps({"Basketball": ["Dunk", "Basketball:Layup", "Basketball:Block"]}))
+    with pytest.raises(UserError, match="have no videos"):
+        vi.vocabulary_for(rows, taxonomy=str(taxonomy))
+    Vocabulary.build(["Dunk", "Basketball:Layup", "Basketball:Block"]).save(str(tmp_path))
+    assert vi.vocabulary_for(rows, labels=str(tmp_path)).labels == ["Basketball:Block", "Basketball:Layup", "Dunk"]
+    Vocabulary.build(["Dunk"]).save(str(tmp_path))
+    with pytest.raises(UserError, match="not in the vocabulary"):
+        vi.vocabulary_for(rows, labels=str(tmp_path))

@@ -1,0 +1,107 @@
+"""Real media for the video tests, made with real encoders through PyAV.
+
+Each frame's brightness encodes its presentation time (``level(t)``), so a test can read
+back which frame a sample really used; a white square marks the top-left corner so a
+test can check rotation.
+"""
+from __future__ import annotations
+
+import fractions
+import os
+from typing import Dict, Optional, Sequence
+
+import av
+import numpy as np
+
+W, H = 96, 64
+
+
+def level(t: float) -> int:
+    """Frame brightness for presentation time ``t`` (seconds); 20 levels per second."""
+    return int(round(30 + 20 * t)) % 256
+
+
+def time_of_level(value: float) -> float:
+    return (value - 30) / 20.0
+
+
+def frame_image(t: float, tint: Sequence[int] = (0, 0, 0)) -> np.ndarray:
+    img = np.full((H, W, 3), level(t), np.uint8)
+    img[:, W // 2:] = np.clip(np.asarray(tint) + level(t), 0, 255)  # right half tinted per clip
+    img[:12, :12] = 255
+    return img
+
+
+def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv420p",
+           options: Optional[Dict[str, str]] = None, container_options: Optional[Dict[str, str]] = None,
+           rotation: Optional[float] = None, tint: Sequence[int] = (0, 0, 0),
+           time_base: fractions.Fraction = fractions.Fraction(1, 1000)) -> str:
+    """Encode frames shown at ``times`` (seconds; uneven spacing gives a VFR file)."""
+    with av.open(path, "w", options=container_options or {}) as out:
+        stream = out.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+        stream.codec_context.time_base = time_base
+        if options:
+            stream.options = options
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(frame_image(t, tint), format="rgb24")
+            frame.pts, frame.time_base = int(round(t / time_base)), time_base
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def cfr(seconds: float, rate: float = 10.0) -> np.ndarray:
+    return np.arange(int(round(seconds * rate))) / rate
+
+
+def vfr_times() -> np.ndarray:
+    """30 fps for 2 s, then 2 fps for 4 s, then 15 fps for 2 s."""
+    return np.concatenate([np.arange(0, 2, 1 / 30), np.arange(2, 6, 0.5), np.arange(6, 8, 1 / 15)])
+
+
+def audio_only(path: str) -> str:
+    with av.open(path, "w") as out:
+        stream = out.add_stream("aac", rate=22050)
+        for i in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 22050, i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def truncated(src: str, path: str, keep: float = 0.4) -> str:
+    with open(src, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[: int(len(data) * keep)])
+    return path
+
+
+def make_set(directory: str, seconds: float = 4.0) -> Dict[str, str]:
+    """The issue's clip set: name -> path."""
+    os.makedirs(directory, exist_ok=True)
+    p = lambda name: os.path.join(directory, name)  # noqa: E731
+    clips = {
+        "h264": encode(p("h264.mp4"), "libx264", cfr(seconds), options={"g": "20", "bf": "2"},
+                       container_options={"movflags": "faststart"}, tint=(60, 0, 0)),
+        "vp9": encode(p("vp9.webm"), "libvpx-vp9", cfr(seconds), options={"g": "15"}, tint=(0, 60, 0)),
+        "mjpeg": encode(p("mjpeg.avi"), "mjpeg", cfr(seconds), pix_fmt="yuvj420p", tint=(0, 0, 60)),
+        "rotated": encode(p("rotated.mp4"), "libx264", cfr(seconds), rotation=90, tint=(60, 60, 0)),
+        "vfr": encode(p("vfr.mp4"), "libx264", vfr_times(), tint=(0, 60, 60)),
+        "audio": audio_only(p("audio.m4a")),
+    }
+    clips["truncated"] = truncated(clips["h264"], p("truncated.mp4"))
+    open(p("zero.mp4"), "wb").close()
+    clips["zero"] = p("zero.mp4")
+    with open(p("page.webm"), "w") as f:
+        f.write("<html><body>a web page saved as video</body></html>")
+    clips["page"] = p("page.webm")
+    return clips
