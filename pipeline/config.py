@@ -15,6 +15,7 @@ import yaml
 from laf.errors import UserError
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
+SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
 
 
 @dataclasses.dataclass
@@ -85,8 +86,16 @@ class BeamConfig:
     extra_args: List[str] = dataclasses.field(default_factory=list)  # e.g. --runner=DataflowRunner ...
 
     def pipeline_args(self) -> List[str]:
-        return [f"--direct_running_mode={self.direct_running_mode}",
+        """DirectRunner settings plus ``extra_args``. Unless those name the workers' dependencies,
+        ship this project's ``setup.py`` (remote workers need the components' and metrics'
+        modules; without any such flag TFX would build an ephemeral TFX sdist per Beam step)."""
+        args = [f"--direct_running_mode={self.direct_running_mode}",
                 f"--direct_num_workers={self.direct_num_workers}", *self.extra_args]
+        dependency_flags = ("--setup_file", "--extra_package", "--requirements_file",
+                            "--sdk_container_image", "--worker_harness_container_image")
+        if not any(a.startswith(dependency_flags) for a in args) and os.path.exists(SETUP_PY):
+            args.append(f"--setup_file={SETUP_PY}")
+        return args
 
 
 @dataclasses.dataclass

@@ -46,18 +46,19 @@ class _Progress(logging.Filter):
 
 @contextlib.contextmanager
 def progress(total: int) -> Iterator[None]:
+    """Filter on the ``absl`` logger itself, so it applies whichever handlers print records."""
     from absl import logging as absl_logging
 
-    handler = absl_logging.get_absl_handler()
+    logger = logging.getLogger("absl")
     flt = _Progress(total)
     previous = absl_logging.get_verbosity()
-    handler.addFilter(flt)
+    logger.addFilter(flt)
     absl_logging.set_verbosity(absl_logging.INFO)
     try:
         yield
     finally:
         absl_logging.set_verbosity(previous)
-        handler.removeFilter(flt)
+        logger.removeFilter(flt)
 
 
 def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:

@@ -5,6 +5,7 @@ plus ``rejected.jsonl``, ``summary.json`` and the ``labels.json`` it used). Give
 LabelVocabulary artifact of video ingestion, label indices match the videos' and images
 whose label is not in it are rejected; without it the vocabulary is built from the images.
 """
+import json
 from typing import Any, Dict, Optional
 
 from tfx import types
@@ -25,7 +26,7 @@ class ImageIngestSpec(types.ComponentSpec):
         "layer": P(type=str, optional=True),          # "" = global-average-pooled top
         "input_size": P(type=int, optional=True),     # 0 = the backbone's default
         "batch_size": P(type=int, optional=True),
-        "options": P(type=Dict[str, Any], optional=True),  # threads and ImageOptions limits
+        "options": P(type=str, optional=True),  # JSON: threads and ImageOptions limits (TFX drops dicts)
     }
     INPUTS = {"vocabulary": component_spec.ChannelParameter(type=LabelVocabulary, optional=True)}
     OUTPUTS = {"examples": component_spec.ChannelParameter(type=standard_artifacts.Examples)}
@@ -40,5 +41,5 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
                  input_size: int = 0, batch_size: int = 64, options: Optional[Dict[str, Any]] = None):
         super().__init__(spec=ImageIngestSpec(
             root=root, vocabulary=vocabulary, backbone=backbone, weights=weights, layer=layer,
-            input_size=int(input_size), batch_size=int(batch_size), options=dict(options) if options else None,
+            input_size=int(input_size), batch_size=int(batch_size), options=json.dumps(dict(options)) if options else None,
             examples=types.Channel(type=standard_artifacts.Examples)))

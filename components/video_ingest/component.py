@@ -4,7 +4,8 @@ Outputs an Examples artifact (gzipped ``tf.train.SequenceExample`` TFRecords, sp
 train/eval/test, plus ``rejected.jsonl`` and ``summary.json``) and the LabelVocabulary
 artifact (``labels.json``) every downstream component reads.
 """
-from typing import Any, Dict, Optional
+import json
+from typing import Dict, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -23,7 +24,7 @@ class VideoIngestSpec(types.ComponentSpec):
         "video_dir": P(type=str, optional=True),      # with annotations: where the videos are
         "subset": P(type=str, optional=True),
         "fps": P(type=float),
-        "split_ratios": P(type=Dict[str, Any], optional=True),
+        "split_ratios": P(type=str, optional=True),       # JSON {"train": r, ...}: TFX drops dict properties
         "backbone": P(type=str),
         "weights": P(type=str),
         "layer": P(type=str, optional=True),          # "" = global-average-pooled top
@@ -50,7 +51,7 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
             raise ValueError("VideoIngest needs exactly one of manifest= or annotations= (with video_dir=)")
         super().__init__(spec=VideoIngestSpec(
             manifest=manifest, annotations=annotations, video_dir=video_dir, subset=subset, fps=float(fps),
-            split_ratios=dict(split_ratios) if split_ratios else None, backbone=backbone, weights=weights,
+            split_ratios=json.dumps(dict(split_ratios)) if split_ratios else None, backbone=backbone, weights=weights,
             layer=layer, input_size=int(input_size), batch_size=int(batch_size), taxonomy=taxonomy,
             examples=types.Channel(type=standard_artifacts.Examples),
             vocabulary=types.Channel(type=LabelVocabulary)))

@@ -1,0 +1,65 @@
+"""DomainTransfer: ``laf.domain_transfer`` (paper §3.2, Algorithm 1) as a TFX component.
+
+Inputs: the ingested video Examples (``train`` = training frames, ``eval`` = validation videos
+of the stopping rule), the image Examples and the LabelVocabulary. Outputs: ``laf_model`` (CNN_i
+as a SavedModel over feature vectors), ``scored_examples`` (the video splits with a per-frame
+``laf_score`` list added) and ``rounds`` (``rounds.json``, ``floor_cases.json`` and TensorBoard
+scalars, so ``tensorboard --logdir <pipeline root>`` shows the rounds).
+"""
+from typing import List, Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import component_spec, standard_artifacts
+
+from components.artifacts import DomainTransferRounds, LabelVocabulary
+from components.domain_transfer import executor
+
+P = component_spec.ExecutionParameter
+C = component_spec.ChannelParameter
+
+
+class DomainTransferSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "theta1": P(type=float),
+        "theta2": P(type=float),
+        "max_rounds": P(type=int),
+        "hidden_units": P(type=List[int]),
+        "epochs": P(type=int),
+        "batch_size": P(type=int),
+        "min_images_per_class": P(type=int),
+        "min_frames_per_class": P(type=int, optional=True),
+        "learning_rate": P(type=float, optional=True),
+        "svm_epochs": P(type=int, optional=True),
+        "seed": P(type=int),
+    }
+    INPUTS = {
+        "videos": C(type=standard_artifacts.Examples),
+        "images": C(type=standard_artifacts.Examples),
+        "vocabulary": C(type=LabelVocabulary),
+    }
+    OUTPUTS = {
+        "laf_model": C(type=standard_artifacts.Model),
+        "scored_examples": C(type=standard_artifacts.Examples),
+        "rounds": C(type=DomainTransferRounds),
+    }
+
+
+class DomainTransfer(base_component.BaseComponent):
+    SPEC_CLASS = DomainTransferSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, videos: types.BaseChannel, images: types.BaseChannel, vocabulary: types.BaseChannel,
+                 theta1: float = 0.5, theta2: float = 0.5, max_rounds: int = 3,
+                 hidden_units: Optional[List[int]] = None, epochs: int = 5, batch_size: int = 256,
+                 min_images_per_class: int = 5, min_frames_per_class: int = 20, learning_rate: float = 1e-3,
+                 svm_epochs: int = 3, seed: int = 0):
+        super().__init__(spec=DomainTransferSpec(
+            videos=videos, images=images, vocabulary=vocabulary, theta1=float(theta1), theta2=float(theta2),
+            max_rounds=int(max_rounds), hidden_units=[int(u) for u in (hidden_units or [256])],
+            epochs=int(epochs), batch_size=int(batch_size), min_images_per_class=int(min_images_per_class),
+            min_frames_per_class=int(min_frames_per_class), learning_rate=float(learning_rate),
+            svm_epochs=int(svm_epochs), seed=int(seed),
+            laf_model=types.Channel(type=standard_artifacts.Model),
+            scored_examples=types.Channel(type=standard_artifacts.Examples),
+            rounds=types.Channel(type=DomainTransferRounds)))

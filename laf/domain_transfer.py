@@ -1,0 +1,536 @@
+"""Bidirectional domain transfer between web images and video frames (paper §3.2, Algorithm 1).
+
+Loop, from I = all images and V = all frames:
+  1. train CNN_v on V;  2. score I;  3. keep I with CNN_v(I)[a_I] > theta1;
+  4. train CNN_i on I;  5. score V;  6. keep V with CNN_i(V)[a_V] > theta2.
+After each round one-vs-rest linear SVMs trained on V classify the validation videos (mean of
+frame responses); the loop stops when that accuracy drops (the previous round is kept) or after
+``max_rounds``. The result is CNN_i, the LAF proposal model, and LAF(V) = CNN_i(V)[a_V] for every
+training frame.
+
+"Fine-tuning the top layers" of a CNN whose lower layers are frozen is training a small head on
+the shared features, so CNN_v / CNN_i are Dense heads over feature vectors.
+
+Scale: frames can number millions, so nothing here holds features. A ``FeatureStream`` re-reads
+its rows (TFRecords or arrays, one code path through tf.data) in a fixed order; keep-sets are
+boolean masks over row positions and scores are float arrays: O(rows) small scalars.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from laf import tfrecords
+from laf.errors import UserError
+from schemas import names
+
+log = logging.getLogger(__name__)
+
+ROUNDS_FILE = "rounds.json"
+FLOOR_FILE = "floor_cases.json"
+_CHUNK_IMAGES = 1024    # images parsed together (vectorized parsing); a video is its own chunk
+_STEPS_PER_CALL = 64    # training steps per graph call: Python per-step overhead dominates small heads
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """Parameters of Algorithm 1; the heads are trained from a fresh seeded init every round."""
+
+    theta1: float = 0.5               # keep image I if CNN_v(I)[a_I] > theta1
+    theta2: float = 0.5               # keep frame V if CNN_i(V)[a_V] > theta2
+    max_rounds: int = 3
+    hidden_units: Tuple[int, ...] = (256,)
+    epochs: int = 3
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    min_images_per_class: int = 5     # class floor for images (the paper is silent; see apply_floor)
+    min_frames_per_class: int = 20    # the same floor for frames
+    svm_epochs: int = 3
+    svm_l2: float = 1e-4
+    shuffle_buffer: int = 16384       # rows; bounds the memory of shuffling
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("theta1", "theta2"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise UserError(f"{name} must be in [0, 1] (a softmax threshold), got {value}")
+        for name in ("max_rounds", "epochs", "batch_size", "svm_epochs", "shuffle_buffer"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_images_per_class < 0 or self.min_frames_per_class < 0:
+            raise UserError("class floors must be >= 0")
+        if any(int(u) < 1 for u in self.hidden_units):
+            raise UserError(f"hidden_units must be positive, got {list(self.hidden_units)}")
+
+
+class FeatureStream:
+    """An ordered, re-readable stream of labelled feature rows, delivered in chunks.
+
+    Rows are addressed by position, so filtering and scoring never copy features. Rows are grouped
+    into contiguous groups (a video's frames; one row per group for images) so per-video averages
+    need only O(groups) memory.
+    """
+
+    def __init__(self, chunks: Callable[[], tf.data.Dataset], labels: np.ndarray,
+                 lengths: np.ndarray, dim: int, chunk_rows: int):
+        self._chunks = chunks
+        self.chunk_rows = max(1, int(chunk_rows))         # typical rows per chunk, to size buffers
+        self.labels = np.asarray(labels, np.int32)       # [rows]
+        self.lengths = np.asarray(lengths, np.int64)     # [groups], rows per group
+        self.dim = int(dim)
+        if int(self.lengths.sum()) != len(self.labels):
+            raise ValueError("group lengths do not add up to the number of rows")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def group_labels(self) -> np.ndarray:
+        """Label of each group (a video's label), -1 for empty groups."""
+        starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        out = np.full(len(self.lengths), -1, np.int32)
+        nonempty = self.lengths > 0
+        out[nonempty] = self.labels[starts[nonempty]]
+        return out
+
+    def indexed(self) -> tf.data.Dataset:
+        """Chunks ``(x [b, D], y [b], row [b])`` in stream order."""
+        def number(start, chunk):
+            x, y = chunk
+            n = tf.cast(tf.shape(y)[0], tf.int64)
+            return start + n, (x, y, tf.range(start, start + n))
+
+        return self._chunks().scan(tf.constant(0, tf.int64), number)
+
+    @classmethod
+    def from_arrays(cls, features: np.ndarray, labels: np.ndarray,
+                    groups: Optional[np.ndarray] = None, chunk_size: int = 4096) -> "FeatureStream":
+        """In-memory rows (tests, small data); ``groups`` (e.g. video ordinal) must be contiguous."""
+        features = np.asarray(features, np.float32)
+        labels = np.asarray(labels, np.int32)
+        if features.ndim != 2 or len(features) != len(labels):
+            raise ValueError("features must be [rows, D] with one label per row")
+        if groups is None:
+            lengths = np.ones(len(labels), np.int64)
+        else:
+            groups = np.asarray(groups)
+            if len(groups) and np.any(np.diff(groups) < 0):
+                raise ValueError("groups must be sorted (each group's rows contiguous)")
+            _, lengths = np.unique(groups, return_counts=True)
+        return cls(lambda: tf.data.Dataset.from_tensor_slices((features, labels)).batch(chunk_size),
+                   labels, lengths, features.shape[1], chunk_size)
+
+    @classmethod
+    def from_video_files(cls, pattern_or_dir: str, num_classes: int,
+                         dim: Optional[int] = None) -> "FeatureStream":
+        """Frames of the contract's video SequenceExamples, one group per video."""
+        paths = _paths(pattern_or_dir)
+        dim = dim or _first_dim(paths, video=True)
+        labels, lengths = [], []
+        for label, num in _video_index(paths):
+            _check_label(label, num_classes, pattern_or_dir)
+            labels.append(np.full(num, label, np.int32))
+            lengths.append(num)
+        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
+        context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
+
+        def parse(serialized):  # one video at a time: batching would pad every video to the longest
+            ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
+            x = seq[names.FRAME_FEATURES]
+            return x, tf.fill([tf.shape(x)[0]], tf.cast(ctx[names.LABEL_INDEX], tf.int32))
+
+        def chunks():
+            return (tf.data.TFRecordDataset(paths, compression_type="GZIP")
+                    .map(parse, num_parallel_calls=tf.data.AUTOTUNE))
+
+        lengths = np.asarray(lengths, np.int64)
+        return cls(chunks, _concat(labels, np.int32), lengths, dim, lengths.mean() if len(lengths) else 1)
+
+    @classmethod
+    def from_image_files(cls, pattern_or_dir: str, num_classes: int,
+                         dim: Optional[int] = None) -> "FeatureStream":
+        """The contract's image Examples, one row (and group) per image."""
+        paths = _paths(pattern_or_dir)
+        dim = dim or _first_dim(paths, video=False)
+        spec = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
+        labels = _concat([b[names.LABEL_INDEX].numpy() for b in
+                          tf.data.TFRecordDataset(paths, compression_type="GZIP")
+                          .batch(_CHUNK_IMAGES).map(lambda s: tf.io.parse_example(s, spec))], np.int32)
+        for label in np.unique(labels):
+            _check_label(int(label), num_classes, pattern_or_dir)
+        spec = {names.IMAGE_FEATURES: tf.io.FixedLenFeature([dim], tf.float32), **spec}
+
+        def parse(serialized):
+            ex = tf.io.parse_example(serialized, spec)
+            return ex[names.IMAGE_FEATURES], tf.cast(ex[names.LABEL_INDEX], tf.int32)
+
+        def chunks():
+            return (tf.data.TFRecordDataset(paths, compression_type="GZIP")
+                    .batch(_CHUNK_IMAGES).map(parse, num_parallel_calls=tf.data.AUTOTUNE))
+
+        return cls(chunks, labels, np.ones(len(labels), np.int64), dim, _CHUNK_IMAGES)
+
+
+def _paths(pattern_or_dir: str) -> List[str]:
+    paths = tfrecords.files(pattern_or_dir)
+    if not paths:
+        raise UserError(f"no TFRecord files in {pattern_or_dir}")
+    return paths
+
+
+def _concat(parts: List[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
+def _check_label(label: int, num_classes: int, where: str) -> None:
+    if not 0 <= label < num_classes:
+        raise UserError(f"{where}: label_index {label} is outside the vocabulary of {num_classes} labels")
+
+
+def _first_dim(paths: List[str], video: bool) -> int:
+    from tensorflow.core.example import example_pb2
+
+    for raw in tf.data.TFRecordDataset(paths, compression_type="GZIP"):
+        if video:
+            seq = example_pb2.SequenceExample.FromString(raw.numpy())
+            rows = seq.feature_lists.feature_list[names.FRAME_FEATURES].feature
+            if rows:
+                return len(rows[0].float_list.value)
+        else:
+            ex = example_pb2.Example.FromString(raw.numpy())
+            return len(ex.features.feature[names.IMAGE_FEATURES].float_list.value)
+    raise UserError(f"no features found in {paths[0]} ...")
+
+
+def _video_index(paths: List[str]):
+    """(label_index, num_frames) per video, reading only the context (cheap first pass)."""
+    context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
+    spec = {names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
+
+    def parse(serialized):
+        ctx, _, lens = tf.io.parse_sequence_example(serialized, context, spec)
+        return ctx[names.LABEL_INDEX], lens[names.TIMESTAMP]
+
+    ds = tf.data.TFRecordDataset(paths, compression_type="GZIP").batch(1024).map(parse)
+    for labels, lens in ds:
+        yield from zip(labels.numpy().tolist(), lens.numpy().tolist())
+
+
+# --- heads, SVMs and streaming passes ----------------------------------------------------------
+
+def build_head(dim: int, num_classes: int, hidden_units: Sequence[int], seed: int,
+               learning_rate: float = 1e-3):
+    """Dense(ReLU) layers + softmax over the N actions: the fine-tuned top layers of the CNN."""
+    import keras
+
+    inputs = keras.Input((dim,), name="features")
+    x = inputs
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(int(units), activation="relu", name=f"fc{i + 1}",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))(x)
+    out = keras.layers.Dense(num_classes, activation="softmax", name="probabilities",
+                             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 97))(x)
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
+                  jit_compile=False, steps_per_execution=_STEPS_PER_CALL)
+    return model
+
+
+def build_svm(dim: int, num_classes: int, l2: float, seed: int, learning_rate: float = 1e-3):
+    """One-vs-rest linear SVMs: a linear layer, squared hinge on ±1 targets, L2 weight penalty."""
+    import keras
+
+    inputs = keras.Input((dim,), name="features")
+    out = keras.layers.Dense(num_classes, name="responses", kernel_regularizer=keras.regularizers.L2(l2),
+                             kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(inputs)
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SquaredHinge(), jit_compile=False,
+                  steps_per_execution=_STEPS_PER_CALL)
+    return model
+
+
+def training_dataset(stream: FeatureStream, mask: np.ndarray, batch_size: int, shuffle_buffer: int,
+                     seed: int, epochs: int = 1) -> tf.data.Dataset:
+    """``epochs`` passes over the kept rows as shuffled (x, label) batches.
+
+    The shuffle buffers bound the memory; the epochs are repeated inside one dataset because a
+    Keras epoch costs a fresh iterator and callbacks, which dominates on small keep-sets.
+    """
+    keep = tf.constant(mask, tf.bool)
+
+    def select(x, y, row):
+        m = tf.gather(keep, row)
+        return tf.boolean_mask(x, m), tf.boolean_mask(y, m)
+
+    batches = -(-int(np.count_nonzero(mask)) // batch_size)
+    return (stream.indexed()
+            .shuffle(max(2, shuffle_buffer // stream.chunk_rows), seed=seed)  # mixes sorted inputs
+            .map(select)
+            .unbatch()
+            .shuffle(shuffle_buffer, seed=seed + 1)
+            .batch(batch_size)
+            .repeat(epochs)
+            .apply(tf.data.experimental.assert_cardinality(batches * epochs))
+            .prefetch(2))
+
+
+def fit(model, stream: FeatureStream, mask: np.ndarray, num_classes: int, epochs: int,
+        cfg: TransferConfig, seed: int, one_hot: bool = False):
+    if not mask.any():
+        raise UserError("nothing left to train on: every row was filtered out")
+    ds = training_dataset(stream, mask, cfg.batch_size, cfg.shuffle_buffer, seed, epochs)
+    if one_hot:
+        ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
+    model.fit(ds, epochs=1, verbose=0)
+    return model
+
+
+def own_label_scores(model, stream: FeatureStream) -> np.ndarray:
+    """model(x)[label] for every row of the stream, in stream order (a batched streaming pass)."""
+    spec = (tf.TensorSpec([None, stream.dim], tf.float32), tf.TensorSpec([None], tf.int32))
+
+    @tf.function(input_signature=spec)
+    def own(x, y):
+        return tf.gather(model(x, training=False), y, batch_dims=1)
+
+    out = np.zeros(len(stream), np.float32)
+    seen = 0
+    for x, y, row in stream.indexed().prefetch(2):
+        out[row.numpy()] = own(x, y).numpy()
+        seen += int(tf.size(row))
+    if seen != len(stream):
+        raise UserError(f"the records changed while reading: expected {len(stream)} rows, read {seen}")
+    return out
+
+
+def video_accuracy(svm, videos: FeatureStream) -> float:
+    """Video-level accuracy: mean frame response per video, argmax vs the video label."""
+    n = svm.output_shape[-1]
+    spec = tf.TensorSpec([None, videos.dim], tf.float32)
+    respond = tf.function(lambda x: svm(x, training=False), input_signature=[spec])
+    sums = np.zeros((len(videos.lengths), n), np.float64)
+    ends = np.cumsum(videos.lengths)
+    for x, _, row in videos.indexed().prefetch(2):
+        group = np.searchsorted(ends, row.numpy(), side="right")
+        np.add.at(sums, group, respond(x).numpy())
+    labels = videos.group_labels
+    valid = labels >= 0
+    if not valid.any():
+        raise UserError("the validation videos have no frames")
+    return float(np.mean(np.argmax(sums[valid], axis=1) == labels[valid]))
+
+
+# --- the class floor and the loop ----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class FloorCase:
+    """A class the thresholds would have pushed below the floor, and what was kept instead."""
+
+    round: int
+    kind: str               # "images" or "frames"
+    label: str
+    passed_threshold: int   # rows of the class above theta
+    kept: int               # rows kept after applying the floor
+
+
+def apply_floor(candidates: np.ndarray, passed: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                minimum: int, num_classes: int) -> Tuple[np.ndarray, Dict[int, Tuple[int, int]]]:
+    """Top up every class below ``minimum`` with its best-scoring candidates.
+
+    Filtering can empty a class, after which no model could learn it again; keeping the class's
+    top-scoring rows is the least arbitrary repair. Returns the new mask and, per repaired class,
+    (rows that passed, rows kept).
+    """
+    mask = passed.copy()
+    cases: Dict[int, Tuple[int, int]] = {}
+    if minimum <= 0:
+        return mask, cases
+    counts = np.bincount(labels[passed], minlength=num_classes)
+    for c in np.flatnonzero(counts < minimum):
+        pool = np.flatnonzero(candidates & (labels == c))
+        if len(pool) <= counts[c]:
+            continue  # nothing more to give (the class never had more)
+        order = np.lexsort((pool, -scores[pool]))  # best first; ties by position (deterministic)
+        mask[pool[order[:minimum]]] = True
+        cases[int(c)] = (int(counts[c]), int(mask[pool].sum()))
+    return mask, cases
+
+
+@dataclasses.dataclass
+class RoundLog:
+    round: int
+    images_kept: int
+    images_kept_per_class: Dict[str, int]
+    frames_kept: int
+    val_accuracy: float
+
+
+@dataclasses.dataclass
+class TransferResult:
+    model: object                 # CNN_i of the chosen round (Keras model over feature vectors)
+    laf: np.ndarray               # [frames] LAF(V) = CNN_i(V)[a_V] for every training frame
+    image_mask: np.ndarray        # kept images I of the chosen round
+    frame_mask: np.ndarray        # kept frames V of the chosen round
+    rounds: List[RoundLog]
+    chosen_round: int
+    floor_cases: List[FloorCase]
+    config: TransferConfig
+
+    def rounds_json(self) -> dict:
+        return {"rounds": [dataclasses.asdict(r) for r in self.rounds], "chosen_round": self.chosen_round,
+                "theta1": self.config.theta1, "theta2": self.config.theta2}
+
+
+def chosen_round(accuracies: Sequence[float]) -> Tuple[int, bool]:
+    """(round to keep, stop now) after the given per-round validation accuracies (round = index+1)."""
+    if len(accuracies) >= 2 and accuracies[-1] < accuracies[-2]:
+        return len(accuracies) - 1, True
+    return len(accuracies), False
+
+
+def run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
+        cfg: TransferConfig, label_names: Optional[Sequence[str]] = None) -> TransferResult:
+    """Algorithm 1 with the paper's stopping criterion; deterministic for ``cfg.seed``."""
+    try:
+        return _run(frames, images, validation, num_classes, cfg, label_names)
+    except tf.errors.InvalidArgumentError as e:  # a record that does not parse (e.g. wrong feature size)
+        raise UserError(f"malformed feature records: {e.message.splitlines()[0]}") from e
+
+
+def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
+         cfg: TransferConfig, label_names: Optional[Sequence[str]]) -> TransferResult:
+    cfg.validate()
+    if not (frames.dim == images.dim == validation.dim):
+        raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
+                        f"validation {validation.dim}")
+    if len(frames) == 0 or len(images) == 0:
+        raise UserError("domain transfer needs at least one frame and one image")
+    label_names = list(label_names) if label_names is not None else [str(i) for i in range(num_classes)]
+    image_mask = np.ones(len(images), bool)
+    frame_mask = np.ones(len(frames), bool)
+    rounds: List[RoundLog] = []
+    floor_cases: List[FloorCase] = []
+    kept = None
+    for r in range(1, cfg.max_rounds + 1):
+        seed = cfg.seed * 1000 + r * 10
+        cnn_v = fit(build_head(frames.dim, num_classes, cfg.hidden_units, seed, cfg.learning_rate),
+                    frames, frame_mask, num_classes, cfg.epochs, cfg, seed)                   # 1
+        image_scores = own_label_scores(cnn_v, images)                                        # 2
+        image_mask, cases = apply_floor(image_mask, image_mask & (image_scores > cfg.theta1),  # 3
+                                        image_scores, images.labels, cfg.min_images_per_class, num_classes)
+        floor_cases += _report(r, "images", cases, label_names)
+        cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
+                    images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
+        laf = own_label_scores(cnn_i, frames)                                                 # 5
+        frame_mask, cases = apply_floor(frame_mask, frame_mask & (laf > cfg.theta2),         # 6
+                                        laf, frames.labels, cfg.min_frames_per_class, num_classes)
+        floor_cases += _report(r, "frames", cases, label_names)
+        svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate),
+                  frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
+        per_class = np.bincount(images.labels[image_mask], minlength=num_classes)
+        entry = RoundLog(r, int(image_mask.sum()), {label_names[c]: int(per_class[c]) for c in range(num_classes)},
+                         int(frame_mask.sum()), video_accuracy(svm, validation))
+        rounds.append(entry)
+        log.info("domain transfer round %d: %s", r, entry)
+        chosen, stop = chosen_round([e.val_accuracy for e in rounds])
+        if stop:
+            break
+        kept = (cnn_i, laf, image_mask.copy(), frame_mask.copy())
+    model, laf, image_mask, frame_mask = kept
+    return TransferResult(model, laf, image_mask, frame_mask, rounds, chosen, floor_cases, cfg)
+
+
+def _report(r: int, kind: str, cases: Dict[int, Tuple[int, int]], label_names: Sequence[str]) -> List[FloorCase]:
+    out = [FloorCase(r, kind, label_names[c], passed, kept) for c, (passed, kept) in sorted(cases.items())]
+    for case in out:
+        log.warning("class floor: round %d kept %d %s of %r (only %d passed the threshold)",
+                    r, case.kept, kind, case.label, case.passed_threshold)
+    return out
+
+
+# --- shot-level LAF and outputs ------------------------------------------------------------------
+
+def segment_laf(frame_scores: np.ndarray, timestamps: np.ndarray, starts: np.ndarray,
+                ends: np.ndarray) -> np.ndarray:
+    """Shot-level LAF (end of §3.3): mean LAF of the sampled frames with start <= t < end.
+
+    A shot shorter than the sampling interval holds no sampled frame; it takes the frame nearest
+    its centre, so every shot gets a score.
+    """
+    frame_scores = np.asarray(frame_scores, np.float32)
+    timestamps = np.asarray(timestamps, np.float64)
+    starts, ends = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
+    if len(frame_scores) != len(timestamps):
+        raise ValueError("one score per timestamp expected")
+    if len(frame_scores) == 0:
+        return np.zeros(len(starts), np.float32)
+    out = np.empty(len(starts), np.float32)
+    for k, (s, e) in enumerate(zip(starts, ends)):
+        inside = (timestamps >= s) & (timestamps < e)
+        if inside.any():
+            out[k] = frame_scores[inside].mean()
+        else:
+            out[k] = frame_scores[np.argmin(np.abs(timestamps - (s + e) / 2))]
+    return out
+
+
+def save_laf_model(model, export_dir: str, dim: int) -> str:
+    """CNN_i as a SavedModel: ``serving_default(features float32 [B, D]) -> probabilities [B, N]``."""
+    module = tf.Module()
+    module.model = model
+    module.serve = tf.function(lambda features: {"probabilities": model(features, training=False)},
+                               input_signature=[tf.TensorSpec([None, dim], tf.float32, name="features")])
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
+    return export_dir
+
+
+def write_rounds(result: TransferResult, directory: str) -> str:
+    """``rounds.json``, ``floor_cases.json`` and TensorBoard scalars (one step per round)."""
+    tf.io.gfile.makedirs(directory)
+    path = os.path.join(directory, ROUNDS_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(result.rounds_json(), indent=2) + "\n")
+    with tf.io.gfile.GFile(os.path.join(directory, FLOOR_FILE), "w") as f:
+        f.write(json.dumps([dataclasses.asdict(c) for c in result.floor_cases], indent=2) + "\n")
+    writer = tf.summary.create_file_writer(directory)
+    with writer.as_default():
+        for entry in result.rounds:
+            tf.summary.scalar("domain_transfer/val_accuracy", entry.val_accuracy, step=entry.round)
+            tf.summary.scalar("domain_transfer/images_kept", entry.images_kept, step=entry.round)
+            tf.summary.scalar("domain_transfer/frames_kept", entry.frames_kept, step=entry.round)
+            for label, n in entry.images_kept_per_class.items():
+                tf.summary.scalar(f"images_kept_per_class/{label}", n, step=entry.round)
+        tf.summary.scalar("domain_transfer/chosen_round", result.chosen_round, step=result.chosen_round)
+    writer.close()
+    return path
+
+
+def write_scored_videos(src_pattern_or_dir: str, dst_path: str, laf: np.ndarray) -> int:
+    """Copy video SequenceExamples adding the per-frame ``laf_score`` list; same order as the stream."""
+    from tensorflow.core.example import example_pb2
+
+    def scored():
+        offset = 0
+        for raw in tfrecords.read(src_pattern_or_dir):
+            seq = example_pb2.SequenceExample.FromString(raw)
+            lists = seq.feature_lists.feature_list
+            n = len(lists[names.FRAME_FEATURES].feature)
+            if offset + n > len(laf):
+                raise UserError(f"{src_pattern_or_dir} holds more frames than were scored ({len(laf)})")
+            column = lists[names.LAF_SCORE]
+            column.Clear()  # re-scoring replaces an earlier laf_score list
+            for s in laf[offset:offset + n]:
+                column.feature.add().float_list.value.append(float(s))
+            offset += n
+            yield seq.SerializeToString()
+        if offset != len(laf):
+            raise UserError(f"{src_pattern_or_dir} holds {offset} frames but {len(laf)} were scored")
+
+    return tfrecords.write(dst_path, scored())

@@ -1,0 +1,236 @@
+"""Algorithm 1 on synthetic features whose truth is known.
+
+Videos hold a short run of action frames (around the class's action centre) inside context frames
+(around a shared centre). Web images of each label are clean (the action centre), off the video
+distribution (centres of actions no video shows: crawling errors), or images of another class.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from laf import domain_transfer as dt
+from laf import tfrecords
+from laf.errors import UserError
+from schemas.records import ImageRecord, VideoRecord
+
+N, D = 4, 32
+CLEAN, OFF, OTHER = 0, 1, 2
+FLOOR = 55
+FAST = dict(hidden_units=(64,), epochs=8, batch_size=64, svm_epochs=8, learning_rate=1e-2)
+
+
+@dataclasses.dataclass
+class Videos:
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    action: np.ndarray  # True on true action frames
+
+    def stream(self) -> dt.FeatureStream:
+        return dt.FeatureStream.from_arrays(self.features, self.labels, self.groups)
+
+
+def _videos(rng, centers, per_class, t=20, action=6) -> Videos:
+    feats, labels, groups, truth = [], [], [], []
+    for c in range(N):
+        for _ in range(per_class):
+            x = rng.normal(scale=0.5, size=(t, D))
+            s = rng.integers(0, t - action)
+            x[s:s + action] += centers[c]
+            feats.append(x)
+            truth.append(np.arange(t) - s < action)
+            truth[-1] &= np.arange(t) >= s
+            labels += [c] * t
+            groups += [len(feats) - 1] * t
+    return Videos(np.concatenate(feats).astype(np.float32), np.array(labels), np.array(groups),
+                  np.concatenate(truth))
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(N + 2, D))
+    centers *= 4 / np.linalg.norm(centers, axis=1, keepdims=True)
+    train, val = _videos(rng, centers, 30), _videos(rng, centers, 10)
+    feats, labels, kinds = [], [], []
+    for c in range(N):
+        others = rng.choice([o for o in range(N) if o != c], 20)
+        for kind, mean in ((CLEAN, centers[[c] * 60]), (OFF, centers[rng.integers(N, N + 2, 20)]),
+                           (OTHER, centers[others])):
+            feats.append(mean + rng.normal(scale=0.5, size=mean.shape))
+            labels += [c] * len(mean)
+            kinds += [kind] * len(mean)
+    images = np.concatenate(feats).astype(np.float32)
+    return dict(train=train, val=val, images=images, image_labels=np.array(labels), kinds=np.array(kinds))
+
+
+def _run(world, **overrides) -> dt.TransferResult:
+    cfg = dt.TransferConfig(**{**FAST, **overrides})
+    images = dt.FeatureStream.from_arrays(world["images"], world["image_labels"])
+    return dt.run(world["train"].stream(), images, world["val"].stream(), N, cfg)
+
+
+@pytest.fixture(scope="module")
+def main_run(world):
+    return _run(world, theta1=0.5, theta2=0.5, max_rounds=2)
+
+
+@pytest.fixture(scope="module")
+def one_round(world):
+    """Round-1 runs that differ only in a threshold (same seed: same CNN_v, and same CNN_i for theta2).
+
+    60 clean images per class: at theta1 = 0.9 some class falls under a floor of 55.
+    """
+    base = dict(max_rounds=1, min_images_per_class=FLOOR)
+    return {name: _run(world, theta1=t1, theta2=t2, **base)
+            for name, (t1, t2) in {"low": (0.3, 0.3), "theta1": (0.9, 0.3), "theta2": (0.3, 0.9),
+                                   "again": (0.3, 0.3)}.items()}
+
+
+def test_kept_images_are_the_clean_ones(world, main_run):
+    kept, kinds = main_run.image_mask, world["kinds"]
+    clean = kinds == CLEAN
+    precision = (kept & clean).sum() / kept.sum()
+    recall = (kept & clean).sum() / clean.sum()
+    removed = {k: float((~kept & (kinds == k)).mean() / (kinds == k).mean()) for k in (OFF, OTHER)}
+    print(f"noise filtering: kept precision {precision:.3f} recall {recall:.3f}, "
+          f"removed off-distribution {removed[OFF]:.3f}, other-class {removed[OTHER]:.3f}")
+    assert precision >= 0.9 and recall >= 0.9
+    assert removed[OFF] >= 0.7 and removed[OTHER] >= 0.9
+
+
+def test_laf_is_higher_on_action_frames_than_context_of_the_same_video(world, main_run):
+    train = world["train"]
+    assert main_run.laf.shape == (len(train.labels),)
+    better = [main_run.laf[(train.groups == g) & train.action].mean()
+              > main_run.laf[(train.groups == g) & ~train.action].mean() for g in np.unique(train.groups)]
+    assert np.mean(better) >= 0.95
+    # the kept frames are mostly action frames, and nearly all action frames are kept
+    assert train.action[main_run.frame_mask].mean() >= 0.6
+    assert main_run.frame_mask[train.action].mean() >= 0.9
+
+
+def test_round_log_format_and_model(world, main_run, tmp_path):
+    log = main_run.rounds_json()
+    assert set(log) == {"rounds", "chosen_round", "theta1", "theta2"}
+    for i, entry in enumerate(log["rounds"], 1):
+        assert set(entry) == {"round", "images_kept", "images_kept_per_class", "frames_kept", "val_accuracy"}
+        assert entry["round"] == i and sum(entry["images_kept_per_class"].values()) == entry["images_kept"]
+    chosen = log["rounds"][log["chosen_round"] - 1]
+    assert chosen["images_kept"] == main_run.image_mask.sum()
+    assert chosen["frames_kept"] == main_run.frame_mask.sum()
+    # LAF(V) is CNN_i(V)[a], also after a SavedModel round trip
+    export = dt.save_laf_model(main_run.model, str(tmp_path / "laf_model"), D)
+    serve = tf.saved_model.load(export).signatures["serving_default"]
+    train = world["train"]
+    probs = serve(features=tf.constant(train.features[:50]))["probabilities"].numpy()
+    np.testing.assert_allclose(probs[np.arange(50), train.labels[:50]], main_run.laf[:50], rtol=1e-5)
+    path = dt.write_rounds(main_run, str(tmp_path / "rounds"))
+    with open(path) as f:
+        assert json.load(f) == json.loads(json.dumps(log))
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "rounds"))
+
+
+def test_higher_theta_keeps_fewer(one_round):
+    low, hi1, hi2 = one_round["low"], one_round["theta1"], one_round["theta2"]
+    assert not np.any(hi1.image_mask & ~low.image_mask) and hi1.image_mask.sum() < low.image_mask.sum()
+    assert np.array_equal(hi2.image_mask, low.image_mask)
+    assert not np.any(hi2.frame_mask & ~low.frame_mask) and hi2.frame_mask.sum() < low.frame_mask.sum()
+
+
+def test_class_floor_keeps_top_images_and_reports(world, one_round):
+    assert one_round["theta1"].floor_cases, "the data no longer push a class under the floor"
+    for result in one_round.values():
+        per_class = np.bincount(world["image_labels"][result.image_mask], minlength=N)
+        assert per_class.min() >= FLOOR
+        for case in result.floor_cases:
+            assert case.passed_threshold < FLOOR and per_class[int(case.label)] == case.kept == FLOOR
+
+
+def test_apply_floor_picks_top_scores():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    scores = np.array([0.9, 0.2, 0.4, 0.3, 0.1, 0.05, 0.0], np.float32)
+    candidates = np.array([1, 1, 1, 0, 1, 1, 1], bool)  # row 3 was dropped in an earlier round
+    passed = candidates & (scores > 0.5)
+    mask, cases = dt.apply_floor(candidates, passed, scores, labels, 2, 3)
+    assert mask.tolist() == [1, 0, 1, 0, 1, 1, 1]
+    assert cases == {0: (1, 2), 1: (0, 2), 2: (0, 1)}
+    assert dt.apply_floor(candidates, passed, scores, labels, 0, 3)[0].tolist() == passed.tolist()
+
+
+def test_determinism(one_round):
+    a, b = one_round["low"], one_round["again"]
+    np.testing.assert_array_equal(a.laf, b.laf)
+    assert a.rounds_json() == b.rounds_json()
+
+
+def test_stopping_rule():
+    assert dt.chosen_round([0.5]) == (1, False)
+    assert dt.chosen_round([0.5, 0.5, 0.7]) == (3, False)
+    assert dt.chosen_round([0.5, 0.7, 0.6]) == (2, True)
+
+
+def test_a_round_that_lowers_validation_accuracy_is_not_chosen(world):
+    # Undertrained heads with strict thresholds collapse the keep-sets, so accuracy moves.
+    result = _run(world, theta1=0.9, theta2=0.9, max_rounds=4, epochs=8, svm_epochs=8, learning_rate=1e-3)
+    acc = [r.val_accuracy for r in result.rounds]
+    assert acc[-1] < acc[-2], f"the data no longer produce a drop: {acc}"
+    assert result.chosen_round == len(acc) - 1 and len(acc) < 4
+    assert all(a >= b for a, b in zip(acc[1:-1], acc[:-2]))  # no earlier drop was ignored
+    chosen = result.rounds[result.chosen_round - 1]
+    assert result.frame_mask.sum() == chosen.frames_kept and result.image_mask.sum() == chosen.images_kept
+
+
+def test_segment_laf():
+    scores = np.array([0.1, 0.3, 0.5, 0.9], np.float32)
+    stamps = np.array([0.0, 1.0, 2.0, 3.0])
+    out = dt.segment_laf(scores, stamps, [0.0, 2.0, 3.2], [2.0, 4.0, 3.4])
+    np.testing.assert_allclose(out, [0.2, 0.7, 0.9])
+
+
+def test_tfrecords_stream_like_arrays_and_scored_copy(world, main_run, tmp_path):
+    """Files and arrays share one code path: same rows, same scores; laf_score is added per frame."""
+    train = world["train"]
+    videos = [VideoRecord(f"v{g}", f"A:{train.labels[train.groups == g][0]}", int(train.labels[train.groups == g][0]),
+                          train.features[train.groups == g], np.arange((train.groups == g).sum(), dtype=np.float32),
+                          1.0, 20.0) for g in np.unique(train.groups)]
+    tfrecords.write(str(tmp_path / "videos" / "a.gz"), (v.serialize() for v in videos[:50]))
+    tfrecords.write(str(tmp_path / "videos" / "b.gz"), (v.serialize() for v in videos[50:]))
+    images = [ImageRecord(f"i{i}", "x", int(lab), world["images"][i], "web", f"{i:064x}")
+              for i, lab in enumerate(world["image_labels"])]
+    tfrecords.write(str(tmp_path / "images" / "a.gz"), (r.serialize() for r in images))
+
+    frames = dt.FeatureStream.from_video_files(str(tmp_path / "videos"), N)
+    np.testing.assert_array_equal(frames.labels, train.labels)
+    np.testing.assert_array_equal(frames.lengths, np.bincount(train.groups))
+    np.testing.assert_allclose(dt.own_label_scores(main_run.model, frames), main_run.laf, rtol=1e-5)
+    image_stream = dt.FeatureStream.from_image_files(str(tmp_path / "images"), N)
+    assert image_stream.dim == D
+    np.testing.assert_array_equal(image_stream.labels, world["image_labels"])
+    with pytest.raises(UserError, match="outside the vocabulary"):
+        dt.FeatureStream.from_image_files(str(tmp_path / "images"), 2)
+
+    n = dt.write_scored_videos(str(tmp_path / "videos"), str(tmp_path / "out" / "scored.gz"), main_run.laf)
+    assert n == len(videos)
+    scored = [VideoRecord.parse(r) for r in tfrecords.read(str(tmp_path / "out"))]
+    np.testing.assert_allclose(np.concatenate([v.laf_scores for v in scored]), main_run.laf, rtol=1e-6)
+    np.testing.assert_array_equal(scored[7].features, videos[7].features)
+    with pytest.raises(UserError, match="frames"):
+        dt.write_scored_videos(str(tmp_path / "videos"), str(tmp_path / "bad" / "x.gz"), main_run.laf[:-1])
+
+
+def test_malformed_records_are_a_clear_error(tmp_path):
+    stamps = np.arange(3, dtype=np.float32)
+    good = VideoRecord("a", "A:0", 0, np.zeros((3, 8), np.float32), stamps, 1.0, 3.0)
+    bad = VideoRecord("b", "A:1", 1, np.zeros((3, 5), np.float32), stamps, 1.0, 3.0)  # wrong feature size
+    tfrecords.write(str(tmp_path / "v.gz"), [good.serialize(), bad.serialize()])
+    frames = dt.FeatureStream.from_video_files(str(tmp_path / "v.gz"), 2)
+    images = dt.FeatureStream.from_arrays(np.zeros((4, 8), np.float32), [0, 1, 0, 1])
+    with pytest.raises(UserError, match="malformed feature records"):
+        dt.run(frames, images, frames, 2, dt.TransferConfig(max_rounds=1, epochs=1, hidden_units=(4,)))
