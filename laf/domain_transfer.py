@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ROUNDS_FILE = "rounds.json"
 FLOOR_FILE = "floor_cases.json"
+IMAGE_FILTER_FILE = "image_filter.json"
 _CHUNK_IMAGES = 1024    # images parsed together (vectorized parsing); a video is its own chunk
 _STEPS_PER_CALL = 64    # training steps per graph call: Python per-step overhead dominates small heads
 
@@ -489,6 +490,22 @@ def save_laf_model(model, export_dir: str, dim: int) -> str:
                                input_signature=[tf.TensorSpec([None, dim], tf.float32, name="features")])
     tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
     return export_dir
+
+
+def write_image_filter(image_mask: np.ndarray, images_pattern_or_dir: str, directory: str) -> str:
+    """``image_filter.json``: which web images the chosen round kept (for reports and for
+    scoring the filter against known noise). Reads ids in stream order; no features kept."""
+    from schemas.records import ImageRecord
+
+    records = (ImageRecord.parse(r) for r in tfrecords.read(images_pattern_or_dir))
+    entries = [{"image_id": r.image_id, "label": r.label, "kept": bool(k), "source": r.source}
+               for r, k in zip(records, image_mask)]
+    if len(entries) != len(image_mask):
+        raise UserError(f"image records changed while reading: {len(entries)} != {len(image_mask)}")
+    path = os.path.join(directory, IMAGE_FILTER_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps({"images": entries}, indent=1) + "\n")
+    return path
 
 
 def write_rounds(result: TransferResult, directory: str) -> str:

@@ -43,7 +43,10 @@ class DomainTransferConfig:
     hidden_units: List[int] = dataclasses.field(default_factory=lambda: [256])
     epochs: int = 5
     batch_size: int = 256
-    min_images_per_class: int = 5
+    learning_rate: float = 1e-3       # Adam, for the heads and the SVMs
+    svm_epochs: int = 3               # one-vs-rest SVMs of the stopping criterion
+    min_images_per_class: int = 5     # class floors: filtering never empties a class
+    min_frames_per_class: int = 20
     seed: int = 0
 
 
@@ -178,7 +181,9 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     _in_range("domain_transfer.theta1", dt.theta1, 0, 1)
     _in_range("domain_transfer.theta2", dt.theta2, 0, 1)
     for key, value in [("domain_transfer.max_rounds", dt.max_rounds), ("domain_transfer.epochs", dt.epochs),
-                       ("domain_transfer.batch_size", dt.batch_size), ("trainer.cells", tr.cells),
+                       ("domain_transfer.batch_size", dt.batch_size),
+                       ("domain_transfer.learning_rate", dt.learning_rate), ("domain_transfer.svm_epochs", dt.svm_epochs),
+                       ("trainer.cells", tr.cells),
                        ("trainer.projection", tr.projection), ("trainer.num_layers", tr.num_layers), ("trainer.k", tr.k),
                        ("trainer.batch", tr.batch), ("trainer.learning_rate", tr.learning_rate),
                        ("trainer.epochs", tr.epochs), ("features.fps", cfg.features.fps),

@@ -49,7 +49,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         videos=video_ingest.outputs["examples"], images=image_ingest.outputs["examples"],
         vocabulary=video_ingest.outputs["vocabulary"], theta1=dt.theta1, theta2=dt.theta2,
         max_rounds=dt.max_rounds, hidden_units=dt.hidden_units, epochs=dt.epochs, batch_size=dt.batch_size,
-        min_images_per_class=dt.min_images_per_class, seed=dt.seed)
+        min_images_per_class=dt.min_images_per_class, min_frames_per_class=dt.min_frames_per_class,
+        learning_rate=dt.learning_rate, svm_epochs=dt.svm_epochs, seed=dt.seed)
     domain_transfer.add_upstream_nodes([video_checks[-1], image_checks[-1]])
 
     trainer = tfx.components.Trainer(

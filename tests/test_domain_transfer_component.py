@@ -94,6 +94,11 @@ def test_rounds_json_and_tensorboard(pipeline_run):
         assert 0 < entry["images_kept"] <= 120 and 0 < entry["frames_kept"] <= 36 * T
         assert 0.0 <= entry["val_accuracy"] <= 1.0
     assert log["rounds"][0]["images_kept"] < 120  # the mislabelled quarter is filtered
+    with open(os.path.join(uri, "image_filter.json")) as f:
+        images = json.load(f)["images"]
+    chosen = log["rounds"][log["chosen_round"] - 1]
+    assert len(images) == 120 and sum(i["kept"] for i in images) == chosen["images_kept"]
+    assert {i["label"] for i in images} == set(LABELS) and len({i["image_id"] for i in images}) == 120
     events = [n for n in os.listdir(uri) if n.startswith("events.out.tfevents")]
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(os.path.join(uri, events[0])) for v in e.summary.value}
     assert {"domain_transfer/val_accuracy", "domain_transfer/images_kept", "domain_transfer/frames_kept"} <= tags

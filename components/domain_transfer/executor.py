@@ -53,6 +53,7 @@ class Executor(base_executor.BaseExecutor):
         dt.save_laf_model(result.model, path_utils.serving_model_dir(model.uri), frames.dim)
         rounds = artifact_utils.get_single_instance(output_dict["rounds"])
         dt.write_rounds(result, rounds.uri)
+        dt.write_image_filter(result.image_mask, _split(images, IMAGE_SPLIT), rounds.uri)
         rounds.set_int_custom_property("chosen_round", result.chosen_round)
 
         scored = artifact_utils.get_single_instance(output_dict["scored_examples"])
