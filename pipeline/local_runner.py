@@ -16,6 +16,8 @@ from pipeline.config import PipelineConfig
 
 _PROGRESS = re.compile(r"^Component (?P<node>\S+) is (?P<state>running|finished)\.$")
 _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
+# TFX 1.16's LocalDagRunner warns this for every input query of every component; harmless.
+_NOISE = ("ArtifactQuery.property_predicate is not supported",)
 
 
 class _Progress(logging.Filter):
@@ -27,9 +29,9 @@ class _Progress(logging.Filter):
         self.total, self.done, self.started, self.cached = total, 0, {}, set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING:
-            return True
         message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            return not message.startswith(_NOISE)
         match = _PROGRESS.match(message)
         if _CACHED.match(message) and self.started:
             self.cached.add(list(self.started)[-1])
