@@ -85,12 +85,13 @@ def main_run(world):
 def one_round(world):
     """Round-1 runs that differ only in a threshold (same seed: same CNN_v, and same CNN_i for theta2).
 
-    60 clean images per class: at theta1 = 0.9 some class falls under a floor of 55.
+    At theta1 = 1 no image can pass (softmax <= 1), so every class falls under the floor of 55
+    by construction.
     """
     base = dict(max_rounds=1, min_images_per_class=FLOOR)
     return {name: _run(world, theta1=t1, theta2=t2, **base)
             for name, (t1, t2) in {"low": (0.3, 0.3), "theta1": (0.9, 0.3), "theta2": (0.3, 0.9),
-                                   "again": (0.3, 0.3)}.items()}
+                                   "floor": (1.0, 0.3), "again": (0.3, 0.3)}.items()}
 
 
 def test_kept_images_are_the_clean_ones(world, main_run):
@@ -145,7 +146,8 @@ def test_higher_theta_keeps_fewer(one_round):
 
 
 def test_class_floor_keeps_top_images_and_reports(world, one_round):
-    assert one_round["theta1"].floor_cases, "the data no longer push a class under the floor"
+    floor = one_round["floor"]
+    assert sorted(int(c.label) for c in floor.floor_cases if c.kind == "images") == list(range(N))
     for result in one_round.values():
         per_class = np.bincount(world["image_labels"][result.image_mask], minlength=N)
         assert per_class.min() >= FLOOR
