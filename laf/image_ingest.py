@@ -43,7 +43,7 @@ from laf import images, rejects
 from laf.backbones import BackboneConfig
 from laf.errors import UserError
 from laf.images import ImageError, ImageOptions
-from laf.manifest import check_label
+from laf.manifest import check_label, jsonl_rows
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 
@@ -124,15 +124,7 @@ def read_manifest(path: str) -> List[ImageItem]:
 
 def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
     if path.endswith((".jsonl", ".json")):
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    fields = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{number}: not a JSON object ({e.msg})") from None
-                if not isinstance(fields, dict):
-                    raise UserError(f"{path}:{number}: expected a JSON object")
-                yield number, fields
+        yield from jsonl_rows(path, text)
         return
     reader = csv.reader(text.splitlines(), delimiter="\t" if path.endswith(".tsv") else ",")
     header: Optional[List[str]] = None

@@ -143,19 +143,25 @@ def _open_text(path: str) -> str:
         raise UserError(f"{path}: not UTF-8 text ({e})") from None
 
 
+def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
+    """(line number, object) of each non-empty line of a JSONL manifest (video or image)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{number}: not a JSON object ({e.msg})") from None
+        if not isinstance(fields, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object, got {type(fields).__name__}")
+        yield number, fields
+
+
 def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
     """(line number, fields) of each row of a CSV or JSONL manifest."""
     text = _open_text(path)
     if path.endswith((".jsonl", ".json")):
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                fields = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{number}: not a JSON object ({e.msg})") from None
-            if not isinstance(fields, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object, got {type(fields).__name__}")
+        for number, fields in jsonl_rows(path, text):
             _check_columns(fields.keys(), f"{path}:{number}")
             yield number, fields
         return

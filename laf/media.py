@@ -106,13 +106,8 @@ class Video:
         container, stream = self._open()
         packets: List[_Packet] = []
         durations: List[int] = []
-        gop = -1
         try:
-            for pkt in container.demux(stream):
-                pts = pkt.pts if pkt.pts is not None else pkt.dts
-                if pts is None or pkt.size == 0:
-                    continue
-                gop += bool(pkt.is_keyframe)
+            for pkt, pts, gop in _packets(container, stream):
                 packets.append(_Packet(pts, gop, bool(pkt.is_keyframe)))
                 durations.append(pkt.duration or 0)
         except av.FFmpegError as e:
@@ -224,13 +219,9 @@ class Video:
         container, stream = self._open()
         cc = stream.codec_context
         cc.thread_type = "AUTO"
-        gop, done, seen = -1, set(), -1.0
+        done, seen = set(), -1.0
         try:
-            for pkt in container.demux(stream):
-                pts = pkt.pts if pkt.pts is not None else pkt.dts
-                if pts is None or pkt.size == 0:
-                    continue
-                gop += bool(pkt.is_keyframe)
+            for pkt, pts, gop in _packets(container, stream):
                 if gop not in modes or gop in done:
                     continue
                 until = modes[gop]
@@ -262,6 +253,18 @@ class Video:
     def _time(self, frame: av.VideoFrame) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
         return (pts - self._start) * self._time_base
+
+
+def _packets(container, stream):
+    """(packet, pts, group-of-pictures index) of each non-empty packet; the index counts
+    keyframes, so packets before the first keyframe get -1 (they cannot be decoded)."""
+    gop = -1
+    for pkt in container.demux(stream):
+        pts = pkt.pts if pkt.pts is not None else pkt.dts
+        if pts is None or pkt.size == 0:
+            continue
+        gop += bool(pkt.is_keyframe)
+        yield pkt, pts, gop
 
 
 def _nearest(sorted_values: List[float], t: float) -> float:

@@ -1,0 +1,89 @@
+"""``laf localize``: detected action segments in your videos, from a pushed model.
+
+The backbone must be the one the model was trained with. ``--pipeline-root`` reads it (name,
+weights, input size, fps) and the label vocabulary from the run's ML Metadata; without it,
+``--weights`` and ``--fps`` are required (and ``--backbone`` / ``--input-size`` when not the
+defaults). Flags given next to ``--pipeline-root`` override what the run recorded.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to localize actions in")
+    parser.add_argument("--model", required=True, metavar="DIR",
+                        help="SavedModel directory (a pushed version, e.g. serving/<version>)")
+    parser.add_argument("--pipeline-root", metavar="DIR",
+                        help="local pipeline root of the run that trained the model: backbone, fps and labels")
+    parser.add_argument("--backbone", help="backbone name (laf.backbones.BACKBONES)")
+    parser.add_argument("--weights", help='backbone weights: "imagenet", "none" or a .weights.h5 file')
+    parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
+    parser.add_argument("--layer", help="backbone layer tapped for features (default: pooled top)")
+    parser.add_argument("--fps", type=float, help="frames sampled per second")
+    parser.add_argument("--labels", metavar="FILE",
+                        help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")
+    parser.add_argument("--json", metavar="FILE", help="write every detection as ActivityNet result JSON")
+    parser.add_argument("--plot", metavar="DIR", help="write a PNG timeline per video into DIR")
+    parser.add_argument("--top", type=int, default=5,
+                        help="best detections per video in the printed table (0: all; default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
+
+
+def _settings(args: argparse.Namespace):
+    from laf.backbones import BACKBONES, BackboneConfig
+    from laf.errors import UserError
+    from laf.localize import IngestSettings, settings_from_pipeline
+
+    if args.pipeline_root:
+        settings = settings_from_pipeline(args.pipeline_root)
+    elif args.weights is None or args.fps is None:
+        raise UserError("the model's backbone is unknown: give --pipeline-root of its run, or --weights and --fps"
+                        " (and --backbone/--input-size) as used at ingestion")
+    else:
+        settings = IngestSettings(BackboneConfig(), args.fps)
+    changes = {k: v for k, v in (("name", args.backbone), ("weights", args.weights),
+                                 ("input_size", args.input_size), ("layer", args.layer)) if v is not None}
+    backbone = dataclasses.replace(settings.backbone, **changes)
+    if backbone.name not in BACKBONES:
+        raise UserError(f"unknown backbone {backbone.name!r}; choose one of {sorted(BACKBONES)}")
+    fps = settings.fps if args.fps is None else args.fps
+    if fps <= 0 or args.batch_size < 1 or args.top < 0:
+        raise UserError("--fps must be > 0, --batch-size >= 1 and --top >= 0")
+    return IngestSettings(backbone, fps, settings.vocabulary)
+
+
+def run(args: argparse.Namespace) -> int:
+    from laf import localize
+    from laf.annotations import write_results
+    from laf.errors import UserError
+    from schemas.vocabulary import Vocabulary
+
+    settings = _settings(args)
+    if not os.path.isdir(args.model):  # before the slow part
+        raise UserError(f"model directory not found: {args.model}")
+    examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
+    model = localize.load_model(args.model)
+    try:
+        vocabulary = (Vocabulary.load(args.labels) if args.labels
+                      else localize.model_vocabulary(args.model) or settings.vocabulary)
+    except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
+        raise UserError(f"cannot read the label vocabulary: {e}") from None
+    if vocabulary is None:
+        print("note: no label vocabulary (model assets, --pipeline-root or --labels); classes are numbered",
+              file=sys.stderr)
+    results = localize.localize_examples(model, examples, localize.video_ids(args.videos), args.videos,
+                                         vocabulary=vocabulary)
+    print(localize.format_table(results, top=args.top or None))
+    if args.json:
+        write_results(args.json, [d for r in results for d in r.detections])
+        print(f"results: {os.path.abspath(args.json)}")
+    if args.plot:
+        labels = localize.class_names(vocabulary, results[0].probabilities.shape[-1])
+        for r in results:
+            path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id.replace('/', '_')}.png"))
+            print(f"plot: {os.path.abspath(path)}")
+    return 0

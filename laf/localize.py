@@ -1,0 +1,236 @@
+"""Localize actions in new videos with a pushed model (``laf localize``).
+
+A video is decoded and featurized by the very DoFn ingestion runs (``ExtractVideoFeatures``:
+same sampler, options, backbone batching and validation), so the model sees the features it was
+trained on. That only holds with the backbone the model was trained with; the model does not
+record it, so it comes from the pipeline run (the VideoIngest execution's properties in ML
+Metadata: :func:`settings_from_pipeline`) or from the user (explicit backbone/weights/size/fps).
+The records go to the model's ``localize`` signature (segments computed in the graph) and its
+``serving_default`` signature (per-frame probabilities, for the plot).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from laf.backbones import BackboneConfig
+from laf.errors import UserError
+from laf.evaluation import Detection
+from schemas import names
+from schemas.vocabulary import Vocabulary
+
+SIGNATURES = ("serving_default", "localize")
+VIDEO_INGEST_TYPE = "components.video_ingest.component.VideoIngest"
+VOCABULARY_OUTPUT = "vocabulary"
+# Records built here carry no label: ingestion needs one from a vocabulary, so every video gets
+# this placeholder (the serving signatures read only the frame features and timestamps).
+UNLABELLED = "unlabelled"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestSettings:
+    """How a model's training videos were featurized; ``vocabulary`` when the run knows it."""
+
+    backbone: BackboneConfig
+    fps: float
+    vocabulary: Optional[Vocabulary] = None
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """One video's detections (best first) and the per-frame probabilities ``[T, N]``."""
+
+    video_id: str
+    path: str
+    duration: float
+    detections: List[Detection]
+    probabilities: np.ndarray
+    timestamps: np.ndarray
+
+
+# --- settings and model ------------------------------------------------------------------------
+
+def settings_from_pipeline(pipeline_root: str) -> IngestSettings:
+    """Backbone, fps and vocabulary of the latest successful VideoIngest execution of a local run."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.orchestration import metadata
+
+    path = os.path.join(pipeline_root, "metadata.sqlite")
+    if not os.path.isfile(path):
+        raise UserError(f"no ML Metadata store at {path}: is {pipeline_root} a local pipeline root?")
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    runs = [e for e in store.get_executions_by_type(VIDEO_INGEST_TYPE) if e.last_known_state in done]
+    if not runs:
+        raise UserError(f"{pipeline_root} holds no finished VideoIngest execution")
+    run = max(runs, key=lambda e: e.id)
+    props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
+    backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
+                              input_size=int(props.get("input_size") or 0) or None)
+    # The vocabulary is VideoIngest's output channel "vocabulary" (keyed by channel, not type name).
+    outputs = [ev.artifact_id for ev in store.get_events_by_execution_ids([run.id])
+               if ev.type == metadata_store_pb2.Event.OUTPUT and ev.path.steps
+               and ev.path.steps[0].key == VOCABULARY_OUTPUT]
+    vocabulary = Vocabulary.load(store.get_artifacts_by_id(outputs)[0].uri) if outputs else None
+    return IngestSettings(backbone, float(props["fps"]), vocabulary)
+
+
+def load_model(model_dir: str):
+    """The SavedModel, checked for the signatures this command calls."""
+    import tensorflow as tf
+
+    if not os.path.isdir(model_dir):
+        raise UserError(f"model directory not found: {model_dir}")
+    try:
+        model = tf.saved_model.load(model_dir)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        raise UserError(f"{model_dir} is not a readable SavedModel: {str(e).splitlines()[0]}") from None
+    missing = [name for name in SIGNATURES if name not in model.signatures]
+    if missing:
+        raise UserError(f"{model_dir} lacks the signature(s) {missing} (has {sorted(model.signatures)});"
+                        " export it with trainer.model.export")
+    return model
+
+
+def model_vocabulary(model_dir: str) -> Optional[Vocabulary]:
+    """``assets/labels.json`` inside the model, when the trainer knew the vocabulary."""
+    path = os.path.join(model_dir, "assets", "labels.json")
+    return Vocabulary.load(path) if os.path.isfile(path) else None
+
+
+def class_names(vocabulary: Optional[Vocabulary], num_classes: int) -> List[str]:
+    """The vocabulary's labels, or ``class_<i>`` when no vocabulary is known."""
+    if vocabulary is None:
+        return [f"class_{i}" for i in range(num_classes)]
+    if len(vocabulary) != num_classes:
+        raise UserError(f"the vocabulary has {len(vocabulary)} labels but the model outputs {num_classes} classes")
+    return list(vocabulary.labels)
+
+
+# --- videos --------------------------------------------------------------------------------------
+
+def video_ids(paths: Sequence[str]) -> List[str]:
+    """File names without extension; the parent folder is added where names repeat."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    return [f"{os.path.basename(os.path.dirname(os.path.abspath(p)))}/{s}" if stems.count(s) > 1 else s
+            for p, s in zip(paths, stems)]
+
+
+def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
+    """Fail fast, before any backbone is built: every video must open and index (demuxing only)."""
+    from laf.media import MediaError, Video
+
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"video not found: {path}")
+        try:
+            Video(path, fps=settings.fps, size=settings.backbone.size)
+        except MediaError as e:
+            raise UserError(f"cannot use video {path}: {e.stage}: {e.reason}") from None
+    if settings.backbone.weights not in ("none", "imagenet") and not os.path.isfile(settings.backbone.weights):
+        raise UserError(f"backbone weights file not found: {settings.backbone.weights}")
+
+
+def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32) -> List[bytes]:
+    """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn; a video
+    that ingestion would reject (missing, undecodable, too short) is a ``UserError``."""
+    from laf import manifest as mf
+    from laf import video_ingest
+
+    _check_inputs(paths, settings)
+    options = video_ingest.VideoOptions(fps=settings.fps, batch_size=batch_size)
+    dofn = video_ingest.ExtractVideoFeatures(settings.backbone, Vocabulary.build([UNLABELLED]), options)
+    dofn.setup()
+    examples = []
+    for video_id, path in zip(video_ids(paths), paths):
+        row = mf.VideoRow(video_id=video_id, uri=path, label=UNLABELLED, split=names.SPLITS[-1])
+        out = list(dofn.process(row))
+        if len(out) != 1 or not isinstance(out[0], tuple):
+            rejected = json.loads(out[0].value) if out else {"stage": "?", "reason": "no output"}
+            raise UserError(f"cannot use video {path}: {rejected['stage']}: {rejected['reason']}")
+        examples.append(out[0][1])
+    return examples
+
+
+def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], paths: Sequence[str],
+                      vocabulary: Optional[Vocabulary] = None) -> List[VideoResult]:
+    """Call the model's ``localize`` and ``serving_default`` signatures on the records."""
+    import tensorflow as tf
+
+    from schemas.records import VideoRecord
+
+    batch = tf.constant(list(examples))
+    try:
+        found = {k: v.numpy() for k, v in model.signatures["localize"](examples=batch).items()}
+        served = {k: v.numpy() for k, v in model.signatures["serving_default"](examples=batch).items()}
+    except tf.errors.InvalidArgumentError as e:  # e.g. another feature dimension than the model's
+        dim = VideoRecord.parse(examples[0]).features.shape[1]
+        raise UserError(f"the model rejects these {dim}-d features (was it trained with another backbone?):"
+                        f" {e.message.splitlines()[0]}") from None
+    labels = class_names(vocabulary, served["probabilities"].shape[-1])
+    results = []
+    for i, (video_id, path) in enumerate(zip(ids, paths)):
+        n, count = int(served["num_frames"][i]), int(found["count"][i])
+        detections = [Detection(video_id, float(found["start"][i, j]), float(found["end"][i, j]),
+                                labels[int(found["label"][i, j])], float(found["score"][i, j]))
+                      for j in range(count)]
+        record = VideoRecord.parse(examples[i])
+        results.append(VideoResult(video_id, path, record.duration, detections,
+                                   served["probabilities"][i, :n], served["timestamps"][i, :n]))
+    return results
+
+
+# --- output --------------------------------------------------------------------------------------
+
+def format_table(results: Iterable[VideoResult], top: Optional[int] = None) -> str:
+    """The timeline: one row per detection (video, label, start, end, score), in time order per
+    video; ``top`` keeps each video's best ``top`` detections."""
+    rows = []
+    for r in results:
+        best = r.detections[:top] if top else r.detections
+        rows += [(d.video_id, d.label, d.start, d.end, d.score) for d in sorted(best, key=lambda d: d.start)]
+    vw = max([len("video")] + [len(r[0]) for r in rows])
+    lw = max([len("label")] + [len(r[1]) for r in rows])
+    lines = [f"{'video':<{vw}}  {'label':<{lw}}  {'start':>8}  {'end':>8}  {'score':>6}"]
+    lines += [f"{v:<{vw}}  {l:<{lw}}  {s:8.2f}  {e:8.2f}  {p:6.4f}" for v, l, s, e, p in rows]
+    return "\n".join(lines)
+
+
+def plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: int = 8) -> str:
+    """A PNG: the per-frame top-class probability (coloured by that class) above the best ``top``
+    detected segments."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    detections = result.detections[:top]
+    shown = sorted({d.label for d in detections} | {labels[int(c)] for c in set(result.probabilities.argmax(1))})
+    cmap = matplotlib.colormaps["tab20" if len(labels) > 10 else "tab10"]
+    color = {label: cmap(labels.index(label) % cmap.N) for label in shown}
+    fig = Figure(figsize=(10, 3.2))
+    ax_p, ax_s = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
+    top_class = result.probabilities.argmax(axis=1)
+    ax_p.plot(result.timestamps, result.probabilities.max(axis=1), color="0.4", lw=1)
+    ax_p.scatter(result.timestamps, result.probabilities.max(axis=1), s=8,
+                 c=[color[labels[int(c)]] for c in top_class], zorder=3)
+    ax_p.set_ylim(0, 1.02)
+    ax_p.set_ylabel("top-class p", fontsize=8)
+    ax_p.set_title(f"{result.video_id}: top-class probability per frame and the best {len(detections)} segments",
+                   fontsize=9)
+    for row, d in enumerate(detections):
+        ax_s.barh(row, d.end - d.start, left=d.start, color=color[d.label], edgecolor="black", height=0.7)
+        ax_s.text(d.end, row, f" {d.score:.2f}", va="center", fontsize=7)
+    ax_s.set_yticks([])
+    ax_s.set_ylim(len(detections) - 0.4, -0.6)
+    ax_s.set_xlim(0, max([result.duration, 1.0] + [d.end for d in detections]))
+    ax_s.set_xlabel("time (s)")
+    handles = [Rectangle((0, 0), 1, 1, color=color[c]) for c in shown]
+    ax_p.legend(handles, shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
+    return path
