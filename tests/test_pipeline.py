@@ -1,0 +1,167 @@
+"""The whole pipeline as a user runs it: `laf demo` killed mid-run and resumed, the pushed model
+served through TF's SavedModel loader (`saved_model_cli`), Kubeflow v2 compile, CLI errors.
+
+One session-scoped demo run (small scale) is shared by every test here.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+LAF = os.path.join(BIN, "laf")
+SCALE = "0.75"
+
+
+def _laf(*args, timeout=1800, **kwargs):
+    return subprocess.run([LAF, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`laf demo` killed right after its first component finished, then run again to the end."""
+    out = str(tmp_path_factory.mktemp("demo"))
+    first = subprocess.Popen([LAF, "demo", "--output", out, "--scale", SCALE], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen = []
+    for line in first.stdout:
+        seen.append(line)
+        if re.match(r"\[\d+/\d+\] VideoIngest done", line):
+            os.killpg(first.pid, signal.SIGKILL)
+            break
+    first.wait(timeout=60)
+    killed_output = "".join(seen)
+    assert first.returncode == -signal.SIGKILL, killed_output
+    second = _laf("demo", "--output", out, "--scale", SCALE)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    return {"out": out, "killed": killed_output, "resumed": second, "summary": summary}
+
+
+def test_resume_after_kill_reuses_completed_components(demo_run):
+    assert "VideoIngest done" in demo_run["killed"]
+    resumed = demo_run["resumed"].stdout
+    assert re.search(r"VideoIngest done \(reused from cache\)", resumed), resumed[-2000:]
+    assert re.search(r"Trainer done \(\d+ s\)", resumed)  # the rest really ran
+    assert "Traceback" not in demo_run["resumed"].stderr
+
+
+def test_summary_names_metrics_model_and_outputs(demo_run):
+    s = demo_run["summary"]
+    for name in ["hit@1", "hit@5", "activity_hit@1", "activity_hit@5"] + [f"mAP@0.{i}" for i in range(1, 6)]:
+        assert name in s["metrics"], name
+        assert 0.0 <= s["metrics"][name] <= 1.0, (name, s["metrics"][name])
+    assert s["blessed"] is True
+    version = os.path.relpath(s["pushed_model"], s["serving_dir"])
+    assert version.isdigit(), s["pushed_model"]  # TF Serving layout: <base>/<version>/
+    assert os.path.exists(os.path.join(s["pushed_model"], "saved_model.pb"))
+    assert os.path.exists(s["report"])
+    printed = demo_run["resumed"].stdout
+    assert "hit@1" in printed and s["pushed_model"] in printed
+
+
+def test_domain_transfer_rounds_and_tensorboard_logs(demo_run):
+    root = demo_run["summary"]["pipeline_root"]
+    [rounds_file] = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f == "rounds.json"]
+    rounds = json.load(open(rounds_file))
+    assert set(rounds) >= {"rounds", "chosen_round", "theta1", "theta2"}
+    assert set(rounds["rounds"][0]) >= {"round", "images_kept", "images_kept_per_class", "frames_kept", "val_accuracy"}
+    event_dirs = {os.path.relpath(d, root).split(os.sep)[0] for d, _, fs in os.walk(root)
+                  if any(f.startswith("events.out.tfevents") for f in fs)}
+    assert {"DomainTransfer", "Trainer"} <= event_dirs
+
+
+def _video_examples(summary, split="test"):
+    from laf import tfrecords
+    from schemas.records import VideoRecord
+
+    root = summary["pipeline_root"]
+    [uri] = [os.path.join(root, "VideoIngest", "examples", d) for d in os.listdir(os.path.join(root, "VideoIngest", "examples"))]
+    return [VideoRecord.parse(r) for r in tfrecords.read(tfrecords.split_dir(uri, split))]
+
+
+def _saved_model_cli(*args):
+    out = subprocess.run([os.path.join(BIN, "saved_model_cli"), *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_pushed_model_serves_every_signature_like_the_library(demo_run, tmp_path):
+    from laf import evaluation
+
+    model_dir = demo_run["summary"]["pushed_model"]
+    shown = _saved_model_cli("show", "--dir", model_dir, "--all")
+    for signature in ("serving_default", "frame_features", "localize"):
+        assert f"signature_def['{signature}']" in shown
+    videos = _video_examples(demo_run["summary"])[:3]
+    examples = np.array([v.serialize() for v in videos], dtype=object)
+    np.save(tmp_path / "examples.npy", examples, allow_pickle=True)
+    outputs = {}
+    for signature in ("serving_default", "localize"):
+        outdir = tmp_path / signature
+        _saved_model_cli("run", "--dir", model_dir, "--tag_set", "serve", "--signature_def", signature,
+                         "--inputs", f"examples={tmp_path / 'examples.npy'}", "--outdir", str(outdir))
+        outputs[signature] = {f[:-4]: np.load(outdir / f) for f in os.listdir(outdir)}
+    longest = max(v.num_frames for v in videos)
+    feats = np.zeros((len(videos), longest, videos[0].features.shape[1]), np.float32)
+    for i, v in enumerate(videos):
+        feats[i, :v.num_frames] = v.features
+    np.save(tmp_path / "feats.npy", feats)
+    np.save(tmp_path / "lengths.npy", np.array([v.num_frames for v in videos], np.int32))
+    _saved_model_cli("run", "--dir", model_dir, "--tag_set", "serve", "--signature_def", "frame_features",
+                     "--inputs", f"frame_features={tmp_path / 'feats.npy'};lengths={tmp_path / 'lengths.npy'}",
+                     "--outdir", str(tmp_path / "ff"))
+    probs = outputs["serving_default"]["probabilities"]
+    np.testing.assert_allclose(np.load(tmp_path / "ff" / "probabilities.npy"), probs, atol=1e-5)
+    from laf.demo import demo_config
+
+    ev = demo_config(demo_run["out"]).evaluation
+    localize_cfg = evaluation.LocalizeConfig(**ev.localize())
+    loc = outputs["localize"]
+    for i, v in enumerate(videos):
+        n = v.num_frames
+        assert outputs["serving_default"]["num_frames"][i] == n
+        np.testing.assert_allclose(probs[i, :n].sum(-1), 1.0, atol=1e-4)
+        assert np.all(probs[i, n:] == 0)
+        seg = evaluation.detect(probs[i, :n], v.timestamps, localize_cfg)
+        count = int(loc["count"][i])
+        limit = min(count, len(seg.start))
+        assert count == min(len(seg.start), loc["start"].shape[1])
+        np.testing.assert_allclose(loc["start"][i, :limit], seg.start[:limit], atol=1e-4)
+        np.testing.assert_allclose(loc["end"][i, :limit], seg.end[:limit], atol=1e-4)
+        np.testing.assert_array_equal(loc["label"][i, :limit], seg.label[:limit])
+        np.testing.assert_allclose(loc["score"][i, :limit], seg.score[:limit], atol=1e-4)
+
+
+def test_compile_kubeflow_v2_spec_parses(tmp_path, demo_run):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    out = tmp_path / "laf.json"
+    result = _laf("compile", "--target", "kubeflow", "--image", "example.org/laf:1.0", "--output", str(out),
+                  "--demo-dir", demo_run["out"], timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    spec = json.load(open(out))["pipelineSpec"]
+    parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
+    tasks = set(parsed.root.dag.tasks)
+    assert {"VideoIngest", "ImageIngest", "DomainTransfer", "Trainer", "Evaluator", "Pusher"} <= tasks
+    images = {e.container.image for e in parsed.deployment_spec.fields["executors"].struct_value.fields.values()
+              for e in [json_format.ParseDict(json_format.MessageToDict(e.struct_value),
+                                              pipeline_spec_pb2.PipelineDeploymentConfig.ExecutorSpec())]
+              if e.HasField("container")}
+    assert images == {"example.org/laf:1.0"}
+
+
+def test_run_with_bad_config_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("domain_transfer: {theta1: 7}\n")
+    result = _laf("run", "--config", str(bad), timeout=300)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{bad}: domain_transfer.theta1 must be a number in [0, 1], got 7.0" in result.stderr
