@@ -66,8 +66,10 @@ def progress(total: int) -> Iterator[None]:
 def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
     from tfx import v1 as tfx
 
+    from laf.preflight import check_labels
     from pipeline.pipeline import create_pipeline
 
+    check_labels(cfg.data.videos, cfg.data.images, cfg.data.split_ratios)
     os.makedirs(cfg.pipeline_root, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
     pipeline = create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache)

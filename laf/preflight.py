@@ -1,0 +1,29 @@
+"""Checks across the two inputs that must fail before any work starts.
+
+Domain transfer needs, for every action, both weakly labelled videos and web images: a label
+with only one of them cannot be transferred (and would silently train on nothing).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from laf.errors import UserError
+from laf.image_ingest import list_inputs
+from laf.manifest import read_manifest
+from schemas.vocabulary import Vocabulary
+
+
+def check_labels(videos: str, images: str, split_ratios: Mapping[str, float]) -> Vocabulary:
+    """The video manifest's vocabulary, after checking every label has videos and web images."""
+    vocabulary = Vocabulary.build(read_manifest(videos, split_ratios).labels)
+    image_labels = {item.label for item in list_inputs(images, vocabulary) if item.label}
+    problems = []
+    no_images = sorted(set(vocabulary.labels) - image_labels)
+    no_videos = sorted(image_labels - set(vocabulary.labels))
+    if no_images:
+        problems.append(f"label(s) with videos but no web images in {images}: {', '.join(no_images)}")
+    if no_videos:
+        problems.append(f"label(s) with web images but no videos in {videos}: {', '.join(no_videos)}")
+    if problems:
+        raise UserError("; ".join(problems))
+    return vocabulary
