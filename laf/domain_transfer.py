@@ -494,14 +494,14 @@ def save_laf_model(model, export_dir: str, dim: int) -> str:
 
 def write_image_filter(image_mask: np.ndarray, images_pattern_or_dir: str, directory: str) -> str:
     """``image_filter.json``: which web images the chosen round kept (for reports and for
-    scoring the filter against known noise). Reads ids in stream order; no features kept."""
+    scoring the filter against known noise). Reads ids in stream order."""
     from schemas.records import ImageRecord
 
-    records = (ImageRecord.parse(r) for r in tfrecords.read(images_pattern_or_dir))
+    records = [ImageRecord.parse(r) for r in tfrecords.read(images_pattern_or_dir)]
+    if len(records) != len(image_mask):
+        raise UserError(f"image records changed while reading: {len(records)} != {len(image_mask)}")
     entries = [{"image_id": r.image_id, "label": r.label, "kept": bool(k), "source": r.source}
                for r, k in zip(records, image_mask)]
-    if len(entries) != len(image_mask):
-        raise UserError(f"image records changed while reading: {len(entries)} != {len(image_mask)}")
     path = os.path.join(directory, IMAGE_FILTER_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps({"images": entries}, indent=1) + "\n")

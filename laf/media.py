@@ -155,11 +155,6 @@ class Video:
                 self._targets.append(_Target(i, t, frame, gop, False))
                 self._modes[gop] = max(self._modes.get(gop) or 0.0, frame)
 
-    @property
-    def decoded_gops(self) -> int:
-        """How many groups of pictures the plan touches (of ``len(key_times)``)."""
-        return len(self._modes)
-
     # --- decoding --------------------------------------------------------------------
     def samples(self) -> Iterator[Sample]:
         """Yield one ``Sample`` per grid time, in order; raises ``MediaError`` on decode failure."""

@@ -248,7 +248,8 @@ class _RecordSink(fileio.FileSink):
         self._raw.flush()
 
 
-def _file_name(window, pane, shard_index, total_shards, compression, destination) -> str:
+def _file_name(_window, _pane, shard_index, total_shards, _compression, destination) -> str:
+    """File naming for ``fileio.WriteToFiles`` (its callback signature is fixed)."""
     if destination == REJECTED:
         return rejects.REJECTED_FILE
     return f"{destination}/data_tfrecord-{shard_index:05d}-of-{total_shards:05d}.gz"

@@ -107,6 +107,8 @@ def test_rounds_json_and_tensorboard(pipeline_run):
 def test_scored_examples_carry_laf_of_the_saved_model(pipeline_run):
     scored = pipeline_run["scored"]
     assert json.loads(scored.properties["split_names"].string_value) == ["train", "eval"]
+    with open(os.path.join(scored.uri, "labels.json")) as f:  # the trainer sizes its outputs from it
+        assert json.load(f)["labels"] == sorted(LABELS)
     serve = tf.saved_model.load(os.path.join(pipeline_run["model"].uri, "Format-Serving")).signatures["serving_default"]
     for split, originals in pipeline_run["videos"].items():
         out = [VideoRecord.parse(r) for r in tfrecords.read(tfrecords.split_dir(scored.uri, split))]

@@ -61,6 +61,8 @@ def test_summary_names_metrics_model_and_outputs(demo_run):
     version = os.path.relpath(s["pushed_model"], s["serving_dir"])
     assert version.isdigit(), s["pushed_model"]  # TF Serving layout: <base>/<version>/
     assert os.path.exists(os.path.join(s["pushed_model"], "saved_model.pb"))
+    with open(os.path.join(s["pushed_model"], "assets", "labels.json")) as f:  # carried from ingestion
+        assert len(json.load(f)["labels"]) == 12
     assert os.path.exists(s["report"])
     printed = demo_run["resumed"].stdout
     assert "hit@1" in printed and s["pushed_model"] in printed

@@ -3,9 +3,10 @@
 Hyperparameters come from ``custom_config`` (keys = ``TrainerConfig`` fields, paper defaults).
 Where the sizes come from:
 - feature dimension D: ``feature_dim`` in custom_config, else the first training record;
-- number of classes N: ``num_classes``, else the ``vocabulary`` labels.json (file or directory;
-  it is also copied into the SavedModel's ``assets/``), else 1 + the largest label index found
-  in the train and eval records.
+- number of classes N: the ``vocabulary`` labels.json (file or directory; ``num_classes`` must
+  agree), else the ``labels.json`` the examples artifact carries (DomainTransfer writes it beside
+  its splits), else ``num_classes``, else 1 + the largest label index in the train/eval records.
+  A vocabulary found either way is also copied into the SavedModel's ``assets/``.
 Validation uses the eval split with uniform frame weights for every variant, so early stopping
 and learning-rate decay watch the same quantity whichever weighting is trained.
 """
@@ -82,9 +83,17 @@ class TrainerConfig:
         return config
 
 
+def _artifact_vocabulary(files: List[str]) -> Optional[str]:
+    """``labels.json`` at the root of the examples artifact (``<uri>/Split-<name>/<files>``)."""
+    candidates = {os.path.join(os.path.dirname(os.path.dirname(f)), "labels.json") for f in files}
+    found = sorted(c for c in candidates if tf.io.gfile.exists(c))
+    return found[0] if found else None
+
+
 def _num_classes(config: TrainerConfig, files: List[str]) -> Tuple[int, Optional[Vocabulary]]:
-    if config.vocabulary:
-        vocabulary = Vocabulary.load(config.vocabulary)
+    vocabulary_path = config.vocabulary or _artifact_vocabulary(files)
+    if vocabulary_path:
+        vocabulary = Vocabulary.load(vocabulary_path)
         if config.num_classes not in (None, len(vocabulary)):
             raise ValueError(f"num_classes={config.num_classes} but the vocabulary has "
                              f"{len(vocabulary)} labels")

@@ -68,4 +68,5 @@ class Executor(base_executor.BaseExecutor):
             out = os.path.join(tfrecords.split_dir(scored.uri, split), "data_tfrecord-00000-of-00001.gz")
             dt.write_scored_videos(_split(videos, split), out, laf)
         scored.split_names = artifact_utils.encode_split_names(splits)
+        vocabulary.save(scored.uri)  # the trainer sizes its output layer and assets from it
         examples_utils.set_payload_format(scored, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)
