@@ -32,7 +32,7 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf import evaluation  # noqa: E402
+from laf import evaluation, run_store  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
@@ -60,25 +60,12 @@ class Run:
 
 def _latest_outputs(store, module: str, cls: str) -> Tuple[Dict[str, object], Dict[str, str]]:
     """(execution properties, output uri by channel key) of a component's latest finished execution."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-    runs = [e for e in store.get_executions_by_type(COMPONENT.format(module, cls)) if e.last_known_state in done]
-    if not runs:
-        raise SystemExit(f"the pipeline run has no finished {cls} execution")
-    run = max(runs, key=lambda e: e.id)
-    props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
-    keys = {ev.artifact_id: ev.path.steps[0].key for ev in store.get_events_by_execution_ids([run.id])
-            if ev.type == metadata_store_pb2.Event.OUTPUT and ev.path.steps}
-    return props, {keys[a.id]: a.uri for a in store.get_artifacts_by_id(list(keys))}
+    props, outputs = run_store.latest_execution(store, COMPONENT.format(module, cls))
+    return props, {key: found[0].uri for key, found in outputs.items()}
 
 
 def locate(pipeline_root: str) -> Run:
-    from ml_metadata.metadata_store import metadata_store
-    from tfx.orchestration import metadata
-
-    store = metadata_store.MetadataStore(
-        metadata.sqlite_metadata_connection_config(os.path.join(pipeline_root, "metadata.sqlite")))
+    store = run_store.open_store(pipeline_root)
     ingest_props, ingest = _latest_outputs(store, "video_ingest", "VideoIngest")
     transfer_props, transfer = _latest_outputs(store, "domain_transfer", "DomainTransfer")
     _, images = _latest_outputs(store, "image_ingest", "ImageIngest")

@@ -38,37 +38,16 @@ def prepare(output: str = "laf-demo", scale: float = 1.0, seed: int = 0) -> Pipe
     return config_lib.validate(cfg)
 
 
-def _latest(store, type_name: str):
-    artifacts = store.get_artifacts_by_type(type_name)
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
-
-
-def _metrics(eval_uri: str) -> Dict[str, float]:
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(eval_uri)
-    out: Dict[str, float] = {}
-    for _slice, by_output in result.slicing_metrics:
-        for by_sub_key in by_output.values():
-            for metrics in by_sub_key.values():
-                for name, value in metrics.items():
-                    if isinstance(value, dict) and "doubleValue" in value:
-                        out[name] = float(value["doubleValue"])
-    return out
-
-
 def summarize(cfg: PipelineConfig, report: Optional[str] = None) -> Dict[str, Any]:
     """Metrics of the latest evaluation, the pushed model's path and where everything is."""
-    from ml_metadata.metadata_store import metadata_store
-    from tfx.orchestration import metadata
+    from laf import run_store
 
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(cfg.metadata_path))
-    evaluation = _latest(store, "ModelEvaluation")
-    blessing = _latest(store, "ModelBlessing")
-    pushed = _latest(store, "PushedModel")
+    store = run_store.open_store(cfg.pipeline_root)
+    evaluation, blessing, pushed = (run_store.latest(store.get_artifacts_by_type(t))
+                                    for t in ("ModelEvaluation", "ModelBlessing", "PushedModel"))
     push_props = pushed.custom_properties if pushed else {}
     return {
-        "metrics": _metrics(evaluation.uri) if evaluation else {},
+        "metrics": run_store.eval_metrics(evaluation.uri)[0] if evaluation else {},
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
         "pushed_model": push_props["pushed_destination"].string_value
         if pushed and push_props["pushed"].int_value else None,

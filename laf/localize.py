@@ -56,27 +56,14 @@ class VideoResult:
 
 def settings_from_pipeline(pipeline_root: str) -> IngestSettings:
     """Backbone, fps and vocabulary of the latest successful VideoIngest execution of a local run."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-    from tfx.orchestration import metadata
+    from laf import run_store
 
-    path = os.path.join(pipeline_root, "metadata.sqlite")
-    if not os.path.isfile(path):
-        raise UserError(f"no ML Metadata store at {path}: is {pipeline_root} a local pipeline root?")
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
-    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-    runs = [e for e in store.get_executions_by_type(VIDEO_INGEST_TYPE) if e.last_known_state in done]
-    if not runs:
-        raise UserError(f"{pipeline_root} holds no finished VideoIngest execution")
-    run = max(runs, key=lambda e: e.id)
-    props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
+    props, outputs = run_store.latest_execution(run_store.open_store(pipeline_root), VIDEO_INGEST_TYPE)
     backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
                               input_size=int(props.get("input_size") or 0) or None)
     # The vocabulary is VideoIngest's output channel "vocabulary" (keyed by channel, not type name).
-    outputs = [ev.artifact_id for ev in store.get_events_by_execution_ids([run.id])
-               if ev.type == metadata_store_pb2.Event.OUTPUT and ev.path.steps
-               and ev.path.steps[0].key == VOCABULARY_OUTPUT]
-    vocabulary = Vocabulary.load(store.get_artifacts_by_id(outputs)[0].uri) if outputs else None
+    vocabulary = outputs.get(VOCABULARY_OUTPUT)
+    vocabulary = Vocabulary.load(vocabulary[0].uri) if vocabulary else None
     return IngestSettings(backbone, float(props["fps"]), vocabulary)
 
 

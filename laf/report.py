@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+from laf import run_store
 from laf.errors import UserError
 from schemas import names
 
@@ -339,7 +340,6 @@ def load_baselines(path: str) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Di
 
 # --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------
 
-METADATA_FILE = "metadata.sqlite"
 VIDEO_INGEST_ID = "VideoIngest"
 IMAGE_INGEST_ID = "ImageIngest"
 ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
@@ -347,20 +347,6 @@ ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
 # {"images": [{"image_id": str, "label": str, "kept": bool, "source": str (optional)}, ...]};
 # without "source", the path is looked up by image_id in the ImageIngest Examples (ImageRecord.source).
 IMAGE_FILTER_FILE = "image_filter.json"
-
-
-def _store(pipeline_root: str):
-    path = os.path.join(pipeline_root, METADATA_FILE)
-    if not os.path.isfile(path):
-        raise UserError(f"{path} not found: --pipeline-root must be the root of a finished local run")
-    from ml_metadata.metadata_store import metadata_store
-    from tfx.orchestration import metadata
-
-    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
-
-
-def _latest(artifacts):
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
 def _events(store, execution_ids: Sequence[int], event_type) -> Dict[str, List[Any]]:
@@ -386,7 +372,7 @@ def _output_of_node(store, node_id: str, type_name: str):
     if not executions:
         return None
     outputs = [a for found in _events(store, executions, metadata_store_pb2.Event.OUTPUT).values() for a in found]
-    return _latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
+    return run_store.latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
 
 
 def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
@@ -396,26 +382,6 @@ def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
     producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
                  if e.type == metadata_store_pb2.Event.OUTPUT]
     return _events(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
-
-
-def _flat_metrics(eval_uri: str):
-    """(metric -> value, the EvalConfig) of a ModelEvaluation; with a baseline model, the candidate's."""
-    import tensorflow_model_analysis as tfma
-
-    try:
-        result = tfma.load_eval_result(eval_uri)
-    except ValueError:  # a multi-model evaluation (candidate vs. baseline) needs the model's name
-        result = tfma.load_eval_result(eval_uri, model_name="candidate")
-    out: Dict[str, float] = {}
-    for slice_key, by_output in result.slicing_metrics:
-        if slice_key:  # the overall slice only
-            continue
-        for by_sub_key in by_output.values():
-            for metrics in by_sub_key.values():
-                for name, value in metrics.items():
-                    if isinstance(value, dict) and "doubleValue" in value and not name.endswith("_diff"):
-                        out[name] = float(value["doubleValue"])
-    return out, result.config
 
 
 def _localize_settings(eval_config):
@@ -549,7 +515,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     ``LabelVocabulary`` (``labels.json``, written by VideoIngest); ``rounds.json`` and
     ``image_filter.json`` come from the latest ``DomainTransferRounds`` artifact.
     """
-    store = _store(pipeline_root)  # first: a wrong root fails before TF loads
+    store = run_store.open_store(pipeline_root)  # first: a wrong root fails before TF loads
     from schemas.vocabulary import Vocabulary
 
     notes: List[str] = []
@@ -557,16 +523,16 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     if baselines:
         data.metrics, data.metric_std = load_baselines(baselines)
 
-    evaluation = _latest(store.get_artifacts_by_type("ModelEvaluation"))
+    evaluation = run_store.latest(store.get_artifacts_by_type("ModelEvaluation"))
     eval_config = None
     if evaluation is None:
         notes.append("no ModelEvaluation artifact: the Evaluator has not run")
     else:
-        data.metrics[RUN_METHOD], eval_config = _flat_metrics(evaluation.uri)
+        data.metrics[RUN_METHOD], eval_config = run_store.eval_metrics(evaluation.uri)
     inputs = _producer_inputs(store, evaluation) if evaluation is not None else {}
-    model = _latest(inputs.get("model", [])) or _latest(store.get_artifacts_by_type("Model"))
-    examples = _latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
-    vocabulary = _latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
+    model = run_store.latest(inputs.get("model", [])) or run_store.latest(store.get_artifacts_by_type("Model"))
+    examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
+    vocabulary = run_store.latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
     if model is None or examples is None or vocabulary is None:
         notes.append("no per-class AP, PR curves or timelines: the run lacks a Model, VideoIngest examples "
                      "or its vocabulary")
@@ -574,7 +540,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
                       _localize_settings(eval_config), max_videos)
 
-    rounds = _latest(store.get_artifacts_by_type(ROUNDS_TYPE))
+    rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
     if rounds is None:
         notes.append("no DomainTransferRounds artifact: domain transfer has not run")
     elif not os.path.isfile(os.path.join(rounds.uri, "rounds.json")):

@@ -1,0 +1,69 @@
+"""Reading a finished local run through its ML Metadata store (``<pipeline_root>/metadata.sqlite``).
+
+One place for what `laf demo`, `laf report`, `laf localize` and the paper benchmark all need:
+the store, the latest artifact or finished execution, and a ModelEvaluation's metrics.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Sequence, Tuple
+
+from laf.errors import UserError
+
+METADATA_FILE = "metadata.sqlite"
+
+
+def open_store(pipeline_root: str):
+    """The run's MetadataStore; a root without one is a user mistake, caught before TF loads."""
+    path = os.path.join(pipeline_root, METADATA_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{path} not found: the pipeline root must be the root of a finished local run")
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+
+
+def latest(artifacts: Sequence[Any]):
+    """The most recently registered of ``artifacts`` (highest id), or None."""
+    return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, List[Any]]]:
+    """(execution properties, output artifacts by channel key) of the latest finished (or cached)
+    execution of the component type ``type_name`` (``components.<module>.component.<Class>``)."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    runs = [e for e in store.get_executions_by_type(type_name) if e.last_known_state in done]
+    if not runs:
+        raise UserError(f"the pipeline run holds no finished {type_name.rsplit('.', 1)[-1]} execution")
+    run = max(runs, key=lambda e: e.id)
+    props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
+    keys = {ev.artifact_id: ev.path.steps[0].key for ev in store.get_events_by_execution_ids([run.id])
+            if ev.type == metadata_store_pb2.Event.OUTPUT and ev.path.steps}
+    outputs: Dict[str, List[Any]] = {}
+    for artifact in store.get_artifacts_by_id(list(keys)):
+        outputs.setdefault(keys[artifact.id], []).append(artifact)
+    return props, outputs
+
+
+def eval_metrics(eval_uri: str):
+    """(metric -> value on the overall slice, the EvalConfig) of a ModelEvaluation; when a baseline
+    model was evaluated too, the candidate's values (``*_diff`` metrics are left out)."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        result = tfma.load_eval_result(eval_uri)
+    except ValueError:  # a multi-model evaluation (candidate vs. baseline) needs the model's name
+        result = tfma.load_eval_result(eval_uri, model_name="candidate")
+    out: Dict[str, float] = {}
+    for slice_key, by_output in result.slicing_metrics:
+        if slice_key:  # the overall slice only
+            continue
+        for by_sub_key in by_output.values():
+            for metrics in by_sub_key.values():
+                for name, value in metrics.items():
+                    if isinstance(value, dict) and "doubleValue" in value and not name.endswith("_diff"):
+                        out[name] = float(value["doubleValue"])
+    return out, result.config
