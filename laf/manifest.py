@@ -77,6 +77,22 @@ def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
+def file_size(uri: str) -> int:
+    """Bytes of a local path or ``tf.io.gfile`` URI, from metadata only; ``OSError`` if unreadable."""
+    if not is_remote(uri):
+        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        try:
+            return os.path.getsize(path)
+        except FileNotFoundError:
+            raise OSError(f"file not found: {path}") from None
+    import tensorflow as tf
+
+    try:
+        return tf.io.gfile.stat(uri).length
+    except tf.errors.OpError as e:
+        raise OSError(f"cannot stat {uri}: {e.message}") from None
+
+
 @contextlib.contextmanager
 def local_path(uri: str) -> Iterator[str]:
     """A local file for ``uri``: the path itself, or a temporary copy of a remote object

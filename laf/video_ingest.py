@@ -46,6 +46,7 @@ class VideoOptions:
     ref_tolerance: float = 0.25    # accept a reference frame this many intervals off the ideal one
     min_frames: int = 1            # fewer samples: rejected as too short
     max_duration: float = 6 * 3600.0  # longer (seconds): rejected as oversized
+    max_bytes: int = 16 * 2**30    # bigger files: rejected as oversized before any copy or decode
 
 
 class _Model:
@@ -102,6 +103,11 @@ class ExtractVideoFeatures(beam.DoFn):
         beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
         opts = self._options
         try:
+            size = mf.file_size(row.uri)
+            if size > opts.max_bytes:
+                yield _reject(row.uri, "validate", f"oversized: {size} bytes is over"
+                                                   f" max_bytes={opts.max_bytes}")
+                return
             with mf.local_path(row.uri) as path:
                 video = Video(path, fps=opts.fps, size=self._backbone.size,
                               keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance)

@@ -24,6 +24,8 @@ class DataConfig:
     images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
     split_ratios: Dict[str, float] = dataclasses.field(
         default_factory=lambda: {"train": 0.6, "eval": 0.2, "test": 0.2})
+    max_video_bytes: int = 16 * 2**30     # bigger video files are rejected, not copied or decoded
+    max_video_seconds: float = 6 * 3600.0  # longer videos are rejected
 
 
 @dataclasses.dataclass
@@ -188,7 +190,9 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("trainer.batch", tr.batch), ("trainer.learning_rate", tr.learning_rate),
                        ("trainer.epochs", tr.epochs), ("features.fps", cfg.features.fps),
                        ("evaluation.window", ev.window), ("evaluation.stride", ev.stride),
-                       ("evaluation.top_k_classes", ev.top_k_classes or 1)]:
+                       ("evaluation.top_k_classes", ev.top_k_classes or 1),
+                       ("data.max_video_bytes", cfg.data.max_video_bytes),
+                       ("data.max_video_seconds", cfg.data.max_video_seconds)]:
         _positive(key, value)
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
     _in_range("trainer.lr_decay_factor", tr.lr_decay_factor, 0, 1)

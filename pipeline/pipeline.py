@@ -39,6 +39,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
                     input_size=feats.input_size or 0)
     video_ingest = VideoIngest(manifest=cfg.data.videos, fps=feats.fps, split_ratios=cfg.data.split_ratios,
+                               max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
                                **backbone)
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], **backbone)
     video_checks = _validated(video_ingest.outputs["examples"], schemas.VIDEO_SCHEMA, "Video")

@@ -129,6 +129,21 @@ def test_manifest_errors_fail_before_any_work(tmp_path, clips):
     assert not os.path.exists(output)
 
 
+def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path):
+    sizes = {name: os.path.getsize(clips[name]) for name in ("h264", "mjpeg", "vfr")}
+    cap = max(sizes["h264"], sizes["vfr"])
+    assert sizes["mjpeg"] > cap  # MJPEG stores every frame whole
+    manifest = write_manifest(tmp_path / "m.csv", [(clips[n], "Color:Red", "", "train", "") for n in sizes])
+    output = str(tmp_path / "out")
+    rc = cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                   "--weights", weights, "--max-bytes", str(cap), "--max-duration", "6"])
+    assert rc == 0
+    assert {r.video_id for r in vi.read_records(output, "train")} == {"h264"}
+    found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(output)}
+    assert found["mjpeg.avi"] == ("validate", f"oversized: {sizes['mjpeg']} bytes is over max_bytes={cap}")
+    assert found["vfr.mp4"][0] == "validate" and "longer than max_duration=6 s" in found["vfr.mp4"][1]
+
+
 def test_import_features(tmp_path):
     rng = np.random.default_rng(0)
     good = rng.normal(size=(7, 16)).astype(np.float32)

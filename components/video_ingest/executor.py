@@ -35,7 +35,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             rows = mf.read_manifest(props["manifest"], ratios)
         backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
                                   input_size=props.get("input_size") or None)
-        options = video_ingest.VideoOptions(batch_size=props.get("batch_size") or 32)
+        limits = {k: props[k] for k in ("max_bytes", "max_duration") if props.get(k)}
+        options = video_ingest.VideoOptions(batch_size=props.get("batch_size") or 32, **limits)
         summary = video_ingest.extract_videos(
             rows, examples.uri, backbone, float(props["fps"]), options=options,
             taxonomy=props.get("taxonomy") or None, pipeline=self._make_beam_pipeline(),

@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use a keyframe closer than this many sampling intervals (0: exact frames)")
     videos.add_argument("--ref-tolerance", type=float, default=0.25,
                         help="accept a reference frame this many intervals off the ideal one (0: exact)")
+    videos.add_argument("--max-bytes", type=int, default=None,
+                        help="reject bigger video files before copying or decoding them (default: 16 GiB)")
+    videos.add_argument("--max-duration", type=float, default=None,
+                        help="reject longer videos, in seconds (default: 6 h)")
     _backbone_arguments(videos)
     _label_arguments(videos)
 
@@ -102,8 +106,9 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
         rows = mf.from_annotations(args.annotations, args.videos, args.subset, args.split, ratios)
     else:
         rows = mf.read_manifest(args.manifest, ratios)
+    limits = {k: v for k, v in (("max_bytes", args.max_bytes), ("max_duration", args.max_duration)) if v is not None}
     options = video_ingest.VideoOptions(batch_size=args.batch_size, keyframe_window=args.keyframe_window,
-                                        ref_tolerance=args.ref_tolerance)
+                                        ref_tolerance=args.ref_tolerance, **limits)
     return video_ingest.extract_videos(rows, args.output, _backbone(args), args.fps, args.beam_arg,
                                        labels=args.labels, taxonomy=args.taxonomy, options=options)
 
