@@ -44,6 +44,7 @@ class VideoOptions:
     batch_size: int = 32           # frames per backbone call
     keyframe_window: float = 0.5   # take a keyframe closer than this many intervals
     ref_tolerance: float = 0.25    # accept a reference frame this many intervals off the ideal one
+    decode_threads: int = 0        # threads decoding blocks of one video in parallel (0: one per core)
     min_frames: int = 1            # fewer samples: rejected as too short
     max_duration: float = 6 * 3600.0  # longer (seconds): rejected as oversized
     max_bytes: int = 16 * 2**30    # bigger files: rejected as oversized before any copy or decode
@@ -110,7 +111,8 @@ class ExtractVideoFeatures(beam.DoFn):
                 return
             with mf.local_path(row.uri) as path:
                 video = Video(path, fps=opts.fps, size=self._backbone.size,
-                              keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance)
+                              keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance,
+                              decode_threads=opts.decode_threads)
                 if video.duration > opts.max_duration:
                     yield _reject(row.uri, "validate", f"oversized: {video.duration:.0f} s is longer than"
                                                        f" max_duration={opts.max_duration:.0f} s")

@@ -74,6 +74,24 @@ def test_long_gop_decodes_only_up_to_each_sample(tmp_path):
     assert all(abs(s.error) < 1e-6 for s in exact_samples)
 
 
+def test_parallel_blocks_give_the_serial_samples(tmp_path):
+    # 2 s keyframe interval at 1 fps: keyframe-only and partial-group samples alternate, and
+    # 20 s make several blocks (BLOCK_SAMPLES each) for the threads to seek into
+    path = vf.encode(str(tmp_path / "web.mp4"), "libx264", vf.cfr(20.0),
+                     options={"g": "20", "keyint_min": "20", "sc_threshold": "0"})
+    serial = Video(path, fps=1.0, size=32, decode_threads=1)
+    parallel = Video(path, fps=1.0, size=32, decode_threads=3)
+    assert len(parallel._blocks()) > 1 and len(serial._blocks()) == 1
+    one, many = list(serial.samples()), list(parallel.samples())
+    assert [s.index for s in many] == list(range(20))
+    assert [(s.index, s.timestamp) for s in many] == [(s.index, s.timestamp) for s in one]
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a.image, b.image)
+    assert parallel.decoded_frames == serial.decoded_frames
+    with pytest.raises(ValueError, match="decode_threads"):
+        Video(path, decode_threads=-1)
+
+
 @pytest.mark.parametrize("name,stage,words", [
     ("zero", "read", "zero-byte"),
     ("audio", "decode", "no video stream"),

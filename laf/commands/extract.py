@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use a keyframe closer than this many sampling intervals (0: exact frames)")
     videos.add_argument("--ref-tolerance", type=float, default=0.25,
                         help="accept a reference frame this many intervals off the ideal one (0: exact)")
+    videos.add_argument("--decode-threads", type=int, default=0,
+                        help="threads decoding blocks of one video in parallel (default 0: one per core; 1: one pass)")
     videos.add_argument("--max-bytes", type=int, default=None,
                         help="reject bigger video files before copying or decoding them (default: 16 GiB)")
     videos.add_argument("--max-duration", type=float, default=None,
@@ -106,9 +108,12 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
         rows = mf.from_annotations(args.annotations, args.videos, args.subset, args.split, ratios)
     else:
         rows = mf.read_manifest(args.manifest, ratios)
+    if args.decode_threads < 0:
+        raise UserError(f"--decode-threads must be >= 0, got {args.decode_threads}")
     limits = {k: v for k, v in (("max_bytes", args.max_bytes), ("max_duration", args.max_duration)) if v is not None}
     options = video_ingest.VideoOptions(batch_size=args.batch_size, keyframe_window=args.keyframe_window,
-                                        ref_tolerance=args.ref_tolerance, **limits)
+                                        ref_tolerance=args.ref_tolerance, decode_threads=args.decode_threads,
+                                        **limits)
     return video_ingest.extract_videos(rows, args.output, _backbone(args), args.fps, args.beam_arg,
                                        labels=args.labels, taxonomy=args.taxonomy, options=options)
 
