@@ -238,6 +238,8 @@ class Video:
         """Samples of one block, in order. ``opened``: (container, stream) to seek in; None
         decodes from the start of the file with a container of its own."""
         pending = {t.index: t for t in block.targets}
+        for t in block.targets:  # a second samples() call starts afresh
+            t.best, t.best_err = None, float("inf")
         ready: Dict[int, Sample] = {}
         emitted = min(pending)
         for time, frame in self._decode(block.modes, self.ref_tolerance > 0, opened):
@@ -292,11 +294,11 @@ class Video:
         """(time, frame) for the planned part of each group of pictures, in one forward pass:
         from the file's start, or (``opened``) from the first group's keyframe after a seek."""
         container, stream = opened or self._open()
-        if opened is not None:
-            container.seek(self._key_pts[min(modes)], stream=stream, backward=True)
         cc = stream.codec_context
         done, seen, decoded = set(), -1.0, 0
         try:
+            if opened is not None:
+                container.seek(self._key_pts[min(modes)], stream=stream, backward=True)
             for pkt, pts, gop in _packets(container, stream, self._gop_at_key):
                 if gop not in modes or gop in done:
                     continue
