@@ -22,14 +22,25 @@ def quiet() -> None:
         for module in _NOISY_MODULES:
             warnings.filterwarnings("ignore", category=category, module=module)
     warnings.filterwarnings("ignore", message=r".*non-supported Python version.*")
+    _child_filter("ignore:You are using a non-supported Python version:FutureWarning")
     warnings.filterwarnings("ignore", message=r".*pkg_resources is deprecated.*")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # Beam's multi-processing workers relay every log line here at its own level: keep their
+    # errors, drop their start-up warnings (unparsed DirectRunner flags, no __main__ session).
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     try:
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.WARNING)
     except ImportError:  # absl is a TF dependency; absent only in minimal installs
         pass
+
+
+def _child_filter(spec: str) -> None:
+    """The same filter for child processes (Beam's multi-processing workers) via PYTHONWARNINGS."""
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if spec not in current.split(","):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, spec]))
 
 
 # C++ log lines that TF/XLA print at import on CPU-only machines (duplicate CUDA plugin
@@ -45,6 +56,39 @@ NOISE_LINES = (
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"Unable to register cuDNN|cuda_(fft|dnn|blas)\.cc",
 )
+# A harmless traceback TF prints when a process (e.g. a Beam worker) exits: a tf.function's
+# finaliser runs after module globals are gone. Dropped only when the whole block is exactly it.
+EXIT_NOISE = (r"^Exception ignored in: <function AtomicFunction\.__del__", r"^Traceback \(most recent call last\)",
+              r'^  File ".*atomic_function\.py", line \d+, in __del__', r"^TypeError: 'NoneType' object is not subscriptable")
+
+
+class _LineFilter:
+    """Decides line by line what reaches the terminal: drops ``NOISE_LINES`` and whole
+    ``EXIT_NOISE`` blocks; a block that turns out different is passed on in full."""
+
+    def __init__(self):
+        import re
+
+        self._noise = re.compile("|".join(NOISE_LINES))
+        self._block = [re.compile(p) for p in EXIT_NOISE]
+        self._held: list = []
+
+    def feed(self, line: bytes) -> list:
+        """The lines to show now (held lines included, when the block does not match)."""
+        text = line.decode("utf-8", "replace")
+        if self._held or self._block[0].search(text):
+            self._held.append(line)
+            if not self._block[len(self._held) - 1].search(text):
+                shown, self._held = self._held, []
+                return shown
+            if len(self._held) == len(self._block):
+                self._held = []
+            return []
+        return [] if self._noise.search(text) else [line]
+
+    def flush(self) -> list:
+        shown, self._held = self._held, []
+        return shown
 
 
 def filter_stderr() -> None:
@@ -54,11 +98,10 @@ def filter_stderr() -> None:
     cannot reach it; lowering TF_CPP_MIN_LOG_LEVEL would also hide real C++ errors.
     """
     import atexit
-    import re
     import sys
     import threading
 
-    pattern = re.compile("|".join(NOISE_LINES))
+    lines = _LineFilter()
     read_fd, write_fd = os.pipe()
     original = os.dup(2)
     os.dup2(write_fd, 2)
@@ -68,8 +111,10 @@ def filter_stderr() -> None:
     def pump() -> None:
         with os.fdopen(read_fd, "rb") as src:
             for line in src:
-                if not pattern.search(line.decode("utf-8", "replace")):
-                    os.write(original, line)
+                for shown in lines.feed(line):
+                    os.write(original, shown)
+            for shown in lines.flush():
+                os.write(original, shown)
 
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
     thread.start()
