@@ -144,6 +144,26 @@ def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path)
     assert found["vfr.mp4"][0] == "validate" and "longer than max_duration=6 s" in found["vfr.mp4"][1]
 
 
+def test_multi_process_workers_give_the_same_records(extracted, clips, weights, tmp_path):
+    """Scaled out: two Beam worker processes, each building its own backbone, write what the
+    single in-process run wrote, and their counters still balance the books."""
+    manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", "0.5-2.5"),
+                                                  (clips["vp9"], "Color:Green", "", "train", ""),
+                                                  (clips["zero"], "Color:Blue", "", "train", "")])
+    output = str(tmp_path / "out")
+    rc = cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                   "--weights", weights, "--batch-size", "3", "--labels", extracted,
+                   "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2"])
+    assert rc == 0
+    with open(os.path.join(output, rejects.SUMMARY_FILE)) as f:
+        assert json.load(f) == {"inputs": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
+    single, multi = records(extracted), records(output)
+    assert set(multi) == {"h264", "vp9"}
+    for video_id, r in multi.items():
+        np.testing.assert_allclose(r.features, single[video_id].features, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(r.timestamps, single[video_id].timestamps)
+
+
 def test_import_features(tmp_path):
     rng = np.random.default_rng(0)
     good = rng.normal(size=(7, 16)).astype(np.float32)
