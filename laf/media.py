@@ -33,6 +33,10 @@ import av
 import numpy as np
 
 
+class _SeekMissed(Exception):
+    """A seek landed after the wanted keyframe (or nowhere known): decode from the start instead."""
+
+
 class MediaError(Exception):
     """A video that cannot be sampled; ``stage`` names where it failed (read/decode/sample)."""
 
@@ -61,6 +65,7 @@ MAX_DECODE_THREADS = 8   # decode_threads=0: one per core, up to this
 @dataclasses.dataclass
 class _Packet:
     pts: int
+    dts: Optional[int]
     gop: int
     key: bool
 
@@ -97,7 +102,7 @@ class Video:
         self.keyframe_window, self.ref_tolerance = keyframe_window, ref_tolerance
         if decode_threads < 0:
             raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
-        self.decode_threads = int(decode_threads) or min(MAX_DECODE_THREADS, os.cpu_count() or 1)
+        self.decode_threads = int(decode_threads) or min(MAX_DECODE_THREADS, _usable_cores())
         self._count_lock = threading.Lock()
         self.decoded_frames = 0  # frames the decoder produced so far (the cost samples() paid)
         self._index()
@@ -131,7 +136,7 @@ class Video:
         durations: List[int] = []
         try:
             for pkt, pts, gop in _packets(container, stream):
-                packets.append(_Packet(pts, gop, bool(pkt.is_keyframe)))
+                packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe)))
                 durations.append(pkt.duration or 0)
         except av.FFmpegError as e:
             raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets: {e}") from None
@@ -151,6 +156,8 @@ class Video:
         self._key_gop = {(p.pts - self._start) * tb: p.gop for p in packets if p.key}
         self._key_pts = {p.gop: p.pts for p in packets if p.key}
         self._gop_at_key = {p.pts: p.gop for p in packets if p.key}
+        # where to seek for a group: some demuxers (MPEG-TS) seek by dts, which B-frames put before pts
+        self._seek_to = {p.gop: min(p.pts, p.dts if p.dts is not None else p.pts) for p in packets if p.key}
         spacing = np.diff(self.frame_times)
         self._max_gap = float(spacing.max()) if spacing.size else 0.0
         last = (max(durations) * tb) if any(durations) else (float(np.median(spacing)) if spacing.size else 0.0)
@@ -200,7 +207,10 @@ class Video:
             if not hasattr(local, "container"):
                 local.container = self._open()
                 opened.append(local.container[0])
-            return list(self._block_samples(block, local.container))
+            try:
+                return list(self._block_samples(block, local.container))
+            except _SeekMissed:  # this demuxer cannot land on the group: read from the file's start
+                return list(self._block_samples(block, None))
 
         pool = concurrent.futures.ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode")
         try:
@@ -241,10 +251,11 @@ class Video:
         for t in block.targets:  # a second samples() call starts afresh
             t.best, t.best_err = None, float("inf")
         ready: Dict[int, Sample] = {}
-        emitted = min(pending)
+        emitted, seen = min(pending), -1.0
         for time, frame in self._decode(block.modes, self.ref_tolerance > 0, opened):
+            seen = max(seen, time)
             for t in self._offer(time, frame, pending):
-                if time >= t.want and (t.by_key or not self._too_far(t)):
+                if seen >= t.want and t.best is not None and (t.by_key or not self._too_far(t)):
                     ready[t.index] = self._finish(pending.pop(t.index))
             while emitted in ready:
                 yield ready.pop(emitted)
@@ -266,7 +277,11 @@ class Video:
         return t.best is None or t.best_err > abs(t.want - t.time) + self.ref_tolerance / self.fps + 1e-9
 
     def _offer(self, time: float, frame: av.VideoFrame, pending: Dict[int, _Target]) -> List[_Target]:
-        """Make ``frame`` the candidate of the nearby pending targets it is closer to."""
+        """Make ``frame`` the candidate of the nearby pending targets it is closer to; returns
+        those nearby targets. Only a target's own group of pictures (and, for a keyframe
+        target, only its keyframe) supplies its frame, so the result does not depend on which
+        neighbouring groups happen to be decoded alongside (e.g. by how the plan is split)."""
+        gop = self._gop_of.get(time)
         reach = max(1.0 / self.fps, self._max_gap)
         lo = max(0, int(np.ceil((time - reach) * self.fps)))
         hi = int(np.floor((time + reach) * self.fps))
@@ -276,6 +291,8 @@ class Video:
             if t is None:
                 continue
             touched.append(t)
+            if gop != t.gop or (t.by_key and time != t.want):
+                continue
             err = abs(time - t.time)
             if err < t.best_err:
                 t.best, t.best_err = frame, err
@@ -295,11 +312,13 @@ class Video:
         from the file's start, or (``opened``) from the first group's keyframe after a seek."""
         container, stream = opened or self._open()
         cc = stream.codec_context
-        done, seen, decoded = set(), -1.0, 0
+        done, seen, decoded, last = set(), -1.0, 0, max(modes)
         try:
             if opened is not None:
-                container.seek(self._key_pts[min(modes)], stream=stream, backward=True)
+                self._seek(container, stream, min(modes))
             for pkt, pts, gop in _packets(container, stream, self._gop_at_key):
+                if gop > last:  # packets come in decoding order: the plan's groups are all sent
+                    break
                 if gop not in modes or gop in done:
                     continue
                 until = modes[gop]
@@ -314,7 +333,7 @@ class Video:
                 for frame in cc.decode(pkt):
                     decoded += 1
                     seen = max(seen, self._time(frame))
-                    yield seen, frame
+                    yield self._time(frame), frame
                 if until is None or seen >= until:
                     done.add(gop)
                     if len(done) == len(modes):
@@ -330,6 +349,15 @@ class Video:
                 self.decoded_frames += decoded
             if opened is None:
                 container.close()
+
+    def _seek(self, container, stream, gop: int) -> None:
+        """Make demuxing start at or before ``gop``'s keyframe; ``_SeekMissed`` if it cannot."""
+        container.seek(self._seek_to[gop], stream=stream, backward=True)
+        first = next(_packets(container, stream), None)
+        landed = None if first is None else self._gop_of.get((first[1] - self._start) * self._time_base)
+        if landed is None or landed > gop:
+            raise _SeekMissed(gop)
+        container.seek(self._seek_to[gop], stream=stream, backward=True)  # again: the peek consumed a packet
 
     def _time(self, frame: av.VideoFrame) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
@@ -354,3 +382,11 @@ def _nearest(sorted_values: List[float], t: float) -> float:
     i = bisect.bisect_left(sorted_values, t)
     candidates = sorted_values[max(0, i - 1): i + 1]
     return min(candidates, key=lambda v: (abs(v - t), v))
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (affinity / cgroup cpusets), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

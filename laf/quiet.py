@@ -77,10 +77,10 @@ class _LineFilter:
         """The lines to show now (held lines included, when the block does not match)."""
         text = line.decode("utf-8", "replace")
         if self._held or self._block[0].search(text):
-            self._held.append(line)
-            if not self._block[len(self._held) - 1].search(text):
+            if not self._block[len(self._held)].search(text):  # not this block after all
                 shown, self._held = self._held, []
-                return shown
+                return shown + self.feed(line)  # the line itself may be noise or a new block
+            self._held.append(line)
             if len(self._held) == len(self._block):
                 self._held = []
             return []

@@ -74,22 +74,47 @@ def test_long_gop_decodes_only_up_to_each_sample(tmp_path):
     assert all(abs(s.error) < 1e-6 for s in exact_samples)
 
 
-def test_parallel_blocks_give_the_serial_samples(tmp_path):
-    # 2 s keyframe interval at 1 fps: keyframe-only and partial-group samples alternate, and
-    # 20 s make several blocks (BLOCK_SAMPLES each) for the threads to seek into
-    path = vf.encode(str(tmp_path / "web.mp4"), "libx264", vf.cfr(20.0),
-                     options={"g": "20", "keyint_min": "20", "sc_threshold": "0"})
-    serial = Video(path, fps=1.0, size=32, decode_threads=1)
-    parallel = Video(path, fps=1.0, size=32, decode_threads=3)
-    assert len(parallel._blocks()) > 1 and len(serial._blocks()) == 1
+@pytest.mark.parametrize("name,options,fps", [
+    # 2 s keyframe interval at 1 fps: keyframe-only and partial-group samples alternate
+    ("web.mp4", {"g": "20", "keyint_min": "20", "sc_threshold": "0"}, 1.0),
+    # MPEG-TS seeks by dts, which B-frames put before the keyframe's pts
+    ("bframes.ts", {"g": "20", "bf": "3", "sc_threshold": "0"}, 1.0),
+    # scene-cut keyframes between the fixed ones: samples near group boundaries at 2 fps
+    ("scenecut.mp4", {"g": "250", "bf": "3"}, 2.0),
+])
+def test_parallel_blocks_give_the_serial_samples(tmp_path, name, options, fps):
+    path = vf.encode(str(tmp_path / name), "libx264", vf.cfr(60.0), options=options)
+    serial = Video(path, fps=fps, size=32, decode_threads=1)
+    parallel = Video(path, fps=fps, size=32, decode_threads=3)
+    assert len(parallel._blocks()) > 2 and len(serial._blocks()) == 1
     one, many = list(serial.samples()), list(parallel.samples())
-    assert [s.index for s in many] == list(range(20))
+    assert [s.index for s in many] == list(range(int(60 * fps)))
     assert [(s.index, s.timestamp) for s in many] == [(s.index, s.timestamp) for s in one]
     for a, b in zip(one, many):
         np.testing.assert_array_equal(a.image, b.image)
+        assert abs(b.error) <= 0.5 / fps + 1e-6
     assert parallel.decoded_frames == serial.decoded_frames
+
+
+def test_decoding_stops_after_the_planned_groups(tmp_path):
+    """B-frames hold the last planned frame in the decoder; the pass must still stop there, not
+    demux the rest of the file once per block."""
+    path = vf.encode(str(tmp_path / "short_gops.mp4"), "libx264", vf.cfr(60.0), options={"g": "7", "bf": "3"})
+    video = Video(path, fps=1.0, size=32, keyframe_window=0.0, decode_threads=2)
+    block = video._blocks()[0]
+    container, stream = video._open()
+    try:
+        frames = list(video._decode(block.modes, True, (container, stream)))
+        rest = next((p for p in container.demux(stream) if p.pts is not None), None)
+    finally:
+        container.close()
+    assert frames and rest is not None, "the block's pass read the file to its end"
+    assert rest.pts * video._time_base < block.targets[-1].time + 3.0
+
+
+def test_bad_decode_threads():
     with pytest.raises(ValueError, match="decode_threads"):
-        Video(path, decode_threads=-1)
+        Video("unused.mp4", decode_threads=-1)
 
 
 @pytest.mark.parametrize("name,stage,words", [

@@ -42,3 +42,10 @@ def test_child_processes_get_the_warning_filter_once(monkeypatch):
     specs = os.environ["PYTHONWARNINGS"].split(",")
     assert specs[0] == "error::ResourceWarning"
     assert specs.count("ignore:You are using a non-supported Python version:FutureWarning") == 1
+
+
+def test_a_line_that_breaks_a_block_is_judged_itself():
+    partial = EXIT_BLOCK[:2]
+    noise = b"E0000 cuda_blas.cc:1442] Unable to register cuBLAS factory\n"
+    assert run(partial + EXIT_BLOCK + [b"x\n"]) == partial + [b"x\n"]  # a new block starts: dropped whole
+    assert run(partial + [noise, b"y\n"]) == partial + [b"y\n"]

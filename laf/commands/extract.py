@@ -111,6 +111,9 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
     if args.decode_threads < 0:
         raise UserError(f"--decode-threads must be >= 0, got {args.decode_threads}")
     limits = {k: v for k, v in (("max_bytes", args.max_bytes), ("max_duration", args.max_duration)) if v is not None}
+    for key, value in limits.items():
+        if value <= 0:
+            raise UserError(f"--{key.replace('_', '-')} must be > 0, got {value}")
     options = video_ingest.VideoOptions(batch_size=args.batch_size, keyframe_window=args.keyframe_window,
                                         ref_tolerance=args.ref_tolerance, decode_threads=args.decode_threads,
                                         **limits)
