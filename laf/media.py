@@ -11,6 +11,9 @@ so only what a sample needs is decoded:
   is used when it lies within ``ref_tolerance`` intervals of the ideal frame; else that
   group is decoded again in full.
 
+Every planned group starts from a drained and flushed decoder, as after a seek: the groups
+in between were never sent, and an open GOP's keyframe is no IDR frame.
+
 Times are seconds from the first frame. Each sample reports its timestamp error (actual
 frame time minus grid time). Parallel decoding splits the plan into blocks of whole groups of
 pictures, each decoded by a single-threaded FFmpeg decoder after a seek: FFmpeg's own frame
@@ -312,7 +315,7 @@ class Video:
         from the file's start, or (``opened``) from the first group's keyframe after a seek."""
         container, stream = opened or self._open()
         cc = stream.codec_context
-        done, seen, decoded, last = set(), -1.0, 0, max(modes)
+        done, seen, decoded, last, sent = set(), -1.0, 0, max(modes), False
         try:
             if opened is not None:
                 self._seek(container, stream, min(modes))
@@ -322,15 +325,18 @@ class Video:
                 if gop not in modes or gop in done:
                     continue
                 until = modes[gop]
-                if until is None:  # keyframe only; the rest of the group is never sent
-                    if not pkt.is_keyframe:
-                        continue
-                    cc.skip_frame = "NONKEY"
-                elif pkt.is_keyframe:
-                    cc.skip_frame = "NONREF" if skip_nonref else "DEFAULT"
-                elif pts < self._key_pts[gop]:
+                if until is None and not pkt.is_keyframe:
+                    continue  # keyframe only; the rest of the group is never sent
+                if not pkt.is_keyframe and pts < self._key_pts[gop]:
                     continue  # leading frames of an open GOP reference the previous group
-                for frame in cc.decode(pkt):
+                frames = []
+                if pkt.is_keyframe:
+                    if sent:  # each group starts as after a seek: the groups between were not sent,
+                        frames = cc.decode(None)  # and an open GOP's keyframe is no IDR (frame_num gaps)
+                        cc.flush_buffers()
+                    cc.skip_frame = "NONKEY" if until is None else "NONREF" if skip_nonref else "DEFAULT"
+                sent = True
+                for frame in frames + cc.decode(pkt):
                     decoded += 1
                     seen = max(seen, self._time(frame))
                     yield self._time(frame), frame
