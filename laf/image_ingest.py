@@ -44,6 +44,8 @@ from laf.backbones import BackboneConfig
 from laf.errors import UserError
 from laf.images import ImageError, ImageOptions
 from laf.manifest import check_label, jsonl_rows
+from laf.progress import LOG as PROGRESS
+from laf.progress import count
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 
@@ -211,8 +213,8 @@ class EmbedImages(beam.DoFn):
     backbone runs on the current one, so decoding overlaps inference.
     """
 
-    def __init__(self, backbone: BackboneConfig, labels: List[str], settings: IngestSettings):
-        self._backbone, self._labels, self._settings = backbone, labels, settings
+    def __init__(self, backbone: BackboneConfig, labels: List[str], settings: IngestSettings, total: int = 0):
+        self._backbone, self._labels, self._settings, self._total = backbone, labels, settings, total
 
     def setup(self):
         from laf.backbones import feature_fn
@@ -220,17 +222,18 @@ class EmbedImages(beam.DoFn):
         self._features = feature_fn(self._backbone)
         self._pool = concurrent.futures.ThreadPoolExecutor(self._settings.pool_size)
         self._known = set(self._labels)
+        self._done = 0
 
     def start_bundle(self):
         self._pending: collections.deque = collections.deque()
 
     def process(self, item: ImageItem):
         beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
-        if not item.label:
-            yield _reject(item.source, "validate", "not inside a label folder <root>/<label>/")
-            return
-        if item.label not in self._known:
-            yield _reject(item.source, "validate", f"label {item.label!r} is not in the label vocabulary")
+        problem = ("not inside a label folder <root>/<label>/" if not item.label else
+                   None if item.label in self._known else f"label {item.label!r} is not in the label vocabulary")
+        if problem:
+            self._done += 1  # rejected before reading: in no batch
+            yield _reject(item.source, "validate", problem)
             return
         future = self._pool.submit(_read_and_prepare, item.source, self._backbone.size, self._settings.image)
         self._pending.append((item, future))
@@ -246,15 +249,18 @@ class EmbedImages(beam.DoFn):
                     yield GlobalWindows.windowed_value(out)
 
     def _embed_batch(self) -> Iterator[Any]:
-        count = min(self._settings.batch_size, len(self._pending))
+        size = min(self._settings.batch_size, len(self._pending))
+        self._done += size
         ready = []
-        for item, future in [self._pending.popleft() for _ in range(count)]:
+        for item, future in [self._pending.popleft() for _ in range(size)]:
             try:
                 ready.append((item, *future.result()))
             except ImageError as e:
                 yield _reject(item.source, e.stage, e.reason)
             except Exception as e:  # a decoder bug on one file must not stop the run
                 yield _reject(item.source, "decode", f"unexpected {type(e).__name__}: {e}")
+        PROGRESS.info("%s images read: %d decoded, %d rejected", count(self._done, self._total), len(ready),
+                      size - len(ready))
         if not ready:
             return
         batch = np.stack([pixels for _, _, pixels in ready])
@@ -300,7 +306,7 @@ def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str
                 | "Inputs" >> beam.Create(items)
                 | "Spread" >> beam.Reshuffle()
                 | "ReadDecodeEmbed" >> beam.ParDo(
-                    EmbedImages(backbone, vocabulary.labels, settings)).with_outputs(
+                    EmbedImages(backbone, vocabulary.labels, settings, total=len(items))).with_outputs(
                         "rejected", main="embedded"))
     kept = (embedded.embedded
             | "ByContentHash" >> beam.GroupByKey()

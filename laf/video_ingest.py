@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import threading
+import time
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import apache_beam as beam
@@ -26,6 +27,8 @@ from laf import manifest as mf
 from laf import rejects, tfrecords
 from laf.backbones import BackboneConfig
 from laf.errors import UserError
+from laf.progress import LOG as PROGRESS
+from laf.progress import count
 from schemas import names
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
@@ -89,52 +92,60 @@ def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, time
 
 
 class ExtractVideoFeatures(beam.DoFn):
-    """VideoRow -> (split, serialized SequenceExample), or a rejected record."""
+    """VideoRow -> (split, serialized SequenceExample), or a rejected record. ``total``: the
+    number of rows, for the progress lines (``laf.progress``)."""
 
-    def __init__(self, backbone: BackboneConfig, vocabulary: Vocabulary, options: VideoOptions):
-        self._backbone, self._vocabulary, self._options = backbone, vocabulary, options
+    def __init__(self, backbone: BackboneConfig, vocabulary: Vocabulary, options: VideoOptions, total: int = 0):
+        self._backbone, self._vocabulary, self._options, self._total = backbone, vocabulary, options, total
 
     def setup(self):
         self._model = _MODEL.acquire(lambda: _Model(self._backbone), tag=_model_tag(self._backbone))
         self._errors = beam.metrics.Metrics.distribution(NAMESPACE, TIMESTAMP_ERROR_MS)
+        self._done = 0
 
     def process(self, row: mf.VideoRow) -> Iterator:
         from laf.media import MediaError, Video
 
         beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
-        opts = self._options
+        self._done += 1
+        start, opts = time.perf_counter(), self._options
         try:
             size = mf.file_size(row.uri)
             if size > opts.max_bytes:
-                yield _reject(row.uri, "validate", f"oversized: {size} bytes is over"
-                                                   f" max_bytes={opts.max_bytes}")
+                yield self._reject(row, "validate", f"oversized: {size} bytes is over max_bytes={opts.max_bytes}")
                 return
             with mf.local_path(row.uri) as path:
                 video = Video(path, fps=opts.fps, size=self._backbone.size,
                               keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance,
                               decode_threads=opts.decode_threads)
                 if video.duration > opts.max_duration:
-                    yield _reject(row.uri, "validate", f"oversized: {video.duration:.0f} s is longer than"
-                                                       f" max_duration={opts.max_duration:.0f} s")
+                    yield self._reject(row, "validate", f"oversized: {video.duration:.0f} s is longer than"
+                                                        f" max_duration={opts.max_duration:.0f} s")
                     return
                 if len(video.targets) < opts.min_frames:
-                    yield _reject(row.uri, "validate", f"too short: {len(video.targets)} samples at"
-                                                       f" {opts.fps} fps < min_frames={opts.min_frames}")
+                    yield self._reject(row, "validate", f"too short: {len(video.targets)} samples at"
+                                                        f" {opts.fps} fps < min_frames={opts.min_frames}")
                     return
                 features, timestamps, targets = self._features(video)
         except MediaError as e:
-            yield _reject(row.uri, e.stage, e.reason)
+            yield self._reject(row, e.stage, e.reason)
             return
         except OSError as e:
-            yield _reject(row.uri, "read", str(e))
+            yield self._reject(row, "read", str(e))
             return
         except Exception as e:  # noqa: BLE001 -- one bad video must never stop the run
-            yield _reject(row.uri, "features", f"{type(e).__name__}: {e}")
+            yield self._reject(row, "features", f"{type(e).__name__}: {e}")
             return
         for err in np.abs(timestamps - targets):
             self._errors.update(int(round(err * 1000)))
+        PROGRESS.info("%s %s: %d frames of %.0f s in %.1f s", count(self._done, self._total), row.video_id,
+                      len(timestamps), video.duration, time.perf_counter() - start)
         yield _accept(_record(row, self._vocabulary, features, timestamps.astype(np.float32),
                               opts.fps, video.duration))
+
+    def _reject(self, row: mf.VideoRow, stage: str, reason: str):
+        PROGRESS.info("%s %s: rejected (%s: %s)", count(self._done, self._total), row.uri, stage, reason)
+        return _reject(row.uri, stage, reason)
 
     def _features(self, video) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched backbone features of every sample; a thread decodes the next batch meanwhile."""
@@ -371,7 +382,7 @@ def extract_videos(manifest: Union[str, mf.Manifest], output: str, backbone: Bac
     if fps <= 0 or options.batch_size < 1:
         raise UserError(f"fps must be > 0 and batch_size >= 1 (got {fps}, {options.batch_size})")
     prepare_output(output, vocabulary, vocabulary_dir)
-    dofn = ExtractVideoFeatures(backbone, vocabulary, options)
+    dofn = ExtractVideoFeatures(backbone, vocabulary, options, total=len(rows.rows))
     return run(pipeline or _pipeline(beam_args), rows, output, dofn)
 
 

@@ -129,7 +129,7 @@ def test_manifest_errors_fail_before_any_work(tmp_path, clips):
     assert not os.path.exists(output)
 
 
-def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path):
+def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path, capsys):
     sizes = {name: os.path.getsize(clips[name]) for name in ("h264", "mjpeg", "vfr")}
     cap = max(sizes["h264"], sizes["vfr"])
     assert sizes["mjpeg"] > cap  # MJPEG stores every frame whole
@@ -142,6 +142,13 @@ def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path)
     found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(output)}
     assert found["mjpeg.avi"] == ("validate", f"oversized: {sizes['mjpeg']} bytes is over max_bytes={cap}")
     assert found["vfr.mp4"][0] == "validate" and "longer than max_duration=6 s" in found["vfr.mp4"][1]
+    # one progress line per video on stderr, the summary alone on stdout
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"inputs": 3, "accepted": 1, "rejected": 2, "duplicates": 0}
+    lines = sorted(line for line in err.splitlines() if line.startswith("["))
+    assert [line[:5] for line in lines] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert any(" h264: 4 frames of " in line for line in lines)
+    assert any("mjpeg.avi: rejected (validate: oversized:" in line for line in lines)
 
 
 def test_multi_process_workers_give_the_same_records(extracted, clips, weights, tmp_path):
@@ -219,7 +226,7 @@ def test_component_in_local_dag_runner(clips, weights, tmp_path):
     shutil.rmtree(str(tmp_path / "root"))
 
 
-def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, tmp_path):
+def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, tmp_path, capsys):
     from PIL import Image
 
     from schemas.records import ImageRecord
@@ -236,6 +243,7 @@ def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, 
     assert rc == 0
     with open(os.path.join(output, rejects.SUMMARY_FILE)) as f:
         assert json.load(f) == {"inputs": 4, "accepted": 4, "rejected": 0, "duplicates": 0}
+    assert "[4/4] images read: 4 decoded, 0 rejected" in capsys.readouterr().err
     vocabulary = Vocabulary.load(extracted)
     images = [ImageRecord.parse(r) for r in tfrecords.read(tfrecords.split_dir(output, "train"))]
     assert sorted((r.label, r.label_index) for r in images) == sorted(

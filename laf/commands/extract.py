@@ -139,6 +139,9 @@ def _features(args: argparse.Namespace) -> Dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = {"videos": _videos, "images": _images, "features": _features}[args.what](args)
+    from laf.progress import to_console
+
+    with to_console():  # a line per video / image batch on stderr; the summary alone on stdout
+        summary = {"videos": _videos, "images": _images, "features": _features}[args.what](args)
     print(json.dumps(summary, sort_keys=True))
     return 0
