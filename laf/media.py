@@ -18,8 +18,8 @@ Times are seconds from the first frame. Each sample reports its timestamp error 
 frame time minus grid time). Parallel decoding splits the plan into blocks of whole groups of
 pictures, each decoded by a single-threaded FFmpeg decoder after a seek: FFmpeg's own frame
 threads cost ~30% more CPU per frame on 720p H.264 and stall on the skips above, CPU the
-backbone running alongside needs. ``decode_threads``: 1 (one pass, no seeks), N, or 0 (one
-per core). Frames are rotated by the display-matrix rotation and resized to the backbone's
+backbone running alongside needs. ``decode_threads``: 1 (blocks one after another), N, or 0
+(one per core). Frames are rotated by the display-matrix rotation and resized to the backbone's
 square input.
 """
 from __future__ import annotations
@@ -196,9 +196,11 @@ class Video:
     def samples(self) -> Iterator[Sample]:
         """Yield one ``Sample`` per grid time, in order; raises ``MediaError`` on decode failure.
 
-        With several decode threads, runs of consecutive groups of pictures ("blocks") are
-        decoded in parallel, each thread seeking to its block's keyframe with its own demuxer
-        and single-threaded decoder; blocks are yielded in order, at most two per thread ahead.
+        The plan is decoded in runs of consecutive groups of pictures ("blocks"), each after a
+        seek to its first keyframe and finished (re-decodes included) before it is yielded, so
+        memory holds a block, not a video. With several decode threads, blocks are decoded in
+        parallel, each thread with its own demuxer and single-threaded decoder, and yielded in
+        order, at most two per thread ahead.
         """
         blocks = self._blocks()
         if len(blocks) == 1:
@@ -215,6 +217,14 @@ class Video:
             except _SeekMissed:  # this demuxer cannot land on the group: read from the file's start
                 return list(self._block_samples(block, None))
 
+        if self.decode_threads == 1:
+            try:
+                for block in blocks:
+                    yield from run(block)
+            finally:
+                for container in opened:
+                    container.close()
+            return
         pool = concurrent.futures.ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode")
         try:
             inflight = collections.deque()
@@ -230,10 +240,8 @@ class Video:
                 container.close()
 
     def _blocks(self) -> List["_Block"]:
-        """The plan cut into runs of whole groups of pictures of about ``BLOCK_SAMPLES`` samples
-        (one run with one decode thread). A group's samples never span two blocks."""
-        if self.decode_threads == 1:
-            return [_Block(self._modes, self._targets)]
+        """The plan cut into runs of whole groups of pictures of about ``BLOCK_SAMPLES`` samples.
+        A group's samples never span two blocks."""
         blocks: List[_Block] = []
         modes: Dict[int, Optional[float]] = {}
         targets: List[_Target] = []

@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     videos.add_argument("--ref-tolerance", type=float, default=0.25,
                         help="accept a reference frame this many intervals off the ideal one (0: exact)")
     videos.add_argument("--decode-threads", type=int, default=0,
-                        help="threads decoding blocks of one video in parallel (default 0: one per core; 1: one pass)")
+                        help="threads decoding blocks of one video in parallel (default 0: one per core)")
     videos.add_argument("--max-bytes", type=int, default=None,
                         help="reject bigger video files before copying or decoding them (default: 16 GiB)")
     videos.add_argument("--max-duration", type=float, default=None,
