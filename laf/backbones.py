@@ -119,3 +119,30 @@ def feature_fn(config: BackboneConfig) -> Callable[[np.ndarray], np.ndarray]:
         return fn(batch).numpy().astype(np.float32)
 
     return run
+
+
+class SharedModel:
+    """A built ``feature_fn`` (``run``), in a weak-referenceable holder for ``shared.Shared``."""
+
+    def __init__(self, config: BackboneConfig):
+        self.run = feature_fn(config)
+
+
+_SHARED = None  # one handle per process (apache_beam.utils.shared.Shared), made on first use
+
+
+def shared_model(config: BackboneConfig) -> SharedModel:
+    """``feature_fn(config)`` built once per worker process and handed to every DoFn there. It
+    outlives a pipeline run (Beam keeps the most recently acquired object alive), so a
+    long-lived worker builds it once; a rewritten weights file (new mtime) is built anew.
+    Keep the returned holder, not only its ``run``: the holder is what stays shared."""
+    global _SHARED
+    from apache_beam.utils import shared
+
+    if _SHARED is None:
+        _SHARED = shared.Shared()
+    try:
+        stamp = os.path.getmtime(config.weights)
+    except OSError:
+        stamp = None
+    return _SHARED.acquire(lambda: SharedModel(config), tag=f"{config!r}@{stamp}")

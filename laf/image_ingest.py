@@ -41,6 +41,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from laf import images, rejects
 from laf.backbones import BackboneConfig
+from laf.cpu import usable_cores
 from laf.errors import UserError
 from laf.images import ImageError, ImageOptions
 from laf.manifest import check_label, jsonl_rows
@@ -69,7 +70,7 @@ class IngestSettings:
 
     @property
     def pool_size(self) -> int:
-        return self.threads or min(32, 2 * (os.cpu_count() or 1))
+        return self.threads or min(32, 2 * usable_cores())
 
 
 # --- inputs (driver side: every mistake surfaces before any work starts) -----------------
@@ -217,9 +218,9 @@ class EmbedImages(beam.DoFn):
         self._backbone, self._labels, self._settings, self._total = backbone, labels, settings, total
 
     def setup(self):
-        from laf.backbones import feature_fn
+        from laf.backbones import shared_model
 
-        self._features = feature_fn(self._backbone)
+        self._model = shared_model(self._backbone)
         self._pool = concurrent.futures.ThreadPoolExecutor(self._settings.pool_size)
         self._known = set(self._labels)
         self._done = 0
@@ -267,7 +268,7 @@ class EmbedImages(beam.DoFn):
         if len(batch) < self._settings.batch_size:  # one fixed shape: the model is traced once
             batch = np.concatenate([batch, np.zeros((self._settings.batch_size - len(batch),) + batch.shape[1:],
                                                     batch.dtype)])
-        features = self._features(batch)
+        features = self._model.run(batch)
         for (item, sha, _), vector in zip(ready, features):
             yield sha, (item.label, item.source, vector)
 

@@ -146,7 +146,7 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
 
 def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], paths: Sequence[str],
                       vocabulary: Optional[Vocabulary] = None) -> List[VideoResult]:
-    """Call the model's ``localize`` and ``serving_default`` signatures on the records."""
+    """Call the model's ``localize`` signature (segments and per-frame probabilities) on the records."""
     import tensorflow as tf
 
     from schemas.records import VideoRecord
@@ -154,21 +154,20 @@ def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], path
     batch = tf.constant(list(examples))
     try:
         found = {k: v.numpy() for k, v in model.signatures["localize"](examples=batch).items()}
-        served = {k: v.numpy() for k, v in model.signatures["serving_default"](examples=batch).items()}
     except tf.errors.InvalidArgumentError as e:  # e.g. another feature dimension than the model's
         dim = VideoRecord.parse(examples[0]).features.shape[1]
         raise UserError(f"the model rejects these {dim}-d features (was it trained with another backbone?):"
                         f" {e.message.splitlines()[0]}") from None
-    labels = class_names(vocabulary, served["probabilities"].shape[-1])
+    labels = class_names(vocabulary, found["probabilities"].shape[-1])
     results = []
     for i, (video_id, path) in enumerate(zip(ids, paths)):
-        n, count = int(served["num_frames"][i]), int(found["count"][i])
+        n, count = int(found["num_frames"][i]), int(found["count"][i])
         detections = [Detection(video_id, float(found["start"][i, j]), float(found["end"][i, j]),
                                 labels[int(found["label"][i, j])], float(found["score"][i, j]))
                       for j in range(count)]
         record = VideoRecord.parse(examples[i])
         results.append(VideoResult(video_id, path, record.duration, detections,
-                                   served["probabilities"][i, :n], served["timestamps"][i, :n]))
+                                   found["probabilities"][i, :n], found["timestamps"][i, :n]))
     return results
 
 

@@ -35,6 +35,8 @@ from typing import Dict, Iterator, List, Optional
 import av
 import numpy as np
 
+from laf.cpu import usable_cores
+
 
 class _SeekMissed(Exception):
     """A seek landed after the wanted keyframe (or nowhere known): decode from the start instead."""
@@ -105,7 +107,7 @@ class Video:
         self.keyframe_window, self.ref_tolerance = keyframe_window, ref_tolerance
         if decode_threads < 0:
             raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
-        self.decode_threads = int(decode_threads) or min(MAX_DECODE_THREADS, _usable_cores())
+        self.decode_threads = int(decode_threads) or min(MAX_DECODE_THREADS, usable_cores())
         self._count_lock = threading.Lock()
         self.decoded_frames = 0  # frames the decoder produced so far (the cost samples() paid)
         self._index()
@@ -146,7 +148,6 @@ class Video:
         finally:
             declared = container.duration / av.time_base if container.duration else None
             self._time_base = float(stream.time_base)
-            self.codec = stream.codec_context.name
             container.close()
         packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
         if not packets:
@@ -156,13 +157,13 @@ class Video:
         self.frame_times = np.unique([(p.pts - self._start) * tb for p in packets])
         self.key_times = np.unique([(p.pts - self._start) * tb for p in packets if p.key])
         self._gop_of = {(p.pts - self._start) * tb: p.gop for p in packets}
-        self._key_gop = {(p.pts - self._start) * tb: p.gop for p in packets if p.key}
         self._key_pts = {p.gop: p.pts for p in packets if p.key}
         self._gop_at_key = {p.pts: p.gop for p in packets if p.key}
         # where to seek for a group: some demuxers (MPEG-TS) seek by dts, which B-frames put before pts
         self._seek_to = {p.gop: min(p.pts, p.dts if p.dts is not None else p.pts) for p in packets if p.key}
         spacing = np.diff(self.frame_times)
-        self._max_gap = float(spacing.max()) if spacing.size else 0.0
+        # how far from a frame the targets it may serve lie: a sampling interval, or the widest gap
+        self._reach = max(1.0 / self.fps, float(spacing.max()) if spacing.size else 0.0)
         last = (max(durations) * tb) if any(durations) else (float(np.median(spacing)) if spacing.size else 0.0)
         self.duration = float(self.frame_times[-1] + last)
         if declared and self.duration < declared - max(1.0, 2.0 / self.fps):
@@ -181,7 +182,7 @@ class Video:
         for i, t in enumerate(self.targets):
             key = _nearest(keys, t)
             if abs(key - t) < self.keyframe_window * interval - 1e-9:
-                gop = self._key_gop[key]
+                gop = self._gop_of[key]
                 self._targets.append(_Target(i, t, key, gop, True))
                 self._by_gop[gop].append(self._targets[-1])
                 self._modes.setdefault(gop, None)
@@ -293,7 +294,7 @@ class Video:
         target, only its keyframe) supplies its frame, so the result does not depend on which
         neighbouring groups happen to be decoded alongside (e.g. by how the plan is split)."""
         gop = self._gop_of.get(time)
-        reach = max(1.0 / self.fps, self._max_gap)
+        reach = self._reach
         lo = max(0, int(np.ceil((time - reach) * self.fps)))
         hi = int(np.floor((time + reach) * self.fps))
         touched = []
@@ -346,8 +347,9 @@ class Video:
                 sent = True
                 for frame in frames + cc.decode(pkt):
                     decoded += 1
-                    seen = max(seen, self._time(frame))
-                    yield self._time(frame), frame
+                    time = self._time(frame)
+                    seen = max(seen, time)
+                    yield time, frame
                 if until is None or seen >= until:
                     done.add(gop)
                     if len(done) == len(modes):
@@ -397,10 +399,3 @@ def _nearest(sorted_values: List[float], t: float) -> float:
     candidates = sorted_values[max(0, i - 1): i + 1]
     return min(candidates, key=lambda v: (abs(v - t), v))
 
-
-def _usable_cores() -> int:
-    """Cores this process may run on (affinity / cgroup cpusets), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

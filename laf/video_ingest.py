@@ -21,11 +21,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.tfrecordio import _TFRecordUtil
-from apache_beam.utils import shared
 
 from laf import manifest as mf
 from laf import rejects, tfrecords
-from laf.backbones import BackboneConfig
+from laf.backbones import BackboneConfig, shared_model
 from laf.errors import UserError
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
@@ -36,9 +35,6 @@ from schemas.vocabulary import Vocabulary
 NAMESPACE = "laf.video_ingest"
 REJECTED = "rejected"
 TIMESTAMP_ERROR_MS = "timestamp_error_ms"  # Beam distribution: |frame time - grid time| per sample
-# One handle per process: the built backbone outlives a pipeline run (Beam keeps the most
-# recently acquired shared object alive), so a long-lived worker builds it once.
-_MODEL = shared.Shared()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,24 +47,6 @@ class VideoOptions:
     min_frames: int = 1            # fewer samples: rejected as too short
     max_duration: float = 6 * 3600.0  # longer (seconds): rejected as oversized
     max_bytes: int = 16 * 2**30    # bigger files: rejected as oversized before any copy or decode
-
-
-class _Model:
-    """Weak-referenceable holder, so ``shared.Shared`` can hand one model to all DoFns of a process."""
-
-    def __init__(self, backbone: BackboneConfig):
-        from laf.backbones import feature_fn
-
-        self.run = feature_fn(backbone)
-
-
-def _model_tag(backbone: BackboneConfig) -> str:
-    """Identifies a built model; a weights file's mtime is part of it, so a rewritten file reloads."""
-    try:
-        stamp = os.path.getmtime(backbone.weights)
-    except OSError:
-        stamp = None
-    return f"{backbone!r}@{stamp}"
 
 
 def _reject(source: str, stage: str, reason: str):
@@ -99,7 +77,7 @@ class ExtractVideoFeatures(beam.DoFn):
         self._backbone, self._vocabulary, self._options, self._total = backbone, vocabulary, options, total
 
     def setup(self):
-        self._model = _MODEL.acquire(lambda: _Model(self._backbone), tag=_model_tag(self._backbone))
+        self._model = shared_model(self._backbone)
         self._errors = beam.metrics.Metrics.distribution(NAMESPACE, TIMESTAMP_ERROR_MS)
         self._done = 0
 

@@ -12,6 +12,7 @@ import re
 import time
 from typing import Iterator
 
+from laf.progress import count
 from pipeline.config import PipelineConfig
 
 _PROGRESS = re.compile(r"^Component (?P<node>\S+) is (?P<state>running|finished)\.$")
@@ -37,12 +38,12 @@ class _Progress(logging.Filter):
             self.cached.add(list(self.started)[-1])
         elif match and match["state"] == "running":
             self.started[match["node"]] = time.time()
-            print(f"[{self.done + 1}/{self.total}] {match['node']} ...", flush=True)
+            print(f"{count(self.done + 1, self.total)} {match['node']} ...", flush=True)
         elif match:
             self.done += 1
             node = match["node"]
             how = "reused from cache" if node in self.cached else f"{time.time() - self.started.get(node, time.time()):.0f} s"
-            print(f"[{self.done}/{self.total}] {node} done ({how})", flush=True)
+            print(f"{count(self.done, self.total)} {node} done ({how})", flush=True)
         return False
 
 

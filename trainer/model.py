@@ -181,7 +181,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
 
     ``serving_default`` also returns the frame ``timestamps`` so TFMA's localization metrics
     use the true sampling times; ``localize`` runs the evaluation library's sliding window +
-    NMS in the graph (``laf.localize_tf``), so TF Serving returns segments directly.
+    NMS in the graph (``laf.localize_tf``), so TF Serving returns segments directly, with the
+    per-frame outputs of ``serving_default`` they came from.
     """
     localize_config = localize_config or LocalizeConfig()
 
@@ -200,9 +201,9 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
         return {"probabilities": frame_probabilities(net, frame_features, lengths)}
 
     def localize(examples):
-        features, timestamps, num_frames = parse(examples)
-        probabilities = frame_probabilities(net, features, num_frames)
-        return localize_batch(probabilities, timestamps, num_frames, localize_config)
+        frames = from_examples(examples)  # returned too: one call gives segments and their per-frame evidence
+        return {**frames, **localize_batch(frames["probabilities"], frames["timestamps"], frames["num_frames"],
+                                           localize_config)}
 
     examples_spec = [tf.TensorSpec([None], tf.string, name="examples")]
     return {
