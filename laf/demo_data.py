@@ -775,13 +775,11 @@ def probe(output_dir: str, config=None, batch: int = 64) -> dict:
 
 
 def _ambiguous_spans(thumos_dir: str) -> Dict[str, List[Tuple[float, float]]]:
-    spans: Dict[str, List[Tuple[float, float]]] = {}
-    for split in SPLITS:
-        with open(os.path.join(thumos_dir, f"Ambiguous_{split}.txt")) as f:
-            for line in f:
-                vid, s, e = line.split()
-                spans.setdefault(vid, []).append((float(s), float(e)))
-    return spans
+    """video -> (start, end) of its Ambiguous segments, over every split's THUMOS14 files."""
+    from laf.annotations import read_ambiguous
+
+    return {video: [(s.start, s.end) for s in segments]
+            for split in SPLITS for video, segments in read_ambiguous(thumos_dir, split).items()}
 
 
 def _image_closeness(output_dir, labels, extract, size, x_action, y_action, batch) -> dict:

@@ -44,7 +44,7 @@ from laf.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
 from laf.images import ImageError, ImageOptions
-from laf.manifest import check_label, jsonl_rows
+from laf.manifest import check_label, jsonl_rows, load_vocabulary, open_text
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
 from schemas.records import ImageRecord
@@ -109,15 +109,7 @@ def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
 
 def read_manifest(path: str) -> List[ImageItem]:
     """Rows of an image manifest; raises ``UserError`` naming the file and line."""
-    import tensorflow as tf
-
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            text = f.read().decode("utf-8-sig")
-    except tf.errors.NotFoundError:
-        raise UserError(f"image manifest {path} does not exist") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e})") from None
+    text = open_text(path, "image manifest")
     base = path.rsplit("/", 1)[0] if "/" in path else "."
     items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
     if not items:
@@ -175,15 +167,6 @@ def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
     if not tf.io.gfile.exists(root):
         raise UserError(f"image root {root} does not exist (want a folder tree or a manifest)")
     return read_manifest(root)
-
-
-def load_vocabulary(vocabulary: Union[None, str, Vocabulary]) -> Optional[Vocabulary]:
-    if vocabulary is None or isinstance(vocabulary, Vocabulary):
-        return vocabulary
-    try:
-        return Vocabulary.load(vocabulary)
-    except Exception as e:  # missing file, bad JSON: the user named the wrong thing
-        raise UserError(f"cannot read the label vocabulary {vocabulary}: {e}") from None
 
 
 def settings_from(options: Dict[str, Any]) -> IngestSettings:

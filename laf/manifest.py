@@ -17,11 +17,12 @@ import json
 import math
 import os
 import tempfile
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from laf.errors import UserError
 from schemas import names
 from schemas.records import Segment
+from schemas.vocabulary import Vocabulary
 
 COLUMNS = ("video", "label", "id", "split", "segments")
 DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.8, "eval": 0.1, "test": 0.1}
@@ -118,7 +119,7 @@ def read_taxonomy(path: str) -> Dict[str, str]:
     """A taxonomy JSON file, ``{"Activity": ["Action label", ...]}`` or ``{"label": "Activity"}``,
     as label -> activity (it overrides the activity written before ':')."""
     try:
-        data = json.loads(_open_text(path))
+        data = json.loads(open_text(path))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: taxonomy is not valid JSON ({e.msg})") from None
     if not isinstance(data, dict) or not data:
@@ -147,14 +148,15 @@ def read_manifest(path: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Ma
     return dedupe(rows)
 
 
-def _open_text(path: str) -> str:
+def open_text(path: str, what: str = "manifest") -> str:
+    """A (local or gfile) text file's content; ``UserError`` naming ``what`` if it is missing or not UTF-8."""
     import tensorflow as tf
 
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             return f.read().decode("utf-8-sig")
     except tf.errors.NotFoundError:
-        raise UserError(f"manifest {path} does not exist") from None
+        raise UserError(f"{what} {path} does not exist") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e})") from None
 
@@ -175,7 +177,7 @@ def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
 
 def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
     """(line number, fields) of each row of a CSV or JSONL manifest."""
-    text = _open_text(path)
+    text = open_text(path)
     if path.endswith((".jsonl", ".json")):
         for number, fields in jsonl_rows(path, text):
             _check_columns(fields.keys(), f"{path}:{number}")
@@ -323,3 +325,13 @@ def _video_files(video_dir: str) -> Dict[str, str]:
         if ext.lower() in VIDEO_EXTENSIONS:
             found.setdefault(stem, f"{video_dir.rstrip('/')}/{name}")
     return found
+
+
+def load_vocabulary(vocabulary: Union[None, str, Vocabulary]) -> Optional[Vocabulary]:
+    """A ``Vocabulary`` from ``labels.json`` (or its folder); ``UserError`` if it cannot be read."""
+    if vocabulary is None or isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    try:
+        return Vocabulary.load(vocabulary)
+    except Exception as e:  # noqa: BLE001 -- missing file, bad JSON: the user named the wrong thing
+        raise UserError(f"cannot read the label vocabulary {vocabulary}: {e}") from None

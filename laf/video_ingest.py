@@ -312,10 +312,7 @@ def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
                    taxonomy: Optional[str] = None) -> Vocabulary:
     """The manifest's vocabulary, or an existing ``labels.json`` (e.g. the images') it must fit."""
     if labels is not None:
-        try:
-            vocabulary = Vocabulary.load(labels)
-        except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
-            raise UserError(f"cannot read label vocabulary {labels}: {e}") from None
+        vocabulary = mf.load_vocabulary(labels)
         missing = [label for label in manifest.labels if label not in vocabulary.labels]
         if missing:
             raise UserError(f"labels {missing} of the manifest are not in the vocabulary {labels}")
