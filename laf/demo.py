@@ -38,8 +38,10 @@ def prepare(output: str = "laf-demo", scale: float = 1.0, seed: int = 0) -> Pipe
     return config_lib.validate(cfg)
 
 
-def summarize(cfg: PipelineConfig, report: Optional[str] = None) -> Dict[str, Any]:
-    """Metrics of the latest evaluation, the pushed model's path and where everything is."""
+def summarize(cfg: PipelineConfig, report: Optional[str] = None,
+              metrics: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+    """Metrics of the latest evaluation (``metrics`` when the caller already read them), the
+    pushed model's path and where everything is."""
     from laf import run_store
 
     store = run_store.open_store(cfg.pipeline_root)
@@ -47,7 +49,7 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None) -> Dict[str, An
                                     for t in ("ModelEvaluation", "ModelBlessing", "PushedModel"))
     push_props = pushed.custom_properties if pushed else {}
     return {
-        "metrics": run_store.eval_metrics(evaluation.uri)[0] if evaluation else {},
+        "metrics": metrics if metrics is not None else run_store.eval_metrics(evaluation.uri)[0] if evaluation else {},
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
         "pushed_model": push_props["pushed_destination"].string_value
         if pushed and push_props["pushed"].int_value else None,

@@ -349,15 +349,6 @@ ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
 IMAGE_FILTER_FILE = "image_filter.json"
 
 
-def _events(store, execution_ids: Sequence[int], event_type) -> Dict[str, List[Any]]:
-    """Artifacts of the given event type (INPUT/OUTPUT) of some executions, by their channel key."""
-    by_key: Dict[str, List[int]] = {}
-    for event in store.get_events_by_execution_ids(list(execution_ids)):
-        if event.type == event_type and event.path.steps:
-            by_key.setdefault(event.path.steps[0].key, []).append(event.artifact_id)
-    return {k: store.get_artifacts_by_id(ids) for k, ids in by_key.items()}
-
-
 def _type_names(store, artifacts) -> List[str]:
     types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
     return [types[a.type_id] for a in artifacts]
@@ -371,7 +362,8 @@ def _output_of_node(store, node_id: str, type_name: str):
     executions = [e.id for c in contexts for e in store.get_executions_by_context(c.id)]
     if not executions:
         return None
-    outputs = [a for found in _events(store, executions, metadata_store_pb2.Event.OUTPUT).values() for a in found]
+    by_key = run_store.artifacts_by_key(store, executions, metadata_store_pb2.Event.OUTPUT)
+    outputs = [a for found in by_key.values() for a in found]
     return run_store.latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
 
 
@@ -381,7 +373,7 @@ def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
 
     producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
                  if e.type == metadata_store_pb2.Event.OUTPUT]
-    return _events(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
+    return run_store.artifacts_by_key(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
 
 
 def _localize_settings(eval_config):

@@ -40,12 +40,16 @@ def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, L
         raise UserError(f"the pipeline run holds no finished {type_name.rsplit('.', 1)[-1]} execution")
     run = max(runs, key=lambda e: e.id)
     props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
-    keys = {ev.artifact_id: ev.path.steps[0].key for ev in store.get_events_by_execution_ids([run.id])
-            if ev.type == metadata_store_pb2.Event.OUTPUT and ev.path.steps}
-    outputs: Dict[str, List[Any]] = {}
-    for artifact in store.get_artifacts_by_id(list(keys)):
-        outputs.setdefault(keys[artifact.id], []).append(artifact)
-    return props, outputs
+    return props, artifacts_by_key(store, [run.id], metadata_store_pb2.Event.OUTPUT)
+
+
+def artifacts_by_key(store, execution_ids: Sequence[int], event_type) -> Dict[str, List[Any]]:
+    """Artifacts of the given event type (INPUT/OUTPUT) of some executions, by their channel key."""
+    by_key: Dict[str, List[int]] = {}
+    for event in store.get_events_by_execution_ids(list(execution_ids)):
+        if event.type == event_type and event.path.steps:
+            by_key.setdefault(event.path.steps[0].key, []).append(event.artifact_id)
+    return {k: store.get_artifacts_by_id(ids) for k, ids in by_key.items()}
 
 
 def eval_metrics(eval_uri: str):
