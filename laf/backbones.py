@@ -8,6 +8,8 @@ a weights file (e.g. one written by ``save_weights``).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import os
 from typing import Callable, Dict, Optional
@@ -52,8 +54,30 @@ def build_backbone(config: BackboneConfig):
     return _build(config)[0]
 
 
+@contextlib.contextmanager
+def _fresh_layer_names():
+    """Keras numbers auto-named layers per process (``activation_18`` when 18 were built
+    before); a weights file stores those names, so without a fresh count the same weights
+    give other bytes depending on what the process built earlier."""
+    from keras.src.backend.common import global_state
+
+    key = "object_name_uids"
+    before = global_state.get_global_attribute(key)
+    global_state.set_global_attribute(key, collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(key, before)
+
+
 def _build(config: BackboneConfig):
-    """(feature model, the keras.applications base inside it)."""
+    """(feature model, the keras.applications base inside it); its layer names are the same
+    in any process (``_fresh_layer_names``)."""
+    with _fresh_layer_names():
+        return _build_model(config)
+
+
+def _build_model(config: BackboneConfig):
     import keras
 
     if config.name not in BACKBONES:

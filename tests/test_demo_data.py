@@ -51,6 +51,29 @@ def test_same_seed_same_bytes_other_seed_other_media(data, tmp_path):
     assert len(changed) == len(first)
 
 
+def test_same_frames_same_video_bytes_whatever_the_process_allocated_before(tmp_path):
+    """The encoder's output must not depend on heap contents: between frames, arrays of
+    varying size are allocated and freed (as rendering does), differently on each run."""
+    scenes, looks = demo_data._looks(TINY)
+    plan = demo_data.plan_videos(TINY)[1]
+    stage = demo_data._Stage(TINY, plan, scenes, looks)
+    frames = [stage.frame(i / TINY.fps) for i in range(int(plan.duration * TINY.fps))]
+    rng = np.random.default_rng(0)
+
+    def churned():
+        for frame in frames:
+            np.exp(rng.random(int(rng.integers(1_000, 200_000)))).sum()
+            yield frame
+
+    digests = set()
+    for run in range(4):
+        path = str(tmp_path / f"run{run}.mp4")
+        demo_data._encode(path, churned(), TINY)
+        with open(path, "rb") as f:
+            digests.add(hashlib.sha256(f.read()).hexdigest())
+    assert len(digests) == 1
+
+
 def _manifest(root):
     """Rows with the video path resolved against the manifest's folder and segments parsed."""
     with open(os.path.join(root, "manifest.csv")) as f:
