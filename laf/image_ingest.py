@@ -18,7 +18,7 @@ batch (the model is built once per worker in ``DoFn.setup``), then exact duplica
 removed by content hash (the copy with the smallest ``(label, source)`` is kept, so
 results do not depend on the runner's order). Duplicates are counted after the features
 are computed: that keeps image bytes out of the shuffle. Outputs in ``output``:
-``Split-train/*.gz`` (``ImageRecord`` Examples), ``rejected.jsonl``, ``labels.json``,
+``Split-train/*.gz`` (``ImageRecord`` Examples, by image id), ``rejected.jsonl``, ``labels.json``,
 ``summary.json`` with ``inputs = accepted + rejected + duplicates``.
 """
 from __future__ import annotations
@@ -35,11 +35,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from laf import images, rejects
+from laf import images, rejects, sorted_files
 from laf.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
@@ -266,12 +265,12 @@ def _reject(source: str, stage: str, reason: str) -> beam.pvalue.TaggedOutput:
 
 
 def _keep_first(group: Tuple[str, Iterable[Tuple[str, str, np.ndarray]]], index: Dict[str, int]):
-    """One record per content hash; the rest are duplicates (tagged output)."""
+    """One (destination, image id, record) per content hash; the rest are duplicates (tagged output)."""
     sha, copies = group
     first, *others = sorted(copies, key=lambda c: (c[0], c[1]))
     label, source, features = first
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
-    yield ImageRecord(sha[:16], label, index[label], features, source, sha).serialize()
+    yield f"Split-{SPLIT}", sha[:16], ImageRecord(sha[:16], label, index[label], features, source, sha).serialize()
     for _, dup_source, _ in others:
         beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc()
         yield beam.pvalue.TaggedOutput("duplicates", dup_source)
@@ -283,9 +282,8 @@ def _write_summary(_, output: str, inputs: int, accepted: int, rejected: int, du
 
 def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str,
            backbone: BackboneConfig, settings: IngestSettings) -> None:
-    """Add the ingestion transforms for ``items`` to ``pipeline`` (writing into ``output``)."""
-    from laf.tfrecords import split_dir
-
+    """Add the ingestion transforms for ``items`` to ``pipeline`` (writing into ``output``;
+    ``sorted_files.complete`` after the run)."""
     embedded = (pipeline
                 | "Inputs" >> beam.Create(items)
                 | "Spread" >> beam.Reshuffle()
@@ -297,13 +295,9 @@ def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str
             | "DropDuplicates" >> beam.FlatMap(
                 _keep_first, {label: i for i, label in enumerate(vocabulary.labels)}).with_outputs(
                 "duplicates", main="records"))
-    _ = kept.records | "WriteExamples" >> beam.io.WriteToTFRecord(
-        os.path.join(split_dir(output, SPLIT), "images"), file_name_suffix=".gz",
-        compression_type=CompressionTypes.GZIP)
-    _ = (embedded.rejected
-         | "RejectedJson" >> beam.Map(rejects.Rejected.to_json)
-         | "WriteRejected" >> beam.io.WriteToText(
-             os.path.join(output, rejects.REJECTED_FILE), num_shards=1, shard_name_template=""))
+    rejected = embedded.rejected | "RejectedJson" >> beam.Map(
+        lambda r: (sorted_files.REJECTED, r.to_json(), r.to_json()))
+    sorted_files.write((kept.records, rejected) | "All" >> beam.Flatten(), output)
     counts = {name: pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally()
               for name, pcoll in (("accepted", kept.records), ("rejected", embedded.rejected),
                                   ("duplicates", kept.duplicates))}
@@ -327,10 +321,11 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
         unused = sorted(set(given.labels) - {item.label for item in items})
         if unused:
             logging.info("no images for %d vocabulary label(s): %s", len(unused), unused)
-    tf.io.gfile.makedirs(output)
+    sorted_files.prepare(output, (f"Split-{SPLIT}",))
     vocab.save(output)
     with pipeline as p:
         ingest(p, items, vocab, output, backbone, settings)
+    sorted_files.complete(output, (f"Split-{SPLIT}",))
     return read_summary(output)
 
 

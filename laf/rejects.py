@@ -28,12 +28,10 @@ class Rejected:
 def write_rejected(directory: str, rejected: Iterable[Rejected]) -> int:
     import tensorflow as tf
 
-    n = 0
+    lines = [r.to_json() + "\n" for r in rejected]
     with tf.io.gfile.GFile(os.path.join(directory, REJECTED_FILE), "w") as f:
-        for r in rejected:
-            f.write(r.to_json() + "\n")
-            n += 1
-    return n
+        f.write("".join(lines))  # written even when empty: GFile creates no file before a write
+    return len(lines)
 
 
 def summary(inputs: int, accepted: int, rejected: int, duplicates: int = 0) -> Dict[str, int]:

@@ -9,7 +9,6 @@ rejected record (JSONL + Beam counter) and ``inputs = accepted + rejected + dupl
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import os
 import queue
@@ -19,11 +18,10 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io import fileio
-from apache_beam.io.tfrecordio import _TFRecordUtil
+from tensorflow.core.example import example_pb2
 
 from laf import manifest as mf
-from laf import rejects, tfrecords
+from laf import rejects, sorted_files, tfrecords
 from laf.backbones import BackboneConfig, shared_model
 from laf.errors import UserError
 from laf.progress import LOG as PROGRESS
@@ -33,7 +31,8 @@ from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
 
 NAMESPACE = "laf.video_ingest"
-REJECTED = "rejected"
+REJECTED = sorted_files.REJECTED
+_DESTINATIONS = tuple(f"Split-{split}" for split in names.SPLITS)  # one folder of TFRecords per split
 TIMESTAMP_ERROR_MS = "timestamp_error_ms"  # Beam distribution: |frame time - grid time| per sample
 
 
@@ -223,61 +222,18 @@ def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
 
 # --- pipeline ---------------------------------------------------------------------------
 
-class _RecordSink(fileio.FileSink):
-    """One output file: gzipped TFRecords for a split, JSON lines for the rejected records."""
-
-    def __init__(self, tfrecord: bool):
-        self._tfrecord = tfrecord
-
-    def open(self, fh) -> None:
-        self._raw = fh
-        self._out = gzip.GzipFile(fileobj=fh, mode="wb") if self._tfrecord else fh
-
-    def write(self, element: Tuple[str, Union[bytes, str]]) -> None:
-        if self._tfrecord:
-            _TFRecordUtil.write_record(self._out, element[1])
-        else:
-            self._out.write(element[1].encode("utf-8") + b"\n")
-
-    def flush(self) -> None:
-        if self._tfrecord:
-            self._out.close()  # the gzip trailer; fileio closes the file itself
-        self._raw.flush()
-
-
-def _file_name(_window, _pane, shard_index, total_shards, _compression, destination) -> str:
-    """File naming for ``fileio.WriteToFiles`` (its callback signature is fixed)."""
-    if destination == REJECTED:
-        return rejects.REJECTED_FILE
-    return f"{destination}/data_tfrecord-{shard_index:05d}-of-{total_shards:05d}.gz"
+def _video_id(record: bytes) -> str:
+    return example_pb2.SequenceExample.FromString(record).context.feature[names.VIDEO_ID].bytes_list.value[0].decode()
 
 
 def write_outputs(results, output: str) -> None:
-    """(split, bytes) records -> ``Split-<name>/`` gzipped TFRecords; rejected -> rejected.jsonl.
-
-    One ``WriteToFiles`` with a destination per split (plus the rejects) instead of a sink per
-    output: the same atomic temp-file-then-rename writes, at a fraction of the stages."""
-    records = results[None] | "Destination" >> beam.Map(lambda kv: (f"Split-{kv[0]}", kv[1]))
-    rejected = results[REJECTED] | "RejectedDestination" >> beam.Map(lambda line: (REJECTED, line))
-    _ = ((records, rejected) | "All" >> beam.Flatten()
-         | "Write" >> fileio.WriteToFiles(path=output, destination=lambda kv: kv[0], shards=1,
-                                          sink=lambda dest: _RecordSink(dest != REJECTED), file_naming=_file_name))
-
-
-def _complete_outputs(output: str) -> None:
-    """Every split gets a (possibly empty) file and rejected.jsonl exists, as readers expect;
-    fileio's temporary folder goes."""
-    import tensorflow as tf
-
-    for split in names.SPLITS:
-        directory = tfrecords.split_dir(output, split)
-        if not tf.io.gfile.glob(os.path.join(directory, "*.gz")):
-            tfrecords.write(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), [])
-    path = os.path.join(output, rejects.REJECTED_FILE)
-    if not tf.io.gfile.exists(path):
-        rejects.write_rejected(output, [])
-    for temp in tf.io.gfile.glob(os.path.join(output, ".temp*")):
-        tf.io.gfile.rmtree(temp)
+    """(split, bytes) records -> ``Split-<name>/`` gzipped TFRecords sorted by video id;
+    rejected -> rejected.jsonl, sorted (``laf.sorted_files``)."""
+    records = results[None] | "Destination" >> beam.Map(
+        lambda kv: (f"Split-{kv[0]}", _video_id(kv[1]), kv[1]))
+    rejected = results[REJECTED] | "RejectedDestination" >> beam.Map(
+        lambda line: (sorted_files.REJECTED, line, line))
+    sorted_files.write((records, rejected) | "All" >> beam.Flatten(), output)
 
 
 def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.DoFn) -> Dict[str, int]:
@@ -289,7 +245,7 @@ def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.
     write_outputs(results, output)
     result = pipeline.run()
     result.wait_until_finish()
-    _complete_outputs(output)
+    sorted_files.complete(output, _DESTINATIONS)
     counts = counters(result)
     if counts.get("inputs", 0) != len(manifest.rows):
         raise RuntimeError(f"the runner reported {counts.get('inputs', 0)} processed videos of"
@@ -338,8 +294,7 @@ def _pipeline(beam_args: Optional[Iterable[str]]) -> beam.Pipeline:
 def prepare_output(output: str, vocabulary: Vocabulary, vocabulary_dir: Optional[str] = None) -> None:
     import tensorflow as tf
 
-    for split in names.SPLITS:  # fileio renames into these folders; local filesystems need them first
-        tf.io.gfile.makedirs(tfrecords.split_dir(output, split))
+    sorted_files.prepare(output, _DESTINATIONS)
     tf.io.gfile.makedirs(vocabulary_dir or output)
     vocabulary.save(vocabulary_dir or output)
 

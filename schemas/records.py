@@ -89,7 +89,7 @@ class VideoRecord:
         return seq
 
     def serialize(self) -> bytes:
-        return self.to_proto().SerializeToString()
+        return self.to_proto().SerializeToString(deterministic=True)  # map order fixed: same bytes
 
     @classmethod
     def from_proto(cls, seq: example_pb2.SequenceExample) -> "VideoRecord":
@@ -149,7 +149,7 @@ class ImageRecord:
         return ex
 
     def serialize(self) -> bytes:
-        return self.to_proto().SerializeToString()
+        return self.to_proto().SerializeToString(deterministic=True)  # map order fixed: same bytes
 
     @classmethod
     def parse(cls, serialized: bytes) -> "ImageRecord":

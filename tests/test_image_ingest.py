@@ -117,6 +117,24 @@ def test_duplicates_keep_the_copy_with_the_smallest_label_and_path(folder_run, t
     assert sum(len(copies[r.sha256]) - 1 for r in records) == summary["duplicates"]
 
 
+def _file_bytes(output: str) -> Dict[str, bytes]:
+    found = {}
+    for directory, _, files in os.walk(output):
+        for name in files:
+            with open(os.path.join(directory, name), "rb") as f:
+                found[os.path.relpath(os.path.join(directory, name), output)] = f.read()
+    return found
+
+
+def test_same_inputs_give_identical_output_bytes_sorted_by_image_id(folder_run, tree, tmp_path):
+    _, first = folder_run
+    again = str(tmp_path / "again")
+    image_ingest.extract_images(tree, again, BACKBONE, batch_size=3, threads=2)
+    assert _file_bytes(again) == _file_bytes(first)
+    ids = [r.image_id for r in read_output(first)[0]]
+    assert ids == sorted(ids)
+
+
 def test_manifest_with_urls_and_an_existing_vocabulary(tmp_path, media):
     vocab = Vocabulary.build(["Basketball:Slam dunk", "Basketball:Layup", "Diving:Platform"])
     local = write(str(tmp_path / "imgs" / "gray.jpg"), media["gray_jpeg"])

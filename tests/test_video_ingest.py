@@ -171,6 +171,42 @@ def test_multi_process_workers_give_the_same_records(extracted, clips, weights, 
         np.testing.assert_array_equal(r.timestamps, single[video_id].timestamps)
 
 
+def _file_bytes(output):
+    found = {}
+    for directory, _, files in os.walk(output):
+        for name in files:
+            with open(os.path.join(directory, name), "rb") as f:
+                found[os.path.relpath(os.path.join(directory, name), output)] = f.read()
+    return found
+
+
+def test_same_inputs_give_identical_output_bytes(clips, weights, tmp_path):
+    """Run to run, whatever order the runner delivers videos in: the same files, byte for byte."""
+    manifest = write_manifest(tmp_path / "m.csv", [(clips["mjpeg"], "Color:Blue", "", "train", ""),
+                                                  (clips["h264"], "Color:Red", "", "train", "0.5-2.5"),
+                                                  (clips["vp9"], "Color:Green", "", "train", ""),
+                                                  (clips["vfr"], "Shade:Cyan", "", "eval", "1-2"),
+                                                  (clips["zero"], "Color:Blue", "", "train", ""),
+                                                  (clips["page"], "Color:Green", "", "train", "")])
+    outputs = [str(tmp_path / f"out{i}") for i in range(2)]
+    for output in outputs:
+        assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                         "--weights", weights, "--batch-size", "3"]) == 0
+    first = _file_bytes(outputs[0])
+    assert first == _file_bytes(outputs[1])
+    assert [r.video_id for r in vi.read_records(outputs[0], "train")] == ["h264", "mjpeg", "vp9"]
+    assert len(vi.read_rejected(outputs[0])) == 2
+
+
+def test_clean_run_writes_an_empty_rejected_file(clips, weights, tmp_path):
+    manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", "")])
+    output = str(tmp_path / "out")
+    assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                     "--weights", weights]) == 0
+    with open(os.path.join(output, rejects.REJECTED_FILE)) as f:
+        assert f.read() == ""
+
+
 def test_import_features(tmp_path):
     rng = np.random.default_rng(0)
     good = rng.normal(size=(7, 16)).astype(np.float32)
