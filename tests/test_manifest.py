@@ -64,6 +64,8 @@ def test_hash_split_is_stable_and_follows_ratios():
     ("m.csv", "video,label\na.mp4,A:b\nx/a.mp4,A:c\n", "m.csv:3", "already used at"),
     ("m.csv", "video,label,segments\na.mp4,A:b,4-2\n", "m.csv:2", "invalid segment"),
     ("m.csv", "video,label\na.mp4,:b\n", "m.csv:2", "Activity:Action"),
+    ("m.csv", "video,label\na.mp4,A:b\nb.mp4,Serve\n", "m.csv:3", "label 'Serve' must be written 'Activity:Action'"),
+    ("m.csv", "video,label,segments\na.mp4,A:b,\"[[1, 2, \"\"Serve\"\"]]\"\n", "m.csv:2", "'Serve' must be"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n{"video": "b.mp4", "label": \n', "m.jsonl:2",
      "not a JSON object"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n["b.mp4"]\n', "m.jsonl:2", "expected a JSON object"),

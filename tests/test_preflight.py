@@ -29,3 +29,9 @@ def test_label_missing_on_either_side_fails_naming_it(tmp_path):
         check_labels(videos, images, RATIOS)
     assert "videos but no web images" in str(err.value) and "A:y" in str(err.value)
     assert "web images but no videos" in str(err.value) and "C:w" in str(err.value)
+
+
+def test_label_without_activity_fails_naming_file_and_line(tmp_path):
+    videos, images = _inputs(tmp_path, ["A:x", "Serve"], ["A:x", "Serve"])
+    with pytest.raises(UserError, match=r"videos.csv:3: label 'Serve' must be written 'Activity:Action'"):
+        check_labels(videos, images, RATIOS)
