@@ -242,15 +242,41 @@ def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",
         raise UserError(f"{source}: {e}") from None
 
 
-def load(path: str, check_paths: bool = True) -> PipelineConfig:
+def _read_text(path: str) -> str:
+    """The file's UTF-8 text; a missing file, a folder or other bytes are one-line UserErrors."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder, not a config file")
     if not os.path.exists(path):
         raise UserError(f"config file not found: {path}")
-    with open(path) as f:
-        text = f.read()
     try:
-        raw = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e:
-        raise UserError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {e}") from None
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the config file ({e.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+
+
+def _parse(path: str, text: str) -> Any:
+    """JSON or YAML; a syntax error names ``path:line`` (not PyYAML's ``<unicode string>``)."""
+    try:
+        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        what = " ".join(str(p) for p in (getattr(e, "context", None), getattr(e, "problem", None)) if p)
+        what = what or str(e).splitlines()[0]
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        raise UserError(f"{where}: not valid YAML: {what}{column}") from None
+
+
+def load(path: str, check_paths: bool = True) -> PipelineConfig:
+    raw = _parse(path, _read_text(path))
     return from_dict(raw or {}, source=path, base_dir=os.path.dirname(os.path.abspath(path)),
                      check_paths=check_paths)
 

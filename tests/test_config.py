@@ -63,6 +63,27 @@ def test_unreadable_files(tmp_path):
         config.load(str(bad))
 
 
+@pytest.mark.parametrize("name, content, where, words", [
+    ("c.yaml", b"data:\n  videos: v.csv\n  images: caf\xe9\n", "c.yaml:3", "not UTF-8 text (byte 0xe9)"),
+    ("c.yaml", b"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: 6\ndata: {videos: [x\n", "c.yaml:8", "not valid YAML"),
+    ("c.yaml", b"a: 1\n  b: 2\n", "c.yaml:2", "not valid YAML: mapping values are not allowed"),
+    ("c.json", b'{"data":\n {"videos": }}', "c.json:2", "not valid JSON: Expecting value"),
+])
+def test_syntax_and_encoding_errors_name_file_and_line_in_one_line(tmp_path, name, content, where, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UserError) as err:
+        config.load(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / where}: ") and words in message and "\n" not in message
+    assert "<unicode string>" not in message
+
+
+def test_a_folder_as_the_config_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match=f"^{tmp_path}: is a folder, not a config file$"):
+        config.load(str(tmp_path))
+
+
 def test_dump_round_trip(data_dir):
     cfg = config.load(_write(data_dir, {"data": {"videos": "videos.csv", "images": "images"}}))
     again = config.load(config.dump(cfg, str(data_dir / "dumped.yaml")))
