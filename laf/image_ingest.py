@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import csv
 import dataclasses
 import hashlib
 import json
 import logging
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
@@ -43,22 +42,15 @@ from laf.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
 from laf.images import ImageError, ImageOptions
-from laf.manifest import check_label, jsonl_rows, load_vocabulary, open_text
+from laf.image_inputs import ImageItem, list_inputs
+from laf.manifest import load_vocabulary
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 
 SPLIT = "train"              # web images only train the image-side classifier
-FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names
-SOURCE_COLUMNS = ("image", "path", "url")
 NAMESPACE = "image_ingest"   # Beam counter namespace
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageItem:
-    label: str               # "" for a file outside any label folder
-    source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,102 +62,6 @@ class IngestSettings:
     @property
     def pool_size(self) -> int:
         return self.threads or min(32, 2 * usable_cores())
-
-
-# --- inputs (driver side: every mistake surfaces before any work starts) -----------------
-
-def folder_label(name: str, vocabulary: Optional[Vocabulary] = None) -> str:
-    """A label folder's name -> its ``Activity:Action`` label (see the module docstring)."""
-    label = name if ":" in name else name.replace(FOLDER_SEPARATOR, ":", 1)
-    if vocabulary is None or label in vocabulary.labels:
-        return label
-    matches = [known for known in vocabulary.labels if known.split(":", 1)[-1] == name]
-    return matches[0] if len(matches) == 1 else label
-
-
-def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
-    import tensorflow as tf
-
-    items: List[ImageItem] = []
-    for name in sorted(tf.io.gfile.listdir(root)):
-        name = name.rstrip("/")
-        path = f"{root.rstrip('/')}/{name}"
-        if name.startswith("."):
-            continue
-        if not tf.io.gfile.isdir(path):
-            items.append(ImageItem("", path))
-            continue
-        label = check_label(folder_label(name, vocabulary), f"{path}/")
-        files = [f"{d.rstrip('/')}/{f}" for d, _, fs in tf.io.gfile.walk(path) for f in sorted(fs)
-                 if not f.startswith(".") and "/." not in d[len(path):]]
-        if not files:
-            raise UserError(f"{path}/: label folder {name!r} holds no images")
-        items.extend(ImageItem(label, f) for f in sorted(files))
-    if not any(item.label for item in items):
-        raise UserError(f"{root}: no label folders (expected <root>/<label>/<image files>)")
-    return items
-
-
-def read_manifest(path: str) -> List[ImageItem]:
-    """Rows of an image manifest; raises ``UserError`` naming the file and line."""
-    text = open_text(path, "image manifest")
-    base = path.rsplit("/", 1)[0] if "/" in path else "."
-    items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
-    if not items:
-        raise UserError(f"{path}: the manifest lists no images")
-    return items
-
-
-def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    if path.endswith((".jsonl", ".json")):
-        yield from jsonl_rows(path, text)
-        return
-    reader = csv.reader(text.splitlines(), delimiter="\t" if path.endswith(".tsv") else ",")
-    header: Optional[List[str]] = None
-    for values in reader:
-        number = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        cells = [v.strip().lower() for v in values]
-        if header is None and number == 1 and set(cells) & {"label", *SOURCE_COLUMNS}:
-            _check_columns(cells, f"{path}:1")
-            header = cells
-            continue
-        columns = header or ["label", "image"]
-        if len(values) != len(columns):
-            raise UserError(f"{path}:{number}: {len(values)} fields, expected {len(columns)} ({columns})")
-        yield number, dict(zip(columns, values))
-
-
-def _check_columns(columns: Iterable[str], where: str) -> List[str]:
-    columns = list(columns)
-    present = [c for c in SOURCE_COLUMNS if c in columns]
-    if "label" not in columns or len(present) != 1:
-        raise UserError(f"{where}: need a 'label' column and exactly one of {list(SOURCE_COLUMNS)},"
-                        f" got {columns}")
-    return present
-
-
-def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
-    present = _check_columns(fields, where)
-    label = check_label(fields["label"], where)
-    source = str(fields[present[0]] or "").strip()
-    if not source:
-        raise UserError(f"{where}: empty image path or URL")
-    if "://" not in source and ":" not in source.split("/", 1)[0] and not os.path.isabs(source):
-        source = f"{base}/{source}"  # relative to the manifest
-    return ImageItem(label, source)
-
-
-def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
-    """A folder tree or a manifest file."""
-    import tensorflow as tf
-
-    if tf.io.gfile.isdir(root):
-        return list_folder(root, vocabulary)
-    if not tf.io.gfile.exists(root):
-        raise UserError(f"image root {root} does not exist (want a folder tree or a manifest)")
-    return read_manifest(root)
 
 
 def settings_from(options: Dict[str, Any]) -> IngestSettings:
@@ -311,8 +207,6 @@ def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str
 def run(pipeline, root: str, output: str, backbone: BackboneConfig,
         vocabulary: Union[None, str, Vocabulary] = None, **options) -> Dict[str, int]:
     """List and validate the inputs, write ``labels.json``, run ``pipeline``; the summary."""
-    import tensorflow as tf
-
     settings = settings_from(options)
     given = load_vocabulary(vocabulary)
     items = list_inputs(root, given)

@@ -19,9 +19,11 @@ import os
 import tempfile
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from laf import files
 from laf.errors import UserError
+from laf.files import is_remote
 from schemas import names
-from schemas.records import Segment
+from schemas.segment import Segment
 from schemas.vocabulary import Vocabulary
 
 COLUMNS = ("video", "label", "id", "split", "segments")
@@ -72,10 +74,6 @@ def check_ratios(ratios: Mapping[str, float]) -> Dict[str, float]:
         raise UserError(f"split ratios {dict(ratios)} must be non-negative numbers for {names.SPLITS}"
                         " with a positive sum")
     return dict(ratios)
-
-
-def is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
 
 
 def file_size(uri: str) -> int:
@@ -150,13 +148,12 @@ def read_manifest(path: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Ma
 
 def open_text(path: str, what: str = "manifest") -> str:
     """A (local or gfile) text file's content; ``UserError`` naming ``what`` if it is missing or not UTF-8."""
-    import tensorflow as tf
-
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return f.read().decode("utf-8-sig")
-    except tf.errors.NotFoundError:
+        return files.read_bytes(path).decode("utf-8-sig")
+    except FileNotFoundError:
         raise UserError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a folder, not a file") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e})") from None
 
@@ -211,16 +208,23 @@ def _check_columns(columns, where: str) -> None:
         raise UserError(f"{where}: missing required column(s) {missing}")
 
 
-def check_label(label: object, where: str, hierarchy: bool = True) -> str:
-    """The stripped label. It must be ``Activity:Action``: the activity part is what activity
-    Hit@k scores. ``hierarchy=False`` (THUMOS14 / ActivityNet class names, whose activity a
-    ``--taxonomy`` gives) still refuses a colon with an empty side."""
+def check_label(label: object, where: str) -> str:
     if not isinstance(label, str) or not label.strip():
         raise UserError(f"{where}: empty label")
     label = label.strip()
-    if (hierarchy or ":" in label) and not all(part.strip() for part in label.partition(":")[::2]):
+    if ":" in label and not all(part.strip() for part in label.split(":", 1)):
         raise UserError(f"{where}: label {label!r} must be written 'Activity:Action'")
     return label
+
+
+def check_activities(manifest: Manifest, taxonomy: Optional[Mapping[str, str]] = None) -> None:
+    """Every label (of a video or a segment) needs an activity, which activity Hit@k scores:
+    written ``Activity:Action``, or given by ``taxonomy`` (label -> activity)."""
+    for row in manifest.rows:
+        for label in (row.label, *(s.label for s in row.segments)):
+            if ":" not in label and label not in (taxonomy or {}):
+                mapped = " or be mapped by the taxonomy" if taxonomy is not None else ""
+                raise UserError(f"{row.where}: label {label!r} must be written 'Activity:Action'{mapped}")
 
 
 def _row(fields: Mapping[str, object], where: str, base: str, ratios: Mapping[str, float]) -> VideoRow:
@@ -306,9 +310,9 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
         cover: Dict[str, float] = {}
         for s in segments:
             cover[s.label] = cover.get(s.label, 0.0) + (s.end - s.start)
-        label = check_label(max(sorted(cover), key=lambda k: cover[k]), where, hierarchy=False)
+        label = check_label(max(sorted(cover), key=lambda k: cover[k]), where)
         for s in segments:
-            check_label(s.label, where, hierarchy=False)
+            check_label(s.label, where)
         uri = files.get(video_id) or files.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
         rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where))
     if not rows:

@@ -1,21 +1,24 @@
 """Checks across the two inputs that must fail before any work starts.
 
 Domain transfer needs, for every action, both weakly labelled videos and web images: a label
-with only one of them cannot be transferred (and would silently train on nothing).
+with only one of them cannot be transferred (and would silently train on nothing). Neither
+Beam nor TensorFlow is loaded here, so a mistake shows in a second, not after TF's import.
 """
 from __future__ import annotations
 
 from typing import Mapping
 
 from laf.errors import UserError
-from laf.image_ingest import list_inputs
-from laf.manifest import read_manifest
+from laf.image_inputs import list_inputs
+from laf.manifest import check_activities, read_manifest
 from schemas.vocabulary import Vocabulary
 
 
 def check_labels(videos: str, images: str, split_ratios: Mapping[str, float]) -> Vocabulary:
     """The video manifest's vocabulary, after checking every label has videos and web images."""
-    vocabulary = Vocabulary.build(read_manifest(videos, split_ratios).labels)
+    manifest = read_manifest(videos, split_ratios)
+    check_activities(manifest)
+    vocabulary = Vocabulary.build(manifest.labels)
     image_labels = {item.label for item in list_inputs(images, vocabulary) if item.label}
     problems = []
     no_images = sorted(set(vocabulary.labels) - image_labels)

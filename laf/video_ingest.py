@@ -274,6 +274,7 @@ def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
             raise UserError(f"labels {missing} of the manifest are not in the vocabulary {labels}")
         return vocabulary
     mapping = mf.read_taxonomy(taxonomy) if taxonomy else None
+    mf.check_activities(manifest, mapping)
     if mapping:
         unused = sorted(set(mapping) - set(manifest.labels))
         if unused:

@@ -1,7 +1,10 @@
 """The `laf` console script as a user runs it."""
+import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from laf import cli
 
@@ -32,3 +35,50 @@ def test_every_subcommand_has_help(capsys):
         except SystemExit as e:
             assert e.code == 0, name
         assert f"usage: laf {name}" in capsys.readouterr().out
+
+
+_LOADED = ("import json, sys; from laf import cli; rc = cli.main(sys.argv[1:]); "
+           "print(json.dumps([rc, sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'tfx', 'apache_beam'})]))")
+
+
+def _run_inputs(tmp_path, videos="video,label\nv.mp4,A:x\n", folders=("A__x",), config=None):
+    (tmp_path / "videos.csv").write_text(videos)
+    for name in folders:
+        (tmp_path / "images" / name).mkdir(parents=True)
+        if name != "B__empty":
+            (tmp_path / "images" / name / "a.jpg").write_bytes(b"\xff\xd8")
+    path = tmp_path / "c.yaml"
+    if isinstance(config, bytes):
+        path.write_bytes(config)
+    else:
+        path.write_text(config or "pipeline_root: out/pipeline\ndata:\n  videos: videos.csv\n  images: images\n")
+    return path
+
+
+@pytest.mark.parametrize("inputs, where, words", [
+    (dict(videos="video,label\nv.mp4,A:x\nw.mp4,Serve\n"), "videos.csv:3", "'Serve' must be written 'Activity:Action'"),
+    (dict(folders=("A__x", "C__w")), "", "web images but no videos"),
+    (dict(folders=("A__x", "B__empty")), "images/B__empty/", "holds no images"),
+    (dict(config=b"data:\n  videos: caf\xe9.csv\n"), "c.yaml:2", "not UTF-8 text"),
+    (dict(config="data:\n  videos: [videos.csv\n  images: images\n"), "c.yaml:", "not valid YAML"),
+    (dict(config="data:\n  videos: videos.csv\n  images: images\ntrainer: {cells: 0}\n"), "c.yaml", "trainer.cells"),
+])
+def test_run_config_and_manifest_errors_are_one_line_before_tf_loads(tmp_path, inputs, where, words):
+    """`laf run` pre-flight: exit 2, one line naming file:line or key, and no TF/TFX/Beam
+    import on the way (what made each error take 35-47 s)."""
+    config = _run_inputs(tmp_path, **inputs)
+    done = subprocess.run([sys.executable, "-c", _LOADED, "run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    rc, loaded = json.loads(done.stdout.splitlines()[-1])
+    assert (rc, loaded) == (2, [])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("laf run: error: ") and words in lines[0], done.stderr
+    assert f"{tmp_path}/{where}" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_as_the_config_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-c", _LOADED, "run", "--config", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert json.loads(done.stdout.splitlines()[-1]) == [2, []]
+    assert done.stderr.strip() == f"laf run: error: {tmp_path}: is a folder, not a config file"

@@ -179,31 +179,6 @@ def test_manifest_mistakes_fail_before_any_work_naming_file_and_line(tmp_path, t
     assert not (tmp_path / "out").exists()
 
 
-def test_headerless_and_jsonl_manifests(tmp_path):
-    (tmp_path / "a.csv").write_text("Diving:Platform,x.jpg\nDiving:Springboard,http://127.0.0.1/y.jpg\n")
-    (tmp_path / "a.jsonl").write_text('{"label": "Diving:Platform", "url": "http://127.0.0.1/y.jpg"}\n')
-    assert image_ingest.list_inputs(str(tmp_path / "a.csv")) == [
-        image_ingest.ImageItem("Diving:Platform", f"{tmp_path}/x.jpg"),
-        image_ingest.ImageItem("Diving:Springboard", "http://127.0.0.1/y.jpg")]
-    assert image_ingest.list_inputs(str(tmp_path / "a.jsonl")) == [
-        image_ingest.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
-
-
-def test_empty_label_folder_is_a_user_error(tmp_path):
-    (tmp_path / "Diving__Platform").mkdir()
-    with pytest.raises(UserError, match="holds no images"):
-        image_ingest.list_inputs(str(tmp_path))
-
-
-def test_folder_names_map_to_activity_action_labels():
-    vocab = Vocabulary.build(["Basketball:Slam dunk", "Diving:Platform", "Tennis:Serve", "Volleyball:Serve"])
-    assert image_ingest.folder_label("Basketball__Slam dunk") == "Basketball:Slam dunk"
-    assert image_ingest.folder_label("Diving:Platform") == "Diving:Platform"
-    assert image_ingest.folder_label("Slam dunk", vocab) == "Basketball:Slam dunk"  # action name alone
-    assert image_ingest.folder_label("Serve", vocab) == "Serve"                     # ambiguous: left as is
-    assert image_ingest.folder_label("Long jump") == "Long jump"
-
-
 def test_unknown_option_is_a_user_error(tree, tmp_path):
     with pytest.raises(UserError, match="max_pixel"):
         image_ingest.extract_images(tree, str(tmp_path), BACKBONE, max_pixel=10)

@@ -64,8 +64,6 @@ def test_hash_split_is_stable_and_follows_ratios():
     ("m.csv", "video,label\na.mp4,A:b\nx/a.mp4,A:c\n", "m.csv:3", "already used at"),
     ("m.csv", "video,label,segments\na.mp4,A:b,4-2\n", "m.csv:2", "invalid segment"),
     ("m.csv", "video,label\na.mp4,:b\n", "m.csv:2", "Activity:Action"),
-    ("m.csv", "video,label\na.mp4,A:b\nb.mp4,Serve\n", "m.csv:3", "label 'Serve' must be written 'Activity:Action'"),
-    ("m.csv", "video,label,segments\na.mp4,A:b,\"[[1, 2, \"\"Serve\"\"]]\"\n", "m.csv:2", "'Serve' must be"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n{"video": "b.mp4", "label": \n', "m.jsonl:2",
      "not a JSON object"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n["b.mp4"]\n', "m.jsonl:2", "expected a JSON object"),
@@ -76,6 +74,17 @@ def test_manifest_errors_name_file_and_line(tmp_path, name, text, where, words):
     with pytest.raises(UserError) as info:
         mf.read_manifest(path)
     assert str(tmp_path / where) in str(info.value) and words in str(info.value)
+
+
+def test_every_label_needs_an_activity_written_or_from_the_taxonomy(tmp_path):
+    rows = mf.read_manifest(write(tmp_path / "m.csv", "video,label\na.mp4,A:b\nb.mp4,Serve\n"))
+    with pytest.raises(UserError, match=r"m.csv:3: label 'Serve' must be written 'Activity:Action'$"):
+        mf.check_activities(rows)
+    mf.check_activities(rows, {"Serve": "Tennis"})
+    segment = mf.read_manifest(write(tmp_path / "s.jsonl", json.dumps(
+        {"video": "a.mp4", "label": "A:b", "segments": [[1, 2, "Serve"]]}) + "\n"))
+    with pytest.raises(UserError, match=r"s.jsonl:1: label 'Serve' must be written 'Activity:Action' or be mapped"):
+        mf.check_activities(segment, {"A:c": "A"})
 
 
 def test_empty_and_missing_manifests(tmp_path):

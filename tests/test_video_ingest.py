@@ -126,6 +126,8 @@ def test_manifest_errors_fail_before_any_work(tmp_path, clips):
     assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output]) == 2
     with pytest.raises(UserError, match=f"{manifest}:3: empty label"):
         vi.extract_videos(manifest, output)
+    no_activity = write_manifest(tmp_path / "serve.csv", [(clips["h264"], "Serve", "", "train", "")])
+    assert cli.main(["extract", "videos", "--manifest", no_activity, "--output", output]) == 2
     assert not os.path.exists(output)
 
 
@@ -297,6 +299,8 @@ def test_vocabulary_sources(tmp_path):
     taxonomy.write_text(json.dumps({"Basketball": ["Dunk", "Basketball:Layup"]}))
     vocabulary = vi.vocabulary_for(rows, taxonomy=str(taxonomy))
     assert vocabulary.activities == {"Basketball": ["Basketball:Layup", "Dunk"]}
+    with pytest.raises(UserError, match=r"m.csv:2: label 'Dunk' must be written 'Activity:Action'$"):
+        vi.vocabulary_for(rows)  # no taxonomy: 'Dunk' would be an activity of its own
     taxonomy.write_text(json.dumps({"Basketball": ["Dunk", "Basketball:Layup", "Basketball:Block"]}))
     with pytest.raises(UserError, match="have no videos"):
         vi.vocabulary_for(rows, taxonomy=str(taxonomy))

@@ -10,9 +10,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo
-    from pipeline import config, local_runner
+    from laf.preflight import check_labels
+    from pipeline import config
 
-    cfg = config.load(args.config) if args.config else demo.prepare(args.output)
+    if args.config:  # config and manifests are checked before TF/TFX load (seconds, not a minute)
+        cfg = config.load(args.config)
+        check_labels(cfg.data.videos, cfg.data.images, cfg.data.split_ratios)
+    else:
+        cfg = demo.prepare(args.output)
+    from pipeline import local_runner
+
     local_runner.run(cfg, enable_cache=not args.no_cache)
     print(demo.format_summary(demo.summarize(cfg)))
     return 0

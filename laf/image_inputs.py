@@ -1,0 +1,116 @@
+"""The web-image inputs of ingestion, listed and checked on the driver before any work starts:
+a folder tree ``<root>/<label folder>/<files>`` or a manifest (see ``laf.image_ingest``).
+
+Kept free of Beam and TensorFlow (``laf.files`` loads TF only for remote URIs), so
+``laf run``'s pre-flight finds a bad folder or manifest line in a second.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from laf import files
+from laf.errors import UserError
+from laf.manifest import check_label, jsonl_rows, open_text
+from schemas.vocabulary import Vocabulary
+
+FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names
+SOURCE_COLUMNS = ("image", "path", "url")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageItem:
+    label: str               # "" for a file outside any label folder
+    source: str
+
+
+
+def folder_label(name: str, vocabulary: Optional[Vocabulary] = None) -> str:
+    """A label folder's name -> its ``Activity:Action`` label (see the module docstring)."""
+    label = name if ":" in name else name.replace(FOLDER_SEPARATOR, ":", 1)
+    if vocabulary is None or label in vocabulary.labels:
+        return label
+    matches = [known for known in vocabulary.labels if known.split(":", 1)[-1] == name]
+    return matches[0] if len(matches) == 1 else label
+
+
+def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
+    items: List[ImageItem] = []
+    for name in sorted(files.listdir(root)):
+        path = f"{root.rstrip('/')}/{name}"
+        if name.startswith("."):
+            continue
+        if not files.isdir(path):
+            items.append(ImageItem("", path))
+            continue
+        label = check_label(folder_label(name, vocabulary), f"{path}/")
+        found = [f"{d.rstrip('/')}/{f}" for d, _, fs in files.walk(path) for f in sorted(fs)
+                 if not f.startswith(".") and "/." not in d[len(path):]]
+        if not found:
+            raise UserError(f"{path}/: label folder {name!r} holds no images")
+        items.extend(ImageItem(label, f) for f in sorted(found))
+    if not any(item.label for item in items):
+        raise UserError(f"{root}: no label folders (expected <root>/<label>/<image files>)")
+    return items
+
+
+def read_manifest(path: str) -> List[ImageItem]:
+    """Rows of an image manifest; raises ``UserError`` naming the file and line."""
+    text = open_text(path, "image manifest")
+    base = path.rsplit("/", 1)[0] if "/" in path else "."
+    items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
+    if not items:
+        raise UserError(f"{path}: the manifest lists no images")
+    return items
+
+
+def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    if path.endswith((".jsonl", ".json")):
+        yield from jsonl_rows(path, text)
+        return
+    reader = csv.reader(text.splitlines(), delimiter="\t" if path.endswith(".tsv") else ",")
+    header: Optional[List[str]] = None
+    for values in reader:
+        number = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        cells = [v.strip().lower() for v in values]
+        if header is None and number == 1 and set(cells) & {"label", *SOURCE_COLUMNS}:
+            _check_columns(cells, f"{path}:1")
+            header = cells
+            continue
+        columns = header or ["label", "image"]
+        if len(values) != len(columns):
+            raise UserError(f"{path}:{number}: {len(values)} fields, expected {len(columns)} ({columns})")
+        yield number, dict(zip(columns, values))
+
+
+def _check_columns(columns: Iterable[str], where: str) -> List[str]:
+    columns = list(columns)
+    present = [c for c in SOURCE_COLUMNS if c in columns]
+    if "label" not in columns or len(present) != 1:
+        raise UserError(f"{where}: need a 'label' column and exactly one of {list(SOURCE_COLUMNS)},"
+                        f" got {columns}")
+    return present
+
+
+def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
+    present = _check_columns(fields, where)
+    label = check_label(fields["label"], where)
+    source = str(fields[present[0]] or "").strip()
+    if not source:
+        raise UserError(f"{where}: empty image path or URL")
+    if "://" not in source and ":" not in source.split("/", 1)[0] and not os.path.isabs(source):
+        source = f"{base}/{source}"  # relative to the manifest
+    return ImageItem(label, source)
+
+
+def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
+    """A folder tree or a manifest file."""
+    if files.isdir(root):
+        return list_folder(root, vocabulary)
+    if not files.exists(root):
+        raise UserError(f"image root {root} does not exist (want a folder tree or a manifest)")
+    return read_manifest(root)

@@ -1,0 +1,35 @@
+"""laf.files: the same answers for local paths (no TF) and remote URIs (tf.io.gfile)."""
+import pytest
+
+from laf import files
+
+
+def _tree(root: str, write) -> None:
+    write(f"{root}/A__x/a.jpg", b"a")
+    write(f"{root}/A__x/sub/b.jpg", b"b")
+
+
+def test_local_and_remote_agree(tmp_path):
+    import tensorflow as tf
+
+    def write_local(path, data):
+        import os
+
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def write_remote(path, data):
+        tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
+        with tf.io.gfile.GFile(path, "wb") as f:
+            f.write(data)
+
+    for root, write in ((str(tmp_path), write_local), ("ram://laf-files-test", write_remote)):
+        _tree(root, write)
+        assert files.listdir(root) == ["A__x"] and files.isdir(f"{root}/A__x")
+        assert sorted(f for _, _, fs in files.walk(f"{root}/A__x") for f in fs) == ["a.jpg", "b.jpg"]
+        assert files.read_bytes(f"{root}/A__x/sub/b.jpg") == b"b" and files.exists(f"{root}/A__x/a.jpg")
+        assert not files.exists(f"{root}/missing")
+        with pytest.raises(FileNotFoundError):
+            files.read_bytes(f"{root}/missing")
+    assert files.read_bytes(f"file://{tmp_path}/A__x/a.jpg") == b"a"

@@ -1,0 +1,31 @@
+"""laf.image_inputs: listing web-image folders and manifests on the driver, before any work."""
+import pytest
+
+from laf import image_inputs
+from laf.errors import UserError
+from schemas.vocabulary import Vocabulary
+
+
+def test_headerless_and_jsonl_manifests(tmp_path):
+    (tmp_path / "a.csv").write_text("Diving:Platform,x.jpg\nDiving:Springboard,http://127.0.0.1/y.jpg\n")
+    (tmp_path / "a.jsonl").write_text('{"label": "Diving:Platform", "url": "http://127.0.0.1/y.jpg"}\n')
+    assert image_inputs.list_inputs(str(tmp_path / "a.csv")) == [
+        image_inputs.ImageItem("Diving:Platform", f"{tmp_path}/x.jpg"),
+        image_inputs.ImageItem("Diving:Springboard", "http://127.0.0.1/y.jpg")]
+    assert image_inputs.list_inputs(str(tmp_path / "a.jsonl")) == [
+        image_inputs.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
+
+
+def test_empty_label_folder_is_a_user_error(tmp_path):
+    (tmp_path / "Diving__Platform").mkdir()
+    with pytest.raises(UserError, match="holds no images"):
+        image_inputs.list_inputs(str(tmp_path))
+
+
+def test_folder_names_map_to_activity_action_labels():
+    vocab = Vocabulary.build(["Basketball:Slam dunk", "Diving:Platform", "Tennis:Serve", "Volleyball:Serve"])
+    assert image_inputs.folder_label("Basketball__Slam dunk") == "Basketball:Slam dunk"
+    assert image_inputs.folder_label("Diving:Platform") == "Diving:Platform"
+    assert image_inputs.folder_label("Slam dunk", vocab) == "Basketball:Slam dunk"  # action name alone
+    assert image_inputs.folder_label("Serve", vocab) == "Serve"                     # ambiguous: left as is
+    assert image_inputs.folder_label("Long jump") == "Long jump"
