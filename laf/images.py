@@ -15,8 +15,11 @@ records instead of crashing.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import io
+import ipaddress
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -50,10 +53,11 @@ class ImageOptions:
     max_bytes: int = 20 * 2**20         # file / download size cap
     max_pixels: int = 40_000_000        # width * height cap, checked from the header
     timeout: float = 10.0               # seconds, for the connect and for each read
-    deadline: float = 60.0              # seconds for a whole download (stops trickling servers)
+    deadline: float = 60.0              # seconds for a whole fetch, retries included (cuts trickling servers)
     retries: int = 2                    # extra attempts on timeouts, resets, 429 and 5xx
     backoff: float = 0.5                # seconds before the first retry; doubles each time
     user_agent: str = "laf-image-ingest/0.1"
+    allow_private_addresses: bool = False  # fetch from loopback/private/link-local hosts (own mirror)
 
 
 class ImageError(Exception):
@@ -98,7 +102,8 @@ def load(source: str, options: ImageOptions = ImageOptions()) -> bytes:
 
 
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s): a server must not steer us to file: or ftp:."""
+    """Follow redirects only to http(s): a server must not steer us to file: or ftp:. Each
+    hop opens its own connection, whose address ``_Guard`` checks."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if not is_url(newurl):
@@ -106,40 +111,157 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener() -> urllib.request.OpenerDirector:
+def _refusal(address: str) -> Optional[str]:
+    """Why an IP address must not be fetched from by default (a crawler in a cloud project must
+    not reach its metadata server or internal services), or None for a public address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
+        if getattr(ip, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if ip.is_global else "non-global"
+
+
+class _Guard:
+    """One fetch's connections: every address (each redirect hop, the one actually connected
+    to) is checked, and at the deadline the socket is shut, so no server can hold a fetch
+    longer, however slowly it sends its headers or body."""
+
+    def __init__(self, options: ImageOptions, deadline: float):
+        self.options, self.deadline = options, deadline
+        self.sock: Optional[socket.socket] = None
+        self._timers: list = []
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self.expired()
+        return left
+
+    def expired(self) -> ImageError:
+        return ImageError("fetch", f"took longer than the deadline of {self.options.deadline:g} s")
+
+    def check(self, host: str, address: str) -> None:
+        kind = None if self.options.allow_private_addresses else _refusal(address)
+        if kind:
+            raise ImageError("fetch", f"{host} is {address}, a {kind} address: refused (allow_private_addresses"
+                                      " / --allow-private-addresses for a self-hosted mirror)")
+
+    def create_connection(self, address, timeout=None, source_address=None) -> socket.socket:
+        """``socket.create_connection`` connecting only to checked addresses."""
+        host, port = address
+        error: Optional[Exception] = None
+        for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            self.check(host, sockaddr[0])
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(min(self.options.timeout, self.remaining()))
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                self.check(host, sock.getpeername()[0])
+                return sock
+            except OSError as e:
+                sock.close()
+                error = e
+            except ImageError:
+                sock.close()
+                raise
+        raise error or OSError(f"cannot resolve {host}")
+
+    def connected(self, sock: socket.socket) -> None:
+        """Watch the (possibly TLS) socket a response is read from until the deadline."""
+        self.sock = sock
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), _shut, (sock,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake a read blocked on ``sock`` (plain or TLS) from another thread: shut the descriptor."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
+
+
+def _guarded(connection_class, guard: _Guard):
+    class Guarded(connection_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = guard.create_connection
+
+        def connect(self):
+            super().connect()
+            guard.connected(self.sock)
+
+    return Guarded
+
+
+class _GuardedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, guard: _Guard):
+        super().__init__()
+        self._connection = _guarded(http.client.HTTPConnection, guard)
+
+    def http_open(self, req):
+        return self.do_open(self._connection, req)
+
+
+class _GuardedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, guard: _Guard):
+        super().__init__()
+        self._connection = _guarded(http.client.HTTPSConnection, guard)
+
+    def https_open(self, req):
+        return self.do_open(self._connection, req, context=self._context)
+
+
+def _opener(guard: _Guard) -> urllib.request.OpenerDirector:
     # Built by hand: build_opener() would add file:, ftp: and data: handlers.
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    _SafeRedirects(), urllib.request.HTTPErrorProcessor()):
+    for handler in (urllib.request.ProxyHandler(), _GuardedHTTP(guard), _GuardedHTTPS(guard),
+                    urllib.request.HTTPDefaultErrorHandler(), _SafeRedirects(), urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
 
 _RETRYABLE = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException)
+_CHUNK = 16 * 1024  # read1 returns after one socket read: the size cap is checked as bytes arrive
 
 
 def fetch(url: str, options: ImageOptions = ImageOptions()) -> bytes:
-    """Download an image URL with timeouts, a size cap, a content-type check and bounded retries."""
+    """Download an image URL with timeouts, one deadline for all attempts, a size cap, a
+    content-type check, address checks and bounded retries."""
     if not is_url(url):
         raise ImageError("validate", f"not an http(s) URL: {url}")
-    for attempt in range(options.retries + 1):
-        try:
-            return _fetch_once(url, options)
-        except urllib.error.HTTPError as e:
-            if e.code != 429 and e.code < 500 or attempt == options.retries:
-                raise ImageError("fetch", f"HTTP {e.code} {e.reason}") from None
-        except _RETRYABLE as e:
-            if attempt == options.retries:
-                raise ImageError("fetch", f"{type(e).__name__}: {e} (after {attempt + 1} attempts)") from None
-        time.sleep(options.backoff * 2 ** attempt)
+    guard = _Guard(options, time.monotonic() + options.deadline)
+    try:
+        for attempt in range(options.retries + 1):
+            try:
+                return _fetch_once(url, options, guard)
+            except urllib.error.HTTPError as e:
+                if e.code != 429 and e.code < 500 or attempt == options.retries:
+                    raise ImageError("fetch", f"HTTP {e.code} {e.reason}") from None
+            except _RETRYABLE as e:
+                if time.monotonic() >= guard.deadline:
+                    raise guard.expired() from None
+                if attempt == options.retries:
+                    raise ImageError("fetch", f"{type(e).__name__}: {e} (after {attempt + 1} attempts)") from None
+            time.sleep(min(options.backoff * 2 ** attempt, guard.remaining()))
+    finally:
+        guard.close()
     raise AssertionError("unreachable")
 
 
-def _fetch_once(url: str, options: ImageOptions) -> bytes:
+def _fetch_once(url: str, options: ImageOptions, guard: _Guard) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": options.user_agent})
-    start = time.monotonic()
-    with _opener().open(request, timeout=options.timeout) as response:
+    with _opener(guard).open(request, timeout=min(options.timeout, guard.remaining())) as response:
         content_type = response.headers.get_content_type() if response.headers.get("Content-Type") else ""
         if not content_type.startswith("image/") and content_type not in GENERIC_TYPES:
             raise ImageError("fetch", f"content-type {content_type!r} is not an image")
@@ -148,15 +270,15 @@ def _fetch_once(url: str, options: ImageOptions) -> bytes:
             raise ImageError("fetch", f"Content-Length {length} is over the cap of {options.max_bytes} bytes")
         chunks, total = [], 0
         while True:
-            chunk = response.read(64 * 1024)
+            guard.sock.settimeout(min(options.timeout, guard.remaining()))
+            chunk = response.read1(_CHUNK)
             if not chunk:
                 break
             total += len(chunk)
             if total > options.max_bytes:
                 raise ImageError("fetch", f"download is over the cap of {options.max_bytes} bytes")
-            if time.monotonic() - start > options.deadline:
-                raise ImageError("fetch", f"download took longer than {options.deadline} s")
             chunks.append(chunk)
+    guard.remaining()  # a read cut short by the deadline ends like a complete one
     data = b"".join(chunks)
     if not data:
         raise ImageError("fetch", "empty response (0 bytes)")

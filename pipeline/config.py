@@ -26,6 +26,7 @@ class DataConfig:
         default_factory=lambda: {"train": 0.6, "eval": 0.2, "test": 0.2})
     max_video_bytes: int = 16 * 2**30     # bigger video files are rejected, not copied or decoded
     max_video_seconds: float = 6 * 3600.0  # longer videos are rejected
+    allow_private_addresses: bool = False  # fetch image URLs on loopback/private/link-local hosts (own mirror)
 
 
 @dataclasses.dataclass

@@ -41,7 +41,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     video_ingest = VideoIngest(manifest=cfg.data.videos, fps=feats.fps, split_ratios=cfg.data.split_ratios,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
                                **backbone)
-    image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], **backbone)
+    fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
+    image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
+                               **backbone)
     video_checks = _validated(video_ingest.outputs["examples"], schemas.VIDEO_SCHEMA, "Video")
     image_checks = _validated(image_ingest.outputs["examples"], schemas.IMAGE_SCHEMA, "Image")
 

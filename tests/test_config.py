@@ -31,6 +31,7 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
         assert cfg.pipeline_root == str(data_dir / "out" / "root")
         assert cfg.domain_transfer.theta1 == 0.2 and cfg.trainer.cells == 1024
         assert cfg.metadata_path.endswith("metadata.sqlite")
+        assert cfg.data.allow_private_addresses is False  # image URLs on local hosts are refused by default
 
 
 @pytest.mark.parametrize("patch, message", [
@@ -43,6 +44,7 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     ({"data": {"videos": "missing.csv", "images": "images"}}, r"data.videos: .*missing.csv does not exist"),
     ({"data": {"split_ratios": {"train": 0.5, "eval": 0.1, "test": 0.1}}}, r"sum to 1"),
     ({"evaluation": {"tiou": [0.1, 2]}}, r"evaluation.tiou\[1\]"),
+    ({"data": {"allow_private_addresses": "yes"}}, r"data.allow_private_addresses must be bool, got 'yes'"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):
     raw = {"data": {"videos": "videos.csv", "images": "images"}}

@@ -148,21 +148,40 @@ def test_manifest_with_urls_and_an_existing_vocabulary(tmp_path, media):
             ("Diving:Platform", "imgs/gray.jpg"),                    # relative to the manifest
             ("Diving:Platform", "file://" + local),                  # scheme not allowed
             ("Tennis:Serve", local),                                 # not in the vocabulary
+            ("Basketball:Layup", server.url("/trickle-body.jpg")),  # 1 byte per 0.25 s: cut at the deadline
         ]
         manifest = tmp_path / "images.csv"
         manifest.write_text("label,image\n" + "".join(f"{label},{src}\n" for label, src in rows))
         output = str(tmp_path / "out")
         summary = image_ingest.extract_images(str(manifest), output, BACKBONE, vocabulary=vocab,
-                                              batch_size=2, timeout=2.0, retries=1, backoff=0.01)
+                                              batch_size=2, timeout=2.0, deadline=1.5, retries=1, backoff=0.01,
+                                              allow_private_addresses=True)  # the test server is local
     records, rejected, _, written_vocab = read_output(output)
-    assert summary == {"inputs": 8, "accepted": 2, "rejected": 5, "duplicates": 1}
+    assert summary == {"inputs": 9, "accepted": 2, "rejected": 6, "duplicates": 1}
     assert written_vocab == vocab
     assert {(r.label, r.label_index) for r in records} == {
         ("Basketball:Slam dunk", vocab.index("Basketball:Slam dunk")), ("Diving:Platform", vocab.index("Diving:Platform"))}
-    assert sorted(r["stage"] for r in rejected) == ["fetch", "fetch", "fetch", "validate", "validate"]
+    assert sorted(r["stage"] for r in rejected) == ["fetch", "fetch", "fetch", "fetch", "validate", "validate"]
     reasons = " | ".join(r["reason"] for r in rejected)
-    for words in ("content-type 'text/html'", "HTTP 404", "not allowed", "scheme 'file'", "'Tennis:Serve' is not in"):
+    for words in ("content-type 'text/html'", "HTTP 404", "not allowed", "scheme 'file'", "'Tennis:Serve' is not in",
+                  "took longer than the deadline of 1.5 s"):
         assert words in reasons
+
+
+def test_loopback_urls_are_rejected_unless_the_command_allows_them(tmp_path, media, capsys):
+    from laf import cli
+
+    with Server(image_routes(media["jpeg"])) as server:
+        manifest = tmp_path / "images.csv"
+        manifest.write_text(f"label,url\nDiving:Platform,{server.url('/ok.jpg')}\n")
+        base = ["extract", "images", "--root", str(manifest), "--input-size", str(BACKBONE.size)]
+        assert cli.main(base + ["--output", str(tmp_path / "default")]) == 0
+        assert cli.main(base + ["--output", str(tmp_path / "mirror"), "--allow-private-addresses"]) == 0
+    capsys.readouterr()
+    _, rejected, summary, _ = read_output(str(tmp_path / "default"))
+    assert summary["rejected"] == 1 and rejected[0]["stage"] == "fetch"
+    assert "127.0.0.1, a loopback address: refused" in rejected[0]["reason"]
+    assert read_output(str(tmp_path / "mirror"))[2]["accepted"] == 1
 
 
 @pytest.mark.parametrize("text, words", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import struct
 import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict
@@ -193,11 +194,14 @@ class Server:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 status, headers, body = server.routes[self.path](server.hits[self.path])
                 try:
-                    self.send_response(status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(body)
+                    if status is not None:
+                        self.send_response(status)
+                        for key, value in headers.items():
+                            self.send_header(key, value)
+                        self.end_headers()
+                    for piece in ([body] if isinstance(body, bytes) else body):  # an iterable trickles
+                        self.wfile.write(piece)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
                     pass
 
@@ -232,7 +236,16 @@ def image_routes(jpeg: bytes):
         time.sleep(1.5)
         return ok(_)
 
+    def trickle(pieces):
+        import time
+
+        for piece in pieces:
+            yield piece
+            time.sleep(0.25)
+
     return {
+        "/trickle-body.jpg": lambda _: (200, {"Content-Type": "image/jpeg"}, trickle([jpeg[i:i + 1] for i in range(80)])),
+        "/trickle-headers.jpg": lambda _: (None, {}, trickle([b"HTTP/1.0 200 OK\r\n"] + [b"X: y\r\n"] * 80)),
         "/ok.jpg": ok,
         "/octet": lambda _: (200, {"Content-Type": "application/octet-stream"}, jpeg),
         "/page.jpg": lambda _: (200, {"Content-Type": "text/html"}, b"<html>hi</html>"),
@@ -251,7 +264,7 @@ def server(media):
         yield s
 
 
-FAST = ImageOptions(timeout=0.5, retries=2, backoff=0.05)
+FAST = ImageOptions(timeout=0.5, retries=2, backoff=0.05, allow_private_addresses=True)  # the server is local
 
 
 def test_fetch_downloads_images_and_follows_http_redirects(server, media):
@@ -270,12 +283,43 @@ def test_fetch_retries_a_bounded_number_of_times(server, media):
 
 @pytest.mark.parametrize("path, options, words", [
     ("/page.jpg", FAST, "content-type 'text/html'"),
-    ("/ok.jpg", ImageOptions(max_bytes=100), "over the cap"),
+    ("/ok.jpg", ImageOptions(max_bytes=100, allow_private_addresses=True), "over the cap"),
     ("/to-file", FAST, "not allowed"),
     ("/to-ftp", FAST, "not allowed"),
-    ("/slow.jpg", ImageOptions(timeout=0.3, retries=1, backoff=0.01), "attempts"),
+    ("/slow.jpg", ImageOptions(timeout=0.3, retries=1, backoff=0.01, allow_private_addresses=True), "attempts"),
 ])
 def test_fetch_rejects_bad_responses(server, path, options, words):
     with pytest.raises(ImageError) as info:
         images.fetch(server.url(path), options)
     assert info.value.stage == "fetch" and words in info.value.reason
+
+
+@pytest.mark.parametrize("path", ["/trickle-body.jpg", "/trickle-headers.jpg"])
+def test_a_trickling_server_is_cut_off_at_the_deadline(server, path):
+    """1 byte (or header line) per 0.25 s for 20 s: every read returns within the timeout, so
+    only the deadline, over all attempts, can stop it."""
+    options = ImageOptions(timeout=5.0, deadline=1.0, retries=2, backoff=0.05, allow_private_addresses=True)
+    started = time.monotonic()
+    with pytest.raises(ImageError, match=r"took longer than the deadline of 1 s"):
+        images.fetch(server.url(path), options)
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_loopback_hosts_are_refused_by_default(server, host):
+    url = server.url("/ok.jpg").replace("127.0.0.1", host)
+    before = server.hits.get("/ok.jpg", 0)
+    with pytest.raises(ImageError, match=r"is (127.0.0.1|::1), a loopback address: refused \(allow_private_addresses"):
+        images.fetch(url, ImageOptions(timeout=0.5, retries=0))
+    assert server.hits.get("/ok.jpg", 0) == before  # refused before any request was sent
+    assert images.fetch(url, FAST)  # the opt-in, for a self-hosted mirror
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("127.0.0.2", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"), ("10.1.2.3", "private"),
+    ("192.168.0.1", "private"), ("169.254.169.254", "link-local"), ("fe80::1%eth0", "link-local"),
+    ("224.0.0.1", "multicast"), ("240.0.0.1", "reserved"), ("0.0.0.0", "unspecified"), ("100.64.0.1", "non-global"),
+    ("8.8.8.8", None), ("2001:4860:4860::8888", None),
+])
+def test_address_kinds(address, kind):
+    assert images._refusal(address) == kind

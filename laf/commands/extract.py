@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     images = sub.add_parser("images", help="decode crawled web images and extract CNN features")
     images.add_argument("--root", required=True, metavar="DIR_OR_MANIFEST",
                         help="folder <root>/<action>/<files>, or a manifest of label, path or URL")
+    images.add_argument("--allow-private-addresses", action="store_true",
+                        help="fetch URLs on loopback/private/link-local hosts (a self-hosted image mirror);"
+                             " refused by default")
     _backbone_arguments(images)
     _labels_argument(images)
 
@@ -125,6 +128,8 @@ def _images(args: argparse.Namespace) -> Dict[str, int]:
     from laf.image_ingest import extract_images
 
     options = {"vocabulary": args.labels} if args.labels else {}
+    if args.allow_private_addresses:
+        options["allow_private_addresses"] = True
     return extract_images(args.root, args.output, _backbone(args), beam_args=args.beam_arg, **options)
 
 
