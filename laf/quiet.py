@@ -92,37 +92,42 @@ class _LineFilter:
 
 
 def filter_stderr() -> None:
-    """Route fd 2 through a thread that drops the known C++ noise lines above.
+    """Route fd 2 of the rest of this command through a filter that drops the noise above.
 
     TF's C++ logging writes to the process's fd 2 directly, so Python's warnings filters
-    cannot reach it; lowering TF_CPP_MIN_LOG_LEVEL would also hide real C++ errors.
+    cannot reach it; lowering TF_CPP_MIN_LOG_LEVEL would also hide real C++ errors. The
+    command goes on in a forked child whose fd 2 is a pipe; this process (the one the shell
+    waits for) filters the pipe until every writer is gone, then exits with the child's
+    status. So the exit block TF prints while the child's interpreter tears down (after every
+    atexit handler) is filtered too, and nothing arrives after the shell's next prompt.
+    Call it before TF loads: the fork then copies a small, single-threaded process.
     """
-    import atexit
+    import signal
     import sys
-    import threading
 
-    lines = _LineFilter()
     read_fd, write_fd = os.pipe()
-    original = os.dup(2)
-    os.dup2(write_fd, 2)
+    child = os.fork()
+    if child == 0:  # the command
+        os.close(read_fd)
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        return
     os.close(write_fd)
-    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too: its to report
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, _frame: os.kill(child, number))
+    _pump(read_fd, 2)
+    status = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    os._exit(status if status >= 0 else 128 - status)
 
-    def pump() -> None:
-        with os.fdopen(read_fd, "rb") as src:
-            for line in src:
-                for shown in lines.feed(line):
-                    os.write(original, shown)
-            for shown in lines.flush():
-                os.write(original, shown)
 
-    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
-    thread.start()
-
-    def restore() -> None:
-        """Put the real stderr back and drain the pipe, so no last line (a traceback) is lost."""
-        sys.stderr.flush()
-        os.dup2(original, 2)  # closes our end of the pipe: the pump sees EOF once drained
-        thread.join(timeout=2)
-
-    atexit.register(restore)
+def _pump(read_fd: int, out_fd: int) -> None:
+    """Copy filtered lines until every writer of the pipe is gone."""
+    lines = _LineFilter()
+    with os.fdopen(read_fd, "rb") as src:
+        for line in src:
+            for shown in lines.feed(line):
+                os.write(out_fd, shown)
+    for shown in lines.flush():
+        os.write(out_fd, shown)

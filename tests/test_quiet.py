@@ -1,5 +1,11 @@
 """laf.quiet's stderr filter: known noise goes, everything else (tracebacks included) stays."""
+import json
 import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
 
 from laf.quiet import _LineFilter
 
@@ -49,3 +55,27 @@ def test_a_line_that_breaks_a_block_is_judged_itself():
     noise = b"E0000 cuda_blas.cc:1442] Unable to register cuBLAS factory\n"
     assert run(partial + EXIT_BLOCK + [b"x\n"]) == partial + [b"x\n"]  # a new block starts: dropped whole
     assert run(partial + [noise, b"y\n"]) == partial + [b"y\n"]
+
+
+LAF = os.path.join(os.path.dirname(sys.executable), "laf")
+
+
+def test_a_tf_command_ends_without_the_exit_traceback(tmp_path):
+    """The console script filters stderr up to the very end of the process: TF's AtomicFunction
+    block, printed while the interpreter tears down, no longer slips through."""
+    folder = tmp_path / "images" / "Diving__Platform"
+    folder.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)).save(folder / f"{i}.jpg")
+    done = subprocess.run([LAF, "extract", "images", "--root", str(tmp_path / "images"), "--output",
+                           str(tmp_path / "out"), "--input-size", "32"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["accepted"] == 2
+    assert "Traceback" not in done.stderr and "AtomicFunction" not in done.stderr, done.stderr
+
+
+def test_the_console_script_keeps_the_exit_status_and_the_error_line(tmp_path):
+    done = subprocess.run([LAF, "run", "--config", str(tmp_path / "absent.yaml")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == f"laf run: error: config file not found: {tmp_path / 'absent.yaml'}\n"
