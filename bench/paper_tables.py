@@ -1,18 +1,24 @@
-"""The paper's comparisons (§4.3-4.5) on the demo data: CNN baseline, LSTM w/o LAF, LSTM with
-random-30 % weights, LSTM w/ LAF and the oracle (ground-truth weights), over several seeds; plus
-the image filter's precision/recall against the demo's recorded truth.
+"""The paper's comparisons (§4.3-4.5) on a finished run: CNN baseline, LSTM w/o LAF, LSTM with
+random-30 % weights, LSTM w/ LAF as the paper has it (LAF-weighted softmax, average fusion), the
+product's LSTM w/ LAF + actionness, and the oracle (ground-truth weights, + actionness), over
+several seeds; plus the image filter's precision/recall when the data has an images truth file.
 
-Inputs come from a finished local pipeline run, located through its ML Metadata: the VideoIngest
-examples and vocabulary, the DomainTransfer ``scored_examples`` (frames with ``laf_score``) and
-rounds, the ImageIngest examples. Every variant trains with ``trainer.run_fn.train`` on the same
-scored records (train split; eval split for validation, as the pipeline's Trainer) with the demo
-config's ``trainer`` section (``--epochs`` overrides), and is evaluated with ``laf.evaluation`` on
-the test split: average-fusion Hit@1/Hit@5, activity Hit@1, mAP@0.1..0.5 with the evaluation
-section's sliding window. Ground truth is the records' segments; records ingested without
-segments get them from the demo's ActivityNet annotations (said on stdout when it happens).
+Inputs come from a finished local pipeline run, located through its ML Metadata
+(``laf.evaluate.run_records``). Every method trains with ``trainer.run_fn.train`` on the same
+scored records (train split; eval split for validation, as the pipeline's Trainer) with the
+run's Trainer settings (the demo config's ``trainer`` section when the run has none; ``--epochs``
+overrides), and is evaluated with ``laf.evaluation`` on the test split: Hit@1/Hit@5 and activity
+Hit@1 under the method's fusion (average, or actionness for actionness models), mAP@0.1..0.5 with
+the evaluation section's sliding window over the class evidence; false positives on the data's
+Ambiguous segments are ignored (THUMOS14 protocol) when it has them.
+
+A benchmark that can tell methods apart needs enough test videos that one video is <= 2 % of a score:
+without ``--pipeline-root`` it runs (once) ``laf demo --scale 4`` into ``--demo-output``
+(192 videos, 48 of them test videos; about 10 minutes on 2 cores) and benchmarks that run.
 
 Prints progress, the Markdown table, and as the LAST line one JSON object:
-``{"results": {method: {metric: {"mean", "std"}}}, "image_filter": {"precision", "recall"}, "seeds": [...]}``.
+``{"results": {method: {metric: {"mean", "std"}}}, "image_filter": {"precision", "recall"} | null,
+"seeds": [...], "test_videos": n}``.
 """
 from __future__ import annotations
 
@@ -32,105 +38,69 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf import evaluation, run_store  # noqa: E402
+from laf import evaluation  # noqa: E402
+from laf.evaluate import diagnostics, run_records  # noqa: E402
+from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
-METHODS = {"cnn": "cnn", "lstm_uniform": "uniform", "lstm_random30": "random30", "lstm_laf": "laf",
-           "oracle": "oracle"}  # JSON key -> trainer variant
+# JSON key -> (trainer variant, actionness head)
+METHODS = {"cnn": ("cnn", False), "lstm_uniform": ("uniform", False), "lstm_random30": ("random30", False),
+           "lstm_laf_paper": ("laf", False), "lstm_laf": ("laf", True), "oracle": ("oracle", True)}
 TITLES = {"cnn": "CNN (single frame)", "lstm_uniform": "LSTM w/o LAF", "lstm_random30": "LSTM random 30 %",
-          "lstm_laf": "LSTM w/ LAF", "oracle": "Oracle (GT weights)"}
+          "lstm_laf_paper": "LSTM w/ LAF (paper: average fusion)", "lstm_laf": "LSTM w/ LAF + actionness (ours)",
+          "oracle": "Oracle (GT weights + actionness)"}
 METRICS = ["hit@1", "hit@5", "activity_hit@1"] + [f"mAP@{evaluation.tiou_key(t)}" for t in evaluation.PAPER_TIOUS]
-COMPONENT = "components.{0}.component.{1}"
-SPLITS = ("train", "eval", "test")
-
-
-# --- the pipeline run's artifacts ------------------------------------------------------------------
-
-@dataclasses.dataclass
-class Run:
-    videos: str           # VideoIngest examples
-    vocabulary: str       # LabelVocabulary directory
-    scored: str           # DomainTransfer scored_examples
-    rounds: str           # DomainTransferRounds directory
-    images: str           # ImageIngest examples
-    manifest: str
-    transfer_props: Dict[str, object]
-
-
-def _latest_outputs(store, module: str, cls: str) -> Tuple[Dict[str, object], Dict[str, str]]:
-    """(execution properties, output uri by channel key) of a component's latest finished execution."""
-    props, outputs = run_store.latest_execution(store, COMPONENT.format(module, cls))
-    return props, {key: found[0].uri for key, found in outputs.items()}
-
-
-def locate(pipeline_root: str) -> Run:
-    store = run_store.open_store(pipeline_root)
-    ingest_props, ingest = _latest_outputs(store, "video_ingest", "VideoIngest")
-    transfer_props, transfer = _latest_outputs(store, "domain_transfer", "DomainTransfer")
-    _, images = _latest_outputs(store, "image_ingest", "ImageIngest")
-    return Run(ingest["examples"], ingest["vocabulary"], transfer["scored_examples"], transfer["rounds"],
-               images["examples"], str(ingest_props["manifest"]), transfer_props)
-
-
-# --- records and ground truth ----------------------------------------------------------------------
-
-def prepare_records(run: Run, vocabulary: Vocabulary, work: str) -> Tuple[Dict[str, List[VideoRecord]], str]:
-    """The scored records of every split, with ground truth attached where ingestion left none, written
-    to ``work/Split-*``; returns them and a note on where the ground truth came from."""
-    from laf import annotations, tfrecords, video_ingest
-
-    records = {s: video_ingest.read_records(run.scored, s) for s in SPLITS}
-    note = "ground truth: the records' own segments"
-    if not any(r.segments for s in SPLITS for r in records[s]):
-        anet = os.path.join(os.path.dirname(run.manifest), "annotations", "activitynet.json")
-        gt = annotations.read_ground_truth(anet)
-        note = (f"ground truth: the records carry no segments (the run's manifest has none), so they come"
-                f" from {anet}")
-        for split in SPLITS:
-            for r in records[split]:
-                r.segments = list(gt.get(r.video_id, []))
-                r.segment_label_indices = [vocabulary.index(s.label) for s in r.segments]
-    for split in SPLITS:
-        tfrecords.write(os.path.join(tfrecords.split_dir(work, split), "data_tfrecord-00000-of-00001.gz"),
-                        [r.serialize() for r in records[split]])
-    return records, note
 
 
 # --- training and evaluation -----------------------------------------------------------------------
 
-def trainer_config(base: Dict[str, object], variant: str, seed: int, vocabulary_dir: str,
+def write_splits(records: Dict[str, List[VideoRecord]], work: str) -> Dict[str, List[str]]:
+    """The records (ground truth attached) as ``work/Split-*`` TFRecords, the trainer's input."""
+    from laf import tfrecords
+
+    for split in SPLITS:
+        tfrecords.write(os.path.join(tfrecords.split_dir(work, split), "data_tfrecord-00000-of-00001.gz"),
+                        [r.serialize() for r in records[split]])
+    return {s: [tfrecords.split_dir(work, s)] for s in SPLITS}
+
+
+def trainer_config(base: Dict[str, object], method: str, seed: int, vocabulary_dir: str,
                    localize: Dict[str, object], epochs: Optional[int]):
     from trainer.run_fn import TrainerConfig
 
-    custom = {**base, "variant": variant, "seed": seed, "vocabulary": vocabulary_dir, "localize": localize}
+    variant, actionness = METHODS[method]
+    fields = {f.name for f in dataclasses.fields(TrainerConfig)}
+    custom = {**{k: v for k, v in base.items() if k in fields}, "variant": variant, "actionness": actionness,
+              "seed": seed, "vocabulary": vocabulary_dir, "localize": localize}
     if epochs:
         custom["epochs"] = epochs
     return TrainerConfig.from_custom_config(custom)
 
 
-def probabilities(net, records: Sequence[VideoRecord]) -> List[np.ndarray]:
-    """Per-video [T, N] frame probabilities of the whole sequences."""
-    from trainer.model import frame_probabilities
+def outputs(net, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
+    """Per-video whole-sequence outputs: probabilities [T, N] (and actionness [T])."""
+    from trainer.model import frame_outputs
 
     lengths = np.asarray([r.num_frames for r in records], np.int32)
     features = np.zeros((len(records), lengths.max(), records[0].features.shape[1]), np.float32)
     for i, r in enumerate(records):
         features[i, :r.num_frames] = r.features
-    p = frame_probabilities(net, features, lengths).numpy()
-    return [p[i, :n] for i, n in enumerate(lengths)]
+    found = {k: v.numpy() for k, v in frame_outputs(net, features, lengths).items()}
+    return [{k: v[i, :n] for k, v in found.items()} for i, n in enumerate(lengths)]
 
 
-def evaluate(probs: Sequence[np.ndarray], records: Sequence[VideoRecord], vocabulary: Vocabulary,
-             localize: evaluation.LocalizeConfig) -> Dict[str, float]:
+def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecord], vocabulary: Vocabulary,
+             localize: evaluation.LocalizeConfig, ambiguous=None) -> Dict[str, float]:
     labels = np.asarray([r.label_index for r in records])
-    fused = np.stack([evaluation.average_fusion(p) for p in probs])
+    fused = np.stack([evaluation.fuse(o["probabilities"], o.get("actionness")) for o in outs])
     out = {"hit@1": evaluation.hit_at_k(fused, labels, 1), "hit@5": evaluation.hit_at_k(fused, labels, 5),
            "activity_hit@1": evaluation.activity_hit_at_k(fused, labels, vocabulary.activity_matrix(), 1)}
-    detections = [d for p, r in zip(probs, records)
-                  for d in evaluation.localize(r.video_id, p, r.timestamps, vocabulary.labels, localize)]
+    detections = [d for o, r in zip(outs, records)
+                  for d in evaluation.localize(r.video_id, o["probabilities"], r.timestamps, vocabulary.labels,
+                                               localize, actionness=o.get("actionness"))]
     gt = {r.video_id: list(r.segments) for r in records}
-    ap = evaluation.average_precision(gt, detections, evaluation.PAPER_TIOUS)
+    ap = evaluation.average_precision(gt, detections, evaluation.PAPER_TIOUS, ambiguous=ambiguous or None)
     out.update({f"mAP@{evaluation.tiou_key(t)}": float(m) for t, m in zip(ap.tious, ap.mAP)})
     return out
 
@@ -200,28 +170,28 @@ def filter_scores(kept: Dict[str, bool], truth_file: str) -> Dict[str, float]:
 def laf_diagnostic(records: Sequence[VideoRecord], num_classes: int) -> str:
     """How well the LAF scores single out the action frames: mean score inside / outside the ground-truth
     segments and the AUC of that separation (0.5 = no better than chance)."""
-    inside, scores = [], []
-    for r in records:
-        t = r.timestamps
-        inside.append(np.any([(t >= s.start) & (t < s.end) for s in r.segments] or [np.zeros(len(t), bool)], axis=0))
-        scores.append(r.laf_scores)
-    inside, scores = np.concatenate(inside), np.concatenate(scores)
-    pos, neg = scores[inside], scores[~inside]
-    if not len(pos) or not len(neg):
+    inside = np.concatenate([diagnostics.action_mask(r) for r in records])
+    scores = np.concatenate([r.laf_scores for r in records])
+    if inside.all() or not inside.any():
         return "LAF diagnostic: no frames inside (or outside) ground-truth segments"
-    auc = (np.mean(pos[:, None] > neg[None, :]) + 0.5 * np.mean(pos[:, None] == neg[None, :]))
-    return (f"LAF scores of the training frames: mean {pos.mean():.3f} inside ground-truth segments vs"
-            f" {neg.mean():.3f} outside (a uniform softmax gives 1/{num_classes} = {1 / num_classes:.3f}),"
-            f" AUC {auc:.3f} (0.5 = uninformative)")
+    return (f"LAF scores of the training frames: mean {scores[inside].mean():.3f} inside ground-truth segments vs"
+            f" {scores[~inside].mean():.3f} outside (a uniform softmax gives 1/{num_classes} = {1 / num_classes:.3f}),"
+            f" AUC {diagnostics.laf_auc(records):.3f} (0.5 = uninformative)")
 
 
-def ordering_note(results) -> str:
-    """Whether the paper's mAP ordering CNN < LSTM w/o LAF < LSTM w/ LAF < oracle holds (mean over tIoUs)."""
-    chain = [m for m in ("cnn", "lstm_uniform", "lstm_laf", "oracle") if m in results]
-    mean = {m: float(np.mean([results[m][k]["mean"] for k in METRICS if k.startswith("mAP@")])) for m in chain}
-    holds = all(mean[a] < mean[b] for a, b in zip(chain, chain[1:]))
-    return ("paper ordering " + " < ".join(chain) + f" in mean mAP@0.1-0.5: {'holds' if holds else 'does NOT hold'} ("
-            + ", ".join(f"{m} {mean[m]:.3f}" for m in chain) + ")")
+ORDERING = (("cnn", "lstm_uniform"), ("lstm_uniform", "lstm_laf"), ("lstm_random30", "lstm_laf"),
+            ("lstm_laf", "oracle"))
+
+
+def ordering_note(results, metric: str = "mAP@0.5") -> str:
+    """Whether the paper's ordering holds on the means at ``metric``: CNN < LSTM w/o LAF < LSTM w/ LAF
+    <= oracle, and LSTM random-30 % < LSTM w/ LAF (§4.5, Table 5)."""
+    pairs = [(a, b) for a, b in ORDERING if a in results and b in results]
+    mean = {m: results[m][metric]["mean"] for pair in pairs for m in pair}
+    held = [(a, b, mean[a] <= mean[b] if b == "oracle" else mean[a] < mean[b]) for a, b in pairs]
+    return (f"paper ordering at {metric} (means): "
+            + "; ".join(f"{a} {mean[a]:.3f} {'<=' if b == 'oracle' else '<'} {b} {mean[b]:.3f}:"
+                        f" {'holds' if ok else 'does NOT hold'}" for a, b, ok in held))
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -231,33 +201,61 @@ def summarize(per_seed: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str
                      for m in METRICS} for method, runs in per_seed.items()}
 
 
-def markdown(results, image: Dict[str, float], seeds: Sequence[int], notes: Sequence[str]) -> str:
+def markdown(results, image: Optional[Dict[str, float]], seeds: Sequence[int], notes: Sequence[str]) -> str:
     lines = ["| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
     for method, metrics in results.items():
         cells = [f"{metrics[m]['mean']:.3f} ± {metrics[m]['std']:.3f}" for m in METRICS]
         lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + " |")
-    lines += ["", f"Mean ± std over seeds {list(seeds)}. Image filter: precision {image['precision']:.3f},"
-                  f" recall {image['recall']:.3f} (relevant = video-like images)."]
+    lines += ["", f"Mean ± std over seeds {list(seeds)}."]
+    if image is not None:
+        lines[-1] += (f" Image filter: precision {image['precision']:.3f}, recall {image['recall']:.3f}"
+                      " (relevant = video-like images).")
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
-def ensure_run(pipeline_root: Optional[str], demo_output: str) -> str:
+def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float) -> str:
     root = pipeline_root or os.path.join(demo_output, "pipeline")
     if not os.path.isfile(os.path.join(root, "metadata.sqlite")):
         if pipeline_root:
             raise SystemExit(f"no metadata.sqlite under {pipeline_root}")
-        print(f"no pipeline run under {root}: running `laf demo --output {demo_output}` first", flush=True)
-        subprocess.run([sys.executable, "-m", "laf.cli", "demo", "--output", demo_output], check=True)
+        print(f"no pipeline run under {root}: running `laf demo --output {demo_output} --scale {scale:g}` first",
+              flush=True)
+        subprocess.run([sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}"],
+                       check=True)
     return root
+
+
+def run_settings(run: Run, demo_output: str):
+    """(trainer section, LocalizeConfig fields): the run's Trainer's own, else the demo config's."""
+    if run.trainer_config:
+        base = dict(run.trainer_config)
+        localize = base.pop("localize", None) or {}
+        return base, localize
+    from laf.demo import demo_config
+
+    cfg = demo_config(demo_output)
+    return dataclasses.asdict(cfg.trainer), cfg.evaluation.localize()
+
+
+def image_filter_scores(run: Run, vocabulary: Vocabulary, notes: List[str]) -> Optional[Dict[str, float]]:
+    """Precision/recall of the image filter, only when the data has an images truth file."""
+    truth = os.path.join(run.data_dir, "images_truth.json")
+    if not os.path.isfile(truth):
+        notes.append(f"image filter: not scored ({truth} does not exist)")
+        return None
+    kept, filter_note = image_filter(run, vocabulary)
+    notes.append(filter_note)
+    return filter_scores(kept, truth)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", help="finished local run (default: DEMO_OUTPUT/pipeline)")
-    parser.add_argument("--demo-output", default="laf-demo", help="where `laf demo` runs if no run exists")
+    parser.add_argument("--demo-output", default="laf-demo-bench", help="where `laf demo` runs if no run exists")
+    parser.add_argument("--scale", type=float, default=4.0, help="demo scale of that run (4: 48 test videos)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated trainer seeds")
-    parser.add_argument("--epochs", type=int, help="override the demo config's trainer epochs")
+    parser.add_argument("--epochs", type=int, help="override the trainer's epochs")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS))
     parser.add_argument("--markdown", help="write the Markdown table here")
     parser.add_argument("--work-dir", help="records with GT and training logs (default: DEMO_OUTPUT/paper-tables)")
@@ -269,37 +267,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if len(seeds) < 1 or unknown:
         parser.error(f"need seeds and known methods (unknown: {unknown})")
 
-    from laf.demo import demo_config
-
-    root = ensure_run(args.pipeline_root, args.demo_output)
-    cfg = demo_config(args.demo_output)
-    run = locate(root)
+    root = ensure_run(args.pipeline_root, args.demo_output, args.scale)
+    run = run_records.locate(root)
     vocabulary = Vocabulary.load(run.vocabulary)
-    records, gt_note = prepare_records(run, vocabulary, args.work_dir)
-    notes = [gt_note, f"trainer: demo config `trainer` section, epochs={args.epochs or cfg.trainer.epochs};"
+    records, gt_note = run_records.scored_records(run, vocabulary)
+    files = write_splits(records, args.work_dir)
+    base, localize = run_settings(run, args.demo_output)
+    ambiguous = run_records.ambiguous_segments(run, "test")
+    notes = [gt_note, f"trainer: the run's settings, epochs={args.epochs or base.get('epochs')};"
                       f" {len(records['train'])}/{len(records['eval'])}/{len(records['test'])}"
-                      " train/eval/test videos"]
+                      " train/eval/test videos",
+             f"mAP: false positives on {sum(map(len, ambiguous.values()))} Ambiguous test segments ignored"
+             if ambiguous else "mAP: no Ambiguous segments in the data"]
     print("\n".join(notes), flush=True)
-    localize = cfg.evaluation.localize()
     from trainer.run_fn import train
 
     per_seed: Dict[str, List[Dict[str, float]]] = {m: [] for m in methods}
-    files = {s: [os.path.join(args.work_dir, f"Split-{s}")] for s in SPLITS}
     for method in methods:
         for seed in seeds:
             start = time.time()
-            config = trainer_config(dataclasses.asdict(cfg.trainer), METHODS[method], seed, run.vocabulary,
-                                    localize, args.epochs)
+            config = trainer_config(base, method, seed, run.vocabulary, localize, args.epochs)
             net, _, _, history = train(config, files["train"], files["eval"],
                                        os.path.join(args.work_dir, "logs", f"{method}-{seed}"))
-            scores = evaluate(probabilities(net, records["test"]), records["test"], vocabulary,
-                              evaluation.LocalizeConfig(**localize))
+            scores = evaluate(outputs(net, records["test"]), records["test"], vocabulary,
+                              evaluation.LocalizeConfig(**localize), ambiguous)
             per_seed[method].append(scores)
             print(f"{method} seed {seed}: {len(history['loss'])} epochs, {time.time() - start:.0f} s, "
                   + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
-    kept, filter_note = image_filter(run, vocabulary)
-    notes.append(filter_note)
-    image = filter_scores(kept, os.path.join(os.path.dirname(run.manifest), "images_truth.json"))
+    image = image_filter_scores(run, vocabulary, notes)
     results = summarize(per_seed)
     notes += [ordering_note(results), laf_diagnostic(records["train"], len(vocabulary))]
     table = markdown(results, image, seeds, notes)
@@ -307,7 +302,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
-    print(json.dumps({"results": results, "image_filter": image, "seeds": seeds}))
+    print(json.dumps({"results": results, "image_filter": image, "seeds": seeds,
+                      "test_videos": len(records["test"])}))
     return 0
 
 

@@ -1,6 +1,11 @@
 """Evaluation of the paper (§4.2–4.5): video-level Hit@k by average fusion, activity-level Hit@k,
 sliding-window localization with NMS, and temporal-localization mAP by the ActivityNet protocol.
 
+Beyond the paper, for models with an actionness output (``trainer.model``): *actionness fusion*
+(k-max pooling of the class evidence p(class) x actionness, so context frames stop voting for a
+sibling) and localization windows scored on that class evidence. Without actionness, the paper's
+average fusion and window means of the probabilities.
+
 Pure NumPy, so the CLI, the TFMA metrics, the benchmark and the tests share one implementation;
 ``laf.localize_tf`` is the graph twin of :func:`detect` for serving.
 
@@ -53,6 +58,45 @@ def average_fusion(probabilities, num_frames=None) -> np.ndarray:
     mask = np.arange(p.shape[1])[None, :] < lengths[:, None]
     fused = (p * mask[..., None]).sum(axis=1) / np.maximum(lengths, 1)[:, None]
     return fused[0] if np.asarray(probabilities).ndim == 2 else fused
+
+
+TOP_FRACTION = 1 / 8  # share of a video's frames that k-max pooling fuses (W-TALC's k = T/8)
+
+
+def top_k_fusion(scores, fraction: float = TOP_FRACTION) -> np.ndarray:
+    """[T, N] frame scores -> [N] video scores: per class, the mean of its ceil(T * fraction)
+    highest frame scores (k-max multiple-instance pooling, as W-TALC and STPN pool).
+
+    Why not the mean of all frames: a fine-grained action fills a few seconds of a long video and
+    its siblings share the scene, so a mean over all frames is a mean over context, which scores
+    every sibling alike or, worse, one fixed sibling for every video of an activity.
+    """
+    s = np.asarray(scores, np.float64)
+    if len(s) == 0:
+        return np.zeros(s.shape[1:])
+    k = max(1, int(np.ceil(len(s) * fraction)))
+    return np.sort(s, axis=0)[-k:].mean(axis=0)
+
+
+def actionness_fusion(probabilities, actionness, fraction: float = TOP_FRACTION) -> np.ndarray:
+    """One video's scores [N] from probabilities [T, N] and actionness [T]: k-max pooling of the
+    class evidence p x actionness (:func:`top_k_fusion`), so each class is judged on the frames that
+    most look like that action happening, and context frames (low actionness) do not vote."""
+    return top_k_fusion(class_evidence(probabilities, actionness), fraction)
+
+
+def fuse(probabilities, actionness=None) -> np.ndarray:
+    """One video's scores [N] by the product's fusion: actionness fusion when the model has an
+    actionness output, else the paper's average fusion."""
+    if actionness is None:
+        return average_fusion(probabilities)
+    return actionness_fusion(probabilities, actionness)
+
+
+def class_evidence(probabilities, actionness=None) -> np.ndarray:
+    """Per-frame evidence that localization windows average: p(class) x actionness, or p alone."""
+    p = np.asarray(probabilities, np.float64)
+    return p if actionness is None else p * np.asarray(actionness, np.float64)[..., None]
 
 
 def label_ranks(scores, labels) -> np.ndarray:
@@ -202,9 +246,9 @@ def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
 
 def localize(video_id: str, probabilities, timestamps, labels: Sequence[str],
              config: LocalizeConfig = LocalizeConfig(),
-             frame_duration: Optional[float] = None) -> List[Detection]:
-    """:func:`detect` with class names: the detections of one video, best first."""
-    found = detect(probabilities, timestamps, config, frame_duration)
+             frame_duration: Optional[float] = None, actionness=None) -> List[Detection]:
+    """:func:`detect` on the class evidence, with class names: the detections of one video, best first."""
+    found = detect(class_evidence(probabilities, actionness), timestamps, config, frame_duration)
     return [Detection(video_id, float(s), float(e), labels[int(c)], float(v))
             for s, e, c, v in zip(found.start, found.end, found.label, found.score)]
 

@@ -50,6 +50,7 @@ class VideoResult:
     detections: List[Detection]
     probabilities: np.ndarray
     timestamps: np.ndarray
+    actionness: Optional[np.ndarray] = None  # [T], for models with an actionness head
 
 
 # --- settings and model ------------------------------------------------------------------------
@@ -166,8 +167,9 @@ def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], path
                                 labels[int(found["label"][i, j])], float(found["score"][i, j]))
                       for j in range(count)]
         record = VideoRecord.parse(examples[i])
+        actionness = found["actionness"][i, :n] if "actionness" in found else None
         results.append(VideoResult(video_id, path, record.duration, detections,
-                                   found["probabilities"][i, :n], found["timestamps"][i, :n]))
+                                   found["probabilities"][i, :n], found["timestamps"][i, :n], actionness))
     return results
 
 
@@ -188,25 +190,28 @@ def format_table(results: Iterable[VideoResult], top: Optional[int] = None) -> s
 
 
 def plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: int = 8) -> str:
-    """A PNG: the per-frame top-class probability (coloured by that class) above the best ``top``
-    detected segments."""
+    """A PNG: the per-frame top-class evidence (probability x actionness, coloured by that class)
+    above the best ``top`` detected segments."""
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     detections = result.detections[:top]
-    shown = sorted({d.label for d in detections} | {labels[int(c)] for c in set(result.probabilities.argmax(1))})
+    from laf.evaluation import class_evidence
+
+    evidence = class_evidence(result.probabilities, result.actionness)
+    shown = sorted({d.label for d in detections} | {labels[int(c)] for c in set(evidence.argmax(1))})
     cmap = matplotlib.colormaps["tab20" if len(labels) > 10 else "tab10"]
     color = {label: cmap(labels.index(label) % cmap.N) for label in shown}
     fig = Figure(figsize=(10, 3.2))
     ax_p, ax_s = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
-    top_class = result.probabilities.argmax(axis=1)
-    ax_p.plot(result.timestamps, result.probabilities.max(axis=1), color="0.4", lw=1)
-    ax_p.scatter(result.timestamps, result.probabilities.max(axis=1), s=8,
+    top_class = evidence.argmax(axis=1)
+    ax_p.plot(result.timestamps, evidence.max(axis=1), color="0.4", lw=1)
+    ax_p.scatter(result.timestamps, evidence.max(axis=1), s=8,
                  c=[color[labels[int(c)]] for c in top_class], zorder=3)
     ax_p.set_ylim(0, 1.02)
-    ax_p.set_ylabel("top-class p", fontsize=8)
-    ax_p.set_title(f"{result.video_id}: top-class probability per frame and the best {len(detections)} segments",
+    ax_p.set_ylabel("top-class evidence", fontsize=8)
+    ax_p.set_title(f"{result.video_id}: top-class evidence per frame and the best {len(detections)} segments",
                    fontsize=9)
     for row, d in enumerate(detections):
         ax_s.barh(row, d.end - d.start, left=d.start, color=color[d.label], edgecolor="black", height=0.7)

@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # annotations only
 RUN_METHOD = "this_run"
 # Display names of the methods of bench/paper_tables.py, in the paper's order.
 METHOD_NAMES = {RUN_METHOD: "This run", "cnn": "CNN", "lstm_uniform": "LSTM w/o LAF",
-                "lstm_random30": "LSTM, random 30 % weights", "lstm_laf": "LSTM w/ LAF",
-                "oracle": "Oracle (ground-truth weights)"}
+                "lstm_random30": "LSTM, random 30 % weights", "lstm_laf_paper": "LSTM w/ LAF (paper)",
+                "lstm_laf": "LSTM w/ LAF + actionness", "oracle": "Oracle (ground-truth weights)"}
 METRIC_COLUMNS = ("hit@1", "hit@5", "activity_hit@1", "mAP@0.1", "mAP@0.2", "mAP@0.3", "mAP@0.4", "mAP@0.5")
 THUMBNAIL_PX = 96
 
@@ -44,7 +44,7 @@ class VideoTimeline:
     ground_truth: Sequence["Segment"]            # anything with start, end, label
     detections: Sequence["Detection"]
     timestamps: Optional[np.ndarray] = None      # [T] seconds
-    true_probability: Optional[np.ndarray] = None  # [T] probability of the video's label
+    true_probability: Optional[np.ndarray] = None  # [T] evidence of the video's label: p x actionness (p alone without actionness)
 
 
 @dataclasses.dataclass
@@ -303,7 +303,7 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
          lambda: _IMAGES_NOTE + _images_section(data.images, images_per_class, notes)),
         ("Timelines: predicted vs. true segments", data.timelines, lambda: "".join(_figure(
             timeline_figure(video, colors), f"{video.video_id}: ground truth (top row), detections (bottom row, "
-            "opacity = score) and the label's per-frame probability.", f"timeline {video.video_id}")
+            "opacity = score) and the label's per-frame evidence (probability x actionness).", f"timeline {video.video_id}")
             for video in data.timelines)),
     ]
     body = [f"<h1>{_esc(data.title)}</h1>"]
@@ -391,8 +391,9 @@ def _localize_settings(eval_config):
 
 
 def _predict(model_uri: str, records, batch_size: int = 8):
-    """Per video (probabilities [T, N], timestamps [T]) from the serving signature; timestamps as the
-    TFMA metrics take them: the ``timestamps`` output if the model has one, else ``i / fps``."""
+    """Per video (probabilities [T, N], timestamps [T], actionness [T] or None) from the serving
+    signature; timestamps as the TFMA metrics take them: the ``timestamps`` output if the model has
+    one, else ``i / fps``."""
     import tensorflow as tf
 
     serving_dir = os.path.join(model_uri, "Format-Serving")
@@ -405,10 +406,11 @@ def _predict(model_uri: str, records, batch_size: int = 8):
         result = fn(examples=tf.constant([r.serialize() for r in batch]))
         probs, counts = result["probabilities"].numpy(), result["num_frames"].numpy()
         stamps = result["timestamps"].numpy() if "timestamps" in result else None
+        actionness = result["actionness"].numpy() if "actionness" in result else None
         for j, record in enumerate(batch):
             n = int(counts[j])
             t = stamps[j, :n] if stamps is not None else np.arange(n) / float(record.fps)
-            out.append((probs[j, :n], np.asarray(t, np.float64)))
+            out.append((probs[j, :n], np.asarray(t, np.float64), None if actionness is None else actionness[j, :n]))
     return out
 
 
@@ -441,13 +443,15 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
         data.notes.append(f"{examples_uri} has no test videos: no per-class AP, PR curves or timelines")
         return
     predictions = _predict(model_uri, videos)
-    detections = [ev.localize(v.video_id, p, t, labels, config) for v, (p, t) in zip(videos, predictions)]
+    detections = [ev.localize(v.video_id, p, t, labels, config, actionness=a)
+                  for v, (p, t, a) in zip(videos, predictions)]
     gt = {v.video_id: list(v.segments) for v in videos}
     found = [d for ds in detections for d in ds]
     data.class_ap = {c: float(ap[0]) for c, ap in ev.average_precision(gt, found, [0.5]).ap.items()}
     data.pr_curves = ev.precision_recall(gt, found, 0.5)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
-                                    detections[i], predictions[i][1], predictions[i][0][:, videos[i].label_index])
+                                    detections[i], predictions[i][1],
+                                    ev.class_evidence(*predictions[i][::2])[:, videos[i].label_index])
                       for i in _shown(videos, max_videos)]
 
 

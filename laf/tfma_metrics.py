@@ -1,7 +1,8 @@
 """The paper's metrics as TFMA custom metrics (Beam combiners over ``laf.evaluation``), and the
 ``tfma.EvalConfig`` the pipeline's Evaluator runs with.
 
-Per video the combiners read the serving signature's ``probabilities`` (padded to the batch's
+Per video the combiners read the serving signature's ``probabilities`` and, when the model has
+it, ``actionness`` (fusion and window scores then use it: ``laf.evaluation.fuse``; padded to the batch's
 longest video, so sliced to ``num_frames``) and the SequenceExample *context* features (TFMA drops
 feature lists): label index, activity, ``num_frames``, ``fps`` and the ground-truth segments.
 Frame timestamps come from an optional ``timestamps`` signature output; without it they are
@@ -29,6 +30,7 @@ from schemas.vocabulary import split_label
 
 MODULE = __name__
 PROBABILITIES = "probabilities"
+ACTIONNESS = "actionness"
 TIMESTAMPS = "timestamps"
 _FEATURES = (names.VIDEO_ID, names.LABEL_INDEX, names.ACTIVITY, names.NUM_FRAMES, names.FPS,
              names.GT_START, names.GT_END, names.GT_LABEL_INDEX)
@@ -63,17 +65,20 @@ def _video(element: metric_types.StandardMetricInputs, model_name: str,
     num_frames = int(_values(features, names.NUM_FRAMES)[0])
     probabilities = np.asarray(predictions[PROBABILITIES] if isinstance(predictions, dict) else predictions)
     probabilities = probabilities.reshape(-1, probabilities.shape[-1])[:num_frames]
+    actionness = None
+    if isinstance(predictions, dict) and ACTIONNESS in predictions:  # fusion and windows use it (laf.evaluation)
+        actionness = np.asarray(predictions[ACTIONNESS]).reshape(-1)[:num_frames]
     detections = ev.Segments(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
     if localize is not None:
         if isinstance(predictions, dict) and TIMESTAMPS in predictions:
             stamps = np.asarray(predictions[TIMESTAMPS]).reshape(-1)[:num_frames]
         else:
             stamps = np.arange(num_frames) / float(_values(features, names.FPS)[0])
-        detections = ev.detect(probabilities, stamps, localize)
+        detections = ev.detect(ev.class_evidence(probabilities, actionness), stamps, localize)
     gt = np.stack([_values(features, names.GT_START), _values(features, names.GT_END),
                    _values(features, names.GT_LABEL_INDEX)], axis=1).astype(np.float64)
     return _Video(_text(_values(features, names.VIDEO_ID)), int(_values(features, names.LABEL_INDEX)[0]),
-                  _text(_values(features, names.ACTIVITY)), ev.average_fusion(probabilities), detections, gt)
+                  _text(_values(features, names.ACTIVITY)), ev.fuse(probabilities, actionness), detections, gt)
 
 
 class _VideosCombiner(beam.CombineFn):

@@ -56,6 +56,7 @@ class DomainTransferConfig:
 @dataclasses.dataclass
 class TrainerConfig:
     variant: str = "laf"              # laf | uniform | random30 | oracle | cnn
+    actionness: bool = True           # actionness head and fusion; false = the paper's exact scheme
     cells: int = 1024
     projection: int = 512
     num_layers: int = 1
@@ -64,8 +65,10 @@ class TrainerConfig:
     batch: int = 12                   # parallel video streams
     optimizer: str = "sgd"            # any keras.optimizers name
     learning_rate: float = 0.0024
-    lr_decay_factor: float = 0.1      # on validation-loss plateau
-    epochs: int = 10
+    lr_decay_factor: float = 0.1      # on a plateau of the variant's own weighted validation loss
+    lr_decay_patience: int = 3
+    epochs: int = 40                  # at most: early stopping restores the best validation epoch
+    early_stopping_patience: int = 8
     seed: int = 0
 
 
@@ -189,7 +192,8 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("trainer.cells", tr.cells),
                        ("trainer.projection", tr.projection), ("trainer.num_layers", tr.num_layers), ("trainer.k", tr.k),
                        ("trainer.batch", tr.batch), ("trainer.learning_rate", tr.learning_rate),
-                       ("trainer.epochs", tr.epochs), ("features.fps", cfg.features.fps),
+                       ("trainer.epochs", tr.epochs), ("trainer.lr_decay_patience", tr.lr_decay_patience),
+                       ("trainer.early_stopping_patience", tr.early_stopping_patience), ("features.fps", cfg.features.fps),
                        ("evaluation.window", ev.window), ("evaluation.stride", ev.stride),
                        ("evaluation.top_k_classes", ev.top_k_classes or 1),
                        ("data.max_video_bytes", cfg.data.max_video_bytes),

@@ -24,6 +24,26 @@ def test_average_fusion_ignores_padding():
     np.testing.assert_allclose(ev.average_fusion(batch[0]), [2 / 3, 1 / 3])
 
 
+def test_top_k_fusion_takes_each_class_best_frames():
+    scores = np.array([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [5.0, 0.0]])
+    np.testing.assert_allclose(ev.top_k_fusion(scores, 0.25), [5.0, 1.0])
+    np.testing.assert_allclose(ev.top_k_fusion(scores, 1.0), [1.25, 0.25])
+    np.testing.assert_allclose(ev.top_k_fusion(scores, 0.01), [5.0, 1.0])  # at least one frame
+
+
+def test_actionness_fusion_ignores_confident_context():
+    """Context frames (low actionness) confidently vote for a sibling; the action frames do not win
+    average fusion but do win actionness fusion."""
+    p = np.array([[0.1, 0.9]] * 14 + [[0.9, 0.1]] * 2)
+    a = np.array([0.1] * 14 + [0.9] * 2)
+    assert ev.average_fusion(p).argmax() == 1
+    assert ev.fuse(p).argmax() == 1  # no actionness: the paper's average fusion
+    assert ev.actionness_fusion(p, a).argmax() == 0
+    assert ev.fuse(p, a).argmax() == 0
+    np.testing.assert_allclose(ev.class_evidence(p, a), p * a[:, None])
+    np.testing.assert_allclose(ev.class_evidence(p), p)
+
+
 def test_hit_at_k_ties_rank_lower_index_first():
     scores = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.1, 0.2, 0.7]])
     labels = [0, 1, 0]

@@ -121,7 +121,7 @@ def test_config_round_trip(layer_and_weights):
 
 def test_zero_weight_steps_do_not_change_gradients():
     rng = np.random.default_rng(2)
-    net = model_lib.build("lstmp", num_classes=3, cells=N, projection=P)
+    net = model_lib.build("lstmp", num_classes=3, cells=N, projection=P, actionness=False)  # the paper's loss
     x = rng.normal(size=(B, T, D)).astype(np.float32)
     mask = np.ones((B, T), bool)
     labels = rng.integers(0, 3, size=(B, T))
@@ -131,8 +131,8 @@ def test_zero_weight_steps_do_not_change_gradients():
 
     def grads(features, targets):
         with tf.GradientTape() as tape:
-            probabilities, _ = net(features, mask=mask)
-            loss = model_lib.frame_loss(targets, probabilities, weights, mask)
+            outputs, _ = net(features, mask=mask)
+            loss = model_lib.frame_loss(targets, outputs, weights, mask)
         return [g.numpy() for g in tape.gradient(loss, net.trainable_variables)]
 
     base = grads(x, labels)
@@ -158,11 +158,13 @@ def test_export_and_reload_give_identical_outputs(tmp_path):
     lengths = np.array([T, 4], np.int32)
     x = rng.normal(size=(B, T, D)).astype(np.float32)
     mask = np.arange(T)[None, :] < lengths[:, None]
-    direct = net(x, mask=mask)[0].numpy() * mask[:, :, None]
-    got = loaded.signatures["frame_features"](frame_features=tf.constant(x),
-                                              lengths=tf.constant(lengths))["probabilities"]
+    outputs = net(x, mask=mask)[0]
+    direct = outputs["probabilities"].numpy() * mask[:, :, None]
+    by_features = loaded.signatures["frame_features"](frame_features=tf.constant(x), lengths=tf.constant(lengths))
+    got = by_features["probabilities"]
     np.testing.assert_allclose(got, direct, atol=1e-6)
     assert np.all(got.numpy()[1, 4:] == 0)
+    np.testing.assert_allclose(by_features["actionness"], outputs["actionness"].numpy() * mask, atol=1e-6)
 
     records = [VideoRecord(f"v{i}", "A:a", 0, x[i, :n], np.arange(n, dtype=np.float32), 1.0, n)
                for i, n in enumerate(lengths)]
@@ -174,4 +176,5 @@ def test_export_and_reload_give_identical_outputs(tmp_path):
     clone = type(net).from_config(net.get_config())
     clone(x, mask=mask)
     clone.set_weights(net.get_weights())
-    np.testing.assert_allclose(clone(x, mask=mask)[0], net(x, mask=mask)[0], atol=0)
+    for key in ("probabilities", "actionness"):
+        np.testing.assert_allclose(clone(x, mask=mask)[0][key], net(x, mask=mask)[0][key], atol=0)

@@ -8,6 +8,10 @@ chosen by the weighting variant:
 - ``oracle``: 1 inside the video's ground-truth segments of its own label, else 0 (§4.5
   "Ground truth"); frames of videos without segments weigh 0.
 
+Each frame also gets an actionness target (the soft "this is an action frame" label of the
+actionness head, see ``trainer.model``): the weight itself for ``uniform``, ``random30`` and
+``oracle``; for ``laf`` the LAF score relative to its own video (:func:`laf_actionness`).
+
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
 the other, and a batch holds the next chunk of every stream. ``reset`` marks a stream's first
@@ -16,8 +20,9 @@ with fully masked chunks until the longest one ends.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
 from laf import tfrecords
@@ -78,6 +83,23 @@ def chunks_per_pass(files: Files, k: int, streams: int) -> int:
     return max(1, -(-int(chunks.numpy()) // streams))
 
 
+def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation [D] of every frame's features (one streaming pass)."""
+    spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
+
+    def sums(serialized):
+        x = tf.cast(tf.io.parse_single_sequence_example(serialized, sequence_features=spec)[1]
+                    [names.FRAME_FEATURES], tf.float64)
+        return tf.cast(tf.shape(x)[0], tf.float64), tf.reduce_sum(x, 0), tf.reduce_sum(x * x, 0)
+
+    zero = (tf.constant(0.0, tf.float64), tf.zeros([dim], tf.float64), tf.zeros([dim], tf.float64))
+    n, total, squares = records(files).map(sums).reduce(
+        zero, lambda acc, x: tuple(a + b for a, b in zip(acc, x)))
+    n = max(float(n.numpy()), 1.0)
+    mean = total.numpy() / n
+    return mean, np.sqrt(np.maximum(squares.numpy() / n - mean ** 2, 0.0))
+
+
 def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.Tensor:
     """[T] float32 penalty weights of one parsed video (see the module docstring)."""
     steps = tf.shape(video[names.TIMESTAMP])[0]
@@ -99,8 +121,43 @@ def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.
     raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
 
 
-def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int) -> tf.data.Dataset:
-    """One parsed video -> its consecutive k-step chunks (last one padded and masked)."""
+def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
+    """Actionness targets [T] from one video's LAF scores [T]: (LAF - median) / (max - median),
+    clipped to [0, 1].
+
+    Why relative to the video: LAF = CNN_i(V)[a_V] is high on a context frame too whenever the
+    scene alone names the activity (0.3 among 3 siblings), and an untrimmed video is mostly
+    context. A weakly labelled video does contain its action, and only briefly, so its median
+    frame is context and its best frames are the action: contrast against them says "action" only
+    where CNN_i prefers the video's action over its siblings more than on ordinary frames.
+    """
+    steps = tf.shape(laf)[0]
+    ordered = tf.sort(laf)
+    median = ordered[steps // 2]
+    top = ordered[steps - 1]
+    return tf.clip_by_value((laf - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+
+
+def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.Tensor) -> tf.Tensor:
+    """[T] soft actionness labels for the actionness head (see the module docstring)."""
+    if weighting == "laf":
+        return laf_actionness(video[names.LAF_SCORE])
+    return weights
+
+
+def seen_so_far(targets: tf.Tensor) -> tf.Tensor:
+    """[T] running maximum of a video's actionness targets: how surely its action has been seen by
+    frame t. The class weights of actionness training: the paper's LSTM "is forced to make the
+    correct decision after watching a LAF ... and not penalized as heavily when gathering context
+    information from earlier frames" (§3.3); here the decision, once made, must also be kept, so
+    context frames after the action name it too instead of one fixed sibling."""
+    return tf.scan(tf.maximum, targets, initializer=tf.constant(0.0, targets.dtype))
+
+
+def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
+                 actionness: bool = False) -> tf.data.Dataset:
+    """One parsed video -> its consecutive k-step chunks (last one padded and masked); with
+    ``actionness`` the class weights are :func:`seen_so_far` of the actionness targets."""
     steps = tf.shape(video[names.TIMESTAMP])[0]
     chunks = (steps + k - 1) // k
     pad = chunks * k - steps
@@ -110,12 +167,17 @@ def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int)
         return tf.reshape(padded, tf.concat([[chunks, k], tf.shape(x)[1:]], 0))
 
     labels = tf.fill([steps], video[names.LABEL_INDEX])
+    weights = frame_weights(video, weighting, seed)
+    targets = actionness_targets(video, weighting, weights)
+    if actionness:
+        weights = seen_so_far(targets)
     return tf.data.Dataset.from_tensor_slices({
         "features": cut(video[names.FRAME_FEATURES]),
         "mask": cut(tf.ones([steps], tf.bool)),
         "reset": tf.equal(tf.range(chunks), 0),
         "labels": cut(labels),
-        "weights": cut(frame_weights(video, weighting, seed)),
+        "weights": cut(weights),
+        "targets": cut(targets),
     })
 
 
@@ -123,12 +185,13 @@ def _idle_chunk(k: int, dim: int) -> Dict[str, tf.Tensor]:
     """A fully masked chunk for a stream that has no video left."""
     return {"features": tf.zeros([k, dim]), "mask": tf.zeros([k], tf.bool),
             "reset": tf.constant(True), "labels": tf.zeros([k], tf.int64),
-            "weights": tf.zeros([k])}
+            "weights": tf.zeros([k]), "targets": tf.zeros([k])}
 
 
 def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
-                   streams: int = 12, seed: int = 0, shuffle: bool = False) -> tf.data.Dataset:
-    """Batches ``({"features", "mask", "reset"}, labels, weights)`` of shape [B, k, ...].
+                   streams: int = 12, seed: int = 0, shuffle: bool = False,
+                   actionness: bool = False) -> tf.data.Dataset:
+    """Batches ``({"features", "mask", "reset"}, labels, weights, targets)`` of shape [B, k, ...].
 
     Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
     epoch identically in all streams, so each video is used exactly once per epoch).
@@ -147,7 +210,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
             ordered = ordered.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
         videos = ordered.shard(streams, index).map(
             lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
-        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed))
+        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness))
         return chunks.concatenate(tf.data.Dataset.from_tensors(_idle_chunk(k, dim)).repeat())
 
     zipped = tf.data.Dataset.zip(tuple(stream(i) for i in range(streams)))
@@ -156,6 +219,6 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     def stack(*chunks):
         batch = {key: tf.stack([c[key] for c in chunks]) for key in chunks[0]}
         inputs = {key: batch[key] for key in ("features", "mask", "reset")}
-        return inputs, batch["labels"], batch["weights"]
+        return inputs, batch["labels"], batch["weights"], batch["targets"]
 
     return busy.map(stack).prefetch(tf.data.AUTOTUNE)

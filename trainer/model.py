@@ -1,9 +1,16 @@
 """Networks, the LAF-weighted frame loss, truncated-BPTT training and the serving export.
 
-Both networks map frame features [B, T, D] (+ mask) to per-frame class probabilities and take /
-return a flat list of recurrent states, so one training wrapper and one export serve both:
+Both networks map frame features [B, T, D] (+ mask) to per-frame outputs and take / return a flat
+list of recurrent states, so one training wrapper and one export serve both:
 - ``LSTMPClassifier``: stacked LSTMP + dropout + TimeDistributed softmax, y_t = W_yr r_t + b_y (eq. 10);
 - ``FrameCNN``: the single-frame baseline (§4.2): fully-connected layers + softmax on each frame.
+
+Outputs are a dict: ``probabilities`` [B, T, N] and, with ``actionness=True``, ``actionness``
+[B, T] (a sigmoid "is this an action frame" head beside the softmax; beyond the paper, as in
+BaS-Net/STPN). Context frames are ~90 % of an untrimmed video and carry no sibling evidence; the
+actionness head lets fusion and localization ignore them instead of letting them vote.
+Both networks standardise their input (``Standardize``: training mean/std per dimension, kept in
+the model so serving still takes raw features).
 """
 from __future__ import annotations
 
@@ -19,91 +26,137 @@ from schemas.parsing import video_sequence_spec
 from trainer.lstmp import LSTMP
 
 
+Outputs = Dict[str, tf.Tensor]
+
+
 @keras.saving.register_keras_serializable(package="laf")
-class LSTMPClassifier(keras.Model):
-    """Stacked LSTMP layers, dropout after each, per-frame softmax output layer."""
+class Standardize(keras.layers.Layer):
+    """(x - mean) / std per feature dimension, with the training set's moments stored as weights.
+
+    CNN activations have per-dimension means and spreads that differ by an order of magnitude; an
+    unstandardised recurrent layer fits the large dimensions first and sibling details late.
+    """
+
+    def build(self, input_shape):
+        dim = int(input_shape[-1])
+        self.mean = self.add_weight(shape=(dim,), initializer="zeros", trainable=False, name="mean")
+        self.std = self.add_weight(shape=(dim,), initializer="ones", trainable=False, name="std")
+
+    def set_moments(self, mean, std) -> None:
+        self.mean.assign(tf.cast(mean, self.mean.dtype))
+        self.std.assign(tf.maximum(tf.cast(std, self.std.dtype), 1e-6))
+
+    def call(self, x):
+        return (x - self.mean) / self.std
+
+
+class _FrameNet(keras.Model):
+    """What both networks share: input standardisation and the per-frame output heads."""
+
+    def __init__(self, num_classes: int, actionness: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.actionness = num_classes, actionness
+        self.supports_masking = True
+        self.standardize = Standardize(name="standardize")
+        self.head = keras.layers.Dense(num_classes, activation="softmax", name="output")
+        self.actionness_head = (keras.layers.Dense(1, activation="sigmoid", name="actionness")
+                                if actionness else None)
+
+    def outputs(self, x) -> Outputs:
+        out = {"probabilities": self.head(x)}
+        if self.actionness_head is not None:
+            out["actionness"] = self.actionness_head(x)[..., 0]
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "actionness": self.actionness}
+
+
+@keras.saving.register_keras_serializable(package="laf")
+class LSTMPClassifier(_FrameNet):
+    """Stacked LSTMP layers, dropout after each, per-frame softmax (and actionness) heads."""
 
     def __init__(self, num_classes: int, cells: int = 1024, projection: int = 512,
-                 num_layers: int = 1, dropout: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.num_classes, self.cells, self.projection = num_classes, cells, projection
+                 num_layers: int = 1, dropout: float = 0.0, actionness: bool = True, **kwargs):
+        super().__init__(num_classes, actionness, **kwargs)
+        self.cells, self.projection = cells, projection
         self.num_layers, self.dropout = num_layers, dropout
-        self.supports_masking = True
         self.recurrent = [LSTMP(cells, projection, return_state=True, name=f"lstmp_{i}")
                           for i in range(num_layers)]
         self.drops = [keras.layers.Dropout(dropout) for _ in range(num_layers)]
-        self.head = keras.layers.TimeDistributed(
-            keras.layers.Dense(num_classes, activation="softmax"), name="output")
 
     @property
     def state_sizes(self) -> List[int]:
         return [size for layer in self.recurrent for size in layer.state_size]
 
     def call(self, features, mask=None, states: Optional[Sequence] = None, training=None):
-        x, final = features, []
+        x, final = self.standardize(features), []
         for i, (layer, drop) in enumerate(zip(self.recurrent, self.drops)):
             initial = None if states is None else list(states[2 * i:2 * i + 2])
             x, r, c = layer(x, mask=mask, initial_state=initial)
             final += [r, c]
             x = drop(x, training=training)
-        return self.head(x), final
+        return self.outputs(x), final
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "cells": self.cells,
-                "projection": self.projection, "num_layers": self.num_layers,
-                "dropout": self.dropout}
+        return {**super().get_config(), "cells": self.cells, "projection": self.projection,
+                "num_layers": self.num_layers, "dropout": self.dropout}
 
 
 @keras.saving.register_keras_serializable(package="laf")
-class FrameCNN(keras.Model):
+class FrameCNN(_FrameNet):
     """Single-frame baseline: the top fully-connected layers and a softmax, frame by frame."""
 
     def __init__(self, num_classes: int, hidden: Sequence[int] = (512, 512), dropout: float = 0.0,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.num_classes, self.hidden, self.dropout = num_classes, list(hidden), dropout
-        self.supports_masking = True
+                 actionness: bool = True, **kwargs):
+        super().__init__(num_classes, actionness, **kwargs)
+        self.hidden, self.dropout = list(hidden), dropout
         self.hidden_layers = []
         for units in self.hidden:
             self.hidden_layers += [keras.layers.Dense(units, activation="relu"),
                                    keras.layers.Dropout(dropout)]
-        self.head = keras.layers.Dense(num_classes, activation="softmax", name="output")
 
     @property
     def state_sizes(self) -> List[int]:
         return []  # stateless: each frame on its own
 
     def call(self, features, mask=None, states: Optional[Sequence] = None, training=None):
-        x = features
+        x = self.standardize(features)
         for layer in self.hidden_layers:
             x = layer(x, training=training)
-        return self.head(x), []
+        return self.outputs(x), []
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "hidden": self.hidden,
-                "dropout": self.dropout}
+        return {**super().get_config(), "hidden": self.hidden, "dropout": self.dropout}
 
 
 def build(architecture: str, num_classes: int, cells: int = 1024, projection: int = 512,
-          num_layers: int = 1, dropout: float = 0.0,
-          cnn_hidden: Sequence[int] = (512, 512)) -> keras.Model:
+          num_layers: int = 1, dropout: float = 0.0, cnn_hidden: Sequence[int] = (512, 512),
+          actionness: bool = True) -> keras.Model:
     """``architecture``: "lstmp" (the paper's model) or "cnn" (the single-frame baseline)."""
     if architecture == "lstmp":
-        return LSTMPClassifier(num_classes, cells, projection, num_layers, dropout)
+        return LSTMPClassifier(num_classes, cells, projection, num_layers, dropout, actionness)
     if architecture == "cnn":
-        return FrameCNN(num_classes, cnn_hidden, dropout)
+        return FrameCNN(num_classes, cnn_hidden, dropout, actionness)
     raise ValueError(f"unknown architecture {architecture!r}; expected 'lstmp' or 'cnn'")
 
 
-def frame_loss(labels, probabilities, weights, mask) -> tf.Tensor:
-    """Per-frame cross-entropy scaled by each frame's penalty weight (its LAF score).
+def frame_loss(labels, outputs: Outputs, weights, mask, targets=None) -> tf.Tensor:
+    """Per-frame cross-entropy scaled by each frame's penalty weight (its LAF score), plus, for a
+    net with an actionness head, the binary cross-entropy of actionness against ``targets``
+    (the frame's action weight: a soft "action" label, so 1 - target is its background weight).
 
     Normalized by the number of valid frames, not by the weights' sum, so frames with low LAF
     scores really count less instead of being re-inflated by normalization.
     """
+    probabilities = outputs["probabilities"]
     mask = tf.cast(mask, probabilities.dtype)
     ce = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
     total = tf.reduce_sum(ce * tf.cast(weights, ce.dtype) * mask)
+    if "actionness" in outputs:
+        target = tf.cast(weights if targets is None else targets, ce.dtype)
+        bce = keras.losses.binary_crossentropy(target[..., None], outputs["actionness"][..., None])
+        total += tf.reduce_sum(bce * mask)
     return total / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
@@ -112,7 +165,7 @@ class StreamTrainer(keras.Model):
 
     Each batch row is a stream; the net's final state of one chunk is the initial state of the
     stream's next chunk and is zeroed where ``reset`` marks a stream's move to a new video.
-    Batches are ``({"features", "mask", "reset"}, labels, weights)`` from ``trainer.data``.
+    Batches are ``({"features", "mask", "reset"}, labels, weights, targets)`` from ``trainer.data``.
     """
 
     def __init__(self, net: keras.Model, streams: int, **kwargs):
@@ -127,6 +180,7 @@ class StreamTrainer(keras.Model):
         # Separate streams for validation, so validating between epochs leaves training's alone.
         self.train_states, self.eval_states = states("train"), states("eval")
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        # Accuracy on the frames the weighting calls actions: what the class head is taught.
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     @property
@@ -137,39 +191,51 @@ class StreamTrainer(keras.Model):
         carried = self.train_states if training else self.eval_states
         keep = 1.0 - tf.cast(inputs["reset"], tf.float32)[:, None]
         states = [tf.convert_to_tensor(v) * keep for v in carried]
-        probabilities, final = self.net(inputs["features"], mask=inputs["mask"], states=states,
-                                        training=training)
+        outputs, final = self.net(inputs["features"], mask=inputs["mask"], states=states,
+                                  training=training)
         for variable, value in zip(carried, final):
             variable.assign(tf.stop_gradient(value))
-        return probabilities
+        return outputs
 
-    def _update_metrics(self, loss, inputs, labels, probabilities) -> Dict[str, tf.Tensor]:
+    def _update_metrics(self, loss, inputs, labels, weights, outputs) -> Dict[str, tf.Tensor]:
         self.loss_tracker.update_state(loss)
-        self.accuracy.update_state(labels, probabilities, sample_weight=inputs["mask"])
+        self.accuracy.update_state(labels, outputs["probabilities"],
+                                   sample_weight=tf.cast(inputs["mask"], tf.float32) * weights)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        inputs, labels, weights = data
+        inputs, labels, weights, targets = data
         with tf.GradientTape() as tape:
-            probabilities = self(inputs, training=True)
-            loss = frame_loss(labels, probabilities, weights, inputs["mask"])
+            outputs = self(inputs, training=True)
+            loss = frame_loss(labels, outputs, weights, inputs["mask"], targets)
         variables = self.net.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
-        logs = self._update_metrics(loss, inputs, labels, probabilities)
+        logs = self._update_metrics(loss, inputs, labels, weights, outputs)
         return {**logs, "learning_rate": tf.convert_to_tensor(self.optimizer.learning_rate)}
 
     def test_step(self, data):
-        inputs, labels, weights = data
-        probabilities = self(inputs, training=False)
-        loss = frame_loss(labels, probabilities, weights, inputs["mask"])
-        return self._update_metrics(loss, inputs, labels, probabilities)
+        inputs, labels, weights, targets = data
+        outputs = self(inputs, training=False)
+        loss = frame_loss(labels, outputs, weights, inputs["mask"], targets)
+        return self._update_metrics(loss, inputs, labels, weights, outputs)
 
 
-def frame_probabilities(net: keras.Model, features, lengths) -> tf.Tensor:
-    """Whole-sequence probabilities [B, T, N], zero past each sequence's length."""
+def frame_outputs(net: keras.Model, features, lengths) -> Outputs:
+    """Whole-sequence outputs (``probabilities`` [B, T, N], ``actionness`` [B, T] if the net has
+    it), zero past each sequence's length."""
     mask = tf.sequence_mask(lengths, tf.shape(features)[1])
-    probabilities, _ = net(features, mask=mask, training=False)
-    return probabilities * tf.cast(mask, probabilities.dtype)[:, :, None]
+    outputs, _ = net(features, mask=mask, training=False)
+    valid = tf.cast(mask, outputs["probabilities"].dtype)
+    return {"probabilities": outputs["probabilities"] * valid[:, :, None],
+            **({"actionness": outputs["actionness"] * valid} if "actionness" in outputs else {})}
+
+
+def class_evidence(outputs: Outputs) -> tf.Tensor:
+    """What localization windows average: p(class) x actionness (graph twin of
+    ``laf.evaluation.class_evidence``); the plain probabilities for a net without actionness."""
+    if "actionness" not in outputs:
+        return outputs["probabilities"]
+    return outputs["probabilities"] * outputs["actionness"][..., None]
 
 
 Endpoint = Tuple[Callable, List[tf.TensorSpec]]
@@ -181,8 +247,9 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
 
     ``serving_default`` also returns the frame ``timestamps`` so TFMA's localization metrics
     use the true sampling times; ``localize`` runs the evaluation library's sliding window +
-    NMS in the graph (``laf.localize_tf``), so TF Serving returns segments directly, with the
-    per-frame outputs of ``serving_default`` they came from.
+    NMS in the graph (``laf.localize_tf``) over the class evidence (p x actionness), so TF
+    Serving returns segments directly, with the per-frame outputs of ``serving_default`` they
+    came from.
     """
     localize_config = localize_config or LocalizeConfig()
 
@@ -194,15 +261,14 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
 
     def from_examples(examples):
         features, timestamps, num_frames = parse(examples)
-        return {"probabilities": frame_probabilities(net, features, num_frames),
-                "timestamps": timestamps, "num_frames": num_frames}
+        return {**frame_outputs(net, features, num_frames), "timestamps": timestamps, "num_frames": num_frames}
 
     def from_features(frame_features, lengths):
-        return {"probabilities": frame_probabilities(net, frame_features, lengths)}
+        return frame_outputs(net, frame_features, lengths)
 
     def localize(examples):
         frames = from_examples(examples)  # returned too: one call gives segments and their per-frame evidence
-        return {**frames, **localize_batch(frames["probabilities"], frames["timestamps"], frames["num_frames"],
+        return {**frames, **localize_batch(class_evidence(frames), frames["timestamps"], frames["num_frames"],
                                            localize_config)}
 
     examples_spec = [tf.TensorSpec([None], tf.string, name="examples")]

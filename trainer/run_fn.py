@@ -7,8 +7,11 @@ Where the sizes come from:
   agree), else the ``labels.json`` the examples artifact carries (DomainTransfer writes it beside
   its splits), else ``num_classes``, else 1 + the largest label index in the train/eval records.
   A vocabulary found either way is also copied into the SavedModel's ``assets/``.
-Validation uses the eval split with uniform frame weights for every variant, so early stopping
-and learning-rate decay watch the same quantity whichever weighting is trained.
+Model selection (early stopping, learning-rate decay, the restored best epoch) watches video
+Hit@1 on the eval split under the product's fusion, ties broken by the eval split's loss weighted
+as the variant trains (``trainer.selection``) - not a uniform frame loss that ~90 % context frames
+dominate and that rewards nothing a weighted variant learns. The network standardises its input with the
+train split's moments (kept in the exported model).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import tensorflow as tf
 
 from laf.evaluation import LocalizeConfig
 from schemas.vocabulary import Vocabulary
-from trainer import data, model
+from trainer import data, model, selection
 
 VARIANTS = data.WEIGHTINGS + ("cnn",)
 
@@ -32,6 +35,7 @@ class TrainerConfig:
     """Trainer hyperparameters; defaults are the paper's (§4.2) where it gives them."""
 
     variant: str = "laf"                # laf | uniform | random30 | oracle | cnn (single-frame)
+    actionness: bool = True             # actionness head + actionness fusion; False = the paper's scheme
     cells: int = 1024
     projection: int = 512
     num_layers: int = 1
@@ -40,11 +44,11 @@ class TrainerConfig:
     optimizer: str = "sgd"              # any keras.optimizers name
     learning_rate: float = 0.0024
     lr_decay_factor: float = 0.1        # applied when val_loss plateaus
-    lr_decay_patience: int = 1
+    lr_decay_patience: int = 3
     k: int = 20                         # truncated-BPTT unroll length
     batch: int = 12                     # parallel video streams
-    epochs: int = 20
-    early_stopping_patience: int = 3
+    epochs: int = 40
+    early_stopping_patience: int = 8
     seed: int = 0
     tensorboard_update_freq: int = 10   # steps between per-step TensorBoard points
     num_classes: Optional[int] = None
@@ -73,6 +77,8 @@ class TrainerConfig:
             default = fields[key].default
             if value is None or default is None:
                 values[key] = value
+            elif isinstance(default, bool):
+                values[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
             elif isinstance(default, tuple):
                 values[key] = tuple(int(v) for v in value)
             else:
@@ -128,12 +134,14 @@ class _WeightHistograms(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def _callbacks(config: TrainerConfig, log_dir: str, train_steps: Optional[int]) -> list:
+def _callbacks(config: TrainerConfig, log_dir: str, train_steps: Optional[int],
+               selection_metrics: keras.callbacks.Callback) -> list:
     callbacks = [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_decay_factor,
+        selection_metrics,  # first: the callbacks below read what it logs
+        keras.callbacks.ReduceLROnPlateau(monitor=selection.MONITOR, mode="max", factor=config.lr_decay_factor,
                                           patience=config.lr_decay_patience),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
-                                      restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor=selection.MONITOR, mode="max",
+                                      patience=config.early_stopping_patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=config.tensorboard_update_freq),
         _WeightHistograms(log_dir),
     ]
@@ -149,13 +157,14 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     classes, vocabulary = _num_classes(config, train_files + eval_files)
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
-                      dropout=config.dropout, cnn_hidden=config.cnn_hidden)
+                      dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
+    net.standardize.set_moments(*data.feature_moments(train_files, dim))
     trainer = model.StreamTrainer(net, streams=config.batch)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
                                       "config": {"learning_rate": config.learning_rate}})
     trainer.compile(optimizer=optimizer, jit_compile=False)
-    batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed)
+    batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed, actionness=config.actionness)
     # Passes over the data follow each other seamlessly (no chunk lost at a Keras epoch end);
     # an epoch is the number of steps one pass takes with balanced streams.
     train_batches = data.stream_batches(train_files, weighting=config.weighting, shuffle=True,
@@ -166,9 +175,10 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
         history = trainer.fit(
             train_batches,
             steps_per_epoch=data.chunks_per_pass(train_files, config.k, config.batch),
-            validation_data=data.stream_batches(eval_files, weighting="uniform", **batches),
+            validation_data=data.stream_batches(eval_files, weighting=config.weighting, **batches),
             validation_steps=eval_steps, epochs=config.epochs, verbose=2,
-            callbacks=_callbacks(config, log_dir, train_steps))
+            callbacks=_callbacks(config, log_dir, train_steps,
+                                 selection.EvalVideoMetrics(net, selection.eval_videos(eval_files, dim))))
     return net, dim, vocabulary, history.history
 
 

@@ -1,0 +1,97 @@
+"""What the pushed model of a finished run learned, against the ground truth (any finished local run).
+
+    bench/learning_diagnostics.py --pipeline-root DIR
+
+Ground-truth segments are used here only, never for training. Prints one line per number, then as
+the LAST line one JSON object:
+
+- ``probe_action_acc``: the linear-probe bound (softmax regression on the train split's action
+  frames, scored on the test split's action frames);
+- ``model_action_acc``: the pushed model's per-frame accuracy on the test action frames, and
+  ``model_vs_probe`` = their ratio;
+- ``laf_auc``: LAF scores of the training frames, action vs context frames;
+- ``laf_weight_share_action``: share of the LAF loss weight (the class head's frame weights) on
+  ground-truth action frames; ``actionness_target_share_action`` the same for the actionness
+  targets (``trainer.data.laf_actionness``);
+- ``actionness_auc``: the model's actionness on test frames, action vs context (null without it);
+- ``"hit@1"``: ``{"average": x, "actionness": y}``, video Hit@1 under each fusion the product offers;
+- ``context_class_collapse``: the largest share of an activity's test videos whose context frames
+  prefer the same class (1.0 = one fixed sibling).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from laf.quiet import quiet
+
+quiet()
+
+import numpy as np  # noqa: E402
+
+from laf.evaluate import diagnostics, run_records  # noqa: E402
+from schemas.records import VideoRecord  # noqa: E402
+from schemas.vocabulary import Vocabulary  # noqa: E402
+
+
+def model_outputs(model_dir: str, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
+    """Per-video outputs of the SavedModel's ``frame_features`` signature (whole sequences)."""
+    import tensorflow as tf
+
+    model = tf.saved_model.load(model_dir)
+    lengths = np.asarray([r.num_frames for r in records], np.int32)
+    features = np.zeros((len(records), lengths.max(), records[0].features.shape[1]), np.float32)
+    for i, r in enumerate(records):
+        features[i, :r.num_frames] = r.features
+    found = {k: v.numpy() for k, v in model.signatures["frame_features"](
+        frame_features=tf.constant(features), lengths=tf.constant(lengths)).items()}
+    return [{k: v[i, :n] for k, v in found.items()} for i, n in enumerate(lengths)]
+
+
+def actionness_targets(records: Sequence[VideoRecord]) -> List[np.ndarray]:
+    from trainer.data import laf_actionness
+
+    return [laf_actionness(np.asarray(r.laf_scores, np.float32)).numpy() for r in records]
+
+
+def diagnose(pipeline_root: str) -> dict:
+    run = run_records.locate(pipeline_root)
+    if run.model is None:
+        raise SystemExit(f"{pipeline_root} holds no trained model")
+    vocabulary = Vocabulary.load(run.vocabulary)
+    records, note = run_records.scored_records(run, vocabulary)
+    print(note, flush=True)
+    train, test = records["train"], records["test"]
+    outs = model_outputs(run.model, test)
+    probe = diagnostics.probe_accuracy(train, test)
+    model_acc = diagnostics.action_frame_accuracy(outs, test)
+    return {
+        "probe_action_acc": probe,
+        "model_action_acc": model_acc,
+        "model_vs_probe": model_acc / probe if probe else float("nan"),
+        "laf_auc": diagnostics.laf_auc(train),
+        "laf_weight_share_action": diagnostics.weight_share_action([r.laf_scores for r in train], train),
+        "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train), train),
+        "actionness_auc": diagnostics.actionness_auc(outs, test),
+        "hit@1": diagnostics.hit_at_1(outs, test),
+        "context_class_collapse": diagnostics.context_class_collapse(outs, test),
+        "test_videos": len(test),
+        "model": run.model,
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pipeline-root", required=True, help="a finished local run")
+    args = parser.parse_args(argv)
+    result = diagnose(args.pipeline_root)
+    for key, value in result.items():
+        print(f"{key:32s} {value}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

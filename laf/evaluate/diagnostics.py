@@ -1,0 +1,115 @@
+"""What a trained model learned, measured against the ground truth (diagnostics, never training).
+
+Fine-grained siblings share their scene, so a model can score a perfect activity Hit@1 and still
+pick one fixed sibling. These numbers say where: the linear-probe bound on action frames, the
+model's own accuracy there, how informative the LAF scores are and how much training weight they
+put on action frames, video Hit@1 under each fusion, and whether context frames collapse onto one
+class per activity.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from laf import evaluation
+from schemas.records import VideoRecord
+from schemas.vocabulary import split_label
+
+Outputs = Dict[str, np.ndarray]  # per video: probabilities [T, N], actionness [T] (optional)
+
+
+def action_mask(record: VideoRecord) -> np.ndarray:
+    """[T] frames inside a ground-truth segment of the video's own label."""
+    t = np.asarray(record.timestamps, np.float64)
+    inside = np.zeros(len(t), bool)
+    for segment, index in zip(record.segments, record.segment_label_indices or [None] * len(record.segments)):
+        if index is None or index == record.label_index:
+            inside |= (t >= segment.start) & (t < segment.end)
+    return inside
+
+
+def _action_frames(records: Sequence[VideoRecord]):
+    x = [r.features[action_mask(r)] for r in records]
+    y = [np.full(len(f), r.label_index) for f, r in zip(x, records)]
+    return np.concatenate(x), np.concatenate(y)
+
+
+def probe_accuracy(train: Sequence[VideoRecord], test: Sequence[VideoRecord], seed: int = 0) -> float:
+    """The linear-probe bound: softmax regression fitted on the train split's action frames
+    (standardised features), accuracy on the test split's action frames."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _action_frames(train)
+    x_test, y_test = _action_frames(test)
+    mean, std = x.mean(0), np.maximum(x.std(0), 1e-6)
+    probe = LogisticRegression(max_iter=2000, random_state=seed).fit((x - mean) / std, y)
+    return float(np.mean(probe.predict((x_test - mean) / std) == y_test))
+
+
+def action_frame_accuracy(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
+    """Per-frame accuracy (argmax of the class probabilities) on ground-truth action frames."""
+    hits = [o["probabilities"][action_mask(r)].argmax(1) == r.label_index for o, r in zip(outputs, records)]
+    return float(np.mean(np.concatenate(hits)))
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counting half (rank-sum form, O(n log n))."""
+    scores = np.concatenate([positive, negative])
+    order = scores.argsort(kind="stable")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1))
+
+
+def laf_auc(records: Sequence[VideoRecord]) -> float:
+    """How well LAF scores single out action frames among all frames (0.5 = uninformative)."""
+    inside = np.concatenate([action_mask(r) for r in records])
+    scores = np.concatenate([r.laf_scores for r in records])
+    return auc(scores[inside], scores[~inside])
+
+
+def weight_share_action(weights: Sequence[np.ndarray], records: Sequence[VideoRecord]) -> float:
+    """Share of the total per-frame loss weight that falls on ground-truth action frames."""
+    inside = np.concatenate([action_mask(r) for r in records])
+    w = np.concatenate([np.asarray(x, np.float64) for x in weights])
+    return float(w[inside].sum() / max(w.sum(), 1e-12))
+
+
+def hit_at_1(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict[str, float]:
+    """Video Hit@1 under each fusion the product offers (actionness only for models that have it)."""
+    labels = [r.label_index for r in records]
+    found = {"average": evaluation.hit_at_k(
+        np.stack([evaluation.average_fusion(o["probabilities"]) for o in outputs]), labels, 1)}
+    if all("actionness" in o for o in outputs):
+        found["actionness"] = evaluation.hit_at_k(
+            np.stack([evaluation.actionness_fusion(o["probabilities"], o["actionness"]) for o in outputs]), labels, 1)
+    return found
+
+
+def context_class_collapse(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
+    """Largest share, over activities, of an activity's videos whose context frames (outside every
+    segment) prefer the same class; 1.0 = context always votes for one fixed sibling."""
+    preferred: Dict[str, List[int]] = {}
+    for o, r in zip(outputs, records):
+        t = np.asarray(r.timestamps, np.float64)
+        context = np.ones(len(t), bool)
+        for segment in r.segments:
+            context &= ~((t >= segment.start) & (t < segment.end))
+        if context.any():
+            preferred.setdefault(split_label(r.label), []).append(int(o["probabilities"][context].mean(0).argmax()))
+    shares = [np.bincount(classes).max() / len(classes) for classes in preferred.values()]
+    return float(max(shares)) if shares else float("nan")
+
+
+def actionness_auc(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Optional[float]:
+    """How well the model's actionness separates action from context frames (None without it)."""
+    if not all("actionness" in o for o in outputs):
+        return None
+    inside = np.concatenate([action_mask(r) for r in records])
+    a = np.concatenate([o["actionness"] for o in outputs])
+    return auc(a[inside], a[~inside])

@@ -1,0 +1,102 @@
+"""A finished local run's artifacts and scored records, for benchmarks and diagnostics.
+
+Located through the run's ML Metadata: the VideoIngest examples and vocabulary, the DomainTransfer
+``scored_examples`` (frames with ``laf_score``) and rounds, the ImageIngest examples, the pushed
+(or latest trained) model. Ground truth is the records' own segments; records ingested without
+them get the segments of an ActivityNet file beside the run's manifest
+(``annotations/activitynet.json``, the demo's layout), and the note says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional, Tuple
+
+from laf import run_store
+from laf.errors import UserError
+from schemas.records import VideoRecord
+from schemas.vocabulary import Vocabulary
+
+COMPONENT = "components.{0}.component.{1}"
+SPLITS = ("train", "eval", "test")
+
+
+@dataclasses.dataclass
+class Run:
+    videos: str           # VideoIngest examples
+    vocabulary: str       # LabelVocabulary directory
+    scored: str           # DomainTransfer scored_examples
+    rounds: str           # DomainTransferRounds directory
+    images: str           # ImageIngest examples
+    manifest: str
+    transfer_props: Dict[str, object]
+    model: Optional[str]  # serving SavedModel directory of the pushed (else latest trained) model
+    trainer_config: Dict[str, object]  # the Trainer's custom_config
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.dirname(self.manifest)
+
+
+def _latest_outputs(store, module: str, cls: str) -> Tuple[Dict[str, object], Dict[str, str]]:
+    """(execution properties, output uri by channel key) of a component's latest finished execution."""
+    props, outputs = run_store.latest_execution(store, COMPONENT.format(module, cls))
+    return props, {key: found[0].uri for key, found in outputs.items()}
+
+
+def _model_dir(store) -> Optional[str]:
+    """Where the run's model is: the pushed copy if it was pushed, else the Trainer's serving dir."""
+    pushed = run_store.latest(store.get_artifacts_by_type("PushedModel"))
+    if pushed is not None and pushed.custom_properties["pushed"].int_value:
+        return pushed.custom_properties["pushed_destination"].string_value
+    trained = run_store.latest(store.get_artifacts_by_type("Model"))
+    return os.path.join(trained.uri, "Format-Serving") if trained is not None else None
+
+
+def _trainer_config(store) -> Dict[str, object]:
+    import json
+
+    try:
+        props, _ = run_store.latest_execution(store, "tfx.components.trainer.component.Trainer")
+    except UserError:
+        return {}
+    custom = props.get("custom_config")
+    return json.loads(custom) if isinstance(custom, str) else dict(custom or {})
+
+
+def locate(pipeline_root: str) -> Run:
+    store = run_store.open_store(pipeline_root)
+    ingest_props, ingest = _latest_outputs(store, "video_ingest", "VideoIngest")
+    transfer_props, transfer = _latest_outputs(store, "domain_transfer", "DomainTransfer")
+    _, images = _latest_outputs(store, "image_ingest", "ImageIngest")
+    return Run(ingest["examples"], ingest["vocabulary"], transfer["scored_examples"], transfer["rounds"],
+               images["examples"], str(ingest_props["manifest"]), transfer_props, _model_dir(store),
+               _trainer_config(store))
+
+
+def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:
+    """The scored records of every split with ground truth attached; and where the truth came from."""
+    from laf import annotations, video_ingest
+
+    records = {s: video_ingest.read_records(run.scored, s) for s in SPLITS}
+    if any(r.segments for s in SPLITS for r in records[s]):
+        return records, "ground truth: the records' own segments"
+    anet = os.path.join(run.data_dir, "annotations", "activitynet.json")
+    if not os.path.isfile(anet):
+        raise UserError(f"the run's records carry no ground-truth segments and {anet} does not exist")
+    gt = annotations.read_ground_truth(anet)
+    for split in SPLITS:
+        for r in records[split]:
+            r.segments = list(gt.get(r.video_id, []))
+            r.segment_label_indices = [vocabulary.index(s.label) for s in r.segments]
+    return records, (f"ground truth: the records carry no segments (the run's manifest has none), so they"
+                     f" come from {anet}")
+
+
+def ambiguous_segments(run: Run, split: str = "test") -> Dict[str, list]:
+    """THUMOS14-style Ambiguous segments of a split beside the manifest, if the data set has them
+    (false positives on them are ignored by the mAP protocol); empty otherwise."""
+    from laf import annotations
+
+    folder = os.path.join(run.data_dir, "annotations", "thumos14")
+    return annotations.read_ambiguous(folder, split) if os.path.isdir(folder) else {}
