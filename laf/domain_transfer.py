@@ -423,6 +423,7 @@ def run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream,
 def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
          cfg: TransferConfig, label_names: Optional[Sequence[str]]) -> TransferResult:
     cfg.validate()
+    tf.config.experimental.enable_op_determinism()  # same rows and seed, same LAF scores
     if not (frames.dim == images.dim == validation.dim):
         raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
                         f"validation {validation.dim}")
@@ -561,7 +562,7 @@ def write_scored_videos(src_pattern_or_dir: str, dst_path: str, laf: np.ndarray)
             for s in laf[offset:offset + n]:
                 column.feature.add().float_list.value.append(float(s))
             offset += n
-            yield seq.SerializeToString()
+            yield seq.SerializeToString(deterministic=True)
         if offset != len(laf):
             raise UserError(f"{src_pattern_or_dir} holds {offset} frames but {len(laf)} were scored")
 

@@ -65,10 +65,10 @@ class TrainerConfig:
     batch: int = 12                   # parallel video streams
     optimizer: str = "sgd"            # any keras.optimizers name
     learning_rate: float = 0.0024
-    lr_decay_factor: float = 0.1      # on a plateau of the variant's own weighted validation loss
-    lr_decay_patience: int = 3
-    epochs: int = 40                  # at most: early stopping restores the best validation epoch
-    early_stopping_patience: int = 8
+    lr_decay_factor: float = 0.1      # on a plateau of eval Hit@1 + weighted frame accuracy (trainer.selection)
+    lr_decay_patience: int = 4
+    epochs: int = 60                  # at most: early stopping restores the best validation epoch
+    early_stopping_patience: int = 10
     seed: int = 0
 
 

@@ -1,12 +1,15 @@
-"""Model selection on the eval split by what the task cares about: video Hit@1 under the product's
-fusion (``laf.evaluation.fuse``), computed each epoch on whole eval videos.
+"""Model selection on the eval split by what the task cares about, computed each epoch:
+``val_selection = val_hit@1 + val_accuracy``, which early stopping, learning-rate decay and the
+restored best epoch all watch.
 
-Why not a validation loss alone: the paper tuned on validation videos, and with few of them a
-weighted frame loss is noisy and rises early (the actionness part and the memory of context frames
-start to overfit) while the class head is still learning what tells siblings apart. Hit@1 is
-coarse on few videos, so ties are broken by the variant's own weighted validation loss:
-``val_selection = val_hit@1 - TIE_BREAK * val_loss``, which early stopping, learning-rate decay and
-the restored best epoch all watch.
+- ``val_hit@1``: video Hit@1 of whole eval videos under the product's fusion
+  (``laf.evaluation.fuse``): the paper tuned on validation videos. Coarse when they are few.
+- ``val_accuracy``: the class head's frame accuracy on the eval split, weighted as the variant
+  trains (``trainer.model.StreamTrainer``): what the variant optimises, on many frames.
+
+Why not the weighted validation loss: measured on the demo, it rises after a few epochs (confident
+mistakes on the few eval videos' uncertain frames) while the accuracy on test action frames keeps
+climbing from 0.6 to 0.85; both accuracies above climb with it.
 """
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ from schemas import names
 from trainer import data
 
 MONITOR = "val_selection"
-TIE_BREAK = 1e-3
 
 
 def eval_videos(files: data.Files, dim: int) -> List[dict]:
@@ -66,4 +68,4 @@ class EvalVideoMetrics(keras.callbacks.Callback):
             return
         hit1 = video_hit_at_1(self.net, self.videos)
         logs["val_hit@1"] = hit1
-        logs[MONITOR] = hit1 - TIE_BREAK * float(logs.get("val_loss", 0.0))
+        logs[MONITOR] = hit1 + float(logs.get("val_accuracy", 0.0))
