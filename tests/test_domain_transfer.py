@@ -172,6 +172,55 @@ def test_determinism(one_round):
     assert a.rounds_json() == b.rounds_json()
 
 
+@pytest.fixture(scope="module")
+def world_files(world, tmp_path_factory):
+    """The world as the component reads it: gzipped TFRecords of the contract's records, several files."""
+    root = tmp_path_factory.mktemp("world_files")
+
+    def videos(part: Videos, prefix: str):
+        return [VideoRecord(f"{prefix}{g}", f"A:{part.labels[part.groups == g][0]}",
+                            int(part.labels[part.groups == g][0]), part.features[part.groups == g],
+                            np.arange((part.groups == g).sum(), dtype=np.float32), 1.0, 20.0).serialize()
+                for g in np.unique(part.groups)]
+
+    train = videos(world["train"], "t")
+    tfrecords.write(str(root / "train" / "a.gz"), train[:70])
+    tfrecords.write(str(root / "train" / "b.gz"), train[70:])
+    tfrecords.write(str(root / "val" / "a.gz"), videos(world["val"], "v"))
+    images = [ImageRecord(f"i{i}", "x", int(lab), world["images"][i], "web", f"{i:064x}").serialize()
+              for i, lab in enumerate(world["image_labels"])]
+    tfrecords.write(str(root / "images" / "a.gz"), images[:200])
+    tfrecords.write(str(root / "images" / "b.gz"), images[200:])
+    return root
+
+
+def test_same_records_and_seed_give_bit_identical_laf_scores(world_files, tmp_path):
+    """Issue 13: two domain-transfer runs over the same TFRecords (parallel parsing, seeded shuffles,
+    Keras training) give the same LAF scores bit for bit, and the same scored records byte for byte."""
+    cfg = dt.TransferConfig(**{**FAST, "epochs": 3, "svm_epochs": 3}, theta1=0.5, theta2=0.5, max_rounds=2)
+    runs = []
+    for name in ("first", "second"):
+        frames = dt.FeatureStream.from_video_files(str(world_files / "train"), N)
+        images = dt.FeatureStream.from_image_files(str(world_files / "images"), N)
+        validation = dt.FeatureStream.from_video_files(str(world_files / "val"), N)
+        result = dt.run(frames, images, validation, N, cfg)
+        out = tmp_path / name / "scored.gz"
+        dt.write_scored_videos(str(world_files / "train"), str(out), result.laf)
+        runs.append((result, out.read_bytes()))
+    (a, a_bytes), (b, b_bytes) = runs
+    assert len(a.rounds) == 2 and 0 < a.frame_mask.sum() < len(a.frame_mask)  # the loop really filtered
+    assert a.laf.dtype == np.float32
+    differ = np.flatnonzero(a.laf.view(np.uint32) != b.laf.view(np.uint32))
+    assert differ.size == 0, (f"{differ.size} of {a.laf.size} LAF scores differ, "
+                              f"by up to {np.abs(a.laf - b.laf).max():.3g}")
+    np.testing.assert_array_equal(a.image_mask, b.image_mask)
+    np.testing.assert_array_equal(a.frame_mask, b.frame_mask)
+    assert a.rounds_json() == b.rounds_json()
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        assert wa.tobytes() == wb.tobytes()
+    assert a_bytes == b_bytes
+
+
 def test_stopping_rule():
     assert dt.chosen_round([0.5]) == (1, False)
     assert dt.chosen_round([0.5, 0.5, 0.7]) == (3, False)

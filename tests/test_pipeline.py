@@ -1,9 +1,11 @@
 """The whole pipeline as a user runs it: `laf demo` killed mid-run and resumed, the pushed model
-served through TF's SavedModel loader (`saved_model_cli`), Kubeflow v2 compile, CLI errors.
+served through TF's SavedModel loader (`saved_model_cli`), Kubeflow v2 compile, TensorBoard over the
+run, CLI errors, and a second demo run with the same seed that must give the same results.
 
 One session-scoped demo run (small scale) is shared by every test here.
 """
 import json
+import math
 import os
 import re
 import signal
@@ -12,6 +14,8 @@ import sys
 
 import numpy as np
 import pytest
+
+import tensorboard_client as tb
 
 BIN = os.path.dirname(sys.executable)
 LAF = os.path.join(BIN, "laf")
@@ -167,3 +171,137 @@ def test_run_with_bad_config_is_one_line_error(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{bad}: domain_transfer.theta1 must be a number in [0, 1], got 7.0" in result.stderr
+
+
+# --- same seed, same results (issue 13) -----------------------------------------------------------
+
+def _latest_output(pipeline_root, component, key):
+    """The artifact a component's latest finished execution wrote under ``key``."""
+    from laf import run_store
+
+    _, outputs = run_store.latest_execution(run_store.open_store(pipeline_root), component)
+    [artifact] = outputs[key]
+    return artifact.uri
+
+
+def _artifact_contents(run, component, key):
+    """{relative path: contents} of an output artifact: the list of records of a TFRecord file, the
+    bytes of any other file, with the run's output folder written as ``<out>`` (records name their
+    source files by path). TensorBoard event files (wall times; host and pid in their names) are
+    left out."""
+    from laf import tfrecords
+
+    uri, out = _latest_output(run["summary"]["pipeline_root"], component, key), os.path.abspath(run["out"])
+
+    def local(data):
+        # same-length stand-in (see demo_again), so record framing and proto lengths are unchanged
+        return data.replace(out.encode(), b"<" + b"o" * (len(out) - 2) + b">")
+
+    contents = {}
+    for folder, _, names in os.walk(uri):
+        for name in names:
+            path = os.path.join(folder, name)
+            if name.startswith("events.out.tfevents") or name in RUN_SPECIFIC:
+                continue
+            if name.endswith(".gz"):
+                contents[os.path.relpath(path, uri)] = [local(r) for r in tfrecords.read(path)]
+            else:
+                with open(path, "rb") as f:
+                    contents[os.path.relpath(path, uri)] = local(f.read())
+    assert contents, f"{component} wrote nothing under {key}"
+    return contents
+
+
+@pytest.fixture(scope="session")
+def demo_again(demo_run, tmp_path_factory):
+    """`laf demo` once more, from scratch, with the same seed and scale, in a folder whose path is as
+    long as the first run's (demo0, demo1)."""
+    out = str(tmp_path_factory.mktemp("demo"))
+    assert len(out) == len(demo_run["out"]), (out, demo_run["out"])
+    result = _laf("demo", "--output", out, "--scale", SCALE)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(os.path.join(out, "summary.json")) as f:
+        return {"out": out, "summary": json.load(f)}
+
+
+DETERMINISTIC_OUTPUTS = [
+    ("components.video_ingest.component.VideoIngest", "examples"),
+    ("components.video_ingest.component.VideoIngest", "vocabulary"),
+    ("components.image_ingest.component.ImageIngest", "examples"),
+    ("components.domain_transfer.component.DomainTransfer", "scored_examples"),  # LAF score per frame
+    ("components.domain_transfer.component.DomainTransfer", "rounds"),  # rounds, floor cases, image filter
+    ("tfx.components.evaluator.component.Evaluator", "evaluation"),  # TFMA metrics and plots
+]
+# eval_config.json names the model by its artifact's path, whose id depends on the run's history (the
+# first run was killed and resumed)
+RUN_SPECIFIC = {"eval_config.json"}
+
+
+@pytest.mark.parametrize("component,key", DETERMINISTIC_OUTPUTS,
+                         ids=[f"{c.rsplit('.', 1)[-1]}.{k}" for c, k in DETERMINISTIC_OUTPUTS])
+def test_same_seed_gives_byte_identical_artifacts(demo_run, demo_again, component, key):
+    first = _artifact_contents(demo_run, component, key)
+    again = _artifact_contents(demo_again, component, key)
+    assert sorted(first) == sorted(again)
+    differ = sorted(name for name in first if first[name] != again[name])
+    assert not differ, f"{component} {key}: these files differ between two runs with the same seed: {differ}"
+
+
+@pytest.mark.parametrize("component,key", [("tfx.components.trainer.component.Trainer", "model"),
+                                           ("components.domain_transfer.component.DomainTransfer", "laf_model")],
+                         ids=["Trainer.model", "DomainTransfer.laf_model"])
+def test_same_seed_gives_bit_identical_weights(demo_run, demo_again, component, key):
+    """The SavedModel files themselves differ: function names carry process-wide counters (a resumed
+    run traced fewer functions before), and Keras' export lists the trainer's variables in an order
+    that depends on memory addresses. So the weights are compared by their path in the checkpoint."""
+    import tensorflow as tf
+
+    readers = [tf.train.load_checkpoint(os.path.join(_latest_output(run["summary"]["pipeline_root"], component,
+                                                                    key), "Format-Serving", "variables",
+                                                     "variables"))
+               for run in (demo_run, demo_again)]
+
+    def weights(reader):  # every variable by its path; Keras' _all_variables is the address-ordered list
+        return sorted(n for n in reader.get_variable_to_shape_map()
+                      if n != "_CHECKPOINTABLE_OBJECT_GRAPH" and not n.startswith("_all_variables/"))
+
+    names = weights(readers[0])
+    assert len(names) >= 4 and names == weights(readers[1])
+    differ = [n for n in names if readers[0].get_tensor(n).tobytes() != readers[1].get_tensor(n).tobytes()]
+    assert not differ, differ
+
+
+def test_same_seed_gives_identical_demo_metrics(demo_run, demo_again):
+    first, again = demo_run["summary"]["metrics"], demo_again["summary"]["metrics"]
+    assert "mAP@0.5" in first and "hit@1" in first
+    assert again == first  # exactly: not within a tolerance
+
+
+# --- TensorBoard over the demo run ---------------------------------------------------------------
+
+def test_tensorboard_serves_trainer_and_domain_transfer_scalars(demo_run):
+    """README: `tensorboard --logdir <pipeline root>` shows the domain-transfer rounds and the
+    trainer curves; the environment's TensorBoard serves them over its HTTP API."""
+    root = demo_run["summary"]["pipeline_root"]
+    [rounds_dir] = {d for d, _, fs in os.walk(root) if "rounds.json" in fs}
+    with open(os.path.join(rounds_dir, "rounds.json")) as f:
+        rounds = json.load(f)["rounds"]
+    dt_run = os.path.relpath(rounds_dir, root)
+
+    def ready(tags):
+        return ("domain_transfer/val_accuracy" in tags.get(dt_run, {})
+                and any(run.startswith("Trainer") and "epoch_loss" in t for run, t in tags.items()))
+
+    with tb.serving(root) as url:
+        tags = tb.scalar_tags(url, ready)
+        assert ready(tags), {run: sorted(t) for run, t in tags.items()}
+        served = tb.scalars(url, dt_run, "domain_transfer/val_accuracy")
+        assert [step for _, step, _ in served] == [r["round"] for r in rounds]
+        np.testing.assert_allclose([value for _, _, value in served], [r["val_accuracy"] for r in rounds],
+                                   rtol=1e-6)
+        trainer_runs = sorted(run for run, t in tags.items() if run.startswith("Trainer") and "epoch_loss" in t)
+        assert {os.path.basename(run) for run in trainer_runs} == {"train", "validation"}, trainer_runs
+        for run in trainer_runs:
+            losses = tb.scalars(url, run, "epoch_loss")
+            assert [step for _, step, _ in losses] == list(range(len(losses))) and len(losses) >= 1
+            assert all(math.isfinite(value) and value > 0 for _, _, value in losses), losses
