@@ -1,11 +1,11 @@
 """The paper's metrics as TFMA custom metrics (Beam combiners over ``laf.evaluation``), and the
 ``tfma.EvalConfig`` the pipeline's Evaluator runs with.
 
-Per video the combiners read the serving signature's ``probabilities`` and, when the model has
-it, ``actionness`` (fusion and window scores then use it: ``laf.evaluation.fuse``; padded to the batch's
-longest video, so sliced to ``num_frames``) and the SequenceExample *context* features (TFMA drops
-feature lists): label index, activity, ``num_frames``, ``fps`` and the ground-truth segments.
-Frame timestamps come from an optional ``timestamps`` signature output; without it they are
+Per video the combiners read the serving signature's ``probabilities`` (padded to the batch's
+longest video, so sliced to ``num_frames``) and, when the model has it, ``actionness`` (video fusion
+and window scores then use it, as ``laf.evaluation.fuse`` and ``class_evidence`` do), and the
+SequenceExample *context* features (TFMA drops feature lists): label index, activity,
+``num_frames``, ``fps`` and the ground-truth segments. Frame timestamps come from an optional ``timestamps`` signature output; without it they are
 ``i / fps`` (exact for ingestion's uniform sampling).
 
 Activity-level Hit@k needs each action's activity: pass ``activities`` (activity index per label

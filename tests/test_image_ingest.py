@@ -15,6 +15,7 @@ from laf.errors import UserError
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 from test_images import Server, image_routes, samples
+from file_tree import file_bytes
 
 BACKBONE = BackboneConfig(input_size=96)
 BAD = {"html_as_jpg": "decode", "bomb_png": "decode", "truncated_jpeg": "decode", "empty": "read"}
@@ -117,20 +118,13 @@ def test_duplicates_keep_the_copy_with_the_smallest_label_and_path(folder_run, t
     assert sum(len(copies[r.sha256]) - 1 for r in records) == summary["duplicates"]
 
 
-def _file_bytes(output: str) -> Dict[str, bytes]:
-    found = {}
-    for directory, _, files in os.walk(output):
-        for name in files:
-            with open(os.path.join(directory, name), "rb") as f:
-                found[os.path.relpath(os.path.join(directory, name), output)] = f.read()
-    return found
 
 
 def test_same_inputs_give_identical_output_bytes_sorted_by_image_id(folder_run, tree, tmp_path):
     _, first = folder_run
     again = str(tmp_path / "again")
     image_ingest.extract_images(tree, again, BACKBONE, batch_size=3, threads=2)
-    assert _file_bytes(again) == _file_bytes(first)
+    assert file_bytes(again) == file_bytes(first)
     ids = [r.image_id for r in read_output(first)[0]]
     assert ids == sorted(ids)
 

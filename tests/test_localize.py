@@ -57,9 +57,10 @@ def test_signature_detections_equal_the_library(setup):
                                          vocabulary=localize.model_vocabulary(model_dir))
     for record, result in zip(records, results):
         assert result.probabilities.shape == (record.num_frames, len(VOCABULARY))
+        assert result.actionness.shape == (record.num_frames,)
         np.testing.assert_allclose(result.timestamps, record.timestamps)
         expected = evaluation.localize(result.video_id, result.probabilities, result.timestamps,
-                                       VOCABULARY.labels, CONFIG)
+                                       VOCABULARY.labels, CONFIG, actionness=result.actionness)
         assert len(expected) > len(VOCABULARY)
         assert [d.label for d in result.detections] == [d.label for d in expected]
         for got, want in zip(result.detections, expected):

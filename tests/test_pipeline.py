@@ -124,7 +124,9 @@ def test_pushed_model_serves_every_signature_like_the_library(demo_run, tmp_path
                      "--inputs", f"frame_features={tmp_path / 'feats.npy'};lengths={tmp_path / 'lengths.npy'}",
                      "--outdir", str(tmp_path / "ff"))
     probs = outputs["serving_default"]["probabilities"]
+    actionness = outputs["serving_default"]["actionness"]
     np.testing.assert_allclose(np.load(tmp_path / "ff" / "probabilities.npy"), probs, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "ff" / "actionness.npy"), actionness, atol=1e-5)
     from laf.demo import demo_config
 
     ev = demo_config(demo_run["out"]).evaluation
@@ -135,7 +137,8 @@ def test_pushed_model_serves_every_signature_like_the_library(demo_run, tmp_path
         assert outputs["serving_default"]["num_frames"][i] == n
         np.testing.assert_allclose(probs[i, :n].sum(-1), 1.0, atol=1e-4)
         assert np.all(probs[i, n:] == 0)
-        seg = evaluation.detect(probs[i, :n], v.timestamps, localize_cfg)
+        assert np.all(actionness[i, n:] == 0) and np.all((actionness[i, :n] > 0) & (actionness[i, :n] < 1))
+        seg = evaluation.detect(evaluation.class_evidence(probs[i, :n], actionness[i, :n]), v.timestamps, localize_cfg)
         count = int(loc["count"][i])
         limit = min(count, len(seg.start))
         assert count == min(len(seg.start), loc["start"].shape[1])

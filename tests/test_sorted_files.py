@@ -5,6 +5,7 @@ import os
 import apache_beam as beam
 
 from laf import rejects, sorted_files, tfrecords
+from file_tree import file_bytes
 
 RECORDS = [("Split-train", f"video{i:02d}", f"record {i}".encode()) for i in (3, 1, 2, 0)]
 REJECTED = [(sorted_files.REJECTED, line, line) for line in ('{"source": "b"}', '{"source": "a"}')]
@@ -17,21 +18,14 @@ def _write(elements, output: str) -> None:
     sorted_files.complete(output, ("Split-train", "Split-eval"))
 
 
-def _files(output: str) -> dict:
-    out = {}
-    for directory, _, names in os.walk(output):
-        for name in names:
-            with open(os.path.join(directory, name), "rb") as f:
-                out[os.path.relpath(os.path.join(directory, name), output)] = f.read()
-    return out
 
 
 def test_any_arrival_order_gives_the_same_bytes_sorted_by_key(tmp_path):
     first, second = str(tmp_path / "first"), str(tmp_path / "second")
     _write(RECORDS + REJECTED, first)
     _write(list(reversed(REJECTED + RECORDS)), second)
-    files = _files(first)
-    assert files == _files(second)
+    files = file_bytes(first)
+    assert files == file_bytes(second)
     assert sorted(files) == ["Split-eval/data_tfrecord-00000-of-00001.gz",
                              "Split-train/data_tfrecord-00000-of-00001.gz", rejects.REJECTED_FILE]
     assert list(tfrecords.read(os.path.join(first, "Split-train"))) == [b"record 0", b"record 1", b"record 2",
@@ -44,8 +38,8 @@ def test_gzip_headers_hold_no_time_and_no_name(tmp_path):
     output = str(tmp_path / "out")
     _write(RECORDS, output)
     for name in ("Split-train", "Split-eval"):
-        data = _files(output)[f"{name}/data_tfrecord-00000-of-00001.gz"]
+        data = file_bytes(output)[f"{name}/data_tfrecord-00000-of-00001.gz"]
         assert data[:2] == b"\x1f\x8b" and gzip.decompress(data) is not None
         flags, mtime = data[3], int.from_bytes(data[4:8], "little")
         assert flags & 0x08 == 0 and mtime == 0  # FNAME unset, MTIME 0
-    assert _files(output)[rejects.REJECTED_FILE] == b""
+    assert file_bytes(output)[rejects.REJECTED_FILE] == b""

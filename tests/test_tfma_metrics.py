@@ -48,15 +48,22 @@ def make_videos(rng, vocab, count=14):
 
 def save_model(path, weights, with_timestamps):
     """A tf.Module following the serving contract: probabilities zero past each video's length;
-    optionally the extra ``timestamps`` output the metrics prefer over ``i / fps``."""
+    optionally the extra ``timestamps`` output the metrics prefer over ``i / fps`` and an
+    ``actionness`` output (how strongly a frame looks like any prototype), which fusion and windows
+    then use."""
     w = tf.constant(weights, tf.float32)
 
     def probabilities(features, lengths):
         mask = tf.sequence_mask(lengths, tf.shape(features)[1], tf.float32)
         return tf.nn.softmax(tf.einsum("btd,dn->btn", features, w)) * mask[:, :, None]
 
+    def actionness(features, lengths):
+        mask = tf.sequence_mask(lengths, tf.shape(features)[1], tf.float32)
+        return tf.sigmoid(tf.reduce_max(tf.einsum("btd,dn->btn", features, w), -1) - 3.0) * mask
+
     module = tf.Module()
-    module.serve = tf.function(lambda examples: _from_examples(examples, probabilities, with_timestamps),
+    module.serve = tf.function(lambda examples: _from_examples(
+        examples, probabilities, with_timestamps, actionness if with_timestamps else None),
                                input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     module.frames = tf.function(lambda frame_features, lengths: {
         "probabilities": probabilities(frame_features, lengths)},
@@ -65,10 +72,12 @@ def save_model(path, weights, with_timestamps):
                         signatures={"serving_default": module.serve, "frame_features": module.frames})
 
 
-def _from_examples(examples, probabilities, with_timestamps):
+def _from_examples(examples, probabilities, with_timestamps, actionness=None):
     _, sequences, lengths = tf.io.parse_sequence_example(examples, sequence_features=video_sequence_spec(DIM))
     num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
     out = {"probabilities": probabilities(sequences[names.FRAME_FEATURES], num_frames), "num_frames": num_frames}
+    if actionness is not None:
+        out["actionness"] = actionness(sequences[names.FRAME_FEATURES], num_frames)
     if with_timestamps:
         out["timestamps"] = sequences[names.TIMESTAMP]  # zero-padded past num_frames
     return out
@@ -80,14 +89,16 @@ def library_metrics(model_dir, videos, vocab, with_timestamps):
     serve = tf.saved_model.load(os.path.join(model_dir, "Format-Serving")).signatures["serving_default"]
     out = serve(examples=tf.constant([v.serialize() for v in videos]))
     probs, lengths = out["probabilities"].numpy(), out["num_frames"].numpy()
-    scores = ev.average_fusion(probs, lengths)
+    actionness = [a[:n] for a, n in zip(out["actionness"].numpy(), lengths)] if "actionness" in out \
+        else [None] * len(videos)
+    scores = np.stack([ev.fuse(p[:n], a) for p, n, a in zip(probs, lengths, actionness)])
     labels = [v.label_index for v in videos]
     matrix = vocab.activity_matrix()
     config = ev.LocalizeConfig(window=SETTINGS["window"], nms_overlap=SETTINGS["nms_overlap"],
                                top_k_classes=SETTINGS["top_k_classes"])
-    dets = [d for v, p, n in zip(videos, probs, lengths)
+    dets = [d for v, p, n, a in zip(videos, probs, lengths, actionness)
             for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
-                                 vocab.labels, config)]
+                                 vocab.labels, config, actionness=a)]
     result = ev.average_precision({v.video_id: v.segments for v in videos}, dets, SETTINGS["tiou"])
     expected = {"hit@1": ev.hit_at_k(scores, labels, 1), "hit@5": ev.hit_at_k(scores, labels, 5),
                 "activity_hit@1": ev.activity_hit_at_k(scores, labels, matrix, 1),

@@ -53,7 +53,7 @@ def examples(tmp_path_factory):
 def collect(dataset) -> dict:
     """Reassemble each stream's chunks into videos: first-frame bytes -> per-frame arrays."""
     found, current = {}, [None] * STREAMS
-    for inputs, labels, weights, _ in dataset:
+    for inputs, labels, weights, targets in dataset:
         x = {key: value.numpy() for key, value in inputs.items()}
         for b in range(STREAMS):
             valid = x["mask"][b]
@@ -69,7 +69,7 @@ def collect(dataset) -> dict:
             assert valid[0] and np.all(np.diff(valid.astype(int)) <= 0), "padding only at the end"
             current[b]["chunks"] += 1
             for key, value in (("features", x["features"][b]), ("labels", labels.numpy()[b]),
-                               ("weights", weights.numpy()[b])):
+                               ("weights", weights.numpy()[b]), ("targets", targets.numpy()[b])):
                 current[b][key].extend(value[valid])
             assert not weights.numpy()[b][~valid].any()
     return found
@@ -116,6 +116,21 @@ def test_weights_per_variant(examples):
     assert abs(first.mean() - 0.3) < 0.1
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_actionness_targets_and_class_weights(examples):
+    """With an actionness head: targets = LAF relative to the video (median -> 0, best frame -> 1),
+    class weights = their running maximum (the action seen so far)."""
+    root, videos = examples
+    found = by_video(collect(data.stream_batches(tfrecords.split_dir(root, "train"), D, "laf", K, STREAMS,
+                                                 actionness=True)), videos["train"])
+    for video in videos["train"]:
+        laf = video.laf_scores.astype(np.float64)
+        median, top = np.sort(laf)[len(laf) // 2], laf.max()
+        want = np.clip((laf - median) / max(top - median, 1e-6), 0.0, 1.0)
+        np.testing.assert_allclose(found[video.video_id]["targets"], want, atol=1e-6)
+        np.testing.assert_allclose(found[video.video_id]["weights"], np.maximum.accumulate(want), atol=1e-6)
+    np.testing.assert_array_equal(data.laf_actionness(tf.zeros([0])).numpy(), np.zeros(0))
 
 
 @pytest.mark.parametrize("architecture", ["lstmp", "cnn"])

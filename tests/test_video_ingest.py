@@ -14,6 +14,7 @@ from laf.backbones import BackboneConfig, calibrate
 from laf.media import Video
 from schemas import names
 from schemas.vocabulary import Vocabulary
+from file_tree import file_bytes
 
 SIZE = 96
 
@@ -173,13 +174,6 @@ def test_multi_process_workers_give_the_same_records(extracted, clips, weights, 
         np.testing.assert_array_equal(r.timestamps, single[video_id].timestamps)
 
 
-def _file_bytes(output):
-    found = {}
-    for directory, _, files in os.walk(output):
-        for name in files:
-            with open(os.path.join(directory, name), "rb") as f:
-                found[os.path.relpath(os.path.join(directory, name), output)] = f.read()
-    return found
 
 
 def test_same_inputs_give_identical_output_bytes(clips, weights, tmp_path):
@@ -194,8 +188,8 @@ def test_same_inputs_give_identical_output_bytes(clips, weights, tmp_path):
     for output in outputs:
         assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
                          "--weights", weights, "--batch-size", "3"]) == 0
-    first = _file_bytes(outputs[0])
-    assert first == _file_bytes(outputs[1])
+    first = file_bytes(outputs[0])
+    assert first == file_bytes(outputs[1])
     assert [r.video_id for r in vi.read_records(outputs[0], "train")] == ["h264", "mjpeg", "vp9"]
     assert len(vi.read_rejected(outputs[0])) == 2
 

@@ -10,7 +10,8 @@ chosen by the weighting variant:
 
 Each frame also gets an actionness target (the soft "this is an action frame" label of the
 actionness head, see ``trainer.model``): the weight itself for ``uniform``, ``random30`` and
-``oracle``; for ``laf`` the LAF score relative to its own video (:func:`laf_actionness`).
+``oracle``; for ``laf`` the LAF score relative to its own video (:func:`laf_actionness`). When the
+network has that head, the class weights become :func:`seen_so_far` of the targets.
 
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
@@ -131,11 +132,12 @@ def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
     frame is context and its best frames are the action: contrast against them says "action" only
     where CNN_i prefers the video's action over its siblings more than on ordinary frames.
     """
-    steps = tf.shape(laf)[0]
-    ordered = tf.sort(laf)
-    median = ordered[steps // 2]
-    top = ordered[steps - 1]
-    return tf.clip_by_value((laf - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+    def contrast():
+        ordered = tf.sort(laf)
+        median, top = ordered[tf.shape(laf)[0] // 2], ordered[-1]
+        return tf.clip_by_value((laf - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+
+    return tf.cond(tf.size(laf) > 0, contrast, lambda: laf)  # a video without frames has no targets
 
 
 def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.Tensor) -> tf.Tensor:

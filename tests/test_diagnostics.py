@@ -1,0 +1,63 @@
+"""Learning diagnostics (laf.evaluate.diagnostics) on hand-made records and outputs."""
+import numpy as np
+import pytest
+
+from laf.evaluate import diagnostics as dg
+from schemas.records import Segment, VideoRecord
+
+
+def record(video_id: str, label: str, index: int, steps: int, segments, indices, rng, laf=None) -> VideoRecord:
+    return VideoRecord(video_id=video_id, label=label, label_index=index,
+                       features=rng.normal(size=(steps, 4)).astype(np.float32),
+                       timestamps=np.arange(steps, dtype=np.float32), fps=1.0, duration=float(steps),
+                       segments=segments, segment_label_indices=indices, laf_scores=laf)
+
+
+def test_action_mask_keeps_only_the_video_own_label():
+    r = record("v", "A:x", 0, 10, [Segment(2, 4, "A:x"), Segment(6, 8, "A:y")], [0, 1], np.random.default_rng(0))
+    assert dg.action_mask(r).tolist() == [False, False, True, True, False, False, False, False, False, False]
+
+
+def test_auc_and_weight_share():
+    assert dg.auc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
+    assert dg.auc(np.array([0.1]), np.array([0.9])) == 0.0
+    assert dg.auc(np.array([0.5]), np.array([0.5])) == 0.5
+    r = record("v", "A:x", 0, 4, [Segment(0, 1, "A:x")], [0], np.random.default_rng(0),
+               laf=np.array([0.6, 0.2, 0.1, 0.1], np.float32))
+    assert dg.weight_share_action([r.laf_scores], [r]) == pytest.approx(0.6)
+    assert dg.laf_auc([r]) == 1.0
+
+
+def test_context_collapse_hit_and_accuracy():
+    rng = np.random.default_rng(1)
+    records = [record(f"v{i}", f"A:{'xyz'[i]}", i, 6, [Segment(2, 4, f"A:{'xyz'[i]}")], [i], rng) for i in range(3)]
+    outputs = []
+    for i, r in enumerate(records):
+        p = np.full((6, 3), 0.05)
+        p[:, 0] = 0.9          # context: always the first sibling
+        p[2:4] = 0.05
+        p[2:4, i] = 0.9        # action frames: the right one
+        a = np.array([0.1, 0.1, 0.9, 0.9, 0.1, 0.1])
+        outputs.append({"probabilities": p, "actionness": a})
+    assert dg.context_class_collapse(outputs, records) == 1.0
+    assert dg.action_frame_accuracy(outputs, records) == 1.0
+    hit = dg.hit_at_1(outputs, records)
+    assert hit["average"] == pytest.approx(1 / 3) and hit["actionness"] == 1.0
+    assert dg.actionness_auc(outputs, records) == 1.0
+    for i, o in enumerate(outputs):  # context that names the video's own action: no collapse
+        o["probabilities"][[0, 1, 4, 5]] = np.eye(3)[i] * 0.85 + 0.05
+    assert dg.context_class_collapse(outputs, records) == pytest.approx(1 / 3)
+
+
+def test_probe_separates_linearly_separable_action_frames():
+    rng = np.random.default_rng(2)
+
+    def videos(split):
+        out = []
+        for i in range(20):
+            r = record(f"{split}{i}", f"A:{i % 2}", i % 2, 10, [Segment(2, 8, f"A:{i % 2}")], [i % 2], rng)
+            r.features[2:8, 0] += 4.0 if i % 2 else -4.0
+            out.append(r)
+        return out
+
+    assert dg.probe_accuracy(videos("train"), videos("test")) == 1.0

@@ -1,0 +1,26 @@
+"""Model selection by eval-split Hit@1 under the product's fusion (trainer.selection)."""
+import numpy as np
+
+from trainer import model as model_lib
+from trainer import selection
+
+
+def test_hit_at_1_uses_the_fusion_and_selection_adds_frame_accuracy():
+    """A CNN whose actionness head is forced to fire only on the action frame: actionness fusion
+    names the action's class, which average fusion over mostly-context frames would miss."""
+    net = model_lib.build("cnn", 2, cnn_hidden=[], actionness=True)
+    net(np.zeros((1, 1, 2), np.float32))
+    net.head.set_weights([np.array([[4.0, -4.0], [-4.0, 4.0]], np.float32), np.zeros(2, np.float32)])
+    net.actionness_head.set_weights([np.array([[0.0], [10.0]], np.float32), np.array([-5.0], np.float32)])
+    context, action = [1.0, 0.0], [0.0, 1.0]  # context leans to class 0; the action is class 1
+    video = {"features": np.array([context] * 9 + [action], np.float32), "label": 1}
+    assert selection.video_hit_at_1(net, [video]) == 1.0
+    plain = model_lib.build("cnn", 2, cnn_hidden=[], actionness=False)
+    plain(np.zeros((1, 1, 2), np.float32))
+    plain.head.set_weights(net.head.get_weights())
+    assert selection.video_hit_at_1(plain, [video]) == 0.0  # average fusion: context wins
+
+    callback = selection.EvalVideoMetrics(net, [video])
+    logs = {"val_accuracy": 0.25, "val_loss": 3.0}
+    callback.on_epoch_end(0, logs)
+    assert logs["val_hit@1"] == 1.0 and logs[selection.MONITOR] == 1.25
