@@ -4,7 +4,7 @@ Loop, from I = all images and V = all frames:
   1. train CNN_v on V;  2. score I;  3. keep I with CNN_v(I)[a_I] > theta1;
   4. train CNN_i on I;  5. score V;  6. keep V with CNN_i(V)[a_V] > theta2.
 After each round one-vs-rest linear SVMs trained on V classify the validation videos (their frame
-responses fused over each video's most action-like frames, :func:`top_k_fusion`); the loop stops when that accuracy drops (the previous round is kept) or after
+responses averaged over each video's most action-like frames by CNN_i, :func:`video_accuracy`); the loop stops when that accuracy drops (the previous round is kept) or after
 ``max_rounds``. The result is CNN_i, the LAF proposal model, and LAF(V) = CNN_i(V)[a_V] for every
 training frame.
 
@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from laf import tfrecords
 from laf.errors import UserError
-from laf.evaluation import TOP_FRACTION, top_k_fusion
+from laf.evaluation import TOP_FRACTION
 from schemas import names
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,15 @@ class FeatureStream:
         nonempty = self.lengths > 0
         out[nonempty] = self.labels[starts[nonempty]]
         return out
+
+    def moments(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation [D] of every row (one streaming pass)."""
+        n, total, squares = 0, np.zeros(self.dim), np.zeros(self.dim)
+        for x, _ in self._chunks():
+            x = x.numpy().astype(np.float64)
+            n, total, squares = n + len(x), total + x.sum(0), squares + (x * x).sum(0)
+        mean = total / max(n, 1)
+        return mean, np.sqrt(np.maximum(squares / max(n, 1) - mean ** 2, 0.0))
 
     def indexed(self) -> tf.data.Dataset:
         """Chunks ``(x [b, D], y [b], row [b])`` in stream order."""
@@ -245,13 +254,20 @@ def build_head(dim: int, num_classes: int, hidden_units: Sequence[int], seed: in
     return model
 
 
-def build_svm(dim: int, num_classes: int, l2: float, seed: int, learning_rate: float = 1e-3):
-    """One-vs-rest linear SVMs: a linear layer, squared hinge on ±1 targets, L2 weight penalty."""
+def build_svm(dim: int, num_classes: int, l2: float, seed: int, learning_rate: float = 1e-3,
+              moments: Optional[Tuple[np.ndarray, np.ndarray]] = None):
+    """One-vs-rest linear SVMs: a linear layer, squared hinge on ±1 targets, L2 weight penalty; on
+    features standardised by ``moments`` (mean, std), since CNN activations differ per dimension by
+    an order of magnitude and an L2-penalised linear model then sees only the large ones."""
     import keras
 
     inputs = keras.Input((dim,), name="features")
+    x = inputs
+    if moments is not None:
+        mean, std = moments
+        x = keras.layers.Normalization(mean=mean, variance=np.maximum(std, 1e-6) ** 2, name="standardize")(x)
     out = keras.layers.Dense(num_classes, name="responses", kernel_regularizer=keras.regularizers.L2(l2),
-                             kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(inputs)
+                             kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
     model = keras.Model(inputs, out)
     model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SquaredHinge(), jit_compile=False,
                   steps_per_execution=_STEPS_PER_CALL)
@@ -312,35 +328,38 @@ def own_label_scores(model, stream: FeatureStream) -> np.ndarray:
     return out
 
 
-def video_accuracy(svm, videos: FeatureStream, fraction: float = TOP_FRACTION) -> float:
-    """Video-level accuracy of the SVM responses fused per class over each video's best frames
-    (``laf.evaluation.top_k_fusion``), argmax vs the video label. Streams: holds one video's
-    responses at a time.
+def video_accuracy(svm, videos: FeatureStream, laf_model, fraction: float = TOP_FRACTION) -> float:
+    """Video-level accuracy of the SVM responses averaged over each video's most action-like frames
+    (the ceil(T * fraction) frames where the round's LAF model CNN_i is most confident of any class;
+    label-free), argmax vs the video label. Streams: holds one video's responses at a time.
 
-    Why not the paper's mean of all frame responses: siblings share their scene, so that mean is a
-    mean over context, the accuracy sits at chance whatever a round kept, and the stopping rule
-    cannot see a difference.
+    Why not the paper's mean over all frames: siblings share their scene, so that mean is a mean over
+    context; the SVMs, trained on kept frames that are still mostly context, score one fixed sibling
+    there, the accuracy sat at chance whatever a round kept, and the stopping rule could not see a
+    difference between rounds.
     """
-    n = svm.output_shape[-1]
     spec = tf.TensorSpec([None, videos.dim], tf.float32)
-    respond = tf.function(lambda x: svm(x, training=False), input_signature=[spec])
+    respond = tf.function(lambda x: (svm(x, training=False), tf.reduce_max(laf_model(x, training=False), -1)),
+                          input_signature=[spec])
     ends = np.cumsum(videos.lengths)
-    scores = np.zeros((len(videos.lengths), n), np.float64)
-    pending, start, group = [], 0, 0  # responses of rows start.. not yet fused; the group they begin
+    predicted = np.full(len(videos.lengths), -1, np.int64)
+    pending, start, group = [], 0, 0  # (responses, confidence) of rows start.. not yet fused
     for x, _, _ in videos.indexed().prefetch(2):
-        pending.append(respond(x).numpy())
-        buffered = np.concatenate(pending)
-        while group < len(ends) and ends[group] <= start + len(buffered):
-            rows = buffered[:ends[group] - start]
-            if len(rows):
-                scores[group] = top_k_fusion(rows, fraction)
-            buffered, start, group = buffered[len(rows):], ends[group], group + 1
-        pending = [buffered]
+        pending.append(tuple(t.numpy() for t in respond(x)))
+        responses, confidence = (np.concatenate(parts) for parts in zip(*pending))
+        while group < len(ends) and ends[group] <= start + len(responses):
+            n = int(ends[group] - start)
+            if n:
+                k = max(1, int(np.ceil(n * fraction)))
+                best = np.argsort(-confidence[:n], kind="stable")[:k]
+                predicted[group] = int(responses[:n][best].mean(0).argmax())
+            responses, confidence, start, group = responses[n:], confidence[n:], int(ends[group]), group + 1
+        pending = [(responses, confidence)]
     labels = videos.group_labels
     valid = labels >= 0
     if not valid.any():
         raise UserError("the validation videos have no frames")
-    return float(np.mean(np.argmax(scores[valid], axis=1) == labels[valid]))
+    return float(np.mean(predicted[valid] == labels[valid]))
 
 
 # --- the class floor and the loop ----------------------------------------------------------------
@@ -435,6 +454,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
     rounds: List[RoundLog] = []
     floor_cases: List[FloorCase] = []
     kept = None
+    moments = frames.moments()  # the stopping rule's SVMs standardise with the training frames' moments
     for r in range(1, cfg.max_rounds + 1):
         seed = cfg.seed * 1000 + r * 10
         cnn_v = fit(build_head(frames.dim, num_classes, cfg.hidden_units, seed, cfg.learning_rate),
@@ -449,11 +469,11 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
         frame_mask, cases = apply_floor(frame_mask, frame_mask & (laf > cfg.theta2),         # 6
                                         laf, frames.labels, cfg.min_frames_per_class, num_classes)
         floor_cases += _report(r, "frames", cases, label_names)
-        svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate),
+        svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
         per_class = np.bincount(images.labels[image_mask], minlength=num_classes)
         entry = RoundLog(r, int(image_mask.sum()), {label_names[c]: int(per_class[c]) for c in range(num_classes)},
-                         int(frame_mask.sum()), video_accuracy(svm, validation))
+                         int(frame_mask.sum()), video_accuracy(svm, validation, cnn_i))
         rounds.append(entry)
         log.info("domain transfer round %d: %s", r, entry)
         chosen, stop = chosen_round([e.val_accuracy for e in rounds])

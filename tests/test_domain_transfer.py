@@ -289,7 +289,8 @@ def test_malformed_records_are_a_clear_error(tmp_path):
 
 def test_validation_accuracy_sees_short_actions_that_a_mean_over_frames_hides():
     """Siblings share their context and differ only during a short action: the stopping rule's
-    video accuracy must tell them apart (top-k fusion), where the mean of all frames sits at chance."""
+    video accuracy must tell them apart (SVM responses on the frames the LAF model is most sure of),
+    where the mean over all frames sits at chance."""
     import keras
 
     rng = np.random.default_rng(3)
@@ -306,7 +307,11 @@ def test_validation_accuracy_sees_short_actions_that_a_mean_over_frames_hides():
     stream = dt.FeatureStream.from_arrays(np.concatenate(feats), np.array(labels), np.array(groups), chunk_size=70)
     svm = keras.Sequential([keras.Input((n,)), keras.layers.Dense(n, use_bias=False)])
     svm.layers[0].set_weights([np.eye(n, dtype=np.float32)])
-    assert dt.video_accuracy(svm, stream) == 1.0
-    assert dt.video_accuracy(svm, stream, fraction=1.0) <= 0.5  # the mean of every frame
+    laf_model = keras.Sequential([keras.Input((n,)), keras.layers.Dense(n, use_bias=False),
+                                  keras.layers.Softmax()])
+    laf_model.layers[0].set_weights([3 * np.eye(n, dtype=np.float32)])
+    assert dt.video_accuracy(svm, stream, laf_model) == 1.0
+    assert dt.video_accuracy(svm, stream, laf_model, fraction=1.0) <= 0.5  # the mean of every frame
+
 
 
