@@ -10,8 +10,8 @@ Where the sizes come from:
 Model selection (early stopping, learning-rate decay, the restored best epoch) watches video
 Hit@1 on the eval split under the product's fusion plus the eval split's frame accuracy weighted
 as the variant trains (``trainer.selection``) - not a uniform frame loss that ~90 % context frames
-dominate and that rewards nothing a weighted variant learns. The network standardises its input with the
-train split's moments (kept in the exported model).
+dominate and that rewards nothing a weighted variant learns. The network standardises its input
+with the train split's moments (kept in the exported model).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class TrainerConfig:
     cnn_hidden: Tuple[int, ...] = (512, 512)
     optimizer: str = "sgd"              # any keras.optimizers name
     learning_rate: float = 0.0024
-    lr_decay_factor: float = 0.1        # applied when val_loss plateaus
+    lr_decay_factor: float = 0.1        # applied when the selection quantity plateaus (trainer.selection)
     lr_decay_patience: int = 4
     k: int = 20                         # truncated-BPTT unroll length
     batch: int = 12                     # parallel video streams
