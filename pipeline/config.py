@@ -16,6 +16,10 @@ from laf.errors import UserError
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
+# Where the Dockerfile puts this project in the container image (its WORKDIR): a compiled Kubeflow/Vertex
+# spec must name the image's setup.py, not the compiling machine's checkout.
+IMAGE_WORKDIR = "/pipeline"
+IMAGE_SETUP_PY = f"{IMAGE_WORKDIR}/setup.py"
 
 
 @dataclasses.dataclass
@@ -94,16 +98,20 @@ class BeamConfig:
     direct_num_workers: int = 1
     extra_args: List[str] = dataclasses.field(default_factory=list)  # e.g. --runner=DataflowRunner ...
 
-    def pipeline_args(self) -> List[str]:
+    def pipeline_args(self, setup_file: Optional[str] = None) -> List[str]:
         """DirectRunner settings plus ``extra_args``. Unless those name the workers' dependencies,
         ship this project's ``setup.py`` (remote workers need the components' and metrics'
-        modules; without any such flag TFX would build an ephemeral TFX sdist per Beam step)."""
+        modules; without any such flag TFX would build an ephemeral TFX sdist per Beam step):
+        ``setup_file`` where the components will run (the image's, for a compiled spec), else
+        this checkout's if it has one."""
         args = [f"--direct_running_mode={self.direct_running_mode}",
                 f"--direct_num_workers={self.direct_num_workers}", *self.extra_args]
         dependency_flags = ("--setup_file", "--extra_package", "--requirements_file",
                             "--sdk_container_image", "--worker_harness_container_image")
-        if not any(a.startswith(dependency_flags) for a in args) and os.path.exists(SETUP_PY):
-            args.append(f"--setup_file={SETUP_PY}")
+        if setup_file is None and os.path.exists(SETUP_PY):
+            setup_file = SETUP_PY
+        if not any(a.startswith(dependency_flags) for a in args) and setup_file:
+            args.append(f"--setup_file={setup_file}")
         return args
 
 

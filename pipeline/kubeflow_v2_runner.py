@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from laf.errors import UserError
-from pipeline.config import PipelineConfig
+from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
 
 TARGETS = ("kubeflow", "vertex")
 
@@ -31,5 +31,7 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str) 
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=out_dir, output_filename=os.path.basename(output))
-    runner.run(create_pipeline(cfg), write_out=True)
+    # Components run inside the image: its setup.py and schema files, not this machine's checkout paths.
+    runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
+                               project_dir=IMAGE_WORKDIR), write_out=True)
     return os.path.abspath(output)

@@ -7,6 +7,7 @@ localization mAP; blessing) -> Pusher (TF Serving layout, only blessed models).
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import List, Optional
 
 from tfx import v1 as tfx
@@ -31,8 +32,15 @@ def _validated(examples, schema_file: str, name: str) -> List:
     return [stats, schema, validator, gate]
 
 
+def _schema_file(path: str, project_dir: Optional[str]) -> str:
+    """A schema file of ``schemas/`` as seen where the pipeline runs (``project_dir``: this project's
+    folder there, e.g. the container image's; None = this checkout)."""
+    return path if project_dir is None else f"{project_dir}/schemas/{os.path.basename(path)}"
+
+
 def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
-                    beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True) -> tfx.dsl.Pipeline:
+                    beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
+                    project_dir: Optional[str] = None) -> tfx.dsl.Pipeline:
     from laf.tfma_metrics import eval_config
 
     feats = cfg.features
@@ -44,8 +52,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
                                **backbone)
-    video_checks = _validated(video_ingest.outputs["examples"], schemas.VIDEO_SCHEMA, "Video")
-    image_checks = _validated(image_ingest.outputs["examples"], schemas.IMAGE_SCHEMA, "Image")
+    video_checks = _validated(video_ingest.outputs["examples"], _schema_file(schemas.VIDEO_SCHEMA, project_dir), "Video")
+    image_checks = _validated(image_ingest.outputs["examples"], _schema_file(schemas.IMAGE_SCHEMA, project_dir), "Image")
 
     dt = cfg.domain_transfer
     domain_transfer = DomainTransfer(

@@ -165,6 +165,17 @@ def test_compile_kubeflow_v2_spec_parses(tmp_path, demo_run):
                                               pipeline_spec_pb2.PipelineDeploymentConfig.ExecutorSpec())]
               if e.HasField("container")}
     assert images == {"example.org/laf:1.0"}
+    # Components run in the image: the spec names the image's setup.py, never this checkout's path.
+    from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR
+
+    text = out.read_text()
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    setup_files = set(re.findall(r"--setup_file=([^\"\\]+)", text))
+    assert setup_files == {IMAGE_SETUP_PY} and checkout not in text, (setup_files, checkout)
+    with open(os.path.join(checkout, "Dockerfile")) as f:
+        dockerfile = f.read()
+    assert re.search(rf"^WORKDIR {re.escape(IMAGE_WORKDIR)}$", dockerfile, re.M), "the image's WORKDIR moved"
+    assert re.search(r"^COPY [^\n]*\bsetup\.py\b[^\n]* \./$", dockerfile, re.M), "setup.py is not copied to WORKDIR"
 
 
 def test_run_with_bad_config_is_one_line_error(tmp_path):
