@@ -31,7 +31,7 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf.evaluate import diagnostics, run_records  # noqa: E402
+from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
@@ -41,13 +41,9 @@ def model_outputs(model_dir: str, records: Sequence[VideoRecord]) -> List[Dict[s
     import tensorflow as tf
 
     model = tf.saved_model.load(model_dir)
-    lengths = np.asarray([r.num_frames for r in records], np.int32)
-    features = np.zeros((len(records), lengths.max(), records[0].features.shape[1]), np.float32)
-    for i, r in enumerate(records):
-        features[i, :r.num_frames] = r.features
-    found = {k: v.numpy() for k, v in model.signatures["frame_features"](
-        frame_features=tf.constant(features), lengths=tf.constant(lengths)).items()}
-    return [{k: v[i, :n] for k, v in found.items()} for i, n in enumerate(lengths)]
+    features, lengths = batches.pad([r.features for r in records])
+    found = model.signatures["frame_features"](frame_features=tf.constant(features), lengths=tf.constant(lengths))
+    return batches.unpad({k: v.numpy() for k, v in found.items()}, lengths)
 
 
 def actionness_targets(records: Sequence[VideoRecord]) -> List[np.ndarray]:

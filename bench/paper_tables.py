@@ -39,7 +39,7 @@ quiet()
 import numpy as np  # noqa: E402
 
 from laf import evaluation  # noqa: E402
-from laf.evaluate import diagnostics, run_records  # noqa: E402
+from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
@@ -82,12 +82,8 @@ def outputs(net, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
     """Per-video whole-sequence outputs: probabilities [T, N] (and actionness [T])."""
     from trainer.model import frame_outputs
 
-    lengths = np.asarray([r.num_frames for r in records], np.int32)
-    features = np.zeros((len(records), lengths.max(), records[0].features.shape[1]), np.float32)
-    for i, r in enumerate(records):
-        features[i, :r.num_frames] = r.features
-    found = {k: v.numpy() for k, v in frame_outputs(net, features, lengths).items()}
-    return [{k: v[i, :n] for k, v in found.items()} for i, n in enumerate(lengths)]
+    features, lengths = batches.pad([r.features for r in records])
+    return batches.unpad({k: v.numpy() for k, v in frame_outputs(net, features, lengths).items()}, lengths)
 
 
 def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecord], vocabulary: Vocabulary,

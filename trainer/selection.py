@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from laf import evaluation
+from laf.evaluate import batches
 from schemas import names
 from trainer import data
 
@@ -45,15 +46,9 @@ def video_hit_at_1(net: keras.Model, videos: Sequence[dict], batch: int = 32) ->
 
     fused = []
     for i in range(0, len(videos), batch):
-        group = videos[i:i + batch]
-        lengths = np.array([len(v["features"]) for v in group], np.int32)
-        x = np.zeros((len(group), max(lengths.max(), 1), group[0]["features"].shape[1]), np.float32)
-        for j, v in enumerate(group):
-            x[j, :lengths[j]] = v["features"]
-        found = {k: t.numpy() for k, t in frame_outputs(net, x, lengths).items()}
-        for j, n in enumerate(lengths):
-            actionness = found["actionness"][j, :n] if "actionness" in found else None
-            fused.append(evaluation.fuse(found["probabilities"][j, :n], actionness))
+        x, lengths = batches.pad([v["features"] for v in videos[i:i + batch]])
+        for out in batches.unpad({k: t.numpy() for k, t in frame_outputs(net, x, lengths).items()}, lengths):
+            fused.append(evaluation.fuse(out["probabilities"], out.get("actionness")))
     return evaluation.hit_at_k(np.stack(fused), [v["label"] for v in videos], 1)
 
 
