@@ -81,7 +81,7 @@ def load_model(model_dir: str):
     missing = [name for name in SIGNATURES if name not in model.signatures]
     if missing:
         raise UserError(f"{model_dir} lacks the signature(s) {missing} (has {sorted(model.signatures)});"
-                        " export it with trainer.model.export")
+                        " export it with trainer.serving.export")
     return model
 
 

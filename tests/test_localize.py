@@ -1,5 +1,5 @@
 """``laf localize`` on real videos (encoded here with PyAV) and a real exported SavedModel
-(``trainer.model.build`` + ``trainer.model.export``, random weights, every serving signature)."""
+(``trainer.model.build`` + ``trainer.serving.export``, random weights, every serving signature)."""
 import json
 import os
 import sys
@@ -28,7 +28,7 @@ def setup(tmp_path_factory):
     import keras
 
     from laf.backbones import build_backbone
-    from trainer import model
+    from trainer import model, serving
 
     root = tmp_path_factory.mktemp("localize")
     videos = [vf.encode(str(root / "kick.mp4"), "libx264", vf.cfr(9.0), tint=(80, 0, 0)),
@@ -37,7 +37,7 @@ def setup(tmp_path_factory):
     keras.utils.set_random_seed(1)
     net = model.build("lstmp", len(VOCABULARY), cells=16, projection=8)
     model_dir = str(root / "model")
-    model.export(net, dim, model_dir, CONFIG)
+    serving.export(net, dim, model_dir, CONFIG)
     VOCABULARY.save(os.path.join(model_dir, "assets"))
     bare = str(root / "bare")  # a SavedModel without the contract's signatures
     import tensorflow as tf

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from schemas.records import VideoRecord
-from trainer import model as model_lib
+from trainer import model as model_lib, serving
 from trainer.lstmp import LSTMP
 
 B, T, D, N, P = 2, 7, 5, 4, 3
@@ -151,7 +151,7 @@ def test_zero_weight_steps_do_not_change_gradients():
 def test_export_and_reload_give_identical_outputs(tmp_path):
     rng = np.random.default_rng(3)
     net = model_lib.build("lstmp", num_classes=4, cells=N, projection=P, num_layers=2)
-    path = model_lib.export(net, D, str(tmp_path / "model"))
+    path = serving.export(net, D, str(tmp_path / "model"))
     loaded = tf.saved_model.load(path)
     assert set(loaded.signatures) >= {"serving_default", "frame_features"}
 

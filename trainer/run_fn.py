@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from laf.evaluation import LocalizeConfig
 from schemas.vocabulary import Vocabulary
-from trainer import data, model, selection
+from trainer import data, model, selection, serving
 
 VARIANTS = data.WEIGHTINGS + ("cnn",)
 
@@ -188,7 +188,7 @@ def run_fn(fn_args) -> None:
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
                                     fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
-    model.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})))
+    serving.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})))
     if vocabulary is not None:
         assets = os.path.join(fn_args.serving_model_dir, "assets")
         tf.io.gfile.makedirs(assets)
