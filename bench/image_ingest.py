@@ -1,6 +1,6 @@
 """Image ingestion throughput vs. the bare backbone.
 
-``ratio_vs_bare_model`` = images/s of ``laf.image_ingest.extract_images`` (read, decode,
+``ratio_vs_bare_model`` = images/s of ``laf.ingest.image_ingest.extract_images`` (read, decode,
 resize, features, dedup, TFRecord writing) divided by images/s of bare batched ``model(x)``
 calls on ready uint8 batches of the same backbone. Goal >= 0.9: decoding runs in a thread
 pool while the model works on the previous batch. Like the bare rate (which excludes building
@@ -74,7 +74,7 @@ def bare_model_rate(config, batch_size: int, images: int) -> Tuple[float, float]
 
 def decode_rate(root: str, size: int, threads: int) -> Tuple[float, float]:
     """(images/s, CPU ms per image) of reading + decoding + resizing alone, in the ingestion pool."""
-    from laf import images
+    from laf.ingest import images
 
     paths = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
     def work(path):
@@ -102,7 +102,7 @@ def main() -> None:
     import tensorflow as tf
 
     from laf.backbones import BackboneConfig
-    from laf.image_ingest import IngestSettings, extract_images
+    from laf.ingest.image_ingest import IngestSettings, extract_images
 
     config = BackboneConfig(name=args.backbone, input_size=args.input_size or None)
     threads = IngestSettings(threads=args.threads).pool_size

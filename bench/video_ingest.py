@@ -73,7 +73,7 @@ def ffmpeg_seconds(paths: List[str]) -> float:
 
 
 def ingest_seconds(paths: List[str], workdir: str, fps: float):
-    from laf import video_ingest as vi
+    from laf.ingest import video_ingest as vi
     from laf.backbones import BackboneConfig
 
     manifest = os.path.join(workdir, "manifest.csv")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from laf.errors import UserError
-from laf.image_inputs import list_inputs
+from laf.ingest.image_inputs import list_inputs
 from laf.manifest import check_activities, read_manifest
 from schemas.vocabulary import Vocabulary
 

@@ -1,4 +1,4 @@
-"""laf.image_ingest and the ImageIngest component: real files, real Beam, real LocalDagRunner."""
+"""laf.ingest.image_ingest and the ImageIngest component: real files, real Beam, real LocalDagRunner."""
 from __future__ import annotations
 
 import hashlib
@@ -9,9 +9,10 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from laf import image_ingest, images, rejects, tfrecords
+from laf import rejects, tfrecords
 from laf.backbones import BackboneConfig, feature_fn
 from laf.errors import UserError
+from laf.ingest import image_ingest, images
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 from test_images import Server, image_routes, samples

@@ -1,7 +1,7 @@
-"""laf.image_inputs: listing web-image folders and manifests on the driver, before any work."""
+"""laf.ingest.image_inputs: listing web-image folders and manifests on the driver, before any work."""
 import pytest
 
-from laf import image_inputs
+from laf.ingest import image_inputs
 from laf.errors import UserError
 from schemas.vocabulary import Vocabulary
 

@@ -1,4 +1,4 @@
-"""laf.images: decoding real encoded files by content, safety caps, and URL fetching."""
+"""laf.ingest.images: decoding real encoded files by content, safety caps, and URL fetching."""
 from __future__ import annotations
 
 import io
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from laf import images
-from laf.images import ImageError, ImageOptions
+from laf.ingest import images
+from laf.ingest.images import ImageError, ImageOptions
 
 
 def pattern(height: int, width: int) -> np.ndarray:

@@ -1,10 +1,11 @@
-"""laf.sorted_files: the same records in any arrival order give the same file bytes."""
+"""laf.ingest.sorted_files: the same records in any arrival order give the same file bytes."""
 import gzip
 import os
 
 import apache_beam as beam
 
-from laf import rejects, sorted_files, tfrecords
+from laf import rejects, tfrecords
+from laf.ingest import sorted_files
 from file_tree import file_bytes
 
 RECORDS = [("Split-train", f"video{i:02d}", f"record {i}".encode()) for i in (3, 1, 2, 0)]

@@ -1,4 +1,4 @@
-"""laf.video_ingest end to end: real clips -> `laf extract videos` (a real Beam pipeline) ->
+"""laf.ingest.video_ingest end to end: real clips -> `laf extract videos` (a real Beam pipeline) ->
 contract SequenceExamples; .npy import; the TFX component inside a real LocalDagRunner."""
 import json
 import os
@@ -9,8 +9,8 @@ import pytest
 
 import video_fixtures as vf
 from laf import cli, rejects
-from laf import video_ingest as vi
 from laf.backbones import BackboneConfig, calibrate
+from laf.ingest import video_ingest as vi
 from laf.media import Video
 from schemas import names
 from schemas.vocabulary import Vocabulary

@@ -1,4 +1,4 @@
-"""ImageIngest: the Beam image-ingestion transforms of ``laf.image_ingest`` as a TFX component.
+"""ImageIngest: the Beam image-ingestion transforms of ``laf.ingest.image_ingest`` as a TFX component.
 
 Outputs an Examples artifact (gzipped ``tf.train.Example`` TFRecords in ``Split-train``,
 plus ``rejected.jsonl``, ``summary.json`` and the ``labels.json`` it used). Given the

@@ -1,4 +1,4 @@
-"""Executor of ImageIngest: a thin adapter running ``laf.image_ingest`` on the component's
+"""Executor of ImageIngest: a thin adapter running ``laf.ingest.image_ingest`` on the component's
 Beam pipeline (``beam_pipeline_args``) and describing the output artifact."""
 import json
 from typing import Any, Dict, List
@@ -9,7 +9,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from laf import image_ingest
+from laf.ingest import image_ingest
 from laf.backbones import BackboneConfig
 
 

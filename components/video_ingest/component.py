@@ -1,4 +1,4 @@
-"""VideoIngest: the Beam video-ingestion transforms of ``laf.video_ingest`` as a TFX component.
+"""VideoIngest: the Beam video-ingestion transforms of ``laf.ingest.video_ingest`` as a TFX component.
 
 Outputs an Examples artifact (gzipped ``tf.train.SequenceExample`` TFRecords, splits
 train/eval/test, plus ``rejected.jsonl`` and ``summary.json``) and the LabelVocabulary

@@ -1,4 +1,4 @@
-"""Executor of VideoIngest: a thin adapter running ``laf.video_ingest`` on the component's
+"""Executor of VideoIngest: a thin adapter running ``laf.ingest.video_ingest`` on the component's
 Beam pipeline (``beam_pipeline_args``) and describing the output artifacts."""
 import json
 from typing import Any, Dict, List
@@ -10,7 +10,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from laf import manifest as mf
-from laf import video_ingest
+from laf.ingest import video_ingest
 from laf.backbones import BackboneConfig
 from schemas import names
 

@@ -102,7 +102,7 @@ def _backbone(args: argparse.Namespace):
 
 def _videos(args: argparse.Namespace) -> Dict[str, int]:
     from laf import manifest as mf
-    from laf import video_ingest
+    from laf.ingest import video_ingest
 
     ratios = mf.check_ratios(parse_ratios(args.ratios))
     if args.annotations:
@@ -125,7 +125,7 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
 
 
 def _images(args: argparse.Namespace) -> Dict[str, int]:
-    from laf.image_ingest import extract_images
+    from laf.ingest.image_ingest import extract_images
 
     options = {"vocabulary": args.labels} if args.labels else {}
     if args.allow_private_addresses:
@@ -135,7 +135,7 @@ def _images(args: argparse.Namespace) -> Dict[str, int]:
 
 def _features(args: argparse.Namespace) -> Dict[str, int]:
     from laf import manifest as mf
-    from laf import video_ingest
+    from laf.ingest import video_ingest
 
     ratios = mf.check_ratios(parse_ratios(args.ratios))
     return video_ingest.import_features(mf.read_manifest(args.manifest, ratios), args.output, args.rate,

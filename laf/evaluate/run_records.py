@@ -76,7 +76,8 @@ def locate(pipeline_root: str) -> Run:
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:
     """The scored records of every split with ground truth attached; and where the truth came from."""
-    from laf import annotations, video_ingest
+    from laf import annotations
+    from laf.ingest import video_ingest
 
     records = {s: video_ingest.read_records(run.scored, s) for s in SPLITS}
     if any(r.segments for s in SPLITS for r in records[s]):

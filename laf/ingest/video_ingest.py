@@ -21,9 +21,10 @@ import numpy as np
 from tensorflow.core.example import example_pb2
 
 from laf import manifest as mf
-from laf import rejects, sorted_files, tfrecords
+from laf import rejects, tfrecords
 from laf.backbones import BackboneConfig, shared_model
 from laf.errors import UserError
+from laf.ingest import sorted_files
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
 from schemas import names
@@ -228,7 +229,7 @@ def _video_id(record: bytes) -> str:
 
 def write_outputs(results, output: str) -> None:
     """(split, bytes) records -> ``Split-<name>/`` gzipped TFRecords sorted by video id;
-    rejected -> rejected.jsonl, sorted (``laf.sorted_files``)."""
+    rejected -> rejected.jsonl, sorted (``laf.ingest.sorted_files``)."""
     records = results[None] | "Destination" >> beam.Map(
         lambda kv: (f"Split-{kv[0]}", _video_id(kv[1]), kv[1]))
     rejected = results[REJECTED] | "RejectedDestination" >> beam.Map(

@@ -37,12 +37,13 @@ import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from laf import images, rejects, sorted_files
+from laf import rejects
 from laf.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
-from laf.images import ImageError, ImageOptions
-from laf.image_inputs import ImageItem, list_inputs
+from laf.ingest import images, sorted_files
+from laf.ingest.image_inputs import ImageItem, list_inputs
+from laf.ingest.images import ImageError, ImageOptions
 from laf.manifest import load_vocabulary
 from laf.progress import LOG as PROGRESS
 from laf.progress import count

@@ -1,5 +1,5 @@
 """The web-image inputs of ingestion, listed and checked on the driver before any work starts:
-a folder tree ``<root>/<label folder>/<files>`` or a manifest (see ``laf.image_ingest``).
+a folder tree ``<root>/<label folder>/<files>`` or a manifest (see ``laf.ingest.image_ingest``).
 
 Kept free of Beam and TensorFlow (``laf.files`` loads TF only for remote URIs), so
 ``laf run``'s pre-flight finds a bad folder or manifest line in a second.
