@@ -31,6 +31,6 @@ setup(
         "matplotlib",
         "tqdm",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest"], "dask": ["dask[distributed]==2023.5.0"]},
     entry_points={"console_scripts": ["laf=laf.cli:main"]},
 )
