@@ -7,7 +7,7 @@ sibling) and localization windows scored on that class evidence. Without actionn
 average fusion and window means of the probabilities.
 
 Pure NumPy, so the CLI, the TFMA metrics, the benchmark and the tests share one implementation;
-``laf.localize_tf`` is the graph twin of :func:`detect` for serving.
+``laf.serve.localize_tf`` is the graph twin of :func:`detect` for serving.
 
 Deterministic tie rules (documented once, used everywhere):
 - Hit@k: a class ranks before an equally scored class with a higher index (what a stable sort by

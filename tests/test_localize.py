@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from laf import evaluation, localize
+from laf import evaluation
 from laf.backbones import BackboneConfig
 from laf.cli import main
 from laf.evaluation import LocalizeConfig
+from laf.serve import localize
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
 import video_fixtures as vf

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from laf import evaluation as ev
 from laf.evaluation import LocalizeConfig
-from laf.localize_tf import PAD_LABEL, localize, localize_batch
+from laf.serve.localize_tf import PAD_LABEL, localize, localize_batch
 
 CONFIGS = [LocalizeConfig(), LocalizeConfig(window=4, stride=3, nms_overlap=0.3),
            LocalizeConfig(window=6, top_k_classes=2, max_detections=7), LocalizeConfig(window=3, nms_overlap=1.0)]

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace):
     from laf.backbones import BACKBONES, BackboneConfig
     from laf.errors import UserError
-    from laf.localize import IngestSettings, settings_from_pipeline
+    from laf.serve.localize import IngestSettings, settings_from_pipeline
 
     if args.pipeline_root:
         settings = settings_from_pipeline(args.pipeline_root)
@@ -57,7 +57,7 @@ def _settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import localize
+    from laf.serve import localize
     from laf.annotations import write_results
     from laf.errors import UserError
     from schemas.vocabulary import Vocabulary

@@ -128,7 +128,7 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
     """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn; a video
     that ingestion would reject (missing, undecodable, too short) is a ``UserError``."""
     from laf import manifest as mf
-    from laf import video_ingest
+    from laf.ingest import video_ingest
 
     _check_inputs(paths, settings)
     options = video_ingest.VideoOptions(fps=settings.fps, batch_size=batch_size)
