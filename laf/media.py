@@ -312,12 +312,8 @@ class Video:
 
     def _finish(self, t: _Target) -> Sample:
         frame = t.best
-        rgb = frame.reformat(width=self.size, height=self.size, format="rgb24",
-                             interpolation="BILINEAR").to_ndarray()
-        quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
-        if quarter_turns:
-            rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
-        return Sample(t.index, float(t.time), float((frame.pts - self._start) * self._time_base), rgb)
+        return Sample(t.index, float(t.time), float((frame.pts - self._start) * self._time_base),
+                      rgb_image(frame, self.size))
 
     def _decode(self, modes: Dict[int, Optional[float]], skip_nonref: bool, opened=None):
         """(time, frame) for the planned part of each group of pictures, in one forward pass:
@@ -378,6 +374,14 @@ class Video:
     def _time(self, frame: av.VideoFrame) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
         return (pts - self._start) * self._time_base
+
+
+def rgb_image(frame: av.VideoFrame, size: int) -> np.ndarray:
+    """The backbone's input: uint8 [size, size, 3] RGB in display orientation (rotation metadata
+    applied); shared by file sampling and live streams so both feed the backbone the same pixels."""
+    rgb = frame.reformat(width=size, height=size, format="rgb24", interpolation="BILINEAR").to_ndarray()
+    quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
 def _packets(container, stream, gop_at_key: Optional[Dict[int, int]] = None):

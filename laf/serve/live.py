@@ -1,0 +1,137 @@
+"""Online localization of a live stream: samples -> backbone -> stateful model step -> online detector.
+
+Decoding runs in its own thread and hands samples over a short queue; the main thread takes
+whatever samples are waiting (at most ``batch`` at a time), so a live stream is featurized in
+small batches as frames arrive and a fast one (a file, a stream with no pacing) in full batches.
+The model runs one chunk at a time through its ``localize_step`` signature, with the LSTMP state
+of the previous chunk passed in and the new one kept: memory stays flat however long the stream
+runs, and the per-frame outputs equal the whole-sequence ones (the net is causal).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import queue
+import sys
+import threading
+import time
+from typing import Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from laf.errors import UserError
+from laf.serve.online import Event, OnlineConfig, OnlineDetector
+from laf.serve.stream import LiveSource, samples
+
+STEP_SIGNATURE = "localize_step"
+
+
+class LocalStepper:
+    """The SavedModel's ``localize_step`` signature, in this process, with the state kept here."""
+
+    def __init__(self, model_dir: str):
+        from laf.serve.localize import load_model
+
+        model = load_model(model_dir)
+        if STEP_SIGNATURE not in model.signatures:
+            raise UserError(f"{model_dir} has no {STEP_SIGNATURE!r} signature (has {sorted(model.signatures)});"
+                            " streaming needs a model exported by this version of trainer.serving.export")
+        self._model, self._fn = model, model.signatures[STEP_SIGNATURE]
+        spec = self._fn.structured_input_signature[1]
+        self.feature_dim = int(spec["frame_features"].shape[-1])
+        self.widths = (int(spec["state_r"].shape[-1]), int(spec["state_c"].shape[-1]))
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = tuple(np.zeros([1, w], np.float32) for w in self.widths)
+
+    def step(self, features: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Per-frame probabilities [T, N] and actionness [T] (None without that head) of the next
+        ``features`` [T, D]; the state moves on."""
+        import tensorflow as tf
+
+        if features.shape[-1] != self.feature_dim:
+            raise UserError(f"the model takes {self.feature_dim}-d features but the backbone gives"
+                            f" {features.shape[-1]} (was it trained with another backbone?)")
+        out = self._fn(frame_features=tf.constant(features[None], tf.float32),
+                       state_r=tf.constant(self.state[0]), state_c=tf.constant(self.state[1]))
+        self.state = (out["state_r"].numpy(), out["state_c"].numpy())
+        actionness = out["actionness"].numpy()[0] if "actionness" in out else None
+        return out["probabilities"].numpy()[0], actionness
+
+
+@dataclasses.dataclass
+class Chunk:
+    """One model step: its frames' stream times and outputs, and the events they completed."""
+
+    timestamps: np.ndarray
+    probabilities: np.ndarray
+    actionness: Optional[np.ndarray]
+    events: List[Event]
+
+
+def _decode_thread(source: LiveSource, fps: float, size: int, out: "queue.Queue", done: object) -> None:
+    try:
+        for sample in samples(source, fps, size):
+            out.put(sample)
+        out.put(done)
+    except BaseException as e:  # noqa: BLE001 -- handed to the consumer, which re-raises it
+        out.put(e)
+
+
+def localize_stream(source: LiveSource, fps: float, features, stepper, size: int,
+                    config: OnlineConfig = OnlineConfig(), partial: bool = False,
+                    batch: int = 16) -> Iterator[Chunk]:
+    """Run a source to its end (forever for a live one), a ``Chunk`` per model step. ``features``:
+    uint8 images [B, size, size, 3] -> [B, D] (``laf.backbones.feature_fn``)."""
+    samples_q: "queue.Queue" = queue.Queue(maxsize=4 * batch)
+    done = object()
+    threading.Thread(target=_decode_thread, args=(source, fps, size, samples_q, done), daemon=True,
+                     name="stream-decode").start()
+    detector, last, finished = OnlineDetector(config), None, False
+    while not finished:
+        items = [samples_q.get()]
+        while len(items) < batch and items[-1] is not done and not isinstance(items[-1], BaseException):
+            try:
+                items.append(samples_q.get_nowait())
+            except queue.Empty:
+                break
+        if isinstance(items[-1], BaseException):
+            raise items[-1]
+        finished = items[-1] is done
+        taken = [s for s in items if s is not done]
+        if not taken:
+            continue
+        times = np.asarray([s.timestamp for s in taken], np.float64)
+        probabilities, actionness = stepper.step(features(np.stack([s.image for s in taken])))
+        last = times[-1]
+        yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
+    if last is not None:  # the stream ended: close what is open at the last frame's end
+        end = last + 1.0 / fps
+        yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(end))
+
+
+def event_json(event: Event, labels: List[str]) -> str:
+    """The stdout line of one event (stream seconds); open segments say ``"partial": true``."""
+    record = {"label": labels[event.label], "start": round(event.start, 3), "end": round(event.end, 3),
+              "score": round(event.score, 5), "emitted_at": round(event.emitted_at, 3)}
+    if event.partial:
+        record["partial"] = True
+    return json.dumps(record)
+
+
+def run(source: LiveSource, fps: float, features, stepper, size: int, labels: List[str],
+        config: OnlineConfig, partial: bool, batch: int, out=sys.stdout, progress_every: float = 60.0) -> int:
+    """Print each event as a JSON line as soon as it is known; a progress line on stderr per
+    ``progress_every`` seconds of stream. Returns the number of closed events."""
+    started, shown, frames, closed = time.monotonic(), 0.0, 0, 0
+    for chunk in localize_stream(source, fps, features, stepper, size, config, partial, batch):
+        for event in chunk.events:
+            print(event_json(event, labels), file=out, flush=True)
+            closed += not event.partial
+        frames += len(chunk.timestamps)
+        if len(chunk.timestamps) and chunk.timestamps[-1] - shown >= progress_every:
+            shown = float(chunk.timestamps[-1])
+            print(f"stream: {shown:.0f} s in {time.monotonic() - started:.0f} s, {frames} frames,"
+                  f" {closed} events, {source.reconnects} reconnects", file=sys.stderr, flush=True)
+    return closed

@@ -1,0 +1,300 @@
+"""Live sources for ``laf localize --stream``: open, decode, keep one stream clock, sample, reconnect.
+
+Anything FFmpeg opens as a live input works (rtsp/rtmp/srt/udp/tcp/HLS URLs, ``-`` for MPEG-TS
+on stdin, a file that is still being written). PyAV's ``timeout`` (an FFmpeg interrupt callback)
+bounds every open and read, so a stalled source is noticed instead of blocking forever.
+
+Stream time is seconds from the first keyframe and never goes back: when the source's
+timestamps restart or jump (a new encoder, a concatenated stream, a reconnect), the clock
+continues from the last frame, plus the wall-clock time of an outage, so event times still
+line up with the broadcast.
+
+Frames are sampled on the model's fps grid by the offline rule (``laf.media.Video``), decided
+as soon as frames a little past each grid time have arrived: the nearest keyframe within half
+an interval, else the nearest reference frame of the nearest frame's group of pictures when it
+lies within ``ref_tolerance`` intervals of that frame, else the nearest frame. The offline
+sampler decodes with non-reference frames skipped and so takes the same frames, which makes a
+file fed as a stream give the same samples as the file (reference frames are known from the
+H.264/HEVC NAL headers; other codecs count every frame as a reference).
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import os
+import sys
+import time
+from typing import Iterator, List, Optional
+
+import av
+from laf.errors import UserError
+from laf.media import Sample, rgb_image
+
+NETWORK_SCHEMES = ("rtsp", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
+MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
+
+
+class SourceError(UserError):
+    """The source cannot be opened or read, and reconnecting is off or has given up."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceOptions:
+    open_timeout: float = 10.0      # seconds to open (connect, probe) the source
+    read_timeout: float = 10.0      # seconds without data before the source counts as stalled
+    reconnect: bool = True          # reopen a stalled/broken/ended network source
+    max_attempts: int = 0           # consecutive failed reopenings before giving up (0: never)
+    backoff: float = 0.5            # first wait before reopening (seconds), doubled per failure
+    max_backoff: float = 10.0
+
+
+@dataclasses.dataclass
+class Frame:
+    time: float                     # stream seconds
+    key: bool
+    ref: bool                       # a reference frame (kept when non-reference frames are skipped)
+    gop: int                        # group of pictures (counts keyframes over the whole stream)
+    frame: av.VideoFrame
+    duration: float = 0.0           # seconds, from the packet when the container knows it
+
+
+def is_network(source: str) -> bool:
+    return source.split("://", 1)[0].lower() in NETWORK_SCHEMES if "://" in source else False
+
+
+# --- reference frames ----------------------------------------------------------------------
+
+def _nal_units(data: bytes, length_prefixed: bool) -> Iterator[int]:
+    """First byte of each NAL unit: Annex-B start codes (MPEG-TS) or 4-byte lengths (MP4)."""
+    if length_prefixed:
+        i = 0
+        while i + 4 < len(data):
+            size = int.from_bytes(data[i:i + 4], "big")
+            yield data[i + 4]
+            i += 4 + size
+        return
+    i = data.find(b"\x00\x00\x01")
+    while 0 <= i < len(data) - 3:
+        yield data[i + 3]
+        i = data.find(b"\x00\x00\x01", i + 3)
+
+
+def is_reference(packet: av.Packet, codec: str, length_prefixed: bool) -> bool:
+    """Whether FFmpeg's ``skip_frame = "NONREF"`` keeps this packet's frame: for H.264 a slice
+    with ``nal_ref_idc > 0``, for HEVC a slice that is not a sub-layer non-reference picture."""
+    data = bytes(packet)
+    for header in _nal_units(data, length_prefixed):
+        if codec == "h264" and header & 0x1F in (1, 5):
+            return bool(header >> 5 & 3)
+        if codec == "hevc" and (header >> 1 & 0x3F) < 32:
+            kind = header >> 1 & 0x3F
+            return not (kind < 16 and kind % 2 == 0)
+    return True
+
+
+# --- decoding with one clock and reconnects ------------------------------------------------
+
+class LiveSource:
+    """Decoded frames of a live source with a monotonic stream clock (``frames``)."""
+
+    def __init__(self, source: str, options: SourceOptions = SourceOptions()):
+        self.source, self.options = source, options
+        self.reconnects = 0
+        self._gop = -1
+        self._last: Optional[float] = None   # stream time of the last frame
+        self._spacing = 0.0                  # recent frame spacing, for restarts
+        self._last_wall = 0.0
+
+    def _open(self):
+        s, o = self.source, self.options
+        timeout = (o.open_timeout, o.read_timeout)
+        try:
+            if s == "-":
+                return av.open("pipe:0", format="mpegts", timeout=timeout)
+            if not is_network(s):
+                if not os.path.isfile(s):
+                    raise SourceError(f"stream source not found: {s} (a file, '-' for stdin, or a URL)")
+                # follow: a file still being written is read as it grows; a read timeout ends it
+                return av.open(s, options={"follow": "1", "rw_timeout": str(int(o.read_timeout * 1e6))},
+                               timeout=timeout)
+            return av.open(s, timeout=timeout)
+        except av.FFmpegError as e:
+            raise SourceError(f"cannot open stream {s}: {e}") from None
+
+    def frames(self) -> Iterator[Frame]:
+        """Every decoded frame in presentation order, across restarts and reconnects; ends when a
+        file or stdin ends (or a network source ends with reconnecting off)."""
+        failures = 0
+        while True:
+            try:
+                container = self._open()
+                failures = 0
+                yield from self._decode(container)
+                ended, reason = True, "the source ended"
+            except (av.FFmpegError, OSError, TimeoutError) as e:
+                ended, reason = False, f"{type(e).__name__}: {e}"
+            except SourceError as e:
+                if not (self.options.reconnect and is_network(self.source)) or self._last is None:
+                    raise
+                ended, reason = False, str(e)
+            if not is_network(self.source):
+                if ended or self._last is not None:  # a file or stdin that stopped growing: the end
+                    return
+                raise SourceError(f"cannot read stream {self.source}: {reason}")
+            if not self.options.reconnect:
+                if ended:
+                    return
+                raise SourceError(f"stream {self.source} broke ({reason}); reconnecting is off")
+            failures += 1
+            if self.options.max_attempts and failures > self.options.max_attempts:
+                raise SourceError(f"stream {self.source}: gave up after {self.options.max_attempts}"
+                                  f" failed reconnects ({reason})")
+            wait = min(self.options.max_backoff, self.options.backoff * 2 ** (failures - 1))
+            print(f"stream: {reason}; reconnecting in {wait:.1f} s", file=sys.stderr, flush=True)
+            time.sleep(wait)
+            self.reconnects += 1
+
+    def _decode(self, container) -> Iterator[Frame]:
+        with container:
+            if not container.streams.video:
+                raise SourceError(f"stream {self.source} has no video")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            extradata = stream.codec_context.extradata or b""
+            length_prefixed = extradata[:1] == b"\x01"  # avcC/hvcC: MP4-style NAL lengths
+            tb = float(stream.time_base)
+            info = {}          # pts -> (key, ref, gop, duration) of demuxed, not yet decoded frames
+            origin = None      # pts of this connection's first keyframe
+            offset = 0.0       # stream time of ``origin``
+            previous = None    # this connection's last local time
+            for packet in container.demux(stream):
+                pts = packet.pts if packet.pts is not None else packet.dts
+                if pts is None or packet.size == 0:
+                    if packet.size == 0 and packet.pts is None:
+                        break  # the flush packet: the demuxer is at its end
+                    continue
+                if packet.is_keyframe:
+                    self._gop += 1
+                    if origin is None:
+                        origin = pts
+                        offset = self._resume_time()
+                if origin is None:
+                    continue  # frames before the first keyframe cannot be decoded
+                info[pts] = (bool(packet.is_keyframe), is_reference(packet, codec, length_prefixed),
+                             self._gop, (packet.duration or 0) * tb)
+                for frame in stream.codec_context.decode(packet):
+                    out = self._frame(frame, info, origin, offset, previous, tb)
+                    if out is not None:
+                        previous, offset = out[1], out[2]
+                        yield out[0]
+            for frame in stream.codec_context.decode(None):
+                out = self._frame(frame, info, origin, offset, previous, tb)
+                if out is not None:
+                    previous, offset = out[1], out[2]
+                    yield out[0]
+
+    def _frame(self, frame, info, origin, offset, previous, tb):
+        """(Frame, local time, offset) with the clock kept monotonic, or None for an unknown frame."""
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts not in info:
+            return None
+        key, ref, gop, duration = info.pop(pts)
+        local = (pts - origin) * tb
+        if previous is not None and not (previous - 1e-6 <= local <= previous + MAX_JUMP):
+            offset = self._last + max(self._spacing, 1e-3) - local  # timestamps restarted: continue the clock
+        t = local + offset
+        if self._last is not None and t > self._last:
+            self._spacing = t - self._last
+        self._last, self._last_wall = t, time.monotonic()
+        return Frame(t, key, ref, gop, frame, duration), local, offset
+
+    def _resume_time(self) -> float:
+        """Stream time for a connection's first frame: 0, or after the last frame plus the outage."""
+        if self._last is None:
+            return 0.0
+        return self._last + max(self._spacing, time.monotonic() - self._last_wall)
+
+
+# --- sampling on the model's grid ----------------------------------------------------------
+
+class OnlineSampler:
+    """Frames in, ``laf.media.Sample`` s out on the ``fps`` grid, each decided as soon as frames
+    past it settle which frame the offline rule takes (see the module docstring)."""
+
+    def __init__(self, fps: float, size: int, keyframe_window: float = 0.5, ref_tolerance: float = 0.25):
+        self.fps, self.size = float(fps), int(size)
+        self.interval = 1.0 / self.fps
+        self.window, self.tolerance = keyframe_window * self.interval, ref_tolerance * self.interval
+        self.index = 0
+        self._frames: List[Frame] = []
+        self._end = 0.0
+        self._longest = 0.0  # the longest frame duration seen: the last frame lasts that long, as offline
+
+    @property
+    def target(self) -> float:
+        return self.index * self.interval
+
+    def push(self, frame: Frame) -> List[Sample]:
+        self._frames.append(frame)
+        self._longest = max(self._longest, frame.duration)
+        self._end = frame.time + (self._longest or self._spacing())
+        out = []
+        while self._settled(frame.time):
+            out.append(self._take())
+        return out
+
+    def finish(self) -> List[Sample]:
+        """The grid times before the stream's end (the last frame + the longest frame duration), as offline."""
+        out = []
+        while self._frames and self.target < self._end - 1e-9:
+            out.append(self._take())
+        return out
+
+    def _spacing(self) -> float:
+        f = self._frames
+        return f[-1].time - f[-2].time if len(f) > 1 else 0.0
+
+    def _settled(self, now: float) -> bool:
+        t = self.target
+        if now < t + self.window + 1e-9:  # a keyframe within the window may still come
+            return False
+        want = self._nearest(self._frames, t)
+        return now > t + abs(want.time - t) + self.tolerance + 1e-9
+
+    def _take(self) -> Sample:
+        t = self.target
+        key = self._nearest([f for f in self._frames if f.key], t)
+        if key is not None and abs(key.time - t) < self.window - 1e-9:
+            chosen = key
+        else:
+            want = self._nearest(self._frames, t)
+            refs = [f for f in self._frames if f.gop == want.gop and (f.ref or f.key)]
+            best = self._nearest(refs, t)
+            ok = best is not None and abs(best.time - t) <= abs(want.time - t) + self.tolerance + 1e-9
+            chosen = best if ok else want
+        sample = Sample(self.index, t, chosen.time, rgb_image(chosen.frame, self.size))
+        self.index += 1
+        self._prune()
+        return sample
+
+    def _prune(self) -> None:
+        """Drop frames no later grid time can use: all but the last one before the next target
+        minus two intervals (enough for the keyframe window and the reference tolerance)."""
+        horizon = self.target - 2 * self.interval
+        times = [f.time for f in self._frames]
+        keep = max(0, bisect.bisect_right(times, horizon) - 1)
+        del self._frames[:keep]
+
+    @staticmethod
+    def _nearest(frames: List[Frame], t: float) -> Optional[Frame]:
+        """Nearest to ``t``, the earlier one on ties (``laf.media._nearest``)."""
+        return min(frames, key=lambda f: (abs(f.time - t), f.time), default=None)
+
+
+def samples(source: LiveSource, fps: float, size: int) -> Iterator[Sample]:
+    """Samples of a live source on the fps grid, until it ends."""
+    sampler = OnlineSampler(fps, size)
+    for frame in source.frames():
+        yield from sampler.push(frame)
+    yield from sampler.finish()
+
