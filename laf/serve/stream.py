@@ -133,8 +133,8 @@ class LiveSource:
                 ended, reason = True, "the source ended"
             except (av.FFmpegError, OSError, TimeoutError) as e:
                 ended, reason = False, f"{type(e).__name__}: {e}"
-            except SourceError as e:
-                if not (self.options.reconnect and is_network(self.source)) or self._last is None:
+            except SourceError as e:  # cannot open: for a network source, retried like a broken one
+                if not (self.options.reconnect and is_network(self.source)):
                     raise
                 ended, reason = False, str(e)
             if not is_network(self.source):

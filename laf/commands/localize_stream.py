@@ -1,0 +1,58 @@
+"""``laf localize --stream SOURCE``: the flags and the run of online localization (``laf.serve.live``).
+
+Kept apart from the file mode in ``laf.commands.localize``, which owns the shared flags (model,
+backbone, fps, labels) and calls :func:`run` when ``--stream`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("live streams (--stream)")
+    group.add_argument("--stream", metavar="SOURCE",
+                       help="localize online in a live source instead of files: an rtsp/rtmp/srt/udp/tcp/http(s)"
+                            " URL, a growing file, or - for MPEG-TS on stdin; one JSON line per event on stdout")
+    group.add_argument("--partial", action="store_true", help="also emit the open segment as it grows")
+    group.add_argument("--no-reconnect", dest="reconnect", action="store_false",
+                       help="end with an error when the source stalls or breaks (default: reconnect with backoff)")
+    group.add_argument("--max-reconnects", type=int, default=0, metavar="N",
+                       help="consecutive failed reconnects before giving up (0: never; default %(default)s)")
+    group.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+                       help="seconds without data before the source counts as stalled (default %(default)s)")
+    group.add_argument("--on", type=float, default=0.5,
+                       help="open a segment when the top-class evidence reaches this (default %(default)s)")
+    group.add_argument("--off", type=float, default=0.3,
+                       help="close it when the evidence falls below this (default %(default)s)")
+    group.add_argument("--min-length", type=float, default=1.0, metavar="S",
+                       help="drop segments shorter than this many seconds (default %(default)s)")
+
+
+def run(args: argparse.Namespace, settings, vocabulary) -> int:
+    """Load the model, warm the backbone and the step up, then follow the source until it ends."""
+    import numpy as np
+
+    from laf.backbones import feature_fn
+    from laf.errors import UserError
+    from laf.serve import live
+    from laf.serve.localize import class_names
+    from laf.serve.online import OnlineConfig
+    from laf.serve.stream import LiveSource, SourceOptions
+
+    config = OnlineConfig(args.on, args.off, args.min_length)
+    if args.read_timeout <= 0 or args.max_reconnects < 0:
+        raise UserError("--read-timeout must be > 0 and --max-reconnects >= 0")
+    source = LiveSource(args.stream, SourceOptions(open_timeout=args.read_timeout, read_timeout=args.read_timeout,
+                                                   reconnect=args.reconnect, max_attempts=args.max_reconnects))
+    stepper = live.LocalStepper(args.model)
+    size = settings.backbone.size
+    features = feature_fn(settings.backbone)
+    probabilities, _ = stepper.step(features(np.zeros([1, size, size, 3], np.uint8)))  # traced before the stream
+    stepper.reset()
+    labels = class_names(vocabulary, probabilities.shape[-1])
+    print(f"stream: following {args.stream} at {settings.fps:g} fps", file=sys.stderr, flush=True)
+    closed = live.run(source, settings.fps, features, stepper, size, labels, config, args.partial,
+                      args.batch_size)
+    print(f"stream: ended after {closed} events", file=sys.stderr, flush=True)
+    return 0
