@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fractions
 import os
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import av
 import numpy as np
@@ -34,9 +34,10 @@ def frame_image(t: float, tint: Sequence[int] = (0, 0, 0)) -> np.ndarray:
 
 def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv420p",
            options: Optional[Dict[str, str]] = None, container_options: Optional[Dict[str, str]] = None,
-           rotation: Optional[float] = None, tint: Sequence[int] = (0, 0, 0),
+           rotation: Optional[float] = None, tint: Union[Sequence[int], Callable] = (0, 0, 0),
            time_base: fractions.Fraction = fractions.Fraction(1, 1000)) -> str:
-    """Encode frames shown at ``times`` (seconds; uneven spacing gives a VFR file)."""
+    """Encode frames shown at ``times`` (seconds; uneven spacing gives a VFR file); ``tint`` may be
+    a function of the time (scenes that change within one video)."""
     with av.open(path, "w", options=container_options or {}) as out:
         stream = out.add_stream(codec, rate=30)
         stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
@@ -46,7 +47,7 @@ def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for t in times:
-            frame = av.VideoFrame.from_ndarray(frame_image(t, tint), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(frame_image(t, tint(t) if callable(tint) else tint), format="rgb24")
             frame.pts, frame.time_base = int(round(t / time_base)), time_base
             for packet in stream.encode(frame):
                 out.mux(packet)

@@ -121,9 +121,10 @@ def event_json(event: Event, labels: List[str]) -> str:
 
 
 def run(source: LiveSource, fps: float, features, stepper, size: int, labels: List[str],
-        config: OnlineConfig, partial: bool, batch: int, out=sys.stdout, progress_every: float = 60.0) -> int:
+        config: OnlineConfig, partial: bool, batch: int, out=None, progress_every: float = 60.0) -> int:
     """Print each event as a JSON line as soon as it is known; a progress line on stderr per
     ``progress_every`` seconds of stream. Returns the number of closed events."""
+    out = out or sys.stdout
     started, shown, frames, closed = time.monotonic(), 0.0, 0, 0
     for chunk in localize_stream(source, fps, features, stepper, size, config, partial, batch):
         for event in chunk.events:

@@ -1,0 +1,294 @@
+"""``laf localize --stream``: real H.264 MPEG-TS, real loopback TCP streams pushed by ffmpeg, a real
+exported SavedModel (tiny random LSTMP standardised on the clip's features, so its outputs move
+with the scene) and a backbone calibrated on the clip (``laf.backbones.calibrate``)."""
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from laf.backbones import BackboneConfig
+from laf.cli import main
+from laf.serve import live, localize, online
+from laf.serve.stream import LiveSource, OnlineSampler, SourceError, SourceOptions
+from schemas.vocabulary import Vocabulary
+import video_fixtures as vf
+
+FPS = 2.0
+SECONDS = 20.0
+TINTS = [(0, 0, 0), (120, 0, 0), (0, 0, 120), (0, 120, 0)]
+VOCABULARY = Vocabulary.build(["Ball:Kick", "Ball:Throw", "Swim:Dive"])
+CONFIG = online.OnlineConfig(on=0.28, off=0.24, min_length=0.5)  # this tiny model's evidence is 0.15-0.35
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (make test installs it)")
+
+
+def scene(t: float):
+    return TINTS[int(t // 3) % len(TINTS)]  # a new scene every 3 s
+
+
+@dataclasses.dataclass
+class Setup:
+    root: str
+    ts: str
+    backbone: BackboneConfig
+    model_dir: str
+
+    @property
+    def flags(self):
+        return ["--model", self.model_dir, "--backbone", self.backbone.name, "--weights", self.backbone.weights,
+                "--input-size", "32", "--fps", str(FPS)]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> Setup:
+    import keras
+
+    from laf.backbones import calibrate, feature_fn
+    from laf.media import Video
+    from trainer import model, serving
+
+    root = str(tmp_path_factory.mktemp("stream"))
+    ts = vf.encode(os.path.join(root, "scenes.ts"), "libx264", vf.cfr(SECONDS), tint=scene,
+                   options={"g": "20", "bf": "2"})  # a keyframe every 2 s, B-frames
+    images = np.stack([s.image for s in Video(ts, fps=FPS, size=32).samples()])
+    weights = calibrate(BackboneConfig(input_size=32), images, os.path.join(root, "backbone.weights.h5"))
+    backbone = BackboneConfig(weights=weights, input_size=32)
+    features = feature_fn(backbone)(images)
+    keras.utils.set_random_seed(1)
+    net = model.build("lstmp", len(VOCABULARY), cells=16, projection=8)
+    net(features[None, :1])
+    net.standardize.set_moments(features.mean(0), features.std(0))
+    model_dir = os.path.join(root, "model")
+    serving.export(net, features.shape[1], model_dir)
+    VOCABULARY.save(os.path.join(model_dir, "assets"))
+    return Setup(root, ts, backbone, model_dir)
+
+
+@pytest.fixture(scope="module")
+def offline(setup):
+    """What ``laf localize`` computes on the file: its records and the model's per-frame outputs."""
+    import tensorflow as tf
+
+    from schemas.records import VideoRecord
+
+    examples = localize.featurize([setup.ts], localize.IngestSettings(setup.backbone, FPS))
+    out = localize.load_model(setup.model_dir).signatures["serving_default"](examples=tf.constant(examples))
+    record = VideoRecord.parse(examples[0])
+    n = record.num_frames
+    return record, out["probabilities"].numpy()[0, :n], out["actionness"].numpy()[0, :n]
+
+
+def _stream_outputs(setup, source: LiveSource, batch: int = 3):
+    from laf.backbones import feature_fn
+
+    chunks = list(live.localize_stream(source, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir),
+                                       32, CONFIG, batch=batch))
+    frames = [c for c in chunks if len(c.timestamps)]
+    return (np.concatenate([c.timestamps for c in frames]), np.concatenate([c.probabilities for c in frames]),
+            np.concatenate([c.actionness for c in frames]), [e for c in chunks for e in c.events])
+
+
+def test_localize_step_chained_over_chunks_equals_the_whole_sequence(setup, offline):
+    import tensorflow as tf
+
+    record = offline[0]
+    model = localize.load_model(setup.model_dir)
+    step = model.signatures["localize_step"]
+    x = record.features[None].astype(np.float32)
+    whole = model.signatures["frame_features"](frame_features=tf.constant(x), lengths=tf.constant([len(x[0])]))
+    spec = step.structured_input_signature[1]
+    assert (spec["state_r"].shape[-1], spec["state_c"].shape[-1]) == (8, 16)  # projection, cells
+    state = {"state_r": tf.zeros([1, 8]), "state_c": tf.zeros([1, 16])}
+    parts = []
+    for a, b in ((0, 1), (1, 5), (5, 12), (12, len(x[0]))):
+        out = step(frame_features=tf.constant(x[:, a:b]), **state)
+        state = {"state_r": out["state_r"], "state_c": out["state_c"]}
+        parts.append(out)
+    for key in ("probabilities", "actionness"):
+        chained = np.concatenate([p[key].numpy() for p in parts], axis=1)
+        np.testing.assert_allclose(chained, whole[key].numpy(), atol=1e-6)
+    assert np.ptp(whole["actionness"].numpy()) > 0.05  # the outputs really move with the scene
+
+
+def test_a_file_fed_as_a_stream_equals_laf_localize_on_it(setup, offline):
+    record, probabilities, actionness = offline
+    times, p, a, events = _stream_outputs(setup, LiveSource(setup.ts, SourceOptions(read_timeout=0.5)))
+    np.testing.assert_allclose(times, record.timestamps, atol=1e-6)
+    np.testing.assert_allclose(p, probabilities, atol=1e-5)
+    np.testing.assert_allclose(a, actionness, atol=1e-5)
+    expected = online.segments(record.timestamps, probabilities, actionness, config=CONFIG)
+    assert len(expected) >= 2
+    assert [(e.label, e.start, e.end) for e in events] == [(e.label, pytest.approx(e.start, abs=1e-5),
+                                                            pytest.approx(e.end, abs=1e-5)) for e in expected]
+
+
+def test_cli_reads_mpeg_ts_on_stdin_and_prints_json_events(setup, offline, capsys):
+    record, probabilities, actionness = offline
+    saved, fd = os.dup(0), os.open(setup.ts, os.O_RDONLY)
+    os.dup2(fd, 0)
+    try:
+        code = main(["localize", "--stream", "-", *setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
+                     "--min-length", str(CONFIG.min_length), "--read-timeout", "1"])
+    finally:
+        os.dup2(saved, 0)
+        os.close(fd)
+        os.close(saved)
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = online.segments(record.timestamps, probabilities, actionness, config=CONFIG)
+    assert [line["label"] for line in lines] == [VOCABULARY.labels[e.label] for e in expected]
+    for line, e in zip(lines, expected):
+        assert set(line) == {"label", "start", "end", "score", "emitted_at"}
+        assert (line["start"], line["end"], line["score"]) == pytest.approx((e.start, e.end, e.score), abs=1e-3)
+        assert line["end"] <= line["emitted_at"] + 1e-3
+
+
+# --- loopback streams -------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    """Whether a socket listens on the port (read from /proc: a test connection would be the one
+    client ffmpeg serves)."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return any(r[1].endswith(f":{port:04X}") and r[3] == "0A" for r in rows)
+
+
+def _serve(path: str, port: int, realtime: bool = True, wait: bool = True) -> subprocess.Popen:
+    """ffmpeg listening on loopback TCP, sending ``path`` as MPEG-TS to the first client."""
+    server = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", *(["-re"] if realtime else []),
+                               "-i", path, "-c", "copy", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"])
+    deadline = time.monotonic() + 10
+    while wait and not _listening(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server
+
+
+class _TimedLines:
+    """A stdout stand-in that notes when each line was written."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, text: str) -> None:
+        self.lines += [(time.monotonic(), json.loads(t)) for t in text.splitlines() if t.strip()]
+
+    def flush(self) -> None:
+        pass
+
+
+def test_events_arrive_while_the_stream_is_still_playing(setup, offline):
+    from laf.backbones import feature_fn
+
+    record, probabilities, actionness = offline
+    expected = online.segments(record.timestamps, probabilities, actionness, config=CONFIG)
+    assert expected[0].end < 0.7 * SECONDS  # an action ends well before the stream does
+    port = _free_port()
+    stepper, features = live.LocalStepper(setup.model_dir), feature_fn(setup.backbone)
+    features(np.zeros([1, 32, 32, 3], np.uint8))  # traced before the stream starts
+    server = _serve(setup.ts, port)
+    out = _TimedLines()
+    try:
+        source = LiveSource(f"tcp://127.0.0.1:{port}", SourceOptions(reconnect=False, read_timeout=5))
+        started = time.monotonic()
+        live.run(source, FPS, features, stepper, 32, VOCABULARY.labels, CONFIG, True, 16, out=out)
+        assert server.wait(timeout=10) == 0
+    finally:
+        server.kill()
+    closed = [(t, e) for t, e in out.lines if not e.get("partial")]
+    assert [e["label"] for _, e in closed] == [VOCABULARY.labels[e.label] for e in expected]
+    arrived, first = closed[0]
+    playing_until = started + SECONDS
+    assert arrived < playing_until - 3.0, "the first event came only when the stream ended"
+    assert arrived - started < first["end"] + 3.0  # emitted within seconds of the action's end as it played
+    assert any(e.get("partial") and e["start"] == first["start"] for t, e in out.lines if t < arrived)
+
+
+def test_a_stalled_source_without_reconnect_is_a_clear_error(setup):
+    port = _free_port()
+    server = _serve(setup.ts, port)
+    try:
+        frames = LiveSource(f"tcp://127.0.0.1:{port}", SourceOptions(reconnect=False, read_timeout=1.0)).frames()
+        for _, frame in zip(range(5), frames):
+            assert frame.time >= 0
+        server.send_signal(signal.SIGSTOP)
+        began = time.monotonic()
+        with pytest.raises(SourceError, match="broke .*reconnecting is off"):
+            for _ in frames:
+                pass
+        assert time.monotonic() - began < 5.0
+    finally:
+        server.kill()
+    with pytest.raises(SourceError, match="cannot open stream"):
+        list(LiveSource(f"tcp://127.0.0.1:{_free_port()}", SourceOptions(reconnect=False, open_timeout=2)).frames())
+
+
+def _clip(setup, name: str, tint) -> str:
+    return vf.encode(os.path.join(setup.root, name), "libx264", vf.cfr(3.0), tint=tint, options={"g": "10"})
+
+
+def test_reconnects_with_backoff_and_one_stream_clock(setup):
+    red, blue = _clip(setup, "red.ts", (120, 0, 0)), _clip(setup, "blue.ts", (0, 0, 120))
+    port = _free_port()
+    source = LiveSource(f"tcp://127.0.0.1:{port}", SourceOptions(read_timeout=2, backoff=0.2, max_attempts=3))
+    frames, failure = [], []
+
+    def consume():
+        try:
+            for f in source.frames():
+                frames.append((f.time, f.frame.to_ndarray(format="rgb24")[32, -1, 2]))
+        except SourceError as e:
+            failure.append(str(e))
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()  # before any server listens: the first connections are refused and retried
+    time.sleep(0.5)
+    for clip in (red, blue):
+        assert _serve(clip, port, realtime=False, wait=False).wait(timeout=30) == 0
+    consumer.join(timeout=30)
+    times = np.array([t for t, _ in frames])
+    assert len(frames) == 60 and np.all(np.diff(times) > 0)  # both clips, time never goes back
+    assert source.reconnects >= 2
+    blue_from = next(i for i, (_, b) in enumerate(frames) if b > 100)
+    assert blue_from == 30 and times[blue_from] > times[blue_from - 1]
+    assert failure and "gave up after 3 failed reconnects" in failure[0]
+
+
+def test_restarting_timestamps_keep_the_sampling_grid(setup):
+    red, blue = _clip(setup, "red2.ts", (120, 0, 0)), _clip(setup, "blue2.ts", (0, 0, 120))
+    joined = os.path.join(setup.root, "joined.ts")
+    with open(joined, "wb") as out:
+        for clip in (red, blue):
+            with open(clip, "rb") as f:
+                out.write(f.read())  # the second clip's timestamps start again from 0
+    sampler, samples = OnlineSampler(FPS, 32), []
+    for frame in LiveSource(joined, SourceOptions(read_timeout=0.5)).frames():
+        samples += sampler.push(frame)
+    samples += sampler.finish()
+    assert [s.index for s in samples] == list(range(12))  # 6 s at 2 fps
+    assert np.all(np.diff([s.timestamp for s in samples]) > 0)
+    assert [s.image[16, -1, 2] > 100 for s in samples] == [False] * 6 + [True] * 6
+
+
+def test_cli_stream_errors_are_one_line(setup, capfd):
+    from test_localize import _stderr
+
+    argv = ["localize", "--stream", f"tcp://127.0.0.1:{_free_port()}", "--no-reconnect", *setup.flags]
+    assert main(argv) == 2
+    err = _stderr(capfd)
+    assert "laf localize: error: cannot open stream" in err and "Traceback" not in err
+    assert main(["localize", "--stream", "-", setup.ts, *setup.flags]) == 2
+    assert "one of the two" in _stderr(capfd)
