@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lock clean chromium
+.PHONY: venv demo test lock clean chromium ffmpeg
 
 venv: $(STAMP)
 
@@ -21,7 +21,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium (Debian package) for the report test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# The live-stream tests and bench push MPEG-TS over loopback with Debian's ffmpeg (the product decodes with PyAV).
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || { echo "installing ffmpeg (Debian package) for the live-stream tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+
+test: $(STAMP) chromium ffmpeg
 	$(PY) -m pytest tests
 
 # Re-resolve the lock after changing requirements.in (needs network to PyPI).
