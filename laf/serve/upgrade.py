@@ -1,0 +1,69 @@
+"""Give a model exported before ``localize_step`` existed that signature, without retraining.
+
+A SavedModel keeps the net's weights, not its Keras config, so the LSTMP classifier is rebuilt
+from the weights' shapes (feature dimension, cells, projection, layers, classes, actionness head),
+the weights are copied in, and the model is exported again with today's signatures. The copy is
+checked: the new ``frame_features`` must equal the old one on random features, else nothing is
+kept.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from laf.errors import UserError
+from laf.evaluation import LocalizeConfig
+
+
+def _short(variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def architecture(variables: List) -> Dict[str, object]:
+    """``trainer.model.build`` arguments (and the feature dimension) read off the weights' shapes."""
+    by_name: Dict[str, List] = {}
+    for v in variables:
+        by_name.setdefault(_short(v), []).append(tuple(v.shape))
+    if "peephole" not in by_name or "projection_kernel" not in by_name:
+        raise UserError("only LSTMP models can be upgraded (this one has no recurrent weights)")
+    cells = by_name["peephole"][0][1]
+    heads = [shape[0] for shape in by_name["bias"] if shape[0] != 4 * cells]  # the softmax's and actionness'
+    return {"feature_dim": by_name["mean"][0][0], "cells": cells,
+            "projection": by_name["projection_kernel"][0][1], "num_layers": len(by_name["peephole"]),
+            "actionness": 1 in heads, "num_classes": max(heads)}
+
+
+def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[LocalizeConfig] = None) -> str:
+    """Write ``model_dir`` again to ``out_dir`` with every current signature (assets copied).
+    ``localize_config``: the ``localize`` signature's windows (the old model does not say)."""
+    import tensorflow as tf
+
+    from trainer import model as models
+    from trainer import serving
+
+    old = tf.saved_model.load(model_dir)
+    arch = architecture(old.variables)
+    dim = arch.pop("feature_dim")
+    net = models.build("lstmp", arch.pop("num_classes"), **arch)
+    net(tf.zeros([1, 1, dim]))
+    unused = list(old.variables)
+    for variable in net.variables:  # the same kind and shape, in the order Keras tracks them
+        match = next((v for v in unused if _short(v) == _short(variable) and v.shape == variable.shape), None)
+        if match is None:
+            raise UserError(f"{model_dir}: no weight for {variable.path} {tuple(variable.shape)}")
+        variable.assign(match)
+        unused.remove(match)
+    serving.export(net, dim, out_dir, localize_config)
+    features = tf.constant(np.random.RandomState(0).randn(2, 17, dim).astype(np.float32) * 3)
+    lengths = tf.constant([17, 9])
+    want = old.signatures["frame_features"](frame_features=features, lengths=lengths)
+    got = tf.saved_model.load(out_dir).signatures["frame_features"](frame_features=features, lengths=lengths)
+    if any(np.abs(want[k].numpy() - got[k].numpy()).max() > 1e-5 for k in want):
+        shutil.rmtree(out_dir)
+        raise UserError(f"{model_dir}: the rebuilt net does not reproduce the model's outputs; not upgraded")
+    if os.path.isdir(os.path.join(model_dir, "assets")):
+        shutil.copytree(os.path.join(model_dir, "assets"), os.path.join(out_dir, "assets"), dirs_exist_ok=True)
+    return out_dir
