@@ -69,7 +69,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         examples=domain_transfer.outputs["scored_examples"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={**dataclasses.asdict(cfg.trainer), "localize": cfg.evaluation.localize()})
+        custom_config={**dataclasses.asdict(cfg.trainer), "localize": cfg.evaluation.localize(),
+                       "features": dataclasses.asdict(feats)})  # into the model's assets
 
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

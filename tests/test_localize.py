@@ -1,5 +1,7 @@
-"""``laf localize`` on real videos (encoded here with PyAV) and a real exported SavedModel
-(``trainer.model.build`` + ``trainer.serving.export``, random weights, every serving signature)."""
+"""``laf localize`` on real videos (encoded with PyAV) and a real exported SavedModel
+(``trainer.model.build`` + ``trainer.serving.export``, random weights, every serving signature):
+the session fixture ``served_model`` (``tests/serving_fixtures.py``)."""
+import dataclasses
 import json
 import os
 import sys
@@ -9,48 +11,15 @@ import numpy as np
 import pytest
 
 from laf import evaluation
-from laf.backbones import BackboneConfig
 from laf.cli import main
-from laf.evaluation import LocalizeConfig
-from laf.serve import localize
+from laf.serve import assets, localize
 from schemas.records import VideoRecord
-from schemas.vocabulary import Vocabulary
-import video_fixtures as vf
-
-BACKBONE = BackboneConfig(name="mobilenet_v3_small", weights="none", input_size=32)
-FPS = 2.0
-CONFIG = LocalizeConfig(window=4, stride=2)  # small windows: several detections per class
-VOCABULARY = Vocabulary.build(["Ball:Kick", "Ball:Throw", "Swim:Dive"])
-BACKBONE_FLAGS = ["--backbone", BACKBONE.name, "--weights", "none", "--input-size", "32", "--fps", "2"]
+from serving_fixtures import BACKBONE, BACKBONE_FLAGS, CALIBRATED, CONFIG, FPS, VOCABULARY
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    import keras
-
-    from laf.backbones import build_backbone
-    from trainer import model, serving
-
-    root = tmp_path_factory.mktemp("localize")
-    videos = [vf.encode(str(root / "kick.mp4"), "libx264", vf.cfr(9.0), tint=(80, 0, 0)),
-              vf.encode(str(root / "dive.webm"), "libvpx-vp9", vf.cfr(6.5), tint=(0, 0, 80))]
-    dim = int(build_backbone(BACKBONE).output_shape[-1])
-    keras.utils.set_random_seed(1)
-    net = model.build("lstmp", len(VOCABULARY), cells=16, projection=8)
-    model_dir = str(root / "model")
-    serving.export(net, dim, model_dir, CONFIG)
-    VOCABULARY.save(os.path.join(model_dir, "assets"))
-    bare = str(root / "bare")  # a SavedModel without the contract's signatures
-    import tensorflow as tf
-
-    tf.saved_model.save(tf.Module(), bare)
-    return root, videos, model_dir, bare
-
-
-def test_signature_detections_equal_the_library(setup):
-    _, videos, model_dir, _ = setup
-    settings = localize.IngestSettings(BACKBONE, FPS)
-    examples = localize.featurize(videos, settings)
+def test_signature_detections_equal_the_library(served_model):
+    videos, model_dir = served_model.videos, served_model.model_dir
+    examples = served_model.examples  # localize.featurize(videos, IngestSettings(BACKBONE, FPS))
     records = [VideoRecord.parse(e) for e in examples]
     assert [r.num_frames for r in records] == [18, 13]  # 9 s and 6.5 s at 2 fps
     model = localize.load_model(model_dir)
@@ -69,8 +38,8 @@ def test_signature_detections_equal_the_library(setup):
             assert got.score == pytest.approx(want.score, abs=1e-6)
 
 
-def test_cli_table_json_and_plots(setup, capsys):
-    root, videos, model_dir, _ = setup
+def test_cli_table_json_and_plots(served_model, capsys):
+    root, videos, model_dir = served_model.root, served_model.videos, served_model.model_dir
     out_json, plots = str(root / "results.json"), str(root / "plots")
     assert main(["localize", "--model", model_dir, *videos, *BACKBONE_FLAGS, "--top", "3",
                  "--json", out_json, "--plot", plots]) == 0
@@ -88,21 +57,21 @@ def test_cli_table_json_and_plots(setup, capsys):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def _ingest_run(root, vocabulary_dir: str) -> str:
+def _ingest_run(pipeline_root, vocabulary_dir: str, backbone=BACKBONE) -> str:
     """A pipeline root whose ML Metadata records a finished VideoIngest execution, as TFX writes it."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2 as pb
     from tfx.orchestration import metadata
 
-    pipeline_root = str(root / "pipeline")
+    pipeline_root = str(pipeline_root)
     os.makedirs(pipeline_root, exist_ok=True)
     store = metadata_store.MetadataStore(
         metadata.sqlite_metadata_connection_config(os.path.join(pipeline_root, "metadata.sqlite")))
     execution = pb.Execution(type_id=store.put_execution_type(pb.ExecutionType(name=localize.VIDEO_INGEST_TYPE)),
                              last_known_state=pb.Execution.COMPLETE)
     props = execution.custom_properties
-    props["backbone"].string_value, props["weights"].string_value = BACKBONE.name, BACKBONE.weights
-    props["layer"].string_value, props["input_size"].int_value = "", BACKBONE.input_size
+    props["backbone"].string_value, props["weights"].string_value = backbone.name, backbone.weights
+    props["layer"].string_value, props["input_size"].int_value = "", backbone.input_size
     props["fps"].double_value = FPS
     artifact = pb.Artifact(type_id=store.put_artifact_type(pb.ArtifactType(name="laf.LabelVocabulary")),
                            uri=vocabulary_dir)
@@ -112,14 +81,31 @@ def _ingest_run(root, vocabulary_dir: str) -> str:
     return pipeline_root
 
 
-def test_backbone_and_vocabulary_from_the_pipeline_run(setup, capsys):
-    root, videos, model_dir, _ = setup
-    pipeline_root = _ingest_run(root, os.path.join(model_dir, "assets"))
+def test_backbone_and_vocabulary_from_the_pipeline_run(served_model, capsys):
+    root, videos, model_dir = served_model.root, served_model.videos, served_model.model_dir
+    pipeline_root = _ingest_run(root / "pipeline", os.path.join(model_dir, "assets"))
     settings = localize.settings_from_pipeline(pipeline_root)
     assert settings == localize.IngestSettings(BACKBONE, FPS, VOCABULARY)
     assert main(["localize", "--model", model_dir, "--pipeline-root", pipeline_root, videos[1], "--top", "0"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert rows and all(r[0] == "dive" and r[1] in VOCABULARY.labels for r in rows)
+
+
+def test_pushed_model_needs_no_other_flag(served_model, capsys):
+    """The pushed model's assets carry its featurizer (the calibrated weights file, whose source is
+    gone) and labels: ``--model`` alone prints what ``--pipeline-root`` of its run gives."""
+    s = served_model
+    carried = assets.load(s.pushed)
+    weights = os.path.join(s.pushed, "assets", CALIBRATED)
+    assert carried == localize.IngestSettings(dataclasses.replace(BACKBONE, weights=weights), FPS, VOCABULARY)
+    pipeline_root = _ingest_run(s.root / "pushed_run", os.path.join(s.pushed, "assets"), carried.backbone)
+    assert main(["localize", "--model", s.model_dir, "--pipeline-root", pipeline_root, *s.videos, "--top", "0"]) == 0
+    with_run = capsys.readouterr().out
+    assert main(["localize", "--model", s.pushed, *s.videos, "--top", "0"]) == 0
+    alone = capsys.readouterr().out
+    assert alone == with_run and len(alone.splitlines()) > len(VOCABULARY)
+    assert main(["localize", "--model", s.pushed, *s.videos, "--top", "0", "--weights", "none"]) == 0
+    assert capsys.readouterr().out != alone  # the carried weights are the ones used
 
 
 def _stderr(capfd, wait: float = 5.0) -> str:
@@ -137,17 +123,22 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("undecodable", "cannot use video"),
     ("no_signatures", "lacks the signature(s) ['serving_default', 'localize']"),
     ("missing_model", "model directory not found"),
-    ("no_backbone", "give --pipeline-root of its run, or --weights and --fps"),
+    ("no_backbone", "(the model carries no assets/features.json): give --pipeline-root of its run, or --weights"),
+    ("no_model", "give --model DIR (a SavedModel here) or --server URL"),
+    ("bad_server", "--server must be an http(s) URL such as http://localhost:8501, got 'localhost:8501'"),
 ])
-def test_user_mistakes_are_one_line(setup, capfd, case, message):
-    root, videos, model_dir, bare = setup
+def test_user_mistakes_are_one_line(served_model, capfd, case, message):
+    s = served_model
+    root, videos, model_dir, bare = s.root, s.videos, s.model_dir, s.bare
     page = root / "page.mp4"
     page.write_text("<html>not a video</html>")
     argv = {"missing_video": ["--model", model_dir, str(root / "nope.mp4"), *BACKBONE_FLAGS],
             "undecodable": ["--model", model_dir, str(page), *BACKBONE_FLAGS],
             "no_signatures": ["--model", bare, videos[0], *BACKBONE_FLAGS],
             "missing_model": ["--model", str(root / "nope"), videos[0], *BACKBONE_FLAGS],
-            "no_backbone": ["--model", model_dir, videos[0]]}[case]
+            "no_backbone": ["--model", model_dir, videos[0]],
+            "no_model": [videos[0], *BACKBONE_FLAGS],
+            "bad_server": ["--server", "localhost:8501", videos[0], *BACKBONE_FLAGS]}[case]
     assert main(["localize", *argv]) == 2
     err = _stderr(capfd)
     assert err.startswith("laf localize: error:") and message in err and "Traceback" not in err

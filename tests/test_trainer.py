@@ -1,5 +1,6 @@
 """Trainer data (chunking, weights, streams), stateful TBPTT, and a real TFX Trainer run."""
 import collections
+import dataclasses
 import json
 import math
 import os
@@ -199,15 +200,26 @@ def _run_pipeline(root: str, examples_root: str, custom_config: dict) -> dict:
 def test_tfx_trainer_learns_toy_task_and_exports_both_signatures(examples, tmp_path):
     from tfx.utils import path_utils
 
+    from laf.backbones import BackboneConfig, calibrate
+    from laf.serve import assets
+    from laf.serve.localize import IngestSettings
+
     examples_root, videos = examples
     vocabulary = Vocabulary.build(f"act:{i}" for i in range(CLASSES))
     vocabulary.save(str(tmp_path))
+    images = np.random.default_rng(0).uniform(0, 255, [2, 32, 32, 3])
+    backbone = BackboneConfig(input_size=32, weights=calibrate(BackboneConfig(input_size=32), images,
+                                                               str(tmp_path / "calibrated.weights.h5")))
+    features = {"backbone": backbone.name, "weights": backbone.weights, "layer": None, "input_size": 32, "fps": 2.0}
     uris = _run_pipeline(str(tmp_path), examples_root, {
         "variant": "laf", "cells": 16, "projection": 8, "k": K, "batch": STREAMS, "epochs": 2,
-        "optimizer": "adam", "learning_rate": 0.02, "vocabulary": str(tmp_path)})
+        "optimizer": "adam", "learning_rate": 0.02, "vocabulary": str(tmp_path), "features": features})
 
     serving_dir = path_utils.serving_model_dir(uris["Model"])
-    assert Vocabulary.load(os.path.join(serving_dir, "assets")) == vocabulary
+    carried = os.path.join(serving_dir, "assets", "calibrated.weights.h5")  # the model's own copy
+    assert assets.load(serving_dir) == IngestSettings(dataclasses.replace(backbone, weights=carried), 2.0, vocabulary)
+    with open(carried, "rb") as copy, open(backbone.weights, "rb") as source:
+        assert copy.read() == source.read()
     tags = {value.tag
             for path in tf.io.gfile.glob(os.path.join(uris["ModelRun"], "train", "events.out.*"))
             for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}

@@ -6,7 +6,9 @@ Where the sizes come from:
 - number of classes N: the ``vocabulary`` labels.json (file or directory; ``num_classes`` must
   agree), else the ``labels.json`` the examples artifact carries (DomainTransfer writes it beside
   its splits), else ``num_classes``, else 1 + the largest label index in the train/eval records.
-  A vocabulary found either way is also copied into the SavedModel's ``assets/``.
+  A vocabulary found either way is also copied into the SavedModel's ``assets/``, with the
+  featurizer of ``features`` (the pipeline's backbone and fps: ``laf.serve.assets``), so the
+  pushed model localizes raw videos on its own.
 Model selection (early stopping, learning-rate decay, the restored best epoch) watches video
 Hit@1 on the eval split under the product's fusion plus the eval split's frame accuracy weighted
 as the variant trains (``trainer.selection``) - not a uniform frame loss that ~90 % context frames
@@ -24,6 +26,8 @@ import keras
 import tensorflow as tf
 
 from laf.evaluation import LocalizeConfig
+from laf.serve import assets as serving_assets
+from laf.serve.localize import settings_from_features
 from schemas.vocabulary import Vocabulary
 from trainer import data, model, selection, serving
 
@@ -55,6 +59,7 @@ class TrainerConfig:
     vocabulary: Optional[str] = None
     feature_dim: Optional[int] = None
     localize: Optional[Mapping[str, Any]] = None  # laf.evaluation.LocalizeConfig fields, for `localize`
+    features: Optional[Mapping[str, Any]] = None  # the pipeline's features section, for the model's assets
 
     @property
     def architecture(self) -> str:
@@ -189,7 +194,5 @@ def run_fn(fn_args) -> None:
     net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
                                     fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
     serving.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})))
-    if vocabulary is not None:
-        assets = os.path.join(fn_args.serving_model_dir, "assets")
-        tf.io.gfile.makedirs(assets)
-        vocabulary.save(assets)
+    serving_assets.save(fn_args.serving_model_dir, vocabulary,
+                        settings_from_features(config.features) if config.features else None)

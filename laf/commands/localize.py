@@ -1,9 +1,12 @@
 """``laf localize``: detected action segments in your videos, from a pushed model.
 
-The backbone must be the one the model was trained with. ``--pipeline-root`` reads it (name,
-weights, input size, fps) and the label vocabulary from the run's ML Metadata; without it,
-``--weights`` and ``--fps`` are required (and ``--backbone`` / ``--input-size`` when not the
-defaults). Flags given next to ``--pipeline-root`` override what the run recorded.
+The backbone must be the one the model was trained with. A pushed model carries it (name,
+weights, input size, fps) and its labels in its assets (``laf.serve.assets``), so ``--model DIR``
+is all it takes. ``--pipeline-root`` reads them from the run's ML Metadata instead (for models
+exported without them), or ``--weights`` and ``--fps`` give them (and ``--backbone`` /
+``--input-size`` when not the defaults); flags override what the model or the run recorded.
+With ``--server URL`` the model runs in TF Serving (REST, ``laf.serve.rest``): videos are still
+decoded and featurized here, so the backbone must come from one of the above.
 """
 from __future__ import annotations
 
@@ -15,10 +18,16 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to localize actions in")
-    parser.add_argument("--model", required=True, metavar="DIR",
-                        help="SavedModel directory (a pushed version, e.g. serving/<version>)")
+    parser.add_argument("--model", metavar="DIR",
+                        help="SavedModel directory (a pushed version, e.g. serving/<version>); its assets give the"
+                             " backbone, fps and labels. Optional with --server (then it only supplies those)")
+    parser.add_argument("--server", metavar="URL",
+                        help="TF Serving REST address (e.g. http://localhost:8501): the model runs there; videos are"
+                             " featurized here, with the backbone of --model's assets, --pipeline-root or the flags")
+    parser.add_argument("--model-name", default="laf", help="the model's name in TF Serving (default %(default)s)")
     parser.add_argument("--pipeline-root", metavar="DIR",
-                        help="local pipeline root of the run that trained the model: backbone, fps and labels")
+                        help="local pipeline root of the run that trained the model: backbone, fps and labels"
+                             " (instead of the model's assets)")
     parser.add_argument("--backbone", help="backbone name (laf.backbones.BACKBONES)")
     parser.add_argument("--weights", help='backbone weights: "imagenet", "none" or a .weights.h5 file')
     parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
@@ -36,13 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace):
     from laf.backbones import BACKBONES, BackboneConfig
     from laf.errors import UserError
+    from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
+    if not args.model and not args.server:
+        raise UserError("give --model DIR (a SavedModel here) or --server URL (TF Serving)")
+    if args.model and not os.path.isdir(args.model):  # before the slow part
+        raise UserError(f"model directory not found: {args.model}")
+    if args.server:
+        rest.predict_url(args.server, args.model_name)  # a malformed URL fails now, not after featurizing
+    carried = assets.load(args.model) if args.model else None
     if args.pipeline_root:
         settings = settings_from_pipeline(args.pipeline_root)
+    elif carried is not None:
+        settings = carried
     elif args.weights is None or args.fps is None:
-        raise UserError("the model's backbone is unknown: give --pipeline-root of its run, or --weights and --fps"
-                        " (and --backbone/--input-size) as used at ingestion")
+        where = "the model carries no assets/features.json" if args.model else "no --model"
+        raise UserError(f"the model's backbone is unknown ({where}): give --pipeline-root of its run, or --weights"
+                        " and --fps (and --backbone/--input-size) as used at ingestion")
     else:
         settings = IngestSettings(BackboneConfig(), args.fps)
     changes = {k: v for k, v in (("name", args.backbone), ("weights", args.weights),
@@ -56,6 +76,15 @@ def _settings(args: argparse.Namespace):
     return IngestSettings(backbone, fps, settings.vocabulary)
 
 
+def _localize_outputs(args: argparse.Namespace, examples):
+    """The ``localize`` signature's outputs: from TF Serving with --server, else the local model."""
+    from laf.serve import localize, rest
+
+    if args.server:
+        return rest.predict(args.server, "localize", {"examples": examples}, args.model_name)
+    return localize.localize_outputs(localize.load_model(args.model), examples)
+
+
 def run(args: argparse.Namespace) -> int:
     from laf.serve import localize
     from laf.annotations import write_results
@@ -63,20 +92,18 @@ def run(args: argparse.Namespace) -> int:
     from schemas.vocabulary import Vocabulary
 
     settings = _settings(args)
-    if not os.path.isdir(args.model):  # before the slow part
-        raise UserError(f"model directory not found: {args.model}")
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
-    model = localize.load_model(args.model)
+    found = _localize_outputs(args, examples)
     try:
         vocabulary = (Vocabulary.load(args.labels) if args.labels
-                      else localize.model_vocabulary(args.model) or settings.vocabulary)
+                      else (args.model and localize.model_vocabulary(args.model)) or settings.vocabulary)
     except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
         raise UserError(f"cannot read the label vocabulary: {e}") from None
     if vocabulary is None:
         print("note: no label vocabulary (model assets, --pipeline-root or --labels); classes are numbered",
               file=sys.stderr)
-    results = localize.localize_examples(model, examples, localize.video_ids(args.videos), args.videos,
-                                         vocabulary=vocabulary)
+    results = localize.results_from_outputs(found, examples, localize.video_ids(args.videos), args.videos,
+                                            vocabulary)
     print(localize.format_table(results, top=args.top or None))
     if args.json:
         write_results(args.json, [d for r in results for d in r.detections])

@@ -2,9 +2,10 @@
 
 A video is decoded and featurized by the very DoFn ingestion runs (``ExtractVideoFeatures``:
 same sampler, options, backbone batching and validation), so the model sees the features it was
-trained on. That only holds with the backbone the model was trained with; the model does not
-record it, so it comes from the pipeline run (the VideoIngest execution's properties in ML
-Metadata: :func:`settings_from_pipeline`) or from the user (explicit backbone/weights/size/fps).
+trained on. That only holds with the backbone the model was trained with: a pushed model carries
+it in its assets (``laf.serve.assets``); else it comes from the pipeline run (the VideoIngest
+execution's properties in ML Metadata: :func:`settings_from_pipeline`) or from the user
+(explicit backbone/weights/size/fps).
 The records go to the model's ``localize`` signature (segments computed in the graph) and its
 ``serving_default`` signature (per-frame probabilities, for the plot).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -55,17 +56,24 @@ class VideoResult:
 
 # --- settings and model ------------------------------------------------------------------------
 
+def settings_from_features(features: Mapping[str, Any],
+                           vocabulary: Optional[Vocabulary] = None) -> IngestSettings:
+    """Settings from the pipeline config's ``features`` section, which is also VideoIngest's
+    properties (backbone, weights, layer, input_size, fps)."""
+    backbone = BackboneConfig(name=features["backbone"], weights=features["weights"] or "none",
+                              layer=features.get("layer") or None,
+                              input_size=int(features.get("input_size") or 0) or None)
+    return IngestSettings(backbone, float(features["fps"]), vocabulary)
+
+
 def settings_from_pipeline(pipeline_root: str) -> IngestSettings:
     """Backbone, fps and vocabulary of the latest successful VideoIngest execution of a local run."""
     from laf import run_store
 
     props, outputs = run_store.latest_execution(run_store.open_store(pipeline_root), VIDEO_INGEST_TYPE)
-    backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
-                              input_size=int(props.get("input_size") or 0) or None)
     # The vocabulary is VideoIngest's output channel "vocabulary" (keyed by channel, not type name).
     vocabulary = outputs.get(VOCABULARY_OUTPUT)
-    vocabulary = Vocabulary.load(vocabulary[0].uri) if vocabulary else None
-    return IngestSettings(backbone, float(props["fps"]), vocabulary)
+    return settings_from_features(props, Vocabulary.load(vocabulary[0].uri) if vocabulary else None)
 
 
 def load_model(model_dir: str):
@@ -145,20 +153,26 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
     return examples
 
 
-def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], paths: Sequence[str],
-                      vocabulary: Optional[Vocabulary] = None) -> List[VideoResult]:
-    """Call the model's ``localize`` signature (segments and per-frame probabilities) on the records."""
+def localize_outputs(model, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
+    """The loaded model's ``localize`` signature on the records: segments and per-frame outputs."""
     import tensorflow as tf
 
     from schemas.records import VideoRecord
 
-    batch = tf.constant(list(examples))
     try:
-        found = {k: v.numpy() for k, v in model.signatures["localize"](examples=batch).items()}
+        return {k: v.numpy() for k, v in model.signatures["localize"](examples=tf.constant(list(examples))).items()}
     except tf.errors.InvalidArgumentError as e:  # e.g. another feature dimension than the model's
         dim = VideoRecord.parse(examples[0]).features.shape[1]
         raise UserError(f"the model rejects these {dim}-d features (was it trained with another backbone?):"
                         f" {e.message.splitlines()[0]}") from None
+
+
+def results_from_outputs(found: Mapping[str, np.ndarray], examples: Sequence[bytes], ids: Sequence[str],
+                         paths: Sequence[str], vocabulary: Optional[Vocabulary] = None) -> List[VideoResult]:
+    """Per-video results from the ``localize`` signature's outputs, however they were obtained
+    (a local SavedModel, or TF Serving's REST answer: ``laf.serve.rest``)."""
+    from schemas.records import VideoRecord
+
     labels = class_names(vocabulary, found["probabilities"].shape[-1])
     results = []
     for i, (video_id, path) in enumerate(zip(ids, paths)):
@@ -171,6 +185,12 @@ def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], path
         results.append(VideoResult(video_id, path, record.duration, detections,
                                    found["probabilities"][i, :n], found["timestamps"][i, :n], actionness))
     return results
+
+
+def localize_examples(model, examples: Sequence[bytes], ids: Sequence[str], paths: Sequence[str],
+                      vocabulary: Optional[Vocabulary] = None) -> List[VideoResult]:
+    """Call the model's ``localize`` signature (segments and per-frame probabilities) on the records."""
+    return results_from_outputs(localize_outputs(model, examples), examples, ids, paths, vocabulary)
 
 
 # --- output --------------------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""What a pushed model carries in ``assets/`` so it localizes raw videos on its own.
+
+A model only understands the features of the backbone it was trained on. The trainer writes that
+featurizer (backbone config and sampling fps) as ``assets/features.json``, copies a backbone
+weights file into ``assets/`` (a public name such as ``imagenet`` or ``none`` stays a name), and
+the label vocabulary as ``assets/labels.json``. Whoever receives the model directory (a TF
+Serving host, a colleague) then needs no pipeline root: :func:`load` gives the settings back.
+Paths go through ``tf.io.gfile`` on the writing side, as the trainer may write to ``gs://``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Optional
+
+from laf.backbones import BackboneConfig
+from laf.errors import UserError
+from laf.serve.localize import IngestSettings, model_vocabulary
+from schemas.vocabulary import Vocabulary
+
+FEATURES_FILE = "features.json"
+PUBLIC_WEIGHTS = ("imagenet", "none", "")
+
+
+def save(model_dir: str, vocabulary: Optional[Vocabulary], settings: Optional[IngestSettings] = None) -> str:
+    """Write ``labels.json`` (when known) and the featurizer of ``settings`` (backbone and fps:
+    ``features.json`` + a weights file) into the model's assets."""
+    import tensorflow as tf
+
+    assets = os.path.join(model_dir, "assets")
+    tf.io.gfile.makedirs(assets)
+    if vocabulary is not None:
+        vocabulary.save(assets)
+    if settings is None:
+        return assets
+    backbone = dataclasses.asdict(settings.backbone)
+    if settings.backbone.weights not in PUBLIC_WEIGHTS:
+        backbone["weights"] = os.path.basename(settings.backbone.weights)  # relative to assets/
+        tf.io.gfile.copy(settings.backbone.weights, os.path.join(assets, backbone["weights"]), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(assets, FEATURES_FILE), "w") as f:
+        f.write(json.dumps({"backbone": backbone, "fps": settings.fps}, indent=1, sort_keys=True) + "\n")
+    return assets
+
+
+def load(model_dir: str) -> Optional[IngestSettings]:
+    """The settings a model's assets carry; None for a model exported without them."""
+    assets = os.path.join(model_dir, "assets")
+    path = os.path.join(assets, FEATURES_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            found: Dict[str, Any] = json.load(f)
+        backbone = BackboneConfig(**found["backbone"])
+        fps = float(found["fps"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not a features description: {e}") from None
+    if backbone.weights not in PUBLIC_WEIGHTS:
+        backbone = dataclasses.replace(backbone, weights=os.path.join(assets, backbone.weights))
+    return IngestSettings(backbone, fps, model_vocabulary(model_dir))

@@ -1,0 +1,116 @@
+"""TF Serving's REST predict API for any of the model's signatures: the request body, the
+JSON-to-tensor conversion the server applies to it, the response format, and a client.
+
+``POST {server}/v1/models/{model_name}:predict``. Requests use the columnar format
+(``{"signature_name": S, "inputs": {name: value}}``), which works for every signature whatever its
+inputs' batch sizes (the row format, ``"instances"``, needs one shared 0-th dimension); the server
+then answers ``{"outputs": {name: value}}`` (an object, as every signature here has several
+outputs), or ``{"error": message}`` with an HTTP error status. Binary strings (serialized
+SequenceExamples) travel as ``{"b64": base64}``; numbers as (nested) lists. Needs no TensorFlow,
+so a thin client can use it.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any, Dict, Mapping, Tuple
+
+import numpy as np
+
+from laf.errors import UserError
+
+DEFAULT_MODEL_NAME = "laf"
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def _to_json(value: Any) -> Any:
+    """bytes -> ``{"b64": ...}``; arrays and sequences -> nested lists; numpy scalars -> numbers."""
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, np.ndarray) and value.dtype != object and value.dtype.kind != "S":
+        return value.tolist()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_to_json(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _from_json(value: Any, text: bool) -> Any:
+    """The inverse for one input: ``{"b64"}`` -> bytes (and, for string tensors, text -> UTF-8)."""
+    if isinstance(value, dict):
+        if set(value) != {"b64"}:
+            raise ValueError(f"an object in a tensor value must be {{\"b64\": ...}}, got keys {sorted(value)}")
+        return base64.b64decode(value["b64"], validate=True)
+    if isinstance(value, list):
+        return [_from_json(v, text) for v in value]
+    return value.encode("utf-8") if text and isinstance(value, str) else value
+
+
+def request_body(signature_name: str, inputs: Mapping[str, Any]) -> Dict[str, Any]:
+    """The predict request for a signature's named inputs (bytes, sequences of bytes, arrays)."""
+    return {"signature_name": signature_name, "inputs": {name: _to_json(v) for name, v in inputs.items()}}
+
+
+def decode_request(body: Mapping[str, Any], input_dtypes: Mapping[str, Any]) -> Tuple[str, Dict[str, np.ndarray]]:
+    """What TF Serving feeds the signature for a columnar request: (signature name, numpy inputs),
+    each input converted to its dtype in ``input_dtypes`` (``object`` for string tensors)."""
+    inputs = body.get("inputs")
+    if not isinstance(inputs, dict) or "instances" in body:
+        raise ValueError('expected a columnar request: {"signature_name": ..., "inputs": {name: value}}')
+    if set(inputs) != set(input_dtypes):
+        raise ValueError(f"the signature takes inputs {sorted(input_dtypes)}, the request gives {sorted(inputs)}")
+    arrays = {}
+    for name, value in inputs.items():
+        dtype = np.dtype(input_dtypes[name])
+        arrays[name] = np.array(_from_json(value, text=dtype == object), dtype=dtype)
+    return body.get("signature_name", DEFAULT_SIGNATURE), arrays
+
+
+def response_body(outputs: Mapping[str, Any]) -> Dict[str, Any]:
+    """TF Serving's answer to a columnar request, for a signature with several outputs."""
+    return {"outputs": {name: _to_json(np.asarray(v)) for name, v in outputs.items()}}
+
+
+def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+    """The outputs of a columnar predict response as numpy arrays (JSON numbers: int64/float64)."""
+    if "error" in body:
+        raise UserError(f"the model server reports: {body['error']}")
+    outputs = body.get("outputs")
+    if not isinstance(outputs, dict):
+        raise UserError(f"the model server's answer has no named outputs (keys: {sorted(body)})")
+    return {name: np.asarray(_from_json(value, text=False)) for name, value in outputs.items()}
+
+
+def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
+    if not server.startswith(("http://", "https://")):
+        raise UserError(f"--server must be an http(s) URL such as http://localhost:8501, got {server!r}")
+    return f"{server.rstrip('/')}/v1/models/{model_name}:predict"
+
+
+def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_name: str = DEFAULT_MODEL_NAME,
+            timeout: float = 300.0) -> Dict[str, np.ndarray]:
+    """POST the request to a TF Serving REST endpoint; its outputs, or a ``UserError`` saying why not."""
+    url = predict_url(server, model_name)
+    data = json.dumps(request_body(signature_name, inputs)).encode("utf-8")
+    request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read()
+    except urllib.error.HTTPError as e:
+        raise UserError(f"{url} answered HTTP {e.code}: {_error_text(e.read())}") from None
+    except (urllib.error.URLError, OSError) as e:  # refused, unknown host, timeout
+        raise UserError(f"cannot reach the model server at {url}: {getattr(e, 'reason', e)}") from None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise UserError(f"{url} did not answer with JSON: {text[:200]!r}") from None
+    return parse_response(body)
+
+
+def _error_text(text: bytes) -> str:
+    """TF Serving's ``{"error": ...}`` message, else the start of whatever came back."""
+    try:
+        return str(json.loads(text)["error"])
+    except (ValueError, KeyError, TypeError):
+        return text[:200].decode("utf-8", "replace") or "(empty body)"

@@ -1,0 +1,152 @@
+"""TF Serving's REST predict API (``laf.serve.rest``) with the real exported SavedModel: each
+signature's request body, once through JSON and the server's JSON-to-tensor conversion, gives the
+direct call's outputs; the README documents exactly these bodies; ``laf localize --server`` talks
+to a real HTTP server on loopback that answers as TF Serving does."""
+import base64
+import http.server
+import json
+import os
+import re
+import socket
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from laf.cli import main
+from laf.errors import UserError
+from laf.serve import localize, rest
+from schemas.records import VideoRecord
+from serving_fixtures import BACKBONE_FLAGS, VOCABULARY
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+SIGNATURES = ("serving_default", "frame_features", "localize")
+
+
+@pytest.fixture(scope="module")
+def model(served_model):
+    return localize.load_model(served_model.model_dir)
+
+
+@pytest.fixture(scope="module")
+def inputs(served_model):
+    """Each signature's named inputs for the two videos."""
+    examples = served_model.examples
+    records = [VideoRecord.parse(e) for e in examples]
+    lengths = np.array([r.num_frames for r in records], np.int32)
+    padded = np.zeros((len(records), lengths.max(), records[0].features.shape[1]), np.float32)
+    for i, r in enumerate(records):
+        padded[i, :r.num_frames] = r.features
+    return {"serving_default": {"examples": examples}, "localize": {"examples": examples},
+            "frame_features": {"frame_features": padded, "lengths": lengths}}
+
+
+def _call(model, signature: str, arrays) -> dict:
+    outputs = model.signatures[signature](**{k: tf.constant(v) for k, v in arrays.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _serve(model, body: dict) -> dict:
+    """What TF Serving does with a columnar predict body: convert, call, answer ``{"outputs"}``."""
+    signature = model.signatures[body.get("signature_name", rest.DEFAULT_SIGNATURE)]
+    dtypes = {k: spec.dtype.as_numpy_dtype for k, spec in signature.structured_input_signature[1].items()}
+    name, arrays = rest.decode_request(body, dtypes)
+    return rest.response_body(_call(model, name, arrays))
+
+
+def _skeleton(value):
+    """A JSON value's structure: object keys and list nesting, leaves by kind."""
+    if isinstance(value, dict):
+        return {k: _skeleton(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_skeleton(value[0])] if value else []
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_rest_body_gives_the_direct_call_outputs(model, inputs, signature):
+    body = json.loads(json.dumps(rest.request_body(signature, inputs[signature])))  # as it travels
+    if signature == "frame_features":
+        assert body["inputs"]["lengths"] == inputs[signature]["lengths"].tolist()
+    else:
+        examples = inputs[signature]["examples"]
+        assert body["inputs"]["examples"] == [{"b64": base64.b64encode(e).decode()} for e in examples]
+    served = rest.parse_response(json.loads(json.dumps(_serve(model, body))))
+    direct = _call(model, signature, inputs[signature])
+    assert sorted(served) == sorted(direct) and "probabilities" in served
+    for name, value in direct.items():
+        np.testing.assert_array_equal(served[name], value, err_msg=name)  # JSON numbers carry float32 exactly
+
+
+def test_readme_documents_the_bodies_sent(inputs):
+    with open(README) as f:
+        text = f.read()
+    start = text.index("## Serving")
+    section = text[start:text.index("\n## ", start)]
+    bodies = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+    documented = {b["signature_name"]: b for b in bodies if "signature_name" in b}
+    assert sorted(documented) == sorted(SIGNATURES)
+    for name, body in documented.items():
+        assert _skeleton(body) == _skeleton(rest.request_body(name, inputs[name])), name
+
+
+class _TFServing(http.server.BaseHTTPRequestHandler):
+    """Answers ``POST /v1/models/laf:predict`` as TF Serving's REST API does, with the SavedModel."""
+
+    def do_POST(self):
+        found = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/\d+)?:predict", self.path)
+        if not found or found.group(1) != rest.DEFAULT_MODEL_NAME:
+            name = found.group(1) if found else self.path
+            return self._reply(404, {"error": f"Servable not found for request: Latest({name})"})
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        try:
+            answer = _serve(self.server.model, body)
+        except Exception as e:  # noqa: BLE001 -- TF Serving answers any bad request with 400 + error
+            return self._reply(400, {"error": str(e).splitlines()[0]})
+        self._reply(200, answer)
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TFServing)
+    httpd.model = model
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_cli_server_mode_prints_the_local_detections(served_model, model, server, capsys):
+    s = served_model
+    expected = localize.format_table(localize.localize_examples(model, s.examples, localize.video_ids(s.videos),
+                                                                s.videos, VOCABULARY))
+    labels = os.path.join(s.model_dir, "assets", "labels.json")
+    assert main(["localize", "--server", server, *s.videos, *BACKBONE_FLAGS, "--labels", labels, "--top", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.strip() == expected.strip() and len(printed.splitlines()) > len(VOCABULARY)
+
+
+def test_server_errors_are_user_errors(server, inputs):
+    with pytest.raises(UserError, match=r"answered HTTP 404: Servable not found for request: Latest\(other\)"):
+        rest.predict(server, "localize", inputs["localize"], model_name="other")
+    wrong = {"frame_features": inputs["frame_features"]["frame_features"][..., :5], "lengths": [1, 1]}
+    with pytest.raises(UserError, match=r"answered HTTP 400: \S"):  # another feature dimension
+        rest.predict(server, "frame_features", wrong)
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(UserError, match="cannot reach the model server at .*refused"):
+        rest.predict(closed, "localize", inputs["localize"])
