@@ -126,19 +126,24 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("no_backbone", "(the model carries no assets/features.json): give --pipeline-root of its run, or --weights"),
     ("no_model", "give --model DIR (a SavedModel here) or --server URL"),
     ("bad_server", "--server must be an http(s) URL such as http://localhost:8501, got 'localhost:8501'"),
+    ("bad_assets", "features.json is not a features description: 'backbone'"),
 ])
 def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     s = served_model
     root, videos, model_dir, bare = s.root, s.videos, s.model_dir, s.bare
     page = root / "page.mp4"
     page.write_text("<html>not a video</html>")
+    broken = root / "broken_assets"
+    (broken / "assets").mkdir(parents=True, exist_ok=True)
+    (broken / "assets" / "features.json").write_text('{"fps": 2.0}')
     argv = {"missing_video": ["--model", model_dir, str(root / "nope.mp4"), *BACKBONE_FLAGS],
             "undecodable": ["--model", model_dir, str(page), *BACKBONE_FLAGS],
             "no_signatures": ["--model", bare, videos[0], *BACKBONE_FLAGS],
             "missing_model": ["--model", str(root / "nope"), videos[0], *BACKBONE_FLAGS],
             "no_backbone": ["--model", model_dir, videos[0]],
             "no_model": [videos[0], *BACKBONE_FLAGS],
-            "bad_server": ["--server", "localhost:8501", videos[0], *BACKBONE_FLAGS]}[case]
+            "bad_server": ["--server", "localhost:8501", videos[0], *BACKBONE_FLAGS],
+            "bad_assets": ["--model", str(broken), videos[0]]}[case]
     assert main(["localize", *argv]) == 2
     err = _stderr(capfd)
     assert err.startswith("laf localize: error:") and message in err and "Traceback" not in err
