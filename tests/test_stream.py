@@ -131,7 +131,6 @@ def test_a_file_fed_as_a_stream_equals_laf_localize_on_it(setup, offline):
 
 
 def test_cli_reads_mpeg_ts_on_stdin_and_prints_json_events(setup, offline, capsys):
-    record, probabilities, actionness = offline
     saved, fd = os.dup(0), os.open(setup.ts, os.O_RDONLY)
     os.dup2(fd, 0)
     try:
@@ -142,13 +141,38 @@ def test_cli_reads_mpeg_ts_on_stdin_and_prints_json_events(setup, offline, capsy
         os.close(fd)
         os.close(saved)
     assert code == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    _assert_printed(capsys.readouterr().out, offline)
+
+
+def _assert_printed(out: str, offline) -> None:
+    """The JSON lines are the online detector's segments of the file's per-frame outputs."""
+    record, probabilities, actionness = offline
+    lines = [json.loads(line) for line in out.splitlines()]
     expected = online.segments(record.timestamps, probabilities, actionness, config=CONFIG)
     assert [line["label"] for line in lines] == [VOCABULARY.labels[e.label] for e in expected]
     for line, e in zip(lines, expected):
         assert set(line) == {"label", "start", "end", "score", "emitted_at"}
         assert (line["start"], line["end"], line["score"]) == pytest.approx((e.start, e.end, e.score), abs=1e-3)
         assert line["end"] <= line["emitted_at"] + 1e-3
+
+
+def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, capsys):
+    import http.server
+
+    from test_rest import _TFServing
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TFServing)
+    httpd.model = localize.load_model(setup.model_dir)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        code = main(["localize", "--stream", setup.ts, "--server", f"http://127.0.0.1:{httpd.server_address[1]}",
+                     *setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
+                     "--min-length", str(CONFIG.min_length), "--read-timeout", "0.5", "--batch-size", "4"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert code == 0
+    _assert_printed(capsys.readouterr().out, offline)
 
 
 # --- loopback streams -------------------------------------------------------------------------

@@ -15,9 +15,11 @@ import dataclasses
 import os
 import sys
 
+from laf.commands import localize_stream
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to localize actions in")
+    parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files to localize actions in")
     parser.add_argument("--model", metavar="DIR",
                         help="SavedModel directory (a pushed version, e.g. serving/<version>); its assets give the"
                              " backbone, fps and labels. Optional with --server (then it only supplies those)")
@@ -40,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=5,
                         help="best detections per video in the printed table (0: all; default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
+    localize_stream.add_arguments(parser)
 
 
 def _settings(args: argparse.Namespace):
@@ -76,6 +79,23 @@ def _settings(args: argparse.Namespace):
     return IngestSettings(backbone, fps, settings.vocabulary)
 
 
+def _vocabulary(args: argparse.Namespace, settings):
+    """--labels, else the model's assets, else the pipeline run's vocabulary; None (with a note) if none."""
+    from laf.errors import UserError
+    from laf.serve import localize
+    from schemas.vocabulary import Vocabulary
+
+    try:
+        vocabulary = (Vocabulary.load(args.labels) if args.labels
+                      else (args.model and localize.model_vocabulary(args.model)) or settings.vocabulary)
+    except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
+        raise UserError(f"cannot read the label vocabulary: {e}") from None
+    if vocabulary is None:
+        print("note: no label vocabulary (model assets, --pipeline-root or --labels); classes are numbered",
+              file=sys.stderr)
+    return vocabulary
+
+
 def _localize_outputs(args: argparse.Namespace, examples):
     """The ``localize`` signature's outputs: from TF Serving with --server, else the local model."""
     from laf.serve import localize, rest
@@ -89,19 +109,15 @@ def run(args: argparse.Namespace) -> int:
     from laf.serve import localize
     from laf.annotations import write_results
     from laf.errors import UserError
-    from schemas.vocabulary import Vocabulary
 
     settings = _settings(args)
+    if bool(args.videos) == bool(args.stream):
+        raise UserError("give video files or --stream SOURCE (one of the two)")
+    if args.stream:
+        return localize_stream.run(args, settings, _vocabulary(args, settings))
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
     found = _localize_outputs(args, examples)
-    try:
-        vocabulary = (Vocabulary.load(args.labels) if args.labels
-                      else (args.model and localize.model_vocabulary(args.model)) or settings.vocabulary)
-    except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
-        raise UserError(f"cannot read the label vocabulary: {e}") from None
-    if vocabulary is None:
-        print("note: no label vocabulary (model assets, --pipeline-root or --labels); classes are numbered",
-              file=sys.stderr)
+    vocabulary = _vocabulary(args, settings)
     results = localize.results_from_outputs(found, examples, localize.video_ids(args.videos), args.videos,
                                             vocabulary)
     print(localize.format_table(results, top=args.top or None))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from laf.serve.online import OnlineConfig
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("live streams (--stream)")
@@ -21,23 +23,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="consecutive failed reconnects before giving up (0: never; default %(default)s)")
     group.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
                        help="seconds without data before the source counts as stalled (default %(default)s)")
-    group.add_argument("--on", type=float, default=0.5,
+    group.add_argument("--progress-every", type=float, default=60.0, metavar="S",
+                       help="a progress line on stderr per this many stream seconds (default %(default)s)")
+    group.add_argument("--on", type=float, default=OnlineConfig.on,
                        help="open a segment when the top-class evidence reaches this (default %(default)s)")
-    group.add_argument("--off", type=float, default=0.3,
+    group.add_argument("--off", type=float, default=OnlineConfig.off,
                        help="close it when the evidence falls below this (default %(default)s)")
-    group.add_argument("--min-length", type=float, default=1.0, metavar="S",
+    group.add_argument("--min-length", type=float, default=OnlineConfig.min_length, metavar="S",
                        help="drop segments shorter than this many seconds (default %(default)s)")
 
 
 def run(args: argparse.Namespace, settings, vocabulary) -> int:
-    """Load the model, warm the backbone and the step up, then follow the source until it ends."""
+    """Load the model (or, with ``--server``, reach it), warm the backbone and the step up, then follow
+    the source until it ends."""
     import numpy as np
 
     from laf.backbones import feature_fn
     from laf.errors import UserError
     from laf.serve import live
     from laf.serve.localize import class_names
-    from laf.serve.online import OnlineConfig
     from laf.serve.stream import LiveSource, SourceOptions
 
     config = OnlineConfig(args.on, args.off, args.min_length)
@@ -45,7 +49,11 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
         raise UserError("--read-timeout must be > 0 and --max-reconnects >= 0")
     source = LiveSource(args.stream, SourceOptions(open_timeout=args.read_timeout, read_timeout=args.read_timeout,
                                                    reconnect=args.reconnect, max_attempts=args.max_reconnects))
-    stepper = live.LocalStepper(args.model)
+    if args.server and not args.model:
+        raise UserError("--stream --server needs --model DIR too: the served model's SavedModel, for its state"
+                        " sizes and its backbone and labels")
+    stepper = (live.RestStepper(args.server, args.model_name, args.model) if args.server
+               else live.LocalStepper(args.model))
     size = settings.backbone.size
     features = feature_fn(settings.backbone)
     probabilities, _ = stepper.step(features(np.zeros([1, size, size, 3], np.uint8)))  # traced before the stream
@@ -53,6 +61,6 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     labels = class_names(vocabulary, probabilities.shape[-1])
     print(f"stream: following {args.stream} at {settings.fps:g} fps", file=sys.stderr, flush=True)
     closed = live.run(source, settings.fps, features, stepper, size, labels, config, args.partial,
-                      args.batch_size)
+                      args.batch_size, progress_every=args.progress_every)
     print(f"stream: ended after {closed} events", file=sys.stderr, flush=True)
     return 0

@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 import time
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,21 +26,11 @@ from laf.serve.stream import LiveSource, samples
 STEP_SIGNATURE = "localize_step"
 
 
-class LocalStepper:
-    """The SavedModel's ``localize_step`` signature, in this process, with the state kept here."""
+class _Stepper:
+    """A ``localize_step`` caller that keeps the recurrent state between calls (``step``)."""
 
-    def __init__(self, model_dir: str):
-        from laf.serve.localize import load_model
-
-        model = load_model(model_dir)
-        if STEP_SIGNATURE not in model.signatures:
-            raise UserError(f"{model_dir} has no {STEP_SIGNATURE!r} signature (has {sorted(model.signatures)});"
-                            " streaming needs a model exported by this version of trainer.serving.export")
-        self._model, self._fn = model, model.signatures[STEP_SIGNATURE]
-        spec = self._fn.structured_input_signature[1]
-        self.feature_dim = int(spec["frame_features"].shape[-1])
-        self.widths = (int(spec["state_r"].shape[-1]), int(spec["state_c"].shape[-1]))
-        self.reset()
+    feature_dim: int
+    widths: Tuple[int, int]  # of state_r, state_c
 
     def reset(self) -> None:
         self.state = tuple(np.zeros([1, w], np.float32) for w in self.widths)
@@ -48,16 +38,62 @@ class LocalStepper:
     def step(self, features: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Per-frame probabilities [T, N] and actionness [T] (None without that head) of the next
         ``features`` [T, D]; the state moves on."""
-        import tensorflow as tf
-
         if features.shape[-1] != self.feature_dim:
             raise UserError(f"the model takes {self.feature_dim}-d features but the backbone gives"
                             f" {features.shape[-1]} (was it trained with another backbone?)")
-        out = self._fn(frame_features=tf.constant(features[None], tf.float32),
-                       state_r=tf.constant(self.state[0]), state_c=tf.constant(self.state[1]))
-        self.state = (out["state_r"].numpy(), out["state_c"].numpy())
-        actionness = out["actionness"].numpy()[0] if "actionness" in out else None
-        return out["probabilities"].numpy()[0], actionness
+        out = self._call({"frame_features": features[None].astype(np.float32),
+                          "state_r": self.state[0], "state_c": self.state[1]})
+        self.state = (np.asarray(out["state_r"], np.float32), np.asarray(out["state_c"], np.float32))
+        actionness = np.asarray(out["actionness"], np.float32)[0] if "actionness" in out else None
+        return np.asarray(out["probabilities"], np.float32)[0], actionness
+
+    def _call(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class LocalStepper(_Stepper):
+    """The SavedModel's ``localize_step`` signature, in this process."""
+
+    def __init__(self, model_dir: str):
+        from laf.serve.localize import load_model
+
+        model = load_model(model_dir)
+        if STEP_SIGNATURE not in model.signatures:
+            raise UserError(f"{model_dir} has no {STEP_SIGNATURE!r} signature (has {sorted(model.signatures)});"
+                            " re-export it with laf.serve.upgrade.add_step_signature")
+        self._model, self._fn = model, model.signatures[STEP_SIGNATURE]
+        spec = self._fn.structured_input_signature[1]
+        self.feature_dim = int(spec["frame_features"].shape[-1])
+        self.widths = (int(spec["state_r"].shape[-1]), int(spec["state_c"].shape[-1]))
+        self.reset()
+
+    def _call(self, inputs):
+        import tensorflow as tf
+
+        return {k: v.numpy() for k, v in self._fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+
+
+class RestStepper(_Stepper):
+    """``localize_step`` on a TF Serving model server (REST): the state travels in every request
+    and answer, so the server holds no session. The input shapes come from the same model's
+    SavedModel here (read from its ``saved_model.pb``, nothing loaded)."""
+
+    def __init__(self, server: str, model_name: str, model_dir: str):
+        from tensorflow.python.saved_model import loader_impl
+
+        signatures = loader_impl.parse_saved_model(model_dir).meta_graphs[0].signature_def
+        if STEP_SIGNATURE not in signatures:
+            raise UserError(f"{model_dir} has no {STEP_SIGNATURE!r} signature; the server's model needs it too")
+        shape = {k: [d.size for d in v.tensor_shape.dim] for k, v in signatures[STEP_SIGNATURE].inputs.items()}
+        self.server, self.model_name = server, model_name
+        self.feature_dim = int(shape["frame_features"][-1])
+        self.widths = (int(shape["state_r"][-1]), int(shape["state_c"][-1]))
+        self.reset()
+
+    def _call(self, inputs):
+        from laf.serve import rest
+
+        return rest.predict(self.server, STEP_SIGNATURE, inputs, self.model_name)
 
 
 @dataclasses.dataclass
@@ -133,6 +169,6 @@ def run(source: LiveSource, fps: float, features, stepper, size: int, labels: Li
         frames += len(chunk.timestamps)
         if len(chunk.timestamps) and chunk.timestamps[-1] - shown >= progress_every:
             shown = float(chunk.timestamps[-1])
-            print(f"stream: {shown:.0f} s in {time.monotonic() - started:.0f} s, {frames} frames,"
+            print(f"stream: {shown:.1f} s in {time.monotonic() - started:.1f} s, {frames} frames,"
                   f" {closed} events, {source.reconnects} reconnects", file=sys.stderr, flush=True)
     return closed

@@ -1,0 +1,254 @@
+"""Online localization of a live stream on a finished run's test videos (issue 15).
+
+The run's test videos go into one H.264 MPEG-TS (ffmpeg's concat demuxer, streams copied), which
+ffmpeg pushes over loopback TCP into ``laf localize --stream tcp://127.0.0.1:PORT?listen=1``:
+
+- ``p95_emit_delay_s``: with ``-re`` (played in real time), the wall-clock time from the end of
+  each ground-truth action, as it plays (ffmpeg's start + the action's end in the stream), to the
+  arrival of the first emitted event of its label with tIoU >= 0.3; actions never matched are
+  counted in ``unmatched_actions``. ``--latency-videos N`` plays only the first N videos.
+- ``realtime_factor``: stream seconds per wall second with ``-re`` off (ffmpeg's start to the
+  command's end, so connecting and the last batch count; model loading does not).
+- ``rss_growth_mb_per_hour``: the same full-speed run, the test videos looped to at least
+  ``--rss-minutes`` of stream time; the slope of the command's resident memory (its process tree)
+  against stream time after the first quarter (warm-up), in MB per hour of stream.
+- ``online_mAP`` / ``offline_mAP`` (tIoU 0.1..0.5 and their mean) on the test split: the online
+  detector (``laf.serve.online.segments``) vs the model's ``localize`` signature (sliding windows +
+  NMS), on the same per-frame outputs.
+
+A model exported before ``localize_step`` existed is upgraded into the work folder first
+(``laf.serve.upgrade``). Last stdout line: ``{"p95_emit_delay_s", "realtime_factor",
+"rss_growth_mb_per_hour", "online_mAP", "offline_mAP", ...}``; goals p95 <= 2.0 s, realtime >= 20
+(2 fps sampling, 2 cores), RSS growth <= 10 MB/h.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from laf.quiet import quiet
+
+quiet()
+from laf.evaluation import Detection, average_precision, tiou  # noqa: E402
+from laf.evaluate import run_records  # noqa: E402
+from laf.serve import localize, online  # noqa: E402
+from schemas.vocabulary import Vocabulary  # noqa: E402
+
+TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5)
+LAF = os.path.join(os.path.dirname(sys.executable), "laf")
+
+
+def log(message: str) -> None:
+    print(f"[stream_latency] {message}", file=sys.stderr, flush=True)
+
+
+# --- model and mAP -----------------------------------------------------------------------------
+
+def step_model(model_dir: str, work: str) -> str:
+    """The run's model, or its upgrade with ``localize_step`` when it lacks that signature."""
+    import tensorflow as tf
+
+    from laf.serve.upgrade import add_step_signature
+
+    if "localize_step" in tf.saved_model.load(model_dir).signatures:
+        return model_dir
+    log(f"{model_dir} has no localize_step: upgrading it into {work}/model")
+    return add_step_signature(model_dir, os.path.join(work, "model"))
+
+
+def maps(model_dir: str, records, labels: List[str], config: online.OnlineConfig) -> Dict[str, dict]:
+    """Online vs offline detections on the same per-frame outputs, scored against the records' truth."""
+    import tensorflow as tf
+
+    found = {k: v.numpy() for k, v in tf.saved_model.load(model_dir).signatures["localize"](
+        examples=tf.constant([r.serialize() for r in records])).items()}
+    offline, streamed = [], []
+    for i, r in enumerate(records):
+        n, count = int(found["num_frames"][i]), int(found["count"][i])
+        offline += [Detection(r.video_id, float(found["start"][i, j]), float(found["end"][i, j]),
+                              labels[int(found["label"][i, j])], float(found["score"][i, j])) for j in range(count)]
+        events = online.segments(found["timestamps"][i, :n], found["probabilities"][i, :n],
+                                 found["actionness"][i, :n], end=r.duration, config=config)
+        streamed += [Detection(r.video_id, e.start, e.end, labels[e.label], e.score) for e in events]
+    gt = {r.video_id: r.segments for r in records}
+    out = {}
+    for name, detections in (("online", streamed), ("offline", offline)):
+        result = average_precision(gt, detections, TIOUS)
+        out[name] = {**{f"{t:g}": round(float(m), 4) for t, m in zip(TIOUS, result.mAP)},
+                     "average": round(result.average_mAP, 4), "detections": len(detections)}
+    return out
+
+
+# --- the stream --------------------------------------------------------------------------------
+
+def concat_ts(videos: List[str], path: str, loops: int = 1) -> str:
+    """One MPEG-TS of the videos in order (streams copied), ``loops`` times over."""
+    listing = path + ".txt"
+    with open(listing, "w") as f:
+        f.writelines(f"file '{os.path.abspath(v)}'\n" for _ in range(loops) for v in videos)
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+                    "-i", listing, "-map", "0:v", "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "mpegts", path],
+                   check=True)
+    return path
+
+
+def _listening(port: int) -> bool:
+    with open("/proc/net/tcp") as f:
+        return any(r[1].endswith(f":{port:04X}") and r[3] == "0A" for r in (line.split() for line in f.readlines()[1:]))
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the console script runs the command in a child)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def stream(ts: str, model_dir: str, pipeline_root: str, realtime: bool, port: int) -> dict:
+    """Push ``ts`` into ``laf localize --stream``; event lines with arrival times, progress lines, RSS."""
+    cmd = [LAF, "localize", "--stream", f"tcp://127.0.0.1:{port}?listen=1", "--model", model_dir,
+           "--pipeline-root", pipeline_root, "--no-reconnect", "--read-timeout", "60", "--progress-every", "20"]
+    laf = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    events: List[Tuple[float, dict]] = []
+    progress: List[Tuple[float, float]] = []   # (wall, stream seconds)
+    errors: List[str] = []
+
+    def read_stdout():
+        for line in laf.stdout:
+            events.append((time.monotonic(), json.loads(line)))
+
+    def read_stderr():
+        for line in laf.stderr:
+            m = re.match(r"stream: ([\d.]+) s in", line)
+            if m:
+                progress.append((time.monotonic(), float(m.group(1))))
+            elif "error" in line.lower():
+                errors.append(line.strip())
+
+    threads = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for t in threads:
+        t.start()
+    while not _listening(port):
+        if laf.poll() is not None:
+            raise RuntimeError(f"laf localize --stream ended before listening: {errors}")
+        time.sleep(0.1)
+    started = time.monotonic()
+    pusher = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", *(["-re"] if realtime else []),
+                               "-i", ts, "-c", "copy", "-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+    rss: List[Tuple[float, float]] = []
+    while laf.poll() is None:
+        rss.append((time.monotonic(), _tree_rss_mb(laf.pid)))
+        time.sleep(0.5)
+    ended = time.monotonic()
+    pusher.wait(timeout=30)
+    for t in threads:
+        t.join(timeout=10)
+    if laf.returncode != 0:
+        raise RuntimeError(f"laf localize --stream failed ({laf.returncode}): {errors}")
+    return {"started": started, "ended": ended, "events": events, "progress": progress, "rss": rss}
+
+
+def emit_delays(run: dict, records, offsets: List[float]) -> Tuple[List[float], int]:
+    """Per ground-truth action: arrival of its first matching event - the action's end as played."""
+    delays, unmatched = [], 0
+    closed = [(t, e) for t, e in run["events"] if not e.get("partial")]
+    for r, offset in zip(records, offsets):
+        for s in r.segments:
+            start, end = s.start + offset, s.end + offset
+            hits = [t for t, e in closed if e["label"] == s.label
+                    and float(tiou(np.array([e["start"]]), np.array([e["end"]]), start, end)[0]) >= 0.3]
+            if hits:
+                delays.append(min(hits) - (run["started"] + end))
+            else:
+                unmatched += 1
+    return delays, unmatched
+
+
+def rss_growth(run: dict) -> float:
+    """MB per hour of stream: the slope of RSS against stream time after the first quarter."""
+    wall, stream_s = np.array(run["progress"]).T
+    t, mb = np.array(run["rss"]).T
+    inside = (t >= wall[0]) & (t <= wall[-1])
+    t, mb = t[inside], mb[inside]
+    at = np.interp(t, wall, stream_s)
+    keep = at >= at[0] + 0.25 * (at[-1] - at[0])
+    return float(np.polyfit(at[keep] / 3600.0, mb[keep], 1)[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pipeline-root", default="laf-demo/pipeline")
+    parser.add_argument("--latency-videos", type=int, default=0, help="test videos played in real time (0: all)")
+    parser.add_argument("--rss-minutes", type=float, default=20.0, help="stream minutes of the full-speed run")
+    parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--work", help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+
+    work = args.work or tempfile.mkdtemp(prefix="stream_latency_")
+    os.makedirs(work, exist_ok=True)
+    run = run_records.locate(args.pipeline_root)
+    vocabulary = Vocabulary.load(run.vocabulary)
+    records = sorted(run_records.scored_records(run, vocabulary)[0]["test"], key=lambda r: r.video_id)
+    model_dir = step_model(run.model, work)
+    config = online.OnlineConfig()
+    log(f"mAP of {len(records)} test videos, online vs offline")
+    scores = maps(model_dir, records, list(localize.class_names(vocabulary, len(vocabulary))), config)
+    log(json.dumps(scores))
+
+    import av
+
+    videos = [r.source for r in records]
+    durations = []
+    for v in videos:
+        with av.open(v) as c:
+            durations.append(c.duration / av.time_base)
+    offsets = list(np.concatenate([[0.0], np.cumsum(durations)[:-1]]))
+    played = args.latency_videos or len(videos)
+    ts = concat_ts(videos[:played], os.path.join(work, "latency.ts"))
+    log(f"real-time run: {played} videos, {sum(durations[:played]):.0f} s of stream, ffmpeg -re")
+    live_run = stream(ts, model_dir, args.pipeline_root, True, args.port)
+    delays, unmatched = emit_delays(live_run, records[:played], offsets[:played])
+    log(f"{len(delays)} actions matched, {unmatched} not; delays {np.round(sorted(delays), 2).tolist()}")
+
+    loops = int(np.ceil(args.rss_minutes * 60 / sum(durations)))
+    fast_ts = concat_ts(videos, os.path.join(work, "fast.ts"), loops)
+    seconds = loops * sum(durations)
+    log(f"full-speed run: {seconds:.0f} s of stream ({loops} x the {len(videos)} test videos)")
+    fast = stream(fast_ts, model_dir, args.pipeline_root, False, args.port + 1)
+    realtime = seconds / (fast["ended"] - fast["started"])
+    uptime = open("/proc/loadavg").read().split()[:3]
+    print(json.dumps({
+        "p95_emit_delay_s": round(float(np.percentile(delays, 95)), 3) if delays else None,
+        "median_emit_delay_s": round(float(np.median(delays)), 3) if delays else None,
+        "matched_actions": len(delays), "unmatched_actions": unmatched,
+        "latency_stream_s": round(sum(durations[:played]), 1),
+        "realtime_factor": round(realtime, 2), "fast_stream_s": round(seconds, 1),
+        "rss_growth_mb_per_hour": round(rss_growth(fast), 2),
+        "rss_mb_start_end": [round(fast["rss"][0][1], 1), round(fast["rss"][-1][1], 1)],
+        "online_mAP": scores["online"], "offline_mAP": scores["offline"],
+        "online_config": {"on": config.on, "off": config.off, "min_length": config.min_length},
+        "load_average": [float(x) for x in uptime], "cores": os.cpu_count(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
