@@ -28,9 +28,11 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str) 
         print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local")
     out_dir = os.path.dirname(os.path.abspath(output))
     os.makedirs(out_dir, exist_ok=True)
+    # Pipeline spec 2.1: the KFP 2 launcher passes parameters only as ExecutorInput.parameterValues, which
+    # TFX's container entrypoint reads only when the spec hands it the input definitions (2.1 does).
+    config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-        output_dir=out_dir, output_filename=os.path.basename(output))
+        config=config, output_dir=out_dir, output_filename=os.path.basename(output))
     # Components run inside the image: its setup.py and schema files, not this machine's checkout paths.
     runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
                                project_dir=IMAGE_WORKDIR), write_out=True)

@@ -15,12 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from demo_fixtures import TINY
 from laf import demo_data
 from laf.demo_data import DemoConfig
-
-TINY = DemoConfig(activities=2, actions_per_activity=2, videos_per_action=3, images_per_action=9,
-                  min_duration=14.0, max_duration=22.0, min_action=2.0, max_action=4.0,
-                  max_occurrences=2, ambiguous_rate=0.5, seed=7)
 
 
 def _digests(root: str) -> dict:
