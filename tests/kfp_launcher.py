@@ -26,7 +26,7 @@ import sys
 import time
 import uuid
 from concurrent import futures
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 # The KFP launcher writes each task's outputs under <root>/<job>/<task>_<id>/ (Vertex's layout).
 JOB = "laf-contract-job"
@@ -50,7 +50,8 @@ class StandInImage:
         return re.sub(rf"(?<![\w/.-]){re.escape(workdir)}(?=/|$)", self.host(workdir), text)
 
 
-def _instructions(dockerfile: str):
+def _instructions(dockerfile: str) -> Iterator[Tuple[str, str]]:
+    """(KEYWORD, rest) per instruction, continuation lines joined."""
     with open(dockerfile) as f:
         text = re.sub(r"\\\n", " ", f.read())
     for line in text.splitlines():

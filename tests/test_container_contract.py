@@ -1,12 +1,12 @@
 """The Kubeflow Pipelines v2 / Vertex AI container contract, executed (issue 14, item 1).
 
-The spec is compiled as `laf compile --target kubeflow` compiles it; each custom component (VideoIngest, ImageIngest,
-ValidationGate, DomainTransfer) and the standard components between them then runs from that spec
-as the cluster runs it (``kfp_launcher``): the spec's own command line, ``{{$}}`` = an ExecutorInput
-whose input artifacts are the upstream tasks' outputs with the metadata their executors reported, a
-fresh process whose working directory is not the checkout, and the image stood in for by a folder
-built from the Dockerfile's COPY lines. Local folders stand in for ``gs://``. One chain, run once
-for the module, on the tiny demo data (~3 minutes on 2 cores).
+The spec is compiled as `laf compile --target kubeflow` compiles it. Each custom component
+(VideoIngest, ImageIngest, ValidationGate, DomainTransfer), and the standard components between
+them, then runs from that spec as the cluster runs it (``kfp_launcher``): the spec's own command
+line, ``{{$}}`` = an ExecutorInput whose input artifacts are the upstream tasks' outputs with the
+metadata their executors reported, a fresh process whose working directory is not the checkout,
+and the image stood in for by a folder built from the Dockerfile's COPY lines. Local folders stand
+in for ``gs://``. One chain, run once for the module, on the tiny demo data (~3-4 minutes on 2 cores).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import pytest
 
 import kfp_launcher
 from demo_fixtures import TINY
+from pipeline.config import PipelineConfig
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The video branch with its validation (the gate needs ExampleValidator's real anomalies), then
@@ -32,7 +33,7 @@ CUSTOM = {"VideoIngest": "video_ingest", "ImageIngest": "image_ingest", "VideoVa
           "DomainTransfer": "domain_transfer"}
 
 
-def _tiny_config(data: str, out: str):
+def _tiny_config(data: str, out: str) -> PipelineConfig:
     """The demo config on the tiny data, small enough for a test."""
     from laf.demo import demo_config
 
@@ -61,7 +62,7 @@ def contract(tmp_path_factory):
     os.makedirs(foreign)
     launcher = kfp_launcher.Launcher(spec, image, spec["runtimeConfig"]["gcsOutputDirectory"], foreign)
     launcher.run_all(CHAIN)
-    return {"spec": spec, "text": open(spec_path).read(), "image": image, "launcher": launcher, "data": data}
+    return {"spec": spec, "text": open(spec_path).read(), "image": image, "launcher": launcher}
 
 
 def _uri(contract, task: str, key: str) -> str:
@@ -85,6 +86,9 @@ def test_each_custom_component_ran_its_spec_command_outside_the_checkout(contrac
         sent = json.loads(command[command.index("--json_serialized_invocation_args") + 1])
         assert sent["outputs"]["outputFile"].endswith("/executor_output.json")
         assert all(CHECKOUT not in arg for arg in command), task
+        # The executor's code came from the image's copy (Python cached its bytecode there), not the checkout.
+        cached = contract["image"].host(f"{contract['image'].workdir}/components/{package}/__pycache__")
+        assert any(f.startswith("executor.") for f in os.listdir(cached)), task
 
 
 def test_executor_outputs_name_the_artifacts_the_launcher_gave(contract):
