@@ -12,6 +12,8 @@ import collections
 import contextlib
 import dataclasses
 import os
+import random
+import threading
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -70,10 +72,29 @@ def _fresh_layer_names():
         global_state.set_global_attribute(key, before)
 
 
+@contextlib.contextmanager
+def _own_random_stream(seed: int):
+    """Keras 3 initializers take their seeds from Python's process-wide ``random`` as they are
+    built, so another thread drawing from it meanwhile (a Dask worker's event loop does) changes
+    random weights. A private ``random.Random(seed)`` gives the very numbers that ``random.seed(seed)``
+    gives an undisturbed process."""
+    from keras.src.random import seed_generator
+
+    before = seed_generator.python_random
+    seed_generator.python_random = random.Random(seed)
+    try:
+        yield
+    finally:
+        seed_generator.python_random = before
+
+
+_BUILD_LOCK = threading.Lock()  # one build at a time: the two contexts below swap process state
+
+
 def _build(config: BackboneConfig):
-    """(feature model, the keras.applications base inside it); its layer names are the same
-    in any process (``_fresh_layer_names``)."""
-    with _fresh_layer_names():
+    """(feature model, the keras.applications base inside it); its layer names and random
+    weights are the same in any process and thread (``_fresh_layer_names``, ``_own_random_stream``)."""
+    with _BUILD_LOCK, _fresh_layer_names(), _own_random_stream(config.seed):
         return _build_model(config)
 
 

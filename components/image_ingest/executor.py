@@ -1,5 +1,6 @@
 """Executor of ImageIngest: a thin adapter running ``laf.ingest.image_ingest`` on the component's
-Beam pipeline (``beam_pipeline_args``) and describing the output artifact."""
+Beam pipeline (``beam_pipeline_args``, on any runner: ``laf.ingest.runners``) and describing the
+output artifact."""
 import json
 from typing import Any, Dict, List
 
@@ -9,8 +10,8 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from laf.ingest import image_ingest
 from laf.backbones import BackboneConfig
+from laf.ingest import image_ingest, runners
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -25,7 +26,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             options = json.loads(options)
         backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
                                   input_size=props.get("input_size") or None)
-        summary = image_ingest.run(self._make_beam_pipeline(), props["root"], examples.uri, backbone,
+        pipeline = runners.make_pipeline(self._beam_pipeline_args)
+        summary = image_ingest.run(pipeline, props["root"], examples.uri, backbone,
                                    vocabulary=vocabulary, batch_size=props.get("batch_size") or 64, **options)
         examples.split_names = artifact_utils.encode_split_names([image_ingest.SPLIT])
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)

@@ -1,5 +1,6 @@
 """Executor of VideoIngest: a thin adapter running ``laf.ingest.video_ingest`` on the component's
-Beam pipeline (``beam_pipeline_args``) and describing the output artifacts."""
+Beam pipeline (``beam_pipeline_args``, on any runner: ``laf.ingest.runners``) and describing the
+output artifacts."""
 import json
 from typing import Any, Dict, List
 
@@ -10,8 +11,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from laf import manifest as mf
-from laf.ingest import video_ingest
 from laf.backbones import BackboneConfig
+from laf.ingest import runners, video_ingest
 from schemas import names
 
 
@@ -39,7 +40,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         options = video_ingest.VideoOptions(batch_size=props.get("batch_size") or 32, **limits)
         summary = video_ingest.extract_videos(
             rows, examples.uri, backbone, float(props["fps"]), options=options,
-            taxonomy=props.get("taxonomy") or None, pipeline=self._make_beam_pipeline(),
+            taxonomy=props.get("taxonomy") or None, pipeline=runners.make_pipeline(self._beam_pipeline_args),
             vocabulary_dir=vocabulary.uri)
         examples.split_names = artifact_utils.encode_split_names(list(names.SPLITS))
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)

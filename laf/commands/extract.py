@@ -23,7 +23,8 @@ def _backbone_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", default=None, help="named layer to pool features from (default: top)")
     parser.add_argument("--input-size", type=int, default=None, help="square input size (default: backbone's)")
     parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
-                        help="Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DirectRunner)")
+                        help="Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DaskRunner"
+                             " --beam-arg=--dask_client_address=tcp://HOST:8786; see the README)")
 
 
 def _labels_argument(parser: argparse.ArgumentParser) -> None:

@@ -13,11 +13,13 @@ ingestion), a folder named after just the action (``Slam dunk``) maps to the one
 with that action. Dot-files (``.DS_Store``...) are skipped; files directly under the root
 have no label and are rejected.
 
-Pipeline: read/fetch and decode in a thread pool while the backbone runs on the previous
-batch (the model is built once per worker in ``DoFn.setup``), then exact duplicates are
-removed by content hash (the copy with the smallest ``(label, source)`` is kept, so
-results do not depend on the runner's order). Duplicates are counted after the features
-are computed: that keeps image bytes out of the shuffle. Outputs in ``output``:
+Pipeline, on any Beam runner (``laf.ingest.runners``: Create, ParDo, GroupByKey, Flatten
+only): the inputs go out in chunks of a few batches; per chunk, a thread pool reads/fetches and
+decodes while the backbone runs on the previous batch (the model is built once per worker
+process), then exact duplicates are removed by content hash (the copy with the smallest
+``(label, source)`` is kept, so results do not depend on the runner's order). Duplicates are
+counted after the features are computed: that keeps image bytes out of the shuffle. The summary
+counts what was written (``laf.ingest.sorted_files``). Outputs in ``output``:
 ``Split-train/*.gz`` (``ImageRecord`` Examples, by image id), ``rejected.jsonl``, ``labels.json``,
 ``summary.json`` with ``inputs = accepted + rejected + duplicates``.
 """
@@ -27,21 +29,17 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import logging
-import os
 from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.transforms.window import GlobalWindows
 
 from laf import rejects
 from laf.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
-from laf.ingest import images, sorted_files
+from laf.ingest import images, runners, sorted_files
 from laf.ingest.image_inputs import ImageItem, list_inputs
 from laf.ingest.images import ImageError, ImageOptions
 from laf.manifest import load_vocabulary
@@ -52,6 +50,8 @@ from schemas.vocabulary import Vocabulary
 
 SPLIT = "train"              # web images only train the image-side classifier
 NAMESPACE = "image_ingest"   # Beam counter namespace
+CHUNK_BATCHES = 4            # batches per unit of work: the pool decodes ahead within a chunk
+Embedded = Tuple[str, Tuple[str, str, np.ndarray]]  # (sha256, (label, source, features))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +87,9 @@ def _read_and_prepare(source: str, size: int, options: ImageOptions) -> Tuple[st
 
 
 class EmbedImages(beam.DoFn):
-    """ImageItem -> (sha256, (label, source, features)); rejects go to the 'rejected' output.
+    """A chunk of ImageItems -> ``Embedded`` per decoded image, a ``Rejected`` per bad one.
 
-    Up to two batches are in flight: the pool reads and decodes the next batch while the
+    The whole chunk goes to the pool at once: it reads and decodes the next batches while the
     backbone runs on the current one, so decoding overlaps inference.
     """
 
@@ -104,35 +104,28 @@ class EmbedImages(beam.DoFn):
         self._known = set(self._labels)
         self._done = 0
 
-    def start_bundle(self):
-        self._pending: collections.deque = collections.deque()
+    def process(self, chunk: List[ImageItem]) -> Iterator[Union[Embedded, rejects.Rejected]]:
+        if not hasattr(self, "_model"):  # a runner without the DoFn lifecycle: Beam 2.59's DaskRunner
+            self.setup()
+        pending: collections.deque = collections.deque()
+        for item in chunk:
+            beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
+            problem = ("not inside a label folder <root>/<label>/" if not item.label else
+                       None if item.label in self._known else f"label {item.label!r} is not in the label vocabulary")
+            if problem:
+                self._done += 1  # rejected before reading: in no batch
+                yield _reject(item.source, "validate", problem)
+            else:
+                future = self._pool.submit(_read_and_prepare, item.source, self._backbone.size, self._settings.image)
+                pending.append((item, future))
+        while pending:
+            yield from self._embed_batch(pending)
 
-    def process(self, item: ImageItem):
-        beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
-        problem = ("not inside a label folder <root>/<label>/" if not item.label else
-                   None if item.label in self._known else f"label {item.label!r} is not in the label vocabulary")
-        if problem:
-            self._done += 1  # rejected before reading: in no batch
-            yield _reject(item.source, "validate", problem)
-            return
-        future = self._pool.submit(_read_and_prepare, item.source, self._backbone.size, self._settings.image)
-        self._pending.append((item, future))
-        if len(self._pending) >= 2 * self._settings.batch_size:
-            yield from self._embed_batch()
-
-    def finish_bundle(self):
-        while self._pending:
-            for out in self._embed_batch():
-                if isinstance(out, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
-                else:
-                    yield GlobalWindows.windowed_value(out)
-
-    def _embed_batch(self) -> Iterator[Any]:
-        size = min(self._settings.batch_size, len(self._pending))
+    def _embed_batch(self, pending: collections.deque) -> Iterator[Union[Embedded, rejects.Rejected]]:
+        size = min(self._settings.batch_size, len(pending))
         self._done += size
         ready = []
-        for item, future in [self._pending.popleft() for _ in range(size)]:
+        for item, future in [pending.popleft() for _ in range(size)]:
             try:
                 ready.append((item, *future.result()))
             except ImageError as e:
@@ -155,54 +148,50 @@ class EmbedImages(beam.DoFn):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _reject(source: str, stage: str, reason: str) -> beam.pvalue.TaggedOutput:
+def _reject(source: str, stage: str, reason: str) -> rejects.Rejected:
     beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
     beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{stage}").inc()
-    return beam.pvalue.TaggedOutput("rejected", rejects.Rejected(source, stage, reason))
+    return rejects.Rejected(source, stage, reason)
 
 
-def _keep_first(group: Tuple[str, Iterable[Tuple[str, str, np.ndarray]]], index: Dict[str, int]):
-    """One (destination, image id, record) per content hash; the rest are duplicates (tagged output)."""
-    sha, copies = group
+def _rejected(result: Union[Embedded, rejects.Rejected]) -> List[sorted_files.Element]:
+    if isinstance(result, rejects.Rejected):
+        return [(sorted_files.REJECTED, result.to_json(), result.to_json())]
+    return []
+
+
+def _by_content_hash(result: Union[Embedded, rejects.Rejected]) -> List[Tuple[int, Embedded]]:
+    return [] if isinstance(result, rejects.Rejected) else [(runners.portable_key(result[0]), result)]
+
+
+def _keep_first(group: Tuple[int, Iterable[Embedded]], index: Dict[str, int]) -> Iterator[sorted_files.Element]:
+    """One (destination, image id, record) per content hash; the rest are duplicates (counted)."""
+    copies = [(label, source, sha, features) for sha, (label, source, features) in group[1]]
     first, *others = sorted(copies, key=lambda c: (c[0], c[1]))
-    label, source, features = first
+    label, source, sha, features = first
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
     yield f"Split-{SPLIT}", sha[:16], ImageRecord(sha[:16], label, index[label], features, source, sha).serialize()
-    for _, dup_source, _ in others:
+    for _, dup_source, _, _ in others:
         beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc()
-        yield beam.pvalue.TaggedOutput("duplicates", dup_source)
-
-
-def _write_summary(_, output: str, inputs: int, accepted: int, rejected: int, duplicates: int) -> None:
-    rejects.write_summary(output, rejects.summary(inputs, accepted, rejected, duplicates))
+        yield sorted_files.DUPLICATE, dup_source, dup_source
 
 
 def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str,
            backbone: BackboneConfig, settings: IngestSettings) -> None:
     """Add the ingestion transforms for ``items`` to ``pipeline`` (writing into ``output``;
     ``sorted_files.complete`` after the run)."""
+    size = CHUNK_BATCHES * settings.batch_size
+    chunks = [items[start:start + size] for start in range(0, len(items), size)]
     embedded = (pipeline
-                | "Inputs" >> beam.Create(items)
+                | "Inputs" >> beam.Create(chunks)
                 | "Spread" >> beam.Reshuffle()
-                | "ReadDecodeEmbed" >> beam.ParDo(
-                    EmbedImages(backbone, vocabulary.labels, settings, total=len(items))).with_outputs(
-                        "rejected", main="embedded"))
-    kept = (embedded.embedded
+                | "ReadDecodeEmbed" >> beam.ParDo(EmbedImages(backbone, vocabulary.labels, settings, total=len(items))))
+    kept = (embedded
+            | "ContentHash" >> beam.FlatMap(_by_content_hash)
             | "ByContentHash" >> beam.GroupByKey()
-            | "DropDuplicates" >> beam.FlatMap(
-                _keep_first, {label: i for i, label in enumerate(vocabulary.labels)}).with_outputs(
-                "duplicates", main="records"))
-    rejected = embedded.rejected | "RejectedJson" >> beam.Map(
-        lambda r: (sorted_files.REJECTED, r.to_json(), r.to_json()))
-    sorted_files.write((kept.records, rejected) | "All" >> beam.Flatten(), output)
-    counts = {name: pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally()
-              for name, pcoll in (("accepted", kept.records), ("rejected", embedded.rejected),
-                                  ("duplicates", kept.duplicates))}
-    _ = (pipeline
-         | "Once" >> beam.Create([None])
-         | "WriteSummary" >> beam.Map(
-             _write_summary, output, len(items),
-             **{name: beam.pvalue.AsSingleton(c) for name, c in counts.items()}))
+            | "DropDuplicates" >> beam.FlatMap(_keep_first, {label: i for i, label in enumerate(vocabulary.labels)}))
+    rejected = embedded | "Rejected" >> beam.FlatMap(_rejected)
+    sorted_files.write((kept, rejected) | "All" >> beam.Flatten(), output)
 
 
 def run(pipeline, root: str, output: str, backbone: BackboneConfig,
@@ -220,15 +209,11 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
     vocab.save(output)
     with pipeline as p:
         ingest(p, items, vocab, output, backbone, settings)
-    sorted_files.complete(output, (f"Split-{SPLIT}",))
-    return read_summary(output)
-
-
-def read_summary(output: str) -> Dict[str, int]:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(os.path.join(output, rejects.SUMMARY_FILE)) as f:
-        return json.load(f)
+    counts = sorted_files.complete(output, (f"Split-{SPLIT}",))
+    summary = rejects.summary(len(items), counts[f"Split-{SPLIT}"], counts[sorted_files.REJECTED],
+                              counts[sorted_files.DUPLICATE])
+    rejects.write_summary(output, summary)
+    return summary
 
 
 def extract_images(root: str, output: str, backbone: BackboneConfig, beam_args=None, **options) -> dict:
@@ -236,4 +221,4 @@ def extract_images(root: str, output: str, backbone: BackboneConfig, beam_args=N
     ``{"inputs", "accepted", "rejected", "duplicates"}``. ``options``: ``vocabulary`` (a
     ``Vocabulary``, or a path to ``labels.json`` / its folder: images with other labels are
     rejected), ``batch_size``, ``threads`` and the ``ImageOptions`` limits."""
-    return run(beam.Pipeline(options=PipelineOptions(list(beam_args or []))), root, output, backbone, **options)
+    return run(runners.make_pipeline(beam_args), root, output, backbone, **options)

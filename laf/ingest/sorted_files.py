@@ -1,24 +1,35 @@
-"""Ingestion output files that are the same bytes for the same inputs.
+"""Ingestion output files that are the same bytes for the same inputs, on any Beam runner.
 
 Runners deliver records in any order (``beam.Reshuffle`` spreads the work), and a plain
 ``gzip.GzipFile`` header holds the write time and the (temporary) file name. So each file's
 records are written sorted by a key (the record's id), and gzip gets ``mtime=0`` and no name.
+
+The files are written by a DoFn after a GroupByKey, and the counts come from the written data,
+not from Beam metrics or side inputs: that is the subset of Beam that every runner supports,
+Beam 2.59's DaskRunner included (no ``fileio`` finalize step, no metrics, see
+``laf.ingest.runners``). Each writer leaves its count in ``<output>/.counts/``; ``complete``
+reads and removes them.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import tempfile
-from typing import List, Tuple, Union
+import uuid
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from laf import rejects
+from laf.ingest.runners import portable_key
 
-REJECTED = "rejected"  # the destination of rejected records (JSON lines in rejected.jsonl)
+REJECTED = "rejected"    # the destination of rejected records (JSON lines in rejected.jsonl)
+DUPLICATE = "duplicate"  # the destination of dropped duplicates: counted, not written
+COUNTS_DIR = ".counts"   # per-destination counts (and files being written), removed by ``complete``
+DATA_FILE = "data_tfrecord-00000-of-00001.gz"
 Element = Tuple[str, str, Union[bytes, str]]  # (destination, sort key, record or JSON line)
 
 
@@ -27,75 +38,98 @@ def gzip_writer(fileobj) -> gzip.GzipFile:
     return gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0)
 
 
-class SortedSink(fileio.FileSink):
-    """One output file. Records spill to a local temporary file and only (key, digest,
-    offset, length) stay in memory, so a split of any size is written sorted on flush."""
-
-    def __init__(self, tfrecord: bool):
-        self._tfrecord = tfrecord
-
-    def open(self, fh) -> None:
-        self._fh = fh
-        self._spill = tempfile.TemporaryFile()
-        self._index: List[Tuple[str, bytes, int, int]] = []
-
-    def write(self, element: Element) -> None:
-        _, key, payload = element
-        data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
-        self._index.append((key, hashlib.sha256(data).digest(), self._spill.tell(), len(data)))
-        self._spill.write(data)
-
-    def flush(self) -> None:
-        out = gzip_writer(self._fh) if self._tfrecord else self._fh
-        for _, _, offset, length in sorted(self._index):
-            self._spill.seek(offset)
-            data = self._spill.read(length)
-            if self._tfrecord:
-                _TFRecordUtil.write_record(out, data)
-            else:
-                out.write(data + b"\n")
-        if self._tfrecord:
-            out.close()  # the gzip trailer; fileio closes the file itself
-        self._fh.flush()
-        self._spill.close()
-
-
-def file_name(_window, _pane, shard_index, total_shards, _compression, destination) -> str:
-    """File naming for ``fileio.WriteToFiles`` (its callback signature is fixed)."""
+def file_name(destination: str) -> Optional[str]:
+    """The file of a destination, relative to the output; None: counted only."""
+    if destination == DUPLICATE:
+        return None
     if destination == REJECTED:
         return rejects.REJECTED_FILE
-    return f"{destination}/data_tfrecord-{shard_index:05d}-of-{total_shards:05d}.gz"
+    return f"{destination}/{DATA_FILE}"
+
+
+def _by_destination(element: Element) -> Tuple[int, Element]:
+    return portable_key(element[0]), element
+
+
+class WriteSorted(beam.DoFn):
+    """(key, the ``Element``s of one destination) -> its file, records sorted by (key, digest),
+    and its count. Records spill to a local temporary file and only (key, digest, offset, length)
+    stay in memory, so a destination of any size is sorted on runners that stream the group. The
+    file is written under a temporary name and renamed: a retried writer leaves the same file."""
+
+    def __init__(self, output: str):
+        self._output = output
+
+    def process(self, group: Tuple[int, Iterable[Element]]) -> Iterable[None]:
+        import tensorflow as tf
+
+        index: List[Tuple[str, bytes, int, int]] = []
+        with tempfile.TemporaryFile() as spill:
+            for destination, key, payload in group[1]:
+                data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+                index.append((key, hashlib.sha256(data).digest(), spill.tell(), len(data)))
+                spill.write(data)
+            name = file_name(destination)
+            if name is not None:
+                temporary = os.path.join(self._output, COUNTS_DIR, f"writing-{uuid.uuid4().hex}")
+                with tf.io.gfile.GFile(temporary, "wb") as f:
+                    _write_sorted(spill, sorted(index), f, tfrecord=destination != REJECTED)
+                tf.io.gfile.rename(temporary, os.path.join(self._output, name), overwrite=True)
+        with tf.io.gfile.GFile(os.path.join(self._output, COUNTS_DIR, f"{destination}.json"), "w") as f:
+            f.write(json.dumps({destination: len(index)}))
+        return []
+
+
+def _write_sorted(spill, index: List[Tuple[str, bytes, int, int]], fh, tfrecord: bool) -> None:
+    out = gzip_writer(fh) if tfrecord else fh
+    for _, _, offset, length in index:
+        spill.seek(offset)
+        data = spill.read(length)
+        if tfrecord:
+            _TFRecordUtil.write_record(out, data)
+        else:
+            out.write(data + b"\n")
+    if tfrecord:
+        out.close()  # the gzip trailer; the caller closes the file itself
 
 
 def write(elements: beam.PCollection, output: str) -> None:
     """``Element``s -> ``output/<destination>/data_tfrecord-00000-of-00001.gz`` (gzipped
-    TFRecords) and ``output/rejected.jsonl``, each sorted by key."""
-    _ = elements | "WriteSorted" >> fileio.WriteToFiles(
-        path=output, destination=lambda e: e[0], shards=1,
-        sink=lambda dest: SortedSink(tfrecord=dest != REJECTED), file_naming=file_name)
+    TFRecords) and ``output/rejected.jsonl``, each sorted by key; duplicates are only counted."""
+    _ = (elements
+         | "ByDestination" >> beam.Map(_by_destination)
+         | "GroupByDestination" >> beam.GroupByKey()
+         | "WriteSorted" >> beam.ParDo(WriteSorted(output)))
 
 
 def prepare(output: str, destinations: Tuple[str, ...]) -> None:
-    """Make the destination folders before the run: fileio renames its files into them, and
-    local file systems do not create folders on rename."""
+    """Make the destination folders before the run (local file systems do not create folders
+    on write) and drop the counts of an earlier run into the same folder."""
     import tensorflow as tf
 
-    for destination in destinations:
-        tf.io.gfile.makedirs(os.path.join(output, destination))
+    counts = os.path.join(output, COUNTS_DIR)
+    if tf.io.gfile.exists(counts):
+        tf.io.gfile.rmtree(counts)
+    for directory in (*destinations, COUNTS_DIR):
+        tf.io.gfile.makedirs(os.path.join(output, directory))
 
 
-def complete(output: str, destinations: Tuple[str, ...]) -> None:
-    """What readers expect even where nothing arrived: an empty TFRecord file per
-    destination and an empty rejected.jsonl; fileio's temporary folder goes."""
+def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
+    """After the run: what readers expect even where nothing arrived (an empty TFRecord file per
+    destination and an empty rejected.jsonl), and the count of every destination that the
+    writers left (0 where nothing arrived); the counts folder goes."""
     import tensorflow as tf
 
+    counts: Dict[str, int] = {destination: 0 for destination in (*destinations, REJECTED, DUPLICATE)}
+    for path in tf.io.gfile.glob(os.path.join(output, COUNTS_DIR, "*.json")):
+        with tf.io.gfile.GFile(path) as f:
+            counts.update(json.load(f))
+    tf.io.gfile.rmtree(os.path.join(output, COUNTS_DIR))
     for destination in destinations:
-        directory = os.path.join(output, destination)
-        if not tf.io.gfile.glob(os.path.join(directory, "*.gz")):
-            with tf.io.gfile.GFile(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), "wb") as f:
+        path = os.path.join(output, file_name(destination))
+        if not tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path, "wb") as f:
                 gzip_writer(f).close()
-    path = os.path.join(output, rejects.REJECTED_FILE)
-    if not tf.io.gfile.exists(path):
+    if not tf.io.gfile.exists(os.path.join(output, rejects.REJECTED_FILE)):
         rejects.write_rejected(output, [])
-    for temp in tf.io.gfile.glob(os.path.join(output, ".temp*")):
-        tf.io.gfile.rmtree(temp)
+    return counts

@@ -1,7 +1,9 @@
 """Video ingestion as Beam transforms: manifest rows -> sampled frames -> shared CNN features
 -> one contract ``VideoRecord`` SequenceExample per video, gzipped per split.
 
-The same transforms run standalone (``laf extract videos``) and inside the TFX component.
+The same transforms run standalone (``laf extract videos``) and inside the TFX component, on
+any Beam runner (``laf.ingest.runners``): they keep to Create, ParDo, GroupByKey and Flatten,
+with the counts taken from the written data (``laf.ingest.sorted_files``).
 The backbone is built once per worker process (``DoFn.setup`` + ``shared.Shared``) and run on
 batches; a decoding thread feeds it so decoding overlaps inference. Every bad video becomes a
 rejected record (JSONL + Beam counter) and ``inputs = accepted + rejected + duplicates``.
@@ -18,13 +20,12 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 import apache_beam as beam
 import numpy as np
-from tensorflow.core.example import example_pb2
 
 from laf import manifest as mf
 from laf import rejects, tfrecords
 from laf.backbones import BackboneConfig, shared_model
 from laf.errors import UserError
-from laf.ingest import sorted_files
+from laf.ingest import runners, sorted_files
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
 from schemas import names
@@ -49,15 +50,15 @@ class VideoOptions:
     max_bytes: int = 16 * 2**30    # bigger files: rejected as oversized before any copy or decode
 
 
-def _reject(source: str, stage: str, reason: str):
-    beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
-    beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{stage}").inc()
-    return beam.pvalue.TaggedOutput(REJECTED, rejects.Rejected(source, stage, reason).to_json())
-
-
-def _accept(record: VideoRecord) -> Tuple[str, bytes]:
+def _element(result: Union[VideoRecord, rejects.Rejected]) -> sorted_files.Element:
+    """A record or a rejection -> what ``sorted_files.write`` writes (records by video id)."""
+    if isinstance(result, rejects.Rejected):
+        beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
+        beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{result.stage}").inc()
+        line = result.to_json()
+        return REJECTED, line, line
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
-    return record.split, record.serialize()
+    return f"Split-{result.split}", result.video_id, result.serialize()
 
 
 def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, timestamps: np.ndarray,
@@ -70,8 +71,8 @@ def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, time
 
 
 class ExtractVideoFeatures(beam.DoFn):
-    """VideoRow -> (split, serialized SequenceExample), or a rejected record. ``total``: the
-    number of rows, for the progress lines (``laf.progress``)."""
+    """VideoRow -> its record (``Split-<split>``, video id, serialized SequenceExample), or a
+    rejected record. ``total``: the number of rows, for the progress lines (``laf.progress``)."""
 
     def __init__(self, backbone: BackboneConfig, vocabulary: Vocabulary, options: VideoOptions, total: int = 0):
         self._backbone, self._vocabulary, self._options, self._total = backbone, vocabulary, options, total
@@ -81,7 +82,13 @@ class ExtractVideoFeatures(beam.DoFn):
         self._errors = beam.metrics.Metrics.distribution(NAMESPACE, TIMESTAMP_ERROR_MS)
         self._done = 0
 
-    def process(self, row: mf.VideoRow) -> Iterator:
+    def process(self, row: mf.VideoRow) -> Iterator[sorted_files.Element]:
+        if not hasattr(self, "_model"):  # a runner without the DoFn lifecycle: Beam 2.59's DaskRunner
+            self.setup()
+        yield _element(self.extract(row))
+
+    def extract(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
+        """One video's record, or why it is rejected (also used outside Beam, by ``laf localize``)."""
         from laf.media import MediaError, Video
 
         beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
@@ -90,40 +97,33 @@ class ExtractVideoFeatures(beam.DoFn):
         try:
             size = mf.file_size(row.uri)
             if size > opts.max_bytes:
-                yield self._reject(row, "validate", f"oversized: {size} bytes is over max_bytes={opts.max_bytes}")
-                return
+                return self._reject(row, "validate", f"oversized: {size} bytes is over max_bytes={opts.max_bytes}")
             with mf.local_path(row.uri) as path:
                 video = Video(path, fps=opts.fps, size=self._backbone.size,
                               keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance,
                               decode_threads=opts.decode_threads)
                 if video.duration > opts.max_duration:
-                    yield self._reject(row, "validate", f"oversized: {video.duration:.0f} s is longer than"
-                                                        f" max_duration={opts.max_duration:.0f} s")
-                    return
+                    return self._reject(row, "validate", f"oversized: {video.duration:.0f} s is longer than"
+                                                         f" max_duration={opts.max_duration:.0f} s")
                 if len(video.targets) < opts.min_frames:
-                    yield self._reject(row, "validate", f"too short: {len(video.targets)} samples at"
-                                                        f" {opts.fps} fps < min_frames={opts.min_frames}")
-                    return
+                    return self._reject(row, "validate", f"too short: {len(video.targets)} samples at"
+                                                         f" {opts.fps} fps < min_frames={opts.min_frames}")
                 features, timestamps, targets = self._features(video)
         except MediaError as e:
-            yield self._reject(row, e.stage, e.reason)
-            return
+            return self._reject(row, e.stage, e.reason)
         except OSError as e:
-            yield self._reject(row, "read", str(e))
-            return
+            return self._reject(row, "read", str(e))
         except Exception as e:  # noqa: BLE001 -- one bad video must never stop the run
-            yield self._reject(row, "features", f"{type(e).__name__}: {e}")
-            return
+            return self._reject(row, "features", f"{type(e).__name__}: {e}")
         for err in np.abs(timestamps - targets):
             self._errors.update(int(round(err * 1000)))
         PROGRESS.info("%s %s: %d frames of %.0f s in %.1f s", count(self._done, self._total), row.video_id,
                       len(timestamps), video.duration, time.perf_counter() - start)
-        yield _accept(_record(row, self._vocabulary, features, timestamps.astype(np.float32),
-                              opts.fps, video.duration))
+        return _record(row, self._vocabulary, features, timestamps.astype(np.float32), opts.fps, video.duration)
 
-    def _reject(self, row: mf.VideoRow, stage: str, reason: str):
+    def _reject(self, row: mf.VideoRow, stage: str, reason: str) -> rejects.Rejected:
         PROGRESS.info("%s %s: rejected (%s: %s)", count(self._done, self._total), row.uri, stage, reason)
-        return _reject(row.uri, stage, reason)
+        return rejects.Rejected(row.uri, stage, reason)
 
     def _features(self, video) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched backbone features of every sample; a thread decodes the next batch meanwhile."""
@@ -185,26 +185,27 @@ class ExtractVideoFeatures(beam.DoFn):
 
 
 class ImportFeatures(beam.DoFn):
-    """VideoRow whose ``video`` is a ``.npy`` [T, D] array -> (split, SequenceExample), or rejected."""
+    """VideoRow whose ``video`` is a ``.npy`` [T, D] array -> its record, or a rejected record."""
 
     def __init__(self, vocabulary: Vocabulary, feature_rate: float, feature_dim: Optional[int]):
         self._vocabulary, self._rate, self._dim = vocabulary, feature_rate, feature_dim
 
-    def process(self, row: mf.VideoRow) -> Iterator:
+    def process(self, row: mf.VideoRow) -> Iterator[sorted_files.Element]:
         beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
+        yield _element(self._import(row))
+
+    def _import(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
         try:
             with mf.local_path(row.uri) as path:
                 array = np.load(path, allow_pickle=False)
         except Exception as e:  # noqa: BLE001 -- unreadable file: rejected, run continues
-            yield _reject(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
-            return
+            return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
         problem = _feature_problem(array, self._dim)
         if problem:
-            yield _reject(row.uri, "validate", problem)
-            return
+            return rejects.Rejected(row.uri, "validate", problem)
         t = array.shape[0]
-        yield _accept(_record(row, self._vocabulary, array.astype(np.float32),
-                              (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate))
+        return _record(row, self._vocabulary, array.astype(np.float32),
+                       (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate)
 
 
 def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
@@ -223,46 +224,21 @@ def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
 
 # --- pipeline ---------------------------------------------------------------------------
 
-def _video_id(record: bytes) -> str:
-    return example_pb2.SequenceExample.FromString(record).context.feature[names.VIDEO_ID].bytes_list.value[0].decode()
-
-
-def write_outputs(results, output: str) -> None:
-    """(split, bytes) records -> ``Split-<name>/`` gzipped TFRecords sorted by video id;
-    rejected -> rejected.jsonl, sorted (``laf.ingest.sorted_files``)."""
-    records = results[None] | "Destination" >> beam.Map(
-        lambda kv: (f"Split-{kv[0]}", _video_id(kv[1]), kv[1]))
-    rejected = results[REJECTED] | "RejectedDestination" >> beam.Map(
-        lambda line: (sorted_files.REJECTED, line, line))
-    sorted_files.write((records, rejected) | "All" >> beam.Flatten(), output)
-
-
 def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.DoFn) -> Dict[str, int]:
-    """Run ``dofn`` over the manifest rows into ``output``; returns (and writes) the summary."""
-    results = (pipeline
-               | "Rows" >> beam.Create(manifest.rows)
-               | "Spread" >> beam.Reshuffle()
-               | "Ingest" >> beam.ParDo(dofn).with_outputs(REJECTED, main=None))
-    write_outputs(results, output)
-    result = pipeline.run()
-    result.wait_until_finish()
-    sorted_files.complete(output, _DESTINATIONS)
-    counts = counters(result)
-    if counts.get("inputs", 0) != len(manifest.rows):
-        raise RuntimeError(f"the runner reported {counts.get('inputs', 0)} processed videos of"
-                           f" {len(manifest.rows)}; its metrics are incomplete")
-    summary = rejects.summary(manifest.inputs, counts.get("accepted", 0), counts.get("rejected", 0),
+    """Run ``dofn`` over the manifest rows into ``output``: ``Split-<name>/`` gzipped TFRecords
+    sorted by video id, rejected.jsonl; returns (and writes) the summary, counted from what was
+    written (a lost video fails the run)."""
+    elements = (pipeline
+                | "Rows" >> beam.Create(manifest.rows)
+                | "Spread" >> beam.Reshuffle()
+                | "Ingest" >> beam.ParDo(dofn))
+    sorted_files.write(elements, output)
+    pipeline.run().wait_until_finish()
+    counts = sorted_files.complete(output, _DESTINATIONS)
+    summary = rejects.summary(manifest.inputs, sum(counts[d] for d in _DESTINATIONS), counts[REJECTED],
                               len(manifest.duplicates))
     rejects.write_summary(output, summary)
     return summary
-
-
-def counters(result) -> Dict[str, int]:
-    """This module's committed Beam counters by name."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
-    return {c.key.metric.name: c.committed for c in query["counters"]}
 
 
 def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
@@ -287,12 +263,6 @@ def _manifest(manifest: Union[str, mf.Manifest], ratios: Mapping[str, float]) ->
     return manifest if isinstance(manifest, mf.Manifest) else mf.read_manifest(manifest, ratios)
 
 
-def _pipeline(beam_args: Optional[Iterable[str]]) -> beam.Pipeline:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    return beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
-
-
 def prepare_output(output: str, vocabulary: Vocabulary, vocabulary_dir: Optional[str] = None) -> None:
     import tensorflow as tf
 
@@ -315,7 +285,7 @@ def extract_videos(manifest: Union[str, mf.Manifest], output: str, backbone: Bac
         raise UserError(f"fps must be > 0 and batch_size >= 1 (got {fps}, {options.batch_size})")
     prepare_output(output, vocabulary, vocabulary_dir)
     dofn = ExtractVideoFeatures(backbone, vocabulary, options, total=len(rows.rows))
-    return run(pipeline or _pipeline(beam_args), rows, output, dofn)
+    return run(pipeline or runners.make_pipeline(beam_args), rows, output, dofn)
 
 
 def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate: float,
@@ -333,7 +303,8 @@ def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate
     if feature_dim is None:
         feature_dim = next((d for d in map(_npy_dim, (r.uri for r in rows.rows)) if d is not None), None)
     prepare_output(output, vocabulary, vocabulary_dir)
-    return run(pipeline or _pipeline(beam_args), rows, output, ImportFeatures(vocabulary, feature_rate, feature_dim))
+    return run(pipeline or runners.make_pipeline(beam_args), rows, output,
+               ImportFeatures(vocabulary, feature_rate, feature_dim))
 
 
 def _npy_dim(uri: str) -> Optional[int]:

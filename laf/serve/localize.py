@@ -12,7 +12,6 @@ The records go to the model's ``localize`` signature (segments computed in the g
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -136,6 +135,7 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
     """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn; a video
     that ingestion would reject (missing, undecodable, too short) is a ``UserError``."""
     from laf import manifest as mf
+    from laf import rejects
     from laf.ingest import video_ingest
 
     _check_inputs(paths, settings)
@@ -145,11 +145,10 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
     examples = []
     for video_id, path in zip(video_ids(paths), paths):
         row = mf.VideoRow(video_id=video_id, uri=path, label=UNLABELLED, split=names.SPLITS[-1])
-        out = list(dofn.process(row))
-        if len(out) != 1 or not isinstance(out[0], tuple):
-            rejected = json.loads(out[0].value) if out else {"stage": "?", "reason": "no output"}
-            raise UserError(f"cannot use video {path}: {rejected['stage']}: {rejected['reason']}")
-        examples.append(out[0][1])
+        out = dofn.extract(row)
+        if isinstance(out, rejects.Rejected):
+            raise UserError(f"cannot use video {path}: {out.stage}: {out.reason}")
+        examples.append(out.serialize())
     return examples
 
 

@@ -1,0 +1,35 @@
+"""Beam pipelines from command-line style flags, on any runner: ``--runner=`` DirectRunner,
+DataflowRunner, FlinkRunner, SparkRunner, ... as Beam takes them, and ``DaskRunner`` (which
+Beam 2.59 does not register by name) as ``laf.ingest.dask_runner.ClusterDaskRunner``.
+
+The ingestion pipelines use only what every one of them runs, DaskRunner 2.59 included:
+Create, Reshuffle, ParDo/Map/FlatMap with ``process`` alone (``setup`` is called lazily), one
+output per ParDo, GroupByKey on ``portable_key``s, Flatten; no side inputs, no metrics for
+results (counts come from the written data: ``laf.ingest.sorted_files``).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+DASK_RUNNER_NAMES = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner")
+
+
+def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> beam.Pipeline:
+    """A Beam pipeline for ``beam_args`` (``--runner=...`` and that runner's flags)."""
+    options = PipelineOptions(list(beam_args or []))
+    if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
+        from laf.ingest.dask_runner import ClusterDaskRunner  # needs dask[distributed]
+
+        return beam.Pipeline(runner=ClusterDaskRunner(), options=options)
+    return beam.Pipeline(options=options)
+
+
+def portable_key(text: str) -> int:
+    """``text`` as a GroupByKey key that groups alike in every worker process: equal texts give
+    equal ints, and an int's ``hash()`` is the same everywhere. DaskRunner partitions groups by
+    ``hash()``, which for str is salted per process (PYTHONHASHSEED): a str key would land in
+    several groups, one per worker that saw it."""
+    return int.from_bytes(text.encode("utf-8"), "big")
