@@ -148,6 +148,21 @@ def test_zero_weight_steps_do_not_change_gradients():
     assert any(not np.allclose(g, w, atol=1e-6) for g, w in zip(grads(x, changed), base))
 
 
+def test_sibling_targets_teach_the_activity_where_the_action_is_not_yet_seen():
+    # labels 0, 1 are siblings (activity A), label 2 is alone (activity B)
+    siblings = model_lib.sibling_targets(np.array([[1, 0], [1, 0], [0, 1]], np.float32)).numpy()
+    np.testing.assert_allclose(siblings, [[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]])
+    p = np.array([[[0.7, 0.2, 0.1], [0.3, 0.3, 0.4]]], np.float32)
+    outputs = {"probabilities": tf.constant(p)}
+    labels, mask = np.array([[0, 1]]), np.ones((1, 2), bool)
+    weights = np.array([[1.0, 0.25]], np.float32)
+    plain = model_lib.frame_loss(labels, outputs, weights, mask).numpy()
+    np.testing.assert_allclose(plain, (-np.log(0.7) - 0.25 * np.log(0.3)) / 2, rtol=1e-5)
+    # frame 2 (weight 0.25) gets 0.75 x cross-entropy against "activity A": half 0, half 1
+    with_siblings = model_lib.frame_loss(labels, outputs, weights, mask, siblings=siblings).numpy()
+    np.testing.assert_allclose(with_siblings, plain + 0.75 * -(0.5 * np.log(0.3) + 0.5 * np.log(0.3)) / 2, rtol=1e-5)
+
+
 def test_export_and_reload_give_identical_outputs(tmp_path):
     rng = np.random.default_rng(3)
     net = model_lib.build("lstmp", num_classes=4, cells=N, projection=P, num_layers=2)

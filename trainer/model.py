@@ -137,23 +137,40 @@ def build(architecture: str, num_classes: int, cells: int = 1024, projection: in
     raise ValueError(f"unknown architecture {architecture!r}; expected 'lstmp' or 'cnn'")
 
 
-def frame_loss(labels, outputs: Outputs, weights, mask, targets=None) -> tf.Tensor:
+def frame_loss(labels, outputs: Outputs, weights, mask, targets=None, siblings=None) -> tf.Tensor:
     """Per-frame cross-entropy scaled by each frame's penalty weight (its LAF score), plus, for a
     net with an actionness head, the binary cross-entropy of actionness against ``targets``
     (the frame's action weight: a soft "action" label, so 1 - target is its background weight).
+
+    ``siblings`` ([N, N], row i: uniform over label i's activity) gives a frame's remaining
+    weight 1 - w a soft target: "this activity, no sibling in particular". A frame before its
+    video's action shows the activity's scene and nothing that tells siblings apart; untaught
+    (weight 0) the softmax there is confidently arbitrary and tends to one fixed sibling per
+    activity.
 
     Normalized by the number of valid frames, not by the weights' sum, so frames with low LAF
     scores really count less instead of being re-inflated by normalization.
     """
     probabilities = outputs["probabilities"]
     mask = tf.cast(mask, probabilities.dtype)
+    weights = tf.cast(weights, probabilities.dtype)
     ce = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-    total = tf.reduce_sum(ce * tf.cast(weights, ce.dtype) * mask)
+    total = tf.reduce_sum(ce * weights * mask)
+    if siblings is not None:
+        activity = tf.gather(tf.cast(siblings, probabilities.dtype), labels)
+        total += tf.reduce_sum(keras.losses.categorical_crossentropy(activity, probabilities) * (1.0 - weights) * mask)
     if "actionness" in outputs:
-        target = tf.cast(weights if targets is None else targets, ce.dtype)
+        target = tf.cast(weights if targets is None else targets, probabilities.dtype)
         bce = keras.losses.binary_crossentropy(target[..., None], outputs["actionness"][..., None])
         total += tf.reduce_sum(bce * mask)
     return total / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+def sibling_targets(activity_matrix) -> tf.Tensor:
+    """[N, N] rows: uniform distribution over each label's activity (the label included)."""
+    m = tf.constant(activity_matrix, tf.float32)
+    same = tf.matmul(m, m, transpose_b=True)
+    return same / tf.reduce_sum(same, axis=1, keepdims=True)
 
 
 class StreamTrainer(keras.Model):
@@ -164,9 +181,9 @@ class StreamTrainer(keras.Model):
     Batches are ``({"features", "mask", "reset"}, labels, weights, targets)`` from ``trainer.data``.
     """
 
-    def __init__(self, net: keras.Model, streams: int, **kwargs):
+    def __init__(self, net: keras.Model, streams: int, siblings=None, **kwargs):
         super().__init__(**kwargs)
-        self.net = net
+        self.net, self.siblings = net, siblings
 
         def states(phase: str) -> list:
             return [self.add_weight(shape=(streams, size), initializer="zeros", trainable=False,
@@ -203,7 +220,7 @@ class StreamTrainer(keras.Model):
         inputs, labels, weights, targets = data
         with tf.GradientTape() as tape:
             outputs = self(inputs, training=True)
-            loss = frame_loss(labels, outputs, weights, inputs["mask"], targets)
+            loss = frame_loss(labels, outputs, weights, inputs["mask"], targets, self.siblings)
         variables = self.net.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         logs = self._update_metrics(loss, inputs, labels, weights, outputs)
@@ -212,7 +229,7 @@ class StreamTrainer(keras.Model):
     def test_step(self, data):
         inputs, labels, weights, targets = data
         outputs = self(inputs, training=False)
-        loss = frame_loss(labels, outputs, weights, inputs["mask"], targets)
+        loss = frame_loss(labels, outputs, weights, inputs["mask"], targets, self.siblings)
         return self._update_metrics(loss, inputs, labels, weights, outputs)
 
 

@@ -23,6 +23,7 @@ import warnings
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from laf.evaluation import LocalizeConfig
@@ -112,6 +113,14 @@ def _num_classes(config: TrainerConfig, files: List[str]) -> Tuple[int, Optional
     return config.num_classes or data.num_classes(files), None
 
 
+def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabulary]):
+    """With actionness, frames not yet past their video's action are taught "this activity"
+    (``model.frame_loss``); without a vocabulary every label counts as one activity."""
+    if not config.actionness:
+        return None
+    return model.sibling_targets(vocabulary.activity_matrix() if vocabulary else np.ones([classes, 1], np.float32))
+
+
 class _StopAfterSteps(keras.callbacks.Callback):
     """Honours TFX TrainArgs.num_steps as a cap on the total number of training steps."""
 
@@ -166,7 +175,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
     net.standardize.set_moments(*data.feature_moments(train_files, dim))
-    trainer = model.StreamTrainer(net, streams=config.batch)
+    trainer = model.StreamTrainer(net, streams=config.batch, siblings=_siblings(config, classes, vocabulary))
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
                                       "config": {"learning_rate": config.learning_rate}})
     trainer.compile(optimizer=optimizer, jit_compile=False)
