@@ -10,7 +10,9 @@ run's Trainer settings (the demo config's ``trainer`` section when the run has n
 overrides), and is evaluated with ``laf.evaluation`` on the test split: Hit@1/Hit@5 and activity
 Hit@1 under the method's fusion (average, or actionness for actionness models), mAP@0.1..0.5 with
 the evaluation section's sliding window over the class evidence; false positives on the data's
-Ambiguous segments are ignored (THUMOS14 protocol) when it has them.
+Ambiguous segments are ignored (THUMOS14 protocol) when it has them. Per-frame behaviour beside
+them (``laf.evaluate.diagnostics``): ``context_class_collapse`` and the mean p(label) before, on
+and after the action (``p_label_before|action|after``), which says why a method localizes or not.
 
 A benchmark that can tell methods apart needs enough test videos that one video is <= 2 % of a score:
 without ``--pipeline-root`` it runs (once) ``laf demo --scale 4`` into ``--demo-output``
@@ -51,6 +53,8 @@ TITLES = {"cnn": "CNN (single frame)", "lstm_uniform": "LSTM w/o LAF", "lstm_ran
           "lstm_laf_paper": "LSTM w/ LAF (paper: average fusion)", "lstm_laf": "LSTM w/ LAF + actionness (ours)",
           "oracle": "Oracle (GT weights + actionness)"}
 METRICS = ["hit@1", "hit@5", "activity_hit@1"] + [f"mAP@{evaluation.tiou_key(t)}" for t in evaluation.PAPER_TIOUS]
+# Per-frame behaviour (diagnostics, from the ground truth): context collapse, p(label) around the action
+DIAGNOSTICS = ["context_class_collapse"] + [f"p_label_{phase}" for phase in diagnostics.PHASES]
 
 
 # --- training and evaluation -----------------------------------------------------------------------
@@ -98,6 +102,8 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
     gt = {r.video_id: list(r.segments) for r in records}
     ap = evaluation.average_precision(gt, detections, evaluation.PAPER_TIOUS, ambiguous=ambiguous or None)
     out.update({f"mAP@{evaluation.tiou_key(t)}": float(m) for t, m in zip(ap.tious, ap.mAP)})
+    out["context_class_collapse"] = diagnostics.context_class_collapse(outs, records)
+    out.update({f"p_label_{k}": v for k, v in diagnostics.label_probability_by_phase(outs, records).items()})
     return out
 
 
@@ -194,15 +200,20 @@ def ordering_note(results, metric: str = "mAP@0.5") -> str:
 
 def summarize(per_seed: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
     return {method: {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs]))}
-                     for m in METRICS} for method, runs in per_seed.items()}
+                     for m in METRICS + DIAGNOSTICS} for method, runs in per_seed.items()}
+
+
+def _table(results, columns: Sequence[str]) -> List[str]:
+    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for method, metrics in results.items():
+        cells = [f"{metrics[m]['mean']:.3f} ± {metrics[m]['std']:.3f}" for m in columns]
+        lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(results, image: Optional[Dict[str, float]], seeds: Sequence[int], notes: Sequence[str]) -> str:
-    lines = ["| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
-    for method, metrics in results.items():
-        cells = [f"{metrics[m]['mean']:.3f} ± {metrics[m]['std']:.3f}" for m in METRICS]
-        lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + " |")
-    lines += ["", f"Mean ± std over seeds {list(seeds)}."]
+    lines = _table(results, METRICS) + ["", "Per-frame behaviour on the test split (from the ground truth):", ""]
+    lines += _table(results, DIAGNOSTICS) + ["", f"Mean ± std over seeds {list(seeds)}."]
     if image is not None:
         lines[-1] += (f" Image filter: precision {image['precision']:.3f}, recall {image['recall']:.3f}"
                       " (relevant = video-like images).")

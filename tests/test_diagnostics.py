@@ -61,3 +61,13 @@ def test_probe_separates_linearly_separable_action_frames():
         return out
 
     assert dg.probe_accuracy(videos("train"), videos("test")) == 1.0
+
+
+def test_label_probability_by_phase():
+    rng = np.random.default_rng(2)
+    r = record("v", "A:y", 1, 7, [Segment(2, 4, "A:y")], [1], rng)  # frames 0-1 before, 2-3 action, 4-6 after
+    p = np.zeros((7, 3))
+    p[:, 1] = [0.1, 0.3, 0.8, 1.0, 0.6, 0.5, 0.4]
+    empty = record("e", "A:y", 1, 3, [], [], rng)  # no action frames: not counted
+    phases = dg.label_probability_by_phase([{"probabilities": p}, {"probabilities": np.ones((3, 3))}], [r, empty])
+    assert phases == pytest.approx({"before": 0.2, "action": 0.9, "after": 0.5})

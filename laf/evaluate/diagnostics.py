@@ -113,3 +113,25 @@ def actionness_auc(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -
     inside = np.concatenate([action_mask(r) for r in records])
     a = np.concatenate([o["actionness"] for o in outputs])
     return auc(a[inside], a[~inside])
+
+
+PHASES = ("before", "action", "after")
+
+
+def label_probability_by_phase(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict[str, float]:
+    """Mean probability of the video's own label on frames before its first action frame, on action
+    frames, and on frames after its last one. Why: a window over the class evidence localizes the
+    action only if that evidence falls again after it; a causal model taught the label on every
+    frame keeps naming the action long after it ended, a single-frame model cannot."""
+    found: Dict[str, List[np.ndarray]] = {phase: [] for phase in PHASES}
+    for o, r in zip(outputs, records):
+        inside = action_mask(r)
+        if not inside.any():
+            continue
+        index = np.arange(len(inside))
+        first, last = index[inside][0], index[inside][-1]
+        p = o["probabilities"][:, r.label_index]
+        for phase, frames in zip(PHASES, (index < first, inside, index > last)):
+            found[phase].append(p[frames])
+    return {phase: float(np.concatenate(v).mean()) if v and sum(map(len, v)) else float("nan")
+            for phase, v in found.items()}
