@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-import shutil
 from typing import List
 
 import numpy as np
@@ -30,7 +29,8 @@ class Served:
     videos: List[str]     # kick.mp4 (9 s, H.264) and dive.webm (6.5 s, VP9)
     examples: List[bytes]  # their serialized records, featurized with BACKBONE at FPS
     model_dir: str        # signatures + labels.json only, as models were exported before assets
-    pushed: str           # the same model carrying its featurizer: calibrated weights, features.json
+    pushed: str           # the same net exported with its featurizer: calibrated weights, features.json,
+                          # and the backbone in the graph (``localize_frames``)
     bare: str             # a SavedModel without the contract's signatures
 
 
@@ -57,8 +57,9 @@ def build(root: pathlib.Path) -> Served:
     images = np.random.default_rng(0).integers(0, 256, (8, BACKBONE.size, BACKBONE.size, 3)).astype(np.float32)
     weights = calibrate(BACKBONE, images, str(root / "calibration" / CALIBRATED))
     pushed = str(root / "pushed" / "1")
-    shutil.copytree(model_dir, pushed)
-    assets.save(pushed, VOCABULARY, IngestSettings(dataclasses.replace(BACKBONE, weights=weights), FPS))
+    calibrated = dataclasses.replace(BACKBONE, weights=weights)
+    serving.export(net, dim, pushed, CONFIG, calibrated)
+    assets.save(pushed, VOCABULARY, IngestSettings(calibrated, FPS))
     os.remove(weights)
 
     bare = str(root / "bare")

@@ -8,7 +8,8 @@ Where the sizes come from:
   its splits), else ``num_classes``, else 1 + the largest label index in the train/eval records.
   A vocabulary found either way is also copied into the SavedModel's ``assets/``, with the
   featurizer of ``features`` (the pipeline's backbone and fps: ``laf.serve.assets``), so the
-  pushed model localizes raw videos on its own.
+  pushed model localizes raw videos on its own; with that backbone in the graph too
+  (``localize_frames``), it localizes encoded frames sent by a client that has no feature extractor.
 Model selection (early stopping, learning-rate decay, the restored best epoch) watches video
 Hit@1 on the eval split under the product's fusion plus the eval split's frame accuracy weighted
 as the variant trains (``trainer.selection``) - not a uniform frame loss that ~90 % context frames
@@ -202,6 +203,7 @@ def run_fn(fn_args) -> None:
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
                                     fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
-    serving.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})))
-    serving_assets.save(fn_args.serving_model_dir, vocabulary,
-                        settings_from_features(config.features) if config.features else None)
+    settings = settings_from_features(config.features) if config.features else None
+    serving.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})),
+                   backbone=settings.backbone if settings else None)  # adds localize_frames
+    serving_assets.save(fn_args.serving_model_dir, vocabulary, settings)

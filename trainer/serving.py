@@ -1,16 +1,21 @@
 """The serving export: the SavedModel's signatures over a trained net (``trainer.model``).
 
 Serving takes raw features (the net standardises them itself) or serialized video
-SequenceExamples (``schemas``), so TF Serving needs nothing from this package.
+SequenceExamples (``schemas``), so TF Serving needs nothing from this package. An export that is
+given the backbone also takes encoded frames (``localize_frames``): the backbone then runs in the
+graph, so a client needs no feature extractor at all.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
+from laf.backbones import BackboneConfig, build_backbone
 from laf.evaluation import LocalizeConfig
+from laf.serve import frames_tf
 from laf.serve.localize_tf import localize_batch
 from schemas import names
 from schemas.parsing import video_sequence_spec
@@ -20,10 +25,10 @@ from trainer.model import class_evidence, frame_outputs
 Endpoint = Tuple[Callable, List[tf.TensorSpec]]
 
 
-def serving_endpoints(net: keras.Model, feature_dim: int,
-                      localize_config: Optional[LocalizeConfig] = None) -> Dict[str, Endpoint]:
+def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optional[LocalizeConfig] = None,
+                      backbone: Optional[Tuple[keras.Model, int]] = None) -> Dict[str, Endpoint]:
     """The serving contract's signatures: ``serving_default``, ``frame_features``, ``localize`` and
-    ``localize_step``.
+    ``localize_step``; with ``backbone`` (the feature model and its input size) also ``localize_frames``.
 
     ``serving_default`` also returns the frame ``timestamps`` so TFMA's localization metrics
     use the true sampling times; ``localize`` runs the evaluation library's sliding window +
@@ -32,6 +37,9 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
     came from. ``localize_step`` is one chunk of a stream with explicit state in and out
     (``state_r``, ``state_c``: zeros to start), so a client can stream through a model server that
     holds no session; chained over chunks it equals ``frame_features`` on the whole sequence.
+    ``localize_frames`` takes ONE video as encoded frames (JPEG/PNG, [T]) and their ``timestamps``
+    [T], featurizes them in the graph as ingestion featurizes an encoded image
+    (``laf.serve.frames_tf``) and answers as ``localize`` does for a batch of that one video.
     """
     localize_config = localize_config or LocalizeConfig()
 
@@ -52,12 +60,28 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
         outputs, final = net(frame_features, states=split_states(net, state_r, state_c), training=False)
         return {**outputs, **join_states(final, tf.shape(frame_features)[0])}
 
-    def localize(examples):
-        frames = from_examples(examples)  # returned too: one call gives segments and their per-frame evidence
+    def localized(frames):
+        # the per-frame outputs are returned too: one call gives segments and the evidence they came from
         return {**frames, **localize_batch(class_evidence(frames), frames["timestamps"], frames["num_frames"],
                                            localize_config)}
 
+    def localize(examples):
+        return localized(from_examples(examples))
+
+    def localize_frames(frames, timestamps):
+        checks = [tf.debugging.assert_positive(tf.size(frames), message="localize_frames: no frames"),
+                  tf.debugging.assert_equal(tf.size(timestamps), tf.size(frames),
+                                            message="localize_frames: give one timestamp per frame")]
+        with tf.control_dependencies(checks):
+            features = frames_tf.featurize(frames, *backbone)
+        num_frames = tf.shape(features, out_type=tf.int64)[:1]
+        return localized({**frame_outputs(net, features[None], num_frames), "timestamps": timestamps[None],
+                          "num_frames": num_frames})
+
     examples_spec = [tf.TensorSpec([None], tf.string, name="examples")]
+    frames_endpoint = {"localize_frames": (localize_frames, [
+        tf.TensorSpec([None], tf.string, name="frames"),
+        tf.TensorSpec([None], tf.float32, name="timestamps")])} if backbone else {}
     return {
         "serving_default": (from_examples, examples_spec),
         "frame_features": (from_features, [
@@ -68,6 +92,7 @@ def serving_endpoints(net: keras.Model, feature_dim: int,
             tf.TensorSpec([None, None, feature_dim], tf.float32, name="frame_features"),
             tf.TensorSpec([None, sum(state_widths(net)[0])], tf.float32, name="state_r"),
             tf.TensorSpec([None, sum(state_widths(net)[1])], tf.float32, name="state_c")]),
+        **frames_endpoint,
     }
 
 
@@ -93,13 +118,28 @@ def join_states(final: list, batch) -> Dict[str, tf.Tensor]:
     return {"state_r": tf.concat(final[0::2], axis=-1), "state_c": tf.concat(final[1::2], axis=-1)}
 
 
-def export(net: keras.Model, feature_dim: int, path: str,
-           localize_config: Optional[LocalizeConfig] = None) -> str:
-    """Write the SavedModel with the serving contract's signatures."""
+def _featurizer(backbone: BackboneConfig, feature_dim: int) -> Optional[Tuple[keras.Model, int]]:
+    """The backbone model and its input size; None, with a warning, when its features are not the
+    net's (the config does not describe the training data: frames would meet the wrong features)."""
+    model = build_backbone(backbone)
+    if model.output_shape[-1] != feature_dim:
+        warnings.warn(f"backbone {backbone.name} gives {model.output_shape[-1]}-d features, the net takes"
+                      f" {feature_dim}-d: exported without localize_frames")
+        return None
+    return model, backbone.size
+
+
+def export(net: keras.Model, feature_dim: int, path: str, localize_config: Optional[LocalizeConfig] = None,
+           backbone: Optional[BackboneConfig] = None) -> str:
+    """Write the SavedModel with the serving contract's signatures; ``backbone`` (the one ingestion
+    featurized with, its weights included) adds ``localize_frames``."""
     net(tf.zeros([1, 1, feature_dim]), mask=tf.ones([1, 1], tf.bool))  # build the weights
     archive = keras.export.ExportArchive()
     archive.track(net)
-    for name, (fn, signature) in serving_endpoints(net, feature_dim, localize_config).items():
+    featurizer = _featurizer(backbone, feature_dim) if backbone is not None else None
+    if featurizer is not None:
+        archive.track(featurizer[0])
+    for name, (fn, signature) in serving_endpoints(net, feature_dim, localize_config, featurizer).items():
         archive.add_endpoint(name, fn, input_signature=signature)
     archive.write_out(path, verbose=False)
     return path

@@ -1,0 +1,112 @@
+"""Graph twin of :func:`laf.ingest.images.prepare` (encoded image -> backbone input) in TensorFlow
+ops, so a SavedModel can take JPEG/PNG frames and featurize them itself (``localize_frames``).
+
+The product turns an encoded image into the backbone's ``[size, size, 3]`` uint8 input by
+decoding a JPEG with libjpeg's DCT downscale (``images._jpeg_ratio``), a PNG as 16 bits shifted
+to 8 with alpha composited over white, then Pillow's antialiased bilinear resize. Features move
+with every pixel, so each step is reproduced to the bit: Pillow's resize is re-done with its
+own fixed-point coefficients (``Resample.c``: 22 fractional bits, horizontal pass first, uint8
+in between), not with ``tf.image.resize``, whose bilinear filter rounds differently.
+Not reproduced: EXIF orientation (video frames carry none) and CMYK JPEGs (Pillow-only there).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+PRECISION_BITS = 22  # Pillow's fixed point for 8-bit resampling: 32 - 8 - 2
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_RATIOS = (1, 2, 4, 8)
+
+
+def _jpeg_ratio(shape: tf.Tensor, target: int) -> tf.Tensor:
+    """Index into ``JPEG_RATIOS`` of ``images._jpeg_ratio``: the largest ratio keeping the short side >= target."""
+    short = tf.minimum(shape[0], shape[1])
+    fits = tf.stack([short // r >= target for r in JPEG_RATIOS[1:]])  # ratio 2, 4, 8
+    return tf.reduce_max(tf.where(fits, tf.range(1, len(JPEG_RATIOS)), 0))
+
+
+def _decode_jpeg(data: tf.Tensor, target: int) -> tf.Tensor:
+    ratio = _jpeg_ratio(tf.io.extract_jpeg_shape(data), target)
+    return tf.switch_case(ratio, [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in JPEG_RATIOS])
+
+
+def _decode_png(data: tf.Tensor) -> tf.Tensor:
+    """RGBA at 16 bits >> 8 (as the product decodes), alpha composited over white in float32 as
+    ``images._flatten`` does (an opaque pixel's colour comes back unchanged)."""
+    rgba = tf.bitwise.right_shift(tf.io.decode_png(data, channels=4, dtype=tf.uint16), 8)
+    color, alpha = tf.cast(rgba[..., :3], tf.float32), tf.cast(rgba[..., 3:], tf.float32) / 255.0
+    return tf.cast(tf.round(color * alpha + 255.0 * (1.0 - alpha)), tf.uint8)
+
+
+def decode(data: tf.Tensor, index: tf.Tensor, target: int) -> tf.Tensor:
+    """One encoded frame -> RGB uint8 [H, W, 3]; anything but JPEG or PNG fails with a message
+    naming the frame (rather than some decoder's guess at it)."""
+    is_png = tf.strings.substr(data, 0, len(PNG_MAGIC)) == PNG_MAGIC
+    is_jpeg = tf.io.is_jpeg(data)
+    message = tf.strings.format("localize_frames: frame {} is neither a JPEG nor a PNG image ({} bytes)",
+                                (index, tf.strings.length(data)))
+    check = tf.debugging.Assert(is_jpeg | is_png, [message])
+    with tf.control_dependencies([check]):
+        return tf.cond(is_jpeg, lambda: _decode_jpeg(data, target), lambda: _decode_png(data))
+
+
+def _coefficients(in_size: tf.Tensor, out_size: int):
+    """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` for the bilinear filter: per output
+    pixel, the source indices [out, taps] and integer weights [out, taps] (0 past its window)."""
+    in_f = tf.cast(in_size, tf.float64)
+    scale = in_f / out_size
+    filterscale = tf.maximum(scale, 1.0)
+    support = filterscale  # the bilinear (triangle) filter's support is 1 source pixel, widened when shrinking
+    taps = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
+    center = (tf.range(out_size, dtype=tf.float64) + 0.5) * scale
+    first = tf.maximum(tf.floor(center - support + 0.5), 0.0)  # C's (int) cast, then clamped at 0
+    last = tf.minimum(tf.floor(center + support + 0.5), in_f)
+    source = first[:, None] + tf.cast(tf.range(taps), tf.float64)[None, :]
+    weights = tf.maximum(1.0 - tf.abs((source - center[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
+    weights = tf.where(source < last[:, None], weights, 0.0)
+    total = tf.reduce_sum(weights, axis=1, keepdims=True)
+    weights = tf.math.divide_no_nan(weights, total)
+    fixed = tf.floor(0.5 + weights * (1 << PRECISION_BITS))
+    index = tf.minimum(tf.cast(source, tf.int32), in_size - 1)  # past the window: weight 0
+    return index, fixed
+
+
+def _resample(pixels: tf.Tensor, axis: int, out_size: int) -> tf.Tensor:
+    """One Pillow pass along ``axis`` (0: rows, 1: columns) of float64 pixels holding uint8 values;
+    sums of integer products stay exact in float64, then round and clip as ``clip8``."""
+    index, fixed = _coefficients(tf.shape(pixels)[axis], out_size)
+    gathered = tf.gather(pixels, index, axis=axis)  # [..., out, taps, ...]
+    weights = fixed[:, :, None, None] if axis == 0 else fixed[None, :, :, None]
+    total = tf.reduce_sum(gathered * weights, axis=axis + 1) + (1 << (PRECISION_BITS - 1))
+    return tf.clip_by_value(tf.floor(total / (1 << PRECISION_BITS)), 0.0, 255.0)
+
+
+def resize(rgb: tf.Tensor, size: int) -> tf.Tensor:
+    """``images.resize``: uint8 [H, W, 3] -> [size, size, 3], Pillow's bilinear to the bit (a
+    pass over a side already at ``size`` is the identity there too)."""
+    pixels = tf.cast(rgb, tf.float64)
+    pixels = _resample(pixels, axis=1, out_size=size)
+    pixels = _resample(pixels, axis=0, out_size=size)
+    return tf.cast(pixels, tf.uint8)
+
+
+def prepare(data: tf.Tensor, index: tf.Tensor, size: int) -> tf.Tensor:
+    """``images.prepare`` for one encoded frame: the backbone input uint8 [size, size, 3]."""
+    return resize(decode(data, index, size), size)
+
+
+def featurize(frames: tf.Tensor, backbone, size: int, batch_size: int = 32) -> tf.Tensor:
+    """Encoded frames [T] -> backbone features [T, D], ``batch_size`` frames decoded and run at a time
+    (as ingestion batches them), so memory holds one batch of pixels, not a video."""
+    count = tf.size(frames)
+    features = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
+
+    def body(start, features):
+        stop = tf.minimum(start + batch_size, count)
+        pixels = tf.map_fn(lambda x: prepare(x[0], x[1], size), (frames[start:stop], tf.range(start, stop)),
+                           fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+        batch = backbone(tf.cast(pixels, tf.float32), training=False)
+        return stop, features.write(start // batch_size, batch)
+
+    _, features = tf.while_loop(lambda start, _: start < count, body, (tf.constant(0), features))
+    return features.concat()

@@ -1,0 +1,108 @@
+"""``localize_frames``: a real video's sampled frames, JPEG/PNG-encoded as a client without any
+feature extractor would send them, through the pushed model's backbone-in-the-graph signature (called
+directly and through TF Serving's REST conversion) answer as the product does: the same encoded
+images featurized by ingestion's image code (``images.prepare`` + the backbone's ``feature_fn``),
+then the ``localize`` signature on that record."""
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from laf.backbones import feature_fn
+from laf.ingest import images
+from laf.media import Video
+from laf.serve import assets, frames_tf, localize, rest
+from schemas.records import VideoRecord
+
+FRAME_SIZE = 80  # > the backbone's 32: the graph must downscale (JPEG DCT ratio 2, then Pillow's bilinear)
+
+
+def _encode(rgb: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client_frames(served_model):
+    """kick.mp4 sampled at the model's fps; every other frame cropped to 80x60 (another scale per
+    axis, no DCT downscale), every third one a PNG."""
+    settings = assets.load(served_model.pushed)
+    samples = list(Video(served_model.videos[0], fps=settings.fps, size=FRAME_SIZE).samples())
+    frames = [_encode(s.image[:, :60] if i % 2 else s.image, "PNG" if i % 3 == 2 else "JPEG")
+              for i, s in enumerate(samples)]
+    return frames, np.array([s.target for s in samples], np.float32)
+
+
+@pytest.fixture(scope="module")
+def pushed(served_model):
+    return localize.load_model(served_model.pushed)
+
+
+@pytest.fixture(scope="module")
+def product(served_model, pushed, client_frames):
+    """The product's answer: ingestion's image featurization of the same bytes, then ``localize``."""
+    frames, timestamps = client_frames
+    backbone = assets.load(served_model.pushed).backbone
+    features = feature_fn(backbone)(np.stack([images.prepare(f, backbone.size) for f in frames]))
+    record = VideoRecord("kick", localize.UNLABELLED, 0, features, timestamps, fps=2.0, duration=9.0)
+    return localize.localize_outputs(pushed, [record.serialize()])
+
+
+def _call(model, arrays) -> dict:
+    outputs = model.signatures["localize_frames"](**{k: tf.constant(v) for k, v in arrays.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _assert_same_answer(got: dict, want: dict) -> None:
+    assert sorted(got) == sorted(want)
+    assert want["count"][0] > 3 and got["num_frames"][0] == 18
+    for name in ("probabilities", "actionness", "score"):
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=0, err_msg=name)
+    for name in ("timestamps", "num_frames", "count", "label", "start", "end"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_graph_preparation_is_the_products_to_the_bit(client_frames):
+    """Decode and resize alone, also at a DCT ratio of 4, upscaling, and a PNG with alpha over white."""
+    frames, _ = client_frames
+    rgba = np.random.default_rng(0).integers(0, 256, (45, 70, 4)).astype(np.uint8)
+    big = np.random.default_rng(1).integers(0, 256, (130, 150, 3)).astype(np.uint8)
+    for data in frames[:4] + [_encode(rgba, "PNG"), _encode(big, "JPEG"), _encode(big[:20, :25], "JPEG")]:
+        got = frames_tf.prepare(tf.constant(data), tf.constant(0), 32).numpy()
+        np.testing.assert_array_equal(got, images.prepare(data, 32))
+
+
+def test_frames_in_answer_as_the_product(pushed, client_frames, product):
+    frames, timestamps = client_frames
+    _assert_same_answer(_call(pushed, {"frames": frames, "timestamps": timestamps}), product)
+
+
+def test_rest_body_answers_as_the_direct_call(pushed, client_frames, product):
+    frames, timestamps = client_frames
+    body = json.loads(json.dumps(rest.request_body("localize_frames", {"frames": frames, "timestamps": timestamps})))
+    assert body["inputs"]["frames"] == [{"b64": base64.b64encode(f).decode()} for f in frames]
+    signature = pushed.signatures["localize_frames"]
+    dtypes = {k: spec.dtype.as_numpy_dtype for k, spec in signature.structured_input_signature[1].items()}
+    name, arrays = rest.decode_request(body, dtypes)
+    assert name == "localize_frames"
+    served = rest.parse_response(json.loads(json.dumps(rest.response_body(_call(pushed, arrays)))))
+    _assert_same_answer(served, product)
+
+
+def test_bad_frames_are_named_errors(pushed, client_frames):
+    frames, timestamps = client_frames
+    broken = frames[:1] + [b"<html>not an image</html>"] + frames[2:]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"frame 1 is neither a JPEG nor a PNG image \(25 bytes\)"):
+        _call(pushed, {"frames": broken, "timestamps": timestamps})
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one timestamp per frame"):
+        _call(pushed, {"frames": frames, "timestamps": timestamps[:-1]})
+
+
+def test_only_an_export_given_the_backbone_has_it(served_model, pushed):
+    assert "localize_frames" in pushed.signatures
+    assert "localize_frames" not in localize.load_model(served_model.model_dir).signatures
