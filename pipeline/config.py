@@ -96,7 +96,7 @@ class EvaluationConfig:
 class BeamConfig:
     direct_running_mode: str = "in_memory"   # in_memory | multi_processing
     direct_num_workers: int = 1
-    extra_args: List[str] = dataclasses.field(default_factory=list)  # e.g. --runner=DataflowRunner ...
+    extra_args: List[str] = dataclasses.field(default_factory=list)  # e.g. --runner=DaskRunner, see the README
 
     def pipeline_args(self, setup_file: Optional[str] = None) -> List[str]:
         """DirectRunner settings plus ``extra_args``. Unless those name the workers' dependencies,

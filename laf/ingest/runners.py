@@ -14,6 +14,8 @@ from typing import Iterable, Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from laf.errors import UserError
+
 DASK_RUNNER_NAMES = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner")
 
 
@@ -21,8 +23,11 @@ def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> beam.Pipeline:
     """A Beam pipeline for ``beam_args`` (``--runner=...`` and that runner's flags)."""
     options = PipelineOptions(list(beam_args or []))
     if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
-        from laf.ingest.dask_runner import ClusterDaskRunner  # needs dask[distributed]
-
+        try:
+            from laf.ingest.dask_runner import ClusterDaskRunner
+        except ImportError as e:
+            raise UserError(f"--runner=DaskRunner needs dask[distributed]==2023.5.0 (pip install"
+                            f" 'laf-pipeline[dask]'): {e}") from None
         return beam.Pipeline(runner=ClusterDaskRunner(), options=options)
     return beam.Pipeline(options=options)
 
