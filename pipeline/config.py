@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_t
 import yaml
 
 from laf.errors import UserError
+from laf.ingest.runners import names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
@@ -96,7 +97,9 @@ class EvaluationConfig:
 class BeamConfig:
     direct_running_mode: str = "in_memory"   # in_memory | multi_processing
     direct_num_workers: int = 1
-    extra_args: List[str] = dataclasses.field(default_factory=list)  # e.g. --runner=DaskRunner, see the README
+    extra_args: List[str] = dataclasses.field(default_factory=list)  # every Beam component: e.g. --runner=DataflowRunner
+    # VideoIngest and ImageIngest only, after extra_args: e.g. DaskRunner, which runs nothing else (see the README)
+    ingest_args: List[str] = dataclasses.field(default_factory=list)
 
     def pipeline_args(self, setup_file: Optional[str] = None) -> List[str]:
         """DirectRunner settings plus ``extra_args``. Unless those name the workers' dependencies,
@@ -220,6 +223,10 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                         f"got {cfg.features.backbone!r}")
     if cfg.beam.direct_running_mode not in ("in_memory", "multi_processing", "multi_threading"):
         raise UserError("beam.direct_running_mode must be in_memory, multi_processing or multi_threading")
+    if names_dask(cfg.beam.extra_args):
+        raise UserError("beam.extra_args: DaskRunner runs only the ingestion components (TFX's StatisticsGen,"
+                        " ExampleValidator and Evaluator need Beam features it lacks); put its flags in"
+                        " beam.ingest_args")
     ratios = cfg.data.split_ratios
     if set(ratios) - {"train", "eval", "test"} or abs(sum(ratios.values()) - 1) > 1e-6:
         raise UserError(f"data.split_ratios must use keys train/eval/test and sum to 1, got {ratios}")

@@ -48,10 +48,10 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     input_size=feats.input_size or 0)
     video_ingest = VideoIngest(manifest=cfg.data.videos, fps=feats.fps, split_ratios=cfg.data.split_ratios,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
-                               **backbone)
+                               **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
-                               **backbone)
+                               **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     video_checks = _validated(video_ingest.outputs["examples"], _schema_file(schemas.VIDEO_SCHEMA, project_dir), "Video")
     image_checks = _validated(image_ingest.outputs["examples"], _schema_file(schemas.IMAGE_SCHEMA, project_dir), "Image")
 

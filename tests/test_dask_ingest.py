@@ -70,7 +70,8 @@ def test_images_on_dask_equal_direct_runner_byte_for_byte(cluster, tree, tmp_pat
 
 def test_video_ingest_component_runs_on_dask_with_the_configs_beam_args(cluster, clips, weights, tmp_path):  # noqa: F811
     """The TFX executor gets the config's whole Beam argument list (DirectRunner settings,
-    --setup_file, TFX's own labels), not only the Dask flags, and still reaches the cluster."""
+    --setup_file, TFX's own labels, then ``beam.ingest_args``), not only the Dask flags, and still
+    reaches the cluster."""
     from ml_metadata import metadata_store
     from tfx import v1 as tfx
 
@@ -80,6 +81,7 @@ def test_video_ingest_component_runs_on_dask_with_the_configs_beam_args(cluster,
     manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", ""),
                                                   (clips["mjpeg"], "Color:Blue", "", "eval", ""),
                                                   (clips["zero"], "Color:Blue", "", "test", "")])
+    beam = BeamConfig(ingest_args=dask_args(cluster))
     direct = str(tmp_path / "direct")
     assert cli.main(["extract", "videos", "--manifest", manifest, "--output", direct, "--input-size", str(SIZE),
                      "--weights", weights, "--fps", "2"]) == 0
@@ -88,11 +90,31 @@ def test_video_ingest_component_runs_on_dask_with_the_configs_beam_args(cluster,
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name="dask-ingest-test", pipeline_root=str(tmp_path / "root"), metadata_connection_config=connection,
         components=[VideoIngest(manifest=manifest, fps=2.0, split_ratios={"train": 1.0}, weights=weights,
-                                input_size=SIZE)],
-        beam_pipeline_args=BeamConfig(extra_args=dask_args(cluster)).pipeline_args()))
+                                input_size=SIZE).with_beam_pipeline_args(beam.ingest_args)],
+        beam_pipeline_args=beam.pipeline_args()))
     [examples] = metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples")
     expected = {k: v for k, v in file_bytes(direct).items() if k != "labels.json"}
     assert file_bytes(examples.uri) == expected
+
+
+def test_config_sends_dask_to_the_ingestion_components_only(tmp_path):
+    """TFX's own Beam components (StatisticsGen, ExampleValidator, Evaluator) need what DaskRunner
+    lacks: ``beam.ingest_args`` reach VideoIngest and ImageIngest alone, and DaskRunner in
+    ``beam.extra_args`` is refused with the way out."""
+    from pipeline import config
+    from pipeline.pipeline import create_pipeline
+
+    flags = ["--runner=DaskRunner", "--dask_client_address=tcp://10.0.0.5:8786"]
+    data = {"videos": "videos.csv", "images": "images"}
+    cfg = config.from_dict({"data": data, "beam": {"ingest_args": flags}}, check_paths=False)
+    args = {c.id: c.executor_spec.beam_pipeline_args for c in create_pipeline(cfg).components
+            if hasattr(c.executor_spec, "beam_pipeline_args")}
+    assert {"VideoIngest", "ImageIngest", "Evaluator"} <= set(args)
+    for component, beam_args in args.items():
+        assert runners.names_dask(beam_args) == (component in ("VideoIngest", "ImageIngest")), component
+    assert args["VideoIngest"][-2:] == flags and "--direct_running_mode=in_memory" in args["VideoIngest"]
+    with pytest.raises(UserError, match="put its flags in beam.ingest_args"):
+        config.from_dict({"data": data, "beam": {"extra_args": ["--runner", "DaskRunner"]}}, check_paths=False)
 
 
 def test_an_unreachable_scheduler_is_a_user_error(tmp_path):

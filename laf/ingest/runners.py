@@ -9,18 +9,29 @@ results (counts come from the written data: ``laf.ingest.sorted_files``).
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
-
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from laf.errors import UserError
+
+if TYPE_CHECKING:
+    import apache_beam as beam
 
 DASK_RUNNER_NAMES = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner")
 
 
-def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> beam.Pipeline:
+def names_dask(beam_args: Sequence[str]) -> bool:
+    """Whether ``beam_args`` choose DaskRunner (``--runner=X`` or ``--runner X``); Beam is not loaded."""
+    args = list(beam_args)
+    runners = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")]
+    runners += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--runner"]
+    return bool(runners) and runners[-1] in DASK_RUNNER_NAMES
+
+
+def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
     """A Beam pipeline for ``beam_args`` (``--runner=...`` and that runner's flags)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
     options = PipelineOptions(list(beam_args or []))
     if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
         try:
