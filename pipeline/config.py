@@ -97,7 +97,7 @@ class EvaluationConfig:
 class BeamConfig:
     direct_running_mode: str = "in_memory"   # in_memory | multi_processing
     direct_num_workers: int = 1
-    extra_args: List[str] = dataclasses.field(default_factory=list)  # every Beam component: e.g. --runner=DataflowRunner
+    extra_args: List[str] = dataclasses.field(default_factory=list)  # every Beam component, e.g. DataflowRunner
     # VideoIngest and ImageIngest only, after extra_args: e.g. DaskRunner, which runs nothing else (see the README)
     ingest_args: List[str] = dataclasses.field(default_factory=list)
 

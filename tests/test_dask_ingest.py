@@ -68,7 +68,7 @@ def test_images_on_dask_equal_direct_runner_byte_for_byte(cluster, tree, tmp_pat
     assert file_bytes(dask) == file_bytes(direct)
 
 
-def test_video_ingest_component_runs_on_dask_with_the_configs_beam_args(cluster, clips, weights, tmp_path):  # noqa: F811
+def test_video_ingest_component_runs_on_dask_with_the_config_beam_args(cluster, clips, weights, tmp_path):  # noqa: F811
     """The TFX executor gets the config's whole Beam argument list (DirectRunner settings,
     --setup_file, TFX's own labels, then ``beam.ingest_args``), not only the Dask flags, and still
     reaches the cluster."""
