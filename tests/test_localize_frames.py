@@ -58,9 +58,9 @@ def _call(model, arrays) -> dict:
     return {k: v.numpy() for k, v in outputs.items()}
 
 
-def _assert_same_answer(got: dict, want: dict) -> None:
+def _assert_same_answer(got: dict, want: dict, frames: int = 18) -> None:
     assert sorted(got) == sorted(want)
-    assert want["count"][0] > 3 and got["num_frames"][0] == 18
+    assert want["count"][0] > 3 and got["num_frames"][0] == frames
     for name in ("probabilities", "actionness", "score"):
         np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=0, err_msg=name)
     for name in ("timestamps", "num_frames", "count", "label", "start", "end"):
@@ -80,6 +80,17 @@ def test_graph_preparation_is_the_products_to_the_bit(client_frames):
 def test_frames_in_answer_as_the_product(pushed, client_frames, product):
     frames, timestamps = client_frames
     _assert_same_answer(_call(pushed, {"frames": frames, "timestamps": timestamps}), product)
+
+
+def test_frames_sampled_as_ingestion_does_answer_as_laf_localize(served_model, pushed):
+    """Frames at the input size from ingestion's own sampler, sent losslessly (PNG): no resize, so
+    the answer is ``laf localize --model`` on the video file (ingestion's records -> ``localize``)."""
+    settings = assets.load(served_model.pushed)
+    video = served_model.videos[1]
+    samples = list(Video(video, fps=settings.fps, size=settings.backbone.size).samples())
+    got = _call(pushed, {"frames": [_encode(s.image, "PNG") for s in samples],
+                         "timestamps": np.array([s.target for s in samples], np.float32)})
+    _assert_same_answer(got, localize.localize_outputs(pushed, localize.featurize([video], settings)), frames=13)
 
 
 def test_rest_body_answers_as_the_direct_call(pushed, client_frames, product):

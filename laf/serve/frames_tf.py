@@ -50,44 +50,42 @@ def decode(data: tf.Tensor, index: tf.Tensor, target: int) -> tf.Tensor:
         return tf.cond(is_jpeg, lambda: _decode_jpeg(data, target), lambda: _decode_png(data))
 
 
-def _coefficients(in_size: tf.Tensor, out_size: int):
-    """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` for the bilinear filter: per output
-    pixel, the source indices [out, taps] and integer weights [out, taps] (0 past its window)."""
+def _coefficients(in_size: tf.Tensor, out_size: int) -> tf.SparseTensor:
+    """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` for the bilinear filter: the
+    integer weights [out_size, in_size] (sparse: a few source pixels per output pixel)."""
     in_f = tf.cast(in_size, tf.float64)
     scale = in_f / out_size
     filterscale = tf.maximum(scale, 1.0)
-    support = filterscale  # the bilinear (triangle) filter's support is 1 source pixel, widened when shrinking
+    support = filterscale  # the triangle filter's support, 1 source pixel, widened when shrinking
     taps = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
     center = (tf.range(out_size, dtype=tf.float64) + 0.5) * scale
     first = tf.maximum(tf.floor(center - support + 0.5), 0.0)  # C's (int) cast, then clamped at 0
     last = tf.minimum(tf.floor(center + support + 0.5), in_f)
-    source = first[:, None] + tf.cast(tf.range(taps), tf.float64)[None, :]
+    source = first[:, None] + tf.cast(tf.range(taps), tf.float64)[None, :]  # [out, taps]
     weights = tf.maximum(1.0 - tf.abs((source - center[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
     weights = tf.where(source < last[:, None], weights, 0.0)
-    total = tf.reduce_sum(weights, axis=1, keepdims=True)
-    weights = tf.math.divide_no_nan(weights, total)
+    weights = tf.math.divide_no_nan(weights, tf.reduce_sum(weights, axis=1, keepdims=True))
     fixed = tf.floor(0.5 + weights * (1 << PRECISION_BITS))
-    index = tf.minimum(tf.cast(source, tf.int32), in_size - 1)  # past the window: weight 0
-    return index, fixed
+    keep = fixed > 0
+    rows = tf.broadcast_to(tf.range(out_size, dtype=tf.int64)[:, None], tf.shape(source, out_type=tf.int64))
+    indices = tf.stack([tf.boolean_mask(rows, keep), tf.cast(tf.boolean_mask(source, keep), tf.int64)], axis=1)
+    return tf.sparse.SparseTensor(indices, tf.boolean_mask(fixed, keep), [out_size, tf.cast(in_size, tf.int64)])
 
 
-def _resample(pixels: tf.Tensor, axis: int, out_size: int) -> tf.Tensor:
-    """One Pillow pass along ``axis`` (0: rows, 1: columns) of float64 pixels holding uint8 values;
-    sums of integer products stay exact in float64, then round and clip as ``clip8``."""
-    index, fixed = _coefficients(tf.shape(pixels)[axis], out_size)
-    gathered = tf.gather(pixels, index, axis=axis)  # [..., out, taps, ...]
-    weights = fixed[:, :, None, None] if axis == 0 else fixed[None, :, :, None]
-    total = tf.reduce_sum(gathered * weights, axis=axis + 1) + (1 << (PRECISION_BITS - 1))
-    return tf.clip_by_value(tf.floor(total / (1 << PRECISION_BITS)), 0.0, 255.0)
+def _resample_rows(pixels: tf.Tensor, size: int) -> tf.Tensor:
+    """One Pillow pass along axis 0: float64 [N, M, 3] holding uint8 values -> [size, M, 3]. Sums
+    of integer products stay exact in float64; then Pillow's rounding and ``clip8``."""
+    shape = tf.shape(pixels)
+    total = tf.sparse.sparse_dense_matmul(_coefficients(shape[0], size), tf.reshape(pixels, [shape[0], -1]))
+    rounded = tf.clip_by_value(tf.floor((total + (1 << (PRECISION_BITS - 1))) / (1 << PRECISION_BITS)), 0.0, 255.0)
+    return tf.reshape(rounded, [size, shape[1], 3])
 
 
 def resize(rgb: tf.Tensor, size: int) -> tf.Tensor:
-    """``images.resize``: uint8 [H, W, 3] -> [size, size, 3], Pillow's bilinear to the bit (a
-    pass over a side already at ``size`` is the identity there too)."""
-    pixels = tf.cast(rgb, tf.float64)
-    pixels = _resample(pixels, axis=1, out_size=size)
-    pixels = _resample(pixels, axis=0, out_size=size)
-    return tf.cast(pixels, tf.uint8)
+    """``images.resize``: uint8 [H, W, 3] -> [size, size, 3], Pillow's bilinear to the bit:
+    horizontal pass first, uint8 values in between (a side already at ``size`` maps to itself)."""
+    columns = _resample_rows(tf.transpose(tf.cast(rgb, tf.float64), [1, 0, 2]), size)  # [size, H, 3]
+    return tf.cast(_resample_rows(tf.transpose(columns, [1, 0, 2]), size), tf.uint8)
 
 
 def prepare(data: tf.Tensor, index: tf.Tensor, size: int) -> tf.Tensor:
