@@ -6,8 +6,8 @@ JSON-to-tensor conversion the server applies to it, the response format, and a c
 inputs' batch sizes (the row format, ``"instances"``, needs one shared 0-th dimension); the server
 then answers ``{"outputs": {name: value}}`` (an object, as every signature here has several
 outputs), or ``{"error": message}`` with an HTTP error status. Binary strings (serialized
-SequenceExamples) travel as ``{"b64": base64}``; numbers as (nested) lists. Needs no TensorFlow,
-so a thin client can use it.
+SequenceExamples, ``localize_frames``' encoded frames) travel as ``{"b64": base64}``; numbers as
+(nested) lists. Needs no TensorFlow, so a thin client can use it.
 """
 from __future__ import annotations
 
