@@ -78,7 +78,7 @@ def maps(model_dir: str, records, labels: List[str], config: online.OnlineConfig
         offline += [Detection(r.video_id, float(found["start"][i, j]), float(found["end"][i, j]),
                               labels[int(found["label"][i, j])], float(found["score"][i, j])) for j in range(count)]
         events = online.segments(found["timestamps"][i, :n], found["probabilities"][i, :n],
-                                 found["actionness"][i, :n], end=r.duration, config=config)
+                                 found["actionness"][i, :n], config=config)
         streamed += [Detection(r.video_id, e.start, e.end, labels[e.label], e.score) for e in events]
     gt = {r.video_id: r.segments for r in records}
     out = {}

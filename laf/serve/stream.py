@@ -169,9 +169,7 @@ class LiveSource:
             previous = None    # this connection's last local time
             for packet in container.demux(stream):
                 pts = packet.pts if packet.pts is not None else packet.dts
-                if pts is None or packet.size == 0:
-                    if packet.size == 0 and packet.pts is None:
-                        break  # the flush packet: the demuxer is at its end
+                if pts is None or packet.size == 0:  # the demuxer's final flush packet, or nothing to decode
                     continue
                 if packet.is_keyframe:
                     self._gop += 1
