@@ -316,3 +316,37 @@ def test_cli_stream_errors_are_one_line(setup, capfd):
     assert "laf localize: error: cannot open stream" in err and "Traceback" not in err
     assert main(["localize", "--stream", "-", setup.ts, *setup.flags]) == 2
     assert "one of the two" in _stderr(capfd)
+
+
+def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from laf.errors import UserError
+    from laf.serve.upgrade import add_step_signature, architecture
+    from trainer import model, serving
+
+    keras.utils.set_random_seed(3)
+    net = model.build("lstmp", 4, cells=12, projection=6, num_layers=2)
+    net(tf.zeros([1, 1, 10]))
+    net.standardize.set_moments(np.linspace(-1, 1, 10), np.linspace(0.5, 2, 10))
+    archive = keras.export.ExportArchive()  # exported as before localize_step existed
+    archive.track(net)
+    for name, (fn, spec) in serving.serving_endpoints(net, 10).items():
+        if name != "localize_step":
+            archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(str(tmp_path / "old"), verbose=False)
+    VOCABULARY.save(str(tmp_path / "old" / "assets"))
+    new = add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"))
+    assert os.path.isfile(os.path.join(new, "assets", "labels.json"))
+    step = live.LocalStepper(new)
+    assert step.widths == (12, 24)  # two layers: r 6 + 6, c 12 + 12
+    x = np.random.RandomState(0).randn(9, 10).astype(np.float32)
+    chained = np.concatenate([step.step(x[a:b])[0] for a, b in ((0, 4), (4, 9))])
+    whole = tf.saved_model.load(str(tmp_path / "old")).signatures["frame_features"](
+        frame_features=tf.constant(x[None]), lengths=tf.constant([9]))
+    np.testing.assert_allclose(chained, whole["probabilities"].numpy()[0], atol=1e-6)
+    cnn = model.build("cnn", 4)
+    cnn(tf.zeros([1, 1, 10]))
+    with pytest.raises(UserError, match="only LSTMP models"):
+        architecture(cnn.variables)
