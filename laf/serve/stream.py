@@ -32,6 +32,7 @@ from laf.media import Sample, rgb_image
 
 NETWORK_SCHEMES = ("rtsp", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
 MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
+MAX_PENDING = 256  # demuxed frames awaiting their decoded picture; more means some never decode
 
 
 class SourceError(UserError):
@@ -197,6 +198,8 @@ class LiveSource:
         if pts not in info:
             return None
         key, ref, gop, duration = info.pop(pts)
+        while len(info) > MAX_PENDING:  # packets whose frames never came out (corrupt data): forget the oldest
+            del info[min(info)]
         local = (pts - origin) * tb
         if previous is not None and not (previous - 1e-6 <= local <= previous + MAX_JUMP):
             offset = self._last + max(self._spacing, 1e-3) - local  # timestamps restarted: continue the clock
