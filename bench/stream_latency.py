@@ -15,6 +15,10 @@ ffmpeg pushes over loopback TCP into ``laf localize --stream tcp://127.0.0.1:POR
 - ``online_mAP`` / ``offline_mAP`` (tIoU 0.1..0.5 and their mean) on the test split: the online
   detector (``laf.serve.online.segments``) vs the model's ``localize`` signature (sliding windows +
   NMS), on the same per-frame outputs.
+- ``carried_state_offline``: actions matched (tIoU >= 0.3, same label) by the online detector run
+  offline over the test videos as one sequence, as the stream runs them (the state carried across
+  the cuts between videos), vs each video from a zero state. The real-time run's events are kept in
+  ``<work>/events.jsonl``.
 
 A model exported before ``localize_step`` existed is upgraded into the work folder first
 (``laf.serve.upgrade``). Last stdout line: ``{"p95_emit_delay_s", "realtime_factor",
@@ -167,31 +171,59 @@ def stream(ts: str, model_dir: str, pipeline_root: str, realtime: bool, port: in
     return {"started": started, "ended": ended, "events": events, "progress": progress, "rss": rss}
 
 
+def matches(events: List[dict], label: str, start: float, end: float) -> List[int]:
+    """Indices of the events of ``label`` with tIoU >= 0.3 with [start, end)."""
+    return [i for i, e in enumerate(events) if e["label"] == label
+            and float(tiou(np.array([e["start"]]), np.array([e["end"]]), start, end)[0]) >= 0.3]
+
+
 def emit_delays(run: dict, records, offsets: List[float]) -> Tuple[List[float], int]:
     """Per ground-truth action: arrival of its first matching event - the action's end as played."""
     delays, unmatched = [], 0
     closed = [(t, e) for t, e in run["events"] if not e.get("partial")]
     for r, offset in zip(records, offsets):
         for s in r.segments:
-            start, end = s.start + offset, s.end + offset
-            hits = [t for t, e in closed if e["label"] == s.label
-                    and float(tiou(np.array([e["start"]]), np.array([e["end"]]), start, end)[0]) >= 0.3]
+            hits = [closed[i][0] for i in matches([e for _, e in closed], s.label, s.start + offset, s.end + offset)]
             if hits:
-                delays.append(min(hits) - (run["started"] + end))
+                delays.append(min(hits) - (run["started"] + s.end + offset))
             else:
                 unmatched += 1
     return delays, unmatched
 
 
-def rss_growth(run: dict) -> float:
-    """MB per hour of stream: the slope of RSS against stream time after the first quarter."""
+def carried_state(model_dir: str, records, offsets: List[float], labels: List[str],
+                  config: online.OnlineConfig) -> Dict[str, int]:
+    """Actions matched offline by the online detector when the test videos run as one sequence (the
+    state carried across the cuts, as in the stream) vs each from a zero state: what the cuts cost."""
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(model_dir).signatures["frame_features"]
+
+    def events(features, timestamps, offset=0.0) -> List[dict]:
+        out = fn(frame_features=tf.constant(features[None]), lengths=tf.constant([len(features)]))
+        return [{"label": labels[e.label], "start": e.start + offset, "end": e.end + offset}
+                for e in online.segments(timestamps, out["probabilities"].numpy()[0], out["actionness"].numpy()[0],
+                                         config=config)]
+
+    one = events(np.concatenate([r.features for r in records]),
+                 np.concatenate([r.timestamps + o for r, o in zip(records, offsets)]))
+    each = [e for r, o in zip(records, offsets) for e in events(r.features, r.timestamps, o)]
+    truth = [(s.label, s.start + o, s.end + o) for r, o in zip(records, offsets) for s in r.segments]
+    return {"actions": len(truth),
+            "matched_one_sequence": sum(bool(matches(one, *t)) for t in truth), "events_one_sequence": len(one),
+            "matched_per_video": sum(bool(matches(each, *t)) for t in truth), "events_per_video": len(each)}
+
+
+def rss_growth(run: dict) -> Tuple[float, float, float]:
+    """MB per hour of stream: the slope of RSS against stream time after the first quarter (while
+    the stream runs: between the first and the last progress line); and the RSS at both ends of it."""
     wall, stream_s = np.array(run["progress"]).T
     t, mb = np.array(run["rss"]).T
     inside = (t >= wall[0]) & (t <= wall[-1])
     t, mb = t[inside], mb[inside]
     at = np.interp(t, wall, stream_s)
     keep = at >= at[0] + 0.25 * (at[-1] - at[0])
-    return float(np.polyfit(at[keep] / 3600.0, mb[keep], 1)[0])
+    return float(np.polyfit(at[keep] / 3600.0, mb[keep], 1)[0]), float(mb[keep][0]), float(mb[keep][-1])
 
 
 def main() -> None:
@@ -222,10 +254,15 @@ def main() -> None:
         with av.open(v) as c:
             durations.append(c.duration / av.time_base)
     offsets = list(np.concatenate([[0.0], np.cumsum(durations)[:-1]]))
+    cuts = carried_state(model_dir, records, offsets, list(vocabulary.labels), config)
+    log(f"offline, test videos as one sequence vs each alone: {json.dumps(cuts)}")
     played = args.latency_videos or len(videos)
     ts = concat_ts(videos[:played], os.path.join(work, "latency.ts"))
     log(f"real-time run: {played} videos, {sum(durations[:played]):.0f} s of stream, ffmpeg -re")
     live_run = stream(ts, model_dir, args.pipeline_root, True, args.port)
+    with open(os.path.join(work, "events.jsonl"), "w") as f:
+        f.writelines(json.dumps({"arrived_s": round(t - live_run["started"], 3), **e}) + "\n"
+                     for t, e in live_run["events"])
     delays, unmatched = emit_delays(live_run, records[:played], offsets[:played])
     log(f"{len(delays)} actions matched, {unmatched} not; delays {np.round(sorted(delays), 2).tolist()}")
 
@@ -235,6 +272,7 @@ def main() -> None:
     log(f"full-speed run: {seconds:.0f} s of stream ({loops} x the {len(videos)} test videos)")
     fast = stream(fast_ts, model_dir, args.pipeline_root, False, args.port + 1)
     realtime = seconds / (fast["ended"] - fast["started"])
+    growth, first, last = rss_growth(fast)
     uptime = open("/proc/loadavg").read().split()[:3]
     print(json.dumps({
         "p95_emit_delay_s": round(float(np.percentile(delays, 95)), 3) if delays else None,
@@ -242,9 +280,8 @@ def main() -> None:
         "matched_actions": len(delays), "unmatched_actions": unmatched,
         "latency_stream_s": round(sum(durations[:played]), 1),
         "realtime_factor": round(realtime, 2), "fast_stream_s": round(seconds, 1),
-        "rss_growth_mb_per_hour": round(rss_growth(fast), 2),
-        "rss_mb_start_end": [round(fast["rss"][0][1], 1), round(fast["rss"][-1][1], 1)],
-        "online_mAP": scores["online"], "offline_mAP": scores["offline"],
+        "rss_growth_mb_per_hour": round(growth, 2), "rss_mb_fitted_start_end": [round(first, 1), round(last, 1)],
+        "online_mAP": scores["online"], "offline_mAP": scores["offline"], "carried_state_offline": cuts,
         "online_config": {"on": config.on, "off": config.off, "min_length": config.min_length},
         "load_average": [float(x) for x in uptime], "cores": os.cpu_count(),
     }))
