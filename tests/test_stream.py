@@ -350,3 +350,26 @@ def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
     cnn(tf.zeros([1, 1, 10]))
     with pytest.raises(UserError, match="only LSTMP models"):
         architecture(cnn.variables)
+
+
+def test_a_growing_file_is_followed_until_it_stops_growing(setup):
+    clip = _clip(setup, "growing_src.ts", (120, 0, 0))
+    growing = os.path.join(setup.root, "growing.ts")
+    with open(clip, "rb") as f:
+        data = f.read()
+    open(growing, "wb").close()
+
+    def write():  # a recorder appending the stream in pieces
+        with open(growing, "ab") as out:
+            for i in range(0, len(data), 4096):
+                out.write(data[i:i + 4096])
+                out.flush()
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    began = time.monotonic()
+    times = [f.time for f in LiveSource(growing, SourceOptions(read_timeout=1.0)).frames()]
+    writer.join()
+    assert len(times) == 30 and np.all(np.diff(times) > 0)  # every frame, including those written last
+    assert time.monotonic() - began >= 0.05 * (len(data) // 4096)  # it waited for the writer

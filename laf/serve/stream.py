@@ -168,29 +168,35 @@ class LiveSource:
             origin = None      # pts of this connection's first keyframe
             offset = 0.0       # stream time of ``origin``
             previous = None    # this connection's last local time
-            for packet in container.demux(stream):
-                pts = packet.pts if packet.pts is not None else packet.dts
-                if pts is None or packet.size == 0:  # the demuxer's final flush packet, or nothing to decode
-                    continue
-                if packet.is_keyframe:
-                    self._gop += 1
-                    if origin is None:
-                        origin = pts
-                        offset = self._resume_time()
-                if origin is None:
-                    continue  # frames before the first keyframe cannot be decoded
-                info[pts] = (bool(packet.is_keyframe), is_reference(packet, codec, length_prefixed),
-                             self._gop, (packet.duration or 0) * tb)
-                for frame in stream.codec_context.decode(packet):
-                    out = self._frame(frame, info, origin, offset, previous, tb)
+            def emit(frames) -> Iterator[Frame]:
+                nonlocal previous, offset
+                for picture in frames:
+                    out = self._frame(picture, info, origin, offset, previous, tb)
                     if out is not None:
-                        previous, offset = out[1], out[2]
-                        yield out[0]
-            for frame in stream.codec_context.decode(None):
-                out = self._frame(frame, info, origin, offset, previous, tb)
-                if out is not None:
-                    previous, offset = out[1], out[2]
-                    yield out[0]
+                        frame, previous, offset = out
+                        yield frame
+
+            failure = None
+            try:
+                for packet in container.demux(stream):
+                    pts = packet.pts if packet.pts is not None else packet.dts
+                    if pts is None or packet.size == 0:  # the demuxer's final flush packet, or nothing to decode
+                        continue
+                    if packet.is_keyframe:
+                        self._gop += 1
+                        if origin is None:
+                            origin = pts
+                            offset = self._resume_time()
+                    if origin is None:
+                        continue  # frames before the first keyframe cannot be decoded
+                    info[pts] = (bool(packet.is_keyframe), is_reference(packet, codec, length_prefixed),
+                                 self._gop, (packet.duration or 0) * tb)
+                    yield from emit(stream.codec_context.decode(packet))
+            except (av.FFmpegError, OSError, TimeoutError) as e:  # stall or break: the decoder's frames still count
+                failure = e
+            yield from emit(stream.codec_context.decode(None))
+            if failure is not None:
+                raise failure
 
     def _frame(self, frame, info, origin, offset, previous, tb):
         """(Frame, local time, offset) with the clock kept monotonic, or None for an unknown frame."""
