@@ -74,6 +74,8 @@ class TrainerConfig:
     lr_decay_patience: int = 4
     epochs: int = 60                  # at most: early stopping restores the best validation epoch
     early_stopping_patience: int = 10
+    carry_across_videos: float = 0.5  # share of training videos started from the previous video's state, as a
+                                      # live stream never resets (laf localize --stream); 0 = the paper's
     seed: int = 0
 
 
@@ -211,6 +213,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("data.max_video_seconds", cfg.data.max_video_seconds)]:
         _positive(key, value)
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
+    _in_range("trainer.carry_across_videos", tr.carry_across_videos, 0, 1)
     _in_range("trainer.lr_decay_factor", tr.lr_decay_factor, 0, 1)
     _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)

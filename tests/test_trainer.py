@@ -96,6 +96,27 @@ def test_streams_cover_every_video_once_in_k_step_chunks(examples):
     assert data.num_classes(tfrecords.split_dir(root, "train")) == CLASSES
 
 
+def test_carry_starts_a_seeded_share_of_videos_from_the_previous_state(examples):
+    root, videos = examples
+
+    def video_starts(carry: float, seed: int = 0) -> list:
+        """Per stream, per batch: whether a chunk starting a video (first frame of some video) resets."""
+        firsts = {v.features[0].tobytes() for v in videos["train"]}
+        starts = []
+        for inputs, *_ in data.stream_batches(tfrecords.split_dir(root, "train"), D, "uniform", K, STREAMS,
+                                              seed=seed, shuffle=True, carry=carry):
+            x = {key: value.numpy() for key, value in inputs.items()}
+            starts += [bool(x["reset"][b]) for b in range(STREAMS)
+                       if x["mask"][b, 0] and x["features"][b, 0].tobytes() in firsts]
+        return starts
+
+    assert video_starts(0.0) == [True] * len(videos["train"])
+    assert not any(video_starts(1.0))
+    half = video_starts(0.5)
+    assert len(half) == len(videos["train"]) and 0.2 < np.mean(half) < 0.8
+    assert video_starts(0.5) == half  # same records and seed, same batches
+
+
 def test_weights_per_variant(examples):
     root, videos = examples
     train = tfrecords.split_dir(root, "train")

@@ -17,7 +17,10 @@ Truncated BPTT: each video is cut into consecutive k-step chunks (the last one p
 masked); B streams run side by side, each working through its own share of the videos one after
 the other, and a batch holds the next chunk of every stream. ``reset`` marks a stream's first
 chunk of a new video (its carried state must be zeroed); streams that run out early are padded
-with fully masked chunks until the longest one ends.
+with fully masked chunks until the longest one ends. With ``carry`` > 0 a seeded share of the
+videos instead start from the state the previous video of their stream left: a live stream never
+resets its state (``laf localize --stream``), so the model must learn that a new scene ends the
+action it saw before, and taught "this activity, no sibling" before the new video's action.
 """
 from __future__ import annotations
 
@@ -156,8 +159,16 @@ def seen_so_far(targets: tf.Tensor) -> tf.Tensor:
     return tf.scan(tf.maximum, targets, initializer=tf.constant(0.0, targets.dtype))
 
 
+def starts_from_zero(video: Dict[str, tf.Tensor], seed: int, carry: float) -> tf.Tensor:
+    """Whether a stream zeroes its state at this video's start: with probability 1 - ``carry``,
+    drawn once per video and seed (so the same records and seed give the same batches)."""
+    per_video = tf.strings.to_hash_bucket_fast(video[names.VIDEO_ID], 2 ** 31 - 1)
+    draw = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64) + 1, per_video]))
+    return draw >= carry
+
+
 def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
-                 actionness: bool = False) -> tf.data.Dataset:
+                 actionness: bool = False, carry: float = 0.0) -> tf.data.Dataset:
     """One parsed video -> its consecutive k-step chunks (last one padded and masked); with
     ``actionness`` the class weights are :func:`seen_so_far` of the actionness targets."""
     steps = tf.shape(video[names.TIMESTAMP])[0]
@@ -176,7 +187,7 @@ def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
     return tf.data.Dataset.from_tensor_slices({
         "features": cut(video[names.FRAME_FEATURES]),
         "mask": cut(tf.ones([steps], tf.bool)),
-        "reset": tf.equal(tf.range(chunks), 0),
+        "reset": tf.equal(tf.range(chunks), 0) & starts_from_zero(video, seed, carry),
         "labels": cut(labels),
         "weights": cut(weights),
         "targets": cut(targets),
@@ -192,7 +203,7 @@ def _idle_chunk(k: int, dim: int) -> Dict[str, tf.Tensor]:
 
 def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
                    streams: int = 12, seed: int = 0, shuffle: bool = False,
-                   actionness: bool = False) -> tf.data.Dataset:
+                   actionness: bool = False, carry: float = 0.0) -> tf.data.Dataset:
     """Batches ``({"features", "mask", "reset"}, labels, weights, targets)`` of shape [B, k, ...].
 
     Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
@@ -212,7 +223,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
             ordered = ordered.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
         videos = ordered.shard(streams, index).map(
             lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
-        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness))
+        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness, carry))
         return chunks.concatenate(tf.data.Dataset.from_tensors(_idle_chunk(k, dim)).repeat())
 
     zipped = tf.data.Dataset.zip(tuple(stream(i) for i in range(streams)))

@@ -55,6 +55,8 @@ class TrainerConfig:
     batch: int = 12                     # parallel video streams
     epochs: int = 60
     early_stopping_patience: int = 10
+    carry_across_videos: float = 0.0    # share of training videos started from the previous one's state
+                                        # (a live stream never resets); 0 = the paper's: each from zero
     seed: int = 0
     tensorboard_update_freq: int = 10   # steps between per-step TensorBoard points
     num_classes: Optional[int] = None
@@ -184,7 +186,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     # Passes over the data follow each other seamlessly (no chunk lost at a Keras epoch end);
     # an epoch is the number of steps one pass takes with balanced streams.
     train_batches = data.stream_batches(train_files, weighting=config.weighting, shuffle=True,
-                                        **batches).repeat()
+                                        carry=config.carry_across_videos, **batches).repeat()
     with warnings.catch_warnings():
         # Keras learns the validation length from the first pass and warns about it; harmless.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
