@@ -57,7 +57,7 @@ def _settings(args: argparse.Namespace):
         raise UserError(f"model directory not found: {args.model}")
     if args.server:
         rest.predict_url(args.server, args.model_name)  # a malformed URL fails now, not after featurizing
-    carried = assets.load(args.model) if args.model else None
+    carried = assets.load(args.model) if args.model and not args.pipeline_root else None
     if args.pipeline_root:
         settings = settings_from_pipeline(args.pipeline_root)
     elif carried is not None:
@@ -110,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     from laf.annotations import write_results
     from laf.errors import UserError
 
-    settings = _settings(args)
     if bool(args.videos) == bool(args.stream):
         raise UserError("give video files or --stream SOURCE (one of the two)")
+    settings = _settings(args)
     if args.stream:
         return localize_stream.run(args, settings, _vocabulary(args, settings))
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first

@@ -48,9 +48,13 @@ class ClusterDaskRunner(DaskRunner):
             client = ddist.Client(**arguments)
         except OSError as e:  # TimeoutError included: no scheduler there
             raise UserError(f"cannot reach the Dask scheduler ({arguments}): {e}") from None
-        pipeline.replace_all(dask_overrides())
-        visitor = self.to_dask_bag_visitor()
-        pipeline.visit(visitor)
-        consumed = {pcoll.producer for node in visitor.bags for pcoll in node.inputs}
-        finals = [bag for node, bag in visitor.bags.items() if node not in consumed]
-        return _ClosingResult(client, client.compute(finals))
+        try:
+            pipeline.replace_all(dask_overrides())
+            visitor = self.to_dask_bag_visitor()
+            pipeline.visit(visitor)
+            consumed = {pcoll.producer for node in visitor.bags for pcoll in node.inputs}
+            finals = [bag for node, bag in visitor.bags.items() if node not in consumed]
+            return _ClosingResult(client, client.compute(finals))
+        except BaseException:
+            client.close()  # a client without an address started a local cluster: do not leave it running
+            raise

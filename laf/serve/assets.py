@@ -58,4 +58,8 @@ def load(model_dir: str) -> Optional[IngestSettings]:
         raise UserError(f"{path} is not a features description: {e}") from None
     if backbone.weights not in PUBLIC_WEIGHTS:
         backbone = dataclasses.replace(backbone, weights=os.path.join(assets, backbone.weights))
-    return IngestSettings(backbone, fps, model_vocabulary(model_dir))
+    try:
+        vocabulary = model_vocabulary(model_dir)
+    except Exception as e:  # noqa: BLE001 -- any unreadable labels.json is the user's to fix
+        raise UserError(f"cannot read the label vocabulary in {assets}: {e}") from None
+    return IngestSettings(backbone, fps, vocabulary)

@@ -81,7 +81,10 @@ class RestStepper(_Stepper):
     def __init__(self, server: str, model_name: str, model_dir: str):
         from tensorflow.python.saved_model import loader_impl
 
-        signatures = loader_impl.parse_saved_model(model_dir).meta_graphs[0].signature_def
+        try:
+            signatures = loader_impl.parse_saved_model(model_dir).meta_graphs[0].signature_def
+        except OSError as e:
+            raise UserError(f"--model {model_dir} is not a SavedModel: {e}") from None
         if STEP_SIGNATURE not in signatures:
             raise UserError(f"{model_dir} has no {STEP_SIGNATURE!r} signature; the server's model needs it too")
         shape = {k: [d.size for d in v.tensor_shape.dim] for k, v in signatures[STEP_SIGNATURE].inputs.items()}
