@@ -104,6 +104,12 @@ def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(np.maximum(squares.numpy() / n - mean ** 2, 0.0))
 
 
+def video_draws(video: Dict[str, tf.Tensor], seed: int, shape) -> tf.Tensor:
+    """Uniform [0, 1) draws of ``shape`` that depend only on the video's id and ``seed``."""
+    per_video = tf.strings.to_hash_bucket_fast(video[names.VIDEO_ID], 2 ** 31 - 1)
+    return tf.random.stateless_uniform(shape, seed=tf.stack([tf.cast(seed, tf.int64), per_video]))
+
+
 def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.Tensor:
     """[T] float32 penalty weights of one parsed video (see the module docstring)."""
     steps = tf.shape(video[names.TIMESTAMP])[0]
@@ -112,9 +118,7 @@ def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.
     if weighting == "uniform":
         return tf.ones([steps], tf.float32)
     if weighting == "random30":
-        per_video = tf.strings.to_hash_bucket_fast(video[names.VIDEO_ID], 2 ** 31 - 1)
-        draws = tf.random.stateless_uniform([steps], seed=tf.stack([tf.cast(seed, tf.int64), per_video]))
-        return tf.cast(draws < RANDOM_FRACTION, tf.float32)
+        return tf.cast(video_draws(video, seed, [steps]) < RANDOM_FRACTION, tf.float32)
     if weighting == "oracle":
         own = tf.equal(video[names.GT_LABEL_INDEX], video[names.LABEL_INDEX])
         starts = tf.boolean_mask(video[names.GT_START], own)
@@ -162,9 +166,7 @@ def seen_so_far(targets: tf.Tensor) -> tf.Tensor:
 def starts_from_zero(video: Dict[str, tf.Tensor], seed: int, carry: float) -> tf.Tensor:
     """Whether a stream zeroes its state at this video's start: with probability 1 - ``carry``,
     drawn once per video and seed (so the same records and seed give the same batches)."""
-    per_video = tf.strings.to_hash_bucket_fast(video[names.VIDEO_ID], 2 ** 31 - 1)
-    draw = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64) + 1, per_video]))
-    return draw >= carry
+    return video_draws(video, seed + 1, []) >= carry
 
 
 def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
