@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -58,23 +58,26 @@ def log(message: str) -> None:
 
 # --- model and mAP -----------------------------------------------------------------------------
 
-def step_model(model_dir: str, work: str) -> str:
-    """The run's model, or its upgrade with ``localize_step`` when it lacks that signature."""
+def step_model(model_dir: str, work: str) -> Tuple[str, Any]:
+    """(directory, loaded SavedModel): the run's model, or its upgrade with ``localize_step`` when
+    it lacks that signature."""
     import tensorflow as tf
 
     from laf.serve.upgrade import add_step_signature
 
-    if "localize_step" in tf.saved_model.load(model_dir).signatures:
-        return model_dir
+    model = tf.saved_model.load(model_dir)
+    if "localize_step" in model.signatures:
+        return model_dir, model
     log(f"{model_dir} has no localize_step: upgrading it into {work}/model")
-    return add_step_signature(model_dir, os.path.join(work, "model"))
+    upgraded = add_step_signature(model_dir, os.path.join(work, "model"))
+    return upgraded, tf.saved_model.load(upgraded)
 
 
-def maps(model_dir: str, records, labels: List[str], config: online.OnlineConfig) -> Dict[str, dict]:
+def maps(model, records, labels: List[str], config: online.OnlineConfig) -> Dict[str, dict]:
     """Online vs offline detections on the same per-frame outputs, scored against the records' truth."""
     import tensorflow as tf
 
-    found = {k: v.numpy() for k, v in tf.saved_model.load(model_dir).signatures["localize"](
+    found = {k: v.numpy() for k, v in model.signatures["localize"](
         examples=tf.constant([r.serialize() for r in records])).items()}
     offline, streamed = [], []
     for i, r in enumerate(records):
@@ -191,13 +194,13 @@ def emit_delays(run: dict, records, offsets: List[float]) -> Tuple[List[float], 
     return delays, unmatched
 
 
-def carried_state(model_dir: str, records, offsets: List[float], labels: List[str],
+def carried_state(model, records, offsets: List[float], labels: List[str],
                   config: online.OnlineConfig) -> Dict[str, int]:
     """Actions matched offline by the online detector when the test videos run as one sequence (the
     state carried across the cuts, as in the stream) vs each from a zero state: what the cuts cost."""
     import tensorflow as tf
 
-    fn = tf.saved_model.load(model_dir).signatures["frame_features"]
+    fn = model.signatures["frame_features"]
 
     def events(features, timestamps, offset=0.0) -> List[dict]:
         out = fn(frame_features=tf.constant(features[None]), lengths=tf.constant([len(features)]))
@@ -240,10 +243,10 @@ def main() -> None:
     run = run_records.locate(args.pipeline_root)
     vocabulary = Vocabulary.load(run.vocabulary)
     records = sorted(run_records.scored_records(run, vocabulary)[0]["test"], key=lambda r: r.video_id)
-    model_dir = step_model(run.model, work)
+    model_dir, model = step_model(run.model, work)
     config = online.OnlineConfig()
     log(f"mAP of {len(records)} test videos, online vs offline")
-    scores = maps(model_dir, records, list(localize.class_names(vocabulary, len(vocabulary))), config)
+    scores = maps(model, records, list(localize.class_names(vocabulary, len(vocabulary))), config)
     log(json.dumps(scores))
 
     import av
@@ -254,7 +257,7 @@ def main() -> None:
         with av.open(v) as c:
             durations.append(c.duration / av.time_base)
     offsets = list(np.concatenate([[0.0], np.cumsum(durations)[:-1]]))
-    cuts = carried_state(model_dir, records, offsets, list(vocabulary.labels), config)
+    cuts = carried_state(model, records, offsets, list(vocabulary.labels), config)
     log(f"offline, test videos as one sequence vs each alone: {json.dumps(cuts)}")
     played = args.latency_videos or len(videos)
     ts = concat_ts(videos[:played], os.path.join(work, "latency.ts"))

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import random
 import threading
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -40,15 +40,46 @@ class BackboneConfig:
     def size(self) -> int:
         return self.input_size or BACKBONES[self.name][2]
 
+    @classmethod
+    def from_properties(cls, props: Mapping[str, Any]) -> "BackboneConfig":
+        """From the pipeline config's ``features`` section, which is also VideoIngest's and
+        ImageIngest's execution properties (empty values: the defaults)."""
+        return cls(name=props["backbone"], weights=props.get("weights") or "none", layer=props.get("layer") or None,
+                   input_size=int(props.get("input_size") or 0) or None)
+
 
 def _resolve_weights(weights: str):
     if weights == "imagenet":
         return "imagenet"
     if weights in ("none", "", None):
         return None
+    if "://" in weights:
+        return local_copy(weights)
     if not os.path.exists(weights):
         raise FileNotFoundError(f"backbone weights file not found: {weights}")
     return weights
+
+
+def local_copy(uri: str) -> str:
+    """A local copy of a weights file on any ``tf.io.gfile`` file system (``gs://``, ``s3://``,
+    ...): Keras opens weights files by local path only. Cached per URI, size and modification
+    time, so each worker fetches it once."""
+    import hashlib
+    import tempfile
+
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(uri):
+        raise FileNotFoundError(f"backbone weights file not found: {uri}")
+    stat = tf.io.gfile.stat(uri)
+    key = hashlib.sha256(f"{uri}\n{stat.length}\n{stat.mtime_nsec}".encode()).hexdigest()[:16]
+    local = os.path.join(tempfile.gettempdir(), "laf-weights", key, os.path.basename(uri))
+    if not os.path.exists(local):
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        partial = f"{local}.{os.getpid()}.{threading.get_ident()}.partial"
+        tf.io.gfile.copy(uri, partial, overwrite=True)
+        os.replace(partial, local)
+    return local
 
 
 def build_backbone(config: BackboneConfig):

@@ -17,6 +17,7 @@ from laf.ingest import images
 from laf.media import Video
 from laf.serve import assets, frames_tf, localize, rest
 from schemas.records import VideoRecord
+import tf_serving
 
 FRAME_SIZE = 80  # > the backbone's 32: the graph must downscale (JPEG DCT ratio 2, then Pillow's bilinear)
 
@@ -53,11 +54,6 @@ def product(served_model, pushed, client_frames):
     return localize.localize_outputs(pushed, [record.serialize()])
 
 
-def _call(model, arrays) -> dict:
-    outputs = model.signatures["localize_frames"](**{k: tf.constant(v) for k, v in arrays.items()})
-    return {k: v.numpy() for k, v in outputs.items()}
-
-
 def _assert_same_answer(got: dict, want: dict, frames: int = 18) -> None:
     assert sorted(got) == sorted(want)
     assert want["count"][0] > 3 and got["num_frames"][0] == frames
@@ -79,7 +75,8 @@ def test_graph_preparation_is_the_products_to_the_bit(client_frames):
 
 def test_frames_in_answer_as_the_product(pushed, client_frames, product):
     frames, timestamps = client_frames
-    _assert_same_answer(_call(pushed, {"frames": frames, "timestamps": timestamps}), product)
+    got = tf_serving.call(pushed, "localize_frames", {"frames": frames, "timestamps": timestamps})
+    _assert_same_answer(got, product)
 
 
 def test_frames_sampled_as_ingestion_does_answer_as_laf_localize(served_model, pushed):
@@ -88,7 +85,7 @@ def test_frames_sampled_as_ingestion_does_answer_as_laf_localize(served_model, p
     settings = assets.load(served_model.pushed)
     video = served_model.videos[1]
     samples = list(Video(video, fps=settings.fps, size=settings.backbone.size).samples())
-    got = _call(pushed, {"frames": [_encode(s.image, "PNG") for s in samples],
+    got = tf_serving.call(pushed, "localize_frames", {"frames": [_encode(s.image, "PNG") for s in samples],
                          "timestamps": np.array([s.target for s in samples], np.float32)})
     _assert_same_answer(got, localize.localize_outputs(pushed, localize.featurize([video], settings)), frames=13)
 
@@ -97,11 +94,7 @@ def test_rest_body_answers_as_the_direct_call(pushed, client_frames, product):
     frames, timestamps = client_frames
     body = json.loads(json.dumps(rest.request_body("localize_frames", {"frames": frames, "timestamps": timestamps})))
     assert body["inputs"]["frames"] == [{"b64": base64.b64encode(f).decode()} for f in frames]
-    signature = pushed.signatures["localize_frames"]
-    dtypes = {k: spec.dtype.as_numpy_dtype for k, spec in signature.structured_input_signature[1].items()}
-    name, arrays = rest.decode_request(body, dtypes)
-    assert name == "localize_frames"
-    served = rest.parse_response(json.loads(json.dumps(rest.response_body(_call(pushed, arrays)))))
+    served = rest.parse_response(json.loads(json.dumps(tf_serving.serve(pushed, body))))
     _assert_same_answer(served, product)
 
 
@@ -109,9 +102,9 @@ def test_bad_frames_are_named_errors(pushed, client_frames):
     frames, timestamps = client_frames
     broken = frames[:1] + [b"<html>not an image</html>"] + frames[2:]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"frame 1 is neither a JPEG nor a PNG image \(25 bytes\)"):
-        _call(pushed, {"frames": broken, "timestamps": timestamps})
+        tf_serving.call(pushed, "localize_frames", {"frames": broken, "timestamps": timestamps})
     with pytest.raises(tf.errors.InvalidArgumentError, match="one timestamp per frame"):
-        _call(pushed, {"frames": frames, "timestamps": timestamps[:-1]})
+        tf_serving.call(pushed, "localize_frames", {"frames": frames, "timestamps": timestamps[:-1]})
 
 
 def test_only_an_export_given_the_backbone_has_it(served_model, pushed):

@@ -12,13 +12,13 @@ import threading
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from laf.cli import main
 from laf.errors import UserError
 from laf.serve import localize, rest
 from schemas.records import VideoRecord
 from serving_fixtures import BACKBONE_FLAGS, VOCABULARY
+import tf_serving
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 SIGNATURES = ("serving_default", "frame_features", "localize")
@@ -42,19 +42,6 @@ def inputs(served_model):
             "frame_features": {"frame_features": padded, "lengths": lengths}}
 
 
-def _call(model, signature: str, arrays) -> dict:
-    outputs = model.signatures[signature](**{k: tf.constant(v) for k, v in arrays.items()})
-    return {k: v.numpy() for k, v in outputs.items()}
-
-
-def _serve(model, body: dict) -> dict:
-    """What TF Serving does with a columnar predict body: convert, call, answer ``{"outputs"}``."""
-    signature = model.signatures[body.get("signature_name", rest.DEFAULT_SIGNATURE)]
-    dtypes = {k: spec.dtype.as_numpy_dtype for k, spec in signature.structured_input_signature[1].items()}
-    name, arrays = rest.decode_request(body, dtypes)
-    return rest.response_body(_call(model, name, arrays))
-
-
 def _skeleton(value):
     """A JSON value's structure: object keys and list nesting, leaves by kind."""
     if isinstance(value, dict):
@@ -72,8 +59,8 @@ def test_rest_body_gives_the_direct_call_outputs(model, inputs, signature):
     else:
         examples = inputs[signature]["examples"]
         assert body["inputs"]["examples"] == [{"b64": base64.b64encode(e).decode()} for e in examples]
-    served = rest.parse_response(json.loads(json.dumps(_serve(model, body))))
-    direct = _call(model, signature, inputs[signature])
+    served = rest.parse_response(json.loads(json.dumps(tf_serving.serve(model, body))))
+    direct = tf_serving.call(model, signature, inputs[signature])
     assert sorted(served) == sorted(direct) and "probabilities" in served
     for name, value in direct.items():
         np.testing.assert_array_equal(served[name], value, err_msg=name)  # JSON numbers carry float32 exactly
@@ -104,7 +91,7 @@ class _TFServing(http.server.BaseHTTPRequestHandler):
             return self._reply(404, {"error": f"Servable not found for request: Latest({name})"})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         try:
-            answer = _serve(self.server.model, body)
+            answer = tf_serving.serve(self.server.model, body)
         except Exception as e:  # noqa: BLE001 -- TF Serving answers any bad request with 400 + error
             return self._reply(400, {"error": str(e).splitlines()[0]})
         self._reply(200, answer)

@@ -1,20 +1,20 @@
 """Executor of ImageIngest: a thin adapter running ``laf.ingest.image_ingest`` on the component's
-Beam pipeline (``beam_pipeline_args``, on any runner: ``laf.ingest.runners``) and describing the
+Beam pipeline (``beam_pipeline_args``, on any runner: ``components.ingest_executor``) and describing the
 output artifact."""
 import json
 from typing import Any, Dict, List
 
 from tfx import types
 from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
+from components.ingest_executor import IngestExecutor
 from laf.backbones import BackboneConfig
-from laf.ingest import image_ingest, runners
+from laf.ingest import image_ingest
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(IngestExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         props = exec_properties
@@ -24,9 +24,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         options = props.get("options") or {}
         if isinstance(options, str):
             options = json.loads(options)
-        backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
-                                  input_size=props.get("input_size") or None)
-        pipeline = runners.make_pipeline(self._beam_pipeline_args)
+        backbone = BackboneConfig.from_properties(props)
+        pipeline = self._make_beam_pipeline()
         summary = image_ingest.run(pipeline, props["root"], examples.uri, backbone,
                                    vocabulary=vocabulary, batch_size=props.get("batch_size") or 64, **options)
         examples.split_names = artifact_utils.encode_split_names([image_ingest.SPLIT])

@@ -1,18 +1,18 @@
 """Executor of VideoIngest: a thin adapter running ``laf.ingest.video_ingest`` on the component's
-Beam pipeline (``beam_pipeline_args``, on any runner: ``laf.ingest.runners``) and describing the
+Beam pipeline (``beam_pipeline_args``, on any runner: ``components.ingest_executor``) and describing the
 output artifacts."""
 import json
 from typing import Any, Dict, List
 
 from tfx import types
 from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
+from components.ingest_executor import IngestExecutor
 from laf import manifest as mf
 from laf.backbones import BackboneConfig
-from laf.ingest import runners, video_ingest
+from laf.ingest import video_ingest
 from schemas import names
 
 
@@ -22,7 +22,7 @@ def _ratios(value: Any) -> Dict[str, float]:
     return mf.check_ratios(json.loads(value) if isinstance(value, str) else value)
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(IngestExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         props = exec_properties
@@ -34,13 +34,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                        props.get("subset") or None, None, ratios)
         else:
             rows = mf.read_manifest(props["manifest"], ratios)
-        backbone = BackboneConfig(name=props["backbone"], weights=props["weights"], layer=props.get("layer") or None,
-                                  input_size=props.get("input_size") or None)
+        backbone = BackboneConfig.from_properties(props)
         limits = {k: props[k] for k in ("max_bytes", "max_duration") if props.get(k)}
         options = video_ingest.VideoOptions(batch_size=props.get("batch_size") or 32, **limits)
         summary = video_ingest.extract_videos(
             rows, examples.uri, backbone, float(props["fps"]), options=options,
-            taxonomy=props.get("taxonomy") or None, pipeline=runners.make_pipeline(self._beam_pipeline_args),
+            taxonomy=props.get("taxonomy") or None, pipeline=self._make_beam_pipeline(),
             vocabulary_dir=vocabulary.uri)
         examples.split_names = artifact_utils.encode_split_names(list(names.SPLITS))
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)

@@ -1,5 +1,6 @@
 """`laf compile`: the Kubeflow Pipelines v2 / Vertex AI pipeline-spec JSON."""
 import argparse
+import sys
 
 from pipeline.kubeflow_v2_runner import TARGETS
 
@@ -20,4 +21,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config, check_paths=False) if args.config else demo.demo_config(args.demo_dir)
     path = compile_pipeline(cfg, args.target, args.image, args.output)
     print(f"wrote {args.target} pipeline spec: {path}")
+    weights = cfg.features.weights
+    if weights not in ("imagenet", "none") and "://" not in weights:
+        print(f"note: features.weights is the local file {weights}: the image must hold it at that path"
+              " (or give a gs:// URI the containers read)", file=sys.stderr)
     return 0

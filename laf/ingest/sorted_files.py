@@ -53,9 +53,10 @@ def _by_destination(element: Element) -> Tuple[int, Element]:
 
 class WriteSorted(beam.DoFn):
     """(key, the ``Element``s of one destination) -> its file, records sorted by (key, digest),
-    and its count. Records spill to a local temporary file and only (key, digest, offset, length)
-    stay in memory, so a destination of any size is sorted on runners that stream the group. The
-    file is written under a temporary name and renamed: a retried writer leaves the same file."""
+    and its count (duplicates, which have no file, are only counted). Records spill to a local
+    temporary file and only (key, digest, offset, length) stay in memory, so a destination of any
+    size is sorted on runners that stream the group. The file is written under a temporary name and
+    renamed: a retried writer leaves the same file."""
 
     def __init__(self, output: str):
         self._output = output
@@ -64,8 +65,12 @@ class WriteSorted(beam.DoFn):
         import tensorflow as tf
 
         index: List[Tuple[str, bytes, int, int]] = []
+        count = 0
         with tempfile.TemporaryFile() as spill:
             for destination, key, payload in group[1]:
+                count += 1
+                if file_name(destination) is None:
+                    continue  # counted only
                 data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
                 index.append((key, hashlib.sha256(data).digest(), spill.tell(), len(data)))
                 spill.write(data)
@@ -76,7 +81,7 @@ class WriteSorted(beam.DoFn):
                     _write_sorted(spill, sorted(index), f, tfrecord=destination != REJECTED)
                 tf.io.gfile.rename(temporary, os.path.join(self._output, name), overwrite=True)
         with tf.io.gfile.GFile(os.path.join(self._output, COUNTS_DIR, f"{destination}.json"), "w") as f:
-            f.write(json.dumps({destination: len(index)}))
+            f.write(json.dumps({destination: count}))
         return []
 
 

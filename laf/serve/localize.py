@@ -59,10 +59,7 @@ def settings_from_features(features: Mapping[str, Any],
                            vocabulary: Optional[Vocabulary] = None) -> IngestSettings:
     """Settings from the pipeline config's ``features`` section, which is also VideoIngest's
     properties (backbone, weights, layer, input_size, fps)."""
-    backbone = BackboneConfig(name=features["backbone"], weights=features["weights"] or "none",
-                              layer=features.get("layer") or None,
-                              input_size=int(features.get("input_size") or 0) or None)
-    return IngestSettings(backbone, float(features["fps"]), vocabulary)
+    return IngestSettings(BackboneConfig.from_properties(features), float(features["fps"]), vocabulary)
 
 
 def settings_from_pipeline(pipeline_root: str) -> IngestSettings:

@@ -71,7 +71,7 @@ class OnlineDetector:
         for t, e in zip(np.asarray(timestamps, np.float64), evidence):
             top = float(e.max())
             if self._start is not None and top < self.config.off:
-                events += self._close(float(t), float(t))
+                events += self._close(float(t))
             elif self._start is None and top >= self.config.on:
                 self._start, self._sum, self._count = float(t), np.zeros_like(e, np.float64), 0
             if self._start is not None:
@@ -79,20 +79,21 @@ class OnlineDetector:
                 self._count += 1
             self._last = float(t)
         if partial and self._start is not None:
-            events.append(self._event(self._last, self._last, partial=True))
+            events.append(self._event(self._last, partial=True))
         return events
 
     def finish(self, end: float) -> List[Event]:
         """The segment still open when the stream ends, closed at ``end`` (seconds)."""
-        return self._close(end, end) if self._start is not None else []
+        return self._close(end) if self._start is not None else []
 
-    def _event(self, end: float, now: float, partial: bool = False) -> Event:
+    def _event(self, end: float, partial: bool = False) -> Event:
+        """The segment up to ``end``, the stream time of the frame that decides it (so emitted then)."""
         mean = self._sum / max(self._count, 1)
         label = int(mean.argmax())
-        return Event(label, self._start, end, float(mean[label]), now, partial)
+        return Event(label, self._start, end, float(mean[label]), end, partial)
 
-    def _close(self, end: float, now: float) -> List[Event]:
-        event = self._event(end, now)
+    def _close(self, end: float) -> List[Event]:
+        event = self._event(end)
         self._start, self._sum, self._count = None, None, 0
         return [event] if event.end - event.start >= self.config.min_length - 1e-9 else []
 

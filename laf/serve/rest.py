@@ -1,5 +1,5 @@
 """TF Serving's REST predict API for any of the model's signatures: the request body, the
-JSON-to-tensor conversion the server applies to it, the response format, and a client.
+response format, and a client.
 
 ``POST {server}/v1/models/{model_name}:predict``. Requests use the columnar format
 (``{"signature_name": S, "inputs": {name: value}}``), which works for every signature whatever its
@@ -15,7 +15,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping
 
 import numpy as np
 
@@ -25,51 +25,31 @@ DEFAULT_MODEL_NAME = "laf"
 DEFAULT_SIGNATURE = "serving_default"
 
 
-def _to_json(value: Any) -> Any:
+def to_json(value: Any) -> Any:
     """bytes -> ``{"b64": ...}``; arrays and sequences -> nested lists; numpy scalars -> numbers."""
     if isinstance(value, bytes):
         return {"b64": base64.b64encode(value).decode("ascii")}
     if isinstance(value, np.ndarray) and value.dtype != object and value.dtype.kind != "S":
         return value.tolist()
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_to_json(v) for v in value]
+        return [to_json(v) for v in value]
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _from_json(value: Any, text: bool) -> Any:
+def from_json(value: Any, text: bool) -> Any:
     """The inverse for one input: ``{"b64"}`` -> bytes (and, for string tensors, text -> UTF-8)."""
     if isinstance(value, dict):
         if set(value) != {"b64"}:
             raise ValueError(f"an object in a tensor value must be {{\"b64\": ...}}, got keys {sorted(value)}")
         return base64.b64decode(value["b64"], validate=True)
     if isinstance(value, list):
-        return [_from_json(v, text) for v in value]
+        return [from_json(v, text) for v in value]
     return value.encode("utf-8") if text and isinstance(value, str) else value
 
 
 def request_body(signature_name: str, inputs: Mapping[str, Any]) -> Dict[str, Any]:
     """The predict request for a signature's named inputs (bytes, sequences of bytes, arrays)."""
-    return {"signature_name": signature_name, "inputs": {name: _to_json(v) for name, v in inputs.items()}}
-
-
-def decode_request(body: Mapping[str, Any], input_dtypes: Mapping[str, Any]) -> Tuple[str, Dict[str, np.ndarray]]:
-    """What TF Serving feeds the signature for a columnar request: (signature name, numpy inputs),
-    each input converted to its dtype in ``input_dtypes`` (``object`` for string tensors)."""
-    inputs = body.get("inputs")
-    if not isinstance(inputs, dict) or "instances" in body:
-        raise ValueError('expected a columnar request: {"signature_name": ..., "inputs": {name: value}}')
-    if set(inputs) != set(input_dtypes):
-        raise ValueError(f"the signature takes inputs {sorted(input_dtypes)}, the request gives {sorted(inputs)}")
-    arrays = {}
-    for name, value in inputs.items():
-        dtype = np.dtype(input_dtypes[name])
-        arrays[name] = np.array(_from_json(value, text=dtype == object), dtype=dtype)
-    return body.get("signature_name", DEFAULT_SIGNATURE), arrays
-
-
-def response_body(outputs: Mapping[str, Any]) -> Dict[str, Any]:
-    """TF Serving's answer to a columnar request, for a signature with several outputs."""
-    return {"outputs": {name: _to_json(np.asarray(v)) for name, v in outputs.items()}}
+    return {"signature_name": signature_name, "inputs": {name: to_json(v) for name, v in inputs.items()}}
 
 
 def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
@@ -79,7 +59,7 @@ def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
     outputs = body.get("outputs")
     if not isinstance(outputs, dict):
         raise UserError(f"the model server's answer has no named outputs (keys: {sorted(body)})")
-    return {name: np.asarray(_from_json(value, text=False)) for name, value in outputs.items()}
+    return {name: np.asarray(from_json(value, text=False)) for name, value in outputs.items()}
 
 
 def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
