@@ -65,7 +65,7 @@ def run_size(directory: str) -> dict:
     from laf.quiet import quiet
 
     quiet()
-    from laf import domain_transfer as dt
+    from laf.transfer import domain_transfer as dt
 
     rss_before = _peak_rss_mb()
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Speed of the vectorised mAP (``laf.evaluation.average_precision``) against a straightforward
+"""Speed of the vectorised mAP (``laf.evaluate.evaluation.average_precision``) against a straightforward
 per-detection Python loop over a pandas frame (the structure of the ActivityNet reference code), on
 20 k detections in 400 videos, 20 classes, 5 tIoU thresholds. Also checks both give the same APs.
 
@@ -17,7 +17,7 @@ import pandas as pd
 from laf.quiet import quiet
 
 quiet()
-from laf.evaluation import PAPER_TIOUS, Detection, average_precision, tiou  # noqa: E402
+from laf.evaluate.evaluation import PAPER_TIOUS, Detection, average_precision, tiou  # noqa: E402
 from schemas.segment import Segment  # noqa: E402
 
 

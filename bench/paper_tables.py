@@ -7,7 +7,7 @@ Inputs come from a finished local pipeline run, located through its ML Metadata
 (``laf.evaluate.run_records``). Every method trains with ``trainer.run_fn.train`` on the same
 scored records (train split; eval split for validation, as the pipeline's Trainer) with the
 run's Trainer settings (the demo config's ``trainer`` section when the run has none; ``--epochs``
-overrides), and is evaluated with ``laf.evaluation`` on the test split: Hit@1/Hit@5 and activity
+overrides), and is evaluated with ``laf.evaluate.evaluation`` on the test split: Hit@1/Hit@5 and activity
 Hit@1 under the method's fusion (average, or actionness for actionness models), mAP@0.1..0.5 with
 the evaluation section's sliding window over the class evidence; false positives on the data's
 Ambiguous segments are ignored (THUMOS14 protocol) when it has them. Per-frame behaviour beside
@@ -40,7 +40,7 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf import evaluation  # noqa: E402
+from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
@@ -129,12 +129,12 @@ def image_filter(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, bool], str
         rounds = json.load(f)
     logged = {e["round"]: e["images_kept"] for e in rounds["rounds"]}.get(rounds.get("chosen_round"))
     return kept, (f"kept images: {run.rounds} has no image_filter.json, so domain transfer was run again with the"
-                  f" run's settings (laf.domain_transfer.run): {sum(kept.values())} kept, the run's rounds.json"
-                  f" logged {logged} for its chosen round")
+                  f" run's settings (laf.transfer.domain_transfer.run): {sum(kept.values())} kept, the run's"
+                  f" rounds.json logged {logged} for its chosen round")
 
 
 def _recomputed_filter(run: Run, vocabulary: Vocabulary) -> Dict[str, bool]:
-    from laf import domain_transfer as dt
+    from laf.transfer import domain_transfer as dt
     from laf import tfrecords
     from schemas.records import ImageRecord
 

@@ -43,7 +43,7 @@ import numpy as np
 from laf.quiet import quiet
 
 quiet()
-from laf.evaluation import Detection, average_precision, tiou  # noqa: E402
+from laf.evaluate.evaluation import Detection, average_precision, tiou  # noqa: E402
 from laf.evaluate import run_records  # noqa: E402
 from laf.serve import localize, online  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402

@@ -17,7 +17,7 @@ import os
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from laf.errors import UserError
-from laf.evaluation import Detection
+from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment
 
 AMBIGUOUS = "Ambiguous"

@@ -22,7 +22,7 @@ from laf.errors import UserError
 from schemas import names
 
 if TYPE_CHECKING:  # annotations only
-    from laf.evaluation import Detection
+    from laf.evaluate.evaluation import Detection
     from schemas.segment import Segment
 
 RUN_METHOD = "this_run"
@@ -378,7 +378,7 @@ def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
 
 def _localize_settings(eval_config):
     """Sliding-window settings of the evaluation's LocalizationMAP metric (defaults if absent)."""
-    from laf import evaluation as ev
+    from laf.evaluate import evaluation as ev
 
     for spec in getattr(eval_config, "metrics_specs", []) if eval_config is not None else []:
         for metric in spec.metrics:
@@ -436,7 +436,7 @@ def _shown(videos, count: int) -> List[int]:
 def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
                   max_videos: int) -> None:
     """Per-class AP and PR curves at tIoU 0.5 and the timelines, from the model run on the test split."""
-    from laf import evaluation as ev
+    from laf.evaluate import evaluation as ev
 
     videos = _test_videos(examples_uri)
     if not videos:

@@ -90,7 +90,7 @@ class EvaluationConfig:
 
 
     def localize(self) -> Dict[str, Any]:
-        """The fields of ``laf.evaluation.LocalizeConfig`` (trainer's ``localize`` signature)."""
+        """The fields of ``laf.evaluate.evaluation.LocalizeConfig`` (trainer's ``localize`` signature)."""
         return {"window": self.window, "stride": self.stride, "nms_overlap": self.nms_overlap,
                 "top_k_classes": self.top_k_classes}
 

@@ -41,7 +41,7 @@ def _schema_file(path: str, project_dir: Optional[str]) -> str:
 def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
                     project_dir: Optional[str] = None) -> tfx.dsl.Pipeline:
-    from laf.tfma_metrics import eval_config
+    from laf.evaluate.tfma_metrics import eval_config
 
     feats = cfg.features
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",

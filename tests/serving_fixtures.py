@@ -11,7 +11,7 @@ from typing import List
 import numpy as np
 
 from laf.backbones import BackboneConfig
-from laf.evaluation import LocalizeConfig
+from laf.evaluate.evaluation import LocalizeConfig
 from schemas.vocabulary import Vocabulary
 import video_fixtures as vf
 

@@ -5,7 +5,7 @@ import pytest
 
 from laf import annotations
 from laf.errors import UserError
-from laf.evaluation import Detection
+from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment
 
 GT = {

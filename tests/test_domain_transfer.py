@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from laf import domain_transfer as dt
+from laf.transfer import domain_transfer as dt
 from laf import tfrecords
 from laf.errors import UserError
 from schemas.records import ImageRecord, VideoRecord

@@ -3,8 +3,8 @@ per-detection loops written from the protocol text."""
 import numpy as np
 import pytest
 
-from laf import evaluation as ev
-from laf.evaluation import Detection, LocalizeConfig
+from laf.evaluate import evaluation as ev
+from laf.evaluate.evaluation import Detection, LocalizeConfig
 from schemas.segment import Segment
 from schemas.vocabulary import Vocabulary
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from laf import evaluation
+from laf.evaluate import evaluation
 from laf.cli import main
 from laf.serve import assets, localize
 from schemas.records import VideoRecord

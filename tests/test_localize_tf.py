@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from laf import evaluation as ev
-from laf.evaluation import LocalizeConfig
+from laf.evaluate import evaluation as ev
+from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve.localize_tf import PAD_LABEL, localize, localize_batch
 
 CONFIGS = [LocalizeConfig(), LocalizeConfig(window=4, stride=3, nms_overlap=0.3),

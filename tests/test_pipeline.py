@@ -99,7 +99,7 @@ def _saved_model_cli(*args):
 
 
 def test_pushed_model_serves_every_signature_like_the_library(demo_run, tmp_path):
-    from laf import evaluation
+    from laf.evaluate import evaluation
 
     model_dir = demo_run["summary"]["pushed_model"]
     shown = _saved_model_cli("show", "--dir", model_dir, "--all")

@@ -15,7 +15,7 @@ from PIL import Image
 
 from laf import report
 from laf.errors import UserError
-from laf.evaluation import Detection
+from laf.evaluate.evaluation import Detection
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -165,7 +165,7 @@ def test_collect_needs_a_pipeline_root(tmp_path):
 
 def test_precision_recall_points_integrate_to_average_precision():
     """The PR curves drawn in the report are the points ``average_precision`` integrates."""
-    from laf.evaluation import average_precision, precision_recall
+    from laf.evaluate.evaluation import average_precision, precision_recall
 
     rng = np.random.default_rng(3)
     classes = ["a", "b", "c"]

@@ -12,9 +12,9 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from laf import evaluation as ev
+from laf.evaluate import evaluation as ev
 from laf import tfrecords
-from laf.tfma_metrics import eval_config, map_metric_names
+from laf.evaluate.tfma_metrics import eval_config, map_metric_names
 from schemas import names
 from schemas.parsing import video_sequence_spec
 from schemas.records import Segment, VideoRecord

@@ -330,7 +330,7 @@ def siblings(tmp_path_factory):
 
 
 def test_trained_model_tells_siblings_apart(siblings):
-    from laf import evaluation
+    from laf.evaluate import evaluation
 
     test, outputs = siblings["test"], siblings["outputs"]
     fused = np.stack([evaluation.fuse(o["probabilities"], o["actionness"]) for o in outputs])

@@ -245,7 +245,7 @@ def frame_outputs(net: keras.Model, features, lengths) -> Outputs:
 
 def class_evidence(outputs: Outputs) -> tf.Tensor:
     """What localization windows average: p(class) x actionness (graph twin of
-    ``laf.evaluation.class_evidence``); the plain probabilities for a net without actionness."""
+    ``laf.evaluate.evaluation.class_evidence``); the plain probabilities for a net without actionness."""
     if "actionness" not in outputs:
         return outputs["probabilities"]
     return outputs["probabilities"] * outputs["actionness"][..., None]

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from laf.evaluation import LocalizeConfig
+from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve import assets as serving_assets
 from laf.serve.localize import settings_from_features
 from schemas.vocabulary import Vocabulary
@@ -62,7 +62,7 @@ class TrainerConfig:
     num_classes: Optional[int] = None
     vocabulary: Optional[str] = None
     feature_dim: Optional[int] = None
-    localize: Optional[Mapping[str, Any]] = None  # laf.evaluation.LocalizeConfig fields, for `localize`
+    localize: Optional[Mapping[str, Any]] = None  # laf.evaluate.evaluation.LocalizeConfig fields, for `localize`
     features: Optional[Mapping[str, Any]] = None  # the pipeline's features section, for the model's assets
 
     @property

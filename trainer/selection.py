@@ -3,7 +3,7 @@
 restored best epoch all watch.
 
 - ``val_hit@1``: video Hit@1 of whole eval videos under the product's fusion
-  (``laf.evaluation.fuse``): the paper tuned on validation videos. Coarse when they are few.
+  (``laf.evaluate.evaluation.fuse``): the paper tuned on validation videos. Coarse when they are few.
 - ``val_accuracy``: the class head's frame accuracy on the eval split, weighted as the variant
   trains (``trainer.model.StreamTrainer``): what the variant optimises, on many frames.
 
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from laf import evaluation
+from laf.evaluate import evaluation
 from laf.evaluate import batches
 from schemas import names
 from trainer import data

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from laf.backbones import BackboneConfig, build_backbone
-from laf.evaluation import LocalizeConfig
+from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve import frames_tf
 from laf.serve.localize_tf import localize_batch
 from schemas import names

@@ -1,4 +1,4 @@
-"""DomainTransfer: ``laf.domain_transfer`` (paper §3.2, Algorithm 1) as a TFX component.
+"""DomainTransfer: ``laf.transfer.domain_transfer`` (paper §3.2, Algorithm 1) as a TFX component.
 
 Inputs: the ingested video Examples (``train`` = training frames, ``eval`` = validation videos
 of the stopping rule), the image Examples and the LabelVocabulary. Outputs: ``laf_model`` (CNN_i

@@ -1,4 +1,4 @@
-"""Executor of DomainTransfer: a thin adapter from artifacts to ``laf.domain_transfer``."""
+"""Executor of DomainTransfer: a thin adapter from artifacts to ``laf.transfer.domain_transfer``."""
 import json
 import os
 from typing import Any, Dict, List
@@ -10,7 +10,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from laf import domain_transfer as dt
+from laf.transfer import domain_transfer as dt
 from laf import tfrecords
 from laf.errors import UserError
 from schemas.vocabulary import Vocabulary

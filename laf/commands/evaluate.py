@@ -8,7 +8,7 @@ import sys
 from typing import List
 
 from laf.errors import UserError
-from laf.evaluation import PAPER_TIOUS, APResult, tiou_key
+from laf.evaluate.evaluation import PAPER_TIOUS, APResult, tiou_key
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def format_table(result: APResult) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from laf import annotations
-    from laf.evaluation import average_precision
+    from laf.evaluate.evaluation import average_precision
 
     tious = parse_tious(args.tiou)
     gt = annotations.read_ground_truth(args.ground_truth, args.subset)

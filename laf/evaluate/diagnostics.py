@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from laf import evaluation
+from laf.evaluate import evaluation
 from schemas.records import VideoRecord
 from schemas.vocabulary import split_label
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from laf.backbones import BackboneConfig
 from laf.errors import UserError
-from laf.evaluation import Detection
+from laf.evaluate.evaluation import Detection
 from schemas import names
 from schemas.vocabulary import Vocabulary
 
@@ -213,7 +213,7 @@ def plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: in
     from matplotlib.patches import Rectangle
 
     detections = result.detections[:top]
-    from laf.evaluation import class_evidence
+    from laf.evaluate.evaluation import class_evidence
 
     evidence = class_evidence(result.probabilities, result.actionness)
     shown = sorted({d.label for d in detections} | {labels[int(c)] for c in set(evidence.argmax(1))})

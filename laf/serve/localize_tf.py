@@ -1,4 +1,4 @@
-"""Graph twin of :func:`laf.evaluation.detect` (sliding window + greedy per-class NMS) in TensorFlow
+"""Graph twin of :func:`laf.evaluate.evaluation.detect` (sliding window + greedy per-class NMS) in TensorFlow
 ops, so a SavedModel can serve a ``localize`` signature that returns the library's detections.
 
 Same windows, scores, tie rules and ordering as the NumPy library (computed in float64, returned
@@ -10,7 +10,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
-from laf.evaluation import LocalizeConfig
+from laf.evaluate.evaluation import LocalizeConfig
 
 PAD_LABEL = -1
 

@@ -1,8 +1,8 @@
 """The online detector: action segments from per-frame outputs as they arrive (``laf localize --stream``).
 
-The offline localizer (sliding windows + NMS, ``laf.evaluation.localize``) needs the whole video.
+The offline localizer (sliding windows + NMS, ``laf.evaluate.evaluation.localize``) needs the whole video.
 A stream needs a decision as soon as an action ends, so segments come from hysteresis on the
-per-frame class evidence ``e_t = p_t(class) x actionness_t`` (``laf.evaluation.class_evidence``;
+per-frame class evidence ``e_t = p_t(class) x actionness_t`` (``laf.evaluate.evaluation.class_evidence``;
 the probabilities alone for a model without actionness), one frame at a time:
 
 - a segment opens at the first frame whose top-class evidence ``max_c e_t`` reaches ``on``;
@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from laf.errors import UserError
-from laf.evaluation import class_evidence, frame_bounds
+from laf.evaluate.evaluation import class_evidence, frame_bounds
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from laf.errors import UserError
-from laf.evaluation import LocalizeConfig
+from laf.evaluate.evaluation import LocalizeConfig
 
 
 def _short(variable) -> str:

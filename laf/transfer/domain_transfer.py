@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from laf import tfrecords
 from laf.errors import UserError
-from laf.evaluation import TOP_FRACTION
+from laf.evaluate.evaluation import TOP_FRACTION
 from schemas import names
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
-"""The paper's metrics as TFMA custom metrics (Beam combiners over ``laf.evaluation``), and the
+"""The paper's metrics as TFMA custom metrics (Beam combiners over ``laf.evaluate.evaluation``), and the
 ``tfma.EvalConfig`` the pipeline's Evaluator runs with.
 
 Per video the combiners read the serving signature's ``probabilities`` (padded to the batch's
 longest video, so sliced to ``num_frames``) and, when the model has it, ``actionness`` (video fusion
-and window scores then use it, as ``laf.evaluation.fuse`` and ``class_evidence`` do), and the
+and window scores then use it, as ``laf.evaluate.evaluation.fuse`` and ``class_evidence`` do), and the
 SequenceExample *context* features (TFMA drops feature lists): label index, activity,
 ``num_frames``, ``fps`` and the ground-truth segments. Frame timestamps come from an optional ``timestamps`` signature output; without it they are
 ``i / fps`` (exact for ingestion's uniform sampling).
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_types
 
-from laf import evaluation as ev
+from laf.evaluate import evaluation as ev
 from schemas import names
 from schemas.segment import Segment
 from schemas.vocabulary import split_label
@@ -66,7 +66,7 @@ def _video(element: metric_types.StandardMetricInputs, model_name: str,
     probabilities = np.asarray(predictions[PROBABILITIES] if isinstance(predictions, dict) else predictions)
     probabilities = probabilities.reshape(-1, probabilities.shape[-1])[:num_frames]
     actionness = None
-    if isinstance(predictions, dict) and ACTIONNESS in predictions:  # fusion and windows use it (laf.evaluation)
+    if isinstance(predictions, dict) and ACTIONNESS in predictions:  # fusion and windows use it (evaluation)
         actionness = np.asarray(predictions[ACTIONNESS]).reshape(-1)[:num_frames]
     detections = ev.Segments(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
     if localize is not None:
