@@ -9,10 +9,11 @@ the LAST line one JSON object:
   frames, scored on the test split's action frames);
 - ``model_action_acc``: the pushed model's per-frame accuracy on the test action frames, and
   ``model_vs_probe`` = their ratio;
-- ``laf_auc``: LAF scores of the training frames, action vs context frames;
+- ``laf_auc``: LAF scores of the training frames, action vs context frames; ``novelty_auc`` the same
+  for their sibling novelty (``trainer.novelty``);
 - ``laf_weight_share_action``: share of the LAF loss weight (the class head's frame weights) on
   ground-truth action frames; ``actionness_target_share_action`` the same for the actionness
-  targets (``trainer.data.laf_actionness``);
+  targets (``trainer.data.actionness_targets``: LAF and sibling novelty, ``trainer.novelty``);
 - ``actionness_auc``: the model's actionness on test frames, action vs context (null without it);
 - ``"hit@1"``: ``{"average": x, "actionness": y}``, video Hit@1 under each fusion the product offers;
 - ``context_class_collapse``: the largest share of an activity's test videos whose context frames
@@ -46,10 +47,33 @@ def model_outputs(model_dir: str, records: Sequence[VideoRecord]) -> List[Dict[s
     return batches.unpad({k: v.numpy() for k, v in found.items()}, lengths)
 
 
-def actionness_targets(records: Sequence[VideoRecord]) -> List[np.ndarray]:
-    from trainer.data import laf_actionness
+def novelty_targets(records: Sequence[VideoRecord]) -> Dict[str, np.ndarray]:
+    from trainer.novelty import sibling_novelty
 
-    return [laf_actionness(np.asarray(r.laf_scores, np.float32)).numpy() for r in records]
+    return sibling_novelty(records, records)
+
+
+def novelty_auc(records: Sequence[VideoRecord]) -> Optional[float]:
+    """Sibling novelty (``trainer.novelty``) of the training frames, action vs context frames."""
+    novelty = novelty_targets(records)
+    known = [r for r in records if r.video_id in novelty]
+    if not known:
+        return None
+    inside = np.concatenate([diagnostics.action_mask(r) for r in known])
+    values = np.concatenate([novelty[r.video_id] for r in known])
+    return diagnostics.auc(values[inside], values[~inside])
+
+
+def actionness_targets(records: Sequence[VideoRecord]) -> List[np.ndarray]:
+    """The product's actionness targets of the training videos: LAF and sibling novelty."""
+    import tensorflow as tf
+
+    from schemas import names
+    from trainer.data import actionness_targets as targets
+
+    novelty = novelty_targets(records)
+    return [targets({names.LAF_SCORE: tf.constant(r.laf_scores, tf.float32)}, "laf", None,
+                    tf.constant(novelty[r.video_id]) if r.video_id in novelty else None).numpy() for r in records]
 
 
 def diagnose(pipeline_root: str) -> dict:
@@ -68,6 +92,7 @@ def diagnose(pipeline_root: str) -> dict:
         "model_action_acc": model_acc,
         "model_vs_probe": model_acc / probe if probe else float("nan"),
         "laf_auc": diagnostics.laf_auc(train),
+        "novelty_auc": novelty_auc(train),
         "laf_weight_share_action": diagnostics.weight_share_action([r.laf_scores for r in train], train),
         "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train), train),
         "actionness_auc": diagnostics.actionness_auc(outs, test),

@@ -10,8 +10,10 @@ chosen by the weighting variant:
 
 Each frame also gets an actionness target (the soft "this is an action frame" label of the
 actionness head, see ``trainer.model``): the weight itself for ``uniform``, ``random30`` and
-``oracle``; for ``laf`` the LAF score relative to its own video (:func:`laf_actionness`). When the
-network has that head, the class weights become :func:`seen_so_far` of the targets.
+``oracle``; for ``laf`` the LAF score relative to its own video (:func:`laf_actionness`), and,
+when the trainer gives the frame's sibling novelty (``trainer.novelty``: the product's method), the
+geometric mean of the two: a soft AND, so a frame is an action where the web images name the
+action *and* the sibling videos lack it. When the network has that head, the class weights become :func:`seen_so_far` of the targets.
 
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
@@ -24,7 +26,7 @@ action it saw before, and taught "this activity, no sibling" before the new vide
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -147,11 +149,33 @@ def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
     return tf.cond(tf.size(laf) > 0, contrast, lambda: laf)  # a video without frames has no targets
 
 
-def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.Tensor) -> tf.Tensor:
-    """[T] soft actionness labels for the actionness head (see the module docstring)."""
-    if weighting == "laf":
-        return laf_actionness(video[names.LAF_SCORE])
-    return weights
+def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.Tensor,
+                       novelty: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """[T] soft actionness labels for the actionness head (see the module docstring); for ``laf``
+    with the video's ``novelty`` targets (``trainer.novelty``, [T]; empty: none), the geometric
+    mean of both cues."""
+    if weighting != "laf":
+        return weights
+    laf = laf_actionness(video[names.LAF_SCORE])
+    if novelty is None:
+        return laf
+    return tf.cond(tf.size(novelty) == tf.size(laf), lambda: tf.sqrt(laf * novelty), lambda: laf)
+
+
+class NoveltyTable:
+    """video_id -> that video's novelty targets, inside a tf.data pipeline (empty when unknown)."""
+
+    def __init__(self, novelty: Mapping[str, np.ndarray]):
+        ids = sorted(novelty)
+        rows = [np.asarray(novelty[i], np.float32) for i in ids] + [np.zeros([0], np.float32)]
+        self._rows = tf.RaggedTensor.from_row_lengths(np.concatenate(rows), [len(r) for r in rows])
+        self._index = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(ids or [""], tf.string),
+                                                tf.range(max(len(ids), 1), dtype=tf.int64)),
+            default_value=len(ids))
+
+    def __call__(self, video_id: tf.Tensor) -> tf.Tensor:
+        return self._rows[self._index.lookup(video_id)]
 
 
 def seen_so_far(targets: tf.Tensor) -> tf.Tensor:
@@ -170,7 +194,8 @@ def starts_from_zero(video: Dict[str, tf.Tensor], seed: int, carry: float) -> tf
 
 
 def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
-                 actionness: bool = False, carry: float = 0.0) -> tf.data.Dataset:
+                 actionness: bool = False, carry: float = 0.0,
+                 novelty: Optional[NoveltyTable] = None) -> tf.data.Dataset:
     """One parsed video -> its consecutive k-step chunks (last one padded and masked); with
     ``actionness`` the class weights are :func:`seen_so_far` of the actionness targets."""
     steps = tf.shape(video[names.TIMESTAMP])[0]
@@ -183,7 +208,8 @@ def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
 
     labels = tf.fill([steps], video[names.LABEL_INDEX])
     weights = frame_weights(video, weighting, seed)
-    targets = actionness_targets(video, weighting, weights)
+    targets = actionness_targets(video, weighting, weights,
+                                 novelty(video[names.VIDEO_ID]) if novelty is not None else None)
     if actionness:
         weights = seen_so_far(targets)
     return tf.data.Dataset.from_tensor_slices({
@@ -205,7 +231,8 @@ def _idle_chunk(k: int, dim: int) -> Dict[str, tf.Tensor]:
 
 def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
                    streams: int = 12, seed: int = 0, shuffle: bool = False,
-                   actionness: bool = False, carry: float = 0.0) -> tf.data.Dataset:
+                   actionness: bool = False, carry: float = 0.0,
+                   novelty: Optional[Mapping[str, np.ndarray]] = None) -> tf.data.Dataset:
     """Batches ``({"features", "mask", "reset"}, labels, weights, targets)`` of shape [B, k, ...].
 
     Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
@@ -217,6 +244,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
         raise ValueError(f"k and streams must be positive, got k={k}, streams={streams}")
     paths = _paths(files)
     with_laf = weighting == "laf"
+    table = NoveltyTable(novelty) if novelty is not None else None
 
     def stream(index: int) -> tf.data.Dataset:
         # Every stream shuffles with the same seed, so all see one order and take disjoint shards.
@@ -225,7 +253,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
             ordered = ordered.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
         videos = ordered.shard(streams, index).map(
             lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
-        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness, carry))
+        chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness, carry, table))
         return chunks.concatenate(tf.data.Dataset.from_tensors(_idle_chunk(k, dim)).repeat())
 
     zipped = tf.data.Dataset.zip(tuple(stream(i) for i in range(streams)))

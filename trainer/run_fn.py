@@ -30,8 +30,9 @@ import tensorflow as tf
 from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve import assets as serving_assets
 from laf.serve.localize import settings_from_features
+from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
-from trainer import data, model, selection, serving
+from trainer import data, model, novelty, selection, serving
 
 VARIANTS = data.WEIGHTINGS + ("cnn",)
 
@@ -124,6 +125,16 @@ def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabula
     return model.sibling_targets(vocabulary.activity_matrix() if vocabulary else np.ones([classes, 1], np.float32))
 
 
+def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str]):
+    """Sibling-novelty targets of the train and eval videos (against the train videos) for LAF
+    training with actionness, the product's method; None for every other variant."""
+    if not (config.actionness and config.weighting == "laf"):
+        return None
+    train = [VideoRecord.parse(s) for s in data.records(train_files).as_numpy_iterator()]
+    evaluated = [VideoRecord.parse(s) for s in data.records(eval_files).as_numpy_iterator()]
+    return novelty.sibling_novelty(train + evaluated, train, seed=config.seed)
+
+
 class _StopAfterSteps(keras.callbacks.Callback):
     """Honours TFX TrainArgs.num_steps as a cap on the total number of training steps."""
 
@@ -182,7 +193,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
                                       "config": {"learning_rate": config.learning_rate}})
     trainer.compile(optimizer=optimizer, jit_compile=False)
-    batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed, actionness=config.actionness)
+    batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed, actionness=config.actionness,
+                   novelty=_novelty(config, train_files, eval_files))
     # Passes over the data follow each other seamlessly (no chunk lost at a Keras epoch end);
     # an epoch is the number of steps one pass takes with balanced streams.
     train_batches = data.stream_batches(train_files, weighting=config.weighting, shuffle=True,

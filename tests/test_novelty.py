@@ -1,0 +1,60 @@
+"""trainer.novelty: frames the sibling videos lack are the novel ones; the targets reach the
+trainer's actionness labels through tf.data, averaged with the LAF cue."""
+import numpy as np
+import tensorflow as tf
+
+from schemas.records import VideoRecord
+from trainer import data
+from trainer.novelty import sibling_novelty
+
+SCENES = {"Pool": np.eye(8, dtype=np.float32)[0], "Pitch": np.eye(8, dtype=np.float32)[1]}
+ACTIONS = {"Pool:Crawl": 2, "Pool:Fly": 3, "Pitch:Kick": 4, "Pitch:Head": 5}
+
+
+def _video(label: str, action_at: range, steps: int = 20, seed: int = 0) -> VideoRecord:
+    """Scene frames everywhere, the action's own direction inside ``action_at``; a little noise."""
+    rng = np.random.default_rng(seed)
+    x = np.tile(SCENES[label.split(":")[0]], (steps, 1)) + rng.normal(0, 0.05, (steps, 8)).astype(np.float32)
+    x[list(action_at), ACTIONS[label]] += 3.0
+    return VideoRecord(video_id=f"{label}-{seed}", label=label, label_index=list(ACTIONS).index(label),
+                       features=x.astype(np.float32), timestamps=np.arange(steps, dtype=np.float32), fps=1.0,
+                       duration=float(steps), laf_scores=np.full(steps, 0.9, np.float32))
+
+
+def test_the_action_is_novel_against_siblings_and_the_scene_is_not():
+    train = [_video(label, range(5 + i, 9 + i), seed=i) for i in range(3) for label in ACTIONS]
+    held_out = _video("Pool:Fly", range(12, 15), seed=9)
+    found = sibling_novelty(train + [held_out], train)
+    assert set(found) == {v.video_id for v in train + [held_out]}
+    target = found[held_out.video_id]
+    action = np.zeros(20, bool)
+    action[12:15] = True
+    assert target[action].min() > 0.9 and target[~action].max() < 0.5, target.round(2)
+
+
+def test_a_video_without_siblings_gets_no_entry():
+    lonely = _video("Pool:Crawl", range(3, 6))
+    assert sibling_novelty([lonely], [lonely]) == {}
+
+
+def test_novelty_gates_the_laf_targets_in_the_batches(tmp_path):
+    """The scene-biased case: LAF is high on every frame and highest on a context frame, so LAF
+    alone puts the top actionness target there; with novelty only the action frames keep theirs."""
+    from laf import tfrecords
+
+    videos = [_video(label, range(5, 9), seed=i) for i in range(2) for label in ACTIONS]
+    for video in videos:
+        video.laf_scores[5:9], video.laf_scores[15] = 0.95, 0.99
+    path = str(tmp_path / "Split-train" / "data_tfrecord-00000-of-00001.gz")
+    tfrecords.write(path, [v.serialize() for v in videos])
+    novelty = sibling_novelty(videos, videos)
+    kwargs = dict(dim=8, weighting="laf", k=20, streams=1, actionness=True)
+    with_novelty = [t.numpy()[0] for _, _, _, t in data.stream_batches(str(tmp_path / "Split-train"),
+                                                                       novelty=novelty, **kwargs)]
+    laf_only = [t.numpy()[0] for _, _, _, t in data.stream_batches(str(tmp_path / "Split-train"), **kwargs)]
+    for video, got, alone in zip(videos, with_novelty, laf_only):
+        laf = data.laf_actionness(tf.constant(video.laf_scores)).numpy()
+        np.testing.assert_allclose(alone, laf)
+        assert alone.argmax() == 15
+        np.testing.assert_allclose(got, np.sqrt(laf * novelty[video.video_id]), atol=1e-6)
+        assert got[5:9].min() > 0.5 and np.delete(got, range(5, 9)).max() < 0.25, got.round(2)
