@@ -47,15 +47,8 @@ def model_outputs(model_dir: str, records: Sequence[VideoRecord]) -> List[Dict[s
     return batches.unpad({k: v.numpy() for k, v in found.items()}, lengths)
 
 
-def novelty_targets(records: Sequence[VideoRecord]) -> Dict[str, np.ndarray]:
-    from trainer.novelty import sibling_novelty
-
-    return sibling_novelty(records, records)
-
-
-def novelty_auc(records: Sequence[VideoRecord]) -> Optional[float]:
+def novelty_auc(records: Sequence[VideoRecord], novelty: Dict[str, np.ndarray]) -> Optional[float]:
     """Sibling novelty (``trainer.novelty``) of the training frames, action vs context frames."""
-    novelty = novelty_targets(records)
     known = [r for r in records if r.video_id in novelty]
     if not known:
         return None
@@ -64,14 +57,13 @@ def novelty_auc(records: Sequence[VideoRecord]) -> Optional[float]:
     return diagnostics.auc(values[inside], values[~inside])
 
 
-def actionness_targets(records: Sequence[VideoRecord]) -> List[np.ndarray]:
+def actionness_targets(records: Sequence[VideoRecord], novelty: Dict[str, np.ndarray]) -> List[np.ndarray]:
     """The product's actionness targets of the training videos: LAF and sibling novelty."""
     import tensorflow as tf
 
     from schemas import names
     from trainer.data import actionness_targets as targets
 
-    novelty = novelty_targets(records)
     return [targets({names.LAF_SCORE: tf.constant(r.laf_scores, tf.float32)}, "laf", None,
                     tf.constant(novelty[r.video_id]) if r.video_id in novelty else None).numpy() for r in records]
 
@@ -85,6 +77,9 @@ def diagnose(pipeline_root: str) -> dict:
     print(note, flush=True)
     train, test = records["train"], records["test"]
     outs = model_outputs(run.model, test)
+    from trainer.novelty import sibling_novelty
+
+    novelty = sibling_novelty(train, train)  # the training targets' novelty, computed once
     probe = diagnostics.probe_accuracy(train, test)
     model_acc = diagnostics.action_frame_accuracy(outs, test)
     return {
@@ -92,9 +87,9 @@ def diagnose(pipeline_root: str) -> dict:
         "model_action_acc": model_acc,
         "model_vs_probe": model_acc / probe if probe else float("nan"),
         "laf_auc": diagnostics.laf_auc(train),
-        "novelty_auc": novelty_auc(train),
+        "novelty_auc": novelty_auc(train, novelty),
         "laf_weight_share_action": diagnostics.weight_share_action([r.laf_scores for r in train], train),
-        "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train), train),
+        "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train, novelty), train),
         "actionness_auc": diagnostics.actionness_auc(outs, test),
         "hit@1": diagnostics.hit_at_1(outs, test),
         "context_class_collapse": diagnostics.context_class_collapse(outs, test),

@@ -13,7 +13,8 @@ actionness head, see ``trainer.model``): the weight itself for ``uniform``, ``ra
 ``oracle``; for ``laf`` the LAF score relative to its own video (:func:`laf_actionness`), and,
 when the trainer gives the frame's sibling novelty (``trainer.novelty``: the product's method), the
 geometric mean of the two: a soft AND, so a frame is an action where the web images name the
-action *and* the sibling videos lack it. When the network has that head, the class weights become :func:`seen_so_far` of the targets.
+action *and* the sibling videos lack it. When the network has that head, the class weights become
+:func:`seen_so_far` of the targets.
 
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
@@ -141,12 +142,18 @@ def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
     frame is context and its best frames are the action: contrast against them says "action" only
     where CNN_i prefers the video's action over its siblings more than on ordinary frames.
     """
-    def contrast():
-        ordered = tf.sort(laf)
-        median, top = ordered[tf.shape(laf)[0] // 2], ordered[-1]
-        return tf.clip_by_value((laf - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+    return relative_to_video(laf)
 
-    return tf.cond(tf.size(laf) > 0, contrast, lambda: laf)  # a video without frames has no targets
+
+def relative_to_video(x: tf.Tensor) -> tf.Tensor:
+    """[T] (x - median) / (max - median) over one video's frames, clipped to [0, 1]: the frames that
+    stand out from the video's ordinary (median) frame; shared by both actionness cues."""
+    def contrast():
+        ordered = tf.sort(x)
+        median, top = ordered[tf.shape(x)[0] // 2], ordered[-1]
+        return tf.clip_by_value((x - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+
+    return tf.cond(tf.size(x) > 0, contrast, lambda: x)  # a video without frames has no targets
 
 
 def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.Tensor,

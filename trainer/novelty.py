@@ -4,8 +4,8 @@ Sibling actions share their activity's scene, and an untrimmed video is mostly t
 context frame has near neighbours among the frames of the *sibling* videos (the same activity,
 another label), while the action is what those videos lack. A frame's novelty is its mean
 feature distance (standardised features) to its ``k`` nearest frames among the sibling training
-videos; like ``trainer.data.laf_actionness`` it is then taken relative to its own video,
-(novelty - median) / (max - median), clipped to [0, 1].
+videos; like the LAF cue it is then taken relative to its own video
+(``trainer.data.relative_to_video``).
 
 Why beside LAF: LAF = CNN_i(V)[a_V] comes from web images, and when a sibling's images mostly show
 the activity's generic scene (a pool for "Freestyle", a pitch for "PenaltyKick"), its videos' LAF
@@ -20,16 +20,10 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from schemas.records import VideoRecord
-
-
-def _contrast(x: np.ndarray) -> np.ndarray:
-    if not len(x):
-        return x.astype(np.float32)
-    ordered = np.sort(x)
-    median, top = ordered[len(x) // 2], ordered[-1]
-    return np.clip((x - median) / max(top - median, 1e-6), 0.0, 1.0).astype(np.float32)
+from trainer.data import relative_to_video
 
 
 def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,5 +53,5 @@ def sibling_novelty(videos: Sequence[VideoRecord], reference: Sequence[VideoReco
         others = np.concatenate(siblings)
         z = ((video.features - mean) / std).astype(np.float32)
         nearest = np.sort(_sq_distances(z, others), axis=1)[:, :k]
-        found[video.video_id] = _contrast(np.sqrt(nearest).mean(1))
+        found[video.video_id] = relative_to_video(tf.constant(np.sqrt(nearest).mean(1), tf.float32)).numpy()
     return found
