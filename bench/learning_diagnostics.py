@@ -17,7 +17,9 @@ the LAST line one JSON object:
 - ``actionness_auc``: the model's actionness on test frames, action vs context (null without it);
 - ``"hit@1"``: ``{"average": x, "actionness": y}``, video Hit@1 under each fusion the product offers;
 - ``context_class_collapse``: the largest share of an activity's test videos whose context frames
-  prefer the same class (1.0 = one fixed sibling).
+  prefer the same class (1.0 = one fixed sibling); ``context_own_label``: ``{"before": x, "after": y}``,
+  the share of test videos whose frames before (after) their action prefer their own label, which
+  says which part of the context makes it collapse.
 """
 from __future__ import annotations
 
@@ -93,6 +95,8 @@ def diagnose(pipeline_root: str) -> dict:
         "actionness_auc": diagnostics.actionness_auc(outs, test),
         "hit@1": diagnostics.hit_at_1(outs, test),
         "context_class_collapse": diagnostics.context_class_collapse(outs, test),
+        "context_own_label": {phase: share for phase, share in diagnostics.own_label_share_by_phase(outs, test).items()
+                              if phase != "action"},
         "test_videos": len(test),
         "model": run.model,
     }

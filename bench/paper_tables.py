@@ -11,8 +11,10 @@ overrides), and is evaluated with ``laf.evaluate.evaluation`` on the test split:
 Hit@1 under the method's fusion (average, or actionness for actionness models), mAP@0.1..0.5 with
 the evaluation section's sliding window over the class evidence; false positives on the data's
 Ambiguous segments are ignored (THUMOS14 protocol) when it has them. Per-frame behaviour beside
-them (``laf.evaluate.diagnostics``): ``context_class_collapse`` and the mean p(label) before, on
-and after the action (``p_label_before|action|after``), which says why a method localizes or not.
+them (``laf.evaluate.diagnostics``): ``context_class_collapse``, the mean p(label) before, on
+and after the action (``p_label_before|action|after``), which says why a method localizes or not,
+and the share of videos whose frames before / after the action prefer their own label
+(``own_label_before|after``), which says which part of the context collapses.
 
 A benchmark that can tell methods apart needs enough test videos that one video is <= 2 % of a score:
 without ``--pipeline-root`` it runs (once) ``laf demo --scale 4`` into ``--demo-output``
@@ -53,8 +55,10 @@ TITLES = {"cnn": "CNN (single frame)", "lstm_uniform": "LSTM w/o LAF", "lstm_ran
           "lstm_laf_paper": "LSTM w/ LAF (paper: average fusion)", "lstm_laf": "LSTM w/ LAF + actionness (ours)",
           "oracle": "Oracle (GT weights + actionness)"}
 METRICS = ["hit@1", "hit@5", "activity_hit@1"] + [f"mAP@{evaluation.tiou_key(t)}" for t in evaluation.PAPER_TIOUS]
-# Per-frame behaviour (diagnostics, from the ground truth): context collapse, p(label) around the action
-DIAGNOSTICS = ["context_class_collapse"] + [f"p_label_{phase}" for phase in diagnostics.PHASES]
+# Per-frame behaviour (diagnostics, from the ground truth): context collapse, p(label) around the action,
+# share of videos whose context before / after the action prefers their own label
+DIAGNOSTICS = (["context_class_collapse"] + [f"p_label_{phase}" for phase in diagnostics.PHASES]
+               + ["own_label_before", "own_label_after"])
 
 
 # --- training and evaluation -----------------------------------------------------------------------
@@ -104,6 +108,8 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
     out.update({f"mAP@{evaluation.tiou_key(t)}": float(m) for t, m in zip(ap.tious, ap.mAP)})
     out["context_class_collapse"] = diagnostics.context_class_collapse(outs, records)
     out.update({f"p_label_{k}": v for k, v in diagnostics.label_probability_by_phase(outs, records).items()})
+    own = diagnostics.own_label_share_by_phase(outs, records)
+    out.update({"own_label_before": own["before"], "own_label_after": own["after"]})
     return out
 
 

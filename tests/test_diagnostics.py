@@ -71,3 +71,16 @@ def test_label_probability_by_phase():
     empty = record("e", "A:y", 1, 3, [], [], rng)  # no action frames: not counted
     phases = dg.label_probability_by_phase([{"probabilities": p}, {"probabilities": np.ones((3, 3))}], [r, empty])
     assert phases == pytest.approx({"before": 0.2, "action": 0.9, "after": 0.5})
+
+
+def test_own_label_share_by_phase():
+    rng = np.random.default_rng(3)
+    right = record("r", "A:y", 1, 7, [Segment(2, 4, "A:y")], [1], rng)  # frames 0-1 before, 2-3 action, 4-6 after
+    late = record("l", "A:y", 1, 4, [Segment(2, 4, "A:y")], [1], rng)  # the action ends the video: no after
+    p = np.full((7, 3), 0.2)
+    p[:2, 0] = 0.6   # before: a fixed sibling
+    p[2:, 1] = 0.7   # from the action on: its own label
+    q = np.full((4, 3), 0.2)
+    q[:, 2] = 0.6    # another sibling throughout
+    shares = dg.own_label_share_by_phase([{"probabilities": p}, {"probabilities": q}], [right, late])
+    assert shares == pytest.approx({"before": 0.0, "action": 0.5, "after": 1.0})

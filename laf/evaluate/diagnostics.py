@@ -118,6 +118,17 @@ def actionness_auc(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -
 PHASES = ("before", "action", "after")
 
 
+def phase_masks(record: VideoRecord) -> Optional[Dict[str, np.ndarray]]:
+    """[T] masks of the frames before the video's first action frame, on its action frames and
+    after its last one (None for a video without an action frame)."""
+    inside = action_mask(record)
+    if not inside.any():
+        return None
+    index = np.arange(len(inside))
+    first, last = index[inside][0], index[inside][-1]
+    return dict(zip(PHASES, (index < first, inside, index > last)))
+
+
 def label_probability_by_phase(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict[str, float]:
     """Mean probability of the video's own label on frames before its first action frame, on action
     frames, and on frames after its last one. Why: a window over the class evidence localizes the
@@ -125,13 +136,22 @@ def label_probability_by_phase(outputs: Sequence[Outputs], records: Sequence[Vid
     frame keeps naming the action long after it ended, a single-frame model cannot."""
     found: Dict[str, List[np.ndarray]] = {phase: [] for phase in PHASES}
     for o, r in zip(outputs, records):
-        inside = action_mask(r)
-        if not inside.any():
-            continue
-        index = np.arange(len(inside))
-        first, last = index[inside][0], index[inside][-1]
-        p = o["probabilities"][:, r.label_index]
-        for phase, frames in zip(PHASES, (index < first, inside, index > last)):
-            found[phase].append(p[frames])
+        masks = phase_masks(r)
+        for phase, frames in (masks or {}).items():
+            found[phase].append(o["probabilities"][frames, r.label_index])
     return {phase: float(np.concatenate(v).mean()) if v and sum(map(len, v)) else float("nan")
             for phase, v in found.items()}
+
+
+def own_label_share_by_phase(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict[str, float]:
+    """Per phase, the share of videos (with frames in it) whose mean probabilities there prefer the
+    video's own label. Why beside the collapse: context is the frames before *and* after the
+    action, and only the latter can know the action (a causal model before it can only guess, 1/3
+    among 3 siblings by chance); this says which of the two makes context vote for a fixed sibling."""
+    found: Dict[str, List[bool]] = {phase: [] for phase in PHASES}
+    for o, r in zip(outputs, records):
+        masks = phase_masks(r)
+        for phase, frames in (masks or {}).items():
+            if frames.any():
+                found[phase].append(int(o["probabilities"][frames].mean(0).argmax()) == r.label_index)
+    return {phase: float(np.mean(v)) if v else float("nan") for phase, v in found.items()}
