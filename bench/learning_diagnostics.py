@@ -54,9 +54,7 @@ def novelty_auc(records: Sequence[VideoRecord], novelty: Dict[str, np.ndarray]) 
     known = [r for r in records if r.video_id in novelty]
     if not known:
         return None
-    inside = np.concatenate([diagnostics.action_mask(r) for r in known])
-    values = np.concatenate([novelty[r.video_id] for r in known])
-    return diagnostics.auc(values[inside], values[~inside])
+    return diagnostics.action_vs_context_auc(known, [novelty[r.video_id] for r in known])
 
 
 def actionness_targets(records: Sequence[VideoRecord], novelty: Dict[str, np.ndarray]) -> List[np.ndarray]:

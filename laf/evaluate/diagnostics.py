@@ -66,11 +66,17 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1))
 
 
+def action_vs_context_auc(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> float:
+    """How well per-frame ``values`` (one [T] array per record) single out the ground-truth action
+    frames among all frames (0.5 = uninformative)."""
+    inside = np.concatenate([action_mask(r) for r in records])
+    scores = np.concatenate([np.asarray(v) for v in values])
+    return auc(scores[inside], scores[~inside])
+
+
 def laf_auc(records: Sequence[VideoRecord]) -> float:
     """How well LAF scores single out action frames among all frames (0.5 = uninformative)."""
-    inside = np.concatenate([action_mask(r) for r in records])
-    scores = np.concatenate([r.laf_scores for r in records])
-    return auc(scores[inside], scores[~inside])
+    return action_vs_context_auc(records, [r.laf_scores for r in records])
 
 
 def weight_share_action(weights: Sequence[np.ndarray], records: Sequence[VideoRecord]) -> float:
@@ -110,9 +116,7 @@ def actionness_auc(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -
     """How well the model's actionness separates action from context frames (None without it)."""
     if not all("actionness" in o for o in outputs):
         return None
-    inside = np.concatenate([action_mask(r) for r in records])
-    a = np.concatenate([o["actionness"] for o in outputs])
-    return auc(a[inside], a[~inside])
+    return action_vs_context_auc(records, [o["actionness"] for o in outputs])
 
 
 PHASES = ("before", "action", "after")
