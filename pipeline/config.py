@@ -16,6 +16,7 @@ from laf.errors import UserError
 from laf.ingest.runners import names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
+LR_SCHEDULES = ("plateau", "cosine")
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
 # Where the Dockerfile puts this project in the container image (its WORKDIR): a compiled Kubeflow/Vertex
 # spec must name the image's setup.py, not the compiling machine's checkout.
@@ -70,7 +71,8 @@ class TrainerConfig:
     batch: int = 12                   # parallel video streams
     optimizer: str = "sgd"            # any keras.optimizers name
     learning_rate: float = 0.0024
-    lr_decay_factor: float = 0.1      # on a plateau of eval Hit@1 + weighted frame accuracy (trainer.selection)
+    lr_schedule: str = "plateau"      # plateau (the paper's decay) | cosine: smoothly to 0 over the epochs
+    lr_decay_factor: float = 0.1      # plateau: on a plateau of eval Hit@1 + weighted frame accuracy (trainer.selection)
     lr_decay_patience: int = 4
     epochs: int = 60                  # at most: early stopping restores the best validation epoch
     early_stopping_patience: int = 10
@@ -221,6 +223,8 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         _in_range(f"evaluation.tiou[{i}]", t, 0, 1)
     if tr.variant not in VARIANTS:
         raise UserError(f"trainer.variant must be one of {', '.join(VARIANTS)}, got {tr.variant!r}")
+    if tr.lr_schedule not in LR_SCHEDULES:
+        raise UserError(f"trainer.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {tr.lr_schedule!r}")
     if cfg.features.backbone not in BACKBONES:
         raise UserError(f"features.backbone must be one of {', '.join(sorted(BACKBONES))}, "
                         f"got {cfg.features.backbone!r}")

@@ -38,6 +38,7 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     ({"domain_transfer": {"theta1": 1.5}}, r"domain_transfer.theta1 must be a number in \[0, 1\]"),
     ({"domain_transfer": {"theta1": "high"}}, r"domain_transfer.theta1 must be float, got 'high'"),
     ({"trainer": {"variant": "transformer"}}, r"trainer.variant must be one of"),
+    ({"trainer": {"lr_schedule": "linear"}}, r"trainer.lr_schedule must be one of plateau, cosine"),
     ({"trainer": {"cells": 0}}, r"trainer.cells must be > 0"),
     ({"trainer": {"celss": 3}}, r"trainer.celss is not a known setting"),
     ({"features": {"backbone": "vgg"}}, r"features.backbone must be one of"),

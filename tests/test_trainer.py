@@ -195,6 +195,28 @@ def test_config_validation():
         TrainerConfig.from_custom_config({"cell": 3})
     with pytest.raises(ValueError, match="unknown variant"):
         TrainerConfig.from_custom_config({"variant": "lafs"})
+    with pytest.raises(ValueError, match="unknown lr_schedule"):
+        TrainerConfig.from_custom_config({"lr_schedule": "linear"})
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_learning_rate_schedule(schedule, tmp_path):
+    """cosine: the rate falls smoothly from learning_rate to 0 over all epochs, with no plateau
+    decay on top; plateau (the paper's): a constant rate that ReduceLROnPlateau cuts."""
+    import keras
+    from trainer import run_fn, selection
+
+    config = TrainerConfig.from_custom_config({"lr_schedule": schedule, "learning_rate": 0.01, "epochs": 4})
+    rate = run_fn.learning_rate_schedule(config, steps_per_epoch=10)
+    callbacks = run_fn._callbacks(config, str(tmp_path), None, selection.EvalVideoMetrics(None, []))
+    plateau = [c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    if schedule == "plateau":
+        assert rate == 0.01 and len(plateau) == 1
+        return
+    values = [float(rate(step)) for step in (0, 10, 20, 30, 40)]
+    assert values[0] == pytest.approx(0.01) and values[-1] == pytest.approx(0.0, abs=1e-9)
+    assert values[2] == pytest.approx(0.005, rel=1e-3)  # half way: half the rate
+    assert all(a > b for a, b in zip(values, values[1:])) and not plateau
 
 
 def _run_pipeline(root: str, examples_root: str, custom_config: dict) -> dict:
