@@ -142,7 +142,7 @@ def test_weights_per_variant(examples):
 
 def test_actionness_targets_and_class_weights(examples):
     """With an actionness head: targets = LAF relative to the video (median -> 0, best frame -> 1),
-    class weights = their running maximum (the action seen so far)."""
+    class weights = the action seen so far (own target, or the running maximum from SEEN_FROM on)."""
     root, videos = examples
     found = by_video(collect(data.stream_batches(tfrecords.split_dir(root, "train"), D, "laf", K, STREAMS,
                                                  actionness=True)), videos["train"])
@@ -151,8 +151,22 @@ def test_actionness_targets_and_class_weights(examples):
         median, top = np.sort(laf)[len(laf) // 2], laf.max()
         want = np.clip((laf - median) / max(top - median, 1e-6), 0.0, 1.0)
         np.testing.assert_allclose(found[video.video_id]["targets"], want, atol=1e-6)
-        np.testing.assert_allclose(found[video.video_id]["weights"], np.maximum.accumulate(want), atol=1e-6)
+        decisive = np.clip((want - data.SEEN_FROM) / (1 - data.SEEN_FROM), 0.0, 1.0)
+        np.testing.assert_allclose(found[video.video_id]["weights"],
+                                   np.maximum(want, np.maximum.accumulate(decisive)), atol=1e-6)
     np.testing.assert_array_equal(data.laf_actionness(tf.zeros([0])).numpy(), np.zeros(0))
+
+
+def test_seen_so_far_does_not_carry_weak_targets_forward():
+    """A weak target on a context frame (0.4) weighs that frame only, not every frame after it up to
+    the action; from the action (target 1) on, every frame is seen; a target half way between
+    SEEN_FROM and 1 is carried forward at half."""
+    weak = tf.constant([0.0, 0.4, 0.1, 0.3, 1.0, 0.2, 0.0, 0.75], tf.float32)
+    np.testing.assert_allclose(data.seen_so_far(weak).numpy(), [0, 0.4, 0.1, 0.3, 1, 1, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(data.seen_so_far(tf.constant([0.2, 0.75, 0.5, 0.9])).numpy(),
+                               [0.2, 0.75, 0.5, 0.9], atol=1e-6)
+    np.testing.assert_allclose(data.seen_so_far(tf.constant([0.75, 0.1, 0.0])).numpy(), [0.75, 0.5, 0.5], atol=1e-6)
+    assert data.seen_so_far(tf.zeros([0])).numpy().shape == (0,)
 
 
 @pytest.mark.parametrize("architecture", ["lstmp", "cnn"])
