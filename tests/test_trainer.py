@@ -142,7 +142,8 @@ def test_weights_per_variant(examples):
 
 def test_actionness_targets_and_class_weights(examples):
     """With an actionness head: targets = LAF relative to the video (median -> 0, best frame -> 1),
-    class weights = the action seen so far (own target, or the running maximum from SEEN_FROM on)."""
+    class weights = the action seen lately (own target, or the targets from SEEN_FROM on, carried
+    forward and halved every SEEN_HALF_LIFE_S seconds)."""
     root, videos = examples
     found = by_video(collect(data.stream_batches(tfrecords.split_dir(root, "train"), D, "laf", K, STREAMS,
                                                  actionness=True)), videos["train"])
@@ -152,21 +153,39 @@ def test_actionness_targets_and_class_weights(examples):
         want = np.clip((laf - median) / max(top - median, 1e-6), 0.0, 1.0)
         np.testing.assert_allclose(found[video.video_id]["targets"], want, atol=1e-6)
         decisive = np.clip((want - data.SEEN_FROM) / (1 - data.SEEN_FROM), 0.0, 1.0)
-        np.testing.assert_allclose(found[video.video_id]["weights"],
-                                   np.maximum(want, np.maximum.accumulate(decisive)), atol=1e-6)
+        carried, elapsed = np.zeros_like(decisive), np.diff(video.timestamps, prepend=video.timestamps[:1])
+        for t, d in enumerate(decisive):
+            carried[t] = max(d, carried[t - 1] * 0.5 ** (elapsed[t] / data.SEEN_HALF_LIFE_S) if t else 0.0)
+        np.testing.assert_allclose(found[video.video_id]["weights"], np.maximum(want, carried), atol=1e-6)
     np.testing.assert_array_equal(data.laf_actionness(tf.zeros([0])).numpy(), np.zeros(0))
 
 
-def test_seen_so_far_does_not_carry_weak_targets_forward():
+def _seen(targets, half_life_s=1e9, fps=1.0) -> np.ndarray:
+    targets = tf.constant(targets, tf.float32)
+    return data.seen_recently(targets, tf.range(tf.size(targets), dtype=tf.float32) / fps, half_life_s).numpy()
+
+
+def test_seen_recently_does_not_carry_weak_targets_forward():
     """A weak target on a context frame (0.4) weighs that frame only, not every frame after it up to
-    the action; from the action (target 1) on, every frame is seen; a target half way between
-    SEEN_FROM and 1 is carried forward at half."""
-    weak = tf.constant([0.0, 0.4, 0.1, 0.3, 1.0, 0.2, 0.0, 0.75], tf.float32)
-    np.testing.assert_allclose(data.seen_so_far(weak).numpy(), [0, 0.4, 0.1, 0.3, 1, 1, 1, 1], atol=1e-6)
-    np.testing.assert_allclose(data.seen_so_far(tf.constant([0.2, 0.75, 0.5, 0.9])).numpy(),
-                               [0.2, 0.75, 0.5, 0.9], atol=1e-6)
-    np.testing.assert_allclose(data.seen_so_far(tf.constant([0.75, 0.1, 0.0])).numpy(), [0.75, 0.5, 0.5], atol=1e-6)
-    assert data.seen_so_far(tf.zeros([0])).numpy().shape == (0,)
+    the action; a target half way between SEEN_FROM and 1 is carried forward at half."""
+    np.testing.assert_allclose(_seen([0.0, 0.4, 0.1, 0.3, 1.0, 0.2, 0.0, 0.75]), [0, 0.4, 0.1, 0.3, 1, 1, 1, 1],
+                               atol=1e-6)
+    np.testing.assert_allclose(_seen([0.2, 0.75, 0.5, 0.9]), [0.2, 0.75, 0.5, 0.9], atol=1e-6)
+    np.testing.assert_allclose(_seen([0.75, 0.1, 0.0]), [0.75, 0.5, 0.5], atol=1e-6)
+    assert _seen(np.zeros(0, np.float32), half_life_s=20).shape == (0,)
+
+
+def test_seen_recently_fades_after_the_action():
+    """The action's weight halves every half-life (in seconds: the same at any frame rate) after it,
+    so frames long after the action are context again; a later decisive frame lifts it back."""
+    targets = np.zeros(12, np.float32)
+    targets[2], targets[9] = 1.0, 0.75
+    got = _seen(targets, half_life_s=2)
+    np.testing.assert_allclose(got[:9], [0, 0, 1, 2 ** -0.5, 0.5, 2 ** -1.5, 0.25, 2 ** -2.5, 0.125], atol=1e-6)
+    np.testing.assert_allclose(got[9:], [0.75, 0.5 * 2 ** -0.5, 0.25], atol=1e-6)
+    twice = np.zeros(24, np.float32)
+    twice[::2] = targets  # the same video sampled at 2 fps
+    np.testing.assert_allclose(_seen(twice, half_life_s=2, fps=2.0)[::2], got, atol=1e-6)
 
 
 @pytest.mark.parametrize("architecture", ["lstmp", "cnn"])
@@ -396,16 +415,20 @@ def _sibling_share(outputs, videos, frames) -> float:
 
 def test_before_its_action_a_video_gets_no_sibling_preference(siblings):
     """Frames before the action show only the activity: the class head is taught "this activity"
-    there, so it spreads over the siblings instead of picking one, while naming the action on and
-    after it (frames from the action's start on)."""
+    there, so it spreads over the siblings instead of picking one, while naming the action on it
+    and for a while after it (the action and the 10 s after it; the class weights fade with a
+    20 s half-life, ``trainer.data.seen_recently``)."""
     test, outputs = siblings["test"], siblings["outputs"]
 
     def before(v):
         return np.asarray(v.timestamps) < v.segments[0].start
 
-    def from_action(v):
-        return ~before(v)
+    def action_and_after(v):
+        t = np.asarray(v.timestamps)
+        return (t >= v.segments[0].start) & (t < v.segments[0].end + 10)
 
-    assert _sibling_share(outputs, test, before) < 0.55  # 0.49 measured; 0.62 with weight 0 there
-    assert _sibling_share(outputs, test, from_action) > 0.8
+    before_share, action_share = (_sibling_share(outputs, test, before),
+                                  _sibling_share(outputs, test, action_and_after))
+    assert before_share < 0.5, before_share  # 0.41 measured; 0.62 with weight 0 there
+    assert action_share > before_share + 0.2, (action_share, before_share)  # 0.71 measured
     assert siblings["diagnostics"].context_class_collapse(outputs, test) < 0.5

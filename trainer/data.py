@@ -14,7 +14,7 @@ actionness head, see ``trainer.model``): the weight itself for ``uniform``, ``ra
 when the trainer gives the frame's sibling novelty (``trainer.novelty``: the product's method), the
 geometric mean of the two: a soft AND, so a frame is an action where the web images name the
 action *and* the sibling videos lack it. When the network has that head, the class weights become
-:func:`seen_so_far` of the targets.
+:func:`seen_recently` of the targets.
 
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
@@ -188,21 +188,38 @@ class NoveltyTable:
 SEEN_FROM = 0.5  # an actionness target above this is closer to the video's best frame than to its ordinary one
 
 
-def seen_so_far(targets: tf.Tensor) -> tf.Tensor:
-    """[T] how surely a video's action has been seen by frame t: the frame's own actionness target,
-    or, if larger, the running maximum of the targets counted from :data:`SEEN_FROM` (0 there, 1 at
-    the video's best frame). The class weights of actionness training: the paper's LSTM "is forced
-    to make the correct decision after watching a LAF ... and not penalized as heavily when
-    gathering context information from earlier frames" (§3.3); here the decision, once made, must
-    also be kept, so context frames after the action name it too instead of one fixed sibling.
+SEEN_HALF_LIFE_S = 20.0  # the paper's truncated-BPTT unroll span: k = 20 steps at 1 fps (§4.2)
 
-    Why the running maximum counts only from SEEN_FROM: a plain running maximum turns a weak target
-    on an early context frame (0.3) into weight 0.3 on every frame up to the action, and for the
-    sibling whose targets fire most often on the shared scene those frames add up. Measured on a bench
-    run's train split, that sibling held 71-83 % of its activity's label weight before the action,
-    and the trained model preferred it on the context of every sibling's test videos."""
+
+def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float = SEEN_HALF_LIFE_S) -> tf.Tensor:
+    """[T] how surely a video's action has been seen lately by frame t: the frame's own actionness
+    target, or, if larger, the targets counted from :data:`SEEN_FROM` (0 there, 1 at the video's
+    best frame), each carried forward and halved every ``half_life_s`` seconds of ``timestamps``.
+    The class weights of actionness training: the paper's LSTM "is forced to make the correct
+    decision after watching a LAF ... and not penalized as heavily when gathering context
+    information from earlier frames" (§3.3); here the decision, once made, must also be kept a
+    while, so context frames after the action name it too instead of one fixed sibling.
+
+    Why counted only from SEEN_FROM: carrying a weak target on an early context frame (0.3) forward
+    weighs every frame up to the action, and for the sibling whose targets fire most often on the
+    shared scene those frames add up. Measured on a bench run's train split, that sibling held 71-83 %
+    of its activity's label weight before the action, and the trained model preferred it on the
+    context of every sibling's test videos.
+
+    Why it fades: a frame long after the action shows the same scene as the frames before it, and
+    beyond the unroll its loss cannot reach back to the frame that showed the action. Weighted in
+    full (a running maximum), those frames held ~75 % of the label weight (demo train split), so the
+    class head learnt scenes as labels, and before the action it leaned to one sibling per activity
+    (README: "the action seen lately"). Faded frames are taught "this activity, no sibling" again
+    (``trainer.model.frame_loss``). The half-life is the paper's unroll span, in seconds so that it
+    means the same at any sampling rate."""
     decisive = tf.clip_by_value((targets - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
-    return tf.maximum(targets, tf.scan(tf.maximum, decisive, initializer=tf.constant(0.0, targets.dtype)))
+    timestamps = tf.cast(timestamps, targets.dtype)
+    elapsed = tf.concat([tf.zeros_like(timestamps[:1]), timestamps[1:] - timestamps[:-1]], 0)
+    keep = tf.pow(tf.constant(0.5, targets.dtype), elapsed / half_life_s)
+    carried = tf.scan(lambda previous, step: tf.maximum(step[0], previous * step[1]), (decisive, keep),
+                      initializer=tf.constant(0.0, targets.dtype))
+    return tf.maximum(targets, carried)
 
 
 def starts_from_zero(video: Dict[str, tf.Tensor], seed: int, carry: float) -> tf.Tensor:
@@ -215,7 +232,7 @@ def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
                  actionness: bool = False, carry: float = 0.0,
                  novelty: Optional[NoveltyTable] = None) -> tf.data.Dataset:
     """One parsed video -> its consecutive k-step chunks (last one padded and masked); with
-    ``actionness`` the class weights are :func:`seen_so_far` of the actionness targets."""
+    ``actionness`` the class weights are :func:`seen_recently` of the actionness targets."""
     steps = tf.shape(video[names.TIMESTAMP])[0]
     chunks = (steps + k - 1) // k
     pad = chunks * k - steps
@@ -229,7 +246,7 @@ def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
     targets = actionness_targets(video, weighting, weights,
                                  novelty(video[names.VIDEO_ID]) if novelty is not None else None)
     if actionness:
-        weights = seen_so_far(targets)
+        weights = seen_recently(targets, video[names.TIMESTAMP])
     return tf.data.Dataset.from_tensor_slices({
         "features": cut(video[names.FRAME_FEATURES]),
         "mask": cut(tf.ones([steps], tf.bool)),

@@ -144,9 +144,9 @@ def frame_loss(labels, outputs: Outputs, weights, mask, targets=None, siblings=N
 
     ``siblings`` ([N, N], row i: uniform over label i's activity) gives a frame's remaining
     weight 1 - w a soft target: "this activity, no sibling in particular". A frame before its
-    video's action shows the activity's scene and nothing that tells siblings apart; untaught
-    (weight 0) the softmax there is confidently arbitrary and tends to one fixed sibling per
-    activity.
+    video's action (or long after it, ``trainer.data.seen_recently``) shows the activity's scene and
+    nothing that tells siblings apart; untaught (weight 0) the softmax there is confidently arbitrary
+    and tends to one fixed sibling per activity.
 
     Normalized by the number of valid frames, not by the weights' sum, so frames with low LAF
     scores really count less instead of being re-inflated by normalization.

@@ -122,8 +122,8 @@ def _num_classes(config: TrainerConfig, files: List[str]) -> Tuple[int, Optional
 
 
 def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabulary]):
-    """With actionness, frames not yet past their video's action are taught "this activity"
-    (``model.frame_loss``); without a vocabulary every label counts as one activity."""
+    """With actionness, frames before their video's action or long after it are taught "this
+    activity" (``model.frame_loss``); without a vocabulary every label counts as one activity."""
     if not config.actionness:
         return None
     return model.sibling_targets(vocabulary.activity_matrix() if vocabulary else np.ones([classes, 1], np.float32))
