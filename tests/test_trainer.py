@@ -186,6 +186,8 @@ def test_seen_recently_fades_after_the_action():
     twice = np.zeros(24, np.float32)
     twice[::2] = targets  # the same video sampled at 2 fps
     np.testing.assert_allclose(_seen(twice, half_life_s=2, fps=2.0)[::2], got, atol=1e-6)
+    backwards = data.seen_recently(tf.constant([1.0, 0.0, 0.0]), tf.constant([0.0, 2.0, 1.0]), half_life_s=2).numpy()
+    np.testing.assert_allclose(backwards, [1.0, 0.5, 0.5], atol=1e-6)  # a clock going back does not raise a weight
 
 
 @pytest.mark.parametrize("architecture", ["lstmp", "cnn"])

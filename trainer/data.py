@@ -215,7 +215,7 @@ def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float 
     means the same at any sampling rate."""
     decisive = tf.clip_by_value((targets - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
     timestamps = tf.cast(timestamps, targets.dtype)
-    elapsed = tf.concat([tf.zeros_like(timestamps[:1]), timestamps[1:] - timestamps[:-1]], 0)
+    elapsed = tf.concat([tf.zeros_like(timestamps[:1]), tf.maximum(timestamps[1:] - timestamps[:-1], 0.0)], 0)
     keep = tf.pow(tf.constant(0.5, targets.dtype), elapsed / half_life_s)
     carried = tf.scan(lambda previous, step: tf.maximum(step[0], previous * step[1]), (decisive, keep),
                       initializer=tf.constant(0.0, targets.dtype))
