@@ -215,8 +215,8 @@ def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float 
     means the same at any sampling rate."""
     decisive = tf.clip_by_value((targets - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
     timestamps = tf.cast(timestamps, targets.dtype)
-    elapsed = tf.concat([tf.zeros_like(timestamps[:1]), tf.maximum(timestamps[1:] - timestamps[:-1], 0.0)], 0)
-    keep = tf.pow(tf.constant(0.5, targets.dtype), elapsed / half_life_s)
+    earlier = tf.concat([timestamps[:1], timestamps[:-1]], 0)
+    keep = 0.5 ** (tf.maximum(timestamps - earlier, 0.0) / half_life_s)  # a clock going back keeps it all
     carried = tf.scan(lambda previous, step: tf.maximum(step[0], previous * step[1]), (decisive, keep),
                       initializer=tf.constant(0.0, targets.dtype))
     return tf.maximum(targets, carried)
