@@ -24,3 +24,27 @@ def test_hit_at_1_uses_the_fusion_and_selection_adds_frame_accuracy():
     logs = {"val_accuracy": 0.25, "val_loss": 3.0}
     callback.on_epoch_end(0, logs)
     assert logs["val_hit@1"] == 1.0 and logs[selection.MONITOR] == 1.25
+
+
+def _kept_weight(selection_values, tolerance: float) -> float:
+    """Run RestoreBest over epochs whose only weight is the epoch number; the weight it leaves."""
+    net = model_lib.build("cnn", 1, cnn_hidden=[], actionness=False)
+    net(np.zeros((1, 1, 1), np.float32))
+    callback = selection.RestoreBest(patience=10, tolerance=tolerance)
+    callback.set_model(net)
+    callback.on_train_begin()
+    for epoch, value in enumerate(selection_values):
+        net.head.set_weights([np.full((1, 1), float(epoch), np.float32), np.zeros(1, np.float32)])
+        callback.on_epoch_end(epoch, {selection.MONITOR: value})
+    callback.on_train_end()
+    assert callback.kept_epoch == float(net.head.get_weights()[0][0, 0])
+    return float(net.head.get_weights()[0][0, 0])
+
+
+def test_restore_best_keeps_the_last_epoch_unless_an_earlier_one_was_clearly_better():
+    """An earlier epoch that beat the last one by less than one eval video is luck: the last
+    (annealed) weights stay; one that beat it by more is restored, as plain early stopping would."""
+    assert selection.tolerance([{}] * 24) == 1 / 24
+    assert _kept_weight([1.0, 1.5, 1.45], tolerance=0.1) == 2.0
+    assert _kept_weight([1.0, 1.5, 1.3], tolerance=0.1) == 1.0
+    assert _kept_weight([1.0, 1.2, 1.5], tolerance=0.1) == 2.0  # the last is the best

@@ -13,7 +13,8 @@ Where the sizes come from:
 Model selection (early stopping, learning-rate decay, the restored best epoch) watches video
 Hit@1 on the eval split under the product's fusion plus the eval split's frame accuracy weighted
 as the variant trains (``trainer.selection``) - not a uniform frame loss that ~90 % context frames
-dominate and that rewards nothing a weighted variant learns. The network standardises its input
+dominate and that rewards nothing a weighted variant learns. An earlier epoch replaces the last
+one only when it was better by more than one eval video. The network standardises its input
 with the train split's moments (kept in the exported model).
 """
 from __future__ import annotations
@@ -185,8 +186,7 @@ def _callbacks(config: TrainerConfig, log_dir: str, train_steps: Optional[int],
     callbacks = [
         selection_metrics,  # first: the callbacks below read what it logs
         *plateau,
-        keras.callbacks.EarlyStopping(monitor=selection.MONITOR, mode="max",
-                                      patience=config.early_stopping_patience, restore_best_weights=True),
+        selection.RestoreBest(config.early_stopping_patience, selection.tolerance(selection_metrics.videos)),
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=config.tensorboard_update_freq),
         _WeightHistograms(log_dir),
     ]
