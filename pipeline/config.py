@@ -85,6 +85,9 @@ class TrainerConfig:
 class EvaluationConfig:
     hit1_floor: float = 0.0           # bless only above this video Hit@1 ...
     window: int = 10                  # ... and not worse than the last blessed model
+    # window lengths as multiples of `window`, for models with actionness (laf.evaluate.evaluation.window_scores);
+    # [1.0] = the paper's single window
+    scales: List[float] = dataclasses.field(default_factory=lambda: [0.4, 0.6, 1.0, 1.6])
     stride: int = 1
     nms_overlap: float = 0.0          # paper: NMS removes windows that overlap at all
     top_k_classes: Optional[int] = None  # localize only the video's top-k classes; None = all
@@ -93,7 +96,7 @@ class EvaluationConfig:
 
     def localize(self) -> Dict[str, Any]:
         """The fields of ``laf.evaluate.evaluation.LocalizeConfig`` (trainer's ``localize`` signature)."""
-        return {"window": self.window, "stride": self.stride, "nms_overlap": self.nms_overlap,
+        return {"window": self.window, "scales": list(self.scales), "stride": self.stride, "nms_overlap": self.nms_overlap,
                 "top_k_classes": self.top_k_classes}
 
 
@@ -221,6 +224,10 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)
     for i, t in enumerate(ev.tiou):
         _in_range(f"evaluation.tiou[{i}]", t, 0, 1)
+    if not ev.scales:
+        raise UserError("evaluation.scales: give at least one window length (1.0 = evaluation.window)")
+    for i, x in enumerate(ev.scales):
+        _positive(f"evaluation.scales[{i}]", x)
     if tr.variant not in VARIANTS:
         raise UserError(f"trainer.variant must be one of {', '.join(VARIANTS)}, got {tr.variant!r}")
     if tr.lr_schedule not in LR_SCHEDULES:

@@ -45,6 +45,8 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     ({"data": {"videos": "missing.csv", "images": "images"}}, r"data.videos: .*missing.csv does not exist"),
     ({"data": {"split_ratios": {"train": 0.5, "eval": 0.1, "test": 0.1}}}, r"sum to 1"),
     ({"evaluation": {"tiou": [0.1, 2]}}, r"evaluation.tiou\[1\]"),
+    ({"evaluation": {"scales": [1.0, 0]}}, r"evaluation.scales\[1\] must be > 0"),
+    ({"evaluation": {"scales": []}}, r"evaluation.scales: give at least one window length"),
     ({"data": {"allow_private_addresses": "yes"}}, r"data.allow_private_addresses must be bool, got 'yes'"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):

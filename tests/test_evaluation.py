@@ -105,6 +105,52 @@ def test_windows_cover_tail_and_short_videos_and_use_timestamps():
     assert ev.localize("v", np.zeros((0, 1)), [], ["X"]) == []
 
 
+def evidence(frames, actions):
+    """[T, 2] class evidence: class 0 at 0.9 on the ``actions`` spans (start, end steps), ~0 elsewhere."""
+    e = np.full((frames, 2), 0.02)
+    for start, end in actions:
+        e[start:end, 0] = 0.9
+    return e
+
+
+def test_window_lengths_follow_the_action_with_several_scales():
+    # a 3-step and a 16-step action; the paper's single 8-step window fits neither (tIoU 0.375 and 0.5)
+    e, stamps = evidence(60, [(5, 8), (30, 46)]), np.arange(60.0)
+    several = LocalizeConfig(window=8, scales=(0.4, 1.0, 2.0))  # 3, 8 and 16 steps
+    assert several.widths() == (3, 8, 16)
+    found = ev.detect(e, stamps, several)
+    best = sorted(zip(found.start[found.label == 0][:2], found.end[found.label == 0][:2]))
+    assert best == [(5.0, 8.0), (30.0, 46.0)]
+    single = ev.detect(e, stamps, LocalizeConfig(window=8))
+    top = list(zip(single.start[single.label == 0][:3], single.end[single.label == 0][:3]))
+    assert all(ev.tiou(a, b, 5.0, 8.0) < 0.5 and ev.tiou(a, b, 30.0, 46.0) <= 0.5 for a, b in top)
+
+
+def test_several_scales_merge_two_actions_only_when_the_gap_is_short():
+    # two 6-step actions and a window length that spans both exactly. Apart by 16 steps (> twice their
+    # length) they stay apart; apart by 4 steps the window over both wins (window_scores' docstring).
+    far = ev.detect(evidence(70, [(10, 16), (32, 38)]), np.arange(70.0), LocalizeConfig(window=6, scales=(1.0, 28 / 6)))
+    assert sorted(zip(far.start[far.label == 0][:2], far.end[far.label == 0][:2])) == [(10.0, 16.0), (32.0, 38.0)]
+    close = ev.detect(evidence(70, [(10, 16), (20, 26)]), np.arange(70.0), LocalizeConfig(window=6, scales=(1.0, 16 / 6)))
+    assert (close.start[close.label == 0][0], close.end[close.label == 0][0]) == (10.0, 26.0)
+
+
+def test_probabilities_alone_keep_the_papers_single_window():
+    several = LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0))
+    assert several.for_evidence(actionness=True) == several
+    assert several.for_evidence(actionness=False) == LocalizeConfig(window=4)
+    probs, stamps = evidence(30, [(5, 9)]), np.arange(30.0)
+    assert (ev.localize("v", probs, stamps, ["a", "b"], several)
+            == ev.localize("v", probs, stamps, ["a", "b"], LocalizeConfig(window=4)))
+    with_actionness = ev.localize("v", probs, stamps, ["a", "b"], several, actionness=np.ones(30))
+    assert with_actionness != ev.localize("v", probs, stamps, ["a", "b"], LocalizeConfig(window=4),
+                                          actionness=np.ones(30))
+    with pytest.raises(ValueError):
+        LocalizeConfig(scales=())
+    with pytest.raises(ValueError):
+        LocalizeConfig(scales=(1.0, -0.5))
+
+
 def reference_nms(probs, stamps, window, overlap):
     """Per class: all windows sorted by score (stable), greedily keep non-overlapping ones."""
     t = len(probs)

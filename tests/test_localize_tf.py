@@ -8,7 +8,8 @@ from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve.localize_tf import PAD_LABEL, localize, localize_batch
 
 CONFIGS = [LocalizeConfig(), LocalizeConfig(window=4, stride=3, nms_overlap=0.3),
-           LocalizeConfig(window=6, top_k_classes=2, max_detections=7), LocalizeConfig(window=3, nms_overlap=1.0)]
+           LocalizeConfig(window=6, top_k_classes=2, max_detections=7), LocalizeConfig(window=3, nms_overlap=1.0),
+           LocalizeConfig(window=6, scales=(0.5, 1.0, 2.5), nms_overlap=0.2)]  # 3, 6, 15 steps: some past the video
 
 
 def random_video(rng, frames, classes=5):

@@ -63,7 +63,7 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     def localized(frames):
         # the per-frame outputs are returned too: one call gives segments and the evidence they came from
         return {**frames, **localize_batch(class_evidence(frames), frames["timestamps"], frames["num_frames"],
-                                           localize_config)}
+                                           localize_config.for_evidence("actionness" in frames))}
 
     def localize(examples):
         return localized(from_examples(examples))

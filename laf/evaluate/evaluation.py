@@ -133,9 +133,15 @@ def activity_hit_at_k(scores, labels, activity_matrix, k: int) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class LocalizeConfig:
-    """Sliding-window localization settings (paper §4.2: windows of 10 time steps, then NMS)."""
+    """Sliding-window localization settings (paper §4.2: windows of 10 time steps, then NMS).
+
+    ``scales`` > 1 entry: windows of ``round(window x scale)`` steps side by side, scored by their
+    contrast (:func:`window_scores`), so an action shorter or longer than ``window`` still gets a
+    window of its own length. Used on ``p x actionness`` only (:meth:`for_evidence`).
+    """
 
     window: int = 10                      # time steps per window (shorter videos: one window)
+    scales: Tuple[float, ...] = (1.0,)    # window lengths as multiples of ``window``; (1.0,) = the paper
     stride: int = 1                       # time steps between window starts
     nms_overlap: float = 0.0              # drop a window whose tIoU with a kept one exceeds this
     top_k_classes: Optional[int] = None   # localize only the video's top-k classes; None = all
@@ -144,12 +150,26 @@ class LocalizeConfig:
     def __post_init__(self):
         if self.window < 1 or self.stride < 1:
             raise ValueError(f"window and stride must be >= 1, got {self.window} and {self.stride}")
+        object.__setattr__(self, "scales", tuple(float(x) for x in self.scales))
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError(f"scales must be positive and not empty, got {list(self.scales)}")
         if not 0.0 <= self.nms_overlap <= 1.0:
             raise ValueError(f"nms_overlap must be in [0, 1], got {self.nms_overlap}")
         for name in ("top_k_classes", "max_detections"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
+
+
+    def widths(self) -> Tuple[int, ...]:
+        """Window lengths in time steps, ascending, each at least 1."""
+        return tuple(sorted({max(1, round(self.window * x)) for x in self.scales}))
+
+    def for_evidence(self, actionness: bool) -> "LocalizeConfig":
+        """The settings for one kind of class evidence: several window lengths need evidence that
+        is ~0 off the action (p x actionness); probabilities alone (the paper's scheme and its
+        baselines) keep the paper's single window."""
+        return self if actionness else dataclasses.replace(self, scales=(1.0,))
 
 
 class Segments(NamedTuple):
@@ -178,6 +198,43 @@ def window_starts(num_frames: int, window: int, stride: int) -> Tuple[np.ndarray
     if starts[-1] != num_frames - width:
         starts = np.append(starts, num_frames - width)
     return starts, width
+
+
+def all_windows(num_frames: int, config: LocalizeConfig) -> Tuple[np.ndarray, np.ndarray]:
+    """Start step and length of every window ``[S]``, shortest length first; lengths beyond the
+    video collapse into one whole-video window."""
+    starts, widths = [], []
+    for w in config.widths():
+        if widths and widths[-1][0] >= num_frames:
+            break
+        s, width = window_starts(num_frames, w, config.stride)
+        starts.append(s)
+        widths.append(np.full(len(s), width))
+    return np.concatenate(starts), np.concatenate(widths)
+
+
+FLANK = 0.25  # each side of a window, as a share of its length (AutoLoc's outer-inner contrast)
+
+
+def window_scores(evidence: np.ndarray, starts: np.ndarray, width: np.ndarray, config: LocalizeConfig) -> np.ndarray:
+    """Scores ``[S, N]`` of windows over per-frame evidence ``[T, N]``. One length: the mean
+    (paper). Several: the mean minus the mean of the flanks (``FLANK`` of the length each side,
+    clipped to the video), times sqrt(length / ``window``). Why: a plain mean is as high for any
+    window inside an action as for the one that fits it, so the shortest would always win; the
+    contrast falls for a window inside the action (its flanks are action too) and for one past it
+    (its mean falls), and the sqrt breaks ties between equal contrasts towards the longer window.
+    Two actions closer than about twice their length fall into one window when a length spans both."""
+    cumulative = np.concatenate([np.zeros((1, evidence.shape[1])), np.cumsum(evidence, axis=0)])
+    ends = starts + width
+    inner = (cumulative[ends] - cumulative[starts]) / width[:, None]
+    if len(config.widths()) == 1:
+        return inner
+    flank = np.maximum(1, np.round(width * FLANK)).astype(np.int64)
+    before, after = np.maximum(starts - flank, 0), np.minimum(ends + flank, evidence.shape[0])
+    outer_n = (starts - before) + (after - ends)
+    outer = ((cumulative[starts] - cumulative[before]) + (cumulative[after] - cumulative[ends]))
+    outer = outer / np.maximum(outer_n, 1)[:, None]
+    return (inner - outer) * np.sqrt(width / config.window)[:, None]
 
 
 def considered_classes(probabilities, top_k: Optional[int]) -> np.ndarray:
@@ -222,20 +279,20 @@ def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
            frame_duration: Optional[float] = None) -> Segments:
     """Sliding-window localization of one video from its per-frame probabilities ``[T, N]``.
 
-    A window's score for a class is the mean probability over its time steps; per class, greedy
-    NMS keeps the best windows. Start/end come from the per-frame ``timestamps`` ``[T]``.
+    A window's score for a class is the mean probability over its time steps (several window lengths:
+    :func:`window_scores`); per class, greedy NMS keeps the best windows. Start/end come from the
+    per-frame ``timestamps`` ``[T]``.
     """
     p = np.asarray(probabilities, np.float64)
     num_frames = p.shape[0]
     if num_frames == 0:
         return Segments(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
-    starts, width = window_starts(num_frames, config.window, config.stride)
-    cumulative = np.concatenate([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
-    window_scores = (cumulative[starts + width] - cumulative[starts]) / width  # [S, N]
+    starts, width = all_windows(num_frames, config)
+    scores = window_scores(p, starts, width, config)  # [S, N]
     frame_start, frame_end = frame_bounds(np.asarray(timestamps)[:num_frames], frame_duration)
     win_start, win_end = frame_start[starts], frame_end[starts + width - 1]
     classes = considered_classes(p, config.top_k_classes)
-    class_scores = window_scores[:, classes].T  # [C, S]
+    class_scores = scores[:, classes].T  # [C, S]
     step_of = greedy_nms(win_start, win_end, class_scores, config.nms_overlap)
     c, s = np.nonzero(step_of >= 0)
     score = class_scores[c, s]
@@ -248,7 +305,8 @@ def localize(video_id: str, probabilities, timestamps, labels: Sequence[str],
              config: LocalizeConfig = LocalizeConfig(),
              frame_duration: Optional[float] = None, actionness=None) -> List[Detection]:
     """:func:`detect` on the class evidence, with class names: the detections of one video, best first."""
-    found = detect(class_evidence(probabilities, actionness), timestamps, config, frame_duration)
+    found = detect(class_evidence(probabilities, actionness), timestamps,
+                   config.for_evidence(actionness is not None), frame_duration)
     return [Detection(video_id, float(s), float(e), labels[int(c)], float(v))
             for s, e, c, v in zip(found.start, found.end, found.label, found.score)]
 

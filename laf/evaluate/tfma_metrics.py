@@ -74,7 +74,8 @@ def _video(element: metric_types.StandardMetricInputs, model_name: str,
             stamps = np.asarray(predictions[TIMESTAMPS]).reshape(-1)[:num_frames]
         else:
             stamps = np.arange(num_frames) / float(_values(features, names.FPS)[0])
-        detections = ev.detect(ev.class_evidence(probabilities, actionness), stamps, localize)
+        detections = ev.detect(ev.class_evidence(probabilities, actionness), stamps,
+                               localize.for_evidence(actionness is not None))
     gt = np.stack([_values(features, names.GT_START), _values(features, names.GT_END),
                    _values(features, names.GT_LABEL_INDEX)], axis=1).astype(np.float64)
     return _Video(_text(_values(features, names.VIDEO_ID)), int(_values(features, names.LABEL_INDEX)[0]),
@@ -164,8 +165,10 @@ def map_metric_names(name: str, tious: Sequence[float]) -> List[str]:
 
 
 def _map_computations(name: str, tious: List[float], window: int, stride: int, nms_overlap: float,
-                      top_k_classes: Optional[int], model_names: Optional[List[str]] = None):
-    localize = ev.LocalizeConfig(window=window, stride=stride, nms_overlap=nms_overlap, top_k_classes=top_k_classes)
+                      top_k_classes: Optional[int], scales: Sequence[float] = (1.0,),
+                      model_names: Optional[List[str]] = None):
+    localize = ev.LocalizeConfig(window=window, scales=tuple(scales), stride=stride, nms_overlap=nms_overlap,
+                                 top_k_classes=top_k_classes)
 
     def compute(videos: List[_Video]) -> List[float]:
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
@@ -181,9 +184,10 @@ class LocalizationMAP(metric_types.Metric):
     """Temporal-localization mAP at each tIoU (ActivityNet protocol) and their average."""
 
     def __init__(self, tious: Sequence[float] = ev.PAPER_TIOUS, window: int = 10, stride: int = 1,
-                 nms_overlap: float = 0.0, top_k_classes: Optional[int] = None, name: str = "mAP"):
+                 nms_overlap: float = 0.0, top_k_classes: Optional[int] = None, name: str = "mAP",
+                 scales: Sequence[float] = (1.0,)):
         super().__init__(_map_computations, tious=list(tious), window=window, stride=stride,
-                         nms_overlap=nms_overlap, top_k_classes=top_k_classes, name=name)
+                         nms_overlap=nms_overlap, top_k_classes=top_k_classes, scales=list(scales), name=name)
 
 
 # --- EvalConfig -----------------------------------------------------------------------------------------
@@ -219,7 +223,8 @@ def eval_config(settings: Any = None, vocabulary_labels: Optional[Sequence[str]]
         _metric(HitAtK, k=1, activity=True, activities=activities),
         _metric(HitAtK, k=5, activity=True, activities=activities),
         _metric(LocalizationMAP, tious=[float(t) for t in get("tiou", ev.PAPER_TIOUS)],
-                window=int(get("window", 10)), stride=int(get("stride", 1)),
+                window=int(get("window", 10)), scales=[float(x) for x in get("scales", (1.0,))],
+                stride=int(get("stride", 1)),
                 nms_overlap=float(get("nms_overlap", 0.0)), top_k_classes=get("top_k_classes", None)),
     ]
     return tfma.EvalConfig(

@@ -10,7 +10,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
-from laf.evaluate.evaluation import LocalizeConfig
+from laf.evaluate.evaluation import FLANK, LocalizeConfig
 
 PAD_LABEL = -1
 
@@ -22,6 +22,38 @@ def _window_starts(num_frames: tf.Tensor, window: int, stride: int):
     starts = tf.range(0, last + 1, stride)
     starts = tf.cond(starts[-1] != last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
     return starts, width
+
+
+def _all_windows(num_frames: tf.Tensor, config: LocalizeConfig):
+    """Start step and length of every window (``evaluation.all_windows``): shortest length first,
+    lengths beyond the video collapsed into one whole-video window."""
+    starts, widths, previous = [], [], None
+    for w in config.widths():
+        s, width = _window_starts(num_frames, w, config.stride)
+        if previous is not None:  # the previous length already covered the whole video
+            s = tf.cond(previous >= num_frames, lambda: s[:0], lambda: s)
+        starts.append(s)
+        widths.append(tf.fill(tf.shape(s), width))
+        previous = width
+    return tf.concat(starts, 0), tf.concat(widths, 0)
+
+
+def _window_scores(p, starts, width, config: LocalizeConfig):
+    """``[S, N]`` window scores (``evaluation.window_scores``): the mean, or for several lengths the
+    flank contrast times sqrt(length / window)."""
+    cumulative = tf.concat([tf.zeros_like(p[:1]), tf.cumsum(p, axis=0)], axis=0)
+    ends = starts + width
+    length = tf.cast(width, p.dtype)[:, None]
+    inner = (tf.gather(cumulative, ends) - tf.gather(cumulative, starts)) / length
+    if len(config.widths()) == 1:
+        return inner
+    num_frames = tf.shape(p)[0]
+    flank = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float64) * FLANK), tf.int32))
+    before, after = tf.maximum(starts - flank, 0), tf.minimum(ends + flank, num_frames)
+    outer_n = tf.cast(tf.maximum((starts - before) + (after - ends), 1), p.dtype)[:, None]
+    outer = (tf.gather(cumulative, starts) - tf.gather(cumulative, before)
+             + tf.gather(cumulative, after) - tf.gather(cumulative, ends)) / outer_n
+    return (inner - outer) * tf.sqrt(length / config.window)
 
 
 def _first_argmax(values: tf.Tensor) -> tf.Tensor:
@@ -60,9 +92,8 @@ def _greedy_nms(starts, ends, scores, overlap: float) -> tf.Tensor:
 
 
 def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
-    starts, width = _window_starts(num_frames, config.window, config.stride)
-    cumulative = tf.concat([tf.zeros_like(p[:1]), tf.cumsum(p, axis=0)], axis=0)
-    window_scores = (tf.gather(cumulative, starts + width) - tf.gather(cumulative, starts)) / tf.cast(width, p.dtype)
+    starts, width = _all_windows(num_frames, config)
+    window_scores = _window_scores(p, starts, width, config)
     t = timestamps
     if frame_duration is None:
         span = tf.cast(tf.maximum(num_frames - 1, 1), t.dtype)
