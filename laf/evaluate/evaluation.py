@@ -160,7 +160,6 @@ class LocalizeConfig:
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
 
-
     def widths(self) -> Tuple[int, ...]:
         """Window lengths in time steps, ascending, each at least 1."""
         return tuple(sorted({max(1, round(self.window * x)) for x in self.scales}))
