@@ -384,10 +384,8 @@ def _localize_settings(eval_config):
         for metric in spec.metrics:
             if metric.class_name == "LocalizationMAP":
                 c = json.loads(metric.config or "{}")
-                return ev.LocalizeConfig(window=int(c.get("window", 10)), scales=tuple(c.get("scales", (1.0,))),
-                                         stride=int(c.get("stride", 1)),
-                                         nms_overlap=float(c.get("nms_overlap", 0.0)),
-                                         top_k_classes=c.get("top_k_classes"))
+                return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig)
+                                            if f.name in c})
     return ev.LocalizeConfig()
 
 

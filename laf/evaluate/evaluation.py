@@ -300,12 +300,19 @@ def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
     return Segments(win_start[s], win_end[s], classes[c], score[order])
 
 
+def detect_evidence(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
+                    frame_duration: Optional[float] = None, actionness=None) -> Segments:
+    """:func:`detect` on the class evidence (p x actionness, or p alone), with the window lengths
+    that evidence allows (:meth:`LocalizeConfig.for_evidence`)."""
+    return detect(class_evidence(probabilities, actionness), timestamps,
+                  config.for_evidence(actionness is not None), frame_duration)
+
+
 def localize(video_id: str, probabilities, timestamps, labels: Sequence[str],
              config: LocalizeConfig = LocalizeConfig(),
              frame_duration: Optional[float] = None, actionness=None) -> List[Detection]:
-    """:func:`detect` on the class evidence, with class names: the detections of one video, best first."""
-    found = detect(class_evidence(probabilities, actionness), timestamps,
-                   config.for_evidence(actionness is not None), frame_duration)
+    """:func:`detect_evidence` with class names: the detections of one video, best first."""
+    found = detect_evidence(probabilities, timestamps, config, frame_duration, actionness)
     return [Detection(video_id, float(s), float(e), labels[int(c)], float(v))
             for s, e, c, v in zip(found.start, found.end, found.label, found.score)]
 

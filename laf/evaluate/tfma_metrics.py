@@ -74,8 +74,7 @@ def _video(element: metric_types.StandardMetricInputs, model_name: str,
             stamps = np.asarray(predictions[TIMESTAMPS]).reshape(-1)[:num_frames]
         else:
             stamps = np.arange(num_frames) / float(_values(features, names.FPS)[0])
-        detections = ev.detect(ev.class_evidence(probabilities, actionness), stamps,
-                               localize.for_evidence(actionness is not None))
+        detections = ev.detect_evidence(probabilities, stamps, localize, actionness=actionness)
     gt = np.stack([_values(features, names.GT_START), _values(features, names.GT_END),
                    _values(features, names.GT_LABEL_INDEX)], axis=1).astype(np.float64)
     return _Video(_text(_values(features, names.VIDEO_ID)), int(_values(features, names.LABEL_INDEX)[0]),
