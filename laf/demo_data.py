@@ -35,13 +35,17 @@ import csv
 import dataclasses
 import json
 import math
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from laf.cpu import usable_cores
 
 SPLITS = ("train", "eval", "test")
 ACTIVITYNET_SUBSET = {"train": "training", "eval": "validation", "test": "testing"}
@@ -594,14 +598,29 @@ def _video_path(plan: VideoPlan) -> str:
     return f"{PATHS['videos']}/{plan.video_id}.mp4"
 
 
-def generate(output_dir: str, config: DemoConfig = DemoConfig()) -> dict:
-    """Write the whole demo data set under ``output_dir``; returns what ``demo_data.json`` holds."""
+def _render_videos(output_dir: str, config: DemoConfig, plans: Sequence[VideoPlan], scenes, looks,
+                   workers: int) -> None:
+    """Every video, in ``workers`` processes: each video's bytes depend only on its plan
+    (:func:`_encode`), so the split changes nothing but the time. Spawned, not forked: the caller
+    (``laf demo``) may already run TensorFlow's threads."""
+    jobs = [(os.path.join(output_dir, _video_path(p)), config, p, scenes, looks) for p in plans]
+    if workers < 2 or len(jobs) < 2:
+        for job in jobs:
+            render_video(*job)
+        return
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in [pool.submit(render_video, *job) for job in jobs]:
+            done.result()  # re-raises a worker's error
+
+
+def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Optional[int] = None) -> dict:
+    """Write the whole demo data set under ``output_dir``; returns what ``demo_data.json`` holds.
+    ``workers``: processes that render videos (default: the usable cores)."""
     config.validate()
     scenes, looks = _looks(config)
     plans = plan_videos(config)
     os.makedirs(os.path.join(output_dir, PATHS["videos"]), exist_ok=True)
-    for plan in plans:
-        render_video(os.path.join(output_dir, _video_path(plan)), config, plan, scenes, looks)
+    _render_videos(output_dir, config, plans, scenes, looks, usable_cores() if workers is None else workers)
     _write_annotations(output_dir, config, plans)
     truth = render_images(output_dir, config, scenes, looks)
     with open(os.path.join(output_dir, PATHS["images_truth"]), "w") as f:

@@ -8,7 +8,7 @@ from laf.demo import DEMO_SCALE
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="laf-demo", help="folder for data, pipeline root, model, report")
     parser.add_argument("--scale", type=float, default=DEMO_SCALE,
-                        help=f"demo data size multiplier (default {DEMO_SCALE:g}: 96 videos)")
+                        help=f"demo data size multiplier (default {DEMO_SCALE:g}: 144 videos)")
     parser.add_argument("--seed", type=int, default=0, help="demo data seed")
     parser.add_argument("--no-cache", action="store_true", help="rerun every component")
 
