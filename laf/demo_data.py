@@ -604,11 +604,12 @@ def _render_videos(output_dir: str, config: DemoConfig, plans: Sequence[VideoPla
     (:func:`_encode`), so the split changes nothing but the time. Spawned, not forked: the caller
     (``laf demo``) may already run TensorFlow's threads."""
     jobs = [(os.path.join(output_dir, _video_path(p)), config, p, scenes, looks) for p in plans]
-    if workers < 2 or len(jobs) < 2:
+    workers = min(workers, len(jobs))
+    if workers < 2:
         for job in jobs:
             render_video(*job)
         return
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for done in [pool.submit(render_video, *job) for job in jobs]:
             done.result()  # re-raises a worker's error
 
