@@ -20,9 +20,14 @@ A benchmark that can tell methods apart needs enough test videos that one video 
 without ``--pipeline-root`` it runs (once) ``laf demo --scale 4`` into ``--demo-output``
 (192 videos, 48 of them test videos; about 10 minutes on 2 cores) and benchmarks that run.
 
+Per-frame behaviour as curves: each method's mean p(label) (and actionness) by time step around the
+test videos' first action frame, averaged over seeds (``diagnostics.label_probability_profile``); a
+PNG with ``--plot``, and in the JSON for ``laf report --baselines``.
+
 Prints progress, the Markdown table, and as the LAST line one JSON object:
 ``{"results": {method: {metric: {"mean", "std"}}}, "image_filter": {"precision", "recall"} | null,
-"seeds": [...], "test_videos": n}``.
+"seeds": [...], "test_videos": n, "profiles": {method: {"offset", "p_label", "action_share",
+["actionness"]: [...]}}}``.
 """
 from __future__ import annotations
 
@@ -204,6 +209,17 @@ def ordering_note(results, metric: str = "mAP@0.5") -> str:
 
 # --- output ----------------------------------------------------------------------------------------
 
+def mean_profiles(per_seed: Dict[str, List[Dict[str, np.ndarray]]]) -> Dict[str, Dict[str, List[Optional[float]]]]:
+    """Per method, ``diagnostics.label_probability_profile`` averaged over seeds, JSON-ready (None where no
+    test video reaches a step)."""
+    out = {}
+    for method, runs in per_seed.items():
+        if runs:
+            mean = {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0] if k != "videos"}
+            out[method] = {k: [None if not np.isfinite(x) else round(float(x), 4) for x in v] for k, v in mean.items()}
+    return out
+
+
 def summarize(per_seed: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
     return {method: {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs]))}
                      for m in METRICS + DIAGNOSTICS} for method, runs in per_seed.items()}
@@ -271,6 +287,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the trainer's epochs")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS))
     parser.add_argument("--markdown", help="write the Markdown table here")
+    parser.add_argument("--plot", help="write a PNG of each method's p(label) around the action here")
     parser.add_argument("--work-dir", help="records with GT and training logs (default: DEMO_OUTPUT/paper-tables)")
     args = parser.parse_args(argv)
     args.work_dir = args.work_dir or os.path.join(args.demo_output, "paper-tables")
@@ -296,15 +313,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from trainer.run_fn import train
 
     per_seed: Dict[str, List[Dict[str, float]]] = {m: [] for m in methods}
+    profile_runs: Dict[str, List[Dict[str, np.ndarray]]] = {m: [] for m in methods}
     for method in methods:
         for seed in seeds:
             start = time.time()
             config = trainer_config(base, method, seed, run.vocabulary, localize, args.epochs)
             net, _, _, history = train(config, files["train"], files["eval"],
                                        os.path.join(args.work_dir, "logs", f"{method}-{seed}"))
-            scores = evaluate(outputs(net, records["test"]), records["test"], vocabulary,
-                              evaluation.LocalizeConfig(**localize), ambiguous)
+            outs = outputs(net, records["test"])
+            scores = evaluate(outs, records["test"], vocabulary, evaluation.LocalizeConfig(**localize), ambiguous)
             per_seed[method].append(scores)
+            profile_runs[method].append(diagnostics.label_probability_profile(outs, records["test"]))
             print(f"{method} seed {seed}: {len(history['loss'])} epochs, {time.time() - start:.0f} s, "
                   + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
     image = image_filter_scores(run, vocabulary, notes)
@@ -315,8 +334,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
+    profiles = mean_profiles(profile_runs)
+    if args.plot:
+        from laf.report import profile_figure
+
+        profile_figure(profiles).savefig(args.plot, dpi=100, bbox_inches="tight")
+        print(f"per-frame profiles: {args.plot}", flush=True)
     print(json.dumps({"results": results, "image_filter": image, "seeds": seeds,
-                      "test_videos": len(records["test"])}))
+                      "test_videos": len(records["test"]), "profiles": profiles}))
     return 0
 
 

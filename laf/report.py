@@ -58,6 +58,8 @@ class ReportData:
     rounds: Optional[Dict[str, Any]] = None               # rounds.json of domain transfer
     images: Dict[str, Dict[str, List[str]]] = dataclasses.field(default_factory=dict)  # class -> kept/dropped paths
     timelines: List[VideoTimeline] = dataclasses.field(default_factory=list)
+    # method -> label_probability_profile (offset, p_label, action_share, [actionness]), from the baselines file
+    profiles: Dict[str, Dict[str, Sequence[Optional[float]]]] = dataclasses.field(default_factory=dict)
     notes: List[str] = dataclasses.field(default_factory=list)  # what is missing and why
     title: str = "LAF pipeline report"
     source: str = ""                                       # the pipeline root, for the header
@@ -170,6 +172,37 @@ def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detecti
         ax_p.set_ylabel("p(label)", fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")
     return _png(fig)
+
+
+def profile_figure(profiles: Mapping[str, Mapping[str, Sequence[float]]]):
+    """Per method, the mean probability of a test video's own label around its first action frame
+    (``laf.evaluate.diagnostics.label_probability_profile``), its actionness dashed where the method
+    has one, and grey bars for the share of videos on an action frame. Returns the Figure."""
+    import matplotlib
+
+    def values(sequence) -> np.ndarray:  # JSON lists hold None where no video reaches a step
+        return np.asarray([np.nan if x is None else x for x in sequence], np.float64)
+
+    fig = _figure_of(figsize=(10, 4))
+    ax = fig.subplots()
+    first = next(iter(profiles.values()))
+    ax.bar(values(first["offset"]), values(first["action_share"]), width=1.0, color="#dddddd",
+           label="videos on an action frame")
+    cmap = matplotlib.colormaps["tab10"]
+    for i, method in enumerate([m for m in METHOD_NAMES if m in profiles] + sorted(set(profiles) - set(METHOD_NAMES))):
+        profile = profiles[method]
+        name = METHOD_NAMES.get(method, method)
+        offset = values(profile["offset"])
+        ax.plot(offset, values(profile["p_label"]), color=cmap(i % cmap.N), label=f"{name}: p(label)")
+        if "actionness" in profile:
+            ax.plot(offset, values(profile["actionness"]), color=cmap(i % cmap.N), ls="--",
+                    label=f"{name}: actionness")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time steps from the video's first action frame")
+    ax.set_ylabel("mean over test videos")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
 
 
 def thumbnail(path: str, size: int = THUMBNAIL_PX) -> Optional[str]:
@@ -298,6 +331,11 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
         ("Precision–recall at tIoU 0.5", data.pr_curves, lambda: _figure(
             pr_figure(data.pr_curves, colors), "Precision and recall after each ranked detection, per class.",
             "precision-recall curves")),
+        ("Per-frame behaviour around the action", data.profiles, lambda: _figure(
+            _png(profile_figure(data.profiles)), "Mean probability of a test video's own label (solid) and actionness "
+            "(dashed) by time step from its first action frame, per method of the baselines file; grey: share of the "
+            "videos on an action frame. A method localizes when its curve falls again after the action.",
+            "per-frame behaviour around the action")),
         ("Domain transfer", data.rounds and data.rounds.get("rounds"), lambda: _rounds_section(data.rounds)),
         ("Image filter examples", data.images,
          lambda: _IMAGES_NOTE + _images_section(data.images, images_per_class, notes)),
@@ -323,19 +361,26 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
 
 # --- baselines -------------------------------------------------------------------------------------
 
-def load_baselines(path: str) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]]]:
-    """Means and stds per method from a ``bench/paper_tables.py`` JSON (``{"results": {m: {k: {mean, std}}}}``)."""
+Baselines = Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]],
+                  Dict[str, Dict[str, List[Optional[float]]]]]
+
+
+def load_baselines(path: str) -> Baselines:
+    """Means, stds and (when the file has them) per-frame profiles per method from a
+    ``bench/paper_tables.py`` JSON (``{"results": {m: {k: {mean, std}}}, "profiles": {m: {k: [..]}}}``)."""
     try:
         with open(path) as f:
-            results = json.load(f)["results"]
+            loaded = json.load(f)
+        results = loaded["results"]
         means = {m: {k: float(v["mean"]) for k, v in ms.items()} for m, ms in results.items()}
         stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
+        profiles = {m: {k: list(v) for k, v in p.items()} for m, p in (loaded.get("profiles") or {}).items()}
     except OSError as e:
         raise UserError(f"cannot read baselines {path}: {e.strerror}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path} is not a bench/paper_tables.py JSON "
                         f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}): {e!r}') from None
-    return means, stds
+    return means, stds, profiles
 
 
 # --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------
@@ -516,7 +561,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     notes: List[str] = []
     data = ReportData(metrics={}, notes=notes, source=os.path.abspath(pipeline_root))
     if baselines:
-        data.metrics, data.metric_std = load_baselines(baselines)
+        data.metrics, data.metric_std, data.profiles = load_baselines(baselines)
 
     evaluation = run_store.latest(store.get_artifacts_by_type("ModelEvaluation"))
     eval_config = None

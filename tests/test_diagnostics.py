@@ -84,3 +84,23 @@ def test_own_label_share_by_phase():
     q[:, 2] = 0.6    # another sibling throughout
     shares = dg.own_label_share_by_phase([{"probabilities": p}, {"probabilities": q}], [right, late])
     assert shares == pytest.approx({"before": 0.0, "action": 0.5, "after": 1.0})
+
+
+def test_label_probability_profile_aligns_on_the_first_action_frame():
+    rng = np.random.default_rng(4)
+    early = record("e", "A:y", 1, 6, [Segment(1, 3, "A:y")], [1], rng)  # first action frame 1
+    late = record("l", "A:x", 0, 8, [Segment(4, 5, "A:x")], [0], rng)   # first action frame 4
+    p_early = np.zeros((6, 2))
+    p_early[:, 1] = [0.1, 0.9, 0.8, 0.7, 0.6, 0.5]
+    p_late = np.zeros((8, 2))
+    p_late[:, 0] = [0.2, 0.2, 0.2, 0.3, 1.0, 0.4, 0.4, 0.4]
+    outputs = [{"probabilities": p_early, "actionness": np.full(6, 0.5)},
+               {"probabilities": p_late, "actionness": np.full(8, 1.0)}]
+    profile = dg.label_probability_profile(outputs, [early, late], before=2, after=4)
+    assert profile["offset"].tolist() == [-2, -1, 0, 1, 2, 3, 4]
+    assert profile["videos"].tolist() == [1, 2, 2, 2, 2, 2, 1]  # early starts 1 step in; late ends 3 steps after
+    np.testing.assert_allclose(profile["p_label"], [0.2, (0.1 + 0.3) / 2, 0.95, 0.6, 0.55, 0.5, 0.5])
+    np.testing.assert_allclose(profile["action_share"], [0, 0, 1, 0.5, 0, 0, 0])
+    np.testing.assert_allclose(profile["actionness"], [1.0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.5])
+    without = dg.label_probability_profile([{"probabilities": p_early}], [early], before=3, after=0)
+    assert "actionness" not in without and np.isnan(without["p_label"][0])  # no video reaches step -3

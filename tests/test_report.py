@@ -73,9 +73,15 @@ def data(tmp_path_factory) -> report.ReportData:
     metric = lambda base: {k: base + 0.01 * i for i, k in enumerate(report.METRIC_COLUMNS)}  # noqa: E731
     baselines = {"results": {m: {k: {"mean": v, "std": 0.02} for k, v in metric(b).items()}
                              for m, b in [("cnn", 0.2), ("lstm_uniform", 0.3), ("lstm_laf", 0.4), ("oracle", 0.5)]}}
+    offset = list(range(-3, 6))
+    share = [None, 0, 0, 1, 1, 0.5, 0, 0, 0]  # None: no video reaches that step
+    baselines["profiles"] = {"cnn": {"offset": offset, "p_label": [None, .3, .3, .8, .8, .5, .3, .3, .3],
+                                     "action_share": share},
+                             "lstm_laf": {"offset": offset, "p_label": [None, .3, .3, .9, .9, .8, .6, .5, .5],
+                                          "action_share": share, "actionness": [None, .1, .1, .9, .9, .4, .1, .1, .1]}}
     path = root / "baselines.json"
     path.write_text(json.dumps(baselines))
-    means, stds = report.load_baselines(str(path))
+    means, stds, profiles = report.load_baselines(str(path))
     means[report.RUN_METHOD] = metric(0.45)
     t = np.arange(0, 60, 0.5)
     timelines = [report.VideoTimeline(
@@ -88,7 +94,7 @@ def data(tmp_path_factory) -> report.ReportData:
                           "images_kept_per_class": {c: 30 - r for c in classes}}
                          for r, acc in [(1, .6), (2, .7), (3, .65)]],
               "chosen_round": 2, "theta1": 0.1, "theta2": 0.5}
-    return report.ReportData(metrics=means, metric_std=stds, class_ap={c: 0.2 * (i + 1) for i, c in enumerate(classes)},
+    return report.ReportData(metrics=means, metric_std=stds, profiles=profiles, class_ap={c: 0.2 * (i + 1) for i, c in enumerate(classes)},
                              pr_curves=curves, rounds=rounds, images=images, timelines=timelines,
                              notes=["a note <b>escaped</b>"], source="/runs/demo")
 
@@ -104,9 +110,9 @@ def test_self_contained_and_complete(rendered):
     assert not re.search(r"""(src|href)=["'](?!data:)""", page), "external resource referenced"
     assert "<script" not in page
     srcs = re.findall(r'<img [^>]*src="(data:image/[a-z]+;base64,[^"]+)"', page)
-    # 4 plots (AP, PR, rounds, 2 timelines = 5) + 3 classes x (3 kept + 3 dropped) thumbnails
-    assert len(srcs) == 5 + 18
-    for heading in ("Metrics", "Per-class average precision", "Precision–recall", "Domain transfer",
+    # plots (AP, PR, per-frame profiles, rounds, 2 timelines = 6) + 3 classes x (3 kept + 3 dropped) thumbnails
+    assert len(srcs) == 6 + 18
+    for heading in ("Metrics", "Per-class average precision", "Precision–recall", "Per-frame behaviour", "Domain transfer",
                     "Image filter examples", "Timelines"):
         assert heading in page
     assert "LSTM w/o LAF" in page and "0.400 ± 0.020" in page and '<tr class="run"><td>This run' in page
@@ -132,6 +138,9 @@ def test_bad_baselines_are_user_errors(tmp_path):
         report.load_baselines(str(bad))
     with pytest.raises(UserError, match="cannot read"):
         report.load_baselines(str(tmp_path / "missing.json"))
+    bad.write_text(json.dumps({"results": {}, "profiles": {"cnn": [0.1, 0.2]}}))  # a list, not {key: [...]}
+    with pytest.raises(UserError, match="paper_tables"):
+        report.load_baselines(str(bad))
 
 
 def test_figures_decode_in_headless_chromium(rendered, tmp_path):
@@ -142,7 +151,7 @@ def test_figures_decode_in_headless_chromium(rendered, tmp_path):
     match = re.search(r'<pre id="img-status">(.*?)</pre>', result.stdout, re.S)
     assert match, f"no status from Chromium (rc {result.returncode}): {result.stderr[-2000:]}"
     status = json.loads(match.group(1).replace("&quot;", '"'))
-    assert status["total"] == 23 and status["broken"] == [], status
+    assert status["total"] == 24 and status["broken"] == [], status
     assert min(status["widths"]) > 0
 
 

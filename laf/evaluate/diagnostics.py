@@ -159,3 +159,33 @@ def own_label_share_by_phase(outputs: Sequence[Outputs], records: Sequence[Video
             if frames.any():
                 found[phase].append(int(o["probabilities"][frames].mean(0).argmax()) == r.label_index)
     return {phase: float(np.mean(v)) if v else float("nan") for phase, v in found.items()}
+
+
+def label_probability_profile(outputs: Sequence[Outputs], records: Sequence[VideoRecord], before: int = 20,
+                              after: int = 40) -> Dict[str, np.ndarray]:
+    """Per time step from ``before`` steps before a video's first action frame to ``after`` steps
+    after it (``offset``, 0 = that frame): the mean probability of the video's own label
+    (``p_label``), the mean actionness where every output has one (``actionness``), the share of
+    the videos there that are on an action frame (``action_share``) and how many videos reach that
+    step (``videos``). Why: the per-phase means as a curve, showing where a method starts naming
+    the action and how long after it it keeps doing so."""
+    offsets = np.arange(-before, after + 1)
+    sums = {key: np.zeros(len(offsets)) for key in ("p_label", "actionness", "action_share", "videos")}
+    with_actionness = all("actionness" in o for o in outputs)
+    for o, r in zip(outputs, records):
+        inside = action_mask(r)
+        if not inside.any():
+            continue
+        frames = offsets + int(inside.argmax())
+        reached = (frames >= 0) & (frames < len(inside))
+        frames = frames[reached]
+        sums["p_label"][reached] += o["probabilities"][frames, r.label_index]
+        if with_actionness:
+            sums["actionness"][reached] += o["actionness"][frames]
+        sums["action_share"][reached] += inside[frames]
+        sums["videos"][reached] += 1
+    videos = sums.pop("videos")
+    if not with_actionness:
+        del sums["actionness"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"offset": offsets, **{k: v / videos for k, v in sums.items()}, "videos": videos}
