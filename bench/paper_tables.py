@@ -336,7 +336,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f.write(table)
     profiles = mean_profiles(profile_runs)
     if args.plot:
-        from laf.report import profile_figure
+        from laf.report.page import profile_figure
 
         profile_figure(profiles).savefig(args.plot, dpi=100, bbox_inches="tight")
         print(f"per-frame profiles: {args.plot}", flush=True)

@@ -14,15 +14,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import demo, report
+    from laf import demo
+    from laf.report import collect, page
     from pipeline import local_runner
 
     cfg = demo.prepare(args.output, scale=args.scale, seed=args.seed)
     print(f"running the pipeline (root {cfg.pipeline_root}) ...", flush=True)
     local_runner.run(cfg, enable_cache=not args.no_cache)
-    data = report.collect(cfg.pipeline_root)
-    report_path = report.render(data, os.path.join(args.output, "report.html"))
-    summary = demo.summarize(cfg, report=os.path.abspath(report_path), metrics=data.metrics.get(report.RUN_METHOD, {}))
+    data = collect.collect(cfg.pipeline_root)
+    report_path = page.render(data, os.path.join(args.output, "report.html"))
+    summary = demo.summarize(cfg, report=os.path.abspath(report_path), metrics=data.metrics.get(page.RUN_METHOD, {}))
     path = demo.write_summary(args.output, summary)
     print(demo.format_summary(summary))
     print(f"summary:       {os.path.abspath(path)}")

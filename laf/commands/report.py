@@ -16,14 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import report
     from laf.errors import UserError
+    from laf.report import collect, page
 
     if args.videos < 0 or args.images < 0:
         raise UserError("--videos and --images must be >= 0")
-    data = report.collect(args.pipeline_root, args.baselines, max_videos=args.videos,
-                          images_per_class=args.images)
-    path = report.render(data, args.output, images_per_class=args.images)
+    data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos,
+                           images_per_class=args.images)
+    path = page.render(data, args.output, images_per_class=args.images)
     for note in data.notes:
         print(f"note: {note}")
     print(f"report: {os.path.abspath(path)}")

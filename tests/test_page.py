@@ -1,5 +1,5 @@
-"""The HTML report: rendered from synthetic values and real image files, then opened in a real
-headless Chromium that checks every embedded figure decodes."""
+"""The HTML report page (laf.report.page): rendered from synthetic values and real image files, then opened
+in a real headless Chromium that checks every embedded figure decodes."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from laf import report
-from laf.errors import UserError
+from laf.report import collect, page
 from laf.evaluate.evaluation import Detection
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -53,7 +52,7 @@ def _seg(start, end, label):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> report.ReportData:
+def data(tmp_path_factory) -> page.ReportData:
     root = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
     classes = ["Cook:chop", "Cook:stir", "Gym:squat"]
@@ -70,7 +69,7 @@ def data(tmp_path_factory) -> report.ReportData:
     (root / "broken.jpg").write_bytes(b"not an image")
     images["Cook:chop"]["dropped"].append(str(root / "broken.jpg"))
 
-    metric = lambda base: {k: base + 0.01 * i for i, k in enumerate(report.METRIC_COLUMNS)}  # noqa: E731
+    metric = lambda base: {k: base + 0.01 * i for i, k in enumerate(page.METRIC_COLUMNS)}  # noqa: E731
     baselines = {"results": {m: {k: {"mean": v, "std": 0.02} for k, v in metric(b).items()}
                              for m, b in [("cnn", 0.2), ("lstm_uniform", 0.3), ("lstm_laf", 0.4), ("oracle", 0.5)]}}
     offset = list(range(-3, 6))
@@ -81,10 +80,10 @@ def data(tmp_path_factory) -> report.ReportData:
                                           "action_share": share, "actionness": [None, .1, .1, .9, .9, .4, .1, .1, .1]}}
     path = root / "baselines.json"
     path.write_text(json.dumps(baselines))
-    means, stds, profiles = report.load_baselines(str(path))
-    means[report.RUN_METHOD] = metric(0.45)
+    means, stds, profiles = collect.load_baselines(str(path))
+    means[page.RUN_METHOD] = metric(0.45)
     t = np.arange(0, 60, 0.5)
-    timelines = [report.VideoTimeline(
+    timelines = [page.VideoTimeline(
         f"vid{v}", classes[v], 60.0, [_seg(10 + v, 16 + v, classes[v])],
         [Detection(f"vid{v}", 11.0, 17.0, classes[v], 0.8), Detection(f"vid{v}", 30.0, 35.0, classes[2 - v], 0.3)],
         t, np.clip(np.exp(-((t - 13 - v) / 3) ** 2), 0, 1)) for v in range(2)]
@@ -94,59 +93,48 @@ def data(tmp_path_factory) -> report.ReportData:
                           "images_kept_per_class": {c: 30 - r for c in classes}}
                          for r, acc in [(1, .6), (2, .7), (3, .65)]],
               "chosen_round": 2, "theta1": 0.1, "theta2": 0.5}
-    return report.ReportData(metrics=means, metric_std=stds, profiles=profiles, class_ap={c: 0.2 * (i + 1) for i, c in enumerate(classes)},
-                             pr_curves=curves, rounds=rounds, images=images, timelines=timelines,
-                             notes=["a note <b>escaped</b>"], source="/runs/demo")
+    return page.ReportData(metrics=means, metric_std=stds, profiles=profiles,
+                           class_ap={c: 0.2 * (i + 1) for i, c in enumerate(classes)},
+                           pr_curves=curves, rounds=rounds, images=images, timelines=timelines,
+                           notes=["a note <b>escaped</b>"], source="/runs/demo")
 
 
 @pytest.fixture(scope="module")
 def rendered(data, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("report") / "sub" / "report.html"
-    return report.render(data, str(out), images_per_class=3)
+    return page.render(data, str(out), images_per_class=3)
 
 
 def test_self_contained_and_complete(rendered):
-    page = open(rendered, encoding="utf-8").read()
-    assert not re.search(r"""(src|href)=["'](?!data:)""", page), "external resource referenced"
-    assert "<script" not in page
-    srcs = re.findall(r'<img [^>]*src="(data:image/[a-z]+;base64,[^"]+)"', page)
+    text = open(rendered, encoding="utf-8").read()
+    assert not re.search(r"""(src|href)=["'](?!data:)""", text), "external resource referenced"
+    assert "<script" not in text
+    srcs = re.findall(r'<img [^>]*src="(data:image/[a-z]+;base64,[^"]+)"', text)
     # plots (AP, PR, per-frame profiles, rounds, 2 timelines = 6) + 3 classes x (3 kept + 3 dropped) thumbnails
     assert len(srcs) == 6 + 18
     for heading in ("Metrics", "Per-class average precision", "Precision–recall", "Per-frame behaviour", "Domain transfer",
                     "Image filter examples", "Timelines"):
-        assert heading in page
-    assert "LSTM w/o LAF" in page and "0.400 ± 0.020" in page and '<tr class="run"><td>This run' in page
-    assert "a note &lt;b&gt;escaped&lt;/b&gt;" in page
-    assert "broken.jpg could not be read" not in page  # only 3 of 5 dropped shown: the broken one is 5th
+        assert heading in text
+    assert "LSTM w/o LAF" in text and "0.400 ± 0.020" in text and '<tr class="run"><td>This run' in text
+    assert "a note &lt;b&gt;escaped&lt;/b&gt;" in text
+    assert "broken.jpg could not be read" not in text  # only 3 of 5 dropped shown: the broken one is 5th
 
 
 def test_unreadable_image_is_a_note_not_a_crash(data, tmp_path):
-    path = report.render(data, str(tmp_path / "r.html"), images_per_class=10)
-    page = open(path, encoding="utf-8").read()
-    assert "broken.jpg could not be read" in page and "4 of 5 shown" in page
+    path = page.render(data, str(tmp_path / "r.html"), images_per_class=10)
+    text = open(path, encoding="utf-8").read()
+    assert "broken.jpg could not be read" in text and "4 of 5 shown" in text
 
 
 def test_empty_data_renders(tmp_path):
-    page = open(report.render(report.ReportData(metrics={}), str(tmp_path / "e.html")), encoding="utf-8").read()
-    assert "No metrics." in page and "No timelines: predicted vs. true segments." in page and "<img" not in page
-
-
-def test_bad_baselines_are_user_errors(tmp_path):
-    bad = tmp_path / "b.json"
-    bad.write_text(json.dumps({"cnn": {"hit@1": 0.1}}))
-    with pytest.raises(UserError, match="paper_tables"):
-        report.load_baselines(str(bad))
-    with pytest.raises(UserError, match="cannot read"):
-        report.load_baselines(str(tmp_path / "missing.json"))
-    bad.write_text(json.dumps({"results": {}, "profiles": {"cnn": [0.1, 0.2]}}))  # a list, not {key: [...]}
-    with pytest.raises(UserError, match="paper_tables"):
-        report.load_baselines(str(bad))
+    text = open(page.render(page.ReportData(metrics={}), str(tmp_path / "e.html")), encoding="utf-8").read()
+    assert "No metrics." in text and "No timelines: predicted vs. true segments." in text and "<img" not in text
 
 
 def test_figures_decode_in_headless_chromium(rendered, tmp_path):
-    page = open(rendered, encoding="utf-8").read()
+    text = open(rendered, encoding="utf-8").read()
     probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
+    probe.write_text(text.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
     result = run_chromium(tmp_path, ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()])
     match = re.search(r'<pre id="img-status">(.*?)</pre>', result.stdout, re.S)
     assert match, f"no status from Chromium (rc {result.returncode}): {result.stderr[-2000:]}"
@@ -165,11 +153,6 @@ def test_screenshot(rendered, tmp_path):
     assert pixels.std() > 10  # the page drew something, not a blank canvas
     if os.environ.get("LAF_REPORT_SCREENSHOT"):
         shutil.copy(shot, os.environ["LAF_REPORT_SCREENSHOT"])
-
-
-def test_collect_needs_a_pipeline_root(tmp_path):
-    with pytest.raises(UserError, match="metadata.sqlite"):
-        report.collect(str(tmp_path))
 
 
 def test_precision_recall_points_integrate_to_average_precision():

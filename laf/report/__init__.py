@@ -1,0 +1,1 @@
+"""Report stage: a finished run as one self-contained HTML page (page) from its ML Metadata (collect)."""

@@ -1,0 +1,247 @@
+"""What the HTML report shows, gathered from a finished LocalDagRunner run through ML Metadata (TF/TFX
+are imported only there), and the baselines a ``bench/paper_tables.py`` JSON adds to it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from laf import run_store
+from laf.errors import UserError
+from laf.report.page import RUN_METHOD, ReportData, VideoTimeline
+from schemas import names
+
+# --- baselines -------------------------------------------------------------------------------------
+
+Baselines = Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]],
+                  Dict[str, Dict[str, List[Optional[float]]]]]
+
+
+def load_baselines(path: str) -> Baselines:
+    """Means, stds and (when the file has them) per-frame profiles per method from a
+    ``bench/paper_tables.py`` JSON (``{"results": {m: {k: {mean, std}}}, "profiles": {m: {k: [..]}}}``)."""
+    try:
+        with open(path) as f:
+            loaded = json.load(f)
+        results = loaded["results"]
+        means = {m: {k: float(v["mean"]) for k, v in ms.items()} for m, ms in results.items()}
+        stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
+        profiles = {m: {k: list(v) for k, v in p.items()} for m, p in (loaded.get("profiles") or {}).items()}
+    except OSError as e:
+        raise UserError(f"cannot read baselines {path}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{path} is not a bench/paper_tables.py JSON "
+                        f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}): {e!r}') from None
+    return means, stds, profiles
+
+
+# --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------
+
+VIDEO_INGEST_ID = "VideoIngest"
+IMAGE_INGEST_ID = "ImageIngest"
+ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
+# Optional file in the DomainTransferRounds artifact naming the images of the chosen round:
+# {"images": [{"image_id": str, "label": str, "kept": bool, "source": str (optional)}, ...]};
+# without "source", the path is looked up by image_id in the ImageIngest Examples (ImageRecord.source).
+IMAGE_FILTER_FILE = "image_filter.json"
+
+
+def _type_names(store, artifacts) -> List[str]:
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
+    return [types[a.type_id] for a in artifacts]
+
+
+def _output_of_node(store, node_id: str, type_name: str):
+    """The latest artifact of ``type_name`` published by the component with id ``node_id``, or None."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    contexts = [c for c in store.get_contexts_by_type("node") if c.name.split(".")[-1] == node_id]
+    executions = [e.id for c in contexts for e in store.get_executions_by_context(c.id)]
+    if not executions:
+        return None
+    by_key = run_store.artifacts_by_key(store, executions, metadata_store_pb2.Event.OUTPUT)
+    outputs = [a for found in by_key.values() for a in found]
+    return run_store.latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
+
+
+def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
+    """The inputs of the execution that produced ``artifact``, by channel key."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+                 if e.type == metadata_store_pb2.Event.OUTPUT]
+    return run_store.artifacts_by_key(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
+
+
+def _localize_settings(eval_config):
+    """Sliding-window settings of the evaluation's LocalizationMAP metric (defaults if absent)."""
+    from laf.evaluate import evaluation as ev
+
+    for spec in getattr(eval_config, "metrics_specs", []) if eval_config is not None else []:
+        for metric in spec.metrics:
+            if metric.class_name == "LocalizationMAP":
+                c = json.loads(metric.config or "{}")
+                return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig)
+                                            if f.name in c})
+    return ev.LocalizeConfig()
+
+
+def _predict(model_uri: str, records, batch_size: int = 8):
+    """Per video (probabilities [T, N], timestamps [T], actionness [T] or None) from the serving
+    signature; timestamps as the TFMA metrics take them: the ``timestamps`` output if the model has
+    one, else ``i / fps``."""
+    import tensorflow as tf
+
+    serving_dir = os.path.join(model_uri, "Format-Serving")
+    if not tf.io.gfile.exists(serving_dir):
+        raise UserError(f"{serving_dir} not found: the Model artifact has no serving export")
+    fn = tf.saved_model.load(serving_dir).signatures["serving_default"]
+    out = []
+    for i in range(0, len(records), batch_size):
+        batch = records[i:i + batch_size]
+        result = fn(examples=tf.constant([r.serialize() for r in batch]))
+        probs, counts = result["probabilities"].numpy(), result["num_frames"].numpy()
+        stamps = result["timestamps"].numpy() if "timestamps" in result else None
+        actionness = result["actionness"].numpy() if "actionness" in result else None
+        for j, record in enumerate(batch):
+            n = int(counts[j])
+            t = stamps[j, :n] if stamps is not None else np.arange(n) / float(record.fps)
+            out.append((probs[j, :n], np.asarray(t, np.float64), None if actionness is None else actionness[j, :n]))
+    return out
+
+
+def _test_videos(examples_uri: str):
+    from laf import tfrecords
+    from schemas.records import VideoRecord
+
+    split = tfrecords.split_dir(examples_uri, "test")
+    return [VideoRecord.parse(raw) for raw in tfrecords.read(split)] if tfrecords.files(split) else []
+
+
+def _shown(videos, count: int) -> List[int]:
+    """Indices of up to ``count`` videos with ground truth, one per label first, by video id."""
+    order = sorted((i for i, v in enumerate(videos) if v.segments), key=lambda i: videos[i].video_id)
+    first, seen = [], set()
+    for i in order:
+        if videos[i].label not in seen:
+            seen.add(videos[i].label)
+            first.append(i)
+    return (first + [i for i in order if i not in first])[:count]
+
+
+def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
+                  max_videos: int) -> None:
+    """Per-class AP and PR curves at tIoU 0.5 and the timelines, from the model run on the test split."""
+    from laf.evaluate import evaluation as ev
+
+    videos = _test_videos(examples_uri)
+    if not videos:
+        data.notes.append(f"{examples_uri} has no test videos: no per-class AP, PR curves or timelines")
+        return
+    predictions = _predict(model_uri, videos)
+    detections = [ev.localize(v.video_id, p, t, labels, config, actionness=a)
+                  for v, (p, t, a) in zip(videos, predictions)]
+    gt = {v.video_id: list(v.segments) for v in videos}
+    found = [d for ds in detections for d in ds]
+    data.class_ap = {c: float(ap[0]) for c, ap in ev.average_precision(gt, found, [0.5]).ap.items()}
+    data.pr_curves = ev.precision_recall(gt, found, 0.5)
+    data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
+                                    detections[i], predictions[i][1],
+                                    ev.class_evidence(*predictions[i][::2])[:, videos[i].label_index])
+                      for i in _shown(videos, max_videos)]
+
+
+def _image_sources(store) -> Dict[str, str]:
+    """image_id -> source path, from every split of the latest ImageIngest Examples."""
+    from laf import tfrecords
+    from schemas.records import ImageRecord
+
+    examples = _output_of_node(store, IMAGE_INGEST_ID, "Examples")
+    if examples is None:
+        return {}
+    out = {}
+    for raw in tfrecords.read(os.path.join(examples.uri, "Split-*", "*.gz")):
+        record = ImageRecord.parse(raw)
+        out[record.image_id] = record.source
+    return out
+
+
+def _image_examples(store, rounds_uri: str, per_class: int, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
+    path = os.path.join(rounds_uri, IMAGE_FILTER_FILE)
+    if not os.path.isfile(path):
+        notes.append(f"no image-filter examples: {path} does not exist (domain transfer did not record which "
+                     "images it kept)")
+        return {}
+    try:
+        with open(path) as f:
+            entries = [(e.get("image_id", ""), e["label"], bool(e["kept"]), e.get("source"))
+                       for e in json.load(f)["images"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        notes.append(f"no image-filter examples: {path} is not {{\"images\": [{{image_id, label, kept, source}}]}} "
+                     f"({e!r})")
+        return {}
+    sources = {} if all(e[3] for e in entries) else _image_sources(store)
+    out: Dict[str, Dict[str, List[str]]] = {}
+    missing = 0
+    for image_id, label, kept, source in entries:
+        source = source or sources.get(image_id, "")
+        kind = out.setdefault(label, {"kept": [], "dropped": []})["kept" if kept else "dropped"]
+        if not os.path.isfile(source):  # URLs or moved files cannot be shown offline
+            missing += 1
+        elif len(kind) < per_class:
+            kind.append(source)
+    if missing:
+        notes.append(f"{missing} filtered images have no local file (URL or moved); not shown")
+    return out
+
+
+def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int = 4,
+            images_per_class: int = 6) -> ReportData:
+    """Gather a finished local run's report data through ML Metadata.
+
+    Assumptions (each missing piece becomes a note in the report, not an error):
+    the latest ``ModelEvaluation`` holds the run's TFMA metrics; its producer's ``model`` input (else
+    the latest ``Model``) is run again on the ``test`` split of its ``examples`` input (else the latest
+    Examples of the component with id ``VideoIngest``) to get per-class AP, PR curves and timelines,
+    localizing with the evaluation's own LocalizationMAP settings; class names come from the latest
+    ``LabelVocabulary`` (``labels.json``, written by VideoIngest); ``rounds.json`` and
+    ``image_filter.json`` come from the latest ``DomainTransferRounds`` artifact.
+    """
+    store = run_store.open_store(pipeline_root)  # first: a wrong root fails before TF loads
+    from schemas.vocabulary import Vocabulary
+
+    notes: List[str] = []
+    data = ReportData(metrics={}, notes=notes, source=os.path.abspath(pipeline_root))
+    if baselines:
+        data.metrics, data.metric_std, data.profiles = load_baselines(baselines)
+
+    evaluation = run_store.latest(store.get_artifacts_by_type("ModelEvaluation"))
+    eval_config = None
+    if evaluation is None:
+        notes.append("no ModelEvaluation artifact: the Evaluator has not run")
+    else:
+        data.metrics[RUN_METHOD], eval_config = run_store.eval_metrics(evaluation.uri)
+    inputs = _producer_inputs(store, evaluation) if evaluation is not None else {}
+    model = run_store.latest(inputs.get("model", [])) or run_store.latest(store.get_artifacts_by_type("Model"))
+    examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
+    vocabulary = run_store.latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
+    if model is None or examples is None or vocabulary is None:
+        notes.append("no per-class AP, PR curves or timelines: the run lacks a Model, VideoIngest examples "
+                     "or its vocabulary")
+    else:
+        _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
+                      _localize_settings(eval_config), max_videos)
+
+    rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
+    if rounds is None:
+        notes.append("no DomainTransferRounds artifact: domain transfer has not run")
+    elif not os.path.isfile(os.path.join(rounds.uri, "rounds.json")):
+        notes.append(f"{rounds.uri} holds no rounds.json")
+    else:
+        with open(os.path.join(rounds.uri, "rounds.json")) as f:
+            data.rounds = json.load(f)
+        data.images = _image_examples(store, rounds.uri, images_per_class, notes)
+    return data
