@@ -26,8 +26,8 @@ PNG with ``--plot``, and in the JSON for ``laf report --baselines``.
 
 Prints progress, the Markdown table, and as the LAST line one JSON object:
 ``{"results": {method: {metric: {"mean", "std"}}}, "image_filter": {"precision", "recall"} | null,
-"seeds": [...], "test_videos": n, "profiles": {method: {"offset", "p_label", "action_share",
-["actionness"]: [...]}}}``.
+"seeds": [...], "test_videos": n, "profiles": {method: {"offset", "videos", "p_label", "action_share",
+["actionness"]: [...]}}}`` (``diagnostics.mean_profile``).
 """
 from __future__ import annotations
 
@@ -209,17 +209,6 @@ def ordering_note(results, metric: str = "mAP@0.5") -> str:
 
 # --- output ----------------------------------------------------------------------------------------
 
-def mean_profiles(per_seed: Dict[str, List[Dict[str, np.ndarray]]]) -> Dict[str, Dict[str, List[Optional[float]]]]:
-    """Per method, ``diagnostics.label_probability_profile`` averaged over seeds, JSON-ready (None where no
-    test video reaches a step)."""
-    out = {}
-    for method, runs in per_seed.items():
-        if runs:
-            mean = {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0] if k != "videos"}
-            out[method] = {k: [None if not np.isfinite(x) else round(float(x), 4) for x in v] for k, v in mean.items()}
-    return out
-
-
 def summarize(per_seed: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
     return {method: {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs]))}
                      for m in METRICS + DIAGNOSTICS} for method, runs in per_seed.items()}
@@ -287,15 +276,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the trainer's epochs")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS))
     parser.add_argument("--markdown", help="write the Markdown table here")
-    parser.add_argument("--plot", help="write a PNG of each method's p(label) around the action here")
+    parser.add_argument("--plot", metavar="PNG", help="write a PNG of each method's p(label) around the action here")
     parser.add_argument("--work-dir", help="records with GT and training logs (default: DEMO_OUTPUT/paper-tables)")
     args = parser.parse_args(argv)
     args.work_dir = args.work_dir or os.path.join(args.demo_output, "paper-tables")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
-    if len(seeds) < 1 or unknown:
+    if len(seeds) < 1 or not methods or unknown:
         parser.error(f"need seeds and known methods (unknown: {unknown})")
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        parser.error(f"--plot: no folder {os.path.dirname(os.path.abspath(args.plot))}")
 
     root = ensure_run(args.pipeline_root, args.demo_output, args.scale)
     run = run_records.locate(root)
@@ -334,7 +325,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
-    profiles = mean_profiles(profile_runs)
+    profiles = {m: diagnostics.mean_profile(runs) for m, runs in profile_runs.items() if runs}
     if args.plot:
         from laf.report.page import profile_figure
 

@@ -18,7 +18,7 @@ COMMANDS = {
     "demo-data": "write the embedded demo data: untrimmed videos, crawled-style web images, ground truth",
     "evaluate": "temporal-localization mAP of ActivityNet-style results against ground truth",
     "localize": "detected action segments in your videos from a pushed model: table, ActivityNet JSON, plots",
-    "report": "a self-contained HTML report of a finished local pipeline run (metrics, rounds, timelines)",
+    "report": "a self-contained HTML report of a finished local pipeline run (metrics, rounds, timelines, baselines)",
 }
 
 

@@ -1,6 +1,8 @@
-"""Gathering the report's data (laf.report.collect): baselines files and a pipeline root."""
+"""Gathering the report's data (laf.report.collect): baselines files (with per-frame profiles) and a
+pipeline root."""
 import json
 
+import numpy as np
 import pytest
 
 from laf.errors import UserError
@@ -22,3 +24,50 @@ def test_bad_baselines_are_user_errors(tmp_path):
 def test_collect_needs_a_pipeline_root(tmp_path):
     with pytest.raises(UserError, match="metadata.sqlite"):
         collect.collect(str(tmp_path))
+
+
+def _baselines(tmp_path, profiles=None):
+    content = {"results": {"cnn": {"hit@1": {"mean": 0.5, "std": 0.1}}}}
+    if profiles is not None:
+        content["profiles"] = profiles
+    path = tmp_path / "baselines.json"
+    path.write_text(json.dumps(content))
+    return str(path)
+
+
+def test_baselines_with_and_without_profiles(tmp_path):
+    means, stds, profiles = collect.load_baselines(_baselines(tmp_path))  # written before profiles existed
+    assert means == {"cnn": {"hit@1": 0.5}} and stds == {"cnn": {"hit@1": 0.1}} and profiles == {}
+    profile = {"offset": [-1, 0], "videos": [0, 3], "p_label": [None, 0.9], "action_share": [None, 1]}
+    _, _, profiles = collect.load_baselines(_baselines(tmp_path, {"cnn": profile}))
+    assert profiles == {"cnn": {"offset": [-1.0, 0.0], "videos": [0.0, 3.0], "p_label": [None, 0.9],
+                                "action_share": [None, 1.0]}}
+
+
+@pytest.mark.parametrize("profile", [{"offset": [0], "p_label": [0.5]},                          # no action_share
+                                     {"offset": [0, 1], "p_label": [0.5], "action_share": [1, 0]},  # lengths differ
+                                     {"offset": [0], "p_label": ["high"], "action_share": [1]}])    # not a number
+def test_malformed_profiles_are_user_errors(tmp_path, profile):
+    with pytest.raises(UserError, match="profiles"):
+        collect.load_baselines(_baselines(tmp_path, {"cnn": profile}))
+
+
+def test_paper_tables_profiles_load_and_draw(tmp_path):
+    """The chain bench/paper_tables.py -> JSON -> laf report: diagnostics.mean_profile's output loads
+    and draws (one p(label) line per method, actionness dashed where the method has one)."""
+    from laf.evaluate import diagnostics
+    from laf.report import page
+    from schemas.records import VideoRecord
+    from schemas.segment import Segment
+
+    record = VideoRecord(video_id="v", label="A:y", label_index=1, features=np.zeros((8, 2), np.float32),
+                         timestamps=np.arange(8, dtype=np.float32), fps=1.0, duration=8.0,
+                         segments=[Segment(3, 5, "A:y")], segment_label_indices=[1])
+    p = np.full((8, 2), 0.5)
+    runs = {"cnn": [diagnostics.label_probability_profile([{"probabilities": p}], [record], 2, 3)],
+            "lstm_laf": [diagnostics.label_probability_profile(
+                [{"probabilities": p, "actionness": np.linspace(0, 1, 8)}], [record], 2, 3)] * 2}
+    profiles = {m: diagnostics.mean_profile(r) for m, r in runs.items()}
+    _, _, loaded = collect.load_baselines(_baselines(tmp_path, profiles))
+    figure = page.profile_figure(loaded)
+    assert len(figure.axes[0].lines) == 3 + 1  # 2 p(label), 1 actionness, the line at step 0

@@ -104,3 +104,14 @@ def test_label_probability_profile_aligns_on_the_first_action_frame():
     np.testing.assert_allclose(profile["actionness"], [1.0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.5])
     without = dg.label_probability_profile([{"probabilities": p_early}], [early], before=3, after=0)
     assert "actionness" not in without and np.isnan(without["p_label"][0])  # no video reaches step -3
+
+
+def test_mean_profile_averages_runs_as_json_lists():
+    runs = [{"offset": np.array([-1, 0, 1]), "videos": np.array([0.0, 2.0, 2.0]),
+             "p_label": np.array([np.nan, 0.8, 0.4]), "action_share": np.array([np.nan, 1.0, 0.5])},
+            {"offset": np.array([-1, 0, 1]), "videos": np.array([0.0, 2.0, 2.0]),
+             "p_label": np.array([np.nan, 0.6, 0.2]), "action_share": np.array([np.nan, 1.0, 0.5])}]
+    mean = dg.mean_profile(runs)
+    assert mean == {"offset": [-1, 0, 1], "videos": [0, 2, 2], "p_label": [None, 0.7, 0.3],
+                    "action_share": [None, 1.0, 0.5]}
+    assert all(type(x) is int for x in mean["offset"] + mean["videos"])

@@ -153,26 +153,3 @@ def test_screenshot(rendered, tmp_path):
     assert pixels.std() > 10  # the page drew something, not a blank canvas
     if os.environ.get("LAF_REPORT_SCREENSHOT"):
         shutil.copy(shot, os.environ["LAF_REPORT_SCREENSHOT"])
-
-
-def test_precision_recall_points_integrate_to_average_precision():
-    """The PR curves drawn in the report are the points ``average_precision`` integrates."""
-    from laf.evaluate.evaluation import average_precision, precision_recall
-
-    rng = np.random.default_rng(3)
-    classes = ["a", "b", "c"]
-    gt = {f"v{i}": [_seg(s, s + rng.uniform(2, 8), classes[int(rng.integers(0, 2))])
-                    for s in rng.uniform(0, 50, int(rng.integers(1, 4)))] for i in range(8)}
-    dets = [Detection(f"v{int(rng.integers(0, 9))}", s, s + rng.uniform(1, 9), classes[int(rng.integers(0, 3))],
-                      float(rng.random())) for s in rng.uniform(0, 50, 80)]
-    dets += [Detection(v, g.start + rng.normal(0, 1), g.end + rng.normal(0, 1), g.label, float(rng.random()))
-             for v, segs in gt.items() for g in segs]  # near misses and hits, so recall grows
-    curves = precision_recall(gt, dets, 0.5)
-    expected = average_precision(gt, dets, [0.5]).ap
-    assert set(curves) == set(expected) == {"a", "b"}  # "c" has no ground truth
-    for label, (precision, recall) in curves.items():
-        assert len(precision) == sum(d.label == label for d in dets)
-        interpolated = np.maximum.accumulate(precision[::-1])[::-1]
-        area = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * interpolated))
-        assert area == pytest.approx(float(expected[label][0]), abs=1e-12)
-        assert 0 < recall[-1] <= 1 and np.all(np.diff(recall) >= 0)

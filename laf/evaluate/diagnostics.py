@@ -171,7 +171,7 @@ def label_probability_profile(outputs: Sequence[Outputs], records: Sequence[Vide
     the action and how long after it it keeps doing so."""
     offsets = np.arange(-before, after + 1)
     sums = {key: np.zeros(len(offsets)) for key in ("p_label", "actionness", "action_share", "videos")}
-    with_actionness = all("actionness" in o for o in outputs)
+    with_actionness = bool(outputs) and all("actionness" in o for o in outputs)
     for o, r in zip(outputs, records):
         inside = action_mask(r)
         if not inside.any():
@@ -189,3 +189,15 @@ def label_probability_profile(outputs: Sequence[Outputs], records: Sequence[Vide
         del sums["actionness"]
     with np.errstate(invalid="ignore", divide="ignore"):
         return {"offset": offsets, **{k: v / videos for k, v in sums.items()}, "videos": videos}
+
+
+def mean_profile(runs: Sequence[Dict[str, np.ndarray]]) -> Dict[str, List[Optional[float]]]:
+    """:func:`label_probability_profile` of several runs on the same videos (seeds) averaged, as JSON
+    lists: offsets and video counts as ints, None where no video reaches a step."""
+    out: Dict[str, List[Optional[float]]] = {"offset": [int(x) for x in runs[0]["offset"]],
+                                             "videos": [int(x) for x in runs[0]["videos"]]}
+    for key in runs[0]:
+        if key not in out:
+            mean = np.mean([r[key] for r in runs], axis=0)
+            out[key] = [round(float(x), 4) if np.isfinite(x) else None for x in mean]
+    return out

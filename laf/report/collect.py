@@ -1,5 +1,6 @@
 """What the HTML report shows, gathered from a finished LocalDagRunner run through ML Metadata (TF/TFX
-are imported only there), and the baselines a ``bench/paper_tables.py`` JSON adds to it."""
+are imported inside the functions that run its model), and the baselines a ``bench/paper_tables.py``
+JSON adds to it."""
 from __future__ import annotations
 
 import dataclasses
@@ -29,13 +30,28 @@ def load_baselines(path: str) -> Baselines:
         results = loaded["results"]
         means = {m: {k: float(v["mean"]) for k, v in ms.items()} for m, ms in results.items()}
         stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
-        profiles = {m: {k: list(v) for k, v in p.items()} for m, p in (loaded.get("profiles") or {}).items()}
+        profiles = {m: _profile(p) for m, p in (loaded.get("profiles") or {}).items()}
     except OSError as e:
         raise UserError(f"cannot read baselines {path}: {e.strerror}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path} is not a bench/paper_tables.py JSON "
-                        f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}): {e!r}') from None
+                        f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}, optional "profiles": '
+                        f'{{method: {{"offset": [..], "p_label": [..], "action_share": [..]}}}}): {e!r}') from None
     return means, stds, profiles
+
+
+PROFILE_KEYS = ("offset", "p_label", "action_share")  # what every profile needs; "actionness", "videos" optional
+
+
+def _profile(profile: Dict[str, Any]) -> Dict[str, List[Optional[float]]]:
+    """One method's per-frame profile, checked: the required keys, equal lengths, numbers or None."""
+    missing = [k for k in PROFILE_KEYS if k not in profile]
+    if missing:
+        raise KeyError(f"profile lacks {missing}")
+    out = {k: [None if x is None else float(x) for x in v] for k, v in profile.items()}
+    if len({len(v) for v in out.values()}) != 1:
+        raise ValueError(f"profile lists differ in length: { {k: len(v) for k, v in out.items()} }")
+    return out
 
 
 # --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only
+    from matplotlib.figure import Figure
+
     from laf.evaluate.evaluation import Detection
     from schemas.segment import Segment
 
@@ -167,11 +169,19 @@ def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detecti
     return _png(fig)
 
 
-def profile_figure(profiles: Mapping[str, Mapping[str, Sequence[float]]]):
+def _method_order(methods) -> List[str]:
+    """The paper's order (``METHOD_NAMES``), then any other method by name."""
+    return [m for m in METHOD_NAMES if m in methods] + sorted(set(methods) - set(METHOD_NAMES))
+
+
+def profile_figure(profiles: Mapping[str, Mapping[str, Sequence[Optional[float]]]]) -> "Figure":
     """Per method, the mean probability of a test video's own label around its first action frame
     (``laf.evaluate.diagnostics.label_probability_profile``), its actionness dashed where the method
-    has one, and grey bars for the share of videos on an action frame. Returns the Figure."""
+    has one, and grey bars for the share of videos on an action frame."""
     import matplotlib
+
+    if not profiles:
+        raise ValueError("no profiles to draw")
 
     def values(sequence) -> np.ndarray:  # JSON lists hold None where no video reaches a step
         return np.asarray([np.nan if x is None else x for x in sequence], np.float64)
@@ -182,7 +192,7 @@ def profile_figure(profiles: Mapping[str, Mapping[str, Sequence[float]]]):
     ax.bar(values(first["offset"]), values(first["action_share"]), width=1.0, color="#dddddd",
            label="videos on an action frame")
     cmap = matplotlib.colormaps["tab10"]
-    for i, method in enumerate([m for m in METHOD_NAMES if m in profiles] + sorted(set(profiles) - set(METHOD_NAMES))):
+    for i, method in enumerate(_method_order(profiles)):
         profile = profiles[method]
         name = METHOD_NAMES.get(method, method)
         offset = values(profile["offset"])
@@ -245,7 +255,7 @@ def _figure(uri: str, caption: str, alt: str) -> str:
 def _metrics_table(data: ReportData) -> str:
     present = {m for values in data.metrics.values() for m in values}
     columns = [c for c in METRIC_COLUMNS if c in present]
-    order = [m for m in METHOD_NAMES if m in data.metrics] + sorted(set(data.metrics) - set(METHOD_NAMES))
+    order = _method_order(data.metrics)
     rows = ["<tr><th>method</th>" + "".join(f"<th>{_esc(c)}</th>" for c in columns) + "</tr>"]
     for method in order:
         cells = []
