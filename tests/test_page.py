@@ -113,8 +113,7 @@ def test_self_contained_and_complete(rendered):
     # plots (AP, PR, per-frame profiles, rounds, 2 timelines = 6) + 3 classes x (3 kept + 3 dropped) thumbnails
     assert len(srcs) == 6 + 18
     for heading in ("Metrics", "Per-class average precision", "Precision–recall", "Per-frame behaviour",
-                    "Domain transfer",
-                    "Image filter examples", "Timelines"):
+                    "Domain transfer", "Image filter examples", "Timelines"):
         assert heading in text
     assert "LSTM w/o LAF" in text and "0.400 ± 0.020" in text and '<tr class="run"><td>This run' in text
     assert "a note &lt;b&gt;escaped&lt;/b&gt;" in text
