@@ -170,8 +170,10 @@ def label_probability_profile(outputs: Sequence[Outputs], records: Sequence[Vide
     step (``videos``). Why: the per-phase means as a curve, showing where a method starts naming
     the action and how long after it it keeps doing so."""
     offsets = np.arange(-before, after + 1)
-    sums = {key: np.zeros(len(offsets)) for key in ("p_label", "actionness", "action_share", "videos")}
     with_actionness = bool(outputs) and all("actionness" in o for o in outputs)
+    keys = ("p_label", "action_share") + (("actionness",) if with_actionness else ())
+    sums = {key: np.zeros(len(offsets)) for key in keys}
+    videos = np.zeros(len(offsets))
     for o, r in zip(outputs, records):
         inside = action_mask(r)
         if not inside.any():
@@ -179,14 +181,11 @@ def label_probability_profile(outputs: Sequence[Outputs], records: Sequence[Vide
         frames = offsets + int(inside.argmax())
         reached = (frames >= 0) & (frames < len(inside))
         frames = frames[reached]
-        sums["p_label"][reached] += o["probabilities"][frames, r.label_index]
-        if with_actionness:
-            sums["actionness"][reached] += o["actionness"][frames]
-        sums["action_share"][reached] += inside[frames]
-        sums["videos"][reached] += 1
-    videos = sums.pop("videos")
-    if not with_actionness:
-        del sums["actionness"]
+        values = {"p_label": o["probabilities"][frames, r.label_index], "action_share": inside[frames],
+                  "actionness": o["actionness"][frames] if with_actionness else None}
+        for key in keys:
+            sums[key][reached] += values[key]
+        videos[reached] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
         return {"offset": offsets, **{k: v / videos for k, v in sums.items()}, "videos": videos}
 
@@ -194,10 +193,9 @@ def label_probability_profile(outputs: Sequence[Outputs], records: Sequence[Vide
 def mean_profile(runs: Sequence[Dict[str, np.ndarray]]) -> Dict[str, List[Optional[float]]]:
     """:func:`label_probability_profile` of several runs on the same videos (seeds) averaged, as JSON
     lists: offsets and video counts as ints, None where no video reaches a step."""
-    out: Dict[str, List[Optional[float]]] = {"offset": [int(x) for x in runs[0]["offset"]],
-                                             "videos": [int(x) for x in runs[0]["videos"]]}
-    for key in runs[0]:
-        if key not in out:
-            mean = np.mean([r[key] for r in runs], axis=0)
-            out[key] = [round(float(x), 4) if np.isfinite(x) else None for x in mean]
+    counts = ("offset", "videos")  # the same in every run
+    out: Dict[str, List[Optional[float]]] = {key: [int(x) for x in runs[0][key]] for key in counts}
+    for key in [k for k in runs[0] if k not in counts]:  # in the profile's order: same JSON bytes every run
+        mean = np.mean([r[key] for r in runs], axis=0)
+        out[key] = [round(float(x), 4) if np.isfinite(x) else None for x in mean]
     return out
