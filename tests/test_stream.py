@@ -105,8 +105,9 @@ def test_localize_step_chained_over_chunks_equals_the_whole_sequence(setup, offl
     x = record.features[None].astype(np.float32)
     whole = model.signatures["frame_features"](frame_features=tf.constant(x), lengths=tf.constant([len(x[0])]))
     spec = step.structured_input_signature[1]
-    assert (spec["state_r"].shape[-1], spec["state_c"].shape[-1]) == (8, 16)  # projection, cells
-    state = {"state_r": tf.zeros([1, 8]), "state_c": tf.zeros([1, 16])}
+    # projection; cells + the seen gate's carried value (trainer.seen_gate)
+    assert (spec["state_r"].shape[-1], spec["state_c"].shape[-1]) == (8, 17)
+    state = {"state_r": tf.zeros([1, 8]), "state_c": tf.zeros([1, 17])}
     parts = []
     for a, b in ((0, 1), (1, 5), (5, 12), (12, len(x[0]))):
         out = step(frame_features=tf.constant(x[:, a:b]), **state)
@@ -328,6 +329,7 @@ def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
 
     keras.utils.set_random_seed(3)
     net = model.build("lstmp", 4, cells=12, projection=6, num_layers=2)
+    net.seen_gate = None  # as before trainer.seen_gate existed: the upgrade adds it as the identity
     net(tf.zeros([1, 1, 10]))
     net.standardize.set_moments(np.linspace(-1, 1, 10), np.linspace(0.5, 2, 10))
     archive = keras.export.ExportArchive()  # exported as before localize_step existed
@@ -340,7 +342,7 @@ def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
     new = add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"))
     assert os.path.isfile(os.path.join(new, "assets", "labels.json"))
     step = live.LocalStepper(new)
-    assert step.widths == (12, 24)  # two layers: r 6 + 6, c 12 + 12
+    assert step.widths == (12, 25)  # two layers: r 6 + 6, c 12 + 12 + the seen gate's 1
     x = np.random.RandomState(0).randn(9, 10).astype(np.float32)
     chained = np.concatenate([step.step(x[a:b])[0] for a, b in ((0, 4), (4, 9))])
     whole = tf.saved_model.load(str(tmp_path / "old")).signatures["frame_features"](

@@ -90,6 +90,17 @@ def chunks_per_pass(files: Files, k: int, streams: int) -> int:
     return max(1, -(-int(chunks.numpy()) // streams))
 
 
+def frame_interval(files: Files) -> float:
+    """The median step in seconds between consecutive frames of the records (1 s without any):
+    what a step of a net that sees no timestamps means in time (``trainer.seen_gate``)."""
+    spec = {names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
+    gaps = [np.diff(tf.io.parse_single_sequence_example(s, sequence_features=spec)[1][names.TIMESTAMP].numpy())
+            for s in records(files)]
+    gaps = np.concatenate(gaps) if gaps else np.zeros(0)
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if gaps.size else 1.0
+
+
 def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation [D] of every frame's features (one streaming pass)."""
     spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}

@@ -8,7 +8,9 @@ list of recurrent states, so one training wrapper and one export serve both:
 Outputs are a dict: ``probabilities`` [B, T, N] and, with ``actionness=True``, ``actionness``
 [B, T] (a sigmoid "is this an action frame" head beside the softmax; beyond the paper, as in
 BaS-Net/STPN). Context frames are ~90 % of an untrimmed video and carry no sibling evidence; the
-actionness head lets fusion and localization ignore them instead of letting them vote.
+actionness head lets fusion and localization ignore them instead of letting them vote. The LSTMP
+net with actionness serves its softmax through ``trainer.seen_gate`` (the raw softmax, which the
+loss trains, stays in ``class_probabilities``; ``served`` drops it).
 Both networks standardise their input (``Standardize``: training mean/std per dimension, kept in
 the model so serving still takes raw features).
 """
@@ -20,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from trainer.lstmp import LSTMP
+from trainer.seen_gate import SeenGate
 
 
 Outputs = Dict[str, tf.Tensor]
@@ -80,10 +83,12 @@ class LSTMPClassifier(_FrameNet):
         self.recurrent = [LSTMP(cells, projection, return_state=True, name=f"lstmp_{i}")
                           for i in range(num_layers)]
         self.drops = [keras.layers.Dropout(dropout) for _ in range(num_layers)]
+        self.seen_gate = SeenGate(name="seen_gate") if actionness else None
 
     @property
     def state_sizes(self) -> List[int]:
-        return [size for layer in self.recurrent for size in layer.state_size]
+        gate = list(SeenGate.state_size) if self.seen_gate is not None else []
+        return [size for layer in self.recurrent for size in layer.state_size] + gate
 
     def call(self, features, mask=None, states: Optional[Sequence] = None, training=None):
         x, final = self.standardize(features), []
@@ -92,7 +97,13 @@ class LSTMPClassifier(_FrameNet):
             x, r, c = layer(x, mask=mask, initial_state=initial)
             final += [r, c]
             x = drop(x, training=training)
-        return self.outputs(x), final
+        outputs = self.outputs(x)
+        if self.seen_gate is None:
+            return outputs, final
+        carried = None if states is None else states[2 * self.num_layers + 1]
+        gated, carried = self.seen_gate(outputs["probabilities"], outputs["actionness"], mask=mask, carried=carried)
+        none = tf.zeros([tf.shape(carried)[0], 0], carried.dtype)
+        return {**outputs, "probabilities": gated, "class_probabilities": outputs["probabilities"]}, final + [none, carried]
 
     def get_config(self):
         return {**super().get_config(), "cells": self.cells, "projection": self.projection,
@@ -149,9 +160,10 @@ def frame_loss(labels, outputs: Outputs, weights, mask, targets=None, siblings=N
     and tends to one fixed sibling per activity.
 
     Normalized by the number of valid frames, not by the weights' sum, so frames with low LAF
-    scores really count less instead of being re-inflated by normalization.
+    scores really count less instead of being re-inflated by normalization. The loss trains the
+    raw softmax (``class_probabilities`` when the net serves it through ``trainer.seen_gate``).
     """
-    probabilities = outputs["probabilities"]
+    probabilities = outputs.get("class_probabilities", outputs["probabilities"])
     mask = tf.cast(mask, probabilities.dtype)
     weights = tf.cast(weights, probabilities.dtype)
     ce = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
@@ -233,11 +245,20 @@ class StreamTrainer(keras.Model):
         return self._update_metrics(loss, inputs, labels, weights, outputs)
 
 
+SERVED = ("probabilities", "actionness")
+
+
+def served(outputs: Outputs) -> Outputs:
+    """The per-frame outputs of the serving contract (without the raw ``class_probabilities``)."""
+    return {k: outputs[k] for k in SERVED if k in outputs}
+
+
 def frame_outputs(net: keras.Model, features, lengths) -> Outputs:
     """Whole-sequence outputs (``probabilities`` [B, T, N], ``actionness`` [B, T] if the net has
     it), zero past each sequence's length."""
     mask = tf.sequence_mask(lengths, tf.shape(features)[1])
     outputs, _ = net(features, mask=mask, training=False)
+    outputs = served(outputs)
     valid = tf.cast(mask, outputs["probabilities"].dtype)
     return {"probabilities": outputs["probabilities"] * valid[:, :, None],
             **({"actionness": outputs["actionness"] * valid} if "actionness" in outputs else {})}

@@ -206,7 +206,10 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
     net.standardize.set_moments(*data.feature_moments(train_files, dim))
-    trainer = model.StreamTrainer(net, streams=config.batch, siblings=_siblings(config, classes, vocabulary))
+    siblings = _siblings(config, classes, vocabulary)
+    if getattr(net, "seen_gate", None) is not None:
+        net.seen_gate.configure(siblings, data.frame_interval(train_files))
+    trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
     steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
                                       "config": {"learning_rate": learning_rate_schedule(config, steps_per_epoch)}})

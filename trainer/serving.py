@@ -19,7 +19,7 @@ from laf.serve import frames_tf
 from laf.serve.localize_tf import localize_batch
 from schemas import names
 from schemas.parsing import video_sequence_spec
-from trainer.model import class_evidence, frame_outputs
+from trainer.model import class_evidence, frame_outputs, served
 
 
 Endpoint = Tuple[Callable, List[tf.TensorSpec]]
@@ -35,7 +35,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     NMS in the graph (``laf.serve.localize_tf``) over the class evidence (p x actionness), so TF
     Serving returns segments directly, with the per-frame outputs of ``serving_default`` they
     came from. ``localize_step`` is one chunk of a stream with explicit state in and out
-    (``state_r``, ``state_c``: zeros to start), so a client can stream through a model server that
+    (``state_r``, ``state_c``: zeros to start; ``state_c`` ends with the seen gate's carried value,
+    ``trainer.seen_gate``), so a client can stream through a model server that
     holds no session; chained over chunks it equals ``frame_features`` on the whole sequence.
     ``localize_frames`` takes ONE video as encoded frames (JPEG/PNG, [T]) and their ``timestamps``
     [T], featurizes them in the graph as ingestion featurizes an encoded image
@@ -58,7 +59,7 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
 
     def step(frame_features, state_r, state_c):
         outputs, final = net(frame_features, states=split_states(net, state_r, state_c), training=False)
-        return {**outputs, **join_states(final, tf.shape(frame_features)[0])}
+        return {**served(outputs), **join_states(final, tf.shape(frame_features)[0])}
 
     def localized(frames):
         # the per-frame outputs are returned too: one call gives segments and the evidence they came from

@@ -18,6 +18,9 @@ from laf.errors import UserError
 from laf.evaluate.evaluation import LocalizeConfig
 
 
+GATE_WEIGHTS = ("seen_siblings", "seen_keep")  # trainer.seen_gate's; older models have none
+
+
 def _short(variable) -> str:
     return variable.name.split("/")[-1].split(":")[0]
 
@@ -52,6 +55,8 @@ def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[L
     unused = list(old.variables)
     for variable in net.variables:  # the same kind and shape, in the order Keras tracks them
         match = next((v for v in unused if _short(v) == _short(variable) and v.shape == variable.shape), None)
+        if match is None and _short(variable) in GATE_WEIGHTS:
+            continue  # a model from before the seen gate: the gate stays the identity it was
         if match is None:
             raise UserError(f"{model_dir}: no weight for {variable.path} {tuple(variable.shape)}")
         variable.assign(match)
