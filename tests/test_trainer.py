@@ -14,6 +14,7 @@ from schemas.records import Segment, VideoRecord
 from schemas.vocabulary import Vocabulary
 from trainer import data, model as model_lib
 from trainer.run_fn import TrainerConfig
+from trainer.seen_gate import keep_per_step
 
 D, CLASSES, K, STREAMS = 6, 3, 4, 3
 CENTROIDS = 2.5 * np.eye(CLASSES, D)
@@ -213,6 +214,19 @@ def test_carried_state_equals_whole_video(examples, architecture):
         np.testing.assert_allclose(np.stack(found[video.features[0].tobytes()]), whole, atol=1e-5)
 
 
+def test_frame_interval_is_the_median_step_of_the_records(tmp_path):
+    def video(i: int, timestamps) -> VideoRecord:
+        t = np.asarray(timestamps, np.float32)
+        return VideoRecord(video_id=f"v{i}", label="a:b", label_index=0, features=np.zeros([len(t), 2], np.float32),
+                           timestamps=t, fps=2.0, duration=float(t[-1]) if len(t) else 0.0, split="train")
+
+    path = os.path.join(str(tmp_path), "data.gz")
+    tfrecords.write(path, [video(0, [0, 0.5, 1.0, 1.5]).serialize(), video(1, [0, 0.5, 2.0]).serialize()])
+    assert data.frame_interval(path) == pytest.approx(0.5)
+    tfrecords.write(path, [video(0, [3.0]).serialize()])
+    assert data.frame_interval(path) == 1.0  # no step to measure
+
+
 def test_laf_weighting_needs_laf_scores(tmp_path):
     video = toy_videos("train", 1, np.random.default_rng(5))[0]
     video.laf_scores = None
@@ -383,7 +397,10 @@ def siblings(tmp_path_factory):
         padded[i, :v.num_frames] = v.features
     found = {k: v.numpy() for k, v in model_lib.frame_outputs(net, padded, lengths).items()}
     outputs = [{k: v[i, :n] for k, v in found.items()} for i, n in enumerate(lengths)]
-    return {"outputs": outputs, "test": test, "history": history, "diagnostics": diagnostics}
+    raw = net(padded, mask=tf.sequence_mask(lengths, padded.shape[1]), training=False)[0]["class_probabilities"]
+    heads = [{"probabilities": raw.numpy()[i, :n]} for i, n in enumerate(lengths)]  # before the seen gate
+    return {"outputs": outputs, "class_head": heads, "test": test, "history": history, "diagnostics": diagnostics,
+            "net": net}
 
 
 def test_trained_model_tells_siblings_apart(siblings):
@@ -419,8 +436,10 @@ def test_before_its_action_a_video_gets_no_sibling_preference(siblings):
     """Frames before the action show only the activity: the class head is taught "this activity"
     there, so it spreads over the siblings instead of picking one, while naming the action on it
     and for a while after it (the action and the 10 s after it; the class weights fade with a
-    20 s half-life, ``trainer.data.seen_recently``)."""
-    test, outputs = siblings["test"], siblings["outputs"]
+    20 s half-life, ``trainer.data.seen_recently``). Checked on the class head itself, before the
+    seen gate, which the trainer configures and which flattens the served frames before the action
+    further."""
+    test, outputs = siblings["test"], siblings["class_head"]
 
     def before(v):
         return np.asarray(v.timestamps) < v.segments[0].start
@@ -434,3 +453,5 @@ def test_before_its_action_a_video_gets_no_sibling_preference(siblings):
     assert before_share < 0.5, before_share  # 0.41 measured; 0.62 with weight 0 there
     assert action_share > before_share + 0.2, (action_share, before_share)  # 0.71 measured
     assert siblings["diagnostics"].context_class_collapse(outputs, test) < 0.5
+    assert float(siblings["net"].seen_gate.keep) == pytest.approx(keep_per_step(1.0))  # 1 frame a second
+    assert _sibling_share(siblings["outputs"], test, before) < before_share

@@ -94,9 +94,10 @@ def frame_interval(files: Files) -> float:
     """The median step in seconds between consecutive frames of the records (1 s without any):
     what a step of a net that sees no timestamps means in time (``trainer.seen_gate``)."""
     spec = {names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
-    gaps = [np.diff(tf.io.parse_single_sequence_example(s, sequence_features=spec)[1][names.TIMESTAMP].numpy())
-            for s in records(files)]
-    gaps = np.concatenate(gaps) if gaps else np.zeros(0)
+    steps = records(files).map(
+        lambda s: tf.experimental.numpy.diff(tf.io.parse_single_sequence_example(s, sequence_features=spec)[1]
+                                             [names.TIMESTAMP]))
+    gaps = np.concatenate([g for g in steps.as_numpy_iterator()] or [np.zeros(0)])
     gaps = gaps[gaps > 0]
     return float(np.median(gaps)) if gaps.size else 1.0
 
@@ -202,6 +203,11 @@ SEEN_FROM = 0.5  # an actionness target above this is closer to the video's best
 SEEN_HALF_LIFE_S = 20.0  # the paper's truncated-BPTT unroll span: k = 20 steps at 1 fps (§4.2)
 
 
+def decisive(targets: tf.Tensor) -> tf.Tensor:
+    """Targets (or actionness) counted from :data:`SEEN_FROM`: 0 there and below, 1 at 1."""
+    return tf.clip_by_value((targets - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
+
+
 def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float = SEEN_HALF_LIFE_S) -> tf.Tensor:
     """[T] how surely a video's action has been seen lately by frame t: the frame's own actionness
     target, or, if larger, the targets counted from :data:`SEEN_FROM` (0 there, 1 at the video's
@@ -224,11 +230,10 @@ def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float 
     (README: "the action seen lately"). Faded frames are taught "this activity, no sibling" again
     (``trainer.model.frame_loss``). The half-life is the paper's unroll span, in seconds so that it
     means the same at any sampling rate."""
-    decisive = tf.clip_by_value((targets - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
     timestamps = tf.cast(timestamps, targets.dtype)
     earlier = tf.concat([timestamps[:1], timestamps[:-1]], 0)
     keep = 0.5 ** (tf.maximum(timestamps - earlier, 0.0) / half_life_s)  # a clock going back keeps it all
-    carried = tf.scan(lambda previous, step: tf.maximum(step[0], previous * step[1]), (decisive, keep),
+    carried = tf.scan(lambda previous, step: tf.maximum(step[0], previous * step[1]), (decisive(targets), keep),
                       initializer=tf.constant(0.0, targets.dtype))
     return tf.maximum(targets, carried)
 

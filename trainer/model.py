@@ -103,7 +103,8 @@ class LSTMPClassifier(_FrameNet):
         carried = None if states is None else states[2 * self.num_layers + 1]
         gated, carried = self.seen_gate(outputs["probabilities"], outputs["actionness"], mask=mask, carried=carried)
         none = tf.zeros([tf.shape(carried)[0], 0], carried.dtype)
-        return {**outputs, "probabilities": gated, "class_probabilities": outputs["probabilities"]}, final + [none, carried]
+        outputs = {**outputs, "probabilities": gated, "class_probabilities": outputs["probabilities"]}
+        return outputs, final + [none, carried]
 
     def get_config(self):
         return {**super().get_config(), "cells": self.cells, "projection": self.projection,
@@ -224,7 +225,7 @@ class StreamTrainer(keras.Model):
 
     def _update_metrics(self, loss, inputs, labels, weights, outputs) -> Dict[str, tf.Tensor]:
         self.loss_tracker.update_state(loss)
-        self.accuracy.update_state(labels, outputs["probabilities"],
+        self.accuracy.update_state(labels, outputs.get("class_probabilities", outputs["probabilities"]),
                                    sample_weight=tf.cast(inputs["mask"], tf.float32) * weights)
         return {m.name: m.result() for m in self.metrics}
 
@@ -258,7 +259,6 @@ def frame_outputs(net: keras.Model, features, lengths) -> Outputs:
     it), zero past each sequence's length."""
     mask = tf.sequence_mask(lengths, tf.shape(features)[1])
     outputs, _ = net(features, mask=mask, training=False)
-    outputs = served(outputs)
     valid = tf.cast(mask, outputs["probabilities"].dtype)
     return {"probabilities": outputs["probabilities"] * valid[:, :, None],
             **({"actionness": outputs["actionness"] * valid} if "actionness" in outputs else {})}

@@ -4,7 +4,8 @@ With actionness, the class head is taught its label with weight w = ``trainer.da
 of the frame's actionness targets and "this activity, no sibling" with weight 1 - w
 (``trainer.model.frame_loss``). On a held-out video that rule cannot be read off the targets, but
 the model's own actionness a_t gives the same estimate: s_t = max(a_t, the decisive part of the
-earlier a_t carried forward and halved every ``SEEN_HALF_LIFE_S`` seconds), exactly as in training.
+earlier a_t carried forward and halved every ``SEEN_HALF_LIFE_S`` seconds): the training rule, with
+one fixed step (the train split's median frame interval) instead of each video's timestamps.
 The served probabilities are s_t x p_t + (1 - s_t) x (p_t's activity mass spread evenly over the
 siblings): a frame before any action keeps its activity but stops voting for a sibling.
 
@@ -12,11 +13,12 @@ Why: on an unseen scene the class head's "no sibling" generalises imperfectly. F
 little like one sibling's action (Soccer context next to a low-contrast PenaltyKick, actionness
 0.2-0.4) lean to that sibling, and a long context before a late action then outvotes the action
 (measured on a ``laf demo --scale 4 --seed 5`` run: context collapse 0.500 -> 0.333 with the gate,
-README "The seen gate"). The gate keeps each frame's order among the siblings and the activity's
-mass, so activity Hit@1 and every argmax within an activity are unchanged.
+README "The seen gate"). The gate keeps each frame's order among the siblings and its activity's
+mass, so per frame (and under average fusion) the activity and the sibling argmax are unchanged.
 
 It is a recurrent step (one carried number per stream), so chunked and streamed inference equal
-whole-sequence inference. Until ``configure`` is called it is the identity (a net without siblings).
+whole-sequence inference; a live stream carries it from one video into the next, as it does the
+LSTMP state. Until ``configure`` is called it is the identity (a net without siblings).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from trainer.data import SEEN_FROM, SEEN_HALF_LIFE_S
+from trainer.data import SEEN_HALF_LIFE_S, decisive
 
 
 def keep_per_step(frame_interval_s: float) -> float:
@@ -40,14 +42,10 @@ class SeenGate(keras.layers.Layer):
     # (nothing, the carried decisive actionness): an (r, c) pair like each LSTMP layer's state
     state_size = [0, 1]
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True  # it reads the mask itself: padded steps keep the carried value
-
     def compute_mask(self, inputs, previous_mask=None):
-        return None
+        return None  # takes the mask (padded steps keep the carried value), passes none on
 
-    def build(self, probabilities_shape, actionness_shape=None):
+    def build(self, probabilities_shape):
         n = int(probabilities_shape[-1])
         self.siblings = self.add_weight(shape=(n, n), initializer="identity", trainable=False, name="seen_siblings")
         self.keep = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_keep")
@@ -62,16 +60,13 @@ class SeenGate(keras.layers.Layer):
         batch = tf.shape(actionness)[0]
         carried = tf.zeros([batch, 1], actionness.dtype) if carried is None else tf.cast(carried, actionness.dtype)
         valid = tf.ones_like(actionness) if mask is None else tf.cast(mask, actionness.dtype)
-        decisive = tf.clip_by_value((actionness - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
-
         def step(previous, x):
             now, here = x
             return here * tf.maximum(now, previous * self.keep) + (1.0 - here) * previous
 
-        steps = tf.scan(step, (tf.transpose(decisive), tf.transpose(valid)), initializer=carried[:, 0])
+        steps = tf.scan(step, (tf.transpose(decisive(actionness)), tf.transpose(valid)), initializer=carried[:, 0])
         steps = tf.transpose(steps)  # [B, T]
         seen = tf.maximum(actionness, steps)[..., None]
         flat = tf.einsum("btn,nm->btm", probabilities, self.siblings)
         final = tf.concat([carried, steps], axis=1)[:, -1:]
         return seen * probabilities + (1.0 - seen) * flat, final
-

@@ -98,7 +98,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
 
 
 def state_widths(net: keras.Model) -> Tuple[List[int], List[int]]:
-    """Per recurrent layer, the widths of its projected output ``r`` and its cell ``c``."""
+    """Per recurrent layer, the widths of its projected output ``r`` and its cell ``c`` (the seen
+    gate counts as a layer with no ``r`` and a one-wide ``c``)."""
     sizes = list(net.state_sizes)
     return sizes[0::2], sizes[1::2]
 

@@ -3,9 +3,10 @@
 Decoding runs in its own thread and hands samples over a short queue; the main thread takes
 whatever samples are waiting (at most ``batch`` at a time), so a live stream is featurized in
 small batches as frames arrive and a fast one (a file, a stream with no pacing) in full batches.
-The model runs one chunk at a time through its ``localize_step`` signature, with the LSTMP state
-of the previous chunk passed in and the new one kept: memory stays flat however long the stream
-runs, and the per-frame outputs equal the whole-sequence ones (the net is causal).
+The model runs one chunk at a time through its ``localize_step`` signature, with the recurrent
+state (LSTMP and seen gate) of the previous chunk passed in and the new one kept: memory stays flat
+however long the stream runs, and the per-frame outputs equal the whole-sequence ones (the net is
+causal).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A SavedModel keeps the net's weights, not its Keras config, so the LSTMP classif
 from the weights' shapes (feature dimension, cells, projection, layers, classes, actionness head),
 the weights are copied in, and the model is exported again with today's signatures. The copy is
 checked: the new ``frame_features`` must equal the old one on random features, else nothing is
-kept.
+kept. A model from before ``trainer.seen_gate`` gets the gate as the identity.
 """
 from __future__ import annotations
 
