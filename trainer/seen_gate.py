@@ -60,6 +60,7 @@ class SeenGate(keras.layers.Layer):
         batch = tf.shape(actionness)[0]
         carried = tf.zeros([batch, 1], actionness.dtype) if carried is None else tf.cast(carried, actionness.dtype)
         valid = tf.ones_like(actionness) if mask is None else tf.cast(mask, actionness.dtype)
+
         def step(previous, x):
             now, here = x
             return here * tf.maximum(now, previous * self.keep) + (1.0 - here) * previous
