@@ -52,6 +52,8 @@ class Standardize(keras.layers.Layer):
 class _FrameNet(keras.Model):
     """What both networks share: input standardisation and the per-frame output heads."""
 
+    seen_gate: Optional[SeenGate] = None  # the LSTMP net's with actionness (trainer.seen_gate)
+
     def __init__(self, num_classes: int, actionness: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.num_classes, self.actionness = num_classes, actionness

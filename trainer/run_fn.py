@@ -207,7 +207,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
     net.standardize.set_moments(*data.feature_moments(train_files, dim))
     siblings = _siblings(config, classes, vocabulary)
-    if getattr(net, "seen_gate", None) is not None:
+    if net.seen_gate is not None:
         net.seen_gate.configure(siblings, data.frame_interval(train_files))
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
     steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch)
