@@ -1,8 +1,10 @@
 """trainer.novelty: frames the sibling videos lack are the novel ones; the targets reach the
-trainer's actionness labels through tf.data, averaged with the LAF cue."""
+trainer's actionness labels through tf.data, combined with the LAF cue as far as that cue
+singles out frames."""
 import numpy as np
 import tensorflow as tf
 
+from schemas import names
 from schemas.records import VideoRecord
 from trainer import data
 from trainer.novelty import sibling_novelty
@@ -56,5 +58,35 @@ def test_novelty_gates_the_laf_targets_in_the_batches(tmp_path):
         laf = data.laf_actionness(tf.constant(video.laf_scores)).numpy()
         np.testing.assert_allclose(alone, laf)
         assert alone.argmax() == 15
-        np.testing.assert_allclose(got, np.sqrt(laf * novelty[video.video_id]), atol=1e-6)
+        span = 0.99 - 0.9  # the best frame's LAF minus the median frame's
+        n = novelty[video.video_id]
+        np.testing.assert_allclose(got, np.sqrt(n * (span * laf + (1 - span) * n)), atol=1e-6)
         assert got[5:9].min() > 0.5 and np.delete(got, range(5, 9)).max() < 0.25, got.round(2)
+
+
+def _targets(laf: np.ndarray, novelty: np.ndarray) -> np.ndarray:
+    video = {names.LAF_SCORE: tf.constant(laf, tf.float32)}
+    return data.actionness_targets(video, "laf", tf.constant(laf), tf.constant(novelty, tf.float32)).numpy()
+
+
+def test_a_laf_that_singles_out_nothing_does_not_veto_novelty():
+    """A sibling whose web images show the plain scene: LAF ~0.9 on every frame, and the action's
+    frames happen to sit below the video's median. Relative to the video that cue is 0 there, so a
+    plain soft AND would call the action context; with the LAF's span (0.02) the target follows
+    novelty. A LAF that spans the scale keeps the soft AND: a frame the web images reject stays off."""
+    novelty = np.zeros(20, np.float32)
+    novelty[5:9] = 1.0
+    flat_laf = np.full(20, 0.9, np.float32)
+    flat_laf[5:9], flat_laf[15] = 0.89, 0.92
+    got = _targets(flat_laf, novelty)
+    assert got[5:9].min() > 0.95 and np.delete(got, range(5, 9)).max() < 0.05, got.round(2)
+    assert np.sqrt(data.laf_actionness(tf.constant(flat_laf)).numpy() * novelty)[5:9].max() == 0.0
+
+    full_laf = np.full(20, 0.05, np.float32)
+    full_laf[5:7] = 1.0  # the web images name only the first half of the novel frames
+    got = _targets(full_laf, novelty)
+    span = 0.95
+    rel = data.laf_actionness(tf.constant(full_laf)).numpy()
+    np.testing.assert_allclose(got, np.sqrt(novelty * (span * rel + (1 - span) * novelty)), atol=1e-6)
+    assert got[5:7].min() > 0.99 and got[7:9].max() < 0.25, got.round(2)
+    assert float(data.laf_span(tf.zeros([0]))) == 0.0
