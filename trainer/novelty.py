@@ -13,7 +13,8 @@ scores are nearly as high on context as on the action: every context frame then 
 action, the class head learns "this scene = that sibling", and the other siblings' actions are
 lost in it. Novelty needs only the video-level labels; ``trainer.data.actionness_targets`` takes
 the geometric mean of both cues, so a frame must look like the action's web images and unlike the
-sibling videos.
+sibling videos; where a video's LAF scores barely rise above their median, novelty stands in for the
+LAF cue (``trainer.data.laf_span``).
 """
 from __future__ import annotations
 
