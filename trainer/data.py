@@ -14,8 +14,8 @@ actionness head, see ``trainer.model``): the weight itself for ``uniform``, ``ra
 when the trainer gives the frame's sibling novelty (``trainer.novelty``: the product's method), the
 geometric mean of the two: a soft AND, so a frame is an action where the web images name the
 action *and* the sibling videos lack it; a video whose LAF scores barely rise above their median
-(:func:`laf_span`) has its LAF cue replaced by novelty in that proportion. When the network has that head, the class weights become
-:func:`seen_recently` of the targets.
+(:func:`laf_span`) has its LAF cue replaced by novelty in that proportion. When the network has
+that head, the class weights become :func:`seen_recently` of the targets.
 
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
@@ -193,9 +193,9 @@ def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.
     Why the span: when a sibling's web images show the activity's generic scene, its videos' LAF is
     near 1 on every frame (the median frame's LAF within 0.1 of the best one's). Taken relative to
     the video, that cue is noise stretched to [0, 1]: 0 on the half of the frames below the median,
-    action frames among them, and a soft AND with it zeroed those (demo train split: target AUC
-    0.54-0.72 for Freestyle, PenaltyKick and Rings, against 0.98-1.00 for novelty alone). The
-    actionness head then learnt to miss those actions. A video whose LAF spans the whole scale keeps
+    action frames among them, and a soft AND with it zeroed those (demo train split, action vs
+    context frames: AUC 0.69-0.81 for the soft AND's targets of Freestyle, PenaltyKick and Rings,
+    0.98-1.00 for novelty alone). The actionness head then learnt to miss those actions. A video whose LAF spans the whole scale keeps
     the plain geometric mean."""
     if weighting != "laf":
         return weights
