@@ -195,8 +195,8 @@ def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.
     the video, that cue is noise stretched to [0, 1]: 0 on the half of the frames below the median,
     action frames among them, and a soft AND with it zeroed those (demo train split, action vs
     context frames: AUC 0.69-0.81 for the soft AND's targets of Freestyle, PenaltyKick and Rings,
-    0.98-1.00 for novelty alone). The actionness head then learnt to miss those actions. A video whose LAF spans the whole scale keeps
-    the plain geometric mean."""
+    0.98-1.00 for novelty alone). The actionness head then learnt to miss those actions. A video
+    whose LAF spans the whole scale keeps the plain geometric mean."""
     if weighting != "laf":
         return weights
     laf = laf_actionness(video[names.LAF_SCORE])
