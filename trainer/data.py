@@ -229,6 +229,12 @@ SEEN_FROM = 0.5  # an actionness target above this is closer to the video's best
 SEEN_HALF_LIFE_S = 20.0  # the paper's truncated-BPTT unroll span: k = 20 steps at 1 fps (§4.2)
 
 
+def fade(elapsed_s, half_life_s: float = SEEN_HALF_LIFE_S):
+    """The share of a carried "seen" value left after ``elapsed_s`` seconds (tensor or float); a
+    clock going back keeps it all. Shared by the training rule and ``trainer.seen_gate``."""
+    return 0.5 ** (tf.maximum(elapsed_s, 0.0) / half_life_s)
+
+
 def decisive(targets: tf.Tensor) -> tf.Tensor:
     """Targets (or actionness) counted from :data:`SEEN_FROM`: 0 there and below, 1 at 1."""
     return tf.clip_by_value((targets - SEEN_FROM) / (1.0 - SEEN_FROM), 0.0, 1.0)
@@ -258,7 +264,7 @@ def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float 
     means the same at any sampling rate."""
     timestamps = tf.cast(timestamps, targets.dtype)
     earlier = tf.concat([timestamps[:1], timestamps[:-1]], 0)
-    keep = 0.5 ** (tf.maximum(timestamps - earlier, 0.0) / half_life_s)  # a clock going back keeps it all
+    keep = fade(timestamps - earlier, half_life_s)
     carried = tf.scan(lambda previous, step: tf.maximum(step[0], previous * step[1]), (decisive(targets), keep),
                       initializer=tf.constant(0.0, targets.dtype))
     return tf.maximum(targets, carried)

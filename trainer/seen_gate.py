@@ -27,12 +27,12 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from trainer.data import SEEN_HALF_LIFE_S, decisive
+from trainer.data import decisive, fade
 
 
 def keep_per_step(frame_interval_s: float) -> float:
     """The carried share left after one step of ``frame_interval_s`` seconds."""
-    return float(0.5 ** (max(frame_interval_s, 0.0) / SEEN_HALF_LIFE_S))
+    return float(fade(float(frame_interval_s)))
 
 
 @keras.saving.register_keras_serializable(package="laf")
