@@ -50,15 +50,13 @@ import numpy as np  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
+from laf.report.page import METHOD_NAMES  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
 # JSON key -> (trainer variant, actionness head)
 METHODS = {"cnn": ("cnn", False), "lstm_uniform": ("uniform", False), "lstm_random30": ("random30", False),
            "lstm_laf_paper": ("laf", False), "lstm_laf": ("laf", True), "oracle": ("oracle", True)}
-TITLES = {"cnn": "CNN (single frame)", "lstm_uniform": "LSTM w/o LAF", "lstm_random30": "LSTM random 30 %",
-          "lstm_laf_paper": "LSTM w/ LAF (paper: average fusion)", "lstm_laf": "LSTM w/ LAF + actionness (ours)",
-          "oracle": "Oracle (GT weights + actionness)"}
 METRICS = ["hit@1", "hit@5", "activity_hit@1"] + [f"mAP@{evaluation.tiou_key(t)}" for t in evaluation.PAPER_TIOUS]
 # Per-frame behaviour (diagnostics, from the ground truth): context collapse, p(label) around the action,
 # share of videos whose context before / after the action prefers their own label
@@ -218,7 +216,7 @@ def _table(results, columns: Sequence[str]) -> List[str]:
     lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for method, metrics in results.items():
         cells = [f"{metrics[m]['mean']:.3f} ± {metrics[m]['std']:.3f}" for m in columns]
-        lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
     return lines
 
 

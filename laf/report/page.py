@@ -21,10 +21,10 @@ if TYPE_CHECKING:  # annotations only
     from schemas.segment import Segment
 
 RUN_METHOD = "this_run"
-# Display names of the methods of bench/paper_tables.py, in the paper's order.
-METHOD_NAMES = {RUN_METHOD: "This run", "cnn": "CNN", "lstm_uniform": "LSTM w/o LAF",
-                "lstm_random30": "LSTM, random 30 % weights", "lstm_laf_paper": "LSTM w/ LAF (paper)",
-                "lstm_laf": "LSTM w/ LAF + actionness", "oracle": "Oracle (ground-truth weights)"}
+# Display names of the methods of bench/paper_tables.py, in the paper's order (its tables and this page).
+METHOD_NAMES = {RUN_METHOD: "This run", "cnn": "CNN (single frame)", "lstm_uniform": "LSTM w/o LAF",
+                "lstm_random30": "LSTM random 30 %", "lstm_laf_paper": "LSTM w/ LAF (paper: average fusion)",
+                "lstm_laf": "LSTM w/ LAF + actionness (ours)", "oracle": "Oracle (GT weights + actionness)"}
 METRIC_COLUMNS = ("hit@1", "hit@5", "activity_hit@1", "mAP@0.1", "mAP@0.2", "mAP@0.3", "mAP@0.4", "mAP@0.5")
 THUMBNAIL_PX = 96
 
