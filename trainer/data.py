@@ -158,29 +158,28 @@ def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
     return relative_to_video(laf)
 
 
-def _median_and_top(x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    ordered = tf.sort(x)
-    return ordered[tf.shape(x)[0] // 2], ordered[-1]
+def _relative_and_span(x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """One sort of one video's frames [T]: :func:`relative_to_video` of ``x`` and its span, the best
+    frame's value minus the median frame's, clipped to [0, 1]; a video without frames gives (x, 0)."""
+    def contrast():
+        ordered = tf.sort(x)
+        median, top = ordered[tf.shape(x)[0] // 2], ordered[-1]
+        relative = tf.clip_by_value((x - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+        return relative, tf.clip_by_value(top - median, 0.0, 1.0)
+
+    return tf.cond(tf.size(x) > 0, contrast, lambda: (x, tf.zeros([], x.dtype)))
 
 
 def relative_to_video(x: tf.Tensor) -> tf.Tensor:
     """[T] (x - median) / (max - median) over one video's frames, clipped to [0, 1]: the frames that
     stand out from the video's ordinary (median) frame; shared by both actionness cues."""
-    def contrast():
-        median, top = _median_and_top(x)
-        return tf.clip_by_value((x - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
-
-    return tf.cond(tf.size(x) > 0, contrast, lambda: x)  # a video without frames has no targets
+    return _relative_and_span(x)[0]
 
 
 def laf_span(laf: tf.Tensor) -> tf.Tensor:
     """How much of the probability scale one video's LAF scores use to single out frames: its best
     frame's LAF minus its ordinary (median) frame's, in [0, 1] (0 for a video without frames)."""
-    def span():
-        median, top = _median_and_top(laf)
-        return tf.clip_by_value(top - median, 0.0, 1.0)
-
-    return tf.cond(tf.size(laf) > 0, span, lambda: tf.constant(0.0, laf.dtype))
+    return _relative_and_span(laf)[1]
 
 
 def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.Tensor,
@@ -199,10 +198,9 @@ def actionness_targets(video: Dict[str, tf.Tensor], weighting: str, weights: tf.
     whose LAF spans the whole scale keeps the plain geometric mean."""
     if weighting != "laf":
         return weights
-    laf = laf_actionness(video[names.LAF_SCORE])
+    laf, span = _relative_and_span(video[names.LAF_SCORE])  # laf_actionness and laf_span, one sort
     if novelty is None:
         return laf
-    span = laf_span(video[names.LAF_SCORE])
     return tf.cond(tf.size(novelty) == tf.size(laf),
                    lambda: tf.sqrt(novelty * (span * laf + (1.0 - span) * novelty)), lambda: laf)
 
