@@ -57,7 +57,7 @@ _BARE = {}
 def bare_model_rate(config, batch_size: int, images: int) -> Tuple[float, float]:
     """(images/s, CPU ms per image) of the compiled backbone on ready batches (the function
     ingestion calls)."""
-    from laf.backbones import feature_fn
+    from laf.ingest.backbones import feature_fn
 
     if config not in _BARE:
         _BARE[config] = feature_fn(config)
@@ -101,7 +101,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from laf.backbones import BackboneConfig
+    from laf.ingest.backbones import BackboneConfig
     from laf.ingest.image_ingest import IngestSettings, extract_images
 
     config = BackboneConfig(name=args.backbone, input_size=args.input_size or None)

@@ -66,7 +66,7 @@ def warm_up(backbone) -> float:
     batch sizes: TF then traces one function for any batch size, as it will for each video's tail)."""
     import numpy as np
 
-    from laf.backbones import shared_model
+    from laf.ingest.backbones import shared_model
 
     start = time.perf_counter()
     model = shared_model(backbone)
@@ -128,8 +128,8 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--no-pin", action="store_true", help="let every worker use every core")
     args = parser.parse_args(argv)
 
-    from laf import manifest as mf
-    from laf.backbones import BackboneConfig
+    from laf.ingest import manifest as mf
+    from laf.ingest.backbones import BackboneConfig
     from laf.ingest import video_ingest
 
     manifest, weights = demo_videos(args.data)

@@ -74,7 +74,7 @@ def ffmpeg_seconds(paths: List[str]) -> float:
 
 def ingest_seconds(paths: List[str], workdir: str, fps: float):
     from laf.ingest import video_ingest as vi
-    from laf.backbones import BackboneConfig
+    from laf.ingest.backbones import BackboneConfig
 
     manifest = os.path.join(workdir, "manifest.csv")
     with open(manifest, "w") as f:
@@ -97,8 +97,8 @@ def floor_seconds(paths: List[str], fps: float, run: Callable[[np.ndarray], np.n
     default backbone (``run``, the function ingestion calls) on that many frames. No overlap can
     beat the larger wall time, nor the sum of CPU times spread over every core: that is the
     floor of the ingest ratio on this machine."""
-    from laf.backbones import BackboneConfig
-    from laf.media import Video
+    from laf.ingest.backbones import BackboneConfig
+    from laf.ingest.media import Video
 
     config = BackboneConfig()
     start, cpu = time.perf_counter(), time.process_time()
@@ -136,7 +136,7 @@ def main() -> None:
                 make_video(path, size, args.seconds, options)
             files.setdefault(encode, []).append(path)
 
-    from laf.backbones import BackboneConfig, feature_fn
+    from laf.ingest.backbones import BackboneConfig, feature_fn
 
     backbone = feature_fn(BackboneConfig())  # built once, for the floors
     result: Dict[str, object] = {}

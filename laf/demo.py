@@ -29,7 +29,7 @@ def demo_config(output: str = "laf-demo", check_paths: bool = False) -> Pipeline
 def prepare(output: str = "laf-demo", scale: float = DEMO_SCALE, seed: int = 0) -> PipelineConfig:
     """Generate the demo media and the calibrated backbone weights if missing; return the config."""
     from laf import demo_data
-    from laf.backbones import BackboneConfig
+    from laf.ingest.backbones import BackboneConfig
 
     data = os.path.join(output, "data")
     print(f"demo data under {data} (seed {seed}, scale {scale:g}; generated if missing) ...", flush=True)

@@ -25,7 +25,7 @@ Layout written under ``output_dir`` (see ``generate``)::
     demo_data.json                    the config, hierarchy, counts and paths
 
 No pretrained weights exist offline, so ``calibrated_backbone`` writes a random-init
-backbone whose BatchNorm statistics are estimated on these media (``laf.backbones.calibrate``),
+backbone whose BatchNorm statistics are estimated on these media (``laf.ingest.backbones.calibrate``),
 ``demo_backbone`` is the ``BackboneConfig`` to extract demo features with, and ``probe``
 measures whether those features show the paper's effect on this data.
 """
@@ -695,10 +695,10 @@ def calibrated_backbone(output_dir: str, config=None, samples: int = 256) -> str
     Why: offline there are no ImageNet weights, and a random-init network's BatchNorm
     statistics (mean 0, var 1) collapse deep activations to ~0, so every frame gets almost
     the same feature. Re-estimating the statistics on a sample of the demo's own training
-    frames and images (``laf.backbones.calibrate``) keeps the random features informative
+    frames and images (``laf.ingest.backbones.calibrate``) keeps the random features informative
     (colour, texture, layout). Every BatchNorm is calibrated, whatever ``config.layer``.
     """
-    from laf.backbones import BackboneConfig, calibrate
+    from laf.ingest.backbones import BackboneConfig, calibrate
 
     config = dataclasses.replace(config or BackboneConfig(input_size=DEMO_INPUT_SIZE), layer=None)
     path = os.path.join(output_dir, PATHS["backbone"], f"{config.name}_{config.size}_seed{config.seed}.weights.h5")
@@ -718,7 +718,7 @@ def calibrated_backbone(output_dir: str, config=None, samples: int = 256) -> str
 
 def demo_backbone(output_dir: str):
     """The ``BackboneConfig`` the demo ingests frames and images with (calibrating once)."""
-    from laf.backbones import BackboneConfig
+    from laf.ingest.backbones import BackboneConfig
 
     return BackboneConfig(weights=calibrated_backbone(output_dir), layer=DEMO_LAYER, input_size=DEMO_INPUT_SIZE)
 
@@ -759,7 +759,7 @@ def probe(output_dir: str, config=None, batch: int = 64) -> dict:
     1-fps frame features, trained on train videos and scored on eval+test videos:
     activity accuracy, action accuracy on action frames, sibling accuracy on context frames
     (should be chance), and how close each image kind is to its action's frames."""
-    from laf.backbones import feature_fn
+    from laf.ingest.backbones import feature_fn
 
     config = config or demo_backbone(output_dir)
     info = _load_info(output_dir)
@@ -800,7 +800,7 @@ def probe(output_dir: str, config=None, batch: int = 64) -> dict:
 
 def _ambiguous_spans(thumos_dir: str) -> Dict[str, List[Tuple[float, float]]]:
     """video -> (start, end) of its Ambiguous segments, over every split's THUMOS14 files."""
-    from laf.annotations import read_ambiguous
+    from laf.evaluate.annotations import read_ambiguous
 
     return {video: [(s.start, s.end) for s in segments]
             for split in SPLITS for video, segments in read_ambiguous(thumos_dir, split).items()}

@@ -199,7 +199,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 
     ``check_paths=False`` skips the local-existence check of data paths (compiling for a
     cluster whose data is not on this machine)."""
-    from laf.backbones import BACKBONES
+    from laf.ingest.backbones import BACKBONES
 
     dt, tr, ev = cfg.domain_transfer, cfg.trainer, cfg.evaluation
     _in_range("domain_transfer.theta1", dt.theta1, 0, 1)

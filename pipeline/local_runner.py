@@ -67,7 +67,7 @@ def progress(total: int) -> Iterator[None]:
 def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
     from tfx import v1 as tfx
 
-    from laf.preflight import check_labels
+    from laf.ingest.preflight import check_labels
     from pipeline.pipeline import create_pipeline
 
     check_labels(cfg.data.videos, cfg.data.images, cfg.data.split_ratios)

@@ -10,7 +10,7 @@ from typing import List
 
 import numpy as np
 
-from laf.backbones import BackboneConfig
+from laf.ingest.backbones import BackboneConfig
 from laf.evaluate.evaluation import LocalizeConfig
 from schemas.vocabulary import Vocabulary
 import video_fixtures as vf
@@ -38,7 +38,7 @@ def build(root: pathlib.Path) -> Served:
     import keras
     import tensorflow as tf
 
-    from laf.backbones import build_backbone, calibrate
+    from laf.ingest.backbones import build_backbone, calibrate
     from laf.serve import assets
     from laf.serve.localize import IngestSettings, featurize
     from trainer import model, serving

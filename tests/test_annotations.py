@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from laf import annotations
+from laf.evaluate import annotations
 from laf.errors import UserError
 from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment

@@ -1,4 +1,4 @@
-"""laf.backbones: a calibrated weights file is the same bytes in any process, and is read from any
+"""laf.ingest.backbones: a calibrated weights file is the same bytes in any process, and is read from any
 ``tf.io.gfile`` file system."""
 import hashlib
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from laf.backbones import BackboneConfig, build_backbone, calibrate
+from laf.ingest.backbones import BackboneConfig, build_backbone, calibrate
 
 CONFIG = BackboneConfig(input_size=32)
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from laf import annotations
+from laf.evaluate import annotations
 from laf.cli import main
 from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment

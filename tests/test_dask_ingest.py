@@ -28,7 +28,7 @@ def dask_args(cluster) -> list:
 
 def _ingested_here() -> bool:
     """True in a worker process that built a backbone, i.e. ran ingestion work."""
-    backbones = sys.modules.get("laf.backbones")
+    backbones = sys.modules.get("laf.ingest.backbones")
     return backbones is not None and backbones._SHARED is not None
 
 

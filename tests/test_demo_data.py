@@ -237,8 +237,8 @@ def test_calibrated_backbone_shows_the_papers_effect(data):
 
 def test_project_readers_accept_the_manifest_and_ground_truth(data):
     """What ingestion and evaluation will read: same videos, labels, splits and segments."""
-    from laf.annotations import read_ground_truth
-    from laf.manifest import read_manifest
+    from laf.evaluate.annotations import read_ground_truth
+    from laf.ingest.manifest import read_manifest
 
     root, _ = data
     rows = {os.path.basename(r["video"])[:-4]: r for r in _manifest(root)}

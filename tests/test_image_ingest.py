@@ -9,8 +9,9 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from laf import rejects, tfrecords
-from laf.backbones import BackboneConfig, feature_fn
+from laf import tfrecords
+from laf.ingest import rejects
+from laf.ingest.backbones import BackboneConfig, feature_fn
 from laf.errors import UserError
 from laf.ingest import image_ingest, images
 from schemas.records import ImageRecord

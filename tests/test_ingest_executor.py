@@ -4,7 +4,7 @@ from tfx.dsl.components.base import base_beam_executor
 
 from components.image_ingest.executor import Executor as ImageExecutor
 from components.video_ingest.executor import Executor as VideoExecutor
-from laf.backbones import BackboneConfig
+from laf.ingest.backbones import BackboneConfig
 
 
 def _executor(cls, args, make=None):

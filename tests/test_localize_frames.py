@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from laf.backbones import feature_fn
+from laf.ingest.backbones import feature_fn
 from laf.ingest import images
-from laf.media import Video
+from laf.ingest.media import Video
 from laf.serve import assets, frames_tf, localize, rest
 from schemas.records import VideoRecord
 import tf_serving

@@ -1,11 +1,11 @@
-"""laf.manifest: CSV/JSONL manifests, validation before work, splits, THUMOS14/ActivityNet sources."""
+"""laf.ingest.manifest: CSV/JSONL manifests, validation before work, splits, THUMOS14/ActivityNet sources."""
 import json
 import os
 from collections import Counter
 
 import pytest
 
-from laf import manifest as mf
+from laf.ingest import manifest as mf
 from laf.errors import UserError
 from schemas.records import Segment
 

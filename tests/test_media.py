@@ -1,9 +1,9 @@
-"""laf.media on real encoded clips: PTS-grid sampling, VFR, rotation, economy, bad files."""
+"""laf.ingest.media on real encoded clips: PTS-grid sampling, VFR, rotation, economy, bad files."""
 import numpy as np
 import pytest
 
 import video_fixtures as vf
-from laf.media import MediaError, Video, _Block
+from laf.ingest.media import MediaError, Video, _Block
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import pytest
 
 from laf.errors import UserError
-from laf.preflight import check_labels
+from laf.ingest.preflight import check_labels
 
 RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
 

@@ -4,7 +4,8 @@ import os
 
 import apache_beam as beam
 
-from laf import rejects, tfrecords
+from laf import tfrecords
+from laf.ingest import rejects
 from laf.ingest import sorted_files
 from file_tree import file_bytes
 

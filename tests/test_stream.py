@@ -1,6 +1,6 @@
 """``laf localize --stream``: real H.264 MPEG-TS, real loopback TCP streams pushed by ffmpeg, a real
 exported SavedModel (tiny random LSTMP standardised on the clip's features, so its outputs move
-with the scene) and a backbone calibrated on the clip (``laf.backbones.calibrate``)."""
+with the scene) and a backbone calibrated on the clip (``laf.ingest.backbones.calibrate``)."""
 import dataclasses
 import json
 import os
@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from laf.backbones import BackboneConfig
+from laf.ingest.backbones import BackboneConfig
 from laf.cli import main
 from laf.serve import live, localize, online
 from laf.serve.stream import LiveSource, OnlineSampler, SourceError, SourceOptions
@@ -51,8 +51,8 @@ class Setup:
 def setup(tmp_path_factory) -> Setup:
     import keras
 
-    from laf.backbones import calibrate, feature_fn
-    from laf.media import Video
+    from laf.ingest.backbones import calibrate, feature_fn
+    from laf.ingest.media import Video
     from trainer import model, serving
 
     root = str(tmp_path_factory.mktemp("stream"))
@@ -87,7 +87,7 @@ def offline(setup):
 
 
 def _stream_outputs(setup, source: LiveSource, batch: int = 3):
-    from laf.backbones import feature_fn
+    from laf.ingest.backbones import feature_fn
 
     chunks = list(live.localize_stream(source, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir),
                                        32, CONFIG, batch=batch))
@@ -216,7 +216,7 @@ class _TimedLines:
 
 
 def test_events_arrive_while_the_stream_is_still_playing(setup, offline):
-    from laf.backbones import feature_fn
+    from laf.ingest.backbones import feature_fn
 
     record, probabilities, actionness = offline
     expected = online.segments(record.timestamps, probabilities, actionness, config=CONFIG)

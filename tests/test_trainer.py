@@ -292,7 +292,7 @@ def _run_pipeline(root: str, examples_root: str, custom_config: dict) -> dict:
 def test_tfx_trainer_learns_toy_task_and_exports_both_signatures(examples, tmp_path):
     from tfx.utils import path_utils
 
-    from laf.backbones import BackboneConfig, calibrate
+    from laf.ingest.backbones import BackboneConfig, calibrate
     from laf.serve import assets
     from laf.serve.localize import IngestSettings
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import video_fixtures as vf
-from laf import cli, rejects
-from laf.backbones import BackboneConfig, calibrate
+from laf import cli
+from laf.ingest import rejects
+from laf.ingest.backbones import BackboneConfig, calibrate
 from laf.ingest import video_ingest as vi
-from laf.media import Video
+from laf.ingest.media import Video
 from schemas import names
 from schemas.vocabulary import Vocabulary
 from file_tree import file_bytes
@@ -284,7 +285,7 @@ def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, 
 
 
 def test_vocabulary_sources(tmp_path):
-    from laf import manifest as mf
+    from laf.ingest import manifest as mf
     from laf.errors import UserError
 
     rows = mf.read_manifest(write_manifest(tmp_path / "m.csv", [("a.mp4", "Dunk", "", "train", ""),

@@ -10,7 +10,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.ingest_executor import IngestExecutor
-from laf.backbones import BackboneConfig
+from laf.ingest.backbones import BackboneConfig
 from laf.ingest import image_ingest
 
 

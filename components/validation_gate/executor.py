@@ -6,7 +6,7 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from laf import validation
+from laf.ingest import validation
 
 
 class DataValidationError(RuntimeError):

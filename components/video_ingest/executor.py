@@ -10,8 +10,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.ingest_executor import IngestExecutor
-from laf import manifest as mf
-from laf.backbones import BackboneConfig
+from laf.ingest import manifest as mf
+from laf.ingest.backbones import BackboneConfig
 from laf.ingest import video_ingest
 from schemas import names
 

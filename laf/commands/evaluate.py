@@ -46,7 +46,7 @@ def format_table(result: APResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import annotations
+    from laf.evaluate import annotations
     from laf.evaluate.evaluation import average_precision
 
     tious = parse_tious(args.tiou)

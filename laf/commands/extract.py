@@ -14,7 +14,7 @@ from laf.errors import UserError
 
 
 def _backbone_arguments(parser: argparse.ArgumentParser) -> None:
-    from laf.backbones import BACKBONES
+    from laf.ingest.backbones import BACKBONES
 
     parser.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
     parser.add_argument("--backbone", default="mobilenet_v3_small", choices=sorted(BACKBONES))
@@ -94,7 +94,7 @@ def parse_ratios(text: str) -> Dict[str, float]:
 
 
 def _backbone(args: argparse.Namespace):
-    from laf.backbones import BackboneConfig
+    from laf.ingest.backbones import BackboneConfig
 
     if args.input_size is not None and args.input_size < 32:
         raise UserError(f"--input-size must be at least 32, got {args.input_size}")
@@ -102,7 +102,7 @@ def _backbone(args: argparse.Namespace):
 
 
 def _videos(args: argparse.Namespace) -> Dict[str, int]:
-    from laf import manifest as mf
+    from laf.ingest import manifest as mf
     from laf.ingest import video_ingest
 
     ratios = mf.check_ratios(parse_ratios(args.ratios))
@@ -135,7 +135,7 @@ def _images(args: argparse.Namespace) -> Dict[str, int]:
 
 
 def _features(args: argparse.Namespace) -> Dict[str, int]:
-    from laf import manifest as mf
+    from laf.ingest import manifest as mf
     from laf.ingest import video_ingest
 
     ratios = mf.check_ratios(parse_ratios(args.ratios))

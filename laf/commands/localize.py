@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline-root", metavar="DIR",
                         help="local pipeline root of the run that trained the model: backbone, fps and labels"
                              " (instead of the model's assets)")
-    parser.add_argument("--backbone", help="backbone name (laf.backbones.BACKBONES)")
+    parser.add_argument("--backbone", help="backbone name (laf.ingest.backbones.BACKBONES)")
     parser.add_argument("--weights", help='backbone weights: "imagenet", "none" or a .weights.h5 file')
     parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
     parser.add_argument("--layer", help="backbone layer tapped for features (default: pooled top)")
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from laf.backbones import BACKBONES, BackboneConfig
+    from laf.ingest.backbones import BACKBONES, BackboneConfig
     from laf.errors import UserError
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
@@ -107,7 +107,7 @@ def _localize_outputs(args: argparse.Namespace, examples):
 
 def run(args: argparse.Namespace) -> int:
     from laf.serve import localize
-    from laf.annotations import write_results
+    from laf.evaluate.annotations import write_results
     from laf.errors import UserError
 
     if bool(args.videos) == bool(args.stream):

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     the source until it ends."""
     import numpy as np
 
-    from laf.backbones import feature_fn
+    from laf.ingest.backbones import feature_fn
     from laf.errors import UserError
     from laf.serve import live
     from laf.serve.localize import class_names

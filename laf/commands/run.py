@@ -10,7 +10,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo
-    from laf.preflight import check_labels
+    from laf.ingest.preflight import check_labels
     from pipeline import config
 
     if args.config:  # config and manifests are checked before TF/TFX load (seconds, not a minute)

@@ -76,7 +76,7 @@ def locate(pipeline_root: str) -> Run:
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:
     """The scored records of every split with ground truth attached; and where the truth came from."""
-    from laf import annotations
+    from laf.evaluate import annotations
     from laf.ingest import video_ingest
 
     records = {s: video_ingest.read_records(run.scored, s) for s in SPLITS}
@@ -97,7 +97,7 @@ def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[Vid
 def ambiguous_segments(run: Run, split: str = "test") -> Dict[str, list]:
     """THUMOS14-style Ambiguous segments of a split beside the manifest, if the data set has them
     (false positives on them are ignored by the mAP protocol); empty otherwise."""
-    from laf import annotations
+    from laf.evaluate import annotations
 
     folder = os.path.join(run.data_dir, "annotations", "thumos14")
     return annotations.read_ambiguous(folder, split) if os.path.isdir(folder) else {}

@@ -35,14 +35,14 @@ from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 import apache_beam as beam
 import numpy as np
 
-from laf import rejects
-from laf.backbones import BackboneConfig
+from laf.ingest import rejects
+from laf.ingest.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
 from laf.ingest import images, runners, sorted_files
 from laf.ingest.image_inputs import ImageItem, list_inputs
 from laf.ingest.images import ImageError, ImageOptions
-from laf.manifest import load_vocabulary
+from laf.ingest.manifest import load_vocabulary
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
 from schemas.records import ImageRecord
@@ -97,7 +97,7 @@ class EmbedImages(beam.DoFn):
         self._backbone, self._labels, self._settings, self._total = backbone, labels, settings, total
 
     def setup(self):
-        from laf.backbones import shared_model
+        from laf.ingest.backbones import shared_model
 
         self._model = shared_model(self._backbone)
         self._pool = concurrent.futures.ThreadPoolExecutor(self._settings.pool_size)

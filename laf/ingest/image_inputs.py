@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from laf import files
 from laf.errors import UserError
-from laf.manifest import check_label, jsonl_rows, open_text
+from laf.ingest.manifest import check_label, jsonl_rows, open_text
 from schemas.vocabulary import Vocabulary
 
 FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names

@@ -23,7 +23,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 import apache_beam as beam
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
-from laf import rejects
+from laf.ingest import rejects
 from laf.ingest.runners import portable_key
 
 REJECTED = "rejected"    # the destination of rejected records (JSON lines in rejected.jsonl)

@@ -21,11 +21,11 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 import apache_beam as beam
 import numpy as np
 
-from laf import manifest as mf
-from laf import rejects, tfrecords
-from laf.backbones import BackboneConfig, shared_model
+from laf import tfrecords
 from laf.errors import UserError
-from laf.ingest import runners, sorted_files
+from laf.ingest import manifest as mf
+from laf.ingest import rejects, runners, sorted_files
+from laf.ingest.backbones import BackboneConfig, shared_model
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
 from schemas import names
@@ -89,7 +89,7 @@ class ExtractVideoFeatures(beam.DoFn):
 
     def extract(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
         """One video's record, or why it is rejected (also used outside Beam, by ``laf localize``)."""
-        from laf.media import MediaError, Video
+        from laf.ingest.media import MediaError, Video
 
         beam.metrics.Metrics.counter(NAMESPACE, "inputs").inc()
         self._done += 1

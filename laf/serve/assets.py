@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any, Dict, Optional
 
-from laf.backbones import BackboneConfig
+from laf.ingest.backbones import BackboneConfig
 from laf.errors import UserError
 from laf.serve.localize import IngestSettings, model_vocabulary
 from schemas.vocabulary import Vocabulary

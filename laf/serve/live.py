@@ -123,7 +123,7 @@ def localize_stream(source: LiveSource, fps: float, features, stepper, size: int
                     config: OnlineConfig = OnlineConfig(), partial: bool = False,
                     batch: int = 16) -> Iterator[Chunk]:
     """Run a source to its end (forever for a live one), a ``Chunk`` per model step. ``features``:
-    uint8 images [B, size, size, 3] -> [B, D] (``laf.backbones.feature_fn``)."""
+    uint8 images [B, size, size, 3] -> [B, D] (``laf.ingest.backbones.feature_fn``)."""
     samples_q: "queue.Queue" = queue.Queue(maxsize=4 * batch)
     done = object()
     threading.Thread(target=_decode_thread, args=(source, fps, size, samples_q, done), daemon=True,

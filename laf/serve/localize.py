@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from laf.backbones import BackboneConfig
+from laf.ingest.backbones import BackboneConfig
 from laf.errors import UserError
 from laf.evaluate.evaluation import Detection
 from schemas import names
@@ -115,7 +115,7 @@ def video_ids(paths: Sequence[str]) -> List[str]:
 
 def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
     """Fail fast, before any backbone is built: every video must open and index (demuxing only)."""
-    from laf.media import MediaError, Video
+    from laf.ingest.media import MediaError, Video
 
     for path in paths:
         if not os.path.isfile(path):
@@ -131,8 +131,8 @@ def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
 def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32) -> List[bytes]:
     """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn; a video
     that ingestion would reject (missing, undecodable, too short) is a ``UserError``."""
-    from laf import manifest as mf
-    from laf import rejects
+    from laf.ingest import manifest as mf
+    from laf.ingest import rejects
     from laf.ingest import video_ingest
 
     _check_inputs(paths, settings)

@@ -9,7 +9,7 @@ timestamps restart or jump (a new encoder, a concatenated stream, a reconnect), 
 continues from the last frame, plus the wall-clock time of an outage, so event times still
 line up with the broadcast.
 
-Frames are sampled on the model's fps grid by the offline rule (``laf.media.Video``), decided
+Frames are sampled on the model's fps grid by the offline rule (``laf.ingest.media.Video``), decided
 as soon as frames a little past each grid time have arrived: the nearest keyframe within half
 an interval, else the nearest reference frame of the nearest frame's group of pictures when it
 lies within ``ref_tolerance`` intervals of that frame, else the nearest frame. The offline
@@ -28,7 +28,7 @@ from typing import Iterator, List, Optional
 
 import av
 from laf.errors import UserError
-from laf.media import Sample, rgb_image
+from laf.ingest.media import Sample, rgb_image
 
 NETWORK_SCHEMES = ("rtsp", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
 MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
@@ -225,7 +225,7 @@ class LiveSource:
 # --- sampling on the model's grid ----------------------------------------------------------
 
 class OnlineSampler:
-    """Frames in, ``laf.media.Sample`` s out on the ``fps`` grid, each decided as soon as frames
+    """Frames in, ``laf.ingest.media.Sample`` s out on the ``fps`` grid, each decided as soon as frames
     past it settle which frame the offline rule takes (see the module docstring)."""
 
     def __init__(self, fps: float, size: int, keyframe_window: float = 0.5, ref_tolerance: float = 0.25):
@@ -294,7 +294,7 @@ class OnlineSampler:
 
     @staticmethod
     def _nearest(frames: List[Frame], t: float) -> Optional[Frame]:
-        """Nearest to ``t``, the earlier one on ties (``laf.media._nearest``)."""
+        """Nearest to ``t``, the earlier one on ties (``laf.ingest.media._nearest``)."""
         return min(frames, key=lambda f: (abs(f.time - t), f.time), default=None)
 
 

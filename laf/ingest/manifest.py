@@ -296,7 +296,7 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
                      split: Optional[str] = None, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
     """Rows from a THUMOS14 annotation folder or ActivityNet JSON: each video's label is the
     class covering most of its annotated time; every segment keeps its own label."""
-    from laf.annotations import read_ground_truth
+    from laf.evaluate.annotations import read_ground_truth
 
     ratios = check_ratios(ratios)
     if split is not None and split not in names.SPLITS:

@@ -10,7 +10,7 @@ from typing import Mapping
 
 from laf.errors import UserError
 from laf.ingest.image_inputs import list_inputs
-from laf.manifest import check_activities, read_manifest
+from laf.ingest.manifest import check_activities, read_manifest
 from schemas.vocabulary import Vocabulary
 
 
