@@ -132,17 +132,44 @@ def test_a_file_fed_as_a_stream_equals_laf_localize_on_it(setup, offline):
 
 
 def test_cli_reads_mpeg_ts_on_stdin_and_prints_json_events(setup, offline, capsys):
-    saved, fd = os.dup(0), os.open(setup.ts, os.O_RDONLY)
+    code = _cli_on_stdin(setup.ts, [*setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
+                                    "--min-length", str(CONFIG.min_length)])
+    assert code == 0
+    captured = capsys.readouterr()
+    _assert_printed(captured.out, offline)
+    assert "no actionness" not in captured.err  # the warning is for models without that head only
+
+
+def test_cli_warns_that_a_model_without_actionness_is_a_poor_online_detector(setup, tmp_path, capfd):
+    import keras
+    import tensorflow as tf
+
+    from laf.commands.localize_stream import NO_ACTIONNESS
+    from trainer import model, serving
+
+    keras.utils.set_random_seed(2)
+    net = model.build("lstmp", len(VOCABULARY), cells=16, projection=8, actionness=False)  # the paper's scheme
+    dim = int(tf.saved_model.load(setup.model_dir).signatures["localize_step"].structured_input_signature[1]
+              ["frame_features"].shape[-1])
+    net(tf.zeros([1, 1, dim]))
+    model_dir = str(tmp_path / "paper")
+    serving.export(net, dim, model_dir)
+    VOCABULARY.save(os.path.join(model_dir, "assets"))
+    flags = [f if f != setup.model_dir else model_dir for f in setup.flags]
+    assert _cli_on_stdin(setup.ts, flags) == 0
+    assert NO_ACTIONNESS in capfd.readouterr().err
+
+
+def _cli_on_stdin(path: str, flags) -> int:
+    """``laf localize --stream -`` with the file ``path`` as this process's stdin (file descriptor 0)."""
+    saved, fd = os.dup(0), os.open(path, os.O_RDONLY)
     os.dup2(fd, 0)
     try:
-        code = main(["localize", "--stream", "-", *setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
-                     "--min-length", str(CONFIG.min_length), "--read-timeout", "1"])
+        return main(["localize", "--stream", "-", *flags, "--read-timeout", "1"])
     finally:
         os.dup2(saved, 0)
         os.close(fd)
         os.close(saved)
-    assert code == 0
-    _assert_printed(capsys.readouterr().out, offline)
 
 
 def _assert_printed(out: str, offline) -> None:

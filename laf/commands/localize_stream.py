@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="drop segments shorter than this many seconds (default %(default)s)")
 
 
+NO_ACTIONNESS = ("stream: warning: the model has no actionness head (the paper's scheme), so the online detector"
+                 " sees the class probabilities alone, which a recurrent model keeps high after an action, and"
+                 " its segments run on far past it (README \"The online detector\"). Localize whole videos with"
+                 " `laf localize` instead.")
+
+
 def run(args: argparse.Namespace, settings, vocabulary) -> int:
     """Load the model (or, with ``--server``, reach it), warm the backbone and the step up, then follow
     the source until it ends."""
@@ -56,8 +62,10 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
                else live.LocalStepper(args.model))
     size = settings.backbone.size
     features = feature_fn(settings.backbone)
-    probabilities, _ = stepper.step(features(np.zeros([1, size, size, 3], np.uint8)))  # traced before the stream
+    probabilities, actionness = stepper.step(features(np.zeros([1, size, size, 3], np.uint8)))  # traced before
     stepper.reset()
+    if actionness is None:
+        print(NO_ACTIONNESS, file=sys.stderr, flush=True)
     labels = class_names(vocabulary, probabilities.shape[-1])
     print(f"stream: following {args.stream} at {settings.fps:g} fps", file=sys.stderr, flush=True)
     closed = live.run(source, settings.fps, features, stepper, size, labels, config, args.partial,
