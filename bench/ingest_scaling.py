@@ -129,8 +129,8 @@ def main(argv: List[str] = None) -> None:
     args = parser.parse_args(argv)
 
     from laf.ingest import manifest as mf
-    from laf.ingest.backbones import BackboneConfig
     from laf.ingest import video_ingest
+    from laf.ingest.backbones import BackboneConfig
 
     manifest, weights = demo_videos(args.data)
     full = mf.read_manifest(manifest, mf.DEFAULT_RATIOS)

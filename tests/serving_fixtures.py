@@ -10,8 +10,8 @@ from typing import List
 
 import numpy as np
 
-from laf.ingest.backbones import BackboneConfig
 from laf.evaluate.evaluation import LocalizeConfig
+from laf.ingest.backbones import BackboneConfig
 from schemas.vocabulary import Vocabulary
 import video_fixtures as vf
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from laf.evaluate import annotations
 from laf.errors import UserError
+from laf.evaluate import annotations
 from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from laf.evaluate import annotations
 from laf.cli import main
+from laf.evaluate import annotations
 from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment
 

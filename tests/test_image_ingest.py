@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from laf import tfrecords
-from laf.ingest import rejects
-from laf.ingest.backbones import BackboneConfig, feature_fn
 from laf.errors import UserError
-from laf.ingest import image_ingest, images
+from laf.ingest import image_ingest, images, rejects
+from laf.ingest.backbones import BackboneConfig, feature_fn
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 from test_images import Server, image_routes, samples

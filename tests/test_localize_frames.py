@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from laf.ingest.backbones import feature_fn
 from laf.ingest import images
+from laf.ingest.backbones import feature_fn
 from laf.ingest.media import Video
 from laf.serve import assets, frames_tf, localize, rest
 from schemas.records import VideoRecord

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from laf.ingest import manifest as mf
 from laf.errors import UserError
+from laf.ingest import manifest as mf
 from schemas.records import Segment
 
 

@@ -5,8 +5,7 @@ import os
 import apache_beam as beam
 
 from laf import tfrecords
-from laf.ingest import rejects
-from laf.ingest import sorted_files
+from laf.ingest import rejects, sorted_files
 from file_tree import file_bytes
 
 RECORDS = [("Split-train", f"video{i:02d}", f"record {i}".encode()) for i in (3, 1, 2, 0)]

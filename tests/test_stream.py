@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from laf.ingest.backbones import BackboneConfig
 from laf.cli import main
+from laf.ingest.backbones import BackboneConfig
 from laf.serve import live, localize, online
 from laf.serve.stream import LiveSource, OnlineSampler, SourceError, SourceOptions
 from schemas.vocabulary import Vocabulary

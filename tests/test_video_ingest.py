@@ -10,8 +10,8 @@ import pytest
 import video_fixtures as vf
 from laf import cli
 from laf.ingest import rejects
-from laf.ingest.backbones import BackboneConfig, calibrate
 from laf.ingest import video_ingest as vi
+from laf.ingest.backbones import BackboneConfig, calibrate
 from laf.ingest.media import Video
 from schemas import names
 from schemas.vocabulary import Vocabulary
@@ -285,8 +285,8 @@ def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, 
 
 
 def test_vocabulary_sources(tmp_path):
-    from laf.ingest import manifest as mf
     from laf.errors import UserError
+    from laf.ingest import manifest as mf
 
     rows = mf.read_manifest(write_manifest(tmp_path / "m.csv", [("a.mp4", "Dunk", "", "train", ""),
                                                                ("b.mp4", "Basketball:Layup", "", "train", "")]))

@@ -13,8 +13,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from laf.ingest.backbones import BackboneConfig, build_backbone
 from laf.evaluate.evaluation import LocalizeConfig
+from laf.ingest.backbones import BackboneConfig, build_backbone
 from laf.serve import frames_tf
 from laf.serve.localize_tf import localize_batch
 from schemas import names

@@ -10,8 +10,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.ingest_executor import IngestExecutor
-from laf.ingest.backbones import BackboneConfig
 from laf.ingest import image_ingest
+from laf.ingest.backbones import BackboneConfig
 
 
 class Executor(IngestExecutor):

@@ -11,8 +11,8 @@ from tfx.types import artifact_utils
 
 from components.ingest_executor import IngestExecutor
 from laf.ingest import manifest as mf
-from laf.ingest.backbones import BackboneConfig
 from laf.ingest import video_ingest
+from laf.ingest.backbones import BackboneConfig
 from schemas import names
 
 

@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from laf.ingest.backbones import BACKBONES, BackboneConfig
     from laf.errors import UserError
+    from laf.ingest.backbones import BACKBONES, BackboneConfig
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
@@ -106,9 +106,9 @@ def _localize_outputs(args: argparse.Namespace, examples):
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf.serve import localize
-    from laf.evaluate.annotations import write_results
     from laf.errors import UserError
+    from laf.evaluate.annotations import write_results
+    from laf.serve import localize
 
     if bool(args.videos) == bool(args.stream):
         raise UserError("give video files or --stream SOURCE (one of the two)")

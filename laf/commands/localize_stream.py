@@ -44,8 +44,8 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     the source until it ends."""
     import numpy as np
 
-    from laf.ingest.backbones import feature_fn
     from laf.errors import UserError
+    from laf.ingest.backbones import feature_fn
     from laf.serve import live
     from laf.serve.localize import class_names
     from laf.serve.stream import LiveSource, SourceOptions

@@ -35,11 +35,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 import apache_beam as beam
 import numpy as np
 
-from laf.ingest import rejects
-from laf.ingest.backbones import BackboneConfig
 from laf.cpu import usable_cores
 from laf.errors import UserError
-from laf.ingest import images, runners, sorted_files
+from laf.ingest import images, rejects, runners, sorted_files
+from laf.ingest.backbones import BackboneConfig
 from laf.ingest.image_inputs import ImageItem, list_inputs
 from laf.ingest.images import ImageError, ImageOptions
 from laf.ingest.manifest import load_vocabulary

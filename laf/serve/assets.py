@@ -14,8 +14,8 @@ import json
 import os
 from typing import Any, Dict, Optional
 
-from laf.ingest.backbones import BackboneConfig
 from laf.errors import UserError
+from laf.ingest.backbones import BackboneConfig
 from laf.serve.localize import IngestSettings, model_vocabulary
 from schemas.vocabulary import Vocabulary
 

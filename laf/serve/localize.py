@@ -17,9 +17,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from laf.ingest.backbones import BackboneConfig
 from laf.errors import UserError
 from laf.evaluate.evaluation import Detection
+from laf.ingest.backbones import BackboneConfig
 from schemas import names
 from schemas.vocabulary import Vocabulary
 
@@ -132,8 +132,7 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
     """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn; a video
     that ingestion would reject (missing, undecodable, too short) is a ``UserError``."""
     from laf.ingest import manifest as mf
-    from laf.ingest import rejects
-    from laf.ingest import video_ingest
+    from laf.ingest import rejects, video_ingest
 
     _check_inputs(paths, settings)
     options = video_ingest.VideoOptions(fps=settings.fps, batch_size=batch_size)
