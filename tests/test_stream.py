@@ -40,6 +40,7 @@ class Setup:
     ts: str
     backbone: BackboneConfig
     model_dir: str
+    dim: int  # the backbone's feature width
 
     @property
     def flags(self):
@@ -69,7 +70,7 @@ def setup(tmp_path_factory) -> Setup:
     model_dir = os.path.join(root, "model")
     serving.export(net, features.shape[1], model_dir)
     VOCABULARY.save(os.path.join(model_dir, "assets"))
-    return Setup(root, ts, backbone, model_dir)
+    return Setup(root, ts, backbone, model_dir, int(features.shape[1]))
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +150,9 @@ def test_cli_warns_that_a_model_without_actionness_is_a_poor_online_detector(set
 
     keras.utils.set_random_seed(2)
     net = model.build("lstmp", len(VOCABULARY), cells=16, projection=8, actionness=False)  # the paper's scheme
-    dim = int(tf.saved_model.load(setup.model_dir).signatures["localize_step"].structured_input_signature[1]
-              ["frame_features"].shape[-1])
-    net(tf.zeros([1, 1, dim]))
+    net(tf.zeros([1, 1, setup.dim]))
     model_dir = str(tmp_path / "paper")
-    serving.export(net, dim, model_dir)
+    serving.export(net, setup.dim, model_dir)
     VOCABULARY.save(os.path.join(model_dir, "assets"))
     flags = [f if f != setup.model_dir else model_dir for f in setup.flags]
     assert _cli_on_stdin(setup.ts, flags) == 0
