@@ -31,6 +31,7 @@ measures whether those features show the paper's effect on this data.
 """
 from __future__ import annotations
 
+import colorsys
 import csv
 import dataclasses
 import json
@@ -111,6 +112,8 @@ class DemoConfig:
     off_domain_rate: float = 0.25
     irrelevant_rate: float = 0.25
     seed: int = 0
+    looks: int = 0                        # 0: the shipped scenes and patterns; n > 0: another draw
+
 
     def scaled(self, scale: float) -> "DemoConfig":
         if scale <= 0:
@@ -137,6 +140,8 @@ class DemoConfig:
             raise ValueError(f"need max_action + {2 * _GAP:g} s <= min_duration <= max_duration")
         if self.max_occurrences < 1:
             raise ValueError("max_occurrences must be >= 1")
+        if self.looks < 0:
+            raise ValueError(f"looks must be >= 0, got {self.looks}")
 
 
 def labels_for(config: DemoConfig) -> Dict[str, List[str]]:
@@ -178,17 +183,45 @@ class ActionLook:
 
 
 def _looks(config: DemoConfig) -> Tuple[Dict[str, tuple], Dict[str, ActionLook]]:
-    """Scene per activity and pattern per action. Siblings differ in shape, colour and motion;
-    colours too close to their scene are skipped so every pattern is visible."""
+    """Scene per activity and pattern per action. Siblings differ in shape and colour (and,
+    in the shipped set, motion); colours too close to their scene are skipped so every
+    pattern is visible. ``config.looks`` > 0 draws other scenes and patterns (see
+    ``_drawn_looks``), so a method can be checked on objects it was not tuned on."""
+    if config.looks:
+        return _drawn_looks(config)
     scenes, actions = {}, {}
     for i, (activity, labels) in enumerate(labels_for(config).items()):
         base, texture = _SCENES[i % len(_SCENES)]
         scenes[activity] = (np.array(base, np.float32), texture, i)
-        usable = [c for c in _COLOURS if np.linalg.norm(np.subtract(c, base)) > 130]
+        usable = _usable_colours(base)
         for j, label in enumerate(labels):
             actions[label] = ActionLook(_SHAPES[(j + 2 * i) % len(_SHAPES)],
                                         usable[(j * 2 + i) % len(usable)],
                                         _MOTIONS[(j + i) % len(_MOTIONS)])
+    return scenes, actions
+
+
+def _usable_colours(base) -> List[Tuple[int, int, int]]:
+    return [c for c in _COLOURS if np.linalg.norm(np.subtract(c, base)) > 130]
+
+
+def _drawn_looks(config: DemoConfig) -> Tuple[Dict[str, tuple], Dict[str, ActionLook]]:
+    """Another set from the seed ``config.looks``: each activity a texture (shuffled) on a
+    muted base colour of random hue, its actions distinct shapes and colours, and motions
+    drawn with repeats allowed (siblings may move alike)."""
+    rng = np.random.default_rng([config.looks, 4])
+    textures = rng.permutation(len(_SCENES))
+    scenes, actions = {}, {}
+    for i, (activity, labels) in enumerate(labels_for(config).items()):
+        hue, sat, val = rng.uniform(0, 1), rng.uniform(0.25, 0.6), rng.uniform(0.3, 0.75)
+        base = tuple(int(255 * v) for v in colorsys.hsv_to_rgb(hue, sat, val))
+        scenes[activity] = (np.array(base, np.float32), _SCENES[textures[i % len(_SCENES)]][1], i)
+        usable = _usable_colours(base)
+        shapes = rng.permutation(len(_SHAPES))
+        colours = rng.permutation(len(usable))
+        for j, label in enumerate(labels):
+            actions[label] = ActionLook(_SHAPES[shapes[j % len(_SHAPES)]], usable[colours[j % len(usable)]],
+                                        _MOTIONS[int(rng.integers(len(_MOTIONS)))])
     return scenes, actions
 
 

@@ -49,6 +49,26 @@ def test_same_seed_same_bytes_other_seed_other_media(data, tmp_path):
     assert len(changed) == len(first)
 
 
+def test_other_looks_draw_other_scenes_and_patterns_and_keep_siblings_apart():
+    """``looks`` 0 is the shipped set; any other value redraws every scene and pattern (so a
+    method can be checked on objects it was not tuned on), and siblings stay distinguishable."""
+    config = dataclasses.replace(TINY, activities=4, actions_per_activity=3)
+    shipped_scenes, shipped = demo_data._looks(config)
+    assert demo_data._looks(dataclasses.replace(config, looks=0))[1] == shipped
+    for n in (1, 2, 3):
+        scenes, looks = demo_data._looks(dataclasses.replace(config, looks=n))
+        assert looks == demo_data._looks(dataclasses.replace(config, looks=n))[1]
+        assert sum(looks[l] != shipped[l] for l in looks) >= len(looks) - 1
+        assert all(not np.array_equal(scenes[a][0], shipped_scenes[a][0]) for a in scenes)
+        for labels in demo_data.labels_for(config).values():
+            assert len({looks[l].shape for l in labels}) == len(labels)
+            assert len({looks[l].colour for l in labels}) == len(labels)
+            assert all(np.linalg.norm(np.subtract(looks[l].colour, scenes[l.split(":")[0]][0])) > 130
+                       for l in labels)
+    with pytest.raises(ValueError, match="looks"):
+        dataclasses.replace(config, looks=-1).validate()
+
+
 def test_same_frames_same_video_bytes_whatever_the_process_allocated_before(tmp_path):
     """The encoder's output must not depend on heap contents: between frames, arrays of
     varying size are allocated and freed (as rendering does), differently on each run."""

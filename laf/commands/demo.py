@@ -10,6 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=DEMO_SCALE,
                         help=f"demo data size multiplier (default {DEMO_SCALE:g}: 144 videos)")
     parser.add_argument("--seed", type=int, default=0, help="demo data seed")
+    parser.add_argument("--looks", type=int, default=0,
+                        help="0: the shipped scenes and action patterns; n > 0: another draw of them")
     parser.add_argument("--no-cache", action="store_true", help="rerun every component")
 
 
@@ -18,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from laf.report import collect, page
     from pipeline import local_runner
 
-    cfg = demo.prepare(args.output, scale=args.scale, seed=args.seed)
+    cfg = demo.prepare(args.output, scale=args.scale, seed=args.seed, looks=args.looks)
     print(f"running the pipeline (root {cfg.pipeline_root}) ...", flush=True)
     local_runner.run(cfg, enable_cache=not args.no_cache)
     data = collect.collect(cfg.pipeline_root)

@@ -11,6 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply videos and images per action (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
+    parser.add_argument("--looks", type=int, default=0,
+                        help="0: the shipped scenes and action patterns; n > 0: another draw of them")
     parser.add_argument("--probe", action="store_true",
                         help="also calibrate the demo backbone and print linear-probe checks (loads TF)")
 
@@ -20,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from laf.errors import UserError
 
     try:
-        config = demo_data.DemoConfig(seed=args.seed).scaled(args.scale)
+        config = demo_data.DemoConfig(seed=args.seed, looks=args.looks).scaled(args.scale)
         config.validate()
     except ValueError as e:
         raise UserError(str(e)) from None
