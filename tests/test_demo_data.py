@@ -230,11 +230,13 @@ def test_bad_config_is_rejected():
     assert DemoConfig().scaled(2.0).videos_per_action == 8
 
 
-def test_cli_reports_bad_scale(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--scale", "-1",
+@pytest.mark.parametrize("flag,value,message", [("--scale", "-1", "scale must be positive"),
+                                                ("--looks", "-2", "looks must be >= 0")])
+def test_cli_reports_bad_setting(tmp_path, flag, value, message):
+    done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", flag, value,
                            "--output", str(tmp_path / "unused")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "scale must be positive" in done.stderr
+    assert message in done.stderr
     assert not (tmp_path / "unused").exists()
 
 
