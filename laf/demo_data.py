@@ -114,7 +114,6 @@ class DemoConfig:
     seed: int = 0
     looks: int = 0                        # 0: the shipped scenes and patterns; n > 0: another draw
 
-
     def scaled(self, scale: float) -> "DemoConfig":
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
@@ -202,6 +201,7 @@ def _looks(config: DemoConfig) -> Tuple[Dict[str, tuple], Dict[str, ActionLook]]
 
 
 def _usable_colours(base) -> List[Tuple[int, int, int]]:
+    """Pattern colours far enough from the scene's base colour to stand out on it."""
     return [c for c in _COLOURS if np.linalg.norm(np.subtract(c, base)) > 130]
 
 
