@@ -19,6 +19,8 @@ and the share of videos whose frames before / after the action prefer their own 
 A benchmark that can tell methods apart needs enough test videos that one video is <= 2 % of a score:
 without ``--pipeline-root`` it runs (once) ``laf demo --scale 4`` into ``--demo-output``
 (192 videos, 48 of them test videos; about 10 minutes on 2 cores) and benchmarks that run.
+``--data-seed`` and ``--looks`` make that run on other videos, or other scenes and action
+patterns (``laf demo --seed/--looks``): a check on data the defaults were not tuned on.
 
 Per-frame behaviour as curves: each method's mean p(label) (and actionness) by time step around the
 test videos' first action frame, averaged over seeds (``diagnostics.label_probability_profile``); a
@@ -230,15 +232,34 @@ def markdown(results, image: Optional[Dict[str, float]], seeds: Sequence[int], n
     return "\n".join(lines) + "\n"
 
 
-def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float) -> str:
+def demo_command(demo_output: str, scale: float, data_seed: int, looks: int) -> List[str]:
+    """The `laf demo` command that makes the benchmark's run."""
+    return [sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}",
+            "--seed", str(data_seed), "--looks", str(looks)]
+
+
+def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float, data_seed: int = 0,
+               looks: int = 0) -> str:
+    """The run to benchmark: ``pipeline_root``, else the demo run under ``demo_output`` (made once).
+    Why the data check: a demo run made with other data flags must not pass for the one asked for."""
+    from laf import demo_data
+
     root = pipeline_root or os.path.join(demo_output, "pipeline")
-    if not os.path.isfile(os.path.join(root, "metadata.sqlite")):
-        if pipeline_root:
+    exists = os.path.isfile(os.path.join(root, "metadata.sqlite"))
+    if pipeline_root:
+        if not exists:
             raise SystemExit(f"no metadata.sqlite under {pipeline_root}")
-        print(f"no pipeline run under {root}: running `laf demo --output {demo_output} --scale {scale:g}` first",
-              flush=True)
-        subprocess.run([sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}"],
-                       check=True)
+        return root
+    wanted = demo_data.config_record(demo_data.DemoConfig(seed=data_seed, looks=looks).scaled(scale))
+    found = demo_data.generated_config(os.path.join(demo_output, "data"))
+    if exists and found is not None and found != wanted:
+        differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})" for k in sorted(wanted) if found.get(k) != wanted[k])
+        raise SystemExit(f"{demo_output} holds a demo run of other data: {differ}; "
+                         "pass another --demo-output or the flags it was made with")
+    if not exists:
+        command = demo_command(demo_output, scale, data_seed, looks)
+        print(f"no pipeline run under {root}: running `laf {' '.join(command[3:])}` first", flush=True)
+        subprocess.run(command, check=True)
     return root
 
 
@@ -270,6 +291,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--pipeline-root", help="finished local run (default: DEMO_OUTPUT/pipeline)")
     parser.add_argument("--demo-output", default="laf-demo-bench", help="where `laf demo` runs if no run exists")
     parser.add_argument("--scale", type=float, default=4.0, help="demo scale of that run (4: 48 test videos)")
+    parser.add_argument("--data-seed", type=int, default=0, help="demo data seed of that run (`laf demo --seed`)")
+    parser.add_argument("--looks", type=int, default=0,
+                        help="scenes and action patterns of that run (`laf demo --looks`; 0: the shipped ones)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated trainer seeds")
     parser.add_argument("--epochs", type=int, help="override the trainer's epochs")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS))
@@ -285,8 +309,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"need seeds and known methods (unknown: {unknown})")
     if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
         parser.error(f"--plot: no folder {os.path.dirname(os.path.abspath(args.plot))}")
+    if not args.pipeline_root:
+        from laf.demo_data import DemoConfig
 
-    root = ensure_run(args.pipeline_root, args.demo_output, args.scale)
+        try:
+            DemoConfig(seed=args.data_seed, looks=args.looks).scaled(args.scale).validate()
+        except ValueError as e:
+            parser.error(f"demo run settings: {e}")
+
+    root = ensure_run(args.pipeline_root, args.demo_output, args.scale, args.data_seed, args.looks)
     run = run_records.locate(root)
     vocabulary = Vocabulary.load(run.vocabulary)
     records, gt_note = run_records.scored_records(run, vocabulary)

@@ -685,9 +685,21 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
     path = os.path.join(output_dir, "demo_data.json")
     if os.path.exists(path):
         info = _load_info(output_dir)
-        if info.get("version") == VERSION and info["config"] == json.loads(json.dumps(dataclasses.asdict(config))):
+        if info.get("version") == VERSION and info["config"] == config_record(config):
             return info
     return generate(output_dir, config)
+
+
+def config_record(config: DemoConfig) -> dict:
+    """``config`` as ``demo_data.json`` stores it (JSON types), to compare with a generated set."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def generated_config(output_dir: str) -> Optional[dict]:
+    """The config of the complete data set under ``output_dir``; None when there is none."""
+    if not os.path.exists(os.path.join(output_dir, "demo_data.json")):
+        return None
+    return _load_info(output_dir)["config"]
 
 
 # --------------------------------------------------------------------------- backbone

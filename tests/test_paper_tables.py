@@ -1,0 +1,51 @@
+"""The benchmark's own run (bench/paper_tables.py): the `laf demo` command it makes, and that a demo
+run of other data is refused rather than benchmarked as the one asked for."""
+import argparse
+import json
+
+import pytest
+
+from bench import paper_tables
+from laf import demo_data
+from laf.commands import demo as demo_command
+
+
+def _demo_run(tmp_path, config: demo_data.DemoConfig):
+    """A demo output folder as `laf demo` leaves it: the data's record and the metadata store's file."""
+    data = tmp_path / "bench" / "data"
+    data.mkdir(parents=True)
+    (data / "demo_data.json").write_text(
+        json.dumps({"version": demo_data.VERSION, "config": demo_data.config_record(config)}))
+    (tmp_path / "bench" / "pipeline").mkdir()
+    (tmp_path / "bench" / "pipeline" / "metadata.sqlite").write_bytes(b"")
+    return str(tmp_path / "bench")
+
+
+def test_demo_command_is_what_laf_demo_parses():
+    command = paper_tables.demo_command("out", 4.0, 3, 1)
+    assert command[1:4] == ["-m", "laf.cli", "demo"]
+    parser = argparse.ArgumentParser()
+    demo_command.add_arguments(parser)
+    args = parser.parse_args(command[4:])
+    assert (args.output, args.scale, args.seed, args.looks) == ("out", 4.0, 3, 1)
+
+
+def test_a_demo_run_of_the_asked_data_is_reused(tmp_path):
+    output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
+    assert paper_tables.ensure_run(None, output, 4.0, 3, 1) == f"{output}/pipeline"
+
+
+@pytest.mark.parametrize("scale,seed,looks,named", [(4.0, 3, 2, "looks 1 (asked 2)"),
+                                                    (4.0, 0, 1, "seed 3 (asked 0)"),
+                                                    (3.0, 3, 1, "videos_per_action 16 (asked 12)")])
+def test_a_demo_run_of_other_data_is_refused(tmp_path, scale, seed, looks, named):
+    output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
+    with pytest.raises(SystemExit, match="other data") as refused:
+        paper_tables.ensure_run(None, output, scale, seed, looks)
+    assert named in str(refused.value)
+
+
+def test_bad_demo_run_settings_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exited:
+        paper_tables.main(["--looks", "-1", "--demo-output", "never-made"])
+    assert exited.value.code == 2 and "looks must be >= 0" in capsys.readouterr().err
