@@ -253,7 +253,8 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float, dat
     wanted = demo_data.config_record(demo_data.DemoConfig(seed=data_seed, looks=looks).scaled(scale))
     found = demo_data.generated_config(os.path.join(demo_output, "data"))
     if exists and found is not None and found != wanted:
-        differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})" for k in sorted(wanted) if found.get(k) != wanted[k])
+        differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})"
+                           for k in sorted(wanted) if found.get(k) != wanted[k])
         raise SystemExit(f"{demo_output} holds a demo run of other data: {differ}; "
                          "pass another --demo-output or the flags it was made with")
     if not exists:
