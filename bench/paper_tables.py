@@ -49,6 +49,8 @@ quiet()
 
 import numpy as np  # noqa: E402
 
+from laf import demo_data  # noqa: E402
+from laf.demo_data import DemoConfig  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
@@ -232,25 +234,25 @@ def markdown(results, image: Optional[Dict[str, float]], seeds: Sequence[int], n
     return "\n".join(lines) + "\n"
 
 
-def demo_command(demo_output: str, scale: float, data_seed: int, looks: int) -> List[str]:
-    """The `laf demo` command that makes the benchmark's run."""
+def demo_command(demo_output: str, scale: float, demo: DemoConfig) -> List[str]:
+    """The `laf demo` command that makes the benchmark's run of ``demo``'s data."""
     return [sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}",
-            "--seed", str(data_seed), "--looks", str(looks)]
+            "--seed", str(demo.seed), "--looks", str(demo.looks)]
 
 
-def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float, data_seed: int = 0,
-               looks: int = 0) -> str:
-    """The run to benchmark: ``pipeline_root``, else the demo run under ``demo_output`` (made once).
-    Why the data check: a demo run made with other data flags must not pass for the one asked for."""
-    from laf import demo_data
-
+def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
+               demo: Optional[DemoConfig] = None) -> str:
+    """The run to benchmark: ``pipeline_root``, else the demo run of ``demo`` (the data ``scale``
+    makes of it) under ``demo_output``, made once. Why the data check: a demo run made with other
+    data flags must not pass for the one asked for."""
     root = pipeline_root or os.path.join(demo_output, "pipeline")
     exists = os.path.isfile(os.path.join(root, "metadata.sqlite"))
     if pipeline_root:
         if not exists:
             raise SystemExit(f"no metadata.sqlite under {pipeline_root}")
         return root
-    wanted = demo_data.config_record(demo_data.DemoConfig(seed=data_seed, looks=looks).scaled(scale))
+    demo = demo or DemoConfig().scaled(scale)
+    wanted = demo_data.config_record(demo)
     found = demo_data.generated_config(os.path.join(demo_output, "data"))
     if exists and found is not None and found != wanted:
         differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})"
@@ -258,7 +260,7 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float, dat
         raise SystemExit(f"{demo_output} holds a demo run of other data: {differ}; "
                          "pass another --demo-output or the flags it was made with")
     if not exists:
-        command = demo_command(demo_output, scale, data_seed, looks)
+        command = demo_command(demo_output, scale, demo)
         print(f"no pipeline run under {root}: running `laf {' '.join(command[3:])}` first", flush=True)
         subprocess.run(command, check=True)
     return root
@@ -310,15 +312,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"need seeds and known methods (unknown: {unknown})")
     if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
         parser.error(f"--plot: no folder {os.path.dirname(os.path.abspath(args.plot))}")
+    demo = None
     if not args.pipeline_root:
-        from laf.demo_data import DemoConfig
-
         try:
-            DemoConfig(seed=args.data_seed, looks=args.looks).scaled(args.scale).validate()
+            demo = DemoConfig(seed=args.data_seed, looks=args.looks).scaled(args.scale)
+            demo.validate()
         except ValueError as e:
             parser.error(f"demo run settings: {e}")
 
-    root = ensure_run(args.pipeline_root, args.demo_output, args.scale, args.data_seed, args.looks)
+    root = ensure_run(args.pipeline_root, args.demo_output, args.scale, demo)
     run = run_records.locate(root)
     vocabulary = Vocabulary.load(run.vocabulary)
     records, gt_note = run_records.scored_records(run, vocabulary)

@@ -22,7 +22,7 @@ def _demo_run(tmp_path, config: demo_data.DemoConfig):
 
 
 def test_demo_command_is_what_laf_demo_parses():
-    command = paper_tables.demo_command("out", 4.0, 3, 1)
+    command = paper_tables.demo_command("out", 4.0, demo_data.DemoConfig(seed=3, looks=1))
     assert command[1:4] == ["-m", "laf.cli", "demo"]
     parser = argparse.ArgumentParser()
     demo_command.add_arguments(parser)
@@ -32,7 +32,7 @@ def test_demo_command_is_what_laf_demo_parses():
 
 def test_a_demo_run_of_the_asked_data_is_reused(tmp_path):
     output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
-    assert paper_tables.ensure_run(None, output, 4.0, 3, 1) == f"{output}/pipeline"
+    assert paper_tables.ensure_run(None, output, 4.0, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0)) == f"{output}/pipeline"
 
 
 @pytest.mark.parametrize("scale,seed,looks,named", [(4.0, 3, 2, "looks 1 (asked 2)"),
@@ -41,7 +41,7 @@ def test_a_demo_run_of_the_asked_data_is_reused(tmp_path):
 def test_a_demo_run_of_other_data_is_refused(tmp_path, scale, seed, looks, named):
     output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
     with pytest.raises(SystemExit, match="other data") as refused:
-        paper_tables.ensure_run(None, output, scale, seed, looks)
+        paper_tables.ensure_run(None, output, scale, demo_data.DemoConfig(seed=seed, looks=looks).scaled(scale))
     assert named in str(refused.value)
 
 

@@ -2,6 +2,7 @@
 import argparse
 import os
 
+from laf.commands.demo_data import LOOKS_HELP
 from laf.demo import DEMO_SCALE
 
 
@@ -10,8 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=DEMO_SCALE,
                         help=f"demo data size multiplier (default {DEMO_SCALE:g}: 144 videos)")
     parser.add_argument("--seed", type=int, default=0, help="demo data seed")
-    parser.add_argument("--looks", type=int, default=0,
-                        help="0: the shipped scenes and action patterns; n > 0: another draw of them")
+    parser.add_argument("--looks", type=int, default=0, help=LOOKS_HELP)
     parser.add_argument("--no-cache", action="store_true", help="rerun every component")
 
 
