@@ -133,6 +133,15 @@ def test_bad_files_raise_clear_errors(clips, name, stage, words):
     assert info.value.stage == stage and words in str(info.value)
 
 
+@pytest.mark.parametrize("times", [vf.cfr(4.0), 2.0 + vf.cfr(4.0)], ids=["sound-outlasts-picture", "late-picture"])
+def test_a_sound_track_longer_than_the_picture_is_no_truncation(tmp_path, times):
+    video = Video(vf.with_sound(str(tmp_path / "clip.mp4"), times, sound_seconds=9.0), fps=1.0, size=32)
+    samples = list(video.samples())
+    assert video.duration == pytest.approx(4.0, abs=0.2)  # the picture's length, from its first frame
+    assert len(samples) == 4
+    assert [round(content_time(s) - times[0]) for s in samples] == [0, 1, 2, 3]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(MediaError, match="cannot read"):
         Video(str(tmp_path / "absent.mp4"))

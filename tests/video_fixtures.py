@@ -78,6 +78,32 @@ def audio_only(path: str) -> str:
     return path
 
 
+def with_sound(path: str, times: Sequence[float], sound_seconds: float) -> str:
+    """An MP4 of H.264 frames at ``times`` and an AAC track of ``sound_seconds`` from 0 s: a sound
+    track that outlasts the picture, or a picture that starts late, as phone and web videos have."""
+    rate = 8000
+    with av.open(path, "w") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        video.codec_context.time_base = fractions.Fraction(1, 1000)
+        sound = out.add_stream("aac", rate=rate)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(frame_image(t), format="rgb24")
+            frame.pts, frame.time_base = int(round(t * 1000)), fractions.Fraction(1, 1000)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        for i in range(int(sound_seconds * rate / 1024)):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * 1024
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    return path
+
+
 def truncated(src: str, path: str, keep: float = 0.4) -> str:
     with open(src, "rb") as f:
         data = f.read()

@@ -146,7 +146,7 @@ class Video:
         except av.FFmpegError as e:
             raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets: {e}") from None
         finally:
-            declared = container.duration / av.time_base if container.duration else None
+            declared = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)
             container.close()
         packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
@@ -382,6 +382,17 @@ def rgb_image(frame: av.VideoFrame, size: int) -> np.ndarray:
     rgb = frame.reformat(width=size, height=size, format="rgb24", interpolation="BILINEAR").to_ndarray()
     quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
     return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+
+
+def _declared_duration(container, stream) -> Optional[float]:
+    """The video stream's own declared length in seconds (None when the file does not say).
+    Why not the container's duration: it spans every stream, so a sound track that outlasts the
+    picture, or a picture that starts late, would read as a truncated file."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    if len(container.streams) == 1 and container.duration:
+        return container.duration / av.time_base
+    return None
 
 
 def _packets(container, stream, gop_at_key: Optional[Dict[int, int]] = None):
