@@ -42,6 +42,15 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
 
 
+def bmp32(rgb: np.ndarray) -> bytes:
+    """A 32-bit BMP (BI_RGB) whose fourth byte per pixel is unused padding, left 0, as many
+    writers leave it: not alpha."""
+    height, width = rgb.shape[:2]
+    bgrx = np.dstack([rgb[..., ::-1], np.zeros((height, width), np.uint8)])[::-1].tobytes()  # bottom row first
+    return (struct.pack("<2sIHHI", b"BM", 54 + len(bgrx), 0, 0, 54)
+            + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 32, 0, len(bgrx), 2835, 2835, 0, 0) + bgrx)
+
+
 def samples() -> Dict[str, bytes]:
     """Real encoded files of every kind a crawl returns, keyed by a descriptive name."""
     import tensorflow as tf
@@ -68,6 +77,7 @@ def samples() -> Dict[str, bytes]:
         "webp": encode(base, "WEBP", lossless=True),
         "webp_animated": encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True),
         "bmp": encode(base, "BMP"),
+        "bmp32": bmp32(rgb),
         "tiff": encode(base, "TIFF"),
         "html_as_jpg": b"<!DOCTYPE html><html><body>404 Not Found</body></html>",
         "bomb_png": png_bomb(),
@@ -85,7 +95,7 @@ def close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
     return a.shape == b.shape and float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean()) < tol
 
 
-@pytest.mark.parametrize("name", ["jpeg", "cmyk_jpeg", "webp", "bmp", "tiff", "png16_rgb"])
+@pytest.mark.parametrize("name", ["jpeg", "cmyk_jpeg", "webp", "bmp", "bmp32", "tiff", "png16_rgb"])
 def test_color_formats_decode_to_the_original_rgb(media, name):
     out = images.decode(media[name])
     assert out.dtype == np.uint8 and out.shape == (48, 64, 3)
@@ -93,7 +103,7 @@ def test_color_formats_decode_to_the_original_rgb(media, name):
 
 
 def test_lossless_formats_are_exact(media):
-    for name in ("webp", "bmp", "png16_rgb"):
+    for name in ("webp", "bmp", "bmp32", "png16_rgb"):
         np.testing.assert_array_equal(images.decode(media[name]), pattern(48, 64), err_msg=name)
 
 

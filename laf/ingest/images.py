@@ -370,8 +370,9 @@ def _decode_tf(data: bytes, image: Image.Image, target: Optional[int]) -> np.nda
         return (tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy() >> 8).astype(np.uint8)
     if fmt == "GIF":
         return tf.io.decode_gif(data).numpy()[0]
-    if fmt == "BMP":
-        return tf.io.decode_bmp(data, channels=0).numpy()
+    if fmt == "BMP":  # a 32-bit BMP's fourth byte is padding (often 0) unless Pillow reads alpha
+        pixels = tf.io.decode_bmp(data, channels=0).numpy()
+        return pixels if image.mode == "RGBA" else pixels[..., :3]
     import tensorflow_io as tfio
 
     return tfio.image.decode_webp(data).numpy()
