@@ -16,6 +16,23 @@ def test_headerless_and_jsonl_manifests(tmp_path):
         image_inputs.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
 
 
+def test_a_header_after_blank_lines_is_still_the_header(tmp_path):
+    (tmp_path / "a.csv").write_text("\n\nlabel,image\nDiving:Platform,x.jpg\n")
+    assert image_inputs.list_inputs(str(tmp_path / "a.csv")) == [
+        image_inputs.ImageItem("Diving:Platform", f"{tmp_path}/x.jpg")]
+
+
+@pytest.mark.parametrize("text,words", [
+    ("label,image\nDiving:Platform,x\x00.jpg\n", "a.csv:2: not a readable CSV row"),
+    ("label,image,label\nDiving:Platform,x.jpg,Diving:Pike\n", "a.csv:1: column(s) ['label'] appear more than once"),
+])
+def test_unreadable_image_manifests_name_file_and_line(tmp_path, text, words):
+    (tmp_path / "a.csv").write_text(text)
+    with pytest.raises(UserError) as info:
+        image_inputs.list_inputs(str(tmp_path / "a.csv"))
+    assert words in str(info.value)
+
+
 def test_empty_label_folder_is_a_user_error(tmp_path):
     (tmp_path / "Diving__Platform").mkdir()
     with pytest.raises(UserError, match="holds no images"):

@@ -45,6 +45,17 @@ def test_jsonl_manifest_segment_forms_and_duplicates(tmp_path):
     assert m.rows[1].segments == (Segment(1.0, 2.0, "Diving:Tuck"), Segment(5.0, 6.0, "Diving:Pike"))
 
 
+def test_a_repeat_with_segments_annotates_the_row_it_repeats(tmp_path):
+    m = mf.read_manifest(write(tmp_path / "m.csv", "video,label,segments\na.mp4,A:b,\nb.mp4,A:c,\na.mp4,A:b,1-2\n"))
+    assert [(r.video_id, r.segments) for r in m.rows] == [("a", (Segment(1.0, 2.0, "A:b"),)), ("b", ())]
+    assert [d.where for d in m.duplicates] == [f"{tmp_path}/m.csv:2"] and m.inputs == 3
+
+
+def test_an_id_of_zero_is_an_id(tmp_path):
+    path = write(tmp_path / "m.jsonl", json.dumps({"video": "clips/a.mp4", "id": 0, "label": "A:b"}) + "\n")
+    assert mf.read_manifest(path).rows[0].video_id == "0"
+
+
 def test_hash_split_is_stable_and_follows_ratios():
     ratios = {"train": 0.5, "eval": 0.25, "test": 0.25}
     counts = Counter(mf.split_of(f"video_{i}", ratios) for i in range(4000))
@@ -68,6 +79,12 @@ def test_hash_split_is_stable_and_follows_ratios():
      "not a JSON object"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n["b.mp4"]\n', "m.jsonl:2", "expected a JSON object"),
     ("m.jsonl", '{"video": "", "label": "A:b"}\n', "m.jsonl:1", "empty video path"),
+    ("m.csv", "video,label,segments\na.mp4,A:b,1-2\na.mp4,A:b,3-4\n", "m.csv:3", "another set of segments"),
+    ("m.csv", "video,label,split\na.mp4,A:b,train\na.mp4,A:b,test\n", "m.csv:3", "another split"),
+    ("m.csv", "video,label\na.mp4,A:b\nb.mp4,A\x00:c\n", "m.csv:3", "not a readable CSV row"),
+    ("m.csv", "video,label,label\na.mp4,A:b,A:c\n", "m.csv:1", "appear more than once"),
+    ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": ["35"]}\n', "m.jsonl:1", "cannot read segment"),
+    ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": [[1, 2, 3]]}\n', "m.jsonl:1", "label 3 is not text"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path, name, text, where, words):
     path = write(tmp_path / name, text)

@@ -87,6 +87,9 @@ def test_rejected_records_name_source_stage_and_reason(extracted):
     assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
     assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
     assert found["missing.mp4"][0] == "read" and "truncated" in found["truncated.mp4"][1]
+    assert "not a readable media file" in found["page.webm"][1]
+    # the record names its file; a reason never does (a remote video's temporary copy has a random name)
+    assert not [r for r in vi.read_rejected(extracted) if os.path.basename(r["source"]) in r["reason"]]
 
 
 def test_records_follow_the_contract(extracted):

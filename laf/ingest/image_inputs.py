@@ -6,14 +6,13 @@ Kept free of Beam and TensorFlow (``laf.files`` loads TF only for remote URIs), 
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from laf import files
 from laf.errors import UserError
-from laf.ingest.manifest import check_label, jsonl_rows, open_text
+from laf.ingest.manifest import check_header, check_label, csv_rows, jsonl_rows, open_text
 from schemas.vocabulary import Vocabulary
 
 FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names
@@ -70,15 +69,11 @@ def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
     if path.endswith((".jsonl", ".json")):
         yield from jsonl_rows(path, text)
         return
-    reader = csv.reader(text.splitlines(), delimiter="\t" if path.endswith(".tsv") else ",")
     header: Optional[List[str]] = None
-    for values in reader:
-        number = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
+    for row, (number, values) in enumerate(csv_rows(path, text)):
         cells = [v.strip().lower() for v in values]
-        if header is None and number == 1 and set(cells) & {"label", *SOURCE_COLUMNS}:
-            _check_columns(cells, f"{path}:1")
+        if row == 0 and set(cells) & {"label", *SOURCE_COLUMNS}:
+            _check_columns(cells, f"{path}:{number}")
             header = cells
             continue
         columns = header or ["label", "image"]
@@ -89,6 +84,7 @@ def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
 
 def _check_columns(columns: Iterable[str], where: str) -> List[str]:
     columns = list(columns)
+    check_header(columns, where)
     present = [c for c in SOURCE_COLUMNS if c in columns]
     if "label" not in columns or len(present) != 1:
         raise UserError(f"{where}: need a 'label' column and exactly one of {list(SOURCE_COLUMNS)},"

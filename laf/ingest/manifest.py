@@ -77,19 +77,20 @@ def check_ratios(ratios: Mapping[str, float]) -> Dict[str, float]:
 
 
 def file_size(uri: str) -> int:
-    """Bytes of a local path or ``tf.io.gfile`` URI, from metadata only; ``OSError`` if unreadable."""
+    """Bytes of a local path or ``tf.io.gfile`` URI, from metadata only; ``OSError`` if unreadable
+    (its message leaves the file unnamed: a rejected record names it)."""
     if not is_remote(uri):
         path = uri[len("file://"):] if uri.startswith("file://") else uri
         try:
             return os.path.getsize(path)
         except FileNotFoundError:
-            raise OSError(f"file not found: {path}") from None
+            raise OSError("file not found") from None
     import tensorflow as tf
 
     try:
         return tf.io.gfile.stat(uri).length
     except tf.errors.OpError as e:
-        raise OSError(f"cannot stat {uri}: {e.message}") from None
+        raise OSError(f"cannot stat the file: {e.message}") from None
 
 
 @contextlib.contextmanager
@@ -172,6 +173,27 @@ def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
         yield number, fields
 
 
+def csv_rows(path: str, text: str) -> Iterator[Tuple[int, List[str]]]:
+    """(line number, fields) of each non-empty row of a CSV (TSV for ``.tsv``) manifest (video or
+    image); the reader's own complaints (a NUL byte, an oversized field) name the file and line."""
+    reader = csv.reader(text.splitlines(keepends=True), delimiter="\t" if path.endswith(".tsv") else ",")
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise UserError(f"{path}:{reader.line_num}: not a readable CSV row ({e})") from None
+        if any(v.strip() for v in values):
+            yield reader.line_num, values
+
+
+def check_header(header: Sequence[str], where: str) -> None:
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise UserError(f"{where}: column(s) {repeated} appear more than once in the header")
+
+
 def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
     """(line number, fields) of each row of a CSV or JSONL manifest."""
     text = open_text(path)
@@ -182,17 +204,14 @@ def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
         return
     if not path.endswith((".csv", ".tsv")):
         raise UserError(f"{path}: a manifest must be .csv, .tsv or .jsonl")
-    lines = text.splitlines(keepends=True)
-    reader = csv.reader(lines, delimiter="\t" if path.endswith(".tsv") else ",")
+    rows = csv_rows(path, text)
     try:
-        header = [h.strip() for h in next(reader)]
+        number, values = next(rows)
     except StopIteration:
         raise UserError(f"{path}: empty manifest (no header row)") from None
-    _check_columns(header, f"{path}:1")
-    for values in reader:
-        number = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
+    header = [h.strip() for h in values]
+    _check_columns(header, f"{path}:{number}")
+    for number, values in rows:
         if len(values) != len(header):
             raise UserError(f"{path}:{number}: {len(values)} fields, the header has {len(header)}")
         yield number, dict(zip(header, values))
@@ -200,6 +219,7 @@ def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
 
 def _check_columns(columns, where: str) -> None:
     columns = list(columns)
+    check_header(columns, where)
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise UserError(f"{where}: unknown column(s) {unknown}; known columns are {list(COLUMNS)}")
@@ -209,7 +229,9 @@ def _check_columns(columns, where: str) -> None:
 
 
 def check_label(label: object, where: str) -> str:
-    if not isinstance(label, str) or not label.strip():
+    if label is not None and not isinstance(label, str):
+        raise UserError(f"{where}: label {label!r} is not text")
+    if not label or not label.strip():
         raise UserError(f"{where}: empty label")
     label = label.strip()
     if ":" in label and not all(part.strip() for part in label.split(":", 1)):
@@ -235,7 +257,8 @@ def _row(fields: Mapping[str, object], where: str, base: str, ratios: Mapping[st
     if not is_remote(video) and not os.path.isabs(video) and not video.startswith("file://"):
         video = f"{base}/{video}" if is_remote(base) else os.path.join(base, video)
     label = check_label(fields.get("label"), where)
-    video_id = str(fields.get("id") or "").strip() or os.path.splitext(os.path.basename(video))[0]
+    given = fields.get("id")
+    video_id = ("" if given is None else str(given)).strip() or os.path.splitext(os.path.basename(video))[0]
     split = str(fields.get("split") or "").strip() or split_of(video_id, ratios)
     if split not in names.SPLITS:
         raise UserError(f"{where}: split {split!r} is not one of {list(names.SPLITS)}")
@@ -260,6 +283,8 @@ def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
         raise UserError(f"{where}: segments must be a list, got {value!r}")
     for item in value:
         try:
+            if isinstance(item, (str, bytes)):
+                raise TypeError(item)
             if isinstance(item, dict):
                 start, end = item["segment"] if "segment" in item else (item["start"], item["end"])
                 seg_label = item.get("label", label)
@@ -274,19 +299,26 @@ def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
 
 
 def dedupe(rows: Sequence[VideoRow]) -> Manifest:
-    """Repeated rows are duplicates; one id with two different files or labels is an error."""
-    first: Dict[str, VideoRow] = {}
-    unique, duplicates = [], []
+    """Repeated rows are duplicates, and a repeat without segments leaves the annotated row's; one id
+    with two different files, labels, splits or sets of segments is an error (which one holds?)."""
+    kept: Dict[str, int] = {}
+    unique: List[VideoRow] = []
+    duplicates: List[VideoRow] = []
     for row in rows:
-        seen = first.get(row.video_id)
-        if seen is None:
-            first[row.video_id] = row
+        if row.video_id not in kept:
+            kept[row.video_id] = len(unique)
             unique.append(row)
-        elif (seen.uri, seen.label) == (row.uri, row.label):
-            duplicates.append(row)
-        else:
+            continue
+        seen = unique[kept[row.video_id]]
+        if (seen.uri, seen.label) != (row.uri, row.label):
             raise UserError(f"{row.where}: video id {row.video_id!r} already used at {seen.where} for"
                             f" {seen.uri} ({seen.label}); add an 'id' column to tell them apart")
+        if seen.split != row.split or (seen.segments and row.segments and seen.segments != row.segments):
+            raise UserError(f"{row.where}: video {row.video_id!r} repeats {seen.where} with another"
+                            f" {'split' if seen.split != row.split else 'set of segments'}; keep one row")
+        if row.segments and not seen.segments:
+            unique[kept[row.video_id]], row = row, seen
+        duplicates.append(row)
     return Manifest(unique, duplicates)
 
 

@@ -118,9 +118,9 @@ class Video:
         try:
             container = av.open(self.path)
         except FileNotFoundError:
-            raise MediaError("read", f"file not found: {self.path}") from None
+            raise MediaError("read", "file not found") from None
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            raise MediaError("decode", f"not a readable media file (truncated or wrong type?): {e}") from None
+            raise MediaError("decode", f"not a readable media file (truncated or wrong type?): {_reason(e)}") from None
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
             container.close()
@@ -133,7 +133,7 @@ class Video:
         try:
             size = os.path.getsize(self.path)
         except OSError as e:
-            raise MediaError("read", f"cannot read {self.path}: {e}") from None
+            raise MediaError("read", f"cannot read the file: {_reason(e)}") from None
         if size == 0:
             raise MediaError("read", "zero-byte file")
         container, stream = self._open()
@@ -144,7 +144,7 @@ class Video:
                 packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe)))
                 durations.append(pkt.duration or 0)
         except av.FFmpegError as e:
-            raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets: {e}") from None
+            raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets: {_reason(e)}") from None
         finally:
             declared = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)
@@ -355,7 +355,7 @@ class Video:
                 decoded += 1
                 yield self._time(frame), frame
         except av.FFmpegError as e:
-            raise MediaError("decode", f"decoding failed near t={max(seen, 0.0):.2f} s: {e}") from None
+            raise MediaError("decode", f"decoding failed near t={max(seen, 0.0):.2f} s: {_reason(e)}") from None
         finally:
             with self._count_lock:
                 self.decoded_frames += decoded
@@ -382,6 +382,12 @@ def rgb_image(frame: av.VideoFrame, size: int) -> np.ndarray:
     rgb = frame.reformat(width=size, height=size, format="rgb24", interpolation="BILINEAR").to_ndarray()
     quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
     return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+
+
+def _reason(error: Exception) -> str:
+    """An FFmpeg or OS error without the file name: the rejected record names its video, and a
+    remote video is opened from a temporary copy whose random name would change between runs."""
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _declared_duration(container, stream) -> Optional[float]:
