@@ -334,6 +334,43 @@ def test_restarting_timestamps_keep_the_sampling_grid(setup):
     assert [s.image[16, -1, 2] > 100 for s in samples] == [False] * 6 + [True] * 6
 
 
+def test_connections_that_give_no_frames_count_towards_max_reconnects(setup, tmp_path):
+    """A server that answers every connection with a stream holding no video: each connection
+    opens, none gives a frame, so reconnecting gives up after max_attempts instead of forever."""
+    sound = vf.audio_only(str(tmp_path / "sound.m4a"))
+    ts = str(tmp_path / "sound.ts")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", sound, "-c", "copy", "-f", "mpegts", ts],
+                   check=True)
+    payload = open(ts, "rb").read()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with client:
+                client.sendall(payload)
+
+    threading.Thread(target=answer, daemon=True).start()
+    failure = []
+
+    def consume():
+        try:
+            options = SourceOptions(read_timeout=1, backoff=0.05, max_attempts=2)
+            list(LiveSource(f"tcp://127.0.0.1:{port}", options).frames())
+        except SourceError as e:
+            failure.append(str(e))
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(timeout=30)
+    listener.close()
+    assert failure and "gave up after 2 failed reconnects" in failure[0] and "has no video" in failure[0]
+
+
 def test_cli_stream_errors_are_one_line(setup, capfd):
     from test_localize import _stderr
 

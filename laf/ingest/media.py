@@ -144,7 +144,8 @@ class Video:
                 packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe)))
                 durations.append(pkt.duration or 0)
         except av.FFmpegError as e:
-            raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets: {_reason(e)}") from None
+            raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets:"
+                                       f" {_reason(e)}") from None
         finally:
             declared = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)

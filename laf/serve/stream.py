@@ -127,10 +127,12 @@ class LiveSource:
         file or stdin ends (or a network source ends with reconnecting off)."""
         failures = 0
         while True:
+            delivered = False
             try:
                 container = self._open()
-                failures = 0
-                yield from self._decode(container)
+                for frame in self._decode(container):
+                    delivered = True
+                    yield frame
                 ended, reason = True, "the source ended"
             except (av.FFmpegError, OSError, TimeoutError) as e:
                 ended, reason = False, f"{type(e).__name__}: {e}"
@@ -138,6 +140,8 @@ class LiveSource:
                 if not (self.options.reconnect and is_network(self.source)):
                     raise
                 ended, reason = False, str(e)
+            if delivered:  # a connection that gave frames worked: count failures afresh
+                failures = 0
             if not is_network(self.source):
                 if ended or self._last is not None:  # a file or stdin that stopped growing: the end
                     return
