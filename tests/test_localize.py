@@ -127,6 +127,12 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("no_model", "give --model DIR (a SavedModel here) or --server URL"),
     ("bad_server", "--server must be an http(s) URL such as http://localhost:8501, got 'localhost:8501'"),
     ("bad_assets", "features.json is not a features description: 'backbone'"),
+    ("missing_weights", "backbone weights file not found"),
+    ("missing_weights_stream", "backbone weights file not found"),
+    ("bad_input_size", "--input-size >= 1"),
+    ("json_in_no_folder", "need a file in an existing folder"),
+    ("plot_is_a_file", "is a file; give a folder"),
+    ("video_twice", "video given more than once"),
 ])
 def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     s = served_model
@@ -143,8 +149,22 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "no_backbone": ["--model", model_dir, videos[0]],
             "no_model": [videos[0], *BACKBONE_FLAGS],
             "bad_server": ["--server", "localhost:8501", videos[0], *BACKBONE_FLAGS],
-            "bad_assets": ["--model", str(broken), videos[0]]}[case]
+            "bad_assets": ["--model", str(broken), videos[0]],
+            "missing_weights": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--weights", str(root / "no.h5")],
+            "missing_weights_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS,
+                                       "--weights", str(root / "no.h5")],
+            "bad_input_size": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--input-size", "-5"],
+            "json_in_no_folder": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--json", str(root / "no/r.json")],
+            "plot_is_a_file": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--plot", str(page)],
+            "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS]}[case]
     assert main(["localize", *argv]) == 2
     err = _stderr(capfd)
     assert err.startswith("laf localize: error:") and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_video_ids_tell_every_video_apart():
+    assert localize.video_ids(["x/a.mp4", "y/b.mp4"]) == ["a", "b"]
+    assert localize.video_ids(["d1/a.mp4", "d2/a.mp4"]) == ["d1/a", "d2/a"]
+    assert localize.video_ids(["d1/clips/a.mp4", "d2/clips/a.mp4", "d2/b.mp4"]) == ["d1/clips/a", "d2/clips/a", "b"]
+    assert localize.video_ids(["x/a.mp4", "x/a.mkv"]) == ["a.mp4", "a.mkv"]

@@ -74,9 +74,22 @@ def _settings(args: argparse.Namespace):
     if backbone.name not in BACKBONES:
         raise UserError(f"unknown backbone {backbone.name!r}; choose one of {sorted(BACKBONES)}")
     fps = settings.fps if args.fps is None else args.fps
-    if fps <= 0 or args.batch_size < 1 or args.top < 0:
-        raise UserError("--fps must be > 0, --batch-size >= 1 and --top >= 0")
+    if fps <= 0 or args.batch_size < 1 or args.top < 0 or (args.input_size is not None and args.input_size < 1):
+        raise UserError("--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= 1")
+    weights = backbone.weights
+    if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
+        raise UserError(f"backbone weights file not found: {weights}")
     return IngestSettings(backbone, fps, settings.vocabulary)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Where results go must be writable before the slow part (featurizing every video)."""
+    from laf.errors import UserError
+
+    if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(os.path.abspath(args.json)))):
+        raise UserError(f"--json {args.json}: need a file in an existing folder")
+    if args.plot and os.path.exists(args.plot) and not os.path.isdir(args.plot):
+        raise UserError(f"--plot {args.plot}: is a file; give a folder for the timelines")
 
 
 def _vocabulary(args: argparse.Namespace, settings):
@@ -113,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.videos) == bool(args.stream):
         raise UserError("give video files or --stream SOURCE (one of the two)")
     settings = _settings(args)
+    _check_outputs(args)
     if args.stream:
         return localize_stream.run(args, settings, _vocabulary(args, settings))
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first

@@ -107,10 +107,28 @@ def class_names(vocabulary: Optional[Vocabulary], num_classes: int) -> List[str]
 # --- videos --------------------------------------------------------------------------------------
 
 def video_ids(paths: Sequence[str]) -> List[str]:
-    """File names without extension; the parent folder is added where names repeat."""
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    return [f"{os.path.basename(os.path.dirname(os.path.abspath(p)))}/{s}" if stems.count(s) > 1 else s
-            for p, s in zip(paths, stems)]
+    """File names without extension; where names repeat, as many parent folders as tell the videos
+    apart, and the extension where only it does (``a.mp4`` and ``a.mkv``). One id per video: the
+    result JSON and the plots are keyed by it."""
+    full = [os.path.abspath(p) for p in paths]
+    repeated = sorted({p for p in full if full.count(p) > 1})
+    if repeated:
+        raise UserError(f"video given more than once: {repeated[0]}")
+
+    def name(path: str, parents: int, extension: bool) -> str:
+        parts = path.split(os.sep)
+        stem, suffix = os.path.splitext(parts[-1])
+        return "/".join(parts[len(parts) - 1 - parents:-1] + [stem + (suffix if extension else "")])
+
+    ids = []
+    for path in full:
+        for parents in range(len(path.split(os.sep))):
+            found = next((name(path, parents, ext) for ext in (False, True)
+                          if [name(q, parents, ext) for q in full].count(name(path, parents, ext)) == 1), None)
+            if found:
+                ids.append(found)
+                break
+    return ids
 
 
 def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
@@ -124,8 +142,6 @@ def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
             Video(path, fps=settings.fps, size=settings.backbone.size)
         except MediaError as e:
             raise UserError(f"cannot use video {path}: {e.stage}: {e.reason}") from None
-    if settings.backbone.weights not in ("none", "imagenet") and not os.path.isfile(settings.backbone.weights):
-        raise UserError(f"backbone weights file not found: {settings.backbone.weights}")
 
 
 def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32) -> List[bytes]:
