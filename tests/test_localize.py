@@ -12,6 +12,7 @@ import pytest
 
 from laf.evaluate import evaluation
 from laf.cli import main
+from laf.errors import UserError
 from laf.serve import assets, localize
 from schemas.records import VideoRecord
 from serving_fixtures import BACKBONE, BACKBONE_FLAGS, CALIBRATED, CONFIG, FPS, VOCABULARY
@@ -36,6 +37,13 @@ def test_signature_detections_equal_the_library(served_model):
         for got, want in zip(result.detections, expected):
             assert (got.start, got.end) == pytest.approx((want.start, want.end), abs=1e-5)
             assert got.score == pytest.approx(want.score, abs=1e-6)
+
+
+def test_non_finite_features_are_a_clear_error(served_model):
+    record = VideoRecord.parse(served_model.examples[0])
+    record.features = np.full_like(record.features, np.nan)
+    with pytest.raises(UserError, match="the model's outputs are not finite"):
+        localize.localize_outputs(localize.load_model(served_model.model_dir), [record.serialize()])
 
 
 def test_cli_table_json_and_plots(served_model, capsys):

@@ -41,6 +41,18 @@ def test_same_detections_as_library_on_random_inputs(config):
         assert_same(out, ev.detect(probs, stamps, config), 64)
 
 
+def test_served_class_evidence_is_the_library_s_to_the_last_bit():
+    """The served ``localize`` scores p x actionness as the library does (float64), so windows tied
+    in float32 but not in float64 keep the library's order."""
+    from trainer.model import class_evidence
+
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet(np.ones(5), size=(2, 40)).astype(np.float32)
+    actionness = rng.uniform(size=(2, 40)).astype(np.float32)
+    served = class_evidence({"probabilities": tf.constant(probs), "actionness": tf.constant(actionness)}).numpy()
+    np.testing.assert_array_equal(served, ev.class_evidence(probs, actionness))
+
+
 def test_truncates_to_max_detections_and_handles_empty_video():
     probs, stamps = random_video(np.random.default_rng(1), 30)
     out = {k: v.numpy() for k, v in localize(probs, stamps, 30, LocalizeConfig(window=2), max_detections=5).items()}

@@ -268,7 +268,9 @@ def frame_outputs(net: keras.Model, features, lengths) -> Outputs:
 
 def class_evidence(outputs: Outputs) -> tf.Tensor:
     """What localization windows average: p(class) x actionness (graph twin of
-    ``laf.evaluate.evaluation.class_evidence``); the plain probabilities for a net without actionness."""
+    ``laf.evaluate.evaluation.class_evidence``); the plain probabilities for a net without actionness.
+    The product is taken in float64, as the library takes it: two windows tied in float32 but not in
+    float64 would otherwise break their tie the other way."""
     if "actionness" not in outputs:
         return outputs["probabilities"]
-    return outputs["probabilities"] * outputs["actionness"][..., None]
+    return tf.cast(outputs["probabilities"], tf.float64) * tf.cast(outputs["actionness"], tf.float64)[..., None]

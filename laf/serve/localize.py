@@ -168,11 +168,14 @@ def localize_outputs(model, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
     """The loaded model's ``localize`` signature on the records: segments and per-frame outputs."""
     import tensorflow as tf
 
+    from laf.serve.localize_tf import NOT_FINITE
     from schemas.records import VideoRecord
 
     try:
         return {k: v.numpy() for k, v in model.signatures["localize"](examples=tf.constant(list(examples))).items()}
     except tf.errors.InvalidArgumentError as e:  # e.g. another feature dimension than the model's
+        if NOT_FINITE in e.message:
+            raise UserError(NOT_FINITE) from None
         dim = VideoRecord.parse(examples[0]).features.shape[1]
         raise UserError(f"the model rejects these {dim}-d features (was it trained with another backbone?):"
                         f" {e.message.splitlines()[0]}") from None

@@ -13,6 +13,7 @@ import tensorflow as tf
 from laf.evaluate.evaluation import FLANK, LocalizeConfig
 
 PAD_LABEL = -1
+NOT_FINITE = "localize: the model's outputs are not finite (NaN or Inf: non-finite features, or diverged weights)"
 
 
 def _window_starts(num_frames: tf.Tensor, window: int, stride: int):
@@ -152,7 +153,9 @@ def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = Loc
 def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
                    max_detections: int = 100) -> Dict[str, tf.Tensor]:
     """:func:`localize` over a padded batch: ``[B, T, N]``, ``[B, T]``, ``[B]`` -> ``[B, max_detections]``
-    tensors and ``count`` ``[B]`` (the shape a serving signature returns)."""
+    tensors and ``count`` ``[B]`` (the shape a serving signature returns). Non-finite scores are
+    an error named :data:`NOT_FINITE` (windows scored NaN have no order to keep)."""
+    probabilities = tf.debugging.assert_all_finite(probabilities, NOT_FINITE)
     signature = {"start": tf.TensorSpec([max_detections], tf.float32),
                  "end": tf.TensorSpec([max_detections], tf.float32),
                  "label": tf.TensorSpec([max_detections], tf.int32),
