@@ -417,6 +417,31 @@ def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
         architecture(cnn.variables)
 
 
+def test_an_upgrade_keeps_the_old_model_s_localize_windows_or_refuses(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from laf.errors import UserError
+    from laf.evaluate.evaluation import LocalizeConfig
+    from laf.serve.upgrade import add_step_signature
+    from trainer import model, serving
+
+    keras.utils.set_random_seed(4)
+    net = model.build("lstmp", 4, cells=12, projection=6)  # with actionness: window scales apply
+    net(tf.zeros([1, 1, 10]))
+    windows = LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0))
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    for name, (fn, spec) in serving.serving_endpoints(net, 10, windows).items():
+        if name != "localize_step":
+            archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(str(tmp_path / "old"), verbose=False)
+    with pytest.raises(UserError, match="other segments than windows of"):
+        add_step_signature(str(tmp_path / "old"), str(tmp_path / "default"))
+    assert not os.path.exists(tmp_path / "default")
+    assert os.path.isdir(add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"), windows))
+
+
 def test_a_growing_file_is_followed_until_it_stops_growing(setup):
     clip = _clip(setup, "growing_src.ts", (120, 0, 0))
     growing = os.path.join(setup.root, "growing.ts")

@@ -3,8 +3,10 @@
 A SavedModel keeps the net's weights, not its Keras config, so the LSTMP classifier is rebuilt
 from the weights' shapes (feature dimension, cells, projection, layers, classes, actionness head),
 the weights are copied in, and the model is exported again with today's signatures. The copy is
-checked: the new ``frame_features`` must equal the old one on random features, else nothing is
-kept. A model from before ``trainer.seen_gate`` gets the gate as the identity.
+checked: the new ``frame_features`` must equal the old one on random features, and so must the
+``localize`` detections (whose windows the old model does not say: pass the ``evaluation`` settings
+of its pipeline when they are not the defaults), else nothing is kept. A model from before
+``trainer.seen_gate`` gets the gate as the identity.
 """
 from __future__ import annotations
 
@@ -23,6 +25,21 @@ GATE_WEIGHTS = ("seen_siblings", "seen_keep")  # trainer.seen_gate's; older mode
 
 def _short(variable) -> str:
     return variable.name.split("/")[-1].split(":")[0]
+
+
+def _same_detections(old, new, features: np.ndarray) -> bool:
+    """Whether both models' ``localize`` signatures give the same segments on one record of
+    ``features`` [T, D] at 2 steps per second."""
+    import tensorflow as tf
+
+    from schemas.records import VideoRecord
+
+    steps = len(features)
+    record = VideoRecord("probe", "", 0, features, np.arange(steps, dtype=np.float32) / 2, 2.0, steps / 2)
+    examples = tf.constant([record.serialize()])
+    want, got = (m.signatures["localize"](examples=examples) for m in (old, new))
+    keys = ("start", "end", "label", "score", "count")
+    return all(np.allclose(want[k].numpy(), got[k].numpy(), atol=1e-5) for k in keys)
 
 
 def architecture(variables: List) -> Dict[str, object]:
@@ -65,10 +82,16 @@ def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[L
     features = tf.constant(np.random.RandomState(0).randn(2, 17, dim).astype(np.float32) * 3)
     lengths = tf.constant([17, 9])
     want = old.signatures["frame_features"](frame_features=features, lengths=lengths)
-    got = tf.saved_model.load(out_dir).signatures["frame_features"](frame_features=features, lengths=lengths)
+    new = tf.saved_model.load(out_dir)
+    got = new.signatures["frame_features"](frame_features=features, lengths=lengths)
     if any(np.abs(want[k].numpy() - got[k].numpy()).max() > 1e-5 for k in want):
         shutil.rmtree(out_dir)
         raise UserError(f"{model_dir}: the rebuilt net does not reproduce the model's outputs; not upgraded")
+    if not _same_detections(old, new, features[0].numpy()):
+        shutil.rmtree(out_dir)
+        raise UserError(f"{model_dir}: its localize signature finds other segments than windows of"
+                        f" {localize_config or LocalizeConfig()}; pass localize_config= with the evaluation settings"
+                        " of the pipeline that exported it; not upgraded")
     if os.path.isdir(os.path.join(model_dir, "assets")):
         shutil.copytree(os.path.join(model_dir, "assets"), os.path.join(out_dir, "assets"), dirs_exist_ok=True)
     return out_dir
