@@ -61,6 +61,7 @@ def extracted(clips, weights, tmp_path_factory):
         (clips["audio"], "Color:Blue", "", "train", ""),
         (clips["page"], "Color:Green", "", "train", ""),
         (os.path.join(str(base), "missing.mp4"), "Color:Green", "", "train", ""),
+        (clips["mjpeg"], "Color:Blue", "mjpeg-in-ms", "eval", "1500-3000"),  # segments in milliseconds
     ])
     output = str(base / "out")
     rc = cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
@@ -76,14 +77,16 @@ def records(output):
 def test_books_balance(extracted):
     with open(os.path.join(extracted, rejects.SUMMARY_FILE)) as f:
         summary = json.load(f)
-    assert summary == {"inputs": 12, "accepted": 6, "rejected": 5, "duplicates": 1}
+    assert summary == {"inputs": 13, "accepted": 6, "rejected": 6, "duplicates": 1}
     assert summary["inputs"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
     assert len(records(extracted)) == summary["accepted"]
 
 
 def test_rejected_records_name_source_stage_and_reason(extracted):
     found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(extracted)}
-    assert set(found) == {"truncated.mp4", "zero.mp4", "audio.m4a", "page.webm", "missing.mp4"}
+    assert set(found) == {"truncated.mp4", "zero.mp4", "audio.m4a", "page.webm", "missing.mp4", "mjpeg.avi"}
+    assert found["mjpeg.avi"] == ("validate", "segment [1500, 3000] starts after the video's end (4.0 s);"
+                                              " segments are in seconds")
     assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
     assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
     assert found["missing.mp4"][0] == "read" and "truncated" in found["truncated.mp4"][1]

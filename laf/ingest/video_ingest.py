@@ -108,6 +108,11 @@ class ExtractVideoFeatures(beam.DoFn):
                 if len(video.targets) < opts.min_frames:
                     return self._reject(row, "validate", f"too short: {len(video.targets)} samples at"
                                                          f" {opts.fps} fps < min_frames={opts.min_frames}")
+                outside = [s for s in row.segments if s.start >= video.duration]
+                if outside:  # ground truth no detection can match: milliseconds or frame numbers?
+                    return self._reject(row, "validate", f"segment [{outside[0].start:g}, {outside[0].end:g}] starts"
+                                                         f" after the video's end ({video.duration:.1f} s);"
+                                                         " segments are in seconds")
                 features, timestamps, targets = self._features(video)
         except MediaError as e:
             return self._reject(row, e.stage, e.reason)
