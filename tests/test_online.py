@@ -53,3 +53,9 @@ def test_context_alone_opens_no_segment_with_the_defaults():
 def test_inconsistent_thresholds_are_a_clear_error(on, off, min_length):
     with pytest.raises(UserError, match="online detector needs"):
         online.OnlineConfig(on=on, off=off, min_length=min_length)
+
+
+def test_non_finite_outputs_are_a_clear_error():
+    t, p, a = _frames([0.0, 0.9, np.nan, 0.9, 0.0])
+    with pytest.raises(UserError, match="outputs are not finite"):
+        online.segments(t, p, a)

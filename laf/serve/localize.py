@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from laf.errors import UserError
+from laf.errors import NOT_FINITE, UserError
 from laf.evaluate.evaluation import Detection
 from laf.ingest.backbones import BackboneConfig
 from schemas import names
@@ -168,7 +168,6 @@ def localize_outputs(model, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
     """The loaded model's ``localize`` signature on the records: segments and per-frame outputs."""
     import tensorflow as tf
 
-    from laf.serve.localize_tf import NOT_FINITE
     from schemas.records import VideoRecord
 
     try:

@@ -10,10 +10,10 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
+from laf.errors import NOT_FINITE
 from laf.evaluate.evaluation import FLANK, LocalizeConfig
 
 PAD_LABEL = -1
-NOT_FINITE = "localize: the model's outputs are not finite (NaN or Inf: non-finite features, or diverged weights)"
 
 
 def _window_starts(num_frames: tf.Tensor, window: int, stride: int):

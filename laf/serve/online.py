@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from laf.errors import UserError
+from laf.errors import NOT_FINITE, UserError
 from laf.evaluate.evaluation import class_evidence, frame_bounds
 
 
@@ -71,6 +71,8 @@ class OnlineDetector:
         """Frames ``[T]`` with probabilities ``[T, N]`` (and actionness ``[T]``); closed segments,
         and with ``partial`` the open one as it stands after these frames."""
         evidence = class_evidence(np.asarray(probabilities), None if actionness is None else np.asarray(actionness))
+        if not np.isfinite(evidence).all():  # a NaN frame would neither open nor close a segment
+            raise UserError(NOT_FINITE)
         events = []
         for t, e in zip(np.asarray(timestamps, np.float64), evidence):
             top = float(e.max())
