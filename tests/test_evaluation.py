@@ -54,6 +54,12 @@ def test_hit_at_k_ties_rank_lower_index_first():
     assert np.isnan(ev.hit_at_k(np.zeros((0, 3)), [], 1))
 
 
+def test_non_finite_scores_hit_nothing():
+    scores = np.array([[np.nan] * 3, [0.9, np.nan, 0.1], [0.1, 0.2, 0.7]])
+    assert ev.label_ranks(scores, [1, 1, 2]).tolist() == [3, 3, 0]
+    assert ev.hit_at_k(scores, [1, 1, 2], 3) == pytest.approx(1 / 3)
+
+
 def test_activity_confidence_is_mean_of_child_actions():
     vocab = Vocabulary.build(["A:x", "A:y", "B:z"])
     scores = np.array([[0.4, 0.0, 0.3], [0.1, 0.6, 0.3]])
@@ -224,6 +230,13 @@ def test_detections_in_videos_without_ground_truth_are_false():
     for other in ("background", "not-in-gt"):
         dets = [Detection(other, 0, 10, "a", 0.9), Detection("v", 0, 10, "a", 0.8)]
         np.testing.assert_allclose(ap_of(gt, dets), [0.5])
+
+
+def test_detections_sharing_no_video_and_class_with_the_ground_truth_score_zero():
+    gt = {"v1": [Segment(0, 5, "a")], "v2": [Segment(0, 5, "b")]}
+    for dets in ([Detection("v_v1", 0, 5, "a", 0.9)], [Detection("v1", 0, 5, "b", 0.9)]):
+        result = ev.average_precision(gt, dets, (0.5,), ambiguous={"v9": [Segment(0, 1, "Ambiguous")]})
+        assert result.to_dict()["ap"] == {"a": {"0.5": 0.0}, "b": {"0.5": 0.0}}
 
 
 def test_tiou_exactly_at_threshold_matches():

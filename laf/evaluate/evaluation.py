@@ -100,12 +100,15 @@ def class_evidence(probabilities, actionness=None) -> np.ndarray:
 
 
 def label_ranks(scores, labels) -> np.ndarray:
-    """0-based rank of each row's true label among its scores ``[B, N]`` (ties: lower index first)."""
+    """0-based rank of each row's true label among its scores ``[B, N]`` (ties: lower index first);
+    a row with a non-finite score ranks its label last: NaN compares false, so a model whose outputs
+    went NaN would otherwise hit every video."""
     s = np.asarray(scores, np.float64)
     labels = np.asarray(labels, np.int64)
     own = s[np.arange(len(labels)), labels][:, None]
     lower = np.arange(s.shape[1])[None, :] < labels[:, None]
-    return ((s > own) | ((s == own) & lower)).sum(axis=1)
+    ranks = ((s > own) | ((s == own) & lower)).sum(axis=1)
+    return np.where(np.isfinite(s).all(axis=1), ranks, s.shape[1])
 
 
 def hit_at_k(scores, labels, k: int) -> float:
@@ -417,7 +420,7 @@ def _rank_and_match(ground_truth: Mapping[str, Sequence["Segment"]], detections:
     tp = np.zeros((len(thresholds), len(d)), bool)
     round_order = np.argsort(rank, kind="stable")
     bounds = np.searchsorted(rank[round_order], np.arange(rank.max() + 2 if len(d) else 1))
-    for r in range(len(bounds) - 1):
+    for r in range(len(bounds) - 1 if members.shape[1] else 0):  # M = 0: no detection shares a group
         sel = round_order[bounds[r]:bounds[r + 1]]
         cand = overlap[sel]  # [n, M]
         avail = (cand[None] >= thresholds[:, None, None]) & ~matched[:, members[sel]] & valid[sel][None]
