@@ -53,6 +53,12 @@ def test_thumos14_bad_lines_name_file_and_line(tmp_path, line, message):
     assert "X_val.txt:2" in str(err.value)
 
 
+def test_thumos14_file_not_in_utf8_is_a_user_error(tmp_path):
+    (tmp_path / "X_val.txt").write_bytes(b"video_\xe92 1 2\n")
+    with pytest.raises(UserError, match="X_val.txt: not UTF-8 text"):
+        annotations.read_thumos14(str(tmp_path))
+
+
 def test_activitynet_ground_truth_round_trip(tmp_path):
     path = str(tmp_path / "gt.json")
     gt = dict(GT, background_video=[])
@@ -83,12 +89,29 @@ def test_results_round_trip(tmp_path):
     ('{"results": {"v": [{"label": "a", "segment": [0, 1]}]}}', "numeric \"score\""),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": [2, 1]}]}}', "invalid segment"),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": "x"}]}}', "segment"),
+    ('{"results": {"v": [{"label": "a", "score": 1, "segment": "12"}]}}', "segment"),
+    ('{"results": {"v": null}}', "expected a list of results"),
+    (b'{"results": {"v\xe9": []}}', "not UTF-8 text"),
 ])
 def test_bad_result_files_are_user_errors(tmp_path, content, message):
     path = tmp_path / "r.json"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(UserError, match=message):
         annotations.read_results(str(path))
+    with pytest.raises(UserError, match="is a folder"):
+        annotations.read_results(str(tmp_path))
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"database": {"v": []}}', 'expected {"annotations"'),
+    ('{"database": {"v": {"annotations": null}}}', 'expected {"annotations"'),
+    ('{"database": {"v": {"annotations": ["x"]}}}', 'missing "label"'),
+])
+def test_bad_activitynet_ground_truth_is_a_user_error(tmp_path, content, message):
+    path = tmp_path / "gt.json"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        annotations.read_activitynet(str(path))
 
 
 def test_bad_ground_truth_paths(tmp_path):

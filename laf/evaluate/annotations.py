@@ -59,17 +59,16 @@ def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
 
 def _read_thumos_file(path: str, label: str) -> Dict[str, List[Segment]]:
     out: Dict[str, List[Segment]] = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                video, start, end = fields[0], float(fields[1]), float(fields[2])
-            except (IndexError, ValueError):
-                raise UserError(f"{path}:{number}: expected '<video> <start> <end>', got {line.strip()!r}") from None
-            _check_segment(start, end, f"{path}:{number}")
-            out.setdefault(video, []).append(Segment(start, end, label))
+    for number, line in enumerate(_text(path).splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            video, start, end = fields[0], float(fields[1]), float(fields[2])
+        except (IndexError, ValueError):
+            raise UserError(f"{path}:{number}: expected '<video> <start> <end>', got {line.strip()!r}") from None
+        _check_segment(start, end, f"{path}:{number}")
+        out.setdefault(video, []).append(Segment(start, end, label))
     return out
 
 
@@ -115,12 +114,22 @@ def write_thumos14(folder: str, gt: Mapping[str, Sequence[Segment]], subset: str
 
 # --- ActivityNet ---------------------------------------------------------------------------------
 
-def _load_json(path: str) -> dict:
+def _text(path: str) -> str:
+    """A UTF-8 text file's contents; a missing file, a folder or binary bytes are a one-line error."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            return f.read()
     except FileNotFoundError:
         raise UserError(f"{path!r} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{path!r} is a folder, not a file") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _load_json(path: str) -> dict:
+    try:
+        data = json.loads(_text(path))
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
@@ -135,6 +144,8 @@ def _check_segment(start: float, end: float, where: str) -> None:
 
 def _segment(entry, where: str):
     try:
+        if isinstance(entry["segment"], (str, bytes)):
+            raise TypeError(entry)
         start, end = (float(x) for x in entry["segment"])
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: expected \"segment\": [start, end], got {entry!r}") from None
@@ -149,12 +160,14 @@ def read_activitynet(path: str, subset: Optional[str] = None) -> Dict[str, List[
         raise UserError(f"{path}: no \"database\" object; is this ActivityNet ground truth?")
     out: Dict[str, List[Segment]] = {}
     for video, info in database.items():
+        if not isinstance(info, dict) or not isinstance(info.get("annotations", []), list):
+            raise UserError(f"{path}: {video}: expected {{\"annotations\": [...], ...}}, got {info!r}")
         if subset is not None and info.get("subset") != subset:
             continue
         segments = []
         for i, ann in enumerate(info.get("annotations", [])):
             where = f"{path}: {video} annotation {i}"
-            if "label" not in ann:
+            if not isinstance(ann, dict) or "label" not in ann:
                 raise UserError(f"{where}: missing \"label\"")
             segments.append(Segment(*_segment(ann, where), str(ann["label"])))
         out[video] = segments
@@ -192,6 +205,8 @@ def read_results(path: str) -> List[Detection]:
         raise UserError(f"{path}: no \"results\" object; is this an ActivityNet result file?")
     out = []
     for video, entries in results.items():
+        if not isinstance(entries, list):
+            raise UserError(f"{path}: {video}: expected a list of results, got {entries!r}")
         for i, e in enumerate(entries):
             where = f"{path}: {video} result {i}"
             try:
