@@ -24,7 +24,6 @@ the LAST line one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
@@ -34,7 +33,9 @@ quiet()
 
 import numpy as np  # noqa: E402
 
+from laf.errors import UserError  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
+from laf.report import strict_json  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
@@ -104,10 +105,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", required=True, help="a finished local run")
     args = parser.parse_args(argv)
-    result = diagnose(args.pipeline_root)
+    try:
+        result = diagnose(args.pipeline_root)
+    except UserError as e:
+        print(f"learning_diagnostics: error: {e}", file=sys.stderr)
+        return 2
     for key, value in result.items():
         print(f"{key:32s} {value}")
-    print(json.dumps(result))
+    print(strict_json.dumps(result))
     return 0
 
 

@@ -54,6 +54,8 @@ from laf.demo_data import DemoConfig  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
+from laf.errors import UserError  # noqa: E402
+from laf.report import strict_json  # noqa: E402
 from laf.report.page import METHOD_NAMES  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
@@ -290,6 +292,14 @@ def image_filter_scores(run: Run, vocabulary: Vocabulary, notes: List[str]) -> O
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _tables(argv)
+    except UserError as e:
+        print(f"paper_tables: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _tables(argv: Optional[Sequence[str]]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", help="finished local run (default: DEMO_OUTPUT/pipeline)")
     parser.add_argument("--demo-output", default="laf-demo-bench", help="where `laf demo` runs if no run exists")
@@ -363,7 +373,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         profile_figure(profiles).savefig(args.plot, dpi=100, bbox_inches="tight")
         print(f"per-frame profiles: {args.plot}", flush=True)
-    print(json.dumps({"results": results, "image_filter": image, "seeds": seeds,
+    print(strict_json.dumps({"results": results, "image_filter": image, "seeds": seeds,
                       "test_videos": len(records["test"]), "profiles": profiles}))
     return 0
 

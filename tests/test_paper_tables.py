@@ -49,3 +49,10 @@ def test_bad_demo_run_settings_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exited:
         paper_tables.main(["--looks", "-1", "--demo-output", "never-made"])
     assert exited.value.code == 2 and "looks must be >= 0" in capsys.readouterr().err
+
+
+def test_a_run_that_never_finished_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "metadata.sqlite").write_bytes(b"")  # a metadata store no component finished in
+    assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("paper_tables: error:") and "holds no finished VideoIngest execution" in err
