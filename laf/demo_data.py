@@ -38,6 +38,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
@@ -681,12 +682,20 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
 
 def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict:
     """The data under ``output_dir``: reused when a complete set with the same config is
-    there (``demo_data.json`` is written last), generated otherwise."""
+    there (``demo_data.json`` is written last), generated otherwise, after removing what an earlier
+    set left: images and videos a smaller set does not overwrite would be ingested with it, and a
+    backbone calibrated on other media would be reused."""
     path = os.path.join(output_dir, "demo_data.json")
     if os.path.exists(path):
         info = _load_info(output_dir)
         if info.get("version") == VERSION and info["config"] == config_record(config):
             return info
+    for name in [*PATHS.values(), "demo_data.json"]:
+        old = os.path.join(output_dir, name)
+        if os.path.isdir(old):
+            shutil.rmtree(old)
+        elif os.path.exists(old):
+            os.remove(old)
     return generate(output_dir, config)
 
 

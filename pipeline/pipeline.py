@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
 from tfx import v1 as tfx
 
@@ -40,18 +40,23 @@ def _schema_file(path: str, project_dir: Optional[str]) -> str:
 
 def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
-                    project_dir: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    project_dir: Optional[str] = None,
+                    input_fingerprints: Optional[Mapping[str, str]] = None) -> tfx.dsl.Pipeline:
+    """``input_fingerprints``: ``{"videos": ..., "images": ...}`` of ``laf.ingest.fingerprint`` for
+    a local run, so that changed input files are ingested anew instead of reused from cache."""
     from laf.evaluate.tfma_metrics import eval_config
+
+    fingerprints = input_fingerprints or {}
 
     feats = cfg.features
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
                     input_size=feats.input_size or 0)
     video_ingest = VideoIngest(manifest=cfg.data.videos, fps=feats.fps, split_ratios=cfg.data.split_ratios,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
-                               **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
+                               inputs_fingerprint=fingerprints.get("videos", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
-                               **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
+                               inputs_fingerprint=fingerprints.get("images", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     video_checks = _validated(video_ingest.outputs["examples"], _schema_file(schemas.VIDEO_SCHEMA, project_dir), "Video")
     image_checks = _validated(image_ingest.outputs["examples"], _schema_file(schemas.IMAGE_SCHEMA, project_dir), "Image")
 

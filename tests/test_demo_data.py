@@ -49,6 +49,18 @@ def test_same_seed_same_bytes_other_seed_other_media(data, tmp_path):
     assert len(changed) == len(first)
 
 
+def test_a_set_of_other_settings_replaces_the_old_one_whole(tmp_path):
+    root = str(tmp_path / "data")
+    demo_data.ensure_generated(root, dataclasses.replace(TINY, images_per_action=4))
+    os.makedirs(os.path.join(root, "backbone"))
+    open(os.path.join(root, "backbone", "calibrated_on_the_old_media.weights.h5"), "wb").close()
+    demo_data.ensure_generated(root, TINY)
+    fresh = str(tmp_path / "fresh")
+    demo_data.ensure_generated(fresh, TINY)
+    assert _digests(root) == _digests(fresh)  # no image of the larger set left to be ingested
+    assert not os.path.exists(os.path.join(root, "backbone"))
+
+
 def test_other_looks_draw_other_scenes_and_patterns_and_keep_siblings_apart():
     """``looks`` 0 is the shipped set; any other value redraws every scene and pattern (so a
     method can be checked on objects it was not tuned on), and siblings stay distinguishable."""

@@ -27,6 +27,7 @@ class ImageIngestSpec(types.ComponentSpec):
         "input_size": P(type=int, optional=True),     # 0 = the backbone's default
         "batch_size": P(type=int, optional=True),
         "options": P(type=str, optional=True),  # JSON: threads and ImageOptions limits (TFX drops dicts)
+        "inputs_fingerprint": P(type=str, optional=True),  # laf.ingest.fingerprint: new files, new cache key
     }
     INPUTS = {"vocabulary": component_spec.ChannelParameter(type=LabelVocabulary, optional=True)}
     OUTPUTS = {"examples": component_spec.ChannelParameter(type=standard_artifacts.Examples)}
@@ -38,8 +39,9 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
 
     def __init__(self, root: str, vocabulary: Optional[types.BaseChannel] = None,
                  backbone: str = "mobilenet_v3_small", weights: str = "none", layer: str = "",
-                 input_size: int = 0, batch_size: int = 64, options: Optional[Dict[str, Any]] = None):
+                 input_size: int = 0, batch_size: int = 64, options: Optional[Dict[str, Any]] = None,
+                 inputs_fingerprint: str = ""):
         super().__init__(spec=ImageIngestSpec(
             root=root, vocabulary=vocabulary, backbone=backbone, weights=weights, layer=layer,
             input_size=int(input_size), batch_size=int(batch_size), options=json.dumps(dict(options)) if options else None,
-            examples=types.Channel(type=standard_artifacts.Examples)))
+            inputs_fingerprint=inputs_fingerprint, examples=types.Channel(type=standard_artifacts.Examples)))

@@ -33,6 +33,7 @@ class VideoIngestSpec(types.ComponentSpec):
         "taxonomy": P(type=str, optional=True),
         "max_bytes": P(type=int, optional=True),      # bigger video files are rejected (0 = default cap)
         "max_duration": P(type=float, optional=True),  # longer videos (seconds) are rejected (0 = default)
+        "inputs_fingerprint": P(type=str, optional=True),  # laf.ingest.fingerprint: new files, new cache key
     }
     INPUTS = {}
     OUTPUTS = {
@@ -48,13 +49,14 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
     def __init__(self, manifest: str = "", fps: float = 1.0, split_ratios: Optional[Dict[str, float]] = None,
                  backbone: str = "mobilenet_v3_small", weights: str = "none", layer: str = "",
                  input_size: int = 0, batch_size: int = 32, annotations: str = "", video_dir: str = "",
-                 subset: str = "", taxonomy: str = "", max_bytes: int = 0, max_duration: float = 0.0):
+                 subset: str = "", taxonomy: str = "", max_bytes: int = 0, max_duration: float = 0.0,
+                 inputs_fingerprint: str = ""):
         if bool(manifest) == bool(annotations):
             raise ValueError("VideoIngest needs exactly one of manifest= or annotations= (with video_dir=)")
         super().__init__(spec=VideoIngestSpec(
             manifest=manifest, annotations=annotations, video_dir=video_dir, subset=subset, fps=float(fps),
             split_ratios=json.dumps(dict(split_ratios)) if split_ratios else None, backbone=backbone, weights=weights,
             layer=layer, input_size=int(input_size), batch_size=int(batch_size), taxonomy=taxonomy,
-            max_bytes=int(max_bytes), max_duration=float(max_duration),
+            max_bytes=int(max_bytes), max_duration=float(max_duration), inputs_fingerprint=inputs_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
             vocabulary=types.Channel(type=LabelVocabulary)))

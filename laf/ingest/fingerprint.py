@@ -1,0 +1,62 @@
+"""A fingerprint of the files an ingestion component reads, for TFX's cache key.
+
+Why: TFX reuses a component's output when its execution parameters and input artifacts are the
+ones of an earlier run. VideoIngest and ImageIngest take paths only, so a manifest edited in place,
+images added to a folder or a weights file replaced at the same path were "reused from cache" and
+the new data silently ignored. The fingerprint, one more execution parameter, changes when any local
+file they read changes: its path, size or modification time. Remote objects (``gs://``, ``https://``)
+count by their address only; ``laf run --no-cache`` re-reads them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Iterable, Iterator, Sequence, Tuple
+
+from laf.ingest.image_inputs import list_inputs
+from laf.files import is_remote
+from laf.ingest.manifest import read_manifest
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def _entries(path: str) -> Iterator[Tuple[str, object, object]]:
+    """(name, size, mtime) of a file, of every file under a folder (sorted), or of an address."""
+    if not path or is_remote(path):
+        yield path, "", ""
+        return
+    local = _local(path)
+    if os.path.isdir(local):
+        for root, dirs, files in os.walk(local):
+            dirs.sort()
+            for name in sorted(files):
+                yield from _entries(os.path.join(root, name))
+        return
+    try:
+        stat = os.stat(local)
+    except OSError:
+        yield local, "missing", ""
+        return
+    yield local, stat.st_size, stat.st_mtime_ns
+
+
+def fingerprint(paths: Iterable[str]) -> str:
+    """A short hash of what ``paths`` hold now (see the module docstring)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        for name, size, mtime in _entries(path):
+            digest.update(f"{name}\t{size}\t{mtime}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def video_inputs(manifest: str, weights: str) -> str:
+    """VideoIngest's: the manifest, every video it lists and the backbone weights."""
+    return fingerprint([manifest, *(row.uri for row in read_manifest(manifest).rows), weights])
+
+
+def image_inputs(images: str, weights: str) -> str:
+    """ImageIngest's: the folder tree or manifest, every image a manifest lists and the weights."""
+    listed: Sequence[str] = [] if os.path.isdir(_local(images)) else [item.source for item in list_inputs(images)]
+    return fingerprint([images, *listed, weights])
