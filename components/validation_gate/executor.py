@@ -6,11 +6,13 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from laf.errors import UserError
 from laf.ingest import validation
 
 
-class DataValidationError(RuntimeError):
-    """The ingested data violates the schema in ``schemas/``."""
+class DataValidationError(UserError):
+    """The ingested data violates the schema in ``schemas/``: the user's data to fix, so the CLI
+    prints the anomalies (LocalDagRunner re-raises the executor's own exception) without a traceback."""
 
 
 class Executor(base_executor.BaseExecutor):
