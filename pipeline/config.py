@@ -17,6 +17,8 @@ from laf.ingest.runners import names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
 LR_SCHEDULES = ("plateau", "cosine")
+OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
+              "sgd")  # keras.optimizers.get's names
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
 # Where the Dockerfile puts this project in the container image (its WORKDIR): a compiled Kubeflow/Vertex
 # spec must name the image's setup.py, not the compiling machine's checkout.
@@ -199,7 +201,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 
     ``check_paths=False`` skips the local-existence check of data paths (compiling for a
     cluster whose data is not on this machine)."""
-    from laf.ingest.backbones import BACKBONES
+    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE
 
     dt, tr, ev = cfg.domain_transfer, cfg.trainer, cfg.evaluation
     _in_range("domain_transfer.theta1", dt.theta1, 0, 1)
@@ -213,7 +215,6 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("trainer.epochs", tr.epochs), ("trainer.lr_decay_patience", tr.lr_decay_patience),
                        ("trainer.early_stopping_patience", tr.early_stopping_patience), ("features.fps", cfg.features.fps),
                        ("evaluation.window", ev.window), ("evaluation.stride", ev.stride),
-                       ("evaluation.top_k_classes", ev.top_k_classes or 1),
                        ("data.max_video_bytes", cfg.data.max_video_bytes),
                        ("data.max_video_seconds", cfg.data.max_video_seconds)]:
         _positive(key, value)
@@ -222,8 +223,25 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     _in_range("trainer.lr_decay_factor", tr.lr_decay_factor, 0, 1)
     _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)
+    if ev.top_k_classes is not None:
+        _positive("evaluation.top_k_classes", ev.top_k_classes)
+    if not ev.tiou:
+        raise UserError("evaluation.tiou: give at least one tIoU threshold")
     for i, t in enumerate(ev.tiou):
         _in_range(f"evaluation.tiou[{i}]", t, 0, 1)
+    if not dt.hidden_units:
+        raise UserError("domain_transfer.hidden_units: give at least one layer size (Algorithm 1 fine-tunes"
+                        " fully-connected layers over the shared features)")
+    for i, units in enumerate(dt.hidden_units):
+        _positive(f"domain_transfer.hidden_units[{i}]", units)
+    for key, value in [("domain_transfer.min_images_per_class", dt.min_images_per_class),
+                       ("domain_transfer.min_frames_per_class", dt.min_frames_per_class)]:
+        if value < 0:
+            raise UserError(f"{key} must be >= 0, got {value!r}")
+    if cfg.features.input_size is not None and cfg.features.input_size < MIN_INPUT_SIZE:
+        raise UserError(f"features.input_size must be >= {MIN_INPUT_SIZE} pixels, got {cfg.features.input_size!r}")
+    if tr.optimizer not in OPTIMIZERS:
+        raise UserError(f"trainer.optimizer must be one of {', '.join(OPTIMIZERS)}, got {tr.optimizer!r}")
     if not ev.scales:
         raise UserError("evaluation.scales: give at least one window length (1.0 = evaluation.window)")
     for i, x in enumerate(ev.scales):

@@ -48,6 +48,13 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     ({"evaluation": {"scales": [1.0, 0]}}, r"evaluation.scales\[1\] must be > 0"),
     ({"evaluation": {"scales": []}}, r"evaluation.scales: give at least one window length"),
     ({"data": {"allow_private_addresses": "yes"}}, r"data.allow_private_addresses must be bool, got 'yes'"),
+    ({"evaluation": {"top_k_classes": 0}}, r"evaluation.top_k_classes must be > 0, got 0"),
+    ({"evaluation": {"tiou": []}}, r"evaluation.tiou: give at least one tIoU threshold"),
+    ({"trainer": {"optimizer": "bogus"}}, r"trainer.optimizer must be one of .*sgd, got 'bogus'"),
+    ({"features": {"input_size": 16}}, r"features.input_size must be >= 32 pixels, got 16"),
+    ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),
+    ({"domain_transfer": {"hidden_units": [64, 0]}}, r"domain_transfer.hidden_units\[1\] must be > 0"),
+    ({"domain_transfer": {"min_images_per_class": -1}}, r"domain_transfer.min_images_per_class must be >= 0"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):
     raw = {"data": {"videos": "videos.csv", "images": "images"}}
@@ -94,3 +101,10 @@ def test_dump_round_trip(data_dir):
     again = config.load(config.dump(cfg, str(data_dir / "dumped.yaml")))
     assert again == cfg
     assert cfg.beam.pipeline_args()[0] == "--direct_running_mode=in_memory"
+
+
+def test_the_optimizer_names_are_keras_own():
+    import keras
+
+    for name in config.OPTIMIZERS:
+        keras.optimizers.get(name)

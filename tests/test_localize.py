@@ -137,7 +137,7 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("bad_assets", "features.json is not a features description: 'backbone'"),
     ("missing_weights", "backbone weights file not found"),
     ("missing_weights_stream", "backbone weights file not found"),
-    ("bad_input_size", "--input-size >= 1"),
+    ("bad_input_size", "--input-size >= 32"),
     ("json_in_no_folder", "need a file in an existing folder"),
     ("plot_is_a_file", "is a file; give a folder"),
     ("video_twice", "video given more than once"),

@@ -56,7 +56,7 @@ class DomainTransfer(base_component.BaseComponent):
                  svm_epochs: int = 3, seed: int = 0):
         super().__init__(spec=DomainTransferSpec(
             videos=videos, images=images, vocabulary=vocabulary, theta1=float(theta1), theta2=float(theta2),
-            max_rounds=int(max_rounds), hidden_units=[int(u) for u in (hidden_units or [256])],
+            max_rounds=int(max_rounds), hidden_units=[int(u) for u in ([256] if hidden_units is None else hidden_units)],
             epochs=int(epochs), batch_size=int(batch_size), min_images_per_class=int(min_images_per_class),
             min_frames_per_class=int(min_frames_per_class), learning_rate=float(learning_rate),
             svm_epochs=int(svm_epochs), seed=int(seed),

@@ -94,10 +94,10 @@ def parse_ratios(text: str) -> Dict[str, float]:
 
 
 def _backbone(args: argparse.Namespace):
-    from laf.ingest.backbones import BackboneConfig
+    from laf.ingest.backbones import MIN_INPUT_SIZE, BackboneConfig
 
-    if args.input_size is not None and args.input_size < 32:
-        raise UserError(f"--input-size must be at least 32, got {args.input_size}")
+    if args.input_size is not None and args.input_size < MIN_INPUT_SIZE:
+        raise UserError(f"--input-size must be at least {MIN_INPUT_SIZE}, got {args.input_size}")
     return BackboneConfig(name=args.backbone, weights=args.weights, layer=args.layer, input_size=args.input_size)
 
 

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace):
     from laf.errors import UserError
-    from laf.ingest.backbones import BACKBONES, BackboneConfig
+    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, BackboneConfig
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
@@ -74,8 +74,8 @@ def _settings(args: argparse.Namespace):
     if backbone.name not in BACKBONES:
         raise UserError(f"unknown backbone {backbone.name!r}; choose one of {sorted(BACKBONES)}")
     fps = settings.fps if args.fps is None else args.fps
-    if fps <= 0 or args.batch_size < 1 or args.top < 0 or (args.input_size is not None and args.input_size < 1):
-        raise UserError("--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= 1")
+    if fps <= 0 or args.batch_size < 1 or args.top < 0 or backbone.size < MIN_INPUT_SIZE:
+        raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {MIN_INPUT_SIZE}")
     weights = backbone.weights
     if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
         raise UserError(f"backbone weights file not found: {weights}")

@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import numpy as np
 
 # name -> (keras.applications constructor name, preprocess module, default input size)
+MIN_INPUT_SIZE = 32  # pixels: the smallest input the Keras application backbones build for
+
 BACKBONES: Dict[str, tuple] = {
     "mobilenet_v3_small": ("MobileNetV3Small", None, 224),
     "mobilenet_v3_large": ("MobileNetV3Large", None, 224),
