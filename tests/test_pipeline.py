@@ -156,7 +156,10 @@ def test_compile_kubeflow_v2_spec_parses(tmp_path, demo_run):
     result = _laf("compile", "--target", "kubeflow", "--image", "example.org/laf:1.0", "--output", str(out),
                   "--demo-dir", demo_run["out"], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "features.weights is the local file" in result.stderr  # the demo's calibrated weights
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert [n.split()[1] for n in notes] == ["pipeline_root", "serving_dir", "data.videos", "data.images",
+                                             "features.weights"]  # the demo's are all local paths
+    assert f"is the local path {demo_run['out']}" in notes[0]
     spec = json.load(open(out))["pipelineSpec"]
     parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     tasks = set(parsed.root.dag.tasks)

@@ -21,8 +21,17 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config, check_paths=False) if args.config else demo.demo_config(args.demo_dir)
     path = compile_pipeline(cfg, args.target, args.image, args.output)
     print(f"wrote {args.target} pipeline spec: {path}")
-    weights = cfg.features.weights
-    if weights not in ("imagenet", "none") and "://" not in weights:
-        print(f"note: features.weights is the local file {weights}: the image must hold it at that path"
-              " (or give a gs:// URI the containers read)", file=sys.stderr)
+    for key, path in local_paths(cfg):
+        print(f"note: {key} is the local path {path}: the spec names it as is, so the containers must see it"
+              " at that path (or give a gs:// URI they read)", file=sys.stderr)
     return 0
+
+
+def local_paths(cfg):
+    """(key, path) of every path in ``cfg`` that is this machine's, not a URI the cluster reads
+    (a relative path in the config is made absolute against the config's folder on loading)."""
+    paths = [("pipeline_root", cfg.pipeline_root), ("serving_dir", cfg.serving_dir), ("data.videos", cfg.data.videos),
+             ("data.images", cfg.data.images)]
+    if cfg.features.weights not in ("imagenet", "none"):
+        paths.append(("features.weights", cfg.features.weights))
+    return [(key, path) for key, path in paths if path and "://" not in path]
