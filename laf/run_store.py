@@ -25,8 +25,12 @@ def open_store(pipeline_root: str):
 
 
 def latest(artifacts: Sequence[Any]):
-    """The most recently registered of ``artifacts`` (highest id), or None."""
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
+    """The most recently registered of the published ``artifacts`` (highest id), or None. Why only
+    published (LIVE): a failed or killed execution leaves its outputs registered but PENDING."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE]
+    return max(live, key=lambda a: a.id) if live else None
 
 
 def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, List[Any]]]:

@@ -22,6 +22,7 @@ def test_auc_and_weight_share():
     assert dg.auc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
     assert dg.auc(np.array([0.1]), np.array([0.9])) == 0.0
     assert dg.auc(np.array([0.5]), np.array([0.5])) == 0.5
+    assert np.isnan(dg.auc(np.array([0.5]), np.array([]))) and np.isnan(dg.auc(np.array([]), np.array([0.5])))
     r = record("v", "A:x", 0, 4, [Segment(0, 1, "A:x")], [0], np.random.default_rng(0),
                laf=np.array([0.6, 0.2, 0.1, 0.1], np.float32))
     assert dg.weight_share_action([r.laf_scores], [r]) == pytest.approx(0.6)

@@ -131,6 +131,15 @@ def test_empty_data_renders(tmp_path):
     assert "No metrics." in text and "No timelines: predicted vs. true segments." in text and "<img" not in text
 
 
+def test_undefined_numbers_show_as_a_dash(tmp_path):
+    rounds = {"rounds": [{"round": 0, "images_kept": 9, "frames_kept": 40, "val_accuracy": None}],
+              "chosen_round": 0, "theta1": 0.1, "theta2": 0.5}
+    data = page.ReportData(metrics={"cnn": {"mAP@0.5": float("nan")}}, metric_std={"cnn": {"mAP@0.5": 0.0}},
+                           rounds=rounds)
+    text = open(page.render(data, str(tmp_path / "u.html")), encoding="utf-8").read()
+    assert "<td>–</td>" in text and "± 0.000" not in text and "<td>40</td><td>–</td>" in text
+
+
 def test_figures_decode_in_headless_chromium(rendered, tmp_path):
     text = open(rendered, encoding="utf-8").read()
     probe = tmp_path / "probe.html"

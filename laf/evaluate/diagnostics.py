@@ -54,7 +54,10 @@ def action_frame_accuracy(outputs: Sequence[Outputs], records: Sequence[VideoRec
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counting half (rank-sum form, O(n log n))."""
+    """P(a positive scores above a negative), ties counting half (rank-sum form, O(n log n));
+    NaN (undefined) without positives or without negatives."""
+    if len(positive) == 0 or len(negative) == 0:
+        return float("nan")
     scores = np.concatenate([positive, negative])
     order = scores.argsort(kind="stable")
     ranks = np.empty(len(scores))
@@ -63,7 +66,7 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
         tied = scores == value
         ranks[tied] = ranks[tied].mean()
     n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1))
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def action_vs_context_auc(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> float:

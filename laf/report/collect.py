@@ -248,8 +248,11 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         notes.append("no per-class AP, PR curves or timelines: the run lacks a Model, VideoIngest examples "
                      "or its vocabulary")
     else:
-        _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
-                      _localize_settings(eval_config), max_videos)
+        try:
+            _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
+                          _localize_settings(eval_config), max_videos)
+        except UserError as e:
+            notes.append(f"no per-class AP, PR curves or timelines: {e}")
 
     rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
     if rounds is None:
@@ -257,7 +260,11 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     elif not os.path.isfile(os.path.join(rounds.uri, "rounds.json")):
         notes.append(f"{rounds.uri} holds no rounds.json")
     else:
-        with open(os.path.join(rounds.uri, "rounds.json")) as f:
-            data.rounds = json.load(f)
-        data.images = _image_examples(store, rounds.uri, images_per_class, notes)
+        try:
+            with open(os.path.join(rounds.uri, "rounds.json")) as f:
+                data.rounds = json.load(f)
+        except json.JSONDecodeError as e:
+            notes.append(f"{rounds.uri}/rounds.json is not valid JSON ({e.msg}): no domain-transfer rounds")
+        else:
+            data.images = _image_examples(store, rounds.uri, images_per_class, notes)
     return data

@@ -125,7 +125,7 @@ def rounds_figure(rounds: Mapping[str, Any]) -> str:
     panels = [("images_kept", "images kept", "#4c72b0"), ("frames_kept", "frames kept", "#dd8452"),
               ("val_accuracy", "validation accuracy", "#55a868")]
     for ax, (key, title, color) in zip(axes, panels):
-        ax.plot(r, [e[key] for e in entries], "o-", color=color)
+        ax.plot(r, [np.nan if e.get(key) is None else e[key] for e in entries], "o-", color=color)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("round")
         ax.set_xticks(r)
@@ -263,10 +263,15 @@ def _metrics_table(data: ReportData) -> str:
             value = data.metrics[method].get(c)
             std = data.metric_std.get(method, {}).get(c)
             text = "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
-            cells.append(f"<td>{text}{f' ± {std:.3f}' if std is not None and value is not None else ''}</td>")
+            shown = std is not None and value is not None and np.isfinite(value)
+            cells.append(f"<td>{text}{f' ± {std:.3f}' if shown else ''}</td>")
         css = ' class="run"' if method == RUN_METHOD else ""
         rows.append(f"<tr{css}><td>{_esc(METHOD_NAMES.get(method, method))}</td>{''.join(cells)}</tr>")
     return "<table>" + "".join(rows) + "</table>"
+
+
+def _number(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) and np.isfinite(value) else "–"
 
 
 def _rounds_section(rounds: Mapping[str, Any]) -> str:
@@ -279,7 +284,7 @@ def _rounds_section(rounds: Mapping[str, Any]) -> str:
         css = ' class="run"' if e["round"] == rounds.get("chosen_round") else ""
         per_class = e.get("images_kept_per_class", {})
         body.append(f"<tr{css}><td>{e['round']}</td><td>{e['images_kept']}</td><td>{e['frames_kept']}</td>"
-                    f"<td>{e['val_accuracy']:.3f}</td>" + "".join(f"<td>{per_class.get(c, '')}</td>" for c in classes)
+                    f"<td>{_number(e.get('val_accuracy'))}</td>" + "".join(f"<td>{per_class.get(c, '')}</td>" for c in classes)
                     + "</tr>")
     thetas = ", ".join(f"{k} = {rounds[k]}" for k in ("theta1", "theta2") if k in rounds)
     caption = (f"Images and frames kept, and validation accuracy per round; the chosen round "
@@ -316,7 +321,9 @@ def _class_names(data: ReportData) -> List[str]:
     return sorted(names)
 
 
-_METRICS_NOTE = ("<p>Hit@k: video-level classification by average fusion; activity Hit@1: the same over "
+_METRICS_NOTE = ("<p>Hit@k: video-level classification, fused as the product fuses a model's frames (k-max "
+                 "pooling of probability x actionness for a model with actionness, else the paper's average "
+                 "fusion); activity Hit@1: the same over "
                  "activities; mAP@t: temporal-localization mAP at tIoU t (ActivityNet protocol). Baseline rows show "
                  "mean ± std over seeds.</p>")
 _IMAGES_NOTE = ("<p>Web images of the chosen round's filter: kept (green) and dropped (red) by CNN_v's score of "
@@ -344,7 +351,8 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
          lambda: _IMAGES_NOTE + _images_section(data.images, images_per_class, notes)),
         ("Timelines: predicted vs. true segments", data.timelines, lambda: "".join(_figure(
             timeline_figure(video, colors), f"{video.video_id}: ground truth (top row), detections (bottom row, "
-            "opacity = score) and the label's per-frame evidence (probability x actionness).", f"timeline {video.video_id}")
+            "opacity = score) and the label's per-frame evidence (probability x actionness; the probability alone for a "
+            "model without actionness).", f"timeline {video.video_id}")
             for video in data.timelines)),
     ]
     body = [f"<h1>{_esc(data.title)}</h1>"]
