@@ -13,8 +13,8 @@ import hashlib
 import os
 from typing import Iterable, Iterator, Sequence, Tuple
 
-from laf.ingest.image_inputs import list_inputs
 from laf.files import is_remote
+from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import read_manifest
 
 
