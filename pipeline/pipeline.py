@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Mapping, Optional
+from typing import List, Mapping, Optional, Sequence
 
 from tfx import v1 as tfx
 
@@ -41,9 +41,13 @@ def _schema_file(path: str, project_dir: Optional[str]) -> str:
 def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
                     project_dir: Optional[str] = None,
-                    input_fingerprints: Optional[Mapping[str, str]] = None) -> tfx.dsl.Pipeline:
-    """``input_fingerprints``: ``{"videos": ..., "images": ...}`` of ``laf.ingest.fingerprint`` for
-    a local run, so that changed input files are ingested anew instead of reused from cache."""
+                    input_fingerprints: Optional[Mapping[str, str]] = None,
+                    vocabulary_labels: Optional[Sequence[str]] = None) -> tfx.dsl.Pipeline:
+    """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
+    "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
+    instead of reused from cache; ``vocabulary_labels`` (the manifest's, as VideoIngest builds them),
+    so that activity Hit@k averages every action of an activity, also one the test split lacks.
+    Without them (a compiled spec) the Evaluator learns activities from the test videos."""
     from laf.evaluate.tfma_metrics import eval_config
 
     fingerprints = input_fingerprints or {}
@@ -85,7 +89,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], example_splits=["test"],
-        eval_config=eval_config(cfg.evaluation, vocabulary_labels=None))
+        eval_config=eval_config(cfg.evaluation, vocabulary_labels=vocabulary_labels))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

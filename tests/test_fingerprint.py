@@ -45,14 +45,3 @@ def test_an_image_manifest_counts_the_files_it_lists_and_remote_ones_by_address(
     assert fingerprint.image_inputs(manifest, weights) != first
     assert fingerprint.fingerprint(["gs://bucket/v.mp4"]) != fingerprint.fingerprint(["gs://bucket/w.mp4"])
 
-
-def test_the_pipeline_puts_them_on_the_ingestion_components():
-    from pipeline import config
-    from pipeline.pipeline import create_pipeline
-
-    cfg = config.from_dict({"data": {"videos": "videos.csv", "images": "images"}}, check_paths=False)
-    pipeline = create_pipeline(cfg, input_fingerprints={"videos": "v-print", "images": "i-print"})
-    found = {c.id: c.exec_properties.get("inputs_fingerprint") for c in pipeline.components}
-    assert found["VideoIngest"] == "v-print" and found["ImageIngest"] == "i-print"
-    assert {c.id: c.exec_properties.get("inputs_fingerprint") for c in create_pipeline(cfg).components
-            }["VideoIngest"] == ""  # a compiled spec: its files are read where it runs

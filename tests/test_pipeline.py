@@ -323,3 +323,26 @@ def test_tensorboard_serves_trainer_and_domain_transfer_scalars(demo_run):
             losses = tb.scalars(url, run, "epoch_loss")
             assert [step for _, step, _ in losses] == list(range(len(losses))) and len(losses) >= 1
             assert all(math.isfinite(value) and value > 0 for _, _, value in losses), losses
+
+
+def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_components():
+    """Without a demo run: what ``create_pipeline`` puts on the components for a local run
+    (``pipeline.local_runner``) and leaves out of a compiled spec."""
+    from pipeline import config
+    from pipeline.pipeline import create_pipeline
+
+    cfg = config.from_dict({"data": {"videos": "videos.csv", "images": "images"}}, check_paths=False)
+    labels = ["A:x", "A:y", "B:z"]
+    local = {c.id: c for c in create_pipeline(cfg, input_fingerprints={"videos": "v-print", "images": "i-print"},
+                                               vocabulary_labels=labels).components}
+    assert local["VideoIngest"].exec_properties["inputs_fingerprint"] == "v-print"
+    assert local["ImageIngest"].exec_properties["inputs_fingerprint"] == "i-print"
+    compiled = {c.id: c for c in create_pipeline(cfg).components}
+    assert compiled["VideoIngest"].exec_properties["inputs_fingerprint"] == ""
+
+    def activities(evaluator):
+        metrics = json.loads(evaluator.exec_properties["eval_config"])["metrics_specs"][0]["metrics"]
+        return [json.loads(m["config"]).get("activities") for m in metrics if "activity" in m["config"]]
+
+    assert activities(local["Evaluator"]) == [[0, 0, 1], [0, 0, 1]]  # activity Hit@1 and Hit@5
+    assert activities(compiled["Evaluator"]) == [None, None]  # learned from the test videos where it runs
