@@ -14,7 +14,8 @@ def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
-def _local(uri: str) -> str:
+def local(uri: str) -> str:
+    """A local URI as a path (``file://`` dropped)."""
     return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
@@ -23,7 +24,7 @@ def exists(uri: str) -> bool:
         import tensorflow as tf
 
         return tf.io.gfile.exists(uri)
-    return os.path.exists(_local(uri))
+    return os.path.exists(local(uri))
 
 
 def isdir(uri: str) -> bool:
@@ -31,7 +32,7 @@ def isdir(uri: str) -> bool:
         import tensorflow as tf
 
         return tf.io.gfile.isdir(uri)
-    return os.path.isdir(_local(uri))
+    return os.path.isdir(local(uri))
 
 
 def listdir(uri: str) -> List[str]:
@@ -39,7 +40,7 @@ def listdir(uri: str) -> List[str]:
         import tensorflow as tf
 
         return [name.rstrip("/") for name in tf.io.gfile.listdir(uri)]
-    return os.listdir(_local(uri))
+    return os.listdir(local(uri))
 
 
 def walk(uri: str) -> Iterator[Tuple[str, List[str], List[str]]]:
@@ -47,7 +48,7 @@ def walk(uri: str) -> Iterator[Tuple[str, List[str], List[str]]]:
         import tensorflow as tf
 
         return tf.io.gfile.walk(uri)
-    return os.walk(_local(uri))
+    return os.walk(local(uri))
 
 
 def read_bytes(uri: str) -> bytes:
@@ -60,5 +61,5 @@ def read_bytes(uri: str) -> bytes:
                 return f.read()
         except tf.errors.NotFoundError:
             raise FileNotFoundError(uri) from None
-    with open(_local(uri), "rb") as f:
+    with open(local(uri), "rb") as f:
         return f.read()

@@ -13,13 +13,9 @@ import hashlib
 import os
 from typing import Iterable, Iterator, Sequence, Tuple
 
-from laf.files import is_remote
+from laf.files import is_remote, local
 from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import read_manifest
-
-
-def _local(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
 
 
 def _entries(path: str) -> Iterator[Tuple[str, object, object]]:
@@ -27,19 +23,19 @@ def _entries(path: str) -> Iterator[Tuple[str, object, object]]:
     if not path or is_remote(path):
         yield path, "", ""
         return
-    local = _local(path)
-    if os.path.isdir(local):
-        for root, dirs, files in os.walk(local):
+    path = local(path)
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path):
             dirs.sort()
             for name in sorted(files):
                 yield from _entries(os.path.join(root, name))
         return
     try:
-        stat = os.stat(local)
+        stat = os.stat(path)
     except OSError:
-        yield local, "missing", ""
+        yield path, "missing", ""
         return
-    yield local, stat.st_size, stat.st_mtime_ns
+    yield path, stat.st_size, stat.st_mtime_ns
 
 
 def fingerprint(paths: Iterable[str]) -> str:
@@ -58,5 +54,5 @@ def video_inputs(manifest: str, weights: str) -> str:
 
 def image_inputs(images: str, weights: str) -> str:
     """ImageIngest's: the folder tree or manifest, every image a manifest lists and the weights."""
-    listed: Sequence[str] = [] if os.path.isdir(_local(images)) else [item.source for item in list_inputs(images)]
+    listed: Sequence[str] = [] if os.path.isdir(local(images)) else [item.source for item in list_inputs(images)]
     return fingerprint([images, *listed, weights])

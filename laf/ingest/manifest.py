@@ -80,7 +80,7 @@ def file_size(uri: str) -> int:
     """Bytes of a local path or ``tf.io.gfile`` URI, from metadata only; ``OSError`` if unreadable
     (its message leaves the file unnamed: a rejected record names it)."""
     if not is_remote(uri):
-        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        path = files.local(uri)
         try:
             return os.path.getsize(path)
         except FileNotFoundError:
@@ -98,7 +98,7 @@ def local_path(uri: str) -> Iterator[str]:
     """A local file for ``uri``: the path itself, or a temporary copy of a remote object
     (PyAV opens local files; ``tf.io.gfile`` reads gs://, s3:// (tensorflow-io), hdfs://...)."""
     if not is_remote(uri):
-        yield uri[len("file://"):] if uri.startswith("file://") else uri
+        yield files.local(uri)
         return
     import tensorflow as tf
 

@@ -120,15 +120,14 @@ def video_ids(paths: Sequence[str]) -> List[str]:
         stem, suffix = os.path.splitext(parts[-1])
         return "/".join(parts[len(parts) - 1 - parents:-1] + [stem + (suffix if extension else "")])
 
-    ids = []
-    for path in full:
-        for parents in range(len(path.split(os.sep))):
-            found = next((name(path, parents, ext) for ext in (False, True)
-                          if [name(q, parents, ext) for q in full].count(name(path, parents, ext)) == 1), None)
-            if found:
-                ids.append(found)
-                break
-    return ids
+    ids: List[Optional[str]] = [None] * len(full)
+    for parents in range(max(len(p.split(os.sep)) for p in full) if full else 0):
+        for extension in (False, True):
+            names = [name(p, parents, extension) for p in full]
+            for i, candidate in enumerate(names):
+                if ids[i] is None and names.count(candidate) == 1:
+                    ids[i] = candidate
+    return [i for i in ids if i is not None]
 
 
 def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
