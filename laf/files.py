@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Iterator, List, Tuple
 
+from laf.errors import UserError
+
 
 def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
@@ -63,3 +65,16 @@ def read_bytes(uri: str) -> bytes:
             raise FileNotFoundError(uri) from None
     with open(local(uri), "rb") as f:
         return f.read()
+
+
+def read_text(path: str, what: str = "file") -> str:
+    """A (local or gfile) UTF-8 text file's content; ``UserError`` naming ``what`` if it is missing,
+    a folder or not UTF-8."""
+    try:
+        return read_bytes(path).decode("utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a folder, not a file") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e})") from None

@@ -16,6 +16,7 @@ import math
 import os
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
+from laf import files
 from laf.errors import UserError
 from laf.evaluate.evaluation import Detection
 from schemas.segment import Segment
@@ -59,7 +60,7 @@ def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
 
 def _read_thumos_file(path: str, label: str) -> Dict[str, List[Segment]]:
     out: Dict[str, List[Segment]] = {}
-    for number, line in enumerate(_text(path).splitlines(), 1):
+    for number, line in enumerate(files.read_text(path).splitlines(), 1):
         fields = line.split()
         if not fields:
             continue
@@ -114,22 +115,9 @@ def write_thumos14(folder: str, gt: Mapping[str, Sequence[Segment]], subset: str
 
 # --- ActivityNet ---------------------------------------------------------------------------------
 
-def _text(path: str) -> str:
-    """A UTF-8 text file's contents; a missing file, a folder or binary bytes are a one-line error."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise UserError(f"{path!r} does not exist") from None
-    except IsADirectoryError:
-        raise UserError(f"{path!r} is a folder, not a file") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
 def _load_json(path: str) -> dict:
     try:
-        data = json.loads(_text(path))
+        data = json.loads(files.read_text(path))
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):

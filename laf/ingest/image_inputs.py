@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from laf import files
 from laf.errors import UserError
-from laf.ingest.manifest import check_header, check_label, csv_rows, jsonl_rows, open_text
+from laf.ingest.manifest import check_header, check_label, csv_rows, jsonl_rows
 from schemas.vocabulary import Vocabulary
 
 FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names
@@ -57,7 +57,7 @@ def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
 
 def read_manifest(path: str) -> List[ImageItem]:
     """Rows of an image manifest; raises ``UserError`` naming the file and line."""
-    text = open_text(path, "image manifest")
+    text = files.read_text(path, "image manifest")
     base = path.rsplit("/", 1)[0] if "/" in path else "."
     items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
     if not items:

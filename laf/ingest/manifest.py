@@ -118,7 +118,7 @@ def read_taxonomy(path: str) -> Dict[str, str]:
     """A taxonomy JSON file, ``{"Activity": ["Action label", ...]}`` or ``{"label": "Activity"}``,
     as label -> activity (it overrides the activity written before ':')."""
     try:
-        data = json.loads(open_text(path))
+        data = json.loads(files.read_text(path, "manifest"))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: taxonomy is not valid JSON ({e.msg})") from None
     if not isinstance(data, dict) or not data:
@@ -145,18 +145,6 @@ def read_manifest(path: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Ma
     if not rows:
         raise UserError(f"{path}: the manifest lists no videos")
     return dedupe(rows)
-
-
-def open_text(path: str, what: str = "manifest") -> str:
-    """A (local or gfile) text file's content; ``UserError`` naming ``what`` if it is missing or not UTF-8."""
-    try:
-        return files.read_bytes(path).decode("utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {path} is a folder, not a file") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e})") from None
 
 
 def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
@@ -196,7 +184,7 @@ def check_header(header: Sequence[str], where: str) -> None:
 
 def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
     """(line number, fields) of each row of a CSV or JSONL manifest."""
-    text = open_text(path)
+    text = files.read_text(path, "manifest")
     if path.endswith((".jsonl", ".json")):
         for number, fields in jsonl_rows(path, text):
             _check_columns(fields.keys(), f"{path}:{number}")

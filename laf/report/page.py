@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import html
 import io
+import numbers
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -252,6 +253,11 @@ def _figure(uri: str, caption: str, alt: str) -> str:
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
 
 
+def _number(value: Any) -> str:
+    """``value`` to 3 decimals; "–" for a missing or undefined (NaN) number."""
+    return f"{value:.3f}" if isinstance(value, numbers.Real) and np.isfinite(value) else "–"
+
+
 def _metrics_table(data: ReportData) -> str:
     present = {m for values in data.metrics.values() for m in values}
     columns = [c for c in METRIC_COLUMNS if c in present]
@@ -262,16 +268,11 @@ def _metrics_table(data: ReportData) -> str:
         for c in columns:
             value = data.metrics[method].get(c)
             std = data.metric_std.get(method, {}).get(c)
-            text = "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
-            shown = std is not None and value is not None and np.isfinite(value)
-            cells.append(f"<td>{text}{f' ± {std:.3f}' if shown else ''}</td>")
+            text = _number(value)
+            cells.append(f"<td>{text}{f' ± {std:.3f}' if std is not None and text != '–' else ''}</td>")
         css = ' class="run"' if method == RUN_METHOD else ""
         rows.append(f"<tr{css}><td>{_esc(METHOD_NAMES.get(method, method))}</td>{''.join(cells)}</tr>")
     return "<table>" + "".join(rows) + "</table>"
-
-
-def _number(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) and np.isfinite(value) else "–"
 
 
 def _rounds_section(rounds: Mapping[str, Any]) -> str:
