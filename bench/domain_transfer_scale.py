@@ -80,8 +80,12 @@ def run_size(directory: str) -> dict:
 
 
 def _child(args: list) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """The child's last-line JSON; a failed child stops the bench with its own last error line."""
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise SystemExit(f"domain_transfer_scale: {' '.join(args[:2])} failed: {lines[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -100,6 +104,9 @@ def main() -> None:
     if args.measure:
         print(json.dumps(run_size(args.measure)))
         return
+    smallest = 10 * FRAMES_PER_VIDEO  # the validation split is a tenth: at least one video
+    if min(args.sizes) < smallest:
+        parser.error(f"--sizes must be >= {smallest} frames")
     workdir = args.workdir or tempfile.mkdtemp(prefix="dt_scale_")
     sizes = {}
     try:

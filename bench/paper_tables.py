@@ -161,9 +161,9 @@ def _recomputed_filter(run: Run, vocabulary: Vocabulary) -> Dict[str, bool]:
                                hidden_units=tuple(int(u) for u in hidden))
     n = len(vocabulary)
     frames = dt.FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "train"), n)
-    validation = dt.FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "eval"), n, frames.dim)
+    validation = dt.FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "eval"), n)
     image_dir = tfrecords.split_dir(run.images, "train")
-    images = dt.FeatureStream.from_image_files(image_dir, n, frames.dim)
+    images = dt.FeatureStream.from_image_files(image_dir, n)
     logging.getLogger(dt.__name__).setLevel(logging.ERROR)  # its class-floor notes were logged by the run
     result = dt.run(frames, images, validation, n, config, vocabulary.labels)
     sources = [ImageRecord.parse(s).source for s in tfrecords.read(image_dir)]  # the stream's row order

@@ -11,6 +11,7 @@ class LabelVocabulary(types.Artifact):
 
 
 class DomainTransferRounds(types.Artifact):
-    """Directory holding ``rounds.json`` and TensorBoard scalars of the domain-transfer loop."""
+    """Directory holding ``rounds.json``, ``floor_cases.json``, ``image_filter.json`` and TensorBoard
+    scalars of the domain-transfer loop."""
 
     TYPE_NAME = names.DOMAIN_TRANSFER_ROUNDS_TYPE

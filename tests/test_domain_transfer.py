@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -238,13 +239,6 @@ def test_a_round_that_lowers_validation_accuracy_is_not_chosen(world):
     assert result.frame_mask.sum() == chosen.frames_kept and result.image_mask.sum() == chosen.images_kept
 
 
-def test_segment_laf():
-    scores = np.array([0.1, 0.3, 0.5, 0.9], np.float32)
-    stamps = np.array([0.0, 1.0, 2.0, 3.0])
-    out = dt.segment_laf(scores, stamps, [0.0, 2.0, 3.2], [2.0, 4.0, 3.4])
-    np.testing.assert_allclose(out, [0.2, 0.7, 0.9])
-
-
 def test_tfrecords_stream_like_arrays_and_scored_copy(world, main_run, tmp_path):
     """Files and arrays share one code path: same rows, same scores; laf_score is added per frame."""
     train = world["train"]
@@ -276,15 +270,60 @@ def test_tfrecords_stream_like_arrays_and_scored_copy(world, main_run, tmp_path)
         dt.write_scored_videos(str(tmp_path / "videos"), str(tmp_path / "bad" / "x.gz"), main_run.laf[:-1])
 
 
+TINY = dt.TransferConfig(max_rounds=1, epochs=1, hidden_units=(4,))
+
+
+def _video(name: str, label: int, rows: int, dim: int, stamps: Optional[int] = None) -> bytes:
+    return VideoRecord(name, f"A:{label}", label, np.zeros((rows, dim), np.float32),
+                       np.arange(rows if stamps is None else stamps, dtype=np.float32), 1.0, 3.0).serialize()
+
+
 def test_malformed_records_are_a_clear_error(tmp_path):
-    stamps = np.arange(3, dtype=np.float32)
-    good = VideoRecord("a", "A:0", 0, np.zeros((3, 8), np.float32), stamps, 1.0, 3.0)
-    bad = VideoRecord("b", "A:1", 1, np.zeros((3, 5), np.float32), stamps, 1.0, 3.0)  # wrong feature size
-    tfrecords.write(str(tmp_path / "v.gz"), [good.serialize(), bad.serialize()])
+    tfrecords.write(str(tmp_path / "v.gz"), [_video("a", 0, 3, 8), _video("b", 1, 3, 5)])  # wrong feature size
     frames = dt.FeatureStream.from_video_files(str(tmp_path / "v.gz"), 2)
     images = dt.FeatureStream.from_arrays(np.zeros((4, 8), np.float32), [0, 1, 0, 1])
-    with pytest.raises(UserError, match="malformed feature records"):
-        dt.run(frames, images, frames, 2, dt.TransferConfig(max_rounds=1, epochs=1, hidden_units=(4,)))
+    with pytest.raises(UserError, match=r"^malformed feature records: (?!\{\{)"):
+        dt.run(frames, images, frames, 2, TINY)
+
+
+
+
+def test_frames_and_timestamps_of_different_lengths_are_a_clear_error(tmp_path):
+    tfrecords.write(str(tmp_path / "v.gz"), [_video("a", 0, 3, 8), _video("b", 1, 5, 8, stamps=3)])
+    frames = dt.FeatureStream.from_video_files(str(tmp_path / "v.gz"), 2)
+    images = dt.FeatureStream.from_arrays(np.zeros((4, 8), np.float32), [0, 1, 0, 1])
+    with pytest.raises(UserError, match="frame_features and timestamp lists differ in length"):
+        dt.run(frames, images, frames, 2, TINY)
+
+
+def test_a_truncated_shard_is_a_clear_error(tmp_path):
+    tfrecords.write(str(tmp_path / "v.gz"), [_video(f"v{i}", i % 2, 50, 64) for i in range(20)])
+    data = (tmp_path / "v.gz").read_bytes()
+    (tmp_path / "v.gz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(UserError, match="malformed feature records"), dt.reading_errors():
+        dt.FeatureStream.from_video_files(str(tmp_path / "v.gz"), 2)
+
+
+@pytest.mark.parametrize("case", ["no images of a class", "NaN frames", "NaN images", "no validation"])
+def test_inputs_that_cannot_train_are_refused_up_front(case):
+    rng = np.random.default_rng(0)
+    frames_x, images_x = rng.normal(size=(12, 4)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32)
+    image_labels = [0, 1, 2, 0, 1, 2]
+    validation = dt.FeatureStream.from_arrays(frames_x, np.repeat([0, 1, 2], 4), np.repeat(np.arange(3), 4))
+    if case == "no images of a class":
+        image_labels = [0, 1, 0, 1, 0, 1]
+    elif case == "NaN frames":
+        frames_x[3, 2] = np.nan
+    elif case == "NaN images":
+        images_x[1, 0] = np.inf
+    else:
+        validation = dt.FeatureStream.from_arrays(np.zeros((0, 4), np.float32), [])
+    frames = dt.FeatureStream.from_arrays(frames_x, np.repeat([0, 1, 2], 4), np.repeat(np.arange(3), 4))
+    images = dt.FeatureStream.from_arrays(images_x, image_labels)
+    expected = {"no images of a class": "no web images for 'C'", "NaN frames": "training frames' features hold NaN",
+                "NaN images": "images' features hold NaN", "no validation": "validation frames; got 12, 6 and 0"}
+    with pytest.raises(UserError, match=expected[case]):
+        dt.run(frames, images, validation, 3, TINY, ["A", "B", "C"])
 
 
 def test_validation_accuracy_sees_short_actions_that_a_mean_over_frames_hides():

@@ -124,3 +124,44 @@ def test_scored_examples_carry_laf_of_the_saved_model(pipeline_run):
     action = np.concatenate([v.laf_scores[3:7] for v in train]).mean()
     context = np.concatenate([np.r_[v.laf_scores[:3], v.laf_scores[7:]] for v in train]).mean()
     assert action > context
+
+
+def test_images_of_another_feature_size_are_a_one_line_error_before_training(tmp_path):
+    """The executor reads each input's own feature size, so images featurized by another backbone
+    meet the up-front check instead of a parse error after a round of training."""
+    from tfx.types import standard_artifacts
+
+    from components.artifacts import DomainTransferRounds, LabelVocabulary
+    from components.domain_transfer import executor
+    from laf.errors import UserError
+
+    rng = np.random.default_rng(0)
+    vocab = Vocabulary.build(LABELS)
+    centers = rng.normal(size=(len(LABELS), DIM))
+    for split in ("train", "eval"):
+        tfrecords.write(os.path.join(tfrecords.split_dir(str(tmp_path / "videos"), split), "data.gz"),
+                        [v.serialize() for v in _videos(rng, centers, vocab, 2, split)])
+    tfrecords.write(os.path.join(tfrecords.split_dir(str(tmp_path / "images"), "train"), "data.gz"),
+                    [ImageRecord(f"i{i}", LABELS[i % 3], i % 3, np.zeros(DIM - 3, np.float32), "web",
+                                 f"{i:064x}").serialize() for i in range(9)])
+    (tmp_path / "vocab").mkdir()
+    vocab.save(str(tmp_path / "vocab"))
+
+    def artifact(kind, uri, splits=None):
+        a = kind()
+        a.uri = str(uri)
+        if splits:
+            a.split_names = json.dumps(splits)
+        return a
+
+    inputs = {"videos": [artifact(standard_artifacts.Examples, tmp_path / "videos", ["train", "eval"])],
+              "images": [artifact(standard_artifacts.Examples, tmp_path / "images", ["train"])],
+              "vocabulary": [artifact(LabelVocabulary, tmp_path / "vocab")]}
+    outputs = {"laf_model": [artifact(standard_artifacts.Model, tmp_path / "model")],
+               "rounds": [artifact(DomainTransferRounds, tmp_path / "rounds")],
+               "scored_examples": [artifact(standard_artifacts.Examples, tmp_path / "scored")]}
+    props = dict(theta1=0.5, theta2=0.5, max_rounds=1, hidden_units=[4], epochs=1, batch_size=8,
+                 min_images_per_class=1, seed=0)
+    with pytest.raises(UserError, match=f"feature sizes differ: frames {DIM}, images {DIM - 3}"):
+        executor.Executor().Do(inputs, outputs, props)
+    assert not (tmp_path / "model").exists()

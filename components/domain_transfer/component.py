@@ -3,8 +3,9 @@
 Inputs: the ingested video Examples (``train`` = training frames, ``eval`` = validation videos
 of the stopping rule), the image Examples and the LabelVocabulary. Outputs: ``laf_model`` (CNN_i
 as a SavedModel over feature vectors), ``scored_examples`` (the video splits with a per-frame
-``laf_score`` list added) and ``rounds`` (``rounds.json``, ``floor_cases.json`` and TensorBoard
-scalars, so ``tensorboard --logdir <pipeline root>`` shows the rounds).
+``laf_score`` list added) and ``rounds`` (``rounds.json``, ``floor_cases.json``,
+``image_filter.json`` and TensorBoard scalars, so ``tensorboard --logdir <pipeline root>`` shows the
+rounds).
 """
 from typing import List, Optional
 

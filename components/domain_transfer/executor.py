@@ -43,30 +43,38 @@ class Executor(base_executor.BaseExecutor):
         videos = artifact_utils.get_single_instance(input_dict["videos"])
         images = artifact_utils.get_single_instance(input_dict["images"])
         vocabulary = Vocabulary.load(artifact_utils.get_single_instance(input_dict["vocabulary"]).uri)
-        n = len(vocabulary)
-        frames = dt.FeatureStream.from_video_files(_split(videos, TRAIN), n)
-        validation = dt.FeatureStream.from_video_files(_split(videos, VALIDATION), n, frames.dim)
-        image_stream = dt.FeatureStream.from_image_files(_split(images, IMAGE_SPLIT), n, frames.dim)
-        result = dt.run(frames, image_stream, validation, n, _config(exec_properties), vocabulary.labels)
+        with dt.reading_errors():
+            _transfer(videos, images, vocabulary, output_dict, exec_properties)
 
-        model = artifact_utils.get_single_instance(output_dict["laf_model"])
-        dt.save_laf_model(result.model, path_utils.serving_model_dir(model.uri), frames.dim)
-        rounds = artifact_utils.get_single_instance(output_dict["rounds"])
-        dt.write_rounds(result, rounds.uri)
-        dt.write_image_filter(result.image_mask, _split(images, IMAGE_SPLIT), rounds.uri)
-        rounds.set_int_custom_property("chosen_round", result.chosen_round)
 
-        scored = artifact_utils.get_single_instance(output_dict["scored_examples"])
-        splits = artifact_utils.decode_split_names(videos.split_names)
-        for split in splits:  # every split gets laf_score, so all splits share one schema
-            if split == TRAIN:
-                laf = result.laf
-            else:
-                stream = validation if split == VALIDATION else dt.FeatureStream.from_video_files(
-                    _split(videos, split), n, frames.dim)
-                laf = dt.own_label_scores(result.model, stream)
-            out = os.path.join(tfrecords.split_dir(scored.uri, split), "data_tfrecord-00000-of-00001.gz")
-            dt.write_scored_videos(_split(videos, split), out, laf)
-        scored.split_names = artifact_utils.encode_split_names(splits)
-        vocabulary.save(scored.uri)  # the trainer sizes its output layer and assets from it
-        examples_utils.set_payload_format(scored, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)
+def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabulary,
+              output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    n = len(vocabulary)
+    frames = dt.FeatureStream.from_video_files(_split(videos, TRAIN), n)
+    validation = dt.FeatureStream.from_video_files(_split(videos, VALIDATION), n)
+    image_stream = dt.FeatureStream.from_image_files(_split(images, IMAGE_SPLIT), n)
+    result = dt.run(frames, image_stream, validation, n, _config(exec_properties), vocabulary.labels)
+
+    model = artifact_utils.get_single_instance(output_dict["laf_model"])
+    dt.save_laf_model(result.model, path_utils.serving_model_dir(model.uri), frames.dim)
+    rounds = artifact_utils.get_single_instance(output_dict["rounds"])
+    dt.write_rounds(result, rounds.uri)
+    dt.write_image_filter(result.image_mask, _split(images, IMAGE_SPLIT), rounds.uri)
+    rounds.set_int_custom_property("chosen_round", result.chosen_round)
+
+    scored = artifact_utils.get_single_instance(output_dict["scored_examples"])
+    splits = artifact_utils.decode_split_names(videos.split_names)
+    for split in splits:  # every split gets laf_score, so all splits share one schema
+        if split == TRAIN:
+            laf = result.laf
+        else:
+            stream = validation if split == VALIDATION else dt.FeatureStream.from_video_files(
+                _split(videos, split), n)
+            if stream.dim != frames.dim:
+                raise UserError(f"feature sizes differ: train {frames.dim}, {split} {stream.dim}")
+            laf = dt.own_label_scores(result.model, stream)
+        out = os.path.join(tfrecords.split_dir(scored.uri, split), "data_tfrecord-00000-of-00001.gz")
+        dt.write_scored_videos(_split(videos, split), out, laf)
+    scored.split_names = artifact_utils.encode_split_names(splits)
+    vocabulary.save(scored.uri)  # the trainer sizes its output layer and assets from it
+    examples_utils.set_payload_format(scored, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)

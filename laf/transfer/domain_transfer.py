@@ -11,16 +11,18 @@ training frame.
 "Fine-tuning the top layers" of a CNN whose lower layers are frozen is training a small head on
 the shared features, so CNN_v / CNN_i are Dense heads over feature vectors.
 
-Scale: frames can number millions, so nothing here holds features. A ``FeatureStream`` re-reads
+Scale: frames can number millions, so nothing here holds more than a chunk of features. A ``FeatureStream`` re-reads
 its rows (TFRecords or arrays, one code path through tf.data) in a fixed order; keep-sets are
 boolean masks over row positions and scores are float arrays: O(rows) small scalars.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -139,22 +141,26 @@ class FeatureStream:
                    labels, lengths, features.shape[1], chunk_size)
 
     @classmethod
-    def from_video_files(cls, pattern_or_dir: str, num_classes: int,
-                         dim: Optional[int] = None) -> "FeatureStream":
-        """Frames of the contract's video SequenceExamples, one group per video."""
+    def from_video_files(cls, pattern_or_dir: str, num_classes: int) -> "FeatureStream":
+        """Frames of the contract's video SequenceExamples, one group per video; the feature size is
+        the records' own, so streams of another size meet :func:`run`'s check, not a parse error."""
         paths = _paths(pattern_or_dir)
-        dim = dim or _first_dim(paths, video=True)
+        dim = _first_dim(paths, video=True)
         labels, lengths = [], []
         for label, num in _video_index(paths):
             _check_label(label, num_classes, pattern_or_dir)
             labels.append(np.full(num, label, np.int32))
             lengths.append(num)
-        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
+        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32),
+                names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
         context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
 
         def parse(serialized):  # one video at a time: batching would pad every video to the longest
             ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
             x = seq[names.FRAME_FEATURES]
+            tf.debugging.assert_equal(  # the index counted timestamps: rows must match them
+                tf.shape(x)[0], tf.shape(seq[names.TIMESTAMP])[0],
+                message=f"a video's {names.FRAME_FEATURES} and {names.TIMESTAMP} lists differ in length")
             return x, tf.fill([tf.shape(x)[0]], tf.cast(ctx[names.LABEL_INDEX], tf.int32))
 
         def chunks():
@@ -165,11 +171,10 @@ class FeatureStream:
         return cls(chunks, _concat(labels, np.int32), lengths, dim, lengths.mean() if len(lengths) else 1)
 
     @classmethod
-    def from_image_files(cls, pattern_or_dir: str, num_classes: int,
-                         dim: Optional[int] = None) -> "FeatureStream":
-        """The contract's image Examples, one row (and group) per image."""
+    def from_image_files(cls, pattern_or_dir: str, num_classes: int) -> "FeatureStream":
+        """The contract's image Examples, one row (and group) per image (feature size: the records')."""
         paths = _paths(pattern_or_dir)
-        dim = dim or _first_dim(paths, video=False)
+        dim = _first_dim(paths, video=False)
         spec = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
         labels = _concat([b[names.LABEL_INDEX].numpy() for b in
                           tf.data.TFRecordDataset(paths, compression_type="GZIP")
@@ -366,7 +371,8 @@ def video_accuracy(svm, videos: FeatureStream, laf_model, fraction: float = TOP_
 
 @dataclasses.dataclass(frozen=True)
 class FloorCase:
-    """A class the thresholds would have pushed below the floor, and what was kept instead."""
+    """A class the thresholds would have pushed below the floor, and what was kept instead. Every
+    round's repairs are listed, the last round's too when the stopping rule then discarded it."""
 
     round: int
     kind: str               # "images" or "frames"
@@ -430,31 +436,57 @@ def chosen_round(accuracies: Sequence[float]) -> Tuple[int, bool]:
     return len(accuracies), False
 
 
+@contextlib.contextmanager
+def reading_errors():
+    """A record that does not parse or a truncated shard, as a one-line UserError instead of a
+    traceback through tf.data (other TF errors, e.g. a failed write, stay what they are)."""
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:
+        message = re.sub(r"\{\{.*?\}\}\s*", "", e.message).strip().splitlines()
+        raise UserError(f"malformed feature records: {message[0] if message else type(e).__name__}") from e
+
+
 def run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
         cfg: TransferConfig, label_names: Optional[Sequence[str]] = None) -> TransferResult:
     """Algorithm 1 with the paper's stopping criterion; deterministic for ``cfg.seed``."""
-    try:
+    with reading_errors():
         return _run(frames, images, validation, num_classes, cfg, label_names)
-    except tf.errors.InvalidArgumentError as e:  # a record that does not parse (e.g. wrong feature size)
-        raise UserError(f"malformed feature records: {e.message.splitlines()[0]}") from e
+
+
+def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: FeatureStream,
+                  num_classes: int, label_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Refuse, before any training, what would fail late or train a class on nothing; returns
+    the training frames' moments (mean, std)."""
+    if not (frames.dim == images.dim == validation.dim):
+        raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
+                        f"validation {validation.dim}")
+    if len(frames) == 0 or len(images) == 0 or len(validation) == 0:
+        raise UserError(f"domain transfer needs training frames, images and validation frames; got "
+                        f"{len(frames)}, {len(images)} and {len(validation)}")
+    starved = (np.bincount(frames.labels, minlength=num_classes) > 0) & (
+        np.bincount(images.labels, minlength=num_classes) == 0)
+    if starved.any():  # CNN_i could never score their frames: LAF ~ 0, a LAF-weighted class unlearned
+        raise UserError("no web images for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(starved))
+                        + ": every action with training videos needs images (crawl some, or drop the action)")
+    moments = frames.moments()
+    for what, (mean, std) in (("training frames", moments), ("images", images.moments())):
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise UserError(f"the {what}' features hold NaN or infinite values")
+    return moments
 
 
 def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
          cfg: TransferConfig, label_names: Optional[Sequence[str]]) -> TransferResult:
     cfg.validate()
     tf.config.experimental.enable_op_determinism()  # same rows and seed, same LAF scores
-    if not (frames.dim == images.dim == validation.dim):
-        raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
-                        f"validation {validation.dim}")
-    if len(frames) == 0 or len(images) == 0:
-        raise UserError("domain transfer needs at least one frame and one image")
     label_names = list(label_names) if label_names is not None else [str(i) for i in range(num_classes)]
+    moments = _check_inputs(frames, images, validation, num_classes, label_names)  # the SVMs standardise with these
     image_mask = np.ones(len(images), bool)
     frame_mask = np.ones(len(frames), bool)
     rounds: List[RoundLog] = []
     floor_cases: List[FloorCase] = []
     kept = None
-    moments = frames.moments()  # the stopping rule's SVMs standardise with the training frames' moments
     for r in range(1, cfg.max_rounds + 1):
         seed = cfg.seed * 1000 + r * 10
         cnn_v = fit(build_head(frames.dim, num_classes, cfg.hidden_units, seed, cfg.learning_rate),
@@ -492,31 +524,7 @@ def _report(r: int, kind: str, cases: Dict[int, Tuple[int, int]], label_names: S
     return out
 
 
-# --- shot-level LAF and outputs ------------------------------------------------------------------
-
-def segment_laf(frame_scores: np.ndarray, timestamps: np.ndarray, starts: np.ndarray,
-                ends: np.ndarray) -> np.ndarray:
-    """Shot-level LAF (end of §3.3): mean LAF of the sampled frames with start <= t < end.
-
-    A shot shorter than the sampling interval holds no sampled frame; it takes the frame nearest
-    its centre, so every shot gets a score.
-    """
-    frame_scores = np.asarray(frame_scores, np.float32)
-    timestamps = np.asarray(timestamps, np.float64)
-    starts, ends = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
-    if len(frame_scores) != len(timestamps):
-        raise ValueError("one score per timestamp expected")
-    if len(frame_scores) == 0:
-        return np.zeros(len(starts), np.float32)
-    out = np.empty(len(starts), np.float32)
-    for k, (s, e) in enumerate(zip(starts, ends)):
-        inside = (timestamps >= s) & (timestamps < e)
-        if inside.any():
-            out[k] = frame_scores[inside].mean()
-        else:
-            out[k] = frame_scores[np.argmin(np.abs(timestamps - (s + e) / 2))]
-    return out
-
+# --- outputs -------------------------------------------------------------------------------------
 
 def save_laf_model(model, export_dir: str, dim: int) -> str:
     """CNN_i as a SavedModel: ``serving_default(features float32 [B, D]) -> probabilities [B, N]``."""
@@ -530,14 +538,22 @@ def save_laf_model(model, export_dir: str, dim: int) -> str:
 
 def write_image_filter(image_mask: np.ndarray, images_pattern_or_dir: str, directory: str) -> str:
     """``image_filter.json``: which web images the chosen round kept (for reports and for
-    scoring the filter against known noise). Reads ids in stream order."""
-    from schemas.records import ImageRecord
+    scoring the filter against known noise). Reads ids in stream order, one record at a time:
+    only the small fields are kept, never the features."""
+    from tensorflow.core.example import example_pb2
 
-    records = [ImageRecord.parse(r) for r in tfrecords.read(images_pattern_or_dir)]
-    if len(records) != len(image_mask):
-        raise UserError(f"image records changed while reading: {len(records)} != {len(image_mask)}")
-    entries = [{"image_id": r.image_id, "label": r.label, "kept": bool(k), "source": r.source}
-               for r, k in zip(records, image_mask)]
+    def text(feature) -> str:
+        return feature.bytes_list.value[0].decode("utf-8")
+
+    entries = []
+    for raw in tfrecords.read(images_pattern_or_dir):
+        if len(entries) == len(image_mask):
+            raise UserError(f"image records changed while reading: more than the {len(image_mask)} filtered")
+        f = example_pb2.Example.FromString(raw).features.feature
+        entries.append({"image_id": text(f[names.IMAGE_ID]), "label": text(f[names.LABEL]),
+                        "kept": bool(image_mask[len(entries)]), "source": text(f[names.SOURCE])})
+    if len(entries) != len(image_mask):
+        raise UserError(f"image records changed while reading: {len(entries)} != {len(image_mask)}")
     path = os.path.join(directory, IMAGE_FILTER_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps({"images": entries}, indent=1) + "\n")
