@@ -57,9 +57,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as e:
         print(f"laf {name}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - only file-system errors are the user's; the rest re-raise
+        if not _is_file_error(e):
+            raise
+        message = getattr(e, "message", None) or str(e)
+        print(f"laf {name}: error: {message.strip().splitlines()[0]}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"laf {name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _is_file_error(e: Exception) -> bool:
+    """An output or input path the file system refuses (a file where a folder must be, no
+    permission, ...): Python's OSError or TensorFlow's file-system errors, when TF is loaded."""
+    if isinstance(e, OSError):
+        return True
+    tf = sys.modules.get("tensorflow")
+    errors = getattr(tf, "errors", None)
+    return errors is not None and isinstance(e, (errors.NotFoundError, errors.FailedPreconditionError,
+                                                 errors.PermissionDeniedError, errors.AlreadyExistsError))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
@@ -48,6 +49,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from laf.cpu import usable_cores
+from laf.errors import UserError
 
 SPLITS = ("train", "eval", "test")
 ACTIVITYNET_SUBSET = {"train": "training", "eval": "validation", "test": "testing"}
@@ -90,6 +92,7 @@ _GAP = 3.0  # seconds between occurrences and from the video's ends
 PATHS = {"manifest": "manifest.csv", "videos": "videos", "images": "images",
          "images_truth": "images_truth.json", "thumos14": "annotations/thumos14",
          "activitynet": "annotations/activitynet.json", "backbone": "backbone"}
+PARTIAL = ".demo_data_partial"  # while a set is written: an interrupted set is ours to replace
 _IMAGE_SIZES = ((160, 120), (200, 150), (240, 180), (256, 256), (320, 180), (180, 240), (224, 224))
 
 
@@ -117,7 +120,7 @@ class DemoConfig:
 
     def scaled(self, scale: float) -> "DemoConfig":
         if scale <= 0:
-            raise ValueError(f"scale must be positive, got {scale}")
+            raise UserError(f"scale must be positive, got {scale}")
         return dataclasses.replace(
             self, videos_per_action=max(3, round(self.videos_per_action * scale)),
             images_per_action=max(1, round(self.images_per_action * scale)))
@@ -125,23 +128,25 @@ class DemoConfig:
     def validate(self) -> None:
         rates = (self.video_like_rate, self.off_domain_rate, self.irrelevant_rate)
         if min(rates) < 0 or abs(sum(rates) - 1.0) > 1e-6:
-            raise ValueError(f"image kind rates must be >= 0 and sum to 1, got {rates}")
+            raise UserError(f"image kind rates must be >= 0 and sum to 1, got {rates}")
         if self.activities < 1 or self.actions_per_activity < 2:
-            raise ValueError("need >= 1 activity with >= 2 actions (fine-grained siblings)")
+            raise UserError("need >= 1 activity with >= 2 actions (fine-grained siblings)")
         if self.videos_per_action < 3:
-            raise ValueError("videos_per_action must be >= 3 (one per split)")
+            raise UserError("videos_per_action must be >= 3 (one per split)")
         w, h = self.frame_size
         if w % 2 or h % 2 or w < 64 or h < 48:
-            raise ValueError(f"frame_size must be even and at least 64x48, got {self.frame_size}")
+            raise UserError(f"frame_size must be even and at least 64x48, got {self.frame_size}")
         if not 0 < self.min_action <= self.max_action:
-            raise ValueError("need 0 < min_action <= max_action")
+            raise UserError("need 0 < min_action <= max_action")
         shortest = self.max_action + 2 * _GAP
         if self.min_duration < shortest or self.max_duration < self.min_duration:
-            raise ValueError(f"need max_action + {2 * _GAP:g} s <= min_duration <= max_duration")
+            raise UserError(f"need max_action + {2 * _GAP:g} s <= min_duration <= max_duration")
         if self.max_occurrences < 1:
-            raise ValueError("max_occurrences must be >= 1")
+            raise UserError("max_occurrences must be >= 1")
         if self.looks < 0:
-            raise ValueError(f"looks must be >= 0, got {self.looks}")
+            raise UserError(f"looks must be >= 0, got {self.looks}")
+        if self.seed < 0:
+            raise UserError(f"seed must be >= 0, got {self.seed}")
 
 
 def labels_for(config: DemoConfig) -> Dict[str, List[str]]:
@@ -655,6 +660,7 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
     scenes, looks = _looks(config)
     plans = plan_videos(config)
     os.makedirs(os.path.join(output_dir, PATHS["videos"]), exist_ok=True)
+    open(os.path.join(output_dir, PARTIAL), "w").close()  # ours, though not complete yet
     _render_videos(output_dir, config, plans, scenes, looks, usable_cores() if workers is None else workers)
     _write_annotations(output_dir, config, plans)
     truth = render_images(output_dir, config, scenes, looks)
@@ -677,6 +683,7 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
     }
     with open(os.path.join(output_dir, "demo_data.json"), "w") as f:
         json.dump(info, f, indent=1)
+    os.remove(os.path.join(output_dir, PARTIAL))
     return info
 
 
@@ -684,17 +691,28 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
     """The data under ``output_dir``: reused when a complete set with the same config is
     there (``demo_data.json`` is written last), generated otherwise, after removing what an earlier
     set left: images and videos a smaller set does not overwrite would be ingested with it, and a
-    backbone calibrated on other media would be reused."""
+    backbone calibrated on other media would be reused. Only a folder this module wrote (a set,
+    complete or interrupted) is emptied: a folder holding anything else is refused."""
+    config.validate()
     path = os.path.join(output_dir, "demo_data.json")
+    ours = os.path.exists(path) or os.path.exists(os.path.join(output_dir, PARTIAL))
     if os.path.exists(path):
         info = _load_info(output_dir)
         if info.get("version") == VERSION and info["config"] == config_record(config):
             return info
-    for name in [*PATHS.values(), "demo_data.json"]:
+    names = [*PATHS.values(), "demo_data.json", PARTIAL]
+    if not ours:
+        found = sorted(n for n in names if os.path.lexists(os.path.join(output_dir, n)))
+        if found:
+            raise UserError(f"{output_dir} holds {', '.join(found)} but no demo data set: the demo data "
+                            "would replace them; choose a new or empty folder")
+    elif os.path.exists(path):
+        print(f"replacing the demo data set under {output_dir}: its settings differ", file=sys.stderr, flush=True)
+    for name in names:
         old = os.path.join(output_dir, name)
-        if os.path.isdir(old):
+        if os.path.isdir(old) and not os.path.islink(old):
             shutil.rmtree(old)
-        elif os.path.exists(old):
+        elif os.path.lexists(old):
             os.remove(old)
     return generate(output_dir, config)
 

@@ -82,3 +82,11 @@ def test_a_folder_as_the_config_is_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert json.loads(done.stdout.splitlines()[-1]) == [2, []]
     assert done.stderr.strip() == f"laf run: error: {tmp_path}: is a folder, not a config file"
+
+
+def test_an_output_path_the_file_system_refuses_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    assert cli.main(["demo-data", "--output", str(blocker / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("laf demo-data: error: ") and "Not a directory" in err[0], err

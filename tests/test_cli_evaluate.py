@@ -27,8 +27,8 @@ def files(tmp_path):
 
 def test_json_output_contract(files, capsys):
     gt_json, _, pred = files
-    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred, "--tiou", "0.5,0.7", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred, "--tiou", "0.7,0.5,0.50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)  # duplicate thresholds are one, in order
     # a: TP, FP, TP(tIoU .5) at 0.5 -> 1*.5 + 2/3*.5; at 0.7 the v2 hit fails -> .5; b: tIoU .9 -> 1, 1
     assert out == {"mAP": {"0.5": pytest.approx((5 / 6 + 1) / 2), "0.7": pytest.approx(0.75)},
                    "average_mAP": pytest.approx(((5 / 6 + 1) / 2 + 0.75) / 2),

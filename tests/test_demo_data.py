@@ -18,6 +18,7 @@ from PIL import Image
 from demo_fixtures import TINY
 from laf import demo_data
 from laf.demo_data import DemoConfig
+from laf.errors import UserError
 
 
 def _digests(root: str) -> dict:
@@ -61,6 +62,28 @@ def test_a_set_of_other_settings_replaces_the_old_one_whole(tmp_path):
     assert not os.path.exists(os.path.join(root, "backbone"))
 
 
+def test_a_folder_that_holds_no_demo_set_is_refused_not_emptied(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "videos").mkdir(parents=True)
+    (mine / "videos" / "my_clip.mp4").write_bytes(b"precious")
+    (mine / "manifest.csv").write_text("video,label\n")
+    with pytest.raises(UserError, match="holds manifest.csv, videos but no demo data set"):
+        demo_data.ensure_generated(str(mine), TINY)
+    assert (mine / "videos" / "my_clip.mp4").read_bytes() == b"precious"
+    with pytest.raises(UserError, match="seed must be >= 0"):
+        demo_data.ensure_generated(str(tmp_path / "new"), dataclasses.replace(TINY, seed=-1))
+
+
+def test_an_interrupted_set_is_replaced(tmp_path):
+    root = tmp_path / "data"
+    (root / "images" / "A").mkdir(parents=True)
+    (root / "images" / "A" / "left_over.png").write_bytes(b"x")
+    (root / demo_data.PARTIAL).write_bytes(b"")
+    demo_data.ensure_generated(str(root), TINY)
+    assert not (root / "images" / "A" / "left_over.png").exists() and not (root / demo_data.PARTIAL).exists()
+    assert demo_data.generated_config(str(root)) == demo_data.config_record(TINY)
+
+
 def test_other_looks_draw_other_scenes_and_patterns_and_keep_siblings_apart():
     """``looks`` 0 is the shipped set; any other value redraws every scene and pattern (so a
     method can be checked on objects it was not tuned on), and siblings stay distinguishable."""
@@ -77,7 +100,7 @@ def test_other_looks_draw_other_scenes_and_patterns_and_keep_siblings_apart():
             assert len({looks[l].colour for l in labels}) == len(labels)
             assert all(np.linalg.norm(np.subtract(looks[l].colour, scenes[l.split(":")[0]][0])) > 130
                        for l in labels)
-    with pytest.raises(ValueError, match="looks"):
+    with pytest.raises(UserError, match="looks"):
         dataclasses.replace(config, looks=-1).validate()
 
 
@@ -233,11 +256,11 @@ def test_kind_counts_follow_rates(n, rates):
 
 
 def test_bad_config_is_rejected():
-    with pytest.raises(ValueError, match="sum to 1"):
+    with pytest.raises(UserError, match="sum to 1"):
         DemoConfig(video_like_rate=0.9).validate()
-    with pytest.raises(ValueError, match="min_duration"):
+    with pytest.raises(UserError, match="min_duration"):
         DemoConfig(min_duration=5.0).validate()
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(UserError, match="positive"):
         DemoConfig().scaled(0)
     assert DemoConfig().scaled(2.0).videos_per_action == 8
 

@@ -141,6 +141,8 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("json_in_no_folder", "need a file in an existing folder"),
     ("plot_is_a_file", "is a file; give a folder"),
     ("video_twice", "video given more than once"),
+    ("json_with_stream", "--json and --plot apply to video files"),
+    ("stream_flags_with_files", "--partial, --on: only with --stream SOURCE"),
 ])
 def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     s = served_model
@@ -164,7 +166,10 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "bad_input_size": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--input-size", "-5"],
             "json_in_no_folder": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--json", str(root / "no/r.json")],
             "plot_is_a_file": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--plot", str(page)],
-            "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS]}[case]
+            "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS],
+            "json_with_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS,
+                                 "--json", str(root / "r.json")],
+            "stream_flags_with_files": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--partial", "--on", "0.3"]}[case]
     assert main(["localize", *argv]) == 2
     err = _stderr(capfd)
     assert err.startswith("laf localize: error:") and message in err and "Traceback" not in err

@@ -24,9 +24,10 @@ def run(lines):
 
 
 def test_noise_lines_go_and_other_lines_stay():
-    lines = [b"E0000 cuda_dnn.cc:10575] Unable to register cuDNN factory: ...\n", b"real error: disk full\n",
-             b"\xff not utf-8 \n"]
-    assert run(lines) == lines[1:]
+    lines = [b"E0000 cuda_dnn.cc:10575] Unable to register cuDNN factory: ...\n",
+             b"E0000 cuda_fft.cc:477] Unable to register cuFFT factory: ...\n", b"real error: disk full\n",
+             b"\xff not utf-8 \n", b"E1204 cuda_dnn.cc:535] Could not create cudnn handle: CUDNN_STATUS_INTERNAL_ERROR\n"]
+    assert run(lines) == lines[2:]
 
 
 def test_the_exit_traceback_block_goes_whole():

@@ -19,6 +19,13 @@ def _write(elements, output: str) -> None:
     sorted_files.complete(output, ("Split-train", "Split-eval"))
 
 
+def test_a_second_run_into_the_same_folder_keeps_nothing_of_the_first(tmp_path):
+    output = str(tmp_path / "out")
+    _write(RECORDS + REJECTED + [("Split-eval", "video09", b"record 9")], output)
+    _write([(split, key, data) for split, key, data in RECORDS if key != "video03"], output)
+    assert list(tfrecords.read(os.path.join(output, "Split-eval"))) == []
+    assert list(tfrecords.read(os.path.join(output, "Split-train"))) == [b"record 0", b"record 1", b"record 2"]
+    assert file_bytes(output)[rejects.REJECTED_FILE] == b""
 
 
 def test_any_arrival_order_gives_the_same_bytes_sorted_by_key(tmp_path):

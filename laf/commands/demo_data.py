@@ -20,14 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo_data
-    from laf.errors import UserError
 
-    try:
-        config = demo_data.DemoConfig(seed=args.seed, looks=args.looks).scaled(args.scale)
-        config.validate()
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    info = demo_data.ensure_generated(args.output, config)
+    info = demo_data.ensure_generated(args.output, demo_data.DemoConfig(seed=args.seed, looks=args.looks)
+                                      .scaled(args.scale))
     summary = {"output": os.path.abspath(args.output),
                **{k: info[k] for k in ("videos", "images", "total_video_seconds", "action_fraction", "paths")}}
     if args.probe:

@@ -31,7 +31,7 @@ def parse_tious(text: str) -> List[float]:
         raise UserError(f"--tiou must be comma-separated numbers, got {text!r}") from None
     if not values or any(not 0.0 < v <= 1.0 for v in values):
         raise UserError(f"--tiou thresholds must lie in (0, 1], got {text!r}")
-    return values
+    return sorted(set(values))  # one column each, in order: 0.5 and 0.50 are one threshold
 
 
 def format_table(result: APResult) -> str:

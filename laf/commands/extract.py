@@ -112,8 +112,10 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
         rows = mf.from_annotations(args.annotations, args.videos, args.subset, args.split, ratios)
     else:
         rows = mf.read_manifest(args.manifest, ratios)
-    if args.decode_threads < 0:
-        raise UserError(f"--decode-threads must be >= 0, got {args.decode_threads}")
+    for flag, value in (("--decode-threads", args.decode_threads), ("--keyframe-window", args.keyframe_window),
+                        ("--ref-tolerance", args.ref_tolerance)):
+        if value < 0:
+            raise UserError(f"{flag} must be >= 0, got {value}")
     limits = {k: v for k, v in (("max_bytes", args.max_bytes), ("max_duration", args.max_duration)) if v is not None}
     for key, value in limits.items():
         if value <= 0:
@@ -138,6 +140,8 @@ def _features(args: argparse.Namespace) -> Dict[str, int]:
     from laf.ingest import manifest as mf
     from laf.ingest import video_ingest
 
+    if args.feature_dim is not None and args.feature_dim < 1:
+        raise UserError(f"--feature-dim must be >= 1, got {args.feature_dim}")
     ratios = mf.check_ratios(parse_ratios(args.ratios))
     return video_ingest.import_features(mf.read_manifest(args.manifest, ratios), args.output, args.rate,
                                         args.beam_arg, labels=args.labels, taxonomy=args.taxonomy,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import List
 
 from laf.serve.online import OnlineConfig
 
@@ -31,6 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="close it when the evidence falls below this (default %(default)s)")
     group.add_argument("--min-length", type=float, default=OnlineConfig.min_length, metavar="S",
                        help="drop segments shorter than this many seconds (default %(default)s)")
+
+
+def given(args: argparse.Namespace) -> List[str]:
+    """The stream-only flags set to other than their defaults: file mode refuses them rather than
+    ignore them."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    return [flags[k] for k, v in vars(parser.parse_args([])).items() if k != "stream" and getattr(args, k) != v]
 
 
 NO_ACTIONNESS = ("stream: warning: the model has no actionness head (the paper's scheme), so the online detector"

@@ -109,12 +109,18 @@ def write(elements: beam.PCollection, output: str) -> None:
 
 def prepare(output: str, destinations: Tuple[str, ...]) -> None:
     """Make the destination folders before the run (local file systems do not create folders
-    on write) and drop the counts of an earlier run into the same folder."""
+    on write) and drop what an earlier run into the same folder left: its counts, and its files of
+    these destinations and rejections, which this run would otherwise keep wherever nothing arrives
+    (a video moved from test to train would stay in both)."""
     import tensorflow as tf
 
     counts = os.path.join(output, COUNTS_DIR)
     if tf.io.gfile.exists(counts):
         tf.io.gfile.rmtree(counts)
+    for destination in (*destinations, REJECTED):
+        path = os.path.join(output, file_name(destination))
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
     for directory in (*destinations, COUNTS_DIR):
         tf.io.gfile.makedirs(os.path.join(output, directory))
 
