@@ -76,7 +76,7 @@ class TrainerConfig:
     lr_schedule: str = "plateau"      # plateau (the paper's decay) | cosine: smoothly to 0 over the epochs
     lr_decay_factor: float = 0.1      # plateau: on a plateau of eval Hit@1 + weighted frame accuracy (trainer.selection)
     lr_decay_patience: int = 4
-    epochs: int = 60                  # at most: early stopping restores the best validation epoch
+    epochs: int = 60                  # at most: early stopping; the best eval epoch is restored if it clearly beat the last
     early_stopping_patience: int = 10
     carry_across_videos: float = 0.5  # share of training videos started from the previous video's state, as a
                                       # live stream never resets (laf localize --stream); 0 = the paper's
@@ -220,7 +220,8 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         _positive(key, value)
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
     _in_range("trainer.carry_across_videos", tr.carry_across_videos, 0, 1)
-    _in_range("trainer.lr_decay_factor", tr.lr_decay_factor, 0, 1)
+    if not 0 < tr.lr_decay_factor < 1:  # 1 never decays (Keras refuses it), 0 freezes training
+        raise UserError(f"trainer.lr_decay_factor must be a number in (0, 1), got {tr.lr_decay_factor!r}")
     _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)
     if ev.top_k_classes is not None:

@@ -40,6 +40,8 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     ({"trainer": {"variant": "transformer"}}, r"trainer.variant must be one of"),
     ({"trainer": {"lr_schedule": "linear"}}, r"trainer.lr_schedule must be one of plateau, cosine"),
     ({"trainer": {"cells": 0}}, r"trainer.cells must be > 0"),
+    ({"trainer": {"lr_decay_factor": 1.0}}, r"trainer.lr_decay_factor must be a number in \(0, 1\), got 1.0"),
+    ({"trainer": {"lr_decay_factor": 0}}, r"trainer.lr_decay_factor must be a number in \(0, 1\)"),
     ({"trainer": {"celss": 3}}, r"trainer.celss is not a known setting"),
     ({"features": {"backbone": "vgg"}}, r"features.backbone must be one of"),
     ({"data": {"videos": "missing.csv", "images": "images"}}, r"data.videos: .*missing.csv does not exist"),

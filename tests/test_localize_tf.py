@@ -61,10 +61,12 @@ def test_truncates_to_max_detections_and_handles_empty_video():
     assert int(empty["count"]) == 0 and (empty["label"].numpy() == PAD_LABEL).all()
 
 
-def test_batch_in_a_saved_model_signature(tmp_path):
-    config = LocalizeConfig(window=4)
+def test_batch_in_a_saved_model_signature_gives_every_detection(tmp_path):
+    """Rows padded to the batch's largest count, none cut at a fixed width: a video with hundreds of
+    windows gets all the library's detections (the signature once stopped at 100)."""
+    config = LocalizeConfig(window=2, nms_overlap=1.0)  # no suppression: a detection per window and class
     rng = np.random.default_rng(2)
-    videos = [random_video(rng, n) for n in (12, 25, 3)]
+    videos = [random_video(rng, n, classes=12) for n in (12, 60, 3)]
     t_max = max(len(p) for p, _ in videos)
     probs = np.stack([np.pad(p, ((0, t_max - len(p)), (0, 0))) for p, _ in videos])
     stamps = np.stack([np.pad(t, (0, t_max - len(t))) for _, t in videos])
@@ -72,8 +74,7 @@ def test_batch_in_a_saved_model_signature(tmp_path):
 
     module = tf.Module()
     module.localize = tf.function(
-        lambda probabilities, timestamps, num_frames: localize_batch(
-            probabilities, timestamps, num_frames, config, max_detections=32),
+        lambda probabilities, timestamps, num_frames: localize_batch(probabilities, timestamps, num_frames, config),
         input_signature=[tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([None, None], tf.float32),
                          tf.TensorSpec([None], tf.int64)])
     path = str(tmp_path / "model")
@@ -81,6 +82,7 @@ def test_batch_in_a_saved_model_signature(tmp_path):
     served = tf.saved_model.load(path).signatures["localize"]
     out = {k: v.numpy() for k, v in served(probabilities=tf.constant(probs), timestamps=tf.constant(stamps),
                                             num_frames=tf.constant(lengths)).items()}
-    assert out["start"].shape == (3, 32) and out["count"].shape == (3,)
+    found = [len(ev.detect(p, t, config).score) for p, t in videos]
+    assert found[1] > 100 and out["start"].shape == (3, max(found)) and out["count"].tolist() == found
     for i, (p, t) in enumerate(videos):
-        assert_same({k: v[i] for k, v in out.items()}, ev.detect(p, t, config), 32)
+        assert_same({k: v[i] for k, v in out.items()}, ev.detect(p, t, config), found[i])

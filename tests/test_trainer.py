@@ -246,6 +246,36 @@ def test_config_validation():
         TrainerConfig.from_custom_config({"variant": "lafs"})
     with pytest.raises(ValueError, match="unknown lr_schedule"):
         TrainerConfig.from_custom_config({"lr_schedule": "linear"})
+    with pytest.raises(ValueError, match="lr_decay_factor must lie in"):
+        TrainerConfig.from_custom_config({"lr_decay_factor": 1.0})
+    assert TrainerConfig.from_custom_config({"actionness": "false"}).actionness is False
+    with pytest.raises(ValueError, match="actionness must be true or false, got 'ture'"):
+        TrainerConfig.from_custom_config({"actionness": "ture"})
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no eval videos", "the eval split holds no videos"),
+    ("label outside", f"10 train video\\(s\\) have label_index {CLASSES - 1}, outside the {CLASSES - 1} classes"),
+    ("eval of another size", f"the eval split's features have {D + 1} dimensions, not {D}"),
+])
+def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tmp_path, case, message):
+    from laf.errors import UserError
+    from trainer.run_fn import train
+
+    root, videos = examples
+    train_files, eval_files = [tfrecords.split_dir(root, "train")], [tfrecords.split_dir(root, "eval")]
+    config = TrainerConfig(variant="uniform", cells=8, projection=4, epochs=1, feature_dim=D)
+    if case == "no eval videos":
+        eval_files = [str(tmp_path / "empty")]
+        tfrecords.write(os.path.join(eval_files[0], "data.gz"), [])
+    elif case == "label outside":
+        config = dataclasses.replace(config, num_classes=CLASSES - 1)
+    else:
+        wide = [dataclasses.replace(v, features=np.pad(v.features, ((0, 0), (0, 1)))) for v in videos["eval"]]
+        eval_files = [str(tmp_path / "wide")]
+        tfrecords.write(os.path.join(eval_files[0], "data.gz"), [v.serialize() for v in wide])
+    with pytest.raises(UserError, match=message):
+        train(config, train_files, eval_files, str(tmp_path / "logs"))
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])

@@ -78,6 +78,29 @@ def _context_int(files: Files, key: str) -> tf.data.Dataset:
     return records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0][key])
 
 
+def check_records(files: Files, split: str, classes: int, dim: int) -> int:
+    """The number of records of a split, after refusing (one line, before training) what would
+    fail deep inside tf.data or train on garbage: no records, a label index outside the classes,
+    a first record of another feature size."""
+    from laf.errors import UserError
+
+    try:
+        labels = np.fromiter(_context_int(files, names.LABEL_INDEX).as_numpy_iterator(), np.int64)
+    except FileNotFoundError:
+        labels = np.zeros(0, np.int64)
+    if not len(labels):
+        raise UserError(f"the {split} split holds no videos ({files}): training needs train videos, and model "
+                        "selection (early stopping, the kept epoch) eval videos")
+    outside = labels[(labels < 0) | (labels >= classes)]
+    if len(outside):
+        raise UserError(f"{len(outside)} {split} video(s) have label_index {int(outside[0])}, outside the "
+                        f"{classes} classes of the vocabulary")
+    first = VideoRecord.parse(next(records(files).take(1).as_numpy_iterator()))
+    if first.features.ndim == 2 and first.features.shape[1] not in (0, dim):
+        raise UserError(f"the {split} split's features have {first.features.shape[1]} dimensions, not {dim}")
+    return len(labels)
+
+
 def num_classes(files: Files) -> int:
     """1 + the largest label index in the records (fallback when no vocabulary is given)."""
     largest = _context_int(files, names.LABEL_INDEX).reduce(tf.constant(-1, tf.int64), tf.maximum)

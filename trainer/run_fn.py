@@ -91,7 +91,7 @@ class TrainerConfig:
             if value is None or default is None:
                 values[key] = value
             elif isinstance(default, bool):
-                values[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+                values[key] = _flag(key, value)
             elif isinstance(default, tuple):
                 values[key] = tuple(int(v) for v in value)
             else:
@@ -101,7 +101,21 @@ class TrainerConfig:
             raise ValueError(f"unknown variant {config.variant!r}; expected one of {VARIANTS}")
         if config.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        if not 0 < config.lr_decay_factor < 1:
+            raise ValueError(f"lr_decay_factor must lie in (0, 1), got {config.lr_decay_factor}")
         return config
+
+
+def _flag(key: str, value: Any) -> bool:
+    """A boolean setting, from a bool or its usual spellings; anything else is an error, not False."""
+    if isinstance(value, bool):
+        return value
+    spelled = str(value).strip().lower()
+    if spelled in ("1", "true", "yes"):
+        return True
+    if spelled in ("0", "false", "no"):
+        return False
+    raise ValueError(f"{key} must be true or false, got {value!r}")
 
 
 def _artifact_vocabulary(files: List[str]) -> Optional[str]:
@@ -201,6 +215,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     tf.config.experimental.enable_op_determinism()  # same records and seed, same model (issue 13)
     dim = config.feature_dim or data.feature_dim(train_files, config.weighting)
     classes, vocabulary = _num_classes(config, train_files + eval_files)
+    for split, files in (("train", train_files), ("eval", eval_files)):
+        data.check_records(files, split, classes, dim)
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness)

@@ -2,7 +2,7 @@
 ops, so a SavedModel can serve a ``localize`` signature that returns the library's detections.
 
 Same windows, scores, tie rules and ordering as the NumPy library (computed in float64, returned
-as float32); outputs are padded to a fixed ``max_detections`` with a ``count``.
+as float32); a batch's outputs are padded to its largest ``count``.
 """
 from __future__ import annotations
 
@@ -121,16 +121,16 @@ def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
 
 
 def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
-             max_detections: int = 100, frame_duration: Optional[float] = None) -> Dict[str, tf.Tensor]:
+             max_detections: Optional[int] = None, frame_duration: Optional[float] = None) -> Dict[str, tf.Tensor]:
     """Detections of one video from probabilities ``[T, N]`` (rows past ``num_frames`` ignored) and
-    timestamps ``[T]``: ``start``/``end``/``score`` float32 ``[max_detections]``, ``label`` int32
-    (``PAD_LABEL`` in padding) and ``count`` int32, best first. Beyond ``max_detections`` (and
-    ``config.max_detections``) the lowest-scored detections are dropped.
+    timestamps ``[T]``: ``start``/``end``/``score`` float32, ``label`` int32 and ``count`` int32, best
+    first: every detection (as the library gives them, up to ``config.max_detections``), or with
+    ``max_detections`` the best that many, padded to that length (``PAD_LABEL`` in padding).
     """
     num_frames = tf.cast(num_frames, tf.int32)
     p = tf.cast(probabilities, tf.float64)[:num_frames]
     t = tf.cast(timestamps, tf.float64)[:num_frames]
-    limit = max_detections if config.max_detections is None else min(max_detections, config.max_detections)
+    limits = [n for n in (max_detections, config.max_detections) if n is not None]
 
     def found():
         return _detect(p, t, num_frames, config, frame_duration)
@@ -140,26 +140,30 @@ def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = Loc
         return empty, empty, tf.zeros([0], tf.int32), empty
 
     start, end, label, score = tf.cond(num_frames > 0, found, nothing)
-    count = tf.minimum(tf.shape(score)[0], limit)
-    pad = [[0, max_detections - count]]
+    count = tf.minimum(tf.shape(score)[0], min(limits)) if limits else tf.shape(score)[0]
 
     def fixed(x, value):
-        return tf.ensure_shape(tf.pad(x[:count], pad, constant_values=value), [max_detections])
+        if max_detections is None:
+            return x[:count]
+        return tf.ensure_shape(tf.pad(x[:count], [[0, max_detections - count]], constant_values=value),
+                               [max_detections])
 
     return {"start": tf.cast(fixed(start, 0.0), tf.float32), "end": tf.cast(fixed(end, 0.0), tf.float32),
             "label": fixed(label, PAD_LABEL), "score": tf.cast(fixed(score, 0.0), tf.float32), "count": count}
 
 
-def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
-                   max_detections: int = 100) -> Dict[str, tf.Tensor]:
-    """:func:`localize` over a padded batch: ``[B, T, N]``, ``[B, T]``, ``[B]`` -> ``[B, max_detections]``
-    tensors and ``count`` ``[B]`` (the shape a serving signature returns). Non-finite scores are
-    an error named :data:`NOT_FINITE` (windows scored NaN have no order to keep)."""
+def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig()
+                   ) -> Dict[str, tf.Tensor]:
+    """:func:`localize` over a padded batch: ``[B, T, N]``, ``[B, T]``, ``[B]`` -> ``[B, M]`` tensors,
+    M the batch's largest ``count`` (shorter rows padded, ``label`` with ``PAD_LABEL``), and
+    ``count`` ``[B]``: every detection the library gives, none cut at a fixed width. Non-finite
+    scores are an error named :data:`NOT_FINITE` (windows scored NaN have no order to keep)."""
     probabilities = tf.debugging.assert_all_finite(probabilities, NOT_FINITE)
-    signature = {"start": tf.TensorSpec([max_detections], tf.float32),
-                 "end": tf.TensorSpec([max_detections], tf.float32),
-                 "label": tf.TensorSpec([max_detections], tf.int32),
-                 "score": tf.TensorSpec([max_detections], tf.float32),
+    signature = {"start": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
+                 "end": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
+                 "label": tf.RaggedTensorSpec([None], tf.int32, ragged_rank=0),
+                 "score": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
                  "count": tf.TensorSpec([], tf.int32)}
-    return tf.map_fn(lambda x: localize(x[0], x[1], x[2], config, max_detections),
-                     (probabilities, timestamps, num_frames), fn_output_signature=signature)
+    out = tf.map_fn(lambda x: localize(x[0], x[1], x[2], config),
+                    (probabilities, timestamps, num_frames), fn_output_signature=signature)
+    return {k: v if k == "count" else v.to_tensor(PAD_LABEL if k == "label" else 0) for k, v in out.items()}
