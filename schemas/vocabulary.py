@@ -68,7 +68,13 @@ class Vocabulary:
     @classmethod
     def from_json(cls, text: str) -> "Vocabulary":
         d = json.loads(text)
-        return cls(list(d["labels"]), {k: list(v) for k, v in d["activities"].items()})
+        vocabulary = cls(list(d["labels"]), {k: list(v) for k, v in d["activities"].items()})
+        placed = [label for actions in vocabulary.activities.values() for label in actions]
+        if sorted(placed) != sorted(vocabulary.labels) or len(set(placed)) != len(placed):
+            # a label in no activity (or two) has no siblings: the trainer's sibling targets divide by 0
+            raise ValueError("labels.json: every label must belong to exactly one activity; "
+                             f"labels {sorted(vocabulary.labels)}, activities {vocabulary.activities}")
+        return vocabulary
 
     def save(self, directory: str) -> str:
         import tensorflow as tf

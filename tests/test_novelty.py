@@ -39,6 +39,14 @@ def test_a_video_without_siblings_gets_no_entry():
     assert sibling_novelty([lonely], [lonely]) == {}
 
 
+def test_an_empty_reference_video_is_skipped():
+    train = [_video(label, range(5, 9), seed=1) for label in ACTIONS]
+    empty = VideoRecord.parse(VideoRecord("empty", "Pool:Fly", 1, np.zeros((0, 8), np.float32), np.zeros(0, np.float32),
+                                          1.0, 0.0).serialize())
+    assert empty.features.size == 0
+    assert sibling_novelty(train + [empty], train + [empty]).keys() == sibling_novelty(train, train).keys()
+
+
 def test_novelty_gates_the_laf_targets_in_the_batches(tmp_path):
     """The scene-biased case: LAF is high on every frame and highest on a context frame, so LAF
     alone puts the top actionness target there; with novelty only the action frames keep theirs."""

@@ -48,3 +48,25 @@ def test_restore_best_keeps_the_last_epoch_unless_an_earlier_one_was_clearly_bet
     assert _kept_weight([1.0, 1.5, 1.45], tolerance=0.1) == 2.0
     assert _kept_weight([1.0, 1.5, 1.3], tolerance=0.1) == 1.0
     assert _kept_weight([1.0, 1.2, 1.5], tolerance=0.1) == 2.0  # the last is the best
+
+
+def test_eval_videos_are_every_record_re_read_at_each_pass(tmp_path):
+    """The per-epoch Hit@1 reads the whole eval split (once capped, silently, at its first 512
+    videos) and holds one batch at a time."""
+    from laf import tfrecords
+    from schemas.records import VideoRecord
+
+    rng = np.random.default_rng(0)
+    videos = [VideoRecord(f"v{i}", "A:x", i % 2, rng.normal(size=(3 + i, 2)).astype(np.float32),
+                          np.arange(3 + i, dtype=np.float32), 1.0, 3.0 + i) for i in range(5)]
+    tfrecords.write(str(tmp_path / "eval" / "data.gz"), [v.serialize() for v in videos])
+    source = selection.EvalVideos(str(tmp_path / "eval"), 2)
+    assert len(source) == 5 and selection.tolerance(source) == 1 / 5
+    for _ in range(2):
+        read = list(source)
+        assert [v["label"] for v in read] == [v.label_index for v in videos]
+        for got, want in zip(read, videos):
+            np.testing.assert_array_equal(got["features"], want.features)
+    net = model_lib.build("cnn", 2, cnn_hidden=[], actionness=True)
+    net(np.zeros((1, 1, 2), np.float32))
+    assert selection.video_hit_at_1(net, source, batch=2) == selection.video_hit_at_1(net, read, batch=32)

@@ -36,7 +36,11 @@ def sibling_novelty(videos: Sequence[VideoRecord], reference: Sequence[VideoReco
     """video_id -> [T] novelty targets in [0, 1] for each of ``videos``, against the frames of the
     ``reference`` (training) videos of the same activity and another label. At most
     ``max_reference`` frames per (activity, label), drawn with ``seed``, bound the cost. A video
-    without sibling frames gets no entry (its LAF cue stands alone)."""
+    without sibling frames gets no entry (its LAF cue stands alone), and so does an empty video.
+
+    Memory: the reference videos' frames are held whole (their moments come from all of them),
+    about frames x D x 4 bytes: fine for thousands of videos, not for the paper's 48k at D=4096."""
+    reference = [r for r in reference if r.num_frames]
     everything = np.concatenate([r.features for r in reference]) if reference else np.zeros([0, 1])
     mean, std = everything.mean(0), everything.std(0) + 1e-6
     rng = np.random.default_rng(seed)

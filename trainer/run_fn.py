@@ -245,7 +245,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
             validation_data=data.stream_batches(eval_files, weighting=config.weighting, **batches),
             validation_steps=eval_steps, epochs=config.epochs, verbose=2,
             callbacks=_callbacks(config, log_dir, train_steps,
-                                 selection.EvalVideoMetrics(net, selection.eval_videos(eval_files, dim))))
+                                 selection.EvalVideoMetrics(net, selection.EvalVideos(eval_files, dim))))
     return net, dim, vocabulary, history.history
 
 

@@ -13,8 +13,9 @@ climbing from 0.6 to 0.85; both accuracies above climb with it.
 """
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import List, Sequence
+from typing import Iterable, Iterator, Sized
 
 import keras
 import numpy as np
@@ -28,34 +29,47 @@ from trainer import data
 log = logging.getLogger(__name__)
 
 MONITOR = "val_selection"
-MAX_VIDEOS = 512  # eval videos held for Hit@1: bounds memory on large eval splits (in record order)
+class EvalVideos:
+    """The eval split's videos (``features`` [T, D], ``label``), re-read from the records at each
+    pass: the per-epoch Hit@1 covers every eval video while memory holds one batch of them."""
+
+    def __init__(self, files: data.Files, dim: int):
+        self.files, self.dim = files, dim
+        self._count = int(data.records(files).reduce(np.int64(0), lambda n, _: n + 1).numpy())
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict]:
+        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([self.dim], tf.float32)}
+        context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
+
+        def parse(serialized):
+            ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
+            return seq[names.FRAME_FEATURES], ctx[names.LABEL_INDEX]
+
+        for features, label in data.records(self.files).map(parse).as_numpy_iterator():
+            yield {"features": features, "label": int(label)}
 
 
-def eval_videos(files: data.Files, dim: int, max_videos: int = MAX_VIDEOS) -> List[dict]:
-    """Features [T, D] and label of the first ``max_videos`` eval videos, held in memory for the
-    per-epoch Hit@1 (the weighted frame accuracy still streams the whole eval split)."""
-    spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
-    context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
-    out = []
-    for serialized in data.records(files).take(max_videos):
-        ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
-        out.append({"features": seq[names.FRAME_FEATURES].numpy(), "label": int(ctx[names.LABEL_INDEX])})
-    return out
-
-
-def video_hit_at_1(net: keras.Model, videos: Sequence[dict], batch: int = 32) -> float:
-    """Hit@1 of whole-video outputs fused as the product fuses them."""
+def video_hit_at_1(net: keras.Model, videos: Iterable[dict], batch: int = 32) -> float:
+    """Hit@1 of whole-video outputs fused as the product fuses them (``videos`` is read once, a
+    batch at a time)."""
     from trainer.model import frame_outputs
 
-    fused = []
-    for i in range(0, len(videos), batch):
-        x, lengths = batches.pad([v["features"] for v in videos[i:i + batch]])
+    fused, labels, iterator = [], [], iter(videos)
+    while True:
+        group = list(itertools.islice(iterator, batch))
+        if not group:
+            break
+        x, lengths = batches.pad([v["features"] for v in group])
         for out in batches.unpad({k: t.numpy() for k, t in frame_outputs(net, x, lengths).items()}, lengths):
             fused.append(evaluation.fuse(out["probabilities"], out.get("actionness")))
-    return evaluation.hit_at_k(np.stack(fused), [v["label"] for v in videos], 1)
+        labels += [v["label"] for v in group]
+    return evaluation.hit_at_k(np.stack(fused), labels, 1)
 
 
-def tolerance(videos: Sequence[dict]) -> float:
+def tolerance(videos: Sized) -> float:
     """One eval video's worth of ``val_hit@1``: the smallest difference of the selection quantity
     that is more than one video's luck."""
     return 1.0 / max(len(videos), 1)
@@ -102,12 +116,12 @@ class EvalVideoMetrics(keras.callbacks.Callback):
     """Adds ``val_hit@1`` and ``val_selection`` to each epoch's logs (list it before the callbacks
     that read them)."""
 
-    def __init__(self, net: keras.Model, videos: Sequence[dict]):
+    def __init__(self, net: keras.Model, videos: Sized):
         super().__init__()
-        self.net, self.videos = net, list(videos)
+        self.net, self.videos = net, videos  # a list, or EvalVideos (re-read at each epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or not self.videos:
+        if logs is None or not len(self.videos):
             return
         hit1 = video_hit_at_1(self.net, self.videos)
         logs["val_hit@1"] = hit1
