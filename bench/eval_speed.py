@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 
-from laf.quiet import quiet
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.quiet import quiet  # noqa: E402
 
 quiet()
 from laf.evaluate.evaluation import PAPER_TIOUS, Detection, average_precision, tiou  # noqa: E402
@@ -90,6 +93,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="vectorised runs; the best is reported")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    for name in ("videos", "classes", "detections", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
 
     gt, dets = make_data(np.random.default_rng(args.seed), args.videos, args.classes, args.detections)
     gt_df = pd.DataFrame([(v, s.start, s.end, s.label) for v, segs in gt.items() for s in segs],

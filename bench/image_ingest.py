@@ -8,7 +8,8 @@ and tracing the model), the ingest rate is the steady-state one: two runs, of ``
 of one batch, and the extra images divided by the extra time, so fixed per-run costs (Beam
 start-up) cancel; a warm-up run first builds the worker's shared backbone, as a long-lived worker
 keeps it. ``ratio_including_startup`` uses the whole wall time.
-Each measurement is the best of ``--repeats`` (shared machines are noisy); CPU ms per image
+Each timing is the best of ``--repeats`` (shared machines are noisy; the decode-only rate is
+measured once, after them); CPU ms per image
 of ingestion vs. the bare model is reported too, as a load-independent cross-check.
 ``ceiling_cpu_bound`` is the highest ratio this machine allows at all: when the model keeps
 every core busy, decoding can only use the CPU time the model leaves idle, so the ratio is at
@@ -98,6 +99,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="0: the ingestion default")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.batch_size < 1 or args.repeats < 1 or args.images <= args.batch_size or min(args.width, args.height) < 1:
+        parser.error("need --batch-size >= 1, --repeats >= 1, --images > --batch-size (the steady rate is the "
+                     "difference of the two runs) and a positive --width/--height")
 
     import tensorflow as tf
 
@@ -155,7 +159,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "decode_threads": threads,
         "cpu_count": os.cpu_count(),
-        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu",
     }))
 
 

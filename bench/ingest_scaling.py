@@ -49,8 +49,11 @@ def demo_videos(data: str) -> Tuple[str, str]:
     """(manifest, backbone weights) of the demo data, written first if missing."""
     manifest = os.path.join(data, "manifest.csv")
     if not os.path.exists(manifest):
-        log(f"writing the demo data into {data} (laf demo-data)")
-        subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--output", data], check=True)
+        from laf.demo import DEMO_SCALE  # the data `laf demo` writes there: 144 videos
+
+        log(f"writing the demo data into {data} (laf demo-data --scale {DEMO_SCALE:g})")
+        subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--output", data, "--scale", str(DEMO_SCALE)],
+                       check=True)
     weights = sorted(glob.glob(os.path.join(data, "backbone", "*.weights.h5")))
     return manifest, weights[0] if weights else "none"  # uncalibrated weights cost the same time
 
@@ -127,6 +130,8 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--videos", type=int, default=96, help="how many of the manifest's videos (default 96)")
     parser.add_argument("--no-pin", action="store_true", help="let every worker use every core")
     args = parser.parse_args(argv)
+    if args.videos < 1:
+        parser.error("--videos must be >= 1")
 
     from laf.ingest import manifest as mf
     from laf.ingest import video_ingest
@@ -134,6 +139,8 @@ def main(argv: List[str] = None) -> None:
 
     manifest, weights = demo_videos(args.data)
     full = mf.read_manifest(manifest, mf.DEFAULT_RATIOS)
+    if len(full.rows) < args.videos:
+        raise SystemExit(f"ingest_scaling: {manifest} lists {len(full.rows)} videos, fewer than --videos {args.videos}")
     rows = mf.Manifest(full.rows[:args.videos], [])
     backbone = BackboneConfig(weights=weights, **FEATURES)
     load = os.getloadavg()[0]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
-from laf.quiet import quiet
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.quiet import quiet  # noqa: E402
 
 quiet()
 
@@ -71,6 +74,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=5, help="train steps per timed round")
     args = parser.parse_args()
+    for name, value in vars(args).items():
+        if value < 1:
+            parser.error(f"--{name} must be >= 1")
     shape = dict(cells=args.cells, projection=args.projection, k=args.k, batch=args.batch,
                  dim=args.dim, classes=args.classes, rounds=args.rounds, steps=args.steps)
     device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"

@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,16 +41,18 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from laf.quiet import quiet
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.quiet import quiet  # noqa: E402
 
 quiet()
 from laf.evaluate.evaluation import Detection, average_precision, tiou  # noqa: E402
 from laf.evaluate import run_records  # noqa: E402
+from laf.errors import UserError  # noqa: E402
 from laf.serve import localize, online  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
 TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5)
-LAF = os.path.join(os.path.dirname(sys.executable), "laf")
+LAF = [sys.executable, "-m", "laf.cli"]  # this interpreter's laf, wherever its console script is
 
 
 def log(message: str) -> None:
@@ -132,7 +135,7 @@ def _tree_rss_mb(pid: int) -> float:
 
 def stream(ts: str, model_dir: str, pipeline_root: str, realtime: bool, port: int) -> dict:
     """Push ``ts`` into ``laf localize --stream``; event lines with arrival times, progress lines, RSS."""
-    cmd = [LAF, "localize", "--stream", f"tcp://127.0.0.1:{port}?listen=1", "--model", model_dir,
+    cmd = [*LAF, "localize", "--stream", f"tcp://127.0.0.1:{port}?listen=1", "--model", model_dir,
            "--pipeline-root", pipeline_root, "--no-reconnect", "--read-timeout", "60", "--progress-every", "20"]
     laf = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
     events: List[Tuple[float, dict]] = []
@@ -237,9 +240,22 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--work", help="work folder (default: a temporary one)")
     args = parser.parse_args()
-
+    if args.latency_videos < 0 or args.rss_minutes <= 0 or not 0 < args.port < 65535:
+        parser.error("--latency-videos must be >= 0, --rss-minutes > 0 and --port in 1..65534 (it uses port + 1 too)")
     work = args.work or tempfile.mkdtemp(prefix="stream_latency_")
     os.makedirs(work, exist_ok=True)
+    try:
+        result = measure(args, work)
+    except (UserError, RuntimeError) as e:
+        raise SystemExit(f"stream_latency: error: {e}") from None
+    finally:
+        if not args.work:  # its streams grow with --rss-minutes
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+
+
+def measure(args: argparse.Namespace, work: str) -> Dict[str, Any]:
+    """The whole measurement; what ``main`` prints."""
     run = run_records.locate(args.pipeline_root)
     vocabulary = Vocabulary.load(run.vocabulary)
     records = sorted(run_records.scored_records(run, vocabulary)[0]["test"], key=lambda r: r.video_id)
@@ -277,7 +293,7 @@ def main() -> None:
     realtime = seconds / (fast["ended"] - fast["started"])
     growth, first, last = rss_growth(fast)
     uptime = open("/proc/loadavg").read().split()[:3]
-    print(json.dumps({
+    return {
         "p95_emit_delay_s": round(float(np.percentile(delays, 95)), 3) if delays else None,
         "median_emit_delay_s": round(float(np.median(delays)), 3) if delays else None,
         "matched_actions": len(delays), "unmatched_actions": unmatched,
@@ -287,7 +303,7 @@ def main() -> None:
         "online_mAP": scores["online"], "offline_mAP": scores["offline"], "carried_state_offline": cuts,
         "online_config": {"on": config.on, "off": config.off, "min_length": config.min_length},
         "load_average": [float(x) for x in uptime], "cores": os.cpu_count(),
-    }))
+    }
 
 
 if __name__ == "__main__":

@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "laf-bench-videos"),
                         help="where the generated videos are kept between runs")
     args = parser.parse_args()
+    if args.repeats < 1 or args.seconds <= 0 or args.fps <= 0:
+        parser.error("need --repeats >= 1, --seconds > 0 and --fps > 0")
 
     from laf.quiet import quiet
 

@@ -25,10 +25,11 @@ def write(path: str, records: Iterable[bytes]) -> int:
 
 
 def files(pattern_or_dir: str) -> List[str]:
-    """Files of a TFRecord pattern, or every ``*.gz``/``*.tfrecord*`` file in a directory."""
+    """Files of a TFRecord pattern, or every file of a directory but its folders and JSON
+    sidecars (``labels.json``, ``rejected.jsonl``)."""
     if tf.io.gfile.isdir(pattern_or_dir):
         found = tf.io.gfile.glob(os.path.join(pattern_or_dir, "*"))
-        return sorted(f for f in found if not tf.io.gfile.isdir(f) and not f.endswith(".json"))
+        return sorted(f for f in found if not tf.io.gfile.isdir(f) and not f.endswith((".json", ".jsonl")))
     return sorted(tf.io.gfile.glob(pattern_or_dir))
 
 
@@ -39,10 +40,3 @@ def read(pattern_or_dir: str) -> Iterator[bytes]:
         raise FileNotFoundError(f"no TFRecord files match {pattern_or_dir}")
     for record in tf.data.TFRecordDataset(paths, compression_type="GZIP"):
         yield record.numpy()
-
-
-def dataset(pattern_or_dir: str) -> tf.data.Dataset:
-    paths = files(pattern_or_dir)
-    if not paths:
-        raise FileNotFoundError(f"no TFRecord files match {pattern_or_dir}")
-    return tf.data.TFRecordDataset(paths, compression_type="GZIP")

@@ -1,15 +1,22 @@
 """schemas.vocabulary: labels, their activities, and labels.json round trips."""
 import json
 
+import numpy as np
 import pytest
 
 from schemas.vocabulary import Vocabulary
 
 
-def test_round_trip_and_activities():
-    vocabulary = Vocabulary.build(["Diving:Springboard", "Tennis:Serve", "Diving:Platform"])
-    assert Vocabulary.from_json(vocabulary.to_json()) == vocabulary
-    assert vocabulary.activities == {"Diving": ["Diving:Platform", "Diving:Springboard"], "Tennis": ["Tennis:Serve"]}
+def test_vocabulary_order_hierarchy_and_taxonomy(tmp_path):
+    voc = Vocabulary.build(["Tennis:Serve", "Basketball:Slam dunk", "Basketball:Block", "Tennis:Serve"])
+    assert voc.labels == ["Basketball:Block", "Basketball:Slam dunk", "Tennis:Serve"]
+    assert voc.activities == {"Basketball": ["Basketball:Block", "Basketball:Slam dunk"], "Tennis": ["Tennis:Serve"]}
+    np.testing.assert_array_equal(voc.activity_matrix(), [[1, 0], [1, 0], [0, 1]])
+    assert Vocabulary.load(voc.save(str(tmp_path))) == voc
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        voc.index("Golf:Putt")
+    overridden = Vocabulary.build(["Streetball:Dunk"], taxonomy={"Streetball:Dunk": "Basketball"})
+    assert overridden.activities == {"Basketball": ["Streetball:Dunk"]}
 
 
 @pytest.mark.parametrize("activities", [{"A": ["A:x"]}, {"A": ["A:x", "B:y"], "B": ["B:y"]}])

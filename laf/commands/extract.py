@@ -13,18 +13,22 @@ from typing import Dict
 from laf.errors import UserError
 
 
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
+    parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                        help="Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DaskRunner"
+                             " --beam-arg=--dask_client_address=tcp://HOST:8786; see the README)")
+
+
 def _backbone_arguments(parser: argparse.ArgumentParser) -> None:
     from laf.ingest.backbones import BACKBONES
 
-    parser.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
+    _output_arguments(parser)
     parser.add_argument("--backbone", default="mobilenet_v3_small", choices=sorted(BACKBONES))
     parser.add_argument("--weights", default="none",
                         help="'imagenet' (Keras download, needs internet), 'none', or a weights file")
     parser.add_argument("--layer", default=None, help="named layer to pool features from (default: top)")
     parser.add_argument("--input-size", type=int, default=None, help="square input size (default: backbone's)")
-    parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
-                        help="Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DaskRunner"
-                             " --beam-arg=--dask_client_address=tcp://HOST:8786; see the README)")
 
 
 def _labels_argument(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="CSV or JSONL manifest whose video column names .npy files")
     features.add_argument("--rate", type=float, required=True, help="feature rate, features per second")
     features.add_argument("--feature-dim", type=int, default=None, help="expected D (default: first file's)")
-    features.add_argument("--output", required=True, metavar="DIR")
-    features.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
+    _output_arguments(features)
     _label_arguments(features)
 
 
