@@ -104,9 +104,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(run_size(args.measure)))
         return
-    smallest = 10 * FRAMES_PER_VIDEO  # the validation split is a tenth: at least one video
-    if min(args.sizes) < smallest:
-        parser.error(f"--sizes must be >= {smallest} frames")
+    if min(args.sizes) < FRAMES_PER_VIDEO:  # at least one training video
+        parser.error(f"--sizes must be >= {FRAMES_PER_VIDEO} frames")
     workdir = args.workdir or tempfile.mkdtemp(prefix="dt_scale_")
     sizes = {}
     try:

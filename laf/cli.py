@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from typing import List, Optional
 
@@ -60,23 +61,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as e:  # noqa: BLE001 - only file-system errors are the user's; the rest re-raise
         if not _is_file_error(e):
             raise
-        message = getattr(e, "message", None) or str(e)
-        print(f"laf {name}: error: {message.strip().splitlines()[0]}", file=sys.stderr)
+        lines = (getattr(e, "message", None) or str(e)).strip().splitlines()
+        print(f"laf {name}: error: {lines[0] if lines else type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"laf {name}: interrupted", file=sys.stderr)
         return 130
 
 
+_TF_FILE_ERROR = re.compile(r"not a directory|is a directory|no such file|permission denied|file exists|"
+                            r"read-only file system|no space left", re.IGNORECASE)
+
+
 def _is_file_error(e: Exception) -> bool:
     """An output or input path the file system refuses (a file where a folder must be, no
-    permission, ...): Python's OSError or TensorFlow's file-system errors, when TF is loaded."""
+    permission, ...): Python's OSError, or a TensorFlow error (once TF is loaded) whose message
+    says so; TF's other errors of the same types (an uninitialised variable) keep their traceback."""
     if isinstance(e, OSError):
         return True
-    tf = sys.modules.get("tensorflow")
-    errors = getattr(tf, "errors", None)
-    return errors is not None and isinstance(e, (errors.NotFoundError, errors.FailedPreconditionError,
-                                                 errors.PermissionDeniedError, errors.AlreadyExistsError))
+    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    return (errors is not None and isinstance(e, errors.OpError)
+            and bool(_TF_FILE_ERROR.search(getattr(e, "message", "") or "")))
 
 
 if __name__ == "__main__":

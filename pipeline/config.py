@@ -28,7 +28,7 @@ IMAGE_SETUP_PY = f"{IMAGE_WORKDIR}/setup.py"
 
 @dataclasses.dataclass
 class DataConfig:
-    videos: str = ""                  # manifest (CSV/JSONL), THUMOS14 folder or ActivityNet JSON
+    videos: str = ""                  # manifest (CSV/TSV/JSONL); annotation files go through `laf extract videos`
     images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
     split_ratios: Dict[str, float] = dataclasses.field(
         default_factory=lambda: {"train": 0.6, "eval": 0.2, "test": 0.2})
@@ -220,7 +220,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         _positive(key, value)
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
     _in_range("trainer.carry_across_videos", tr.carry_across_videos, 0, 1)
-    if not 0 < tr.lr_decay_factor < 1:  # 1 never decays (Keras refuses it), 0 freezes training
+    if tr.lr_schedule == "plateau" and not 0 < tr.lr_decay_factor < 1:  # 1 never decays (Keras refuses it), 0 freezes
         raise UserError(f"trainer.lr_decay_factor must be a number in (0, 1), got {tr.lr_decay_factor!r}")
     _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)

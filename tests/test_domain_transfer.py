@@ -296,6 +296,15 @@ def test_frames_and_timestamps_of_different_lengths_are_a_clear_error(tmp_path):
         dt.run(frames, images, frames, 2, TINY)
 
 
+def test_a_split_without_videos_is_an_empty_stream(tmp_path, main_run):
+    """An empty test split (split ratios without test) still gets its scored copy."""
+    tfrecords.write(str(tmp_path / "test" / "data.gz"), [])
+    empty = dt.FeatureStream.from_video_files(str(tmp_path / "test"), N)
+    assert (len(empty), empty.dim) == (0, 0)
+    assert dt.own_label_scores(main_run.model, empty).shape == (0,)
+    assert dt.write_scored_videos(str(tmp_path / "test"), str(tmp_path / "out" / "data.gz"), np.zeros(0)) == 0
+
+
 def test_a_truncated_shard_is_a_clear_error(tmp_path):
     tfrecords.write(str(tmp_path / "v.gz"), [_video(f"v{i}", i % 2, 50, 64) for i in range(20)])
     data = (tmp_path / "v.gz").read_bytes()

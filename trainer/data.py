@@ -61,9 +61,14 @@ def records(files: Files) -> tf.data.Dataset:
 def feature_dim(files: Files, weighting: str = "uniform") -> int:
     """D, from the first record (all records share it); checks before a long run that it
     carries what ``weighting`` needs."""
-    first = [VideoRecord.parse(s.numpy()) for s in records(files).take(1)]
+    from laf.errors import UserError
+
+    try:
+        first = [VideoRecord.parse(s.numpy()) for s in records(files).take(1)]
+    except FileNotFoundError:
+        first = []
     if not first:
-        raise ValueError(f"no records in {files}")
+        raise UserError(f"the train split holds no videos ({files})")
     video = first[0]
     if video.features.ndim != 2 or video.features.shape[1] == 0:
         raise ValueError(f"cannot read the feature dimension: the first record of {files} has no frames")

@@ -101,7 +101,7 @@ class TrainerConfig:
             raise ValueError(f"unknown variant {config.variant!r}; expected one of {VARIANTS}")
         if config.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; expected one of {LR_SCHEDULES}")
-        if not 0 < config.lr_decay_factor < 1:
+        if config.lr_schedule == "plateau" and not 0 < config.lr_decay_factor < 1:
             raise ValueError(f"lr_decay_factor must lie in (0, 1), got {config.lr_decay_factor}")
         return config
 

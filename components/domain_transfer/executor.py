@@ -70,7 +70,7 @@ def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabu
         else:
             stream = validation if split == VALIDATION else dt.FeatureStream.from_video_files(
                 _split(videos, split), n)
-            if stream.dim != frames.dim:
+            if len(stream) and stream.dim != frames.dim:
                 raise UserError(f"feature sizes differ: train {frames.dim}, {split} {stream.dim}")
             laf = dt.own_label_scores(result.model, stream)
         out = os.path.join(tfrecords.split_dir(scored.uri, split), "data_tfrecord-00000-of-00001.gz")

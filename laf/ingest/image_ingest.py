@@ -203,7 +203,8 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
     if given is not None:
         unused = sorted(set(given.labels) - {item.label for item in items})
         if unused:
-            logging.info("no images for %d vocabulary label(s): %s", len(unused), unused)
+            logging.warning("no images for %d vocabulary label(s): %s (domain transfer refuses actions without"
+                            " images)", len(unused), unused)
     sorted_files.prepare(output, (f"Split-{SPLIT}",))
     vocab.save(output)
     with pipeline as p:

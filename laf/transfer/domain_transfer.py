@@ -145,7 +145,7 @@ class FeatureStream:
         """Frames of the contract's video SequenceExamples, one group per video; the feature size is
         the records' own, so streams of another size meet :func:`run`'s check, not a parse error."""
         paths = _paths(pattern_or_dir)
-        dim = _first_dim(paths, video=True)
+        dim = _first_dim(paths, video=True)  # 0 for a split without frames (an empty test split)
         labels, lengths = [], []
         for label, num in _video_index(paths):
             _check_label(label, num_classes, pattern_or_dir)
@@ -222,7 +222,7 @@ def _first_dim(paths: List[str], video: bool) -> int:
         else:
             ex = example_pb2.Example.FromString(raw.numpy())
             return len(ex.features.feature[names.IMAGE_FEATURES].float_list.value)
-    raise UserError(f"no features found in {paths[0]} ...")
+    return 0  # no rows: an empty stream, which run() refuses where it needs rows
 
 
 def _video_index(paths: List[str]):
@@ -458,17 +458,18 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
                   num_classes: int, label_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     """Refuse, before any training, what would fail late or train a class on nothing; returns
     the training frames' moments (mean, std)."""
-    if not (frames.dim == images.dim == validation.dim):
-        raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
-                        f"validation {validation.dim}")
     if len(frames) == 0 or len(images) == 0 or len(validation) == 0:
         raise UserError(f"domain transfer needs training frames, images and validation frames; got "
                         f"{len(frames)}, {len(images)} and {len(validation)}")
+    if not (frames.dim == images.dim == validation.dim):
+        raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
+                        f"validation {validation.dim}")
     starved = (np.bincount(frames.labels, minlength=num_classes) > 0) & (
         np.bincount(images.labels, minlength=num_classes) == 0)
     if starved.any():  # CNN_i could never score their frames: LAF ~ 0, a LAF-weighted class unlearned
         raise UserError("no web images for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(starved))
-                        + ": every action with training videos needs images (crawl some, or drop the action)")
+                        + ": every action with training videos needs images (were they all rejected at ingestion?"
+                        " see the images' rejected.jsonl; crawl more, or drop the action)")
     moments = frames.moments()
     for what, (mean, std) in (("training frames", moments), ("images", images.moments())):
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):
