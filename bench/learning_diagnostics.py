@@ -24,10 +24,12 @@ the LAST line one JSON object:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from laf.quiet import quiet
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.quiet import quiet  # noqa: E402
 
 quiet()
 

@@ -43,7 +43,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from laf.quiet import quiet
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.quiet import quiet  # noqa: E402
 
 quiet()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
                            images_per_class=args.images)
     path = page.render(data, args.output, images_per_class=args.images)
     for note in data.notes:
-        print(f"note: {note}")
+        print(f"note: {note}", file=sys.stderr)  # as every command's notes; stdout: the report's path
     print(f"report: {os.path.abspath(path)}")
     return 0
