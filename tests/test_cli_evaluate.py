@@ -62,3 +62,19 @@ def test_missing_predictions_file(files, capsys):
     gt_json, _, _ = files
     assert main(["evaluate", "--ground-truth", gt_json, "--predictions", "/nonexistent/p.json"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_activitynet_ground_truth_of_several_subsets_needs_one_chosen(files, tmp_path, capsys):
+    """Scored against every subset, the training videos' segments would count as missed."""
+    from laf.evaluate import annotations
+
+    _, _, pred = files
+    both = str(tmp_path / "both.json")
+    annotations.write_activitynet(both, GT)
+    data = json.loads(open(both).read())
+    data["database"]["extra_training_video"] = {"subset": "training", "annotations": [{"label": "a", "segment": [1, 2]}]}
+    with open(both, "w") as f:
+        json.dump(data, f)
+    assert main(["evaluate", "--ground-truth", both, "--predictions", pred]) == 2
+    assert "holds the subsets ['training', 'validation']: choose one (--subset)" in capsys.readouterr().err
+    assert main(["evaluate", "--ground-truth", both, "--predictions", pred, "--subset", "validation", "--json"]) == 0

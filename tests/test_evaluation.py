@@ -132,6 +132,18 @@ def test_window_lengths_follow_the_action_with_several_scales():
     assert all(ev.tiou(a, b, 5.0, 8.0) < 0.5 and ev.tiou(a, b, 30.0, 46.0) <= 0.5 for a, b in top)
 
 
+def test_a_short_video_s_whole_video_window_does_not_outrank_its_action():
+    """The longest length collapses into one window without flanks; it has no contrast, so the
+    action inside wins, also under NMS that keeps only the best window (once the flankless window
+    scored its plain mean, unpenalized, and suppressed the action)."""
+    e = np.full((16, 1), 0.45)
+    e[6:10] = 0.9
+    found = ev.detect(e, np.arange(16.0), LocalizeConfig(window=10, scales=(0.4, 0.6, 1.0, 1.6), nms_overlap=0.0))
+    assert (found.start[0], found.end[0]) == (6.0, 10.0)
+    flat = ev.detect(np.full((12, 1), 0.2), np.arange(12.0), LocalizeConfig(window=10, scales=(0.4, 1.6)))
+    assert not np.any((found.start == 0) & (found.end == 16) & (found.score > 1e-9)) and flat.score.max() < 1e-9
+
+
 def test_several_scales_merge_two_actions_only_when_the_gap_is_short():
     # two 6-step actions and a window length that spans both exactly. Apart by 16 steps (> twice their
     # length) they stay apart; apart by 4 steps the window over both wins (window_scores' docstring).

@@ -69,7 +69,8 @@ def data(tmp_path_factory) -> page.ReportData:
     (root / "broken.jpg").write_bytes(b"not an image")
     images["Cook:chop"]["dropped"].append(str(root / "broken.jpg"))
 
-    metric = lambda base: {k: base + 0.01 * i for i, k in enumerate(page.METRIC_COLUMNS)}  # noqa: E731
+    keys = (*page.METRIC_COLUMNS, "mAP@0.7", "mAP@0.1", "mAP@0.5", "average_mAP")  # unordered tIoUs, one off the paper's
+    metric = lambda base: {k: base + 0.01 * i for i, k in enumerate(keys)}  # noqa: E731
     baselines = {"results": {m: {k: {"mean": v, "std": 0.02} for k, v in metric(b).items()}
                              for m, b in [("cnn", 0.2), ("lstm_uniform", 0.3), ("lstm_laf", 0.4), ("oracle", 0.5)]}}
     offset = list(range(-3, 6))
@@ -107,6 +108,7 @@ def rendered(data, tmp_path_factory) -> str:
 
 def test_self_contained_and_complete(rendered):
     text = open(rendered, encoding="utf-8").read()
+    assert "<th>activity_hit@5</th><th>mAP@0.1</th><th>mAP@0.5</th><th>mAP@0.7</th><th>average_mAP</th>" in text
     assert not re.search(r"""(src|href)=["'](?!data:)""", text), "external resource referenced"
     assert "<script" not in text
     srcs = re.findall(r'<img [^>]*src="(data:image/[a-z]+;base64,[^"]+)"', text)

@@ -180,3 +180,20 @@ def test_blessing_needs_floor_and_no_regression(evaluator_run):
     assert expected["good"]["hit@1"] >= 0.5
     assert os.path.exists(os.path.join(only(str(pipeline_root / "Evaluator_good" / "blessing" / "*")), "BLESSED"))
     assert os.path.exists(os.path.join(only(str(pipeline_root / "Evaluator_bad" / "blessing" / "*")), "NOT_BLESSED"))
+
+
+def test_map_does_not_depend_on_the_order_beam_merges_videos():
+    """Equal scores rank by video id, not by the accumulators' merge order: a true positive in one
+    video and a false positive in another, both scored 0.9, give one mAP whichever comes first."""
+    from laf.evaluate import tfma_metrics
+
+    [computation] = tfma_metrics._map_computations("mAP", [0.5], window=1, stride=1, nms_overlap=0.5,
+                                                    top_k_classes=None)
+
+    def video(video_id, start):
+        return tfma_metrics._Video(video_id, 0, "A", np.ones(1), ev.Segments(
+            np.array([start]), np.array([start + 2.0]), np.array([0]), np.array([0.9])), np.array([[0.0, 2.0, 0]]))
+
+    hit, miss = video("a", 0.0), video("b", 5.0)
+    compute = computation.combiner._compute
+    assert compute([hit, miss]) == compute([miss, hit])

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from laf.evaluate.evaluation import average_precision
 
     tious = parse_tious(args.tiou)
-    gt = annotations.read_ground_truth(args.ground_truth, args.subset)
+    gt = annotations.read_ground_truth(args.ground_truth, args.subset, one_subset=True)
     if not any(gt.values()):
         raise UserError(f"{args.ground_truth} holds no ground-truth segments")
     detections = annotations.read_results(args.predictions)

@@ -25,12 +25,13 @@ AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"
 
 
-def read_ground_truth(path: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
-    """Ground truth from a THUMOS14 folder or an ActivityNet ``.json`` file: video -> segments."""
+def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
+    """Ground truth from a THUMOS14 folder or an ActivityNet ``.json`` file: video -> segments
+    (``one_subset``: see :func:`read_activitynet`; a THUMOS14 folder always needs one)."""
     if os.path.isdir(path):
         return read_thumos14(path, subset)
     if path.endswith(".json"):
-        return read_activitynet(path, subset)
+        return read_activitynet(path, subset, one_subset)
     raise UserError(f"ground truth {path!r} is neither a THUMOS14 annotation folder nor a .json file")
 
 
@@ -141,11 +142,16 @@ def _segment(entry, where: str):
     return start, end
 
 
-def read_activitynet(path: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
-    """Ground truth of an ActivityNet JSON file (optionally one ``subset``, e.g. ``validation``)."""
+def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
+    """Ground truth of an ActivityNet JSON file (optionally one ``subset``, e.g. ``validation``).
+    ``one_subset``: refuse a file of several subsets when none is chosen (scoring against all of
+    them counts the training videos' segments as missed)."""
     database = _load_json(path).get("database")
     if not isinstance(database, dict):
         raise UserError(f"{path}: no \"database\" object; is this ActivityNet ground truth?")
+    subsets = sorted({str(info.get("subset")) for info in database.values() if isinstance(info, dict)})
+    if one_subset and subset is None and len(subsets) > 1:
+        raise UserError(f"{path} holds the subsets {subsets}: choose one (--subset)")
     out: Dict[str, List[Segment]] = {}
     for video, info in database.items():
         if not isinstance(info, dict) or not isinstance(info.get("annotations", []), list):

@@ -59,12 +59,9 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     if len(positive) == 0 or len(negative) == 0:
         return float("nan")
     scores = np.concatenate([positive, negative])
-    order = scores.argsort(kind="stable")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    below = np.cumsum(counts) - counts  # scores under each distinct value
+    ranks = below[inverse] + (counts[inverse] + 1) / 2  # ties share their average rank (1-based)
     n_pos, n_neg = len(positive), len(negative)
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 

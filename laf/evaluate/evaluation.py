@@ -16,6 +16,8 @@ Deterministic tie rules (documented once, used everywhere):
   score descending, then class index, then NMS selection order.
 - mAP: detections of a class are ranked by score descending, equal scores in input order; a
   detection matches the unmatched ground-truth segment of highest tIoU, the earlier listed on ties.
+  This is the ActivityNet computation (tIoU >= threshold, all-point interpolated AP) with THUMOS14's
+  Ambiguous rule, not the THUMOS14 kit's (tIoU > threshold, non-interpolated AP).
 """
 from __future__ import annotations
 
@@ -147,7 +149,7 @@ class LocalizeConfig:
     scales: Tuple[float, ...] = (1.0,)    # window lengths as multiples of ``window``; (1.0,) = the paper
     stride: int = 1                       # time steps between window starts
     nms_overlap: float = 0.0              # drop a window whose tIoU with a kept one exceeds this
-    top_k_classes: Optional[int] = None   # localize only the video's top-k classes; None = all
+    top_k_classes: Optional[int] = None   # localize only the top-k classes by mean evidence over frames; None = all
     max_detections: Optional[int] = None  # per video, highest scores first; None = all
 
     def __post_init__(self):
@@ -225,7 +227,9 @@ def window_scores(evidence: np.ndarray, starts: np.ndarray, width: np.ndarray, c
     window inside an action as for the one that fits it, so the shortest would always win; the
     contrast falls for a window inside the action (its flanks are action too) and for one past it
     (its mean falls), and the sqrt breaks ties between equal contrasts towards the longer window.
-    Two actions closer than about twice their length fall into one window when a length spans both."""
+    Two actions closer than about twice their length fall into one window when a length spans both.
+    A window without flanks (the whole video) has nothing to stand out from: contrast 0, so a short
+    video's whole-video window does not outrank, or suppress, the action inside it."""
     cumulative = np.concatenate([np.zeros((1, evidence.shape[1])), np.cumsum(evidence, axis=0)])
     ends = starts + width
     inner = (cumulative[ends] - cumulative[starts]) / width[:, None]
@@ -235,12 +239,13 @@ def window_scores(evidence: np.ndarray, starts: np.ndarray, width: np.ndarray, c
     before, after = np.maximum(starts - flank, 0), np.minimum(ends + flank, evidence.shape[0])
     outer_n = (starts - before) + (after - ends)
     outer = ((cumulative[starts] - cumulative[before]) + (cumulative[after] - cumulative[ends]))
-    outer = outer / np.maximum(outer_n, 1)[:, None]
+    outer = np.where((outer_n > 0)[:, None], outer / np.maximum(outer_n, 1)[:, None], inner)
     return (inner - outer) * np.sqrt(width / config.window)[:, None]
 
 
 def considered_classes(probabilities, top_k: Optional[int]) -> np.ndarray:
-    """Class indices to localize (ascending): all, or the top-k by average fusion."""
+    """Class indices to localize (ascending): all, or the top-k by average fusion of what is localized
+    (the class evidence, p x actionness with an actionness head), not by the video's Hit@k fusion."""
     n = np.asarray(probabilities).shape[1]
     if top_k is None or top_k >= n:
         return np.arange(n)

@@ -43,7 +43,7 @@ class _Video:
     video_id: str
     label: int
     activity: str
-    scores: np.ndarray          # [N] average fusion
+    scores: np.ndarray          # [N] the product's fusion (``ev.fuse``: actionness fusion with an actionness head)
     detections: ev.Segments     # sliding window + NMS (empty when not localizing)
     gt: np.ndarray              # [G, 3] start, end, label index
 
@@ -148,7 +148,7 @@ def _hit_computations(name: str, k: int, activity: bool, activities: Optional[Li
 
 
 class HitAtK(metric_types.Metric):
-    """Video-level Hit@k (average fusion), or activity-level with ``activity=True`` (paper §4.3)."""
+    """Video-level Hit@k (the product's fusion, ``ev.fuse``), or activity-level with ``activity=True`` (paper §4.3)."""
 
     def __init__(self, k: int = 1, activity: bool = False, activities: Optional[List[int]] = None,
                  name: Optional[str] = None):
@@ -170,6 +170,7 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
                                  top_k_classes=top_k_classes)
 
     def compute(videos: List[_Video]) -> List[float]:
+        videos = sorted(videos, key=lambda v: v.video_id)  # tied scores rank in this order, not Beam's merge order
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
         detections = [ev.Detection(v.video_id, s, e, str(int(c)), score) for v in videos
                       for s, e, c, score in zip(*v.detections)]

@@ -26,7 +26,7 @@ RUN_METHOD = "this_run"
 METHOD_NAMES = {RUN_METHOD: "This run", "cnn": "CNN (single frame)", "lstm_uniform": "LSTM w/o LAF",
                 "lstm_random30": "LSTM random 30 %", "lstm_laf_paper": "LSTM w/ LAF (paper: average fusion)",
                 "lstm_laf": "LSTM w/ LAF + actionness (ours)", "oracle": "Oracle (GT weights + actionness)"}
-METRIC_COLUMNS = ("hit@1", "hit@5", "activity_hit@1", "mAP@0.1", "mAP@0.2", "mAP@0.3", "mAP@0.4", "mAP@0.5")
+METRIC_COLUMNS = ("hit@1", "hit@5", "activity_hit@1", "activity_hit@5")  # then every mAP@t present, by t, and average_mAP
 THUMBNAIL_PX = 96
 
 
@@ -165,7 +165,7 @@ def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detecti
         ax_p = axes[1, 0]
         ax_p.plot(video.timestamps, video.true_probability, color=colors[video.label])
         ax_p.set_ylim(0, 1.02)
-        ax_p.set_ylabel("p(label)", fontsize=8)
+        ax_p.set_ylabel("evidence", fontsize=8)  # p(label) x actionness, or p(label) without actionness
     axes[-1, 0].set_xlabel("time (s)")
     return _png(fig)
 
@@ -260,7 +260,8 @@ def _number(value: Any) -> str:
 
 def _metrics_table(data: ReportData) -> str:
     present = {m for values in data.metrics.values() for m in values}
-    columns = [c for c in METRIC_COLUMNS if c in present]
+    maps = sorted((m for m in present if m.startswith("mAP@")), key=lambda m: float(m[4:]))
+    columns = [c for c in (*METRIC_COLUMNS, *maps, "average_mAP") if c in present]
     order = _method_order(data.metrics)
     rows = ["<tr><th>method</th>" + "".join(f"<th>{_esc(c)}</th>" for c in columns) + "</tr>"]
     for method in order:
