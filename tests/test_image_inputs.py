@@ -16,6 +16,15 @@ def test_headerless_and_jsonl_manifests(tmp_path):
         image_inputs.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
 
 
+def test_relative_paths_with_a_colon_are_paths_and_schemes_stay_uris(tmp_path):
+    """A label folder "Tennis:Serve/a.jpg" is relative to the manifest; "data:..." and "file:..." stay
+    as written, for ingestion to refuse their scheme."""
+    (tmp_path / "m.csv").write_text('label,image\nTennis:Serve,Tennis:Serve/a.jpg\nTennis:Serve,img:1.png\n'
+                                    'Tennis:Serve,"data:image/png;base64,AAAA"\nTennis:Serve,FILE:/etc/passwd\n')
+    assert [i.source for i in image_inputs.list_inputs(str(tmp_path / "m.csv"))] == [
+        f"{tmp_path}/Tennis:Serve/a.jpg", f"{tmp_path}/img:1.png", "data:image/png;base64,AAAA", "FILE:/etc/passwd"]
+
+
 def test_a_header_after_blank_lines_is_still_the_header(tmp_path):
     (tmp_path / "a.csv").write_text("\n\nlabel,image\nDiving:Platform,x.jpg\n")
     assert image_inputs.list_inputs(str(tmp_path / "a.csv")) == [

@@ -78,6 +78,7 @@ def samples() -> Dict[str, bytes]:
         "webp_animated": encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True),
         "bmp": encode(base, "BMP"),
         "bmp32": bmp32(rgb),
+        "bmp_palette": encode(palette, "BMP"),
         "tiff": encode(base, "TIFF"),
         "html_as_jpg": b"<!DOCTYPE html><html><body>404 Not Found</body></html>",
         "bomb_png": png_bomb(),
@@ -105,6 +106,11 @@ def test_color_formats_decode_to_the_original_rgb(media, name):
 def test_lossless_formats_are_exact(media):
     for name in ("webp", "bmp", "bmp32", "png16_rgb"):
         np.testing.assert_array_equal(images.decode(media[name]), pattern(48, 64), err_msg=name)
+
+
+def test_a_palette_bmp_decodes_to_its_colours_not_its_indices(media):
+    expected = np.asarray(Image.open(io.BytesIO(media["bmp_palette"])).convert("RGB"))
+    np.testing.assert_array_equal(images.decode(media["bmp_palette"]), expected)
 
 
 def test_grayscale_becomes_three_equal_channels(media):

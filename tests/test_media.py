@@ -33,13 +33,40 @@ def test_vfr_exact_sampling_uses_the_nearest_presentation_time(clips):
     times = vf.vfr_times()
     video = Video(clips["vfr"], fps=1.0, size=32, keyframe_window=0.0, ref_tolerance=0.0)
     samples = list(video.samples())
-    assert len(samples) == 9  # 8.0 s of frames + the last frame's duration
+    assert len(samples) == 8  # frames end at 8.0 s: the last frame's own duration, not the longest gap's
     for s in samples:
         nearest = times[np.argmin(np.abs(times - s.target))]
         assert s.timestamp == pytest.approx(nearest, abs=1e-3)
         assert content_time(s) == pytest.approx(nearest, abs=0.15)
     # the sparse 2 fps stretch forces real errors: t=2.5 is a frame but 3.25 would not be
     assert max(abs(s.error) for s in samples) < 0.26
+
+
+def test_a_held_frame_does_not_stretch_the_end_of_the_video(tmp_path):
+    """A frame shown for 10 s mid-video (variable frame rate) once set every frame's length, so a
+    14 s video sampled 24 targets, the last ten past its end."""
+    times = np.concatenate([np.arange(0, 2, 0.1), [2.0], np.arange(12, 14, 0.1)])
+    video = Video(vf.encode(str(tmp_path / "hold.mp4"), "libx264", times, options={"g": "10"}), fps=1.0, size=32)
+    assert video.duration == pytest.approx(13.93, abs=0.05) and len(video.targets) == 14  # 13.9 s + 1/30 s
+    assert len(list(video.samples())) == 14
+
+
+def test_a_clip_cut_with_stream_copy_is_read_from_its_cut(tmp_path):
+    """``ffmpeg -ss 1.5 -c copy`` starts at the keyframe before the cut and hides the lead-in with an
+    edit list (discarded packets): they do not set the start, and the first sample is the cut's frame."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg (make test installs it)")
+    source = vf.encode(str(tmp_path / "src.mp4"), "libx264", vf.cfr(6.0), options={"g": "30", "bf": "0"})
+    cut = str(tmp_path / "cut.mp4")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-ss", "1.5", "-i", source, "-c", "copy", cut],
+                   check=True)
+    video = Video(cut, fps=1.0, size=32)
+    samples = list(video.samples())
+    assert video.duration == pytest.approx(4.5, abs=0.15) and len(samples) == 5
+    assert content_time(samples[0]) == pytest.approx(1.5, abs=0.15)
 
 
 def test_rotation_metadata_is_applied(clips):

@@ -110,7 +110,7 @@ def test_records_follow_the_contract(extracted):
     assert [by_id[v].split for v in ("h264", "mjpeg", "rotated")] == ["train", "eval", "test"]
     assert vi.read_records(extracted, "eval")[0].video_id in ("mjpeg", "vfr")
     vfr = by_id["vfr"]
-    assert vfr.num_frames == 9 and vfr.duration == pytest.approx(8.433, abs=0.01)
+    assert vfr.num_frames == 8 and vfr.duration == pytest.approx(8.0, abs=0.01)  # last frame 7.93 s + its 1/15 s
     assert [(s.start, s.end, s.label) for s in vfr.segments] == [(1.0, 2.0, "Shade:Cyan"), (6.5, 7.0, "Shade:Cyan")]
     assert vfr.segment_label_indices == [vocabulary.index("Shade:Cyan")] * 2
     assert by_id["h264"].source == by_id["h264"].source and by_id["vp9-remote"].source.startswith("ram://")
@@ -219,19 +219,29 @@ def test_import_features(tmp_path):
     np.save(tmp_path / "flat.npy", rng.normal(size=(5,)))
     np.save(tmp_path / "nan.npy", np.full((4, 16), np.nan))
     (tmp_path / "text.npy").write_text("not an array")
+    with open(tmp_path / "archive.npy", "wb") as f:  # an .npz under a .npy name once crashed the whole run
+        np.savez(f, x=good)
+    np.save(tmp_path / "complex.npy", good.astype(np.complex64))
+    np.save(tmp_path / "zero_width.npy", np.zeros((5, 0), np.float32))
+    np.save(tmp_path / "late.npy", good)  # 7 frames at 2.5/s: 2.8 s, and a segment at 100 s
+    names_ = ("a.npy", "b.npy", "wrong_dim.npy", "flat.npy", "nan.npy", "text.npy", "archive.npy", "complex.npy",
+              "zero_width.npy", "late.npy")
     manifest = write_manifest(tmp_path / "features.csv", [
-        (f, "Sport:Run", "", "train", "1-2") for f in ("a.npy", "b.npy", "wrong_dim.npy", "flat.npy", "nan.npy",
-                                                      "text.npy")])
+        (f, "Sport:Run", "", "train", "100-200" if f == "late.npy" else "1-2") for f in names_])
     output = str(tmp_path / "out")
     summary = vi.import_features(manifest, output, feature_rate=2.5)
-    assert summary == {"inputs": 6, "accepted": 2, "rejected": 4, "duplicates": 0}
+    assert summary == {"inputs": 10, "accepted": 2, "rejected": 8, "duplicates": 0}
     by_id = records(output)
     np.testing.assert_array_equal(by_id["a"].features, good)
     np.testing.assert_allclose(by_id["a"].timestamps, np.arange(7) / 2.5, rtol=1e-6)
     assert by_id["a"].fps == 2.5 and by_id["a"].duration == pytest.approx(7 / 2.5)
     assert by_id["b"].segments[0].start == 1.0
     stages = {os.path.basename(r["source"]): r["stage"] for r in vi.read_rejected(output)}
-    assert stages == {"wrong_dim.npy": "validate", "flat.npy": "validate", "nan.npy": "validate", "text.npy": "read"}
+    assert stages == {"wrong_dim.npy": "validate", "flat.npy": "validate", "nan.npy": "validate", "text.npy": "read",
+                      "archive.npy": "read", "complex.npy": "validate", "zero_width.npy": "validate",
+                      "late.npy": "validate"}
+    reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
+    assert "starts after the video's end (2.8 s)" in reasons["late.npy"] and "non-real" in reasons["complex.npy"]
 
 
 def test_component_in_local_dag_runner(clips, weights, tmp_path):

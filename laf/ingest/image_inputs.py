@@ -98,9 +98,20 @@ def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
     source = str(fields[present[0]] or "").strip()
     if not source:
         raise UserError(f"{where}: empty image path or URL")
-    if "://" not in source and ":" not in source.split("/", 1)[0] and not os.path.isabs(source):
+    if not _is_uri(source) and not os.path.isabs(source):
         source = f"{base}/{source}"  # relative to the manifest
     return ImageItem(label, source)
+
+
+# Schemes written without "//" that a manifest row may hold; other text before a ':' is a path (a
+# label folder such as "Tennis:Serve/a.jpg")
+_BARE_SCHEMES = {"data", "file", "javascript", "mailto", "blob", "about", "ftp", "http", "https"}
+
+
+def _is_uri(source: str) -> bool:
+    """A URI (left as written, for ``images.check_source`` to allow or refuse), not a relative path."""
+    head = source.split("/", 1)[0]
+    return "://" in source or (":" in head and head.split(":", 1)[0].lower() in _BARE_SCHEMES)
 
 
 def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:

@@ -385,6 +385,8 @@ def _uses_tf(image: Image.Image) -> bool:
         return image.mode in ("RGB", "L")        # CMYK / YCCK need Pillow's colour conversion
     if image.format == "GIF":                    # TF decodes every frame and ignores transparency
         return not getattr(image, "is_animated", False) and "transparency" not in image.info
+    if image.format == "BMP":                    # TF returns a palette BMP's indices as grey levels
+        return image.mode in ("RGB", "RGBA")
     return not getattr(image, "is_animated", False)
 
 

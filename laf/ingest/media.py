@@ -73,6 +73,8 @@ class _Packet:
     dts: Optional[int]
     gop: int
     key: bool
+    shown: bool = True
+    duration: int = 0
 
 
 @dataclasses.dataclass
@@ -141,7 +143,7 @@ class Video:
         durations: List[int] = []
         try:
             for pkt, pts, gop in _packets(container, stream):
-                packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe)))
+                packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe), not pkt.is_discard, pkt.duration or 0))
                 durations.append(pkt.duration or 0)
         except av.FFmpegError as e:
             raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets:"
@@ -154,9 +156,10 @@ class Video:
         if not packets:
             raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
         tb = self._time_base
-        self._start = min(p.pts for p in packets)
-        self.frame_times = np.unique([(p.pts - self._start) * tb for p in packets])
-        self.key_times = np.unique([(p.pts - self._start) * tb for p in packets if p.key])
+        shown = [p for p in packets if p.shown] or packets
+        self._start = min(p.pts for p in shown)
+        self.frame_times = np.unique([(p.pts - self._start) * tb for p in shown])
+        self.key_times = np.unique([(p.pts - self._start) * tb for p in shown if p.key])
         self._gop_of = {(p.pts - self._start) * tb: p.gop for p in packets}
         self._key_pts = {p.gop: p.pts for p in packets if p.key}
         self._gop_at_key = {p.pts: p.gop for p in packets if p.key}
@@ -164,8 +167,9 @@ class Video:
         self._seek_to = {p.gop: min(p.pts, p.dts if p.dts is not None else p.pts) for p in packets if p.key}
         spacing = np.diff(self.frame_times)
         # how far from a frame the targets it may serve lie: a sampling interval, or the widest gap
-        self._reach = max(1.0 / self.fps, float(spacing.max()) if spacing.size else 0.0)
-        last = (max(durations) * tb) if any(durations) else (float(np.median(spacing)) if spacing.size else 0.0)
+        final = max(shown, key=lambda p: p.pts).duration * tb
+        last = final if final > 0 else (float(np.median(spacing)) if spacing.size else 0.0)
+        self._reach = max(1.0 / self.fps, float(spacing.max()) if spacing.size else 0.0, last)
         self.duration = float(self.frame_times[-1] + last)
         if declared and self.duration < declared - max(1.0, 2.0 / self.fps):
             raise MediaError("decode", f"truncated file: frames end at {self.duration:.2f} s of a"

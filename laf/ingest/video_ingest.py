@@ -61,6 +61,16 @@ def _element(result: Union[VideoRecord, rejects.Rejected]) -> sorted_files.Eleme
     return f"Split-{result.split}", result.video_id, result.serialize()
 
 
+def _segment_past_end(row: mf.VideoRow, duration: float) -> Optional[str]:
+    """Why a row's ground truth no detection can match (a segment starting after the video's end:
+    milliseconds or frame numbers?), or None."""
+    outside = [s for s in row.segments if s.start >= duration]
+    if not outside:
+        return None
+    return (f"segment [{outside[0].start:g}, {outside[0].end:g}] starts after the video's end ({duration:.1f} s);"
+            " segments are in seconds")
+
+
 def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, timestamps: np.ndarray,
             fps: float, duration: float) -> VideoRecord:
     return VideoRecord(
@@ -108,11 +118,9 @@ class ExtractVideoFeatures(beam.DoFn):
                 if len(video.targets) < opts.min_frames:
                     return self._reject(row, "validate", f"too short: {len(video.targets)} samples at"
                                                          f" {opts.fps} fps < min_frames={opts.min_frames}")
-                outside = [s for s in row.segments if s.start >= video.duration]
-                if outside:  # ground truth no detection can match: milliseconds or frame numbers?
-                    return self._reject(row, "validate", f"segment [{outside[0].start:g}, {outside[0].end:g}] starts"
-                                                         f" after the video's end ({video.duration:.1f} s);"
-                                                         " segments are in seconds")
+                outside = _segment_past_end(row, video.duration)
+                if outside:
+                    return self._reject(row, "validate", outside)
                 features, timestamps, targets = self._features(video)
         except MediaError as e:
             return self._reject(row, e.stage, e.reason)
@@ -203,12 +211,15 @@ class ImportFeatures(beam.DoFn):
         try:
             with mf.local_path(row.uri) as path:
                 array = np.load(path, allow_pickle=False)
+                if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
+                    array.close()
+                    raise ValueError("an .npz archive, not one array")
         except Exception as e:  # noqa: BLE001 -- unreadable file: rejected, run continues
             return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
-        problem = _feature_problem(array, self._dim)
+        t = array.shape[0] if array.ndim else 0
+        problem = _feature_problem(array, self._dim) or _segment_past_end(row, t / self._rate)
         if problem:
             return rejects.Rejected(row.uri, "validate", problem)
-        t = array.shape[0]
         return _record(row, self._vocabulary, array.astype(np.float32),
                        (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate)
 
@@ -218,8 +229,10 @@ def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
         return f"expected a [T, D] array, got shape {list(array.shape)}"
     if array.shape[0] == 0:
         return "zero-frame feature array"
-    if not np.issubdtype(array.dtype, np.number):
-        return f"non-numeric dtype {array.dtype}"
+    if array.shape[1] == 0:
+        return "zero-width feature array ([T, 0])"
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        return f"non-real dtype {array.dtype}"
     if dim is not None and array.shape[1] != dim:
         return f"feature dimension {array.shape[1]} != {dim} of the other videos"
     if not np.all(np.isfinite(array)):
