@@ -271,6 +271,7 @@ def image_routes(jpeg: bytes):
         "/to-ftp": lambda _: (302, {"Location": "ftp://127.0.0.1/a.jpg"}, b""),
         "/to-ok": lambda _: (302, {"Location": "/ok.jpg"}, b""),
         "/slow.jpg": slow,
+        "/short.jpg": lambda _: (200, {"Content-Type": "image/jpeg", "Content-Length": str(len(jpeg))}, jpeg[:20]),
     }
 
 
@@ -295,6 +296,13 @@ def test_fetch_retries_a_bounded_number_of_times(server, media):
     with pytest.raises(ImageError, match="HTTP 404"):
         images.fetch(server.url("/missing.jpg"), FAST)
     assert server.hits["/missing.jpg"] == 1  # client errors are not retried
+
+
+def test_a_download_shorter_than_its_content_length_is_a_retried_fetch_error(server):
+    """Not a decode error on the truncated bytes: the connection closed early."""
+    with pytest.raises(ImageError) as info:
+        images.fetch(server.url("/short.jpg"), FAST)
+    assert info.value.stage == "fetch" and "IncompleteRead" in info.value.reason and server.hits["/short.jpg"] == 3
 
 
 @pytest.mark.parametrize("path, options, words", [

@@ -278,6 +278,8 @@ def _fetch_once(url: str, options: ImageOptions, guard: _Guard) -> bytes:
             if total > options.max_bytes:
                 raise ImageError("fetch", f"download is over the cap of {options.max_bytes} bytes")
             chunks.append(chunk)
+        if length and length.isdigit() and total < int(length):  # the connection closed early: retried
+            raise http.client.IncompleteRead(b"".join(chunks), int(length) - total)
     guard.remaining()  # a read cut short by the deadline ends like a complete one
     data = b"".join(chunks)
     if not data:
