@@ -328,7 +328,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
         try:
             demo = DemoConfig(seed=args.data_seed, looks=args.looks).scaled(args.scale)
             demo.validate()
-        except ValueError as e:
+        except UserError as e:
             parser.error(f"demo run settings: {e}")
 
     root = ensure_run(args.pipeline_root, args.demo_output, args.scale, demo)

@@ -111,7 +111,8 @@ class FeatureStream:
             x = x.numpy().astype(np.float64)
             n, total, squares = n + len(x), total + x.sum(0), squares + (x * x).sum(0)
         mean = total / max(n, 1)
-        return mean, np.sqrt(np.maximum(squares / max(n, 1) - mean ** 2, 0.0))
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite features: refused by the caller
+            return mean, np.sqrt(np.maximum(squares / max(n, 1) - mean ** 2, 0.0))
 
     def indexed(self) -> tf.data.Dataset:
         """Chunks ``(x [b, D], y [b], row [b])`` in stream order."""
