@@ -160,6 +160,25 @@ def test_bad_files_raise_clear_errors(clips, name, stage, words):
     assert info.value.stage == stage and words in str(info.value)
 
 
+def test_a_music_file_with_cover_art_is_named_so(tmp_path):
+    """Album art is a one-picture video stream (attached_pic): not a video, and not "truncated"."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg (make test installs it)")
+    sound = vf.audio_only(str(tmp_path / "sound.m4a"))
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "cover.png")
+    song = str(tmp_path / "song.m4a")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", sound, "-i", str(tmp_path / "cover.png"),
+                    "-map", "0", "-map", "1", "-c", "copy", "-disposition:v", "attached_pic", song], check=True)
+    with pytest.raises(MediaError) as info:
+        list(Video(song).samples())
+    assert info.value.stage == "decode" and "only an attached cover picture" in str(info.value)
+
+
 @pytest.mark.parametrize("times", [vf.cfr(4.0), 2.0 + vf.cfr(4.0)], ids=["sound-outlasts-picture", "late-picture"])
 def test_a_sound_track_longer_than_the_picture_is_no_truncation(tmp_path, times):
     video = Video(vf.with_sound(str(tmp_path / "clip.mp4"), times, sound_seconds=9.0), fps=1.0, size=32)

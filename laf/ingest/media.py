@@ -127,7 +127,11 @@ class Video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
             container.close()
             raise MediaError("decode", f"no video stream (streams: {', '.join(kinds)}; audio-only file?)")
-        stream = container.streams.video[0]
+        moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        if not moving:  # a music file's album art is a one-picture "video" stream
+            container.close()
+            raise MediaError("decode", "no video stream, only an attached cover picture (an audio file?)")
+        stream = moving[0]
         stream.codec_context.thread_type = "NONE"  # FFmpeg's threads cost CPU per frame; blocks parallelise
         return container, stream
 
