@@ -86,3 +86,15 @@ def test_batch_in_a_saved_model_signature_gives_every_detection(tmp_path):
     assert found[1] > 100 and out["start"].shape == (3, max(found)) and out["count"].tolist() == found
     for i, (p, t) in enumerate(videos):
         assert_same({k: v[i] for k, v in out.items()}, ev.detect(p, t, config), found[i])
+
+
+def test_window_scores_are_the_library_s_to_the_last_bit():
+    """Same sums in the same grouping: tied windows keep the library's order on long videos too."""
+    from laf.serve.localize_tf import _window_scores
+
+    config = LocalizeConfig(window=10, scales=(0.4, 0.6, 1.0, 1.6))
+    evidence = np.random.default_rng(4).uniform(size=(3000, 3))
+    starts, widths = ev.all_windows(len(evidence), config)
+    want = ev.window_scores(evidence, starts, widths, config)
+    got = _window_scores(tf.constant(evidence), tf.constant(starts, tf.int32), tf.constant(widths, tf.int32), config)
+    np.testing.assert_array_equal(got.numpy(), want)

@@ -51,7 +51,8 @@ def test_a_held_frame_does_not_stretch_the_end_of_the_video(tmp_path):
     assert len(list(video.samples())) == 14
 
 
-def test_a_clip_cut_with_stream_copy_is_read_from_its_cut(tmp_path):
+@pytest.mark.parametrize("gop", ["30", "250"])  # 250: the only keyframe is in the hidden lead-in
+def test_a_clip_cut_with_stream_copy_is_read_from_its_cut(tmp_path, gop):
     """``ffmpeg -ss 1.5 -c copy`` starts at the keyframe before the cut and hides the lead-in with an
     edit list (discarded packets): they do not set the start, and the first sample is the cut's frame."""
     import shutil
@@ -59,7 +60,8 @@ def test_a_clip_cut_with_stream_copy_is_read_from_its_cut(tmp_path):
 
     if shutil.which("ffmpeg") is None:
         pytest.skip("needs ffmpeg (make test installs it)")
-    source = vf.encode(str(tmp_path / "src.mp4"), "libx264", vf.cfr(6.0), options={"g": "30", "bf": "0"})
+    source = vf.encode(str(tmp_path / "src.mp4"), "libx264", vf.cfr(6.0),
+                       options={"g": gop, "bf": "0", "sc_threshold": "0"})
     cut = str(tmp_path / "cut.mp4")
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-ss", "1.5", "-i", source, "-c", "copy", cut],
                    check=True)

@@ -241,7 +241,8 @@ def test_import_features(tmp_path):
                       "archive.npy": "read", "complex.npy": "validate", "zero_width.npy": "validate",
                       "late.npy": "validate"}
     reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
-    assert "starts after the video's end (2.8 s)" in reasons["late.npy"] and "non-real" in reasons["complex.npy"]
+    assert "starts after the features' end, plus one step (3.2 s)" in reasons["late.npy"]
+    assert "non-real" in reasons["complex.npy"]
 
 
 def test_component_in_local_dag_runner(clips, weights, tmp_path):

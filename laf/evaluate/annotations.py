@@ -149,7 +149,7 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
     database = _load_json(path).get("database")
     if not isinstance(database, dict):
         raise UserError(f"{path}: no \"database\" object; is this ActivityNet ground truth?")
-    subsets = sorted({str(info.get("subset")) for info in database.values() if isinstance(info, dict)})
+    subsets = sorted({str(info["subset"]) for info in database.values() if isinstance(info, dict) and "subset" in info})
     if one_subset and subset is None and len(subsets) > 1:
         raise UserError(f"{path} holds the subsets {subsets}: choose one (--subset)")
     out: Dict[str, List[Segment]] = {}

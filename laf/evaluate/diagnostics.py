@@ -55,10 +55,10 @@ def action_frame_accuracy(outputs: Sequence[Outputs], records: Sequence[VideoRec
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     """P(a positive scores above a negative), ties counting half (rank-sum form, O(n log n));
-    NaN (undefined) without positives or without negatives."""
-    if len(positive) == 0 or len(negative) == 0:
-        return float("nan")
+    NaN (undefined) without positives or without negatives, or with a non-finite score."""
     scores = np.concatenate([positive, negative])
+    if len(positive) == 0 or len(negative) == 0 or not np.all(np.isfinite(scores)):
+        return float("nan")
     _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     below = np.cumsum(counts) - counts  # scores under each distinct value
     ranks = below[inverse] + (counts[inverse] + 1) / 2  # ties share their average rank (1-based)

@@ -229,7 +229,8 @@ def window_scores(evidence: np.ndarray, starts: np.ndarray, width: np.ndarray, c
     (its mean falls), and the sqrt breaks ties between equal contrasts towards the longer window.
     Two actions closer than about twice their length fall into one window when a length spans both.
     A window without flanks (the whole video) has nothing to stand out from: contrast 0, so a short
-    video's whole-video window does not outrank, or suppress, the action inside it."""
+    video's whole-video window does not outrank, or suppress, the action inside it; a trimmed clip
+    that is action throughout therefore has no clear window here (localize those with one length)."""
     cumulative = np.concatenate([np.zeros((1, evidence.shape[1])), np.cumsum(evidence, axis=0)])
     ends = starts + width
     inner = (cumulative[ends] - cumulative[starts]) / width[:, None]

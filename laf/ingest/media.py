@@ -14,7 +14,7 @@ so only what a sample needs is decoded:
 Every planned group starts from a drained and flushed decoder, as after a seek: the groups
 in between were never sent, and an open GOP's keyframe is no IDR frame.
 
-Times are seconds from the first frame. Each sample reports its timestamp error (actual
+Times are seconds from the first shown frame (an edit list's hidden lead-in does not count). Each sample reports its timestamp error (actual
 frame time minus grid time). Parallel decoding splits the plan into blocks of whole groups of
 pictures, each decoded by a single-threaded FFmpeg decoder after a seek: FFmpeg's own frame
 threads cost ~30% more CPU per frame on 720p H.264 and stall on the skips above, CPU the
@@ -189,8 +189,8 @@ class Video:
         self._by_gop: Dict[int, List[_Target]] = collections.defaultdict(list)
         self._modes: Dict[int, Optional[float]] = {}  # gop -> decode-until time (None: keyframe only)
         for i, t in enumerate(self.targets):
-            key = _nearest(keys, t)
-            if abs(key - t) < self.keyframe_window * interval - 1e-9:
+            key = _nearest(keys, t) if keys else None  # a stream-copy cut may show no keyframe at all
+            if key is not None and abs(key - t) < self.keyframe_window * interval - 1e-9:
                 gop = self._gop_of[key]
                 self._targets.append(_Target(i, t, key, gop, True))
                 self._by_gop[gop].append(self._targets[-1])

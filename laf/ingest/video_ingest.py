@@ -61,13 +61,13 @@ def _element(result: Union[VideoRecord, rejects.Rejected]) -> sorted_files.Eleme
     return f"Split-{result.split}", result.video_id, result.serialize()
 
 
-def _segment_past_end(row: mf.VideoRow, duration: float) -> Optional[str]:
-    """Why a row's ground truth no detection can match (a segment starting after the video's end:
+def _segment_past_end(row: mf.VideoRow, end: float, what: str = "the video's end") -> Optional[str]:
+    """Why a row's ground truth no detection can match (a segment starting after ``end``:
     milliseconds or frame numbers?), or None."""
-    outside = [s for s in row.segments if s.start >= duration]
+    outside = [s for s in row.segments if s.start >= end]
     if not outside:
         return None
-    return (f"segment [{outside[0].start:g}, {outside[0].end:g}] starts after the video's end ({duration:.1f} s);"
+    return (f"segment [{outside[0].start:g}, {outside[0].end:g}] starts after {what} ({end:.1f} s);"
             " segments are in seconds")
 
 
@@ -217,7 +217,9 @@ class ImportFeatures(beam.DoFn):
         except Exception as e:  # noqa: BLE001 -- unreadable file: rejected, run continues
             return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
         t = array.shape[0] if array.ndim else 0
-        problem = _feature_problem(array, self._dim) or _segment_past_end(row, t / self._rate)
+        # one step of slack: extractors that keep whole snippets drop the video's last partial one
+        problem = _feature_problem(array, self._dim) or _segment_past_end(row, (t + 1) / self._rate,
+                                                                          "the features' end, plus one step")
         if problem:
             return rejects.Rejected(row.uri, "validate", problem)
         return _record(row, self._vocabulary, array.astype(np.float32),

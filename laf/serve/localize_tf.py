@@ -52,8 +52,9 @@ def _window_scores(p, starts, width, config: LocalizeConfig):
     flank = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float64) * FLANK), tf.int32))
     before, after = tf.maximum(starts - flank, 0), tf.minimum(ends + flank, num_frames)
     outer_n = (starts - before) + (after - ends)
-    outer = (tf.gather(cumulative, starts) - tf.gather(cumulative, before)
-             + tf.gather(cumulative, after) - tf.gather(cumulative, ends)) / tf.cast(tf.maximum(outer_n, 1), p.dtype)[:, None]
+    outer = ((tf.gather(cumulative, starts) - tf.gather(cumulative, before))  # grouped as the library's sum
+             + (tf.gather(cumulative, after) - tf.gather(cumulative, ends))) / tf.cast(tf.maximum(outer_n, 1),
+                                                                                  p.dtype)[:, None]
     outer = tf.where((outer_n > 0)[:, None], outer, inner)  # no flanks (the whole video): contrast 0
     return (inner - outer) * tf.sqrt(length / config.window)
 
