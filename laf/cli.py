@@ -8,7 +8,7 @@ import re
 import sys
 from typing import List, Optional
 
-from laf.errors import UserError
+from laf.errors import UserError, first_line
 
 # name -> one-line help; the module laf.commands.<name> provides add_arguments() and run().
 COMMANDS = {
@@ -61,8 +61,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as e:  # noqa: BLE001 - only file-system errors are the user's; the rest re-raise
         if not _is_file_error(e):
             raise
-        lines = (getattr(e, "message", None) or str(e)).strip().splitlines()
-        print(f"laf {name}: error: {lines[0] if lines else type(e).__name__}", file=sys.stderr)
+        print(f"laf {name}: error: {first_line(getattr(e, 'message', None) or str(e), type(e).__name__)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"laf {name}: interrupted", file=sys.stderr)

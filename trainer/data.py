@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from laf import tfrecords
+from laf.errors import UserError
 from schemas import names
 from schemas.parsing import parse_video
 from schemas.records import VideoRecord
@@ -61,8 +62,6 @@ def records(files: Files) -> tf.data.Dataset:
 def feature_dim(files: Files, weighting: str = "uniform") -> int:
     """D, from the first record (all records share it); checks before a long run that it
     carries what ``weighting`` needs."""
-    from laf.errors import UserError
-
     try:
         first = [VideoRecord.parse(s.numpy()) for s in records(files).take(1)]
     except FileNotFoundError:
@@ -88,8 +87,6 @@ def check_records(files: Files, split: str, classes: int, dim: int) -> int:
     """The number of records of a split, after refusing (one line, before training) what would
     fail deep inside tf.data or train on garbage: no records, a label index outside the classes,
     a first record of another feature size."""
-    from laf.errors import UserError
-
     try:
         labels = np.fromiter(_context_int(files, names.LABEL_INDEX).as_numpy_iterator(), np.int64)
     except FileNotFoundError:

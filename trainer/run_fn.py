@@ -215,8 +215,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     tf.config.experimental.enable_op_determinism()  # same records and seed, same model (issue 13)
     dim = config.feature_dim or data.feature_dim(train_files, config.weighting)
     classes, vocabulary = _num_classes(config, train_files + eval_files)
-    for split, files in (("train", train_files), ("eval", eval_files)):
-        data.check_records(files, split, classes, dim)
+    data.check_records(train_files, "train", classes, dim)
+    eval_count = data.check_records(eval_files, "eval", classes, dim)
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness)
@@ -245,7 +245,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
             validation_data=data.stream_batches(eval_files, weighting=config.weighting, **batches),
             validation_steps=eval_steps, epochs=config.epochs, verbose=2,
             callbacks=_callbacks(config, log_dir, train_steps,
-                                 selection.EvalVideoMetrics(net, selection.EvalVideos(eval_files, dim))))
+                                 selection.EvalVideoMetrics(net, selection.EvalVideos(eval_files, dim, eval_count))))
     return net, dim, vocabulary, history.history
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Iterable, Iterator, Sized
+from typing import Iterable, Iterator, Optional, Sized
 
 import keras
 import numpy as np
@@ -33,9 +33,11 @@ class EvalVideos:
     """The eval split's videos (``features`` [T, D], ``label``), re-read from the records at each
     pass: the per-epoch Hit@1 covers every eval video while memory holds one batch of them."""
 
-    def __init__(self, files: data.Files, dim: int):
+    def __init__(self, files: data.Files, dim: int, count: Optional[int] = None):
+        """``count``: the number of records when the caller knows it (``data.check_records``)."""
         self.files, self.dim = files, dim
-        self._count = int(data.records(files).reduce(np.int64(0), lambda n, _: n + 1).numpy())
+        self._count = count if count is not None else int(
+            data.records(files).reduce(np.int64(0), lambda n, _: n + 1).numpy())
 
     def __len__(self) -> int:
         return self._count

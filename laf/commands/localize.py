@@ -127,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give video files or --stream SOURCE (one of the two)")
     if args.stream and (args.json or args.plot):
         raise UserError("--json and --plot apply to video files; --stream writes one JSON line per event on stdout")
-    if not args.stream and localize_stream.given(args):
-        raise UserError(f"{', '.join(localize_stream.given(args))}: only with --stream SOURCE")
+    stream_only = [] if args.stream else localize_stream.given(args)
+    if stream_only:
+        raise UserError(f"{', '.join(stream_only)}: only with --stream SOURCE")
     settings = _settings(args)
     _check_outputs(args)
     if args.stream:

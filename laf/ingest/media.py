@@ -73,8 +73,8 @@ class _Packet:
     dts: Optional[int]
     gop: int
     key: bool
-    shown: bool = True
-    duration: int = 0
+    shown: bool      # False: an edit list's discarded lead-in (decoded, never output)
+    duration: int
 
 
 @dataclasses.dataclass
@@ -144,11 +144,9 @@ class Video:
             raise MediaError("read", "zero-byte file")
         container, stream = self._open()
         packets: List[_Packet] = []
-        durations: List[int] = []
         try:
             for pkt, pts, gop in _packets(container, stream):
                 packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe), not pkt.is_discard, pkt.duration or 0))
-                durations.append(pkt.duration or 0)
         except av.FFmpegError as e:
             raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets:"
                                        f" {_reason(e)}") from None

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from laf.errors import NOT_FINITE, UserError
+from laf.errors import NOT_FINITE, UserError, first_line
 from laf.evaluate.evaluation import Detection
 from laf.ingest.backbones import BackboneConfig
 from schemas import names
@@ -127,7 +127,7 @@ def video_ids(paths: Sequence[str]) -> List[str]:
             for i, candidate in enumerate(names):
                 if ids[i] is None and names.count(candidate) == 1:
                     ids[i] = candidate
-    return [i for i in ids if i is not None]
+    return ids  # the paths are unique, so by the full path at the latest every video has its name
 
 
 def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
@@ -176,7 +176,7 @@ def localize_outputs(model, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
             raise UserError(NOT_FINITE) from None
         dim = VideoRecord.parse(examples[0]).features.shape[1]
         raise UserError(f"the model rejects these {dim}-d features (was it trained with another backbone?):"
-                        f" {e.message.splitlines()[0]}") from None
+                        f" {first_line(e.message)}") from None
 
 
 def results_from_outputs(found: Mapping[str, np.ndarray], examples: Sequence[bytes], ids: Sequence[str],

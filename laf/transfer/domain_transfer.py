@@ -22,14 +22,13 @@ import dataclasses
 import json
 import logging
 import os
-import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from laf import tfrecords
-from laf.errors import UserError
+from laf.errors import UserError, first_line
 from laf.evaluate.evaluation import TOP_FRACTION
 from schemas import names
 
@@ -152,23 +151,23 @@ class FeatureStream:
             _check_label(label, num_classes, pattern_or_dir)
             labels.append(np.full(num, label, np.int32))
             lengths.append(num)
-        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32),
-                names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
+        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
         context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
+        lengths = np.asarray(lengths, np.int64)
 
-        def parse(serialized):  # one video at a time: batching would pad every video to the longest
+        def parse(serialized, counted):  # one video at a time: batching would pad every video to the longest
             ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
             x = seq[names.FRAME_FEATURES]
             tf.debugging.assert_equal(  # the index counted timestamps: rows must match them
-                tf.shape(x)[0], tf.shape(seq[names.TIMESTAMP])[0],
+                tf.cast(tf.shape(x)[0], tf.int64), counted,
                 message=f"a video's {names.FRAME_FEATURES} and {names.TIMESTAMP} lists differ in length")
             return x, tf.fill([tf.shape(x)[0]], tf.cast(ctx[names.LABEL_INDEX], tf.int32))
 
         def chunks():
-            return (tf.data.TFRecordDataset(paths, compression_type="GZIP")
+            records = tf.data.TFRecordDataset(paths, compression_type="GZIP")
+            return (tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(lengths)))
                     .map(parse, num_parallel_calls=tf.data.AUTOTUNE))
 
-        lengths = np.asarray(lengths, np.int64)
         return cls(chunks, _concat(labels, np.int32), lengths, dim, lengths.mean() if len(lengths) else 1)
 
     @classmethod
@@ -444,8 +443,7 @@ def reading_errors():
     try:
         yield
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:
-        message = re.sub(r"\{\{.*?\}\}\s*", "", e.message).strip().splitlines()
-        raise UserError(f"malformed feature records: {message[0] if message else type(e).__name__}") from e
+        raise UserError(f"malformed feature records: {first_line(e.message, type(e).__name__)}") from e
 
 
 def run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
@@ -542,18 +540,15 @@ def write_image_filter(image_mask: np.ndarray, images_pattern_or_dir: str, direc
     """``image_filter.json``: which web images the chosen round kept (for reports and for
     scoring the filter against known noise). Reads ids in stream order, one record at a time:
     only the small fields are kept, never the features."""
-    from tensorflow.core.example import example_pb2
-
-    def text(feature) -> str:
-        return feature.bytes_list.value[0].decode("utf-8")
+    from schemas.records import ImageRecord
 
     entries = []
     for raw in tfrecords.read(images_pattern_or_dir):
         if len(entries) == len(image_mask):
             raise UserError(f"image records changed while reading: more than the {len(image_mask)} filtered")
-        f = example_pb2.Example.FromString(raw).features.feature
-        entries.append({"image_id": text(f[names.IMAGE_ID]), "label": text(f[names.LABEL]),
-                        "kept": bool(image_mask[len(entries)]), "source": text(f[names.SOURCE])})
+        r = ImageRecord.parse(raw)
+        entries.append({"image_id": r.image_id, "label": r.label, "kept": bool(image_mask[len(entries)]),
+                        "source": r.source})
     if len(entries) != len(image_mask):
         raise UserError(f"image records changed while reading: {len(entries)} != {len(image_mask)}")
     path = os.path.join(directory, IMAGE_FILTER_FILE)
