@@ -90,6 +90,9 @@ class EvaluationConfig:
     # window lengths as multiples of `window`, for models with actionness (laf.evaluate.evaluation.window_scores);
     # [1.0] = the paper's single window
     scales: List[float] = dataclasses.field(default_factory=lambda: [0.4, 0.6, 1.0, 1.6])
+    # with several scales: runs of the class evidence at or above these shares of its video peak, longer than the
+    # longest window, are candidates too (laf.evaluate.evaluation.evidence_runs); [] = windows only
+    run_thresholds: List[float] = dataclasses.field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     stride: int = 1
     nms_overlap: float = 0.0          # paper: NMS removes windows that overlap at all
     top_k_classes: Optional[int] = None  # localize only the video's top-k classes; None = all
@@ -98,7 +101,8 @@ class EvaluationConfig:
 
     def localize(self) -> Dict[str, Any]:
         """The fields of ``laf.evaluate.evaluation.LocalizeConfig`` (trainer's ``localize`` signature)."""
-        return {"window": self.window, "scales": list(self.scales), "stride": self.stride, "nms_overlap": self.nms_overlap,
+        return {"window": self.window, "scales": list(self.scales), "run_thresholds": list(self.run_thresholds),
+                "stride": self.stride, "nms_overlap": self.nms_overlap,
                 "top_k_classes": self.top_k_classes}
 
 
@@ -247,6 +251,9 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("evaluation.scales: give at least one window length (1.0 = evaluation.window)")
     for i, x in enumerate(ev.scales):
         _positive(f"evaluation.scales[{i}]", x)
+    for i, x in enumerate(ev.run_thresholds):
+        _positive(f"evaluation.run_thresholds[{i}]", x)
+        _in_range(f"evaluation.run_thresholds[{i}]", x, 0, 1)
     if tr.variant not in VARIANTS:
         raise UserError(f"trainer.variant must be one of {', '.join(VARIANTS)}, got {tr.variant!r}")
     if tr.lr_schedule not in LR_SCHEDULES:

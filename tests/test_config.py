@@ -49,6 +49,8 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     ({"evaluation": {"tiou": [0.1, 2]}}, r"evaluation.tiou\[1\]"),
     ({"evaluation": {"scales": [1.0, 0]}}, r"evaluation.scales\[1\] must be > 0"),
     ({"evaluation": {"scales": []}}, r"evaluation.scales: give at least one window length"),
+    ({"evaluation": {"run_thresholds": [0.5, 0]}}, r"evaluation.run_thresholds\[1\] must be > 0"),
+    ({"evaluation": {"run_thresholds": [1.5]}}, r"evaluation.run_thresholds\[0\] must be a number in \[0, 1\]"),
     ({"data": {"allow_private_addresses": "yes"}}, r"data.allow_private_addresses must be bool, got 'yes'"),
     ({"evaluation": {"top_k_classes": 0}}, r"evaluation.top_k_classes must be > 0, got 0"),
     ({"evaluation": {"tiou": []}}, r"evaluation.tiou: give at least one tIoU threshold"),

@@ -1,5 +1,7 @@
 """Hand-computed cases of the evaluation library, plus random cross-checks against straightforward
 per-detection loops written from the protocol text."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -153,8 +155,32 @@ def test_several_scales_merge_two_actions_only_when_the_gap_is_short():
     assert (close.start[close.label == 0][0], close.end[close.label == 0][0]) == (10.0, 26.0)
 
 
+def test_an_action_longer_than_every_window_gets_its_evidence_run():
+    """A 40-step action and two 4-step ones 3 steps apart, windows of at most 17 steps: no window
+    reaches tIoU 0.5 on the long action; the run of evidence above a share of the peak does, and
+    the short ones keep their own windows (their runs are no longer than a window)."""
+    e = evidence(120, [(80, 84), (87, 91)])
+    e[20:60, 0] = 0.8
+    e[30:35, 0] = 0.6  # a dip inside the long action: the run above 0.8 of the peak (0.72) splits there
+    windows = LocalizeConfig(window=10, scales=(0.4, 1.0, 1.7))
+    runs = dataclasses.replace(windows, run_thresholds=(0.1, 0.5, 0.8))
+    assert ev.evidence_runs(e, windows)[0].size == 0
+    assert [tuple(x) for x in np.transpose(ev.evidence_runs(e, runs))] == [(20, 40), (35, 25)]  # 0.1 and 0.5: one run
+    for config, hits in ((windows, 0), (runs, 1)):
+        found = ev.detect(e, np.arange(120.0), config)
+        top = list(zip(found.start[found.label == 0][:3], found.end[found.label == 0][:3]))
+        assert sum(ev.tiou(a, b, 20.0, 60.0) >= 0.5 for a, b in top) == hits
+        assert {(80.0, 84.0), (87.0, 91.0)} <= set(top)
+
+
+def test_run_thresholds_are_checked_and_dropped_with_the_single_window():
+    with pytest.raises(ValueError, match="run_thresholds must lie in"):
+        LocalizeConfig(run_thresholds=(0.5, 0.0))
+    assert ev.evidence_runs(np.zeros((50, 2)), LocalizeConfig(window=4, scales=(0.5, 1.0), run_thresholds=(0.5,)))[0].size == 0
+
+
 def test_probabilities_alone_keep_the_papers_single_window():
-    several = LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0))
+    several = LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0), run_thresholds=(0.5,))
     assert several.for_evidence(actionness=True) == several
     assert several.for_evidence(actionness=False) == LocalizeConfig(window=4)
     probs, stamps = evidence(30, [(5, 9)]), np.arange(30.0)

@@ -9,7 +9,8 @@ from laf.serve.localize_tf import PAD_LABEL, localize, localize_batch
 
 CONFIGS = [LocalizeConfig(), LocalizeConfig(window=4, stride=3, nms_overlap=0.3),
            LocalizeConfig(window=6, top_k_classes=2, max_detections=7), LocalizeConfig(window=3, nms_overlap=1.0),
-           LocalizeConfig(window=6, scales=(0.5, 1.0, 2.5), nms_overlap=0.2)]  # 3, 6, 15 steps: some past the video
+           LocalizeConfig(window=6, scales=(0.5, 1.0, 2.5), nms_overlap=0.2),  # 3, 6, 15 steps: some past the video
+           LocalizeConfig(window=4, scales=(0.5, 1.0), run_thresholds=(0.1, 0.4, 0.6, 0.9))]  # runs past 4 steps
 
 
 def random_video(rng, frames, classes=5):

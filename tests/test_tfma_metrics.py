@@ -197,3 +197,15 @@ def test_map_does_not_depend_on_the_order_beam_merges_videos():
     hit, miss = video("a", 0.0), video("b", 5.0)
     compute = computation.combiner._compute
     assert compute([hit, miss]) == compute([miss, hit])
+
+
+def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_report():
+    """The Evaluator's mAP localizes as the product does (window lengths and evidence runs), and the
+    report reads the same settings back from the EvalConfig."""
+    from laf.report.collect import _localize_settings
+
+    settings = types.SimpleNamespace(**{**SETTINGS, "scales": [0.5, 1.0, 2.0], "run_thresholds": [0.2, 0.6]})
+    config = eval_config(settings, LABELS)
+    want = ev.LocalizeConfig(window=3, scales=(0.5, 1.0, 2.0), run_thresholds=(0.2, 0.6), stride=1, nms_overlap=0.3,
+                             top_k_classes=2)
+    assert _localize_settings(config) == want

@@ -165,9 +165,9 @@ def map_metric_names(name: str, tious: Sequence[float]) -> List[str]:
 
 def _map_computations(name: str, tious: List[float], window: int, stride: int, nms_overlap: float,
                       top_k_classes: Optional[int], scales: Sequence[float] = (1.0,),
-                      model_names: Optional[List[str]] = None):
-    localize = ev.LocalizeConfig(window=window, scales=tuple(scales), stride=stride, nms_overlap=nms_overlap,
-                                 top_k_classes=top_k_classes)
+                      run_thresholds: Sequence[float] = (), model_names: Optional[List[str]] = None):
+    localize = ev.LocalizeConfig(window=window, scales=tuple(scales), run_thresholds=tuple(run_thresholds),
+                                 stride=stride, nms_overlap=nms_overlap, top_k_classes=top_k_classes)
 
     def compute(videos: List[_Video]) -> List[float]:
         videos = sorted(videos, key=lambda v: v.video_id)  # tied scores rank in this order, not Beam's merge order
@@ -185,9 +185,10 @@ class LocalizationMAP(metric_types.Metric):
 
     def __init__(self, tious: Sequence[float] = ev.PAPER_TIOUS, window: int = 10, stride: int = 1,
                  nms_overlap: float = 0.0, top_k_classes: Optional[int] = None, name: str = "mAP",
-                 scales: Sequence[float] = (1.0,)):
+                 scales: Sequence[float] = (1.0,), run_thresholds: Sequence[float] = ()):
         super().__init__(_map_computations, tious=list(tious), window=window, stride=stride,
-                         nms_overlap=nms_overlap, top_k_classes=top_k_classes, scales=list(scales), name=name)
+                         nms_overlap=nms_overlap, top_k_classes=top_k_classes, scales=list(scales),
+                         run_thresholds=list(run_thresholds), name=name)
 
 
 # --- EvalConfig -----------------------------------------------------------------------------------------
@@ -224,6 +225,7 @@ def eval_config(settings: Any = None, vocabulary_labels: Optional[Sequence[str]]
         _metric(HitAtK, k=5, activity=True, activities=activities),
         _metric(LocalizationMAP, tious=[float(t) for t in get("tiou", ev.PAPER_TIOUS)],
                 window=int(get("window", 10)), scales=[float(x) for x in get("scales", (1.0,))],
+                run_thresholds=[float(x) for x in get("run_thresholds", ())],
                 stride=int(get("stride", 1)),
                 nms_overlap=float(get("nms_overlap", 0.0)), top_k_classes=get("top_k_classes", None)),
     ]

@@ -1,5 +1,6 @@
-"""Graph twin of :func:`laf.evaluate.evaluation.detect` (sliding window + greedy per-class NMS) in TensorFlow
-ops, so a SavedModel can serve a ``localize`` signature that returns the library's detections.
+"""Graph twin of :func:`laf.evaluate.evaluation.detect` (sliding windows and evidence runs + greedy
+per-class NMS) in TensorFlow ops, so a SavedModel can serve a ``localize`` signature that returns the
+library's detections.
 
 Same windows, scores, tie rules and ordering as the NumPy library (computed in float64, returned
 as float32); a batch's outputs are padded to its largest ``count``.
@@ -37,6 +38,29 @@ def _all_windows(num_frames: tf.Tensor, config: LocalizeConfig):
         widths.append(tf.fill(tf.shape(s), width))
         previous = width
     return tf.concat(starts, 0), tf.concat(widths, 0)
+
+
+def _evidence_runs(p, num_frames: tf.Tensor, config: LocalizeConfig):
+    """Runs of the peak class evidence above each threshold x its video peak, longer than the
+    longest window, each once in first-found order (``evaluation.evidence_runs``)."""
+    empty = tf.zeros([0], tf.int32)
+    if len(config.widths()) == 1 or not config.run_thresholds:
+        return empty, empty
+    peak = tf.reduce_max(p, axis=1)
+    top = tf.reduce_max(peak)
+    longest = max(config.widths())
+    starts, widths = [], []
+    for threshold in config.run_thresholds:
+        above = tf.cast(peak >= tf.constant(threshold, p.dtype) * top, tf.int32)
+        edges = tf.experimental.numpy.diff(tf.concat([[0], above, [0]], 0))
+        s = tf.cast(tf.where(edges == 1)[:, 0], tf.int32)
+        w = tf.cast(tf.where(edges == -1)[:, 0], tf.int32) - s
+        starts.append(tf.boolean_mask(s, w > longest))
+        widths.append(tf.boolean_mask(w, w > longest))
+    base = tf.cast(num_frames + 1, tf.int64)
+    code = tf.unique(tf.cast(tf.concat(starts, 0), tf.int64) * base + tf.cast(tf.concat(widths, 0), tf.int64)).y
+    s, w = tf.cast(code // base, tf.int32), tf.cast(code % base, tf.int32)  # each run once, first-found order
+    return tf.cond(top > 0, lambda: (s, w), lambda: (empty, empty))
 
 
 def _window_scores(p, starts, width, config: LocalizeConfig):
@@ -96,6 +120,8 @@ def _greedy_nms(starts, ends, scores, overlap: float) -> tf.Tensor:
 
 def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
     starts, width = _all_windows(num_frames, config)
+    run_starts, run_width = _evidence_runs(p, num_frames, config)
+    starts, width = tf.concat([starts, run_starts], 0), tf.concat([width, run_width], 0)
     window_scores = _window_scores(p, starts, width, config)
     t = timestamps
     if frame_duration is None:
