@@ -173,10 +173,30 @@ def test_an_action_longer_than_every_window_gets_its_evidence_run():
         assert {(80.0, 84.0), (87.0, 91.0)} <= set(top)
 
 
-def test_run_thresholds_are_checked_and_dropped_with_the_single_window():
+def test_the_product_s_runs_keep_two_nearby_occurrences_apart():
+    """Two 8-step occurrences 3 steps apart, the gap at 0.3 of the peak. A run from 0.1 of the peak
+    joins them and outranks both windows (their flanks touch the other occurrence); the product's
+    thresholds start at half the peak, so each keeps a window of its own, as without runs."""
+    from pipeline.config import EvaluationConfig
+
+    e = evidence(80, [(20, 28), (31, 39)])
+    e[28:31, 0] = 0.27
+    product = LocalizeConfig(**EvaluationConfig().localize())
+    for config, hits in ((product, 2), (dataclasses.replace(product, run_thresholds=(0.1, 0.5, 0.9)), 0),
+                         (dataclasses.replace(product, run_thresholds=()), 2)):
+        found = ev.detect(e, np.arange(80.0), config)
+        top = zip(found.start[found.label == 0][:2], found.end[found.label == 0][:2])
+        assert sum(max(ev.tiou(a, b, 20.0, 28.0), ev.tiou(a, b, 31.0, 39.0)) >= 0.5 for a, b in top) == hits
+
+
+def test_run_thresholds_are_checked_and_need_several_lengths_and_evidence():
     with pytest.raises(ValueError, match="run_thresholds must lie in"):
         LocalizeConfig(run_thresholds=(0.5, 0.0))
-    assert ev.evidence_runs(np.zeros((50, 2)), LocalizeConfig(window=4, scales=(0.5, 1.0), run_thresholds=(0.5,)))[0].size == 0
+    long_action = evidence(60, [(10, 40)])
+    several = LocalizeConfig(window=4, scales=(0.5, 1.0), run_thresholds=(0.5,))
+    assert [tuple(x) for x in np.transpose(ev.evidence_runs(long_action, several))] == [(10, 30)]
+    assert ev.evidence_runs(long_action, dataclasses.replace(several, scales=(1.0,)))[0].size == 0
+    assert ev.evidence_runs(np.zeros((50, 2)), several)[0].size == 0
 
 
 def test_probabilities_alone_keep_the_papers_single_window():

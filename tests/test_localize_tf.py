@@ -99,3 +99,19 @@ def test_window_scores_are_the_library_s_to_the_last_bit():
     want = ev.window_scores(evidence, starts, widths, config)
     got = _window_scores(tf.constant(evidence), tf.constant(starts, tf.int32), tf.constant(widths, tf.int32), config)
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_evidence_runs_are_the_library_s_in_the_same_order():
+    """Start, length and order of the runs (ties, runs at both ends, repeats across thresholds)."""
+    from laf.serve.localize_tf import _evidence_runs
+
+    rng = np.random.default_rng(7)
+    config = LocalizeConfig(window=4, scales=(0.5, 1.0), run_thresholds=(0.3, 0.5, 0.5, 0.75, 0.9))
+    found = 0
+    for frames in (1, 5, 40, 200):
+        evidence = rng.integers(0, 5, size=(frames, 3)) / 4.0  # few levels: ties everywhere
+        want = ev.evidence_runs(evidence, config)
+        got = _evidence_runs(tf.constant(evidence), tf.constant(frames, tf.int32), config)
+        np.testing.assert_array_equal(np.stack([g.numpy() for g in got]), np.stack(want))
+        found += len(want[0])
+    assert found > 10

@@ -3,6 +3,7 @@ SequenceExample Examples artifact and hand-built SavedModels of the serving cont
 library on the same predictions, and the EvalConfig blesses only a model that clears the floor and
 is not worse than the baseline."""
 import glob
+import json
 import os
 import types
 
@@ -202,6 +203,7 @@ def test_map_does_not_depend_on_the_order_beam_merges_videos():
 def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_report():
     """The Evaluator's mAP localizes as the product does (window lengths and evidence runs), and the
     report reads the same settings back from the EvalConfig."""
+    from laf.evaluate import tfma_metrics
     from laf.report.collect import _localize_settings
 
     settings = types.SimpleNamespace(**{**SETTINGS, "scales": [0.5, 1.0, 2.0], "run_thresholds": [0.2, 0.6]})
@@ -209,3 +211,7 @@ def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_re
     want = ev.LocalizeConfig(window=3, scales=(0.5, 1.0, 2.0), run_thresholds=(0.2, 0.6), stride=1, nms_overlap=0.3,
                              top_k_classes=2)
     assert _localize_settings(config) == want
+    [spec] = [m for m in config.metrics_specs[0].metrics if m.class_name == "LocalizationMAP"]
+    [computation] = tfma_metrics._map_computations("mAP", **{k: v for k, v in json.loads(spec.config).items()
+                                                              if k != "name"})
+    assert computation.combiner._localize == want  # what the Evaluator's mAP localizes with

@@ -31,9 +31,9 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     ``localize_step``; with ``backbone`` (the feature model and its input size) also ``localize_frames``.
 
     ``serving_default`` also returns the frame ``timestamps`` so TFMA's localization metrics
-    use the true sampling times; ``localize`` runs the evaluation library's sliding window +
-    NMS in the graph (``laf.serve.localize_tf``) over the class evidence (p x actionness), so TF
-    Serving returns segments directly, with the per-frame outputs of ``serving_default`` they
+    use the true sampling times; ``localize`` runs the evaluation library's sliding windows,
+    evidence runs and NMS in the graph (``laf.serve.localize_tf``) over the class evidence
+    (p x actionness), so TF Serving returns segments directly, with the per-frame outputs of ``serving_default`` they
     came from. ``localize_step`` is one chunk of a stream with explicit state in and out
     (``state_r``, ``state_c``: zeros to start; ``state_c`` ends with the seen gate's carried value,
     ``trainer.seen_gate``), so a client can stream through a model server that

@@ -44,7 +44,7 @@ class _Video:
     label: int
     activity: str
     scores: np.ndarray          # [N] the product's fusion (``ev.fuse``: actionness fusion with an actionness head)
-    detections: ev.Segments     # sliding window + NMS (empty when not localizing)
+    detections: ev.Segments     # windows and evidence runs + NMS (empty when not localizing)
     gt: np.ndarray              # [G, 3] start, end, label index
 
 

@@ -65,7 +65,7 @@ def _evidence_runs(p, num_frames: tf.Tensor, config: LocalizeConfig):
 
 def _window_scores(p, starts, width, config: LocalizeConfig):
     """``[S, N]`` window scores (``evaluation.window_scores``): the mean, or for several lengths the
-    flank contrast times sqrt(length / window)."""
+    flank contrast times sqrt(length / window), the contrast alone for an evidence run."""
     cumulative = tf.concat([tf.zeros_like(p[:1]), tf.cumsum(p, axis=0)], axis=0)
     ends = starts + width
     length = tf.cast(width, p.dtype)[:, None]
@@ -80,7 +80,8 @@ def _window_scores(p, starts, width, config: LocalizeConfig):
              + (tf.gather(cumulative, after) - tf.gather(cumulative, ends))) / tf.cast(tf.maximum(outer_n, 1),
                                                                                   p.dtype)[:, None]
     outer = tf.where((outer_n > 0)[:, None], outer, inner)  # no flanks (the whole video): contrast 0
-    return (inner - outer) * tf.sqrt(length / config.window)
+    bonus = tf.where(length > max(config.widths()), tf.ones_like(length), tf.sqrt(length / config.window))
+    return (inner - outer) * bonus
 
 
 def _first_argmax(values: tf.Tensor) -> tf.Tensor:
