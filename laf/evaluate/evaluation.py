@@ -337,8 +337,7 @@ def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
 
     A window's score for a class is the mean probability over its time steps (several window lengths:
     :func:`window_scores`, and runs of the evidence, :func:`candidates`); per class, greedy NMS keeps
-    the best windows. Start/end come from the
-    per-frame ``timestamps`` ``[T]``.
+    the best windows. Start/end come from the per-frame ``timestamps`` ``[T]``.
     """
     p = np.asarray(probabilities, np.float64)
     num_frames = p.shape[0]
