@@ -92,7 +92,7 @@ class EvaluationConfig:
     scales: List[float] = dataclasses.field(default_factory=lambda: [0.4, 0.6, 1.0, 1.6])
     # with several scales: runs of the class evidence at or above these shares of its video peak, longer than the
     # longest window, are candidates too (laf.evaluate.evaluation.evidence_runs); [] = windows only
-    run_thresholds: List[float] = dataclasses.field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9])
+    run_thresholds: List[float] = dataclasses.field(default_factory=lambda: [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     stride: int = 1
     nms_overlap: float = 0.0          # paper: NMS removes windows that overlap at all
     top_k_classes: Optional[int] = None  # localize only the video's top-k classes; None = all

@@ -174,13 +174,13 @@ def test_an_action_longer_than_every_window_gets_its_evidence_run():
 
 
 def test_the_product_s_runs_keep_two_nearby_occurrences_apart():
-    """Two 8-step occurrences 3 steps apart, the gap at 0.3 of the peak. A run from 0.1 of the peak
+    """Two 8-step occurrences 3 steps apart, the gap at 0.15 of the peak. A run from 0.1 of the peak
     joins them and outranks both windows (their flanks touch the other occurrence); the product's
-    thresholds start at half the peak, so each keeps a window of its own, as without runs."""
+    thresholds start at 0.2 of the peak, so each keeps a window of its own, as without runs."""
     from pipeline.config import EvaluationConfig
 
     e = evidence(80, [(20, 28), (31, 39)])
-    e[28:31, 0] = 0.27
+    e[28:31, 0] = 0.135
     product = LocalizeConfig(**EvaluationConfig().localize())
     for config, hits in ((product, 2), (dataclasses.replace(product, run_thresholds=(0.1, 0.5, 0.9)), 0),
                          (dataclasses.replace(product, run_thresholds=()), 2)):
