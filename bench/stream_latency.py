@@ -13,8 +13,8 @@ ffmpeg pushes over loopback TCP into ``laf localize --stream tcp://127.0.0.1:POR
   ``--rss-minutes`` of stream time; the slope of the command's resident memory (its process tree)
   against stream time after the first quarter (warm-up), in MB per hour of stream.
 - ``online_mAP`` / ``offline_mAP`` (tIoU 0.1..0.5 and their mean) on the test split: the online
-  detector (``laf.serve.online.segments``) vs the model's ``localize`` signature (sliding windows +
-  NMS), on the same per-frame outputs.
+  detector (``laf.serve.online.segments``) vs the model's ``localize`` signature (sliding windows and
+  evidence runs + NMS), on the same per-frame outputs.
 - ``carried_state_offline``: actions matched (tIoU >= 0.3, same label) by the online detector run
   offline over the test videos as one sequence, as the stream runs them (the state carried across
   the cuts between videos), vs each video from a zero state. The real-time run's events are kept in

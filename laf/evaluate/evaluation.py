@@ -233,7 +233,7 @@ def evidence_runs(evidence: np.ndarray, config: LocalizeConfig) -> Tuple[np.ndar
 
     Why: windows reach only the lengths ``scales`` names, and longer ones would merge nearby
     occurrences (README: "Window lengths that follow the action"); a run above a share of the peak
-    follows the evidence itself, whatever the action's length. Kept to runs no window covers, and
+    follows the evidence itself, whatever the action's length. Kept to runs longer than every window, and
     scored without the windows' length bonus (:func:`window_scores`), so what the windows already
     localize keeps its windows. A run at a low threshold joins two nearby occurrences whose gap
     stays above it, and outranks their windows, whose flanks touch the other occurrence: hence the

@@ -1,6 +1,7 @@
 """The online detector: action segments from per-frame outputs as they arrive (``laf localize --stream``).
 
-The offline localizer (sliding windows + NMS, ``laf.evaluate.evaluation.localize``) needs the whole video.
+The offline localizer (sliding windows and evidence runs + NMS, ``laf.evaluate.evaluation.localize``) needs the
+whole video.
 A stream needs a decision as soon as an action ends, so segments come from hysteresis on the
 per-frame class evidence ``e_t = p_t(class) x actionness_t`` (``laf.evaluate.evaluation.class_evidence``;
 the probabilities alone for a model without actionness), one frame at a time:

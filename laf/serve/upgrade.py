@@ -96,7 +96,8 @@ def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[L
         shutil.rmtree(out_dir)
         raise UserError(f"{model_dir}: its localize signature finds other segments than windows of"
                         f" {localize_config or LocalizeConfig()}; pass localize_config= with the evaluation settings"
-                        " of the pipeline that exported it; not upgraded")
+                        " of the pipeline that exported it (run_thresholds=() for a model from before evidence runs);"
+                        " not upgraded")
     if os.path.isdir(os.path.join(model_dir, "assets")):
         shutil.copytree(os.path.join(model_dir, "assets"), os.path.join(out_dir, "assets"), dirs_exist_ok=True)
     return out_dir
