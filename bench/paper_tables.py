@@ -20,7 +20,8 @@ A benchmark that can tell methods apart needs enough test videos that one video 
 without ``--pipeline-root`` it runs (once) ``laf demo --scale 4`` into ``--demo-output``
 (192 videos, 48 of them test videos; about 10 minutes on 2 cores) and benchmarks that run.
 ``--data-seed`` and ``--looks`` make that run on other videos, or other scenes and action
-patterns (``laf demo --seed/--looks``): a check on data the defaults were not tuned on.
+patterns (``laf demo --seed/--looks``), ``--action-seconds`` and ``--video-seconds`` on actions and
+videos of other lengths: checks on data the defaults were not tuned on.
 
 Per-frame behaviour as curves: each method's mean p(label) (and actionness) by time step around the
 test videos' first action frame, averaged over seeds (``diagnostics.label_probability_profile``); a
@@ -51,6 +52,7 @@ quiet()
 import numpy as np  # noqa: E402
 
 from laf import demo_data  # noqa: E402
+from laf.commands.demo_data import add_shape_arguments, shape  # noqa: E402
 from laf.demo_data import DemoConfig  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
@@ -240,7 +242,9 @@ def markdown(results, image: Optional[Dict[str, float]], seeds: Sequence[int], n
 def demo_command(demo_output: str, scale: float, demo: DemoConfig) -> List[str]:
     """The `laf demo` command that makes the benchmark's run of ``demo``'s data."""
     return [sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}",
-            "--seed", str(demo.seed), "--looks", str(demo.looks)]
+            "--seed", str(demo.seed), "--looks", str(demo.looks),
+            "--action-seconds", f"{demo.min_action:g}", f"{demo.max_action:g}",
+            "--video-seconds", f"{demo.min_duration:g}", f"{demo.max_duration:g}"]
 
 
 def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
@@ -308,6 +312,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     parser.add_argument("--data-seed", type=int, default=0, help="demo data seed of that run (`laf demo --seed`)")
     parser.add_argument("--looks", type=int, default=0,
                         help="scenes and action patterns of that run (`laf demo --looks`; 0: the shipped ones)")
+    add_shape_arguments(parser)
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated trainer seeds")
     parser.add_argument("--epochs", type=int, help="override the trainer's epochs")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS))
@@ -326,7 +331,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     demo = None
     if not args.pipeline_root:
         try:
-            demo = DemoConfig(seed=args.data_seed, looks=args.looks).scaled(args.scale)
+            demo = DemoConfig(seed=args.data_seed, looks=args.looks, **shape(args)).scaled(args.scale)
             demo.validate()
         except UserError as e:
             parser.error(f"demo run settings: {e}")

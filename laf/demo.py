@@ -26,15 +26,17 @@ def demo_config(output: str = "laf-demo", check_paths: bool = False) -> Pipeline
     return config_lib.from_dict(raw, source=DEMO_CONFIG, base_dir=output, check_paths=check_paths)
 
 
-def prepare(output: str = "laf-demo", scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0) -> PipelineConfig:
-    """Generate the demo media and the calibrated backbone weights if missing; return the config."""
+def prepare(output: str = "laf-demo", scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0,
+            **shape: float) -> PipelineConfig:
+    """Generate the demo media and the calibrated backbone weights if missing; return the config.
+    ``shape``: other ``DemoConfig`` action and video lengths (``laf demo --action-seconds ...``)."""
     from laf import demo_data
     from laf.ingest.backbones import BackboneConfig
 
     data = os.path.join(output, "data")
     print(f"demo data under {data} (seed {seed}, scale {scale:g}, looks {looks}; generated if missing) ...",
           flush=True)
-    demo_data.ensure_generated(data, demo_data.DemoConfig(seed=seed, looks=looks).scaled(scale))
+    demo_data.ensure_generated(data, demo_data.DemoConfig(seed=seed, looks=looks, **shape).scaled(scale))
     cfg = demo_config(output)
     feats = cfg.features
     backbone = BackboneConfig(name=feats.backbone, weights="none", input_size=feats.input_size)

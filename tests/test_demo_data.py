@@ -255,6 +255,21 @@ def test_kind_counts_follow_rates(n, rates):
     assert all(abs(counts[k] - n * r) < 1 for k, r in zip(demo_data.KINDS, rates))
 
 
+def test_the_shape_flags_set_action_and_video_lengths():
+    """``laf demo-data/demo --action-seconds 8 20 --video-seconds 60 150``: data of another shape."""
+    import argparse
+
+    from laf.commands import demo_data as command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--action-seconds", "8", "20", "--video-seconds", "60", "150"])
+    plans = demo_data.plan_videos(DemoConfig(**command.shape(args)))
+    lengths = [end - start for p in plans for start, end in p.segments]
+    assert 8.0 <= min(lengths) and max(lengths) <= 20.0 and max(lengths) > 12.0  # the demo's stop at 8 s
+    assert all(60.0 <= p.duration <= 150.0 for p in plans) and max(p.duration for p in plans) > 120.0
+
+
 def test_bad_config_is_rejected():
     with pytest.raises(UserError, match="sum to 1"):
         DemoConfig(video_like_rate=0.9).validate()
@@ -265,10 +280,12 @@ def test_bad_config_is_rejected():
     assert DemoConfig().scaled(2.0).videos_per_action == 8
 
 
-@pytest.mark.parametrize("flag,value,message", [("--scale", "-1", "scale must be positive"),
-                                                ("--looks", "-2", "looks must be >= 0")])
-def test_cli_reports_bad_setting(tmp_path, flag, value, message):
-    done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", flag, value,
+@pytest.mark.parametrize("flags,message", [(["--scale", "-1"], "scale must be positive"),
+                                           (["--looks", "-2"], "looks must be >= 0"),
+                                           (["--action-seconds", "9", "3"], "need 0 < min_action <= max_action"),
+                                           (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration")])
+def test_cli_reports_bad_setting(tmp_path, flags, message):
+    done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", *flags,
                            "--output", str(tmp_path / "unused")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert message in done.stderr

@@ -8,6 +8,7 @@ import pytest
 from bench import paper_tables
 from laf import demo_data
 from laf.commands import demo as demo_command
+from laf.commands.demo_data import shape
 
 
 def _demo_run(tmp_path, config: demo_data.DemoConfig):
@@ -22,17 +23,27 @@ def _demo_run(tmp_path, config: demo_data.DemoConfig):
 
 
 def test_demo_command_is_what_laf_demo_parses():
-    command = paper_tables.demo_command("out", 4.0, demo_data.DemoConfig(seed=3, looks=1))
+    """The same data: seed, looks, and action and video lengths (``--action-seconds``, ``--video-seconds``)."""
+    wanted = demo_data.DemoConfig(seed=3, looks=1, min_action=8.0, max_action=20.0, min_duration=60, max_duration=150)
+    command = paper_tables.demo_command("out", 4.0, wanted)
     assert command[1:4] == ["-m", "laf.cli", "demo"]
     parser = argparse.ArgumentParser()
     demo_command.add_arguments(parser)
     args = parser.parse_args(command[4:])
     assert (args.output, args.scale, args.seed, args.looks) == ("out", 4.0, 3, 1)
+    assert demo_data.DemoConfig(seed=args.seed, looks=args.looks, **shape(args)) == wanted
+    assert shape(parser.parse_args([])) == {}  # no flags: the demo's lengths
 
 
 def test_a_demo_run_of_the_asked_data_is_reused(tmp_path):
     output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
     assert paper_tables.ensure_run(None, output, 4.0, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0)) == f"{output}/pipeline"
+
+
+def test_bad_action_lengths_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exited:
+        paper_tables.main(["--action-seconds", "9", "3", "--demo-output", "never-made"])
+    assert exited.value.code == 2 and "need 0 < min_action <= max_action" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("scale,seed,looks,named", [(4.0, 3, 2, "looks 1 (asked 2)"),

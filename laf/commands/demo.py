@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from laf.commands.demo_data import LOOKS_HELP
+from laf.commands.demo_data import LOOKS_HELP, add_shape_arguments, shape
 from laf.demo import DEMO_SCALE
 
 
@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"demo data size multiplier (default {DEMO_SCALE:g}: 144 videos)")
     parser.add_argument("--seed", type=int, default=0, help="demo data seed")
     parser.add_argument("--looks", type=int, default=0, help=LOOKS_HELP)
+    add_shape_arguments(parser)
     parser.add_argument("--no-cache", action="store_true", help="rerun every component")
 
 
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from laf.report import collect, page
     from pipeline import local_runner
 
-    cfg = demo.prepare(args.output, scale=args.scale, seed=args.seed, looks=args.looks)
+    cfg = demo.prepare(args.output, scale=args.scale, seed=args.seed, looks=args.looks, **shape(args))
     print(f"running the pipeline (root {cfg.pipeline_root}) ...", flush=True)
     local_runner.run(cfg, enable_cache=not args.no_cache)
     data = collect.collect(cfg.pipeline_root)

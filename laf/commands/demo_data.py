@@ -4,8 +4,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import Dict
 
 LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of them"
+
+
+def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for data of another shape than the demo's: a check that what holds on its 3-8 s actions
+    in 40-120 s videos is not a property of those lengths."""
+    from laf.demo_data import DemoConfig
+
+    parser.add_argument("--action-seconds", nargs=2, type=float, metavar=("MIN", "MAX"),
+                        help=f"length of one action occurrence (default: {DemoConfig.min_action:g}"
+                             f" {DemoConfig.max_action:g})")
+    parser.add_argument("--video-seconds", nargs=2, type=float, metavar=("MIN", "MAX"),
+                        help=f"video length (default: {DemoConfig.min_duration:g} {DemoConfig.max_duration:g})")
+
+
+def shape(args: argparse.Namespace) -> Dict[str, float]:
+    """The ``DemoConfig`` fields the shape flags set (none given: the demo's)."""
+    found: Dict[str, float] = {}
+    if args.action_seconds:
+        found.update(min_action=args.action_seconds[0], max_action=args.action_seconds[1])
+    if args.video_seconds:
+        found.update(min_duration=args.video_seconds[0], max_duration=args.video_seconds[1])
+    return found
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiply videos and images per action (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
     parser.add_argument("--looks", type=int, default=0, help=LOOKS_HELP)
+    add_shape_arguments(parser)
     parser.add_argument("--probe", action="store_true",
                         help="also calibrate the demo backbone and print linear-probe checks (loads TF)")
 
@@ -21,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from laf import demo_data
 
-    info = demo_data.ensure_generated(args.output, demo_data.DemoConfig(seed=args.seed, looks=args.looks)
+    info = demo_data.ensure_generated(args.output, demo_data.DemoConfig(seed=args.seed, looks=args.looks, **shape(args))
                                       .scaled(args.scale))
     summary = {"output": os.path.abspath(args.output),
                **{k: info[k] for k in ("videos", "images", "total_video_seconds", "action_fraction", "paths")}}
