@@ -237,8 +237,8 @@ def evidence_runs(evidence: np.ndarray, config: LocalizeConfig) -> Tuple[np.ndar
     scored without the windows' length bonus (:func:`window_scores`), so what the windows already
     localize keeps its windows. A run at a low threshold joins two nearby occurrences whose gap
     stays above it, and outranks their windows, whose flanks touch the other occurrence: hence the
-    product's thresholds start at 0.2 of the peak, above what context frames reach in the trained
-    models measured (``pipeline.config.EvaluationConfig``). Measured on pushed models, mAP@0.5 on
+    product's thresholds start at 0.2 of the peak, above the typical context evidence of the trained
+    models measured (``pipeline.config.EvaluationConfig``, README). Measured on pushed models, mAP@0.5 on
     actions of 8-20 s: 0.630 -> 0.907, of 10-25 s: 0.297 -> 0.884 (README).
     """
     peak = np.asarray(evidence, np.float64).max(axis=1) if len(evidence) else np.zeros(0)
