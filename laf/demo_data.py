@@ -136,6 +136,9 @@ class DemoConfig:
         w, h = self.frame_size
         if w % 2 or h % 2 or w < 64 or h < 48:
             raise UserError(f"frame_size must be even and at least 64x48, got {self.frame_size}")
+        lengths = (self.min_action, self.max_action, self.min_duration, self.max_duration)
+        if not all(math.isfinite(x) for x in lengths):
+            raise UserError(f"action and video lengths must be finite seconds, got {list(lengths)}")
         if not 0 < self.min_action <= self.max_action:
             raise UserError("need 0 < min_action <= max_action")
         shortest = self.max_action + 2 * _GAP

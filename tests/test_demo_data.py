@@ -283,7 +283,8 @@ def test_bad_config_is_rejected():
 @pytest.mark.parametrize("flags,message", [(["--scale", "-1"], "scale must be positive"),
                                            (["--looks", "-2"], "looks must be >= 0"),
                                            (["--action-seconds", "9", "3"], "need 0 < min_action <= max_action"),
-                                           (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration")])
+                                           (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration"),
+                                           (["--video-seconds", "40", "inf"], "lengths must be finite seconds")])
 def test_cli_reports_bad_setting(tmp_path, flags, message):
     done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", *flags,
                            "--output", str(tmp_path / "unused")], capture_output=True, text=True, timeout=60)
