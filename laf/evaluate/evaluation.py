@@ -241,16 +241,19 @@ def evidence_runs(evidence: np.ndarray, config: LocalizeConfig) -> Tuple[np.ndar
     models measured (``pipeline.config.EvaluationConfig``, README). Measured on pushed models, mAP@0.5 on
     actions of 8-20 s: 0.630 -> 0.907, of 10-25 s: 0.297 -> 0.884 (README).
     """
-    peak = np.asarray(evidence, np.float64).max(axis=1) if len(evidence) else np.zeros(0)
-    longest = max(config.widths())
-    if len(config.widths()) == 1 or not config.run_thresholds or not len(peak) or peak.max() <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    none = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(config.widths()) == 1 or not config.run_thresholds or not len(evidence):
+        return none
+    peak = np.asarray(evidence, np.float64).max(axis=1)
+    if peak.max() <= 0:
+        return none
     starts, widths = [], []
     for threshold in config.run_thresholds:
         edges = np.diff(np.concatenate([[0], (peak >= threshold * peak.max()).astype(np.int64), [0]]))
-        s, e = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        starts.append(s[e - s > longest])
-        widths.append((e - s)[e - s > longest])
+        s, w = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        longer = w > max(config.widths())
+        starts.append(s[longer])
+        widths.append(w[longer])
     s, w = np.concatenate(starts), np.concatenate(widths)
     first = np.sort(np.unique(s * (len(peak) + 1) + w, return_index=True)[1])
     return s[first], w[first]

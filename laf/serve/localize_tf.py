@@ -55,8 +55,9 @@ def _evidence_runs(p, num_frames: tf.Tensor, config: LocalizeConfig):
         edges = tf.experimental.numpy.diff(tf.concat([[0], above, [0]], 0))
         s = tf.cast(tf.where(edges == 1)[:, 0], tf.int32)
         w = tf.cast(tf.where(edges == -1)[:, 0], tf.int32) - s
-        starts.append(tf.boolean_mask(s, w > longest))
-        widths.append(tf.boolean_mask(w, w > longest))
+        longer = w > longest
+        starts.append(tf.boolean_mask(s, longer))
+        widths.append(tf.boolean_mask(w, longer))
     base = tf.cast(num_frames + 1, tf.int64)
     code = tf.unique(tf.cast(tf.concat(starts, 0), tf.int64) * base + tf.cast(tf.concat(widths, 0), tf.int64)).y
     s, w = tf.cast(code // base, tf.int32), tf.cast(code % base, tf.int32)  # each run once, first-found order
