@@ -30,7 +30,7 @@ test: $(STAMP) chromium ffmpeg
 	$(PY) -m pytest tests
 
 # Re-resolve the lock after changing requirements.in (needs network to PyPI).
-lock:
+lock: $(STAMP)
 	$(VENV)/bin/uv pip compile requirements.in --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
 

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_t
 import yaml
 
 from laf.errors import UserError
+from laf.ingest.manifest import DEFAULT_RATIOS
 from laf.ingest.runners import names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
@@ -30,8 +31,7 @@ IMAGE_SETUP_PY = f"{IMAGE_WORKDIR}/setup.py"
 class DataConfig:
     videos: str = ""                  # manifest (CSV/TSV/JSONL); annotation files go through `laf extract videos`
     images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
-    split_ratios: Dict[str, float] = dataclasses.field(
-        default_factory=lambda: {"train": 0.6, "eval": 0.2, "test": 0.2})
+    split_ratios: Dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_RATIOS))
     max_video_bytes: int = 16 * 2**30     # bigger video files are rejected, not copied or decoded
     max_video_seconds: float = 6 * 3600.0  # longer videos are rejected
     allow_private_addresses: bool = False  # fetch image URLs on loopback/private/link-local hosts (own mirror)
@@ -115,14 +115,16 @@ class BeamConfig:
     ingest_args: List[str] = dataclasses.field(default_factory=list)
 
     def pipeline_args(self, setup_file: Optional[str] = None) -> List[str]:
-        """DirectRunner settings plus ``extra_args``. Unless those name the workers' dependencies,
-        ship this project's ``setup.py`` (remote workers need the components' and metrics'
-        modules; without any such flag TFX would build an ephemeral TFX sdist per Beam step):
+        """DirectRunner settings plus ``extra_args``. Unless those already ship the code (a setup
+        file, an extra package or a worker image), ship this project's ``setup.py`` (remote workers
+        need the components' and metrics' modules; without any such flag TFX would build an
+        ephemeral TFX sdist per Beam step). ``--requirements_file`` names third-party packages
+        only, so it keeps the setup file:
         ``setup_file`` where the components will run (the image's, for a compiled spec), else
         this checkout's if it has one."""
         args = [f"--direct_running_mode={self.direct_running_mode}",
                 f"--direct_num_workers={self.direct_num_workers}", *self.extra_args]
-        dependency_flags = ("--setup_file", "--extra_package", "--requirements_file",
+        dependency_flags = ("--setup_file", "--extra_package",
                             "--sdk_container_image", "--worker_harness_container_image")
         if setup_file is None and os.path.exists(SETUP_PY):
             setup_file = SETUP_PY

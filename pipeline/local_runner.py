@@ -6,6 +6,7 @@ reused from ML Metadata and only the rest runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -68,10 +69,12 @@ def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
     from tfx import v1 as tfx
 
     from laf.ingest import fingerprint
+    from laf.ingest.backbones import BackboneConfig, check_weights
     from laf.ingest.preflight import check_labels
     from pipeline.pipeline import create_pipeline
 
     vocabulary = check_labels(cfg.data.videos, cfg.data.images, cfg.data.split_ratios)
+    check_weights(BackboneConfig.from_properties(dataclasses.asdict(cfg.features)))
     os.makedirs(cfg.pipeline_root, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
     fingerprints = {"videos": fingerprint.video_inputs(cfg.data.videos, cfg.features.weights),

@@ -1,12 +1,15 @@
 """laf.ingest.backbones: a calibrated weights file is the same bytes in any process, and is read from any
-``tf.io.gfile`` file system."""
+``tf.io.gfile`` file system; weights that cannot be had fail in one line before any work."""
 import hashlib
+import urllib.request
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from laf.ingest.backbones import BackboneConfig, build_backbone, calibrate
+from laf import cli
+from laf.errors import UserError
+from laf.ingest.backbones import BackboneConfig, build_backbone, calibrate, check_weights
 
 CONFIG = BackboneConfig(input_size=32)
 
@@ -39,3 +42,29 @@ def test_weights_file_on_another_file_system_gives_the_same_features(tmp_path):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     with pytest.raises(FileNotFoundError, match="ram://laf-test/missing.weights.h5"):
         build_backbone(BackboneConfig(weights="ram://laf-test/missing.weights.h5", input_size=32))
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_fail_in_one_line(tmp_path, monkeypatch):
+    """A real download attempt through a proxy that refuses every connection, into an empty Keras
+    cache: what a machine without internet sees."""
+    from keras.src.backend import config as keras_config
+
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener, built with the proxy above
+    with pytest.raises(UserError, match="cannot get ImageNet weights for mobilenet_v3_small .*weights 'none'"):
+        check_weights(BackboneConfig(weights="imagenet", input_size=32))
+
+
+def test_missing_weights_file_is_refused_before_any_output(tmp_path, capsys):
+    with pytest.raises(UserError, match="weights file not found"):
+        check_weights(BackboneConfig(weights=str(tmp_path / "gone.weights.h5"), input_size=32))
+    (tmp_path / "web" / "A:b").mkdir(parents=True)
+    output = tmp_path / "out"
+    assert cli.main(["extract", "images", "--root", str(tmp_path / "web"), "--output", str(output),
+                     "--input-size", "32", "--weights", str(tmp_path / "gone.weights.h5")]) == 2
+    assert "weights file not found" in capsys.readouterr().err and not output.exists()
+    check_weights(BackboneConfig(weights="none", input_size=32))

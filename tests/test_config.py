@@ -107,6 +107,17 @@ def test_dump_round_trip(data_dir):
     assert cfg.beam.pipeline_args()[0] == "--direct_running_mode=in_memory"
 
 
+def test_remote_workers_get_the_setup_file_unless_something_else_ships_the_code():
+    def setup_files(*extra):
+        return [a for a in config.BeamConfig(extra_args=list(extra)).pipeline_args("/img/setup.py")
+                if a.startswith("--setup_file")]
+
+    assert setup_files("--runner=DataflowRunner") == ["--setup_file=/img/setup.py"]
+    assert setup_files("--requirements_file=requirements.lock") == ["--setup_file=/img/setup.py"]
+    assert setup_files("--sdk_container_image=IMAGE") == []
+    assert setup_files("--setup_file=./setup.py") == ["--setup_file=./setup.py"]
+
+
 def test_the_optimizer_names_are_keras_own():
     import keras
 

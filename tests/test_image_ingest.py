@@ -169,7 +169,8 @@ def test_loopback_urls_are_rejected_unless_the_command_allows_them(tmp_path, med
     with Server(image_routes(media["jpeg"])) as server:
         manifest = tmp_path / "images.csv"
         manifest.write_text(f"label,url\nDiving:Platform,{server.url('/ok.jpg')}\n")
-        base = ["extract", "images", "--root", str(manifest), "--input-size", str(BACKBONE.size)]
+        base = ["extract", "images", "--root", str(manifest), "--input-size", str(BACKBONE.size),
+                "--weights", "none"]
         assert cli.main(base + ["--output", str(tmp_path / "default")]) == 0
         assert cli.main(base + ["--output", str(tmp_path / "mirror"), "--allow-private-addresses"]) == 0
     capsys.readouterr()

@@ -25,8 +25,9 @@ def _backbone_arguments(parser: argparse.ArgumentParser) -> None:
 
     _output_arguments(parser)
     parser.add_argument("--backbone", default="mobilenet_v3_small", choices=sorted(BACKBONES))
-    parser.add_argument("--weights", default="none",
-                        help="'imagenet' (Keras download, needs internet), 'none', or a weights file")
+    parser.add_argument("--weights", default="imagenet",
+                        help="'imagenet' (Keras download, needs internet; the pipeline's default too), 'none'"
+                             " (random), or a weights file (default: %(default)s)")
     parser.add_argument("--layer", default=None, help="named layer to pool features from (default: top)")
     parser.add_argument("--input-size", type=int, default=None, help="square input size (default: backbone's)")
 
@@ -37,10 +38,12 @@ def _labels_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _label_arguments(parser: argparse.ArgumentParser) -> None:
+    from laf.ingest.manifest import DEFAULT_RATIOS
+
     _labels_argument(parser)
     parser.add_argument("--taxonomy", default=None, metavar="JSON",
                         help='activity hierarchy {"Activity": ["label", ...]} overriding the "Activity:" prefix')
-    parser.add_argument("--ratios", default="train=0.8,eval=0.1,test=0.1",
+    parser.add_argument("--ratios", default=",".join(f"{k}={v:g}" for k, v in DEFAULT_RATIOS.items()),
                         help="split ratios for rows without a split column (default: %(default)s)")
 
 
@@ -93,15 +96,17 @@ def parse_ratios(text: str) -> Dict[str, float]:
         pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
         return {name.strip(): float(value) for name, value in pairs}
     except ValueError:
-        raise UserError(f"--ratios must look like train=0.8,eval=0.1,test=0.1, got {text!r}") from None
+        raise UserError(f"--ratios must look like train=0.6,eval=0.2,test=0.2, got {text!r}") from None
 
 
 def _backbone(args: argparse.Namespace):
-    from laf.ingest.backbones import MIN_INPUT_SIZE, BackboneConfig
+    from laf.ingest.backbones import MIN_INPUT_SIZE, BackboneConfig, check_weights
 
     if args.input_size is not None and args.input_size < MIN_INPUT_SIZE:
         raise UserError(f"--input-size must be at least {MIN_INPUT_SIZE}, got {args.input_size}")
-    return BackboneConfig(name=args.backbone, weights=args.weights, layer=args.layer, input_size=args.input_size)
+    config = BackboneConfig(name=args.backbone, weights=args.weights, layer=args.layer, input_size=args.input_size)
+    check_weights(config)
+    return config
 
 
 def _videos(args: argparse.Namespace) -> Dict[str, int]:

@@ -84,6 +84,27 @@ def local_copy(uri: str) -> str:
     return local
 
 
+def check_weights(config: BackboneConfig) -> None:
+    """Fail in one line, before any Beam work, when the weights cannot be had: a missing weights
+    file, or ImageNet weights that Keras cannot download (no internet) and has not cached. Inside
+    Beam workers either one shows as pages of traceback, after the run has started. ImageNet
+    weights are fetched here by building the backbone once, which also caches them for local workers."""
+    from laf.errors import UserError
+
+    try:
+        if config.weights == "imagenet":
+            _build(config)
+        else:
+            _resolve_weights(config.weights)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    except Exception as e:  # Keras raises a bare Exception for a failed download
+        if config.weights != "imagenet":
+            raise
+        raise UserError(f"cannot get ImageNet weights for {config.name} ({e}); without internet use weights"
+                        f" 'none' or a weights file") from None
+
+
 def build_backbone(config: BackboneConfig):
     """A Keras model: uint8/float RGB [B, H, W, 3] in 0..255 at ``config.size`` -> [B, D]."""
     return _build(config)[0]

@@ -27,7 +27,9 @@ from schemas.segment import Segment
 from schemas.vocabulary import Vocabulary
 
 COLUMNS = ("video", "label", "id", "split", "segments")
-DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.8, "eval": 0.1, "test": 0.1}
+# Rows without a split are hashed into these shares: the pipeline's default (``data.split_ratios``)
+# and `laf extract`'s, so one manifest splits alike on both paths.
+DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.6, "eval": 0.2, "test": 0.2}
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
 
