@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence
 import keras
 import tensorflow as tf
 
+from laf.transfer.moments import usable_std
 from trainer.lstmp import LSTMP
 from trainer.seen_gate import SeenGate
 
@@ -43,7 +44,7 @@ class Standardize(keras.layers.Layer):
 
     def set_moments(self, mean, std) -> None:
         self.mean.assign(tf.cast(mean, self.mean.dtype))
-        self.std.assign(tf.maximum(tf.cast(std, self.std.dtype), 1e-6))
+        self.std.assign(tf.cast(usable_std(std), self.std.dtype))
 
     def call(self, x):
         return (x - self.mean) / self.std

@@ -23,6 +23,7 @@ from typing import Dict, Sequence
 import numpy as np
 import tensorflow as tf
 
+from laf.transfer.moments import usable_std
 from schemas.records import VideoRecord
 from trainer.data import relative_to_video
 
@@ -42,7 +43,7 @@ def sibling_novelty(videos: Sequence[VideoRecord], reference: Sequence[VideoReco
     about frames x D x 4 bytes: fine for thousands of videos, not for the paper's 48k at D=4096."""
     reference = [r for r in reference if r.num_frames]
     everything = np.concatenate([r.features for r in reference]) if reference else np.zeros([0, 1])
-    mean, std = everything.mean(0), everything.std(0) + 1e-6
+    mean, std = everything.mean(0), usable_std(everything.std(0))
     rng = np.random.default_rng(seed)
     pools: Dict[tuple, np.ndarray] = {}
     for key in sorted({(r.activity, r.label) for r in reference}):

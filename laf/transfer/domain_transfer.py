@@ -30,6 +30,7 @@ import tensorflow as tf
 from laf import tfrecords
 from laf.errors import UserError, first_line
 from laf.evaluate.evaluation import TOP_FRACTION
+from laf.transfer.moments import usable_std
 from schemas import names
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ def build_svm(dim: int, num_classes: int, l2: float, seed: int, learning_rate: f
     x = inputs
     if moments is not None:
         mean, std = moments
-        x = keras.layers.Normalization(mean=mean, variance=np.maximum(std, 1e-6) ** 2, name="standardize")(x)
+        x = keras.layers.Normalization(mean=mean, variance=usable_std(std) ** 2, name="standardize")(x)
     out = keras.layers.Dense(num_classes, name="responses", kernel_regularizer=keras.regularizers.L2(l2),
                              kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
     model = keras.Model(inputs, out)
