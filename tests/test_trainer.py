@@ -81,7 +81,10 @@ def by_video(found: dict, videos: list) -> dict:
     return {v.video_id: found[v.features[0].tobytes()] for v in videos}
 
 
-def test_streams_cover_every_video_once_in_k_step_chunks(examples):
+@pytest.mark.parametrize("buffered", [data.SHUFFLE_VIDEOS, 2 * STREAMS])  # whole split; a window of it
+def test_streams_cover_every_video_once_in_k_step_chunks(examples, buffered, monkeypatch):
+    """Also when the streams' buffers (SHUFFLE_VIDEOS together) hold less than the split."""
+    monkeypatch.setattr(data, "SHUFFLE_VIDEOS", buffered)
     root, videos = examples
     found = collect(data.stream_batches(tfrecords.split_dir(root, "train"), D, "uniform", K,
                                         STREAMS, shuffle=True))

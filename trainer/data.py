@@ -41,7 +41,7 @@ from schemas.records import VideoRecord
 
 WEIGHTINGS = ("laf", "uniform", "random30", "oracle")
 RANDOM_FRACTION = 0.3
-SHUFFLE_VIDEOS = 10_000  # records each stream's shuffle buffer holds (serialized)
+SHUFFLE_VIDEOS = 10_000  # serialized records all the streams' shuffle buffers hold together
 
 Files = Union[str, Sequence[str]]
 
@@ -343,9 +343,11 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     """Batches ``({"features", "mask", "reset"}, labels, weights, targets)`` of shape [B, k, ...].
 
     Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
-    epoch identically in all streams, so each video is used exactly once per epoch). The shuffle
-    is complete up to :data:`SHUFFLE_VIDEOS` videos; beyond that it mixes a window of that many
-    records in their stored (id-sorted) order, bounding the memory of B buffers.
+    epoch identically in all streams, so each video is used exactly once per epoch). Each stream
+    holds its own buffer of :data:`SHUFFLE_VIDEOS` / B serialized records, so the B buffers hold
+    that many together, whatever B: the shuffle is complete up to that many videos per stream
+    (833 at the default 12 streams), and beyond it mixes a window of that many records in their
+    stored (id-sorted) order. Every stream still reads the whole split and keeps its shard.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
@@ -359,7 +361,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
         # Every stream shuffles with the same seed, so all see one order and take disjoint shards.
         ordered = records(paths)
         if shuffle:
-            ordered = ordered.shuffle(SHUFFLE_VIDEOS, seed=seed, reshuffle_each_iteration=True)
+            ordered = ordered.shuffle(max(1, SHUFFLE_VIDEOS // streams), seed=seed, reshuffle_each_iteration=True)
         videos = ordered.shard(streams, index).map(
             lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
         chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness, carry, table))
