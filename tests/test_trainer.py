@@ -281,6 +281,20 @@ def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tm
         train(config, train_files, eval_files, str(tmp_path / "logs"))
 
 
+def test_feature_dim_reads_the_first_record_with_frames(examples, tmp_path):
+    from laf.errors import UserError
+
+    _, videos = examples
+    empty = dataclasses.replace(videos["train"][0], features=np.zeros((0, D), np.float32), timestamps=np.zeros(0),
+                                laf_scores=np.zeros(0, np.float32))
+    files = [str(tmp_path / "train")]
+    tfrecords.write(os.path.join(files[0], "data.gz"), [empty.serialize(), videos["train"][1].serialize()])
+    assert data.feature_dim(files, "laf") == D
+    tfrecords.write(os.path.join(files[0], "data.gz"), [empty.serialize()])
+    with pytest.raises(UserError, match="no record of .* has frames"):
+        data.feature_dim(files)
+
+
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
 def test_learning_rate_schedule(schedule, tmp_path):
     """cosine: the rate falls smoothly from learning_rate to 0 over all epochs, with no plateau

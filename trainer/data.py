@@ -60,17 +60,20 @@ def records(files: Files) -> tf.data.Dataset:
 
 
 def feature_dim(files: Files, weighting: str = "uniform") -> int:
-    """D, from the first record (all records share it); checks before a long run that it
-    carries what ``weighting`` needs."""
+    """D, from the first record with frames (all records share it); checks before a long run
+    that it carries what ``weighting`` needs."""
+    spec = {names.NUM_FRAMES: tf.io.FixedLenFeature([], tf.int64)}
     try:
-        first = [VideoRecord.parse(s.numpy()) for s in records(files).take(1)]
+        first = [VideoRecord.parse(s) for s in records(files).take(1).as_numpy_iterator()]
+        with_frames = [VideoRecord.parse(s) for s in records(files).filter(
+            lambda s: tf.io.parse_single_sequence_example(s, spec)[0][names.NUM_FRAMES] > 0).take(1).as_numpy_iterator()]
     except FileNotFoundError:
-        first = []
+        first = with_frames = []
     if not first:
         raise UserError(f"the train split holds no videos ({files})")
-    video = first[0]
-    if video.features.ndim != 2 or video.features.shape[1] == 0:
-        raise ValueError(f"cannot read the feature dimension: the first record of {files} has no frames")
+    if not with_frames:
+        raise UserError(f"cannot read the feature dimension: no record of {files} has frames")
+    video = with_frames[0]
     if weighting == "laf" and video.laf_scores is None:
         raise ValueError(f"weighting 'laf' needs the {names.LAF_SCORE!r} feature list, which the "
                          f"records of {files} lack: train on the domain-transfer output")
