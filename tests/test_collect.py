@@ -44,6 +44,18 @@ def test_baselines_with_and_without_profiles(tmp_path):
                                 "action_share": [None, 1.0]}}
 
 
+def test_undefined_means_load_as_nan_and_show_as_a_dash(tmp_path):
+    """paper_tables writes a NaN mean (no frames before any action, no ground truth) as null."""
+    from laf.report import page
+
+    path = tmp_path / "baselines.json"
+    path.write_text(json.dumps({"results": {"cnn": {"hit@1": {"mean": 0.5, "std": 0.1},
+                                                    "p_label_before": {"mean": None, "std": None}}}}))
+    means, stds, _ = collect.load_baselines(str(path))
+    assert np.isnan(means["cnn"]["p_label_before"]) and stds == {"cnn": {"hit@1": 0.1}}
+    assert page._number(means["cnn"]["p_label_before"]) == "–"
+
+
 @pytest.mark.parametrize("profile", [{"offset": [0], "p_label": [0.5]},                          # no action_share
                                      {"offset": [0, 1], "p_label": [0.5], "action_share": [1, 0]},  # lengths differ
                                      {"offset": [0], "p_label": ["high"], "action_share": [1]}])    # not a number

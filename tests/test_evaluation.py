@@ -273,11 +273,26 @@ def test_second_detection_on_one_segment_is_false():
     np.testing.assert_allclose(ap_of(gt, dets), [5 / 6])
 
 
-def test_ties_in_score_keep_input_order():
+def test_windows_without_a_finite_score_are_neither_kept_nor_suppress_others():
+    p = np.full((30, 2), 0.1)
+    p[10:20, 0] = 0.9
+    p[25, 0] = np.nan  # one broken frame: the windows it reaches have no score
+    found = ev.detect(p, np.arange(30.0), ev.LocalizeConfig(window=10))
+    assert np.isfinite(found.score).all() and len(found.score)
+    best = np.flatnonzero(found.label == 0)[0]
+    assert (found.start[best], found.end[best]) == (10.0, 20.0)
+    assert len(ev.detect(np.full((30, 2), np.nan), np.arange(30.0), ev.LocalizeConfig(window=10)).score) == 0
+
+
+def test_ties_in_score_rank_by_video_and_time_whatever_the_input_order():
+    """The Evaluator, `laf evaluate` and the report list videos in different orders."""
     gt = {"v": [Segment(0, 10, "a")]}
     false, true = Detection("v", 50, 60, "a", 0.5), Detection("v", 0, 10, "a", 0.5)
-    np.testing.assert_allclose(ap_of(gt, [false, true]), [0.5])
+    np.testing.assert_allclose(ap_of(gt, [false, true]), [1.0])
     np.testing.assert_allclose(ap_of(gt, [true, false]), [1.0])
+    gt = {"v1": [Segment(0, 10, "a")], "v2": []}
+    first, second = Detection("v1", 0, 10, "a", 0.5), Detection("v2", 0, 10, "a", 0.5)
+    assert ap_of(gt, [second, first]) == ap_of({"v2": [], **gt}, [first, second]) == [1.0]
 
 
 def test_class_without_detections_scores_zero_and_counts_in_map():
@@ -330,7 +345,7 @@ def reference_ap(gt, dets, tious, ambiguous=None):
     for label in sorted({s.label for segs in gt.values() for s in segs}):
         segs = {v: [s for s in ss if s.label == label] for v, ss in gt.items()}
         n_gt = sum(len(s) for s in segs.values())
-        ranked = sorted([d for d in dets if d.label == label], key=lambda d: -d.score)
+        ranked = sorted([d for d in dets if d.label == label], key=lambda d: (-d.score, d.video_id, d.start, d.end))
         aps = []
         for thr in tious:
             used, tp, fp = set(), [], []

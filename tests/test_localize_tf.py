@@ -42,6 +42,16 @@ def test_same_detections_as_library_on_random_inputs(config):
         assert_same(out, ev.detect(probs, stamps, config), 64)
 
 
+@pytest.mark.parametrize("config", CONFIGS[:4], ids=str)
+def test_windows_without_a_finite_score_are_dropped_as_in_the_library(config):
+    probs, stamps = random_video(np.random.default_rng(4), 37)
+    probs[30, 1] = np.nan  # a broken frame: the windows it reaches have no score
+    out = {k: v.numpy() for k, v in localize(probs, stamps, 37, config, max_detections=64).items()}
+    lib = ev.detect(probs, stamps, config)
+    assert len(lib.score) and np.isfinite(lib.score).all()
+    assert_same(out, lib, 64)
+
+
 def test_served_class_evidence_is_the_library_s_to_the_last_bit():
     """The served ``localize`` scores p x actionness as the library does (float64), so windows tied
     in float32 but not in float64 keep the library's order."""

@@ -318,9 +318,10 @@ def greedy_nms(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap
     the selection step at which each window was kept, -1 if suppressed.
 
     Each step keeps every class's best remaining window and drops its overlapping ones, so the
-    number of steps is the largest number of windows kept for one class.
+    number of steps is the largest number of windows kept for one class. A window without a finite
+    score (a model that outputs NaN) is never kept, so it neither counts nor suppresses others.
     """
-    alive = np.ones(scores.shape, bool)
+    alive = np.isfinite(scores)
     step_of = np.full(scores.shape, -1, np.int64)
     rows = np.arange(scores.shape[0])
     step = 0
@@ -460,9 +461,12 @@ def _rank_and_match(ground_truth: Mapping[str, Sequence["Segment"]], detections:
     gt_key, g = gt_key[gt_order], g[gt_order]
     n_gt = np.bincount(g[:, 1].astype(np.int64), minlength=len(classes))
 
-    # Rank detections: class, then score descending, then input order.
+    # Rank detections: class, then score descending, then video id, start and end, so that equal scores
+    # rank alike whatever order the caller lists videos in (the Evaluator, `laf evaluate`, the report).
     det_class = d[:, 1].astype(np.int64)
-    order = np.lexsort((np.arange(len(d)), -d[:, 4], det_class))
+    id_rank = np.empty(n_videos, np.int64)
+    id_rank[[video_code[v] for v in sorted(video_code)]] = np.arange(len(video_code))
+    order = np.lexsort((d[:, 3], d[:, 2], id_rank[d[:, 0].astype(np.int64)], -d[:, 4], det_class))
     d, det_class = d[order], det_class[order]
     det_key = det_class * n_videos + d[:, 0].astype(np.int64)
 

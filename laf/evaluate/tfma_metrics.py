@@ -170,7 +170,6 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
                                  stride=stride, nms_overlap=nms_overlap, top_k_classes=top_k_classes)
 
     def compute(videos: List[_Video]) -> List[float]:
-        videos = sorted(videos, key=lambda v: v.video_id)  # tied scores rank in this order, not Beam's merge order
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
         detections = [ev.Detection(v.video_id, s, e, str(int(c)), score) for v in videos
                       for s, e, c, score in zip(*v.detections)]

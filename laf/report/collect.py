@@ -28,7 +28,9 @@ def load_baselines(path: str) -> Baselines:
         with open(path) as f:
             loaded = json.load(f)
         results = loaded["results"]
-        means = {m: {k: float(v["mean"]) for k, v in ms.items()} for m, ms in results.items()}
+        # paper_tables writes an undefined mean (no frames before any action, no ground truth) as null
+        means = {m: {k: float("nan") if v["mean"] is None else float(v["mean"]) for k, v in ms.items()}
+                 for m, ms in results.items()}
         stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
         profiles = {m: _profile(p) for m, p in (loaded.get("profiles") or {}).items()}
     except OSError as e:

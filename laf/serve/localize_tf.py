@@ -116,7 +116,7 @@ def _greedy_nms(starts, ends, scores, overlap: float) -> tf.Tensor:
 
     _, _, step_of = tf.while_loop(
         lambda step, alive, step_of: tf.reduce_any(alive), body,
-        (tf.constant(0), tf.ones(shape, tf.bool), tf.fill(shape, -1)))
+        (tf.constant(0), tf.math.is_finite(scores), tf.fill(shape, -1)))
     return step_of
 
 
@@ -135,7 +135,9 @@ def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
     n_classes = tf.shape(p)[1]
     classes = tf.range(n_classes)
     if config.top_k_classes is not None:
-        top = tf.math.top_k(tf.reduce_mean(p, axis=0), k=tf.minimum(config.top_k_classes, n_classes))
+        mean = tf.reduce_mean(p, axis=0)
+        mean = tf.where(tf.math.is_nan(mean), tf.constant(-float("inf"), mean.dtype), mean)  # NaN last, as NumPy sorts
+        top = tf.math.top_k(mean, k=tf.minimum(config.top_k_classes, n_classes))
         classes = tf.sort(top.indices)  # top_k lists equal scores lower index first, as the library
     class_scores = tf.transpose(tf.gather(window_scores, classes, axis=1))  # [C, S]
     step_of = _greedy_nms(win_start, win_end, class_scores, config.nms_overlap)
