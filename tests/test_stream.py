@@ -438,8 +438,13 @@ def test_an_upgrade_keeps_the_old_model_s_localize_windows_or_refuses(tmp_path):
     archive.write_out(str(tmp_path / "old"), verbose=False)
     with pytest.raises(UserError, match="other segments than windows of"):
         add_step_signature(str(tmp_path / "old"), str(tmp_path / "default"))
-    assert not os.path.exists(tmp_path / "default")
+    assert sorted(os.listdir(tmp_path)) == ["old"]  # nothing left of the refused copy
+    for existing in (tmp_path / "old", tmp_path):  # the model itself, or the serving folder of every version
+        with pytest.raises(UserError, match="already exists"):
+            add_step_signature(str(tmp_path / "old"), str(existing), windows)
+    assert tf.saved_model.load(str(tmp_path / "old")).signatures["localize"] is not None
     assert os.path.isdir(add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"), windows))
+    assert sorted(os.listdir(tmp_path)) == ["new", "old"]
 
 
 def test_a_growing_file_is_followed_until_it_stops_growing(setup):

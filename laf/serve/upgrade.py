@@ -63,13 +63,35 @@ def architecture(variables: List) -> Dict[str, object]:
 
 def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[LocalizeConfig] = None) -> str:
     """Write ``model_dir`` again to ``out_dir`` with every current signature (assets copied).
-    ``localize_config``: the ``localize`` signature's windows (the old model does not say)."""
+    ``localize_config``: the ``localize`` signature's windows (the old model does not say).
+    ``out_dir`` must be new: the model is written beside it and renamed into place only once checked
+    and complete, so TF Serving never loads a half-written or unchecked version, and a failed check
+    removes only what this call wrote."""
+    import tensorflow as tf
+
+    if tf.io.gfile.exists(out_dir):
+        raise UserError(f"{out_dir}: already exists; give a new folder for the upgraded model (e.g. the next"
+                        " version number under the serving folder)")
+    partial = f"{out_dir.rstrip('/')}.partial"
+    if tf.io.gfile.exists(partial):
+        tf.io.gfile.rmtree(partial)  # left by an interrupted upgrade
+    try:
+        _rebuild(tf.saved_model.load(model_dir), model_dir, partial, localize_config)
+    except BaseException:
+        if tf.io.gfile.exists(partial):
+            tf.io.gfile.rmtree(partial)
+        raise
+    tf.io.gfile.rename(partial, out_dir)
+    return out_dir
+
+
+def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[LocalizeConfig]) -> None:
+    """The net of ``old`` (loaded from ``model_dir``) exported to ``out_dir`` and checked against it."""
     import tensorflow as tf
 
     from trainer import model as models
     from trainer import serving
 
-    old = tf.saved_model.load(model_dir)
     arch = architecture(old.variables)
     dim = arch.pop("feature_dim")
     net = models.build("lstmp", arch.pop("num_classes"), **arch)
@@ -90,14 +112,11 @@ def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[L
     new = tf.saved_model.load(out_dir)
     got = new.signatures["frame_features"](frame_features=features, lengths=lengths)
     if any(np.abs(want[k].numpy() - got[k].numpy()).max() > 1e-5 for k in want):
-        shutil.rmtree(out_dir)
         raise UserError(f"{model_dir}: the rebuilt net does not reproduce the model's outputs; not upgraded")
     if "localize" in old.signatures and not _same_detections(old, new, features[0].numpy()):
-        shutil.rmtree(out_dir)
         raise UserError(f"{model_dir}: its localize signature finds other segments than windows of"
                         f" {localize_config or LocalizeConfig()}; pass localize_config= with the evaluation settings"
                         " of the pipeline that exported it (run_thresholds=() for a model from before evidence runs);"
                         " not upgraded")
     if os.path.isdir(os.path.join(model_dir, "assets")):
         shutil.copytree(os.path.join(model_dir, "assets"), os.path.join(out_dir, "assets"), dirs_exist_ok=True)
-    return out_dir
