@@ -97,6 +97,25 @@ def _stream_outputs(setup, source: LiveSource, batch: int = 3):
             np.concatenate([c.actionness for c in frames]), [e for c in chunks for e in c.events])
 
 
+def test_a_caller_that_stops_reading_stops_the_decode_thread(setup):
+    """The decode thread would otherwise block forever on the full queue, holding the decoder and
+    the connection open (a library caller that raised, or read only the first chunks)."""
+    import threading
+    import time
+
+    from laf.ingest.backbones import feature_fn
+
+    chunks = live.localize_stream(LiveSource(setup.ts, SourceOptions(read_timeout=0.5)), FPS,
+                                  feature_fn(setup.backbone), live.LocalStepper(setup.model_dir), 32, CONFIG, batch=1)
+    assert len(next(chunks).timestamps) == 1
+    time.sleep(0.5)  # the thread fills the queue and waits on it
+    chunks.close()
+    deadline = time.monotonic() + 10
+    while any(t.name == "stream-decode" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "stream-decode" for t in threading.enumerate())
+
+
 def test_localize_step_chained_over_chunks_equals_the_whole_sequence(setup, offline):
     import tensorflow as tf
 

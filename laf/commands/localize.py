@@ -109,13 +109,18 @@ def _vocabulary(args: argparse.Namespace, settings):
     return vocabulary
 
 
-def _localize_outputs(args: argparse.Namespace, examples):
-    """The ``localize`` signature's outputs: from TF Serving with --server, else the local model."""
+def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
+    """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``.
+    One call per video: a batch is padded to its longest video, so one call for all would need memory
+    for every video at that length."""
     from laf.serve import localize, rest
 
-    if args.server:
-        return rest.predict(args.server, "localize", {"examples": examples}, args.model_name)
-    return localize.localize_outputs(localize.load_model(args.model), examples)
+    results = []
+    for example, video_id, path in zip(examples, localize.video_ids(args.videos), args.videos):
+        found = (rest.predict(args.server, "localize", {"examples": [example]}, args.model_name) if args.server
+                 else localize.localize_outputs(model, [example]))
+        results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)
+    return results
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,11 +139,10 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     if args.stream:
         return localize_stream.run(args, settings, _vocabulary(args, settings))
+    vocabulary = _vocabulary(args, settings)  # a bad --labels or model shows before the videos are featurized
+    model = None if args.server else localize.load_model(args.model)
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
-    found = _localize_outputs(args, examples)
-    vocabulary = _vocabulary(args, settings)
-    results = localize.results_from_outputs(found, examples, localize.video_ids(args.videos), args.videos,
-                                            vocabulary)
+    results = _localize_each(args, model, examples, vocabulary)
     print(localize.format_table(results, top=args.top or None))
     if args.json:
         write_results(args.json, [d for r in results for d in r.detections])

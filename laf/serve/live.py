@@ -10,6 +10,7 @@ causal).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import queue
@@ -110,13 +111,27 @@ class Chunk:
     events: List[Event]
 
 
-def _decode_thread(source: LiveSource, fps: float, size: int, out: "queue.Queue", done: object) -> None:
+def _decode_thread(source: LiveSource, fps: float, size: int, out: "queue.Queue", done: object,
+                   stop: threading.Event) -> None:
+    """Samples into ``out`` until the source ends or ``stop`` is set (the consumer left: an error, or
+    a caller that stopped reading), then closes the source's decoder and connection."""
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     try:
-        for sample in samples(source, fps, size):
-            out.put(sample)
-        out.put(done)
+        with contextlib.closing(samples(source, fps, size)) as stream:
+            for sample in stream:
+                if not put(sample):
+                    return
+        put(done)
     except BaseException as e:  # noqa: BLE001 -- handed to the consumer, which re-raises it
-        out.put(e)
+        put(e)
 
 
 def localize_stream(source: LiveSource, fps: float, features, stepper, size: int,
@@ -125,9 +140,18 @@ def localize_stream(source: LiveSource, fps: float, features, stepper, size: int
     """Run a source to its end (forever for a live one), a ``Chunk`` per model step. ``features``:
     uint8 images [B, size, size, 3] -> [B, D] (``laf.ingest.backbones.feature_fn``)."""
     samples_q: "queue.Queue" = queue.Queue(maxsize=4 * batch)
-    done = object()
-    threading.Thread(target=_decode_thread, args=(source, fps, size, samples_q, done), daemon=True,
+    done, stop = object(), threading.Event()
+    threading.Thread(target=_decode_thread, args=(source, fps, size, samples_q, done, stop), daemon=True,
                      name="stream-decode").start()
+    try:
+        yield from _steps(samples_q, done, fps, features, stepper, config, partial, batch)
+    finally:
+        stop.set()  # also when the caller raises or closes this generator early
+
+
+def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper, config: OnlineConfig,
+           partial: bool, batch: int) -> Iterator[Chunk]:
+    """:func:`localize_stream`'s loop over the decoded samples."""
     detector, last, finished = OnlineDetector(config), None, False
     while not finished:
         items = [samples_q.get()]
