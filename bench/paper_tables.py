@@ -231,7 +231,7 @@ def _table(results, columns: Sequence[str]) -> List[str]:
 
 def markdown(results, image: Optional[Dict[str, float]], seeds: Sequence[int], notes: Sequence[str]) -> str:
     lines = _table(results, METRICS) + ["", "Per-frame behaviour on the test split (from the ground truth):", ""]
-    lines += _table(results, DIAGNOSTICS) + ["", f"Mean ± std over seeds {list(seeds)}."]
+    lines += _table(results, DIAGNOSTICS) + ["", f"Mean ± std over seeds {list(seeds)} (population std, ddof 0)."]
     if image is not None:
         lines[-1] += (f" Image filter: precision {image['precision']:.3f}, recall {image['recall']:.3f}"
                       " (relevant = video-like images).")

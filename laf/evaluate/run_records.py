@@ -75,11 +75,16 @@ def locate(pipeline_root: str) -> Run:
 
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:
-    """The scored records of every split with ground truth attached; and where the truth came from."""
+    """The scored records of every split with ground truth attached; and where the truth came from.
+    The benchmarks reading them fit on train and score test: a run without either is refused."""
     from laf.evaluate import annotations
     from laf.ingest import video_ingest
 
     records = {s: video_ingest.read_records(run.scored, s) for s in SPLITS}
+    empty = [s for s in ("train", "test") if not records[s]]
+    if empty:
+        raise UserError(f"the run has no {' and no '.join(empty)} videos ({run.scored}); the benchmarks fit on the"
+                        " train split and score the test split")
     if any(r.segments for s in SPLITS for r in records[s]):
         return records, "ground truth: the records' own segments"
     anet = os.path.join(run.data_dir, "annotations", "activitynet.json")
@@ -89,7 +94,10 @@ def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[Vid
     for split in SPLITS:
         for r in records[split]:
             r.segments = list(gt.get(r.video_id, []))
-            r.segment_label_indices = [vocabulary.index(s.label) for s in r.segments]
+            try:
+                r.segment_label_indices = [vocabulary.index(s.label) for s in r.segments]
+            except KeyError as e:
+                raise UserError(f"{anet}: video {r.video_id}: {e.args[0]}") from None
     return records, (f"ground truth: the records carry no segments (the run's manifest has none), so they"
                      f" come from {anet}")
 

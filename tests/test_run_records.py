@@ -1,0 +1,42 @@
+"""laf.evaluate.run_records: what the benchmarks cannot score is refused in one line."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from laf import tfrecords
+from laf.errors import UserError
+from laf.evaluate import run_records
+from schemas.records import VideoRecord
+from schemas.vocabulary import Vocabulary
+
+VOCABULARY = Vocabulary.build(["A:x", "A:y"])
+
+
+def _run(tmp_path, splits) -> run_records.Run:
+    scored = tmp_path / "scored"
+    for split in ("train", "eval", "test"):
+        tfrecords.write(os.path.join(tfrecords.split_dir(str(scored), split), "data.gz"), [])  # as an empty split is
+    for split in splits:
+        record = VideoRecord(video_id=f"{split}0", label="A:x", label_index=0, features=np.zeros((4, 2), np.float32),
+                             timestamps=np.arange(4, dtype=np.float32), fps=1.0, duration=4.0)
+        tfrecords.write(os.path.join(tfrecords.split_dir(str(scored), split), "data.gz"), [record.serialize()])
+    (tmp_path / "data" / "annotations").mkdir(parents=True)
+    return run_records.Run(videos="", vocabulary="", scored=str(scored), rounds="", images="",
+                           manifest=str(tmp_path / "data" / "videos.csv"), transfer_props={}, model=None,
+                           trainer_config={})
+
+
+def test_a_run_without_test_videos_is_refused(tmp_path):
+    with pytest.raises(UserError, match="the run has no test videos"):
+        run_records.scored_records(_run(tmp_path, ("train", "eval")), VOCABULARY)
+
+
+def test_a_ground_truth_label_outside_the_vocabulary_is_refused_naming_the_file(tmp_path):
+    run = _run(tmp_path, ("train", "eval", "test"))
+    anet = tmp_path / "data" / "annotations" / "activitynet.json"
+    anet.write_text(json.dumps({"database": {"test0": {"subset": "testing", "duration": 4.0, "annotations": [
+        {"segment": [1.0, 2.0], "label": "B:z"}]}}}))
+    with pytest.raises(UserError, match=r"activitynet.json: video test0: label 'B:z' is not in the vocabulary"):
+        run_records.scored_records(run, VOCABULARY)
