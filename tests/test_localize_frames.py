@@ -105,6 +105,12 @@ def test_bad_frames_are_named_errors(pushed, client_frames):
         tf_serving.call(pushed, "localize_frames", {"frames": broken, "timestamps": timestamps})
     with pytest.raises(tf.errors.InvalidArgumentError, match="one timestamp per frame"):
         tf_serving.call(pushed, "localize_frames", {"frames": frames, "timestamps": timestamps[:-1]})
+    backwards = list(timestamps)
+    backwards[1], backwards[2] = backwards[2], backwards[1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="timestamps must not decrease"):
+        tf_serving.call(pushed, "localize_frames", {"frames": frames, "timestamps": backwards})
+    with pytest.raises(tf.errors.InvalidArgumentError, match="timestamps must be finite seconds"):
+        tf_serving.call(pushed, "localize_frames", {"frames": frames, "timestamps": [float("nan")] * len(frames)})
 
 
 def test_only_an_export_given_the_backbone_has_it(served_model, pushed):

@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     if args.stream:
         return localize_stream.run(args, settings, _vocabulary(args, settings))
-    vocabulary = _vocabulary(args, settings)  # a bad --labels or model shows before the videos are featurized
-    model = None if args.server else localize.load_model(args.model)
+    model = None if args.server else localize.load_model(args.model)  # a bad model or --labels shows
+    vocabulary = _vocabulary(args, settings)  # before the videos are featurized
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
     results = _localize_each(args, model, examples, vocabulary)
     print(localize.format_table(results, top=args.top or None))
