@@ -319,7 +319,7 @@ def test_reconnects_with_backoff_and_one_stream_clock(setup):
     def consume():
         try:
             for f in source.frames():
-                frames.append((f.time, f.frame.to_ndarray(format="rgb24")[32, -1, 2]))
+                frames.append((f.time, f.frame.to_ndarray(format="rgb24")[32, -1, 2], f.resumed))
         except SourceError as e:
             failure.append(str(e))
 
@@ -329,12 +329,58 @@ def test_reconnects_with_backoff_and_one_stream_clock(setup):
     for clip in (red, blue):
         assert _serve(clip, port, realtime=False, wait=False).wait(timeout=30) == 0
     consumer.join(timeout=30)
-    times = np.array([t for t, _ in frames])
+    times = np.array([t for t, _, _ in frames])
     assert len(frames) == 60 and np.all(np.diff(times) > 0)  # both clips, time never goes back
     assert source.reconnects >= 2
-    blue_from = next(i for i, (_, b) in enumerate(frames) if b > 100)
+    blue_from = next(i for i, (_, b, _) in enumerate(frames) if b > 100)
     assert blue_from == 30 and times[blue_from] > times[blue_from - 1]
+    assert [i for i, (_, _, resumed) in enumerate(frames) if resumed] == [blue_from]  # the samplers' outage cue
     assert failure and "gave up after 3 failed reconnects" in failure[0]
+
+
+def _frames(times, resumed_at=None):
+    import av
+
+    from laf.serve.stream import Frame
+
+    picture = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+    return [Frame(t, key=True, ref=True, gop=i, frame=picture, duration=0.25, resumed=t == resumed_at)
+            for i, t in enumerate(times)]
+
+
+def test_an_outage_is_not_filled_with_repeated_frames():
+    """A reconnect after 60 s: no grid time inside the gap; the same jump without a reconnect (a
+    variable-frame-rate source) is sampled as offline, from the frame shown then."""
+    times = list(np.arange(0, 5, 0.25)) + list(65 + np.arange(0, 3, 0.25))
+    for resumed_at, gap_samples in ((65.0, 0), (None, 119)):
+        sampler, samples = OnlineSampler(FPS, 32), []
+        for frame in _frames(times, resumed_at):
+            samples += sampler.push(frame)
+        samples += sampler.finish()
+        targets = np.array([s.target for s in samples])
+        assert int(((targets > 5.0) & (targets < 65.0)).sum()) == gap_samples
+        assert list(targets[:10]) == list(np.arange(0, 5, 0.5)) and list(targets[-6:]) == list(65 + np.arange(0, 3, 0.5))
+
+
+def test_after_an_outage_the_open_segment_closes_and_the_model_starts_afresh(setup):
+    import queue
+
+    from laf.ingest.backbones import feature_fn
+    from laf.ingest.media import Sample
+
+    rng = np.random.default_rng(0)
+    samples = [Sample(i, i / FPS, i / FPS, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+               for i in (*range(8), *range(130, 138))]  # grid times 0-3.5 s, then 65-68.5 s
+    q, done = queue.Queue(), object()
+    for s in (*samples, done):
+        q.put(s)
+    features = feature_fn(setup.backbone)
+    chunks = list(live._steps(q, done, FPS, features, live.LocalStepper(setup.model_dir),
+                              online.OnlineConfig(on=0.01, off=0.0, min_length=0.0), False, 64))
+    assert [len(c.timestamps) for c in chunks] == [8, 0, 8, 0]
+    assert [(e.start, e.end) for e in chunks[1].events] == [(0.0, 4.0)]  # closed at the last frame's end
+    fresh, _ = live.LocalStepper(setup.model_dir).step(features(np.stack([s.image for s in samples[8:]])))
+    np.testing.assert_allclose(chunks[2].probabilities, fresh, atol=1e-6)
 
 
 def test_restarting_timestamps_keep_the_sampling_grid(setup):

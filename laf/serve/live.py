@@ -151,8 +151,10 @@ def localize_stream(source: LiveSource, fps: float, features, stepper, size: int
 
 def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper, config: OnlineConfig,
            partial: bool, batch: int) -> Iterator[Chunk]:
-    """:func:`localize_stream`'s loop over the decoded samples."""
-    detector, last, finished = OnlineDetector(config), None, False
+    """:func:`localize_stream`'s loop over the decoded samples. Where the sampling grid skips an
+    outage (``laf.serve.stream.OnlineSampler``), the open segment closes at the last frame before it
+    and the model starts afresh, as for a new video: what came before says nothing about after."""
+    detector, last, last_index, finished = OnlineDetector(config), None, None, False
     while not finished:
         items = [samples_q.get()]
         while len(items) < batch and items[-1] is not done and not isinstance(items[-1], BaseException):
@@ -164,12 +166,15 @@ def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper
             raise items[-1]
         finished = items[-1] is done
         taken = [s for s in items if s is not done]
-        if not taken:
-            continue
-        times = np.asarray([s.timestamp for s in taken], np.float64)
-        probabilities, actionness = stepper.step(features(np.stack([s.image for s in taken])))
-        last = times[-1]
-        yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
+        cuts = [i for i in range(1, len(taken)) if taken[i].index > taken[i - 1].index + 1]
+        for part in (taken[a:b] for a, b in zip([0, *cuts], [*cuts, len(taken)]) if a < b):
+            if last_index is not None and part[0].index > last_index + 1:
+                yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
+                stepper.reset()
+            times = np.asarray([s.timestamp for s in part], np.float64)
+            probabilities, actionness = stepper.step(features(np.stack([s.image for s in part])))
+            last, last_index = times[-1], part[-1].index
+            yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
     if last is not None:  # the stream ended: close what is open at the last frame's end
         end = last + 1.0 / fps
         yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(end))

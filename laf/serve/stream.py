@@ -7,7 +7,8 @@ bounds every open and read, so a stalled source is noticed instead of blocking f
 Stream time is seconds from the first keyframe and never goes back: when the source's
 timestamps restart or jump (a new encoder, a concatenated stream, a reconnect), the clock
 continues from the last frame, plus the wall-clock time of an outage, so event times still
-line up with the broadcast.
+line up with the broadcast. The sampler leaves the grid times inside an outage out (``Frame.resumed``)
+rather than repeating the frame before or after it.
 
 Frames are sampled on the model's fps grid by the offline rule (``laf.ingest.media.Video``), decided
 as soon as frames a little past each grid time have arrived: the nearest keyframe within half
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -33,6 +35,7 @@ from laf.ingest.media import Sample, rgb_image
 NETWORK_SCHEMES = ("rtsp", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
 MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
 MAX_PENDING = 256  # demuxed frames awaiting their decoded picture; more means some never decode
+OUTAGE_INTERVALS = 2.0  # a reconnect that skips more than this many sampling intervals is an outage
 
 
 class SourceError(UserError):
@@ -57,6 +60,7 @@ class Frame:
     gop: int                        # group of pictures (counts keyframes over the whole stream)
     frame: av.VideoFrame
     duration: float = 0.0           # seconds, from the packet when the container knows it
+    resumed: bool = False           # the first frame of a reconnection: stream time skipped the outage
 
 
 def is_network(source: str) -> bool:
@@ -211,13 +215,14 @@ class LiveSource:
         while len(info) > MAX_PENDING:  # packets whose frames never came out (corrupt data): forget the oldest
             del info[min(info)]
         local = (pts - origin) * tb
+        resumed = previous is None and self._last is not None
         if previous is not None and not (previous - 1e-6 <= local <= previous + MAX_JUMP):
             offset = self._last + max(self._spacing, 1e-3) - local  # timestamps restarted: continue the clock
         t = local + offset
         if self._last is not None and t > self._last:
             self._spacing = t - self._last
         self._last, self._last_wall = t, time.monotonic()
-        return Frame(t, key, ref, gop, frame, duration), local, offset
+        return Frame(t, key, ref, gop, frame, duration, resumed), local, offset
 
     def _resume_time(self) -> float:
         """Stream time for a connection's first frame: 0, or after the last frame plus the outage."""
@@ -246,10 +251,16 @@ class OnlineSampler:
         return self.index * self.interval
 
     def push(self, frame: Frame) -> List[Sample]:
+        out = []
+        if frame.resumed and self._frames and frame.time - self._frames[-1].time > OUTAGE_INTERVALS * self.interval:
+            # An outage: the grid times up to the last frame's end as at a stream's end, none inside the
+            # gap (they would all repeat the frame before or after it), then on from this frame.
+            out += self.finish()
+            self.index = max(self.index, math.ceil(frame.time / self.interval - 1e-9))
+            self._frames.clear()
         self._frames.append(frame)
         self._longest = max(self._longest, frame.duration)
         self._end = frame.time + (self._longest or self._spacing())
-        out = []
         while self._settled(frame.time):
             out.append(self._take())
         return out
