@@ -221,6 +221,45 @@ def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, c
     _assert_printed(capsys.readouterr().out, offline)
 
 
+def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, monkeypatch, capsys):
+    """Two 503s (a version loading) are waited out, with the same step's state; one that never
+    recovers fails in one line after SERVER_PATIENCE; a refused request (4xx) is not retried."""
+    import http.server
+
+    from laf.errors import UserError
+    from test_rest import _TFServing
+
+    class Flaky(_TFServing):
+        def do_POST(self):
+            self.server.calls += 1
+            if self.server.calls <= self.server.failures:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                return self._reply(503, {"error": "Servable not available"})
+            return super().do_POST()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    httpd.model, httpd.calls, httpd.failures = localize.load_model(setup.model_dir), 0, 2
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        stepper = live.RestStepper(server, "laf", setup.model_dir)
+        x = offline[0].features[:5].astype(np.float32)
+        p, _ = stepper.step(x)
+        np.testing.assert_allclose(p, offline[1][:5], atol=1e-5)
+        assert httpd.calls == 3 and capsys.readouterr().err.count("retrying in") == 2
+        httpd.calls, httpd.failures = 0, 10 ** 6
+        monkeypatch.setattr(live, "SERVER_PATIENCE", 1.0)
+        with pytest.raises(UserError, match="HTTP 503.*gave up after"):
+            stepper.step(x)
+        httpd.calls, httpd.failures = 0, 0
+        with pytest.raises(UserError, match="HTTP 404"):
+            live.RestStepper(server, "other", setup.model_dir).step(x)  # no such model: refused, not retried
+        assert httpd.calls == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 # --- loopback streams -------------------------------------------------------------------------
 
 def _free_port() -> int:

@@ -28,6 +28,8 @@ from laf.serve.stream import LiveSource, samples
 STEP_SIGNATURE = "localize_step"
 
 
+SERVER_PATIENCE = 60.0  # seconds a live stream waits, in all, for a model server that cannot answer
+
 class _Stepper:
     """A ``localize_step`` caller that keeps the recurrent state between calls (``step``)."""
 
@@ -96,9 +98,21 @@ class RestStepper(_Stepper):
         self.reset()
 
     def _call(self, inputs):
+        """One step on the server; a server that cannot answer now (``rest.ServerUnavailable``) is asked
+        again after 0.5, 1, 2, ... s (the state travels in the request, so a retry is the same step),
+        for up to :data:`SERVER_PATIENCE` seconds of waiting; a refused request fails at once."""
         from laf.serve import rest
 
-        return rest.predict(self.server, STEP_SIGNATURE, inputs, self.model_name)
+        waited, wait = 0.0, 0.5
+        while True:
+            try:
+                return rest.predict(self.server, STEP_SIGNATURE, inputs, self.model_name)
+            except rest.ServerUnavailable as e:
+                if waited + wait > SERVER_PATIENCE:
+                    raise UserError(f"{e} (gave up after {waited:.0f} s of retries)") from None
+                print(f"stream: {e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
+                time.sleep(wait)
+                waited, wait = waited + wait, min(2 * wait, 10.0)
 
 
 @dataclasses.dataclass

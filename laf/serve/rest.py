@@ -62,6 +62,14 @@ def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
     return {name: np.asarray(from_json(value, text=False)) for name, value in outputs.items()}
 
 
+class ServerUnavailable(UserError):
+    """The model server could not answer now (unreachable, timed out, HTTP 502/503/504 while a version
+    loads or a proxy restarts): worth retrying, unlike a request it refuses."""
+
+
+TRANSIENT_HTTP = (502, 503, 504)
+
+
 def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
     if not server.startswith(("http://", "https://")):
         raise UserError(f"--server must be an http(s) URL such as http://localhost:8501, got {server!r}")
@@ -78,9 +86,10 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
     except urllib.error.HTTPError as e:
-        raise UserError(f"{url} answered HTTP {e.code}: {_error_text(e.read())}") from None
+        error = ServerUnavailable if e.code in TRANSIENT_HTTP else UserError
+        raise error(f"{url} answered HTTP {e.code}: {_error_text(e.read())}") from None
     except (urllib.error.URLError, OSError) as e:  # refused, unknown host, timeout
-        raise UserError(f"cannot reach the model server at {url}: {getattr(e, 'reason', e)}") from None
+        raise ServerUnavailable(f"cannot reach the model server at {url}: {getattr(e, 'reason', e)}") from None
     try:
         body = json.loads(text)
     except ValueError:
