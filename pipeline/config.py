@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_type_hints
 
 import yaml
@@ -169,6 +171,8 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # .nan passes every `x <= 0` check below, and fails deep in a component
+            raise UserError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -200,6 +204,9 @@ def _in_range(where: str, value: float, lo: float, hi: float) -> None:
 def _positive(where: str, value: float) -> None:
     if value <= 0:
         raise UserError(f"{where} must be > 0, got {value!r}")
+
+
+PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
@@ -270,8 +277,12 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                         " ExampleValidator and Evaluator need Beam features it lacks); put its flags in"
                         " beam.ingest_args")
     ratios = cfg.data.split_ratios
-    if set(ratios) - {"train", "eval", "test"} or abs(sum(ratios.values()) - 1) > 1e-6:
-        raise UserError(f"data.split_ratios must use keys train/eval/test and sum to 1, got {ratios}")
+    if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
+            or abs(sum(ratios.values()) - 1) > 1e-6):
+        raise UserError(f"data.split_ratios must use keys train/eval/test, be >= 0 and sum to 1, got {ratios}")
+    if not PIPELINE_NAME.fullmatch(cfg.pipeline_name):
+        raise UserError(f"pipeline_name must be 1-63 lowercase letters, digits or '-', starting with a letter or"
+                        f" digit (Kubeflow's rule, also for local runs), got {cfg.pipeline_name!r}")
     for key in ("videos", "images"):
         path = getattr(cfg.data, key)
         if not path:

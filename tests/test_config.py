@@ -107,6 +107,20 @@ def test_dump_round_trip(data_dir):
     assert cfg.beam.pipeline_args()[0] == "--direct_running_mode=in_memory"
 
 
+@pytest.mark.parametrize("override, message", [
+    ({"features": {"fps": float("nan")}}, "features.fps must be a finite number"),
+    ({"trainer": {"learning_rate": float("inf")}}, "trainer.learning_rate must be a finite number"),
+    ({"data": {"split_ratios": {"train": 1.2, "eval": -0.2}}}, "data.split_ratios must use keys train/eval/test, be >= 0"),
+    ({"pipeline_name": "LAF_demo"}, "pipeline_name must be 1-63 lowercase letters"),
+])
+def test_values_that_would_fail_deep_inside_a_component_are_refused(data_dir, override, message):
+    raw = {"data": {"videos": "videos.csv", "images": "images"}}
+    for key, value in override.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    with pytest.raises(UserError, match=message):
+        config.load(_write(data_dir, raw))
+
+
 def test_remote_workers_get_the_setup_file_unless_something_else_ships_the_code():
     def setup_files(*extra):
         return [a for a in config.BeamConfig(extra_args=list(extra)).pipeline_args("/img/setup.py")

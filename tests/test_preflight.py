@@ -9,7 +9,9 @@ RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
 
 def _inputs(tmp_path, video_labels, image_labels):
     manifest = tmp_path / "videos.csv"
-    manifest.write_text("video,label\n" + "".join(f"v{i}.mp4,{l}\n" for i, l in enumerate(video_labels)))
+    splits = ("train", "eval", "test")
+    manifest.write_text("video,label,split\n" + "".join(f"v{i}.mp4,{l},{splits[i % 3]}\n"
+                                                         for i, l in enumerate(video_labels)))
     for label in image_labels:
         folder = tmp_path / "images" / label.replace(":", "__")
         folder.mkdir(parents=True, exist_ok=True)
@@ -29,6 +31,12 @@ def test_label_missing_on_either_side_fails_naming_it(tmp_path):
         check_labels(videos, images, RATIOS)
     assert "videos but no web images" in str(err.value) and "A:y" in str(err.value)
     assert "web images but no videos" in str(err.value) and "C:w" in str(err.value)
+
+
+def test_a_split_without_videos_fails_before_any_work(tmp_path):
+    videos, images = _inputs(tmp_path, ["A:x", "A:y"], ["A:x", "A:y"])  # train and eval rows only
+    with pytest.raises(UserError, match=r"falls in the test split\(s\).*needs videos in train, eval and test"):
+        check_labels(videos, images, RATIOS)
 
 
 def test_label_without_activity_fails_naming_file_and_line(tmp_path):
