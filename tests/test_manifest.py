@@ -51,6 +51,11 @@ def test_a_repeat_with_segments_annotates_the_row_it_repeats(tmp_path):
     assert [d.where for d in m.duplicates] == [f"{tmp_path}/m.csv:2"] and m.inputs == 3
 
 
+def test_one_file_written_two_ways_is_one_video(tmp_path):
+    m = mf.read_manifest(write(tmp_path / "m.csv", "video,label\nclips/a.mp4,A:b\n./clips//a.mp4,A:b\n"))
+    assert [r.uri for r in m.rows] == [os.path.join(str(tmp_path), "clips", "a.mp4")] and len(m.duplicates) == 1
+
+
 def test_an_id_of_zero_is_an_id(tmp_path):
     path = write(tmp_path / "m.jsonl", json.dumps({"video": "clips/a.mp4", "id": 0, "label": "A:b"}) + "\n")
     assert mf.read_manifest(path).rows[0].video_id == "0"
@@ -132,7 +137,7 @@ def test_thumos14_annotation_folder(tmp_path):
 
 def test_activitynet_json(tmp_path):
     gt = {"database": {
-        "abc": {"subset": "validation", "annotations": [{"segment": [1, 5], "label": "Sports:Long jump"}]},
+        "abc": {"subset": "validation", "annotations": [{"segment": [1, 5], "label": "Sports:Long jump "}]},
         "def": {"subset": "testing", "annotations": []}}}
     path = write(tmp_path / "anet.json", json.dumps(gt))
     videos = tmp_path / "v"
@@ -140,6 +145,8 @@ def test_activitynet_json(tmp_path):
     write(videos / "v_abc.mkv", "x")
     m = mf.from_annotations(path, str(videos), subset="validation")
     assert [(r.video_id, r.label, r.uri.endswith("v_abc.mkv")) for r in m.rows] == [("abc", "Sports:Long jump", True)]
+    assert m.rows[0].segments == (Segment(1.0, 5.0, "Sports:Long jump"),)  # trimmed as the video's label
+    assert m.labels == ["Sports:Long jump"]
     with pytest.raises(UserError, match="no annotated segments"):
         mf.from_annotations(path, str(videos))
 

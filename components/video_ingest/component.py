@@ -55,7 +55,7 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
             raise ValueError("VideoIngest needs exactly one of manifest= or annotations= (with video_dir=)")
         super().__init__(spec=VideoIngestSpec(
             manifest=manifest, annotations=annotations, video_dir=video_dir, subset=subset, fps=float(fps),
-            split_ratios=json.dumps(dict(split_ratios)) if split_ratios else None, backbone=backbone, weights=weights,
+            split_ratios=json.dumps(dict(split_ratios), sort_keys=True) if split_ratios else None, backbone=backbone, weights=weights,
             layer=layer, input_size=int(input_size), batch_size=int(batch_size), taxonomy=taxonomy,
             max_bytes=int(max_bytes), max_duration=float(max_duration), inputs_fingerprint=inputs_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),

@@ -246,6 +246,8 @@ def _row(fields: Mapping[str, object], where: str, base: str, ratios: Mapping[st
     video = video.strip()
     if not is_remote(video) and not os.path.isabs(video) and not video.startswith("file://"):
         video = f"{base}/{video}" if is_remote(base) else os.path.join(base, video)
+    if not is_remote(video) and not video.startswith("file://"):
+        video = os.path.normpath(video)  # `a.mp4` and `./a.mp4` are one file, not two rows
     label = check_label(fields.get("label"), where)
     given = fields.get("id")
     video_id = ("" if given is None else str(given)).strip() or os.path.splitext(os.path.basename(video))[0]
@@ -329,12 +331,11 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
         where = f"{annotations}: video {video_id}"
         if not segments:
             raise UserError(f"{where}: no annotated segments, so no label (choose a labelled subset)")
+        segments = [dataclasses.replace(s, label=check_label(s.label, where)) for s in segments]  # trimmed
         cover: Dict[str, float] = {}
         for s in segments:
             cover[s.label] = cover.get(s.label, 0.0) + (s.end - s.start)
-        label = check_label(max(sorted(cover), key=lambda k: cover[k]), where)
-        for s in segments:
-            check_label(s.label, where)
+        label = max(sorted(cover), key=lambda k: cover[k])
         uri = files.get(video_id) or files.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
         rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where))
     if not rows:
