@@ -1,15 +1,17 @@
 """File access that loads TensorFlow only for remote URIs.
 
 Local paths use the ``os`` module, so checking a config and its manifests (``laf run``'s
-pre-flight) takes a second, not the half minute of importing TF; ``gs://``, ``s3://``...
-go through ``tf.io.gfile``.
+pre-flight) takes a second, not the half minute of importing TF; ``gs://`` URIs go through
+``tf.io.gfile``. TensorFlow 2.16 has no other remote file system built in (``s3://``, ``hdfs://``
+come only with a plugin such as tensorflow-io's): those fail in one line naming the scheme.
 """
 from __future__ import annotations
 
 import os
+import contextlib
 from typing import Iterator, List, Tuple
 
-from laf.errors import UserError
+from laf.errors import UserError, first_line
 
 
 def is_remote(uri: str) -> bool:
@@ -21,11 +23,23 @@ def local(uri: str) -> str:
     return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
+@contextlib.contextmanager
+def _scheme_known(uri: str):
+    """A file system TensorFlow does not have, as a one-line ``UserError``."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.UnimplementedError as e:
+        raise UserError(f"{uri}: {first_line(e.message)} (this installation reads local paths and gs://)") from None
+
+
 def exists(uri: str) -> bool:
     if is_remote(uri):
         import tensorflow as tf
 
-        return tf.io.gfile.exists(uri)
+        with _scheme_known(uri):
+            return tf.io.gfile.exists(uri)
     return os.path.exists(local(uri))
 
 
@@ -33,7 +47,8 @@ def isdir(uri: str) -> bool:
     if is_remote(uri):
         import tensorflow as tf
 
-        return tf.io.gfile.isdir(uri)
+        with _scheme_known(uri):
+            return tf.io.gfile.isdir(uri)
     return os.path.isdir(local(uri))
 
 
@@ -41,7 +56,8 @@ def listdir(uri: str) -> List[str]:
     if is_remote(uri):
         import tensorflow as tf
 
-        return [name.rstrip("/") for name in tf.io.gfile.listdir(uri)]
+        with _scheme_known(uri):
+            return [name.rstrip("/") for name in tf.io.gfile.listdir(uri)]
     return os.listdir(local(uri))
 
 
@@ -59,7 +75,7 @@ def read_bytes(uri: str) -> bytes:
         import tensorflow as tf
 
         try:
-            with tf.io.gfile.GFile(uri, "rb") as f:
+            with _scheme_known(uri), tf.io.gfile.GFile(uri, "rb") as f:
                 return f.read()
         except tf.errors.NotFoundError:
             raise FileNotFoundError(uri) from None

@@ -2,6 +2,7 @@
 import pytest
 
 from laf import files
+from laf.errors import UserError
 
 
 def _tree(root: str, write) -> None:
@@ -33,3 +34,8 @@ def test_local_and_remote_agree(tmp_path):
         with pytest.raises(FileNotFoundError):
             files.read_bytes(f"{root}/missing")
     assert files.read_bytes(f"file://{tmp_path}/A__x/a.jpg") == b"a"
+
+
+def test_a_file_system_tensorflow_lacks_fails_in_one_line_naming_it():
+    with pytest.raises(UserError, match=r"s3://bucket/videos.csv: File system scheme 's3' not implemented .*gs://"):
+        files.read_text("s3://bucket/videos.csv", "manifest")

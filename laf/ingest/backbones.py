@@ -63,7 +63,7 @@ def _resolve_weights(weights: str):
 
 
 def local_copy(uri: str) -> str:
-    """A local copy of a weights file on any ``tf.io.gfile`` file system (``gs://``, ``s3://``,
+    """A local copy of a weights file on any ``tf.io.gfile`` file system (``gs://``,
     ...): Keras opens weights files by local path only. Cached per URI, size and modification
     time, so each worker fetches it once."""
     import hashlib

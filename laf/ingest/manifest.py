@@ -98,7 +98,7 @@ def file_size(uri: str) -> int:
 @contextlib.contextmanager
 def local_path(uri: str) -> Iterator[str]:
     """A local file for ``uri``: the path itself, or a temporary copy of a remote object
-    (PyAV opens local files; ``tf.io.gfile`` reads gs://, s3:// (tensorflow-io), hdfs://...)."""
+    (PyAV opens local files; ``tf.io.gfile`` reads gs://)."""
     if not is_remote(uri):
         yield files.local(uri)
         return
