@@ -14,8 +14,10 @@ from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
 TARGETS = ("kubeflow", "vertex")
 
 
-def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str) -> str:
-    """Write the pipeline-spec JSON to ``output`` and return its path."""
+def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, enable_cache: bool = True) -> str:
+    """Write the pipeline-spec JSON to ``output`` and return its path. With ``enable_cache``, a task
+    whose inputs and settings are unchanged reuses its earlier result; the cluster cannot see that
+    a file at the same path was rewritten, so after changing data in place compile without it."""
     from tfx import v1 as tfx
 
     from pipeline.pipeline import create_pipeline
@@ -35,5 +37,5 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str) 
         config=config, output_dir=out_dir, output_filename=os.path.basename(output))
     # Components run inside the image: its setup.py and schema files, not this machine's checkout paths.
     runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
-                               project_dir=IMAGE_WORKDIR), write_out=True)
+                               project_dir=IMAGE_WORKDIR, enable_cache=enable_cache), write_out=True)
     return os.path.abspath(output)

@@ -185,3 +185,19 @@ def test_spec_paths_are_the_images_and_its_setup_file_stages(contract, tmp_path)
         members = {m.split("/", 1)[1] for m in tar.getnames() if "/" in m}
     assert {f"components/{p}/executor.py" for p in CUSTOM.values()} <= members
     assert {"laf/__init__.py", "schemas/video_schema.pbtxt", "trainer/run_fn.py"} <= members
+
+
+def test_tasks_reuse_cached_results_unless_compiled_without_cache(contract, tmp_path):
+    """A cluster cannot see that a file at the same path was rewritten: `laf compile --no-cache`."""
+    from pipeline.kubeflow_v2_runner import compile_pipeline
+
+    def caching(spec):
+        return {name: task.get("cachingOptions", {}).get("enableCache", False)
+                for name, task in spec["pipelineSpec"]["root"]["dag"]["tasks"].items()}
+
+    cached = {name for name, on in caching(contract["spec"]).items() if on}
+    assert {"VideoIngest", "ImageIngest", "DomainTransfer", "Trainer"} <= cached
+    cfg = _tiny_config(str(tmp_path / "data"), str(tmp_path))
+    path = compile_pipeline(cfg, "kubeflow", "example.org/laf:1", str(tmp_path / "spec.json"), enable_cache=False)
+    with open(path) as f:
+        assert not any(caching(json.load(f)).values())

@@ -11,6 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", required=True, help="container image built from the repository's Dockerfile")
     parser.add_argument("--output", required=True, help="where to write the pipeline JSON")
     parser.add_argument("--demo-dir", default="laf-demo", help="demo folder the embedded config points at")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="rerun every task on every submission (after data changed in place at the same paths)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
     cfg = config.load(args.config, check_paths=False) if args.config else demo.demo_config(args.demo_dir)
-    path = compile_pipeline(cfg, args.target, args.image, args.output)
+    path = compile_pipeline(cfg, args.target, args.image, args.output, enable_cache=not args.no_cache)
     print(f"wrote {args.target} pipeline spec: {path}")
     for key, path in local_paths(cfg):
         print(f"note: {key} is the local path {path}: the spec names it as is, so the containers must see it"
