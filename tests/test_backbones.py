@@ -68,3 +68,8 @@ def test_missing_weights_file_is_refused_before_any_output(tmp_path, capsys):
                      "--input-size", "32", "--weights", str(tmp_path / "gone.weights.h5")]) == 2
     assert "weights file not found" in capsys.readouterr().err and not output.exists()
     check_weights(BackboneConfig(weights="none", input_size=32))
+
+
+def test_a_layer_the_backbone_lacks_is_refused_before_any_output(tmp_path):
+    with pytest.raises(UserError, match=r"backbone mobilenet_v3_small .*layer expanded_conv_99_add.*No such layer"):
+        check_weights(BackboneConfig(weights="none", layer="expanded_conv_99_add", input_size=32))

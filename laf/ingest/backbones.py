@@ -85,19 +85,20 @@ def local_copy(uri: str) -> str:
 
 
 def check_weights(config: BackboneConfig) -> None:
-    """Fail in one line, before any Beam work, when the weights cannot be had: a missing weights
-    file, or ImageNet weights that Keras cannot download (no internet) and has not cached. Inside
-    Beam workers either one shows as pages of traceback, after the run has started. ImageNet
-    weights are fetched here by building the backbone once, which also caches them for local workers."""
-    from laf.errors import UserError
+    """Fail in one line, before any Beam work, when the backbone cannot be built: a missing weights
+    file or one of another backbone or input size, a layer it does not have, or ImageNet weights
+    that Keras cannot download (no internet) and has not cached. Inside Beam workers each shows as
+    pages of traceback, after the run has started. Builds the backbone once (a few seconds), which
+    also caches ImageNet weights for local workers."""
+    from laf.errors import UserError, first_line
 
     try:
-        if config.weights == "imagenet":
-            _build(config)
-        else:
-            _resolve_weights(config.weights)
+        _build(config)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
+    except ValueError as e:  # Keras: no such layer, weights of other shapes
+        raise UserError(f"backbone {config.name} (weights {config.weights}, layer {config.layer or 'top'}, input"
+                        f" size {config.size}): {first_line(str(e))[:300]}") from None
     except Exception as e:  # Keras raises a bare Exception for a failed download
         if config.weights != "imagenet":
             raise
