@@ -29,6 +29,18 @@ def test_samples_follow_the_grid_and_report_true_timestamps(clips, name):
         assert content_time(s) == pytest.approx(s.timestamp, abs=0.15)  # the timestamp is the frame's own
 
 
+def test_a_video_longer_than_max_duration_is_refused_before_its_sampling_plan(clips, monkeypatch):
+    """A corrupt timestamp can claim a billion seconds: the plan, one entry per sample, must not be made."""
+    def no_plan(self):
+        raise AssertionError("planned")
+
+    duration = Video(clips["h264"], fps=2.0, size=32).duration
+    monkeypatch.setattr(Video, "_plan", no_plan)
+    with pytest.raises(MediaError, match=r"oversized: \d+ s is longer than max_duration=1 s") as err:
+        Video(clips["h264"], fps=2.0, size=32, max_duration=1.0)
+    assert err.value.stage == "validate" and duration > 1.0
+
+
 def test_vfr_exact_sampling_uses_the_nearest_presentation_time(clips):
     times = vf.vfr_times()
     video = Video(clips["vfr"], fps=1.0, size=32, keyframe_window=0.0, ref_tolerance=0.0)

@@ -43,7 +43,7 @@ class _SeekMissed(Exception):
 
 
 class MediaError(Exception):
-    """A video that cannot be sampled; ``stage`` names where it failed (read/decode/sample)."""
+    """A video that cannot be sampled; ``stage`` names where it failed (read/decode/validate/sample)."""
 
     def __init__(self, stage: str, reason: str):
         super().__init__(reason)
@@ -102,7 +102,8 @@ class Video:
     """
 
     def __init__(self, path: str, fps: float = 1.0, size: int = 224,
-                 keyframe_window: float = 0.5, ref_tolerance: float = 0.25, decode_threads: int = 0):
+                 keyframe_window: float = 0.5, ref_tolerance: float = 0.25, decode_threads: int = 0,
+                 max_duration: Optional[float] = None):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.path, self.fps, self.size = path, float(fps), int(size)
@@ -113,6 +114,10 @@ class Video:
         self._count_lock = threading.Lock()
         self.decoded_frames = 0  # frames the decoder produced so far (the cost samples() paid)
         self._index()
+        if max_duration is not None and self.duration > max_duration:  # before the plan, which is per sample:
+            # a corrupt timestamp claiming 1e9 s would allocate for that many samples
+            raise MediaError("validate", f"oversized: {self.duration:.0f} s is longer than"
+                                         f" max_duration={max_duration:.0f} s")
         self._plan()
 
     # --- probing ---------------------------------------------------------------------

@@ -111,10 +111,7 @@ class ExtractVideoFeatures(beam.DoFn):
             with mf.local_path(row.uri) as path:
                 video = Video(path, fps=opts.fps, size=self._backbone.size,
                               keyframe_window=opts.keyframe_window, ref_tolerance=opts.ref_tolerance,
-                              decode_threads=opts.decode_threads)
-                if video.duration > opts.max_duration:
-                    return self._reject(row, "validate", f"oversized: {video.duration:.0f} s is longer than"
-                                                         f" max_duration={opts.max_duration:.0f} s")
+                              decode_threads=opts.decode_threads, max_duration=opts.max_duration)
                 if len(video.targets) < opts.min_frames:
                     return self._reject(row, "validate", f"too short: {len(video.targets)} samples at"
                                                          f" {opts.fps} fps < min_frames={opts.min_frames}")
