@@ -45,3 +45,18 @@ def test_an_image_manifest_counts_the_files_it_lists_and_remote_ones_by_address(
     assert fingerprint.image_inputs(manifest, weights) != first
     assert fingerprint.fingerprint(["gs://bucket/v.mp4"]) != fingerprint.fingerprint(["gs://bucket/w.mp4"])
 
+
+
+def test_image_folders_count_what_ingestion_reads(tmp_path):
+    """A label folder that is a symlink is read by ImageIngest, so its files count; a dot-file is not."""
+    _, images, weights = _inputs(tmp_path)
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    (crawl / "1.jpg").write_bytes(b"jpeg")
+    os.symlink(crawl, os.path.join(images, "A__d"))
+    first = fingerprint.image_inputs(images, weights)
+    (crawl / "2.jpg").write_bytes(b"jpeg")  # added where the symlink points
+    second = fingerprint.image_inputs(images, weights)
+    assert second != first
+    (tmp_path / "images" / "A__b" / ".DS_Store").write_bytes(b"finder")
+    assert fingerprint.image_inputs(images, weights) == second

@@ -53,6 +53,7 @@ def video_inputs(manifest: str, weights: str) -> str:
 
 
 def image_inputs(images: str, weights: str) -> str:
-    """ImageIngest's: the folder tree or manifest, every image a manifest lists and the weights."""
-    listed: Sequence[str] = [] if os.path.isdir(local(images)) else [item.source for item in list_inputs(images)]
-    return fingerprint([images, *listed, weights])
+    """ImageIngest's: every image it would read, as it lists them (a label folder that is a symlink
+    included, dot-files left out), the manifest if images come from one, and the weights."""
+    listed: Sequence[str] = [item.source for item in list_inputs(images)]
+    return fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, weights])
