@@ -130,6 +130,8 @@ class EmbedImages(beam.DoFn):
             except ImageError as e:
                 yield _reject(item.source, e.stage, e.reason)
             except Exception as e:  # a decoder bug on one file must not stop the run
+                if rejects.machine_fault(e):
+                    raise
                 yield _reject(item.source, "decode", f"unexpected {type(e).__name__}: {e}")
         PROGRESS.info("%s images read: %d decoded, %d rejected", count(self._done, self._total), len(ready),
                       size - len(ready))

@@ -7,6 +7,7 @@ One bad item never stops a run: it becomes a JSONL line (source, stage, reason) 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 from typing import Dict, Iterable
@@ -23,6 +24,16 @@ class Rejected:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM)  # disk full, quota, out of memory
+
+
+def machine_fault(error: BaseException) -> bool:
+    """Whether ``error`` is the machine's, not the input's: out of memory or disk. Such an error
+    fails the run (a rerun retries it) instead of rejecting the item, because a rejection is
+    cached with the run's output and the unchanged input would stay rejected on every rerun."""
+    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno in MACHINE_ERRNOS)
 
 
 def write_rejected(directory: str, rejected: Iterable[Rejected]) -> int:

@@ -121,9 +121,11 @@ class ExtractVideoFeatures(beam.DoFn):
                 features, timestamps, targets = self._features(video)
         except MediaError as e:
             return self._reject(row, e.stage, e.reason)
-        except OSError as e:
-            return self._reject(row, "read", str(e))
         except Exception as e:  # noqa: BLE001 -- one bad video must never stop the run
+            if rejects.machine_fault(e):
+                raise
+            if isinstance(e, OSError):
+                return self._reject(row, "read", str(e))
             return self._reject(row, "features", f"{type(e).__name__}: {e}")
         for err in np.abs(timestamps - targets):
             self._errors.update(int(round(err * 1000)))

@@ -1,0 +1,10 @@
+"""laf.ingest.rejects: what becomes a rejected record and what fails the run."""
+from laf.ingest import rejects
+
+
+def test_out_of_memory_or_disk_fails_the_run_instead_of_rejecting_the_item():
+    """A rejection is cached with the run's output: the machine's fault must not become the input's."""
+    import errno
+
+    assert rejects.machine_fault(MemoryError()) and rejects.machine_fault(OSError(errno.ENOSPC, "No space left"))
+    assert not rejects.machine_fault(OSError(errno.ENOENT, "No such file")) and not rejects.machine_fault(ValueError())
