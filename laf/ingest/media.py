@@ -29,6 +29,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import os
+import queue
 import threading
 from typing import Dict, Iterator, List, Optional
 
@@ -386,6 +387,19 @@ class Video:
     def _time(self, frame: av.VideoFrame) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
         return (pts - self._start) * self._time_base
+
+
+def feed(out: "queue.Queue", item, stop: threading.Event) -> bool:
+    """Put ``item`` on a bounded queue from a decoding thread, giving up (False) once ``stop`` is set:
+    a consumer that left (an error, or a caller that stopped reading) would leave a plain ``put``
+    blocked forever, holding the decoder and its file or connection."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def rgb_image(frame: av.VideoFrame, size: int) -> np.ndarray:

@@ -139,27 +139,20 @@ class ExtractVideoFeatures(beam.DoFn):
 
     def _features(self, video) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched backbone features of every sample; a thread decodes the next batch meanwhile."""
+        from laf.ingest.media import feed
+
         batch_size = self._options.batch_size
         frames: "queue.Queue" = queue.Queue(maxsize=2 * batch_size)
         done, stop = object(), threading.Event()
 
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    frames.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
         def decode() -> None:
             try:
                 for sample in video.samples():
-                    if not put(sample):
+                    if not feed(frames, sample, stop):
                         return
-                put(done)
+                feed(frames, done, stop)
             except BaseException as e:  # handed to the consumer, which re-raises it
-                put(e)
+                feed(frames, e, stop)
 
         threading.Thread(target=decode, daemon=True, name=f"decode-{os.path.basename(video.path)}").start()
         try:

@@ -22,6 +22,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from laf.errors import UserError
+from laf.ingest.media import feed
 from laf.serve.online import Event, OnlineConfig, OnlineDetector
 from laf.serve.stream import LiveSource, samples
 
@@ -129,23 +130,14 @@ def _decode_thread(source: LiveSource, fps: float, size: int, out: "queue.Queue"
                    stop: threading.Event) -> None:
     """Samples into ``out`` until the source ends or ``stop`` is set (the consumer left: an error, or
     a caller that stopped reading), then closes the source's decoder and connection."""
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     try:
         with contextlib.closing(samples(source, fps, size)) as stream:
             for sample in stream:
-                if not put(sample):
+                if not feed(out, sample, stop):
                     return
-        put(done)
+        feed(out, done, stop)
     except BaseException as e:  # noqa: BLE001 -- handed to the consumer, which re-raises it
-        put(e)
+        feed(out, e, stop)
 
 
 def localize_stream(source: LiveSource, fps: float, features, stepper, size: int,
