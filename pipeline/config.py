@@ -9,7 +9,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_type_hints
 
 import yaml
@@ -206,9 +205,6 @@ def _positive(where: str, value: float) -> None:
         raise UserError(f"{where} must be > 0, got {value!r}")
 
 
-PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-
-
 def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     """Semantic checks beyond types; raises UserError naming the key.
 
@@ -280,9 +276,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
             or abs(sum(ratios.values()) - 1) > 1e-6):
         raise UserError(f"data.split_ratios must use keys train/eval/test, be >= 0 and sum to 1, got {ratios}")
-    if not PIPELINE_NAME.fullmatch(cfg.pipeline_name):
-        raise UserError(f"pipeline_name must be 1-63 lowercase letters, digits or '-', starting with a letter or"
-                        f" digit (Kubeflow's rule, also for local runs), got {cfg.pipeline_name!r}")
+
     for key in ("videos", "images"):
         path = getattr(cfg.data, key)
         if not path:

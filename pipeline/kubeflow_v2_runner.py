@@ -7,6 +7,7 @@ Both targets consume the same KFP v2 PipelineSpec; Vertex needs a ``gs://`` pipe
 from __future__ import annotations
 
 import os
+import re
 
 from laf.errors import UserError
 from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
@@ -26,6 +27,9 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     if not image:
         raise UserError("--image is required (the container image built from the Dockerfile)")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", cfg.pipeline_name):
+        raise UserError(f"pipeline_name must be lowercase letters, digits and '-' (1-128, not starting with '-')"
+                        f" for Kubeflow/Vertex, got {cfg.pipeline_name!r}")
     if target == "vertex" and not cfg.pipeline_root.startswith("gs://"):
         print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local")
     out_dir = os.path.dirname(os.path.abspath(output))

@@ -49,6 +49,7 @@ def test_imagenet_weights_that_cannot_be_downloaded_fail_in_one_line(tmp_path, m
     cache: what a machine without internet sees."""
     from keras.src.backend import config as keras_config
 
+    (tmp_path / "keras").mkdir()  # writable, so Keras does not fall back to /tmp/.keras (maybe holding the weights)
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))
     for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")

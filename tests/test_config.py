@@ -111,7 +111,6 @@ def test_dump_round_trip(data_dir):
     ({"features": {"fps": float("nan")}}, "features.fps must be a finite number"),
     ({"trainer": {"learning_rate": float("inf")}}, "trainer.learning_rate must be a finite number"),
     ({"data": {"split_ratios": {"train": 1.2, "eval": -0.2}}}, "data.split_ratios must use keys train/eval/test, be >= 0"),
-    ({"pipeline_name": "LAF_demo"}, "pipeline_name must be 1-63 lowercase letters"),
 ])
 def test_values_that_would_fail_deep_inside_a_component_are_refused(data_dir, override, message):
     raw = {"data": {"videos": "videos.csv", "images": "images"}}

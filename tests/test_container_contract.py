@@ -201,3 +201,14 @@ def test_tasks_reuse_cached_results_unless_compiled_without_cache(contract, tmp_
     path = compile_pipeline(cfg, "kubeflow", "example.org/laf:1", str(tmp_path / "spec.json"), enable_cache=False)
     with open(path) as f:
         assert not any(caching(json.load(f)).values())
+
+
+def test_a_pipeline_name_kubeflow_refuses_is_a_one_line_error_at_compile(tmp_path):
+    """LocalDagRunner takes `my_pipeline`; Kubeflow does not (TFX would raise a raw ValueError)."""
+    from laf.errors import UserError
+    from pipeline.kubeflow_v2_runner import compile_pipeline
+
+    cfg = _tiny_config(str(tmp_path / "data"), str(tmp_path))
+    cfg.pipeline_name = "my_pipeline"
+    with pytest.raises(UserError, match="pipeline_name must be lowercase letters, digits and '-'"):
+        compile_pipeline(cfg, "kubeflow", "example.org/laf:1", str(tmp_path / "spec.json"))

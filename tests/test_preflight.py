@@ -34,9 +34,11 @@ def test_label_missing_on_either_side_fails_naming_it(tmp_path):
 
 
 def test_a_split_without_videos_fails_before_any_work(tmp_path):
-    videos, images = _inputs(tmp_path, ["A:x", "A:y"], ["A:x", "A:y"])  # train and eval rows only
-    with pytest.raises(UserError, match=r"falls in the test split\(s\).*needs videos in train, eval and test"):
+    videos, images = _inputs(tmp_path, ["A:x"], ["A:x"])  # a train row only
+    with pytest.raises(UserError, match=r"falls in the eval split\(s\).*trains on train and validates on eval"):
         check_labels(videos, images, RATIOS)
+    videos, images = _inputs(tmp_path, ["A:x", "A:y"], ["A:x", "A:y"])  # no test rows: allowed
+    assert check_labels(videos, images, RATIOS).labels == ["A:x", "A:y"]
 
 
 def test_label_without_activity_fails_naming_file_and_line(tmp_path):

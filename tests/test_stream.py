@@ -105,15 +105,15 @@ def test_a_caller_that_stops_reading_stops_the_decode_thread(setup):
 
     from laf.ingest.backbones import feature_fn
 
+    before = set(threading.enumerate())
     chunks = live.localize_stream(LiveSource(setup.ts, SourceOptions(read_timeout=0.5)), FPS,
                                   feature_fn(setup.backbone), live.LocalStepper(setup.model_dir), 32, CONFIG, batch=1)
     assert len(next(chunks).timestamps) == 1
+    [decoder] = [t for t in set(threading.enumerate()) - before if t.name == "stream-decode"]  # this stream's
     time.sleep(0.5)  # the thread fills the queue and waits on it
     chunks.close()
-    deadline = time.monotonic() + 10
-    while any(t.name == "stream-decode" for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(t.name == "stream-decode" for t in threading.enumerate())
+    decoder.join(timeout=10)
+    assert not decoder.is_alive()
 
 
 def test_localize_step_chained_over_chunks_equals_the_whole_sequence(setup, offline):

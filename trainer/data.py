@@ -347,10 +347,10 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
 
     Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
     epoch identically in all streams, so each video is used exactly once per epoch). Each stream
-    holds its own buffer of :data:`SHUFFLE_VIDEOS` / B serialized records, so the B buffers hold
-    that many together, whatever B: the shuffle is complete up to that many videos per stream
-    (833 at the default 12 streams), and beyond it mixes a window of that many records in their
-    stored (id-sorted) order. Every stream still reads the whole split and keeps its shard.
+    holds its own buffer of :data:`SHUFFLE_VIDEOS` / B serialized records (before its shard), so the
+    B buffers hold that many together, whatever B: the shuffle is complete up to that many videos in
+    the split (833 at the default 12 streams), and beyond it mixes a window of that many records in
+    their stored (id-sorted) order. Every stream still reads the whole split and keeps its shard.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")

@@ -74,9 +74,10 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
                   tf.debugging.assert_equal(tf.size(timestamps), tf.size(frames),
                                             message="localize_frames: give one timestamp per frame"),
                   tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(timestamps)), True,
-                                            message="localize_frames: timestamps must be finite seconds"),
-                  tf.debugging.assert_non_negative(timestamps[1:] - timestamps[:-1],
-                                                   message="localize_frames: timestamps must not decrease")]
+                                            message="localize_frames: timestamps must be finite seconds")]
+        with tf.control_dependencies(checks):  # NaN steps would fail the next check too: this one speaks first
+            checks.append(tf.debugging.assert_non_negative(timestamps[1:] - timestamps[:-1],
+                                                           message="localize_frames: timestamps must not decrease"))
         with tf.control_dependencies(checks):
             features = frames_tf.featurize(frames, *backbone)
         num_frames = tf.shape(features, out_type=tf.int64)[:1]

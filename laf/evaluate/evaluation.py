@@ -14,7 +14,7 @@ Deterministic tie rules (documented once, used everywhere):
   descending score or ``tf.math.top_k`` lists).
 - Localization: among equal window scores the earlier window is kept first; detections are listed by
   score descending, then class index, then NMS selection order.
-- mAP: detections of a class are ranked by score descending, equal scores in input order; a
+- mAP: detections of a class are ranked by score descending, equal scores by video id, start and end; a
   detection matches the unmatched ground-truth segment of highest tIoU, the earlier listed on ties.
   This is the ActivityNet computation (tIoU >= threshold, all-point interpolated AP) with THUMOS14's
   Ambiguous rule, not the THUMOS14 kit's (tIoU > threshold, non-interpolated AP).
@@ -319,7 +319,9 @@ def greedy_nms(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap
 
     Each step keeps every class's best remaining window and drops its overlapping ones, so the
     number of steps is the largest number of windows kept for one class. A window without a finite
-    score (a model that outputs NaN) is never kept, so it neither counts nor suppresses others.
+    score (a model that outputs NaN) is never kept, so it neither counts nor suppresses others; window
+    sums are running sums, so a non-finite frame leaves every window from it to the video's end
+    without a score.
     """
     alive = np.isfinite(scores)
     step_of = np.full(scores.shape, -1, np.int64)

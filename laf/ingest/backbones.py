@@ -96,10 +96,14 @@ def check_weights(config: BackboneConfig) -> None:
         _build(config)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
-    except ValueError as e:  # Keras: no such layer, weights of other shapes
+    except (ValueError, OSError) as e:  # Keras: no such layer, weights of other shapes; h5py: not a weights file
         raise UserError(f"backbone {config.name} (weights {config.weights}, layer {config.layer or 'top'}, input"
                         f" size {config.size}): {first_line(str(e))[:300]}") from None
-    except Exception as e:  # Keras raises a bare Exception for a failed download
+    except Exception as e:  # Keras raises a bare Exception for a failed download; TF its own OpError
+        import tensorflow as tf
+
+        if isinstance(e, tf.errors.OpError):  # a remote weights file it cannot read
+            raise UserError(f"backbone weights {config.weights}: {first_line(e.message)}") from None
         if config.weights != "imagenet":
             raise
         raise UserError(f"cannot get ImageNet weights for {config.name} ({e}); without internet use weights"

@@ -30,6 +30,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from laf.ingest.rejects import machine_fault
+
 URL_SCHEMES = ("http", "https")
 # Filesystems tf.io.gfile reads (paths, not URLs): as accepted for video sources.
 GFILE_SCHEMES = ("gs", "s3", "hdfs")
@@ -416,6 +418,8 @@ def decode(data: bytes, options: ImageOptions = ImageOptions(), target: Optional
         try:
             pixels = _decode_pillow(image)
         except Exception as e:
+            if machine_fault(e):  # out of memory: the machine's, not this image's
+                raise
             raise ImageError("decode", f"{image.format} {image.size[0]}x{image.size[1]}: "
                                        f"{type(e).__name__}: {e}") from None
     rgb = _flatten(pixels)

@@ -37,6 +37,7 @@ import av
 import numpy as np
 
 from laf.cpu import usable_cores
+from laf.ingest.rejects import machine_fault
 
 
 class _SeekMissed(Exception):
@@ -128,6 +129,8 @@ class Video:
         except FileNotFoundError:
             raise MediaError("read", "file not found") from None
         except (av.FFmpegError, UnicodeDecodeError) as e:
+            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
+                raise
             raise MediaError("decode", f"not a readable media file (truncated or wrong type?): {_reason(e)}") from None
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
@@ -145,6 +148,8 @@ class Video:
         try:
             size = os.path.getsize(self.path)
         except OSError as e:
+            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
+                raise
             raise MediaError("read", f"cannot read the file: {_reason(e)}") from None
         if size == 0:
             raise MediaError("read", "zero-byte file")
@@ -154,6 +159,8 @@ class Video:
             for pkt, pts, gop in _packets(container, stream):
                 packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe), not pkt.is_discard, pkt.duration or 0))
         except av.FFmpegError as e:
+            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
+                raise
             raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets:"
                                        f" {_reason(e)}") from None
         finally:
@@ -368,6 +375,8 @@ class Video:
                 decoded += 1
                 yield self._time(frame), frame
         except av.FFmpegError as e:
+            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
+                raise
             raise MediaError("decode", f"decoding failed near t={max(seen, 0.0):.2f} s: {_reason(e)}") from None
         finally:
             with self._count_lock:

@@ -11,14 +11,13 @@ from typing import Mapping
 from laf.errors import UserError
 from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import check_activities, read_manifest
-from schemas import names
 from schemas.vocabulary import Vocabulary
 
 
 def check_labels(videos: str, images: str, split_ratios: Mapping[str, float]) -> Vocabulary:
     """The video manifest's vocabulary, after checking every label has videos and web images and
-    every split has videos (domain transfer validates on eval, model selection needs eval, the
-    Evaluator scores test: an empty one would fail hours into the run)."""
+    train and eval have videos (domain transfer trains on train and validates on eval, and so does
+    the trainer's model selection: an empty one would fail hours into the run)."""
     manifest = read_manifest(videos, split_ratios)
     check_activities(manifest)
     vocabulary = Vocabulary.build(manifest.labels)
@@ -32,8 +31,9 @@ def check_labels(videos: str, images: str, split_ratios: Mapping[str, float]) ->
         problems.append(f"label(s) with web images but no videos in {videos}: {', '.join(no_videos)}")
     if problems:
         raise UserError("; ".join(problems))
-    empty = [s for s in names.SPLITS if not any(row.split == s for row in manifest.rows)]
+    empty = [s for s in ("train", "eval") if not any(row.split == s for row in manifest.rows)]
     if empty:
         raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (the split column, else"
-                        f" data.split_ratios {dict(split_ratios)}): the pipeline needs videos in train, eval and test")
+                        f" data.split_ratios {dict(split_ratios)}): the pipeline trains on train and validates on"
+                        " eval")
     return vocabulary

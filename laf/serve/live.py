@@ -101,19 +101,21 @@ class RestStepper(_Stepper):
     def _call(self, inputs):
         """One step on the server; a server that cannot answer now (``rest.ServerUnavailable``) is asked
         again after 0.5, 1, 2, ... s (the state travels in the request, so a retry is the same step),
-        for up to :data:`SERVER_PATIENCE` seconds of waiting; a refused request fails at once."""
+        until :data:`SERVER_PATIENCE` seconds have passed, requests included; a refused request fails at once."""
         from laf.serve import rest
 
-        waited, wait = 0.0, 0.5
+        start, wait = time.monotonic(), 0.5
         while True:
+            left = SERVER_PATIENCE - (time.monotonic() - start)
             try:
-                return rest.predict(self.server, STEP_SIGNATURE, inputs, self.model_name)
+                return rest.predict(self.server, STEP_SIGNATURE, inputs, self.model_name, timeout=max(left, 1.0))
             except rest.ServerUnavailable as e:
+                waited = time.monotonic() - start
                 if waited + wait > SERVER_PATIENCE:
                     raise UserError(f"{e} (gave up after {waited:.0f} s of retries)") from None
                 print(f"stream: {e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
                 time.sleep(wait)
-                waited, wait = waited + wait, min(2 * wait, 10.0)
+                wait = min(2 * wait, 10.0)
 
 
 @dataclasses.dataclass

@@ -133,12 +133,13 @@ def video_ids(paths: Sequence[str]) -> List[str]:
 def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
     """Fail fast, before any backbone is built: every video must open and index (demuxing only)."""
     from laf.ingest.media import MediaError, Video
+    from laf.ingest.video_ingest import VideoOptions
 
     for path in paths:
         if not os.path.isfile(path):
             raise UserError(f"video not found: {path}")
         try:
-            Video(path, fps=settings.fps, size=settings.backbone.size)
+            Video(path, fps=settings.fps, size=settings.backbone.size, max_duration=VideoOptions.max_duration)
         except MediaError as e:
             raise UserError(f"cannot use video {path}: {e.stage}: {e.reason}") from None
 

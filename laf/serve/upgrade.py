@@ -10,8 +10,6 @@ of its pipeline when they are not the defaults), else nothing is kept. A model f
 """
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -65,8 +63,9 @@ def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[L
     """Write ``model_dir`` again to ``out_dir`` with every current signature (assets copied).
     ``localize_config``: the ``localize`` signature's windows (the old model does not say).
     ``out_dir`` must be new: the model is written beside it and renamed into place only once checked
-    and complete, so TF Serving never loads a half-written or unchecked version, and a failed check
-    removes only what this call wrote."""
+    and complete, so TF Serving never loads a half-written or unchecked version (on a local disk; a
+    gs:// rename copies object by object, so there stage it under another folder than the one TF
+    Serving watches), and a failed check removes only what this call wrote."""
     import tensorflow as tf
 
     if tf.io.gfile.exists(out_dir):
@@ -118,5 +117,9 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
                         f" {localize_config or LocalizeConfig()}; pass localize_config= with the evaluation settings"
                         " of the pipeline that exported it (run_thresholds=() for a model from before evidence runs);"
                         " not upgraded")
-    if os.path.isdir(os.path.join(model_dir, "assets")):
-        shutil.copytree(os.path.join(model_dir, "assets"), os.path.join(out_dir, "assets"), dirs_exist_ok=True)
+    assets = f"{model_dir.rstrip('/')}/assets"
+    for folder, _, names in tf.io.gfile.walk(assets) if tf.io.gfile.isdir(assets) else ():
+        target = f"{out_dir.rstrip('/')}/assets{folder[len(assets):]}"  # local or gs://, as the model is
+        tf.io.gfile.makedirs(target)
+        for name in names:
+            tf.io.gfile.copy(f"{folder}/{name}", f"{target}/{name}", overwrite=True)
