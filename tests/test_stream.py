@@ -422,6 +422,29 @@ def test_after_an_outage_the_open_segment_closes_and_the_model_starts_afresh(set
     np.testing.assert_allclose(chunks[2].probabilities, fresh, atol=1e-6)
 
 
+def test_a_caller_that_leaves_while_the_source_is_down_stops_the_reconnecting(setup):
+    """Its decode thread, waiting to reconnect to a server that is gone (never giving up by default),
+    would otherwise reconnect forever after the caller left."""
+    from laf.ingest.backbones import feature_fn
+
+    port = _free_port()
+    server = _serve(_clip(setup, "gone.ts", (0, 120, 0)), port, realtime=False)
+    before = set(threading.enumerate())
+    source = LiveSource(f"tcp://127.0.0.1:{port}", SourceOptions(read_timeout=1, backoff=0.2, max_backoff=0.5))
+    chunks = live.localize_stream(source, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir), 32,
+                                  CONFIG, batch=1)
+    assert sum(len(next(chunks).timestamps) for _ in range(4)) == 4
+    [decoder] = [t for t in set(threading.enumerate()) - before if t.name == "stream-decode"]
+    assert server.wait(timeout=30) == 0
+    deadline = time.monotonic() + 20
+    while source.reconnects < 2 and time.monotonic() < deadline:  # the clip was sent whole: now reconnecting
+        time.sleep(0.05)
+    assert source.reconnects >= 2
+    chunks.close()
+    decoder.join(timeout=5)
+    assert not decoder.is_alive()
+
+
 def test_restarting_timestamps_keep_the_sampling_grid(setup):
     red, blue = _clip(setup, "red2.ts", (120, 0, 0)), _clip(setup, "blue2.ts", (0, 0, 120))
     joined = os.path.join(setup.root, "joined.ts")

@@ -133,7 +133,7 @@ def _decode_thread(source: LiveSource, fps: float, size: int, out: "queue.Queue"
     """Samples into ``out`` until the source ends or ``stop`` is set (the consumer left: an error, or
     a caller that stopped reading), then closes the source's decoder and connection."""
     try:
-        with contextlib.closing(samples(source, fps, size)) as stream:
+        with contextlib.closing(samples(source, fps, size, stop)) as stream:
             for sample in stream:
                 if not feed(out, sample, stop):
                     return

@@ -25,6 +25,7 @@ import dataclasses
 import math
 import os
 import sys
+import threading
 import time
 from typing import Iterator, List, Optional
 
@@ -126,11 +127,12 @@ class LiveSource:
         except av.FFmpegError as e:
             raise SourceError(f"cannot open stream {s}: {e}") from None
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, stop: Optional[threading.Event] = None) -> Iterator[Frame]:
         """Every decoded frame in presentation order, across restarts and reconnects; ends when a
-        file or stdin ends (or a network source ends with reconnecting off)."""
+        file or stdin ends (or a network source ends with reconnecting off), or when ``stop`` is set
+        while it waits to reconnect (its reader left; a source that stays down yields nothing more)."""
         failures = 0
-        while True:
+        while stop is None or not stop.is_set():
             delivered = False
             try:
                 container = self._open()
@@ -160,7 +162,10 @@ class LiveSource:
                                   f" failed reconnects ({reason})")
             wait = min(self.options.max_backoff, self.options.backoff * 2 ** (failures - 1))
             print(f"stream: {reason}; reconnecting in {wait:.1f} s", file=sys.stderr, flush=True)
-            time.sleep(wait)
+            if stop is None:
+                time.sleep(wait)
+            elif stop.wait(wait):
+                return
             self.reconnects += 1
 
     def _decode(self, container) -> Iterator[Frame]:
@@ -313,10 +318,10 @@ class OnlineSampler:
         return min(frames, key=lambda f: (abs(f.time - t), f.time), default=None)
 
 
-def samples(source: LiveSource, fps: float, size: int) -> Iterator[Sample]:
-    """Samples of a live source on the fps grid, until it ends."""
+def samples(source: LiveSource, fps: float, size: int, stop: Optional[threading.Event] = None) -> Iterator[Sample]:
+    """Samples of a live source on the fps grid, until it ends (or ``stop``: ``LiveSource.frames``)."""
     sampler = OnlineSampler(fps, size)
-    for frame in source.frames():
+    for frame in source.frames(stop):
         yield from sampler.push(frame)
     yield from sampler.finish()
 
