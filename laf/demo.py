@@ -27,16 +27,18 @@ def demo_config(output: str = "laf-demo", check_paths: bool = False) -> Pipeline
 
 
 def prepare(output: str = "laf-demo", scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0,
-            **shape: float) -> PipelineConfig:
+            data_config: Optional["demo_data.DemoConfig"] = None, **shape: float) -> PipelineConfig:
     """Generate the demo media and the calibrated backbone weights if missing; return the config.
-    ``shape``: other ``DemoConfig`` action and video lengths (``laf demo --action-seconds ...``)."""
+    ``shape``: other ``DemoConfig`` action and video lengths (``laf demo --action-seconds ...``);
+    ``data_config``: the whole data settings instead (``laf run`` keeps the set that is there)."""
     from laf import demo_data
     from laf.ingest.backbones import BackboneConfig
 
     data = os.path.join(output, "data")
-    print(f"demo data under {data} (seed {seed}, scale {scale:g}, looks {looks}; generated if missing) ...",
-          flush=True)
-    demo_data.ensure_generated(data, demo_data.DemoConfig(seed=seed, looks=looks, **shape).scaled(scale))
+    wanted = data_config or demo_data.DemoConfig(seed=seed, looks=looks, **shape).scaled(scale)
+    print(f"demo data under {data} (seed {wanted.seed}, {wanted.videos_per_action} videos per action, looks"
+          f" {wanted.looks}; generated if missing) ...", flush=True)
+    demo_data.ensure_generated(data, wanted)
     cfg = demo_config(output)
     feats = cfg.features
     backbone = BackboneConfig(name=feats.backbone, weights="none", input_size=feats.input_size)

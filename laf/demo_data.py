@@ -732,6 +732,15 @@ def generated_config(output_dir: str) -> Optional[dict]:
     return _load_info(output_dir)["config"]
 
 
+def existing_config(output_dir: str) -> Optional[DemoConfig]:
+    """The settings of the complete data set under ``output_dir`` as a ``DemoConfig``; None when there
+    is none, or when it was written with settings this code no longer has (it is then regenerated)."""
+    raw = generated_config(output_dir)
+    if raw is None or set(raw) != {f.name for f in dataclasses.fields(DemoConfig)}:
+        return None
+    return DemoConfig(**{**raw, "frame_size": tuple(raw["frame_size"])})
+
+
 # --------------------------------------------------------------------------- backbone
 
 

@@ -62,6 +62,17 @@ def test_a_set_of_other_settings_replaces_the_old_one_whole(tmp_path):
     assert not os.path.exists(os.path.join(root, "backbone"))
 
 
+def test_the_settings_of_a_set_read_back_keep_it(data):
+    """What `laf run` without --config does: keep the set `laf demo --seed/--looks/...` made."""
+    root, _ = data
+    kept = demo_data.existing_config(root)
+    assert kept == TINY
+    before = _digests(root), os.stat(os.path.join(root, "demo_data.json")).st_mtime_ns
+    demo_data.ensure_generated(root, kept)
+    assert (_digests(root), os.stat(os.path.join(root, "demo_data.json")).st_mtime_ns) == before
+    assert demo_data.existing_config(os.path.join(root, "nothing here")) is None
+
+
 def test_a_folder_that_holds_no_demo_set_is_refused_not_emptied(tmp_path):
     mine = tmp_path / "mine"
     (mine / "videos").mkdir(parents=True)

@@ -1,5 +1,6 @@
 """`laf run`: the local pipeline run (LocalDagRunner, SQLite MLMD, Beam DirectRunner)."""
 import argparse
+import os
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +17,10 @@ def run(args: argparse.Namespace) -> int:
     if args.config:  # config and manifests are checked before TF/TFX load (seconds, not a minute)
         cfg = config.load(args.config)
         check_labels(cfg.data.videos, cfg.data.images, cfg.data.split_ratios)
-    else:
-        cfg = demo.prepare(args.output)
+    else:  # the demo's data set as it is there (`laf demo --seed/--looks/...` made it), else the default one
+        from laf import demo_data
+
+        cfg = demo.prepare(args.output, data_config=demo_data.existing_config(os.path.join(args.output, "data")))
     from pipeline import local_runner
 
     local_runner.run(cfg, enable_cache=not args.no_cache)
