@@ -52,8 +52,10 @@ def demo_videos(data: str) -> Tuple[str, str]:
         from laf.demo import DEMO_SCALE  # the data `laf demo` writes there: 144 videos
 
         log(f"writing the demo data into {data} (laf demo-data --scale {DEMO_SCALE:g})")
-        subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--output", data, "--scale", str(DEMO_SCALE)],
-                       check=True)
+        done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--output", data, "--scale",
+                               str(DEMO_SCALE)])
+        if done.returncode:
+            raise SystemExit(f"ingest_scaling: error: `laf demo-data --output {data}` failed (exit {done.returncode})")
     weights = sorted(glob.glob(os.path.join(data, "backbone", "*.weights.h5")))
     return manifest, weights[0] if weights else "none"  # uncalibrated weights cost the same time
 

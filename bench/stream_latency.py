@@ -246,8 +246,10 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     try:
         result = measure(args, work)
-    except (UserError, RuntimeError) as e:
-        raise SystemExit(f"stream_latency: error: {e}") from None
+    except (UserError, RuntimeError, OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        # OSError: no ffmpeg; SubprocessError: a process that failed or hung; ValueError/IndexError: too few
+        # progress lines to fit the memory growth (a tiny test split)
+        raise SystemExit(f"stream_latency: error: {type(e).__name__}: {e}") from None
     finally:
         if not args.work:  # its streams grow with --rss-minutes
             shutil.rmtree(work, ignore_errors=True)

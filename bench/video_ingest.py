@@ -123,8 +123,8 @@ def main() -> None:
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "laf-bench-videos"),
                         help="where the generated videos are kept between runs")
     args = parser.parse_args()
-    if args.repeats < 1 or args.seconds <= 0 or args.fps <= 0:
-        parser.error("need --repeats >= 1, --seconds > 0 and --fps > 0")
+    if args.repeats < 1 or args.seconds < 1 or args.fps <= 0:
+        parser.error("need --repeats >= 1, --seconds >= 1 and --fps > 0")
 
     from laf.quiet import quiet
 
@@ -133,7 +133,7 @@ def main() -> None:
     files: Dict[str, List[str]] = {}
     for encode, options in ENCODES.items():
         for res, size in SIZES.items():
-            path = os.path.join(args.cache, f"{encode}_{res}_{int(args.seconds)}s.mp4")
+            path = os.path.join(args.cache, f"{encode}_{res}_{args.seconds:g}s.mp4")  # the exact length
             if not os.path.exists(path):
                 make_video(path, size, args.seconds, options)
             files.setdefault(encode, []).append(path)

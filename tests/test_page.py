@@ -142,6 +142,14 @@ def test_undefined_numbers_show_as_a_dash(tmp_path):
     assert "<td>–</td>" in text and "± 0.000" not in text and "<td>40</td><td>–</td>" in text
 
 
+def test_a_dollar_in_a_class_name_is_drawn_literally_not_as_tex():
+    """`Money:$1 bet $` would be read as TeX math, which fails the whole report at savefig."""
+    labels = ["Money:$1 bet $", "Money:$\\frac{$"]  # the second is malformed TeX
+    assert page.class_ap_figure({labels[0]: 0.5, labels[1]: 0.25}).startswith("data:image/png;base64,")
+    curves = {labels[0]: (np.array([1.0, 0.5]), np.array([0.5, 0.5])), labels[1]: (np.array([]), np.array([]))}
+    assert page.pr_figure(curves, page._colors(labels)).startswith("data:image/png;base64,")
+
+
 def test_figures_decode_in_headless_chromium(rendered, tmp_path):
     text = open(rendered, encoding="utf-8").read()
     probe = tmp_path / "probe.html"

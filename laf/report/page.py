@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import html
 import io
 import numbers
@@ -70,6 +71,19 @@ def _figure_of(**kwargs):
     return Figure(**kwargs)
 
 
+def _literal_text(draw):
+    """Draw with every text taken literally: labels are data (class names, video ids), and a ``$`` in one
+    would be read as TeX math, which fails the whole report at ``savefig``."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
 def _png(fig) -> str:
     """A matplotlib figure as a data URI."""
     buffer = io.BytesIO()
@@ -84,6 +98,7 @@ def _colors(labels: Sequence[str]) -> Dict[str, Any]:
     return {label: cmap(i % cmap.N) for i, label in enumerate(sorted(labels))}
 
 
+@_literal_text
 def class_ap_figure(class_ap: Mapping[str, float]) -> str:
     labels = sorted(class_ap)
     values = [class_ap[c] for c in labels]
@@ -99,6 +114,7 @@ def class_ap_figure(class_ap: Mapping[str, float]) -> str:
     return _png(fig)
 
 
+@_literal_text
 def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mapping[str, Any]) -> str:
     fig = _figure_of(figsize=(7, 5))
     ax = fig.subplots()
@@ -117,6 +133,7 @@ def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mappi
     return _png(fig)
 
 
+@_literal_text
 def rounds_figure(rounds: Mapping[str, Any]) -> str:
     entries = rounds["rounds"]
     r = [int(e["round"]) for e in entries]
@@ -138,6 +155,7 @@ def rounds_figure(rounds: Mapping[str, Any]) -> str:
     return _png(fig)
 
 
+@_literal_text
 def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detections: int = 8) -> str:
     """Ground truth and the best detections as bars on a time axis, the true class's probability below;
     ``colors`` (class -> colour, see :func:`_colors`) keeps a class's colour the same in every figure."""
