@@ -250,7 +250,8 @@ def evidence_runs(evidence: np.ndarray, config: LocalizeConfig) -> Tuple[np.ndar
     starts, widths = [], []
     for threshold in config.run_thresholds:
         edges = np.diff(np.concatenate([[0], (peak >= threshold * peak.max()).astype(np.int64), [0]]))
-        s, w = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        s = np.flatnonzero(edges == 1)
+        w = np.flatnonzero(edges == -1) - s
         longer = w > max(config.widths())
         starts.append(s[longer])
         widths.append(w[longer])

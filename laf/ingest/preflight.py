@@ -31,7 +31,8 @@ def check_labels(videos: str, images: str, split_ratios: Mapping[str, float]) ->
         problems.append(f"label(s) with web images but no videos in {videos}: {', '.join(no_videos)}")
     if problems:
         raise UserError("; ".join(problems))
-    empty = [s for s in ("train", "eval") if not any(row.split == s for row in manifest.rows)]
+    present = {row.split for row in manifest.rows}
+    empty = [s for s in ("train", "eval") if s not in present]
     if empty:
         raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (the split column, else"
                         f" data.split_ratios {dict(split_ratios)}): the pipeline trains on train and validates on"
