@@ -15,7 +15,7 @@ SUMMARY_FILE = "summary.json"
 # 144 videos (72 train, 36 eval, 36 test): a test video is ~3 % of Hit@1 and the trainer sees 6
 # videos per action, while the whole demo takes ~3 minutes on 2 cores. With 4 per action
 # (scale 2) the model leans to one sibling per activity before the action on half of an activity's
-# videos (README: "Why the demo went from scale 2 to 3"); with 6 or more it leans far less.
+# videos (docs/learning.md: "Why the demo went from scale 2 to 3"); with 6 or more it leans far less.
 DEMO_SCALE = 3.0
 
 

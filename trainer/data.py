@@ -286,7 +286,7 @@ def seen_recently(targets: tf.Tensor, timestamps: tf.Tensor, half_life_s: float 
     beyond the unroll its loss cannot reach back to the frame that showed the action. Weighted in
     full (a running maximum), those frames held ~75 % of the label weight (demo train split), so the
     class head learnt scenes as labels, and before the action it leaned to one sibling per activity
-    (README: "the action seen lately"). Faded frames are taught "this activity, no sibling" again
+    (docs/learning.md: "the action seen lately"). Faded frames are taught "this activity, no sibling" again
     (``trainer.model.frame_loss``). The half-life is the paper's unroll span, in seconds so that it
     means the same at any sampling rate."""
     timestamps = tf.cast(timestamps, targets.dtype)

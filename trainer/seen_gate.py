@@ -13,7 +13,7 @@ Why: on an unseen scene the class head's "no sibling" generalises imperfectly. F
 little like one sibling's action (Soccer context next to a low-contrast PenaltyKick, actionness
 0.2-0.4) lean to that sibling, and a long context before a late action then outvotes the action
 (measured on a ``laf demo --scale 4 --seed 5`` run: context collapse 0.500 -> 0.333 with the gate,
-README "The seen gate"). The gate keeps each frame's order among the siblings and its activity's
+docs/learning.md, "The seen gate"). The gate keeps each frame's order among the siblings and its activity's
 mass, so per frame the activity and the sibling argmax are unchanged; fused over frames, the
 gated context no longer outvotes the action, which is what changes a video's sibling.
 

@@ -232,14 +232,14 @@ def evidence_runs(evidence: np.ndarray, config: LocalizeConfig) -> Tuple[np.ndar
     time order; only runs longer than the longest window, each once (first found).
 
     Why: windows reach only the lengths ``scales`` names, and longer ones would merge nearby
-    occurrences (README: "Window lengths that follow the action"); a run above a share of the peak
+    occurrences (docs/learning.md: "Window lengths that follow the action"); a run above a share of the peak
     follows the evidence itself, whatever the action's length. Kept to runs longer than every window, and
     scored without the windows' length bonus (:func:`window_scores`), so what the windows already
     localize keeps its windows. A run at a low threshold joins two nearby occurrences whose gap
     stays above it, and outranks their windows, whose flanks touch the other occurrence: hence the
     product's thresholds start at 0.2 of the peak, above the typical context evidence of the trained
-    models measured (``pipeline.config.EvaluationConfig``, README). Measured on pushed models, mAP@0.5 on
-    actions of 8-20 s: 0.630 -> 0.907, of 10-25 s: 0.297 -> 0.884 (README).
+    models measured (``pipeline.config.EvaluationConfig``, docs/learning.md). Measured on pushed models, mAP@0.5 on
+    actions of 8-20 s: 0.630 -> 0.907, of 10-25 s: 0.297 -> 0.884 (docs/learning.md).
     """
     none = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if len(config.widths()) == 1 or not config.run_thresholds or not len(evidence):
