@@ -80,7 +80,7 @@ def _window_scores(p, starts, width, config: LocalizeConfig):
     outer = ((tf.gather(cumulative, starts) - tf.gather(cumulative, before))  # grouped as the library's sum
              + (tf.gather(cumulative, after) - tf.gather(cumulative, ends))) / tf.cast(tf.maximum(outer_n, 1),
                                                                                   p.dtype)[:, None]
-    outer = tf.where((outer_n > 0)[:, None], outer, inner)  # no flanks (the whole video): contrast 0
+    outer = tf.where((outer_n > 0)[:, None], outer, tf.zeros_like(outer))  # no flanks (the whole video): vs no action
     bonus = tf.where(length > max(config.widths()), tf.ones_like(length), tf.sqrt(length / config.window))
     return (inner - outer) * bonus
 
