@@ -104,11 +104,13 @@ def test_window_scores_are_the_library_s_to_the_last_bit():
     from laf.serve.localize_tf import _window_scores
 
     config = LocalizeConfig(window=10, scales=(0.4, 0.6, 1.0, 1.6))
-    evidence = np.random.default_rng(4).uniform(size=(3000, 3))
-    starts, widths = ev.all_windows(len(evidence), config)
-    want = ev.window_scores(evidence, starts, widths, config)
-    got = _window_scores(tf.constant(evidence), tf.constant(starts, tf.int32), tf.constant(widths, tf.int32), config)
-    np.testing.assert_array_equal(got.numpy(), want)
+    for frames in (3000, 12):  # 12: the whole-video window, which has no flanks
+        evidence = np.random.default_rng(4).uniform(size=(frames, 3))
+        starts, widths = ev.all_windows(len(evidence), config)
+        want = ev.window_scores(evidence, starts, widths, config)
+        got = _window_scores(tf.constant(evidence), tf.constant(starts, tf.int32), tf.constant(widths, tf.int32),
+                             config)
+        np.testing.assert_array_equal(got.numpy(), want)
 
 
 def test_evidence_runs_are_the_library_s_in_the_same_order():
