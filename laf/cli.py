@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 from typing import List, Optional
@@ -58,6 +59,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as e:
         print(f"laf {name}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of the output left (`laf ... | head`): stop, as `yes | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 128 + 13  # as killed by SIGPIPE
     except Exception as e:  # noqa: BLE001 - only file-system errors are the user's; the rest re-raise
         if not _is_file_error(e):
             raise

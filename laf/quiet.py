@@ -55,6 +55,7 @@ NOISE_LINES = (
     r"computation placer already registered",
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"Unable to register cu(DNN|FFT|BLAS) factory",  # only that: other lines of cuda_*.cc are real errors
+    r"oneDNN supports DT_BOOL only on platforms with AVX-512\. Falling back to the default Eigen",  # at "E" level
 )
 # A harmless traceback TF prints when a process (e.g. a Beam worker) exits: a tf.function's
 # finaliser runs after module globals are gone. Dropped only when the whole block is exactly it.
@@ -123,11 +124,20 @@ def filter_stderr() -> None:
 
 
 def _pump(read_fd: int, out_fd: int) -> None:
-    """Copy filtered lines until every writer of the pipe is gone."""
-    lines = _LineFilter()
+    """Copy filtered lines until every writer of the pipe is gone. Once the reader of ``out_fd`` has
+    left (``laf ... 2>&1 | head``), the pipe is still drained, so the command is never blocked on it."""
+    lines, reader = _LineFilter(), [True]
+
+    def write(data: bytes) -> None:
+        if reader[0]:
+            try:
+                os.write(out_fd, data)
+            except BrokenPipeError:
+                reader[0] = False
+
     with os.fdopen(read_fd, "rb") as src:
         for line in src:
             for shown in lines.feed(line):
-                os.write(out_fd, shown)
+                write(shown)
     for shown in lines.flush():
-        os.write(out_fd, shown)
+        write(shown)
