@@ -126,14 +126,15 @@ def filter_stderr() -> None:
 def _pump(read_fd: int, out_fd: int) -> None:
     """Copy filtered lines until every writer of the pipe is gone. Once the reader of ``out_fd`` has
     left (``laf ... 2>&1 | head``), the pipe is still drained, so the command is never blocked on it."""
-    lines, reader = _LineFilter(), [True]
+    lines, reader_left = _LineFilter(), False
 
     def write(data: bytes) -> None:
-        if reader[0]:
+        nonlocal reader_left
+        if not reader_left:
             try:
                 os.write(out_fd, data)
             except BrokenPipeError:
-                reader[0] = False
+                reader_left = True
 
     with os.fdopen(read_fd, "rb") as src:
         for line in src:
