@@ -128,6 +128,7 @@ def _stderr(capfd, wait: float = 5.0) -> str:
 
 @pytest.mark.parametrize("case, message", [
     ("missing_video", "video not found"),
+    ("folder_as_video", "a folder, not a video"),
     ("undecodable", "cannot use video"),
     ("no_signatures", "lacks the signature(s) ['serving_default', 'localize']"),
     ("missing_model", "model directory not found"),
@@ -141,7 +142,8 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("json_in_no_folder", "need a file in an existing folder"),
     ("plot_is_a_file", "is a file; give a folder"),
     ("video_twice", "video given more than once"),
-    ("json_with_stream", "--json and --plot apply to video files"),
+    ("json_with_stream", "--json, --plot and --top apply to video files"),
+    ("top_with_stream", "--json, --plot and --top apply to video files"),
     ("stream_flags_with_files", "--partial, --on: only with --stream SOURCE"),
 ])
 def test_user_mistakes_are_one_line(served_model, capfd, case, message):
@@ -153,6 +155,7 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     (broken / "assets").mkdir(parents=True, exist_ok=True)
     (broken / "assets" / "features.json").write_text('{"fps": 2.0}')
     argv = {"missing_video": ["--model", model_dir, str(root / "nope.mp4"), *BACKBONE_FLAGS],
+            "folder_as_video": ["--model", model_dir, str(root), *BACKBONE_FLAGS],
             "undecodable": ["--model", model_dir, str(page), *BACKBONE_FLAGS],
             "no_signatures": ["--model", bare, videos[0], *BACKBONE_FLAGS],
             "missing_model": ["--model", str(root / "nope"), videos[0], *BACKBONE_FLAGS],
@@ -169,6 +172,7 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS],
             "json_with_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS,
                                  "--json", str(root / "r.json")],
+            "top_with_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS, "--top", "5"],
             "stream_flags_with_files": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--partial", "--on", "0.3"]}[case]
     assert main(["localize", *argv]) == 2
     err = _stderr(capfd)

@@ -17,6 +17,8 @@ import sys
 
 from laf.commands import localize_stream
 
+TOP = 5  # best detections per video in the printed table, unless --top says otherwise
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files to localize actions in")
@@ -39,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")
     parser.add_argument("--json", metavar="FILE", help="write every detection as ActivityNet result JSON")
     parser.add_argument("--plot", metavar="DIR", help="write a PNG timeline per video into DIR")
-    parser.add_argument("--top", type=int, default=5,
-                        help="best detections per video in the printed table (0: all; default %(default)s)")
+    parser.add_argument("--top", type=int, default=None,
+                        help=f"best detections per video in the printed table (0: all; default {TOP})")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
     localize_stream.add_arguments(parser)
 
@@ -74,7 +76,7 @@ def _settings(args: argparse.Namespace):
     if backbone.name not in BACKBONES:
         raise UserError(f"unknown backbone {backbone.name!r}; choose one of {sorted(BACKBONES)}")
     fps = settings.fps if args.fps is None else args.fps
-    if fps <= 0 or args.batch_size < 1 or args.top < 0 or backbone.size < MIN_INPUT_SIZE:
+    if fps <= 0 or args.batch_size < 1 or (args.top or 0) < 0 or backbone.size < MIN_INPUT_SIZE:
         raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {MIN_INPUT_SIZE}")
     weights = backbone.weights
     if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
@@ -130,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.videos) == bool(args.stream):
         raise UserError("give video files or --stream SOURCE (one of the two)")
-    if args.stream and (args.json or args.plot):
-        raise UserError("--json and --plot apply to video files; --stream writes one JSON line per event on stdout")
+    if args.stream and (args.json or args.plot or args.top is not None):
+        raise UserError("--json, --plot and --top apply to video files; --stream writes one JSON line per event on"
+                        " stdout")
     stream_only = [] if args.stream else localize_stream.given(args)
     if stream_only:
         raise UserError(f"{', '.join(stream_only)}: only with --stream SOURCE")
@@ -143,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     vocabulary = _vocabulary(args, settings)  # before the videos are featurized
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
     results = _localize_each(args, model, examples, vocabulary)
-    print(localize.format_table(results, top=args.top or None))
+    top = TOP if args.top is None else args.top
+    print(localize.format_table(results, top=top or None))
     if args.json:
         write_results(args.json, [d for r in results for d in r.detections])
         print(f"results: {os.path.abspath(args.json)}")

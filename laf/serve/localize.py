@@ -137,7 +137,7 @@ def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
 
     for path in paths:
         if not os.path.isfile(path):
-            raise UserError(f"video not found: {path}")
+            raise UserError(f"{'a folder, not a video' if os.path.isdir(path) else 'video not found'}: {path}")
         try:
             Video(path, fps=settings.fps, size=settings.backbone.size, max_duration=VideoOptions.max_duration)
         except MediaError as e:
