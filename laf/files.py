@@ -7,8 +7,8 @@ come only with a plugin such as tensorflow-io's): those fail in one line naming 
 """
 from __future__ import annotations
 
-import os
 import contextlib
+import os
 from typing import Iterator, List, Tuple
 
 from laf.errors import UserError, first_line

@@ -276,7 +276,6 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
             or abs(sum(ratios.values()) - 1) > 1e-6):
         raise UserError(f"data.split_ratios must use keys train/eval/test, be >= 0 and sum to 1, got {ratios}")
-
     for key in ("videos", "images"):
         path = getattr(cfg.data, key)
         if not path:

@@ -129,9 +129,8 @@ class Video:
         except FileNotFoundError:
             raise MediaError("read", "file not found") from None
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
-                raise
-            raise MediaError("decode", f"not a readable media file (truncated or wrong type?): {_reason(e)}") from None
+            raise _media_error("decode", f"not a readable media file (truncated or wrong type?): {_reason(e)}",
+                               e) from None
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
             container.close()
@@ -148,9 +147,7 @@ class Video:
         try:
             size = os.path.getsize(self.path)
         except OSError as e:
-            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
-                raise
-            raise MediaError("read", f"cannot read the file: {_reason(e)}") from None
+            raise _media_error("read", f"cannot read the file: {_reason(e)}", e) from None
         if size == 0:
             raise MediaError("read", "zero-byte file")
         container, stream = self._open()
@@ -159,10 +156,8 @@ class Video:
             for pkt, pts, gop in _packets(container, stream):
                 packets.append(_Packet(pts, pkt.dts, gop, bool(pkt.is_keyframe), not pkt.is_discard, pkt.duration or 0))
         except av.FFmpegError as e:
-            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
-                raise
-            raise MediaError("decode", f"corrupt or truncated file after {len(packets)} packets:"
-                                       f" {_reason(e)}") from None
+            raise _media_error("decode", f"corrupt or truncated file after {len(packets)} packets: {_reason(e)}",
+                               e) from None
         finally:
             declared = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)
@@ -375,9 +370,7 @@ class Video:
                 decoded += 1
                 yield self._time(frame), frame
         except av.FFmpegError as e:
-            if machine_fault(e):  # out of memory or disk: the machine's, not this video's
-                raise
-            raise MediaError("decode", f"decoding failed near t={max(seen, 0.0):.2f} s: {_reason(e)}") from None
+            raise _media_error("decode", f"decoding failed near t={max(seen, 0.0):.2f} s: {_reason(e)}", e) from None
         finally:
             with self._count_lock:
                 self.decoded_frames += decoded
@@ -396,6 +389,14 @@ class Video:
     def _time(self, frame: av.VideoFrame) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
         return (pts - self._start) * self._time_base
+
+
+def _media_error(stage: str, reason: str, cause: BaseException) -> MediaError:
+    """The ``MediaError`` for an FFmpeg or OS error; one that is the machine's, not this video's (out
+    of memory or disk, ``rejects.machine_fault``), is raised as it is instead, to fail the run."""
+    if machine_fault(cause):
+        raise cause
+    return MediaError(stage, reason)
 
 
 def feed(out: "queue.Queue", item, stop: threading.Event) -> bool:
