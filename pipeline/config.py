@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_t
 import yaml
 
 from laf.errors import UserError
-from laf.ingest.manifest import DEFAULT_RATIOS
+from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.runners import names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
@@ -30,12 +30,24 @@ IMAGE_SETUP_PY = f"{IMAGE_WORKDIR}/setup.py"
 
 @dataclasses.dataclass
 class DataConfig:
-    videos: str = ""                  # manifest (CSV/TSV/JSONL); annotation files go through `laf extract videos`
+    videos: str = ""                  # manifest (CSV/TSV/JSONL), or instead:
+    annotations: str = ""             # THUMOS14 annotation folder or ActivityNet JSON, with
+    video_dir: str = ""               # the folder holding their videos, and
+    subset: str = ""                  # which annotated subset to read (THUMOS14 needs one if it holds several)
     images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
     split_ratios: Dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_RATIOS))
     max_video_bytes: int = 16 * 2**30     # bigger video files are rejected, not copied or decoded
     max_video_seconds: float = 6 * 3600.0  # longer videos are rejected
     allow_private_addresses: bool = False  # fetch image URLs on loopback/private/link-local hosts (own mirror)
+
+    @property
+    def video_source(self) -> str:
+        """Where the videos are listed: the manifest or the annotation files."""
+        return self.videos or self.annotations
+
+    def read_videos(self) -> Manifest:
+        """The videos VideoIngest will read, as rows (checked before any work starts)."""
+        return read_videos(self.videos, self.annotations, self.video_dir, self.subset or None, self.split_ratios)
 
 
 @dataclasses.dataclass
@@ -276,11 +288,20 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
             or abs(sum(ratios.values()) - 1) > 1e-6):
         raise UserError(f"data.split_ratios must use keys train/eval/test, be >= 0 and sum to 1, got {ratios}")
-    for key in ("videos", "images"):
-        path = getattr(cfg.data, key)
-        if not path:
-            raise UserError(f"data.{key} is required")
-        if check_paths and "://" not in path and not os.path.exists(path):
+    data = cfg.data
+    if data.videos and (data.annotations or data.video_dir or data.subset):
+        raise UserError("data.videos (a manifest) and data.annotations/video_dir/subset exclude each other")
+    if (data.video_dir or data.subset) and not data.annotations:
+        raise UserError("data.video_dir and data.subset go with data.annotations")
+    if data.annotations and not data.video_dir:
+        raise UserError("data.annotations needs data.video_dir, the folder holding the annotated videos")
+    if not data.videos and not data.annotations:
+        raise UserError("data.videos is required (a manifest), or data.annotations with data.video_dir")
+    for key in ("videos", "annotations", "video_dir", "images"):
+        path = getattr(data, key)
+        if key == "images" and not path:
+            raise UserError("data.images is required")
+        if path and check_paths and "://" not in path and not os.path.exists(path):
             raise UserError(f"data.{key}: {path} does not exist")
     return cfg
 
@@ -293,7 +314,8 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         return os.path.normpath(os.path.join(base, p))
 
     cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
-    cfg.data.videos, cfg.data.images = fix(cfg.data.videos), fix(cfg.data.images)
+    for key in ("videos", "annotations", "video_dir", "images"):
+        setattr(cfg.data, key, fix(getattr(cfg.data, key)))
     if cfg.features.weights not in ("imagenet", "none"):
         cfg.features.weights = fix(cfg.features.weights)
 

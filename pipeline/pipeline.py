@@ -55,7 +55,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     feats = cfg.features
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
                     input_size=feats.input_size or 0)
-    video_ingest = VideoIngest(manifest=cfg.data.videos, fps=feats.fps, split_ratios=cfg.data.split_ratios,
+    video_ingest = VideoIngest(manifest=cfg.data.videos, annotations=cfg.data.annotations, video_dir=cfg.data.video_dir,
+                               subset=cfg.data.subset, fps=feats.fps, split_ratios=cfg.data.split_ratios,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
                                inputs_fingerprint=fingerprints.get("videos", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None

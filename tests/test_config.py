@@ -34,6 +34,31 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
         assert cfg.data.allow_private_addresses is False  # image URLs on local hosts are refused by default
 
 
+def test_annotation_files_instead_of_a_manifest(data_dir):
+    (data_dir / "thumos").mkdir()
+    (data_dir / "clips").mkdir()
+    raw = {"data": {"annotations": "thumos", "video_dir": "clips", "subset": "val", "images": "images"}}
+    cfg = config.load(_write(data_dir, raw))
+    assert (cfg.data.videos, cfg.data.annotations, cfg.data.video_dir) == ("", str(data_dir / "thumos"),
+                                                                         str(data_dir / "clips"))
+    assert cfg.data.video_source == str(data_dir / "thumos") and cfg.data.subset == "val"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"images": "images"}, r"data.videos is required \(a manifest\), or data.annotations with data.video_dir"),
+    ({"videos": "videos.csv", "annotations": "videos.csv", "images": "images"}, r"exclude each other"),
+    ({"videos": "videos.csv", "subset": "val", "images": "images"}, r"exclude each other"),
+    ({"annotations": "videos.csv", "images": "images"}, r"data.annotations needs data.video_dir"),
+    ({"video_dir": "images", "images": "images"}, r"data.video_dir and data.subset go with data.annotations"),
+    ({"annotations": "missing", "video_dir": "images", "images": "images"}, r"data.annotations: .*missing does not"),
+    ({"annotations": "videos.csv", "video_dir": "nowhere", "images": "images"}, r"data.video_dir: .*nowhere does not"),
+    ({"videos": "videos.csv"}, r"data.images is required"),
+])
+def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
+    with pytest.raises(UserError, match=message):
+        config.load(_write(data_dir, {"data": data}))
+
+
 @pytest.mark.parametrize("patch, message", [
     ({"domain_transfer": {"theta1": 1.5}}, r"domain_transfer.theta1 must be a number in \[0, 1\]"),
     ({"domain_transfer": {"theta1": "high"}}, r"domain_transfer.theta1 must be float, got 'high'"),

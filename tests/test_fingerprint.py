@@ -2,6 +2,7 @@
 import os
 
 from laf.ingest import fingerprint
+from laf.ingest.manifest import read_manifest, read_videos
 
 
 def _inputs(tmp_path):
@@ -15,6 +16,10 @@ def _inputs(tmp_path):
     return str(tmp_path / "videos.csv"), str(tmp_path / "images"), str(tmp_path / "w.weights.h5")
 
 
+def _video_inputs(manifest: str, weights: str) -> str:
+    return fingerprint.video_inputs(manifest, read_manifest(manifest), weights)
+
+
 def _touch(path: str, data: bytes) -> None:
     before = os.stat(path).st_mtime_ns
     with open(path, "wb") as f:
@@ -24,16 +29,16 @@ def _touch(path: str, data: bytes) -> None:
 
 def test_same_files_same_fingerprint_and_any_change_a_new_one(tmp_path):
     videos, images, weights = _inputs(tmp_path)
-    first = (fingerprint.video_inputs(videos, weights), fingerprint.image_inputs(images, weights))
-    assert first == (fingerprint.video_inputs(videos, weights), fingerprint.image_inputs(images, weights))
+    first = (_video_inputs(videos, weights), fingerprint.image_inputs(images, weights))
+    assert first == (_video_inputs(videos, weights), fingerprint.image_inputs(images, weights))
     _touch(str(tmp_path / "clips" / "a.mp4"), b"video a, re-encoded")  # a listed video replaced in place
-    assert fingerprint.video_inputs(videos, weights) != first[0]
+    assert _video_inputs(videos, weights) != first[0]
     assert fingerprint.image_inputs(images, weights) == first[1]
     (tmp_path / "images" / "A__c" / "2.jpg").write_bytes(b"jpeg")  # an image added to the folder
     assert fingerprint.image_inputs(images, weights) != first[1]
-    second = fingerprint.video_inputs(videos, weights)
+    second = _video_inputs(videos, weights)
     _touch(weights, b"other weights")
-    assert fingerprint.video_inputs(videos, weights) != second
+    assert _video_inputs(videos, weights) != second
 
 
 def test_an_image_manifest_counts_the_files_it_lists_and_remote_ones_by_address(tmp_path):
@@ -60,3 +65,23 @@ def test_image_folders_count_what_ingestion_reads(tmp_path):
     assert second != first
     (tmp_path / "images" / "A__b" / ".DS_Store").write_bytes(b"finder")
     assert fingerprint.image_inputs(images, weights) == second
+
+
+def test_annotation_files_count_with_the_videos_they_name(tmp_path):
+    _, _, weights = _inputs(tmp_path)
+    thumos = tmp_path / "thumos"
+    thumos.mkdir()
+    (thumos / "A:b_val.txt").write_text("a 1.0 2.0\nlate 3.0 4.0\n")
+
+    def key():
+        source = str(thumos)
+        return fingerprint.video_inputs(source, read_videos(annotations=source, video_dir=str(tmp_path / "clips")),
+                                        weights)
+
+    first = key()
+    assert key() == first
+    (tmp_path / "clips" / "late.mp4").write_bytes(b"video late")  # an annotated video that was missing arrives
+    second = key()
+    assert second != first
+    _touch(str(thumos / "A:b_val.txt"), b"a 1.0 2.5\nlate 3.0 4.0\n")  # a segment edited
+    assert key() != second

@@ -346,3 +346,15 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
 
     assert activities(local["Evaluator"]) == [[0, 0, 1], [0, 0, 1]]  # activity Hit@1 and Hit@5
     assert activities(compiled["Evaluator"]) == [None, None]  # learned from the test videos where it runs
+
+
+def test_annotation_files_reach_video_ingest():
+    """``data.annotations`` (THUMOS14 folder / ActivityNet JSON) with ``data.video_dir`` instead of a manifest."""
+    from pipeline import config
+    from pipeline.pipeline import create_pipeline
+
+    cfg = config.from_dict({"data": {"annotations": "/d/activitynet.json", "video_dir": "/d/videos",
+                                     "subset": "validation", "images": "/d/images"}}, check_paths=False)
+    [ingest] = [c for c in create_pipeline(cfg).components if c.id == "VideoIngest"]
+    assert {k: ingest.exec_properties[k] for k in ("manifest", "annotations", "video_dir", "subset")} == {
+        "manifest": "", "annotations": "/d/activitynet.json", "video_dir": "/d/videos", "subset": "validation"}

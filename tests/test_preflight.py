@@ -2,6 +2,7 @@
 import pytest
 
 from laf.errors import UserError
+from laf.ingest.manifest import read_manifest, read_videos
 from laf.ingest.preflight import check_labels
 
 RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
@@ -20,15 +21,19 @@ def _inputs(tmp_path, video_labels, image_labels):
     return str(manifest), str(tmp_path / "images")
 
 
+def _check(videos, images):
+    return check_labels(read_manifest(videos, RATIOS), videos, images, RATIOS)
+
+
 def test_matching_labels_give_the_vocabulary(tmp_path):
     videos, images = _inputs(tmp_path, ["A:x", "A:y", "B:z"], ["A:x", "A:y", "B:z"])
-    assert check_labels(videos, images, RATIOS).labels == ["A:x", "A:y", "B:z"]
+    assert _check(videos, images).labels == ["A:x", "A:y", "B:z"]
 
 
 def test_label_missing_on_either_side_fails_naming_it(tmp_path):
     videos, images = _inputs(tmp_path, ["A:x", "A:y"], ["A:x", "C:w"])
     with pytest.raises(UserError) as err:
-        check_labels(videos, images, RATIOS)
+        _check(videos, images)
     assert "videos but no web images" in str(err.value) and "A:y" in str(err.value)
     assert "web images but no videos" in str(err.value) and "C:w" in str(err.value)
 
@@ -36,12 +41,42 @@ def test_label_missing_on_either_side_fails_naming_it(tmp_path):
 def test_a_split_without_videos_fails_before_any_work(tmp_path):
     videos, images = _inputs(tmp_path, ["A:x"], ["A:x"])  # a train row only
     with pytest.raises(UserError, match=r"falls in the eval split\(s\).*trains on train and validates on eval"):
-        check_labels(videos, images, RATIOS)
+        _check(videos, images)
     videos, images = _inputs(tmp_path, ["A:x", "A:y"], ["A:x", "A:y"])  # no test rows: allowed
-    assert check_labels(videos, images, RATIOS).labels == ["A:x", "A:y"]
+    assert _check(videos, images).labels == ["A:x", "A:y"]
 
 
 def test_label_without_activity_fails_naming_file_and_line(tmp_path):
     videos, images = _inputs(tmp_path, ["A:x", "Serve"], ["A:x", "Serve"])
     with pytest.raises(UserError, match=r"videos.csv:3: label 'Serve' must be written 'Activity:Action'"):
-        check_labels(videos, images, RATIOS)
+        _check(videos, images)
+
+
+def test_annotation_files_are_checked_like_a_manifest(tmp_path):
+    _, images = _inputs(tmp_path, [], ["A:x", "A:y"])
+    thumos, clips = tmp_path / "thumos", tmp_path / "clips"
+    thumos.mkdir()
+    clips.mkdir()
+    for i in range(6):
+        (clips / f"v{i}.mp4").write_bytes(b"")
+    (thumos / "A:x_val.txt").write_text("".join(f"v{i} 1.0 2.5\n" for i in range(3)))
+    (thumos / "A:y_val.txt").write_text("".join(f"v{i} 4.0 6.0\n" for i in range(3, 6)))
+    (thumos / "Ambiguous_val.txt").write_text("v0 7.0 8.0\n")
+    ratios = {"train": 0.5, "eval": 0.5, "test": 0.0}
+    videos = read_videos(annotations=str(thumos), video_dir=str(clips), ratios=ratios)
+    assert [(r.video_id, r.label) for r in videos.rows] == [(f"v{i}", "A:x" if i < 3 else "A:y") for i in range(6)]
+    assert check_labels(videos, str(thumos), images, ratios).labels == ["A:x", "A:y"]
+    (thumos / "A:y_val.txt").write_text("v3 4.0 6.0\n")  # two videos relabelled A:z, which has no web images
+    (thumos / "A:z_val.txt").write_text("v4 4.0 6.0\nv5 1.0 2.0\n")
+    videos = read_videos(annotations=str(thumos), video_dir=str(clips), ratios=ratios)
+    with pytest.raises(UserError, match=r"videos but no web images in .*images: A:z"):
+        check_labels(videos, str(thumos), images, ratios)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({}, "no videos: give a manifest or annotation files"),
+    ({"manifest": "m.csv", "annotations": "a.json"}, "not both"),
+    ({"annotations": "a.json"}, "need the folder holding their videos")])
+def test_videos_come_from_one_source(given, message):
+    with pytest.raises(UserError, match=message):
+        read_videos(**given)

@@ -1,5 +1,6 @@
 """laf.ingest.video_ingest end to end: real clips -> `laf extract videos` (a real Beam pipeline) ->
 contract SequenceExamples; .npy import; the TFX component inside a real LocalDagRunner."""
+import glob
 import json
 import os
 import shutil
@@ -274,6 +275,35 @@ def test_component_in_local_dag_runner(clips, weights, tmp_path):
     [red] = vi.read_records(examples.uri, "train")
     assert red.video_id == "h264" and red.fps == 2.0 and red.num_frames == 8
     shutil.rmtree(str(tmp_path / "root"))
+
+
+def test_component_reads_annotation_files(clips, weights, tmp_path):
+    """VideoIngest from a THUMOS14 folder and its video folder (``data.annotations``, ``data.video_dir``):
+    each video's label is its annotated class, and its segments reach the records."""
+    from tfx import v1 as tfx
+
+    from components.video_ingest.component import VideoIngest
+
+    folder, thumos = tmp_path / "videos", tmp_path / "thumos"
+    folder.mkdir()
+    thumos.mkdir()
+    shutil.copy(clips["h264"], folder / "red.mp4")
+    shutil.copy(clips["mjpeg"], folder / "blue.avi")
+    (thumos / "Color:Red_val.txt").write_text("red 0.5 2.0\n")
+    (thumos / "Color:Blue_val.txt").write_text("blue 1.0 1.5\n")
+    (thumos / "Color:Red_test.txt").write_text("other 0.0 1.0\n")  # another subset: not read
+    ingest = VideoIngest(annotations=str(thumos), video_dir=str(folder), subset="val", fps=2.0,
+                         split_ratios={"train": 1.0}, weights=weights, input_size=SIZE)
+    root = str(tmp_path / "root")
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="video-ingest-annotations", pipeline_root=root, components=[ingest],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "mlmd.sqlite")), beam_pipeline_args=["--direct_running_mode=in_memory"]))
+    [examples] = glob.glob(os.path.join(root, "VideoIngest", "examples", "*"))
+    records = {r.video_id: r for r in vi.read_records(examples, "train")}
+    assert sorted(records) == ["blue", "red"]
+    assert (records["red"].label, [(s.start, s.end) for s in records["red"].segments]) == ("Color:Red", [(0.5, 2.0)])
+    assert (records["blue"].label, [(s.start, s.end) for s in records["blue"].segments]) == ("Color:Blue", [(1.0, 1.5)])
 
 
 def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, tmp_path, capsys):

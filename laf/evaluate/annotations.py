@@ -52,7 +52,8 @@ def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
         raise UserError(f"{folder!r} holds no THUMOS14 annotation files (<Class>_<subset>.txt)")
     if subset is None:
         if len(found) > 1:
-            raise UserError(f"{folder!r} holds several subsets {sorted(found)}; choose one")
+            raise UserError(f"{folder!r} holds several subsets {sorted(found)}; choose one"
+                            " (--subset, or data.subset in a pipeline config)")
         subset = next(iter(found))
     if subset not in found:
         raise UserError(f"{folder!r} has no annotation files of subset {subset!r} (found {sorted(found)})")

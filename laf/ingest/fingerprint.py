@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence, Tuple
 
 from laf.files import is_remote, local
 from laf.ingest.image_inputs import list_inputs
-from laf.ingest.manifest import read_manifest
+from laf.ingest.manifest import Manifest
 
 
 def _entries(path: str) -> Iterator[Tuple[str, object, object]]:
@@ -47,9 +47,10 @@ def fingerprint(paths: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def video_inputs(manifest: str, weights: str) -> str:
-    """VideoIngest's: the manifest, every video it lists and the backbone weights."""
-    return fingerprint([manifest, *(row.uri for row in read_manifest(manifest).rows), weights])
+def video_inputs(source: str, videos: Manifest, weights: str) -> str:
+    """VideoIngest's: the manifest or annotation files (``source``), every video read from them
+    (``videos``) and the backbone weights."""
+    return fingerprint([source, *(row.uri for row in videos.rows), weights])
 
 
 def image_inputs(images: str, weights: str) -> str:

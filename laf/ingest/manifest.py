@@ -343,15 +343,30 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
     return dedupe(rows)
 
 
-def _video_files(video_dir: str) -> Dict[str, str]:
-    """stem -> path of the video files in ``video_dir`` (any ``tf.io.gfile`` location)."""
-    import tensorflow as tf
+def read_videos(manifest: str = "", annotations: str = "", video_dir: str = "", subset: Optional[str] = None,
+                ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
+    """What a pipeline run ingests: a manifest's rows, or the videos of THUMOS14 / ActivityNet
+    ``annotations`` (one ``subset`` of them, default all) found in ``video_dir``, split by
+    ``ratios``. Why one entry point: the preflight check, the cache fingerprint and VideoIngest
+    must all read the same rows."""
+    if manifest and annotations:
+        raise UserError("give the videos as a manifest or as annotation files, not both")
+    if not manifest and not annotations:
+        raise UserError("no videos: give a manifest or annotation files")
+    if not annotations:
+        return read_manifest(manifest, ratios)
+    if not video_dir:
+        raise UserError(f"{annotations}: annotation files need the folder holding their videos")
+    return from_annotations(annotations, video_dir, subset or None, None, ratios)
 
-    if not tf.io.gfile.isdir(video_dir):
+
+def _video_files(video_dir: str) -> Dict[str, str]:
+    """stem -> path of the video files in ``video_dir`` (local, or any ``tf.io.gfile`` location)."""
+    if not files.isdir(video_dir):
         raise UserError(f"video folder {video_dir} does not exist")
     found = {}
-    for name in sorted(tf.io.gfile.listdir(video_dir)):
-        stem, ext = os.path.splitext(name.rstrip("/"))
+    for name in sorted(files.listdir(video_dir)):
+        stem, ext = os.path.splitext(name)
         if ext.lower() in VIDEO_EXTENSIONS:
             found.setdefault(stem, f"{video_dir.rstrip('/')}/{name}")
     return found

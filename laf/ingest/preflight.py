@@ -10,15 +10,15 @@ from typing import Mapping
 
 from laf.errors import UserError
 from laf.ingest.image_inputs import list_inputs
-from laf.ingest.manifest import check_activities, read_manifest
+from laf.ingest.manifest import Manifest, check_activities
 from schemas.vocabulary import Vocabulary
 
 
-def check_labels(videos: str, images: str, split_ratios: Mapping[str, float]) -> Vocabulary:
-    """The video manifest's vocabulary, after checking every label has videos and web images and
-    train and eval have videos (domain transfer trains on train and validates on eval, and so does
-    the trainer's model selection: an empty one would fail hours into the run)."""
-    manifest = read_manifest(videos, split_ratios)
+def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Mapping[str, float]) -> Vocabulary:
+    """The videos' vocabulary (``manifest``: the rows read from ``videos``, a manifest or annotation
+    files), after checking every label has videos and web images and train and eval have videos
+    (domain transfer trains on train and validates on eval, and so does the trainer's model
+    selection: an empty one would fail hours into the run)."""
     check_activities(manifest)
     vocabulary = Vocabulary.build(manifest.labels)
     image_labels = {item.label for item in list_inputs(images, vocabulary) if item.label}
