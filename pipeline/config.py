@@ -47,7 +47,7 @@ class DataConfig:
 
     def read_videos(self) -> Manifest:
         """The videos VideoIngest will read, as rows (checked before any work starts)."""
-        return read_videos(self.videos, self.annotations, self.video_dir, self.subset or None, self.split_ratios)
+        return read_videos(self.videos, self.annotations, self.video_dir, self.subset, self.split_ratios)
 
 
 @dataclasses.dataclass
@@ -291,8 +291,9 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     data = cfg.data
     if data.videos and (data.annotations or data.video_dir or data.subset):
         raise UserError("data.videos (a manifest) and data.annotations/video_dir/subset exclude each other")
-    if (data.video_dir or data.subset) and not data.annotations:
-        raise UserError("data.video_dir and data.subset go with data.annotations")
+    for key in ("video_dir", "subset"):
+        if getattr(data, key) and not data.annotations:
+            raise UserError(f"data.{key} goes with data.annotations (annotation files instead of a manifest)")
     if data.annotations and not data.video_dir:
         raise UserError("data.annotations needs data.video_dir, the folder holding the annotated videos")
     if not data.videos and not data.annotations:

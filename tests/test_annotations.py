@@ -43,6 +43,21 @@ def test_thumos14_reads_official_layout_and_subsets(tmp_path):
         annotations.read_thumos14(str(tmp_path), "train")
 
 
+def test_thumos14_folder_at_a_remote_uri(tmp_path):
+    """A ``gs://`` folder (here TF's ``ram://``) reads like a local one: a pipeline's
+    ``data.annotations`` runs where the containers are."""
+    import tensorflow as tf
+
+    local = tmp_path / "thumos"
+    annotations.write_thumos14(str(local), GT, "test")
+    remote = "ram://laf-annotations/thumos14"
+    for path in local.iterdir():
+        tf.io.gfile.makedirs(remote)
+        tf.io.gfile.copy(str(path), f"{remote}/{path.name}", overwrite=True)
+    assert annotations.read_ground_truth(remote) == GT
+    assert annotations.read_ground_truth(remote + "/", "test") == GT
+
+
 @pytest.mark.parametrize("line, message", [("video_1 3.0\n", "expected '<video> <start> <end>'"),
                                            ("video_1 5 4\n", "invalid segment"),
                                            ("video_1 a b\n", "expected")])

@@ -36,12 +36,19 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
 
 def test_annotation_files_instead_of_a_manifest(data_dir):
     (data_dir / "thumos").mkdir()
+    (data_dir / "thumos" / "A:x_val.txt").write_text("v1 1.0 2.0\n")
+    (data_dir / "thumos" / "A:x_test.txt").write_text("v2 1.0 2.0\n")
     (data_dir / "clips").mkdir()
-    raw = {"data": {"annotations": "thumos", "video_dir": "clips", "subset": "val", "images": "images"}}
+    (data_dir / "clips" / "v1.webm").write_bytes(b"")
+    raw = {"data": {"annotations": "thumos", "video_dir": "clips", "subset": "val", "images": "images",
+                    "split_ratios": {"train": 0, "eval": 1, "test": 0}}}
     cfg = config.load(_write(data_dir, raw))
     assert (cfg.data.videos, cfg.data.annotations, cfg.data.video_dir) == ("", str(data_dir / "thumos"),
                                                                          str(data_dir / "clips"))
     assert cfg.data.video_source == str(data_dir / "thumos") and cfg.data.subset == "val"
+    [row] = cfg.data.read_videos().rows  # the val subset only, its video found whatever its extension
+    assert (row.video_id, row.uri, row.label, row.split) == ("v1", str(data_dir / "clips" / "v1.webm"), "A:x", "eval")
+    assert config.load(config.dump(cfg, str(data_dir / "dumped.yaml"))) == cfg
 
 
 @pytest.mark.parametrize("data, message", [
@@ -49,7 +56,8 @@ def test_annotation_files_instead_of_a_manifest(data_dir):
     ({"videos": "videos.csv", "annotations": "videos.csv", "images": "images"}, r"exclude each other"),
     ({"videos": "videos.csv", "subset": "val", "images": "images"}, r"exclude each other"),
     ({"annotations": "videos.csv", "images": "images"}, r"data.annotations needs data.video_dir"),
-    ({"video_dir": "images", "images": "images"}, r"data.video_dir and data.subset go with data.annotations"),
+    ({"video_dir": "images", "images": "images"}, r"data.video_dir goes with data.annotations"),
+    ({"subset": "val", "images": "images"}, r"data.subset goes with data.annotations"),
     ({"annotations": "missing", "video_dir": "images", "images": "images"}, r"data.annotations: .*missing does not"),
     ({"annotations": "videos.csv", "video_dir": "nowhere", "images": "images"}, r"data.video_dir: .*nowhere does not"),
     ({"videos": "videos.csv"}, r"data.images is required"),

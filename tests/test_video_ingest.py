@@ -289,6 +289,7 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
     thumos.mkdir()
     shutil.copy(clips["h264"], folder / "red.mp4")
     shutil.copy(clips["mjpeg"], folder / "blue.avi")
+    shutil.copy(clips["vp9"], folder / "other.webm")
     (thumos / "Color:Red_val.txt").write_text("red 0.5 2.0\n")
     (thumos / "Color:Blue_val.txt").write_text("blue 1.0 1.5\n")
     (thumos / "Color:Red_test.txt").write_text("other 0.0 1.0\n")  # another subset: not read
@@ -301,7 +302,7 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
             str(tmp_path / "mlmd.sqlite")), beam_pipeline_args=["--direct_running_mode=in_memory"]))
     [examples] = glob.glob(os.path.join(root, "VideoIngest", "examples", "*"))
     records = {r.video_id: r for r in vi.read_records(examples, "train")}
-    assert sorted(records) == ["blue", "red"]
+    assert sorted(records) == ["blue", "red"] and not vi.read_rejected(examples)
     assert (records["red"].label, [(s.start, s.end) for s in records["red"].segments]) == ("Color:Red", [(0.5, 2.0)])
     assert (records["blue"].label, [(s.start, s.end) for s in records["blue"].segments]) == ("Color:Blue", [(1.0, 1.5)])
 

@@ -29,8 +29,8 @@ class Executor(IngestExecutor):
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         vocabulary = artifact_utils.get_single_instance(output_dict["vocabulary"])
         ratios = _ratios(props.get("split_ratios"))
-        rows = mf.read_videos(props.get("manifest") or "", props.get("annotations") or "", props.get("video_dir") or "",
-                              props.get("subset") or None, ratios)
+        rows = mf.read_videos(*(props.get(key) or "" for key in ("manifest", "annotations", "video_dir", "subset")),
+                              ratios=ratios)
         backbone = BackboneConfig.from_properties(props)
         limits = {k: props[k] for k in ("max_bytes", "max_duration") if props.get(k)}
         options = video_ingest.VideoOptions(batch_size=props.get("batch_size") or 32, **limits)

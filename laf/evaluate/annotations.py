@@ -28,7 +28,7 @@ RESULTS_VERSION = "VERSION 1.3"
 def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
     """Ground truth from a THUMOS14 folder or an ActivityNet ``.json`` file: video -> segments
     (``one_subset``: see :func:`read_activitynet`; a THUMOS14 folder always needs one)."""
-    if os.path.isdir(path):
+    if files.isdir(path):
         return read_thumos14(path, subset)
     if path.endswith(".json"):
         return read_activitynet(path, subset, one_subset)
@@ -39,15 +39,15 @@ def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool 
 
 def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
     """``<Class>_<subset>.txt`` files of one subset: class -> path (Ambiguous included)."""
-    if not os.path.isdir(folder):
+    if not files.isdir(folder):
         raise UserError(f"THUMOS14 annotation folder {folder!r} does not exist")
     found: Dict[str, Dict[str, str]] = {}
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(files.listdir(folder)):
         stem, ext = os.path.splitext(name)
         if ext != ".txt" or "_" not in stem:
             continue
         label, file_subset = stem.rsplit("_", 1)
-        found.setdefault(file_subset, {})[label] = os.path.join(folder, name)
+        found.setdefault(file_subset, {})[label] = f"{folder.rstrip('/')}/{name}"
     if not found:
         raise UserError(f"{folder!r} holds no THUMOS14 annotation files (<Class>_<subset>.txt)")
     if subset is None:
@@ -85,8 +85,8 @@ def _merge(parts: Iterable[Dict[str, List[Segment]]]) -> Dict[str, List[Segment]
 
 def read_thumos14(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
     """Action segments of one subset (``val``/``test``; may be omitted if the folder holds one)."""
-    files = _thumos_files(folder, subset)
-    return _merge(_read_thumos_file(path, label) for label, path in files.items() if label != AMBIGUOUS)
+    by_label = _thumos_files(folder, subset)
+    return _merge(_read_thumos_file(path, label) for label, path in by_label.items() if label != AMBIGUOUS)
 
 
 def read_ambiguous(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:

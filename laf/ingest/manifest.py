@@ -325,7 +325,7 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
     ratios = check_ratios(ratios)
     if split is not None and split not in names.SPLITS:
         raise UserError(f"split {split!r} is not one of {list(names.SPLITS)}")
-    files = _video_files(video_dir)
+    found = _video_files(video_dir)
     rows = []
     for video_id, segments in read_ground_truth(annotations, subset).items():
         where = f"{annotations}: video {video_id}"
@@ -336,19 +336,19 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
         for s in segments:
             cover[s.label] = cover.get(s.label, 0.0) + (s.end - s.start)
         label = max(sorted(cover), key=lambda k: cover[k])
-        uri = files.get(video_id) or files.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
+        uri = found.get(video_id) or found.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
         rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where))
     if not rows:
         raise UserError(f"{annotations}: no annotated videos")
     return dedupe(rows)
 
 
-def read_videos(manifest: str = "", annotations: str = "", video_dir: str = "", subset: Optional[str] = None,
+def read_videos(manifest: str = "", annotations: str = "", video_dir: str = "", subset: str = "",
                 ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
     """What a pipeline run ingests: a manifest's rows, or the videos of THUMOS14 / ActivityNet
-    ``annotations`` (one ``subset`` of them, default all) found in ``video_dir``, split by
-    ``ratios``. Why one entry point: the preflight check, the cache fingerprint and VideoIngest
-    must all read the same rows."""
+    ``annotations`` (one ``subset`` of them; "" for the only one, or every one of an ActivityNet
+    file) found in ``video_dir``, split by ``ratios``. Why one entry point: the preflight check,
+    the cache fingerprint and VideoIngest must all read the same rows."""
     if manifest and annotations:
         raise UserError("give the videos as a manifest or as annotation files, not both")
     if not manifest and not annotations:

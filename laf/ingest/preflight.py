@@ -34,7 +34,7 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
     present = {row.split for row in manifest.rows}
     empty = [s for s in ("train", "eval") if s not in present]
     if empty:
-        raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (the split column, else"
-                        f" data.split_ratios {dict(split_ratios)}): the pipeline trains on train and validates on"
+        raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (a manifest's split column,"
+                        f" else data.split_ratios {dict(split_ratios)}): the pipeline trains on train and validates on"
                         " eval")
     return vocabulary
