@@ -34,6 +34,7 @@ class DataConfig:
     annotations: str = ""             # THUMOS14 annotation folder or ActivityNet JSON, with
     video_dir: str = ""               # the folder holding their videos, and
     subset: str = ""                  # which annotated subset to read (THUMOS14 needs one if it holds several)
+    taxonomy: str = ""                # JSON {"Activity": ["label", ...]}: activities of labels without "Activity:"
     images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
     split_ratios: Dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_RATIOS))
     max_video_bytes: int = 16 * 2**30     # bigger video files are rejected, not copied or decoded
@@ -298,7 +299,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("data.annotations needs data.video_dir, the folder holding the annotated videos")
     if not data.videos and not data.annotations:
         raise UserError("data.videos is required (a manifest), or data.annotations with data.video_dir")
-    for key in ("videos", "annotations", "video_dir", "images"):
+    for key in ("videos", "annotations", "video_dir", "taxonomy", "images"):
         path = getattr(data, key)
         if key == "images" and not path:
             raise UserError("data.images is required")
@@ -315,7 +316,7 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         return os.path.normpath(os.path.join(base, p))
 
     cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
-    for key in ("videos", "annotations", "video_dir", "images"):
+    for key in ("videos", "annotations", "video_dir", "taxonomy", "images"):
         setattr(cfg.data, key, fix(getattr(cfg.data, key)))
     if cfg.features.weights not in ("imagenet", "none"):
         cfg.features.weights = fix(cfg.features.weights)

@@ -74,13 +74,15 @@ def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
     from pipeline.pipeline import create_pipeline
 
     videos = cfg.data.read_videos()
-    vocabulary = check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios)
+    vocabulary = check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
+                              cfg.data.taxonomy)
     check_weights(BackboneConfig.from_properties(dataclasses.asdict(cfg.features)))
     os.makedirs(cfg.pipeline_root, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
-    fingerprints = {"videos": fingerprint.video_inputs(cfg.data.video_source, videos, cfg.features.weights),
+    fingerprints = {"videos": fingerprint.video_inputs(cfg.data.video_source, videos, cfg.features.weights,
+                                                       cfg.data.taxonomy),
                     "images": fingerprint.image_inputs(cfg.data.images, cfg.features.weights)}
     pipeline = create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
-                               input_fingerprints=fingerprints, vocabulary_labels=vocabulary.labels)
+                               input_fingerprints=fingerprints, vocabulary=vocabulary)
     with progress(len(pipeline.components)):
         tfx.orchestration.LocalDagRunner().run(pipeline)

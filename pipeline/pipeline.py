@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional
 
 from tfx import v1 as tfx
 
@@ -18,6 +18,7 @@ from components.image_ingest.component import ImageIngest
 from components.validation_gate.component import ValidationGate
 from components.video_ingest.component import VideoIngest
 from pipeline.config import PipelineConfig
+from schemas.vocabulary import Vocabulary
 
 RUN_FN = "trainer.run_fn.run_fn"
 
@@ -42,12 +43,12 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
                     project_dir: Optional[str] = None,
                     input_fingerprints: Optional[Mapping[str, str]] = None,
-                    vocabulary_labels: Optional[Sequence[str]] = None) -> tfx.dsl.Pipeline:
+                    vocabulary: Optional[Vocabulary] = None) -> tfx.dsl.Pipeline:
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
-    instead of reused from cache; ``vocabulary_labels`` (the manifest's, as VideoIngest builds them),
-    so that activity Hit@k averages every action of an activity, also one the test split lacks.
-    Without them (a compiled spec) the Evaluator learns activities from the test videos."""
+    instead of reused from cache; ``vocabulary`` (the videos', as VideoIngest builds it), so that
+    activity Hit@k averages every action of an activity, also one the test split lacks. Without
+    them (a compiled spec) the Evaluator learns activities from the test videos' records."""
     from laf.evaluate.tfma_metrics import eval_config
 
     fingerprints = input_fingerprints or {}
@@ -56,7 +57,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
                     input_size=feats.input_size or 0)
     video_ingest = VideoIngest(manifest=cfg.data.videos, annotations=cfg.data.annotations, video_dir=cfg.data.video_dir,
-                               subset=cfg.data.subset, fps=feats.fps, split_ratios=cfg.data.split_ratios,
+                               subset=cfg.data.subset, taxonomy=cfg.data.taxonomy, fps=feats.fps,
+                               split_ratios=cfg.data.split_ratios,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
                                inputs_fingerprint=fingerprints.get("videos", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
@@ -90,7 +92,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], example_splits=["test"],
-        eval_config=eval_config(cfg.evaluation, vocabulary_labels=vocabulary_labels))
+        eval_config=eval_config(cfg.evaluation, vocabulary=vocabulary))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

@@ -4,7 +4,7 @@
 VIDEO_ID = "video_id"
 LABEL = "label"                # fine-grained action, "Activity:Action" (a_i)
 LABEL_INDEX = "label_index"    # index into the label vocabulary
-ACTIVITY = "activity"          # the high-level activity (part before ':')
+ACTIVITY = "activity"          # the high-level activity (the taxonomy's, else the part before ':')
 DURATION = "duration"          # seconds
 FPS = "fps"                    # sampling rate: time steps per second
 NUM_FRAMES = "num_frames"      # T, the number of sampled frames (time steps)

@@ -13,6 +13,7 @@ from tensorflow.core.example import example_pb2, feature_pb2
 
 from schemas import names
 from schemas.segment import Segment
+from schemas.vocabulary import split_label
 
 
 def _bytes(values) -> feature_pb2.Feature:
@@ -48,10 +49,11 @@ class VideoRecord:
     segments: List[Segment] = dataclasses.field(default_factory=list)
     laf_scores: Optional[np.ndarray] = None  # [T], set by domain transfer
     segment_label_indices: Optional[List[int]] = None
+    activity: str = ""  # the label's activity: a taxonomy's, else the part before ':' (filled in)
 
-    @property
-    def activity(self) -> str:
-        return self.label.split(":", 1)[0]
+    def __post_init__(self) -> None:
+        if not self.activity:
+            self.activity = split_label(self.label)
 
     @property
     def num_frames(self) -> int:
@@ -117,6 +119,7 @@ class VideoRecord:
             segments=segments,
             laf_scores=laf,
             segment_label_indices=list(ctx[names.GT_LABEL_INDEX].int64_list.value),
+            activity=_get_bytes(ctx[names.ACTIVITY])[0] if ctx[names.ACTIVITY].bytes_list.value else "",
         )
 
     @classmethod

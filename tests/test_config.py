@@ -49,6 +49,12 @@ def test_annotation_files_instead_of_a_manifest(data_dir):
     [row] = cfg.data.read_videos().rows  # the val subset only, its video found whatever its extension
     assert (row.video_id, row.uri, row.label, row.split) == ("v1", str(data_dir / "clips" / "v1.webm"), "A:x", "eval")
     assert config.load(config.dump(cfg, str(data_dir / "dumped.yaml"))) == cfg
+    (data_dir / "taxonomy.json").write_text('{"A": ["x"]}')
+    raw["data"]["taxonomy"] = "taxonomy.json"
+    assert config.load(_write(data_dir, raw)).data.taxonomy == str(data_dir / "taxonomy.json")
+    raw["data"]["taxonomy"] = "nowhere.json"
+    with pytest.raises(UserError, match=r"data.taxonomy: .*nowhere.json does not exist"):
+        config.load(_write(data_dir, raw))
 
 
 @pytest.mark.parametrize("data, message", [

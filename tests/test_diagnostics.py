@@ -1,4 +1,6 @@
 """Learning diagnostics (laf.evaluate.diagnostics) on hand-made records and outputs."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,8 @@ def test_context_collapse_hit_and_accuracy():
     for i, o in enumerate(outputs):  # context that names the video's own action: no collapse
         o["probabilities"][[0, 1, 4, 5]] = np.eye(3)[i] * 0.85 + 0.05
     assert dg.context_class_collapse(outputs, records) == pytest.approx(1 / 3)
+    plain = [dataclasses.replace(r, label="xyz"[i], activity="A") for i, r in enumerate(records)]
+    assert dg.context_class_collapse(outputs, plain) == pytest.approx(1 / 3)  # siblings by the taxonomy's activity
 
 
 def test_probe_separates_linearly_separable_action_frames():

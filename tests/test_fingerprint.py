@@ -85,3 +85,10 @@ def test_annotation_files_count_with_the_videos_they_name(tmp_path):
     assert second != first
     _touch(str(thumos / "A:b_val.txt"), b"a 1.0 2.5\nlate 3.0 4.0\n")  # a segment edited
     assert key() != second
+    videos = read_manifest(str(tmp_path / "videos.csv"))
+    taxonomy = tmp_path / "taxonomy.json"
+    taxonomy.write_text('{"A": ["A:b"]}')
+    with_taxonomy = fingerprint.video_inputs("m", videos, weights, str(taxonomy))
+    assert with_taxonomy != fingerprint.video_inputs("m", videos, weights)
+    _touch(str(taxonomy), b'{"B": ["A:b"]}')  # the taxonomy edited in place
+    assert fingerprint.video_inputs("m", videos, weights, str(taxonomy)) != with_taxonomy

@@ -330,11 +330,12 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     (``pipeline.local_runner``) and leaves out of a compiled spec."""
     from pipeline import config
     from pipeline.pipeline import create_pipeline
+    from schemas.vocabulary import Vocabulary
 
     cfg = config.from_dict({"data": {"videos": "videos.csv", "images": "images"}}, check_paths=False)
-    labels = ["A:x", "A:y", "B:z"]
+    vocabulary = Vocabulary.build(["A:x", "A:y", "z"], taxonomy={"z": "B"})
     local = {c.id: c for c in create_pipeline(cfg, input_fingerprints={"videos": "v-print", "images": "i-print"},
-                                               vocabulary_labels=labels).components}
+                                               vocabulary=vocabulary).components}
     assert local["VideoIngest"].exec_properties["inputs_fingerprint"] == "v-print"
     assert local["ImageIngest"].exec_properties["inputs_fingerprint"] == "i-print"
     compiled = {c.id: c for c in create_pipeline(cfg).components}
@@ -344,17 +345,21 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
         metrics = json.loads(evaluator.exec_properties["eval_config"])["metrics_specs"][0]["metrics"]
         return [json.loads(m["config"]).get("activities") for m in metrics if "activity" in m["config"]]
 
-    assert activities(local["Evaluator"]) == [[0, 0, 1], [0, 0, 1]]  # activity Hit@1 and Hit@5
+    assert activities(local["Evaluator"]) == [[0, 0, 1], [0, 0, 1]]  # activity Hit@1 and Hit@5; z's: the taxonomy's
     assert activities(compiled["Evaluator"]) == [None, None]  # learned from the test videos where it runs
 
 
-def test_annotation_files_reach_video_ingest():
-    """``data.annotations`` (THUMOS14 folder / ActivityNet JSON) with ``data.video_dir`` instead of a manifest."""
+def test_annotation_files_and_taxonomy_reach_video_ingest():
+    """``data.annotations`` (THUMOS14 folder / ActivityNet JSON) with ``data.video_dir`` instead of a
+    manifest, and ``data.taxonomy`` for labels without an ``Activity:`` part."""
     from pipeline import config
     from pipeline.pipeline import create_pipeline
 
     cfg = config.from_dict({"data": {"annotations": "/d/activitynet.json", "video_dir": "/d/videos",
-                                     "subset": "validation", "images": "/d/images"}}, check_paths=False)
+                                     "subset": "validation", "taxonomy": "/d/taxonomy.json", "images": "/d/images"}},
+                           check_paths=False)
     [ingest] = [c for c in create_pipeline(cfg).components if c.id == "VideoIngest"]
-    assert {k: ingest.exec_properties[k] for k in ("manifest", "annotations", "video_dir", "subset")} == {
-        "manifest": "", "annotations": "/d/activitynet.json", "video_dir": "/d/videos", "subset": "validation"}
+    keys = ("manifest", "annotations", "video_dir", "subset", "taxonomy")
+    assert {k: ingest.exec_properties[k] for k in keys} == {
+        "manifest": "", "annotations": "/d/activitynet.json", "video_dir": "/d/videos", "subset": "validation",
+        "taxonomy": "/d/taxonomy.json"}

@@ -80,3 +80,13 @@ def test_annotation_files_are_checked_like_a_manifest(tmp_path):
 def test_videos_come_from_one_source(given, message):
     with pytest.raises(UserError, match=message):
         read_videos(**given)
+
+
+def test_a_taxonomy_gives_labels_their_activity(tmp_path):
+    videos, images = _inputs(tmp_path, ["Dunk", "Layup", "B:z"], ["Dunk", "Layup", "B:z"])
+    with pytest.raises(UserError, match=r"label 'Dunk' must be written 'Activity:Action'"):
+        _check(videos, images)
+    taxonomy = tmp_path / "taxonomy.json"
+    taxonomy.write_text('{"Basketball": ["Dunk", "Layup"]}')
+    vocabulary = check_labels(read_manifest(videos, RATIOS), videos, images, RATIOS, str(taxonomy))
+    assert vocabulary.activities == {"B": ["B:z"], "Basketball": ["Dunk", "Layup"]}

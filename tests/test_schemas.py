@@ -1,4 +1,6 @@
 """The data contract: record round trips, tf.data parsing, TFDV schema files."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,6 +32,8 @@ def test_video_record_round_trip():
     assert (back.video_id, back.label, back.label_index, back.activity) == ("v3", v.label, 1, "Basketball")
     assert back.segments == v.segments and back.num_frames == 7
     assert VideoRecord.parse(_video(1, laf=False).serialize()).laf_scores is None
+    from_taxonomy = dataclasses.replace(v, label="Dunk", activity="Basketball")  # a label without "Activity:"
+    assert VideoRecord.parse(from_taxonomy.serialize()).activity == "Basketball"
 
 
 def test_image_record_round_trip():

@@ -134,9 +134,9 @@ def evaluator_run(tmp_path_factory):
         tfx.components.Evaluator(
             examples=examples.outputs["result"], model=models[cand].outputs["result"],
             baseline_model=models[base].outputs["result"], example_splits=["eval"],
-            eval_config=eval_config(types.SimpleNamespace(hit1_floor=0.5, **SETTINGS), labels),
+            eval_config=eval_config(types.SimpleNamespace(hit1_floor=0.5, **SETTINGS), vocabulary),
         ).with_id(f"Evaluator_{cand}")
-        for cand, base, labels in (("good", "bad", vocab.labels), ("bad", "good", None))]
+        for cand, base, vocabulary in (("good", "bad", vocab), ("bad", "good", None))]
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="tfma_metrics_test", pipeline_root=str(root / "pipeline"),
         components=[examples, *models.values(), *evaluators], enable_cache=False,
@@ -207,7 +207,7 @@ def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_re
     from laf.report.collect import _localize_settings
 
     settings = types.SimpleNamespace(**{**SETTINGS, "scales": [0.5, 1.0, 2.0], "run_thresholds": [0.2, 0.6]})
-    config = eval_config(settings, LABELS)
+    config = eval_config(settings, Vocabulary.build(LABELS))
     want = ev.LocalizeConfig(window=3, scales=(0.5, 1.0, 2.0), run_thresholds=(0.2, 0.6), stride=1, nms_overlap=0.3,
                              top_k_classes=2)
     assert _localize_settings(config) == want

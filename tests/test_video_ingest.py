@@ -279,7 +279,8 @@ def test_component_in_local_dag_runner(clips, weights, tmp_path):
 
 def test_component_reads_annotation_files(clips, weights, tmp_path):
     """VideoIngest from a THUMOS14 folder and its video folder (``data.annotations``, ``data.video_dir``):
-    each video's label is its annotated class, and its segments reach the records."""
+    each video's label is its annotated class, and its segments reach the records. A class named
+    without ``Activity:`` (as THUMOS14's own are) gets its activity from the taxonomy, in the records too."""
     from tfx import v1 as tfx
 
     from components.video_ingest.component import VideoIngest
@@ -290,11 +291,13 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
     shutil.copy(clips["h264"], folder / "red.mp4")
     shutil.copy(clips["mjpeg"], folder / "blue.avi")
     shutil.copy(clips["vp9"], folder / "other.webm")
-    (thumos / "Color:Red_val.txt").write_text("red 0.5 2.0\n")
+    (thumos / "Red_val.txt").write_text("red 0.5 2.0\n")
     (thumos / "Color:Blue_val.txt").write_text("blue 1.0 1.5\n")
-    (thumos / "Color:Red_test.txt").write_text("other 0.0 1.0\n")  # another subset: not read
-    ingest = VideoIngest(annotations=str(thumos), video_dir=str(folder), subset="val", fps=2.0,
-                         split_ratios={"train": 1.0}, weights=weights, input_size=SIZE)
+    (thumos / "Red_test.txt").write_text("other 0.0 1.0\n")  # another subset: not read
+    taxonomy = tmp_path / "taxonomy.json"
+    taxonomy.write_text(json.dumps({"Color": ["Red"]}))
+    ingest = VideoIngest(annotations=str(thumos), video_dir=str(folder), subset="val", taxonomy=str(taxonomy),
+                         fps=2.0, split_ratios={"train": 1.0}, weights=weights, input_size=SIZE)
     root = str(tmp_path / "root")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name="video-ingest-annotations", pipeline_root=root, components=[ingest],
@@ -303,8 +306,10 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
     [examples] = glob.glob(os.path.join(root, "VideoIngest", "examples", "*"))
     records = {r.video_id: r for r in vi.read_records(examples, "train")}
     assert sorted(records) == ["blue", "red"] and not vi.read_rejected(examples)
-    assert (records["red"].label, [(s.start, s.end) for s in records["red"].segments]) == ("Color:Red", [(0.5, 2.0)])
-    assert (records["blue"].label, [(s.start, s.end) for s in records["blue"].segments]) == ("Color:Blue", [(1.0, 1.5)])
+    assert [(r.label, r.activity, [(s.start, s.end) for s in r.segments]) for r in records.values()] == [
+        ("Color:Blue", "Color", [(1.0, 1.5)]), ("Red", "Color", [(0.5, 2.0)])]
+    [vocabulary] = glob.glob(os.path.join(root, "VideoIngest", "vocabulary", "*"))
+    assert Vocabulary.load(vocabulary).activities == {"Color": ["Color:Blue", "Red"]}
 
 
 def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, tmp_path, capsys):

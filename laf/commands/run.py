@@ -16,7 +16,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.config:  # config and manifests are checked before TF/TFX load (seconds, not a minute)
         cfg = config.load(args.config)
-        check_labels(cfg.data.read_videos(), cfg.data.video_source, cfg.data.images, cfg.data.split_ratios)
+        check_labels(cfg.data.read_videos(), cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
+                     cfg.data.taxonomy)
     else:  # the demo's data set as it is there (`laf demo --seed/--looks/...` made it), else the default one
         from laf import demo_data
 

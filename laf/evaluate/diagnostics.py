@@ -14,7 +14,6 @@ import numpy as np
 
 from laf.evaluate import evaluation
 from schemas.records import VideoRecord
-from schemas.vocabulary import split_label
 
 Outputs = Dict[str, np.ndarray]  # per video: probabilities [T, N], actionness [T] (optional)
 
@@ -107,7 +106,7 @@ def context_class_collapse(outputs: Sequence[Outputs], records: Sequence[VideoRe
         for segment in r.segments:
             context &= ~((t >= segment.start) & (t < segment.end))
         if context.any():
-            preferred.setdefault(split_label(r.label), []).append(int(o["probabilities"][context].mean(0).argmax()))
+            preferred.setdefault(r.activity, []).append(int(o["probabilities"][context].mean(0).argmax()))
     shares = [np.bincount(classes).max() / len(classes) for classes in preferred.values()]
     return float(max(shares)) if shares else float("nan")
 

@@ -26,7 +26,7 @@ from tensorflow_model_analysis.metrics import metric_types
 from laf.evaluate import evaluation as ev
 from schemas import names
 from schemas.segment import Segment
-from schemas.vocabulary import split_label
+from schemas.vocabulary import Vocabulary
 
 MODULE = __name__
 PROBABILITIES = "probabilities"
@@ -192,27 +192,24 @@ class LocalizationMAP(metric_types.Metric):
 
 # --- EvalConfig -----------------------------------------------------------------------------------------
 
-def activity_indices(labels: Sequence[str]) -> List[int]:
-    """Activity index per label (activities in first-seen order), from ``Activity:Action`` names."""
-    order: List[str] = []
-    for label in labels:
-        if split_label(label) not in order:
-            order.append(split_label(label))
-    return [order.index(split_label(label)) for label in labels]
+def activity_indices(vocabulary: Vocabulary) -> List[int]:
+    """Activity index per label, in the vocabulary's order of activities (a taxonomy's or the
+    ``Activity:`` part of the labels)."""
+    return [vocabulary.activity_names.index(vocabulary.activity_of(label)) for label in vocabulary.labels]
 
 
 def _metric(cls, threshold: Optional[tfma.MetricThreshold] = None, **config) -> tfma.MetricConfig:
     return tfma.MetricConfig(class_name=cls.__name__, module=MODULE, config=json.dumps(config), threshold=threshold)
 
 
-def eval_config(settings: Any = None, vocabulary_labels: Optional[Sequence[str]] = None) -> tfma.EvalConfig:
+def eval_config(settings: Any = None, vocabulary: Optional[Vocabulary] = None) -> tfma.EvalConfig:
     """The Evaluator's config: Hit@1/5, activity Hit@1/5, mAP at ``settings.tiou``; a model is blessed
     only if Hit@1 >= ``settings.hit1_floor`` and not below the last blessed model's Hit@1.
 
     ``settings`` has the fields of ``pipeline.config.EvaluationConfig`` (defaults when None).
     """
     get = lambda field, default: getattr(settings, field, default)  # noqa: E731
-    activities = activity_indices(vocabulary_labels) if vocabulary_labels is not None else None
+    activities = activity_indices(vocabulary) if vocabulary is not None else None
     blessing = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": float(get("hit1_floor", 0.0))}),
         change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,

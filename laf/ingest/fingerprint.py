@@ -47,10 +47,10 @@ def fingerprint(paths: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def video_inputs(source: str, videos: Manifest, weights: str) -> str:
+def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = "") -> str:
     """VideoIngest's: the manifest or annotation files (``source``), every video read from them
-    (``videos``) and the backbone weights."""
-    return fingerprint([source, *(row.uri for row in videos.rows), weights])
+    (``videos``), the backbone weights and the taxonomy file if there is one."""
+    return fingerprint([source, *(row.uri for row in videos.rows), weights, *([taxonomy] if taxonomy else [])])
 
 
 def image_inputs(images: str, weights: str) -> str:

@@ -120,7 +120,7 @@ def read_taxonomy(path: str) -> Dict[str, str]:
     """A taxonomy JSON file, ``{"Activity": ["Action label", ...]}`` or ``{"label": "Activity"}``,
     as label -> activity (it overrides the activity written before ':')."""
     try:
-        data = json.loads(files.read_text(path, "manifest"))
+        data = json.loads(files.read_text(path, "taxonomy"))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: taxonomy is not valid JSON ({e.msg})") from None
     if not isinstance(data, dict) or not data:
@@ -135,6 +135,18 @@ def read_taxonomy(path: str) -> Dict[str, str]:
                 raise UserError(f"{path}: label {label!r} is given two activities")
             mapping[label] = activity
     return mapping
+
+
+def build_vocabulary(manifest: Manifest, taxonomy: Optional[str] = None) -> Vocabulary:
+    """The videos' vocabulary: every label needs an activity, written ``Activity:Action`` or given
+    by the ``taxonomy`` file, which may name only labels that have videos."""
+    mapping = read_taxonomy(taxonomy) if taxonomy else None
+    check_activities(manifest, mapping)
+    if mapping:
+        unused = sorted(set(mapping) - set(manifest.labels))
+        if unused:
+            raise UserError(f"{taxonomy}: label(s) {unused} have no videos")
+    return Vocabulary.build(manifest.labels, mapping)
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -6,21 +6,21 @@ Beam nor TensorFlow is loaded here, so a mistake shows in a second, not after TF
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 from laf.errors import UserError
 from laf.ingest.image_inputs import list_inputs
-from laf.ingest.manifest import Manifest, check_activities
+from laf.ingest.manifest import Manifest, build_vocabulary
 from schemas.vocabulary import Vocabulary
 
 
-def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Mapping[str, float]) -> Vocabulary:
+def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Mapping[str, float],
+                 taxonomy: Optional[str] = None) -> Vocabulary:
     """The videos' vocabulary (``manifest``: the rows read from ``videos``, a manifest or annotation
-    files), after checking every label has videos and web images and train and eval have videos
-    (domain transfer trains on train and validates on eval, and so does the trainer's model
-    selection: an empty one would fail hours into the run)."""
-    check_activities(manifest)
-    vocabulary = Vocabulary.build(manifest.labels)
+    files; activities as ``taxonomy`` gives them), after checking every label has videos and web
+    images and train and eval have videos (domain transfer trains on train and validates on eval,
+    and so does the trainer's model selection: an empty one would fail hours into the run)."""
+    vocabulary = build_vocabulary(manifest, taxonomy)
     image_labels = {item.label for item in list_inputs(images, vocabulary) if item.label}
     problems = []
     no_images = sorted(set(vocabulary.labels) - image_labels)

@@ -77,7 +77,8 @@ def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, time
         video_id=row.video_id, label=row.label, label_index=vocabulary.index(row.label),
         features=features, timestamps=timestamps, fps=fps, duration=duration, source=row.uri,
         split=row.split, segments=list(row.segments),
-        segment_label_indices=[vocabulary.index(s.label) for s in row.segments])
+        segment_label_indices=[vocabulary.index(s.label) for s in row.segments],
+        activity=vocabulary.activity_of(row.label))
 
 
 class ExtractVideoFeatures(beam.DoFn):
@@ -262,13 +263,7 @@ def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
         if missing:
             raise UserError(f"labels {missing} of the manifest are not in the vocabulary {labels}")
         return vocabulary
-    mapping = mf.read_taxonomy(taxonomy) if taxonomy else None
-    mf.check_activities(manifest, mapping)
-    if mapping:
-        unused = sorted(set(mapping) - set(manifest.labels))
-        if unused:
-            raise UserError(f"{taxonomy}: label(s) {unused} have no videos")
-    return Vocabulary.build(manifest.labels, mapping)
+    return mf.build_vocabulary(manifest, taxonomy)
 
 
 def _manifest(manifest: Union[str, mf.Manifest], ratios: Mapping[str, float]) -> mf.Manifest:
