@@ -354,6 +354,8 @@ def test_vocabulary_sources(tmp_path):
         vi.vocabulary_for(rows, taxonomy=str(taxonomy))
     Vocabulary.build(["Dunk", "Basketball:Layup", "Basketball:Block"]).save(str(tmp_path))
     assert vi.vocabulary_for(rows, labels=str(tmp_path)).labels == ["Basketball:Block", "Basketball:Layup", "Dunk"]
+    with pytest.raises(UserError, match="--taxonomy goes with a new vocabulary, not with --labels"):
+        vi.vocabulary_for(rows, labels=str(tmp_path), taxonomy=str(taxonomy))
     Vocabulary.build(["Dunk"]).save(str(tmp_path))
     with pytest.raises(UserError, match="not in the vocabulary"):
         vi.vocabulary_for(rows, labels=str(tmp_path))

@@ -256,7 +256,10 @@ def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.
 
 def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
                    taxonomy: Optional[str] = None) -> Vocabulary:
-    """The manifest's vocabulary, or an existing ``labels.json`` (e.g. the images') it must fit."""
+    """The manifest's vocabulary, or an existing ``labels.json`` (e.g. the images') it must fit,
+    whose activities are already set (so a taxonomy beside it is refused, not ignored)."""
+    if labels is not None and taxonomy:
+        raise UserError("--taxonomy goes with a new vocabulary, not with --labels (whose activities are set)")
     if labels is not None:
         vocabulary = mf.load_vocabulary(labels)
         missing = [label for label in manifest.labels if label not in vocabulary.labels]
