@@ -65,7 +65,9 @@ def progress(total: int) -> Iterator[None]:
         logger.removeFilter(flt)
 
 
-def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
+def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True):
+    """The pipeline a local run executes, after the inputs' checks: with the fingerprints of the
+    files it reads and the videos' vocabulary (``create_pipeline``'s local-run arguments)."""
     from tfx import v1 as tfx
 
     from laf.ingest import fingerprint
@@ -82,7 +84,13 @@ def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
     fingerprints = {"videos": fingerprint.video_inputs(cfg.data.video_source, videos, cfg.features.weights,
                                                        cfg.data.taxonomy),
                     "images": fingerprint.image_inputs(cfg.data.images, cfg.features.weights)}
-    pipeline = create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
-                               input_fingerprints=fingerprints, vocabulary=vocabulary)
+    return create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
+                           input_fingerprints=fingerprints, vocabulary=vocabulary)
+
+
+def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
+    from tfx import v1 as tfx
+
+    pipeline = local_pipeline(cfg, enable_cache)
     with progress(len(pipeline.components)):
         tfx.orchestration.LocalDagRunner().run(pipeline)

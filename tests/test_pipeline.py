@@ -363,3 +363,30 @@ def test_annotation_files_and_taxonomy_reach_video_ingest():
     assert {k: ingest.exec_properties[k] for k in keys} == {
         "manifest": "", "annotations": "/d/activitynet.json", "video_dir": "/d/videos", "subset": "validation",
         "taxonomy": "/d/taxonomy.json"}
+
+
+def test_a_local_run_takes_annotation_files_and_a_taxonomy(tmp_path):
+    """What ``laf run`` builds (without running it) from THUMOS14 files with their own class names
+    and a taxonomy: the taxonomy reaches VideoIngest, its fingerprint and the Evaluator's activities."""
+    from pipeline import config
+    from pipeline.local_runner import local_pipeline
+
+    (tmp_path / "thumos").mkdir()
+    (tmp_path / "videos").mkdir()
+    for label in ("Dunk", "Layup", "Dive"):
+        videos = [f"{label}{i}" for i in range(4)]
+        (tmp_path / "thumos" / f"{label}_val.txt").write_text("".join(f"{v} 1.0 2.0\n" for v in videos))
+        for video in videos:
+            (tmp_path / "videos" / f"{video}.mp4").write_bytes(b"")
+        (tmp_path / "images" / label).mkdir(parents=True)
+        (tmp_path / "images" / label / "1.jpg").write_bytes(b"")
+    (tmp_path / "taxonomy.json").write_text('{"Basketball": ["Dunk", "Layup"], "Pool": ["Dive"]}')
+    raw = {"data": {"annotations": "thumos", "video_dir": "videos", "subset": "val", "taxonomy": "taxonomy.json",
+                    "images": "images", "split_ratios": {"train": 0.5, "eval": 0.5, "test": 0.0}},
+           "features": {"weights": "none"}, "pipeline_root": "root"}
+    (tmp_path / "c.yaml").write_text(json.dumps(raw))
+    components = {c.id: c for c in local_pipeline(config.load(str(tmp_path / "c.yaml"))).components}  # Dive Dunk Layup
+    ingest = components["VideoIngest"].exec_properties
+    assert ingest["taxonomy"] == str(tmp_path / "taxonomy.json") and ingest["inputs_fingerprint"]
+    metrics = json.loads(components["Evaluator"].exec_properties["eval_config"])["metrics_specs"][0]["metrics"]
+    assert [json.loads(m["config"])["activities"] for m in metrics if "activity" in m["config"]] == [[0, 1, 1]] * 2
