@@ -13,6 +13,8 @@ def _inputs(tmp_path, video_labels, image_labels):
     splits = ("train", "eval", "test")
     manifest.write_text("video,label,split\n" + "".join(f"v{i}.mp4,{l},{splits[i % 3]}\n"
                                                          for i, l in enumerate(video_labels)))
+    for i in range(len(video_labels)):
+        (tmp_path / f"v{i}.mp4").write_bytes(b"")
     for label in image_labels:
         folder = tmp_path / "images" / label.replace(":", "__")
         folder.mkdir(parents=True, exist_ok=True)
@@ -90,3 +92,12 @@ def test_a_taxonomy_gives_labels_their_activity(tmp_path):
     taxonomy.write_text('{"Basketball": ["Dunk", "Layup"]}')
     vocabulary = check_labels(read_manifest(videos, RATIOS), videos, images, RATIOS, str(taxonomy))
     assert vocabulary.activities == {"B": ["B:z"], "Basketball": ["Dunk", "Layup"]}
+
+
+def test_a_label_whose_every_video_file_is_missing_fails_before_any_work(tmp_path):
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x", "A:y"], ["A:x", "A:y"])
+    (tmp_path / "v0.mp4").unlink()  # one of A:x's two videos: rejected at ingestion, with its reason
+    assert _check(videos, images).labels == ["A:x", "A:y"]
+    (tmp_path / "v2.mp4").unlink()  # the other
+    with pytest.raises(UserError, match=r"every video file is missing: A:x \(e.g. A:x's .*v0.mp4\)"):
+        _check(videos, images)

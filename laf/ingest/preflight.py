@@ -6,9 +6,11 @@ Beam nor TensorFlow is loaded here, so a mistake shows in a second, not after TF
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+import os
+from typing import Dict, Mapping, Optional
 
 from laf.errors import UserError
+from laf.files import is_remote, local
 from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import Manifest, build_vocabulary
 from schemas.vocabulary import Vocabulary
@@ -31,6 +33,11 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
         problems.append(f"label(s) with web images but no videos in {videos}: {', '.join(no_videos)}")
     if problems:
         raise UserError("; ".join(problems))
+    absent = _labels_without_files(manifest)
+    if absent:
+        first = next(iter(absent))
+        raise UserError(f"label(s) whose every video file is missing: {', '.join(absent)} (e.g. {first}'s"
+                        f" {absent[first]})")
     present = {row.split for row in manifest.rows}
     empty = [s for s in ("train", "eval") if s not in present]
     if empty:
@@ -38,3 +45,18 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
                         f" else data.split_ratios {dict(split_ratios)}): the pipeline trains on train and validates on"
                         " eval")
     return vocabulary
+
+
+def _labels_without_files(manifest: Manifest) -> Dict[str, str]:
+    """label -> one of its missing files, for each label whose videos are all local files that do not
+    exist. Why: a missing file is rejected at ingestion with its reason, which is right for one video;
+    a label that loses every video would only fail in domain transfer, after the whole ingestion."""
+    missing: Dict[str, str] = {}
+    found = set()
+    for row in manifest.rows:
+        if is_remote(row.uri) or os.path.exists(local(row.uri)):
+            found.add(row.label)
+        else:
+            missing.setdefault(row.label, row.uri)
+    return {label: uri for label, uri in sorted(missing.items()) if label not in found}
+
