@@ -34,7 +34,7 @@ class DataConfig:
     annotations: str = ""             # THUMOS14 annotation folder or ActivityNet JSON, with
     video_dir: str = ""               # the folder holding their videos, and
     subset: str = ""                  # which annotated subset to read (THUMOS14 needs one if it holds several)
-    taxonomy: str = ""                # JSON {"Activity": ["label", ...]}: activities of labels without "Activity:"
+    taxonomy: str = ""                # JSON {"Activity": ["label", ...]}: label activities ("Activity:" or not)
     images: str = ""                  # <root>/<action>/<files> or a manifest of label,path|url
     split_ratios: Dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_RATIOS))
     max_video_bytes: int = 16 * 2**30     # bigger video files are rejected, not copied or decoded

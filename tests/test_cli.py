@@ -43,6 +43,8 @@ _LOADED = ("import json, sys; from laf import cli; rc = cli.main(sys.argv[1:]); 
 
 def _run_inputs(tmp_path, videos="video,label\nv.mp4,A:x\n", folders=("A__x",), config=None):
     (tmp_path / "videos.csv").write_text(videos)
+    for row in videos.splitlines()[1:]:
+        (tmp_path / row.split(",")[0]).write_bytes(b"")  # the files exist, so the preflight reaches its other checks
     for name in folders:
         (tmp_path / "images" / name).mkdir(parents=True)
         if name != "B__empty":

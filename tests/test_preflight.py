@@ -101,3 +101,11 @@ def test_a_label_whose_every_video_file_is_missing_fails_before_any_work(tmp_pat
     (tmp_path / "v2.mp4").unlink()  # the other
     with pytest.raises(UserError, match=r"every video file is missing: A:x \(e.g. A:x's .*v0.mp4\)"):
         _check(videos, images)
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x"], ["A:x", "A:y"])  # v0 train, v1 eval, v2 test
+    (tmp_path / "v1.mp4").unlink()  # A:y loses its only video, and eval with it
+    with pytest.raises(UserError, match="every video file is missing: A:y"):
+        _check(videos, images)
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x", "A:y"], ["A:x", "A:y"])  # v1 and v3: eval, train
+    (tmp_path / "v1.mp4").unlink()  # the only eval video
+    with pytest.raises(UserError, match=r"falls in the eval split"):
+        _check(videos, images)

@@ -1,8 +1,9 @@
-"""Checks across the two inputs that must fail before any work starts.
+"""Checks of the inputs that must fail before any work starts.
 
 Domain transfer needs, for every action, both weakly labelled videos and web images: a label
 with only one of them cannot be transferred (and would silently train on nothing). Neither
-Beam nor TensorFlow is loaded here, so a mistake shows in a second, not after TF's import.
+Beam nor TensorFlow is loaded here for local inputs, so a mistake shows in a second, not after
+TF's import.
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
     images and train and eval have videos (domain transfer trains on train and validates on eval,
     and so does the trainer's model selection: an empty one would fail hours into the run)."""
     vocabulary = build_vocabulary(manifest, taxonomy)
+    absent = _labels_without_files(manifest)
+    if absent:
+        first = next(iter(absent))
+        raise UserError(f"label(s) whose every video file is missing: {', '.join(absent)} (e.g. {first}'s"
+                        f" {absent[first]})")
     image_labels = {item.label for item in list_inputs(images, vocabulary) if item.label}
     problems = []
     no_images = sorted(set(vocabulary.labels) - image_labels)
@@ -33,12 +39,7 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
         problems.append(f"label(s) with web images but no videos in {videos}: {', '.join(no_videos)}")
     if problems:
         raise UserError("; ".join(problems))
-    absent = _labels_without_files(manifest)
-    if absent:
-        first = next(iter(absent))
-        raise UserError(f"label(s) whose every video file is missing: {', '.join(absent)} (e.g. {first}'s"
-                        f" {absent[first]})")
-    present = {row.split for row in manifest.rows}
+    present = {row.split for row in manifest.rows if _may_exist(row.uri)}
     empty = [s for s in ("train", "eval") if s not in present]
     if empty:
         raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (a manifest's split column,"
@@ -50,13 +51,18 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
 def _labels_without_files(manifest: Manifest) -> Dict[str, str]:
     """label -> one of its missing files, for each label whose videos are all local files that do not
     exist. Why: a missing file is rejected at ingestion with its reason, which is right for one video;
-    a label that loses every video would only fail in domain transfer, after the whole ingestion."""
+    a label that lost every video would be trained on nothing, after the whole ingestion."""
     missing: Dict[str, str] = {}
     found = set()
     for row in manifest.rows:
-        if is_remote(row.uri) or os.path.exists(local(row.uri)):
+        if _may_exist(row.uri):
             found.add(row.label)
         else:
             missing.setdefault(row.label, row.uri)
     return {label: uri for label, uri in sorted(missing.items()) if label not in found}
+
+
+def _may_exist(uri: str) -> bool:
+    """A local file that exists, or a remote one (not looked up here: that would load TF)."""
+    return is_remote(uri) or os.path.exists(local(uri))
 
