@@ -11,10 +11,14 @@ import logging
 import os
 import re
 import time
-from typing import Iterator
+from typing import Iterator, Optional, Tuple
 
+from laf.ingest.manifest import Manifest
 from laf.progress import count
 from pipeline.config import PipelineConfig
+from schemas.vocabulary import Vocabulary
+
+Inputs = Tuple[Manifest, Vocabulary]  # the videos' rows and vocabulary, checked (check_inputs)
 
 _PROGRESS = re.compile(r"^Component (?P<node>\S+) is (?P<state>running|finished)\.$")
 _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
@@ -65,19 +69,27 @@ def progress(total: int) -> Iterator[None]:
         logger.removeFilter(flt)
 
 
-def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True):
-    """The pipeline a local run executes, after the inputs' checks: with the fingerprints of the
-    files it reads and the videos' vocabulary (``create_pipeline``'s local-run arguments)."""
+def check_inputs(cfg: PipelineConfig) -> Inputs:
+    """The videos' rows and vocabulary, after the preflight checks of the inputs (no TF or Beam is
+    loaded: a mistake shows in a second)."""
+    from laf.ingest.preflight import check_labels
+
+    videos = cfg.data.read_videos()
+    return videos, check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
+                                cfg.data.taxonomy)
+
+
+def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None):
+    """The pipeline a local run executes, after the inputs' checks (``inputs``: their result, when
+    the caller already made them): with the fingerprints of the files it reads and the videos'
+    vocabulary (``create_pipeline``'s local-run arguments)."""
     from tfx import v1 as tfx
 
     from laf.ingest import fingerprint
     from laf.ingest.backbones import BackboneConfig, check_weights
-    from laf.ingest.preflight import check_labels
     from pipeline.pipeline import create_pipeline
 
-    videos = cfg.data.read_videos()
-    vocabulary = check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
-                              cfg.data.taxonomy)
+    videos, vocabulary = inputs or check_inputs(cfg)
     check_weights(BackboneConfig.from_properties(dataclasses.asdict(cfg.features)))
     os.makedirs(cfg.pipeline_root, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
@@ -88,9 +100,9 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True):
                            input_fingerprints=fingerprints, vocabulary=vocabulary)
 
 
-def run(cfg: PipelineConfig, enable_cache: bool = True) -> None:
+def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None) -> None:
     from tfx import v1 as tfx
 
-    pipeline = local_pipeline(cfg, enable_cache)
+    pipeline = local_pipeline(cfg, enable_cache, inputs)
     with progress(len(pipeline.components)):
         tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -11,19 +11,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo
-    from laf.ingest.preflight import check_labels
-    from pipeline import config
+    from pipeline import config, local_runner
 
-    if args.config:  # config and manifests are checked before TF/TFX load (seconds, not a minute)
+    if args.config:  # config and inputs are checked before TF/TFX load (seconds, not a minute), once
         cfg = config.load(args.config)
-        check_labels(cfg.data.read_videos(), cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
-                     cfg.data.taxonomy)
+        inputs = local_runner.check_inputs(cfg)
     else:  # the demo's data set as it is there (`laf demo --seed/--looks/...` made it), else the default one
         from laf import demo_data
 
         cfg = demo.prepare(args.output, data_config=demo_data.existing_config(os.path.join(args.output, "data")))
-    from pipeline import local_runner
-
-    local_runner.run(cfg, enable_cache=not args.no_cache)
+        inputs = None
+    local_runner.run(cfg, enable_cache=not args.no_cache, inputs=inputs)
     print(demo.format_summary(demo.summarize(cfg)))
     return 0
