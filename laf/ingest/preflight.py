@@ -8,12 +8,12 @@ TF's import.
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 from laf.errors import UserError
 from laf.files import is_remote, local
 from laf.ingest.image_inputs import list_inputs
-from laf.ingest.manifest import Manifest, build_vocabulary
+from laf.ingest.manifest import Manifest, VideoRow, build_vocabulary
 from schemas.vocabulary import Vocabulary
 
 
@@ -24,7 +24,8 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
     images and train and eval have videos (domain transfer trains on train and validates on eval,
     and so does the trainer's model selection: an empty one would fail hours into the run)."""
     vocabulary = build_vocabulary(manifest, taxonomy)
-    absent = _labels_without_files(manifest)
+    existing = [row for row in manifest.rows if _may_exist(row.uri)]
+    absent = _labels_without_files(manifest, existing)
     if absent:
         first = next(iter(absent))
         raise UserError(f"label(s) whose every video file is missing: {', '.join(absent)} (e.g. {first}'s"
@@ -39,7 +40,7 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
         problems.append(f"label(s) with web images but no videos in {videos}: {', '.join(no_videos)}")
     if problems:
         raise UserError("; ".join(problems))
-    present = {row.split for row in manifest.rows if _may_exist(row.uri)}
+    present = {row.split for row in existing}
     empty = [s for s in ("train", "eval") if s not in present]
     if empty:
         raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (a manifest's split column,"
@@ -48,18 +49,16 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
     return vocabulary
 
 
-def _labels_without_files(manifest: Manifest) -> Dict[str, str]:
-    """label -> one of its missing files, for each label whose videos are all local files that do not
-    exist. Why: a missing file is rejected at ingestion with its reason, which is right for one video;
-    a label that lost every video would be trained on nothing, after the whole ingestion."""
+def _labels_without_files(manifest: Manifest, existing: List[VideoRow]) -> Dict[str, str]:
+    """label -> one of its missing files, for each label none of whose rows is among ``existing``.
+    Why: a missing file is rejected at ingestion with its reason, which is right for one video; a
+    label that lost every video would be trained on nothing, after the whole ingestion."""
+    found = {row.label for row in existing}
     missing: Dict[str, str] = {}
-    found = set()
     for row in manifest.rows:
-        if _may_exist(row.uri):
-            found.add(row.label)
-        else:
+        if row.label not in found:
             missing.setdefault(row.label, row.uri)
-    return {label: uri for label, uri in sorted(missing.items()) if label not in found}
+    return dict(sorted(missing.items()))
 
 
 def _may_exist(uri: str) -> bool:
