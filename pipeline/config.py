@@ -28,6 +28,9 @@ IMAGE_WORKDIR = "/pipeline"
 IMAGE_SETUP_PY = f"{IMAGE_WORKDIR}/setup.py"
 
 
+DATA_PATHS = ("videos", "annotations", "video_dir", "taxonomy", "images")  # the data section's paths
+
+
 @dataclasses.dataclass
 class DataConfig:
     videos: str = ""                  # manifest (CSV/TSV/JSONL), or instead:
@@ -299,10 +302,10 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("data.annotations needs data.video_dir, the folder holding the annotated videos")
     if not data.videos and not data.annotations:
         raise UserError("data.videos is required (a manifest), or data.annotations with data.video_dir")
-    for key in ("videos", "annotations", "video_dir", "taxonomy", "images"):
+    if not data.images:
+        raise UserError("data.images is required")
+    for key in DATA_PATHS:
         path = getattr(data, key)
-        if key == "images" and not path:
-            raise UserError("data.images is required")
         if path and check_paths and "://" not in path and not os.path.exists(path):
             raise UserError(f"data.{key}: {path} does not exist")
     return cfg
@@ -316,7 +319,7 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         return os.path.normpath(os.path.join(base, p))
 
     cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
-    for key in ("videos", "annotations", "video_dir", "taxonomy", "images"):
+    for key in DATA_PATHS:
         setattr(cfg.data, key, fix(getattr(cfg.data, key)))
     if cfg.features.weights not in ("imagenet", "none"):
         cfg.features.weights = fix(cfg.features.weights)

@@ -32,9 +32,10 @@ def run(args: argparse.Namespace) -> int:
 def local_paths(cfg):
     """(key, path) of every path in ``cfg`` that is this machine's, not a URI the cluster reads
     (a relative path in the config is made absolute against the config's folder on loading)."""
+    from pipeline.config import DATA_PATHS
+
     paths = [("pipeline_root", cfg.pipeline_root), ("serving_dir", cfg.serving_dir)]
-    paths += [(f"data.{key}", getattr(cfg.data, key))
-              for key in ("videos", "annotations", "video_dir", "taxonomy", "images")]
+    paths += [(f"data.{key}", getattr(cfg.data, key)) for key in DATA_PATHS]
     if cfg.features.weights not in ("imagenet", "none"):
         paths.append(("features.weights", cfg.features.weights))
     return [(key, path) for key, path in paths if path and "://" not in path]
