@@ -107,7 +107,7 @@ def outputs(net, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
 
 
 def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecord], vocabulary: Vocabulary,
-             localize: evaluation.LocalizeConfig, ambiguous=None) -> Dict[str, float]:
+             localize: evaluation.LocalizeConfig) -> Dict[str, float]:
     labels = np.asarray([r.label_index for r in records])
     fused = np.stack([evaluation.fuse(o["probabilities"], o.get("actionness")) for o in outs])
     out = {"hit@1": evaluation.hit_at_k(fused, labels, 1), "hit@5": evaluation.hit_at_k(fused, labels, 5),
@@ -116,6 +116,7 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
                   for d in evaluation.localize(r.video_id, o["probabilities"], r.timestamps, vocabulary.labels,
                                                localize, actionness=o.get("actionness"))]
     gt = {r.video_id: list(r.segments) for r in records}
+    ambiguous = {r.video_id: list(r.ambiguous) for r in records if r.ambiguous}
     ap = evaluation.average_precision(gt, detections, evaluation.PAPER_TIOUS, ambiguous=ambiguous or None)
     out.update({f"mAP@{evaluation.tiou_key(t)}": float(m) for t, m in zip(ap.tious, ap.mAP)})
     out["context_class_collapse"] = diagnostics.context_class_collapse(outs, records)
@@ -342,11 +343,11 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     records, gt_note = run_records.scored_records(run, vocabulary)
     files = write_splits(records, args.work_dir)
     base, localize = run_settings(run, args.demo_output)
-    ambiguous = run_records.ambiguous_segments(run, "test")
+    ambiguous = sum(len(r.ambiguous) for r in records["test"])
     notes = [gt_note, f"trainer: the run's settings, epochs={args.epochs or base.get('epochs')};"
                       f" {len(records['train'])}/{len(records['eval'])}/{len(records['test'])}"
                       " train/eval/test videos",
-             f"mAP: false positives on {sum(map(len, ambiguous.values()))} Ambiguous test segments ignored"
+             f"mAP: false positives on {ambiguous} Ambiguous test segments ignored"
              if ambiguous else "mAP: no Ambiguous segments in the data"]
     print("\n".join(notes), flush=True)
     from trainer.run_fn import train
@@ -360,7 +361,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
             net, _, _, history = train(config, files["train"], files["eval"],
                                        os.path.join(args.work_dir, "logs", f"{method}-{seed}"))
             outs = outputs(net, records["test"])
-            scores = evaluate(outs, records["test"], vocabulary, evaluation.LocalizeConfig(**localize), ambiguous)
+            scores = evaluate(outs, records["test"], vocabulary, evaluation.LocalizeConfig(**localize))
             per_seed[method].append(scores)
             profile_runs[method].append(diagnostics.label_probability_profile(outs, records["test"]))
             print(f"{method} seed {seed}: {len(history['loss'])} epochs, {time.time() - start:.0f} s, "

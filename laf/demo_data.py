@@ -15,8 +15,8 @@ only during a short action, and noisy crawled images of each action. Real data s
 Layout written under ``output_dir`` (see ``generate``)::
 
     videos/<video_id>.mp4             H.264, yuv420p, ``frame_size`` at ``fps``; the id names the split
-    manifest.csv                      video,label,split,segments (paths relative to it; segments
-                                      as JSON [[start, end], ...] in seconds, every split)
+    manifest.csv                      video,label,split,segments,ambiguous (paths relative to it;
+                                      segments as JSON [[start, end], ...] in seconds, every split)
     annotations/thumos14/<label>_<split>.txt and Ambiguous_<split>.txt   "video start end"
     annotations/activitynet.json      ActivityNet v1.3 style (subsets training/validation/testing;
                                       "url" is the video path relative to the output folder)
@@ -631,8 +631,9 @@ def _write_annotations(output_dir: str, config: DemoConfig, plans: Sequence[Vide
         json.dump({"version": "demo", "taxonomy": taxonomy, "database": database}, f, indent=1)
     with open(os.path.join(output_dir, PATHS["manifest"]), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["video", "label", "split", "segments"])
-        w.writerows([_video_path(p), p.label, p.split, json.dumps([list(x) for x in p.segments])] for p in plans)
+        w.writerow(["video", "label", "split", "segments", "ambiguous"])
+        w.writerows([_video_path(p), p.label, p.split, json.dumps([list(x) for x in p.segments]),
+                     json.dumps([list(x) for x in p.ambiguous])] for p in plans)
 
 
 def _video_path(plan: VideoPlan) -> str:

@@ -14,6 +14,8 @@ GT_START = "gt_start"          # ground-truth segments (seconds), may be empty
 GT_END = "gt_end"
 GT_LABEL = "gt_label"          # label name per segment
 GT_LABEL_INDEX = "gt_label_index"
+AMBIGUOUS_START = "ambiguous_start"  # THUMOS14 Ambiguous segments (seconds), may be empty: detections
+AMBIGUOUS_END = "ambiguous_end"      # on them are neither right nor wrong
 
 # --- video SequenceExample: feature lists (one entry per time step) -------------------
 FRAME_FEATURES = "frame_features"  # shared CNN representation of frame V_t

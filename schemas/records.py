@@ -12,7 +12,7 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 
 from schemas import names
-from schemas.segment import Segment
+from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import split_label
 
 
@@ -50,6 +50,7 @@ class VideoRecord:
     laf_scores: Optional[np.ndarray] = None  # [T], set by domain transfer
     segment_label_indices: Optional[List[int]] = None
     activity: str = ""  # the label's activity: a taxonomy's, else the part before ':' (filled in)
+    ambiguous: List[Segment] = dataclasses.field(default_factory=list)  # THUMOS14 Ambiguous segments
 
     def __post_init__(self) -> None:
         if not self.activity:
@@ -77,6 +78,8 @@ class VideoRecord:
         ctx[names.GT_LABEL_INDEX].CopyFrom(_ints(
             self.segment_label_indices if self.segment_label_indices is not None
             else [self.label_index] * len(self.segments)))
+        ctx[names.AMBIGUOUS_START].CopyFrom(_floats([s.start for s in self.ambiguous]))
+        ctx[names.AMBIGUOUS_END].CopyFrom(_floats([s.end for s in self.ambiguous]))
         lists = seq.feature_lists.feature_list
         feats = lists[names.FRAME_FEATURES].feature
         for row in np.asarray(self.features, np.float32):
@@ -106,6 +109,8 @@ class VideoRecord:
         seg_labels = _get_bytes(ctx[names.GT_LABEL])
         segments = [Segment(float(s), float(e), l) for s, e, l in zip(
             ctx[names.GT_START].float_list.value, ctx[names.GT_END].float_list.value, seg_labels)]
+        ambiguous = [Segment(float(s), float(e), AMBIGUOUS) for s, e in zip(
+            ctx[names.AMBIGUOUS_START].float_list.value, ctx[names.AMBIGUOUS_END].float_list.value)]
         return cls(
             video_id=_get_bytes(ctx[names.VIDEO_ID])[0],
             label=_get_bytes(ctx[names.LABEL])[0],
@@ -120,6 +125,7 @@ class VideoRecord:
             laf_scores=laf,
             segment_label_indices=list(ctx[names.GT_LABEL_INDEX].int64_list.value),
             activity=_get_bytes(ctx[names.ACTIVITY])[0] if ctx[names.ACTIVITY].bytes_list.value else "",
+            ambiguous=ambiguous,
         )
 
     @classmethod

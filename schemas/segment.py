@@ -1,6 +1,8 @@
 """A ground-truth or detected temporal segment (kept free of TensorFlow for light readers)."""
 import dataclasses
 
+AMBIGUOUS = "Ambiguous"  # label of a THUMOS14 Ambiguous segment: detections on it are neither right nor wrong
+
 
 @dataclasses.dataclass(frozen=True)
 class Segment:

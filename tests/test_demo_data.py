@@ -151,7 +151,7 @@ def _manifest(root):
 def test_manifest_splits_and_labels(data):
     root, info = data
     rows = _manifest(root)
-    assert list(rows[0]) == ["video", "label", "split", "segments"]
+    assert list(rows[0]) == ["video", "label", "split", "segments", "ambiguous"]
     assert info["activities"] == {"Basketball": ["Basketball:JumpShot", "Basketball:SlamDunk"],
                                   "Soccer": ["Soccer:Dribble", "Soccer:Header"]}
     for label in ("Basketball:JumpShot", "Soccer:Header"):
@@ -214,6 +214,7 @@ def test_thumos14_and_activitynet_ground_truth_agree(data):
     thumos = _thumos(root)
     assert {s for _, s in thumos} <= set(demo_data.SPLITS)
     from_thumos = {}
+    ambiguous = {}
     for (cls, subset), lines in thumos.items():
         for vid, s, e in lines:
             assert rows[vid]["split"] == subset
@@ -221,6 +222,8 @@ def test_thumos14_and_activitynet_ground_truth_agree(data):
             if cls != "Ambiguous":
                 assert rows[vid]["label"] == cls
                 from_thumos.setdefault(vid, []).append([s, e])
+            else:
+                ambiguous.setdefault(vid, []).append([s, e])
     assert ("Ambiguous", "train") in thumos or ("Ambiguous", "test") in thumos or ("Ambiguous", "eval") in thumos
     for vid, entry in db.items():
         assert entry["subset"] == demo_data.ACTIVITYNET_SUBSET[rows[vid]["split"]]
@@ -230,6 +233,7 @@ def test_thumos14_and_activitynet_ground_truth_agree(data):
         segs = sorted(a["segment"] for a in entry["annotations"])
         assert 1 <= len(segs) <= TINY.max_occurrences
         assert segs == sorted(from_thumos[vid])
+        assert json.loads(rows[vid]["ambiguous"]) == sorted(ambiguous.get(vid, []))  # the manifest carries them too
         assert all(TINY.min_action - 0.25 <= e - s <= TINY.max_action + 0.25 for s, e in segs)
         assert all(b[0] - a[1] >= 2.5 for a, b in zip(segs, segs[1:]))
 
@@ -329,9 +333,10 @@ def test_project_readers_accept_the_manifest_and_ground_truth(data):
     root, _ = data
     rows = {os.path.basename(r["video"])[:-4]: r for r in _manifest(root)}
     manifest = read_manifest(os.path.join(root, "manifest.csv"))
-    assert {r.video_id: (r.uri, r.label, r.split, [[s.start, s.end] for s in r.segments])
-            for r in manifest.rows} == {k: (r["video"], r["label"], r["split"], r["segments"])
-                                        for k, r in rows.items()}
+    assert {r.video_id: (r.uri, r.label, r.split, [[s.start, s.end] for s in r.segments],
+                         [[s.start, s.end] for s in r.ambiguous])
+            for r in manifest.rows} == {
+        k: (r["video"], r["label"], r["split"], r["segments"], json.loads(r["ambiguous"])) for k, r in rows.items()}
     for split, subset in demo_data.ACTIVITYNET_SUBSET.items():
         thumos = read_ground_truth(os.path.join(root, "annotations", "thumos14"), split)
         anet = read_ground_truth(os.path.join(root, "annotations", "activitynet.json"), subset)

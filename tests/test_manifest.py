@@ -51,6 +51,21 @@ def test_a_repeat_with_segments_annotates_the_row_it_repeats(tmp_path):
     assert [d.where for d in m.duplicates] == [f"{tmp_path}/m.csv:2"] and m.inputs == 3
 
 
+def test_ambiguous_column_and_repeats_that_disagree_on_it(tmp_path):
+    m = mf.read_manifest(write(tmp_path / "m.jsonl", "\n".join(json.dumps(r) for r in [
+        {"video": "a.mp4", "label": "A:b", "segments": [[1, 2]],
+         "ambiguous": [[3, 4, "ignored"], {"start": 6, "end": 7}]},
+        {"video": "c.mp4", "label": "A:c", "ambiguous": "0-1.5"},
+        {"video": "c.mp4", "label": "A:c"}])))
+    assert [r.ambiguous for r in m.rows] == [(Segment(3.0, 4.0, "Ambiguous"), Segment(6.0, 7.0, "Ambiguous")),
+                                             (Segment(0.0, 1.5, "Ambiguous"),)]
+    assert m.rows[0].segments == (Segment(1.0, 2.0, "A:b"),) and len(m.duplicates) == 1
+    with pytest.raises(UserError, match=r"m.csv:3: video 'a' repeats .*m.csv:2 with another set of segments"):
+        mf.read_manifest(write(tmp_path / "m.csv", "video,label,ambiguous\na.mp4,A:b,1-2\na.mp4,A:b,1-3\n"))
+    with pytest.raises(UserError, match=r"m.csv:2 \(ambiguous\): invalid segment \[5.0, 4.0\]"):
+        mf.read_manifest(write(tmp_path / "m.csv", "video,label,ambiguous\na.mp4,A:b,5-4\n"))
+
+
 def test_one_file_written_two_ways_is_one_video(tmp_path):
     m = mf.read_manifest(write(tmp_path / "m.csv", "video,label\nclips/a.mp4,A:b\n./clips//a.mp4,A:b\n"))
     assert [r.uri for r in m.rows] == [os.path.join(str(tmp_path), "clips", "a.mp4")] and len(m.duplicates) == 1
@@ -133,6 +148,7 @@ def test_thumos14_annotation_folder(tmp_path):
     assert sorted(s.label for s in one.segments) == ["CliffDiving", "Diving", "Diving"]
     assert two.uri == os.path.join(str(videos), "video_validation_2.mp4")  # missing file: rejected later
     assert all(s.label != "Ambiguous" for s in two.segments)
+    assert one.ambiguous == () and two.ambiguous == (Segment(2.0, 3.0, "Ambiguous"),)
 
 
 def test_activitynet_json(tmp_path):

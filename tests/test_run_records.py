@@ -9,6 +9,7 @@ from laf import tfrecords
 from laf.errors import UserError
 from laf.evaluate import run_records
 from schemas.records import VideoRecord
+from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
 
 VOCABULARY = Vocabulary.build(["A:x", "A:y"])
@@ -40,3 +41,18 @@ def test_a_ground_truth_label_outside_the_vocabulary_is_refused_naming_the_file(
         {"segment": [1.0, 2.0], "label": "B:z"}]}}}))
     with pytest.raises(UserError, match=r"activitynet.json: video test0: label 'B:z' is not in the vocabulary"):
         run_records.scored_records(run, VOCABULARY)
+
+
+def test_records_without_ambiguous_segments_get_them_from_the_thumos14_folder(tmp_path):
+    """A run ingested before the records carried them: the folder beside the manifest fills them in."""
+    run = _run(tmp_path, ("train", "eval", "test"))
+    anet = tmp_path / "data" / "annotations" / "activitynet.json"
+    anet.write_text(json.dumps({"database": {"test0": {"subset": "testing", "duration": 4.0, "annotations": [
+        {"segment": [1.0, 2.0], "label": "A:x"}]}}}))
+    thumos = tmp_path / "data" / "annotations" / "thumos14"
+    thumos.mkdir()
+    (thumos / "A:x_test.txt").write_text("test0 1.0 2.0\n")
+    (thumos / "Ambiguous_test.txt").write_text("test0 2.5 3.5\n")
+    records, _ = run_records.scored_records(run, VOCABULARY)
+    assert [r.ambiguous for r in records["test"]] == [[Segment(2.5, 3.5, AMBIGUOUS)]]
+    assert records["train"][0].ambiguous == []  # no train subset in the folder

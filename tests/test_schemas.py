@@ -10,6 +10,7 @@ from laf import tfrecords
 from schemas import names
 from schemas.parsing import parse_image, parse_video
 from schemas.records import ImageRecord, Segment, VideoRecord
+from schemas.segment import AMBIGUOUS
 
 
 def _video(i: int, laf: bool = True, segments=True) -> VideoRecord:
@@ -30,7 +31,9 @@ def test_video_record_round_trip():
     np.testing.assert_array_equal(back.timestamps, v.timestamps)
     np.testing.assert_array_equal(back.laf_scores, v.laf_scores)
     assert (back.video_id, back.label, back.label_index, back.activity) == ("v3", v.label, 1, "Basketball")
-    assert back.segments == v.segments and back.num_frames == 7
+    assert back.segments == v.segments and back.num_frames == 7 and back.ambiguous == []
+    ambiguous = [Segment(0.5, 1.5, AMBIGUOUS), Segment(4.0, 6.0, AMBIGUOUS)]
+    assert VideoRecord.parse(dataclasses.replace(v, ambiguous=ambiguous).serialize()).ambiguous == ambiguous
     assert VideoRecord.parse(_video(1, laf=False).serialize()).laf_scores is None
     from_taxonomy = dataclasses.replace(v, label="Dunk", activity="Basketball")  # a label without "Activity:"
     assert VideoRecord.parse(from_taxonomy.serialize()).activity == "Basketball"

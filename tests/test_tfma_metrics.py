@@ -19,6 +19,7 @@ from laf.evaluate.tfma_metrics import eval_config, map_metric_names
 from schemas import names
 from schemas.parsing import video_sequence_spec
 from schemas.records import Segment, VideoRecord
+from schemas.segment import AMBIGUOUS
 from schemas.vocabulary import Vocabulary
 
 LABELS = ["Ball:Dunk", "Ball:Pass", "Ice:Check", "Ice:Shot", "Ice:Save"]
@@ -27,7 +28,8 @@ SETTINGS = dict(window=3, stride=1, nms_overlap=0.3, top_k_classes=2, tiou=[0.1,
 
 
 def make_videos(rng, vocab, count=14):
-    """Background frames plus segments that look like their class prototype (some noise)."""
+    """Background frames plus segments that look like their class prototype (some noise); every other
+    video has an Ambiguous first half (false positives there do not count)."""
     protos = rng.normal(size=(len(vocab), DIM))
     videos = []
     for i in range(count):
@@ -43,7 +45,8 @@ def make_videos(rng, vocab, count=14):
         videos.append(VideoRecord(
             video_id=f"vid{i:02d}", label=vocab.labels[label], label_index=label, features=feats.astype(np.float32),
             timestamps=np.arange(frames, dtype=np.float32) + 0.5, fps=1.0, duration=float(frames), split="eval",
-            segments=segments, segment_label_indices=[label] * len(segments)))
+            segments=segments, segment_label_indices=[label] * len(segments),
+            ambiguous=[Segment(0.0, frames / 2, AMBIGUOUS)] if i % 2 else []))
     return videos, protos
 
 
@@ -100,7 +103,10 @@ def library_metrics(model_dir, videos, vocab, with_timestamps):
     dets = [d for v, p, n, a in zip(videos, probs, lengths, actionness)
             for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
                                  vocab.labels, config, actionness=a)]
-    result = ev.average_precision({v.video_id: v.segments for v in videos}, dets, SETTINGS["tiou"])
+    gt = {v.video_id: v.segments for v in videos}
+    result = ev.average_precision(gt, dets, SETTINGS["tiou"], {v.video_id: v.ambiguous for v in videos if v.ambiguous})
+    # The Ambiguous rule must matter here, or the test could not tell an Evaluator that ignores it.
+    assert not np.allclose(result.mAP, ev.average_precision(gt, dets, SETTINGS["tiou"]).mAP)
     expected = {"hit@1": ev.hit_at_k(scores, labels, 1), "hit@5": ev.hit_at_k(scores, labels, 5),
                 "activity_hit@1": ev.activity_hit_at_k(scores, labels, matrix, 1),
                 "activity_hit@5": ev.activity_hit_at_k(scores, labels, matrix, 5)}
@@ -193,7 +199,8 @@ def test_map_does_not_depend_on_the_order_beam_merges_videos():
 
     def video(video_id, start):
         return tfma_metrics._Video(video_id, 0, "A", np.ones(1), ev.Segments(
-            np.array([start]), np.array([start + 2.0]), np.array([0]), np.array([0.9])), np.array([[0.0, 2.0, 0]]))
+            np.array([start]), np.array([start + 2.0]), np.array([0]), np.array([0.9])), np.array([[0.0, 2.0, 0]]),
+            np.zeros((0, 2)))
 
     hit, miss = video("a", 0.0), video("b", 5.0)
     compute = computation.combiner._compute

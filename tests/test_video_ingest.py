@@ -279,7 +279,7 @@ def test_component_in_local_dag_runner(clips, weights, tmp_path):
 
 def test_component_reads_annotation_files(clips, weights, tmp_path):
     """VideoIngest from a THUMOS14 folder and its video folder (``data.annotations``, ``data.video_dir``):
-    each video's label is its annotated class, and its segments reach the records. A class named
+    each video's label is its annotated class, and its segments (Ambiguous ones too) reach the records. A class named
     without ``Activity:`` (as THUMOS14's own are) gets its activity from the taxonomy, in the records too."""
     from tfx import v1 as tfx
 
@@ -294,6 +294,7 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
     (thumos / "Red_val.txt").write_text("red 0.5 2.0\n")
     (thumos / "Color:Blue_val.txt").write_text("blue 1.0 1.5\n")
     (thumos / "Red_test.txt").write_text("other 0.0 1.0\n")  # another subset: not read
+    (thumos / "Ambiguous_val.txt").write_text("red 2.5 3.0\n")
     taxonomy = tmp_path / "taxonomy.json"
     taxonomy.write_text(json.dumps({"Color": ["Red"]}))
     ingest = VideoIngest(annotations=str(thumos), video_dir=str(folder), subset="val", taxonomy=str(taxonomy),
@@ -308,6 +309,7 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
     assert sorted(records) == ["blue", "red"] and not vi.read_rejected(examples)
     assert [(r.label, r.activity, [(s.start, s.end) for s in r.segments]) for r in records.values()] == [
         ("Color:Blue", "Color", [(1.0, 1.5)]), ("Red", "Color", [(0.5, 2.0)])]
+    assert [[(s.start, s.end) for s in r.ambiguous] for r in records.values()] == [[], [(2.5, 3.0)]]
     [vocabulary] = glob.glob(os.path.join(root, "VideoIngest", "vocabulary", "*"))
     assert Vocabulary.load(vocabulary).activities == {"Color": ["Color:Blue", "Red"]}
 

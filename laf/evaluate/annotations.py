@@ -19,9 +19,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 from laf import files
 from laf.errors import UserError
 from laf.evaluate.evaluation import Detection
-from schemas.segment import Segment
+from schemas.segment import AMBIGUOUS, Segment
 
-AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"
 
 

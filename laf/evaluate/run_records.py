@@ -4,7 +4,8 @@ Located through the run's ML Metadata: the VideoIngest examples and vocabulary, 
 ``scored_examples`` (frames with ``laf_score``) and rounds, the ImageIngest examples, the pushed
 (or latest trained) model. Ground truth is the records' own segments; records ingested without
 them get the segments of an ActivityNet file beside the run's manifest
-(``annotations/activitynet.json``, the demo's layout), and the note says so.
+(``annotations/activitynet.json``, the demo's layout), and the note says so; likewise THUMOS14's
+Ambiguous segments (``annotations/thumos14``).
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[Vid
     from laf.ingest import video_ingest
 
     records = {s: video_ingest.read_records(run.scored, s) for s in SPLITS}
+    _attach_ambiguous(run, records)
     empty = [s for s in ("train", "test") if not records[s]]
     if empty:
         raise UserError(f"the run has no {' and no '.join(empty)} videos ({run.scored}); the benchmarks fit on the"
@@ -102,10 +104,18 @@ def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[Vid
                      f" come from {anet}")
 
 
-def ambiguous_segments(run: Run, split: str = "test") -> Dict[str, list]:
-    """THUMOS14-style Ambiguous segments of a split beside the manifest, if the data set has them
-    (false positives on them are ignored by the mAP protocol); empty otherwise."""
+def _attach_ambiguous(run: Run, records: Dict[str, List[VideoRecord]]) -> None:
+    """Records ingested before they carried THUMOS14's Ambiguous segments get them from the folder
+    beside the manifest (the demo's layout), if it holds any."""
     from laf.evaluate import annotations
 
     folder = os.path.join(run.data_dir, "annotations", "thumos14")
-    return annotations.read_ambiguous(folder, split) if os.path.isdir(folder) else {}
+    if any(r.ambiguous for s in SPLITS for r in records[s]) or not os.path.isdir(folder):
+        return
+    for split in SPLITS:
+        try:
+            found = annotations.read_ambiguous(folder, split)
+        except UserError:  # no files of this subset
+            continue
+        for r in records[split]:
+            r.ambiguous = list(found.get(r.video_id, []))

@@ -5,7 +5,8 @@ Per video the combiners read the serving signature's ``probabilities`` (padded t
 longest video, so sliced to ``num_frames``) and, when the model has it, ``actionness`` (video fusion
 and window scores then use it, as ``laf.evaluate.evaluation.fuse`` and ``class_evidence`` do), and the
 SequenceExample *context* features (TFMA drops feature lists): label index, activity,
-``num_frames``, ``fps`` and the ground-truth segments. Frame timestamps come from an optional ``timestamps`` signature output; without it they are
+``num_frames``, ``fps``, the ground-truth segments and the Ambiguous ones (false positives on them are
+ignored, THUMOS14's rule, as ``laf evaluate`` and the benchmarks do). Frame timestamps come from an optional ``timestamps`` signature output; without it they are
 ``i / fps`` (exact for ingestion's uniform sampling).
 
 Activity-level Hit@k needs each action's activity: pass ``activities`` (activity index per label
@@ -25,7 +26,7 @@ from tensorflow_model_analysis.metrics import metric_types
 
 from laf.evaluate import evaluation as ev
 from schemas import names
-from schemas.segment import Segment
+from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
 
 MODULE = __name__
@@ -33,7 +34,7 @@ PROBABILITIES = "probabilities"
 ACTIONNESS = "actionness"
 TIMESTAMPS = "timestamps"
 _FEATURES = (names.VIDEO_ID, names.LABEL_INDEX, names.ACTIVITY, names.NUM_FRAMES, names.FPS,
-             names.GT_START, names.GT_END, names.GT_LABEL_INDEX)
+             names.GT_START, names.GT_END, names.GT_LABEL_INDEX, names.AMBIGUOUS_START, names.AMBIGUOUS_END)
 
 
 @dataclasses.dataclass
@@ -46,6 +47,7 @@ class _Video:
     scores: np.ndarray          # [N] the product's fusion (``ev.fuse``: actionness fusion with an actionness head)
     detections: ev.Segments     # windows and evidence runs + NMS (empty when not localizing)
     gt: np.ndarray              # [G, 3] start, end, label index
+    ambiguous: np.ndarray       # [A, 2] start, end of the Ambiguous segments
 
 
 def _values(features: Dict[str, Any], key: str) -> np.ndarray:
@@ -77,8 +79,11 @@ def _video(element: metric_types.StandardMetricInputs, model_name: str,
         detections = ev.detect_evidence(probabilities, stamps, localize, actionness=actionness)
     gt = np.stack([_values(features, names.GT_START), _values(features, names.GT_END),
                    _values(features, names.GT_LABEL_INDEX)], axis=1).astype(np.float64)
+    ambiguous = np.stack([_values(features, names.AMBIGUOUS_START), _values(features, names.AMBIGUOUS_END)],
+                         axis=1).astype(np.float64)
     return _Video(_text(_values(features, names.VIDEO_ID)), int(_values(features, names.LABEL_INDEX)[0]),
-                  _text(_values(features, names.ACTIVITY)), ev.fuse(probabilities, actionness), detections, gt)
+                  _text(_values(features, names.ACTIVITY)), ev.fuse(probabilities, actionness), detections, gt,
+                  ambiguous)
 
 
 class _VideosCombiner(beam.CombineFn):
@@ -173,7 +178,9 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
         detections = [ev.Detection(v.video_id, s, e, str(int(c)), score) for v in videos
                       for s, e, c, score in zip(*v.detections)]
-        result = ev.average_precision(gt, detections, tious)
+        ambiguous = {v.video_id: [Segment(float(s), float(e), AMBIGUOUS) for s, e in v.ambiguous]
+                     for v in videos if len(v.ambiguous)}
+        result = ev.average_precision(gt, detections, tious, ambiguous)
         return [float(x) for x in result.mAP] + [result.average_mAP]
 
     return _computations(map_metric_names(name, tious), compute, localize, model_names)

@@ -3,9 +3,11 @@
 A manifest is CSV (header row) or JSONL (one object per line) with columns ``video`` (local
 path, relative to the manifest, or any URI ``tf.io.gfile`` reads), ``label``
 (``Activity:Action``), and optionally ``id``, ``split`` (train/eval/test; else a stable hash
-of the video id) and ``segments``. Every row is validated before any work starts, so a
+of the video id), ``segments`` and ``ambiguous`` (THUMOS14's Ambiguous segments: detections on
+them are neither right nor wrong). Every row is validated before any work starts, so a
 mistake in the manifest fails at once naming the file and line instead of hours later.
-THUMOS14 annotation folders and ActivityNet JSON build the same rows.
+THUMOS14 annotation folders (their ``Ambiguous`` file included) and ActivityNet JSON build the
+same rows.
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ from laf import files
 from laf.errors import UserError
 from laf.files import is_remote
 from schemas import names
-from schemas.segment import Segment
+from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
 
-COLUMNS = ("video", "label", "id", "split", "segments")
+COLUMNS = ("video", "label", "id", "split", "segments", "ambiguous")
 # Rows without a split are hashed into these shares: the pipeline's default (``data.split_ratios``)
 # and `laf extract`'s, so one manifest splits alike on both paths.
 DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.6, "eval": 0.2, "test": 0.2}
@@ -41,6 +43,7 @@ class VideoRow:
     split: str
     segments: Tuple[Segment, ...] = ()
     where: str = ""  # "file:line", for messages
+    ambiguous: Tuple[Segment, ...] = ()  # labelled AMBIGUOUS
 
 
 @dataclasses.dataclass
@@ -267,7 +270,9 @@ def _row(fields: Mapping[str, object], where: str, base: str, ratios: Mapping[st
     if split not in names.SPLITS:
         raise UserError(f"{where}: split {split!r} is not one of {list(names.SPLITS)}")
     segments = tuple(_segments(fields.get("segments"), label, where))
-    return VideoRow(video_id, video, label, split, segments, where)
+    ambiguous = tuple(Segment(s.start, s.end, AMBIGUOUS)
+                      for s in _segments(fields.get("ambiguous"), AMBIGUOUS, f"{where} (ambiguous)"))
+    return VideoRow(video_id, video, label, split, segments, where, ambiguous)
 
 
 def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
@@ -302,6 +307,11 @@ def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
         yield Segment(start, end, check_label(seg_label, where))
 
 
+def _annotated(row: VideoRow) -> Tuple[Tuple[Segment, ...], ...]:
+    """A row's ground truth (empty when it has none)."""
+    return (row.segments, row.ambiguous) if row.segments or row.ambiguous else ()
+
+
 def dedupe(rows: Sequence[VideoRow]) -> Manifest:
     """Repeated rows are duplicates, and a repeat without segments leaves the annotated row's; one id
     with two different files, labels, splits or sets of segments is an error (which one holds?)."""
@@ -317,10 +327,10 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
         if (seen.uri, seen.label) != (row.uri, row.label):
             raise UserError(f"{row.where}: video id {row.video_id!r} already used at {seen.where} for"
                             f" {seen.uri} ({seen.label}); add an 'id' column to tell them apart")
-        if seen.split != row.split or (seen.segments and row.segments and seen.segments != row.segments):
+        if seen.split != row.split or (_annotated(seen) and _annotated(row) and _annotated(seen) != _annotated(row)):
             raise UserError(f"{row.where}: video {row.video_id!r} repeats {seen.where} with another"
                             f" {'split' if seen.split != row.split else 'set of segments'}; keep one row")
-        if row.segments and not seen.segments:
+        if _annotated(row) and not _annotated(seen):
             unique[kept[row.video_id]], row = row, seen
         duplicates.append(row)
     return Manifest(unique, duplicates)
@@ -331,13 +341,15 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
 def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = None,
                      split: Optional[str] = None, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
     """Rows from a THUMOS14 annotation folder or ActivityNet JSON: each video's label is the
-    class covering most of its annotated time; every segment keeps its own label."""
-    from laf.evaluate.annotations import read_ground_truth
+    class covering most of its annotated time; every segment keeps its own label. A THUMOS14
+    folder's Ambiguous segments go with their videos."""
+    from laf.evaluate.annotations import read_ambiguous, read_ground_truth
 
     ratios = check_ratios(ratios)
     if split is not None and split not in names.SPLITS:
         raise UserError(f"split {split!r} is not one of {list(names.SPLITS)}")
     found = _video_files(video_dir)
+    ambiguous = read_ambiguous(annotations, subset) if files.isdir(annotations) else {}
     rows = []
     for video_id, segments in read_ground_truth(annotations, subset).items():
         where = f"{annotations}: video {video_id}"
@@ -349,7 +361,8 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
             cover[s.label] = cover.get(s.label, 0.0) + (s.end - s.start)
         label = max(sorted(cover), key=lambda k: cover[k])
         uri = found.get(video_id) or found.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
-        rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where))
+        rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where,
+                             tuple(ambiguous.get(video_id, ()))))
     if not rows:
         raise UserError(f"{annotations}: no annotated videos")
     return dedupe(rows)

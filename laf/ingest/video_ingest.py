@@ -78,7 +78,7 @@ def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, time
         features=features, timestamps=timestamps, fps=fps, duration=duration, source=row.uri,
         split=row.split, segments=list(row.segments),
         segment_label_indices=[vocabulary.index(s.label) for s in row.segments],
-        activity=vocabulary.activity_of(row.label))
+        activity=vocabulary.activity_of(row.label), ambiguous=list(row.ambiguous))
 
 
 class ExtractVideoFeatures(beam.DoFn):

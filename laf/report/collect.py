@@ -163,9 +163,10 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     detections = [ev.localize(v.video_id, p, t, labels, config, actionness=a)
                   for v, (p, t, a) in zip(videos, predictions)]
     gt = {v.video_id: list(v.segments) for v in videos}
+    ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
     found = [d for ds in detections for d in ds]
-    data.class_ap = {c: float(ap[0]) for c, ap in ev.average_precision(gt, found, [0.5]).ap.items()}
-    data.pr_curves = ev.precision_recall(gt, found, 0.5)
+    data.class_ap = {c: float(ap[0]) for c, ap in ev.average_precision(gt, found, [0.5], ambiguous).ap.items()}
+    data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
                                     detections[i], predictions[i][1],
                                     ev.class_evidence(*predictions[i][::2])[:, videos[i].label_index])

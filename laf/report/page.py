@@ -345,9 +345,8 @@ _METRICS_NOTE = ("<p>Hit@k: video-level classification, fused as the product fus
                  "pooling of probability x actionness for a model with actionness, else the paper's average "
                  "fusion); activity Hit@1: the same over "
                  "activities; mAP@t: temporal-localization mAP at tIoU t (ActivityNet protocol). Baseline rows show "
-                 "mean ± std over seeds (population std), from bench/paper_tables.py, which ignores detections on "
-                 "Ambiguous segments; this run's row and the per-class AP count them as false positives, as the "
-                 "Evaluator does.</p>")
+                 "mean ± std over seeds (population std), from bench/paper_tables.py. Every mAP here ignores false "
+                 "positives on Ambiguous segments (THUMOS14's rule) where the data has them.</p>")
 _IMAGES_NOTE = ("<p>Web images of the chosen round's filter: kept (green) and dropped (red) by CNN_v's score of "
                 "the image's own label against theta1.</p>")
 
