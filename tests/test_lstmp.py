@@ -4,6 +4,7 @@ import pytest
 
 import tensorflow as tf
 
+from laf.evaluate.evaluation import LocalizeConfig
 from schemas.records import VideoRecord
 from trainer import model as model_lib, serving
 from trainer.lstmp import LSTMP
@@ -166,9 +167,9 @@ def test_sibling_targets_teach_the_activity_where_the_action_is_not_yet_seen():
 def test_export_and_reload_give_identical_outputs(tmp_path):
     rng = np.random.default_rng(3)
     net = model_lib.build("lstmp", num_classes=4, cells=N, projection=P, num_layers=2)
-    path = serving.export(net, D, str(tmp_path / "model"))
+    path = serving.export(net, D, str(tmp_path / "model"), LocalizeConfig(window=3))
     loaded = tf.saved_model.load(path)
-    assert set(loaded.signatures) >= {"serving_default", "frame_features"}
+    assert set(loaded.signatures) >= {"serving_default", "frame_features", "localize"}
 
     lengths = np.array([T, 4], np.int32)
     x = rng.normal(size=(B, T, D)).astype(np.float32)
@@ -187,6 +188,14 @@ def test_export_and_reload_give_identical_outputs(tmp_path):
         examples=tf.constant([r.serialize() for r in records]))
     np.testing.assert_array_equal(out["num_frames"], lengths)
     np.testing.assert_allclose(out["probabilities"], direct, atol=1e-6)
+    # A batch of videos without frames is answered with empty outputs, not a graph error.
+    empty = VideoRecord("e", "A:a", 0, np.zeros((0, D), np.float32), np.zeros(0, np.float32), 1.0, 0.0)
+    out = loaded.signatures["serving_default"](examples=tf.constant([empty.serialize()]))
+    assert out["probabilities"].shape == (1, 0, 4) and out["num_frames"].numpy().tolist() == [0]
+    out = loaded.signatures["localize"](examples=tf.constant([empty.serialize()]))
+    assert out["count"].numpy().tolist() == [0] and out["start"].shape == (1, 0)
+    out = loaded.signatures["frame_features"](frame_features=tf.zeros([2, 0, D]), lengths=tf.constant([0, 0]))
+    assert out["probabilities"].shape == (2, 0, 4) and out["actionness"].shape == (2, 0)
 
     clone = type(net).from_config(net.get_config())
     clone(x, mask=mask)

@@ -20,6 +20,8 @@ from typing import List, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from trainer.scan import time_scan
+
 _GATES = 4  # order in the fused kernels: input, forget, cell candidate, output
 
 
@@ -88,9 +90,9 @@ class LSTMP(keras.layers.Layer):
         step = _StepFn(self.recurrent_kernel, self.projection_kernel, self.peephole)
         # tf.scan (a while loop) beat static unrolling and XLA on CPU in bench/lstmp_speed.py.
         if keep is None:
-            rs, cs = tf.scan(lambda s, x: step(s, x, None), xw, initializer=(r, c))
+            rs, cs = time_scan(lambda s, x: step(s, x, None), xw, initializer=(r, c))
         else:
-            rs, cs = tf.scan(lambda s, e: step(s, *e), (xw, keep), initializer=(r, c))
+            rs, cs = time_scan(lambda s, e: step(s, *e), (xw, keep), initializer=(r, c))
         sequence = tf.transpose(rs, [1, 0, 2])
         # The last step's state; the initial one for an empty sequence (a video without frames).
         r, c = tf.concat([r[None], rs], 0)[-1], tf.concat([c[None], cs], 0)[-1]

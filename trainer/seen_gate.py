@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from trainer.data import decisive, fade
+from trainer.scan import time_scan
 
 
 def keep_per_step(frame_interval_s: float) -> float:
@@ -66,7 +67,7 @@ class SeenGate(keras.layers.Layer):
             now, here = x
             return here * tf.maximum(now, previous * self.keep) + (1.0 - here) * previous
 
-        steps = tf.scan(step, (tf.transpose(decisive(actionness)), tf.transpose(valid)), initializer=carried[:, 0])
+        steps = time_scan(step, (tf.transpose(decisive(actionness)), tf.transpose(valid)), initializer=carried[:, 0])
         steps = tf.transpose(steps)  # [B, T]
         seen = tf.maximum(actionness, steps)[..., None]
         flat = tf.einsum("btn,nm->btm", probabilities, self.siblings)
