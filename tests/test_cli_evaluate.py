@@ -49,6 +49,15 @@ def test_table_output_and_thumos_ambiguous(files, capsys):
     assert json.loads(capsys.readouterr().out)["ap"]["a"]["0.5"] == pytest.approx(5 / 6)
 
 
+def test_thumos14_protocol(files, capsys):
+    """The kit's rules on the same files: a's v2 hit has tIoU exactly 0.5, a miss for the kit at 0.5."""
+    _, folder, pred = files
+    assert main(["evaluate", "--ground-truth", folder, "--predictions", pred, "--protocol", "thumos14",
+                 "--tiou", "0.4,0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ap"] == {"a": {"0.4": 1.0, "0.5": 0.5}, "b": {"0.4": 1.0, "0.5": 1.0}}
+
+
 @pytest.mark.parametrize("extra, message", [(["--tiou", "0.5,x"], "comma-separated numbers"),
                                             (["--tiou", "1.5"], "lie in (0, 1]")])
 def test_user_errors_are_one_line(files, capsys, extra, message):

@@ -1,4 +1,6 @@
-"""``laf evaluate``: temporal-localization mAP of an ActivityNet result file against ground truth."""
+"""``laf evaluate``: temporal-localization mAP of an ActivityNet result file against ground truth, by the
+ActivityNet computation (every other mAP of the project) or, with ``--protocol thumos14``, as the
+THUMOS14 kit computes it (``laf.evaluate.thumos14``)."""
 from __future__ import annotations
 
 import argparse
@@ -19,9 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated tIoU thresholds (default: %(default)s, as the paper)")
     parser.add_argument("--subset", default=None,
                         help="THUMOS14 subset (val/test) or ActivityNet subset (e.g. validation)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="activitynet",
+                        help="activitynet: tIoU >= t, matched in score order, all-point interpolated AP (as the"
+                             " Evaluator and the benches); thumos14: the THUMOS14 kit's (tIoU > t, matched from"
+                             " the ground truth's side, non-interpolated AP), comparable with papers using the kit")
     parser.add_argument("--no-ambiguous", action="store_true",
                         help="count false positives on THUMOS14 'Ambiguous' segments instead of ignoring them")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+
+PROTOCOLS = ("activitynet", "thumos14")
 
 
 def parse_tious(text: str) -> List[float]:
@@ -46,8 +55,7 @@ def format_table(result: APResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf.evaluate import annotations
-    from laf.evaluate.evaluation import average_precision
+    from laf.evaluate import annotations, evaluation, thumos14
 
     tious = parse_tious(args.tiou)
     gt = annotations.read_ground_truth(args.ground_truth, args.subset, one_subset=True)
@@ -61,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     ignored = sum(d.label not in classes for d in detections)
     if ignored:
         print(f"note: {ignored} detections of classes without ground truth were ignored", file=sys.stderr)
-    result = average_precision(gt, detections, tious, ambiguous)
+    compute = thumos14.average_precision if args.protocol == "thumos14" else evaluation.average_precision
+    result = compute(gt, detections, tious, ambiguous)
     print(json.dumps(result.to_dict()) if args.json else format_table(result))
     return 0

@@ -17,7 +17,7 @@ Deterministic tie rules (documented once, used everywhere):
 - mAP: detections of a class are ranked by score descending, equal scores by video id, start and end; a
   detection matches the unmatched ground-truth segment of highest tIoU, the earlier listed on ties.
   This is the ActivityNet computation (tIoU >= threshold, all-point interpolated AP) with THUMOS14's
-  Ambiguous rule, not the THUMOS14 kit's (tIoU > threshold, non-interpolated AP).
+  Ambiguous rule, not the THUMOS14 kit's (tIoU > threshold, non-interpolated AP: ``laf.evaluate.thumos14``).
 """
 from __future__ import annotations
 
