@@ -91,9 +91,10 @@ def maps(model, records, labels: List[str], config: online.OnlineConfig) -> Dict
                                  found["actionness"][i, :n], config=config)
         streamed += [Detection(r.video_id, e.start, e.end, labels[e.label], e.score) for e in events]
     gt = {r.video_id: r.segments for r in records}
+    ambiguous = {r.video_id: r.ambiguous for r in records if r.ambiguous}
     out = {}
     for name, detections in (("online", streamed), ("offline", offline)):
-        result = average_precision(gt, detections, TIOUS)
+        result = average_precision(gt, detections, TIOUS, ambiguous)
         out[name] = {**{f"{t:g}": round(float(m), 4) for t, m in zip(TIOUS, result.mAP)},
                      "average": round(result.average_mAP, 4), "detections": len(detections)}
     return out

@@ -51,7 +51,7 @@ def test_a_repeat_with_segments_annotates_the_row_it_repeats(tmp_path):
     assert [d.where for d in m.duplicates] == [f"{tmp_path}/m.csv:2"] and m.inputs == 3
 
 
-def test_ambiguous_column_and_repeats_that_disagree_on_it(tmp_path):
+def test_ambiguous_column(tmp_path):
     m = mf.read_manifest(write(tmp_path / "m.jsonl", "\n".join(json.dumps(r) for r in [
         {"video": "a.mp4", "label": "A:b", "segments": [[1, 2]],
          "ambiguous": [[3, 4, "ignored"], {"start": 6, "end": 7}]},
@@ -60,8 +60,6 @@ def test_ambiguous_column_and_repeats_that_disagree_on_it(tmp_path):
     assert [r.ambiguous for r in m.rows] == [(Segment(3.0, 4.0, "Ambiguous"), Segment(6.0, 7.0, "Ambiguous")),
                                              (Segment(0.0, 1.5, "Ambiguous"),)]
     assert m.rows[0].segments == (Segment(1.0, 2.0, "A:b"),) and len(m.duplicates) == 1
-    with pytest.raises(UserError, match=r"m.csv:3: video 'a' repeats .*m.csv:2 with another set of segments"):
-        mf.read_manifest(write(tmp_path / "m.csv", "video,label,ambiguous\na.mp4,A:b,1-2\na.mp4,A:b,1-3\n"))
     with pytest.raises(UserError, match=r"m.csv:2 \(ambiguous\): invalid segment \[5.0, 4.0\]"):
         mf.read_manifest(write(tmp_path / "m.csv", "video,label,ambiguous\na.mp4,A:b,5-4\n"))
 
@@ -179,3 +177,11 @@ def test_local_path_copies_remote_uris(tmp_path):
     assert not os.path.exists(local)
     with mf.local_path("file:///data/x.mp4") as plain:
         assert plain == "/data/x.mp4"
+
+
+def test_a_repeat_that_adds_ambiguous_segments_is_another_annotation(tmp_path):
+    text = "video,label,segments,ambiguous\na.mp4,A:b,1-2,\na.mp4,A:b,1-2,3-4\n"
+    with pytest.raises(UserError, match=r"m.csv:3: .* with another set of Ambiguous segments; keep one row"):
+        mf.read_manifest(write(tmp_path / "m.csv", text))
+    m = mf.read_manifest(write(tmp_path / "m.csv", "video,label,segments,ambiguous\na.mp4,A:b,,\na.mp4,A:b,,3-4\n"))
+    assert m.rows[0].ambiguous == (Segment(3.0, 4.0, "Ambiguous"),) and len(m.duplicates) == 1

@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     videos = sub.add_parser("videos", help="sample frames of untrimmed videos and extract CNN features")
     source = videos.add_mutually_exclusive_group(required=True)
-    source.add_argument("--manifest", metavar="FILE", help="CSV or JSONL manifest: video, label[, id, split, segments, ambiguous]")
+    source.add_argument("--manifest", metavar="FILE",
+                        help="CSV or JSONL manifest: video, label[, id, split, segments, ambiguous]")
     source.add_argument("--annotations", metavar="PATH",
                         help="THUMOS14 annotation folder or ActivityNet JSON (needs --videos)")
     videos.add_argument("--videos", metavar="DIR", help="folder of the annotated videos")

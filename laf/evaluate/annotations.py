@@ -36,8 +36,8 @@ def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool 
 
 # --- THUMOS14 ----------------------------------------------------------------------------------
 
-def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
-    """``<Class>_<subset>.txt`` files of one subset: class -> path (Ambiguous included)."""
+def thumos14_subsets(folder: str) -> Dict[str, Dict[str, str]]:
+    """subset -> class -> path of the ``<Class>_<subset>.txt`` files of a folder (Ambiguous included)."""
     if not files.isdir(folder):
         raise UserError(f"THUMOS14 annotation folder {folder!r} does not exist")
     found: Dict[str, Dict[str, str]] = {}
@@ -47,6 +47,12 @@ def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
             continue
         label, file_subset = stem.rsplit("_", 1)
         found.setdefault(file_subset, {})[label] = f"{folder.rstrip('/')}/{name}"
+    return found
+
+
+def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
+    """``<Class>_<subset>.txt`` files of one subset: class -> path (Ambiguous included)."""
+    found = thumos14_subsets(folder)
     if not found:
         raise UserError(f"{folder!r} holds no THUMOS14 annotation files (<Class>_<subset>.txt)")
     if subset is None:

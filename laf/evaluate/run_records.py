@@ -112,10 +112,10 @@ def _attach_ambiguous(run: Run, records: Dict[str, List[VideoRecord]]) -> None:
     folder = os.path.join(run.data_dir, "annotations", "thumos14")
     if any(r.ambiguous for s in SPLITS for r in records[s]) or not os.path.isdir(folder):
         return
+    subsets = annotations.thumos14_subsets(folder)
     for split in SPLITS:
-        try:
-            found = annotations.read_ambiguous(folder, split)
-        except UserError:  # no files of this subset
+        if split not in subsets:
             continue
+        found = annotations.read_ambiguous(folder, split)
         for r in records[split]:
             r.ambiguous = list(found.get(r.video_id, []))

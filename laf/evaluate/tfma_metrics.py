@@ -5,9 +5,10 @@ Per video the combiners read the serving signature's ``probabilities`` (padded t
 longest video, so sliced to ``num_frames``) and, when the model has it, ``actionness`` (video fusion
 and window scores then use it, as ``laf.evaluate.evaluation.fuse`` and ``class_evidence`` do), and the
 SequenceExample *context* features (TFMA drops feature lists): label index, activity,
-``num_frames``, ``fps``, the ground-truth segments and the Ambiguous ones (false positives on them are
-ignored, THUMOS14's rule, as ``laf evaluate`` and the benchmarks do). Frame timestamps come from an optional ``timestamps`` signature output; without it they are
-``i / fps`` (exact for ingestion's uniform sampling).
+``num_frames``, ``fps``, the ground-truth segments and the Ambiguous ones (false positives on them
+are ignored, THUMOS14's rule, as ``laf evaluate`` and the benchmarks do). Frame timestamps come
+from an optional ``timestamps`` signature output; without it they are ``i / fps`` (exact for
+ingestion's uniform sampling).
 
 Activity-level Hit@k needs each action's activity: pass ``activities`` (activity index per label
 index); by default it is learned from the eval videos' ``label_index``/``activity`` context, so an

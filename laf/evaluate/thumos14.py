@@ -1,5 +1,7 @@
-"""Detection AP as the THUMOS14 evaluation kit computes it (``TH14evalDet``), for numbers comparable
-with papers that report THUMOS14 with that kit (the paper's Table 5 among them).
+"""Detection AP as the THUMOS14 evaluation kit computes it (``TH14evalDet`` in its updated form, whose
+AP is not interpolated; the first release took 11-point interpolated AP and listed every true positive
+before the false positives of equal confidence), for numbers comparable with papers that report
+THUMOS14 with that kit.
 
 Why beside :func:`laf.evaluate.evaluation.average_precision` (the ActivityNet computation every other
 mAP here uses): the kit gives other numbers on the same detections. Per class and video it
@@ -32,42 +34,37 @@ def _overlap(gt: np.ndarray, det: np.ndarray) -> np.ndarray:
     return np.where(inter > 0, inter / np.where(span > 0, span, 1.0), 0.0)
 
 
-def _matched(gt: np.ndarray, det: np.ndarray, threshold: float) -> np.ndarray:
-    """[D] which of a video's detections (sorted by confidence) ground-truth segments took."""
-    taken = np.zeros(len(det), bool)
-    if not len(gt):
-        return taken
-    overlap = _overlap(gt, det)
+def _matched(overlap: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """[K, D] which of a video's detections (sorted by confidence) its ground-truth segments took at
+    each threshold, from their [G, D] overlaps (segments in time order)."""
+    taken = np.zeros((len(thresholds), overlap.shape[1]), bool)
+    rows = np.arange(len(thresholds))
     for row in overlap:
-        free = np.flatnonzero(~taken)
-        if free.size:
-            best = free[np.argmax(row[free])]
-            if row[best] > threshold:
-                taken[best] = True
+        free = np.where(taken, -1.0, row[None])  # the first of equal overlaps among the free ones
+        best = free.argmax(1)
+        taken[rows, best] |= free[rows, best] > thresholds
     return taken
 
 
-def _class_ap(videos: Sequence[str], gt: Mapping[Key, np.ndarray], det: Mapping[Key, np.ndarray],
-              ambiguous: Mapping[str, np.ndarray], label: str, threshold: float) -> float:
-    confidence: List[np.ndarray] = []
-    positive: List[np.ndarray] = []
-    for video in videos:
-        found = det.get((video, label))
-        if found is None:
-            continue
-        found = found[np.argsort(-found[:, 2], kind="stable")]
-        tp = _matched(gt.get((video, label), np.zeros((0, 2))), found[:, :2], threshold)
-        amb = ambiguous.get(video)
-        kept = tp | ~(_overlap(amb, found[:, :2]) > 0).any(0) if amb is not None else np.ones(len(found), bool)
-        confidence.append(found[kept, 2])
-        positive.append(tp[kept])
-    if not confidence:
-        return 0.0
-    order = np.argsort(-np.concatenate(confidence), kind="stable")
-    tp = np.concatenate(positive)[order]
-    precision = np.cumsum(tp) / np.arange(1, len(tp) + 1)
-    n_gt = sum(len(v) for (_, c), v in gt.items() if c == label)
-    return float(precision[tp].sum() / n_gt)
+def _class_ap(found: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]], n_gt: int,
+              thresholds: Sequence[float]) -> np.ndarray:
+    """[K] AP of one class from ``found``: per video with detections of the class (videos in name
+    order), its confidences sorted descending, their [G, D] overlaps with its ground truth, and
+    whether each lies on an Ambiguous segment."""
+    thresholds = np.asarray(thresholds, np.float64)
+    ap = np.zeros(len(thresholds))
+    if not found:
+        return ap
+    confidence = np.concatenate([conf for conf, _, _ in found])
+    tp = np.concatenate([_matched(overlap, thresholds) for _, overlap, _ in found], axis=1)  # [K, D]
+    on_ambiguous = np.concatenate([amb for _, _, amb in found])
+    for k in range(len(thresholds)):
+        kept = tp[k] | ~on_ambiguous
+        order = np.argsort(-confidence[kept], kind="stable")
+        hits = tp[k][kept][order]
+        precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        ap[k] = precision[hits].sum() / n_gt
+    return ap
 
 
 def average_precision(ground_truth: Mapping[str, Sequence[Segment]], detections: Sequence[Detection],
@@ -78,15 +75,20 @@ def average_precision(ground_truth: Mapping[str, Sequence[Segment]], detections:
     for video, segments in ground_truth.items():
         for s in segments:
             gt.setdefault((video, s.label), []).append((s.start, s.end))
-    classes = sorted({label for _, label in gt})
-    gt_arrays = {k: np.asarray(sorted(v), np.float64) for k, v in gt.items()}  # time order
     det: Dict[Key, List[Tuple[float, float, float]]] = {}
     for d in detections:
         det.setdefault((d.video_id, d.label), []).append((d.start, d.end, d.score))
-    det_arrays = {k: np.asarray(v, np.float64) for k, v in det.items()}
-    amb = {v: np.asarray([(s.start, s.end) for s in segs], np.float64).reshape(-1, 2)
+    amb = {v: np.asarray([(s.start, s.end) for s in segs], np.float64)
            for v, segs in (ambiguous or {}).items() if segs}
-    videos = sorted({v for v, _ in gt} | {v for v, _ in det})
-    ap = {label: np.array([_class_ap(videos, gt_arrays, det_arrays, amb, label, t) for t in tious])
-          for label in classes}
-    return APResult(tuple(float(t) for t in tious), ap)
+    found: Dict[str, List[Tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for (video, label), rows in sorted(det.items()):
+        rows = np.asarray(rows, np.float64)
+        rows = rows[np.argsort(-rows[:, 2], kind="stable")]
+        truth = np.asarray(sorted(gt.get((video, label), [])), np.float64).reshape(-1, 2)  # time order
+        on_ambiguous = (_overlap(amb[video], rows[:, :2]) > 0).any(0) if video in amb else np.zeros(len(rows), bool)
+        found.setdefault(label, []).append((rows[:, 2], _overlap(truth, rows[:, :2]), on_ambiguous))
+    n_gt: Dict[str, int] = {}
+    for (_, label), segments in gt.items():
+        n_gt[label] = n_gt.get(label, 0) + len(segments)
+    return APResult(tuple(float(t) for t in tious),
+                    {label: _class_ap(found.get(label, []), n_gt[label], tious) for label in sorted(n_gt)})

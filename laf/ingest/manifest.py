@@ -328,8 +328,10 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
             raise UserError(f"{row.where}: video id {row.video_id!r} already used at {seen.where} for"
                             f" {seen.uri} ({seen.label}); add an 'id' column to tell them apart")
         if seen.split != row.split or (_annotated(seen) and _annotated(row) and _annotated(seen) != _annotated(row)):
-            raise UserError(f"{row.where}: video {row.video_id!r} repeats {seen.where} with another"
-                            f" {'split' if seen.split != row.split else 'set of segments'}; keep one row")
+            what = ("split" if seen.split != row.split else "set of segments" if seen.segments != row.segments
+                    else "set of Ambiguous segments")
+            raise UserError(f"{row.where}: video {row.video_id!r} repeats {seen.where} with another {what};"
+                            " keep one row")
         if _annotated(row) and not _annotated(seen):
             unique[kept[row.video_id]], row = row, seen
         duplicates.append(row)

@@ -346,7 +346,7 @@ _METRICS_NOTE = ("<p>Hit@k: video-level classification, fused as the product fus
                  "fusion); activity Hit@1: the same over "
                  "activities; mAP@t: temporal-localization mAP at tIoU t (ActivityNet protocol). Baseline rows show "
                  "mean ± std over seeds (population std), from bench/paper_tables.py. Every mAP here ignores false "
-                 "positives on Ambiguous segments (THUMOS14's rule) where the data has them.</p>")
+                 "positives on the Ambiguous segments (THUMOS14's rule) that the run's records carry.</p>")
 _IMAGES_NOTE = ("<p>Web images of the chosen round's filter: kept (green) and dropped (red) by CNN_v's score of "
                 "the image's own label against theta1.</p>")
 
