@@ -13,6 +13,7 @@ import re
 import time
 from typing import Iterator, Optional, Tuple
 
+import schemas
 from laf.ingest.manifest import Manifest
 from laf.progress import count
 from pipeline.config import PipelineConfig
@@ -79,6 +80,23 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
                                 cfg.data.taxonomy)
 
 
+def schema_snapshot(pipeline_root: str) -> str:
+    """``<pipeline_root>/schemas/<content hash>/``: copies of the schema files, in a folder named by
+    what they hold. Why: TFX's cache keys ImportSchemaGen by the path it reads, so after an upgrade
+    that changed the data contract the schema cached from the old one would validate the new records
+    (and fail them for a "new column"); a new path is a new cache key."""
+    import shutil
+
+    folder = os.path.join(pipeline_root, "schemas", schemas.digest(schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA))
+    for path in (schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA):
+        target = os.path.join(folder, os.path.basename(path))
+        if not os.path.exists(target):
+            os.makedirs(folder, exist_ok=True)
+            shutil.copyfile(path, target + ".tmp")
+            os.replace(target + ".tmp", target)  # a killed run never leaves half a schema
+    return folder
+
+
 def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None):
     """The pipeline a local run executes, after the inputs' checks (``inputs``: their result, when
     the caller already made them): with the fingerprints of the files it reads and the videos'
@@ -97,7 +115,8 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
                                                        cfg.data.taxonomy),
                     "images": fingerprint.image_inputs(cfg.data.images, cfg.features.weights)}
     return create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
-                           input_fingerprints=fingerprints, vocabulary=vocabulary)
+                           input_fingerprints=fingerprints, vocabulary=vocabulary,
+                           schema_dir=schema_snapshot(cfg.pipeline_root))
 
 
 def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None) -> None:

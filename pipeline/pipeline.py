@@ -33,9 +33,12 @@ def _validated(examples, schema_file: str, name: str) -> List:
     return [stats, schema, validator, gate]
 
 
-def _schema_file(path: str, project_dir: Optional[str]) -> str:
-    """A schema file of ``schemas/`` as seen where the pipeline runs (``project_dir``: this project's
-    folder there, e.g. the container image's; None = this checkout)."""
+def _schema_file(path: str, project_dir: Optional[str], schema_dir: Optional[str]) -> str:
+    """A schema file of ``schemas/`` as seen where the pipeline runs: in ``schema_dir`` if given, else
+    in ``project_dir``'s ``schemas/`` (this project's folder there, e.g. the container image's), else
+    in this checkout."""
+    if schema_dir is not None:
+        return os.path.join(schema_dir, os.path.basename(path))
     return path if project_dir is None else f"{project_dir}/schemas/{os.path.basename(path)}"
 
 
@@ -43,12 +46,16 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
                     project_dir: Optional[str] = None,
                     input_fingerprints: Optional[Mapping[str, str]] = None,
-                    vocabulary: Optional[Vocabulary] = None) -> tfx.dsl.Pipeline:
+                    vocabulary: Optional[Vocabulary] = None,
+                    schema_dir: Optional[str] = None) -> tfx.dsl.Pipeline:
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
     instead of reused from cache; ``vocabulary`` (the videos', as VideoIngest builds it), so that
     activity Hit@k averages every action of an activity, also one the test split lacks. Without
-    them (a compiled spec) the Evaluator learns activities from the test videos' records."""
+    them (a compiled spec) the Evaluator learns activities from the test videos' records.
+    ``schema_dir``: a folder holding copies of the schema files whose path names their content
+    (``pipeline.local_runner.schema_snapshot``), because TFX's cache keys ImportSchemaGen by the path it
+    reads: a schema changed at the same path would be reused from cache."""
     from laf.evaluate.tfma_metrics import eval_config
 
     fingerprints = input_fingerprints or {}
@@ -64,8 +71,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
                                inputs_fingerprint=fingerprints.get("images", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
-    video_checks = _validated(video_ingest.outputs["examples"], _schema_file(schemas.VIDEO_SCHEMA, project_dir), "Video")
-    image_checks = _validated(image_ingest.outputs["examples"], _schema_file(schemas.IMAGE_SCHEMA, project_dir), "Image")
+    schema = {path: _schema_file(path, project_dir, schema_dir) for path in (schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA)}
+    video_checks = _validated(video_ingest.outputs["examples"], schema[schemas.VIDEO_SCHEMA], "Video")
+    image_checks = _validated(image_ingest.outputs["examples"], schema[schemas.IMAGE_SCHEMA], "Image")
 
     dt = cfg.domain_transfer
     domain_transfer = DomainTransfer(

@@ -92,3 +92,21 @@ def test_annotation_files_count_with_the_videos_they_name(tmp_path):
     assert with_taxonomy != fingerprint.video_inputs("m", videos, weights)
     _touch(str(taxonomy), b'{"B": ["A:b"]}')  # the taxonomy edited in place
     assert fingerprint.video_inputs("m", videos, weights, str(taxonomy)) != with_taxonomy
+
+
+def test_a_changed_data_contract_changes_the_fingerprint(tmp_path, monkeypatch):
+    """Records ingested under an older schema are not reused from cache after an upgrade that changed it."""
+    import shutil
+
+    import schemas
+
+    videos, images, weights = _inputs(tmp_path)
+    contract = str(tmp_path / "video_schema.pbtxt")
+    shutil.copy(schemas.VIDEO_SCHEMA, contract)
+    monkeypatch.setattr(schemas, "VIDEO_SCHEMA", contract)
+    first = (_video_inputs(videos, weights), fingerprint.image_inputs(images, weights))
+    os.utime(contract, ns=(0, 0))  # the same contract in a fresh checkout: same fingerprint
+    assert (_video_inputs(videos, weights), fingerprint.image_inputs(images, weights)) == first
+    with open(contract, "a") as f:
+        f.write('feature { name: "new" type: FLOAT }\n')
+    assert _video_inputs(videos, weights) != first[0] and fingerprint.image_inputs(images, weights) == first[1]

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+import schemas
 import tensorboard_client as tb
 
 BIN = os.path.dirname(sys.executable)
@@ -390,3 +391,24 @@ def test_a_local_run_takes_annotation_files_and_a_taxonomy(tmp_path):
     assert ingest["taxonomy"] == str(tmp_path / "taxonomy.json") and ingest["inputs_fingerprint"]
     metrics = json.loads(components["Evaluator"].exec_properties["eval_config"])["metrics_specs"][0]["metrics"]
     assert [json.loads(m["config"])["activities"] for m in metrics if "activity" in m["config"]] == [[0, 1, 1]] * 2
+    schema = components["VideoSchemaGen"].exec_properties["schema_file"]  # a copy named by its content
+    assert os.path.dirname(schema) == os.path.join(str(tmp_path), "root", "schemas", schemas.digest(
+        schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA)) and open(schema).read() == open(schemas.VIDEO_SCHEMA).read()
+
+
+def test_a_changed_schema_is_read_from_a_new_path(tmp_path, monkeypatch):
+    """TFX caches ImportSchemaGen by the path it reads: a changed contract must come from a new path."""
+    import shutil
+
+    from pipeline.local_runner import schema_snapshot
+
+    first = schema_snapshot(str(tmp_path / "root"))
+    assert schema_snapshot(str(tmp_path / "root")) == first
+    changed = str(tmp_path / "video_schema.pbtxt")
+    shutil.copy(schemas.VIDEO_SCHEMA, changed)
+    with open(changed, "a") as f:
+        f.write('feature { name: "new" type: FLOAT }\n')
+    monkeypatch.setattr(schemas, "VIDEO_SCHEMA", changed)
+    second = schema_snapshot(str(tmp_path / "root"))
+    assert second != first and open(os.path.join(second, "video_schema.pbtxt")).read().endswith('"new" type: FLOAT }\n')
+    assert sorted(os.listdir(first)) == sorted(os.listdir(second)) == ["image_schema.pbtxt", "video_schema.pbtxt"]

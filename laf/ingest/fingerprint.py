@@ -5,7 +5,8 @@ ones of an earlier run. VideoIngest and ImageIngest take paths only, so a manife
 images added to a folder or a weights file replaced at the same path were "reused from cache" and
 the new data silently ignored. The fingerprint, one more execution parameter, changes when any local
 file they read changes: its path, size or modification time. Remote objects (``gs://``, ``https://``)
-count by their address only; ``laf run --no-cache`` re-reads them.
+count by their address only; ``laf run --no-cache`` re-reads them. The data contract the records
+follow (``schemas/``) counts by its content: records of an older contract are ingested anew.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import hashlib
 import os
 from typing import Iterable, Iterator, Sequence, Tuple
 
+import schemas
 from laf.files import is_remote, local
 from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import Manifest
@@ -38,9 +40,10 @@ def _entries(path: str) -> Iterator[Tuple[str, object, object]]:
     yield path, stat.st_size, stat.st_mtime_ns
 
 
-def fingerprint(paths: Iterable[str]) -> str:
-    """A short hash of what ``paths`` hold now (see the module docstring)."""
-    digest = hashlib.sha256()
+def fingerprint(paths: Iterable[str], contract: str = "") -> str:
+    """A short hash of what ``paths`` hold now and of the ``contract`` schema file's content (see
+    the module docstring)."""
+    digest = hashlib.sha256(schemas.digest(contract).encode() if contract else b"")
     for path in paths:
         for name, size, mtime in _entries(path):
             digest.update(f"{name}\t{size}\t{mtime}\n".encode())
@@ -50,11 +53,12 @@ def fingerprint(paths: Iterable[str]) -> str:
 def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = "") -> str:
     """VideoIngest's: the manifest or annotation files (``source``), every video read from them
     (``videos``), the backbone weights and the taxonomy file if there is one."""
-    return fingerprint([source, *(row.uri for row in videos.rows), weights, *([taxonomy] if taxonomy else [])])
+    return fingerprint([source, *(row.uri for row in videos.rows), weights, *([taxonomy] if taxonomy else [])],
+                       schemas.VIDEO_SCHEMA)
 
 
 def image_inputs(images: str, weights: str) -> str:
     """ImageIngest's: every image it would read, as it lists them (a label folder that is a symlink
     included, dot-files left out), the manifest if images come from one, and the weights."""
     listed: Sequence[str] = [item.source for item in list_inputs(images)]
-    return fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, weights])
+    return fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, weights], schemas.IMAGE_SCHEMA)
