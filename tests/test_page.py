@@ -2,6 +2,7 @@
 in a real headless Chromium that checks every embedded figure decodes."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -87,7 +88,7 @@ def data(tmp_path_factory) -> page.ReportData:
     timelines = [page.VideoTimeline(
         f"vid{v}", classes[v], 60.0, [_seg(10 + v, 16 + v, classes[v])],
         [Detection(f"vid{v}", 11.0, 17.0, classes[v], 0.8), Detection(f"vid{v}", 30.0, 35.0, classes[2 - v], 0.3)],
-        t, np.clip(np.exp(-((t - 13 - v) / 3) ** 2), 0, 1)) for v in range(2)]
+        t, np.clip(np.exp(-((t - 13 - v) / 3) ** 2), 0, 1), [_seg(29, 33, "Ambiguous")] * v) for v in range(2)]
     curves = {c: (np.array([1.0, 0.5, 0.67]), np.array([0.33, 0.33, 0.67])) for c in classes[:2]}
     curves[classes[2]] = (np.zeros(0), np.zeros(0))
     rounds = {"rounds": [{"round": r, "images_kept": 100 - 10 * r, "frames_kept": 5000 - 700 * r, "val_accuracy": acc,
@@ -148,6 +149,13 @@ def test_a_dollar_in_a_class_name_is_drawn_literally_not_as_tex():
     assert page.class_ap_figure({labels[0]: 0.5, labels[1]: 0.25}).startswith("data:image/png;base64,")
     curves = {labels[0]: (np.array([1.0, 0.5]), np.array([0.5, 0.5])), labels[1]: (np.array([]), np.array([]))}
     assert page.pr_figure(curves, page._colors(labels)).startswith("data:image/png;base64,")
+
+
+def test_timelines_draw_ambiguous_segments():
+    video = page.VideoTimeline("v", "A:b", 40.0, [_seg(5, 9, "A:b")], [Detection("v", 20.0, 24.0, "A:b", 0.6)])
+    plain = page.timeline_figure(video, page._colors(["A:b"]))
+    assert page.timeline_figure(dataclasses.replace(video, ambiguous=[_seg(19, 25, "Ambiguous")]),
+                                page._colors(["A:b"])) != plain
 
 
 def test_figures_decode_in_headless_chromium(rendered, tmp_path):

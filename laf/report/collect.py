@@ -169,7 +169,8 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
                                     detections[i], predictions[i][1],
-                                    ev.class_evidence(*predictions[i][::2])[:, videos[i].label_index])
+                                    ev.class_evidence(*predictions[i][::2])[:, videos[i].label_index],
+                                    videos[i].ambiguous)
                       for i in _shown(videos, max_videos)]
 
 

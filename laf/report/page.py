@@ -42,6 +42,7 @@ class VideoTimeline:
     detections: Sequence["Detection"]
     timestamps: Optional[np.ndarray] = None      # [T] seconds
     true_probability: Optional[np.ndarray] = None  # [T] evidence of the video's label: p x actionness (p alone without actionness)
+    ambiguous: Sequence["Segment"] = ()          # THUMOS14 Ambiguous: a detection there is neither right nor wrong
 
 
 @dataclasses.dataclass
@@ -170,14 +171,20 @@ def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detecti
     ax = axes[0, 0]
     for s in video.ground_truth:
         ax.barh(1, s.end - s.start, left=s.start, color=colors[s.label], edgecolor="black", height=0.6)
+    for s in video.ambiguous:
+        ax.barh(1, s.end - s.start, left=s.start, color="none", edgecolor="grey", hatch="///", height=0.6)
     for d in detections:
         ax.barh(0, d.end - d.start, left=d.start, color=colors[d.label], alpha=0.35 + 0.65 * min(max(d.score, 0), 1),
                 edgecolor="black", height=0.6)
     ax.set_yticks([0, 1], [f"predicted (top {len(detections)})", "ground truth"])
     ax.set_ylim(-0.6, 1.6)
-    ax.set_xlim(0, max(video.duration, max([s.end for s in video.ground_truth] + [d.end for d in detections] + [1])))
+    ends = [s.end for s in [*video.ground_truth, *video.ambiguous, *detections]]
+    ax.set_xlim(0, max(video.duration, max(ends + [1])))
     handles = [Rectangle((0, 0), 1, 1, color=colors[c]) for c in labels]
-    ax.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if video.ambiguous:
+        handles.append(Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="grey", hatch="///"))
+    ax.legend(handles, labels + ["Ambiguous"] * bool(video.ambiguous), fontsize=7, loc="center left",
+              bbox_to_anchor=(1.01, 0.5))
     ax.set_title(f"{video.video_id}  (label: {video.label})", fontsize=9)
     if has_curve:
         ax_p = axes[1, 0]
@@ -371,7 +378,8 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
         ("Image filter examples", data.images,
          lambda: _IMAGES_NOTE + _images_section(data.images, images_per_class, notes)),
         ("Timelines: predicted vs. true segments", data.timelines, lambda: "".join(_figure(
-            timeline_figure(video, colors), f"{video.video_id}: ground truth (top row), detections (bottom row, "
+            timeline_figure(video, colors), f"{video.video_id}: ground truth (top row; hatched: Ambiguous), detections "
+            "(bottom row, "
             "opacity = score) and the label's per-frame evidence (probability x actionness; the probability alone for a "
             "model without actionness).", f"timeline {video.video_id}")
             for video in data.timelines)),
