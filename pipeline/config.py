@@ -19,6 +19,7 @@ from laf.ingest.runners import names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
 LR_SCHEDULES = ("plateau", "cosine")
+PROTOCOLS = ("activitynet", "thumos14")  # evaluation.protocol (laf evaluate --protocol)
 OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
               "sgd")  # keras.optimizers.get's names
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
@@ -114,6 +115,9 @@ class EvaluationConfig:
     nms_overlap: float = 0.0          # paper: NMS removes windows that overlap at all
     top_k_classes: Optional[int] = None  # localize only the video's top-k classes; None = all
     tiou: List[float] = dataclasses.field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    # how mAP matches and averages: activitynet (tIoU >= t, all-point interpolated) or thumos14 (the THUMOS14
+    # kit's, laf.evaluate.thumos14), for numbers comparable with papers that report it
+    protocol: str = "activitynet"
 
 
     def localize(self) -> Dict[str, Any]:
@@ -255,6 +259,8 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("evaluation.tiou: give at least one tIoU threshold")
     for i, t in enumerate(ev.tiou):
         _in_range(f"evaluation.tiou[{i}]", t, 0, 1)
+    if ev.protocol not in PROTOCOLS:
+        raise UserError(f"evaluation.protocol must be one of {', '.join(PROTOCOLS)}, got {ev.protocol!r}")
     if not dt.hidden_units:
         raise UserError("domain_transfer.hidden_units: give at least one layer size (Algorithm 1 fine-tunes"
                         " fully-connected layers over the shared features)")

@@ -78,6 +78,7 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"domain_transfer": {"theta1": "high"}}, r"domain_transfer.theta1 must be float, got 'high'"),
     ({"trainer": {"variant": "transformer"}}, r"trainer.variant must be one of"),
     ({"trainer": {"lr_schedule": "linear"}}, r"trainer.lr_schedule must be one of plateau, cosine"),
+    ({"evaluation": {"protocol": "coco"}}, r"evaluation.protocol must be one of activitynet, thumos14, got 'coco'"),
     ({"trainer": {"cells": 0}}, r"trainer.cells must be > 0"),
     ({"trainer": {"lr_decay_factor": 1.0}}, r"trainer.lr_decay_factor must be a number in \(0, 1\), got 1.0"),
     ({"trainer": {"lr_decay_factor": 0}}, r"trainer.lr_decay_factor must be a number in \(0, 1\)"),

@@ -222,3 +222,21 @@ def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_re
     [computation] = tfma_metrics._map_computations("mAP", **{k: v for k, v in json.loads(spec.config).items()
                                                               if k != "name"})
     assert computation.combiner._localize == want  # what the Evaluator's mAP localizes with
+
+
+def test_the_evaluator_scores_by_the_configured_protocol():
+    """``evaluation.protocol: thumos14``: the Evaluator's mAP is the THUMOS14 kit's. One segment [0, 10]
+    with detections [0, 8] (score 0.9) and [0, 10] (0.8): the kit's segment takes the exact one, so the
+    better-scored one is a false positive ranked first (AP 0.5); ActivityNet matches in score order (1.0)."""
+    from laf.evaluate import tfma_metrics
+
+    detections = ev.Segments(np.array([0.0, 0.0]), np.array([8.0, 10.0]), np.array([0, 0]), np.array([0.9, 0.8]))
+    video = tfma_metrics._Video("v", 0, "A", np.ones(1), detections, np.array([[0.0, 10.0, 0]]), np.zeros((0, 2)))
+    found = {}
+    for protocol in ("activitynet", "thumos14"):
+        [spec] = [m for m in eval_config(types.SimpleNamespace(**SETTINGS, protocol=protocol)).metrics_specs[0].metrics
+                  if m.class_name == "LocalizationMAP"]
+        config = {k: v for k, v in json.loads(spec.config).items() if k != "name"}
+        [computation] = tfma_metrics._map_computations("mAP", **config)
+        found[protocol] = computation.combiner._compute([video])
+    assert found == {"activitynet": [1.0] * 4, "thumos14": [0.5] * 4}  # mAP at 0.1, 0.3, 0.5 and their average

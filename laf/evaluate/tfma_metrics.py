@@ -26,6 +26,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_types
 
 from laf.evaluate import evaluation as ev
+from laf.evaluate import thumos14
 from schemas import names
 from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
@@ -171,9 +172,11 @@ def map_metric_names(name: str, tious: Sequence[float]) -> List[str]:
 
 def _map_computations(name: str, tious: List[float], window: int, stride: int, nms_overlap: float,
                       top_k_classes: Optional[int], scales: Sequence[float] = (1.0,),
-                      run_thresholds: Sequence[float] = (), model_names: Optional[List[str]] = None):
+                      run_thresholds: Sequence[float] = (), protocol: str = "activitynet",
+                      model_names: Optional[List[str]] = None):
     localize = ev.LocalizeConfig(window=window, scales=tuple(scales), run_thresholds=tuple(run_thresholds),
                                  stride=stride, nms_overlap=nms_overlap, top_k_classes=top_k_classes)
+    average_precision = thumos14.average_precision if protocol == "thumos14" else ev.average_precision
 
     def compute(videos: List[_Video]) -> List[float]:
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
@@ -181,21 +184,23 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
                       for s, e, c, score in zip(*v.detections)]
         ambiguous = {v.video_id: [Segment(float(s), float(e), AMBIGUOUS) for s, e in v.ambiguous]
                      for v in videos if len(v.ambiguous)}
-        result = ev.average_precision(gt, detections, tious, ambiguous)
+        result = average_precision(gt, detections, tious, ambiguous)
         return [float(x) for x in result.mAP] + [result.average_mAP]
 
     return _computations(map_metric_names(name, tious), compute, localize, model_names)
 
 
 class LocalizationMAP(metric_types.Metric):
-    """Temporal-localization mAP at each tIoU (ActivityNet protocol) and their average."""
+    """Temporal-localization mAP at each tIoU and their average, by the ActivityNet computation or
+    (``protocol="thumos14"``) the THUMOS14 kit's."""
 
     def __init__(self, tious: Sequence[float] = ev.PAPER_TIOUS, window: int = 10, stride: int = 1,
                  nms_overlap: float = 0.0, top_k_classes: Optional[int] = None, name: str = "mAP",
-                 scales: Sequence[float] = (1.0,), run_thresholds: Sequence[float] = ()):
+                 scales: Sequence[float] = (1.0,), run_thresholds: Sequence[float] = (),
+                 protocol: str = "activitynet"):
         super().__init__(_map_computations, tious=list(tious), window=window, stride=stride,
                          nms_overlap=nms_overlap, top_k_classes=top_k_classes, scales=list(scales),
-                         run_thresholds=list(run_thresholds), name=name)
+                         run_thresholds=list(run_thresholds), protocol=protocol, name=name)
 
 
 # --- EvalConfig -----------------------------------------------------------------------------------------
@@ -231,7 +236,8 @@ def eval_config(settings: Any = None, vocabulary: Optional[Vocabulary] = None) -
                 window=int(get("window", 10)), scales=[float(x) for x in get("scales", (1.0,))],
                 run_thresholds=[float(x) for x in get("run_thresholds", ())],
                 stride=int(get("stride", 1)),
-                nms_overlap=float(get("nms_overlap", 0.0)), top_k_classes=get("top_k_classes", None)),
+                nms_overlap=float(get("nms_overlap", 0.0)), top_k_classes=get("top_k_classes", None),
+                protocol=str(get("protocol", "activitynet"))),
     ]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", model_type="tf_generic")],

@@ -94,17 +94,21 @@ def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
     return run_store.artifacts_by_key(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
 
 
+def _map_config(eval_config) -> Dict[str, object]:
+    """The evaluation's LocalizationMAP metric settings ({} if absent)."""
+    for spec in getattr(eval_config, "metrics_specs", []) if eval_config is not None else []:
+        for metric in spec.metrics:
+            if metric.class_name == "LocalizationMAP":
+                return json.loads(metric.config or "{}")
+    return {}
+
+
 def _localize_settings(eval_config):
     """Sliding-window settings of the evaluation's LocalizationMAP metric (defaults if absent)."""
     from laf.evaluate import evaluation as ev
 
-    for spec in getattr(eval_config, "metrics_specs", []) if eval_config is not None else []:
-        for metric in spec.metrics:
-            if metric.class_name == "LocalizationMAP":
-                c = json.loads(metric.config or "{}")
-                return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig)
-                                            if f.name in c})
-    return ev.LocalizeConfig()
+    c = _map_config(eval_config)
+    return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig) if f.name in c})
 
 
 def _predict(model_uri: str, records, batch_size: int = 8):
@@ -151,9 +155,10 @@ def _shown(videos, count: int) -> List[int]:
 
 
 def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
-                  max_videos: int) -> None:
-    """Per-class AP and PR curves at tIoU 0.5 and the timelines, from the model run on the test split."""
-    from laf.evaluate import evaluation as ev
+                  max_videos: int, protocol: str = "activitynet") -> None:
+    """Per-class AP (by the Evaluator's ``protocol``) and PR curves (ActivityNet's matching) at tIoU 0.5
+    and the timelines, from the model run on the test split."""
+    from laf.evaluate import evaluation as ev, thumos14
 
     videos = _test_videos(examples_uri)
     if not videos:
@@ -165,7 +170,8 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     gt = {v.video_id: list(v.segments) for v in videos}
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
     found = [d for ds in detections for d in ds]
-    data.class_ap = {c: float(ap[0]) for c, ap in ev.average_precision(gt, found, [0.5], ambiguous).ap.items()}
+    average_precision = thumos14.average_precision if protocol == "thumos14" else ev.average_precision
+    data.class_ap = {c: float(ap[0]) for c, ap in average_precision(gt, found, [0.5], ambiguous).ap.items()}
     data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
                                     detections[i], predictions[i][1],
@@ -254,7 +260,8 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     else:
         try:
             _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
-                          _localize_settings(eval_config), max_videos)
+                          _localize_settings(eval_config), max_videos,
+                          str(_map_config(eval_config).get("protocol", "activitynet")))
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
 
