@@ -14,6 +14,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from laf.evaluate import evaluation as ev
+from laf.evaluate import thumos14
 from laf import tfrecords
 from laf.evaluate.tfma_metrics import eval_config, map_metric_names
 from schemas import names
@@ -87,7 +88,7 @@ def _from_examples(examples, probabilities, with_timestamps, actionness=None):
     return out
 
 
-def library_metrics(model_dir, videos, vocab, with_timestamps):
+def library_metrics(model_dir, videos, vocab, with_timestamps, average_precision=ev.average_precision):
     """The same metrics from the same SavedModel's predictions, computed by the library (frame times:
     the records' timestamps if the model returns them, else ``i / fps`` as the metrics assume)."""
     serve = tf.saved_model.load(os.path.join(model_dir, "Format-Serving")).signatures["serving_default"]
@@ -104,9 +105,9 @@ def library_metrics(model_dir, videos, vocab, with_timestamps):
             for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
                                  vocab.labels, config, actionness=a)]
     gt = {v.video_id: v.segments for v in videos}
-    result = ev.average_precision(gt, dets, SETTINGS["tiou"], {v.video_id: v.ambiguous for v in videos if v.ambiguous})
+    result = average_precision(gt, dets, SETTINGS["tiou"], {v.video_id: v.ambiguous for v in videos if v.ambiguous})
     # The Ambiguous rule must matter here, or the test could not tell an Evaluator that ignores it.
-    assert not np.allclose(result.mAP, ev.average_precision(gt, dets, SETTINGS["tiou"]).mAP)
+    assert not np.allclose(result.mAP, average_precision(gt, dets, SETTINGS["tiou"]).mAP)
     expected = {"hit@1": ev.hit_at_k(scores, labels, 1), "hit@5": ev.hit_at_k(scores, labels, 5),
                 "activity_hit@1": ev.activity_hit_at_k(scores, labels, matrix, 1),
                 "activity_hit@5": ev.activity_hit_at_k(scores, labels, matrix, 5)}
@@ -143,6 +144,11 @@ def evaluator_run(tmp_path_factory):
             eval_config=eval_config(types.SimpleNamespace(hit1_floor=0.5, **SETTINGS), vocabulary),
         ).with_id(f"Evaluator_{cand}")
         for cand, base, vocabulary in (("good", "bad", vocab), ("bad", "good", None))]
+    # The THUMOS14 kit's mAP (evaluation.protocol), on its own.
+    evaluators.append(tfx.components.Evaluator(
+        examples=examples.outputs["result"], model=models["good"].outputs["result"], example_splits=["eval"],
+        eval_config=eval_config(types.SimpleNamespace(hit1_floor=0.5, protocol="thumos14", **SETTINGS), vocab),
+    ).with_id("Evaluator_thumos14"))
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="tfma_metrics_test", pipeline_root=str(root / "pipeline"),
         components=[examples, *models.values(), *evaluators], enable_cache=False,
@@ -150,7 +156,8 @@ def evaluator_run(tmp_path_factory):
             str(root / "metadata.sqlite")),
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
     tfx.orchestration.LocalDagRunner().run(pipeline)
-    expected = {"good": library_metrics(good, videos, vocab, True), "bad": library_metrics(bad, videos, vocab, False)}
+    expected = {"good": library_metrics(good, videos, vocab, True), "bad": library_metrics(bad, videos, vocab, False),
+                "thumos14": library_metrics(good, videos, vocab, True, thumos14.average_precision)}
     return root / "pipeline", expected
 
 
@@ -180,6 +187,14 @@ def test_evaluator_metrics_agree_with_library(evaluator_run, candidate, baseline
         for name, value in expected[model].items():
             assert got[(name, model_name)] == pytest.approx(value, abs=1e-9), (name, model_name)
     assert 0 < expected["good"]["mAP@0.1"] and expected["bad"]["hit@1"] < expected["good"]["hit@1"]
+
+
+def test_evaluator_computes_the_thumos14_kit_s_map_when_asked(evaluator_run):
+    pipeline_root, expected = evaluator_run
+    got = loaded_metrics(pipeline_root, "Evaluator_thumos14")
+    names = map_metric_names("mAP", SETTINGS["tiou"])
+    assert [got[(n, "")] for n in names] == pytest.approx([expected["thumos14"][n] for n in names], abs=1e-9)
+    assert [expected["thumos14"][n] for n in names] != pytest.approx([expected["good"][n] for n in names])
 
 
 def test_blessing_needs_floor_and_no_regression(evaluator_run):
