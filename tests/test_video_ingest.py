@@ -2,6 +2,7 @@
 contract SequenceExamples; .npy import; the TFX component inside a real LocalDagRunner."""
 import glob
 import json
+import logging
 import os
 import shutil
 
@@ -138,6 +139,20 @@ def test_manifest_errors_fail_before_any_work(tmp_path, clips):
     no_activity = write_manifest(tmp_path / "serve.csv", [(clips["h264"], "Serve", "", "train", "")])
     assert cli.main(["extract", "videos", "--manifest", no_activity, "--output", output]) == 2
     assert not os.path.exists(output)
+
+
+def test_a_segment_past_the_end_among_good_ones_is_kept_with_a_warning(clips, weights, tmp_path, caplog):
+    """An annotation slip (THUMOS14 has a few: a video's last segments start after its end) keeps the
+    video and its segments as annotated, as the benchmarks' evaluation does; all of them past the end
+    (milliseconds?) is rejected (``mjpeg-in-ms`` above)."""
+    manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", "0.5-2.5;50-60")])
+    output = str(tmp_path / "out")
+    with caplog.at_level(logging.WARNING):
+        assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                         "--weights", weights]) == 0
+    assert [[(s.start, s.end) for s in r.segments] for r in vi.read_records(output, "train")] == [[(0.5, 2.5),
+                                                                                                (50.0, 60.0)]]
+    assert "h264: 1 of its 2 ground-truth segments start after the video's end (3.9 s), e.g. [50, 60]" in caplog.text
 
 
 def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path, capsys):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import queue
 import threading
@@ -62,13 +63,20 @@ def _element(result: Union[VideoRecord, rejects.Rejected]) -> sorted_files.Eleme
 
 
 def _segment_past_end(row: mf.VideoRow, end: float, what: str = "the video's end") -> Optional[str]:
-    """Why a row's ground truth no detection can match (a segment starting after ``end``:
-    milliseconds or frame numbers?), or None."""
+    """Why to reject a row whose every ground-truth segment starts at or after ``end`` (milliseconds
+    or frame numbers?), or None. When only some do, an annotation slip (THUMOS14 has a few videos
+    like that), the row is kept with its segments as annotated, which no detection can match, as the
+    benchmarks' own evaluation keeps them, and a warning says so."""
     outside = [s for s in row.segments if s.start >= end]
     if not outside:
         return None
-    return (f"segment [{outside[0].start:g}, {outside[0].end:g}] starts after {what} ({end:.1f} s);"
-            " segments are in seconds")
+    first = f"[{outside[0].start:g}, {outside[0].end:g}] starts after {what} ({end:.1f} s)"
+    if len(outside) == len(row.segments):
+        return f"segment {first}; segments are in seconds"
+    logging.warning("%s: %d of its %d ground-truth segments start after %s (%.1f s), e.g. %s; kept as annotated,"
+                    " so no detection can match them", row.video_id, len(outside), len(row.segments), what, end,
+                    first.split(" starts")[0])
+    return None
 
 
 def _record(row: mf.VideoRow, vocabulary: Vocabulary, features: np.ndarray, timestamps: np.ndarray,
