@@ -344,7 +344,7 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
 
     def activities(evaluator):
         metrics = json.loads(evaluator.exec_properties["eval_config"])["metrics_specs"][0]["metrics"]
-        return [json.loads(m["config"]).get("activities") for m in metrics if "activity" in m["config"]]
+        return [json.loads(m["config"]).get("activities") for m in metrics if json.loads(m["config"]).get("activity")]
 
     assert activities(local["Evaluator"]) == [[0, 1, 1], [0, 1, 1]]  # activity Hit@1 and Hit@5; x's: the taxonomy's
     assert activities(compiled["Evaluator"]) == [None, None]  # learned from the test videos where it runs
@@ -390,7 +390,8 @@ def test_a_local_run_takes_annotation_files_and_a_taxonomy(tmp_path):
     ingest = components["VideoIngest"].exec_properties
     assert ingest["taxonomy"] == str(tmp_path / "taxonomy.json") and ingest["inputs_fingerprint"]
     metrics = json.loads(components["Evaluator"].exec_properties["eval_config"])["metrics_specs"][0]["metrics"]
-    assert [json.loads(m["config"])["activities"] for m in metrics if "activity" in m["config"]] == [[0, 1, 1]] * 2
+    assert [json.loads(m["config"])["activities"] for m in metrics
+            if json.loads(m["config"]).get("activity")] == [[0, 1, 1]] * 2
     schema = components["VideoSchemaGen"].exec_properties["schema_file"]  # a copy named by its content
     assert os.path.dirname(schema) == os.path.join(str(tmp_path), "root", "schemas", schemas.digest(
         schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA)) and open(schema).read() == open(schemas.VIDEO_SCHEMA).read()
