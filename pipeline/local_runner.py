@@ -84,16 +84,18 @@ def schema_snapshot(pipeline_root: str) -> str:
     """``<pipeline_root>/schemas/<content hash>/``: copies of the schema files, in a folder named by
     what they hold. Why: TFX's cache keys ImportSchemaGen by the path it reads, so after an upgrade
     that changed the data contract the schema cached from the old one would validate the new records
-    (and fail them for a "new column"); a new path is a new cache key."""
-    import shutil
+    (and fail them for a "new column"); a new path is a new cache key. Written with ``tf.io.gfile``,
+    so a ``gs://`` pipeline root holds them too."""
+    import tensorflow as tf
 
-    folder = os.path.join(pipeline_root, "schemas", schemas.digest(schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA))
+    folder = f"{pipeline_root.rstrip('/')}/schemas/{schemas.digest(schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA)}"
     for path in (schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA):
-        target = os.path.join(folder, os.path.basename(path))
-        if not os.path.exists(target):
-            os.makedirs(folder, exist_ok=True)
-            shutil.copyfile(path, target + ".tmp")
-            os.replace(target + ".tmp", target)  # a killed run never leaves half a schema
+        target = f"{folder}/{os.path.basename(path)}"
+        if not tf.io.gfile.exists(target):
+            tf.io.gfile.makedirs(folder)
+            partial = f"{target}.{os.getpid()}.tmp"  # a killed run never leaves half a schema, nor do two runs
+            tf.io.gfile.copy(path, partial, overwrite=True)  # racing on one root clash on one temporary name
+            tf.io.gfile.rename(partial, target, overwrite=True)
     return folder
 
 

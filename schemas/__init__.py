@@ -19,5 +19,7 @@ def digest(*paths: str) -> str:
     h = _hashlib.sha256()
     for path in paths:
         with open(path, "rb") as f:
-            h.update(f.read())
+            content = f.read()
+        h.update(f"{_os.path.basename(path)}\t{len(content)}\n".encode())  # files' boundaries count too
+        h.update(content)
     return h.hexdigest()[:16]

@@ -151,6 +151,13 @@ def test_a_dollar_in_a_class_name_is_drawn_literally_not_as_tex():
     assert page.pr_figure(curves, page._colors(labels)).startswith("data:image/png;base64,")
 
 
+def test_the_metrics_note_names_the_run_s_map_protocol(data, tmp_path):
+    text = open(page.render(dataclasses.replace(data, protocol="thumos14"), str(tmp_path / "t.html")),
+                encoding="utf-8").read()
+    assert "per-class AP by the THUMOS14 kit's computation (the baseline rows' mAP" in text
+    assert "per-class AP by the ActivityNet computation." in page._metrics_note("activitynet")
+
+
 def test_timelines_draw_ambiguous_segments():
     video = page.VideoTimeline("v", "A:b", 40.0, [_seg(5, 9, "A:b")], [Detection("v", 20.0, 24.0, "A:b", 0.6)])
     plain = page.timeline_figure(video, page._colors(["A:b"]))

@@ -413,3 +413,8 @@ def test_a_changed_schema_is_read_from_a_new_path(tmp_path, monkeypatch):
     second = schema_snapshot(str(tmp_path / "root"))
     assert second != first and open(os.path.join(second, "video_schema.pbtxt")).read().endswith('"new" type: FLOAT }\n')
     assert sorted(os.listdir(first)) == sorted(os.listdir(second)) == ["image_schema.pbtxt", "video_schema.pbtxt"]
+    import tensorflow as tf
+
+    remote = schema_snapshot("ram://laf-schema-snapshot/root")  # a remote pipeline root (gs://) holds them too
+    assert remote.startswith("ram://laf-schema-snapshot/root/schemas/")
+    assert tf.io.gfile.GFile(f"{remote}/video_schema.pbtxt").read() == open(changed).read()

@@ -50,3 +50,10 @@ def test_classes_without_detections_and_equal_confidences():
     # equal confidences rank in the order of video name: the hit in "v1" before the miss in "v2"
     tied = [Detection("v2", 50, 60, "a", 0.5), Detection("v1", 0, 10, "a", 0.5)]
     assert thumos14.average_precision(gt, tied, [0.5]).ap["a"].tolist() == [1.0]
+
+
+def test_an_unknown_protocol_is_an_error_not_a_fallback():
+    assert thumos14.by_protocol("thumos14") is thumos14.average_precision
+    assert thumos14.by_protocol("activitynet") is evaluation.average_precision
+    with pytest.raises(ValueError, match="unknown mAP protocol 'THUMOS14'"):
+        thumos14.by_protocol("THUMOS14")

@@ -11,6 +11,7 @@ from typing import List
 
 from laf.errors import UserError
 from laf.evaluate.evaluation import PAPER_TIOUS, APResult, tiou_key
+from laf.evaluate.thumos14 import PROTOCOLS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ambiguous", action="store_true",
                         help="count false positives on THUMOS14 'Ambiguous' segments instead of ignoring them")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-
-
-PROTOCOLS = ("activitynet", "thumos14")
 
 
 def parse_tious(text: str) -> List[float]:
@@ -55,7 +53,7 @@ def format_table(result: APResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf.evaluate import annotations, evaluation, thumos14
+    from laf.evaluate import annotations, thumos14
 
     tious = parse_tious(args.tiou)
     gt = annotations.read_ground_truth(args.ground_truth, args.subset, one_subset=True)
@@ -69,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     ignored = sum(d.label not in classes for d in detections)
     if ignored:
         print(f"note: {ignored} detections of classes without ground truth were ignored", file=sys.stderr)
-    compute = thumos14.average_precision if args.protocol == "thumos14" else evaluation.average_precision
-    result = compute(gt, detections, tious, ambiguous)
+    result = thumos14.by_protocol(args.protocol)(gt, detections, tious, ambiguous)
     print(json.dumps(result.to_dict()) if args.json else format_table(result))
     return 0

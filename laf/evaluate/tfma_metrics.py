@@ -176,7 +176,7 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
                       model_names: Optional[List[str]] = None):
     localize = ev.LocalizeConfig(window=window, scales=tuple(scales), run_thresholds=tuple(run_thresholds),
                                  stride=stride, nms_overlap=nms_overlap, top_k_classes=top_k_classes)
-    average_precision = thumos14.average_precision if protocol == "thumos14" else ev.average_precision
+    average_precision = thumos14.by_protocol(protocol)
 
     def compute(videos: List[_Video]) -> List[float]:
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}

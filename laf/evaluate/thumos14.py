@@ -17,14 +17,24 @@ mAP here uses): the kit gives other numbers on the same detections. Per class an
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from laf.evaluate import evaluation
 from laf.evaluate.evaluation import APResult, Detection
 from schemas.segment import Segment
 
 Key = Tuple[str, str]  # (video, class)
+PROTOCOLS = ("activitynet", "thumos14")  # how mAP matches and averages (evaluation.protocol, laf evaluate --protocol)
+
+
+def by_protocol(protocol: str) -> Callable[..., APResult]:
+    """The AP computation a protocol names: ``evaluation.average_precision`` (ActivityNet) or this
+    module's; an unknown name is an error, never a silent fallback to either."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown mAP protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    return average_precision if protocol == "thumos14" else evaluation.average_precision
 
 
 def _overlap(gt: np.ndarray, det: np.ndarray) -> np.ndarray:

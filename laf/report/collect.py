@@ -170,8 +170,8 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     gt = {v.video_id: list(v.segments) for v in videos}
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
     found = [d for ds in detections for d in ds]
-    average_precision = thumos14.average_precision if protocol == "thumos14" else ev.average_precision
-    data.class_ap = {c: float(ap[0]) for c, ap in average_precision(gt, found, [0.5], ambiguous).ap.items()}
+    per_class = thumos14.by_protocol(protocol)(gt, found, [0.5], ambiguous).ap
+    data.class_ap = {c: float(ap[0]) for c, ap in per_class.items()}
     data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
                                     detections[i], predictions[i][1],
@@ -250,6 +250,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         notes.append("no ModelEvaluation artifact: the Evaluator has not run")
     else:
         data.metrics[RUN_METHOD], eval_config = run_store.eval_metrics(evaluation.uri)
+        data.protocol = str(_map_config(eval_config).get("protocol", "activitynet"))
     inputs = _producer_inputs(store, evaluation) if evaluation is not None else {}
     model = run_store.latest(inputs.get("model", [])) or run_store.latest(store.get_artifacts_by_type("Model"))
     examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
@@ -260,8 +261,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     else:
         try:
             _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
-                          _localize_settings(eval_config), max_videos,
-                          str(_map_config(eval_config).get("protocol", "activitynet")))
+                          _localize_settings(eval_config), max_videos, data.protocol)
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
 

@@ -61,6 +61,7 @@ class ReportData:
     notes: List[str] = dataclasses.field(default_factory=list)  # what is missing and why
     title: str = "LAF pipeline report"
     source: str = ""                                       # the pipeline root, for the header
+    protocol: str = "activitynet"                          # how the run's mAP was computed (evaluation.protocol)
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -348,12 +349,18 @@ def _class_names(data: ReportData) -> List[str]:
     return sorted(names)
 
 
-_METRICS_NOTE = ("<p>Hit@k: video-level classification, fused as the product fuses a model's frames (k-max "
-                 "pooling of probability x actionness for a model with actionness, else the paper's average "
-                 "fusion); activity Hit@1: the same over "
-                 "activities; mAP@t: temporal-localization mAP at tIoU t (ActivityNet protocol). Baseline rows show "
-                 "mean ± std over seeds (population std), from bench/paper_tables.py. Every mAP here ignores false "
-                 "positives on the Ambiguous segments (THUMOS14's rule) that the run's records carry.</p>")
+_PROTOCOL_NAMES = {"activitynet": "the ActivityNet computation", "thumos14": "the THUMOS14 kit's computation"}
+
+
+def _metrics_note(protocol: str) -> str:
+    baselines = ("" if protocol == "activitynet" else
+                 " (the baseline rows' mAP, from bench/paper_tables.py, is the ActivityNet computation)")
+    return ("<p>Hit@k: video-level classification, fused as the product fuses a model's frames (k-max pooling of "
+            "probability x actionness for a model with actionness, else the paper's average fusion); activity "
+            "Hit@1: the same over activities; mAP@t: temporal-localization mAP at tIoU t, this run's and the "
+            f"per-class AP by {_PROTOCOL_NAMES.get(protocol, protocol)}{baselines}. Baseline rows show mean ± std "
+            "over seeds (population std), from bench/paper_tables.py. Every mAP here ignores false positives on the "
+            "Ambiguous segments (THUMOS14's rule) that the run's records carry.</p>")
 _IMAGES_NOTE = ("<p>Web images of the chosen round's filter: kept (green) and dropped (red) by CNN_v's score of "
                 "the image's own label against theta1.</p>")
 
@@ -363,7 +370,7 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
     notes = list(data.notes)
     colors = _colors(_class_names(data))
     sections = [
-        ("Metrics", data.metrics, lambda: _metrics_table(data) + _METRICS_NOTE),
+        ("Metrics", data.metrics, lambda: _metrics_table(data) + _metrics_note(data.protocol)),
         ("Per-class average precision (tIoU 0.5)", data.class_ap, lambda: _figure(
             class_ap_figure(data.class_ap), "AP per class at tIoU 0.5; the dashed line is their mean.", "per-class AP")),
         ("Precision–recall at tIoU 0.5", data.pr_curves, lambda: _figure(
