@@ -343,12 +343,12 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     records, gt_note = run_records.scored_records(run, vocabulary)
     files = write_splits(records, args.work_dir)
     base, localize = run_settings(run, args.demo_output)
-    ambiguous = sum(len(r.ambiguous) for r in records["test"])
+    n_ambiguous = sum(len(r.ambiguous) for r in records["test"])
     notes = [gt_note, f"trainer: the run's settings, epochs={args.epochs or base.get('epochs')};"
                       f" {len(records['train'])}/{len(records['eval'])}/{len(records['test'])}"
                       " train/eval/test videos",
-             f"mAP: false positives on {ambiguous} Ambiguous test segments ignored"
-             if ambiguous else "mAP: no Ambiguous segments in the data"]
+             f"mAP: false positives on {n_ambiguous} Ambiguous test segments ignored"
+             if n_ambiguous else "mAP: no Ambiguous segments in the data"]
     print("\n".join(notes), flush=True)
     from trainer.run_fn import train
 

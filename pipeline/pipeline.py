@@ -71,9 +71,10 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
                                inputs_fingerprint=fingerprints.get("images", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
-    schema = {path: _schema_file(path, project_dir, schema_dir) for path in (schemas.VIDEO_SCHEMA, schemas.IMAGE_SCHEMA)}
-    video_checks = _validated(video_ingest.outputs["examples"], schema[schemas.VIDEO_SCHEMA], "Video")
-    image_checks = _validated(image_ingest.outputs["examples"], schema[schemas.IMAGE_SCHEMA], "Image")
+    video_schema, image_schema = (_schema_file(p, project_dir, schema_dir) for p in (schemas.VIDEO_SCHEMA,
+                                                                                     schemas.IMAGE_SCHEMA))
+    video_checks = _validated(video_ingest.outputs["examples"], video_schema, "Video")
+    image_checks = _validated(image_ingest.outputs["examples"], image_schema, "Image")
 
     dt = cfg.domain_transfer
     domain_transfer = DomainTransfer(

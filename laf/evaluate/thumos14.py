@@ -38,10 +38,9 @@ def by_protocol(protocol: str) -> Callable[..., APResult]:
 
 
 def _overlap(gt: np.ndarray, det: np.ndarray) -> np.ndarray:
-    """[G, D] the kit's interval overlap: intersection over the span of both, 0 unless they intersect."""
-    inter = np.minimum(gt[:, None, 1], det[None, :, 1]) - np.maximum(gt[:, None, 0], det[None, :, 0])
-    span = np.maximum(gt[:, None, 1], det[None, :, 1]) - np.minimum(gt[:, None, 0], det[None, :, 0])
-    return np.where(inter > 0, inter / np.where(span > 0, span, 1.0), 0.0)
+    """[G, D] the kit's interval overlap (intersection over the span of both, 0 unless they intersect),
+    which is the tIoU: intersecting intervals span their union."""
+    return evaluation.tiou(gt[:, None, 0], gt[:, None, 1], det[None, :, 0], det[None, :, 1])
 
 
 def _matched(overlap: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

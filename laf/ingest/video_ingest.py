@@ -70,12 +70,11 @@ def _segment_past_end(row: mf.VideoRow, end: float, what: str = "the video's end
     outside = [s for s in row.segments if s.start >= end]
     if not outside:
         return None
-    first = f"[{outside[0].start:g}, {outside[0].end:g}] starts after {what} ({end:.1f} s)"
+    first = f"[{outside[0].start:g}, {outside[0].end:g}]"
     if len(outside) == len(row.segments):
-        return f"segment {first}; segments are in seconds"
+        return f"segment {first} starts after {what} ({end:.1f} s); segments are in seconds"
     logging.warning("%s: %d of its %d ground-truth segments start after %s (%.1f s), e.g. %s; kept as annotated,"
-                    " so no detection can match them", row.video_id, len(outside), len(row.segments), what, end,
-                    first.split(" starts")[0])
+                    " so no detection can match them", row.video_id, len(outside), len(row.segments), what, end, first)
     return None
 
 
