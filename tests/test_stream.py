@@ -125,9 +125,9 @@ def test_localize_step_chained_over_chunks_equals_the_whole_sequence(setup, offl
     x = record.features[None].astype(np.float32)
     whole = model.signatures["frame_features"](frame_features=tf.constant(x), lengths=tf.constant([len(x[0])]))
     spec = step.structured_input_signature[1]
-    # projection; cells + the seen gate's carried value (trainer.seen_gate)
-    assert (spec["state_r"].shape[-1], spec["state_c"].shape[-1]) == (8, 17)
-    state = {"state_r": tf.zeros([1, 8]), "state_c": tf.zeros([1, 17])}
+    # projection + the seen gate's memory (3 classes); cells + its carried value (trainer.seen_gate)
+    assert (spec["state_r"].shape[-1], spec["state_c"].shape[-1]) == (11, 17)
+    state = {"state_r": tf.zeros([1, 11]), "state_c": tf.zeros([1, 17])}
     parts = []
     for a, b in ((0, 1), (1, 5), (5, 12), (12, len(x[0]))):
         out = step(frame_features=tf.constant(x[:, a:b]), **state)
@@ -532,7 +532,7 @@ def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
     new = add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"))
     assert os.path.isfile(os.path.join(new, "assets", "labels.json"))
     step = live.LocalStepper(new)
-    assert step.widths == (12, 25)  # two layers: r 6 + 6, c 12 + 12 + the seen gate's 1
+    assert step.widths == (16, 25)  # two layers: r 6 + 6 + the seen gate's memory (4 classes), c 12 + 12 + its 1
     x = np.random.RandomState(0).randn(9, 10).astype(np.float32)
     chained = np.concatenate([step.step(x[a:b])[0] for a, b in ((0, 4), (4, 9))])
     whole = tf.saved_model.load(str(tmp_path / "old")).signatures["frame_features"](

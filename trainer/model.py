@@ -86,11 +86,11 @@ class LSTMPClassifier(_FrameNet):
         self.recurrent = [LSTMP(cells, projection, return_state=True, name=f"lstmp_{i}")
                           for i in range(num_layers)]
         self.drops = [keras.layers.Dropout(dropout) for _ in range(num_layers)]
-        self.seen_gate = SeenGate(name="seen_gate") if actionness else None
+        self.seen_gate = SeenGate(num_classes, name="seen_gate") if actionness else None
 
     @property
     def state_sizes(self) -> List[int]:
-        gate = list(SeenGate.state_size) if self.seen_gate is not None else []
+        gate = list(self.seen_gate.state_size) if self.seen_gate is not None else []
         return [size for layer in self.recurrent for size in layer.state_size] + gate
 
     def call(self, features, mask=None, states: Optional[Sequence] = None, training=None):
@@ -103,11 +103,10 @@ class LSTMPClassifier(_FrameNet):
         outputs = self.outputs(x)
         if self.seen_gate is None:
             return outputs, final
-        carried = None if states is None else states[2 * self.num_layers + 1]
+        carried = None if states is None else states[2 * self.num_layers:]
         gated, carried = self.seen_gate(outputs["probabilities"], outputs["actionness"], mask=mask, carried=carried)
-        none = tf.zeros([tf.shape(carried)[0], 0], carried.dtype)
         outputs = {**outputs, "probabilities": gated, "class_probabilities": outputs["probabilities"]}
-        return outputs, final + [none, carried]
+        return outputs, final + list(carried)
 
     def get_config(self):
         return {**super().get_config(), "cells": self.cells, "projection": self.projection,

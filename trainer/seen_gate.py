@@ -23,7 +23,7 @@ LSTMP state. Until ``configure`` is called it is the identity (a net without sib
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -39,37 +39,69 @@ def keep_per_step(frame_interval_s: float) -> float:
 
 @keras.saving.register_keras_serializable(package="laf")
 class SeenGate(keras.layers.Layer):
-    """(probabilities [B, T, N], actionness [B, T]) -> gated probabilities, carried [B, 1]."""
+    """(probabilities [B, T, N], actionness [B, T]) -> gated probabilities, carried memory [B, N]
+    and carried decisive actionness [B, 1]."""
 
-    # (nothing, the carried decisive actionness): an (r, c) pair like each LSTMP layer's state
-    state_size = [0, 1]
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    @property
+    def state_size(self) -> List[int]:
+        """(the remembered class evidence, the carried decisive actionness): an (r, c) pair like each
+        LSTMP layer's state."""
+        return [self.num_classes, 1]
 
     def compute_mask(self, inputs, previous_mask=None):
-        return None  # takes the mask (padded steps keep the carried value), passes none on
+        return None  # takes the mask (padded steps keep the carried values), passes none on
 
     def build(self, probabilities_shape):
-        n = int(probabilities_shape[-1])
+        n = self.num_classes
         self.siblings = self.add_weight(shape=(n, n), initializer="identity", trainable=False, name="seen_siblings")
         self.keep = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_keep")
+        # 0: the carried share of s serves the frame's own p (a gate from before the memory, e.g. an upgraded model)
+        self.remember = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_memory")
 
     def configure(self, siblings, frame_interval_s: float) -> None:
         """``siblings`` [N, N]: row i uniform over label i's activity (``trainer.model.sibling_targets``)."""
         self.siblings.assign(tf.cast(siblings, self.siblings.dtype))
         self.keep.assign(keep_per_step(frame_interval_s))
+        self.remember.assign(1.0)
 
-    def call(self, probabilities, actionness, mask=None, carried: Optional[tf.Tensor] = None
-             ) -> Tuple[tf.Tensor, tf.Tensor]:
+    def flat(self, probabilities):
+        """Each activity's probability spread evenly over its siblings."""
+        return tf.einsum("...n,nm->...m", probabilities, self.siblings)
+
+    def recalled(self, memory, probabilities):
+        """The remembered sibling shape at the frame's own activity mass (the frame's flat p where
+        nothing is remembered), so a frame's activity never changes."""
+        flat, remembered = self.flat(probabilities), self.flat(memory)
+        shaped = tf.math.divide_no_nan(memory * flat, remembered)
+        return tf.where(remembered > 0, shaped, flat)
+
+    def call(self, probabilities, actionness, mask=None, carried: Optional[Sequence[tf.Tensor]] = None
+             ) -> Tuple[tf.Tensor, Tuple[tf.Tensor, tf.Tensor]]:
         batch = tf.shape(actionness)[0]
-        carried = tf.zeros([batch, 1], actionness.dtype) if carried is None else tf.cast(carried, actionness.dtype)
+        memory, seen = ((tf.zeros([batch, self.num_classes], probabilities.dtype), tf.zeros([batch], actionness.dtype))
+                        if carried is None else (tf.cast(carried[0], probabilities.dtype),
+                                                 tf.cast(carried[1], actionness.dtype)[:, 0]))
         valid = tf.ones_like(actionness) if mask is None else tf.cast(mask, actionness.dtype)
 
         def step(previous, x):
-            now, here = x
-            return here * tf.maximum(now, previous * self.keep) + (1.0 - here) * previous
+            memory, seen = previous
+            now, here, p = x
+            memory = here[:, None] * (memory * self.keep + now[:, None] * p) + (1.0 - here[:, None]) * memory
+            return memory, here * tf.maximum(now, seen * self.keep) + (1.0 - here) * seen
 
-        steps = time_scan(step, (tf.transpose(decisive(actionness)), tf.transpose(valid)), initializer=carried[:, 0])
-        steps = tf.transpose(steps)  # [B, T]
-        seen = tf.maximum(actionness, steps)[..., None]
-        flat = tf.einsum("btn,nm->btm", probabilities, self.siblings)
-        final = tf.concat([carried, steps], axis=1)[:, -1:]
-        return seen * probabilities + (1.0 - seen) * flat, final
+        major = (tf.transpose(decisive(actionness)), tf.transpose(valid), tf.transpose(probabilities, [1, 0, 2]))
+        memories, seens = time_scan(step, major, initializer=(memory, seen))
+        memories, seens = tf.transpose(memories, [1, 0, 2]), tf.transpose(seens)  # [B, T, N], [B, T]
+        own = actionness[..., None]
+        carried_share = tf.maximum(seens[..., None] - own, 0.0)
+        remembered = self.remember * self.recalled(memories, probabilities) + (1.0 - self.remember) * probabilities
+        gated = own * probabilities + carried_share * remembered + (1.0 - own - carried_share) * self.flat(probabilities)
+        final = (tf.concat([memory[:, None], memories], 1)[:, -1], tf.concat([seen[:, None], seens], 1)[:, -1:])
+        return gated, final
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}

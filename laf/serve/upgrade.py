@@ -6,7 +6,7 @@ the weights are copied in, and the model is exported again with today's signatur
 checked: the new ``frame_features`` must equal the old one on random features, and so must the
 ``localize`` detections (whose windows the old model does not say: pass the ``evaluation`` settings
 of its pipeline when they are not the defaults), else nothing is kept. A model from before
-``trainer.seen_gate`` gets the gate as the identity.
+``trainer.seen_gate`` gets the gate as the identity, one from before the gate's memory keeps its gate without it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from laf.errors import UserError
 from laf.evaluate.evaluation import LocalizeConfig
 
 
-GATE_WEIGHTS = ("seen_siblings", "seen_keep")  # trainer.seen_gate's; older models have none
+# trainer.seen_gate's; older models have none, or no seen_memory (it stays 0: the gate serves what it served)
+GATE_WEIGHTS = ("seen_siblings", "seen_keep", "seen_memory")
 
 LEGACY_WIDTH = 100  # older exports padded `localize` to this many detections and dropped the rest
 
@@ -99,7 +100,7 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
     for variable in net.variables:  # the same kind and shape, in the order Keras tracks them
         match = next((v for v in unused if _short(v) == _short(variable) and v.shape == variable.shape), None)
         if match is None and _short(variable) in GATE_WEIGHTS:
-            continue  # a model from before the seen gate: the gate stays the identity it was
+            continue  # a model from before the seen gate (or its memory): the gate stays what it was
         if match is None:
             raise UserError(f"{model_dir}: no weight for {variable.path} {tuple(variable.shape)}")
         variable.assign(match)
