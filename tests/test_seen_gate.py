@@ -65,6 +65,19 @@ def test_after_the_action_the_seen_sibling_is_named_not_the_heads_later_guess():
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-6)
 
 
+def test_an_activity_never_seen_keeps_its_own_probabilities_not_the_memorys_tails():
+    """A live stream carries the gate into the next video: its other activity has no remembered sibling."""
+    gate = _gate()
+    p = np.zeros([1, 12, 6], np.float32)
+    p[0, :4] = [0.9, 0.05, 0.04, 0.01, 1e-5, 1e-4]  # activity 0's action; activity 1 only as softmax tails
+    p[0, 4:] = [0.001, 0.001, 0.001, 0.34, 0.33, 0.327]  # the next video: activity 1's context, no lean
+    actionness = np.full([1, 12], 0.1, np.float32)
+    actionness[0, :4] = 1.0
+    out = gate(p, actionness)[0].numpy()[0]
+    np.testing.assert_allclose(out[4:, 3:], p[0, 4:, 3:], atol=0.01)  # not a confident sibling of activity 1
+    assert (out[4:, 3:].argmax(1) == 0).all()
+
+
 def test_without_memory_the_carried_share_serves_the_frames_own_probabilities():
     """An upgraded model from before the memory (no ``seen_memory`` weight) serves what it served."""
     gate = _gate()

@@ -509,6 +509,35 @@ def test_cli_stream_errors_are_one_line(setup, capfd):
     assert "one of the two" in _stderr(capfd)
 
 
+def test_a_model_from_before_the_gates_memory_is_upgraded_with_the_same_outputs(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from laf.serve.upgrade import add_step_signature
+    from trainer import model, serving
+    from trainer.seen_gate import SeenGate
+
+    def without_memory(gate, shape):  # the gate as it was: siblings and step, no seen_memory weight
+        n = gate.num_classes
+        gate.siblings = gate.add_weight(shape=(n, n), initializer="identity", trainable=False, name="seen_siblings")
+        gate.keep = gate.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_keep")
+        gate.remember = 0.0
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SeenGate, "build", without_memory)
+        net = model.build("lstmp", 3, cells=12, projection=6)
+        net(tf.zeros([1, 1, 10]))
+        net.seen_gate.siblings.assign(model.sibling_targets(VOCABULARY.activity_matrix()))
+        net.seen_gate.keep.assign(0.9)
+        net.actionness_head.kernel.assign(net.actionness_head.kernel * 50)  # decisive frames, then low ones
+        serving.export(net, 10, str(tmp_path / "old"))
+    assert "seen_memory" not in {v.path.split("/")[-1] for v in net.variables}
+    new = add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"))  # checks the outputs are equal
+    x = tf.constant(np.random.RandomState(1).randn(1, 30, 10).astype(np.float32) * 3)
+    outputs = [tf.saved_model.load(d).signatures["frame_features"](frame_features=x, lengths=tf.constant([30]))
+               for d in (str(tmp_path / "old"), new)]
+    np.testing.assert_allclose(outputs[0]["probabilities"], outputs[1]["probabilities"], atol=1e-5)
+
+
 def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
     import keras
     import tensorflow as tf

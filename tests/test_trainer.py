@@ -501,4 +501,5 @@ def test_before_its_action_a_video_gets_no_sibling_preference(siblings):
     assert action_share > before_share + 0.2, (action_share, before_share)  # 0.71 measured
     assert siblings["diagnostics"].context_class_collapse(outputs, test) < 0.5
     assert float(siblings["net"].seen_gate.keep) == pytest.approx(keep_per_step(1.0))  # 1 frame a second
+    assert float(siblings["net"].seen_gate.remember) == 1.0  # the trained net serves the gate's memory
     assert _sibling_share(siblings["outputs"], test, before) < before_share

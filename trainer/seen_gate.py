@@ -68,6 +68,8 @@ class SeenGate(keras.layers.Layer):
 
     def build(self, probabilities_shape):
         n = self.num_classes
+        if probabilities_shape[-1] is not None and int(probabilities_shape[-1]) != n:
+            raise ValueError(f"SeenGate for {n} classes got probabilities of {probabilities_shape[-1]}")
         self.siblings = self.add_weight(shape=(n, n), initializer="identity", trainable=False, name="seen_siblings")
         self.keep = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_keep")
         # 0: the carried share of s serves the frame's own p (a gate from before the memory, e.g. an upgraded model)
@@ -84,11 +86,14 @@ class SeenGate(keras.layers.Layer):
         return tf.einsum("...n,nm->...m", probabilities, self.siblings)
 
     def recalled(self, memory, probabilities):
-        """The remembered sibling shape at the frame's own activity mass (the frame's flat p where
-        nothing is remembered), so a frame's activity never changes."""
+        """The remembered sibling shape at the frame's own activity mass, so a frame's activity never
+        changes; trusted as far as the memory lies on that activity (an activity never seen, e.g.
+        the next video of a live stream, keeps the frame's own p instead of the tails of another's)."""
         flat, remembered = self.flat(probabilities), self.flat(memory)
         shaped = tf.math.divide_no_nan(memory * flat, remembered)
-        return tf.where(remembered > 0, shaped, flat)
+        on_activity = remembered / tf.linalg.diag_part(self.siblings)  # the memory's mass on each class's activity
+        trust = tf.math.divide_no_nan(on_activity, tf.reduce_sum(memory, axis=-1, keepdims=True))
+        return trust * shaped + (1.0 - trust) * probabilities
 
     def call(self, probabilities, actionness, mask=None, carried: Optional[Sequence[tf.Tensor]] = None
              ) -> Tuple[tf.Tensor, Tuple[tf.Tensor, tf.Tensor]]:
@@ -108,9 +113,10 @@ class SeenGate(keras.layers.Layer):
         memories, seens = time_scan(step, major, initializer=(memory, seen))
         memories, seens = tf.transpose(memories, [1, 0, 2]), tf.transpose(seens)  # [B, T, N], [B, T]
         own = actionness[..., None]
-        carried_share = tf.maximum(seens[..., None] - own, 0.0)
-        remembered = self.remember * self.recalled(memories, probabilities) + (1.0 - self.remember) * probabilities
-        gated = own * probabilities + carried_share * remembered + (1.0 - own - carried_share) * self.flat(probabilities)
+        seen_lately = tf.maximum(own, seens[..., None])
+        recall = (seen_lately - own) * self.remember  # the carried share, served from the memory
+        gated = (seen_lately * probabilities + recall * (self.recalled(memories, probabilities) - probabilities)
+                 + (1.0 - seen_lately) * self.flat(probabilities))
         final = (tf.concat([memory[:, None], memories], 1)[:, -1], tf.concat([seen[:, None], seens], 1)[:, -1:])
         return gated, final
 

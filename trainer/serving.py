@@ -35,8 +35,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     evidence runs and NMS in the graph (``laf.serve.localize_tf``) over the class evidence
     (p x actionness), so TF Serving returns segments directly, with the per-frame outputs of ``serving_default`` they
     came from. ``localize_step`` is one chunk of a stream with explicit state in and out
-    (``state_r``, ``state_c``: zeros to start; ``state_c`` ends with the seen gate's carried value,
-    ``trainer.seen_gate``), so a client can stream through a model server that
+    (``state_r``, ``state_c``: zeros to start; ``state_r`` ends with the seen gate's memory, one column per
+    class, and ``state_c`` with its carried value, ``trainer.seen_gate``), so a client can stream through a model server that
     holds no session; chained over chunks it equals ``frame_features`` on the whole sequence.
     ``localize_frames`` takes ONE video as encoded frames (JPEG/PNG, [T]) and their ``timestamps``
     [T], featurizes them in the graph as ingestion featurizes an encoded image
@@ -104,7 +104,7 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
 
 def state_widths(net: keras.Model) -> Tuple[List[int], List[int]]:
     """Per recurrent layer, the widths of its projected output ``r`` and its cell ``c`` (the seen
-    gate counts as a layer with no ``r`` and a one-wide ``c``)."""
+    gate counts as a layer whose ``r`` is its memory, one per class, and whose ``c`` is one wide)."""
     sizes = list(net.state_sizes)
     return sizes[0::2], sizes[1::2]
 
