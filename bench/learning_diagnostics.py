@@ -1,6 +1,6 @@
 """What the pushed model of a finished run learned, against the ground truth (any finished local run).
 
-    bench/learning_diagnostics.py --pipeline-root DIR
+    bench/learning_diagnostics.py --pipeline-root DIR [--gate-memory off]
 
 Ground-truth segments are used here only, never for training. Prints one line per number, then as
 the LAST line one JSON object:
@@ -20,6 +20,10 @@ the LAST line one JSON object:
   prefer the same class (1.0 = one fixed sibling); ``context_own_label``: ``{"before": x, "after": y}``,
   the share of test videos whose frames before (after) their action prefer their own label, which
   says which part of the context makes it collapse.
+
+``--gate-memory off`` serves the same model with its seen gate's memory off (``trainer.seen_gate``:
+the ``seen_memory`` variable set to 0 after loading), so the memory's effect is measured on the same
+weights; the JSON then has ``"gate_memory": "off"``.
 """
 from __future__ import annotations
 
@@ -42,11 +46,18 @@ from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
 
-def model_outputs(model_dir: str, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
-    """Per-video outputs of the SavedModel's ``frame_features`` signature (whole sequences)."""
+def model_outputs(model_dir: str, records: Sequence[VideoRecord], gate_memory: bool = True
+                  ) -> List[Dict[str, np.ndarray]]:
+    """Per-video outputs of the SavedModel's ``frame_features`` signature (whole sequences); with
+    ``gate_memory`` False, its seen gate served without the memory."""
     import tensorflow as tf
 
     model = tf.saved_model.load(model_dir)
+    if not gate_memory:
+        memory = [v for v in model.variables if v.name.split("/")[-1].startswith("seen_memory")]
+        if not memory:
+            raise UserError(f"{model_dir} has no seen gate memory to turn off")
+        memory[0].assign(0.0)
     features, lengths = batches.pad([r.features for r in records])
     found = model.signatures["frame_features"](frame_features=tf.constant(features), lengths=tf.constant(lengths))
     return batches.unpad({k: v.numpy() for k, v in found.items()}, lengths)
@@ -71,7 +82,7 @@ def actionness_targets(records: Sequence[VideoRecord], novelty: Dict[str, np.nda
                     tf.constant(novelty[r.video_id]) if r.video_id in novelty else None).numpy() for r in records]
 
 
-def diagnose(pipeline_root: str) -> dict:
+def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     run = run_records.locate(pipeline_root)
     if run.model is None:
         raise SystemExit(f"{pipeline_root} holds no trained model")
@@ -79,7 +90,7 @@ def diagnose(pipeline_root: str) -> dict:
     records, note = run_records.scored_records(run, vocabulary)
     print(note, flush=True)
     train, test = records["train"], records["test"]
-    outs = model_outputs(run.model, test)
+    outs = model_outputs(run.model, test, gate_memory)
     from trainer.novelty import sibling_novelty
 
     novelty = sibling_novelty(train, train)  # the training targets' novelty, computed once
@@ -100,15 +111,18 @@ def diagnose(pipeline_root: str) -> dict:
                               if phase != "action"},
         "test_videos": len(test),
         "model": run.model,
+        **({} if gate_memory else {"gate_memory": "off"}),
     }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", required=True, help="a finished local run")
+    parser.add_argument("--gate-memory", choices=("on", "off"), default="on",
+                        help="off: serve the model with its seen gate's memory off (same weights)")
     args = parser.parse_args(argv)
     try:
-        result = diagnose(args.pipeline_root)
+        result = diagnose(args.pipeline_root, args.gate_memory == "on")
     except UserError as e:
         print(f"learning_diagnostics: error: {e}", file=sys.stderr)
         return 2

@@ -43,7 +43,7 @@ def test_no_sibling_before_the_action_and_a_fading_one_after_it():
     assert out[30, 0] == pytest.approx(0.5 * 0.6 + 0.5 / 3, abs=1e-5)  # one half-life (20 s) later
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-6)
     np.testing.assert_allclose(out[:, :3].sum(1), 1.0, atol=1e-6)  # the activity's mass is kept
-    np.testing.assert_array_equal(out[:, :3].argmax(1), 0)  # so is the order among the siblings
+    np.testing.assert_array_equal(out[:, :3].argmax(1), 0)  # and with a constant p, whose shape the memory has, its order
     assert float(carried[0, 0]) == pytest.approx(0.5 ** (49 / 20), abs=1e-5)
 
 
@@ -69,12 +69,15 @@ def test_an_activity_never_seen_keeps_its_own_probabilities_not_the_memorys_tail
     """A live stream carries the gate into the next video: its other activity has no remembered sibling."""
     gate = _gate()
     p = np.zeros([1, 12, 6], np.float32)
-    p[0, :4] = [0.9, 0.05, 0.04, 0.01, 1e-5, 1e-4]  # activity 0's action; activity 1 only as softmax tails
-    p[0, 4:] = [0.001, 0.001, 0.001, 0.34, 0.33, 0.327]  # the next video: activity 1's context, no lean
+    p[0, :4] = [0.9, 0.05, 0.04, 1e-5, 1e-4, 0.01]  # activity 0's action; activity 1 only as tails, peaking on 5
+    p[0, 4:] = [0.001, 0.001, 0.001, 0.34, 0.33, 0.327]  # the next video: activity 1's context, leaning to 3
     actionness = np.full([1, 12], 0.1, np.float32)
     actionness[0, :4] = 1.0
     out = gate(p, actionness)[0].numpy()[0]
-    np.testing.assert_allclose(out[4:, 3:], p[0, 4:, 3:], atol=0.01)  # not a confident sibling of activity 1
+    gate.remember.assign(0.0)
+    without = gate(p, actionness)[0].numpy()[0]
+    # the tails' shape (~0.99 on sibling 5) would move these frames by up to ~0.5; trusted at ~1 %, by < 0.01
+    np.testing.assert_allclose(out[4:, 3:], without[4:, 3:], atol=0.01)
     assert (out[4:, 3:].argmax(1) == 0).all()
 
 

@@ -8,9 +8,14 @@ earlier a_t carried forward and halved every ``SEEN_HALF_LIFE_S`` seconds): the 
 one fixed step (the train split's median frame interval) instead of each video's timestamps.
 The served probabilities are a_t x p_t + (s_t - a_t) x m_t + (1 - s_t) x flat(p_t), where
 flat(p_t) spreads each activity's mass evenly over its siblings and m_t is the remembered sibling:
-the class evidence of the decisive frames (each p weighted by its decisive actionness, decayed as
-the carried value is), at the frame's own activity mass. A frame before any action keeps its
-activity but stops voting for a sibling; a frame after one names the sibling that was seen.
+the class evidence of the decisive frames (a sum of each p weighted by its decisive actionness,
+halved with the same half-life as the carried value), given the frame's own activity mass and
+trusted as far as the memory lies on that activity (the rest is p_t). A frame before any action
+keeps its activity but stops voting for a sibling; a frame after one names the sibling that was seen.
+A sum, not the carried maximum: every decisive frame of an action votes, so one noisy frame does
+not decide; a short later action of another sibling of the same activity (a live stream's next
+video within a half-life) is outweighed by a long earlier one until its own decisive frames,
+served their own p, add up.
 
 Why the gate: on an unseen scene the class head's "no sibling" generalises imperfectly. Frames that look a
 little like one sibling's action (Soccer context next to a low-contrast PenaltyKick, actionness
@@ -20,17 +25,18 @@ docs/learning.md, "The seen gate").
 
 Why the memory: after the action the class head must recall, through its LSTMP state, a sibling it
 saw up to a half-life ago, beyond the k-step unroll its loss reaches back over; where two siblings
-are close it drifts back to the scene's favourite. Served as s_t x p_t (the gate before the
-memory), the frames after a Basketball:JumpShot named Basketball:FreeThrow in 2 of 3 held-out test
-videos (``laf demo --seed 8 --looks 5``: context collapse 0.667 -> 0.333, average-fusion Hit@1
-0.972 -> 1.000 with the memory; docs/learning.md, "The seen gate"). Each frame keeps its
+are close it drifts back to the scene's favourite. Served as s_t x p_t + (1 - s_t) x flat(p_t)
+(the gate before the memory), the context of all 3 Basketball:JumpShot test videos of a held-out
+draw (``laf demo --seed 8 --looks 5``; frames outside every segment, between occurrences too)
+preferred Basketball:FreeThrow; with the memory each prefers its own label (context collapse
+0.667 -> 0.333, average-fusion Hit@1 0.972 -> 1.000; docs/learning.md, "The seen gate"). Each frame keeps its
 activity's mass, so the activity argmax never changes; where the frame's own actionness is
 the larger, the output is the gate without memory.
 
 It is a recurrent step (the memory [N] and the carried value per stream), so chunked and streamed inference equal
 whole-sequence inference; a live stream carries it from one video into the next, as it does the
 LSTMP state. Until ``configure`` is called it is the identity (a net without siblings); a model
-from before the memory (no ``seen_memory`` weight, ``laf.serve.upgrade``) serves s_t x p_t.
+from before the memory (no ``seen_memory`` weight, ``laf.serve.upgrade``) serves the gate without it.
 """
 from __future__ import annotations
 
@@ -87,8 +93,9 @@ class SeenGate(keras.layers.Layer):
 
     def recalled(self, memory, probabilities):
         """The remembered sibling shape at the frame's own activity mass, so a frame's activity never
-        changes; trusted as far as the memory lies on that activity (an activity never seen, e.g.
-        the next video of a live stream, keeps the frame's own p instead of the tails of another's)."""
+        changes; trusted as far as the memory lies on that activity (an activity never seen, e.g. a
+        live stream's next video of another activity, keeps the frame's own p instead of the tails of
+        another's; a next video of the same activity gets the last one's sibling until it fades)."""
         flat, remembered = self.flat(probabilities), self.flat(memory)
         shaped = tf.math.divide_no_nan(memory * flat, remembered)
         on_activity = remembered / tf.linalg.diag_part(self.siblings)  # the memory's mass on each class's activity

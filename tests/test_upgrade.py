@@ -1,0 +1,107 @@
+"""laf.serve.upgrade: a model exported by an older version gets today's signatures with its outputs unchanged."""
+import os
+
+import numpy as np
+import pytest
+
+from laf.serve import live
+from schemas.vocabulary import Vocabulary
+
+VOCABULARY = Vocabulary.build(["Ball:Kick", "Ball:Throw", "Swim:Dive"])
+
+
+def test_a_model_from_before_the_gates_memory_is_upgraded_with_the_same_outputs(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from laf.serve.upgrade import add_step_signature
+    from trainer import model, serving
+    from trainer.seen_gate import SeenGate
+
+    def without_memory(gate, shape):  # the gate as it was: siblings and step, no seen_memory weight
+        n = gate.num_classes
+        gate.siblings = gate.add_weight(shape=(n, n), initializer="identity", trainable=False, name="seen_siblings")
+        gate.keep = gate.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_keep")
+        gate.remember = 0.0
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SeenGate, "build", without_memory)
+        net = model.build("lstmp", 3, cells=12, projection=6)
+        net(tf.zeros([1, 1, 10]))
+        net.seen_gate.siblings.assign(model.sibling_targets(VOCABULARY.activity_matrix()))
+        net.seen_gate.keep.assign(0.9)
+        net.actionness_head.kernel.assign(net.actionness_head.kernel * 50)  # decisive frames, then low ones
+        serving.export(net, 10, str(tmp_path / "old"))
+    assert "seen_memory" not in {v.path.split("/")[-1] for v in net.variables}
+    new = tf.saved_model.load(add_step_signature(str(tmp_path / "old"), str(tmp_path / "new")))  # outputs checked equal
+    memory = [v for v in new.variables if "seen_memory" in v.name]
+    assert len(memory) == 1 and float(memory[0]) == 0.0  # the gate stays as it was
+    x = tf.constant(np.random.RandomState(1).randn(1, 30, 10).astype(np.float32) * 3)
+    served = new.signatures["frame_features"](frame_features=x, lengths=tf.constant([30]))["probabilities"]
+    memory[0].assign(1.0)  # the memory would have changed this model's outputs: the check above was not vacuous
+    remembered = new.signatures["frame_features"](frame_features=x, lengths=tf.constant([30]))["probabilities"]
+    assert np.abs(served.numpy() - remembered.numpy()).max() > 1e-3
+
+
+def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from laf.errors import UserError
+    from laf.serve.upgrade import add_step_signature, architecture
+    from trainer import model, serving
+
+    keras.utils.set_random_seed(3)
+    net = model.build("lstmp", 4, cells=12, projection=6, num_layers=2)
+    net.seen_gate = None  # as before trainer.seen_gate existed: the upgrade adds it as the identity
+    net(tf.zeros([1, 1, 10]))
+    net.standardize.set_moments(np.linspace(-1, 1, 10), np.linspace(0.5, 2, 10))
+    archive = keras.export.ExportArchive()  # exported as before localize_step existed
+    archive.track(net)
+    for name, (fn, spec) in serving.serving_endpoints(net, 10).items():
+        if name != "localize_step":
+            archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(str(tmp_path / "old"), verbose=False)
+    VOCABULARY.save(str(tmp_path / "old" / "assets"))
+    new = add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"))
+    assert os.path.isfile(os.path.join(new, "assets", "labels.json"))
+    step = live.LocalStepper(new)
+    assert step.widths == (16, 25)  # two layers: r 6 + 6 + the seen gate's memory (4 classes), c 12 + 12 + its 1
+    x = np.random.RandomState(0).randn(9, 10).astype(np.float32)
+    chained = np.concatenate([step.step(x[a:b])[0] for a, b in ((0, 4), (4, 9))])
+    whole = tf.saved_model.load(str(tmp_path / "old")).signatures["frame_features"](
+        frame_features=tf.constant(x[None]), lengths=tf.constant([9]))
+    np.testing.assert_allclose(chained, whole["probabilities"].numpy()[0], atol=1e-6)
+    cnn = model.build("cnn", 4)
+    cnn(tf.zeros([1, 1, 10]))
+    with pytest.raises(UserError, match="only LSTMP models"):
+        architecture(cnn.variables)
+
+
+def test_an_upgrade_keeps_the_old_model_s_localize_windows_or_refuses(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from laf.errors import UserError
+    from laf.evaluate.evaluation import LocalizeConfig
+    from laf.serve.upgrade import add_step_signature
+    from trainer import model, serving
+
+    keras.utils.set_random_seed(4)
+    net = model.build("lstmp", 4, cells=12, projection=6)  # with actionness: window scales apply
+    net(tf.zeros([1, 1, 10]))
+    windows = LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0))
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    for name, (fn, spec) in serving.serving_endpoints(net, 10, windows).items():
+        if name != "localize_step":
+            archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(str(tmp_path / "old"), verbose=False)
+    with pytest.raises(UserError, match="other segments than windows of"):
+        add_step_signature(str(tmp_path / "old"), str(tmp_path / "default"))
+    assert sorted(os.listdir(tmp_path)) == ["old"]  # nothing left of the refused copy
+    for existing in (tmp_path / "old", tmp_path):  # the model itself, or the serving folder of every version
+        with pytest.raises(UserError, match="already exists"):
+            add_step_signature(str(tmp_path / "old"), str(existing), windows)
+    assert tf.saved_model.load(str(tmp_path / "old")).signatures["localize"] is not None
+    assert os.path.isdir(add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"), windows))
+    assert sorted(os.listdir(tmp_path)) == ["new", "old"]
