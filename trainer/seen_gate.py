@@ -54,6 +54,9 @@ def keep_per_step(frame_interval_s: float) -> float:
     return float(fade(float(frame_interval_s)))
 
 
+MEMORY_WEIGHT = "seen_memory"  # the gate's memory switch (1 once configured), by name for loaded SavedModels
+
+
 @keras.saving.register_keras_serializable(package="laf")
 class SeenGate(keras.layers.Layer):
     """(probabilities [B, T, N], actionness [B, T]) -> gated probabilities, carried memory [B, N]
@@ -79,7 +82,7 @@ class SeenGate(keras.layers.Layer):
         self.siblings = self.add_weight(shape=(n, n), initializer="identity", trainable=False, name="seen_siblings")
         self.keep = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_keep")
         # 0: the carried share of s serves the frame's own p (a gate from before the memory, e.g. an upgraded model)
-        self.remember = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen_memory")
+        self.remember = self.add_weight(shape=(), initializer="zeros", trainable=False, name=MEMORY_WEIGHT)
 
     def configure(self, siblings, frame_interval_s: float) -> None:
         """``siblings`` [N, N]: row i uniform over label i's activity (``trainer.model.sibling_targets``)."""
@@ -91,12 +94,13 @@ class SeenGate(keras.layers.Layer):
         """Each activity's probability spread evenly over its siblings."""
         return tf.einsum("...n,nm->...m", probabilities, self.siblings)
 
-    def recalled(self, memory, probabilities):
+    def recalled(self, memory, probabilities, flat):
         """The remembered sibling shape at the frame's own activity mass, so a frame's activity never
         changes; trusted as far as the memory lies on that activity (an activity never seen, e.g. a
         live stream's next video of another activity, keeps the frame's own p instead of the tails of
-        another's; a next video of the same activity gets the last one's sibling until it fades)."""
-        flat, remembered = self.flat(probabilities), self.flat(memory)
+        another's; a next video of the same activity gets the last one's sibling until it fades).
+        ``flat``: ``self.flat(probabilities)``, which the caller needs too."""
+        remembered = self.flat(memory)
         shaped = tf.math.divide_no_nan(memory * flat, remembered)
         on_activity = remembered / tf.linalg.diag_part(self.siblings)  # the memory's mass on each class's activity
         trust = tf.math.divide_no_nan(on_activity, tf.reduce_sum(memory, axis=-1, keepdims=True))
@@ -122,8 +126,9 @@ class SeenGate(keras.layers.Layer):
         own = actionness[..., None]
         seen_lately = tf.maximum(own, seens[..., None])
         recall = (seen_lately - own) * self.remember  # the carried share, served from the memory
-        gated = (seen_lately * probabilities + recall * (self.recalled(memories, probabilities) - probabilities)
-                 + (1.0 - seen_lately) * self.flat(probabilities))
+        flat = self.flat(probabilities)
+        gated = (seen_lately * probabilities + recall * (self.recalled(memories, probabilities, flat) - probabilities)
+                 + (1.0 - seen_lately) * flat)
         final = (tf.concat([memory[:, None], memories], 1)[:, -1], tf.concat([seen[:, None], seens], 1)[:, -1:])
         return gated, final
 
