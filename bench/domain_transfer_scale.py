@@ -20,6 +20,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.report.strict_json import bench_main  # noqa: E402
+
 CLASSES, DIM, FRAMES_PER_VIDEO = 10, 64, 100
 CONFIG = dict(theta1=0.3, theta2=0.3, max_rounds=2, hidden_units=(64,), epochs=1, svm_epochs=1,
               batch_size=1024, min_images_per_class=5, min_frames_per_class=20, seed=0)
@@ -96,7 +99,6 @@ def main() -> None:
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if args.write:
         write_data(args.frames, args.write)
         print(json.dumps({"written": args.write}))
@@ -131,4 +133,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(bench_main("domain_transfer_scale", main))

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.report.strict_json import bench_main  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
@@ -125,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(bench_main("eval_speed", main))

@@ -30,6 +30,7 @@ import time
 from typing import Dict, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.report.strict_json import bench_main  # noqa: E402
 
 from laf.quiet import quiet  # noqa: E402
 
@@ -167,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(bench_main("image_ingest", main))

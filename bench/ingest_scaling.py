@@ -36,6 +36,7 @@ import time
 from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.report.strict_json import bench_main  # noqa: E402
 
 FEATURES = dict(name="mobilenet_v3_small", layer="expanded_conv_3_squeeze_excite_mul", input_size=112)
 FPS = 2.0
@@ -168,4 +169,4 @@ def main(argv: List[str] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(bench_main("ingest_scaling", main))

@@ -87,7 +87,7 @@ def actionness_targets(records: Sequence[VideoRecord], novelty: Dict[str, np.nda
 def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     run = run_records.locate(pipeline_root)
     if run.model is None:
-        raise SystemExit(f"{pipeline_root} holds no trained model")
+        raise UserError(f"{pipeline_root} holds no trained model")
     vocabulary = Vocabulary.load(run.vocabulary)
     records, note = run_records.scored_records(run, vocabulary)
     print(note, flush=True)
@@ -118,16 +118,16 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    return strict_json.bench_main("learning_diagnostics", lambda: _diagnostics(argv))
+
+
+def _diagnostics(argv: Optional[Sequence[str]]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", required=True, help="a finished local run")
     parser.add_argument("--gate-memory", choices=("on", "off"), default="on",
                         help="off: serve the model with its seen gate's memory off (same weights)")
     args = parser.parse_args(argv)
-    try:
-        result = diagnose(args.pipeline_root, args.gate_memory == "on")
-    except UserError as e:
-        print(f"learning_diagnostics: error: {e}", file=sys.stderr)
-        return 2
+    result = diagnose(args.pipeline_root, args.gate_memory == "on")
     for key, value in result.items():
         print(f"{key:32s} {value}")
     print(strict_json.dumps(result))

@@ -298,11 +298,7 @@ def image_filter_scores(run: Run, vocabulary: Vocabulary, notes: List[str]) -> O
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    try:
-        return _tables(argv)
-    except UserError as e:
-        print(f"paper_tables: error: {e}", file=sys.stderr)
-        return 2
+    return strict_json.bench_main("paper_tables", lambda: _tables(argv))
 
 
 def _tables(argv: Optional[Sequence[str]]) -> int:

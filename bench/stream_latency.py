@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
+from laf.report.strict_json import bench_main  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
@@ -310,4 +311,4 @@ def measure(args: argparse.Namespace, work: str) -> Dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(bench_main("stream_latency", main))

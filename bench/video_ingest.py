@@ -23,6 +23,7 @@ import time
 from typing import Callable, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.report.strict_json import bench_main  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -175,4 +176,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(bench_main("video_ingest", main))

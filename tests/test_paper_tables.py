@@ -65,5 +65,7 @@ def test_bad_demo_run_settings_are_usage_errors(capsys):
 def test_a_run_that_never_finished_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "metadata.sqlite").write_bytes(b"")  # a metadata store no component finished in
     assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert err.startswith("paper_tables: error:") and "holds no finished VideoIngest execution" in err
+    assert json.loads(captured.out.strip().splitlines()[-1])["bench"] == "paper_tables"
