@@ -5,6 +5,7 @@ the store, the latest artifact or finished execution, and a ModelEvaluation's me
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -18,10 +19,30 @@ def open_store(pipeline_root: str):
     path = os.path.join(pipeline_root, METADATA_FILE)
     if not os.path.isfile(path):
         raise UserError(f"{path} not found: the pipeline root must be the root of a finished local run")
+    _check_store(path)
     from ml_metadata.metadata_store import metadata_store
     from tfx.orchestration import metadata
 
     return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+
+
+def _check_store(path: str) -> None:
+    """Refuse a file that is no ML Metadata store before MLMD opens it: MLMD would create its tables
+    in any SQLite file (an empty one included), changing the user's file and reading an empty run."""
+    import sqlite3
+
+    with open(path, "rb") as f:
+        header = f.read(16)
+    if header != b"SQLite format 3\x00":
+        raise UserError(f"{path} is {'empty' if not header else 'not an SQLite database'}: not a pipeline run's"
+                        " metadata store")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+    if not {"Type", "Artifact", "Execution"} <= tables:
+        raise UserError(f"{path} is an SQLite database but not an ML Metadata store (no MLMD tables)")
 
 
 def latest(artifacts: Sequence[Any]):

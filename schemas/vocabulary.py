@@ -68,7 +68,14 @@ class Vocabulary:
     @classmethod
     def from_json(cls, text: str) -> "Vocabulary":
         d = json.loads(text)
-        vocabulary = cls(list(d["labels"]), {k: list(v) for k, v in d["activities"].items()})
+        try:
+            labels, activities = d["labels"], d["activities"]
+            if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+                raise TypeError
+            vocabulary = cls(list(labels), {str(k): list(v) for k, v in activities.items()})
+        except (KeyError, TypeError, AttributeError):
+            raise ValueError('not a labels.json: it needs {"labels": [label, ...], "activities": {activity: [label,'
+                             ' ...]}}') from None
         placed = [label for actions in vocabulary.activities.values() for label in actions]
         if sorted(placed) != sorted(vocabulary.labels) or len(set(placed)) != len(placed):
             # a label in no activity (or two) has no siblings: the trainer's sibling targets divide by 0

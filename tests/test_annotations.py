@@ -84,7 +84,8 @@ def test_activitynet_ground_truth_round_trip(tmp_path):
                                                                         "label": "CricketShot"}
     assert annotations.read_ground_truth(path) == gt
     assert annotations.read_activitynet(path, subset="validation") == gt
-    assert annotations.read_activitynet(path, subset="testing") == {}
+    with pytest.raises(UserError, match=r"has no subset 'testing' \(found \['validation'\]\)"):
+        annotations.read_activitynet(path, subset="testing")  # as a THUMOS14 folder without that subset
 
 
 def test_results_round_trip(tmp_path):
@@ -106,6 +107,7 @@ def test_results_round_trip(tmp_path):
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": "x"}]}}', "segment"),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": "12"}]}}', "segment"),
     ('{"results": {"v": null}}', "expected a list of results"),
+    ('{"results": {"v": [{"label": null, "score": 1, "segment": [0, 1]}]}}', '"label" must be a non-empty string'),
     (b'{"results": {"v\xe9": []}}', "not UTF-8 text"),
 ])
 def test_bad_result_files_are_user_errors(tmp_path, content, message):
@@ -120,13 +122,24 @@ def test_bad_result_files_are_user_errors(tmp_path, content, message):
 @pytest.mark.parametrize("content, message", [
     ('{"database": {"v": []}}', 'expected {"annotations"'),
     ('{"database": {"v": {"annotations": null}}}', 'expected {"annotations"'),
-    ('{"database": {"v": {"annotations": ["x"]}}}', 'missing "label"'),
+    ('{"database": {"v": {"annotations": ["x"]}}}', '"label" must be a non-empty string'),
+    ('{"database": {"v": {"annotations": [{"segment": [0, 1], "label": null}]}}}', '"label" must be a non-empty'),
+    ('{"database": {"v": {"annotations": [{"segment": [0, 1], "label": 3}]}}}', '"label" must be a non-empty'),
 ])
 def test_bad_activitynet_ground_truth_is_a_user_error(tmp_path, content, message):
     path = tmp_path / "gt.json"
     path.write_text(content)
     with pytest.raises(UserError, match=message):
         annotations.read_activitynet(str(path))
+
+
+def test_a_subset_the_ground_truth_lacks_names_those_it_has(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text('{"database": {"v": {"subset": "validation", "annotations": [{"segment": [0, 1], "label": "a"}]},'
+                    ' "w": {"subset": "testing", "annotations": []}}}')
+    with pytest.raises(UserError, match=r"has no subset 'test' \(found \['testing', 'validation'\]\)"):
+        annotations.read_activitynet(str(path), "test")
+    assert annotations.read_activitynet(str(path), "validation") == {"v": [Segment(0.0, 1.0, "a")]}
 
 
 def test_bad_ground_truth_paths(tmp_path):

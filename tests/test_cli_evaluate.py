@@ -87,3 +87,16 @@ def test_activitynet_ground_truth_of_several_subsets_needs_one_chosen(files, tmp
     assert main(["evaluate", "--ground-truth", both, "--predictions", pred]) == 2
     assert "holds the subsets ['training', 'validation']: choose one (--subset)" in capsys.readouterr().err
     assert main(["evaluate", "--ground-truth", both, "--predictions", pred, "--subset", "validation", "--json"]) == 0
+
+
+def test_predictions_of_videos_without_ground_truth_are_noted(files, tmp_path, capsys):
+    gt_json, _, _ = files
+    other = str(tmp_path / "other.json")
+    annotations.write_results(other, [Detection("x1", 0, 10, "a", 0.9), Detection("x2", 0, 5, "b", 0.8)])
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["average_mAP"] == 0.0
+    assert "none of the 2 predicted videos is in the ground truth (e.g. 'x1'): check --subset" in captured.err
+    annotations.write_results(other, DETS + [Detection("x1", 0, 10, "a", 0.9)])
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other]) == 0
+    assert "1 of the 3 predicted videos are not in the ground truth (e.g. 'x1')" in capsys.readouterr().err

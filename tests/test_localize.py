@@ -139,6 +139,10 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("missing_weights", "backbone weights file not found"),
     ("missing_weights_stream", "backbone weights file not found"),
     ("bad_input_size", "--input-size >= 32"),
+    ("zero_input_size", "--input-size >= 32"),
+    ("serving_folder", "holds model versions, not a SavedModel: give one of them, e.g. --model "),
+    ("not_a_saved_model", "is not a SavedModel (no saved_model.pb)"),
+    ("unknown_layer", "backbone mobilenet_v3_small (weights none, layer nosuch, input size 32): No such layer"),
     ("json_in_no_folder", "need a file in an existing folder"),
     ("plot_is_a_file", "is a file; give a folder"),
     ("video_twice", "video given more than once"),
@@ -154,6 +158,11 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     broken = root / "broken_assets"
     (broken / "assets").mkdir(parents=True, exist_ok=True)
     (broken / "assets" / "features.json").write_text('{"fps": 2.0}')
+    serving, empty = root / "serving", root / "empty_model"
+    for folder in (serving, empty):
+        folder.mkdir(exist_ok=True)
+    if not (serving / "7").exists():
+        (serving / "7").symlink_to(model_dir)
     argv = {"missing_video": ["--model", model_dir, str(root / "nope.mp4"), *BACKBONE_FLAGS],
             "folder_as_video": ["--model", model_dir, str(root), *BACKBONE_FLAGS],
             "undecodable": ["--model", model_dir, str(page), *BACKBONE_FLAGS],
@@ -167,6 +176,10 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "missing_weights_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS,
                                        "--weights", str(root / "no.h5")],
             "bad_input_size": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--input-size", "-5"],
+            "zero_input_size": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--input-size", "0"],
+            "serving_folder": ["--model", str(serving), videos[0]],
+            "not_a_saved_model": ["--model", str(empty), videos[0], *BACKBONE_FLAGS],
+            "unknown_layer": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--layer", "nosuch"],
             "json_in_no_folder": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--json", str(root / "no/r.json")],
             "plot_is_a_file": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--plot", str(page)],
             "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS],
@@ -178,6 +191,15 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     err = _stderr(capfd)
     assert err.startswith("laf localize: error:") and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", ["--fps", "--read-timeout"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_numbers_are_usage_errors(served_model, capfd, flag, value):
+    with pytest.raises(SystemExit) as exited:
+        main(["localize", "--model", served_model.model_dir, served_model.videos[0], *BACKBONE_FLAGS, flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}: must be a finite number, got '{value}'" in _stderr(capfd)
 
 
 def test_video_ids_tell_every_video_apart():

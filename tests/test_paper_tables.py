@@ -63,7 +63,13 @@ def test_bad_demo_run_settings_are_usage_errors(capsys):
 
 
 def test_a_run_that_never_finished_is_a_one_line_error(tmp_path, capsys):
-    (tmp_path / "metadata.sqlite").write_bytes(b"")  # a metadata store no component finished in
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()  # a metadata store no component finished in
+    config.sqlite.filename_uri = str(tmp_path / "metadata.sqlite")
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    metadata_store.MetadataStore(config)
     assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     err = captured.err

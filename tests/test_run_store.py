@@ -12,3 +12,36 @@ def test_latest_skips_outputs_a_failed_execution_left_pending():
     assert run_store.latest(found).id == 5
     assert run_store.latest([Artifact(id=1, state=Artifact.PENDING)]) is None
     assert run_store.latest([]) is None
+
+
+def _mlmd_store(path: str):
+    from ml_metadata.metadata_store import metadata_store
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(config)
+
+
+def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from laf.errors import UserError
+
+    other = sqlite3.connect(str(tmp_path / "other.sqlite"))
+    other.execute("CREATE TABLE notes (x)")
+    other.commit()
+    other.close()
+    cases = {"empty": (b"", "is empty"), "text": (b"not a database\n" * 4, "not an SQLite database"),
+             "other": ((tmp_path / "other.sqlite").read_bytes(), "not an ML Metadata store")}
+    for name, (content, message) in cases.items():
+        root = tmp_path / name
+        root.mkdir()
+        (root / run_store.METADATA_FILE).write_bytes(content)
+        with pytest.raises(UserError, match=message):
+            run_store.open_store(str(root))
+        assert (root / run_store.METADATA_FILE).read_bytes() == content  # MLMD never created its tables in it
+    _mlmd_store(str(tmp_path / run_store.METADATA_FILE))  # a run's store, no execution finished yet
+    assert run_store.open_store(str(tmp_path)).get_executions() == []

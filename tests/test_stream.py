@@ -178,6 +178,32 @@ def test_cli_warns_that_a_model_without_actionness_is_a_poor_online_detector(set
     assert NO_ACTIONNESS in capfd.readouterr().err
 
 
+def test_stdin_that_stalls_without_closing_ends_after_the_read_timeout(setup, offline, capsys):
+    """A writer that stops sending but keeps the pipe open: FFmpeg's own pipe reader would wait for ever."""
+    read, write = os.pipe()
+    with open(setup.ts, "rb") as f:
+        data = f.read()
+    writer = threading.Thread(target=os.write, args=(write, data), daemon=True)  # then holds the pipe open
+    writer.start()
+    saved = os.dup(0)
+    os.dup2(read, 0)
+    codes = []
+    command = threading.Thread(target=lambda: codes.append(main(
+        ["localize", "--stream", "-", *setup.flags, "--read-timeout", "1", "--no-reconnect"])))
+    try:
+        command.start()
+        command.join(60)
+        stalled_for_ever = command.is_alive()
+        os.close(write)  # a command still waiting ends now, so the test fails instead of hanging
+        command.join()
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read):
+            os.close(fd)
+    assert not stalled_for_ever and codes == [0]
+    assert capsys.readouterr().out.strip()  # the events of what it did send
+
+
 def _cli_on_stdin(path: str, flags) -> int:
     """``laf localize --stream -`` with the file ``path`` as this process's stdin (file descriptor 0)."""
     saved, fd = os.dup(0), os.open(path, os.O_RDONLY)

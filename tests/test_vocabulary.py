@@ -25,3 +25,9 @@ def test_a_label_in_no_activity_or_in_two_is_refused(activities):
     text = json.dumps({"labels": ["A:x", "B:y"], "activities": activities})
     with pytest.raises(ValueError, match="every label must belong to exactly one activity"):
         Vocabulary.from_json(text)
+
+
+def test_a_json_file_that_is_no_labels_file_says_what_it_needs():
+    for text in ('{"results": {}}', '{"labels": 3, "activities": {}}', '{"labels": ["a:x"], "activities": []}', "[]"):
+        with pytest.raises(ValueError, match='not a labels.json: it needs {"labels"'):
+            Vocabulary.from_json(text)

@@ -6,6 +6,8 @@ import json
 import os
 from typing import Dict
 
+from laf.commands.flags import finite
+
 LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of them"
 
 
@@ -14,10 +16,10 @@ def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     in 40-120 s videos is not a property of those lengths."""
     from laf.demo_data import DemoConfig
 
-    parser.add_argument("--action-seconds", nargs=2, type=float, metavar=("MIN", "MAX"),
+    parser.add_argument("--action-seconds", nargs=2, type=finite, metavar=("MIN", "MAX"),
                         help=f"length of one action occurrence (default: {DemoConfig.min_action:g}"
                              f" {DemoConfig.max_action:g})")
-    parser.add_argument("--video-seconds", nargs=2, type=float, metavar=("MIN", "MAX"),
+    parser.add_argument("--video-seconds", nargs=2, type=finite, metavar=("MIN", "MAX"),
                         help=f"video length (default: {DemoConfig.min_duration:g} {DemoConfig.max_duration:g})")
 
 
@@ -33,7 +35,7 @@ def shape(args: argparse.Namespace) -> Dict[str, float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="laf-demo/data", help="folder to write (default: %(default)s)")
-    parser.add_argument("--scale", type=float, default=1.0,
+    parser.add_argument("--scale", type=finite, default=1.0,
                         help="multiply videos and images per action (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
     parser.add_argument("--looks", type=int, default=0, help=LOOKS_HELP)

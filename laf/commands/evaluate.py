@@ -52,6 +52,22 @@ def format_table(result: APResult) -> str:
     return "\n".join(lines)
 
 
+def _note_videos_without_ground_truth(detections, gt, subset) -> None:
+    """Say so when predicted videos are not in the ground truth (another subset, renamed ids): their
+    detections can only be false positives, and a table of zeros alone does not tell why."""
+    predicted = {d.video_id for d in detections}
+    unknown = predicted - set(gt)
+    if not unknown:
+        return
+    where = f" of subset {subset!r}" if subset else ""
+    if unknown == predicted:
+        print(f"note: none of the {len(predicted)} predicted videos is in the ground truth{where} (e.g."
+              f" {sorted(unknown)[0]!r}): check --subset and the video ids", file=sys.stderr)
+    else:
+        print(f"note: {len(unknown)} of the {len(predicted)} predicted videos are not in the ground truth{where}"
+              f" (e.g. {sorted(unknown)[0]!r})", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from laf.evaluate import annotations, thumos14
 
@@ -67,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     ignored = sum(d.label not in classes for d in detections)
     if ignored:
         print(f"note: {ignored} detections of classes without ground truth were ignored", file=sys.stderr)
+    _note_videos_without_ground_truth(detections, gt, args.subset)
     result = thumos14.by_protocol(args.protocol)(gt, detections, tious, ambiguous)
     print(json.dumps(result.to_dict()) if args.json else format_table(result))
     return 0

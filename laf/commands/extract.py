@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Dict
 
+from laf.commands.flags import finite
 from laf.errors import UserError
 
 
@@ -59,17 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     videos.add_argument("--videos", metavar="DIR", help="folder of the annotated videos")
     videos.add_argument("--subset", default=None, help="annotation subset (THUMOS14 val/test, ActivityNet validation)")
     videos.add_argument("--split", default=None, help="split of every annotated video (default: hashed)")
-    videos.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default: 1)")
+    videos.add_argument("--fps", type=finite, default=1.0, help="frames sampled per second (default: 1)")
     videos.add_argument("--batch-size", type=int, default=32, help="frames per backbone call (default: 32)")
-    videos.add_argument("--keyframe-window", type=float, default=0.5,
+    videos.add_argument("--keyframe-window", type=finite, default=0.5,
                         help="use a keyframe closer than this many sampling intervals (0: exact frames)")
-    videos.add_argument("--ref-tolerance", type=float, default=0.25,
+    videos.add_argument("--ref-tolerance", type=finite, default=0.25,
                         help="accept a reference frame this many intervals off the ideal one (0: exact)")
     videos.add_argument("--decode-threads", type=int, default=0,
                         help="threads decoding blocks of one video in parallel (default 0: one per core)")
     videos.add_argument("--max-bytes", type=int, default=None,
                         help="reject bigger video files before copying or decoding them (default: 16 GiB)")
-    videos.add_argument("--max-duration", type=float, default=None,
+    videos.add_argument("--max-duration", type=finite, default=None,
                         help="reject longer videos, in seconds (default: 6 h)")
     _backbone_arguments(videos)
     _label_arguments(videos)
@@ -86,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     features = sub.add_parser("features", help="import pre-extracted .npy [T, D] features (e.g. I3D)")
     features.add_argument("--manifest", required=True, metavar="FILE",
                           help="CSV or JSONL manifest whose video column names .npy files")
-    features.add_argument("--rate", type=float, required=True, help="feature rate, features per second")
+    features.add_argument("--rate", type=finite, required=True, help="feature rate, features per second")
     features.add_argument("--feature-dim", type=int, default=None, help="expected D (default: first file's)")
     _output_arguments(features)
     _label_arguments(features)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
+from laf.commands.flags import finite
 from laf.commands import localize_stream
 
 TOP = 5  # best detections per video in the printed table, unless --top says otherwise
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help='backbone weights: "imagenet", "none" or a .weights.h5 file')
     parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
     parser.add_argument("--layer", help="backbone layer tapped for features (default: pooled top)")
-    parser.add_argument("--fps", type=float, help="frames sampled per second")
+    parser.add_argument("--fps", type=finite, help="frames sampled per second")
     parser.add_argument("--labels", metavar="FILE",
                         help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")
     parser.add_argument("--json", metavar="FILE", help="write every detection as ActivityNet result JSON")
@@ -47,9 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     localize_stream.add_arguments(parser)
 
 
+def _versions_hint(model: str) -> None:
+    """--model of a run's serving folder (its numbered subfolders are the model versions), the likely
+    mistake: say which version to give, before anything asks that folder for its assets."""
+    from laf.errors import UserError
+
+    if os.path.isfile(os.path.join(model, "saved_model.pb")):
+        return
+    versions = sorted((d for d in os.listdir(model) if os.path.isfile(os.path.join(model, d, "saved_model.pb"))),
+                      key=lambda d: (not d.isdigit(), int(d) if d.isdigit() else 0, d))
+    if versions:
+        raise UserError(f"{model} holds model versions, not a SavedModel: give one of them, e.g. --model "
+                        f"{os.path.join(model, versions[-1])}")
+
+
 def _settings(args: argparse.Namespace):
     from laf.errors import UserError
-    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, BackboneConfig
+    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, BackboneConfig, check_weights
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
@@ -57,6 +73,8 @@ def _settings(args: argparse.Namespace):
         raise UserError("give --model DIR (a SavedModel here) or --server URL (TF Serving)")
     if args.model and not os.path.isdir(args.model):  # before the slow part
         raise UserError(f"model directory not found: {args.model}")
+    if args.model:
+        _versions_hint(args.model)
     if args.server:
         rest.predict_url(args.server, args.model_name)  # a malformed URL fails now, not after featurizing
     carried = assets.load(args.model) if args.model and not args.pipeline_root else None
@@ -76,11 +94,15 @@ def _settings(args: argparse.Namespace):
     if backbone.name not in BACKBONES:
         raise UserError(f"unknown backbone {backbone.name!r}; choose one of {sorted(BACKBONES)}")
     fps = settings.fps if args.fps is None else args.fps
-    if fps <= 0 or args.batch_size < 1 or (args.top or 0) < 0 or backbone.size < MIN_INPUT_SIZE:
+    too_small = backbone.size < MIN_INPUT_SIZE or (args.input_size is not None and args.input_size < MIN_INPUT_SIZE)
+    if not math.isfinite(fps) or fps <= 0 or args.batch_size < 1 or (args.top or 0) < 0 or too_small:
         raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {MIN_INPUT_SIZE}")
+    if args.model and not args.server and not os.path.isfile(os.path.join(args.model, "saved_model.pb")):
+        raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")
     weights = backbone.weights
     if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
         raise UserError(f"backbone weights file not found: {weights}")
+    check_weights(backbone)  # a layer it lacks or an unreadable weights file: one line, before any video
     return IngestSettings(backbone, fps, settings.vocabulary)
 
 
@@ -104,7 +126,7 @@ def _vocabulary(args: argparse.Namespace, settings):
         vocabulary = (Vocabulary.load(args.labels) if args.labels
                       else (args.model and localize.model_vocabulary(args.model)) or settings.vocabulary)
     except Exception as e:  # noqa: BLE001 -- any unreadable vocabulary is the user's to fix
-        raise UserError(f"cannot read the label vocabulary: {e}") from None
+        raise UserError(f"cannot read the label vocabulary {args.labels or 'of the model'}: {e}") from None
     if vocabulary is None:
         print("note: no label vocabulary (model assets, --pipeline-root or --labels); classes are numbered",
               file=sys.stderr)

@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import List
 
+from laf.commands.flags import finite
 from laf.serve.online import OnlineConfig
 
 
@@ -19,18 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             " URL, a growing file, or - for MPEG-TS on stdin; one JSON line per event on stdout")
     group.add_argument("--partial", action="store_true", help="also emit the open segment as it grows")
     group.add_argument("--no-reconnect", dest="reconnect", action="store_false",
-                       help="end with an error when the source stalls or breaks (default: reconnect with backoff)")
+                       help="end with an error when a network source stalls or breaks (default: reconnect with backoff);"
+                            " a file or stdin ends when it stalls")
     group.add_argument("--max-reconnects", type=int, default=0, metavar="N",
                        help="consecutive failed reconnects before giving up (0: never; default %(default)s)")
-    group.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+    group.add_argument("--read-timeout", type=finite, default=10.0, metavar="S",
                        help="seconds without data before the source counts as stalled (default %(default)s)")
-    group.add_argument("--progress-every", type=float, default=60.0, metavar="S",
+    group.add_argument("--progress-every", type=finite, default=60.0, metavar="S",
                        help="a progress line on stderr per this many stream seconds (default %(default)s)")
-    group.add_argument("--on", type=float, default=OnlineConfig.on,
+    group.add_argument("--on", type=finite, default=OnlineConfig.on,
                        help="open a segment when the top-class evidence reaches this (default %(default)s)")
-    group.add_argument("--off", type=float, default=OnlineConfig.off,
+    group.add_argument("--off", type=finite, default=OnlineConfig.off,
                        help="close it when the evidence falls below this (default %(default)s)")
-    group.add_argument("--min-length", type=float, default=OnlineConfig.min_length, metavar="S",
+    group.add_argument("--min-length", type=finite, default=OnlineConfig.min_length, metavar="S",
                        help="drop segments shorter than this many seconds (default %(default)s)")
 
 

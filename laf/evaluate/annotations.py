@@ -148,6 +148,14 @@ def _segment(entry, where: str):
     return start, end
 
 
+def _label(entry, where: str) -> str:
+    """An entry's label: a non-empty string (``null`` or a number would become a class of its own)."""
+    label = entry.get("label") if isinstance(entry, dict) else None
+    if not isinstance(label, str) or not label.strip():
+        raise UserError(f"{where}: \"label\" must be a non-empty string, got {entry!r}")
+    return label
+
+
 def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
     """Ground truth of an ActivityNet JSON file (optionally one ``subset``, e.g. ``validation``).
     ``one_subset``: refuse a file of several subsets when none is chosen (scoring against all of
@@ -158,6 +166,8 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
     subsets = sorted({str(info["subset"]) for info in database.values() if isinstance(info, dict) and "subset" in info})
     if one_subset and subset is None and len(subsets) > 1:
         raise UserError(f"{path} holds the subsets {subsets}: choose one (--subset)")
+    if subset is not None and subsets and subset not in subsets:
+        raise UserError(f"{path} has no subset {subset!r} (found {subsets})")
     out: Dict[str, List[Segment]] = {}
     for video, info in database.items():
         if not isinstance(info, dict) or not isinstance(info.get("annotations", []), list):
@@ -167,9 +177,8 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
         segments = []
         for i, ann in enumerate(info.get("annotations", [])):
             where = f"{path}: {video} annotation {i}"
-            if not isinstance(ann, dict) or "label" not in ann:
-                raise UserError(f"{where}: missing \"label\"")
-            segments.append(Segment(*_segment(ann, where), str(ann["label"])))
+            label = _label(ann, where)
+            segments.append(Segment(*_segment(ann, where), label))
         out[video] = segments
     return out
 
@@ -210,7 +219,7 @@ def read_results(path: str) -> List[Detection]:
         for i, e in enumerate(entries):
             where = f"{path}: {video} result {i}"
             try:
-                label, score = str(e["label"]), float(e["score"])
+                label, score = _label(e, where), float(e["score"])
             except (KeyError, TypeError, ValueError):
                 raise UserError(f"{where}: expected \"label\" and a numeric \"score\", got {e!r}") from None
             if not math.isfinite(score):

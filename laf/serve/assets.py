@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Dict, Optional
 
@@ -54,6 +55,8 @@ def load(model_dir: str) -> Optional[IngestSettings]:
             found: Dict[str, Any] = json.load(f)
         backbone = BackboneConfig(**found["backbone"])
         fps = float(found["fps"])
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a number > 0, got {found['fps']!r}")
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a features description: {e}") from None
     if backbone.weights not in PUBLIC_WEIGHTS:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import io
 import math
 import os
+import select
 import sys
 import threading
 import time
@@ -100,6 +102,27 @@ def is_reference(packet: av.Packet, codec: str, length_prefixed: bool) -> bool:
 
 # --- decoding with one clock and reconnects ------------------------------------------------
 
+class TimedPipe(io.RawIOBase):
+    """A pipe (stdin) read with a timeout: FFmpeg's ``pipe:`` protocol blocks for ever on a writer
+    that stalls without closing, which ``--read-timeout`` must end as it ends a file or a network
+    source. Each read waits at most ``timeout`` seconds for data, then raises TimeoutError."""
+
+    def __init__(self, fd: int, timeout: float):
+        super().__init__()
+        self.fd, self.timeout = fd, timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        ready, _, _ = select.select([self.fd], [], [], self.timeout)
+        if not ready:
+            raise TimeoutError(f"no data for {self.timeout:g} s")
+        data = os.read(self.fd, len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
 class LiveSource:
     """Decoded frames of a live source with a monotonic stream clock (``frames``)."""
 
@@ -116,7 +139,7 @@ class LiveSource:
         timeout = (o.open_timeout, o.read_timeout)
         try:
             if s == "-":
-                return av.open("pipe:0", format="mpegts", timeout=timeout)
+                return av.open(TimedPipe(0, o.read_timeout), format="mpegts")  # fd 0, as pipe:0
             if not is_network(s):
                 if not os.path.isfile(s):
                     raise SourceError(f"stream source not found: {s} (a file, '-' for stdin, or a URL)")
