@@ -145,6 +145,9 @@ def test_a_subset_the_ground_truth_lacks_names_those_it_has(tmp_path):
 def test_bad_ground_truth_paths(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         annotations.read_ground_truth(str(tmp_path / "missing.json"))
+    with pytest.raises(UserError, match="not found"):
+        annotations.read_ground_truth(str(tmp_path / "gt.csv"))
+    (tmp_path / "gt.csv").write_text("video,start,end\n")
     with pytest.raises(UserError, match="neither"):
         annotations.read_ground_truth(str(tmp_path / "gt.csv"))
     (tmp_path / "results.json").write_text('{"results": {}}')

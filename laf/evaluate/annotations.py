@@ -31,6 +31,8 @@ def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool 
         return read_thumos14(path, subset)
     if path.endswith(".json"):
         return read_activitynet(path, subset, one_subset)
+    if not files.exists(path):
+        raise UserError(f"ground truth {path!r} not found")
     raise UserError(f"ground truth {path!r} is neither a THUMOS14 annotation folder nor a .json file")
 
 

@@ -326,7 +326,8 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
         seen = unique[kept[row.video_id]]
         if (seen.uri, seen.label) != (row.uri, row.label):
             raise UserError(f"{row.where}: video id {row.video_id!r} already used at {seen.where} for"
-                            f" {seen.uri} ({seen.label}); add an 'id' column to tell them apart")
+                            f" {seen.uri} ({seen.label}); ids must be unique (without an 'id' column a video's id is its"
+                            " file name: add one to tell them apart)")
         if seen.split != row.split or (_annotated(seen) and _annotated(row) and _annotated(seen) != _annotated(row)):
             what = ("split" if seen.split != row.split else "set of segments" if seen.segments != row.segments
                     else "set of Ambiguous segments")
