@@ -48,7 +48,6 @@ from laf.quiet import quiet  # noqa: E402
 quiet()
 from laf.evaluate.evaluation import Detection, average_precision, tiou  # noqa: E402
 from laf.evaluate import run_records  # noqa: E402
-from laf.errors import UserError  # noqa: E402
 from laf.serve import localize, online  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
@@ -248,7 +247,7 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     try:
         result = measure(args, work)
-    except (UserError, RuntimeError, OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+    except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
         # OSError: no ffmpeg; SubprocessError: a process that failed or hung; ValueError/IndexError: too few
         # progress lines to fit the memory growth (a tiny test split)
         raise SystemExit(f"stream_latency: error: {type(e).__name__}: {e}") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 from typing import Any, Dict, List, Sequence, Tuple
 
 from laf.errors import UserError
@@ -37,10 +38,11 @@ def _check_store(path: str) -> None:
         raise UserError(f"{path} is {'empty' if not header else 'not an SQLite database'}: not a pipeline run's"
                         " metadata store")
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        uri = pathlib.Path(path).resolve().as_uri() + "?mode=ro"  # escaped: '#', '?' or '%' in a folder name
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error as e:
-        raise UserError(f"cannot read {path}: {e}") from None
+    except sqlite3.Error:
+        return  # e.g. a hot journal of a killed run, which only a writer recovers: left to MLMD
     if not {"Type", "Artifact", "Execution"} <= tables:
         raise UserError(f"{path} is an SQLite database but not an ML Metadata store (no MLMD tables)")
 

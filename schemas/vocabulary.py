@@ -17,6 +17,11 @@ def split_label(label: str) -> str:
     return label.split(":", 1)[0].strip()
 
 
+def _strings(value) -> bool:
+    """A JSON list of strings (a string alone would pass ``list()`` as its characters)."""
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
     labels: List[str]
@@ -70,9 +75,9 @@ class Vocabulary:
         d = json.loads(text)
         try:
             labels, activities = d["labels"], d["activities"]
-            if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            if not _strings(labels) or not all(_strings(actions) for actions in activities.values()):
                 raise TypeError
-            vocabulary = cls(list(labels), {str(k): list(v) for k, v in activities.items()})
+            vocabulary = cls(list(labels), {k: list(v) for k, v in activities.items()})
         except (KeyError, TypeError, AttributeError):
             raise ValueError('not a labels.json: it needs {"labels": [label, ...], "activities": {activity: [label,'
                              ' ...]}}') from None

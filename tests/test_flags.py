@@ -21,8 +21,11 @@ def test_finite_takes_numbers_and_refuses_the_rest():
     (["extract", "videos", "--manifest", "m.csv", "--output", "o", "--max-duration", "nan"], "--max-duration"),
     (["extract", "videos", "--manifest", "m.csv", "--output", "o", "--keyframe-window", "inf"], "--keyframe-window"),
     (["demo-data", "--output", "d", "--scale", "nan"], "--scale"),
+    (["demo", "--output", "d", "--scale", "inf"], "--scale"),
+    (["localize", "--model", "m", "v.mp4", "--on", "nan"], "--on"),
+    (["localize", "--model", "m", "v.mp4", "--min-length=-inf"], "--min-length"),
 ])
-def test_every_subcommand_refuses_non_finite_values(argv, flag, capsys):
+def test_subcommands_refuse_non_finite_values(argv, flag, capsys):
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2 and f"argument {flag}: must be a finite number" in capsys.readouterr().err

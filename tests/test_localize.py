@@ -141,8 +141,10 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("bad_input_size", "--input-size >= 32"),
     ("zero_input_size", "--input-size >= 32"),
     ("serving_folder", "holds model versions, not a SavedModel: give one of them, e.g. --model "),
+    ("serving_folder", "serving/10"),
     ("not_a_saved_model", "is not a SavedModel (no saved_model.pb)"),
     ("unknown_layer", "backbone mobilenet_v3_small (weights none, layer nosuch, input size 32): No such layer"),
+    ("unknown_layer_stream", "backbone mobilenet_v3_small (weights none, layer nosuch, input size 32): No such layer"),
     ("json_in_no_folder", "need a file in an existing folder"),
     ("plot_is_a_file", "is a file; give a folder"),
     ("video_twice", "video given more than once"),
@@ -161,8 +163,9 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     serving, empty = root / "serving", root / "empty_model"
     for folder in (serving, empty):
         folder.mkdir(exist_ok=True)
-    if not (serving / "7").exists():
-        (serving / "7").symlink_to(model_dir)
+    for version in ("7", "10", "tmp"):  # the highest number is the one to give, not the last name
+        if not (serving / version).exists():
+            (serving / version).symlink_to(model_dir)
     argv = {"missing_video": ["--model", model_dir, str(root / "nope.mp4"), *BACKBONE_FLAGS],
             "folder_as_video": ["--model", model_dir, str(root), *BACKBONE_FLAGS],
             "undecodable": ["--model", model_dir, str(page), *BACKBONE_FLAGS],
@@ -180,6 +183,7 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "serving_folder": ["--model", str(serving), videos[0]],
             "not_a_saved_model": ["--model", str(empty), videos[0], *BACKBONE_FLAGS],
             "unknown_layer": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--layer", "nosuch"],
+            "unknown_layer_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS, "--layer", "nosuch"],
             "json_in_no_folder": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--json", str(root / "no/r.json")],
             "plot_is_a_file": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--plot", str(page)],
             "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS],

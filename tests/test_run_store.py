@@ -1,7 +1,11 @@
-"""laf.run_store: the latest artifact is the latest *published* one."""
+"""laf.run_store: the latest artifact is the latest *published* one; a file that is no metadata store is refused."""
+import sqlite3
+
+import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from laf import run_store
+from laf.errors import UserError
 
 Artifact = metadata_store_pb2.Artifact
 
@@ -24,12 +28,6 @@ def _mlmd_store(path: str):
 
 
 def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
-    import sqlite3
-
-    import pytest
-
-    from laf.errors import UserError
-
     other = sqlite3.connect(str(tmp_path / "other.sqlite"))
     other.execute("CREATE TABLE notes (x)")
     other.commit()
@@ -45,3 +43,8 @@ def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
         assert (root / run_store.METADATA_FILE).read_bytes() == content  # MLMD never created its tables in it
     _mlmd_store(str(tmp_path / run_store.METADATA_FILE))  # a run's store, no execution finished yet
     assert run_store.open_store(str(tmp_path)).get_executions() == []
+    odd = tmp_path / "run #2?a=%41"  # characters an SQLite URI would read as its own
+    odd.mkdir()
+    _mlmd_store(str(odd / run_store.METADATA_FILE))
+    assert run_store.open_store(str(odd)).get_executions() == []
+    assert not (tmp_path / "run ").exists()  # no stray database where an unescaped URI would end the path

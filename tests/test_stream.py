@@ -178,7 +178,7 @@ def test_cli_warns_that_a_model_without_actionness_is_a_poor_online_detector(set
     assert NO_ACTIONNESS in capfd.readouterr().err
 
 
-def test_stdin_that_stalls_without_closing_ends_after_the_read_timeout(setup, offline, capsys):
+def test_stdin_that_stalls_without_closing_ends_after_the_read_timeout(setup, capsys):
     """A writer that stops sending but keeps the pipe open: FFmpeg's own pipe reader would wait for ever."""
     read, write = os.pipe()
     with open(setup.ts, "rb") as f:

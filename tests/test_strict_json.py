@@ -1,8 +1,11 @@
 """laf.report.strict_json: what bench scripts print as their last line is JSON every parser reads."""
+import argparse
 import json
 
 import numpy as np
+import pytest
 
+from laf.errors import UserError
 from laf.report import strict_json
 
 
@@ -25,8 +28,6 @@ def test_a_bench_that_succeeds_prints_only_its_own_lines(capsys):
 
 
 def test_a_user_mistake_is_one_stderr_line_and_a_json_last_line(capsys):
-    from laf.errors import UserError
-
     def body():
         print("partial progress")
         raise UserError("no such run: /x")
@@ -37,10 +38,6 @@ def test_a_user_mistake_is_one_stderr_line_and_a_json_last_line(capsys):
 
 
 def test_exits_keep_their_status_and_still_end_in_json(capsys):
-    import argparse
-
-    import pytest
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int)
     with pytest.raises(SystemExit) as usage:

@@ -251,6 +251,8 @@ def test_config_validation():
         TrainerConfig.from_custom_config({"lr_schedule": "linear"})
     with pytest.raises(ValueError, match="lr_decay_factor must lie in"):
         TrainerConfig.from_custom_config({"lr_decay_factor": 1.0})
+    with pytest.raises(ValueError, match=r"cnn_dropout must lie in \[0, 1\), got 1.0"):
+        TrainerConfig.from_custom_config({"cnn_dropout": 1})
     assert TrainerConfig.from_custom_config({"actionness": "false"}).actionness is False
     with pytest.raises(ValueError, match="actionness must be true or false, got 'ture'"):
         TrainerConfig.from_custom_config({"actionness": "ture"})
@@ -503,3 +505,19 @@ def test_before_its_action_a_video_gets_no_sibling_preference(siblings):
     assert float(siblings["net"].seen_gate.keep) == pytest.approx(keep_per_step(1.0))  # 1 frame a second
     assert float(siblings["net"].seen_gate.remember) == 1.0  # the trained net serves the gate's memory
     assert _sibling_share(siblings["outputs"], test, before) < before_share
+
+
+def test_the_single_frame_baseline_drops_out_in_training_only():
+    """AlexNet's FC layers' dropout (trainer.model.CNN_DROPOUT) in the CNN baseline, not in the LSTMP model."""
+    import keras
+
+    from trainer import model as model_lib
+
+    cnn = model_lib.build("cnn", 3, cnn_hidden=[64, 64], actionness=False)
+    lstmp = model_lib.build("lstmp", 3, cells=8, projection=4, actionness=False)
+    x = tf.random.stateless_normal([2, 5, 16], seed=[1, 2])
+    served = cnn(x)[0]["probabilities"]
+    assert [layer.rate for layer in cnn.hidden_layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5]
+    assert np.array_equal(served, cnn(x)[0]["probabilities"])  # inference keeps every unit
+    assert not np.allclose(served, cnn(x, training=True)[0]["probabilities"])
+    assert [d.rate for d in lstmp.drops] == [0.0]

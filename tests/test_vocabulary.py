@@ -28,6 +28,7 @@ def test_a_label_in_no_activity_or_in_two_is_refused(activities):
 
 
 def test_a_json_file_that_is_no_labels_file_says_what_it_needs():
-    for text in ('{"results": {}}', '{"labels": 3, "activities": {}}', '{"labels": ["a:x"], "activities": []}', "[]"):
+    for text in ('{"results": {}}', '{"labels": 3, "activities": {}}', '{"labels": ["a:x"], "activities": []}', "[]",
+                 '{"labels": ["A:ab"], "activities": {"A": "A:ab"}}', '{"labels": ["A:a"], "activities": {"A": [1, "A:a"]}}'):
         with pytest.raises(ValueError, match='not a labels.json: it needs {"labels"'):
             Vocabulary.from_json(text)

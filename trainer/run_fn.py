@@ -50,6 +50,7 @@ class TrainerConfig:
     num_layers: int = 1
     dropout: float = 0.0
     cnn_hidden: Tuple[int, ...] = (512, 512)
+    cnn_dropout: float = model.CNN_DROPOUT  # the single-frame baseline's (AlexNet's FC layers' 0.5)
     optimizer: str = "sgd"              # any keras.optimizers name
     learning_rate: float = 0.0024
     lr_schedule: str = "plateau"        # plateau | cosine (see learning_rate_schedule)
@@ -101,6 +102,8 @@ class TrainerConfig:
             raise ValueError(f"unknown variant {config.variant!r}; expected one of {VARIANTS}")
         if config.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        if not 0 <= config.cnn_dropout < 1:
+            raise ValueError(f"cnn_dropout must lie in [0, 1), got {config.cnn_dropout}")
         if config.lr_schedule == "plateau" and not 0 < config.lr_decay_factor < 1:
             raise ValueError(f"lr_decay_factor must lie in (0, 1), got {config.lr_decay_factor}")
         return config
@@ -219,7 +222,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     eval_count = data.check_records(eval_files, "eval", classes, dim)
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
-                      dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness)
+                      dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
+                      cnn_dropout=config.cnn_dropout)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
     net.standardize.set_moments(*data.feature_moments(train_files, dim))
     siblings = _siblings(config, classes, vocabulary)

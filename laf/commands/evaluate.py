@@ -7,11 +7,12 @@ import argparse
 import json
 import os
 import sys
-from typing import List
+from typing import List, Mapping, Optional, Sequence
 
 from laf.errors import UserError
-from laf.evaluate.evaluation import PAPER_TIOUS, APResult, tiou_key
+from laf.evaluate.evaluation import PAPER_TIOUS, APResult, Detection, tiou_key
 from laf.evaluate.thumos14 import PROTOCOLS
+from schemas.segment import Segment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +53,8 @@ def format_table(result: APResult) -> str:
     return "\n".join(lines)
 
 
-def _note_videos_without_ground_truth(detections, gt, subset) -> None:
+def _note_videos_without_ground_truth(detections: Sequence[Detection], gt: Mapping[str, Sequence[Segment]],
+                                      subset: Optional[str]) -> None:
     """Say so when predicted videos are not in the ground truth (another subset, renamed ids): their
     detections can only be false positives, and a table of zeros alone does not tell why."""
     predicted = {d.video_id for d in detections}

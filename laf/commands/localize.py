@@ -16,8 +16,8 @@ import math
 import os
 import sys
 
-from laf.commands.flags import finite
 from laf.commands import localize_stream
+from laf.commands.flags import finite
 
 TOP = 5  # best detections per video in the printed table, unless --top says otherwise
 
@@ -56,8 +56,8 @@ def _versions_hint(model: str) -> None:
 
     if os.path.isfile(os.path.join(model, "saved_model.pb")):
         return
-    versions = sorted((d for d in os.listdir(model) if os.path.isfile(os.path.join(model, d, "saved_model.pb"))),
-                      key=lambda d: (not d.isdigit(), int(d) if d.isdigit() else 0, d))
+    versions = sorted((d for d in os.listdir(model)  # TF Serving's versions: numbered folders, the highest served
+                       if d.isdigit() and os.path.isfile(os.path.join(model, d, "saved_model.pb"))), key=int)
     if versions:
         raise UserError(f"{model} holds model versions, not a SavedModel: give one of them, e.g. --model "
                         f"{os.path.join(model, versions[-1])}")
@@ -65,7 +65,7 @@ def _versions_hint(model: str) -> None:
 
 def _settings(args: argparse.Namespace):
     from laf.errors import UserError
-    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, BackboneConfig, check_weights
+    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, BackboneConfig
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
@@ -102,7 +102,6 @@ def _settings(args: argparse.Namespace):
     weights = backbone.weights
     if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
         raise UserError(f"backbone weights file not found: {weights}")
-    check_weights(backbone)  # a layer it lacks or an unreadable weights file: one line, before any video
     return IngestSettings(backbone, fps, settings.vocabulary)
 
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     import numpy as np
 
     from laf.errors import UserError
-    from laf.ingest.backbones import feature_fn
+    from laf.ingest.backbones import build_errors, feature_fn
     from laf.serve import live
     from laf.serve.localize import class_names
     from laf.serve.stream import LiveSource, SourceOptions
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     stepper = (live.RestStepper(args.server, args.model_name, args.model) if args.server
                else live.LocalStepper(args.model))
     size = settings.backbone.size
-    features = feature_fn(settings.backbone)
+    with build_errors(settings.backbone):  # a layer it lacks, an unreadable weights file: one line
+        features = feature_fn(settings.backbone)
     probabilities, actionness = stepper.step(features(np.zeros([1, size, size, 3], np.uint8)))  # traced before
     stepper.reset()
     if actionness is None:

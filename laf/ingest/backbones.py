@@ -90,10 +90,18 @@ def check_weights(config: BackboneConfig) -> None:
     that Keras cannot download (no internet) and has not cached. Inside Beam workers each shows as
     pages of traceback, after the run has started. Builds the backbone once (a few seconds), which
     also caches ImageNet weights for local workers."""
+    with build_errors(config):
+        _build(config)
+
+
+@contextlib.contextmanager
+def build_errors(config: BackboneConfig):
+    """Why building ``config``'s backbone failed, as one :class:`UserError` line (see :func:`check_weights`);
+    for callers that build it themselves (``laf localize``), so it is built once."""
     from laf.errors import UserError, first_line
 
     try:
-        _build(config)
+        yield
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     except (ValueError, OSError) as e:  # Keras: no such layer, weights of other shapes; h5py: not a weights file
