@@ -41,8 +41,10 @@ def _check_store(path: str) -> None:
         uri = pathlib.Path(path).resolve().as_uri() + "?mode=ro"  # escaped: '#', '?' or '%' in a folder name
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error:
-        return  # e.g. a hot journal of a killed run, which only a writer recovers: left to MLMD
+    except sqlite3.Error as e:
+        if os.path.exists(path + "-journal"):
+            return  # the hot journal of a killed run, which only a writer recovers: left to MLMD
+        raise UserError(f"cannot read {path}: {e}") from None
     if not {"Type", "Artifact", "Execution"} <= tables:
         raise UserError(f"{path} is an SQLite database but not an ML Metadata store (no MLMD tables)")
 

@@ -86,7 +86,8 @@ class TrainerConfig:
     cells: int = 1024
     projection: int = 512
     num_layers: int = 1
-    dropout: float = 0.0
+    dropout: float = 0.0              # after the LSTMP layers
+    cnn_dropout: float = 0.5          # after the single-frame baseline's hidden layers (variant cnn; AlexNet's)
     k: int = 20                       # truncated BPTT unroll
     batch: int = 12                   # parallel video streams
     optimizer: str = "sgd"            # any keras.optimizers name
@@ -248,6 +249,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("data.max_video_seconds", cfg.data.max_video_seconds)]:
         _positive(key, value)
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
+    _in_range("trainer.cnn_dropout", tr.cnn_dropout, 0, 0.99)
     _in_range("trainer.carry_across_videos", tr.carry_across_videos, 0, 1)
     if tr.lr_schedule == "plateau" and not 0 < tr.lr_decay_factor < 1:  # 1 never decays (Keras refuses it), 0 freezes
         raise UserError(f"trainer.lr_decay_factor must be a number in (0, 1), got {tr.lr_decay_factor!r}")

@@ -83,6 +83,7 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"trainer": {"lr_decay_factor": 1.0}}, r"trainer.lr_decay_factor must be a number in \(0, 1\), got 1.0"),
     ({"trainer": {"lr_decay_factor": 0}}, r"trainer.lr_decay_factor must be a number in \(0, 1\)"),
     ({"trainer": {"celss": 3}}, r"trainer.celss is not a known setting"),
+    ({"trainer": {"cnn_dropout": 1.0}}, r"trainer.cnn_dropout must be a number in \[0, 0.99\], got 1.0"),
     ({"features": {"backbone": "vgg"}}, r"features.backbone must be one of"),
     ({"data": {"videos": "missing.csv", "images": "images"}}, r"data.videos: .*missing.csv does not exist"),
     ({"data": {"split_ratios": {"train": 0.5, "eval": 0.1, "test": 0.1}}}, r"sum to 1"),

@@ -33,7 +33,8 @@ def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
     other.commit()
     other.close()
     cases = {"empty": (b"", "is empty"), "text": (b"not a database\n" * 4, "not an SQLite database"),
-             "other": ((tmp_path / "other.sqlite").read_bytes(), "not an ML Metadata store")}
+             "other": ((tmp_path / "other.sqlite").read_bytes(), "not an ML Metadata store"),
+             "malformed": (b"SQLite format 3\x00" + b"\xff" * 200, "cannot read .*metadata.sqlite")}
     for name, (content, message) in cases.items():
         root = tmp_path / name
         root.mkdir()

@@ -521,3 +521,13 @@ def test_the_single_frame_baseline_drops_out_in_training_only():
     assert np.array_equal(served, cnn(x)[0]["probabilities"])  # inference keeps every unit
     assert not np.allclose(served, cnn(x, training=True)[0]["probabilities"])
     assert [d.rate for d in lstmp.drops] == [0.0]
+
+
+def test_the_pipeline_configs_trainer_section_is_the_trainers():
+    """Every trainer setting of the pipeline config (pipeline.config.TrainerConfig, which becomes the Trainer's
+    custom_config) is one trainer.run_fn.TrainerConfig knows, with the same default (cnn_dropout included)."""
+    from pipeline.config import TrainerConfig as PipelineTrainer
+
+    mapped = TrainerConfig.from_custom_config(dataclasses.asdict(PipelineTrainer(cnn_dropout=0.25)))
+    assert mapped.cnn_dropout == 0.25
+    assert PipelineTrainer().cnn_dropout == TrainerConfig().cnn_dropout

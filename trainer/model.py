@@ -113,11 +113,19 @@ class LSTMPClassifier(_FrameNet):
                 "num_layers": self.num_layers, "dropout": self.dropout}
 
 
+CNN_DROPOUT = 0.5
+"""The single-frame baseline's dropout after each hidden layer. The paper fine-tunes "the top two
+fully-connected layers" of AlexNet, which drop half their units in training; without it the
+baseline memorises each training video's scene (90 % of its frames, all with the video label)
+and, on some seeds, never learns the action frames (a held-out draw, ``laf demo --scale 4 --seed 14
+--looks 12``, trainer seed 0: p(label) on the action 0.36 and mAP@0.5 0.19; 0.65 and 0.54 with it)."""
+
+
 @keras.saving.register_keras_serializable(package="laf")
 class FrameCNN(_FrameNet):
     """Single-frame baseline: the top fully-connected layers and a softmax, frame by frame."""
 
-    def __init__(self, num_classes: int, hidden: Sequence[int] = (512, 512), dropout: float = 0.0,
+    def __init__(self, num_classes: int, hidden: Sequence[int] = (512, 512), dropout: float = CNN_DROPOUT,
                  actionness: bool = True, **kwargs):
         super().__init__(num_classes, actionness, **kwargs)
         self.hidden, self.dropout = list(hidden), dropout
@@ -138,14 +146,6 @@ class FrameCNN(_FrameNet):
 
     def get_config(self):
         return {**super().get_config(), "hidden": self.hidden, "dropout": self.dropout}
-
-
-CNN_DROPOUT = 0.5
-"""The single-frame baseline's dropout after each hidden layer. The paper fine-tunes "the top two
-fully-connected layers" of AlexNet, which drop half their units in training; without it the
-baseline memorises each training video's scene (90 % of its frames, all with the video label)
-and, on some seeds, never learns the action frames (a held-out draw, ``laf demo --scale 4 --seed 14
---looks 12``, trainer seed 0: p(label) on the action 0.36 and mAP@0.5 0.19; 0.65 and 0.54 with it)."""
 
 
 def build(architecture: str, num_classes: int, cells: int = 1024, projection: int = 512,
