@@ -299,13 +299,19 @@ def test_bad_config_is_rejected():
                                            (["--looks", "-2"], "looks must be >= 0"),
                                            (["--action-seconds", "9", "3"], "need 0 < min_action <= max_action"),
                                            (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration"),
-                                           (["--video-seconds", "40", "inf"], "lengths must be finite seconds")])
+                                           (["--video-seconds", "40", "inf"], "--video-seconds: must be a finite number")])
 def test_cli_reports_bad_setting(tmp_path, flags, message):
     done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", *flags,
                            "--output", str(tmp_path / "unused")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "unused").exists()
+
+
+def test_infinite_lengths_are_refused_where_no_flag_parsed_them():
+    """``bench/paper_tables.py`` builds its DemoConfig from its own flags: the config checks too."""
+    with pytest.raises(UserError, match="lengths must be finite seconds"):
+        DemoConfig(max_duration=float("inf")).validate()
 
 
 def test_calibrated_backbone_shows_the_papers_effect(data):
