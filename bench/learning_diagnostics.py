@@ -52,11 +52,12 @@ def model_outputs(model_dir: str, records: Sequence[VideoRecord], gate_memory: b
     ``gate_memory`` False, its seen gate served without the memory."""
     import tensorflow as tf
 
+    from laf.serve.upgrade import short_name
     from trainer.seen_gate import MEMORY_WEIGHT
 
     model = tf.saved_model.load(model_dir)
     if not gate_memory:
-        memory = [v for v in model.variables if v.name.split("/")[-1].split(":")[0] == MEMORY_WEIGHT]
+        memory = [v for v in model.variables if short_name(v) == MEMORY_WEIGHT]
         if not memory:
             raise UserError(f"{model_dir} has no seen gate memory to turn off")
         memory[0].assign(0.0)

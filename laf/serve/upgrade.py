@@ -24,7 +24,9 @@ GATE_WEIGHTS = ("seen_siblings", "seen_keep", "seen_memory")
 LEGACY_WIDTH = 100  # older exports padded `localize` to this many detections and dropped the rest
 
 
-def _short(variable) -> str:
+def short_name(variable) -> str:
+    """A variable's own name (``seen_memory``), without its layer path and ``:0``; how a loaded
+    SavedModel's variables are found by the name their layer gave them."""
     return variable.name.split("/")[-1].split(":")[0]
 
 
@@ -50,7 +52,7 @@ def architecture(variables: List) -> Dict[str, object]:
     """``trainer.model.build`` arguments (and the feature dimension) read off the weights' shapes."""
     by_name: Dict[str, List] = {}
     for v in variables:
-        by_name.setdefault(_short(v), []).append(tuple(v.shape))
+        by_name.setdefault(short_name(v), []).append(tuple(v.shape))
     if "peephole" not in by_name or "projection_kernel" not in by_name:
         raise UserError("only LSTMP models can be upgraded (this one has no recurrent weights)")
     cells = by_name["peephole"][0][1]
@@ -98,8 +100,8 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
     net(tf.zeros([1, 1, dim]))
     unused = list(old.variables)
     for variable in net.variables:  # the same kind and shape, in the order Keras tracks them
-        match = next((v for v in unused if _short(v) == _short(variable) and v.shape == variable.shape), None)
-        if match is None and _short(variable) in GATE_WEIGHTS:
+        match = next((v for v in unused if short_name(v) == short_name(variable) and v.shape == variable.shape), None)
+        if match is None and short_name(variable) in GATE_WEIGHTS:
             continue  # a model from before the seen gate (or its memory): the gate stays what it was
         if match is None:
             raise UserError(f"{model_dir}: no weight for {variable.path} {tuple(variable.shape)}")
