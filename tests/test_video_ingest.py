@@ -259,6 +259,8 @@ def test_import_features(tmp_path):
     reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
     assert "starts after the features' end, plus one step (3.2 s)" in reasons["late.npy"]
     assert "non-real" in reasons["complex.npy"]
+    assert "does not start with the .npy format's magic bytes (it starts b'not an')" in reasons["text.npy"]
+    assert "pickle" not in reasons["text.npy"] and "an .npz archive" in reasons["archive.npy"]
 
 
 def test_component_in_local_dag_runner(clips, weights, tmp_path):

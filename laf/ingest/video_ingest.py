@@ -210,6 +210,7 @@ class ImportFeatures(beam.DoFn):
     def _import(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
         try:
             with mf.local_path(row.uri) as path:
+                _check_magic(path)
                 array = np.load(path, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
                     array.close()
@@ -224,6 +225,15 @@ class ImportFeatures(beam.DoFn):
             return rejects.Rejected(row.uri, "validate", problem)
         return _record(row, self._vocabulary, array.astype(np.float32),
                        (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate)
+
+
+def _check_magic(path: str) -> None:
+    """Why: without the format's magic bytes NumPy falls back to unpickling, so a text or any other
+    file would be reported as "pickled data" (refused) instead of as what it is: not an array."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head != b"\x93NUMPY" and not head.startswith(b"PK\x03\x04"):
+        raise ValueError(f"the file does not start with the .npy format's magic bytes (it starts {head!r})")
 
 
 def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
