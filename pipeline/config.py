@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Hashable
 from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_type_hints
 
 import yaml
@@ -155,6 +156,10 @@ class BeamConfig:
         return args
 
 
+MAX_SEED = 2 ** 32 - 1
+MAX_PIPELINE_NAME = 63  # TFX refuses longer names
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str = "laf"
@@ -191,16 +196,43 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):  # .nan passes every `x <= 0` check below, and fails deep in a component
-            raise UserError(f"{where} must be a finite number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of 309+ digits
+            number = math.inf
+        if not math.isfinite(number):  # .nan passes every `x <= 0` check below, and fails deep in a component
+            raise UserError(f"{where} must be a finite number, got {_short(value)}")
+        return number
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is str and isinstance(value, str):
         return value
     if hint is bool and isinstance(value, bool):
         return value
-    raise UserError(f"{where} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    hint_name = getattr(hint, "__name__", hint)
+    if hint is float and isinstance(value, str) and _number(value):  # YAML 1.1 reads 1e-3 as text
+        raise UserError(f"{where} must be float, got the text {value!r}: YAML reads a number in exponent"
+                        f" notation only with a dot and a signed exponent (write {_yaml_float(value)})")
+    raise UserError(f"{where} must be {hint_name}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def _number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _yaml_float(text: str) -> str:
+    """``1e-3`` -> ``1.0e-3``: the spelling PyYAML's YAML 1.1 float pattern reads as a number."""
+    mantissa, _, exponent = text.strip().lower().partition("e")
+    mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+    return f"{mantissa}e{exponent if exponent[:1] in '+-' else '+' + exponent}" if exponent else mantissa
 
 
 def _build(cls, raw: Any, where: str):
@@ -208,9 +240,9 @@ def _build(cls, raw: Any, where: str):
         raise UserError(f"{where or 'config'} must be a mapping, got {raw!r}")
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - known, key=str)  # YAML keys need not be text: `on:` is True, `1:` is 1
     if unknown:
-        raise UserError(f"{where + '.' if where else ''}{unknown[0]} is not a known setting "
+        raise UserError(f"{where + '.' if where else ''}{unknown[0]!s} is not a known setting "
                         f"(known: {', '.join(sorted(known))})")
     kwargs = {k: _check_type(v, hints[k], f"{where + '.' if where else ''}{k}") for k, v in raw.items()}
     return cls(**kwargs)
@@ -248,6 +280,19 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("data.max_video_bytes", cfg.data.max_video_bytes),
                        ("data.max_video_seconds", cfg.data.max_video_seconds)]:
         _positive(key, value)
+    for key, seed in [("domain_transfer.seed", dt.seed), ("trainer.seed", tr.seed)]:
+        if not 0 <= seed <= MAX_SEED:  # NumPy's range, which Keras seeds; refused late, after ingestion
+            raise UserError(f"{key} must be an integer in [0, 2**32 - 1], got {seed!r}")
+    if cfg.beam.direct_num_workers < 0:  # 0 = every core
+        raise UserError(f"beam.direct_num_workers must be >= 0 (0: one per core), got {cfg.beam.direct_num_workers!r}")
+    if not 1 <= len(cfg.pipeline_name) <= MAX_PIPELINE_NAME:
+        raise UserError(f"pipeline_name must have 1-{MAX_PIPELINE_NAME} characters (TFX's limit), got"
+                        f" {len(cfg.pipeline_name)}")
+    for key in ("pipeline_root", "serving_dir"):
+        if not getattr(cfg, key).strip():
+            raise UserError(f"{key} must not be empty")
+    if not cfg.features.weights.strip():
+        raise UserError("features.weights must be imagenet, none or a weights file, got ''")
     _in_range("trainer.dropout", tr.dropout, 0, 0.99)
     _in_range("trainer.cnn_dropout", tr.cnn_dropout, 0, 0.99)
     _in_range("trainer.carry_across_videos", tr.carry_across_videos, 0, 1)
@@ -322,7 +367,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
     """Relative paths (given or default) are relative to the config file, as users expect."""
     def fix(p: str) -> str:
-        if not p or "://" in p or os.path.isabs(p):
+        if not p.strip() or "://" in p or os.path.isabs(p):  # a blank one is refused by validate
             return p
         return os.path.normpath(os.path.join(base, p))
 
@@ -361,10 +406,41 @@ def _read_text(path: str) -> str:
         raise UserError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x})") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of repeated keys, so a second ``trainer:`` section would silently drop
+    the first one's settings; the YAML spec calls repeated keys an error, and so do we."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: overriding merged keys is allowed
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):  # a list as a key: PyYAML's own error follows
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!s} appears twice in one mapping",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _unique_json_keys(path: str):
+    def pairs_to_dict(pairs):
+        keys = [k for k, _ in pairs]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise UserError(f"{path}: {repeated[0]} appears twice in one JSON object")
+        return dict(pairs)
+    return pairs_to_dict
+
+
 def _parse(path: str, text: str) -> Any:
     """JSON or YAML; a syntax error names ``path:line`` (not PyYAML's ``<unicode string>``)."""
     try:
-        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        if path.endswith(".json"):
+            return json.loads(text, object_pairs_hook=_unique_json_keys(path))
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})") from None
     except yaml.YAMLError as e:
@@ -378,7 +454,7 @@ def _parse(path: str, text: str) -> Any:
 
 def load(path: str, check_paths: bool = True) -> PipelineConfig:
     raw = _parse(path, _read_text(path))
-    return from_dict(raw or {}, source=path, base_dir=os.path.dirname(os.path.abspath(path)),
+    return from_dict({} if raw is None else raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)),
                      check_paths=check_paths)
 
 

@@ -100,11 +100,26 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),
     ({"domain_transfer": {"hidden_units": [64, 0]}}, r"domain_transfer.hidden_units\[1\] must be > 0"),
     ({"domain_transfer": {"min_images_per_class": -1}}, r"domain_transfer.min_images_per_class must be >= 0"),
+    ({"trainer": {"seed": -1}}, r"trainer.seed must be an integer in \[0, 2\*\*32 - 1\], got -1"),
+    ({"domain_transfer": {"seed": 2 ** 32}}, r"domain_transfer.seed must be an integer in \[0, 2\*\*32 - 1\]"),
+    ({"beam": {"direct_num_workers": -3}}, r"beam.direct_num_workers must be >= 0 \(0: one per core\), got -3"),
+    ({"pipeline_name": "x" * 64}, r"pipeline_name must have 1-63 characters \(TFX's limit\), got 64"),
+    ({"pipeline_name": ""}, r"pipeline_name must have 1-63 characters"),
+    ({"pipeline_root": " "}, r"pipeline_root must not be empty"),
+    ({"serving_dir": ""}, r"serving_dir must not be empty"),
+    ({"features": {"weights": ""}}, r"features.weights must be imagenet, none or a weights file, got ''"),
+    ({"domain_transfer": {"theta1": 10 ** 400}}, r"domain_transfer.theta1 must be a finite number, got 1000000.*"
+                                                r" \(401 characters\)"),
+    ({"trainer": {"learning_rate": "1e-3"}}, r"trainer.learning_rate must be float, got the text '1e-3': YAML reads"
+                                            r" .* \(write 1.0e-3\)"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):
     raw = {"data": {"videos": "videos.csv", "images": "images"}}
     for key, value in patch.items():
-        raw.setdefault(key, {}).update(value)
+        if isinstance(value, dict):
+            raw.setdefault(key, {}).update(value)
+        else:
+            raw[key] = value
     path = _write(data_dir, raw)
     with pytest.raises(UserError, match=message) as err:
         config.load(path)
@@ -134,6 +149,31 @@ def test_syntax_and_encoding_errors_name_file_and_line_in_one_line(tmp_path, nam
     message = str(err.value)
     assert message.startswith(f"{tmp_path / where}: ") and words in message and "\n" not in message
     assert "<unicode string>" not in message
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("c.yaml", "trainer:\n  epochs: 7\ndata: {}\ntrainer:\n  cells: 64\n",
+     "c.yaml:4: not valid YAML: trainer appears twice in one mapping (column 1)"),
+    ("c.yaml", "trainer:\n  epochs: 7\n  epochs: 70\n", "c.yaml:3: not valid YAML: epochs appears twice"),
+    ("c.json", '{"trainer": {"epochs": 7}, "trainer": {"cells": 64}}', "c.json: trainer appears twice in one JSON"),
+    ("c.yaml", "on: x\nfoo: y\n", "c.yaml: True is not a known setting"),  # YAML 1.1 reads `on` as True
+    ("c.yaml", "[]\n", "c.yaml: config must be a mapping, got []"),
+    ("c.yaml", "0\n", "c.yaml: config must be a mapping, got 0"),
+])
+def test_repeated_keys_odd_keys_and_a_config_that_is_no_mapping_are_refused(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(UserError) as err:
+        config.load(str(path))
+    assert str(err.value).startswith(f"{tmp_path}/{message}")
+
+
+def test_merge_keys_may_override_what_they_merge(data_dir):
+    path = data_dir / "c.yaml"
+    path.write_text("data: {videos: videos.csv, images: images}\n"
+                    "trainer: {<<: {epochs: 7, cells: 64}, epochs: 9}\n")
+    cfg = config.load(str(path))
+    assert (cfg.trainer.epochs, cfg.trainer.cells) == (9, 64)
 
 
 def test_a_folder_as_the_config_is_a_user_error(tmp_path):

@@ -212,3 +212,18 @@ def test_a_pipeline_name_kubeflow_refuses_is_a_one_line_error_at_compile(tmp_pat
     cfg.pipeline_name = "my_pipeline"
     with pytest.raises(UserError, match="pipeline_name must be lowercase letters, digits and '-'"):
         compile_pipeline(cfg, "kubeflow", "example.org/laf:1", str(tmp_path / "spec.json"))
+
+
+def test_a_folder_as_the_output_gets_pipeline_json_in_it_and_an_empty_one_is_refused(tmp_path, monkeypatch):
+    """TFX writes an empty file name as pipeline.json beside the folder: `--output specs/` wrote ./pipeline.json."""
+    from laf.errors import UserError
+    from pipeline.kubeflow_v2_runner import compile_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    cfg = _tiny_config(str(tmp_path / "data"), str(tmp_path))
+    path = compile_pipeline(cfg, "kubeflow", "example.org/laf:1", "specs/")
+    assert path == str(tmp_path / "specs" / "pipeline.json") and os.path.getsize(path) > 0
+    assert compile_pipeline(cfg, "kubeflow", "example.org/laf:1", "specs") == path  # an existing folder
+    assert sorted(os.listdir(tmp_path)) == ["specs"]
+    with pytest.raises(UserError, match="--output: empty path"):
+        compile_pipeline(cfg, "kubeflow", "example.org/laf:1", "")

@@ -10,17 +10,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="pipeline config (YAML/JSON); default: the embedded demo config")
     parser.add_argument("--image", required=True, help="container image built from the repository's Dockerfile")
     parser.add_argument("--output", required=True, help="where to write the pipeline JSON")
-    parser.add_argument("--demo-dir", default="laf-demo", help="demo folder the embedded config points at")
+    parser.add_argument("--demo-dir", help="demo folder the embedded config points at (default: laf-demo)")
     parser.add_argument("--no-cache", action="store_true",
                         help="rerun every task on every submission (after data changed in place at the same paths)")
 
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo
+    from laf.commands.flags import demo_folder
     from pipeline import config
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
-    cfg = config.load(args.config, check_paths=False) if args.config else demo.demo_config(args.demo_dir)
+    demo_dir = demo_folder(args.config, args.demo_dir, "--demo-dir")
+    cfg = config.load(args.config, check_paths=False) if demo_dir is None else demo.demo_config(demo_dir)
     path = compile_pipeline(cfg, args.target, args.image, args.output, enable_cache=not args.no_cache)
     print(f"wrote {args.target} pipeline spec: {path}")
     for key, path in local_paths(cfg):

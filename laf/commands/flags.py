@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Optional
+
+from laf.errors import UserError
+
+DEMO_FOLDER = "laf-demo"
 
 
 def finite(text: str) -> float:
@@ -15,3 +20,21 @@ def finite(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Optional[str]:
+    """The demo's folder (``flag``'s value, default ``laf-demo``) when no ``--config`` is given, else
+    None. Refused: an empty ``--config`` (an unset shell variable would silently run the demo
+    instead) and ``flag`` beside ``--config``, whose pipeline_root and serving_dir say where
+    outputs go (the flag would be silently ignored)."""
+    if config is not None and not config.strip():
+        raise UserError("--config: empty path")
+    if config is not None:
+        if folder is not None:
+            raise UserError(f"{flag} is the demo's folder; with --config the config's pipeline_root and"
+                            " serving_dir say where outputs go")
+        return None
+    folder = DEMO_FOLDER if folder is None else folder
+    if not folder.strip():
+        raise UserError(f"{flag}: empty path")
+    return folder
