@@ -75,9 +75,29 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
     loaded: a mistake shows in a second)."""
     from laf.ingest.preflight import check_labels
 
+    for key in ("pipeline_root", "serving_dir"):  # the Pusher, the last step, would find it out after all the work
+        check_output_folder(key, getattr(cfg, key))
     videos = cfg.data.read_videos()
     return videos, check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
                                 cfg.data.taxonomy)
+
+
+def check_output_folder(key: str, path: str) -> None:
+    """A local output folder must be a folder, or creatable: its nearest existing parent a writable
+    folder (a remote URI is left to its file system)."""
+    from laf.errors import UserError
+
+    if "://" in path:
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{key}: {path} is a file, not a folder")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"{key}: {path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{key}: {path} cannot be written: {existing} is not writable")
 
 
 def schema_snapshot(pipeline_root: str) -> str:

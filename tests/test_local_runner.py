@@ -1,0 +1,19 @@
+"""pipeline.local_runner's checks before a run: output folders that the last step could not write."""
+import pytest
+
+from laf.errors import UserError
+from pipeline.local_runner import check_output_folder
+
+
+def test_an_output_folder_that_is_a_file_or_lies_under_one_is_refused_before_the_run(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(UserError, match=f"^serving_dir: {tmp_path}/taken is a file, not a folder$"):
+        check_output_folder("serving_dir", str(tmp_path / "taken"))
+    with pytest.raises(UserError, match=f"^pipeline_root: {tmp_path}/taken/a/b cannot be created: {tmp_path}/taken is a file$"):
+        check_output_folder("pipeline_root", str(tmp_path / "taken" / "a" / "b"))
+
+
+def test_a_new_nested_folder_an_existing_one_and_a_remote_uri_pass_and_nothing_is_created(tmp_path):
+    for path in (str(tmp_path / "new" / "deeper"), str(tmp_path), "gs://bucket/serving"):
+        check_output_folder("serving_dir", path)
+    assert not (tmp_path / "new").exists()
