@@ -30,6 +30,7 @@ import time
 from typing import Dict, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.errors import UserError  # noqa: E402
 from laf.report.strict_json import bench_main  # noqa: E402
 
 from laf.quiet import quiet  # noqa: E402
@@ -136,8 +137,8 @@ def main() -> None:
         decode, decode_cpu = decode_rate(root, config.size, threads)
     extra = args.images - args.batch_size
     if walls[args.images] <= walls[args.batch_size]:
-        raise SystemExit(f"bench: {args.images} images took no longer than {args.batch_size} "
-                         f"({walls[args.images]:.2f} s vs {walls[args.batch_size]:.2f} s): give more --images")
+        raise UserError(f"{args.images} images took no longer than {args.batch_size} "
+                        f"({walls[args.images]:.2f} s vs {walls[args.batch_size]:.2f} s): give more --images")
     ingest = extra / (walls[args.images] - walls[args.batch_size])
     # The best any overlap can do when the model already keeps the cores busy: the CPU the
     # model leaves idle (cores x its wall time - its CPU time) is all decoding may use for free.

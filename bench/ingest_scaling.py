@@ -36,6 +36,7 @@ import time
 from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.errors import UserError  # noqa: E402
 from laf.report.strict_json import bench_main  # noqa: E402
 
 FEATURES = dict(name="mobilenet_v3_small", layer="expanded_conv_3_squeeze_excite_mul", input_size=112)
@@ -143,7 +144,7 @@ def main(argv: List[str] = None) -> None:
     manifest, weights = demo_videos(args.data)
     full = mf.read_manifest(manifest, mf.DEFAULT_RATIOS)
     if len(full.rows) < args.videos:
-        raise SystemExit(f"ingest_scaling: {manifest} lists {len(full.rows)} videos, fewer than --videos {args.videos}")
+        raise UserError(f"{manifest} lists {len(full.rows)} videos, fewer than --videos {args.videos}")
     rows = mf.Manifest(full.rows[:args.videos], [])
     backbone = BackboneConfig(weights=weights, **FEATURES)
     load = os.getloadavg()[0]

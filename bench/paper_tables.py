@@ -182,7 +182,7 @@ def filter_scores(kept: Dict[str, bool], truth_file: str) -> Dict[str, float]:
     for source in kept:
         key = "/".join(source.replace(os.sep, "/").split("/")[-2:])  # "<label>/<file>"
         if key not in truth:
-            raise SystemExit(f"{source} is not in {truth_file}")
+            raise UserError(f"{source} is not in {truth_file}")
         relevant[source] = truth[key]["kind"] == "video_like"
     tp = sum(kept[s] and relevant[s] for s in kept)
     return {"precision": tp / max(sum(kept.values()), 1), "recall": tp / max(sum(relevant.values()), 1)}
@@ -257,7 +257,7 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
     exists = os.path.isfile(os.path.join(root, "metadata.sqlite"))
     if pipeline_root:
         if not exists:
-            raise SystemExit(f"no metadata.sqlite under {pipeline_root}")
+            raise UserError(f"no metadata.sqlite under {pipeline_root}")
         return root
     demo = demo or DemoConfig().scaled(scale)
     wanted = demo_data.config_record(demo)
@@ -265,8 +265,8 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
     if exists and found is not None and found != wanted:
         differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})"
                            for k in sorted(wanted) if found.get(k) != wanted[k])
-        raise SystemExit(f"{demo_output} holds a demo run of other data: {differ}; "
-                         "pass another --demo-output or the flags it was made with")
+        raise UserError(f"{demo_output} holds a demo run of other data: {differ}; "
+                        "pass another --demo-output or the flags it was made with")
     if not exists:
         command = demo_command(demo_output, scale, demo)
         print(f"no pipeline run under {root}: running `laf {' '.join(command[3:])}` first", flush=True)
