@@ -9,6 +9,7 @@ from bench import paper_tables
 from laf import demo_data
 from laf.commands import demo as demo_command
 from laf.commands.demo_data import shape
+from laf.errors import UserError
 
 
 def _demo_run(tmp_path, config: demo_data.DemoConfig):
@@ -51,9 +52,15 @@ def test_bad_action_lengths_are_usage_errors(capsys):
                                                     (3.0, 3, 1, "videos_per_action 16 (asked 12)")])
 def test_a_demo_run_of_other_data_is_refused(tmp_path, scale, seed, looks, named):
     output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
-    with pytest.raises(SystemExit, match="other data") as refused:
+    with pytest.raises(UserError, match="other data") as refused:
         paper_tables.ensure_run(None, output, scale, demo_data.DemoConfig(seed=seed, looks=looks).scaled(scale))
     assert named in str(refused.value)
+
+
+def test_a_pipeline_root_without_a_run_is_a_user_error_exit_2_and_a_json_line(tmp_path, capsys):
+    assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(out) == {"bench": "paper_tables", "error": f"no metadata.sqlite under {tmp_path}"}
 
 
 def test_bad_demo_run_settings_are_usage_errors(capsys):
