@@ -378,10 +378,20 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         cfg.features.weights = fix(cfg.features.weights)
 
 
+def _refuse_unused(cfg: PipelineConfig, raw: Dict[str, Any]) -> None:
+    """A setting the chosen options never read is refused, not silently ignored (the user meant it)."""
+    if cfg.trainer.lr_schedule != "plateau":
+        given = [key for key in ("lr_decay_factor", "lr_decay_patience") if key in raw.get("trainer", {})]
+        if given:
+            raise UserError(f"trainer.{given[0]} applies to lr_schedule: plateau only (a {cfg.trainer.lr_schedule}"
+                            " schedule decays by itself)")
+
+
 def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",
               check_paths: bool = True) -> PipelineConfig:
     try:
         cfg = _build(PipelineConfig, raw, "")
+        _refuse_unused(cfg, raw)
         _resolve_paths(cfg, os.path.abspath(base_dir))
         return validate(cfg, check_paths)
     except UserError as e:

@@ -100,6 +100,8 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),
     ({"domain_transfer": {"hidden_units": [64, 0]}}, r"domain_transfer.hidden_units\[1\] must be > 0"),
     ({"domain_transfer": {"min_images_per_class": -1}}, r"domain_transfer.min_images_per_class must be >= 0"),
+    ({"trainer": {"lr_schedule": "cosine", "lr_decay_patience": 2}},
+     r"trainer.lr_decay_patience applies to lr_schedule: plateau only \(a cosine schedule decays by itself\)"),
     ({"trainer": {"seed": -1}}, r"trainer.seed must be an integer in \[0, 2\*\*32 - 1\], got -1"),
     ({"domain_transfer": {"seed": 2 ** 32}}, r"domain_transfer.seed must be an integer in \[0, 2\*\*32 - 1\]"),
     ({"beam": {"direct_num_workers": -3}}, r"beam.direct_num_workers must be >= 0 \(0: one per core\), got -3"),
