@@ -313,23 +313,28 @@ def test_a_truncated_shard_is_a_clear_error(tmp_path):
         dt.FeatureStream.from_video_files(str(tmp_path / "v.gz"), 2)
 
 
-@pytest.mark.parametrize("case", ["no images of a class", "NaN frames", "NaN images", "no validation"])
+@pytest.mark.parametrize("case", ["no images of a class", "no frames of a class", "NaN frames", "NaN images",
+                                  "no validation"])
 def test_inputs_that_cannot_train_are_refused_up_front(case):
     rng = np.random.default_rng(0)
     frames_x, images_x = rng.normal(size=(12, 4)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32)
     image_labels = [0, 1, 2, 0, 1, 2]
     validation = dt.FeatureStream.from_arrays(frames_x, np.repeat([0, 1, 2], 4), np.repeat(np.arange(3), 4))
+    frame_labels = np.repeat([0, 1, 2], 4)
     if case == "no images of a class":
         image_labels = [0, 1, 0, 1, 0, 1]
+    elif case == "no frames of a class":
+        frame_labels = np.repeat([0, 2, 2], 4)
     elif case == "NaN frames":
         frames_x[3, 2] = np.nan
     elif case == "NaN images":
         images_x[1, 0] = np.inf
     else:
         validation = dt.FeatureStream.from_arrays(np.zeros((0, 4), np.float32), [])
-    frames = dt.FeatureStream.from_arrays(frames_x, np.repeat([0, 1, 2], 4), np.repeat(np.arange(3), 4))
+    frames = dt.FeatureStream.from_arrays(frames_x, frame_labels, np.repeat(np.arange(3), 4))
     images = dt.FeatureStream.from_arrays(images_x, image_labels)
-    expected = {"no images of a class": "no web images for 'C'", "NaN frames": "training frames' features hold NaN",
+    expected = {"no images of a class": "no web images for 'C'",
+                "no frames of a class": "no training videos for 'B': every action needs videos in the train split", "NaN frames": "training frames' features hold NaN",
                 "NaN images": "images' features hold NaN", "no validation": "validation frames; got 12, 6 and 0"}
     with pytest.raises(UserError, match=expected[case]):
         dt.run(frames, images, validation, 3, TINY, ["A", "B", "C"])

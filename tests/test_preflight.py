@@ -8,11 +8,12 @@ from laf.ingest.preflight import check_labels
 RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
 
 
-def _inputs(tmp_path, video_labels, image_labels):
+def _inputs(tmp_path, video_labels, image_labels, splits=None):
+    """Video ``v{i}.mp4`` of ``video_labels[i]`` in ``splits[i]`` (default: train, eval, test in turn)."""
     manifest = tmp_path / "videos.csv"
-    splits = ("train", "eval", "test")
-    manifest.write_text("video,label,split\n" + "".join(f"v{i}.mp4,{l},{splits[i % 3]}\n"
-                                                         for i, l in enumerate(video_labels)))
+    splits = splits or [("train", "eval", "test")[i % 3] for i in range(len(video_labels))]
+    manifest.write_text("video,label,split\n" + "".join(f"v{i}.mp4,{l},{split}\n"
+                                                         for i, (l, split) in enumerate(zip(video_labels, splits))))
     for i in range(len(video_labels)):
         (tmp_path / f"v{i}.mp4").write_bytes(b"")
     for label in image_labels:
@@ -27,8 +28,13 @@ def _check(videos, images):
     return check_labels(read_manifest(videos, RATIOS), videos, images, RATIOS)
 
 
+def _each_split(labels):
+    """Each label three times: a train, an eval and a test video."""
+    return [label for label in labels for _ in range(3)]
+
+
 def test_matching_labels_give_the_vocabulary(tmp_path):
-    videos, images = _inputs(tmp_path, ["A:x", "A:y", "B:z"], ["A:x", "A:y", "B:z"])
+    videos, images = _inputs(tmp_path, _each_split(["A:x", "A:y", "B:z"]), ["A:x", "A:y", "B:z"])
     assert _check(videos, images).labels == ["A:x", "A:y", "B:z"]
 
 
@@ -44,8 +50,17 @@ def test_a_split_without_videos_fails_before_any_work(tmp_path):
     videos, images = _inputs(tmp_path, ["A:x"], ["A:x"])  # a train row only
     with pytest.raises(UserError, match=r"falls in the eval split\(s\).*trains on train and validates on eval"):
         _check(videos, images)
-    videos, images = _inputs(tmp_path, ["A:x", "A:y"], ["A:x", "A:y"])  # no test rows: allowed
-    assert _check(videos, images).labels == ["A:x", "A:y"]
+
+
+
+def test_a_label_without_a_training_video_fails_and_no_test_video_is_a_warning(tmp_path, caplog):
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:y"], ["A:x", "A:y"], ["train", "eval", "test"])
+    with pytest.raises(UserError, match=r"label\(s\) without a video in the train split .*: A:y; nothing could"):
+        _check(videos, images)
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x"], ["A:x", "A:y"], ["train", "train", "eval"])
+    with caplog.at_level("WARNING"):
+        assert _check(videos, images).labels == ["A:x", "A:y"]  # no test rows: allowed, and said
+    assert "falls in the test split" in caplog.text and "no model is blessed or pushed" in caplog.text
 
 
 def test_label_without_activity_fails_naming_file_and_line(tmp_path):
@@ -59,14 +74,14 @@ def test_annotation_files_are_checked_like_a_manifest(tmp_path):
     thumos, clips = tmp_path / "thumos", tmp_path / "clips"
     thumos.mkdir()
     clips.mkdir()
-    for i in range(6):
+    for i in range(7):
         (clips / f"v{i}.mp4").write_bytes(b"")
     (thumos / "A:x_val.txt").write_text("".join(f"v{i} 1.0 2.5\n" for i in range(3)))
-    (thumos / "A:y_val.txt").write_text("".join(f"v{i} 4.0 6.0\n" for i in range(3, 6)))
+    (thumos / "A:y_val.txt").write_text("".join(f"v{i} 4.0 6.0\n" for i in range(3, 7)))  # v6 hashes to train
     (thumos / "Ambiguous_val.txt").write_text("v0 7.0 8.0\n")
     ratios = {"train": 0.5, "eval": 0.5, "test": 0.0}
     videos = read_videos(annotations=str(thumos), video_dir=str(clips), ratios=ratios)
-    assert [(r.video_id, r.label) for r in videos.rows] == [(f"v{i}", "A:x" if i < 3 else "A:y") for i in range(6)]
+    assert [(r.video_id, r.label) for r in videos.rows] == [(f"v{i}", "A:x" if i < 3 else "A:y") for i in range(7)]
     assert check_labels(videos, str(thumos), images, ratios).labels == ["A:x", "A:y"]
     (thumos / "A:y_val.txt").write_text("v3 4.0 6.0\n")  # two videos relabelled A:z, which has no web images
     (thumos / "A:z_val.txt").write_text("v4 4.0 6.0\nv5 1.0 2.0\n")
@@ -85,7 +100,7 @@ def test_videos_come_from_one_source(given, message):
 
 
 def test_a_taxonomy_gives_labels_their_activity(tmp_path):
-    videos, images = _inputs(tmp_path, ["Dunk", "Layup", "B:z"], ["Dunk", "Layup", "B:z"])
+    videos, images = _inputs(tmp_path, _each_split(["Dunk", "Layup", "B:z"]), ["Dunk", "Layup", "B:z"])
     with pytest.raises(UserError, match=r"label 'Dunk' must be written 'Activity:Action'"):
         _check(videos, images)
     taxonomy = tmp_path / "taxonomy.json"
@@ -95,17 +110,22 @@ def test_a_taxonomy_gives_labels_their_activity(tmp_path):
 
 
 def test_a_label_whose_every_video_file_is_missing_fails_before_any_work(tmp_path):
-    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x", "A:y"], ["A:x", "A:y"])
-    (tmp_path / "v0.mp4").unlink()  # one of A:x's two videos: rejected at ingestion, with its reason
+    splits = ["train", "eval", "test", "train"]
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x", "A:y"], ["A:x", "A:y"], splits)
+    (tmp_path / "v2.mp4").unlink()  # one of A:x's two videos: rejected at ingestion, with its reason
     assert _check(videos, images).labels == ["A:x", "A:y"]
-    (tmp_path / "v2.mp4").unlink()  # the other
+    (tmp_path / "v0.mp4").unlink()  # the other
     with pytest.raises(UserError, match=r"every video file is missing: A:x \(e.g. A:x's .*v0.mp4\)"):
         _check(videos, images)
     videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x"], ["A:x", "A:y"])  # v0 train, v1 eval, v2 test
     (tmp_path / "v1.mp4").unlink()  # A:y loses its only video, and eval with it
     with pytest.raises(UserError, match="every video file is missing: A:y"):
         _check(videos, images)
-    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x", "A:y"], ["A:x", "A:y"])  # v1 and v3: eval, train
+    videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:x", "A:y"], ["A:x", "A:y"], splits)
     (tmp_path / "v1.mp4").unlink()  # the only eval video
     with pytest.raises(UserError, match=r"falls in the eval split"):
+        _check(videos, images)
+    (tmp_path / "v1.mp4").write_bytes(b"")
+    (tmp_path / "v0.mp4").unlink()  # A:x's only training video: its other one is a test video
+    with pytest.raises(UserError, match=r"without a video in the train split .*: A:x;"):
         _check(videos, images)

@@ -7,6 +7,7 @@ TF's import.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Dict, List, Mapping, Optional
 
@@ -41,11 +42,18 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
     if problems:
         raise UserError("; ".join(problems))
     present = {row.split for row in existing}
+    where = f"(a manifest's split column, else data.split_ratios {dict(split_ratios)})"
     empty = [s for s in ("train", "eval") if s not in present]
     if empty:
-        raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) (a manifest's split column,"
-                        f" else data.split_ratios {dict(split_ratios)}): the pipeline trains on train and validates on"
-                        " eval")
+        raise UserError(f"no video of {videos} falls in the {', '.join(empty)} split(s) {where}: the pipeline"
+                        " trains on train and validates on eval")
+    untrained = sorted(set(vocabulary.labels) - {row.label for row in existing if row.split == "train"})
+    if untrained:
+        raise UserError(f"label(s) without a video in the train split {where}: {', '.join(untrained)}; nothing"
+                        " could learn them and their test videos would all miss")
+    if "test" not in present:
+        logging.warning("no video of %s falls in the test split %s: the Evaluator has nothing to evaluate, so no"
+                        " model is blessed or pushed", videos, where)
     return vocabulary
 
 

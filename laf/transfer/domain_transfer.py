@@ -464,8 +464,13 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
     if not (frames.dim == images.dim == validation.dim):
         raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
                         f"validation {validation.dim}")
-    starved = (np.bincount(frames.labels, minlength=num_classes) > 0) & (
-        np.bincount(images.labels, minlength=num_classes) == 0)
+    with_frames = np.bincount(frames.labels, minlength=num_classes) > 0
+    untrained = ~with_frames & (np.bincount(images.labels, minlength=num_classes) > 0)
+    if untrained.any():  # neither transfer nor the trainer could learn them: their test videos would all miss
+        raise UserError("no training videos for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(untrained))
+                        + ": every action needs videos in the train split (were they all rejected at ingestion?"
+                        " see the videos' rejected.jsonl)")
+    starved = with_frames & (np.bincount(images.labels, minlength=num_classes) == 0)
     if starved.any():  # CNN_i could never score their frames: LAF ~ 0, a LAF-weighted class unlearned
         raise UserError("no web images for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(starved))
                         + ": every action with training videos needs images (were they all rejected at ingestion?"
