@@ -98,3 +98,15 @@ def test_a_laf_that_singles_out_nothing_does_not_veto_novelty():
     np.testing.assert_allclose(got, np.sqrt(novelty * (span * rel + (1 - span) * novelty)), atol=1e-6)
     assert got[5:7].min() > 0.99 and got[7:9].max() < 0.25, got.round(2)
     assert float(data.laf_span(tf.zeros([0]))) == 0.0
+
+
+def test_a_clip_of_one_or_two_frames_still_teaches_its_label():
+    """Their upper median was their best frame: every target and class weight was 0."""
+    for laf, distance, expected in (([0.9], [0.4], [1.0]), ([0.2, 0.9], [0.3, 0.8], [0.0, 1.0]),
+                                    ([0.1, 0.5, 0.9], [0.1, 0.5, 0.9], [0.0, 0.0, 1.0])):
+        novelty = data.relative_to_video(tf.constant(distance, tf.float32)).numpy()  # as trainer.novelty makes it
+        np.testing.assert_allclose(novelty, expected, atol=1e-6)
+        got = _targets(np.float32(laf), novelty)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        weights = data.seen_recently(tf.constant(got), tf.range(len(laf), dtype=tf.float32)).numpy()
+        assert weights.max() > 0.9

@@ -189,11 +189,17 @@ def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
 
 def _relative_and_span(x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """One sort of one video's frames [T]: :func:`relative_to_video` of ``x`` and its span, the best
-    frame's value minus the median frame's, clipped to [0, 1]; a video without frames gives (x, 0)."""
+    frame's value minus the median frame's, clipped to [0, 1]; a video without frames gives (x, 0).
+
+    A clip of one or two frames has no ordinary frame to contrast with (its upper median is its best
+    frame, which zeroed every target, so such clips never taught their label): its lower frame is
+    the reference, and a single frame counts as its action."""
     def contrast():
+        steps = tf.shape(x)[0]
         ordered = tf.sort(x)
-        median, top = ordered[tf.shape(x)[0] // 2], ordered[-1]
+        median, top = ordered[tf.where(steps <= 2, 0, steps // 2)], ordered[-1]
         relative = tf.clip_by_value((x - median) / tf.maximum(top - median, 1e-6), 0.0, 1.0)
+        relative = tf.where(steps == 1, tf.ones_like(x), relative)
         return relative, tf.clip_by_value(top - median, 0.0, 1.0)
 
     return tf.cond(tf.size(x) > 0, contrast, lambda: (x, tf.zeros([], x.dtype)))
