@@ -96,7 +96,11 @@ def test_streams_cover_every_video_once_in_k_step_chunks(examples, buffered, mon
         assert set(got["labels"]) == {video.label_index}
         assert set(got["weights"]) == {1.0}
     chunks = sum(math.ceil(v.num_frames / K) for v in videos["train"])
-    assert data.chunks_per_pass(tfrecords.split_dir(root, "train"), K, STREAMS) == math.ceil(chunks / STREAMS)
+    longest = max(math.ceil(v.num_frames / K) for v in videos["train"])
+    assert data.chunks_per_pass(tfrecords.split_dir(root, "train"), K, STREAMS) == max(math.ceil(chunks / STREAMS),
+                                                                                       longest)
+    # more streams than videos: a pass lasts as long as the longest video, however idle the other streams
+    assert data.chunks_per_pass(tfrecords.split_dir(root, "train"), K, 100 * len(videos["train"])) == longest
     assert data.num_classes(tfrecords.split_dir(root, "train")) == CLASSES
 
 

@@ -114,10 +114,12 @@ def num_classes(files: Files) -> int:
 
 
 def chunks_per_pass(files: Files, k: int, streams: int) -> int:
-    """Batches in one pass over the data if the streams were perfectly balanced."""
-    chunks = _context_int(files, names.NUM_FRAMES).reduce(
-        tf.constant(0, tf.int64), lambda total, n: total + (n + k - 1) // k)
-    return max(1, -(-int(chunks.numpy()) // streams))
+    """Batches in one pass over the data if the streams were perfectly balanced, and at least the
+    longest video's chunks: a stream plays one video at a time, so with fewer videos than streams
+    an epoch sized by the total alone was a fraction of a pass (and the patiences counted those)."""
+    chunks = np.fromiter(_context_int(files, names.NUM_FRAMES).map(lambda n: (n + k - 1) // k)
+                         .as_numpy_iterator(), np.int64)
+    return max(1, -(-int(chunks.sum()) // streams), int(chunks.max(initial=0)))
 
 
 def frame_interval(files: Files) -> float:
