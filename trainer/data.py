@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from laf import tfrecords
 from laf.errors import UserError
+from laf.transfer.moments import moments_from_sums
 from schemas import names
 from schemas.parsing import parse_video
 from schemas.records import VideoRecord
@@ -135,20 +136,25 @@ def frame_interval(files: Files) -> float:
 
 
 def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation [D] of every frame's features (one streaming pass)."""
+    """Mean and standard deviation [D] of every frame's features (one streaming pass, about the
+    first frame: ``laf.transfer.moments.moments_from_sums``)."""
     spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
 
+    def frames(serialized):
+        return tf.cast(tf.io.parse_single_sequence_example(serialized, sequence_features=spec)[1]
+                       [names.FRAME_FEATURES], tf.float64)
+
+    first = next(records(files).map(frames).filter(lambda x: tf.shape(x)[0] > 0).take(1).as_numpy_iterator(),
+                 np.zeros([1, dim]))[0]
+
     def sums(serialized):
-        x = tf.cast(tf.io.parse_single_sequence_example(serialized, sequence_features=spec)[1]
-                    [names.FRAME_FEATURES], tf.float64)
+        x = frames(serialized) - first
         return tf.cast(tf.shape(x)[0], tf.float64), tf.reduce_sum(x, 0), tf.reduce_sum(x * x, 0)
 
     zero = (tf.constant(0.0, tf.float64), tf.zeros([dim], tf.float64), tf.zeros([dim], tf.float64))
     n, total, squares = records(files).map(sums).reduce(
         zero, lambda acc, x: tuple(a + b for a, b in zip(acc, x)))
-    n = max(float(n.numpy()), 1.0)
-    mean = total.numpy() / n
-    return mean, np.sqrt(np.maximum(squares.numpy() / n - mean ** 2, 0.0))
+    return moments_from_sums(n.numpy(), total.numpy(), squares.numpy(), first)
 
 
 def video_draws(video: Dict[str, tf.Tensor], seed: int, shape) -> tf.Tensor:

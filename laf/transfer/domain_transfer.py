@@ -30,7 +30,7 @@ import tensorflow as tf
 from laf import tfrecords
 from laf.errors import UserError, first_line
 from laf.evaluate.evaluation import TOP_FRACTION
-from laf.transfer.moments import usable_std
+from laf.transfer.moments import moments_from_sums, usable_std
 from schemas import names
 
 log = logging.getLogger(__name__)
@@ -106,13 +106,15 @@ class FeatureStream:
 
     def moments(self) -> Tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation [D] of every row (one streaming pass)."""
-        n, total, squares = 0, np.zeros(self.dim), np.zeros(self.dim)
-        for x, _ in self._chunks():
-            x = x.numpy().astype(np.float64)
-            n, total, squares = n + len(x), total + x.sum(0), squares + (x * x).sum(0)
-        mean = total / max(n, 1)
+        n, total, squares, shift = 0, np.zeros(self.dim), np.zeros(self.dim), None
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite features: refused by the caller
-            return mean, np.sqrt(np.maximum(squares / max(n, 1) - mean ** 2, 0.0))
+            for x, _ in self._chunks():
+                x = x.numpy().astype(np.float64)
+                if shift is None and len(x):
+                    shift = x[0].copy()  # about one row: moments_from_sums
+                x = x - (shift if shift is not None else 0.0)
+                n, total, squares = n + len(x), total + x.sum(0), squares + (x * x).sum(0)
+            return moments_from_sums(n, total, squares, shift if shift is not None else np.zeros(self.dim))
 
     def indexed(self) -> tf.data.Dataset:
         """Chunks ``(x [b, D], y [b], row [b])`` in stream order."""
