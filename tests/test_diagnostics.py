@@ -4,6 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from laf.errors import UserError
 from laf.evaluate import diagnostics as dg
 from schemas.records import Segment, VideoRecord
 
@@ -66,6 +67,19 @@ def test_probe_separates_linearly_separable_action_frames():
         return out
 
     assert dg.probe_accuracy(videos("train"), videos("test")) == 1.0
+
+
+def test_splits_without_the_action_frames_the_diagnostics_need_are_user_errors():
+    rng = np.random.default_rng(3)
+    annotated = [record(f"t{i}", f"A:{i % 2}", i % 2, 6, [Segment(1, 3, f"A:{i % 2}")], [i % 2], rng) for i in range(4)]
+    bare = [record(f"b{i}", f"A:{i % 2}", i % 2, 6, [], [], rng) for i in range(4)]
+    with pytest.raises(UserError, match=r"the train split has ground-truth action frames of 1 label\(s\), the"
+                                        r" diagnostics need 2 or more: are its videos' segments annotated\?"):
+        dg.probe_accuracy(annotated[::2], annotated)  # one class only: nothing to separate
+    with pytest.raises(UserError, match="the test split has ground-truth action frames of 0 label"):
+        dg.probe_accuracy(annotated, bare)
+    with pytest.raises(UserError, match="the test split has ground-truth action frames of 0 label"):
+        dg.action_frame_accuracy([{"probabilities": np.full((6, 2), 0.5)}] * 4, bare)
 
 
 def test_label_probability_by_phase():

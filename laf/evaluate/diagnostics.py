@@ -12,7 +12,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from laf.errors import UserError
 from laf.evaluate import evaluation
+from laf.transfer.moments import usable_std
 from schemas.records import VideoRecord
 
 Outputs = Dict[str, np.ndarray]  # per video: probabilities [T, N], actionness [T] (optional)
@@ -28,10 +30,16 @@ def action_mask(record: VideoRecord) -> np.ndarray:
     return inside
 
 
-def _action_frames(records: Sequence[VideoRecord]):
+def _action_frames(records: Sequence[VideoRecord], split: str, classes: int = 1):
+    """Features and labels of the split's action frames; a split with action frames of fewer than
+    ``classes`` labels is a UserError (the diagnostics need annotated segments)."""
     x = [r.features[action_mask(r)] for r in records]
     y = [np.full(len(f), r.label_index) for f, r in zip(x, records)]
-    return np.concatenate(x), np.concatenate(y)
+    x, y = (np.concatenate(x), np.concatenate(y)) if records else (np.zeros((0, 0)), np.zeros(0, np.int64))
+    if len(np.unique(y)) < classes:
+        raise UserError(f"the {split} split has ground-truth action frames of {len(np.unique(y))} label(s), the"
+                        f" diagnostics need {classes} or more: are its videos' segments annotated?")
+    return x, y
 
 
 def probe_accuracy(train: Sequence[VideoRecord], test: Sequence[VideoRecord], seed: int = 0) -> float:
@@ -39,15 +47,16 @@ def probe_accuracy(train: Sequence[VideoRecord], test: Sequence[VideoRecord], se
     (standardised features), accuracy on the test split's action frames."""
     from sklearn.linear_model import LogisticRegression
 
-    x, y = _action_frames(train)
-    x_test, y_test = _action_frames(test)
-    mean, std = x.mean(0), np.maximum(x.std(0), 1e-6)
+    x, y = _action_frames(train, "train", classes=2)
+    x_test, y_test = _action_frames(test, "test")
+    mean, std = x.mean(0), usable_std(x.std(0))
     probe = LogisticRegression(max_iter=2000, random_state=seed).fit((x - mean) / std, y)
     return float(np.mean(probe.predict((x_test - mean) / std) == y_test))
 
 
 def action_frame_accuracy(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
     """Per-frame accuracy (argmax of the class probabilities) on ground-truth action frames."""
+    _action_frames(records, "test")
     hits = [o["probabilities"][action_mask(r)].argmax(1) == r.label_index for o, r in zip(outputs, records)]
     return float(np.mean(np.concatenate(hits)))
 
