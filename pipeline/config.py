@@ -105,7 +105,7 @@ class TrainerConfig:
 
 @dataclasses.dataclass
 class EvaluationConfig:
-    hit1_floor: float = 0.0           # bless only above this video Hit@1 ...
+    hit1_floor: float = 0.0           # bless only at or above this video Hit@1 ...
     window: int = 10                  # ... and not worse than the last blessed model
     # window lengths as multiples of `window`, for models with actionness (laf.evaluate.evaluation.window_scores);
     # [1.0] = the paper's single window
