@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_t
 
 import yaml
 
-from laf.errors import UserError
+from laf.errors import UserError, first_line
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.runners import names_dask
@@ -157,6 +157,7 @@ class BeamConfig:
 
 
 MAX_SEED = 2 ** 32 - 1
+MAX_INT = 2 ** 63 - 1
 MAX_PIPELINE_NAME = 63  # TFX refuses longer names
 
 
@@ -204,15 +205,21 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
             raise UserError(f"{where} must be a finite number, got {_short(value)}")
         return number
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_INT:  # fails deep in NumPy or TF, if ever
+            raise UserError(f"{where} must be an integer of 64 bits, got {_short(value)}")
         return value
     if hint is str and isinstance(value, str):
         return value
     if hint is bool and isinstance(value, bool):
         return value
     hint_name = getattr(hint, "__name__", hint)
-    if hint is float and isinstance(value, str) and _number(value):  # YAML 1.1 reads 1e-3 as text
-        raise UserError(f"{where} must be float, got the text {value!r}: YAML reads a number in exponent"
-                        f" notation only with a dot and a signed exponent (write {_yaml_float(value)})")
+    if hint in (float, int) and isinstance(value, str) and _number(value):
+        spelled = _yaml_float(value)
+        yaml_hint = (f", and YAML 1.1 reads exponent notation only with a dot and a signed exponent: {spelled}"
+                     if hint is float and "e" in value.lower() and spelled != value.strip()
+                     and isinstance(yaml.safe_load(spelled), float) else "")
+        raise UserError(f"{where} must be {hint_name}, got the text {value!r}: a number is written without"
+                        f" quotes{yaml_hint}")
     raise UserError(f"{where} must be {hint_name}, got {_short(value)}")
 
 
@@ -378,10 +385,13 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         cfg.features.weights = fix(cfg.features.weights)
 
 
-def _refuse_unused(cfg: PipelineConfig, raw: Dict[str, Any]) -> None:
-    """A setting the chosen options never read is refused, not silently ignored (the user meant it)."""
+def _refuse_unused(cfg: PipelineConfig) -> None:
+    """A setting changed from its default that the chosen options never read is refused, not
+    silently ignored (the user meant it; ``dump`` writes the defaults, which pass)."""
     if cfg.trainer.lr_schedule != "plateau":
-        given = [key for key in ("lr_decay_factor", "lr_decay_patience") if key in raw.get("trainer", {})]
+        default = TrainerConfig()
+        given = [key for key in ("lr_decay_factor", "lr_decay_patience")
+                 if getattr(cfg.trainer, key) != getattr(default, key)]
         if given:
             raise UserError(f"trainer.{given[0]} applies to lr_schedule: plateau only (a {cfg.trainer.lr_schedule}"
                             " schedule decays by itself)")
@@ -391,9 +401,10 @@ def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",
               check_paths: bool = True) -> PipelineConfig:
     try:
         cfg = _build(PipelineConfig, raw, "")
-        _refuse_unused(cfg, raw)
         _resolve_paths(cfg, os.path.abspath(base_dir))
-        return validate(cfg, check_paths)
+        validate(cfg, check_paths)
+        _refuse_unused(cfg)
+        return cfg
     except UserError as e:
         raise UserError(f"{source}: {e}") from None
 
@@ -453,6 +464,8 @@ def _parse(path: str, text: str) -> Any:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits (Python's conversion limit)
+        raise UserError(f"{path}: {first_line(str(e))}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path

@@ -112,8 +112,13 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"features": {"weights": ""}}, r"features.weights must be imagenet, none or a weights file, got ''"),
     ({"domain_transfer": {"theta1": 10 ** 400}}, r"domain_transfer.theta1 must be a finite number, got 1000000.*"
                                                 r" \(401 characters\)"),
-    ({"trainer": {"learning_rate": "1e-3"}}, r"trainer.learning_rate must be float, got the text '1e-3': YAML reads"
-                                            r" .* \(write 1.0e-3\)"),
+    ({"trainer": {"learning_rate": "1e-3"}}, r"trainer.learning_rate must be float, got the text '1e-3': a number is"
+                                            r" written without quotes, and YAML 1.1 reads exponent notation only"
+                                            r" with a dot and a signed exponent: 1.0e-3$"),
+    ({"trainer": {"learning_rate": "0.5"}}, r"must be float, got the text '0.5': a number is written without quotes$"),
+    ({"trainer": {"epochs": "7"}}, r"trainer.epochs must be int, got the text '7': a number is written without quotes$"),
+    ({"trainer": {"epochs": 10 ** 30}}, r"trainer.epochs must be an integer of 64 bits, got 1000000"),
+    ({"trainer": {"lr_schedule": "Plateau", "lr_decay_factor": 0.5}}, r"trainer.lr_schedule must be one of"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):
     raw = {"data": {"videos": "videos.csv", "images": "images"}}
@@ -168,6 +173,19 @@ def test_repeated_keys_odd_keys_and_a_config_that_is_no_mapping_are_refused(tmp_
     with pytest.raises(UserError) as err:
         config.load(str(path))
     assert str(err.value).startswith(f"{tmp_path}/{message}")
+
+
+def test_a_cosine_config_dumped_with_every_default_loads_again(data_dir):
+    raw = {"data": {"videos": "videos.csv", "images": "images"}, "trainer": {"lr_schedule": "cosine"}}
+    cfg = config.load(_write(data_dir, raw))
+    assert config.load(config.dump(cfg, str(data_dir / "dumped.yaml"))) == cfg
+
+
+def test_a_number_past_pythons_conversion_limit_is_one_line(data_dir):
+    path = data_dir / "c.json"
+    path.write_text('{"trainer": {"epochs": ' + "9" * 5000 + "}}")
+    with pytest.raises(UserError, match=f"^{path}: Exceeds the limit"):
+        config.load(str(path))
 
 
 def test_merge_keys_may_override_what_they_merge(data_dir):

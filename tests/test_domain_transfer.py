@@ -334,7 +334,8 @@ def test_inputs_that_cannot_train_are_refused_up_front(case):
     frames = dt.FeatureStream.from_arrays(frames_x, frame_labels, np.repeat(np.arange(3), 4))
     images = dt.FeatureStream.from_arrays(images_x, image_labels)
     expected = {"no images of a class": "no web images for 'C'",
-                "no frames of a class": "no training videos for 'B': every action needs videos in the train split", "NaN frames": "training frames' features hold NaN",
+                "no frames of a class": "no training videos for 'B': every action with eval videos needs videos",
+                "NaN frames": "training frames' features hold NaN",
                 "NaN images": "images' features hold NaN", "no validation": "validation frames; got 12, 6 and 0"}
     with pytest.raises(UserError, match=expected[case]):
         dt.run(frames, images, validation, 3, TINY, ["A", "B", "C"])

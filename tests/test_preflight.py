@@ -53,6 +53,15 @@ def test_a_split_without_videos_fails_before_any_work(tmp_path):
 
 
 
+def test_a_label_only_segments_name_needs_no_training_video_of_its_own(tmp_path):
+    """A video is labelled by the class covering most of it; a minority class is a segment's label only."""
+    videos, images = _inputs(tmp_path, _each_split(["A:x"]), ["A:x", "A:y"])
+    rows = open(videos).read().splitlines()
+    segments = ["segments", "", '"[[1, 5], [6, 7, ""A:y""]]"', ""]  # the eval video also shows A:y, briefly
+    open(videos, "w").write("".join(f"{row},{cell}\n" for row, cell in zip(rows, segments)))
+    assert _check(videos, images).labels == ["A:x", "A:y"]
+
+
 def test_a_label_without_a_training_video_fails_and_no_test_video_is_a_warning(tmp_path, caplog):
     videos, images = _inputs(tmp_path, ["A:x", "A:y", "A:y"], ["A:x", "A:y"], ["train", "eval", "test"])
     with pytest.raises(UserError, match=r"label\(s\) without a video in the train split .*: A:y; nothing could"):

@@ -184,7 +184,7 @@ def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.
 
 def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
     """Actionness targets [T] from one video's LAF scores [T]: (LAF - median) / (max - median),
-    clipped to [0, 1].
+    clipped to [0, 1] (:func:`relative_to_video`).
 
     Why relative to the video: LAF = CNN_i(V)[a_V] is high on a context frame too whenever the
     scene alone names the activity (0.3 among 3 siblings), and an untrimmed video is mostly
@@ -215,7 +215,8 @@ def _relative_and_span(x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
 
 def relative_to_video(x: tf.Tensor) -> tf.Tensor:
     """[T] (x - median) / (max - median) over one video's frames, clipped to [0, 1]: the frames that
-    stand out from the video's ordinary (median) frame; shared by both actionness cues."""
+    stand out from the video's ordinary (median) frame; shared by both actionness cues (a clip of
+    one or two frames: see :func:`_relative_and_span`)."""
     return _relative_and_span(x)[0]
 
 

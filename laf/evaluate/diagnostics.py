@@ -30,16 +30,20 @@ def action_mask(record: VideoRecord) -> np.ndarray:
     return inside
 
 
+def _check_action_labels(records: Sequence[VideoRecord], split: str, classes: int = 1) -> None:
+    """A split whose ground-truth action frames show fewer than ``classes`` labels is a UserError."""
+    found = {r.label_index for r in records if action_mask(r).any()}
+    if len(found) < classes:
+        why = "are its videos' segments annotated?" if not found else "a probe needs two labels to separate"
+        raise UserError(f"the {split} split has ground-truth action frames of {len(found)} label(s), the"
+                        f" diagnostics need {classes} or more: {why}")
+
+
 def _action_frames(records: Sequence[VideoRecord], split: str, classes: int = 1):
-    """Features and labels of the split's action frames; a split with action frames of fewer than
-    ``classes`` labels is a UserError (the diagnostics need annotated segments)."""
+    """Features and labels of the split's action frames (see :func:`_check_action_labels`)."""
+    _check_action_labels(records, split, classes)
     x = [r.features[action_mask(r)] for r in records]
-    y = [np.full(len(f), r.label_index) for f, r in zip(x, records)]
-    x, y = (np.concatenate(x), np.concatenate(y)) if records else (np.zeros((0, 0)), np.zeros(0, np.int64))
-    if len(np.unique(y)) < classes:
-        raise UserError(f"the {split} split has ground-truth action frames of {len(np.unique(y))} label(s), the"
-                        f" diagnostics need {classes} or more: are its videos' segments annotated?")
-    return x, y
+    return np.concatenate(x), np.concatenate([np.full(len(f), r.label_index) for f, r in zip(x, records)])
 
 
 def probe_accuracy(train: Sequence[VideoRecord], test: Sequence[VideoRecord], seed: int = 0) -> float:
@@ -56,7 +60,7 @@ def probe_accuracy(train: Sequence[VideoRecord], test: Sequence[VideoRecord], se
 
 def action_frame_accuracy(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
     """Per-frame accuracy (argmax of the class probabilities) on ground-truth action frames."""
-    _action_frames(records, "test")
+    _check_action_labels(records, "test")
     hits = [o["probabilities"][action_mask(r)].argmax(1) == r.label_index for o, r in zip(outputs, records)]
     return float(np.mean(np.concatenate(hits)))
 

@@ -467,11 +467,11 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
         raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
                         f"validation {validation.dim}")
     with_frames = np.bincount(frames.labels, minlength=num_classes) > 0
-    untrained = ~with_frames & (np.bincount(images.labels, minlength=num_classes) > 0)
-    if untrained.any():  # neither transfer nor the trainer could learn them: their test videos would all miss
+    untrained = ~with_frames & (np.bincount(validation.labels, minlength=num_classes) > 0)
+    if untrained.any():  # neither transfer nor the trainer could learn them: their eval videos would all miss
         raise UserError("no training videos for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(untrained))
-                        + ": every action needs videos in the train split (were they all rejected at ingestion?"
-                        " see the videos' rejected.jsonl)")
+                        + ": every action with eval videos needs videos in the train split (were they all rejected"
+                        " at ingestion? see the videos' rejected.jsonl)")
     starved = with_frames & (np.bincount(images.labels, minlength=num_classes) == 0)
     if starved.any():  # CNN_i could never score their frames: LAF ~ 0, a LAF-weighted class unlearned
         raise UserError("no web images for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(starved))
