@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from collections.abc import Hashable
@@ -385,16 +386,16 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         cfg.features.weights = fix(cfg.features.weights)
 
 
-def _refuse_unused(cfg: PipelineConfig) -> None:
-    """A setting changed from its default that the chosen options never read is refused, not
-    silently ignored (the user meant it; ``dump`` writes the defaults, which pass)."""
+def _warn_unused(cfg: PipelineConfig, source: str) -> None:
+    """A setting changed from its default that the chosen options never read is said, not silently
+    ignored (the user meant something by it; ``dump`` writes the defaults, which pass quietly).
+    A warning, not an error: the run is still what the config asks for."""
     if cfg.trainer.lr_schedule != "plateau":
         default = TrainerConfig()
-        given = [key for key in ("lr_decay_factor", "lr_decay_patience")
-                 if getattr(cfg.trainer, key) != getattr(default, key)]
-        if given:
-            raise UserError(f"trainer.{given[0]} applies to lr_schedule: plateau only (a {cfg.trainer.lr_schedule}"
-                            " schedule decays by itself)")
+        for key in ("lr_decay_factor", "lr_decay_patience"):
+            if getattr(cfg.trainer, key) != getattr(default, key):
+                logging.warning("%s: trainer.%s is unused: it applies to lr_schedule: plateau only (a %s schedule"
+                                " decays by itself)", source, key, cfg.trainer.lr_schedule)
 
 
 def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",
@@ -403,7 +404,7 @@ def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",
         cfg = _build(PipelineConfig, raw, "")
         _resolve_paths(cfg, os.path.abspath(base_dir))
         validate(cfg, check_paths)
-        _refuse_unused(cfg)
+        _warn_unused(cfg, source)
         return cfg
     except UserError as e:
         raise UserError(f"{source}: {e}") from None

@@ -100,8 +100,6 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),
     ({"domain_transfer": {"hidden_units": [64, 0]}}, r"domain_transfer.hidden_units\[1\] must be > 0"),
     ({"domain_transfer": {"min_images_per_class": -1}}, r"domain_transfer.min_images_per_class must be >= 0"),
-    ({"trainer": {"lr_schedule": "cosine", "lr_decay_patience": 2}},
-     r"trainer.lr_decay_patience applies to lr_schedule: plateau only \(a cosine schedule decays by itself\)"),
     ({"trainer": {"seed": -1}}, r"trainer.seed must be an integer in \[0, 2\*\*32 - 1\], got -1"),
     ({"domain_transfer": {"seed": 2 ** 32}}, r"domain_transfer.seed must be an integer in \[0, 2\*\*32 - 1\]"),
     ({"beam": {"direct_num_workers": -3}}, r"beam.direct_num_workers must be >= 0 \(0: one per core\), got -3"),
@@ -175,10 +173,19 @@ def test_repeated_keys_odd_keys_and_a_config_that_is_no_mapping_are_refused(tmp_
     assert str(err.value).startswith(f"{tmp_path}/{message}")
 
 
-def test_a_cosine_config_dumped_with_every_default_loads_again(data_dir):
-    raw = {"data": {"videos": "videos.csv", "images": "images"}, "trainer": {"lr_schedule": "cosine"}}
-    cfg = config.load(_write(data_dir, raw))
-    assert config.load(config.dump(cfg, str(data_dir / "dumped.yaml"))) == cfg
+def test_a_plateau_setting_beside_a_cosine_schedule_is_said_to_be_unused_and_defaults_pass_quietly(data_dir, caplog):
+    raw = {"data": {"videos": "videos.csv", "images": "images"},
+           "trainer": {"lr_schedule": "cosine", "lr_decay_patience": 2}}
+    with caplog.at_level("WARNING"):
+        cfg = config.load(_write(data_dir, raw))
+    assert cfg.trainer.lr_decay_patience == 2
+    assert "trainer.lr_decay_patience is unused: it applies to lr_schedule: plateau only (a cosine" in caplog.text
+    del raw["trainer"]["lr_decay_patience"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        cfg = config.load(_write(data_dir, raw))
+        assert config.load(config.dump(cfg, str(data_dir / "dumped.yaml"))) == cfg
+    assert "unused" not in caplog.text
 
 
 def test_a_number_past_pythons_conversion_limit_is_one_line(data_dir):
