@@ -64,8 +64,7 @@ def test_images_on_dask_equal_direct_runner_byte_for_byte(cluster, tree, tmp_pat
     direct, dask = str(tmp_path / "direct"), str(tmp_path / "dask")
     image_ingest.extract_images(tree, direct, BACKBONE, batch_size=2, threads=2)
     summary = image_ingest.extract_images(tree, dask, BACKBONE, dask_args(cluster), batch_size=2, threads=2)
-    # dedup (a copy under its own label counted, under another rejected) and rejects both ran on the workers
-    assert summary["duplicates"] >= 1 and summary["rejected"] >= 5
+    assert summary["duplicates"] >= 2 and summary["rejected"] >= 4  # dedup and rejects both ran on the workers
     assert file_bytes(dask) == file_bytes(direct)
 
 
