@@ -166,21 +166,15 @@ def _by_content_hash(result: Union[Embedded, rejects.Rejected]) -> List[Tuple[in
 
 
 def _keep_first(group: Tuple[int, Iterable[Embedded]], index: Dict[str, int]) -> Iterator[sorted_files.Element]:
-    """One (destination, image id, record) per content hash. The other copies under the same label
-    are duplicates (counted); a copy under another label is rejected naming the kept one: one
-    picture gets one label, and the user should see which label lost an image."""
+    """One (destination, image id, record) per content hash; the rest are duplicates (counted)."""
     copies = [(label, source, sha, features) for sha, (label, source, features) in group[1]]
     first, *others = sorted(copies, key=lambda c: (c[0], c[1]))
     label, source, sha, features = first
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
     yield f"Split-{SPLIT}", sha[:16], ImageRecord(sha[:16], label, index[label], features, source, sha).serialize()
-    for dup_label, dup_source, _, _ in others:
-        if dup_label == label:
-            beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc()
-            yield sorted_files.DUPLICATE, dup_source, dup_source
-        else:
-            yield from _rejected(_reject(dup_source, "dedupe", f"the same picture as {source}, kept under label"
-                                                                f" {label!r} (one picture, one label)"))
+    for _, dup_source, _, _ in others:
+        beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc()
+        yield sorted_files.DUPLICATE, dup_source, dup_source
 
 
 def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str,
@@ -207,7 +201,7 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
     settings = settings_from(options)
     given = load_vocabulary(vocabulary)
     items = list_inputs(root, given)
-    vocab = given or Vocabulary.build(_with_activity(item) for item in items if item.label)
+    vocab = given or Vocabulary.build(item.label for item in items if item.label)
     if given is not None:
         unused = sorted(set(given.labels) - {item.label for item in items})
         if unused:
@@ -222,16 +216,6 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
                               counts[sorted_files.DUPLICATE])
     rejects.write_summary(output, summary)
     return summary
-
-
-def _with_activity(item: ImageItem) -> str:
-    """A label of a vocabulary built from the images alone: like the videos', it needs the activity
-    that activity Hit@k scores (an action-only name can only be mapped onto a given vocabulary)."""
-    if ":" not in item.label:
-        raise UserError(f"{item.source}: label {item.label!r} has no activity: name its folder"
-                        f" 'Activity__Action' (or write 'Activity:Action' in a manifest), or pass --labels"
-                        f" with the videos' labels.json to map action-only names onto it")
-    return item.label
 
 
 def extract_images(root: str, output: str, backbone: BackboneConfig, beam_args=None, **options) -> dict:

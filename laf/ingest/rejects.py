@@ -19,7 +19,7 @@ SUMMARY_FILE = "summary.json"
 @dataclasses.dataclass(frozen=True)
 class Rejected:
     source: str
-    stage: str   # e.g. "read", "decode", "sample", "features", "fetch", "validate", "dedupe"
+    stage: str   # e.g. "read", "decode", "sample", "features", "fetch", "validate"
     reason: str
 
     def to_json(self) -> str:
