@@ -194,6 +194,15 @@ def test_manifest_mistakes_fail_before_any_work_naming_file_and_line(tmp_path, t
     assert not (tmp_path / "out").exists()
 
 
+def test_action_names_alone_are_their_own_activities_and_said_so(tmp_path, media, caplog):
+    write(str(tmp_path / "tree" / "Slam dunk" / "a.jpg"), media["jpeg"])
+    with caplog.at_level("WARNING"):
+        summary = image_ingest.extract_images(str(tmp_path / "tree"), str(tmp_path / "out"), BACKBONE)
+    assert summary["accepted"] == 1
+    assert Vocabulary.load(str(tmp_path / "out")).labels == ["Slam dunk"]
+    assert "1 label(s) without an activity, each its own activity: Slam dunk (name the folders" in caplog.text
+
+
 def test_unknown_option_is_a_user_error(tree, tmp_path):
     with pytest.raises(UserError, match="max_pixel"):
         image_ingest.extract_images(tree, str(tmp_path), BACKBONE, max_pixel=10)

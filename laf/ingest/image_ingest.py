@@ -201,6 +201,8 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
     settings = settings_from(options)
     given = load_vocabulary(vocabulary)
     items = list_inputs(root, given)
+    if given is None:
+        _warn_without_activity(items)
     vocab = given or Vocabulary.build(item.label for item in items if item.label)
     if given is not None:
         unused = sorted(set(given.labels) - {item.label for item in items})
@@ -216,6 +218,16 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
                               counts[sorted_files.DUPLICATE])
     rejects.write_summary(output, summary)
     return summary
+
+
+def _warn_without_activity(items: List[ImageItem]) -> None:
+    """Action names alone (``<root>/Slam dunk/``) are taken as they are, each its own activity, which
+    activity Hit@k then cannot group; said, since the videos' labels would map them."""
+    bare = sorted({item.label for item in items if item.label and ":" not in item.label})
+    if bare:
+        logging.warning("%d label(s) without an activity, each its own activity: %s (name the folders"
+                        " 'Activity__Action', or pass --labels with the videos' labels.json to map action names"
+                        " onto it)", len(bare), ", ".join(bare[:5]) + (", ..." if len(bare) > 5 else ""))
 
 
 def extract_images(root: str, output: str, backbone: BackboneConfig, beam_args=None, **options) -> dict:
