@@ -167,6 +167,21 @@ def test_apply_floor_picks_top_scores():
     assert dt.apply_floor(candidates, passed, scores, labels, 0, 3)[0].tolist() == passed.tolist()
 
 
+def test_a_round_that_empties_a_class_with_a_floor_of_0_says_so(caplog):
+    labels = np.array([0, 0, 1, 1, 2])
+    kept = np.array([1, 0, 0, 0, 0], bool)
+    assert dt.emptied_classes(np.array([1, 1, 1, 1, 0], bool), kept, labels, 3).tolist() == [1]  # 2 had none
+    rng = np.random.default_rng(0)
+    frames = dt.FeatureStream.from_arrays(rng.normal(size=(12, 4)).astype(np.float32), np.repeat([0, 1, 2], 4),
+                                          np.repeat(np.arange(3), 4))
+    images = dt.FeatureStream.from_arrays(rng.normal(size=(6, 4)).astype(np.float32), [0, 1, 2, 0, 1, 2])
+    cfg = dataclasses.replace(TINY, theta1=1.0, min_images_per_class=0)  # no softmax passes 1
+    with caplog.at_level("WARNING"), pytest.raises(UserError):  # and then nothing is left to fit
+        dt.run(frames, images, frames, 3, cfg, ["A", "B", "C"])
+    assert "round 1 kept no images of 'A', 'B', 'C': the thresholds removed them all and the class floor is 0" \
+        in caplog.text
+
+
 def test_determinism(one_round):
     a, b = one_round["low"], one_round["again"]
     np.testing.assert_array_equal(a.laf, b.laf)

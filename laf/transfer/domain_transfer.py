@@ -407,6 +407,19 @@ def apply_floor(candidates: np.ndarray, passed: np.ndarray, scores: np.ndarray, 
     return mask, cases
 
 
+def emptied_classes(candidates: np.ndarray, kept: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Classes that had candidate rows and kept none: only a class floor of 0 lets a round do that."""
+    had = np.bincount(labels[candidates], minlength=num_classes) > 0
+    return np.flatnonzero(had & (np.bincount(labels[kept], minlength=num_classes) == 0))
+
+
+def _warn_emptied(r: int, kind: str, classes: np.ndarray, label_names: Sequence[str]) -> None:
+    if len(classes):  # said, since rounds.json shows it only as a 0 among the counts
+        log.warning("domain transfer round %d kept no %s of %s: the thresholds removed them all and the class floor"
+                    " is 0, so no model learns these actions from %s (raise domain_transfer.min_%s_per_class)",
+                    r, kind, ", ".join(repr(label_names[c]) for c in classes), kind, kind)
+
+
 @dataclasses.dataclass
 class RoundLog:
     round: int
@@ -500,15 +513,19 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
         cnn_v = fit(build_head(frames.dim, num_classes, cfg.hidden_units, seed, cfg.learning_rate),
                     frames, frame_mask, num_classes, cfg.epochs, cfg, seed)                   # 1
         image_scores = own_label_scores(cnn_v, images)                                        # 2
+        before = image_mask
         image_mask, cases = apply_floor(image_mask, image_mask & (image_scores > cfg.theta1),  # 3
                                         image_scores, images.labels, cfg.min_images_per_class, num_classes)
         floor_cases += _report(r, "images", cases, label_names)
+        _warn_emptied(r, "images", emptied_classes(before, image_mask, images.labels, num_classes), label_names)
         cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
                     images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
         laf = own_label_scores(cnn_i, frames)                                                 # 5
+        before = frame_mask
         frame_mask, cases = apply_floor(frame_mask, frame_mask & (laf > cfg.theta2),         # 6
                                         laf, frames.labels, cfg.min_frames_per_class, num_classes)
         floor_cases += _report(r, "frames", cases, label_names)
+        _warn_emptied(r, "frames", emptied_classes(before, frame_mask, frames.labels, num_classes), label_names)
         svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
         per_class = np.bincount(images.labels[image_mask], minlength=num_classes)
