@@ -12,6 +12,7 @@ from pipeline.config import PipelineConfig
 
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.abspath(config_lib.__file__)), "demo_config.yaml")
 SUMMARY_FILE = "summary.json"
+DEMO_FOLDER = "laf-demo"  # where `laf demo` and `laf run` / `laf compile` without --config put it
 # 144 videos (72 train, 36 eval, 36 test): a test video is ~3 % of Hit@1 and the trainer sees 6
 # videos per action, while the whole demo takes ~3 minutes on 2 cores. With 4 per action
 # (scale 2) the model leans to one sibling per activity before the action on half of an activity's
@@ -19,14 +20,14 @@ SUMMARY_FILE = "summary.json"
 DEMO_SCALE = 3.0
 
 
-def demo_config(output: str = "laf-demo", check_paths: bool = False) -> PipelineConfig:
+def demo_config(output: str = DEMO_FOLDER, check_paths: bool = False) -> PipelineConfig:
     """The embedded demo config with its relative paths resolved against ``output``."""
     with open(DEMO_CONFIG) as f:
         raw = yaml.safe_load(f)
     return config_lib.from_dict(raw, source=DEMO_CONFIG, base_dir=output, check_paths=check_paths)
 
 
-def prepare(output: str = "laf-demo", scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0,
+def prepare(output: str = DEMO_FOLDER, scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0,
             data_config: Optional["demo_data.DemoConfig"] = None, **shape: float) -> PipelineConfig:
     """Generate the demo media and the calibrated backbone weights if missing; return the config.
     ``shape``: other ``DemoConfig`` action and video lengths (``laf demo --action-seconds ...``);

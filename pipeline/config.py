@@ -261,6 +261,11 @@ def _in_range(where: str, value: float, lo: float, hi: float) -> None:
         raise UserError(f"{where} must be a number in [{lo:g}, {hi:g}], got {value!r}")
 
 
+def _non_negative(where: str, value: float, note: str = "") -> None:
+    if value < 0:
+        raise UserError(f"{where} must be >= 0{note}, got {value!r}")
+
+
 def _positive(where: str, value: float) -> None:
     if value <= 0:
         raise UserError(f"{where} must be > 0, got {value!r}")
@@ -291,8 +296,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     for key, seed in [("domain_transfer.seed", dt.seed), ("trainer.seed", tr.seed)]:
         if not 0 <= seed <= MAX_SEED:  # NumPy's range, which Keras seeds; refused late, after ingestion
             raise UserError(f"{key} must be an integer in [0, 2**32 - 1], got {seed!r}")
-    if cfg.beam.direct_num_workers < 0:  # 0 = every core
-        raise UserError(f"beam.direct_num_workers must be >= 0 (0: one per core), got {cfg.beam.direct_num_workers!r}")
+    _non_negative("beam.direct_num_workers", cfg.beam.direct_num_workers, " (0: one per core)")
     if not 1 <= len(cfg.pipeline_name) <= MAX_PIPELINE_NAME:
         raise UserError(f"pipeline_name must have 1-{MAX_PIPELINE_NAME} characters (TFX's limit), got"
                         f" {len(cfg.pipeline_name)}")
@@ -323,8 +327,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         _positive(f"domain_transfer.hidden_units[{i}]", units)
     for key, value in [("domain_transfer.min_images_per_class", dt.min_images_per_class),
                        ("domain_transfer.min_frames_per_class", dt.min_frames_per_class)]:
-        if value < 0:
-            raise UserError(f"{key} must be >= 0, got {value!r}")
+        _non_negative(key, value)
     if cfg.features.input_size is not None and cfg.features.input_size < MIN_INPUT_SIZE:
         raise UserError(f"features.input_size must be >= {MIN_INPUT_SIZE} pixels, got {cfg.features.input_size!r}")
     if tr.optimizer not in OPTIMIZERS:
@@ -449,11 +452,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _unique_json_keys(path: str):
     def pairs_to_dict(pairs):
-        keys = [k for k, _ in pairs]
-        repeated = sorted({k for k in keys if keys.count(k) > 1})
-        if repeated:
-            raise UserError(f"{path}: {repeated[0]} appears twice in one JSON object")
-        return dict(pairs)
+        found = {}
+        for key, value in pairs:
+            if key in found:
+                raise UserError(f"{path}: {key} appears twice in one JSON object")
+            found[key] = value
+        return found
     return pairs_to_dict
 
 

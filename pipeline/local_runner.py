@@ -14,6 +14,7 @@ import time
 from typing import Iterator, Optional, Tuple
 
 import schemas
+from laf.errors import UserError
 from laf.ingest.manifest import Manifest
 from laf.progress import count
 from pipeline.config import PipelineConfig
@@ -85,8 +86,6 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
 def check_output_folder(key: str, path: str) -> None:
     """A local output folder must be a folder, or creatable: its nearest existing parent a writable
     folder (a remote URI is left to its file system)."""
-    from laf.errors import UserError
-
     if "://" in path:
         return
     if os.path.exists(path) and not os.path.isdir(path):

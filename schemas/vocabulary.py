@@ -73,14 +73,11 @@ class Vocabulary:
     @classmethod
     def from_json(cls, text: str) -> "Vocabulary":
         d = json.loads(text)
-        try:
-            labels, activities = d["labels"], d["activities"]
-            if not _strings(labels) or not all(_strings(actions) for actions in activities.values()):
-                raise TypeError
-            vocabulary = cls(list(labels), {k: list(v) for k, v in activities.items()})
-        except (KeyError, TypeError, AttributeError):
+        labels, activities = (d.get("labels"), d.get("activities")) if isinstance(d, dict) else (None, None)
+        if not (_strings(labels) and isinstance(activities, dict) and all(map(_strings, activities.values()))):
             raise ValueError('not a labels.json: it needs {"labels": [label, ...], "activities": {activity: [label,'
-                             ' ...]}}') from None
+                             ' ...]}}')
+        vocabulary = cls(labels, {k: list(v) for k, v in activities.items()})
         placed = [label for actions in vocabulary.activities.values() for label in actions]
         if sorted(placed) != sorted(vocabulary.labels) or len(set(placed)) != len(placed):
             # a label in no activity (or two) has no siblings: the trainer's sibling targets divide by 0

@@ -1,8 +1,8 @@
 """bench/learning_diagnostics.py: user mistakes are one line, not a traceback (the numbers
 themselves are checked on a real run by tests/test_trainer.py and in laf.evaluate.diagnostics)."""
-import json
 
 from bench import learning_diagnostics
+from bench_helpers import last_json
 
 
 def test_a_folder_that_is_no_run_is_a_one_line_error(tmp_path, capsys):
@@ -11,7 +11,7 @@ def test_a_folder_that_is_no_run_is_a_one_line_error(tmp_path, capsys):
     err = captured.err
     assert err.startswith("learning_diagnostics: error:") and "metadata.sqlite not found" in err
     assert len(err.strip().splitlines()) == 1
-    assert "metadata.sqlite not found" in json.loads(captured.out.strip().splitlines()[-1])["error"]
+    assert "metadata.sqlite not found" in last_json(captured.out)["error"]
 
 
 def test_gate_memory_off_serves_the_same_weights_without_the_memory(tmp_path):

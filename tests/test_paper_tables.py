@@ -10,6 +10,7 @@ from laf import demo_data
 from laf.commands import demo as demo_command
 from laf.commands.demo_data import shape
 from laf.errors import UserError
+from bench_helpers import last_json, mlmd_store
 
 
 def _demo_run(tmp_path, config: demo_data.DemoConfig):
@@ -59,8 +60,7 @@ def test_a_demo_run_of_other_data_is_refused(tmp_path, scale, seed, looks, named
 
 def test_a_pipeline_root_without_a_run_is_a_user_error_exit_2_and_a_json_line(tmp_path, capsys):
     assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
-    out = capsys.readouterr().out.strip().splitlines()[-1]
-    assert json.loads(out) == {"bench": "paper_tables", "error": f"no metadata.sqlite under {tmp_path}"}
+    assert last_json(capsys.readouterr().out) == {"bench": "paper_tables", "error": f"no metadata.sqlite under {tmp_path}"}
 
 
 def test_bad_demo_run_settings_are_usage_errors(capsys):
@@ -70,15 +70,9 @@ def test_bad_demo_run_settings_are_usage_errors(capsys):
 
 
 def test_a_run_that_never_finished_is_a_one_line_error(tmp_path, capsys):
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()  # a metadata store no component finished in
-    config.sqlite.filename_uri = str(tmp_path / "metadata.sqlite")
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    metadata_store.MetadataStore(config)
+    mlmd_store(str(tmp_path / "metadata.sqlite"))  # a metadata store no component finished in
     assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     err = captured.err
     assert err.startswith("paper_tables: error:") and "holds no finished VideoIngest execution" in err
-    assert json.loads(captured.out.strip().splitlines()[-1])["bench"] == "paper_tables"
+    assert last_json(captured.out)["bench"] == "paper_tables"

@@ -6,6 +6,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from laf import run_store
 from laf.errors import UserError
+from bench_helpers import mlmd_store
 
 Artifact = metadata_store_pb2.Artifact
 
@@ -16,15 +17,6 @@ def test_latest_skips_outputs_a_failed_execution_left_pending():
     assert run_store.latest(found).id == 5
     assert run_store.latest([Artifact(id=1, state=Artifact.PENDING)]) is None
     assert run_store.latest([]) is None
-
-
-def _mlmd_store(path: str):
-    from ml_metadata.metadata_store import metadata_store
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return metadata_store.MetadataStore(config)
 
 
 def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
@@ -42,10 +34,10 @@ def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
         with pytest.raises(UserError, match=message):
             run_store.open_store(str(root))
         assert (root / run_store.METADATA_FILE).read_bytes() == content  # MLMD never created its tables in it
-    _mlmd_store(str(tmp_path / run_store.METADATA_FILE))  # a run's store, no execution finished yet
+    mlmd_store(str(tmp_path / run_store.METADATA_FILE))  # a run's store, no execution finished yet
     assert run_store.open_store(str(tmp_path)).get_executions() == []
     odd = tmp_path / "run #2?a=%41"  # characters an SQLite URI would read as its own
     odd.mkdir()
-    _mlmd_store(str(odd / run_store.METADATA_FILE))
+    mlmd_store(str(odd / run_store.METADATA_FILE))
     assert run_store.open_store(str(odd)).get_executions() == []
     assert not (tmp_path / "run ").exists()  # no stray database where an unescaped URI would end the path

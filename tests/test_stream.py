@@ -1,6 +1,7 @@
 """``laf localize --stream``: real H.264 MPEG-TS, real loopback TCP streams pushed by ffmpeg, a real
 exported SavedModel (tiny random LSTMP standardised on the clip's features, so its outputs move
 with the scene) and a backbone calibrated on the clip (``laf.ingest.backbones.calibrate``)."""
+import contextlib
 import dataclasses
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -185,35 +187,36 @@ def test_stdin_that_stalls_without_closing_ends_after_the_read_timeout(setup, ca
         data = f.read()
     writer = threading.Thread(target=os.write, args=(write, data), daemon=True)  # then holds the pipe open
     writer.start()
-    saved = os.dup(0)
-    os.dup2(read, 0)
     codes = []
     command = threading.Thread(target=lambda: codes.append(main(
         ["localize", "--stream", "-", *setup.flags, "--read-timeout", "1", "--no-reconnect"])))
-    try:
+    with _as_stdin(read):
         command.start()
         command.join(60)
         stalled_for_ever = command.is_alive()
         os.close(write)  # a command still waiting ends now, so the test fails instead of hanging
         command.join()
-    finally:
-        os.dup2(saved, 0)
-        for fd in (saved, read):
-            os.close(fd)
     assert not stalled_for_ever and codes == [0]
     assert capsys.readouterr().out.strip()  # the events of what it did send
 
 
-def _cli_on_stdin(path: str, flags) -> int:
-    """``laf localize --stream -`` with the file ``path`` as this process's stdin (file descriptor 0)."""
-    saved, fd = os.dup(0), os.open(path, os.O_RDONLY)
+@contextlib.contextmanager
+def _as_stdin(fd: int) -> Iterator[None]:
+    """``fd`` as this process's stdin (file descriptor 0) inside the block; closed after it."""
+    saved = os.dup(0)
     os.dup2(fd, 0)
     try:
-        return main(["localize", "--stream", "-", *flags, "--read-timeout", "1"])
+        yield
     finally:
         os.dup2(saved, 0)
         os.close(fd)
         os.close(saved)
+
+
+def _cli_on_stdin(path: str, flags) -> int:
+    """``laf localize --stream -`` with the file ``path`` as this process's stdin."""
+    with _as_stdin(os.open(path, os.O_RDONLY)):
+        return main(["localize", "--stream", "-", *flags, "--read-timeout", "1"])
 
 
 def _assert_printed(out: str, offline) -> None:

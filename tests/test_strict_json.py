@@ -7,6 +7,7 @@ import pytest
 
 from laf.errors import UserError
 from laf.report import strict_json
+from bench_helpers import last_json
 
 
 def test_non_finite_numbers_become_null_everywhere():
@@ -14,10 +15,6 @@ def test_non_finite_numbers_become_null_everywhere():
     line = strict_json.dumps(value)
     assert json.loads(line) == {"a": None, "b": [1.0, None, {"c": [0.5, None]}], "d": [2, "x"]}
     assert "NaN" not in line and "Infinity" not in line
-
-
-def _last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_a_bench_that_succeeds_prints_only_its_own_lines(capsys):
@@ -33,7 +30,7 @@ def test_a_user_mistake_is_one_stderr_line_and_a_json_last_line(capsys):
         raise UserError("no such run: /x")
     assert strict_json.bench_main("b", body) == 2
     captured = capsys.readouterr()
-    assert _last_json(captured.out) == {"bench": "b", "error": "no such run: /x"}
+    assert last_json(captured.out) == {"bench": "b", "error": "no such run: /x"}
     assert captured.err.strip() == "b: error: no such run: /x"
 
 
@@ -43,13 +40,13 @@ def test_exits_keep_their_status_and_still_end_in_json(capsys):
     with pytest.raises(SystemExit) as usage:
         strict_json.bench_main("b", lambda: parser.parse_args(["--n", "x"]))
     assert usage.value.code == 2
-    assert _last_json(capsys.readouterr().out) == {"bench": "b", "error": "exit status 2 (see stderr)"}
+    assert last_json(capsys.readouterr().out) == {"bench": "b", "error": "exit status 2 (see stderr)"}
 
     def stop():
         raise SystemExit("b: a child failed")
     with pytest.raises(SystemExit, match="a child failed"):
         strict_json.bench_main("b", stop)
-    assert _last_json(capsys.readouterr().out)["error"] == "b: a child failed"
+    assert last_json(capsys.readouterr().out)["error"] == "b: a child failed"
     with pytest.raises(SystemExit):
         strict_json.bench_main("b", lambda: parser.parse_args(["--help"]))
     assert "{" not in capsys.readouterr().out  # --help is no failure
@@ -60,5 +57,5 @@ def test_an_unexpected_error_keeps_its_traceback(capsys):
         return {}["missing"]
     assert strict_json.bench_main("b", body) == 1
     captured = capsys.readouterr()
-    assert _last_json(captured.out) == {"bench": "b", "error": "KeyError: 'missing'"}
+    assert last_json(captured.out) == {"bench": "b", "error": "KeyError: 'missing'"}
     assert "Traceback" in captured.err

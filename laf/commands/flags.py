@@ -5,9 +5,8 @@ import argparse
 import math
 from typing import Optional
 
+from laf.demo import DEMO_FOLDER
 from laf.errors import UserError
-
-DEMO_FOLDER = "laf-demo"
 
 
 def finite(text: str) -> float:
@@ -23,7 +22,7 @@ def finite(text: str) -> float:
 
 
 def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Optional[str]:
-    """The demo's folder (``flag``'s value, default ``laf-demo``) when no ``--config`` is given, else
+    """The demo's folder (``flag``'s value, default :data:`laf.demo.DEMO_FOLDER`) when no ``--config`` is given, else
     None. Refused: an empty ``--config`` (an unset shell variable would silently run the demo
     instead) and ``flag`` beside ``--config``, whose pipeline_root and serving_dir say where
     outputs go (the flag would be silently ignored)."""

@@ -2,10 +2,12 @@
 import argparse
 import os
 
+from laf.demo import DEMO_FOLDER
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="pipeline config (YAML/JSON); default: the embedded demo config")
-    parser.add_argument("--output", help="demo output folder when --config is not given (default: laf-demo)")
+    parser.add_argument("--output", help=f"demo output folder when --config is not given (default: {DEMO_FOLDER})")
     parser.add_argument("--no-cache", action="store_true", help="rerun every component instead of reusing results")
 
 

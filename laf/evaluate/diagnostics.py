@@ -30,19 +30,21 @@ def action_mask(record: VideoRecord) -> np.ndarray:
     return inside
 
 
-def _check_action_labels(records: Sequence[VideoRecord], split: str, classes: int = 1) -> None:
-    """A split whose ground-truth action frames show fewer than ``classes`` labels is a UserError."""
-    found = {r.label_index for r in records if action_mask(r).any()}
+def _action_masks(records: Sequence[VideoRecord], split: str, classes: int = 1) -> List[np.ndarray]:
+    """Each record's :func:`action_mask`; a split whose action frames show fewer than ``classes``
+    labels is a UserError."""
+    masks = [action_mask(r) for r in records]
+    found = {r.label_index for r, mask in zip(records, masks) if mask.any()}
     if len(found) < classes:
         why = "are its videos' segments annotated?" if not found else "a probe needs two labels to separate"
         raise UserError(f"the {split} split has ground-truth action frames of {len(found)} label(s), the"
                         f" diagnostics need {classes} or more: {why}")
+    return masks
 
 
 def _action_frames(records: Sequence[VideoRecord], split: str, classes: int = 1):
-    """Features and labels of the split's action frames (see :func:`_check_action_labels`)."""
-    _check_action_labels(records, split, classes)
-    x = [r.features[action_mask(r)] for r in records]
+    """Features and labels of the split's action frames (see :func:`_action_masks`)."""
+    x = [r.features[mask] for r, mask in zip(records, _action_masks(records, split, classes))]
     return np.concatenate(x), np.concatenate([np.full(len(f), r.label_index) for f, r in zip(x, records)])
 
 
@@ -60,8 +62,8 @@ def probe_accuracy(train: Sequence[VideoRecord], test: Sequence[VideoRecord], se
 
 def action_frame_accuracy(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
     """Per-frame accuracy (argmax of the class probabilities) on ground-truth action frames."""
-    _check_action_labels(records, "test")
-    hits = [o["probabilities"][action_mask(r)].argmax(1) == r.label_index for o, r in zip(outputs, records)]
+    masks = _action_masks(records, "test")
+    hits = [o["probabilities"][m].argmax(1) == r.label_index for o, r, m in zip(outputs, records, masks)]
     return float(np.mean(np.concatenate(hits)))
 
 

@@ -37,6 +37,7 @@ NAMESPACE = "laf.video_ingest"
 REJECTED = sorted_files.REJECTED
 _DESTINATIONS = tuple(f"Split-{split}" for split in names.SPLITS)  # one folder of TFRecords per split
 TIMESTAMP_ERROR_MS = "timestamp_error_ms"  # Beam distribution: |frame time - grid time| per sample
+NPY_MAGIC, NPZ_MAGIC = np.lib.format.MAGIC_PREFIX, b"PK\x03\x04"  # .npz: a zip archive
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,9 +210,10 @@ class ImportFeatures(beam.DoFn):
 
     def _import(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
         try:
-            with mf.local_path(row.uri) as path:
-                _check_magic(path)
-                array = np.load(path, allow_pickle=False)
+            with mf.local_path(row.uri) as path, open(path, "rb") as f:
+                _check_magic(f.read(len(NPY_MAGIC)))
+                f.seek(0)
+                array = np.load(f, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
                     array.close()
                     raise ValueError("an .npz archive, not one array")
@@ -227,12 +229,10 @@ class ImportFeatures(beam.DoFn):
                        (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate)
 
 
-def _check_magic(path: str) -> None:
+def _check_magic(head: bytes) -> None:
     """Why: without the format's magic bytes NumPy falls back to unpickling, so a text or any other
     file would be reported as "pickled data" (refused) instead of as what it is: not an array."""
-    with open(path, "rb") as f:
-        head = f.read(6)
-    if head != b"\x93NUMPY" and not head.startswith(b"PK\x03\x04"):
+    if head != NPY_MAGIC and not head.startswith(NPZ_MAGIC):
         raise ValueError(f"the file does not start with the .npy format's magic bytes (it starts {head!r})")
 
 

@@ -109,12 +109,13 @@ class FeatureStream:
         n, total, squares, shift = 0, np.zeros(self.dim), np.zeros(self.dim), None
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite features: refused by the caller
             for x, _ in self._chunks():
+                if not len(x):
+                    continue
                 x = x.numpy().astype(np.float64)
-                if shift is None and len(x):
-                    shift = x[0].copy()  # about one row: moments_from_sums
-                x = x - (shift if shift is not None else 0.0)
+                shift = x[0].copy() if shift is None else shift  # about one row: moments_from_sums
+                x = x - shift
                 n, total, squares = n + len(x), total + x.sum(0), squares + (x * x).sum(0)
-            return moments_from_sums(n, total, squares, shift if shift is not None else np.zeros(self.dim))
+            return moments_from_sums(n, total, squares, np.zeros(self.dim) if shift is None else shift)
 
     def indexed(self) -> tf.data.Dataset:
         """Chunks ``(x [b, D], y [b], row [b])`` in stream order."""
@@ -413,8 +414,19 @@ def emptied_classes(candidates: np.ndarray, kept: np.ndarray, labels: np.ndarray
     return np.flatnonzero(had & (np.bincount(labels[kept], minlength=num_classes) == 0))
 
 
+def _filter(r: int, kind: str, mask: np.ndarray, scores: np.ndarray, theta: float, labels: np.ndarray,
+            minimum: int, label_names: Sequence[str]) -> Tuple[np.ndarray, List[FloorCase]]:
+    """One filtering step of round ``r`` (Algorithm 1, steps 3 and 6): the rows of ``mask`` scoring
+    above ``theta``, every class topped up to ``minimum``; the floor cases reported. Only a floor of
+    0 lets a class lose every row, which is said (``rounds.json`` shows it only as a 0)."""
+    kept, cases = apply_floor(mask, mask & (scores > theta), scores, labels, minimum, len(label_names))
+    if minimum <= 0:
+        _warn_emptied(r, kind, emptied_classes(mask, kept, labels, len(label_names)), label_names)
+    return kept, _report(r, kind, cases, label_names)
+
+
 def _warn_emptied(r: int, kind: str, classes: np.ndarray, label_names: Sequence[str]) -> None:
-    if len(classes):  # said, since rounds.json shows it only as a 0 among the counts
+    if len(classes):
         log.warning("domain transfer round %d kept no %s of %s: the thresholds removed them all and the class floor"
                     " is 0, so no model learns these actions from %s (raise domain_transfer.min_%s_per_class)",
                     r, kind, ", ".join(repr(label_names[c]) for c in classes), kind, kind)
@@ -513,19 +525,15 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
         cnn_v = fit(build_head(frames.dim, num_classes, cfg.hidden_units, seed, cfg.learning_rate),
                     frames, frame_mask, num_classes, cfg.epochs, cfg, seed)                   # 1
         image_scores = own_label_scores(cnn_v, images)                                        # 2
-        before = image_mask
-        image_mask, cases = apply_floor(image_mask, image_mask & (image_scores > cfg.theta1),  # 3
-                                        image_scores, images.labels, cfg.min_images_per_class, num_classes)
-        floor_cases += _report(r, "images", cases, label_names)
-        _warn_emptied(r, "images", emptied_classes(before, image_mask, images.labels, num_classes), label_names)
+        image_mask, cases = _filter(r, "images", image_mask, image_scores, cfg.theta1,         # 3
+                                    images.labels, cfg.min_images_per_class, label_names)
+        floor_cases += cases
         cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
                     images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
         laf = own_label_scores(cnn_i, frames)                                                 # 5
-        before = frame_mask
-        frame_mask, cases = apply_floor(frame_mask, frame_mask & (laf > cfg.theta2),         # 6
-                                        laf, frames.labels, cfg.min_frames_per_class, num_classes)
-        floor_cases += _report(r, "frames", cases, label_names)
-        _warn_emptied(r, "frames", emptied_classes(before, frame_mask, frames.labels, num_classes), label_names)
+        frame_mask, cases = _filter(r, "frames", frame_mask, laf, cfg.theta2,                  # 6
+                                    frames.labels, cfg.min_frames_per_class, label_names)
+        floor_cases += cases
         svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
         per_class = np.bincount(images.labels[image_mask], minlength=num_classes)
