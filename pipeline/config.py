@@ -316,8 +316,9 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         _positive("evaluation.top_k_classes", ev.top_k_classes)
     if not ev.tiou:
         raise UserError("evaluation.tiou: give at least one tIoU threshold")
-    for i, t in enumerate(ev.tiou):
-        _in_range(f"evaluation.tiou[{i}]", t, 0, 1)
+    for i, t in enumerate(ev.tiou):  # 0 would count any detection in the right video
+        if not 0 < t <= 1:
+            raise UserError(f"evaluation.tiou[{i}] must be a number in (0, 1], got {t!r}")
     if ev.protocol not in PROTOCOLS:
         raise UserError(f"evaluation.protocol must be one of {', '.join(PROTOCOLS)}, got {ev.protocol!r}")
     if not dt.hidden_units:

@@ -106,6 +106,10 @@ def test_results_round_trip(tmp_path):
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": [2, 1]}]}}', "invalid segment"),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": "x"}]}}', "segment"),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": "12"}]}}', "segment"),
+    ('{"results": {"v": [{"label": "a", "score": true, "segment": [0, 1]}]}}', "numeric \"score\""),
+    ('{"results": {"v": [{"label": "a", "score": "0.5", "segment": [0, 1]}]}}', "numeric \"score\""),
+    ('{"results": {"v": [{"label": "a", "score": 1, "segment": ["0", 1]}]}}', "segment"),
+    ('{"results": {"v": [{"label": "a", "score": 1, "segment": [false, 1]}]}}', "segment"),
     ('{"results": {"v": null}}', "expected a list of results"),
     ('{"results": {"v": [{"label": null, "score": 1, "segment": [0, 1]}]}}', '"label" must be a non-empty string'),
     (b'{"results": {"v\xe9": []}}', "not UTF-8 text"),
@@ -140,6 +144,9 @@ def test_a_subset_the_ground_truth_lacks_names_those_it_has(tmp_path):
     with pytest.raises(UserError, match=r"has no subset 'test' \(found \['testing', 'validation'\]\)"):
         annotations.read_activitynet(str(path), "test")
     assert annotations.read_activitynet(str(path), "validation") == {"v": [Segment(0.0, 1.0, "a")]}
+    path.write_text('{"database": {"v": {"subset": "validation", "annotations": []}, "u": {"annotations": []}}}')
+    with pytest.raises(UserError, match=r'u has no "subset", which --subset validation chooses videos by'):
+        annotations.read_activitynet(str(path), "validation")  # not silently left out
 
 
 def test_bad_ground_truth_paths(tmp_path):

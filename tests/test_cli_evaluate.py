@@ -49,6 +49,13 @@ def test_table_output_and_thumos_ambiguous(files, capsys):
     assert json.loads(capsys.readouterr().out)["ap"]["a"]["0.5"] == pytest.approx(5 / 6)
 
 
+def test_thumos_folder_as_file_uri_keeps_ambiguous(files, capsys):
+    """The same folder named as file:// scores the same: its Ambiguous segments still apply."""
+    _, folder, pred = files
+    assert main(["evaluate", "--ground-truth", "file://" + folder, "--predictions", pred, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ap"]["a"]["0.5"] == 1.0
+
+
 def test_thumos14_protocol(files, capsys):
     """The kit's rules on the same files: a's v2 hit has tIoU exactly 0.5, a miss for the kit at 0.5."""
     _, folder, pred = files

@@ -19,6 +19,9 @@ def test_bad_baselines_are_user_errors(tmp_path):
     bad.write_text(json.dumps({"results": {}, "profiles": {"cnn": [0.1, 0.2]}}))  # a list, not {key: [...]}
     with pytest.raises(UserError, match="paper_tables"):
         collect.load_baselines(str(bad))
+    bad.write_text(json.dumps({"results": {"cnn": {"mAP@avg": {"mean": 0.5, "std": 0.1}}}}))  # mAP columns name a tIoU
+    with pytest.raises(UserError, match="mAP@avg"):
+        collect.load_baselines(str(bad))
 
 
 def test_collect_needs_a_pipeline_root(tmp_path):
@@ -83,3 +86,26 @@ def test_paper_tables_profiles_load_and_draw(tmp_path):
     _, _, loaded = collect.load_baselines(_baselines(tmp_path, profiles))
     figure = page.profile_figure(loaded)
     assert len(figure.axes[0].lines) == 3 + 1  # 2 p(label), 1 actionness, the line at step 0
+
+
+def test_report_localizes_with_the_trainers_settings_without_an_evaluation(tmp_path):
+    """A run whose Evaluator never finished: the report's windows are the run's (the Trainer's
+    custom_config, as exported into the model), not the paper's single window, and it says so."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from bench_helpers import mlmd_store
+    from laf.evaluate import evaluation as ev
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    notes = []
+    assert collect._localize_settings(None, store, notes) == ev.LocalizeConfig()
+    assert "paper's defaults" in notes[-1]
+    kind = metadata_store_pb2.ExecutionType(name="tfx.components.trainer.component.Trainer")
+    execution = metadata_store_pb2.Execution(type_id=store.put_execution_type(kind),
+                                             last_known_state=metadata_store_pb2.Execution.COMPLETE)
+    execution.custom_properties["custom_config"].string_value = json.dumps(
+        {"epochs": 3, "localize": {"window": 7, "scales": [0.5, 1.0], "run_thresholds": [0.4]}})
+    store.put_executions([execution])
+    settings = collect._localize_settings(None, store, notes)
+    assert (settings.window, list(settings.scales), list(settings.run_thresholds)) == (7, [0.5, 1.0], [0.4])
+    assert "the Trainer's" in notes[-1]

@@ -88,6 +88,7 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"data": {"videos": "missing.csv", "images": "images"}}, r"data.videos: .*missing.csv does not exist"),
     ({"data": {"split_ratios": {"train": 0.5, "eval": 0.1, "test": 0.1}}}, r"sum to 1"),
     ({"evaluation": {"tiou": [0.1, 2]}}, r"evaluation.tiou\[1\]"),
+    ({"evaluation": {"tiou": [0.0]}}, r"evaluation.tiou\[0\] must be a number in \(0, 1\], got 0.0"),
     ({"evaluation": {"scales": [1.0, 0]}}, r"evaluation.scales\[1\] must be > 0"),
     ({"evaluation": {"scales": []}}, r"evaluation.scales: give at least one window length"),
     ({"evaluation": {"run_thresholds": [0.5, 0]}}, r"evaluation.run_thresholds\[1\] must be > 0"),

@@ -58,8 +58,9 @@ def test_hit_at_k_ties_rank_lower_index_first():
 
 def test_non_finite_scores_hit_nothing():
     scores = np.array([[np.nan] * 3, [0.9, np.nan, 0.1], [0.1, 0.2, 0.7]])
-    assert ev.label_ranks(scores, [1, 1, 2]).tolist() == [3, 3, 0]
-    assert ev.hit_at_k(scores, [1, 1, 2], 3) == pytest.approx(1 / 3)
+    assert ev.label_ranks(scores, [1, 1, 2]).tolist() == [ev.MISSED, ev.MISSED, 0]
+    for k in (1, 3, 5):  # k beyond the 3 classes too: the Evaluator's Hit@5
+        assert ev.hit_at_k(scores, [1, 1, 2], k) == pytest.approx(1 / 3)
 
 
 def test_activity_confidence_is_mean_of_child_actions():

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import List, Mapping, Optional, Sequence
 
+from laf import files
 from laf.errors import UserError
 from laf.evaluate.evaluation import PAPER_TIOUS, APResult, Detection, tiou_key
 from laf.evaluate.thumos14 import PROTOCOLS
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.ground_truth} holds no ground-truth segments")
     detections = annotations.read_results(args.predictions)
     ambiguous = None
-    if os.path.isdir(args.ground_truth) and not args.no_ambiguous:
+    if files.isdir(args.ground_truth) and not args.no_ambiguous:  # gs:// and file:// folders too
         ambiguous = annotations.read_ambiguous(args.ground_truth, args.subset)
     classes = {s.label for segs in gt.values() for s in segs}
     ignored = sum(d.label not in classes for d in detections)

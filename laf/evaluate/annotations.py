@@ -139,11 +139,17 @@ def _check_segment(start: float, end: float, where: str) -> None:
         raise UserError(f"{where}: invalid segment [{start}, {end}] (need finite start <= end)")
 
 
+def _is_json_number(value) -> bool:
+    """A JSON number: ``true`` and ``"0.5"`` are not (float() would take both)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _segment(entry, where: str):
     try:
-        if isinstance(entry["segment"], (str, bytes)):
+        bounds = entry["segment"]
+        if not isinstance(bounds, list) or not all(map(_is_json_number, bounds)):
             raise TypeError(entry)
-        start, end = (float(x) for x in entry["segment"])
+        start, end = (float(x) for x in bounds)
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: expected \"segment\": [start, end], got {entry!r}") from None
     _check_segment(start, end, where)
@@ -174,6 +180,8 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
     for video, info in database.items():
         if not isinstance(info, dict) or not isinstance(info.get("annotations", []), list):
             raise UserError(f"{path}: {video}: expected {{\"annotations\": [...], ...}}, got {info!r}")
+        if subset is not None and "subset" not in info:  # not silently left out of subset's scoring
+            raise UserError(f"{path}: {video} has no \"subset\", which --subset {subset} chooses videos by")
         if subset is not None and info.get("subset") != subset:
             continue
         segments = []
@@ -221,7 +229,10 @@ def read_results(path: str) -> List[Detection]:
         for i, e in enumerate(entries):
             where = f"{path}: {video} result {i}"
             try:
-                label, score = _label(e, where), float(e["score"])
+                label, score = _label(e, where), e["score"]
+                if not _is_json_number(score):
+                    raise TypeError(e)
+                score = float(score)
             except (KeyError, TypeError, ValueError):
                 raise UserError(f"{where}: expected \"label\" and a numeric \"score\", got {e!r}") from None
             if not math.isfinite(score):

@@ -101,20 +101,24 @@ def class_evidence(probabilities, actionness=None) -> np.ndarray:
     return p if actionness is None else p * np.asarray(actionness, np.float64)[..., None]
 
 
+MISSED = np.iinfo(np.int64).max  # the rank of a row with non-finite scores: beyond every k
+
+
 def label_ranks(scores, labels) -> np.ndarray:
     """0-based rank of each row's true label among its scores ``[B, N]`` (ties: lower index first);
-    a row with a non-finite score ranks its label last: NaN compares false, so a model whose outputs
-    went NaN would otherwise hit every video."""
+    a row with a non-finite score gets rank ``MISSED``, a miss at every k: NaN compares false, so a
+    model whose outputs went NaN would otherwise hit every video."""
     s = np.asarray(scores, np.float64)
     labels = np.asarray(labels, np.int64)
     own = s[np.arange(len(labels)), labels][:, None]
     lower = np.arange(s.shape[1])[None, :] < labels[:, None]
     ranks = ((s > own) | ((s == own) & lower)).sum(axis=1)
-    return np.where(np.isfinite(s).all(axis=1), ranks, s.shape[1])
+    return np.where(np.isfinite(s).all(axis=1), ranks, MISSED)
 
 
 def hit_at_k(scores, labels, k: int) -> float:
-    """Share of videos whose label is among the top ``k`` of their scores (NaN for no videos)."""
+    """Share of videos whose label is among the top ``k`` of their scores (NaN for no videos); with
+    k >= the number of classes every video with finite scores hits."""
     labels = np.asarray(labels, np.int64)
     if labels.size == 0:
         return float("nan")

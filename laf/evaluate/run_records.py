@@ -54,7 +54,8 @@ def _model_dir(store) -> Optional[str]:
     return os.path.join(trained.uri, "Format-Serving") if trained is not None else None
 
 
-def _trainer_config(store) -> Dict[str, object]:
+def trainer_config(store) -> Dict[str, object]:
+    """The latest finished Trainer's ``custom_config`` ({} if none finished)."""
     import json
 
     try:
@@ -72,7 +73,7 @@ def locate(pipeline_root: str) -> Run:
     _, images = _latest_outputs(store, "image_ingest", "ImageIngest")
     return Run(ingest["examples"], ingest["vocabulary"], transfer["scored_examples"], transfer["rounds"],
                images["examples"], str(ingest_props["manifest"]), transfer_props, _model_dir(store),
-               _trainer_config(store))
+               trainer_config(store))
 
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:

@@ -33,6 +33,9 @@ def load_baselines(path: str) -> Baselines:
                  for m, ms in results.items()}
         stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
         profiles = {m: _profile(p) for m, p in (loaded.get("profiles") or {}).items()}
+        for metric in sorted({k for ms in means.values() for k in ms if k.startswith("mAP@")}):
+            if not _is_number(metric[4:]):  # the page orders mAP columns by their tIoU
+                raise ValueError(f"metric {metric!r}: an mAP column names its tIoU, e.g. mAP@0.5")
     except OSError as e:
         raise UserError(f"cannot read baselines {path}: {e.strerror}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -40,6 +43,14 @@ def load_baselines(path: str) -> Baselines:
                         f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}, optional "profiles": '
                         f'{{method: {{"offset": [..], "p_label": [..], "action_share": [..]}}}}): {e!r}') from None
     return means, stds, profiles
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 PROFILE_KEYS = ("offset", "p_label", "action_share")  # what every profile needs; "actionness", "videos" optional
@@ -103,11 +114,18 @@ def _map_config(eval_config) -> Dict[str, object]:
     return {}
 
 
-def _localize_settings(eval_config):
-    """Sliding-window settings of the evaluation's LocalizationMAP metric (defaults if absent)."""
+def _localize_settings(eval_config, store, notes: List[str]):
+    """Sliding-window settings of the evaluation's LocalizationMAP metric; without an evaluation,
+    those the Trainer exported into the model's ``localize`` signature (the run's config), so the
+    report localizes as the run does; the paper's defaults only where neither is known."""
     from laf.evaluate import evaluation as ev
+    from laf.evaluate.run_records import trainer_config
 
     c = _map_config(eval_config)
+    if not c:
+        c = trainer_config(store).get("localize") or {}
+        notes.append("localization settings: " + ("the Trainer's (the run's config)" if c else
+                                                  "the paper's defaults (neither an Evaluator nor a Trainer finished)"))
     return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig) if f.name in c})
 
 
@@ -261,7 +279,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     else:
         try:
             _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
-                          _localize_settings(eval_config), max_videos, data.protocol)
+                          _localize_settings(eval_config, store, notes), max_videos, data.protocol)
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
 
