@@ -114,6 +114,16 @@ def test_windows_cover_tail_and_short_videos_and_use_timestamps():
     assert ev.localize("v", np.zeros((0, 1)), [], ["X"]) == []
 
 
+def test_a_repeated_time_lasts_until_the_next_later_frame():
+    """Ingestion reuses a frame across a gap of a variable-frame-rate file (times 0, 0, 0, 5, ...):
+    no window may end where it starts, or NMS keeps all of them."""
+    stamps = np.repeat(np.arange(0.0, 40.0, 5.0), 10)
+    assert ev.frame_bounds(stamps)[1][8:13].tolist() == [5.0, 5.0, 10.0, 10.0, 10.0]
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=len(stamps))
+    found = ev.detect(probs, stamps, LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0), run_thresholds=(0.4,)))
+    assert len(found.score) and (found.end > found.start).all()
+
+
 def evidence(frames, actions):
     """[T, 2] class evidence: class 0 at 0.9 on the ``actions`` spans (start, end steps), ~0 elsewhere."""
     e = np.full((frames, 2), 0.02)

@@ -66,6 +66,25 @@ def test_rest_body_gives_the_direct_call_outputs(model, inputs, signature):
         np.testing.assert_array_equal(served[name], value, err_msg=name)  # JSON numbers carry float32 exactly
 
 
+def test_localize_refuses_times_that_decrease_or_are_not_finite(model, inputs):
+    """A client's record with reversed or NaN times is a named error, not segments that end before
+    they start (as localize_frames refuses them); the padding past a record's frames is not checked."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    records = [VideoRecord.parse(e) for e in inputs["localize"]["examples"]]
+    shorter = min(records, key=lambda r: r.num_frames)
+    assert shorter.num_frames < max(r.num_frames for r in records)  # a padded row in the batch
+    assert tf_serving.call(model, "localize", {"examples": [r.serialize() for r in records]})["count"].all()
+    for times, message in ((shorter.timestamps[::-1], "timestamps must not decrease"),
+                           (np.full(shorter.num_frames, np.nan), "timestamps must be finite seconds")):
+        bad = dataclasses.replace(shorter, timestamps=np.asarray(times, np.float32))
+        batch = [bad.serialize() if r is shorter else r.serialize() for r in records]
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"localize: {message}"):
+            tf_serving.call(model, "localize", {"examples": batch})
+
+
 def test_readme_documents_the_bodies_sent(inputs):
     with open(README) as f:
         text = f.read()

@@ -25,6 +25,20 @@ from trainer.model import class_evidence, frame_outputs, served
 Endpoint = Tuple[Callable, List[tf.TensorSpec]]
 
 
+def timestamp_checks(timestamps, num_frames, where: str) -> List[tf.Operation]:
+    """Checks that each video's first ``num_frames`` timestamps ``[B, T]`` are finite and do not
+    decrease: a client's reversed or NaN times would give segments that end before they start, or
+    NaN bounds in the answer's JSON."""
+    valid = tf.sequence_mask(num_frames, tf.shape(timestamps)[1])
+    finite = tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(timestamps) | ~valid), True,
+                                       message=f"{where}: timestamps must be finite seconds")
+    with tf.control_dependencies([finite]):  # NaN steps would fail the next check too: this one speaks first
+        steps = timestamps[:, 1:] - timestamps[:, :-1]
+        ordered = tf.debugging.assert_equal(tf.reduce_all((steps >= 0) | ~valid[:, 1:]), True,
+                                            message=f"{where}: timestamps must not decrease")
+    return [finite, ordered]
+
+
 def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optional[LocalizeConfig] = None,
                       backbone: Optional[Tuple[keras.Model, int]] = None) -> Dict[str, Endpoint]:
     """The serving contract's signatures: ``serving_default``, ``frame_features``, ``localize`` and
@@ -67,17 +81,16 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
                                            localize_config.for_evidence("actionness" in frames))}
 
     def localize(examples):
-        return localized(from_examples(examples))
+        frames = from_examples(examples)
+        with tf.control_dependencies(timestamp_checks(frames["timestamps"], frames["num_frames"], "localize")):
+            return localized({k: tf.identity(v) for k, v in frames.items()})
 
     def localize_frames(frames, timestamps):
         checks = [tf.debugging.assert_positive(tf.size(frames), message="localize_frames: no frames"),
                   tf.debugging.assert_equal(tf.size(timestamps), tf.size(frames),
-                                            message="localize_frames: give one timestamp per frame"),
-                  tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(timestamps)), True,
-                                            message="localize_frames: timestamps must be finite seconds")]
-        with tf.control_dependencies(checks):  # NaN steps would fail the next check too: this one speaks first
-            checks.append(tf.debugging.assert_non_negative(timestamps[1:] - timestamps[:-1],
-                                                           message="localize_frames: timestamps must not decrease"))
+                                            message="localize_frames: give one timestamp per frame")]
+        with tf.control_dependencies(checks):
+            checks += timestamp_checks(timestamps[None], tf.size(timestamps, out_type=tf.int64)[None], "localize_frames")
         with tf.control_dependencies(checks):
             features = frames_tf.featurize(frames, *backbone)
         num_frames = tf.shape(features, out_type=tf.int64)[:1]

@@ -199,12 +199,14 @@ class Segments(NamedTuple):
 
 
 def frame_bounds(timestamps, frame_duration: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Start/end seconds of each time step: a frame lasts until the next one; the last lasts
-    ``frame_duration`` (default: the mean sampling interval, 1 s for a single frame)."""
+    """Start/end seconds of each time step: a frame lasts until the next later one; the last lasts
+    ``frame_duration`` (default: the mean sampling interval, 1 s for a single frame). Why "later":
+    ingestion reuses a frame across a gap in a variable-frame-rate file, so a time repeats, and a
+    frame lasting until its repeat would make zero-length windows that NMS never suppresses."""
     t = np.asarray(timestamps, np.float64)
     if frame_duration is None:
         frame_duration = (t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 else 1.0
-    return t, np.append(t[1:], t[-1] + frame_duration)
+    return t, np.append(t, t[-1] + frame_duration)[np.searchsorted(t, t, side="right")]
 
 
 def window_starts(num_frames: int, window: int, stride: int) -> Tuple[np.ndarray, int]:
