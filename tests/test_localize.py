@@ -15,6 +15,7 @@ from laf.cli import main
 from laf.errors import UserError
 from laf.serve import assets, localize
 from schemas.records import VideoRecord
+from schemas.vocabulary import Vocabulary
 from serving_fixtures import BACKBONE, BACKBONE_FLAGS, CALIBRATED, CONFIG, FPS, VOCABULARY
 
 
@@ -147,6 +148,8 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("unknown_layer_stream", "backbone mobilenet_v3_small (weights none, layer nosuch, input size 32): No such layer"),
     ("json_in_no_folder", "need a file in an existing folder"),
     ("plot_is_a_file", "is a file; give a folder"),
+    ("plot_under_a_file", "page.mp4 is a file, so the folder cannot be made"),
+    ("labels_of_another_size", "the vocabulary has 1 labels but the model outputs"),
     ("video_twice", "video given more than once"),
     ("json_with_stream", "--json, --plot and --top apply to video files"),
     ("top_with_stream", "--json, --plot and --top apply to video files"),
@@ -186,6 +189,9 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "unknown_layer_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS, "--layer", "nosuch"],
             "json_in_no_folder": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--json", str(root / "no/r.json")],
             "plot_is_a_file": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--plot", str(page)],
+            "plot_under_a_file": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--plot", str(page / "plots")],
+            "labels_of_another_size": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--labels",
+                                       Vocabulary.build(["Soccer:Kick"]).save(str(root))],
             "video_twice": ["--model", model_dir, videos[0], videos[0], *BACKBONE_FLAGS],
             "json_with_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS,
                                  "--json", str(root / "r.json")],
@@ -195,6 +201,22 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     err = _stderr(capfd)
     assert err.startswith("laf localize: error:") and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_export_whose_localize_answers_segments_alone_is_named(tmp_path):
+    """Exports of 2026-11-27 had a localize signature without the per-frame outputs that results read."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None], tf.string, name="examples")
+    module = tf.Module()
+    module.serve = tf.function(lambda examples: {"score": tf.zeros([1])}, input_signature=[spec])
+    module.segments = tf.function(lambda examples: {"start": tf.zeros([1, 1]), "count": tf.zeros([1], tf.int32)},
+                                  input_signature=[spec])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.serve,
+                                                           "localize": module.segments})
+    with pytest.raises(UserError, match=r"its localize signature lacks the output\(s\) \['end', 'label', 'num_frames',"
+                                        r" 'probabilities', 'score', 'timestamps'\] of this version"):
+        localize.load_model(str(tmp_path))
 
 
 @pytest.mark.parametrize("flag", ["--fps", "--read-timeout"])
@@ -211,3 +233,7 @@ def test_video_ids_tell_every_video_apart():
     assert localize.video_ids(["d1/a.mp4", "d2/a.mp4"]) == ["d1/a", "d2/a"]
     assert localize.video_ids(["d1/clips/a.mp4", "d2/clips/a.mp4", "d2/b.mp4"]) == ["d1/clips/a", "d2/clips/a", "b"]
     assert localize.video_ids(["x/a.mp4", "x/a.mkv"]) == ["a.mp4", "a.mkv"]
+    ids = localize.video_ids(["v/game.ts", "v/game.ts.mp4", "v/game.mp4"])  # a stem that is another's name
+    assert len(set(ids)) == 3, ids
+    ids = localize.video_ids(["/p/x/a.mp4", "/r/a.mp4", "/q/x_a.mp4"])
+    assert ids == ["x/a", "r/a", "x_a"]  # the plots keep the folders (x/a.png), so x_a.png stays its own

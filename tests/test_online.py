@@ -49,7 +49,8 @@ def test_context_alone_opens_no_segment_with_the_defaults():
     assert online.segments(t, p, a) == []
 
 
-@pytest.mark.parametrize("on, off, min_length", [(0.2, 0.2, 1.0), (0.1, 0.2, 1.0), (1.5, 0.1, 1.0), (0.3, 0.1, -1.0)])
+@pytest.mark.parametrize("on, off, min_length", [(0.2, 0.2, 1.0), (0.1, 0.2, 1.0), (1.5, 0.1, 1.0), (0.3, 0.1, -1.0),
+                                                     (0.3, 0.0, 1.0)])  # off 0: evidence never falls below it
 def test_inconsistent_thresholds_are_a_clear_error(on, off, min_length):
     with pytest.raises(UserError, match="online detector needs"):
         online.OnlineConfig(on=on, off=off, min_length=min_length)

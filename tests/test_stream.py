@@ -19,7 +19,7 @@ import pytest
 from laf.cli import main
 from laf.ingest.backbones import BackboneConfig
 from laf.serve import live, localize, online
-from laf.serve.stream import LiveSource, OnlineSampler, SourceError, SourceOptions
+from laf.serve.stream import LiveSource, OnlineSampler, SourceError, SourceOptions, is_network
 from schemas.vocabulary import Vocabulary
 import video_fixtures as vf
 
@@ -97,6 +97,12 @@ def _stream_outputs(setup, source: LiveSource, batch: int = 3):
     frames = [c for c in chunks if len(c.timestamps)]
     return (np.concatenate([c.timestamps for c in frames]), np.concatenate([c.probabilities for c in frames]),
             np.concatenate([c.actionness for c in frames]), [e for c in chunks for e in c.events])
+
+
+def test_network_sources_include_tls_rtsp():
+    """IP cameras hand out rtsps:// (RTSP over TLS): FFmpeg opens it, it must not be looked up as a file."""
+    assert all(map(is_network, ["rtsps://cam:7441/x", "RTSP://cam/live", "srt://host:9000"]))
+    assert not any(map(is_network, ["clip.mp4", "file:///tmp/clip.mp4", "-"]))
 
 
 def test_a_caller_that_stops_reading_stops_the_decode_thread(setup):
@@ -444,7 +450,7 @@ def test_after_an_outage_the_open_segment_closes_and_the_model_starts_afresh(set
         q.put(s)
     features = feature_fn(setup.backbone)
     chunks = list(live._steps(q, done, FPS, features, live.LocalStepper(setup.model_dir),
-                              online.OnlineConfig(on=0.01, off=0.0, min_length=0.0), False, 64))
+                              online.OnlineConfig(on=0.01, off=1e-9, min_length=0.0), False, 64))
     assert [len(c.timestamps) for c in chunks] == [8, 0, 8, 0]
     assert [(e.start, e.end) for e in chunks[1].events] == [(0.0, 4.0)]  # closed at the last frame's end
     fresh, _ = live.LocalStepper(setup.model_dir).step(features(np.stack([s.image for s in samples[8:]])))
@@ -536,6 +542,10 @@ def test_cli_stream_errors_are_one_line(setup, capfd):
     assert "laf localize: error: cannot open stream" in err and "Traceback" not in err
     assert main(["localize", "--stream", "-", setup.ts, *setup.flags]) == 2
     assert "one of the two" in _stderr(capfd)
+    assert main(["localize", "--stream", setup.ts, *setup.flags, "--progress-every", "0"]) == 2
+    assert "--progress-every must be > 0" in _stderr(capfd)  # not a progress line per model step
+    assert main(["localize", "--stream", setup.ts, *setup.flags, "--off", "0"]) == 2
+    assert "online detector needs 0 < off < on" in _stderr(capfd)  # a segment would never close
 
 
 def test_a_growing_file_is_followed_until_it_stops_growing(setup):

@@ -109,10 +109,27 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Where results go must be writable before the slow part (featurizing every video)."""
     from laf.errors import UserError
 
-    if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(os.path.abspath(args.json)))):
-        raise UserError(f"--json {args.json}: need a file in an existing folder")
-    if args.plot and os.path.exists(args.plot) and not os.path.isdir(args.plot):
-        raise UserError(f"--plot {args.plot}: is a file; give a folder for the timelines")
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if os.path.isdir(args.json) or not os.path.isdir(folder):
+            raise UserError(f"--json {args.json}: need a file in an existing folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"--json {args.json}: cannot write in {folder}")
+    if args.plot:
+        if os.path.exists(args.plot) and not os.path.isdir(args.plot):
+            raise UserError(f"--plot {args.plot}: is a file; give a folder for the timelines")
+        made = _existing_ancestor(os.path.abspath(args.plot))  # the folder that the plots' folders go into
+        if not os.path.isdir(made):
+            raise UserError(f"--plot {args.plot}: {made} is a file, so the folder cannot be made")
+        if not os.access(made, os.W_OK | os.X_OK):
+            raise UserError(f"--plot {args.plot}: cannot write in {made}")
+
+
+def _existing_ancestor(path: str) -> str:
+    """``path`` itself if it exists, else its nearest parent that does."""
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
 
 
 def _vocabulary(args: argparse.Namespace, settings):
@@ -165,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
         return localize_stream.run(args, settings, _vocabulary(args, settings))
     model = None if args.server else localize.load_model(args.model)  # a bad model or --labels shows
     vocabulary = _vocabulary(args, settings)  # before the videos are featurized
+    classes = localize.model_classes(model) if model is not None else None
+    if classes is not None:
+        localize.class_names(vocabulary, classes)  # refuses a vocabulary of another size
     examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
     results = _localize_each(args, model, examples, vocabulary)
     top = TOP if args.top is None else args.top
@@ -174,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {os.path.abspath(args.json)}")
     if args.plot:
         labels = localize.class_names(vocabulary, results[0].probabilities.shape[-1])
-        for r in results:
-            path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id.replace('/', '_')}.png"))
+        for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
+            path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
             print(f"plot: {os.path.abspath(path)}")
     return 0

@@ -63,8 +63,8 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     from laf.serve.stream import LiveSource, SourceOptions
 
     config = OnlineConfig(args.on, args.off, args.min_length)
-    if args.read_timeout <= 0 or args.max_reconnects < 0:
-        raise UserError("--read-timeout must be > 0 and --max-reconnects >= 0")
+    if args.read_timeout <= 0 or args.max_reconnects < 0 or args.progress_every <= 0:
+        raise UserError("--read-timeout and --progress-every must be > 0 and --max-reconnects >= 0")
     source = LiveSource(args.stream, SourceOptions(open_timeout=args.read_timeout, read_timeout=args.read_timeout,
                                                    reconnect=args.reconnect, max_attempts=args.max_reconnects))
     if args.server and not args.model:

@@ -86,7 +86,20 @@ def load_model(model_dir: str):
     if missing:
         raise UserError(f"{model_dir} lacks the signature(s) {missing} (has {sorted(model.signatures)});"
                         " export it with trainer.serving.export")
+    lacking = sorted(set(LOCALIZE_OUTPUTS) - set(model.signatures["localize"].structured_outputs))
+    if lacking:  # exports of 2026-11-27 answered segments alone
+        raise UserError(f"{model_dir}: its localize signature lacks the output(s) {lacking} of this version;"
+                        " export it again with trainer.serving.export")
     return model
+
+
+LOCALIZE_OUTPUTS = ("probabilities", "timestamps", "num_frames", "start", "end", "label", "score", "count")  # what results read
+
+
+def model_classes(model) -> Optional[int]:
+    """How many classes the ``localize`` signature of a loaded model names (None if not static)."""
+    n = model.signatures["localize"].structured_outputs["probabilities"].shape[-1]
+    return None if n is None else int(n)
 
 
 def model_vocabulary(model_dir: str) -> Optional[Vocabulary]:
@@ -124,8 +137,8 @@ def video_ids(paths: Sequence[str]) -> List[str]:
     for parents in range(max(len(p.split(os.sep)) for p in full) if full else 0):
         for extension in (False, True):
             names = [name(p, parents, extension) for p in full]
-            for i, candidate in enumerate(names):
-                if ids[i] is None and names.count(candidate) == 1:
+            for i, candidate in enumerate(names):  # unique among these names and the ids given out
+                if ids[i] is None and names.count(candidate) == 1 and candidate not in ids:
                     ids[i] = candidate
     return ids  # the paths are unique, so by the full path at the latest every video has its name
 

@@ -39,8 +39,8 @@ class OnlineConfig:
     min_length: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 <= self.off < self.on <= 1.0 or self.min_length < 0:
-            raise UserError(f"online detector needs 0 <= off < on <= 1 and min_length >= 0;"
+        if not 0.0 < self.off < self.on <= 1.0 or self.min_length < 0:  # evidence is >= 0: off 0 never closes
+            raise UserError(f"online detector needs 0 < off < on <= 1 and min_length >= 0;"
                             f" got on={self.on}, off={self.off}, min_length={self.min_length}")
 
 

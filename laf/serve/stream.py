@@ -35,7 +35,7 @@ import av
 from laf.errors import UserError
 from laf.ingest.media import Sample, rgb_image
 
-NETWORK_SCHEMES = ("rtsp", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
 MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
 MAX_PENDING = 256  # demuxed frames awaiting their decoded picture; more means some never decode
 OUTAGE_INTERVALS = 2.0  # a reconnect that skips more than this many sampling intervals is an outage
