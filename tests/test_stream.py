@@ -457,6 +457,28 @@ def test_after_an_outage_the_open_segment_closes_and_the_model_starts_afresh(set
     np.testing.assert_allclose(chunks[2].probabilities, fresh, atol=1e-6)
 
 
+def test_a_source_that_breaks_still_gives_the_frames_decoded_before_and_closes_the_open_segment(setup):
+    """The frames taken with the failure in one batch are stepped, the open segment is emitted, then
+    the error is raised (before, those frames and the segment were lost)."""
+    import queue
+
+    from laf.ingest.backbones import feature_fn
+    from laf.ingest.media import Sample
+
+    rng = np.random.default_rng(0)
+    samples = [Sample(i, i / FPS, i / FPS, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for i in range(6)]
+    q, done, broke = queue.Queue(), object(), SourceError("connection reset")
+    for item in (*samples, broke):
+        q.put(item)
+    steps = live._steps(q, done, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir),
+                        online.OnlineConfig(on=0.01, off=1e-9, min_length=0.0), False, 64)
+    chunks = [next(steps), next(steps)]
+    assert [len(c.timestamps) for c in chunks] == [6, 0]
+    assert [(e.start, e.end) for e in chunks[1].events] == [(0.0, 6 / FPS)]
+    with pytest.raises(SourceError, match="connection reset"):
+        next(steps)
+
+
 def test_a_caller_that_leaves_while_the_source_is_down_stops_the_reconnecting(setup):
     """Its decode thread, waiting to reconnect to a server that is gone (never giving up by default),
     would otherwise reconnect forever after the caller left."""

@@ -170,10 +170,9 @@ def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper
                 items.append(samples_q.get_nowait())
             except queue.Empty:
                 break
-        if isinstance(items[-1], BaseException):
-            raise items[-1]
-        finished = items[-1] is done
-        taken = [s for s in items if s is not done]
+        failure = items[-1] if isinstance(items[-1], BaseException) else None
+        finished = failure is not None or items[-1] is done
+        taken = [s for s in items if s is not done and s is not failure]  # decoded before a failure: used
         cuts = [i for i in range(1, len(taken)) if taken[i].index > taken[i - 1].index + 1]
         for part in (taken[a:b] for a, b in zip([0, *cuts], [*cuts, len(taken)]) if a < b):
             if last_index is not None and part[0].index > last_index + 1:
@@ -183,9 +182,11 @@ def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper
             probabilities, actionness = stepper.step(features(np.stack([s.image for s in part])))
             last, last_index = times[-1], part[-1].index
             yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
-    if last is not None:  # the stream ended: close what is open at the last frame's end
+    if last is not None:  # the stream ended or broke: close what is open at the last frame's end
         end = last + 1.0 / fps
         yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(end))
+    if failure is not None:
+        raise failure
 
 
 def event_json(event: Event, labels: List[str]) -> str:
