@@ -48,6 +48,16 @@ def _same_detections(old, new, features: np.ndarray) -> bool:
     return all(np.allclose(want[k][:n], got[k][:n], atol=1e-5) for k in ("start", "end", "label", "score"))
 
 
+def classifier_variables(variables: List) -> List:
+    """The recurrent classifier's own variables: a model that answers ``localize_frames`` also
+    carries its backbone's, whose kernels and biases would be read as heads and weights."""
+    peephole = next((v for v in variables if short_name(v) == "peephole"), None)
+    if peephole is None or "/" not in peephole.name:
+        return list(variables)
+    prefix = peephole.name.split("/")[0] + "/"
+    return [v for v in variables if v.name.startswith(prefix)]
+
+
 def architecture(variables: List) -> Dict[str, object]:
     """``trainer.model.build`` arguments (and the feature dimension) read off the weights' shapes."""
     by_name: Dict[str, List] = {}
@@ -87,6 +97,20 @@ def add_step_signature(model_dir: str, out_dir: str, localize_config: Optional[L
     return out_dir
 
 
+def _frames_backbone(old, model_dir: str):
+    """The backbone of a model that answers ``localize_frames`` (its assets' featurizer), so the
+    upgrade keeps that signature; None for a model without it."""
+    from laf.serve import assets
+
+    if "localize_frames" not in old.signatures:
+        return None
+    settings = assets.load(model_dir)
+    if settings is None:
+        raise UserError(f"{model_dir}: it answers localize_frames, but its assets/{assets.FEATURES_FILE} (the"
+                        " featurizer to rebuild that signature with) cannot be read here; not upgraded")
+    return settings.backbone
+
+
 def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[LocalizeConfig]) -> None:
     """The net of ``old`` (loaded from ``model_dir``) exported to ``out_dir`` and checked against it."""
     import tensorflow as tf
@@ -94,11 +118,11 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
     from trainer import model as models
     from trainer import serving
 
-    arch = architecture(old.variables)
+    unused = classifier_variables(old.variables)
+    arch = architecture(unused)
     dim = arch.pop("feature_dim")
     net = models.build("lstmp", arch.pop("num_classes"), **arch)
     net(tf.zeros([1, 1, dim]))
-    unused = list(old.variables)
     for variable in net.variables:  # the same kind and shape, in the order Keras tracks them
         match = next((v for v in unused if short_name(v) == short_name(variable) and v.shape == variable.shape), None)
         if match is None and short_name(variable) in GATE_WEIGHTS:
@@ -107,7 +131,7 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
             raise UserError(f"{model_dir}: no weight for {variable.path} {tuple(variable.shape)}")
         variable.assign(match)
         unused.remove(match)
-    serving.export(net, dim, out_dir, localize_config)
+    serving.export(net, dim, out_dir, localize_config, backbone=_frames_backbone(old, model_dir))
     features = tf.constant(np.random.RandomState(0).randn(2, 17, dim).astype(np.float32) * 3)
     lengths = tf.constant([17, 9])
     want = old.signatures["frame_features"](frame_features=features, lengths=lengths)
