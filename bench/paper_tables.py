@@ -51,7 +51,7 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf import demo_data  # noqa: E402
+from laf import demo_data, run_store  # noqa: E402
 from laf.commands.demo_data import add_shape_arguments, shape  # noqa: E402
 from laf.demo_data import DemoConfig  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
@@ -254,10 +254,10 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
     makes of it) under ``demo_output``, made once. Why the data check: a demo run made with other
     data flags must not pass for the one asked for."""
     root = pipeline_root or os.path.join(demo_output, "pipeline")
-    exists = os.path.isfile(os.path.join(root, "metadata.sqlite"))
+    exists = os.path.isfile(run_store.metadata_path(root))
     if pipeline_root:
         if not exists:
-            raise UserError(f"no metadata.sqlite under {pipeline_root}")
+            raise UserError(f"no {run_store.METADATA_FILE} under {pipeline_root}")
         return root
     demo = demo or DemoConfig().scaled(scale)
     wanted = demo_data.config_record(demo)

@@ -64,11 +64,18 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
         "pushed_model": push_props["pushed_destination"].string_value
         if pushed and push_props["pushed"].int_value else None,
-        "pipeline_root": os.path.abspath(cfg.pipeline_root),
-        "serving_dir": os.path.abspath(cfg.serving_dir),
+        "pipeline_root": _shown(cfg.pipeline_root),
+        "serving_dir": _shown(cfg.serving_dir),
         "report": report,
-        "tensorboard": f"tensorboard --logdir {os.path.abspath(cfg.pipeline_root)}",
+        "tensorboard": f"tensorboard --logdir {_shown(cfg.pipeline_root)}",
     }
+
+
+def _shown(path: str) -> str:
+    """A local path made absolute; a remote URI (gs://) as it is (abspath would make it a local path)."""
+    from laf import files
+
+    return path if files.is_remote(path) else os.path.abspath(files.local(path))
 
 
 def write_summary(output: str, summary: Dict[str, Any]) -> str:

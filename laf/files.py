@@ -34,6 +34,11 @@ def _scheme_known(uri: str):
         raise UserError(f"{uri}: {first_line(e.message)} (this installation reads local paths and gs://)") from None
 
 
+def join(base: str, *names: str) -> str:
+    """``base``/``names`` with "/" for local paths and URIs alike (os.path.join would do for local only)."""
+    return "/".join([base.rstrip("/"), *names]) if names else base
+
+
 def exists(uri: str) -> bool:
     if is_remote(uri):
         import tensorflow as tf

@@ -1,4 +1,5 @@
-"""Reading a finished local run through its ML Metadata store (``<pipeline_root>/metadata.sqlite``).
+"""Reading a finished local run through its ML Metadata store (``<pipeline_root>/metadata.sqlite``,
+or for a ``gs://`` root a local file named by it: :func:`metadata_path`).
 
 One place for what `laf demo`, `laf report`, `laf localize` and the paper benchmark all need:
 the store, the latest artifact or finished execution, and a ModelEvaluation's metrics.
@@ -10,16 +11,36 @@ import os
 import pathlib
 from typing import Any, Dict, List, Sequence, Tuple
 
+from laf import files
 from laf.errors import UserError
 
 METADATA_FILE = "metadata.sqlite"
 
 
+METADATA_HOME_ENV = "LAF_METADATA_HOME"  # where the metadata of runs with a remote pipeline root is kept
+
+
+def metadata_path(pipeline_root: str) -> str:
+    """The SQLite file of a run's ML Metadata: beside its artifacts for a local root; for a remote
+    one (``gs://b/root``), which SQLite cannot open, on this machine under ``$LAF_METADATA_HOME``
+    (default ``~/.laf/metadata``) at ``gs/b/root/metadata.sqlite``. Why not in the root: SQLite
+    would read ``gs://b/root/metadata.sqlite`` as the relative path ``gs:/b/root/...`` of the
+    current folder, so a rerun from another folder would find no cache and no blessed baseline."""
+    if not files.is_remote(pipeline_root):
+        return os.path.join(files.local(pipeline_root), METADATA_FILE)
+    scheme, rest = pipeline_root.split("://", 1)
+    parts = [p for p in rest.split("/") if p not in ("", ".", "..")]
+    home = os.environ.get(METADATA_HOME_ENV) or os.path.join(os.path.expanduser("~"), ".laf", "metadata")
+    return os.path.join(home, scheme, *parts, METADATA_FILE)
+
+
 def open_store(pipeline_root: str):
     """The run's MetadataStore; a root without one is a user mistake, caught before TF loads."""
-    path = os.path.join(pipeline_root, METADATA_FILE)
+    path = metadata_path(pipeline_root)
     if not os.path.isfile(path):
-        raise UserError(f"{path} not found: the pipeline root must be the root of a finished local run")
+        where = (f" (the metadata of a run with a remote pipeline root stays on the machine that ran it, under"
+                 f" ${METADATA_HOME_ENV} or ~/.laf/metadata)" if files.is_remote(pipeline_root) else "")
+        raise UserError(f"{path} not found: the pipeline root must be the root of a finished local run{where}")
     _check_store(path)
     from ml_metadata.metadata_store import metadata_store
     from tfx.orchestration import metadata

@@ -15,10 +15,11 @@ from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_t
 
 import yaml
 
+from laf import files
 from laf.errors import UserError, first_line
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
-from laf.ingest.runners import names_dask
+from laf.ingest.runners import check_dask_timeout, names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
 LR_SCHEDULES = ("plateau", "cosine")
@@ -176,7 +177,9 @@ class PipelineConfig:
 
     @property
     def metadata_path(self) -> str:
-        return os.path.join(self.pipeline_root, "metadata.sqlite")
+        from laf.run_store import metadata_path
+
+        return metadata_path(self.pipeline_root)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -353,6 +356,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("beam.extra_args: DaskRunner runs only the ingestion components (TFX's StatisticsGen,"
                         " ExampleValidator and Evaluator need Beam features it lacks); put its flags in"
                         " beam.ingest_args")
+    check_dask_timeout(cfg.beam.ingest_args)  # before the run, not when ingestion starts
     ratios = cfg.data.split_ratios
     if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
             or abs(sum(ratios.values()) - 1) > 1e-6):
@@ -371,7 +375,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("data.images is required")
     for key in DATA_PATHS:
         path = getattr(data, key)
-        if path and check_paths and "://" not in path and not os.path.exists(path):
+        if path and check_paths and not files.is_remote(path) and not os.path.exists(files.local(path)):
             raise UserError(f"data.{key}: {path} does not exist")
     return cfg
 

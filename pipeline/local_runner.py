@@ -14,6 +14,7 @@ import time
 from typing import Iterator, Optional, Tuple
 
 import schemas
+from laf import files
 from laf.errors import UserError
 from laf.ingest.manifest import Manifest
 from laf.progress import count
@@ -86,8 +87,9 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
 def check_output_folder(key: str, path: str) -> None:
     """A local output folder must be a folder, or creatable: its nearest existing parent a writable
     folder (a remote URI is left to its file system)."""
-    if "://" in path:
+    if files.is_remote(path):
         return
+    path = files.local(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{key}: {path} is a file, not a folder")
     existing = os.path.abspath(path)
@@ -130,7 +132,9 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
 
     videos, vocabulary = inputs or check_inputs(cfg)
     check_weights(BackboneConfig.from_properties(dataclasses.asdict(cfg.features)))
-    os.makedirs(cfg.pipeline_root, exist_ok=True)
+    if not files.is_remote(cfg.pipeline_root):  # a gs:// root is made by its writers
+        os.makedirs(files.local(cfg.pipeline_root), exist_ok=True)
+    os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)  # local in any case (laf.run_store.metadata_path)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
     fingerprints = {"videos": fingerprint.video_inputs(cfg.data.video_source, videos, cfg.features.weights,
                                                        cfg.data.taxonomy),

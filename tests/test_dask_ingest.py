@@ -117,6 +117,14 @@ def test_config_sends_dask_to_the_ingestion_components_only(tmp_path):
         config.from_dict({"data": data, "beam": {"extra_args": ["--runner", "DaskRunner"]}}, check_paths=False)
 
 
+def test_the_last_runner_flag_in_argument_order_wins_whatever_its_form():
+    """TFX puts beam.extra_args before ingest_args; Beam's parser takes the last --runner."""
+    assert runners.names_dask(["--runner", "FlinkRunner", "--runner=DaskRunner"])
+    assert not runners.names_dask(["--runner=DaskRunner", "--runner", "FlinkRunner"])
+    assert runners.names_dask(["--runner", "DaskRunner"]) and not runners.names_dask(["--runner"])
+    assert not runners.names_dask([])
+
+
 def test_an_unreachable_scheduler_is_a_user_error(tmp_path):
     pipeline = runners.make_pipeline(["--runner=DaskRunner", "--dask_client_address=tcp://127.0.0.1:9",
                                       "--dask_connection_timeout=2"])

@@ -117,6 +117,27 @@ def test_pushed_model_needs_no_other_flag(served_model, capsys):
     assert capsys.readouterr().out != alone  # the carried weights are the ones used
 
 
+def test_a_pushed_model_on_a_remote_file_system_is_read_from_there(served_model, capfd):
+    """--model gs://... after a Vertex run: TF reads the SavedModel, its labels and featurizer from
+    there (TF's in-memory ram:// file system stands in for gs:// here)."""
+    import tensorflow as tf
+
+    s = served_model
+    remote = "ram://serving/pushed/1"
+    for folder, _, names in tf.io.gfile.walk(s.pushed):
+        target = remote + folder[len(s.pushed):]
+        tf.io.gfile.makedirs(target)
+        for name in names:
+            tf.io.gfile.copy(os.path.join(folder, name), f"{target}/{name}", overwrite=True)
+    assert main(["localize", "--model", s.pushed, *s.videos, "--top", "0"]) == 0
+    here = capfd.readouterr().out
+    assert main(["localize", "--model", remote, *s.videos, "--top", "0"]) == 0
+    assert capfd.readouterr().out == here
+    assert main(["localize", "--model", "ram://serving/pushed", *s.videos]) == 2
+    assert "holds model versions, not a SavedModel: give one of them, e.g. --model ram://serving/pushed/1" \
+        in _stderr(capfd)
+
+
 def _stderr(capfd, wait: float = 5.0) -> str:
     """fd-level stderr: ``laf.cli`` routes fd 2 through a filtering thread, so give it a moment."""
     sys.stderr.flush()

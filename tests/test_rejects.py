@@ -8,3 +8,7 @@ def test_out_of_memory_or_disk_fails_the_run_instead_of_rejecting_the_item():
 
     assert rejects.machine_fault(MemoryError()) and rejects.machine_fault(OSError(errno.ENOSPC, "No space left"))
     assert not rejects.machine_fault(OSError(errno.ENOENT, "No such file")) and not rejects.machine_fault(ValueError())
+    import tensorflow as tf
+
+    assert rejects.machine_fault(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+    assert not rejects.machine_fault(tf.errors.InvalidArgumentError(None, None, "bad image"))

@@ -41,3 +41,23 @@ def test_a_file_that_is_no_metadata_store_is_refused_untouched(tmp_path):
     mlmd_store(str(odd / run_store.METADATA_FILE))
     assert run_store.open_store(str(odd)).get_executions() == []
     assert not (tmp_path / "run ").exists()  # no stray database where an unescaped URI would end the path
+
+
+def test_a_remote_root_keeps_its_metadata_in_a_local_file_named_by_it(tmp_path, monkeypatch):
+    """SQLite cannot open gs://: it would read gs://b/root/metadata.sqlite as a path relative to the
+    current folder, so each folder a run starts from had its own store (no cache, no blessed baseline)."""
+    from pipeline.config import PipelineConfig
+
+    monkeypatch.setenv(run_store.METADATA_HOME_ENV, str(tmp_path / "home"))
+    want = str(tmp_path / "home" / "gs" / "bucket" / "runs" / "a" / run_store.METADATA_FILE)
+    assert run_store.metadata_path("gs://bucket/runs/a/") == want
+    assert run_store.metadata_path("gs://bucket//runs/../runs/a") == str(tmp_path / "home" / "gs" / "bucket" / "runs"
+                                                                          / "runs" / "a" / run_store.METADATA_FILE)
+    assert PipelineConfig(pipeline_root="gs://bucket/runs/a").metadata_path == want  # what laf run writes
+    assert run_store.metadata_path(f"file://{tmp_path}/r") == f"{tmp_path}/r/{run_store.METADATA_FILE}"
+    assert run_store.metadata_path("out/r") == f"out/r/{run_store.METADATA_FILE}"
+    with pytest.raises(UserError, match="stays on the machine that ran it"):
+        run_store.open_store("gs://bucket/runs/a")
+    (tmp_path / "home" / "gs" / "bucket" / "runs" / "a").mkdir(parents=True)
+    mlmd_store(want)
+    assert run_store.open_store("gs://bucket/runs/a").get_executions() == []

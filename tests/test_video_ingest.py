@@ -234,6 +234,7 @@ def test_import_features(tmp_path):
     np.save(tmp_path / "wrong_dim.npy", rng.normal(size=(5, 8)))
     np.save(tmp_path / "flat.npy", rng.normal(size=(5,)))
     np.save(tmp_path / "nan.npy", np.full((4, 16), np.nan))
+    np.save(tmp_path / "huge.npy", np.full((4, 16), 1e39))  # finite as float64, inf in the float32 records
     (tmp_path / "text.npy").write_text("not an array")
     with open(tmp_path / "archive.npy", "wb") as f:  # an .npz under a .npy name once crashed the whole run
         np.savez(f, x=good)
@@ -241,12 +242,12 @@ def test_import_features(tmp_path):
     np.save(tmp_path / "zero_width.npy", np.zeros((5, 0), np.float32))
     np.save(tmp_path / "late.npy", good)  # 7 frames at 2.5/s: 2.8 s, and a segment at 100 s
     names_ = ("a.npy", "b.npy", "wrong_dim.npy", "flat.npy", "nan.npy", "text.npy", "archive.npy", "complex.npy",
-              "zero_width.npy", "late.npy")
+              "zero_width.npy", "late.npy", "huge.npy")
     manifest = write_manifest(tmp_path / "features.csv", [
         (f, "Sport:Run", "", "train", "100-200" if f == "late.npy" else "1-2") for f in names_])
     output = str(tmp_path / "out")
     summary = vi.import_features(manifest, output, feature_rate=2.5)
-    assert summary == {"inputs": 10, "accepted": 2, "rejected": 8, "duplicates": 0}
+    assert summary == {"inputs": 11, "accepted": 2, "rejected": 9, "duplicates": 0}
     by_id = records(output)
     np.testing.assert_array_equal(by_id["a"].features, good)
     np.testing.assert_allclose(by_id["a"].timestamps, np.arange(7) / 2.5, rtol=1e-6)
@@ -255,10 +256,11 @@ def test_import_features(tmp_path):
     stages = {os.path.basename(r["source"]): r["stage"] for r in vi.read_rejected(output)}
     assert stages == {"wrong_dim.npy": "validate", "flat.npy": "validate", "nan.npy": "validate", "text.npy": "read",
                       "archive.npy": "read", "complex.npy": "validate", "zero_width.npy": "validate",
-                      "late.npy": "validate"}
+                      "late.npy": "validate", "huge.npy": "validate"}
     reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
     assert "starts after the features' end, plus one step (3.2 s)" in reasons["late.npy"]
     assert "non-real" in reasons["complex.npy"]
+    assert "beyond float32's range" in reasons["huge.npy"]
     assert "does not start with the .npy format's magic bytes (it starts b'not an')" in reasons["text.npy"]
     assert "pickle" not in reasons["text.npy"] and "an .npz archive" in reasons["archive.npy"]
 

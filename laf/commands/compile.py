@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from laf import files
 from laf.demo import DEMO_FOLDER
 from pipeline.kubeflow_v2_runner import TARGETS
 
@@ -41,4 +42,4 @@ def local_paths(cfg):
     paths += [(f"data.{key}", getattr(cfg.data, key)) for key in DATA_PATHS]
     if cfg.features.weights not in ("imagenet", "none"):
         paths.append(("features.weights", cfg.features.weights))
-    return [(key, path) for key, path in paths if path and "://" not in path]
+    return [(key, path) for key, path in paths if path and not files.is_remote(path)]  # file:// is this machine's

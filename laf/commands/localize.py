@@ -16,6 +16,7 @@ import math
 import os
 import sys
 
+from laf import files
 from laf.commands import localize_stream
 from laf.commands.flags import finite
 
@@ -54,13 +55,13 @@ def _versions_hint(model: str) -> None:
     mistake: say which version to give, before anything asks that folder for its assets."""
     from laf.errors import UserError
 
-    if os.path.isfile(os.path.join(model, "saved_model.pb")):
+    if files.exists(files.join(model, "saved_model.pb")):
         return
-    versions = sorted((d for d in os.listdir(model)  # TF Serving's versions: numbered folders, the highest served
-                       if d.isdigit() and os.path.isfile(os.path.join(model, d, "saved_model.pb"))), key=int)
+    versions = sorted((d for d in files.listdir(model)  # TF Serving's versions: numbered folders, the highest served
+                       if d.isdigit() and files.exists(files.join(model, d, "saved_model.pb"))), key=int)
     if versions:
         raise UserError(f"{model} holds model versions, not a SavedModel: give one of them, e.g. --model "
-                        f"{os.path.join(model, versions[-1])}")
+                        f"{files.join(model, versions[-1])}")
 
 
 def _settings(args: argparse.Namespace):
@@ -71,7 +72,7 @@ def _settings(args: argparse.Namespace):
 
     if not args.model and not args.server:
         raise UserError("give --model DIR (a SavedModel here) or --server URL (TF Serving)")
-    if args.model and not os.path.isdir(args.model):  # before the slow part
+    if args.model and not files.isdir(args.model):  # before the slow part (gs:// too: TF loads it from there)
         raise UserError(f"model directory not found: {args.model}")
     if args.model:
         _versions_hint(args.model)
@@ -97,7 +98,7 @@ def _settings(args: argparse.Namespace):
     too_small = backbone.size < MIN_INPUT_SIZE or (args.input_size is not None and args.input_size < MIN_INPUT_SIZE)
     if not math.isfinite(fps) or fps <= 0 or args.batch_size < 1 or (args.top or 0) < 0 or too_small:
         raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {MIN_INPUT_SIZE}")
-    if args.model and not args.server and not os.path.isfile(os.path.join(args.model, "saved_model.pb")):
+    if args.model and not args.server and not files.exists(files.join(args.model, "saved_model.pb")):
         raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")
     weights = backbone.weights
     if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):

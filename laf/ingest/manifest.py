@@ -112,6 +112,8 @@ def local_path(uri: str) -> Iterator[str]:
     try:
         try:
             tf.io.gfile.copy(uri, tmp, overwrite=True)
+        except tf.errors.ResourceExhaustedError:
+            raise  # the machine's (out of disk or memory for the copy), not the input's: fails the run
         except tf.errors.OpError as e:
             raise OSError(f"cannot copy {uri}: {e.message}") from None
         yield tmp

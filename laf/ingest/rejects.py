@@ -10,6 +10,7 @@ import dataclasses
 import errno
 import json
 import os
+import sys
 from typing import Dict, Iterable
 
 REJECTED_FILE = "rejected.jsonl"
@@ -33,7 +34,10 @@ def machine_fault(error: BaseException) -> bool:
     """Whether ``error`` is the machine's, not the input's: out of memory or disk. Such an error
     fails the run (a rerun retries it) instead of rejecting the item, because a rejection is
     cached with the run's output and the unchanged input would stay rejected on every rerun."""
-    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno in MACHINE_ERRNOS)
+    tf = sys.modules.get("tensorflow")  # a TF error can only come from a process that imported TF
+    exhausted = tf is not None and isinstance(error, tf.errors.ResourceExhaustedError)  # e.g. the backbone's OOM
+    return (isinstance(error, MemoryError) or exhausted
+            or (isinstance(error, OSError) and error.errno in MACHINE_ERRNOS))
 
 
 def write_rejected(directory: str, rejected: Iterable[Rejected]) -> int:

@@ -22,9 +22,21 @@ DASK_RUNNER_NAMES = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRun
 def names_dask(beam_args: Sequence[str]) -> bool:
     """Whether ``beam_args`` choose DaskRunner (``--runner=X`` or ``--runner X``); Beam is not loaded."""
     args = list(beam_args)
-    runners = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")]
-    runners += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--runner"]
+    runners = [a.split("=", 1)[1] if a.startswith("--runner=") else args[i + 1]  # in argument order: the last wins,
+               for i, a in enumerate(args)                                     # as in Beam's parser
+               if a.startswith("--runner=") or (a == "--runner" and i + 1 < len(args))]
     return bool(runners) and runners[-1] in DASK_RUNNER_NAMES
+
+
+def check_dask_timeout(beam_args: Sequence[str]) -> None:
+    """``--dask_connection_timeout`` must be whole seconds: Beam reads any other value as "not
+    given", so the client would wait Dask's default without a word."""
+    args = list(beam_args)
+    for i, a in enumerate(args):
+        value = (a.split("=", 1)[1] if a.startswith("--dask_connection_timeout=") else
+                 args[i + 1] if a == "--dask_connection_timeout" and i + 1 < len(args) else None)
+        if value is not None and not value.strip().isdigit():
+            raise UserError(f"--dask_connection_timeout must be whole seconds, got {value!r}")
 
 
 def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
@@ -34,6 +46,7 @@ def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
 
     options = PipelineOptions(list(beam_args or []))
     if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
+        check_dask_timeout(list(beam_args or []))
         try:
             from laf.ingest.dask_runner import ClusterDaskRunner
         except ImportError as e:

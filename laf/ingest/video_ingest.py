@@ -218,6 +218,8 @@ class ImportFeatures(beam.DoFn):
                     array.close()
                     raise ValueError("an .npz archive, not one array")
         except Exception as e:  # noqa: BLE001 -- unreadable file: rejected, run continues
+            if rejects.machine_fault(e):
+                raise
             return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
         t = array.shape[0] if array.ndim else 0
         # one step of slack: extractors that keep whole snippets drop the video's last partial one
@@ -247,8 +249,9 @@ def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
         return f"non-real dtype {array.dtype}"
     if dim is not None and array.shape[1] != dim:
         return f"feature dimension {array.shape[1]} != {dim} of the other videos"
-    if not np.all(np.isfinite(array)):
-        return "array holds NaN or infinite values"
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf in the records
+        if not np.all(np.isfinite(array.astype(np.float32))):
+            return "array holds NaN or infinite values (or values beyond float32's range)"
     return None
 
 

@@ -15,6 +15,7 @@ import math
 import os
 from typing import Any, Dict, Optional
 
+from laf import files
 from laf.errors import UserError
 from laf.ingest.backbones import BackboneConfig
 from laf.serve.localize import IngestSettings, model_vocabulary
@@ -46,13 +47,12 @@ def save(model_dir: str, vocabulary: Optional[Vocabulary], settings: Optional[In
 
 def load(model_dir: str) -> Optional[IngestSettings]:
     """The settings a model's assets carry; None for a model exported without them."""
-    assets = os.path.join(model_dir, "assets")
-    path = os.path.join(assets, FEATURES_FILE)
-    if not os.path.isfile(path):
+    assets = files.join(model_dir, "assets")
+    path = files.join(assets, FEATURES_FILE)
+    if not files.exists(path):
         return None
     try:
-        with open(path) as f:
-            found: Dict[str, Any] = json.load(f)
+        found: Dict[str, Any] = json.loads(files.read_text(path, "features description"))
         backbone = BackboneConfig(**found["backbone"])
         fps = float(found["fps"])
         if not (math.isfinite(fps) and fps > 0):
@@ -60,7 +60,7 @@ def load(model_dir: str) -> Optional[IngestSettings]:
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a features description: {e}") from None
     if backbone.weights not in PUBLIC_WEIGHTS:
-        backbone = dataclasses.replace(backbone, weights=os.path.join(assets, backbone.weights))
+        backbone = dataclasses.replace(backbone, weights=files.join(assets, backbone.weights))
     try:
         vocabulary = model_vocabulary(model_dir)
     except Exception as e:  # noqa: BLE001 -- any unreadable labels.json is the user's to fix

@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from laf import files
 from laf.errors import NOT_FINITE, UserError, first_line
 from laf.evaluate.evaluation import Detection
 from laf.ingest.backbones import BackboneConfig, build_errors
@@ -76,7 +77,7 @@ def load_model(model_dir: str):
     """The SavedModel, checked for the signatures this command calls."""
     import tensorflow as tf
 
-    if not os.path.isdir(model_dir):
+    if not files.isdir(model_dir):
         raise UserError(f"model directory not found: {model_dir}")
     try:
         model = tf.saved_model.load(model_dir)
@@ -104,8 +105,8 @@ def model_classes(model) -> Optional[int]:
 
 def model_vocabulary(model_dir: str) -> Optional[Vocabulary]:
     """``assets/labels.json`` inside the model, when the trainer knew the vocabulary."""
-    path = os.path.join(model_dir, "assets", "labels.json")
-    return Vocabulary.load(path) if os.path.isfile(path) else None
+    path = files.join(model_dir, "assets", "labels.json")
+    return Vocabulary.load(path) if files.exists(path) else None
 
 
 def class_names(vocabulary: Optional[Vocabulary], num_classes: int) -> List[str]:

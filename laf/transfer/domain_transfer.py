@@ -513,6 +513,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
          cfg: TransferConfig, label_names: Optional[Sequence[str]]) -> TransferResult:
     cfg.validate()
     tf.config.experimental.enable_op_determinism()  # same rows and seed, same LAF scores
+    tf.random.set_seed(cfg.seed)  # the shuffles' op seeds combine with it: not whatever the process set before
     label_names = list(label_names) if label_names is not None else [str(i) for i in range(num_classes)]
     moments = _check_inputs(frames, images, validation, num_classes, label_names)  # the SVMs standardise with these
     image_mask = np.ones(len(images), bool)
