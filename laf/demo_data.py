@@ -685,10 +685,26 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
                      "note": ("no pretrained weights offline: demo_backbone() calibrates a random-init "
                               "backbone's BatchNorm statistics on these media")},
     }
-    with open(os.path.join(output_dir, "demo_data.json"), "w") as f:
+    partial = os.path.join(output_dir, "demo_data.json.partial")
+    with open(partial, "w") as f:  # whole or not at all: an interrupted write must not leave half a file
         json.dump(info, f, indent=1)
+    os.replace(partial, os.path.join(output_dir, "demo_data.json"))
     os.remove(os.path.join(output_dir, PARTIAL))
     return info
+
+
+def _missing_media(output_dir: str, info: dict) -> Optional[str]:
+    """What of a complete set's videos and images is gone (None if nothing): a set whose files
+    were removed must not pass for complete, or ingestion rejects every missing file."""
+    videos = os.path.join(output_dir, PATHS["videos"])
+    have = len(os.listdir(videos)) if os.path.isdir(videos) else 0
+    if have < sum(info["videos"].values()):
+        return f"{have} of its {sum(info['videos'].values())} videos"
+    images = os.path.join(output_dir, PATHS["images"])
+    have = sum(len(names) for _, _, names in os.walk(images))
+    if have < sum(info["images"].values()):
+        return f"{have} of its {sum(info['images'].values())} images"
+    return None
 
 
 def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict:
@@ -699,19 +715,24 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
     complete or interrupted) is emptied: a folder holding anything else is refused."""
     config.validate()
     path = os.path.join(output_dir, "demo_data.json")
-    ours = os.path.exists(path) or os.path.exists(os.path.join(output_dir, PARTIAL))
-    if os.path.exists(path):
+    interrupted = os.path.exists(os.path.join(output_dir, PARTIAL))
+    ours = os.path.exists(path) or interrupted
+    replacing = None if interrupted or not ours else "its settings differ"
+    if replacing:
         info = _load_info(output_dir)
         if info.get("version") == VERSION and info["config"] == config_record(config):
-            return info
+            missing = _missing_media(output_dir, info)
+            if missing is None:
+                return info
+            replacing = f"it holds only {missing}"
     names = [*PATHS.values(), "demo_data.json", PARTIAL]
     if not ours:
         found = sorted(n for n in names if os.path.lexists(os.path.join(output_dir, n)))
         if found:
             raise UserError(f"{output_dir} holds {', '.join(found)} but no demo data set: the demo data "
                             "would replace them; choose a new or empty folder")
-    elif os.path.exists(path):
-        print(f"replacing the demo data set under {output_dir}: its settings differ", file=sys.stderr, flush=True)
+    elif replacing:
+        print(f"replacing the demo data set under {output_dir}: {replacing}", file=sys.stderr, flush=True)
     for name in names:
         old = os.path.join(output_dir, name)
         if os.path.isdir(old) and not os.path.islink(old):
@@ -770,8 +791,12 @@ def _square(images, size: int) -> np.ndarray:
 
 
 def _load_info(output_dir: str) -> dict:
-    with open(os.path.join(output_dir, "demo_data.json")) as f:
-        return json.load(f)
+    path = os.path.join(output_dir, "demo_data.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not a demo data description ({e}); remove it to write the set anew") from None
 
 
 def calibrated_backbone(output_dir: str, config=None, samples: int = 256) -> str:

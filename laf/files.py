@@ -39,6 +39,15 @@ def join(base: str, *names: str) -> str:
     return "/".join([base.rstrip("/"), *names]) if names else base
 
 
+def nearest_existing(path: str) -> str:
+    """A local ``path`` made absolute if it exists, else its nearest parent that does: where a
+    folder for it would be made, checked before the slow part of a command."""
+    path = os.path.abspath(local(path))
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def exists(uri: str) -> bool:
     if is_remote(uri):
         import tensorflow as tf

@@ -92,9 +92,7 @@ def check_output_folder(key: str, path: str) -> None:
     path = files.local(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{key}: {path} is a file, not a folder")
-    existing = os.path.abspath(path)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = files.nearest_existing(path)
     if not os.path.isdir(existing):
         raise UserError(f"{key}: {path} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):

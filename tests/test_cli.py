@@ -92,3 +92,12 @@ def test_an_output_path_the_file_system_refuses_is_one_line(tmp_path, capsys):
     assert cli.main(["demo-data", "--output", str(blocker / "data")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("laf demo-data: error: ") and "Not a directory" in err[0], err
+
+
+def test_report_refuses_an_output_it_cannot_write_before_reading_the_run(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    for output in (tmp_path, blocker / "report.html"):  # a folder; a file under a file
+        assert cli.main(["report", "--pipeline-root", str(tmp_path / "no_run"), "--output", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert "need an HTML file in a folder that can be written" in err and "metadata.sqlite" not in err

@@ -86,6 +86,9 @@ def test_paper_tables_profiles_load_and_draw(tmp_path):
     _, _, loaded = collect.load_baselines(_baselines(tmp_path, profiles))
     figure = page.profile_figure(loaded)
     assert len(figure.axes[0].lines) == 3 + 1  # 2 p(label), 1 actionness, the line at step 0
+    import io
+
+    page.profile_figure({r"my$\bad$method": loaded["cnn"]}).savefig(io.BytesIO(), format="png")  # a name, not TeX
 
 
 def test_report_localizes_with_the_trainers_settings_without_an_evaluation(tmp_path):

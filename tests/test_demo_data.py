@@ -95,6 +95,23 @@ def test_an_interrupted_set_is_replaced(tmp_path):
     assert demo_data.generated_config(str(root)) == demo_data.config_record(TINY)
 
 
+def test_a_set_with_missing_media_or_a_broken_description_is_not_taken_as_complete(tmp_path, capsys):
+    root = tmp_path / "data"
+    demo_data.ensure_generated(str(root), TINY)
+    whole = _digests(str(root))
+    for video in sorted((root / "videos").iterdir())[:2]:
+        video.unlink()
+    demo_data.ensure_generated(str(root), TINY)
+    assert "it holds only 10 of its 12 videos" in capsys.readouterr().err
+    assert _digests(str(root)) == whole
+    (root / "demo_data.json").write_text("{")  # a half-written description of an earlier version
+    with pytest.raises(UserError, match="demo_data.json is not a demo data description"):
+        demo_data.ensure_generated(str(root), TINY)
+    (root / demo_data.PARTIAL).write_bytes(b"")  # ... of a set whose writing was interrupted: replaced
+    demo_data.ensure_generated(str(root), TINY)
+    assert _digests(str(root)) == whole
+
+
 def test_other_looks_draw_other_scenes_and_patterns_and_keep_siblings_apart():
     """``looks`` 0 is the shipped set; any other value redraws every scene and pattern (so a
     method can be checked on objects it was not tuned on), and siblings stay distinguishable."""

@@ -129,6 +129,16 @@ def test_unreadable_image_is_a_note_not_a_crash(data, tmp_path):
     assert "broken.jpg could not be read" in text and "4 of 5 shown" in text
 
 
+def test_an_unreadable_image_first_does_not_cost_a_thumbnail(data, tmp_path):
+    import dataclasses
+
+    dropped = data.images["Cook:chop"]["dropped"]
+    images = {**data.images, "Cook:chop": {**data.images["Cook:chop"], "dropped": dropped[-1:] + dropped[:-1]}}
+    text = open(page.render(dataclasses.replace(data, images=images), str(tmp_path / "r.html"), images_per_class=3),
+                encoding="utf-8").read()
+    assert "broken.jpg could not be read" in text and "3 of 5 shown" in text
+
+
 def test_empty_data_renders(tmp_path):
     text = open(page.render(page.ReportData(metrics={}), str(tmp_path / "e.html")), encoding="utf-8").read()
     assert "No metrics." in text and "No timelines: predicted vs. true segments." in text and "<img" not in text

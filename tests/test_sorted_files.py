@@ -26,6 +26,9 @@ def test_a_second_run_into_the_same_folder_keeps_nothing_of_the_first(tmp_path):
     assert list(tfrecords.read(os.path.join(output, "Split-eval"))) == []
     assert list(tfrecords.read(os.path.join(output, "Split-train"))) == [b"record 0", b"record 1", b"record 2"]
     assert file_bytes(output)[rejects.REJECTED_FILE] == b""
+    rejects.write_summary(output, rejects.summary(3, 3, 0))
+    sorted_files.prepare(output, ("Split-train", "Split-eval"))  # a third run, which will fail halfway
+    assert not os.path.exists(os.path.join(output, rejects.SUMMARY_FILE))  # no summary of the second one is left
 
 
 def test_any_arrival_order_gives_the_same_bytes_sorted_by_key(tmp_path):
@@ -51,3 +54,6 @@ def test_gzip_headers_hold_no_time_and_no_name(tmp_path):
         flags, mtime = data[3], int.from_bytes(data[4:8], "little")
         assert flags & 0x08 == 0 and mtime == 0  # FNAME unset, MTIME 0
     assert file_bytes(output)[rejects.REJECTED_FILE] == b""
+    rejects.write_summary(output, rejects.summary(3, 3, 0))
+    sorted_files.prepare(output, ("Split-train", "Split-eval"))  # a third run, which will fail halfway
+    assert not os.path.exists(os.path.join(output, rejects.SUMMARY_FILE))  # no summary of the second one is left

@@ -358,6 +358,30 @@ def test_extract_images_command_shares_the_video_vocabulary(extracted, weights, 
     assert images[0].features.shape == (576,)
 
 
+def test_an_output_folder_of_the_other_kind_or_a_bad_runner_leaves_it_untouched(extracted, weights, tmp_path, capsys):
+    """Images into the videos' folder would replace their Split-train file (the same name); a
+    mistyped Beam runner is a one-line error before anything in the folder is removed."""
+    import shutil
+
+    copy = str(tmp_path / "videos")
+    shutil.copytree(extracted, copy)
+    before = {name: open(os.path.join(copy, name), "rb").read() for name in ("summary.json", "rejected.jsonl")}
+    (tmp_path / "web" / "Color__Red").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "web" / "Color__Red" / "0.png")
+    assert cli.main(["extract", "images", "--root", str(tmp_path / "web"), "--output", copy,
+                     "--input-size", str(SIZE), "--weights", weights]) == 2
+    assert "holds the output of `laf extract videos`" in capsys.readouterr().err
+    manifest = write_manifest(tmp_path / "m.csv", [(os.path.join(str(tmp_path), "x.mp4"), "Color:Red", "", "", "")])
+    assert cli.main(["extract", "videos", "--manifest", manifest, "--output", copy, "--split", "test"]) == 2
+    assert "--split: only with --annotations" in capsys.readouterr().err
+    assert cli.main(["extract", "videos", "--manifest", manifest, "--output", copy, "--input-size", str(SIZE),
+                     "--weights", weights, "--beam-arg=--runner=DaskRuner"]) == 2
+    assert "Unexpected pipeline runner: DaskRuner" in capsys.readouterr().err
+    assert {name: open(os.path.join(copy, name), "rb").read() for name in before} == before
+
+
 def test_vocabulary_sources(tmp_path):
     from laf.errors import UserError
     from laf.ingest import manifest as mf

@@ -2,7 +2,8 @@
 outside TFX (the same Beam transforms the pipeline components run).
 
 Each writes ``Split-*/`` gzipped TFRecords, ``rejected.jsonl``, ``labels.json`` and
-``summary.json`` (``{"inputs", "accepted", "rejected", "duplicates"}``) into ``--output``.
+``summary.json`` (``{"inputs", "accepted", "rejected", "duplicates"}``) into ``--output``, and
+``.laf-extract`` naming the subcommand (a folder of the other kind is refused).
 """
 from __future__ import annotations
 
@@ -116,6 +117,10 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
     from laf.ingest import video_ingest
 
     ratios = mf.check_ratios(parse_ratios(args.ratios))
+    unused = [flag for flag, value in (("--videos", args.videos), ("--subset", args.subset), ("--split", args.split))
+              if value is not None and not args.annotations]
+    if unused:  # a manifest names its videos, subset and splits itself
+        raise UserError(f"{', '.join(unused)}: only with --annotations (a manifest's rows give their own split)")
     if args.annotations:
         if not args.videos:
             raise UserError("--annotations needs --videos, the folder holding the annotated videos")
@@ -158,10 +163,35 @@ def _features(args: argparse.Namespace) -> Dict[str, int]:
                                         feature_dim=args.feature_dim)
 
 
+KIND_FILE = ".laf-extract"  # which subcommand wrote the folder
+
+
+def _check_output(output: str, what: str) -> None:
+    """Refuse a folder that another kind of extraction wrote: images and videos write the same
+    Split-train file name and labels.json, so ``extract images`` into the videos' folder would
+    replace their training split (read only: a refused command leaves no folder behind)."""
+    from laf import files
+
+    marker = files.join(output, KIND_FILE)
+    other = files.read_text(marker).strip() if files.exists(marker) else what
+    if (other == "images") != (what == "images"):  # videos and features both write video records
+        raise UserError(f"--output {output} holds the output of `laf extract {other}`, whose files `laf extract"
+                        f" {what}` would replace; give another folder")
+
+
+def _mark_output(output: str, what: str) -> None:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(f"{output.rstrip('/')}/{KIND_FILE}", "w") as f:
+        f.write(what + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
     from laf.progress import to_console
 
+    _check_output(args.output, args.what)
     with to_console():  # a line per video / image batch on stderr; the summary alone on stdout
         summary = {"videos": _videos, "images": _images, "features": _features}[args.what](args)
+    _mark_output(args.output, args.what)
     print(json.dumps(summary, sort_keys=True))
     return 0

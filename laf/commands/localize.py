@@ -119,18 +119,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.plot:
         if os.path.exists(args.plot) and not os.path.isdir(args.plot):
             raise UserError(f"--plot {args.plot}: is a file; give a folder for the timelines")
-        made = _existing_ancestor(os.path.abspath(args.plot))  # the folder that the plots' folders go into
+        made = files.nearest_existing(args.plot)  # the folder that the plots' folders go into
         if not os.path.isdir(made):
             raise UserError(f"--plot {args.plot}: {made} is a file, so the folder cannot be made")
         if not os.access(made, os.W_OK | os.X_OK):
             raise UserError(f"--plot {args.plot}: cannot write in {made}")
-
-
-def _existing_ancestor(path: str) -> str:
-    """``path`` itself if it exists, else its nearest parent that does."""
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    return path
 
 
 def _vocabulary(args: argparse.Namespace, settings):

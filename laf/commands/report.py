@@ -18,13 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from laf import files
     from laf.errors import UserError
     from laf.report import collect, page
 
     if args.videos < 0 or args.images < 0:
         raise UserError("--videos and --images must be >= 0")
-    data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos,
-                           images_per_class=args.images)
+    folder = files.nearest_existing(os.path.dirname(os.path.abspath(args.output)))  # checked before the model
+    if os.path.isdir(args.output) or not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--output {args.output}: need an HTML file in a folder that can be written")
+    data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos)
     path = page.render(data, args.output, images_per_class=args.images)
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)  # as every command's notes; stdout: the report's path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
-from laf.errors import UserError
+from laf.errors import UserError, first_line
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -44,16 +44,20 @@ def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    options = PipelineOptions(list(beam_args or []))
+    args = list(beam_args or [])
+    options = PipelineOptions(args)
     if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
-        check_dask_timeout(list(beam_args or []))
+        check_dask_timeout(args)
         try:
             from laf.ingest.dask_runner import ClusterDaskRunner
         except ImportError as e:
             raise UserError(f"--runner=DaskRunner needs dask[distributed]==2023.5.0 (pip install"
                             f" 'laf-pipeline[dask]'): {e}") from None
         return beam.Pipeline(runner=ClusterDaskRunner(), options=options)
-    return beam.Pipeline(options=options)
+    try:
+        return beam.Pipeline(options=options)
+    except ValueError as e:  # "Unexpected pipeline runner: DaskRuner": the user's flag, said in one line
+        raise UserError(f"Beam options {args}: {first_line(str(e))}") from None
 
 
 def portable_key(text: str) -> int:

@@ -117,8 +117,8 @@ def prepare(output: str, destinations: Tuple[str, ...]) -> None:
     counts = os.path.join(output, COUNTS_DIR)
     if tf.io.gfile.exists(counts):
         tf.io.gfile.rmtree(counts)
-    for destination in (*destinations, REJECTED):
-        path = os.path.join(output, file_name(destination))
+    stale = [os.path.join(output, file_name(d)) for d in (*destinations, REJECTED)]
+    for path in (*stale, os.path.join(output, rejects.SUMMARY_FILE)):  # a summary of the earlier run would outlive a failed one
         if tf.io.gfile.exists(path):
             tf.io.gfile.remove(path)
     for directory in (*destinations, COUNTS_DIR):

@@ -313,9 +313,10 @@ def extract_videos(manifest: Union[str, mf.Manifest], output: str, backbone: Bac
     options = dataclasses.replace(options or VideoOptions(), fps=fps)
     if fps <= 0 or options.batch_size < 1:
         raise UserError(f"fps must be > 0 and batch_size >= 1 (got {fps}, {options.batch_size})")
+    pipeline = pipeline or runners.make_pipeline(beam_args)  # a bad runner flag fails before the output is touched
     prepare_output(output, vocabulary, vocabulary_dir)
     dofn = ExtractVideoFeatures(backbone, vocabulary, options, total=len(rows.rows))
-    return run(pipeline or runners.make_pipeline(beam_args), rows, output, dofn)
+    return run(pipeline, rows, output, dofn)
 
 
 def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate: float,
@@ -332,9 +333,9 @@ def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate
     vocabulary = vocabulary_for(rows, labels, taxonomy)
     if feature_dim is None:
         feature_dim = next((d for d in map(_npy_dim, (r.uri for r in rows.rows)) if d is not None), None)
+    pipeline = pipeline or runners.make_pipeline(beam_args)  # a bad runner flag fails before the output is touched
     prepare_output(output, vocabulary, vocabulary_dir)
-    return run(pipeline or runners.make_pipeline(beam_args), rows, output,
-               ImportFeatures(vocabulary, feature_rate, feature_dim))
+    return run(pipeline, rows, output, ImportFeatures(vocabulary, feature_rate, feature_dim))
 
 
 def _npy_dim(uri: str) -> Optional[int]:

@@ -213,7 +213,9 @@ def _image_sources(store) -> Dict[str, str]:
     return out
 
 
-def _image_examples(store, rounds_uri: str, per_class: int, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
+def _image_examples(store, rounds_uri: str, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
+    """Per class, the local files of the kept and the dropped images, all of them: the page shows a
+    few and says of how many."""
     path = os.path.join(rounds_uri, IMAGE_FILTER_FILE)
     if not os.path.isfile(path):
         notes.append(f"no image-filter examples: {path} does not exist (domain transfer did not record which "
@@ -235,15 +237,14 @@ def _image_examples(store, rounds_uri: str, per_class: int, notes: List[str]) ->
         kind = out.setdefault(label, {"kept": [], "dropped": []})["kept" if kept else "dropped"]
         if not os.path.isfile(source):  # URLs or moved files cannot be shown offline
             missing += 1
-        elif len(kind) < per_class:
+        else:
             kind.append(source)
     if missing:
         notes.append(f"{missing} filtered images have no local file (URL or moved); not shown")
     return out
 
 
-def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int = 4,
-            images_per_class: int = 6) -> ReportData:
+def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int = 4) -> ReportData:
     """Gather a finished local run's report data through ML Metadata.
 
     Assumptions (each missing piece becomes a note in the report, not an error):
@@ -295,5 +296,5 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         except json.JSONDecodeError as e:
             notes.append(f"{rounds.uri}/rounds.json is not valid JSON ({e.msg}): no domain-transfer rounds")
         else:
-            data.images = _image_examples(store, rounds.uri, images_per_class, notes)
+            data.images = _image_examples(store, rounds.uri, notes)
     return data

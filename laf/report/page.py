@@ -201,6 +201,7 @@ def _method_order(methods) -> List[str]:
     return [m for m in METHOD_NAMES if m in methods] + sorted(set(methods) - set(METHOD_NAMES))
 
 
+@_literal_text  # its texts take the rc setting when made, so the caller's savefig later is safe too
 def profile_figure(profiles: Mapping[str, Mapping[str, Sequence[Optional[float]]]]) -> "Figure":
     """Per method, the mean probability of a test video's own label around its first action frame
     (``laf.evaluate.diagnostics.label_probability_profile``), its actionness dashed where the method
@@ -323,7 +324,9 @@ def _rounds_section(rounds: Mapping[str, Any]) -> str:
 
 def _thumbnails(paths: Sequence[str], kind: str, limit: int, notes: List[str]) -> str:
     thumbs = []
-    for path in list(paths)[:limit]:
+    for path in paths:  # past an unreadable one, up to ``limit`` that decode
+        if len(thumbs) == limit:
+            break
         uri = thumbnail(path)
         if uri is None:
             notes.append(f"image {path} could not be read; left out of the examples")
