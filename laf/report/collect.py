@@ -4,9 +4,10 @@ JSON adds to it."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -129,9 +130,10 @@ def _localize_settings(eval_config, store, notes: List[str]):
     return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig) if f.name in c})
 
 
-def _predict(model_uri: str, records, batch_size: int = 8):
-    """Per video (probabilities [T, N], timestamps [T], actionness [T] or None) from the serving
-    signature; timestamps as the TFMA metrics take them: the ``timestamps`` output if the model has
+def _predict(model_uri: str, records: Iterable, batch_size: int = 8):
+    """Per video, in order, (probabilities [T, N], timestamps [T], actionness [T] or None) from the
+    serving signature, ``batch_size`` records at a time (a whole test split's features need not fit
+    in memory); timestamps as the TFMA metrics take them: the ``timestamps`` output if the model has
     one, else ``i / fps``."""
     import tensorflow as tf
 
@@ -139,9 +141,11 @@ def _predict(model_uri: str, records, batch_size: int = 8):
     if not tf.io.gfile.exists(serving_dir):
         raise UserError(f"{serving_dir} not found: the Model artifact has no serving export")
     fn = tf.saved_model.load(serving_dir).signatures["serving_default"]
-    out = []
-    for i in range(0, len(records), batch_size):
-        batch = records[i:i + batch_size]
+    records = iter(records)
+    while True:
+        batch = list(itertools.islice(records, batch_size))
+        if not batch:
+            return
         result = fn(examples=tf.constant([r.serialize() for r in batch]))
         probs, counts = result["probabilities"].numpy(), result["num_frames"].numpy()
         stamps = result["timestamps"].numpy() if "timestamps" in result else None
@@ -149,16 +153,16 @@ def _predict(model_uri: str, records, batch_size: int = 8):
         for j, record in enumerate(batch):
             n = int(counts[j])
             t = stamps[j, :n] if stamps is not None else np.arange(n) / float(record.fps)
-            out.append((probs[j, :n], np.asarray(t, np.float64), None if actionness is None else actionness[j, :n]))
-    return out
+            yield probs[j, :n], np.asarray(t, np.float64), None if actionness is None else actionness[j, :n]
 
 
-def _test_videos(examples_uri: str):
+def _test_videos(examples_uri: str) -> Iterator:
+    """The test split's records, one at a time."""
     from laf import tfrecords
     from schemas.records import VideoRecord
 
     split = tfrecords.split_dir(examples_uri, "test")
-    return [VideoRecord.parse(raw) for raw in tfrecords.read(split)] if tfrecords.files(split) else []
+    return (VideoRecord.parse(raw) for raw in tfrecords.read(split)) if tfrecords.files(split) else iter(())
 
 
 def _shown(videos, count: int) -> List[int]:
@@ -175,16 +179,20 @@ def _shown(videos, count: int) -> List[int]:
 def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
                   max_videos: int, protocol: str = "activitynet") -> None:
     """Per-class AP (by the Evaluator's ``protocol``) and PR curves (ActivityNet's matching) at tIoU 0.5
-    and the timelines, from the model run on the test split."""
+    and the timelines, from the model run on the test split. Two passes over the records: what the
+    timelines choose by, then the model; only the shown videos' frame outputs are kept."""
     from laf.evaluate import evaluation as ev, thumos14
 
-    videos = _test_videos(examples_uri)
+    videos = [dataclasses.replace(v, features=v.features[:0]) for v in _test_videos(examples_uri)]  # no features
     if not videos:
         data.notes.append(f"{examples_uri} has no test videos: no per-class AP, PR curves or timelines")
         return
-    predictions = _predict(model_uri, videos)
-    detections = [ev.localize(v.video_id, p, t, labels, config, actionness=a)
-                  for v, (p, t, a) in zip(videos, predictions)]
+    shown = _shown(videos, max_videos)
+    detections, curves = [], {}
+    for i, (p, t, a) in enumerate(_predict(model_uri, _test_videos(examples_uri))):
+        detections.append(ev.localize(videos[i].video_id, p, t, labels, config, actionness=a))
+        if i in shown:
+            curves[i] = (t, ev.class_evidence(p, a)[:, videos[i].label_index])
     gt = {v.video_id: list(v.segments) for v in videos}
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
     found = [d for ds in detections for d in ds]
@@ -192,10 +200,7 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     data.class_ap = {c: float(ap[0]) for c, ap in per_class.items()}
     data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
-                                    detections[i], predictions[i][1],
-                                    ev.class_evidence(*predictions[i][::2])[:, videos[i].label_index],
-                                    videos[i].ambiguous)
-                      for i in _shown(videos, max_videos)]
+                                    detections[i], *curves[i], videos[i].ambiguous) for i in shown]
 
 
 def _image_sources(store) -> Dict[str, str]:
