@@ -257,7 +257,7 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
     exists = os.path.isfile(run_store.metadata_path(root))
     if pipeline_root:
         if not exists:
-            raise UserError(f"no {run_store.METADATA_FILE} under {pipeline_root}")
+            raise UserError(f"no finished run at {pipeline_root}: {run_store.metadata_path(root)} not found")
         return root
     demo = demo or DemoConfig().scaled(scale)
     wanted = demo_data.config_record(demo)

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
+from laf import files
 from pipeline import config as config_lib
 from pipeline.config import PipelineConfig
 
@@ -64,18 +65,11 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
         "pushed_model": push_props["pushed_destination"].string_value
         if pushed and push_props["pushed"].int_value else None,
-        "pipeline_root": _shown(cfg.pipeline_root),
-        "serving_dir": _shown(cfg.serving_dir),
+        "pipeline_root": files.shown(cfg.pipeline_root),
+        "serving_dir": files.shown(cfg.serving_dir),
         "report": report,
-        "tensorboard": f"tensorboard --logdir {_shown(cfg.pipeline_root)}",
+        "tensorboard": f"tensorboard --logdir {files.shown(cfg.pipeline_root)}",
     }
-
-
-def _shown(path: str) -> str:
-    """A local path made absolute; a remote URI (gs://) as it is (abspath would make it a local path)."""
-    from laf import files
-
-    return path if files.is_remote(path) else os.path.abspath(files.local(path))
 
 
 def write_summary(output: str, summary: Dict[str, Any]) -> str:

@@ -719,7 +719,8 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
     ours = os.path.exists(path) or interrupted
     replacing = None if interrupted or not ours else "its settings differ"
     if replacing:
-        info = _load_info(output_dir)
+        info = _load_info(output_dir) or {}
+        replacing = replacing if info else "its demo_data.json is unreadable"
         if info.get("version") == VERSION and info["config"] == config_record(config):
             missing = _missing_media(output_dir, info)
             if missing is None:
@@ -749,9 +750,8 @@ def config_record(config: DemoConfig) -> dict:
 
 def generated_config(output_dir: str) -> Optional[dict]:
     """The config of the complete data set under ``output_dir``; None when there is none."""
-    if not os.path.exists(os.path.join(output_dir, "demo_data.json")):
-        return None
-    return _load_info(output_dir)["config"]
+    info = _load_info(output_dir) if os.path.exists(os.path.join(output_dir, "demo_data.json")) else None
+    return info["config"] if info else None
 
 
 def existing_config(output_dir: str) -> Optional[DemoConfig]:
@@ -790,13 +790,25 @@ def _square(images, size: int) -> np.ndarray:
                      for im in images])
 
 
-def _load_info(output_dir: str) -> dict:
-    path = os.path.join(output_dir, "demo_data.json")
+def _set_info(output_dir: str) -> dict:
+    """``demo_data.json`` of a complete set, which the caller needs."""
+    info = _load_info(output_dir)
+    if info is None:
+        raise UserError(f"no complete demo data set under {output_dir}: write it with `laf demo-data --output"
+                        f" {output_dir}`")
+    return info
+
+
+def _load_info(output_dir: str) -> Optional[dict]:
+    """``demo_data.json``; None if it is unreadable or not what :func:`generate` writes (e.g. cut
+    short by a full disk): the set is then written anew."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not a demo data description ({e}); remove it to write the set anew") from None
+        with open(os.path.join(output_dir, "demo_data.json")) as f:
+            info = json.load(f)
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):  # missing too
+        return None
+    keys = ("version", "config", "videos", "images")
+    return info if isinstance(info, dict) and all(k in info for k in keys) else None
 
 
 def calibrated_backbone(output_dir: str, config=None, samples: int = 256) -> str:
@@ -814,7 +826,7 @@ def calibrated_backbone(output_dir: str, config=None, samples: int = 256) -> str
     path = os.path.join(output_dir, PATHS["backbone"], f"{config.name}_{config.size}_seed{config.seed}.weights.h5")
     if os.path.exists(path):
         return path
-    info = _load_info(output_dir)
+    info = _set_info(output_dir)
     rng = np.random.default_rng([info["config"]["seed"], 3])
     with open(os.path.join(output_dir, PATHS["manifest"])) as f:
         videos = [os.path.join(output_dir, row["video"]) for row in csv.DictReader(f) if row["split"] == "train"]
@@ -872,7 +884,7 @@ def probe(output_dir: str, config=None, batch: int = 64) -> dict:
     from laf.ingest.backbones import feature_fn
 
     config = config or demo_backbone(output_dir)
-    info = _load_info(output_dir)
+    info = _set_info(output_dir)
     labels = [l for ls in info["activities"].values() for l in ls]
     activity_of = np.array([list(info["activities"]).index(l.split(":", 1)[0]) for l in labels])
     siblings = activity_of[:, None] == activity_of[None, :]

@@ -39,6 +39,11 @@ def join(base: str, *names: str) -> str:
     return "/".join([base.rstrip("/"), *names]) if names else base
 
 
+def shown(path: str) -> str:
+    """A local path made absolute; a remote URI (gs://) as it is (abspath would make it a local path)."""
+    return path if is_remote(path) else os.path.abspath(local(path))
+
+
 def nearest_existing(path: str) -> str:
     """A local ``path`` made absolute if it exists, else its nearest parent that does: where a
     folder for it would be made, checked before the slow part of a command."""

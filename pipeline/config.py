@@ -356,7 +356,10 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         raise UserError("beam.extra_args: DaskRunner runs only the ingestion components (TFX's StatisticsGen,"
                         " ExampleValidator and Evaluator need Beam features it lacks); put its flags in"
                         " beam.ingest_args")
-    check_dask_timeout(cfg.beam.ingest_args)  # before the run, not when ingestion starts
+    try:
+        check_dask_timeout(cfg.beam.extra_args + cfg.beam.ingest_args)  # as ingestion gets them, before the run
+    except UserError as e:
+        raise UserError(f"beam.ingest_args: {e}") from None
     ratios = cfg.data.split_ratios
     if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
             or abs(sum(ratios.values()) - 1) > 1e-6):

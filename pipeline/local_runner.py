@@ -18,6 +18,7 @@ from laf import files
 from laf.errors import UserError
 from laf.ingest.manifest import Manifest
 from laf.progress import count
+from laf.run_store import METADATA_FILE
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
 
@@ -79,9 +80,23 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
 
     for key in ("pipeline_root", "serving_dir"):  # the Pusher, the last step, would find it out after all the work
         check_output_folder(key, getattr(cfg, key))
+    check_metadata_moved(cfg)
     videos = cfg.data.read_videos()
     return videos, check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
                                 cfg.data.taxonomy)
+
+
+def check_metadata_moved(cfg: PipelineConfig) -> None:
+    """A remote root's ML Metadata that an earlier version kept under the current folder (SQLite read
+    ``gs://b/root/metadata.sqlite`` as ``./gs:/b/root/...``): refused, naming where it goes, since a
+    run without it would find no cache and no blessed model to compare with."""
+    if not files.is_remote(cfg.pipeline_root):
+        return
+    old = os.path.abspath(os.path.join(cfg.pipeline_root, METADATA_FILE))
+    if os.path.isfile(old) and not os.path.exists(cfg.metadata_path):
+        raise UserError(f"the ML Metadata of {cfg.pipeline_root} is at {old}, where earlier versions kept it; move it"
+                        f" to {cfg.metadata_path} (mkdir -p {os.path.dirname(cfg.metadata_path)} && mv {old}"
+                        f" {cfg.metadata_path})")
 
 
 def check_output_folder(key: str, path: str) -> None:

@@ -145,7 +145,7 @@ def test_a_subset_the_ground_truth_lacks_names_those_it_has(tmp_path):
         annotations.read_activitynet(str(path), "test")
     assert annotations.read_activitynet(str(path), "validation") == {"v": [Segment(0.0, 1.0, "a")]}
     path.write_text('{"database": {"v": {"subset": "validation", "annotations": []}, "u": {"annotations": []}}}')
-    with pytest.raises(UserError, match=r'u has no "subset", which --subset validation chooses videos by'):
+    with pytest.raises(UserError, match=r"u has no \"subset\", and subset 'validation' was chosen \(--subset, or data.subset in a pipeline config\)"):
         annotations.read_activitynet(str(path), "validation")  # not silently left out
 
 

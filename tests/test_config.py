@@ -119,7 +119,7 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"trainer": {"epochs": 10 ** 30}}, r"trainer.epochs must be an integer of 64 bits, got 1000000"),
     ({"trainer": {"lr_schedule": "Plateau", "lr_decay_factor": 0.5}}, r"trainer.lr_schedule must be one of"),
     ({"beam": {"ingest_args": ["--runner=DaskRunner", "--dask_connection_timeout=2.5"]}},
-     r"--dask_connection_timeout must be whole seconds, got '2.5'"),  # Beam would wait Dask's default instead
+     r"beam.ingest_args: --dask_connection_timeout must be whole seconds, got '2.5'"),  # Beam would wait Dask's default instead
     ({"data": {"images": "file:///no/such/images"}}, r"data.images: file:///no/such/images does not exist"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):

@@ -51,7 +51,7 @@ def test_videos_on_two_dask_workers_equal_direct_runner_byte_for_byte(cluster, v
     assert cli.main([*common, "--output", direct]) == 0
     assert cli.main([*common, "--output", dask, *(f"--beam-arg={a}" for a in dask_args(cluster))]) == 0
     expected = file_bytes(direct)
-    assert sorted(expected) == ["Split-eval/data_tfrecord-00000-of-00001.gz",
+    assert sorted(expected) == [".laf-extract", "Split-eval/data_tfrecord-00000-of-00001.gz",
                                 "Split-test/data_tfrecord-00000-of-00001.gz",
                                 "Split-train/data_tfrecord-00000-of-00001.gz", "labels.json", "rejected.jsonl",
                                 "summary.json"]
@@ -93,7 +93,7 @@ def test_video_ingest_component_runs_on_dask_with_the_config_beam_args(cluster, 
                                 input_size=SIZE).with_beam_pipeline_args(beam.ingest_args)],
         beam_pipeline_args=beam.pipeline_args()))
     [examples] = metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples")
-    expected = {k: v for k, v in file_bytes(direct).items() if k != "labels.json"}
+    expected = {k: v for k, v in file_bytes(direct).items() if k not in ("labels.json", ".laf-extract")}  # the CLI's
     assert file_bytes(examples.uri) == expected
 
 
@@ -121,8 +121,13 @@ def test_the_last_runner_flag_in_argument_order_wins_whatever_its_form():
     """TFX puts beam.extra_args before ingest_args; Beam's parser takes the last --runner."""
     assert runners.names_dask(["--runner", "FlinkRunner", "--runner=DaskRunner"])
     assert not runners.names_dask(["--runner=DaskRunner", "--runner", "FlinkRunner"])
-    assert runners.names_dask(["--runner", "DaskRunner"]) and not runners.names_dask(["--runner"])
-    assert not runners.names_dask([])
+    assert runners.names_dask(["--runner", "DaskRunner"]) and runners.names_dask(["--runn=DaskRunner"])  # a prefix
+    assert not runners.names_dask([]) and not runners.names_dask(["--runner=DirectRunner"])
+    runners.check_dask_timeout(["--dask_connection_timeout", "+5"])  # int() takes it, as Beam does
+    with pytest.raises(UserError, match="whole seconds, got '30s'"):
+        runners.check_dask_timeout(["--dask_connection=30s"])
+    with pytest.raises(UserError, match="argument --runner: expected one argument"):
+        runners.names_dask(["--runner"])
 
 
 def test_an_unreachable_scheduler_is_a_user_error(tmp_path):

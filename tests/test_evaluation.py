@@ -119,6 +119,7 @@ def test_a_repeated_time_lasts_until_the_next_later_frame():
     no window may end where it starts, or NMS keeps all of them."""
     stamps = np.repeat(np.arange(0.0, 40.0, 5.0), 10)
     assert ev.frame_bounds(stamps)[1][8:13].tolist() == [5.0, 5.0, 10.0, 10.0, 10.0]
+    assert ev.frame_bounds([3.0, 3.0, 3.0])[1].tolist() == [4.0, 4.0, 4.0]  # one time throughout: a 1-s frame
     probs = np.random.default_rng(0).dirichlet(np.ones(3), size=len(stamps))
     found = ev.detect(probs, stamps, LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0), run_thresholds=(0.4,)))
     assert len(found.score) and (found.end > found.start).all()

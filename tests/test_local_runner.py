@@ -17,3 +17,18 @@ def test_a_new_nested_folder_an_existing_one_and_a_remote_uri_pass_and_nothing_i
     for path in (str(tmp_path / "new" / "deeper"), str(tmp_path), "gs://bucket/serving"):
         check_output_folder("serving_dir", path)
     assert not (tmp_path / "new").exists()
+
+
+def test_metadata_an_earlier_version_kept_under_the_current_folder_is_named_not_lost(tmp_path, monkeypatch):
+    from pipeline.config import PipelineConfig
+    from pipeline.local_runner import check_metadata_moved
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAF_METADATA_HOME", str(tmp_path / "home"))
+    cfg = PipelineConfig(pipeline_root="gs://bucket/runs/a")
+    check_metadata_moved(cfg)  # nothing there: a first run
+    old = tmp_path / "gs:" / "bucket" / "runs" / "a" / "metadata.sqlite"  # where SQLite put it
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"")
+    with pytest.raises(UserError, match=f"is at {old}, where earlier versions kept it; move it to {cfg.metadata_path}"):
+        check_metadata_moved(cfg)

@@ -256,5 +256,18 @@ def test_video_ids_tell_every_video_apart():
     assert localize.video_ids(["x/a.mp4", "x/a.mkv"]) == ["a.mp4", "a.mkv"]
     ids = localize.video_ids(["v/game.ts", "v/game.ts.mp4", "v/game.mp4"])  # a stem that is another's name
     assert len(set(ids)) == 3, ids
-    ids = localize.video_ids(["/p/x/a.mp4", "/r/a.mp4", "/q/x_a.mp4"])
-    assert ids == ["x/a", "r/a", "x_a"]  # the plots keep the folders (x/a.png), so x_a.png stays its own
+    assert localize.video_ids(["/v.mp4", "/x/v.mp4"]) == ["v", "x/v"]  # never "/v": a plot path outside --plot
+
+
+def test_plots_of_videos_whose_names_repeat_keep_their_folders(served_model, tmp_path, capsys):
+    """Ids x/a, r/a and x_a: one plot each (x/a.png beside x_a.png; before, both were x_a.png)."""
+    import shutil
+
+    videos = [tmp_path / "p" / "x" / "a.mp4", tmp_path / "r" / "a.mp4", tmp_path / "q" / "x_a.mp4"]
+    for video in videos:
+        video.parent.mkdir(parents=True)
+        shutil.copy(served_model.videos[0], video)
+    plots = tmp_path / "plots"
+    assert main(["localize", "--model", served_model.pushed, *map(str, videos), "--top", "1",
+                 "--plot", str(plots)]) == 0
+    assert "\n".join(sorted(str(p.relative_to(plots)) for p in plots.rglob("*.png"))) == "r/a.png\nx/a.png\nx_a.png"

@@ -60,7 +60,7 @@ def test_a_demo_run_of_other_data_is_refused(tmp_path, scale, seed, looks, named
 
 def test_a_pipeline_root_without_a_run_is_a_user_error_exit_2_and_a_json_line(tmp_path, capsys):
     assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
-    assert last_json(capsys.readouterr().out) == {"bench": "paper_tables", "error": f"no metadata.sqlite under {tmp_path}"}
+    assert last_json(capsys.readouterr().out) == {"bench": "paper_tables", "error": f"no finished run at {tmp_path}: {tmp_path}/metadata.sqlite not found"}
 
 
 def test_bad_demo_run_settings_are_usage_errors(capsys):

@@ -54,6 +54,3 @@ def test_gzip_headers_hold_no_time_and_no_name(tmp_path):
         flags, mtime = data[3], int.from_bytes(data[4:8], "little")
         assert flags & 0x08 == 0 and mtime == 0  # FNAME unset, MTIME 0
     assert file_bytes(output)[rejects.REJECTED_FILE] == b""
-    rejects.write_summary(output, rejects.summary(3, 3, 0))
-    sorted_files.prepare(output, ("Split-train", "Split-eval"))  # a third run, which will fail halfway
-    assert not os.path.exists(os.path.join(output, rejects.SUMMARY_FILE))  # no summary of the second one is left

@@ -175,14 +175,16 @@ def _check_output(output: str, what: str) -> None:
     marker = files.join(output, KIND_FILE)
     other = files.read_text(marker).strip() if files.exists(marker) else what
     if (other == "images") != (what == "images"):  # videos and features both write video records
-        raise UserError(f"--output {output} holds the output of `laf extract {other}`, whose files `laf extract"
-                        f" {what}` would replace; give another folder")
+        raise UserError(f"--output {output} holds the output of `laf extract {other}` (its {KIND_FILE} says so),"
+                        f" whose files `laf extract {what}` would replace; give another folder")
 
 
 def _mark_output(output: str, what: str) -> None:
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(f"{output.rstrip('/')}/{KIND_FILE}", "w") as f:
+    from laf import files
+
+    with tf.io.gfile.GFile(files.join(output, KIND_FILE), "w") as f:
         f.write(what + "\n")
 
 

@@ -181,7 +181,8 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
         if not isinstance(info, dict) or not isinstance(info.get("annotations", []), list):
             raise UserError(f"{path}: {video}: expected {{\"annotations\": [...], ...}}, got {info!r}")
         if subset is not None and "subset" not in info:  # not silently left out of subset's scoring
-            raise UserError(f"{path}: {video} has no \"subset\", which --subset {subset} chooses videos by")
+            raise UserError(f"{path}: {video} has no \"subset\", and subset {subset!r} was chosen (--subset, or"
+                            " data.subset in a pipeline config)")
         if subset is not None and info.get("subset") != subset:
             continue
         segments = []

@@ -204,8 +204,8 @@ def frame_bounds(timestamps, frame_duration: Optional[float] = None) -> Tuple[np
     ingestion reuses a frame across a gap in a variable-frame-rate file, so a time repeats, and a
     frame lasting until its repeat would make zero-length windows that NMS never suppresses."""
     t = np.asarray(timestamps, np.float64)
-    if frame_duration is None:
-        frame_duration = (t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 else 1.0
+    if frame_duration is None:  # 1 s where the times give none: one frame, or one time repeated throughout
+        frame_duration = (t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 and t[-1] > t[0] else 1.0
     return t, np.append(t, t[-1] + frame_duration)[np.searchsorted(t, t, side="right")]
 
 

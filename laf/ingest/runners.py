@@ -9,9 +9,10 @@ results (counts come from the written data: ``laf.ingest.sorted_files``).
 """
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
-from laf.errors import UserError, first_line
+from laf.errors import UserError
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -19,24 +20,35 @@ if TYPE_CHECKING:
 DASK_RUNNER_NAMES = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner")
 
 
+class _FlagParser(argparse.ArgumentParser):
+    def error(self, message: str):  # e.g. "--runner" without a value: one line, not argparse's exit
+        raise UserError(f"Beam options: {message}")
+
+
+def _flags(beam_args: Sequence[str]) -> argparse.Namespace:
+    """The flags read here, as Beam's own parser reads them: ``--x=v`` or ``--x v``, a unique prefix
+    (``--runn``) for the name, the last one given wins."""
+    parser = _FlagParser(add_help=False, allow_abbrev=True)
+    parser.add_argument("--runner")
+    parser.add_argument("--dask_connection_timeout")
+    return parser.parse_known_args(list(beam_args))[0]
+
+
 def names_dask(beam_args: Sequence[str]) -> bool:
-    """Whether ``beam_args`` choose DaskRunner (``--runner=X`` or ``--runner X``); Beam is not loaded."""
-    args = list(beam_args)
-    runners = [a.split("=", 1)[1] if a.startswith("--runner=") else args[i + 1]  # in argument order: the last wins,
-               for i, a in enumerate(args)                                     # as in Beam's parser
-               if a.startswith("--runner=") or (a == "--runner" and i + 1 < len(args))]
-    return bool(runners) and runners[-1] in DASK_RUNNER_NAMES
+    """Whether ``beam_args`` choose DaskRunner; Beam is not loaded."""
+    return _flags(beam_args).runner in DASK_RUNNER_NAMES
 
 
 def check_dask_timeout(beam_args: Sequence[str]) -> None:
     """``--dask_connection_timeout`` must be whole seconds: Beam reads any other value as "not
     given", so the client would wait Dask's default without a word."""
-    args = list(beam_args)
-    for i, a in enumerate(args):
-        value = (a.split("=", 1)[1] if a.startswith("--dask_connection_timeout=") else
-                 args[i + 1] if a == "--dask_connection_timeout" and i + 1 < len(args) else None)
-        if value is not None and not value.strip().isdigit():
-            raise UserError(f"--dask_connection_timeout must be whole seconds, got {value!r}")
+    value = _flags(beam_args).dask_connection_timeout
+    if value is None:
+        return
+    try:
+        int(value)
+    except ValueError:
+        raise UserError(f"--dask_connection_timeout must be whole seconds, got {value!r}") from None
 
 
 def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
@@ -57,7 +69,8 @@ def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
     try:
         return beam.Pipeline(options=options)
     except ValueError as e:  # "Unexpected pipeline runner: DaskRuner": the user's flag, said in one line
-        raise UserError(f"Beam options {args}: {first_line(str(e))}") from None
+        reasons = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())  # Beam lists several
+        raise UserError(f"Beam options {args}: {reasons}") from None
 
 
 def portable_key(text: str) -> int:

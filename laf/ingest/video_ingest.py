@@ -227,8 +227,13 @@ class ImportFeatures(beam.DoFn):
                                                                           "the features' end, plus one step")
         if problem:
             return rejects.Rejected(row.uri, "validate", problem)
-        return _record(row, self._vocabulary, array.astype(np.float32),
-                       (np.arange(t) / self._rate).astype(np.float32), self._rate, t / self._rate)
+        with np.errstate(over="ignore"):
+            features = array.astype(np.float32)
+        if not np.isfinite(features).all():  # float64 beyond float32's range is inf in the records
+            return rejects.Rejected(row.uri, "validate", "array holds NaN or infinite values (or values beyond"
+                                                         " float32's range)")
+        return _record(row, self._vocabulary, features, (np.arange(t) / self._rate).astype(np.float32),
+                       self._rate, t / self._rate)
 
 
 def _check_magic(head: bytes) -> None:
@@ -249,9 +254,6 @@ def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
         return f"non-real dtype {array.dtype}"
     if dim is not None and array.shape[1] != dim:
         return f"feature dimension {array.shape[1]} != {dim} of the other videos"
-    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf in the records
-        if not np.all(np.isfinite(array.astype(np.float32))):
-            return "array holds NaN or infinite values (or values beyond float32's range)"
     return None
 
 

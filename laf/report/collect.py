@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from laf import run_store
+from laf import files, run_store
 from laf.errors import UserError
 from laf.report.page import RUN_METHOD, ReportData, VideoTimeline
 from schemas import names
@@ -126,7 +126,8 @@ def _localize_settings(eval_config, store, notes: List[str]):
     if not c:
         c = trainer_config(store).get("localize") or {}
         notes.append("localization settings: " + ("the Trainer's (the run's config)" if c else
-                                                  "the paper's defaults (neither an Evaluator nor a Trainer finished)"))
+                                                  "the paper's defaults (no Evaluator and no Trainer config names"
+                                                  " them)"))
     return ev.LocalizeConfig(**{f.name: c[f.name] for f in dataclasses.fields(ev.LocalizeConfig) if f.name in c})
 
 
@@ -221,16 +222,15 @@ def _image_sources(store) -> Dict[str, str]:
 def _image_examples(store, rounds_uri: str, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
     """Per class, the local files of the kept and the dropped images, all of them: the page shows a
     few and says of how many."""
-    path = os.path.join(rounds_uri, IMAGE_FILTER_FILE)
-    if not os.path.isfile(path):
+    path = files.join(rounds_uri, IMAGE_FILTER_FILE)
+    if not files.exists(path):
         notes.append(f"no image-filter examples: {path} does not exist (domain transfer did not record which "
                      "images it kept)")
         return {}
     try:
-        with open(path) as f:
-            entries = [(e.get("image_id", ""), e["label"], bool(e["kept"]), e.get("source"))
-                       for e in json.load(f)["images"]]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        entries = [(e.get("image_id", ""), e["label"], bool(e["kept"]), e.get("source"))
+                   for e in json.loads(files.read_text(path))["images"]]
+    except (UserError, ValueError, KeyError, TypeError, AttributeError) as e:
         notes.append(f"no image-filter examples: {path} is not {{\"images\": [{{image_id, label, kept, source}}]}} "
                      f"({e!r})")
         return {}
@@ -264,7 +264,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     from schemas.vocabulary import Vocabulary
 
     notes: List[str] = []
-    data = ReportData(metrics={}, notes=notes, source=os.path.abspath(pipeline_root))
+    data = ReportData(metrics={}, notes=notes, source=files.shown(pipeline_root))
     if baselines:
         data.metrics, data.metric_std, data.profiles = load_baselines(baselines)
 
@@ -292,14 +292,15 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
     if rounds is None:
         notes.append("no DomainTransferRounds artifact: domain transfer has not run")
-    elif not os.path.isfile(os.path.join(rounds.uri, "rounds.json")):
+    elif not files.exists(files.join(rounds.uri, "rounds.json")):
         notes.append(f"{rounds.uri} holds no rounds.json")
     else:
         try:
-            with open(os.path.join(rounds.uri, "rounds.json")) as f:
-                data.rounds = json.load(f)
+            data.rounds = json.loads(files.read_text(files.join(rounds.uri, "rounds.json")))
         except json.JSONDecodeError as e:
             notes.append(f"{rounds.uri}/rounds.json is not valid JSON ({e.msg}): no domain-transfer rounds")
+        except UserError as e:  # not UTF-8 text
+            notes.append(f"no domain-transfer rounds: {e}")
         else:
             data.images = _image_examples(store, rounds.uri, notes)
     return data

@@ -90,7 +90,7 @@ def load_model(model_dir: str):
     lacking = sorted(set(LOCALIZE_OUTPUTS) - set(model.signatures["localize"].structured_outputs))
     if lacking:  # exports of 2026-11-27 answered segments alone
         raise UserError(f"{model_dir}: its localize signature lacks the output(s) {lacking} of this version;"
-                        " export it again with trainer.serving.export")
+                        " rebuild it with laf.serve.upgrade.add_step_signature (README: Serving)")
     return model
 
 
@@ -130,7 +130,7 @@ def video_ids(paths: Sequence[str]) -> List[str]:
         raise UserError(f"video given more than once: {repeated[0]}")
 
     def name(path: str, parents: int, extension: bool) -> str:
-        parts = path.split(os.sep)
+        parts = [part for part in path.split(os.sep) if part]  # no empty root part: an id never starts with "/"
         stem, suffix = os.path.splitext(parts[-1])
         return "/".join(parts[len(parts) - 1 - parents:-1] + [stem + (suffix if extension else "")])
 

@@ -128,7 +128,8 @@ def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
     t = timestamps
     if frame_duration is None:
         span = tf.cast(tf.maximum(num_frames - 1, 1), t.dtype)
-        frame_duration = tf.where(num_frames > 1, (t[-1] - t[0]) / span, tf.constant(1.0, t.dtype))
+        frame_duration = tf.where((num_frames > 1) & (t[-1] > t[0]), (t[-1] - t[0]) / span,
+                                  tf.constant(1.0, t.dtype))  # 1 s where the times give none (frame_bounds)
     later = tf.searchsorted(t, t, side="right")  # a frame lasts until the next later one (frame_bounds)
     frame_end = tf.gather(tf.concat([t, [t[-1] + tf.cast(frame_duration, t.dtype)]], 0), later)
     win_start, win_end = tf.gather(t, starts), tf.gather(frame_end, starts + width - 1)
