@@ -18,7 +18,8 @@ def _demo_run(tmp_path, config: demo_data.DemoConfig):
     data = tmp_path / "bench" / "data"
     data.mkdir(parents=True)
     (data / "demo_data.json").write_text(
-        json.dumps({"version": demo_data.VERSION, "config": demo_data.config_record(config)}))
+        json.dumps({"version": demo_data.VERSION, "config": demo_data.config_record(config), "videos": {},
+                    "images": {}}))
     (tmp_path / "bench" / "pipeline").mkdir()
     (tmp_path / "bench" / "pipeline" / "metadata.sqlite").write_bytes(b"")
     return str(tmp_path / "bench")
