@@ -17,6 +17,7 @@ from components.domain_transfer.component import DomainTransfer
 from components.image_ingest.component import ImageIngest
 from components.validation_gate.component import ValidationGate
 from components.video_ingest.component import VideoIngest
+from laf.ingest import fingerprint
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
 
@@ -58,7 +59,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     reads: a schema changed at the same path would be reused from cache."""
     from laf.evaluate.tfma_metrics import eval_config
 
-    fingerprints = input_fingerprints or {}
+    code = fingerprint.code_version()  # new code, new cache keys from ingestion on (a compiled spec's too)
+    fingerprints = {k: f"{(input_fingerprints or {}).get(k, '')}:{code}" for k in ("videos", "images")}
 
     feats = cfg.features
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
@@ -67,10 +69,10 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                                subset=cfg.data.subset, taxonomy=cfg.data.taxonomy, fps=feats.fps,
                                split_ratios=cfg.data.split_ratios,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
-                               inputs_fingerprint=fingerprints.get("videos", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
+                               inputs_fingerprint=fingerprints["videos"], **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
     image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
-                               inputs_fingerprint=fingerprints.get("images", ""), **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
+                               inputs_fingerprint=fingerprints["images"], **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     video_schema, image_schema = (_schema_file(p, project_dir, schema_dir) for p in (schemas.VIDEO_SCHEMA,
                                                                                      schemas.IMAGE_SCHEMA))
     video_checks = _validated(video_ingest.outputs["examples"], video_schema, "Video")

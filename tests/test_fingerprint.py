@@ -110,3 +110,31 @@ def test_a_changed_data_contract_changes_the_fingerprint(tmp_path, monkeypatch):
     with open(contract, "a") as f:
         f.write('feature { name: "new" type: FLOAT }\n')
     assert _video_inputs(videos, weights) != first[0] and fingerprint.image_inputs(images, weights) == first[1]
+
+
+def test_what_a_remote_manifest_says_of_a_video_counts_by_content():
+    """gs://b/videos.csv edited in place (a split changed): its address is the same, its rows are not."""
+    from laf.ingest.manifest import Manifest, VideoRow
+
+    def inputs(split: str) -> str:
+        rows = [VideoRow("a", "gs://b/clips/a.mp4", "A:b", split)]
+        return fingerprint.video_inputs("gs://b/videos.csv", Manifest(rows, []), "imagenet")
+
+    assert inputs("eval") == inputs("eval") and inputs("eval") != inputs("test")
+
+
+def test_the_code_the_components_run_is_in_the_cache_key(tmp_path):
+    """After an upgrade of the ingestion, transfer, trainer or metric code a rerun must not reuse the
+    old outputs; an edit of the CLI or the report alone keeps them."""
+    for path in ("laf/transfer/domain_transfer.py", "laf/commands/run.py", "schemas/video.pbtxt", "trainer/x.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1")
+    first = fingerprint.code_version(str(tmp_path))
+    assert fingerprint.code_version(str(tmp_path)) == first
+    (tmp_path / "laf" / "commands" / "run.py").write_text("v2")
+    assert fingerprint.code_version(str(tmp_path)) == first
+    for path in ("laf/transfer/domain_transfer.py", "schemas/video.pbtxt", "trainer/x.py"):
+        (tmp_path / path).write_text("v2")
+        assert fingerprint.code_version(str(tmp_path)) != first, path
+        (tmp_path / path).write_text("v1")
+    assert fingerprint.code_version() == fingerprint.code_version()  # this checkout's, as create_pipeline takes it

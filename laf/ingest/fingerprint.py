@@ -5,8 +5,10 @@ ones of an earlier run. VideoIngest and ImageIngest take paths only, so a manife
 images added to a folder or a weights file replaced at the same path were "reused from cache" and
 the new data silently ignored. The fingerprint, one more execution parameter, changes when any local
 file they read changes: its path, size or modification time. Remote objects (``gs://``, ``https://``)
-count by their address only; ``laf run --no-cache`` re-reads them. The data contract the records
-follow (``schemas/``) counts by its content: records of an older contract are ingested anew.
+count by their address only; ``laf run --no-cache`` re-reads them. What the videos' manifest or
+annotations say of each video (its label, split and segments) counts by content, remote or not.
+The data contract the records follow (``schemas/``) counts by its content: records of an older
+contract are ingested anew. So does the code the components run (:func:`code_version`).
 """
 from __future__ import annotations
 
@@ -52,9 +54,38 @@ def fingerprint(paths: Iterable[str], contract: str = "") -> str:
 
 def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = "") -> str:
     """VideoIngest's: the manifest or annotation files (``source``), every video read from them
-    (``videos``), the backbone weights and the taxonomy file if there is one."""
-    return fingerprint([source, *(row.uri for row in videos.rows), weights, *([taxonomy] if taxonomy else [])],
-                       schemas.VIDEO_SCHEMA)
+    (``videos``) and what the rows say of it, the backbone weights and the taxonomy file if there
+    is one."""
+    files = fingerprint([source, *(row.uri for row in videos.rows), weights, *([taxonomy] if taxonomy else [])],
+                        schemas.VIDEO_SCHEMA)
+    rows = hashlib.sha256("".join(f"{r.video_id}\t{r.uri}\t{r.label}\t{r.split}\t{r.segments}\t{r.ambiguous}\n"
+                                  for r in videos.rows).encode())  # a remote manifest edited in place too
+    return f"{files}{rows.hexdigest()[:16]}"
+
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CODE_PACKAGES = ("components", "laf", "pipeline", "schemas", "trainer")
+NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf/report")  # no component runs them
+
+
+def code_version(root: str = PROJECT_ROOT) -> str:
+    """A short hash of the code the components run: every ``.py`` and ``.pbtxt`` file of
+    :data:`CODE_PACKAGES` under ``root``, by path and content. Why: TFX keys a custom component by
+    its class path and parameters, and the Trainer by its ``run_fn`` name, so after an upgrade of
+    the ingestion, domain-transfer, trainer or metric code a rerun reused every output the old
+    code made (old LAF scores, model, metrics and blessing). Folded into both ingestion
+    fingerprints (``pipeline.pipeline.create_pipeline``), which every later component follows
+    through its input artifacts."""
+    digest = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for folder, dirs, names in os.walk(os.path.join(root, package)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(names):
+                path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+                if name.endswith((".py", ".pbtxt")) and not path.startswith(NOT_RUN):
+                    with open(os.path.join(root, path), "rb") as f:
+                        digest.update(path.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def image_inputs(images: str, weights: str) -> str:
