@@ -138,3 +138,12 @@ def test_the_code_the_components_run_is_in_the_cache_key(tmp_path):
         assert fingerprint.code_version(str(tmp_path)) != first, path
         (tmp_path / path).write_text("v1")
     assert fingerprint.code_version() == fingerprint.code_version()  # this checkout's, as create_pipeline takes it
+
+
+def test_weights_keywords_are_not_files_of_the_current_folder(tmp_path, monkeypatch):
+    videos, images, _ = _inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    first = (_video_inputs(videos, "imagenet"), fingerprint.image_inputs(images, "imagenet"))
+    (tmp_path / "imagenet").mkdir()  # e.g. a data set's folder
+    (tmp_path / "imagenet" / "x.jpg").write_bytes(b"jpeg")
+    assert (_video_inputs(videos, "imagenet"), fingerprint.image_inputs(images, "imagenet")) == first

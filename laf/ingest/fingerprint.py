@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Iterable, Iterator, Sequence, Tuple
+from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import schemas
 from laf.files import is_remote, local
@@ -56,8 +56,8 @@ def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = ""
     """VideoIngest's: the manifest or annotation files (``source``), every video read from them
     (``videos``) and what the rows say of it, the backbone weights and the taxonomy file if there
     is one."""
-    files = fingerprint([source, *(row.uri for row in videos.rows), weights, *([taxonomy] if taxonomy else [])],
-                        schemas.VIDEO_SCHEMA)
+    files = fingerprint([source, *(row.uri for row in videos.rows), *_weights_file(weights),
+                         *([taxonomy] if taxonomy else [])], schemas.VIDEO_SCHEMA)
     rows = hashlib.sha256("".join(f"{r.video_id}\t{r.uri}\t{r.label}\t{r.split}\t{r.segments}\t{r.ambiguous}\n"
                                   for r in videos.rows).encode())  # a remote manifest edited in place too
     return f"{files}{rows.hexdigest()[:16]}"
@@ -92,4 +92,11 @@ def image_inputs(images: str, weights: str) -> str:
     """ImageIngest's: every image it would read, as it lists them (a label folder that is a symlink
     included, dot-files left out), the manifest if images come from one, and the weights."""
     listed: Sequence[str] = [item.source for item in list_inputs(images)]
-    return fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, weights], schemas.IMAGE_SCHEMA)
+    return fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, *_weights_file(weights)],
+                       schemas.IMAGE_SCHEMA)
+
+
+def _weights_file(weights: str) -> List[str]:
+    """The weights as a file to fingerprint; none for the keywords (a folder named ``imagenet`` in
+    the current folder is not the backbone's weights)."""
+    return [] if weights in ("imagenet", "none", "") else [weights]
