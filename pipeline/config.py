@@ -22,6 +22,7 @@ from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.runners import check_dask_timeout, names_dask
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
+BASELINES = ("uniform", "random30", "cnn")  # the paper's, without actionness
 LR_SCHEDULES = ("plateau", "cosine")
 OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
               "sgd")  # keras.optimizers.get's names
@@ -345,6 +346,10 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         _in_range(f"evaluation.run_thresholds[{i}]", x, 0, 1)
     if tr.variant not in VARIANTS:
         raise UserError(f"trainer.variant must be one of {', '.join(VARIANTS)}, got {tr.variant!r}")
+    if tr.actionness and tr.variant in BASELINES:  # its targets would be the baseline's own weights
+        raise UserError(f"trainer.variant {tr.variant} is one of the paper's baselines, which have no actionness head"
+                        " (its targets would be that variant's weights: 1 everywhere, or random coin flips);"
+                        " set trainer.actionness: false")
     if tr.lr_schedule not in LR_SCHEDULES:
         raise UserError(f"trainer.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {tr.lr_schedule!r}")
     if cfg.features.backbone not in BACKBONES:

@@ -82,8 +82,12 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
         check_output_folder(key, getattr(cfg, key))
     check_metadata_moved(cfg)
     videos = cfg.data.read_videos()
-    return videos, check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
-                                cfg.data.taxonomy)
+    vocabulary = check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
+                              cfg.data.taxonomy)
+    if cfg.trainer.variant == "oracle" and not any(row.segments for row in videos.rows if row.split == "train"):
+        raise UserError(f"trainer.variant oracle weights each frame by the ground truth, but no train video of"
+                        f" {cfg.data.video_source} has segments: it would learn nothing")
+    return videos, vocabulary
 
 
 def check_metadata_moved(cfg: PipelineConfig) -> None:

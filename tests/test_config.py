@@ -121,6 +121,8 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"beam": {"ingest_args": ["--runner=DaskRunner", "--dask_connection_timeout=2.5"]}},
      r"beam.ingest_args: --dask_connection_timeout must be whole seconds, got '2.5'"),  # Beam would wait Dask's default instead
     ({"data": {"images": "file:///no/such/images"}}, r"data.images: file:///no/such/images does not exist"),
+    ({"trainer": {"variant": "random30"}}, r"trainer.variant random30 is one of the paper's baselines, which have no"
+                                           r" actionness head .*set trainer.actionness: false"),
 ])
 def test_bad_values_name_file_and_key(data_dir, patch, message):
     raw = {"data": {"videos": "videos.csv", "images": "images"}}

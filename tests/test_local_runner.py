@@ -32,3 +32,23 @@ def test_metadata_an_earlier_version_kept_under_the_current_folder_is_named_not_
     old.write_bytes(b"")
     with pytest.raises(UserError, match=f"is at {old}, where earlier versions kept it; move it to {cfg.metadata_path}"):
         check_metadata_moved(cfg)
+
+
+def test_the_oracle_without_any_train_segment_is_refused_before_the_run(tmp_path):
+    """Segments only on eval/test videos (as the README describes them): the oracle's weights would all be 0."""
+    from pipeline.config import DataConfig, PipelineConfig, TrainerConfig
+    from pipeline.local_runner import check_inputs
+
+    rows = "".join(f"v{i}.mp4,{label},{split},{'[[1, 2]]' if split != 'train' else ''}\n"
+                   for i, (label, split) in enumerate((l, s) for l in ("A:x", "A:y") for s in ("train", "eval", "test")))
+    (tmp_path / "videos.csv").write_text("video,label,split,segments\n" + rows.replace(",[[1, 2]]", ',"[[1, 2]]"'))
+    for i in range(6):
+        (tmp_path / f"v{i}.mp4").write_bytes(b"")
+    for label in ("A__x", "A__y"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        (tmp_path / "images" / label / "a.jpg").write_bytes(b"\xff\xd8")
+    data = DataConfig(videos=str(tmp_path / "videos.csv"), images=str(tmp_path / "images"))
+    common = dict(pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"), data=data)
+    check_inputs(PipelineConfig(**common))  # the product's variant needs no segments
+    with pytest.raises(UserError, match="trainer.variant oracle weights each frame by the ground truth, but no train"):
+        check_inputs(PipelineConfig(**common, trainer=TrainerConfig(variant="oracle")))

@@ -138,3 +138,10 @@ def test_a_label_whose_every_video_file_is_missing_fails_before_any_work(tmp_pat
     (tmp_path / "v0.mp4").unlink()  # A:x's only training video: its other one is a test video
     with pytest.raises(UserError, match=r"without a video in the train split .*: A:x;"):
         _check(videos, images)
+
+
+def test_a_single_label_is_refused_before_any_work(tmp_path):
+    """Every video has it: the softmax over one class learns nothing and its LAF scores are all 1."""
+    videos, images = _inputs(tmp_path, _each_split(["A:x"]), ["A:x"])
+    with pytest.raises(UserError, match=r"one label \(A:x\) in .*give at least two actions"):
+        _check(videos, images)

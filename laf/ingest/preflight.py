@@ -56,6 +56,9 @@ def check_labels(manifest: Manifest, videos: str, images: str, split_ratios: Map
     if untrained:
         raise UserError(f"label(s) without a video in the train split {where}: {', '.join(untrained)}; nothing"
                         " could learn them and their eval and test videos would all miss")
+    if len(vocabulary) == 1:
+        raise UserError(f"one label ({vocabulary.labels[0]}) in {videos}: a video-level label tells the model"
+                        " nothing when every video has it; give at least two actions")
     if "test" not in present:
         logging.warning("no video of %s falls in the test split %s: the Evaluator has nothing to evaluate, so no"
                         " model is blessed or pushed", videos, where)
