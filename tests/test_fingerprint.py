@@ -112,6 +112,17 @@ def test_a_changed_data_contract_changes_the_fingerprint(tmp_path, monkeypatch):
     assert _video_inputs(videos, weights) != first[0] and fingerprint.image_inputs(images, weights) == first[1]
 
 
+def test_what_a_remote_image_manifest_says_of_an_image_counts_by_content(tmp_path):
+    first = tmp_path / "a" / "images.csv"
+    second = tmp_path / "b" / "images.csv"
+    for path, label in ((first, "A:b"), (second, "A:c")):
+        path.parent.mkdir()
+        path.write_text(f"{label},https://example.com/x.jpg\nA:d,https://example.com/y.jpg\n")
+        os.utime(path, ns=(10**18, 10**18))
+    prints = [fingerprint.image_inputs(str(path), "imagenet") for path in (first, second)]
+    assert prints[0][16:] != prints[1][16:]  # the same image, another label: the label half differs
+
+
 def test_what_a_remote_manifest_says_of_a_video_counts_by_content():
     """gs://b/videos.csv edited in place (a split changed): its address is the same, its rows are not."""
     from laf.ingest.manifest import Manifest, VideoRow
@@ -126,14 +137,17 @@ def test_what_a_remote_manifest_says_of_a_video_counts_by_content():
 def test_the_code_the_components_run_is_in_the_cache_key(tmp_path):
     """After an upgrade of the ingestion, transfer, trainer or metric code a rerun must not reuse the
     old outputs; an edit of the CLI or the report alone keeps them."""
-    for path in ("laf/transfer/domain_transfer.py", "laf/commands/run.py", "schemas/video.pbtxt", "trainer/x.py"):
+    for path in ("laf/transfer/domain_transfer.py", "laf/commands/run.py", "schemas/video.pbtxt", "trainer/x.py",
+                 "requirements.lock", "laf/report_table.py"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("v1")
     first = fingerprint.code_version(str(tmp_path))
     assert fingerprint.code_version(str(tmp_path)) == first
     (tmp_path / "laf" / "commands" / "run.py").write_text("v2")
+    (tmp_path / "laf" / ".#x.py").symlink_to("nowhere")  # an editor's lock file while a buffer is unsaved
     assert fingerprint.code_version(str(tmp_path)) == first
-    for path in ("laf/transfer/domain_transfer.py", "schemas/video.pbtxt", "trainer/x.py"):
+    for path in ("laf/transfer/domain_transfer.py", "schemas/video.pbtxt", "trainer/x.py", "requirements.lock",
+                 "laf/report_table.py"):
         (tmp_path / path).write_text("v2")
         assert fingerprint.code_version(str(tmp_path)) != first, path
         (tmp_path / path).write_text("v1")

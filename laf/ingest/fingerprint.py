@@ -65,7 +65,16 @@ def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = ""
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CODE_PACKAGES = ("components", "laf", "pipeline", "schemas", "trainer")
-NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf/report")  # no component runs them
+NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf/report", "pipeline/local_runner.py",
+           "pipeline/kubeflow_v2_runner.py")  # no component runs them
+LOCK_FILE = "requirements.lock"  # the library versions (a checkout's; an installed package has none)
+
+
+def _runs(path: str, name: str) -> bool:
+    """Whether a file at ``path`` (relative, "/"-separated) is code a component may run: a source
+    or schema file, not an editor's hidden lock or backup file, not under :data:`NOT_RUN`."""
+    return (name.endswith((".py", ".pbtxt")) and not name.startswith(".")
+            and not any(path == skip or path.startswith(skip + "/") for skip in NOT_RUN))
 
 
 def code_version(root: str = PROJECT_ROOT) -> str:
@@ -77,23 +86,27 @@ def code_version(root: str = PROJECT_ROOT) -> str:
     fingerprints (``pipeline.pipeline.create_pipeline``), which every later component follows
     through its input artifacts."""
     digest = hashlib.sha256()
+    paths = [LOCK_FILE] if os.path.isfile(os.path.join(root, LOCK_FILE)) else []
     for package in CODE_PACKAGES:
         for folder, dirs, names in os.walk(os.path.join(root, package)):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(names):
-                path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-                if name.endswith((".py", ".pbtxt")) and not path.startswith(NOT_RUN):
-                    with open(os.path.join(root, path), "rb") as f:
-                        digest.update(path.encode() + b"\0" + f.read() + b"\0")
+            found = (os.path.relpath(os.path.join(folder, n), root).replace(os.sep, "/") for n in sorted(names))
+            paths += [p for p, n in zip(found, sorted(names)) if _runs(p, n) and os.path.isfile(os.path.join(root, p))]
+    for path in paths:
+        with open(os.path.join(root, path), "rb") as f:
+            digest.update(path.encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:16]
 
 
 def image_inputs(images: str, weights: str) -> str:
     """ImageIngest's: every image it would read, as it lists them (a label folder that is a symlink
     included, dot-files left out), the manifest if images come from one, and the weights."""
-    listed: Sequence[str] = [item.source for item in list_inputs(images)]
-    return fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, *_weights_file(weights)],
-                       schemas.IMAGE_SCHEMA)
+    items = list_inputs(images)
+    listed: Sequence[str] = [item.source for item in items]
+    files = fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, *_weights_file(weights)],
+                        schemas.IMAGE_SCHEMA)
+    labels = hashlib.sha256("".join(f"{item.source}\t{item.label}\n" for item in items).encode())  # a remote manifest
+    return f"{files}{labels.hexdigest()[:16]}"
 
 
 def _weights_file(weights: str) -> List[str]:
