@@ -254,10 +254,11 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
     makes of it) under ``demo_output``, made once. Why the data check: a demo run made with other
     data flags must not pass for the one asked for."""
     root = pipeline_root or os.path.join(demo_output, "pipeline")
-    exists = os.path.isfile(run_store.metadata_path(root))
+    metadata = run_store.metadata_path(root)
+    exists = os.path.isfile(metadata)
     if pipeline_root:
         if not exists:
-            raise UserError(f"no finished run at {pipeline_root}: {run_store.metadata_path(root)} not found")
+            raise UserError(f"no finished run at {pipeline_root}: {metadata} not found")
         return root
     demo = demo or DemoConfig().scaled(scale)
     wanted = demo_data.config_record(demo)

@@ -696,14 +696,11 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
 def _missing_media(output_dir: str, info: dict) -> Optional[str]:
     """What of a complete set's videos and images is gone (None if nothing): a set whose files
     were removed must not pass for complete, or ingestion rejects every missing file."""
-    videos = os.path.join(output_dir, PATHS["videos"])
-    have = len(os.listdir(videos)) if os.path.isdir(videos) else 0
-    if have < sum(info["videos"].values()):
-        return f"{have} of its {sum(info['videos'].values())} videos"
-    images = os.path.join(output_dir, PATHS["images"])
-    have = sum(len(names) for _, _, names in os.walk(images))
-    if have < sum(info["images"].values()):
-        return f"{have} of its {sum(info['images'].values())} images"
+    for kind in ("videos", "images"):
+        have = sum(len(names) for _, _, names in os.walk(os.path.join(output_dir, PATHS[kind])))
+        want = sum(info[kind].values())
+        if have < want:
+            return f"{have} of its {want} {kind}"
     return None
 
 
@@ -717,11 +714,14 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
     path = os.path.join(output_dir, "demo_data.json")
     interrupted = os.path.exists(os.path.join(output_dir, PARTIAL))
     ours = os.path.exists(path) or interrupted
-    replacing = None if interrupted or not ours else "its settings differ"
-    if replacing:
-        info = _load_info(output_dir) or {}
-        replacing = replacing if info else "its demo_data.json is unreadable"
-        if info.get("version") == VERSION and info["config"] == config_record(config):
+    replacing = None  # why a complete set is replaced
+    if ours and not interrupted:
+        info = _load_info(output_dir)
+        if info is None:
+            replacing = "its demo_data.json is unreadable"
+        elif info["version"] != VERSION or info["config"] != config_record(config):
+            replacing = "its settings differ"
+        else:
             missing = _missing_media(output_dir, info)
             if missing is None:
                 return info
@@ -750,7 +750,7 @@ def config_record(config: DemoConfig) -> dict:
 
 def generated_config(output_dir: str) -> Optional[dict]:
     """The config of the complete data set under ``output_dir``; None when there is none."""
-    info = _load_info(output_dir) if os.path.exists(os.path.join(output_dir, "demo_data.json")) else None
+    info = _load_info(output_dir)
     return info["config"] if info else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from laf.errors import UserError, first_line
 
@@ -44,13 +44,14 @@ def shown(path: str) -> str:
     return path if is_remote(path) else os.path.abspath(local(path))
 
 
-def nearest_existing(path: str) -> str:
-    """A local ``path`` made absolute if it exists, else its nearest parent that does: where a
-    folder for it would be made, checked before the slow part of a command."""
-    path = os.path.abspath(local(path))
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    return path
+def folder_blocker(path: str) -> Optional[str]:
+    """What keeps a local folder ``path`` from being made or written, checked before the slow part
+    of a command: its nearest existing part (itself if it exists) when that is a file or not
+    writable; None when the folder can be used."""
+    existing = os.path.abspath(local(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    return None if os.path.isdir(existing) and os.access(existing, os.W_OK | os.X_OK) else existing
 
 
 def exists(uri: str) -> bool:

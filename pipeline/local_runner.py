@@ -111,11 +111,10 @@ def check_output_folder(key: str, path: str) -> None:
     path = files.local(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{key}: {path} is a file, not a folder")
-    existing = files.nearest_existing(path)
-    if not os.path.isdir(existing):
-        raise UserError(f"{key}: {path} cannot be created: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{key}: {path} cannot be written: {existing} is not writable")
+    blocker = files.folder_blocker(path)
+    if blocker is not None:
+        raise UserError(f"{key}: {path} cannot be written: {blocker} is not writable" if os.path.isdir(blocker)
+                        else f"{key}: {path} cannot be created: {blocker} is a file")
 
 
 def schema_snapshot(pipeline_root: str) -> str:
@@ -149,9 +148,7 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
 
     videos, vocabulary = inputs or check_inputs(cfg)
     check_weights(BackboneConfig.from_properties(dataclasses.asdict(cfg.features)))
-    if not files.is_remote(cfg.pipeline_root):  # a gs:// root is made by its writers
-        os.makedirs(files.local(cfg.pipeline_root), exist_ok=True)
-    os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)  # local in any case (laf.run_store.metadata_path)
+    os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)  # a local root itself; a gs:// one's local home
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
     fingerprints = {"videos": fingerprint.video_inputs(cfg.data.video_source, videos, cfg.features.weights,
                                                        cfg.data.taxonomy),

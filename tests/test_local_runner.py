@@ -24,7 +24,9 @@ def test_metadata_an_earlier_version_kept_under_the_current_folder_is_named_not_
     from pipeline.local_runner import check_metadata_moved
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LAF_METADATA_HOME", str(tmp_path / "home"))
+    from laf.run_store import METADATA_HOME_ENV
+
+    monkeypatch.setenv(METADATA_HOME_ENV, str(tmp_path / "home"))
     cfg = PipelineConfig(pipeline_root="gs://bucket/runs/a")
     check_metadata_moved(cfg)  # nothing there: a first run
     old = tmp_path / "gs:" / "bucket" / "runs" / "a" / "metadata.sqlite"  # where SQLite put it

@@ -117,8 +117,8 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
     from laf.ingest import video_ingest
 
     ratios = mf.check_ratios(parse_ratios(args.ratios))
-    unused = [flag for flag, value in (("--videos", args.videos), ("--subset", args.subset), ("--split", args.split))
-              if value is not None and not args.annotations]
+    unused = [] if args.annotations else [flag for flag, value in (("--videos", args.videos), ("--subset", args.subset),
+                                                                  ("--split", args.split)) if value is not None]
     if unused:  # a manifest names its videos, subset and splits itself
         raise UserError(f"{', '.join(unused)}: only with --annotations (a manifest's rows give their own split)")
     if args.annotations:

@@ -5,7 +5,6 @@ import argparse
 import math
 from typing import Optional
 
-from laf.demo import DEMO_FOLDER
 from laf.errors import UserError
 
 
@@ -33,6 +32,8 @@ def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Opti
             raise UserError(f"{flag} is the demo's folder; with --config the config's pipeline_root and"
                             " serving_dir say where outputs go")
         return None
+    from laf.demo import DEMO_FOLDER  # here: laf.demo loads the config module, which the other flags need not
+
     folder = DEMO_FOLDER if folder is None else folder
     if not folder.strip():
         raise UserError(f"{flag}: empty path")

@@ -66,7 +66,7 @@ def _versions_hint(model: str) -> None:
 
 def _settings(args: argparse.Namespace):
     from laf.errors import UserError
-    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, BackboneConfig
+    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, PUBLIC_WEIGHTS, BackboneConfig
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
@@ -101,7 +101,7 @@ def _settings(args: argparse.Namespace):
     if args.model and not args.server and not files.exists(files.join(args.model, "saved_model.pb")):
         raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")
     weights = backbone.weights
-    if weights not in assets.PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
+    if weights not in PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
         raise UserError(f"backbone weights file not found: {weights}")
     return IngestSettings(backbone, fps, settings.vocabulary)
 
@@ -114,16 +114,15 @@ def _check_outputs(args: argparse.Namespace) -> None:
         folder = os.path.dirname(os.path.abspath(args.json))
         if os.path.isdir(args.json) or not os.path.isdir(folder):
             raise UserError(f"--json {args.json}: need a file in an existing folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
+        if files.folder_blocker(folder):
             raise UserError(f"--json {args.json}: cannot write in {folder}")
     if args.plot:
         if os.path.exists(args.plot) and not os.path.isdir(args.plot):
             raise UserError(f"--plot {args.plot}: is a file; give a folder for the timelines")
-        made = files.nearest_existing(args.plot)  # the folder that the plots' folders go into
-        if not os.path.isdir(made):
-            raise UserError(f"--plot {args.plot}: {made} is a file, so the folder cannot be made")
-        if not os.access(made, os.W_OK | os.X_OK):
-            raise UserError(f"--plot {args.plot}: cannot write in {made}")
+        blocker = files.folder_blocker(args.plot)
+        if blocker is not None:
+            raise UserError(f"--plot {args.plot}: cannot write in {blocker}" if os.path.isdir(blocker)
+                            else f"--plot {args.plot}: {blocker} is a file, so the folder cannot be made")
 
 
 def _vocabulary(args: argparse.Namespace, settings):

@@ -25,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.videos < 0 or args.images < 0:
         raise UserError("--videos and --images must be >= 0")
-    folder = files.nearest_existing(os.path.dirname(os.path.abspath(args.output)))  # checked before the model
-    if os.path.isdir(args.output) or not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+    if os.path.isdir(args.output) or files.folder_blocker(os.path.dirname(os.path.abspath(args.output))):  # first
         raise UserError(f"--output {args.output}: need an HTML file in a folder that can be written")
     data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos)
     path = page.render(data, args.output, images_per_class=args.images)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 
+PUBLIC_WEIGHTS = ("imagenet", "none", "")  # weights named by keyword, not files: Keras' download, random, none given
 # name -> (keras.applications constructor name, preprocess module, default input size)
 MIN_INPUT_SIZE = 32  # pixels: the smallest input the Keras application backbones build for
 

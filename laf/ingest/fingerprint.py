@@ -18,6 +18,7 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import schemas
 from laf.files import is_remote, local
+from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import Manifest
 
@@ -70,9 +71,10 @@ NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf
 LOCK_FILE = "requirements.lock"  # the library versions (a checkout's; an installed package has none)
 
 
-def _runs(path: str, name: str) -> bool:
+def _runs(path: str) -> bool:
     """Whether a file at ``path`` (relative, "/"-separated) is code a component may run: a source
     or schema file, not an editor's hidden lock or backup file, not under :data:`NOT_RUN`."""
+    name = path.rsplit("/", 1)[-1]
     return (name.endswith((".py", ".pbtxt")) and not name.startswith(".")
             and not any(path == skip or path.startswith(skip + "/") for skip in NOT_RUN))
 
@@ -90,8 +92,10 @@ def code_version(root: str = PROJECT_ROOT) -> str:
     for package in CODE_PACKAGES:
         for folder, dirs, names in os.walk(os.path.join(root, package)):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            found = (os.path.relpath(os.path.join(folder, n), root).replace(os.sep, "/") for n in sorted(names))
-            paths += [p for p, n in zip(found, sorted(names)) if _runs(p, n) and os.path.isfile(os.path.join(root, p))]
+            for name in sorted(names):
+                path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+                if _runs(path) and os.path.isfile(os.path.join(root, path)):
+                    paths.append(path)
     for path in paths:
         with open(os.path.join(root, path), "rb") as f:
             digest.update(path.encode() + b"\0" + f.read() + b"\0")
@@ -112,4 +116,4 @@ def image_inputs(images: str, weights: str) -> str:
 def _weights_file(weights: str) -> List[str]:
     """The weights as a file to fingerprint; none for the keywords (a folder named ``imagenet`` in
     the current folder is not the backbone's weights)."""
-    return [] if weights in ("imagenet", "none", "") else [weights]
+    return [] if weights in PUBLIC_WEIGHTS else [weights]

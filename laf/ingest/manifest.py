@@ -24,6 +24,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Uni
 from laf import files
 from laf.errors import UserError
 from laf.files import is_remote
+from laf.ingest.rejects import machine_fault
 from schemas import names
 from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
@@ -112,9 +113,9 @@ def local_path(uri: str) -> Iterator[str]:
     try:
         try:
             tf.io.gfile.copy(uri, tmp, overwrite=True)
-        except tf.errors.ResourceExhaustedError:
-            raise  # the machine's (out of disk or memory for the copy), not the input's: fails the run
         except tf.errors.OpError as e:
+            if machine_fault(e):  # out of disk or memory for the copy: fails the run, not the input's
+                raise
             raise OSError(f"cannot copy {uri}: {e.message}") from None
         yield tmp
     finally:

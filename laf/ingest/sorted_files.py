@@ -117,8 +117,8 @@ def prepare(output: str, destinations: Tuple[str, ...]) -> None:
     counts = os.path.join(output, COUNTS_DIR)
     if tf.io.gfile.exists(counts):
         tf.io.gfile.rmtree(counts)
-    stale = [os.path.join(output, file_name(d)) for d in (*destinations, REJECTED)]
-    for path in (*stale, os.path.join(output, rejects.SUMMARY_FILE)):  # a summary of the earlier run would outlive a failed one
+    stale = [file_name(d) for d in (*destinations, REJECTED)] + [rejects.SUMMARY_FILE]  # no summary outlives a failed run
+    for path in (os.path.join(output, name) for name in stale):
         if tf.io.gfile.exists(path):
             tf.io.gfile.remove(path)
     for directory in (*destinations, COUNTS_DIR):

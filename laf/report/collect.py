@@ -35,8 +35,10 @@ def load_baselines(path: str) -> Baselines:
         stds = {m: {k: float(v["std"]) for k, v in ms.items() if v.get("std") is not None} for m, ms in results.items()}
         profiles = {m: _profile(p) for m, p in (loaded.get("profiles") or {}).items()}
         for metric in sorted({k for ms in means.values() for k in ms if k.startswith("mAP@")}):
-            if not _is_number(metric[4:]):  # the page orders mAP columns by their tIoU
-                raise ValueError(f"metric {metric!r}: an mAP column names its tIoU, e.g. mAP@0.5")
+            try:
+                float(metric[4:])  # the page orders mAP columns by their tIoU
+            except ValueError:
+                raise ValueError(f"metric {metric!r}: an mAP column names its tIoU, e.g. mAP@0.5") from None
     except OSError as e:
         raise UserError(f"cannot read baselines {path}: {e.strerror}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -44,14 +46,6 @@ def load_baselines(path: str) -> Baselines:
                         f'({{"results": {{method: {{metric: {{"mean": x, "std": x}}}}}}}}, optional "profiles": '
                         f'{{method: {{"offset": [..], "p_label": [..], "action_share": [..]}}}}): {e!r}') from None
     return means, stds, profiles
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 PROFILE_KEYS = ("offset", "p_label", "action_share")  # what every profile needs; "actionness", "videos" optional
@@ -180,20 +174,27 @@ def _shown(videos, count: int) -> List[int]:
 def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
                   max_videos: int, protocol: str = "activitynet") -> None:
     """Per-class AP (by the Evaluator's ``protocol``) and PR curves (ActivityNet's matching) at tIoU 0.5
-    and the timelines, from the model run on the test split. Two passes over the records: what the
-    timelines choose by, then the model; only the shown videos' frame outputs are kept."""
+    and the timelines, from the model run on the test split. One pass over the records: each one's
+    features go to the model a batch at a time and are dropped; per video only its detections and
+    its label's evidence curve are kept."""
     from laf.evaluate import evaluation as ev, thumos14
 
-    videos = [dataclasses.replace(v, features=v.features[:0]) for v in _test_videos(examples_uri)]  # no features
-    if not videos:
+    videos: List[Any] = []
+
+    def kept_without_features():
+        for video in _test_videos(examples_uri):
+            videos.append(dataclasses.replace(video, features=video.features[:0]))
+            yield video
+
+    records = kept_without_features()
+    first = next(records, None)
+    if first is None:
         data.notes.append(f"{examples_uri} has no test videos: no per-class AP, PR curves or timelines")
         return
-    shown = _shown(videos, max_videos)
-    detections, curves = [], {}
-    for i, (p, t, a) in enumerate(_predict(model_uri, _test_videos(examples_uri))):
+    detections, curves = [], []
+    for i, (p, t, a) in enumerate(_predict(model_uri, itertools.chain([first], records))):
         detections.append(ev.localize(videos[i].video_id, p, t, labels, config, actionness=a))
-        if i in shown:
-            curves[i] = (t, ev.class_evidence(p, a)[:, videos[i].label_index])
+        curves.append((t, ev.class_evidence(p, a)[:, videos[i].label_index]))
     gt = {v.video_id: list(v.segments) for v in videos}
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
     found = [d for ds in detections for d in ds]
@@ -201,7 +202,8 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     data.class_ap = {c: float(ap[0]) for c, ap in per_class.items()}
     data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
-                                    detections[i], *curves[i], videos[i].ambiguous) for i in shown]
+                                    detections[i], *curves[i], videos[i].ambiguous)
+                      for i in _shown(videos, max_videos)]
 
 
 def _image_sources(store) -> Dict[str, str]:

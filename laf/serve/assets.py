@@ -17,12 +17,11 @@ from typing import Any, Dict, Optional
 
 from laf import files
 from laf.errors import UserError
-from laf.ingest.backbones import BackboneConfig
+from laf.ingest.backbones import PUBLIC_WEIGHTS, BackboneConfig
 from laf.serve.localize import IngestSettings, model_vocabulary
 from schemas.vocabulary import Vocabulary
 
 FEATURES_FILE = "features.json"
-PUBLIC_WEIGHTS = ("imagenet", "none", "")
 
 
 def save(model_dir: str, vocabulary: Optional[Vocabulary], settings: Optional[IngestSettings] = None) -> str:

@@ -73,6 +73,9 @@ def settings_from_pipeline(pipeline_root: str) -> IngestSettings:
     return settings_from_features(props, Vocabulary.load(vocabulary[0].uri) if vocabulary else None)
 
 
+LOCALIZE_OUTPUTS = ("probabilities", "timestamps", "num_frames", "start", "end", "label", "score", "count")  # what results read
+
+
 def load_model(model_dir: str):
     """The SavedModel, checked for the signatures this command calls."""
     import tensorflow as tf
@@ -92,9 +95,6 @@ def load_model(model_dir: str):
         raise UserError(f"{model_dir}: its localize signature lacks the output(s) {lacking} of this version;"
                         " rebuild it with laf.serve.upgrade.add_step_signature (README: Serving)")
     return model
-
-
-LOCALIZE_OUTPUTS = ("probabilities", "timestamps", "num_frames", "start", "end", "label", "score", "count")  # what results read
 
 
 def model_classes(model) -> Optional[int]:

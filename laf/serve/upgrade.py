@@ -118,11 +118,13 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
     from trainer import model as models
     from trainer import serving
 
-    unused = classifier_variables(old.variables)
-    arch = architecture(unused)
+    backbone = _frames_backbone(old, model_dir)  # a refusal before any work
+    variables = classifier_variables(old.variables)
+    arch = architecture(variables)
     dim = arch.pop("feature_dim")
     net = models.build("lstmp", arch.pop("num_classes"), **arch)
     net(tf.zeros([1, 1, dim]))
+    unused = list(variables)
     for variable in net.variables:  # the same kind and shape, in the order Keras tracks them
         match = next((v for v in unused if short_name(v) == short_name(variable) and v.shape == variable.shape), None)
         if match is None and short_name(variable) in GATE_WEIGHTS:
@@ -131,7 +133,7 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
             raise UserError(f"{model_dir}: no weight for {variable.path} {tuple(variable.shape)}")
         variable.assign(match)
         unused.remove(match)
-    serving.export(net, dim, out_dir, localize_config, backbone=_frames_backbone(old, model_dir))
+    serving.export(net, dim, out_dir, localize_config, backbone=backbone)
     features = tf.constant(np.random.RandomState(0).randn(2, 17, dim).astype(np.float32) * 3)
     lengths = tf.constant([17, 9])
     want = old.signatures["frame_features"](frame_features=features, lengths=lengths)
