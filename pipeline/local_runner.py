@@ -164,3 +164,35 @@ def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs]
     pipeline = local_pipeline(cfg, enable_cache, inputs)
     with progress(len(pipeline.components)):
         tfx.orchestration.LocalDagRunner().run(pipeline)
+    restored = restore_pushed(cfg)
+    if restored:
+        print(f"restored the pushed model {files.shown(restored)}: it had been deleted since the run that pushed"
+              f" it, which this run reused from cache", flush=True)
+
+
+PUSHER = "tfx.components.pusher.component.Pusher"
+
+
+def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
+    """Put the latest push back where it went, if it was deleted since (returns where). Why: the
+    Pusher's cache key is its model, blessing and destination folder, not what that folder still
+    holds; after ``rm -r serving_dir`` a rerun reuses the push and serves nothing. Its copy under
+    the pipeline root (``PushedModel``'s own folder) is copied the way the Pusher copies,
+    ``saved_model.pb`` last, so TF Serving never loads half a model."""
+    from tfx.utils import io_utils
+
+    from laf import run_store
+
+    _, outputs = run_store.latest_execution(run_store.open_store(cfg.pipeline_root), PUSHER)
+    [pushed] = outputs["pushed_model"]
+    props = pushed.custom_properties
+    destination = props["pushed_destination"].string_value if props["pushed"].int_value else ""
+    if not destination or files.exists(files.join(destination, "saved_model.pb")):
+        return None
+    if not files.exists(files.join(pushed.uri, "saved_model.pb")):
+        raise UserError(f"the pushed model {files.shown(destination)} was deleted, and so was the Pusher's copy"
+                        f" {files.shown(pushed.uri)}: rerun with --no-cache to push it again")
+    io_utils.copy_dir(pushed.uri, destination, deny_regex_patterns=[r"saved_model\.pb"])
+    io_utils.copy_file(files.join(pushed.uri, "saved_model.pb"), files.join(destination, "saved_model.pb"),
+                       overwrite=True)
+    return destination

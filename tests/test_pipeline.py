@@ -421,3 +421,51 @@ def test_a_changed_schema_is_read_from_a_new_path(tmp_path, monkeypatch):
     remote = schema_snapshot("ram://laf-schema-snapshot/root")  # a remote pipeline root (gs://) holds them too
     assert remote.startswith("ram://laf-schema-snapshot/root/schemas/")
     assert tf.io.gfile.GFile(f"{remote}/video_schema.pbtxt").read() == open(changed).read()
+
+
+def _tree(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    found = {}
+    for path, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(path, name), "rb") as f:
+                found[os.path.relpath(os.path.join(path, name), folder)] = f.read()
+    return found
+
+
+def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
+    """The Pusher is reused from cache whatever its destination still holds; `laf run` puts the push
+    back from the Pusher's copy, byte for byte, and says so. The first rerun evaluates again (the
+    resolver now finds the run's own blessed model as the baseline) and pushes anew; the second
+    reuses everything. Runs last of this file's demo_run tests: it adds executions to the store."""
+    import shutil
+
+    from laf import demo
+    from laf.errors import UserError
+    from pipeline import local_runner
+
+    first = _laf("run", "--output", demo_run["out"])
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    [pushed] = re.findall(r"pushed model: +(\S+)", first.stdout)
+    original = _tree(pushed)
+    shutil.rmtree(demo_run["summary"]["serving_dir"])
+    rerun = _laf("run", "--output", demo_run["out"])
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert re.search(r"Pusher done \(reused from cache\)", rerun.stdout), rerun.stdout[-2000:]
+    assert f"restored the pushed model {pushed}" in rerun.stdout and f"pushed model:  {pushed}" in rerun.stdout
+    assert _tree(pushed) == original
+    cfg = demo.demo_config(demo_run["out"])
+    assert local_runner.restore_pushed(cfg) is None  # in place: nothing to do
+    copies = [os.path.join(d, "saved_model.pb") for d, _, names in os.walk(os.path.join(
+        demo_run["summary"]["pipeline_root"], "Pusher")) if "saved_model.pb" in names]
+    moved = {copy: str(tmp_path / f"{i}.pb") for i, copy in enumerate(copies)}
+    for copy, aside in moved.items():
+        shutil.move(copy, aside)
+    shutil.rmtree(pushed)
+    try:
+        with pytest.raises(UserError, match="and so was the Pusher's copy .*--no-cache"):
+            local_runner.restore_pushed(cfg)
+    finally:
+        for copy, aside in moved.items():
+            shutil.move(aside, copy)
+    assert local_runner.restore_pushed(cfg) == pushed and _tree(pushed) == original
