@@ -86,7 +86,25 @@ def walk(uri: str) -> Iterator[Tuple[str, List[str], List[str]]]:
         import tensorflow as tf
 
         return tf.io.gfile.walk(uri)
-    return os.walk(local(uri))
+    return _walk_local(local(uri))
+
+
+def _walk_local(top: str) -> Iterator[Tuple[str, List[str], List[str]]]:
+    """``os.walk``, sorted, following links to folders (a crawl's batch linked into its label folder
+    is read like any other), each real folder once (a link back up would loop), and an unreadable
+    folder an error naming it: os.walk would skip it silently."""
+    def refuse(error: OSError) -> None:
+        raise UserError(f"cannot read folder {error.filename}: {error.strerror}")
+
+    seen = set()
+    for folder, dirs, names in os.walk(top, onerror=refuse, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        yield folder, dirs, names
 
 
 def read_bytes(uri: str) -> bytes:

@@ -20,6 +20,7 @@ from laf.errors import UserError, first_line
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.runners import check_dask_timeout, names_dask
+from laf.transfer.thresholds import check_something_kept
 
 VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
 BASELINES = ("uniform", "random30", "cnn")  # the paper's, without actionness
@@ -333,6 +334,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     for key, value in [("domain_transfer.min_images_per_class", dt.min_images_per_class),
                        ("domain_transfer.min_frames_per_class", dt.min_frames_per_class)]:
         _non_negative(key, value)
+    check_something_kept(dt.theta1, dt.theta2, dt.min_images_per_class, dt.min_frames_per_class, "domain_transfer.")
     if cfg.features.input_size is not None and cfg.features.input_size < MIN_INPUT_SIZE:
         raise UserError(f"features.input_size must be >= {MIN_INPUT_SIZE} pixels, got {cfg.features.input_size!r}")
     if tr.optimizer not in OPTIMIZERS:

@@ -16,9 +16,14 @@ from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import split_label
 
 
+# A file name that is not UTF-8 (an old crawl's Latin-1 ``café.jpg``) is listed by the OS with
+# surrogate escapes; it is stored as the name's own bytes and read back as it was listed.
+_NAMES = ("utf-8", "surrogateescape")
+
+
 def _bytes(values) -> feature_pb2.Feature:
     return feature_pb2.Feature(
-        bytes_list=feature_pb2.BytesList(value=[v.encode("utf-8") for v in values]))
+        bytes_list=feature_pb2.BytesList(value=[v.encode(*_NAMES) for v in values]))
 
 
 def _floats(values) -> feature_pb2.Feature:
@@ -30,7 +35,7 @@ def _ints(values) -> feature_pb2.Feature:
 
 
 def _get_bytes(feature: feature_pb2.Feature) -> List[str]:
-    return [v.decode("utf-8") for v in feature.bytes_list.value]
+    return [v.decode(*_NAMES) for v in feature.bytes_list.value]
 
 
 @dataclasses.dataclass

@@ -76,6 +76,8 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
 @pytest.mark.parametrize("patch, message", [
     ({"domain_transfer": {"theta1": 1.5}}, r"domain_transfer.theta1 must be a number in \[0, 1\]"),
     ({"domain_transfer": {"theta1": "high"}}, r"domain_transfer.theta1 must be float, got 'high'"),
+    ({"domain_transfer": {"theta2": 1.0, "min_frames_per_class": 0}},
+     r"domain_transfer.theta2 1 keeps no row .* domain_transfer.min_frames_per_class 0 keeps none"),
     ({"trainer": {"variant": "transformer"}}, r"trainer.variant must be one of"),
     ({"trainer": {"lr_schedule": "linear"}}, r"trainer.lr_schedule must be one of plateau, cosine"),
     ({"evaluation": {"protocol": "coco"}}, r"evaluation.protocol must be one of activitynet, thumos14, got 'coco'"),

@@ -1,4 +1,6 @@
 """laf.files: the same answers for local paths (no TF) and remote URIs (tf.io.gfile)."""
+import os
+
 import pytest
 
 from laf import files
@@ -41,3 +43,28 @@ def test_a_file_system_tensorflow_lacks_fails_in_one_line_naming_it():
     for read in (files.exists, lambda uri: files.read_text(uri, "manifest")):
         with pytest.raises(UserError, match=r"^nofs://bucket/videos.csv: File system scheme 'nofs' not implemented"):
             read("nofs://bucket/videos.csv")
+
+
+def test_a_local_walk_follows_linked_folders_once_and_names_an_unreadable_one(tmp_path, monkeypatch):
+    """A crawl's batch linked into a label folder is read; a link back up does not loop; a folder
+    the walk cannot read is an error, not silently skipped (os.walk's defaults)."""
+    batch = tmp_path / "elsewhere" / "batch2"
+    batch.mkdir(parents=True)
+    (batch / "c.jpg").write_bytes(b"c")
+    label = tmp_path / "A__x"
+    label.mkdir()
+    (label / "a.jpg").write_bytes(b"a")
+    os.symlink(batch, label / "batch2")
+    os.symlink(label, label / "loop")
+    found = [os.path.relpath(os.path.join(d, f), label) for d, _, fs in files.walk(str(label)) for f in fs]
+    assert found == ["a.jpg", "batch2/c.jpg"]
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.path.basename(str(path)) == "batch2":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # os.walk lists with it (running as root, chmod 0 would not do)
+    with pytest.raises(UserError, match=r"^cannot read folder .*batch2: Permission denied$"):
+        list(files.walk(str(label)))

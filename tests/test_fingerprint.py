@@ -67,6 +67,16 @@ def test_image_folders_count_what_ingestion_reads(tmp_path):
     assert fingerprint.image_inputs(images, weights) == second
 
 
+
+def test_a_file_name_that_is_not_utf8_is_fingerprinted(tmp_path):
+    """An old crawl's Latin-1 name (``caf\xe9.jpg``) is listed with a surrogate escape: counted, not a crash."""
+    _, images, weights = _inputs(tmp_path)
+    before = fingerprint.image_inputs(images, weights)
+    with open(os.path.join(os.fsencode(images), b"A__b", b"caf\xe9.jpg"), "wb") as f:
+        f.write(b"jpeg")
+    assert fingerprint.image_inputs(images, weights) not in ("", before)
+
+
 def test_annotation_files_count_with_the_videos_they_name(tmp_path):
     _, _, weights = _inputs(tmp_path)
     thumos = tmp_path / "thumos"

@@ -11,7 +11,7 @@ import pytest
 
 from laf import tfrecords
 from laf.errors import UserError
-from laf.ingest import image_ingest, images, rejects
+from laf.ingest import image_ingest, images, rejects, sorted_files
 from laf.ingest.backbones import BackboneConfig, feature_fn
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
@@ -117,6 +117,13 @@ def test_duplicates_keep_the_copy_with_the_smallest_label_and_path(folder_run, t
     for r in records:
         assert (r.label, r.source) == min(copies[r.sha256])
     assert sum(len(copies[r.sha256]) - 1 for r in records) == summary["duplicates"]
+    with open(os.path.join(output, sorted_files.DUPLICATES_FILE)) as f:  # each dropped copy names the one kept
+        listed = [json.loads(line) for line in f]
+    kept = {r.sha256: (r.label, r.source) for r in records}
+    assert len(listed) == summary["duplicates"] and [d["source"] for d in listed] == sorted(d["source"] for d in listed)
+    for d in listed:
+        assert (d["kept_label"], d["kept"]) == kept[d["sha256"]] and (d["label"], d["source"]) in copies[d["sha256"]]
+    assert any(d["label"] != d["kept_label"] for d in listed)  # the webp copy under the other label is named
 
 
 

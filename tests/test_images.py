@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import time
@@ -158,6 +159,19 @@ def test_bad_content_raises_a_clear_image_error(media, name, stage, words):
     with pytest.raises(ImageError) as info:
         images.decode(media[name])
     assert info.value.stage == stage and words in info.value.reason
+
+
+def test_a_local_file_whose_name_is_not_utf8_is_read(tmp_path, media):
+    """Listed by the OS with a surrogate escape, a name TF's file system cannot take: read through the OS."""
+    path = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9.jpg")
+    with open(path, "wb") as f:
+        f.write(media["jpeg"])
+    assert images.load(os.fsdecode(path)) == media["jpeg"]
+    with pytest.raises(ImageError, match="over the cap"):
+        images.load(os.fsdecode(path), ImageOptions(max_bytes=10))
+    with pytest.raises(ImageError) as missing:
+        images.load(str(tmp_path / "gone.jpg"))
+    assert missing.value.stage == "read" and "No such file" in missing.value.reason
 
 
 def test_pixel_cap_is_checked_from_the_header_not_by_decoding(media):

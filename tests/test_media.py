@@ -157,6 +157,34 @@ def test_decoding_stops_after_the_planned_groups(tmp_path):
     assert rest.pts * video._time_base < block.targets[-1].time + 3.0
 
 
+def test_a_damaged_packet_mid_file_is_skipped_not_the_video(tmp_path):
+    """Bytes overwritten in the middle of the picture data: the decoder refuses a few packets, the
+    video keeps every sample (the damaged group's take its nearest decodable frame) and says which."""
+    path = vf.encode(str(tmp_path / "clean.mp4"), "libx264", vf.cfr(20.0, 10.0), options={"g": "20"},
+                     container_options={"movflags": "faststart"})
+    data = bytearray(open(path, "rb").read())
+    at = int(len(data) * 0.6)
+    data[at:at + 300] = bytes((i * 37 + 11) % 256 for i in range(300))
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    clean, damaged = Video(path, fps=1.0, size=32), Video(str(tmp_path / "damaged.mp4"), fps=1.0, size=32)
+    kept = list(damaged.samples())
+    assert [s.index for s in kept] == [s.index for s in clean.samples()] == list(range(20))
+    assert damaged.damaged and not clean.damaged
+    assert all(abs(s.error) <= 1.0 for s in kept)  # within the sample's own group of pictures (g=20 at 10 fps)
+
+
+def test_a_keyframe_that_is_no_restart_point_gives_its_group_s_nearest_frame(tmp_path):
+    """With intra refresh the container flags recovery points as keyframes, yet a decoder started
+    there outputs nothing until the refresh has swept the picture: those samples decode their group."""
+    path = vf.encode(str(tmp_path / "refresh.mp4"), "libx264", vf.cfr(6.0, 25.0), image=vf.moving_image,
+                     options={"x264-params": "intra-refresh=1:keyint=50:scenecut=0"})
+    video = Video(path, fps=1.0, size=32)
+    samples = list(video.samples())
+    assert [s.index for s in samples] == list(range(6))
+    assert all(abs(s.error) < 1.0 for s in samples) and any(abs(s.error) > 0.25 for s in samples)
+    assert not video.damaged
+
+
 def test_bad_decode_threads():
     with pytest.raises(ValueError, match="decode_threads"):
         Video("unused.mp4", decode_threads=-1)

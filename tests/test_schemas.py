@@ -44,6 +44,10 @@ def test_image_record_round_trip():
     back = ImageRecord.parse(img.serialize())
     np.testing.assert_array_equal(back.features, img.features)
     assert (back.image_id, back.label, back.label_index, back.sha256) == ("i1", "Tennis:Serve", 2, "ff00")
+    latin1 = b"/crawl/Tennis__Serve/caf\xe9.jpg".decode("utf-8", "surrogateescape")  # as os.listdir gives it
+    stored = ImageRecord("i2", "Tennis:Serve", 2, img.features, latin1, "ff01").to_proto()
+    assert stored.features.feature[names.SOURCE].bytes_list.value == [b"/crawl/Tennis__Serve/caf\xe9.jpg"]
+    assert ImageRecord.parse(stored.SerializeToString()).source == latin1
 
 
 def test_tf_data_parsing_matches_python_side(tmp_path):

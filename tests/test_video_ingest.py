@@ -11,7 +11,7 @@ import pytest
 
 import video_fixtures as vf
 from laf import cli
-from laf.ingest import rejects
+from laf.ingest import rejects, sorted_files
 from laf.ingest import video_ingest as vi
 from laf.ingest.backbones import BackboneConfig, calibrate
 from laf.ingest.media import Video
@@ -81,6 +81,9 @@ def test_books_balance(extracted):
         summary = json.load(f)
     assert summary == {"inputs": 13, "accepted": 6, "rejected": 6, "duplicates": 1}
     assert summary["inputs"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
+    with open(os.path.join(extracted, sorted_files.DUPLICATES_FILE)) as f:  # the repeated row, and where
+        [repeated] = [json.loads(line) for line in f]
+    assert repeated["label"] == "Color:Red" and repeated["source"].endswith("h264.mp4") and repeated["where"]
     assert len(records(extracted)) == summary["accepted"]
 
 

@@ -35,9 +35,11 @@ def frame_image(t: float, tint: Sequence[int] = (0, 0, 0)) -> np.ndarray:
 def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv420p",
            options: Optional[Dict[str, str]] = None, container_options: Optional[Dict[str, str]] = None,
            rotation: Optional[float] = None, tint: Union[Sequence[int], Callable] = (0, 0, 0),
-           time_base: fractions.Fraction = fractions.Fraction(1, 1000)) -> str:
+           time_base: fractions.Fraction = fractions.Fraction(1, 1000),
+           image: Optional[Callable[[float], np.ndarray]] = None) -> str:
     """Encode frames shown at ``times`` (seconds; uneven spacing gives a VFR file); ``tint`` may be
-    a function of the time (scenes that change within one video)."""
+    a function of the time (scenes that change within one video); ``image``: the picture at a time
+    instead of ``frame_image``'s."""
     with av.open(path, "w", options=container_options or {}) as out:
         stream = out.add_stream(codec, rate=30)
         stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
@@ -47,13 +49,20 @@ def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for t in times:
-            frame = av.VideoFrame.from_ndarray(frame_image(t, tint(t) if callable(tint) else tint), format="rgb24")
+            picture = image(t) if image else frame_image(t, tint(t) if callable(tint) else tint)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts, frame.time_base = int(round(t / time_base)), time_base
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def moving_image(t: float) -> np.ndarray:
+    """Gradients that drift every frame: no scene cut, so an encoder places keyframes only where told."""
+    y, x = np.mgrid[0:H, 0:W]
+    return np.stack([(x * 3 + t * 40) % 256, (y * 2 + t * 25) % 256, (x + y + t * 60) % 256], -1).astype(np.uint8)
 
 
 def cfr(seconds: float, rate: float = 10.0) -> np.ndarray:

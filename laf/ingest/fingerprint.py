@@ -17,7 +17,7 @@ import os
 from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import schemas
-from laf.files import is_remote, local
+from laf.files import is_remote, local, walk
 from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.image_inputs import list_inputs
 from laf.ingest.manifest import Manifest
@@ -30,9 +30,8 @@ def _entries(path: str) -> Iterator[Tuple[str, object, object]]:
         return
     path = local(path)
     if os.path.isdir(path):
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
+        for root, _, names in walk(path):  # as ingestion lists it: links to folders followed
+            for name in sorted(names):
                 yield from _entries(os.path.join(root, name))
         return
     try:
@@ -49,7 +48,7 @@ def fingerprint(paths: Iterable[str], contract: str = "") -> str:
     digest = hashlib.sha256(schemas.digest(contract).encode() if contract else b"")
     for path in paths:
         for name, size, mtime in _entries(path):
-            digest.update(f"{name}\t{size}\t{mtime}\n".encode())
+            digest.update(f"{name}\t{size}\t{mtime}\n".encode("utf-8", "surrogateescape"))  # a Latin-1 file name
     return digest.hexdigest()[:16]
 
 
@@ -109,7 +108,8 @@ def image_inputs(images: str, weights: str) -> str:
     listed: Sequence[str] = [item.source for item in items]
     files = fingerprint([*([] if os.path.isdir(local(images)) else [images]), *listed, *_weights_file(weights)],
                         schemas.IMAGE_SCHEMA)
-    labels = hashlib.sha256("".join(f"{item.source}\t{item.label}\n" for item in items).encode())  # a remote manifest
+    listing = "".join(f"{item.source}\t{item.label}\n" for item in items)
+    labels = hashlib.sha256(listing.encode("utf-8", "surrogateescape"))  # a remote manifest
     return f"{files}{labels.hexdigest()[:16]}"
 
 

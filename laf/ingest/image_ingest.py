@@ -29,6 +29,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import logging
 from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
@@ -166,15 +167,22 @@ def _by_content_hash(result: Union[Embedded, rejects.Rejected]) -> List[Tuple[in
 
 
 def _keep_first(group: Tuple[int, Iterable[Embedded]], index: Dict[str, int]) -> Iterator[sorted_files.Element]:
-    """One (destination, image id, record) per content hash; the rest are duplicates (counted)."""
+    """One (destination, image id, record) per content hash; the rest are duplicates, each a line
+    of ``duplicates.jsonl`` naming the copy kept. A copy under another label is also a warning: that
+    label loses the image (its only one, possibly, which domain transfer then refuses)."""
     copies = [(label, source, sha, features) for sha, (label, source, features) in group[1]]
     first, *others = sorted(copies, key=lambda c: (c[0], c[1]))
     label, source, sha, features = first
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
     yield f"Split-{SPLIT}", sha[:16], ImageRecord(sha[:16], label, index[label], features, source, sha).serialize()
-    for _, dup_source, _, _ in others:
+    for dup_label, dup_source, _, _ in others:
         beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc()
-        yield sorted_files.DUPLICATE, dup_source, dup_source
+        if dup_label != label:
+            logging.warning("%s (%s) holds the same bytes as %s, kept under %s: %s loses it", dup_source, dup_label,
+                            source, label, dup_label)
+        line = json.dumps({"source": dup_source, "label": dup_label, "kept": source, "kept_label": label,
+                           "sha256": sha}, sort_keys=True)
+        yield sorted_files.DUPLICATE, dup_source, line
 
 
 def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str,

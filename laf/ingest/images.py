@@ -18,6 +18,7 @@ import dataclasses
 import http.client
 import io
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from laf import files
 from laf.ingest.rejects import machine_fault
 
 URL_SCHEMES = ("http", "https")
@@ -84,23 +86,44 @@ def check_source(source: str) -> None:
 
 
 def load(source: str, options: ImageOptions = ImageOptions()) -> bytes:
-    """The bytes of a path (through tf.io.gfile) or an http(s) URL, within the size cap."""
+    """The bytes of a path (local, or remote through tf.io.gfile) or an http(s) URL, within the size cap."""
     check_source(source)
     if is_url(source):
         return fetch(source, options)
-    import tensorflow as tf
-
-    try:
-        size = tf.io.gfile.stat(source).length
-        if size > options.max_bytes:
-            raise ImageError("read", f"file is {size} bytes, over the cap of {options.max_bytes}")
-        with tf.io.gfile.GFile(source, "rb") as f:
-            data = f.read()
-    except tf.errors.OpError as e:
-        raise ImageError("read", e.message) from None
+    data = _read_remote(source, options) if files.is_remote(source) else _read_local(source, options)
     if not data:
         raise ImageError("read", "empty file (0 bytes)")
     return data
+
+
+def _check_size(size: int, options: ImageOptions) -> None:
+    if size > options.max_bytes:
+        raise ImageError("read", f"file is {size} bytes, over the cap of {options.max_bytes}")
+
+
+def _read_local(source: str, options: ImageOptions) -> bytes:
+    """Through the OS, not tf.io.gfile: a file name that is not UTF-8 (an old crawl's Latin-1
+    ``café.jpg``, listed with a surrogate escape) is a name TF cannot take."""
+    path = files.local(source)
+    try:
+        _check_size(os.stat(path).st_size, options)
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        if machine_fault(e):
+            raise
+        raise ImageError("read", e.strerror or str(e)) from None
+
+
+def _read_remote(source: str, options: ImageOptions) -> bytes:
+    import tensorflow as tf
+
+    try:
+        _check_size(tf.io.gfile.stat(source).length, options)
+        with tf.io.gfile.GFile(source, "rb") as f:
+            return f.read()
+    except tf.errors.OpError as e:
+        raise ImageError("read", e.message) from None
 
 
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):

@@ -31,7 +31,7 @@ import dataclasses
 import os
 import queue
 import threading
-from typing import Dict, Iterator, List, Optional
+from typing import Collection, Dict, Iterator, List, Optional
 
 import av
 import numpy as np
@@ -115,6 +115,7 @@ class Video:
         self.decode_threads = int(decode_threads) or min(MAX_DECODE_THREADS, usable_cores())
         self._count_lock = threading.Lock()
         self.decoded_frames = 0  # frames the decoder produced so far (the cost samples() paid)
+        self.damaged = set()  # times (s) of the packets the decoder refused as invalid data (skipped)
         self._index()
         if max_duration is not None and self.duration > max_duration:  # before the plan, which is per sample:
             # a corrupt timestamp claiming 1e9 s would allocate for that many samples
@@ -287,15 +288,20 @@ class Video:
             while emitted in ready:
                 yield ready.pop(emitted)
                 emitted += 1
-        redo = {t.gop: block.modes[t.gop] for t in pending.values() if not t.by_key and self._too_far(t)}
+        # a keyframe that gave no frame is no restart point (intra refresh) or was damaged: its
+        # samples take their group's nearest frame, the group decoded in full
+        loose = {t.index for t in pending.values() if t.by_key and t.best is None}
+        redo = {t.gop: block.modes[t.gop] if t.index not in loose else float("inf")
+                for t in pending.values() if t.index in loose or (not t.by_key and self._too_far(t))}
         if redo:  # a skipped non-reference frame was needed after all: decode those groups in full
             for t in pending.values():
                 t.best, t.best_err = None, float("inf")
             for time, frame in self._decode(redo, False, opened):
-                self._offer(time, frame, pending)
+                self._offer(time, frame, pending, loose)
         for index in sorted(pending):
             if pending[index].best is None:
-                raise MediaError("decode", f"no frame could be decoded near t={pending[index].time:.2f} s")
+                damaged = f" ({len(self.damaged)} damaged packets)" if self.damaged else ""
+                raise MediaError("decode", f"no frame could be decoded near t={pending[index].time:.2f} s{damaged}")
             ready[index] = self._finish(pending.pop(index))
         for index in sorted(ready):
             yield ready[index]
@@ -303,11 +309,13 @@ class Video:
     def _too_far(self, t: _Target) -> bool:
         return t.best is None or t.best_err > abs(t.want - t.time) + self.ref_tolerance / self.fps + 1e-9
 
-    def _offer(self, time: float, frame: av.VideoFrame, pending: Dict[int, _Target]) -> List[_Target]:
+    def _offer(self, time: float, frame: av.VideoFrame, pending: Dict[int, _Target],
+               loose: Collection[int] = ()) -> List[_Target]:
         """Make ``frame`` the candidate of the nearby pending targets it is closer to; returns
         those nearby targets. Only a target's own group of pictures (and, for a keyframe
-        target, only its keyframe) supplies its frame, so the result does not depend on which
-        neighbouring groups happen to be decoded alongside (e.g. by how the plan is split)."""
+        target, only its keyframe, unless it is ``loose``) supplies its frame, so the result does
+        not depend on which neighbouring groups happen to be decoded alongside (e.g. by how the
+        plan is split)."""
         gop = self._gop_of.get(time)
         reach = self._reach
         lo = max(0, int(np.ceil((time - reach) * self.fps)))
@@ -318,7 +326,7 @@ class Video:
             if t is None:
                 continue
             touched.append(t)
-            if gop != t.gop or (t.by_key and time != t.want):
+            if gop != t.gop or (t.by_key and time != t.want and t.index not in loose):
                 continue
             err = abs(time - t.time)
             if err < t.best_err:
@@ -356,7 +364,7 @@ class Video:
                         cc.flush_buffers()
                     cc.skip_frame = "NONKEY" if until is None else "NONREF" if skip_nonref else "DEFAULT"
                 sent = True
-                for frame in frames + cc.decode(pkt):
+                for frame in frames + self._decode_packet(cc, pkt, pts):
                     decoded += 1
                     time = self._time(frame)
                     seen = max(seen, time)
@@ -376,6 +384,18 @@ class Video:
                 self.decoded_frames += decoded
             if opened is None:
                 container.close()
+
+    def _decode_packet(self, cc, pkt, pts: int) -> List["av.VideoFrame"]:
+        """A packet's frames; none for a damaged packet (FFmpeg's invalid data), whose time is kept
+        in ``damaged``. Why not reject the video: one bad packet of an hour-long web video would
+        lose it all, while the decoder conceals the damage in the frames after it (ffmpeg does
+        the same). A sample whose group then yields no frame at all still fails the video."""
+        try:
+            return cc.decode(pkt)
+        except av.error.InvalidDataError:
+            with self._count_lock:
+                self.damaged.add(round(float((pts - self._start) * self._time_base), 6))
+            return []
 
     def _seek(self, container, stream, gop: int) -> None:
         """Make demuxing start at or before ``gop``'s keyframe; ``_SeekMissed`` if it cannot."""

@@ -27,7 +27,9 @@ from laf.ingest import rejects
 from laf.ingest.runners import portable_key
 
 REJECTED = "rejected"    # the destination of rejected records (JSON lines in rejected.jsonl)
-DUPLICATE = "duplicate"  # the destination of dropped duplicates: counted, not written
+DUPLICATE = "duplicate"  # the destination of dropped duplicates (JSON lines in duplicates.jsonl)
+DUPLICATES_FILE = "duplicates.jsonl"
+TEXT = (REJECTED, DUPLICATE)  # JSON-line destinations; the others hold TFRecords
 COUNTS_DIR = ".counts"   # per-destination counts (and files being written), removed by ``complete``
 DATA_FILE = "data_tfrecord-00000-of-00001.gz"
 Element = Tuple[str, str, Union[bytes, str]]  # (destination, sort key, record or JSON line)
@@ -39,9 +41,9 @@ def gzip_writer(fileobj) -> gzip.GzipFile:
 
 
 def file_name(destination: str) -> Optional[str]:
-    """The file of a destination, relative to the output; None: counted only."""
+    """The file of a destination, relative to the output."""
     if destination == DUPLICATE:
-        return None
+        return DUPLICATES_FILE
     if destination == REJECTED:
         return rejects.REJECTED_FILE
     return f"{destination}/{DATA_FILE}"
@@ -53,7 +55,7 @@ def _by_destination(element: Element) -> Tuple[int, Element]:
 
 class WriteSorted(beam.DoFn):
     """(key, the ``Element``s of one destination) -> its file, records sorted by (key, digest),
-    and its count (duplicates, which have no file, are only counted). Records spill to a local
+    and its count. Records spill to a local
     temporary file and only (key, digest, offset, length) stay in memory, so a destination of any
     size is sorted on runners that stream the group. The file is written under a temporary name and
     renamed: a retried writer leaves the same file."""
@@ -69,17 +71,13 @@ class WriteSorted(beam.DoFn):
         with tempfile.TemporaryFile() as spill:
             for destination, key, payload in group[1]:
                 count += 1
-                if file_name(destination) is None:
-                    continue  # counted only
                 data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
                 index.append((key, hashlib.sha256(data).digest(), spill.tell(), len(data)))
                 spill.write(data)
-            name = file_name(destination)
-            if name is not None:
-                temporary = os.path.join(self._output, COUNTS_DIR, f"writing-{uuid.uuid4().hex}")
-                with tf.io.gfile.GFile(temporary, "wb") as f:
-                    _write_sorted(spill, sorted(index), f, tfrecord=destination != REJECTED)
-                tf.io.gfile.rename(temporary, os.path.join(self._output, name), overwrite=True)
+            temporary = os.path.join(self._output, COUNTS_DIR, f"writing-{uuid.uuid4().hex}")
+            with tf.io.gfile.GFile(temporary, "wb") as f:
+                _write_sorted(spill, sorted(index), f, tfrecord=destination not in TEXT)
+            tf.io.gfile.rename(temporary, os.path.join(self._output, file_name(destination)), overwrite=True)
         with tf.io.gfile.GFile(os.path.join(self._output, COUNTS_DIR, f"{destination}.json"), "w") as f:
             f.write(json.dumps({destination: count}))
         return []
@@ -100,7 +98,7 @@ def _write_sorted(spill, index: List[Tuple[str, bytes, int, int]], fh, tfrecord:
 
 def write(elements: beam.PCollection, output: str) -> None:
     """``Element``s -> ``output/<destination>/data_tfrecord-00000-of-00001.gz`` (gzipped
-    TFRecords) and ``output/rejected.jsonl``, each sorted by key; duplicates are only counted."""
+    TFRecords), ``output/rejected.jsonl`` and ``output/duplicates.jsonl``, each sorted by key."""
     _ = (elements
          | "ByDestination" >> beam.Map(_by_destination)
          | "GroupByDestination" >> beam.GroupByKey()
@@ -117,7 +115,7 @@ def prepare(output: str, destinations: Tuple[str, ...]) -> None:
     counts = os.path.join(output, COUNTS_DIR)
     if tf.io.gfile.exists(counts):
         tf.io.gfile.rmtree(counts)
-    stale = [file_name(d) for d in (*destinations, REJECTED)] + [rejects.SUMMARY_FILE]  # no summary outlives a failed run
+    stale = [file_name(d) for d in (*destinations, *TEXT)] + [rejects.SUMMARY_FILE]  # no summary outlives a failed run
     for path in (os.path.join(output, name) for name in stale):
         if tf.io.gfile.exists(path):
             tf.io.gfile.remove(path)
@@ -127,7 +125,7 @@ def prepare(output: str, destinations: Tuple[str, ...]) -> None:
 
 def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
     """After the run: what readers expect even where nothing arrived (an empty TFRecord file per
-    destination and an empty rejected.jsonl), and the count of every destination that the
+    destination, and empty rejected.jsonl and duplicates.jsonl), and the count of every destination that the
     writers left (0 where nothing arrived); the counts folder goes."""
     import tensorflow as tf
 
@@ -143,4 +141,7 @@ def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
                 gzip_writer(f).close()
     if not tf.io.gfile.exists(os.path.join(output, rejects.REJECTED_FILE)):
         rejects.write_rejected(output, [])
+    if not tf.io.gfile.exists(os.path.join(output, DUPLICATES_FILE)):
+        with tf.io.gfile.GFile(os.path.join(output, DUPLICATES_FILE), "w"):
+            pass
     return counts

@@ -138,6 +138,11 @@ class ExtractVideoFeatures(beam.DoFn):
             return self._reject(row, "features", f"{type(e).__name__}: {e}")
         for err in np.abs(timestamps - targets):
             self._errors.update(int(round(err * 1000)))
+        if video.damaged:
+            beam.metrics.Metrics.counter(NAMESPACE, "videos_with_damaged_packets").inc()
+            logging.warning("%s: %d damaged packets skipped (from t=%.1f s); the samples near them took their group's"
+                            " nearest decodable frame (largest sample-time error %.2f s)", row.video_id,
+                            len(video.damaged), min(video.damaged), float(np.abs(timestamps - targets).max()))
         PROGRESS.info("%s %s: %d frames of %.0f s in %.1f s", count(self._done, self._total), row.video_id,
                       len(timestamps), video.duration, time.perf_counter() - start)
         return _record(row, self._vocabulary, features, timestamps.astype(np.float32), opts.fps, video.duration)
@@ -267,13 +272,21 @@ def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.
                 | "Rows" >> beam.Create(manifest.rows)
                 | "Spread" >> beam.Reshuffle()
                 | "Ingest" >> beam.ParDo(dofn))
-    sorted_files.write(elements, output)
+    repeated = pipeline | "Repeated" >> beam.Create([_repeated(row) for row in manifest.duplicates])
+    sorted_files.write((elements, repeated) | "All" >> beam.Flatten(), output)
     pipeline.run().wait_until_finish()
     counts = sorted_files.complete(output, _DESTINATIONS)
     summary = rejects.summary(manifest.inputs, sum(counts[d] for d in _DESTINATIONS), counts[REJECTED],
-                              len(manifest.duplicates))
+                              counts[sorted_files.DUPLICATE])
     rejects.write_summary(output, summary)
     return summary
+
+
+def _repeated(row: mf.VideoRow) -> sorted_files.Element:
+    """A repeated manifest row, as a line of ``duplicates.jsonl`` (the row it repeats is ingested)."""
+    line = json.dumps({"source": row.uri, "label": row.label, "kept": row.uri, "kept_label": row.label,
+                       "where": row.where}, sort_keys=True)
+    return sorted_files.DUPLICATE, f"{row.video_id}\t{row.where}", line
 
 
 def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,

@@ -31,6 +31,7 @@ from laf import tfrecords
 from laf.errors import UserError, first_line
 from laf.evaluate.evaluation import TOP_FRACTION
 from laf.transfer.moments import moments_from_sums, usable_std
+from laf.transfer.thresholds import check_something_kept
 from schemas import names
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class TransferConfig:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.min_images_per_class < 0 or self.min_frames_per_class < 0:
             raise UserError("class floors must be >= 0")
+        check_something_kept(self.theta1, self.theta2, self.min_images_per_class, self.min_frames_per_class)
         if any(int(u) < 1 for u in self.hidden_units):
             raise UserError(f"hidden_units must be positive, got {list(self.hidden_units)}")
 
@@ -500,8 +502,9 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
     starved = with_frames & (np.bincount(images.labels, minlength=num_classes) == 0)
     if starved.any():  # CNN_i could never score their frames: LAF ~ 0, a LAF-weighted class unlearned
         raise UserError("no web images for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(starved))
-                        + ": every action with training videos needs images (were they all rejected at ingestion?"
-                        " see the images' rejected.jsonl; crawl more, or drop the action)")
+                        + ": every action with training videos needs images (were they all rejected at ingestion,"
+                        " or kept under another label as the same bytes? see the images' rejected.jsonl and"
+                        " duplicates.jsonl; crawl more, or drop the action)")
     moments = frames.moments()
     for what, (mean, std) in (("training frames", moments), ("images", images.moments())):
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):
