@@ -91,17 +91,20 @@ def walk(uri: str) -> Iterator[Tuple[str, List[str], List[str]]]:
 
 def _walk_local(top: str) -> Iterator[Tuple[str, List[str], List[str]]]:
     """``os.walk``, sorted, following links to folders (a crawl's batch linked into its label folder
-    is read like any other), each real folder once (a link back up would loop), and an unreadable
-    folder an error naming it: os.walk would skip it silently."""
+    is read like any other), each real folder once (a link back into the tree would loop), and an
+    unreadable folder an error naming it: os.walk would skip it silently. A link to a folder that
+    holds ``top`` is refused: it would read the other labels' images as this one's."""
     def refuse(error: OSError) -> None:
         raise UserError(f"cannot read folder {error.filename}: {error.strerror}")
 
-    seen = set()
+    seen, above = set(), os.path.realpath(top)
     for folder, dirs, names in os.walk(top, onerror=refuse, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
             dirs[:] = []
             continue
+        if real != above and above.startswith(real.rstrip(os.sep) + os.sep):
+            raise UserError(f"{folder} links to {real}, which holds {top}: it would read everything there")
         seen.add(real)
         dirs.sort()
         yield folder, dirs, names

@@ -53,8 +53,8 @@ def test_videos_on_two_dask_workers_equal_direct_runner_byte_for_byte(cluster, v
     expected = file_bytes(direct)
     assert sorted(expected) == [".laf-extract", "Split-eval/data_tfrecord-00000-of-00001.gz",
                                 "Split-test/data_tfrecord-00000-of-00001.gz",
-                                "Split-train/data_tfrecord-00000-of-00001.gz", "labels.json", "rejected.jsonl",
-                                "summary.json"]
+                                "Split-train/data_tfrecord-00000-of-00001.gz", "duplicates.jsonl", "labels.json",
+                                "rejected.jsonl", "summary.json"]
     assert file_bytes(dask) == expected
     with Client(cluster.scheduler_address) as client:
         assert list(client.run(_ingested_here).values()) == [True, True], "both workers should have ingested"

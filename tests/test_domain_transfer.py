@@ -175,7 +175,9 @@ def test_a_round_that_empties_a_class_with_a_floor_of_0_says_so(caplog):
     frames = dt.FeatureStream.from_arrays(rng.normal(size=(12, 4)).astype(np.float32), np.repeat([0, 1, 2], 4),
                                           np.repeat(np.arange(3), 4))
     images = dt.FeatureStream.from_arrays(rng.normal(size=(6, 4)).astype(np.float32), [0, 1, 2, 0, 1, 2])
-    cfg = dataclasses.replace(TINY, theta1=1.0, min_images_per_class=0)  # no softmax passes 1
+    with pytest.raises(UserError, match="theta1 1 keeps no row"):  # no softmax passes 1: refused before any work
+        dt.run(frames, images, frames, 3, dataclasses.replace(TINY, theta1=1.0, min_images_per_class=0), ["A"] * 3)
+    cfg = dataclasses.replace(TINY, theta1=0.99, min_images_per_class=0)  # none passes on these random features
     with caplog.at_level("WARNING"), pytest.raises(UserError):  # and then nothing is left to fit
         dt.run(frames, images, frames, 3, cfg, ["A", "B", "C"])
     assert "round 1 kept no images of 'A', 'B', 'C': the thresholds removed them all and the class floor is 0" \

@@ -58,6 +58,10 @@ def test_a_local_walk_follows_linked_folders_once_and_names_an_unreadable_one(tm
     os.symlink(label, label / "loop")
     found = [os.path.relpath(os.path.join(d, f), label) for d, _, fs in files.walk(str(label)) for f in fs]
     assert found == ["a.jpg", "batch2/c.jpg"]
+    os.symlink(tmp_path, label / "up")
+    with pytest.raises(UserError, match=r"A__x/up links to .*, which holds .*A__x: it would read everything there"):
+        list(files.walk(str(label)))
+    os.remove(label / "up")
     real_scandir = os.scandir
 
     def scandir(path="."):

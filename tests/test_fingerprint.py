@@ -1,6 +1,7 @@
 """laf.ingest.fingerprint: the ingestion components' cache key follows the files they read."""
 import os
 
+from file_tree import latin1_file
 from laf.ingest import fingerprint
 from laf.ingest.manifest import read_manifest, read_videos
 
@@ -72,8 +73,7 @@ def test_a_file_name_that_is_not_utf8_is_fingerprinted(tmp_path):
     """An old crawl's Latin-1 name (``caf\xe9.jpg``) is listed with a surrogate escape: counted, not a crash."""
     _, images, weights = _inputs(tmp_path)
     before = fingerprint.image_inputs(images, weights)
-    with open(os.path.join(os.fsencode(images), b"A__b", b"caf\xe9.jpg"), "wb") as f:
-        f.write(b"jpeg")
+    latin1_file(os.path.join(images, "A__b"), b"jpeg")
     assert fingerprint.image_inputs(images, weights) not in ("", before)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 import threading
 import time
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from file_tree import latin1_file
 from laf.ingest import images
 from laf.ingest.images import ImageError, ImageOptions
 
@@ -163,12 +163,10 @@ def test_bad_content_raises_a_clear_image_error(media, name, stage, words):
 
 def test_a_local_file_whose_name_is_not_utf8_is_read(tmp_path, media):
     """Listed by the OS with a surrogate escape, a name TF's file system cannot take: read through the OS."""
-    path = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9.jpg")
-    with open(path, "wb") as f:
-        f.write(media["jpeg"])
-    assert images.load(os.fsdecode(path)) == media["jpeg"]
+    path = latin1_file(str(tmp_path), media["jpeg"])
+    assert images.load(path) == media["jpeg"]
     with pytest.raises(ImageError, match="over the cap"):
-        images.load(os.fsdecode(path), ImageOptions(max_bytes=10))
+        images.load(path, ImageOptions(max_bytes=10))
     with pytest.raises(ImageError) as missing:
         images.load(str(tmp_path / "gone.jpg"))
     assert missing.value.stage == "read" and "No such file" in missing.value.reason

@@ -173,14 +173,16 @@ def test_a_damaged_packet_mid_file_is_skipped_not_the_video(tmp_path):
     assert all(abs(s.error) <= 1.0 for s in kept)  # within the sample's own group of pictures (g=20 at 10 fps)
 
 
-def test_a_keyframe_that_is_no_restart_point_gives_its_group_s_nearest_frame(tmp_path):
+@pytest.mark.parametrize("fps", [1.0, 4.0])
+def test_a_keyframe_that_is_no_restart_point_gives_its_group_s_nearest_frame(tmp_path, fps):
     """With intra refresh the container flags recovery points as keyframes, yet a decoder started
-    there outputs nothing until the refresh has swept the picture: those samples decode their group."""
+    there outputs nothing until the refresh has swept the picture: those samples decode their group
+    and take its nearest frame, however far (at 4 fps, more than a sample interval)."""
     path = vf.encode(str(tmp_path / "refresh.mp4"), "libx264", vf.cfr(6.0, 25.0), image=vf.moving_image,
                      options={"x264-params": "intra-refresh=1:keyint=50:scenecut=0"})
-    video = Video(path, fps=1.0, size=32)
+    video = Video(path, fps=fps, size=32)
     samples = list(video.samples())
-    assert [s.index for s in samples] == list(range(6))
+    assert [s.index for s in samples] == list(range(int(6 * fps)))
     assert all(abs(s.error) < 1.0 for s in samples) and any(abs(s.error) > 0.25 for s in samples)
     assert not video.damaged
 

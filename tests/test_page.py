@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from file_tree import latin1_file
 from laf.report import collect, page
 from laf.evaluate.evaluation import Detection
 
@@ -137,6 +138,18 @@ def test_an_unreadable_image_first_does_not_cost_a_thumbnail(data, tmp_path):
     text = open(page.render(dataclasses.replace(data, images=images), str(tmp_path / "r.html"), images_per_class=3),
                 encoding="utf-8").read()
     assert "broken.jpg could not be read" in text and "3 of 5 shown" in text
+
+
+def test_an_image_named_in_latin1_is_shown_and_named(data, tmp_path):
+    """A file name that is not UTF-8 reaches the page as the OS lists it (surrogate escapes)."""
+    import dataclasses
+
+    with open(data.images["Cook:chop"]["kept"][0], "rb") as f:
+        latin1 = latin1_file(str(tmp_path), f.read())
+    images = {**data.images, "Cook:chop": {**data.images["Cook:chop"], "kept": [latin1]}}
+    text = open(page.render(dataclasses.replace(data, images=images, notes=[f"see {latin1}"]),
+                            str(tmp_path / "r.html"), images_per_class=3), encoding="utf-8").read()
+    assert 'title="caf?.jpg"' in text and "caf?.jpg</li>" in text and "1 of 1 shown" in text
 
 
 def test_empty_data_renders(tmp_path):

@@ -17,6 +17,7 @@ import pytest
 
 import schemas
 import tensorboard_client as tb
+from file_tree import file_bytes
 
 BIN = os.path.dirname(sys.executable)
 LAF = os.path.join(BIN, "laf")
@@ -423,37 +424,41 @@ def test_a_changed_schema_is_read_from_a_new_path(tmp_path, monkeypatch):
     assert tf.io.gfile.GFile(f"{remote}/video_schema.pbtxt").read() == open(changed).read()
 
 
-def _tree(folder):
-    """{relative path: bytes} of every file under ``folder``."""
-    found = {}
-    for path, _, names in os.walk(folder):
-        for name in names:
-            with open(os.path.join(path, name), "rb") as f:
-                found[os.path.relpath(os.path.join(path, name), folder)] = f.read()
-    return found
-
-
 def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
     """The Pusher is reused from cache whatever its destination still holds; `laf run` puts the push
     back from the Pusher's copy, byte for byte, and says so. The first rerun evaluates again (the
     resolver now finds the run's own blessed model as the baseline) and pushes anew; the second
-    reuses everything. Runs last of this file's demo_run tests: it adds executions to the store."""
+    reuses everything. Runs last of this file's demo_run tests: it adds executions to the store (the
+    serving folder is put back as it was)."""
+    import shutil
+
+    first = _laf("run", "--output", demo_run["out"])
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    [pushed] = re.findall(r"pushed model: +(\S+)", first.stdout)
+    original = file_bytes(pushed)
+    serving = demo_run["summary"]["serving_dir"]
+    kept = shutil.copytree(serving, str(tmp_path / "serving"))  # put back at the end, for any later test
+    try:
+        _restore_and_refuse(demo_run, pushed, original, tmp_path)
+    finally:
+        for version in os.listdir(kept):
+            if not os.path.exists(os.path.join(serving, version)):
+                shutil.copytree(os.path.join(kept, version), os.path.join(serving, version))
+
+
+def _restore_and_refuse(demo_run, pushed, original, tmp_path):
     import shutil
 
     from laf import demo
     from laf.errors import UserError
     from pipeline import local_runner
 
-    first = _laf("run", "--output", demo_run["out"])
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    [pushed] = re.findall(r"pushed model: +(\S+)", first.stdout)
-    original = _tree(pushed)
     shutil.rmtree(demo_run["summary"]["serving_dir"])
     rerun = _laf("run", "--output", demo_run["out"])
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert re.search(r"Pusher done \(reused from cache\)", rerun.stdout), rerun.stdout[-2000:]
     assert f"restored the pushed model {pushed}" in rerun.stdout and f"pushed model:  {pushed}" in rerun.stdout
-    assert _tree(pushed) == original
+    assert file_bytes(pushed) == original
     cfg = demo.demo_config(demo_run["out"])
     assert local_runner.restore_pushed(cfg) is None  # in place: nothing to do
     copies = [os.path.join(d, "saved_model.pb") for d, _, names in os.walk(os.path.join(
@@ -468,4 +473,4 @@ def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
     finally:
         for copy, aside in moved.items():
             shutil.move(aside, copy)
-    assert local_runner.restore_pushed(cfg) == pushed and _tree(pushed) == original
+    assert local_runner.restore_pushed(cfg) == pushed and file_bytes(pushed) == original

@@ -31,7 +31,7 @@ import dataclasses
 import os
 import queue
 import threading
-from typing import Collection, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import av
 import numpy as np
@@ -288,20 +288,32 @@ class Video:
             while emitted in ready:
                 yield ready.pop(emitted)
                 emitted += 1
-        # a keyframe that gave no frame is no restart point (intra refresh) or was damaged: its
-        # samples take their group's nearest frame, the group decoded in full
-        loose = {t.index for t in pending.values() if t.by_key and t.best is None}
-        redo = {t.gop: block.modes[t.gop] if t.index not in loose else float("inf")
-                for t in pending.values() if t.index in loose or (not t.by_key and self._too_far(t))}
+        # a sample that got no frame at all: its keyframe is no restart point (intra refresh: the
+        # decoder outputs nothing until the refresh has swept the picture) or was damaged; it takes
+        # its group's nearest frame, the group decoded in full
+        loose: Dict[int, List[_Target]] = collections.defaultdict(list)
+        redo: Dict[int, Optional[float]] = {}
+        for t in pending.values():
+            if t.best is None:
+                loose[t.gop].append(t)
+                redo[t.gop] = float("inf")
+            elif not t.by_key and self._too_far(t):
+                redo.setdefault(t.gop, block.modes[t.gop])
         if redo:  # a skipped non-reference frame was needed after all: decode those groups in full
             for t in pending.values():
-                t.best, t.best_err = None, float("inf")
+                if t.gop in redo:
+                    t.best, t.best_err = None, float("inf")
             for time, frame in self._decode(redo, False, opened):
-                self._offer(time, frame, pending, loose)
+                self._offer(time, frame, pending)
+                for t in loose.get(self._gop_of.get(time), ()):  # any frame of the group, however far
+                    if abs(time - t.time) < t.best_err:
+                        t.best, t.best_err = frame, abs(time - t.time)
         for index in sorted(pending):
-            if pending[index].best is None:
-                damaged = f" ({len(self.damaged)} damaged packets)" if self.damaged else ""
-                raise MediaError("decode", f"no frame could be decoded near t={pending[index].time:.2f} s{damaged}")
+            t = pending[index]
+            if t.best is None:
+                damaged = sum(1 for d in self.damaged if self._gop_of.get(d) == t.gop)  # this group's: known here
+                raise MediaError("decode", f"no frame could be decoded near t={t.time:.2f} s"
+                                           + (f" ({damaged} damaged packets in its group)" if damaged else ""))
             ready[index] = self._finish(pending.pop(index))
         for index in sorted(ready):
             yield ready[index]
@@ -309,13 +321,11 @@ class Video:
     def _too_far(self, t: _Target) -> bool:
         return t.best is None or t.best_err > abs(t.want - t.time) + self.ref_tolerance / self.fps + 1e-9
 
-    def _offer(self, time: float, frame: av.VideoFrame, pending: Dict[int, _Target],
-               loose: Collection[int] = ()) -> List[_Target]:
+    def _offer(self, time: float, frame: av.VideoFrame, pending: Dict[int, _Target]) -> List[_Target]:
         """Make ``frame`` the candidate of the nearby pending targets it is closer to; returns
         those nearby targets. Only a target's own group of pictures (and, for a keyframe
-        target, only its keyframe, unless it is ``loose``) supplies its frame, so the result does
-        not depend on which neighbouring groups happen to be decoded alongside (e.g. by how the
-        plan is split)."""
+        target, only its keyframe) supplies its frame, so the result does not depend on which
+        neighbouring groups happen to be decoded alongside (e.g. by how the plan is split)."""
         gop = self._gop_of.get(time)
         reach = self._reach
         lo = max(0, int(np.ceil((time - reach) * self.fps)))
@@ -326,7 +336,7 @@ class Video:
             if t is None:
                 continue
             touched.append(t)
-            if gop != t.gop or (t.by_key and time != t.want and t.index not in loose):
+            if gop != t.gop or (t.by_key and time != t.want):
                 continue
             err = abs(time - t.time)
             if err < t.best_err:
@@ -394,7 +404,7 @@ class Video:
             return cc.decode(pkt)
         except av.error.InvalidDataError:
             with self._count_lock:
-                self.damaged.add(round(float((pts - self._start) * self._time_base), 6))
+                self.damaged.add((pts - self._start) * self._time_base)  # as ``_gop_of`` keys a time
             return []
 
     def _seek(self, container, stream, gop: int) -> None:

@@ -142,6 +142,6 @@ def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
     if not tf.io.gfile.exists(os.path.join(output, rejects.REJECTED_FILE)):
         rejects.write_rejected(output, [])
     if not tf.io.gfile.exists(os.path.join(output, DUPLICATES_FILE)):
-        with tf.io.gfile.GFile(os.path.join(output, DUPLICATES_FILE), "w"):
-            pass
+        with tf.io.gfile.GFile(os.path.join(output, DUPLICATES_FILE), "w") as f:
+            f.write("")  # GFile creates no file before a write
     return counts

@@ -272,7 +272,9 @@ table.images td:first-child { font-size: 1em; color: #222; }
 
 
 def _esc(value: Any) -> str:
-    return html.escape(str(value))
+    """HTML-escaped text; a file name that is not UTF-8 (listed with surrogate escapes) shows its
+    undecodable bytes as "?", since the page is UTF-8."""
+    return html.escape(str(value).encode("utf-8", "replace").decode("utf-8"))
 
 
 def _figure(uri: str, caption: str, alt: str) -> str:
