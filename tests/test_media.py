@@ -171,6 +171,11 @@ def test_a_damaged_packet_mid_file_is_skipped_not_the_video(tmp_path):
     assert [s.index for s in kept] == [s.index for s in clean.samples()] == list(range(20))
     assert damaged.damaged and not clean.damaged
     assert all(abs(s.error) <= 1.0 for s in kept)  # within the sample's own group of pictures (g=20 at 10 fps)
+    for threads in (1, 3):  # two blocks, in this thread or in parallel: the same samples
+        again = Video(str(tmp_path / "damaged.mp4"), fps=1.0, size=32, decode_threads=threads)
+        assert len(again._blocks()) > 1
+        assert [(s.index, s.timestamp, s.image.tobytes()) for s in again.samples()] == \
+            [(s.index, s.timestamp, s.image.tobytes()) for s in kept] and again.damaged == damaged.damaged
 
 
 @pytest.mark.parametrize("fps", [1.0, 4.0])

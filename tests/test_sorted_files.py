@@ -38,7 +38,9 @@ def test_any_arrival_order_gives_the_same_bytes_sorted_by_key(tmp_path):
     files = file_bytes(first)
     assert files == file_bytes(second)
     assert sorted(files) == ["Split-eval/data_tfrecord-00000-of-00001.gz",
-                             "Split-train/data_tfrecord-00000-of-00001.gz", rejects.REJECTED_FILE]
+                             "Split-train/data_tfrecord-00000-of-00001.gz", sorted_files.DUPLICATES_FILE,
+                             rejects.REJECTED_FILE]
+    assert files[sorted_files.DUPLICATES_FILE] == b""  # none arrived: an empty list, not a missing file
     assert list(tfrecords.read(os.path.join(first, "Split-train"))) == [b"record 0", b"record 1", b"record 2",
                                                                         b"record 3"]
     assert list(tfrecords.read(os.path.join(first, "Split-eval"))) == []
