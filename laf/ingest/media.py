@@ -31,7 +31,7 @@ import dataclasses
 import os
 import queue
 import threading
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import av
 import numpy as np
@@ -289,25 +289,29 @@ class Video:
                 yield ready.pop(emitted)
                 emitted += 1
         # a sample that got no frame at all: its keyframe is no restart point (intra refresh: the
-        # decoder outputs nothing until the refresh has swept the picture) or was damaged; it takes
-        # its group's nearest frame, the group decoded in full
-        loose: Dict[int, List[_Target]] = collections.defaultdict(list)
+        # decoder outputs nothing until the refresh has swept the picture) or was damaged; its group
+        # is decoded in full
         redo: Dict[int, Optional[float]] = {}
         for t in pending.values():
             if t.best is None:
-                loose[t.gop].append(t)
                 redo[t.gop] = float("inf")
             elif not t.by_key and self._too_far(t):
                 redo.setdefault(t.gop, block.modes[t.gop])
         if redo:  # a skipped non-reference frame was needed after all: decode those groups in full
+            again: Dict[int, List[_Target]] = collections.defaultdict(list)
             for t in pending.values():
                 if t.gop in redo:
                     t.best, t.best_err = None, float("inf")
+                    again[t.gop].append(t)
+            nearest: Dict[int, Tuple[float, av.VideoFrame]] = {}  # any frame of the group, however far
             for time, frame in self._decode(redo, False, opened):
                 self._offer(time, frame, pending)
-                for t in loose.get(self._gop_of.get(time), ()):  # any frame of the group, however far
-                    if abs(time - t.time) < t.best_err:
-                        t.best, t.best_err = frame, abs(time - t.time)
+                for t in again.get(self._gop_of.get(time), ()):
+                    if t.index not in nearest or abs(time - t.time) < nearest[t.index][0]:
+                        nearest[t.index] = (abs(time - t.time), frame)
+            for t in (t for targets in again.values() for t in targets):
+                if t.best is None and t.index in nearest:  # where damage left no frame near it
+                    t.best_err, t.best = nearest[t.index]
         for index in sorted(pending):
             t = pending[index]
             if t.best is None:
