@@ -157,22 +157,26 @@ def test_decoding_stops_after_the_planned_groups(tmp_path):
     assert rest.pts * video._time_base < block.targets[-1].time + 3.0
 
 
-def test_a_damaged_packet_mid_file_is_skipped_not_the_video(tmp_path):
-    """Bytes overwritten in the middle of the picture data: the decoder refuses a few packets, the
+@pytest.mark.parametrize("at, size, fps, furthest", [
+    (0.6, 300, 1.0, 1.0),   # a few packets: samples keep frames of their own group of pictures (g=20 at 10 fps)
+    (0.7, 1000, 4.0, 3.0),  # most of a group: a sample redone for a nearer frame falls back to its group's nearest
+])
+def test_a_damaged_packet_mid_file_is_skipped_not_the_video(tmp_path, at, size, fps, furthest):
+    """Bytes overwritten in the middle of the picture data: the decoder refuses those packets, the
     video keeps every sample (the damaged group's take its nearest decodable frame) and says which."""
     path = vf.encode(str(tmp_path / "clean.mp4"), "libx264", vf.cfr(20.0, 10.0), options={"g": "20"},
                      container_options={"movflags": "faststart"})
     data = bytearray(open(path, "rb").read())
-    at = int(len(data) * 0.6)
-    data[at:at + 300] = bytes((i * 37 + 11) % 256 for i in range(300))
+    start = int(len(data) * at)
+    data[start:start + size] = bytes((i * 37 + 11) % 256 for i in range(size))
     (tmp_path / "damaged.mp4").write_bytes(bytes(data))
-    clean, damaged = Video(path, fps=1.0, size=32), Video(str(tmp_path / "damaged.mp4"), fps=1.0, size=32)
+    clean, damaged = Video(path, fps=fps, size=32), Video(str(tmp_path / "damaged.mp4"), fps=fps, size=32)
     kept = list(damaged.samples())
-    assert [s.index for s in kept] == [s.index for s in clean.samples()] == list(range(20))
+    assert [s.index for s in kept] == [s.index for s in clean.samples()] == list(range(int(20 * fps)))
     assert damaged.damaged and not clean.damaged
-    assert all(abs(s.error) <= 1.0 for s in kept)  # within the sample's own group of pictures (g=20 at 10 fps)
-    for threads in (1, 3):  # two blocks, in this thread or in parallel: the same samples
-        again = Video(str(tmp_path / "damaged.mp4"), fps=1.0, size=32, decode_threads=threads)
+    assert all(abs(s.error) <= furthest for s in kept)
+    for threads in (1, 3):  # blocks, in this thread or in parallel: the same samples
+        again = Video(str(tmp_path / "damaged.mp4"), fps=fps, size=32, decode_threads=threads)
         assert len(again._blocks()) > 1
         assert [(s.index, s.timestamp, s.image.tobytes()) for s in again.samples()] == \
             [(s.index, s.timestamp, s.image.tobytes()) for s in kept] and again.damaged == damaged.damaged
