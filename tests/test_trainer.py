@@ -104,6 +104,28 @@ def test_streams_cover_every_video_once_in_k_step_chunks(examples, buffered, mon
     assert data.num_classes(tfrecords.split_dir(root, "train")) == CLASSES
 
 
+def test_a_split_beyond_the_shuffle_bytes_keeps_a_shard_per_stream(examples, monkeypatch):
+    """Above SHUFFLE_BYTES the streams stop holding the whole split each: every video still comes once
+    per pass, always in the same stream, in a new order every pass."""
+    root, videos = examples
+    train = tfrecords.split_dir(root, "train")
+    count, mean = data._split_size(train, D)
+    monkeypatch.setattr(data, "SHUFFLE_BYTES", count * mean)  # the split once: not the STREAMS copies
+    batches = data.stream_batches(train, D, "uniform", K, STREAMS, shuffle=True)
+
+    def starts() -> list:
+        """(stream, first frame) of each video, in the order the streams start them."""
+        found = []
+        for inputs, *_ in batches:
+            x = {key: value.numpy() for key, value in inputs.items()}
+            found += [(b, x["features"][b, 0].tobytes()) for b in range(STREAMS) if x["reset"][b] and x["mask"][b, 0]]
+        return found
+
+    first, second = starts(), starts()
+    assert sorted(f for _, f in first) == sorted(v.features[0].tobytes() for v in videos["train"])
+    assert {f: b for b, f in first} == {f: b for b, f in second} and first != second
+
+
 def test_carry_starts_a_seeded_share_of_videos_from_the_previous_state(examples):
     root, videos = examples
 

@@ -43,6 +43,7 @@ from schemas.records import VideoRecord
 WEIGHTINGS = ("laf", "uniform", "random30", "oracle")
 RANDOM_FRACTION = 0.3
 SHUFFLE_VIDEOS = 10_000  # serialized records all the streams' shuffle buffers hold together
+SHUFFLE_BYTES = 4 << 30  # and their features' bytes, at most (see stream_batches)
 
 Files = Union[str, Sequence[str]]
 
@@ -318,6 +319,12 @@ def starts_from_zero(video: Dict[str, tf.Tensor], seed: int, carry: float) -> tf
     return video_draws(video, seed + 1, []) >= carry
 
 
+def _split_size(paths: Files, dim: int) -> Tuple[int, int]:
+    """(videos, a record's features and per-frame values in bytes on average) of a split."""
+    frames = np.fromiter(_context_int(paths, names.NUM_FRAMES).as_numpy_iterator(), np.int64)
+    return len(frames), int(frames.sum()) * (dim + 4) * 4 // max(1, len(frames))
+
+
 def video_chunks(video: Dict[str, tf.Tensor], weighting: str, k: int, seed: int,
                  actionness: bool = False, carry: float = 0.0,
                  novelty: Optional[NoveltyTable] = None) -> tf.data.Dataset:
@@ -366,6 +373,12 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     B buffers hold that many together, whatever B: the shuffle is complete up to that many videos in
     the split (833 at the default 12 streams), and beyond it mixes a window of that many records in
     their stored (id-sorted) order. Every stream still reads the whole split and keeps its shard.
+
+    Those buffers hold the split up to B times over. When that would exceed :data:`SHUFFLE_BYTES`
+    of features (500 ten-minute videos at 1 fps and D = 2048 would be ~15 GB at B = 12), each stream
+    keeps a fixed shard instead and shuffles only that, in a buffer of its share of the bytes: the
+    split is then held once, the order within each stream still changes every epoch, but a video
+    stays in its stream. Below the bound (every split measured here) the batches are as above.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
@@ -375,12 +388,20 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     with_laf = weighting == "laf"
     table = NoveltyTable(novelty) if novelty is not None else None
 
+    count, mean = _split_size(paths, dim) if shuffle else (0, 0)
+    buffered = max(1, SHUFFLE_VIDEOS // streams)
+    sharded_first = streams * min(count, buffered) * mean > SHUFFLE_BYTES  # what the buffers would hold
+
     def stream(index: int) -> tf.data.Dataset:
-        # Every stream shuffles with the same seed, so all see one order and take disjoint shards.
-        ordered = records(paths)
-        if shuffle:
-            ordered = ordered.shuffle(max(1, SHUFFLE_VIDEOS // streams), seed=seed, reshuffle_each_iteration=True)
-        videos = ordered.shard(streams, index).map(
+        if sharded_first:  # a fixed shard per stream, shuffled within a buffer of its share of the bytes
+            share = max(1, min(buffered, SHUFFLE_BYTES // streams // mean))
+            own = records(paths).shard(streams, index).shuffle(share, seed=seed, reshuffle_each_iteration=True)
+        else:  # every stream shuffles with the same seed, so all see one order and take disjoint shards
+            ordered = records(paths)
+            if shuffle:
+                ordered = ordered.shuffle(buffered, seed=seed, reshuffle_each_iteration=True)
+            own = ordered.shard(streams, index)
+        videos = own.map(
             lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
         chunks = videos.flat_map(lambda v: video_chunks(v, weighting, k, seed, actionness, carry, table))
         return chunks.concatenate(tf.data.Dataset.from_tensors(_idle_chunk(k, dim)).repeat())
