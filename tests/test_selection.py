@@ -69,4 +69,13 @@ def test_eval_videos_are_every_record_re_read_at_each_pass(tmp_path):
             np.testing.assert_array_equal(got["features"], want.features)
     net = model_lib.build("cnn", 2, cnn_hidden=[], actionness=True)
     net(np.zeros((1, 1, 2), np.float32))
-    assert selection.video_hit_at_1(net, source, batch=2) == selection.video_hit_at_1(net, read, batch=32)
+    assert selection.video_hit_at_1(net, source, batch=2) == selection.video_hit_at_1(net, read, batch=32) \
+        == selection.video_hit_at_1(net, read, slots=8)
+
+
+def test_eval_batches_are_bounded_by_their_padded_frames():
+    """Long videos go fewer to a batch (all are padded to the longest); one longer than the bound goes alone."""
+    videos = [{"features": np.zeros((n, 2), np.float32), "label": 0} for n in (3, 4, 5, 6, 7, 30, 2)]
+    sizes = [[len(v["features"]) for v in g] for g in selection._groups(videos, batch=32, slots=12)]
+    assert sizes == [[3, 4], [5, 6], [7], [30], [2]]
+    assert [len(g) for g in selection._groups(videos, batch=3, slots=10 ** 6)] == [3, 3, 1]
