@@ -124,6 +124,9 @@ def test_a_split_beyond_the_shuffle_bytes_keeps_a_shard_per_stream(examples, mon
     first, second = starts(), starts()
     assert sorted(f for _, f in first) == sorted(v.features[0].tobytes() for v in videos["train"])
     assert {f: b for b, f in first} == {f: b for b, f in second} and first != second
+    position = {v.features[0].tobytes(): i for i, v in enumerate(videos["train"])}  # stored order
+    shuffles = {tuple(position[f] // STREAMS for b, f in first if b == stream) for stream in range(STREAMS)}
+    assert len(shuffles) > 1  # a seed per stream: not one permutation that keeps neighbours in step
 
 
 def test_carry_starts_a_seeded_share_of_videos_from_the_previous_state(examples):

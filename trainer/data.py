@@ -375,10 +375,11 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     their stored (id-sorted) order. Every stream still reads the whole split and keeps its shard.
 
     Those buffers hold the split up to B times over. When that would exceed :data:`SHUFFLE_BYTES`
-    of features (500 ten-minute videos at 1 fps and D = 2048 would be ~15 GB at B = 12), each stream
-    keeps a fixed shard instead and shuffles only that, in a buffer of its share of the bytes: the
-    split is then held once, the order within each stream still changes every epoch, but a video
-    stays in its stream. Below the bound (every split measured here) the batches are as above.
+    of features (500 ten-minute videos at 1 fps and D = 2048 would be ~30 GB at B = 12), each stream
+    keeps a fixed shard instead and shuffles only that, with a seed of its own, in a buffer of its
+    share of the bytes: the buffers then hold the split at most once (SHUFFLE_BYTES at most), the
+    order within each stream changes every epoch (unless one video fills a share), but a video stays
+    in its stream. Below the bound (every split measured here) the batches are as above.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
@@ -395,7 +396,8 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     def stream(index: int) -> tf.data.Dataset:
         if sharded_first:  # a fixed shard per stream, shuffled within a buffer of its share of the bytes
             share = max(1, min(buffered, SHUFFLE_BYTES // streams // mean))
-            own = records(paths).shard(streams, index).shuffle(share, seed=seed, reshuffle_each_iteration=True)
+            own = records(paths).shard(streams, index).shuffle(  # a seed per stream: equal shards would
+                share, seed=seed * streams + index, reshuffle_each_iteration=True)  # move in step, neighbours together
         else:  # every stream shuffles with the same seed, so all see one order and take disjoint shards
             ordered = records(paths)
             if shuffle:
