@@ -59,12 +59,10 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
     store = run_store.open_store(cfg.pipeline_root)
     evaluation, blessing, pushed = (run_store.latest(store.get_artifacts_by_type(t))
                                     for t in ("ModelEvaluation", "ModelBlessing", "PushedModel"))
-    push_props = pushed.custom_properties if pushed else {}
     return {
         "metrics": metrics if metrics is not None else run_store.eval_metrics(evaluation.uri)[0] if evaluation else {},
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
-        "pushed_model": push_props["pushed_destination"].string_value
-        if pushed and push_props["pushed"].int_value else None,
+        "pushed_model": run_store.pushed_destination(pushed) if pushed else None,
         "pipeline_root": files.shown(cfg.pipeline_root),
         "serving_dir": files.shown(cfg.serving_dir),
         "report": report,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from laf import files
 from laf.errors import UserError
@@ -77,6 +77,12 @@ def latest(artifacts: Sequence[Any]):
 
     live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE]
     return max(live, key=lambda a: a.id) if live else None
+
+
+def pushed_destination(pushed) -> Optional[str]:
+    """Where a ``PushedModel`` artifact's model was pushed; None when it was not (not blessed)."""
+    props = pushed.custom_properties
+    return props["pushed_destination"].string_value if props["pushed"].int_value else None
 
 
 def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, List[Any]]]:

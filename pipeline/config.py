@@ -19,6 +19,7 @@ from laf import files
 from laf.errors import UserError, first_line
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
+from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.runners import check_dask_timeout, names_dask
 from laf.transfer.thresholds import check_something_kept
 
@@ -400,7 +401,7 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
     cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
     for key in DATA_PATHS:
         setattr(cfg.data, key, fix(getattr(cfg.data, key)))
-    if cfg.features.weights not in ("imagenet", "none"):
+    if cfg.features.weights not in PUBLIC_WEIGHTS:
         cfg.features.weights = fix(cfg.features.weights)
 
 

@@ -185,8 +185,7 @@ def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
 
     _, outputs = run_store.latest_execution(run_store.open_store(cfg.pipeline_root), PUSHER)
     [pushed] = outputs["pushed_model"]
-    props = pushed.custom_properties
-    destination = props["pushed_destination"].string_value if props["pushed"].int_value else ""
+    destination = run_store.pushed_destination(pushed)
     if not destination or files.exists(files.join(destination, "saved_model.pb")):
         return None
     if not files.exists(files.join(pushed.uri, "saved_model.pb")):

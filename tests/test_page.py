@@ -131,8 +131,6 @@ def test_unreadable_image_is_a_note_not_a_crash(data, tmp_path):
 
 
 def test_an_unreadable_image_first_does_not_cost_a_thumbnail(data, tmp_path):
-    import dataclasses
-
     dropped = data.images["Cook:chop"]["dropped"]
     images = {**data.images, "Cook:chop": {**data.images["Cook:chop"], "dropped": dropped[-1:] + dropped[:-1]}}
     text = open(page.render(dataclasses.replace(data, images=images), str(tmp_path / "r.html"), images_per_class=3),
@@ -142,8 +140,6 @@ def test_an_unreadable_image_first_does_not_cost_a_thumbnail(data, tmp_path):
 
 def test_an_image_named_in_latin1_is_shown_and_named(data, tmp_path):
     """A file name that is not UTF-8 reaches the page as the OS lists it (surrogate escapes)."""
-    import dataclasses
-
     with open(data.images["Cook:chop"]["kept"][0], "rb") as f:
         latin1 = latin1_file(str(tmp_path), f.read())
     images = {**data.images, "Cook:chop": {**data.images["Cook:chop"], "kept": [latin1]}}

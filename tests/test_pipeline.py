@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -403,8 +404,6 @@ def test_a_local_run_takes_annotation_files_and_a_taxonomy(tmp_path):
 
 def test_a_changed_schema_is_read_from_a_new_path(tmp_path, monkeypatch):
     """TFX caches ImportSchemaGen by the path it reads: a changed contract must come from a new path."""
-    import shutil
-
     from pipeline.local_runner import schema_snapshot
 
     first = schema_snapshot(str(tmp_path / "root"))
@@ -430,8 +429,6 @@ def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
     resolver now finds the run's own blessed model as the baseline) and pushes anew; the second
     reuses everything. Runs last of this file's demo_run tests: it adds executions to the store (the
     serving folder is put back as it was)."""
-    import shutil
-
     first = _laf("run", "--output", demo_run["out"])
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     [pushed] = re.findall(r"pushed model: +(\S+)", first.stdout)
@@ -447,8 +444,6 @@ def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
 
 
 def _restore_and_refuse(demo_run, pushed, original, tmp_path):
-    import shutil
-
     from laf import demo
     from laf.errors import UserError
     from pipeline import local_runner

@@ -109,7 +109,7 @@ def test_a_split_beyond_the_shuffle_bytes_keeps_a_shard_per_stream(examples, mon
     per pass, always in the same stream, in a new order every pass."""
     root, videos = examples
     train = tfrecords.split_dir(root, "train")
-    count, mean = data._split_size(train, D)
+    count, mean = data._split_size(data.frame_counts(train), D)
     monkeypatch.setattr(data, "SHUFFLE_BYTES", count * mean)  # the split once: not the STREAMS copies
     batches = data.stream_batches(train, D, "uniform", K, STREAMS, shuffle=True)
 

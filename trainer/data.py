@@ -115,12 +115,17 @@ def num_classes(files: Files) -> int:
     return int(largest.numpy()) + 1
 
 
-def chunks_per_pass(files: Files, k: int, streams: int) -> int:
+def frame_counts(files: Files) -> np.ndarray:
+    """[videos] each record's number of frames (what sizing an epoch and the shuffle buffers needs)."""
+    return np.fromiter(_context_int(files, names.NUM_FRAMES).as_numpy_iterator(), np.int64)
+
+
+def chunks_per_pass(files: Files, k: int, streams: int, frames: Optional[np.ndarray] = None) -> int:
     """Batches in one pass over the data if the streams were perfectly balanced, and at least the
     longest video's chunks: a stream plays one video at a time, so with fewer videos than streams
-    an epoch sized by the total alone was a fraction of a pass (and the patiences counted those)."""
-    chunks = np.fromiter(_context_int(files, names.NUM_FRAMES).map(lambda n: (n + k - 1) // k)
-                         .as_numpy_iterator(), np.int64)
+    an epoch sized by the total alone was a fraction of a pass (and the patiences counted those).
+    ``frames``: :func:`frame_counts` of ``files``, when the caller has them."""
+    chunks = ((frame_counts(files) if frames is None else frames) + k - 1) // k
     return max(1, -(-int(chunks.sum()) // streams), int(chunks.max(initial=0)))
 
 
@@ -319,9 +324,9 @@ def starts_from_zero(video: Dict[str, tf.Tensor], seed: int, carry: float) -> tf
     return video_draws(video, seed + 1, []) >= carry
 
 
-def _split_size(paths: Files, dim: int) -> Tuple[int, int]:
-    """(videos, a record's features and per-frame values in bytes on average) of a split."""
-    frames = np.fromiter(_context_int(paths, names.NUM_FRAMES).as_numpy_iterator(), np.int64)
+def _split_size(frames: np.ndarray, dim: int) -> Tuple[int, int]:
+    """(videos, a record's features and per-frame values in bytes on average) of a split, from its
+    :func:`frame_counts`."""
     return len(frames), int(frames.sum()) * (dim + 4) * 4 // max(1, len(frames))
 
 
@@ -364,8 +369,10 @@ def _idle_chunk(k: int, dim: int) -> Dict[str, tf.Tensor]:
 def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
                    streams: int = 12, seed: int = 0, shuffle: bool = False,
                    actionness: bool = False, carry: float = 0.0,
-                   novelty: Optional[Mapping[str, np.ndarray]] = None) -> tf.data.Dataset:
-    """Batches ``({"features", "mask", "reset"}, labels, weights, targets)`` of shape [B, k, ...].
+                   novelty: Optional[Mapping[str, np.ndarray]] = None,
+                   frames: Optional[np.ndarray] = None) -> tf.data.Dataset:
+    """Batches ``({"features", "mask", "reset"}, labels, weights, targets)`` of shape [B, k, ...]
+    (``frames``: :func:`frame_counts` of ``files``, when the caller has them).
 
     Videos are dealt round-robin to the B streams (after a seeded shuffle, reshuffled every
     epoch identically in all streams, so each video is used exactly once per epoch). Each stream
@@ -389,7 +396,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     with_laf = weighting == "laf"
     table = NoveltyTable(novelty) if novelty is not None else None
 
-    count, mean = _split_size(paths, dim) if shuffle else (0, 0)
+    count, mean = _split_size(frame_counts(paths) if frames is None else frames, dim) if shuffle else (0, 0)
     buffered = max(1, SHUFFLE_VIDEOS // streams)
     sharded_first = streams * min(count, buffered) * mean > SHUFFLE_BYTES  # what the buffers would hold
 

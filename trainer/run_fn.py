@@ -230,7 +230,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     if net.seen_gate is not None:
         net.seen_gate.configure(siblings, data.frame_interval(train_files))
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
-    steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch)
+    train_frames = data.frame_counts(train_files)  # read once: the epoch's length and the shuffle's memory
+    steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch, train_frames)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
                                       "config": {"learning_rate": learning_rate_schedule(config, steps_per_epoch)}})
     trainer.compile(optimizer=optimizer, jit_compile=False)
@@ -239,7 +240,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     # Passes over the data follow each other seamlessly (no chunk lost at a Keras epoch end);
     # an epoch is the number of steps one pass takes with balanced streams.
     train_batches = data.stream_batches(train_files, weighting=config.weighting, shuffle=True,
-                                        carry=config.carry_across_videos, **batches).repeat()
+                                        carry=config.carry_across_videos, frames=train_frames, **batches).repeat()
     with warnings.catch_warnings():
         # Keras learns the validation length from the first pass and warns about it; harmless.
         warnings.filterwarnings("ignore", message="Your input ran out of data")

@@ -61,11 +61,12 @@ def _groups(videos: Iterable[dict], batch: int, slots: int) -> Iterator[List[dic
     frames (one video alone however long). Why: an eval batch pads every video to its longest, and
     the recurrent layers hold every padded step's gate inputs; 32 videos of 6 h at 1 fps were ~20 GB."""
     group: List[dict] = []
+    longest = 0  # of the group's videos
     for video in videos:
-        longest = max([len(v["features"]) for v in group] + [len(video["features"])])
+        longest = max(longest, len(video["features"]))
         if group and (len(group) == batch or (len(group) + 1) * longest > slots):
             yield group
-            group = []
+            group, longest = [], len(video["features"])
         group.append(video)
     if group:
         yield group

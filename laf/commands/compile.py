@@ -4,6 +4,7 @@ import sys
 
 from laf import files
 from laf.demo import DEMO_FOLDER
+from laf.ingest.backbones import PUBLIC_WEIGHTS
 from pipeline.kubeflow_v2_runner import TARGETS
 
 
@@ -40,6 +41,6 @@ def local_paths(cfg):
 
     paths = [("pipeline_root", cfg.pipeline_root), ("serving_dir", cfg.serving_dir)]
     paths += [(f"data.{key}", getattr(cfg.data, key)) for key in DATA_PATHS]
-    if cfg.features.weights not in ("imagenet", "none"):
+    if cfg.features.weights not in PUBLIC_WEIGHTS:
         paths.append(("features.weights", cfg.features.weights))
     return [(key, path) for key, path in paths if path and not files.is_remote(path)]  # file:// is this machine's

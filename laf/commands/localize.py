@@ -101,7 +101,7 @@ def _settings(args: argparse.Namespace):
     if args.model and not args.server and not files.exists(files.join(args.model, "saved_model.pb")):
         raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")
     weights = backbone.weights
-    if weights not in PUBLIC_WEIGHTS and "://" not in weights and not os.path.isfile(weights):
+    if weights not in PUBLIC_WEIGHTS and not files.is_remote(weights) and not os.path.isfile(files.local(weights)):
         raise UserError(f"backbone weights file not found: {weights}")
     return IngestSettings(backbone, fps, settings.vocabulary)
 

@@ -29,7 +29,6 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import logging
 from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
@@ -180,9 +179,7 @@ def _keep_first(group: Tuple[int, Iterable[Embedded]], index: Dict[str, int]) ->
         if dup_label != label:
             logging.warning("%s (%s) holds the same bytes as %s, kept under %s: %s loses it", dup_source, dup_label,
                             source, label, dup_label)
-        line = json.dumps({"source": dup_source, "label": dup_label, "kept": source, "kept_label": label,
-                           "sha256": sha}, sort_keys=True)
-        yield sorted_files.DUPLICATE, dup_source, line
+        yield sorted_files.duplicate(dup_source, dup_source, dup_label, source, label, sha256=sha)
 
 
 def ingest(pipeline, items: List[ImageItem], vocabulary: Vocabulary, output: str,

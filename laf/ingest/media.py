@@ -298,11 +298,9 @@ class Video:
             elif not t.by_key and self._too_far(t):
                 redo.setdefault(t.gop, block.modes[t.gop])
         if redo:  # a skipped non-reference frame was needed after all: decode those groups in full
-            again: Dict[int, List[_Target]] = collections.defaultdict(list)
-            for t in pending.values():
-                if t.gop in redo:
-                    t.best, t.best_err = None, float("inf")
-                    again[t.gop].append(t)
+            again = {gop: [t for t in self._by_gop[gop] if t.index in pending] for gop in redo}
+            for t in (t for targets in again.values() for t in targets):
+                t.best, t.best_err = None, float("inf")
             nearest: Dict[int, Tuple[float, av.VideoFrame]] = {}  # any frame of the group, however far
             for time, frame in self._decode(redo, False, opened):
                 self._offer(time, frame, pending)

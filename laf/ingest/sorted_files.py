@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 import uuid
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.tfrecordio import _TFRecordUtil
@@ -40,13 +40,20 @@ def gzip_writer(fileobj) -> gzip.GzipFile:
     return gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0)
 
 
-def file_name(destination: str) -> Optional[str]:
+def file_name(destination: str) -> str:
     """The file of a destination, relative to the output."""
     if destination == DUPLICATE:
         return DUPLICATES_FILE
     if destination == REJECTED:
         return rejects.REJECTED_FILE
     return f"{destination}/{DATA_FILE}"
+
+
+def duplicate(key: str, source: str, label: str, kept: str, kept_label: str, **more: str) -> Element:
+    """A dropped duplicate as a line of ``duplicates.jsonl``, naming the copy kept."""
+    line = json.dumps({"source": source, "label": label, "kept": kept, "kept_label": kept_label, **more},
+                      sort_keys=True)
+    return DUPLICATE, key, line
 
 
 def _by_destination(element: Element) -> Tuple[int, Element]:
@@ -129,19 +136,17 @@ def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
     writers left (0 where nothing arrived); the counts folder goes."""
     import tensorflow as tf
 
-    counts: Dict[str, int] = {destination: 0 for destination in (*destinations, REJECTED, DUPLICATE)}
+    counts: Dict[str, int] = {destination: 0 for destination in (*destinations, *TEXT)}
     for path in tf.io.gfile.glob(os.path.join(output, COUNTS_DIR, "*.json")):
         with tf.io.gfile.GFile(path) as f:
             counts.update(json.load(f))
     tf.io.gfile.rmtree(os.path.join(output, COUNTS_DIR))
-    for destination in destinations:
+    for destination in (*destinations, *TEXT):
         path = os.path.join(output, file_name(destination))
         if not tf.io.gfile.exists(path):
             with tf.io.gfile.GFile(path, "wb") as f:
-                gzip_writer(f).close()
-    if not tf.io.gfile.exists(os.path.join(output, rejects.REJECTED_FILE)):
-        rejects.write_rejected(output, [])
-    if not tf.io.gfile.exists(os.path.join(output, DUPLICATES_FILE)):
-        with tf.io.gfile.GFile(os.path.join(output, DUPLICATES_FILE), "w") as f:
-            f.write("")  # GFile creates no file before a write
+                if destination in TEXT:
+                    f.write(b"")  # GFile creates no file before a write
+                else:
+                    gzip_writer(f).close()
     return counts

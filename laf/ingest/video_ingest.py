@@ -136,13 +136,14 @@ class ExtractVideoFeatures(beam.DoFn):
             if isinstance(e, OSError):
                 return self._reject(row, "read", str(e))
             return self._reject(row, "features", f"{type(e).__name__}: {e}")
-        for err in np.abs(timestamps - targets):
+        errors = np.abs(timestamps - targets)
+        for err in errors:
             self._errors.update(int(round(err * 1000)))
         if video.damaged:
             beam.metrics.Metrics.counter(NAMESPACE, "videos_with_damaged_packets").inc()
             logging.warning("%s: %d damaged packets skipped (from t=%.1f s); the samples near them took their group's"
                             " nearest decodable frame (largest sample-time error %.2f s)", row.video_id,
-                            len(video.damaged), min(video.damaged), float(np.abs(timestamps - targets).max()))
+                            len(video.damaged), min(video.damaged), float(errors.max()))
         PROGRESS.info("%s %s: %d frames of %.0f s in %.1f s", count(self._done, self._total), row.video_id,
                       len(timestamps), video.duration, time.perf_counter() - start)
         return _record(row, self._vocabulary, features, timestamps.astype(np.float32), opts.fps, video.duration)
@@ -284,9 +285,8 @@ def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.
 
 def _repeated(row: mf.VideoRow) -> sorted_files.Element:
     """A repeated manifest row, as a line of ``duplicates.jsonl`` (the row it repeats is ingested)."""
-    line = json.dumps({"source": row.uri, "label": row.label, "kept": row.uri, "kept_label": row.label,
-                       "where": row.where}, sort_keys=True)
-    return sorted_files.DUPLICATE, f"{row.video_id}\t{row.where}", line
+    return sorted_files.duplicate(f"{row.video_id}\t{row.where}", row.uri, row.label, row.uri, row.label,
+                                  where=row.where)
 
 
 def vocabulary_for(manifest: mf.Manifest, labels: Optional[str] = None,
