@@ -2,6 +2,7 @@
 input artifacts written here with the contract's records)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -126,9 +127,17 @@ def test_scored_examples_carry_laf_of_the_saved_model(pipeline_run):
     assert action > context
 
 
-def test_images_of_another_feature_size_are_a_one_line_error_before_training(tmp_path):
-    """The executor reads each input's own feature size, so images featurized by another backbone
-    meet the up-front check instead of a parse error after a round of training."""
+BAD_INPUTS = {"images of another size": f"feature sizes differ: frames {DIM}, images {DIM - 3}",
+              "test videos of another size": f"feature sizes differ: train {DIM}, test {DIM - 2}",
+              "a test-only action": "no training videos for 'Tennis:Serve': every action with test videos needs"}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_inputs_that_would_fail_late_are_a_one_line_error_before_training(tmp_path, case):
+    """The executor reads each input's own feature size and every held-out split's labels up front,
+    so images featurized by another backbone, or test videos of another backbone or of an action
+    whose train videos were all rejected, meet a check instead of a parse error or a class that
+    never learnt after the rounds of training."""
     from tfx.types import standard_artifacts
 
     from components.artifacts import DomainTransferRounds, LabelVocabulary
@@ -138,11 +147,17 @@ def test_images_of_another_feature_size_are_a_one_line_error_before_training(tmp
     rng = np.random.default_rng(0)
     vocab = Vocabulary.build(LABELS)
     centers = rng.normal(size=(len(LABELS), DIM))
-    for split in ("train", "eval"):
+    for split in ("train", "eval", "test"):
+        videos = _videos(rng, centers, vocab, 2, split)
+        if split != "test" and case == "a test-only action":
+            videos = [v for v in videos if v.label != "Tennis:Serve"]
+        if split == "test" and case == "test videos of another size":
+            videos = [dataclasses.replace(v, features=v.features[:, :DIM - 2]) for v in videos]
         tfrecords.write(os.path.join(tfrecords.split_dir(str(tmp_path / "videos"), split), "data.gz"),
-                        [v.serialize() for v in _videos(rng, centers, vocab, 2, split)])
+                        [v.serialize() for v in videos])
+    image_dim = DIM - 3 if case == "images of another size" else DIM
     tfrecords.write(os.path.join(tfrecords.split_dir(str(tmp_path / "images"), "train"), "data.gz"),
-                    [ImageRecord(f"i{i}", LABELS[i % 3], i % 3, np.zeros(DIM - 3, np.float32), "web",
+                    [ImageRecord(f"i{i}", LABELS[i % 3], i % 3, rng.normal(size=image_dim).astype(np.float32), "web",
                                  f"{i:064x}").serialize() for i in range(9)])
     (tmp_path / "vocab").mkdir()
     vocab.save(str(tmp_path / "vocab"))
@@ -154,7 +169,7 @@ def test_images_of_another_feature_size_are_a_one_line_error_before_training(tmp
             a.split_names = json.dumps(splits)
         return a
 
-    inputs = {"videos": [artifact(standard_artifacts.Examples, tmp_path / "videos", ["train", "eval"])],
+    inputs = {"videos": [artifact(standard_artifacts.Examples, tmp_path / "videos", ["train", "eval", "test"])],
               "images": [artifact(standard_artifacts.Examples, tmp_path / "images", ["train"])],
               "vocabulary": [artifact(LabelVocabulary, tmp_path / "vocab")]}
     outputs = {"laf_model": [artifact(standard_artifacts.Model, tmp_path / "model")],
@@ -162,6 +177,6 @@ def test_images_of_another_feature_size_are_a_one_line_error_before_training(tmp
                "scored_examples": [artifact(standard_artifacts.Examples, tmp_path / "scored")]}
     props = dict(theta1=0.5, theta2=0.5, max_rounds=1, hidden_units=[4], epochs=1, batch_size=8,
                  min_images_per_class=1, seed=0)
-    with pytest.raises(UserError, match=f"feature sizes differ: frames {DIM}, images {DIM - 3}"):
+    with pytest.raises(UserError, match=BAD_INPUTS[case]):
         executor.Executor().Do(inputs, outputs, props)
     assert not (tmp_path / "model").exists()

@@ -53,6 +53,14 @@ def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabu
     frames = dt.FeatureStream.from_video_files(_split(videos, TRAIN), n)
     validation = dt.FeatureStream.from_video_files(_split(videos, VALIDATION), n)
     image_stream = dt.FeatureStream.from_image_files(_split(images, IMAGE_SPLIT), n)
+    splits = artifact_utils.decode_split_names(videos.split_names)
+    held_out = {split: validation if split == VALIDATION else dt.FeatureStream.from_video_files(_split(videos, split), n)
+                for split in splits if split != TRAIN}  # lazy: their frames are read when scored
+    for split, stream in held_out.items():  # before any training, not after it
+        if split != VALIDATION:  # the run checks eval itself
+            dt.check_trained(frames, stream, split, n, vocabulary.labels)
+            if len(stream) and stream.dim != frames.dim:
+                raise UserError(f"feature sizes differ: train {frames.dim}, {split} {stream.dim}")
     result = dt.run(frames, image_stream, validation, n, _config(exec_properties), vocabulary.labels)
 
     model = artifact_utils.get_single_instance(output_dict["laf_model"])
@@ -63,16 +71,11 @@ def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabu
     rounds.set_int_custom_property("chosen_round", result.chosen_round)
 
     scored = artifact_utils.get_single_instance(output_dict["scored_examples"])
-    splits = artifact_utils.decode_split_names(videos.split_names)
     for split in splits:  # every split gets laf_score, so all splits share one schema
         if split == TRAIN:
             laf = result.laf
         else:
-            stream = validation if split == VALIDATION else dt.FeatureStream.from_video_files(
-                _split(videos, split), n)
-            if len(stream) and stream.dim != frames.dim:
-                raise UserError(f"feature sizes differ: train {frames.dim}, {split} {stream.dim}")
-            laf = dt.own_label_scores(result.model, stream)
+            laf = dt.own_label_scores(result.model, held_out[split])
         out = os.path.join(tfrecords.split_dir(scored.uri, split), "data_tfrecord-00000-of-00001.gz")
         dt.write_scored_videos(_split(videos, split), out, laf)
     scored.split_names = artifact_utils.encode_split_names(splits)

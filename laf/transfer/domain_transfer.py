@@ -483,6 +483,18 @@ def run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream,
         return _run(frames, images, validation, num_classes, cfg, label_names)
 
 
+def check_trained(frames: FeatureStream, held_out: FeatureStream, split: str, num_classes: int,
+                  label_names: Sequence[str]) -> None:
+    """Refuse a ``split`` (eval, test) whose videos name an action without training frames: neither
+    transfer nor the trainer could learn it, so those videos would all miss. Reads only labels."""
+    untrained = ((np.bincount(frames.labels, minlength=num_classes) == 0)
+                 & (np.bincount(held_out.labels, minlength=num_classes) > 0))
+    if untrained.any():
+        raise UserError("no training videos for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(untrained))
+                        + f": every action with {split} videos needs videos in the train split (were they all"
+                        " rejected at ingestion? see the videos' rejected.jsonl)")
+
+
 def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: FeatureStream,
                   num_classes: int, label_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     """Refuse, before any training, what would fail late or train a class on nothing; returns
@@ -493,12 +505,8 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
     if not (frames.dim == images.dim == validation.dim):
         raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
                         f"validation {validation.dim}")
+    check_trained(frames, validation, "eval", num_classes, label_names)
     with_frames = np.bincount(frames.labels, minlength=num_classes) > 0
-    untrained = ~with_frames & (np.bincount(validation.labels, minlength=num_classes) > 0)
-    if untrained.any():  # neither transfer nor the trainer could learn them: their eval videos would all miss
-        raise UserError("no training videos for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(untrained))
-                        + ": every action with eval videos needs videos in the train split (were they all rejected"
-                        " at ingestion? see the videos' rejected.jsonl)")
     starved = with_frames & (np.bincount(images.labels, minlength=num_classes) == 0)
     if starved.any():  # CNN_i could never score their frames: LAF ~ 0, a LAF-weighted class unlearned
         raise UserError("no web images for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(starved))
