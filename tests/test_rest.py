@@ -110,10 +110,13 @@ class _TFServing(http.server.BaseHTTPRequestHandler):
             return self._reply(404, {"error": f"Servable not found for request: Latest({name})"})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         try:
-            answer = tf_serving.serve(self.server.model, body)
+            answer = self.answer(body)
         except Exception as e:  # noqa: BLE001 -- TF Serving answers any bad request with 400 + error
             return self._reply(400, {"error": str(e).splitlines()[0]})
         self._reply(200, answer)
+
+    def answer(self, body: dict) -> dict:
+        return tf_serving.serve(self.server.model, body)
 
     def _reply(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -127,13 +130,29 @@ class _TFServing(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _OlderServing(_TFServing):
+    """A server whose model answers as an export of another version: without some outputs."""
+
+    LACKS = {"localize": ("probabilities", "timestamps"), "localize_step": ("state_r", "state_c")}
+
+    def answer(self, body: dict) -> dict:
+        outputs = super().answer(body)["outputs"]
+        lacks = self.LACKS.get(body.get("signature_name"), ())
+        return {"outputs": {k: v for k, v in outputs.items() if k not in lacks}}
+
+
+def serve_in_thread(model, handler=_TFServing):
+    """(a started loopback HTTP server answering with ``model``, its URL)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.model = model
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
 @pytest.fixture(scope="module")
 def server(model):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TFServing)
-    httpd.model = model
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, url = serve_in_thread(model)
+    yield url
     httpd.shutdown()
     httpd.server_close()
 
@@ -159,3 +178,17 @@ def test_server_errors_are_user_errors(server, inputs):
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with pytest.raises(UserError, match="cannot reach the model server at .*refused"):
         rest.predict(closed, "localize", inputs["localize"])
+
+
+def test_a_server_answering_as_another_version_is_a_one_line_error(served_model, model, capfd):
+    """A model server still serving an export without the per-frame outputs (2026-11-27) is named,
+    as the same model loaded locally is, not a KeyError."""
+    httpd, url = serve_in_thread(model, _OlderServing)
+    try:
+        code = main(["localize", "--server", url, served_model.videos[0], *BACKBONE_FLAGS])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "its localize signature lacks the output(s) ['probabilities', 'timestamps'] of this version" in err

@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -238,15 +239,11 @@ def _assert_printed(out: str, offline) -> None:
 
 
 def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, capsys):
-    import http.server
+    from test_rest import serve_in_thread
 
-    from test_rest import _TFServing
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TFServing)
-    httpd.model = localize.load_model(setup.model_dir)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, url = serve_in_thread(localize.load_model(setup.model_dir))
     try:
-        code = main(["localize", "--stream", setup.ts, "--server", f"http://127.0.0.1:{httpd.server_address[1]}",
+        code = main(["localize", "--stream", setup.ts, "--server", url,
                      *setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
                      "--min-length", str(CONFIG.min_length), "--read-timeout", "0.5", "--batch-size", "4"])
     finally:
@@ -254,6 +251,20 @@ def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, c
         httpd.server_close()
     assert code == 0
     _assert_printed(capsys.readouterr().out, offline)
+
+
+def test_a_model_server_answering_without_the_state_is_a_one_line_error(setup, capfd):
+    from test_rest import _OlderServing, serve_in_thread
+
+    httpd, url = serve_in_thread(localize.load_model(setup.model_dir), _OlderServing)
+    try:
+        code = main(["localize", "--stream", setup.ts, "--server", url, *setup.flags, "--read-timeout", "0.5"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "the 'localize_step' answer lacks ['state_c', 'state_r']" in err
 
 
 def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, monkeypatch, capsys):
@@ -591,3 +602,14 @@ def test_a_growing_file_is_followed_until_it_stops_growing(setup):
     writer.join()
     assert len(times) == 30 and np.all(np.diff(times) > 0)  # every frame, including those written last
     assert time.monotonic() - began >= 0.05 * (len(data) // 4096)  # it waited for the writer
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "a zero-byte file (nothing written to it within 0.5 s)"),
+    (b"<html>not a video</html>", "not a readable media stream (truncated or of another type?)"),
+])
+def test_a_file_that_is_no_stream_is_named_as_such(tmp_path, content, message):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(content)
+    with pytest.raises(SourceError, match=re.escape(f"cannot open stream {path}: {message}")):
+        list(LiveSource(str(path), SourceOptions(read_timeout=0.5)).frames())

@@ -44,6 +44,23 @@ def save(model_dir: str, vocabulary: Optional[Vocabulary], settings: Optional[In
     return assets
 
 
+def _checked(backbone: BackboneConfig) -> BackboneConfig:
+    """``backbone`` as read from JSON, refused (ValueError) where a field has the wrong type, which
+    would otherwise fail later, far from the file."""
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not (isinstance(backbone.name, str) and backbone.name and isinstance(backbone.weights, str) and backbone.weights):
+        raise ValueError("backbone name and weights must be non-empty strings")
+    if backbone.layer is not None and not isinstance(backbone.layer, str):
+        raise ValueError(f"backbone layer must be a name or null, got {backbone.layer!r}")
+    if backbone.input_size is not None and not (whole(backbone.input_size) and backbone.input_size > 0):
+        raise ValueError(f"backbone input_size must be a whole number > 0 or null, got {backbone.input_size!r}")
+    if not whole(backbone.seed):
+        raise ValueError(f"backbone seed must be a whole number, got {backbone.seed!r}")
+    return backbone
+
+
 def load(model_dir: str) -> Optional[IngestSettings]:
     """The settings a model's assets carry; None for a model exported without them."""
     assets = files.join(model_dir, "assets")
@@ -52,7 +69,7 @@ def load(model_dir: str) -> Optional[IngestSettings]:
         return None
     try:
         found: Dict[str, Any] = json.loads(files.read_text(path, "features description"))
-        backbone = BackboneConfig(**found["backbone"])
+        backbone = _checked(BackboneConfig(**found["backbone"]))
         fps = float(found["fps"])
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a number > 0, got {found['fps']!r}")

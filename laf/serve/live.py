@@ -48,6 +48,10 @@ class _Stepper:
                             f" {features.shape[-1]} (was it trained with another backbone?)")
         out = self._call({"frame_features": features[None].astype(np.float32),
                           "state_r": self.state[0], "state_c": self.state[1]})
+        lacking = sorted({"probabilities", "state_r", "state_c"} - set(out))
+        if lacking:  # e.g. a model server answering for another model or version
+            raise UserError(f"the {STEP_SIGNATURE!r} answer lacks {lacking} (has {sorted(out)}): is the server"
+                            " serving a model of this version?")
         self.state = (np.asarray(out["state_r"], np.float32), np.asarray(out["state_c"], np.float32))
         actionness = np.asarray(out["actionness"], np.float32)[0] if "actionness" in out else None
         return np.asarray(out["probabilities"], np.float32)[0], actionness

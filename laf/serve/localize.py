@@ -90,11 +90,17 @@ def load_model(model_dir: str):
     if missing:
         raise UserError(f"{model_dir} lacks the signature(s) {missing} (has {sorted(model.signatures)});"
                         " export it with trainer.serving.export")
-    lacking = sorted(set(LOCALIZE_OUTPUTS) - set(model.signatures["localize"].structured_outputs))
-    if lacking:  # exports of 2026-11-27 answered segments alone
-        raise UserError(f"{model_dir}: its localize signature lacks the output(s) {lacking} of this version;"
-                        " rebuild it with laf.serve.upgrade.add_step_signature (README: Serving)")
+    check_localize_outputs(model.signatures["localize"].structured_outputs, model_dir)
     return model
+
+
+def check_localize_outputs(outputs: Iterable[str], source: str) -> None:
+    """Refuse a ``localize`` signature (a loaded model's, or a model server's answer) that lacks an
+    output this version reads: exports of 2026-11-27 answered segments alone."""
+    lacking = sorted(set(LOCALIZE_OUTPUTS) - set(outputs))
+    if lacking:
+        raise UserError(f"{source}: its localize signature lacks the output(s) {lacking} of this version;"
+                        " rebuild it with laf.serve.upgrade.add_step_signature (README: Serving)")
 
 
 def model_classes(model) -> Optional[int]:

@@ -148,6 +148,13 @@ class LiveSource:
                                timeout=timeout)
             return av.open(s, timeout=timeout)
         except av.FFmpegError as e:
+            if s == "-":
+                raise SourceError(f"cannot open stream on stdin (it expects MPEG-TS): {e}") from None
+            if not is_network(s):
+                empty = os.path.getsize(s) == 0
+                raise SourceError(f"cannot open stream {s}: " + (
+                    f"a zero-byte file (nothing written to it within {o.read_timeout:g} s)" if empty
+                    else f"not a readable media stream (truncated or of another type?): {e}")) from None
             raise SourceError(f"cannot open stream {s}: {e}") from None
 
     def frames(self, stop: Optional[threading.Event] = None) -> Iterator[Frame]:
