@@ -60,7 +60,10 @@ def test_thumos14_folder_at_a_remote_uri(tmp_path):
 
 @pytest.mark.parametrize("line, message", [("video_1 3.0\n", "expected '<video> <start> <end>'"),
                                            ("video_1 5 4\n", "invalid segment"),
-                                           ("video_1 a b\n", "expected")])
+                                           ("video_1 a b\n", "expected"),
+                                           ("video_1 -1 4\n", r"invalid segment \[-1.0, 4.0\] \(need finite 0 <= start"),
+                                           ("video_1 5 9 0.7\n", "expected '<video> <start> <end>'"),
+                                           ("video_1 1 2 video_2 3 4\n", "expected '<video> <start> <end>'")])
 def test_thumos14_bad_lines_name_file_and_line(tmp_path, line, message):
     (tmp_path / "X_val.txt").write_text("video_0 1 2\n" + line)
     with pytest.raises(UserError, match=message) as err:
@@ -111,6 +114,8 @@ def test_results_round_trip(tmp_path):
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": ["0", 1]}]}}', "segment"),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": [false, 1]}]}}', "segment"),
     ('{"results": {"v": null}}', "expected a list of results"),
+    ('{"results": {"v": [], "w": [], "v": []}}', "'v' appears twice in one JSON object"),
+    ('{"results": {"v": [{"label": "a", "score": 1, "segment": [-2, 1]}]}}', "need finite 0 <= start"),
     ('{"results": {"v": [{"label": null, "score": 1, "segment": [0, 1]}]}}', '"label" must be a non-empty string'),
     (b'{"results": {"v\xe9": []}}', "not UTF-8 text"),
 ])
@@ -129,6 +134,7 @@ def test_bad_result_files_are_user_errors(tmp_path, content, message):
     ('{"database": {"v": {"annotations": ["x"]}}}', '"label" must be a non-empty string'),
     ('{"database": {"v": {"annotations": [{"segment": [0, 1], "label": null}]}}}', '"label" must be a non-empty'),
     ('{"database": {"v": {"annotations": [{"segment": [0, 1], "label": 3}]}}}', '"label" must be a non-empty'),
+    ('{"database": {"v": {"annotations": []}, "v": {"annotations": []}}}', "'v' appears twice in one JSON object"),
 ])
 def test_bad_activitynet_ground_truth_is_a_user_error(tmp_path, content, message):
     path = tmp_path / "gt.json"
@@ -160,3 +166,32 @@ def test_bad_ground_truth_paths(tmp_path):
     (tmp_path / "results.json").write_text('{"results": {}}')
     with pytest.raises(UserError, match="no \"database\""):
         annotations.read_ground_truth(str(tmp_path / "results.json"))
+
+
+def test_ground_truth_that_can_only_be_missed_is_warned_of(tmp_path, caplog):
+    """Kept as the benchmarks' kits keep it, but named: a repeated segment, a zero-length one, one
+    starting past its video's end, an empty class file, a class only in another subset."""
+    folder = tmp_path / "thumos"
+    folder.mkdir()
+    (folder / "A_test.txt").write_text("v1 1 2\nv1 5 5\nv1 1 2\n")
+    (folder / "B_test.txt").write_text("\n")
+    (folder / "C_Test.txt").write_text("v1 3 4\n")
+    (folder / "Ambiguous_test.txt").write_text("v1 1 2\nv1 1 2\n")
+    with caplog.at_level("WARNING", logger="laf.evaluate.annotations"):
+        assert annotations.read_thumos14(str(folder), "test") == {"v1": [Segment(1, 2, "A"), Segment(1, 2, "A"),
+                                                                         Segment(5, 5, "A")]}
+    found = [r.getMessage() for r in caplog.records]
+    assert found == [f"{folder}: class(es) C have annotation files of other subsets (Test) but none of 'test': left"
+                     " out of the mAP",
+                     f"{folder}/A_test.txt:2: zero-length segment [5, 5] of v1 can never be matched",
+                     f"{folder}/A_test.txt:3 repeats the segment of {folder}/A_test.txt:1: counted twice, so one copy"
+                     " can only be missed",
+                     f"{folder}/B_test.txt holds no segments: class B is left out of the mAP"]
+    caplog.clear()
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({"database": {"v": {"duration": 80.5, "annotations": [
+        {"segment": [500, 520], "label": "A"}, {"segment": [1, 2], "label": "A"}, {"segment": [1, 2], "label": "B"}]}}}))
+    with caplog.at_level("WARNING", logger="laf.evaluate.annotations"):
+        assert len(annotations.read_activitynet(str(path))["v"]) == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: v annotation 0: segment [500, 520] starts at or after the end of v (80.5 s): times in another unit?"]

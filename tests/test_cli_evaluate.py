@@ -66,7 +66,8 @@ def test_thumos14_protocol(files, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [(["--tiou", "0.5,x"], "comma-separated numbers"),
-                                            (["--tiou", "1.5"], "lie in (0, 1]")])
+                                            (["--tiou", "1.5"], "lie in (0, 1]"),
+                                            (["--tiou", "0.5000001,0.5000004"], "differ beyond the digits")])
 def test_user_errors_are_one_line(files, capsys, extra, message):
     gt_json, _, pred = files
     assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred] + extra) == 2

@@ -98,6 +98,7 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"data": {"allow_private_addresses": "yes"}}, r"data.allow_private_addresses must be bool, got 'yes'"),
     ({"evaluation": {"top_k_classes": 0}}, r"evaluation.top_k_classes must be > 0, got 0"),
     ({"evaluation": {"tiou": []}}, r"evaluation.tiou: give at least one tIoU threshold"),
+    ({"evaluation": {"tiou": [0.5, 0.3, 0.5]}}, r"evaluation.tiou: a threshold is given twice \[0.5, 0.3, 0.5\]"),
     ({"trainer": {"optimizer": "bogus"}}, r"trainer.optimizer must be one of .*sgd, got 'bogus'"),
     ({"features": {"input_size": 16}}, r"features.input_size must be >= 32 pixels, got 16"),
     ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),

@@ -125,9 +125,12 @@ def test_self_contained_and_complete(rendered):
 
 
 def test_unreadable_image_is_a_note_not_a_crash(data, tmp_path):
-    path = page.render(data, str(tmp_path / "r.html"), images_per_class=10)
+    shown = []
+    path = page.render(data, str(tmp_path / "r.html"), images_per_class=10, shown=shown)
     text = open(path, encoding="utf-8").read()
     assert "broken.jpg could not be read" in text and "4 of 5 shown" in text
+    assert [n for n in shown if "could not be read" in n] == [f"image {data.images['Cook:chop']['dropped'][-1]}"
+                                                             " could not be read; left out of the examples"]
 
 
 def test_an_unreadable_image_first_does_not_cost_a_thumbnail(data, tmp_path):

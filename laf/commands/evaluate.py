@@ -39,7 +39,10 @@ def parse_tious(text: str) -> List[float]:
         raise UserError(f"--tiou must be comma-separated numbers, got {text!r}") from None
     if not values or any(not 0.0 < v <= 1.0 for v in values):
         raise UserError(f"--tiou thresholds must lie in (0, 1], got {text!r}")
-    return sorted(set(values))  # one column each, in order: 0.5 and 0.50 are one threshold
+    values = sorted(set(values))  # one column each, in order: 0.5 and 0.50 are one threshold
+    if len({tiou_key(v) for v in values}) < len(values):
+        raise UserError(f"--tiou thresholds {text!r} differ beyond the digits their results are named by")
+    return values
 
 
 def format_table(result: APResult) -> str:

@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.output) or files.folder_blocker(os.path.dirname(os.path.abspath(args.output))):  # first
         raise UserError(f"--output {args.output}: need an HTML file in a folder that can be written")
     data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos)
-    path = page.render(data, args.output, images_per_class=args.images)
-    for note in data.notes:
+    notes: list = []
+    path = page.render(data, args.output, images_per_class=args.images, shown=notes)
+    for note in notes:
         print(f"note: {note}", file=sys.stderr)  # as every command's notes; stdout: the report's path
     print(f"report: {os.path.abspath(path)}")
     return 0

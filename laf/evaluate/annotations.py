@@ -12,6 +12,7 @@ Malformed input raises :class:`laf.errors.UserError` naming the file (and line).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
@@ -22,6 +23,8 @@ from laf.evaluate.evaluation import Detection
 from schemas.segment import AMBIGUOUS, Segment
 
 RESULTS_VERSION = "VERSION 1.3"
+
+log = logging.getLogger(__name__)
 
 
 def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
@@ -64,22 +67,55 @@ def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
         subset = next(iter(found))
     if subset not in found:
         raise UserError(f"{folder!r} has no annotation files of subset {subset!r} (found {sorted(found)})")
+    elsewhere = sorted({label for other in found.values() for label in other} - set(found[subset]) - {AMBIGUOUS})
+    if elsewhere:  # e.g. Header_Test.txt beside Kick_test.txt: that class would silently leave the mAP
+        log.warning("%s: class(es) %s have annotation files of other subsets (%s) but none of %r: left out of"
+                    " the mAP", folder, ", ".join(elsewhere), ", ".join(s for s in sorted(found) if s != subset),
+                    subset)
     return found[subset]
 
 
 def _read_thumos_file(path: str, label: str) -> Dict[str, List[Segment]]:
+    """One class's segments; exactly three columns (a fourth, or a lost line break that joins two
+    lines, would otherwise drop a value or a segment unseen)."""
     out: Dict[str, List[Segment]] = {}
+    first: Dict[tuple, str] = {}
     for number, line in enumerate(files.read_text(path).splitlines(), 1):
         fields = line.split()
         if not fields:
             continue
         try:
+            if len(fields) != 3:
+                raise ValueError(line)
             video, start, end = fields[0], float(fields[1]), float(fields[2])
-        except (IndexError, ValueError):
+        except ValueError:
             raise UserError(f"{path}:{number}: expected '<video> <start> <end>', got {line.strip()!r}") from None
-        _check_segment(start, end, f"{path}:{number}")
-        out.setdefault(video, []).append(Segment(start, end, label))
+        where = f"{path}:{number}"
+        _check_segment(start, end, where)
+        segment = Segment(start, end, label)
+        if label != AMBIGUOUS:  # an Ambiguous segment is never a positive
+            _note_ground_truth(where, video, segment, first)
+        out.setdefault(video, []).append(segment)
+    if not out and label != AMBIGUOUS:
+        log.warning("%s holds no segments: class %s is left out of the mAP", path, label)
     return out
+
+
+def _note_ground_truth(where: str, video: str, segment: Segment, first: Dict[tuple, str],
+                       duration: Optional[float] = None) -> None:
+    """Warn of a ground-truth segment that can only count as missed, though kept as the benchmarks'
+    kits keep it: a repeat (two positives, one of them unmatchable), zero length (tIoU 0 with any
+    detection), or one past the video's known ``duration``."""
+    start, end = segment.start, segment.end
+    key = (video, start, end, segment.label)
+    if key in first:
+        log.warning("%s repeats the segment of %s: counted twice, so one copy can only be missed", where, first[key])
+    first.setdefault(key, where)
+    if end == start:
+        log.warning("%s: zero-length segment [%g, %g] of %s can never be matched", where, start, end, video)
+    if duration is not None and start >= duration:
+        log.warning("%s: segment [%g, %g] starts at or after the end of %s (%g s): times in another unit?",
+                    where, start, end, video, duration)
 
 
 def _merge(parts: Iterable[Dict[str, List[Segment]]]) -> Dict[str, List[Segment]]:
@@ -125,8 +161,16 @@ def write_thumos14(folder: str, gt: Mapping[str, Sequence[Segment]], subset: str
 # --- ActivityNet ---------------------------------------------------------------------------------
 
 def _load_json(path: str) -> dict:
+    def once(pairs):  # json.loads keeps only the last of a repeated key: a video listed twice lost its first entry
+        found = {}
+        for key, value in pairs:
+            if key in found:
+                raise UserError(f"{path}: {key!r} appears twice in one JSON object; merge its entries")
+            found[key] = value
+        return found
+
     try:
-        data = json.loads(files.read_text(path))
+        data = json.loads(files.read_text(path), object_pairs_hook=once)
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
@@ -135,8 +179,8 @@ def _load_json(path: str) -> dict:
 
 
 def _check_segment(start: float, end: float, where: str) -> None:
-    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-        raise UserError(f"{where}: invalid segment [{start}, {end}] (need finite start <= end)")
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start or start < 0:
+        raise UserError(f"{where}: invalid segment [{start}, {end}] (need finite 0 <= start <= end)")
 
 
 def _is_json_number(value) -> bool:
@@ -185,11 +229,15 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
                             " data.subset in a pipeline config)")
         if subset is not None and info.get("subset") != subset:
             continue
-        segments = []
+        segments, first = [], {}
+        duration = info.get("duration")
+        duration = float(duration) if _is_json_number(duration) and duration > 0 else None
         for i, ann in enumerate(info.get("annotations", [])):
             where = f"{path}: {video} annotation {i}"
             label = _label(ann, where)
-            segments.append(Segment(*_segment(ann, where), label))
+            segment = Segment(*_segment(ann, where), label)
+            _note_ground_truth(where, video, segment, first, duration)
+            segments.append(segment)
         out[video] = segments
     return out
 

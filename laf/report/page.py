@@ -370,8 +370,10 @@ _IMAGES_NOTE = ("<p>Web images of the chosen round's filter: kept (green) and dr
                 "the image's own label against theta1.</p>")
 
 
-def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
-    """Write the report to ``path`` (one HTML file, no external resources); returns the path."""
+def render(data: ReportData, path: str, images_per_class: int = 6, shown: Optional[List[str]] = None) -> str:
+    """Write the report to ``path`` (one HTML file, no external resources); returns the path.
+    ``shown``: a list that receives every note the page shows, the data's and those the page adds
+    (an unreadable image), for a command to print."""
     notes = list(data.notes)
     colors = _colors(_class_names(data))
     sections = [
@@ -401,6 +403,8 @@ def render(data: ReportData, path: str, images_per_class: int = 6) -> str:
         body.append(f"<p>Pipeline root: <code>{_esc(data.source)}</code></p>")
     for title, present, make in sections:
         body.append(f"<h2>{_esc(title)}</h2>" + (make() if present else f"<p>No {_esc(title.lower())}.</p>"))
+    if shown is not None:
+        shown.extend(notes)
     if notes:
         body.append("<h2>Notes</h2><ul>" + "".join(f'<li class="note">{_esc(n)}</li>' for n in notes) + "</ul>")
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_esc(data.title)}</title>"
