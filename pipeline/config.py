@@ -395,11 +395,13 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 
 
 def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
-    """Relative paths (given or default) are relative to the config file, as users expect."""
+    """Relative paths (given or default) are relative to the config file, as users expect; ``~`` and
+    ``$VAR`` are expanded first, as a shell would (joined as they were, a run made a folder named ``~``)."""
     def fix(p: str) -> str:
-        if not p.strip() or "://" in p or os.path.isabs(p):  # a blank one is refused by validate
+        if not p.strip() or "://" in p:  # a blank one is refused by validate
             return p
-        return os.path.normpath(os.path.join(base, p))
+        p = os.path.expandvars(os.path.expanduser(p))
+        return p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
 
     cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
     for key in DATA_PATHS:

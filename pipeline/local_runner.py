@@ -81,6 +81,7 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
     for key in ("pipeline_root", "serving_dir"):  # the Pusher, the last step, would find it out after all the work
         check_output_folder(key, getattr(cfg, key))
     check_metadata_moved(cfg)
+    check_beam_runners(cfg)
     videos = cfg.data.read_videos()
     vocabulary = check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
                               cfg.data.taxonomy)
@@ -88,6 +89,20 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
         raise UserError(f"trainer.variant oracle weights each frame by the ground truth, but no train video of"
                         f" {cfg.data.video_source} has segments: it would learn nothing")
     return videos, vocabulary
+
+
+def check_beam_runners(cfg: PipelineConfig) -> None:
+    """A ``--runner`` in the Beam flags that Beam does not know, refused in one line now rather than by
+    the first component, after TF has loaded (Beam is imported only when a runner is named)."""
+    from laf.ingest import runners
+
+    for key, args in (("beam.extra_args", cfg.beam.extra_args),
+                      ("beam.ingest_args", cfg.beam.extra_args + cfg.beam.ingest_args)):
+        if any(arg.startswith("--runner") for arg in args):
+            try:
+                runners.make_pipeline(args)
+            except UserError as e:
+                raise UserError(f"{key}: {e}") from None
 
 
 def check_metadata_moved(cfg: PipelineConfig) -> None:

@@ -17,6 +17,7 @@ from components.domain_transfer.component import DomainTransfer
 from components.image_ingest.component import ImageIngest
 from components.validation_gate.component import ValidationGate
 from components.video_ingest.component import VideoIngest
+from laf.errors import UserError
 from laf.ingest import fingerprint
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
@@ -109,11 +110,15 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
 
+    components = [video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer, baseline,
+                  evaluator, pusher]
+    if cfg.pipeline_name in {c.id for c in components}:  # TFX refuses it with a RuntimeError, after the imports
+        raise UserError(f"pipeline_name {cfg.pipeline_name!r} is the id of one of the pipeline's components;"
+                        " choose another name")
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=cfg.pipeline_root,
-        components=[video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer,
-                    baseline, evaluator, pusher],
+        components=components,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam.pipeline_args(),

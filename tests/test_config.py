@@ -34,6 +34,17 @@ def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
         assert cfg.data.allow_private_addresses is False  # image URLs on local hosts are refused by default
 
 
+def test_home_and_variables_in_paths_are_expanded_as_a_shell_would(data_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(data_dir / "home"))
+    monkeypatch.setenv("LAF_DATA", str(data_dir))
+    raw = {"data": {"videos": "$LAF_DATA/videos.csv", "images": "${LAF_DATA}/images"},
+           "pipeline_root": "~/laf/root", "serving_dir": "~/laf/serving"}
+    cfg = config.load(_write(data_dir, raw))
+    assert (cfg.data.videos, cfg.data.images) == (str(data_dir / "videos.csv"), str(data_dir / "images"))
+    assert (cfg.pipeline_root, cfg.serving_dir) == (str(data_dir / "home" / "laf" / "root"),
+                                                    str(data_dir / "home" / "laf" / "serving"))
+
+
 def test_annotation_files_instead_of_a_manifest(data_dir):
     (data_dir / "thumos").mkdir()
     (data_dir / "thumos" / "A:x_val.txt").write_text("v1 1.0 2.0\n")

@@ -36,9 +36,9 @@ def test_metadata_an_earlier_version_kept_under_the_current_folder_is_named_not_
         check_metadata_moved(cfg)
 
 
-def test_the_oracle_without_any_train_segment_is_refused_before_the_run(tmp_path):
+def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_before_the_run(tmp_path):
     """Segments only on eval/test videos (as the README describes them): the oracle's weights would all be 0."""
-    from pipeline.config import DataConfig, PipelineConfig, TrainerConfig
+    from pipeline.config import BeamConfig, DataConfig, PipelineConfig, TrainerConfig
     from pipeline.local_runner import check_inputs
 
     rows = "".join(f"v{i}.mp4,{label},{split},{'[[1, 2]]' if split != 'train' else ''}\n"
@@ -54,3 +54,8 @@ def test_the_oracle_without_any_train_segment_is_refused_before_the_run(tmp_path
     check_inputs(PipelineConfig(**common))  # the product's variant needs no segments
     with pytest.raises(UserError, match="trainer.variant oracle weights each frame by the ground truth, but no train"):
         check_inputs(PipelineConfig(**common, trainer=TrainerConfig(variant="oracle")))
+    for key in ("extra_args", "ingest_args"):  # a mistyped runner: one line now, not a traceback after TF loads
+        beam = BeamConfig(**{key: ["--runner=DirectRuner"]})
+        with pytest.raises(UserError, match=f"^beam.{key}: Beam options .*Unexpected pipeline runner: DirectRuner"):
+            check_inputs(PipelineConfig(**common, beam=beam))
+    check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=["--runner=DirectRunner"])))

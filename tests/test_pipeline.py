@@ -355,6 +355,18 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     assert activities(compiled["Evaluator"]) == [None, None]  # learned from the test videos where it runs
 
 
+@pytest.mark.parametrize("name", ["Trainer", "VideoIngest", "latest_blessed_model_resolver"])
+def test_a_pipeline_named_as_one_of_its_components_is_a_one_line_error(name):
+    from laf.errors import UserError
+    from pipeline import config
+    from pipeline.pipeline import create_pipeline
+
+    cfg = config.from_dict({"data": {"videos": "videos.csv", "images": "images"}, "pipeline_name": name},
+                           check_paths=False)
+    with pytest.raises(UserError, match=f"^pipeline_name '{name}' is the id of one of the pipeline's components"):
+        create_pipeline(cfg)
+
+
 def test_annotation_files_and_taxonomy_reach_video_ingest():
     """``data.annotations`` (THUMOS14 folder / ActivityNet JSON) with ``data.video_dir`` instead of a
     manifest, and ``data.taxonomy`` for labels without an ``Activity:`` part."""
