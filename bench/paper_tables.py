@@ -114,7 +114,7 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
            "activity_hit@1": evaluation.activity_hit_at_k(fused, labels, vocabulary.activity_matrix(), 1)}
     detections = [d for o, r in zip(outs, records)
                   for d in evaluation.localize(r.video_id, o["probabilities"], r.timestamps, vocabulary.labels,
-                                               localize, actionness=o.get("actionness"))]
+                                               localize, r.duration, actionness=o.get("actionness"))]
     gt = {r.video_id: list(r.segments) for r in records}
     ambiguous = {r.video_id: list(r.ambiguous) for r in records if r.ambiguous}
     ap = evaluation.average_precision(gt, detections, evaluation.PAPER_TIOUS, ambiguous=ambiguous or None)

@@ -109,9 +109,23 @@ def test_windows_cover_tail_and_short_videos_and_use_timestamps():
     stamps = np.array([0.0, 0.5, 1.5])
     dets = ev.localize("v", np.array([[1.0], [1.0], [1.0]]), stamps, ["X"], LocalizeConfig(window=10))
     assert dets == [Detection("v", 0.0, 2.25, "X", 1.0)]  # last frame lasts the mean interval 0.75 s
-    dets = ev.localize("v", np.array([[1.0]]), [3.0], ["X"], frame_duration=0.5)
-    assert dets == [Detection("v", 3.0, 3.5, "X", 1.0)]
+    assert ev.localize("v", np.array([[1.0]]), [3.0], ["X"]) == [Detection("v", 3.0, 4.0, "X", 1.0)]  # 1 s
     assert ev.localize("v", np.zeros((0, 1)), [], ["X"]) == []
+
+
+@pytest.mark.parametrize("stamps, video_end, end", [
+    ([0.0], 0.1, 0.1),                  # a clip shorter than a second: not a detection past its end
+    ([3.0], 3.5, 3.5),
+    ([0.0, 0.5, 1.0], 1.3, 1.3),        # the last sample lasts until the video ends
+    ([0, 0, 0, 2, 2, 2, 4, 4, 4, 6, 6, 6], 8.0, 8.0),  # a 0.5 fps source sampled at 2 fps: its last frame lasts 2 s
+    ([0.0, 0.5, 1.0], 1.0, 1.5),        # a duration not after the last frame is no duration: the mean interval
+    ([0.0, 0.5, 1.0], None, 1.5),
+])
+def test_the_last_frame_lasts_until_the_video_s_end(stamps, video_end, end):
+    n = len(stamps)
+    dets = ev.localize("v", np.ones((n, 1)), np.asarray(stamps, np.float64), ["X"], LocalizeConfig(window=n),
+                       video_end)
+    assert dets == [Detection("v", float(stamps[0]), end, "X", 1.0)]
 
 
 def test_a_repeated_time_lasts_until_the_next_later_frame():

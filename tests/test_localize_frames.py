@@ -4,6 +4,7 @@ directly and through TF Serving's REST conversion) answer as the product does: t
 images featurized by ingestion's image code (``images.prepare`` + the backbone's ``feature_fn``),
 then the ``localize`` signature on that record."""
 import base64
+import dataclasses
 import io
 import json
 
@@ -81,13 +82,16 @@ def test_frames_in_answer_as_the_product(pushed, client_frames, product):
 
 def test_frames_sampled_as_ingestion_does_answer_as_laf_localize(served_model, pushed):
     """Frames at the input size from ingestion's own sampler, sent losslessly (PNG): no resize, so
-    the answer is ``laf localize --model`` on the video file (ingestion's records -> ``localize``)."""
+    the answer is ``laf localize --model`` on the video file (ingestion's records -> ``localize``),
+    the records' duration left out as frames carry none (the last frame then lasts the mean interval)."""
     settings = assets.load(served_model.pushed)
     video = served_model.videos[1]
     samples = list(Video(video, fps=settings.fps, size=settings.backbone.size).samples())
     got = tf_serving.call(pushed, "localize_frames", {"frames": [_encode(s.image, "PNG") for s in samples],
                          "timestamps": np.array([s.target for s in samples], np.float32)})
-    _assert_same_answer(got, localize.localize_outputs(pushed, localize.featurize([video], settings)), frames=13)
+    records = [VideoRecord.parse(e) for e in localize.featurize([video], settings)]
+    unknown = [dataclasses.replace(r, duration=0.0).serialize() for r in records]
+    _assert_same_answer(got, localize.localize_outputs(pushed, unknown), frames=13)
 
 
 def test_rest_body_answers_as_the_direct_call(pushed, client_frames, product):

@@ -42,6 +42,29 @@ def test_same_detections_as_library_on_random_inputs(config):
         assert_same(out, ev.detect(probs, stamps, config), 64)
 
 
+@pytest.mark.parametrize("config", CONFIGS[:4], ids=str)
+def test_the_video_s_end_gives_the_library_s_detections(config):
+    """The last frame lasts until the video's duration where that lies after it, in the graph as in
+    the library, one video and a padded batch alike."""
+    rng = np.random.default_rng(6)
+    videos = [random_video(rng, frames) for frames in (1, 2, 9, 37)]
+    ends = [v[1][-1] + extra for v, extra in zip(videos, (0.1, 0.0, 3.0, -1.0))]  # after, at, long after, before
+    for (probs, stamps), end in zip(videos, ends):
+        out = {k: v.numpy() for k, v in localize(probs, stamps, len(stamps), config, max_detections=64,
+                                                 video_end=np.float32(end)).items()}
+        lib = ev.detect(probs, stamps, config, float(np.float32(end)))
+        assert_same(out, lib, 64)
+    longest = max(len(s) for _, s in videos)
+    batch = localize_batch(np.stack([np.pad(p, ((0, longest - len(p)), (0, 0))) for p, _ in videos]),
+                           np.stack([np.pad(s, (0, longest - len(s))) for _, s in videos]),
+                           np.array([len(s) for _, s in videos], np.int64), config,
+                           np.asarray(ends, np.float32))
+    for i, ((probs, stamps), end) in enumerate(zip(videos, ends)):
+        lib = ev.detect(probs, stamps, config, float(np.float32(end)))
+        assert int(batch["count"][i]) == len(lib.score)
+        np.testing.assert_allclose(batch["end"][i, :len(lib.score)], lib.end, rtol=1e-6)
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_repeated_times_give_the_library_s_detections(config):
     """A variable-frame-rate file's reused frames repeat a time: each lasts until the next later one."""

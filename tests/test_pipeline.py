@@ -141,7 +141,8 @@ def test_pushed_model_serves_every_signature_like_the_library(demo_run, tmp_path
         np.testing.assert_allclose(probs[i, :n].sum(-1), 1.0, atol=1e-4)
         assert np.all(probs[i, n:] == 0)
         assert np.all(actionness[i, n:] == 0) and np.all((actionness[i, :n] > 0) & (actionness[i, :n] < 1))
-        seg = evaluation.detect(evaluation.class_evidence(probs[i, :n], actionness[i, :n]), v.timestamps, localize_cfg)
+        seg = evaluation.detect(evaluation.class_evidence(probs[i, :n], actionness[i, :n]), v.timestamps, localize_cfg,
+                                v.duration)
         count = int(loc["count"][i])
         limit = min(count, len(seg.start))
         assert count == min(len(seg.start), loc["start"].shape[1])

@@ -141,6 +141,17 @@ class _OlderServing(_TFServing):
         return {"outputs": {k: v for k, v in outputs.items() if k not in lacks}}
 
 
+class Flaky(_TFServing):
+    """Answers HTTP 503 (a version loading) to the first ``server.failures`` requests."""
+
+    def do_POST(self):
+        self.server.calls += 1
+        if self.server.calls <= self.server.failures:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            return self._reply(503, {"error": "Servable not available"})
+        return super().do_POST()
+
+
 def serve_in_thread(model, handler=_TFServing):
     """(a started loopback HTTP server answering with ``model``, its URL)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -165,6 +176,25 @@ def test_cli_server_mode_prints_the_local_detections(served_model, model, server
     assert main(["localize", "--server", server, *s.videos, *BACKBONE_FLAGS, "--labels", labels, "--top", "0"]) == 0
     printed = capsys.readouterr().out
     assert printed.strip() == expected.strip() and len(printed.splitlines()) > len(VOCABULARY)
+
+
+def test_cli_server_mode_waits_out_a_server_that_cannot_answer_now(served_model, model, server, capsys):
+    """Two 503s on a video (a version loading) are asked again, not the end of every video's work."""
+    s = served_model
+    labels = os.path.join(s.model_dir, "assets", "labels.json")
+    argv = [*s.videos, *BACKBONE_FLAGS, "--labels", labels, "--top", "0"]
+    assert main(["localize", "--server", server, *argv]) == 0
+    expected = capsys.readouterr().out
+    httpd, url = serve_in_thread(model, Flaky)
+    httpd.calls, httpd.failures = 0, 2
+    try:
+        assert main(["localize", "--server", url, *argv]) == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    printed = capsys.readouterr()
+    assert printed.out == expected and printed.err.count("HTTP 503: Servable not available; retrying in") == 2
+    assert httpd.calls == len(s.videos) + 2
 
 
 def test_server_errors_are_user_errors(server, inputs):

@@ -19,7 +19,7 @@ import pytest
 
 from laf.cli import main
 from laf.ingest.backbones import BackboneConfig
-from laf.serve import live, localize, online
+from laf.serve import live, localize, online, rest
 from laf.serve.stream import LiveSource, OnlineSampler, SourceError, SourceOptions, is_network
 from schemas.vocabulary import Vocabulary
 import video_fixtures as vf
@@ -269,24 +269,12 @@ def test_a_model_server_answering_without_the_state_is_a_one_line_error(setup, c
 
 def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, monkeypatch, capsys):
     """Two 503s (a version loading) are waited out, with the same step's state; one that never
-    recovers fails in one line after SERVER_PATIENCE; a refused request (4xx) is not retried."""
-    import http.server
-
+    recovers fails in one line after rest.SERVER_PATIENCE; a refused request (4xx) is not retried."""
     from laf.errors import UserError
-    from test_rest import _TFServing
+    from test_rest import Flaky, serve_in_thread
 
-    class Flaky(_TFServing):
-        def do_POST(self):
-            self.server.calls += 1
-            if self.server.calls <= self.server.failures:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                return self._reply(503, {"error": "Servable not available"})
-            return super().do_POST()
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-    httpd.model, httpd.calls, httpd.failures = localize.load_model(setup.model_dir), 0, 2
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    server = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, server = serve_in_thread(localize.load_model(setup.model_dir), Flaky)
+    httpd.calls, httpd.failures = 0, 2
     try:
         stepper = live.RestStepper(server, "laf", setup.model_dir)
         x = offline[0].features[:5].astype(np.float32)
@@ -294,7 +282,7 @@ def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, mo
         np.testing.assert_allclose(p, offline[1][:5], atol=1e-5)
         assert httpd.calls == 3 and capsys.readouterr().err.count("retrying in") == 2
         httpd.calls, httpd.failures = 0, 10 ** 6
-        monkeypatch.setattr(live, "SERVER_PATIENCE", 1.0)
+        monkeypatch.setattr(rest, "SERVER_PATIENCE", 1.0)
         with pytest.raises(UserError, match="HTTP 503.*gave up after"):
             stepper.step(x)
         httpd.calls, httpd.failures = 0, 0

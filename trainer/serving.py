@@ -59,14 +59,16 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     localize_config = localize_config or LocalizeConfig()
 
     def parse(examples):
-        _, sequences, lengths = tf.io.parse_sequence_example(
-            examples, sequence_features=video_sequence_spec(feature_dim))
+        context, sequences, lengths = tf.io.parse_sequence_example(
+            examples, context_features=DURATION_SPEC, sequence_features=video_sequence_spec(feature_dim))
         num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
-        return sequences[names.FRAME_FEATURES], sequences[names.TIMESTAMP], num_frames
+        return sequences[names.FRAME_FEATURES], sequences[names.TIMESTAMP], num_frames, context[names.DURATION]
+
+    def frames_of(features, timestamps, num_frames):
+        return {**frame_outputs(net, features, num_frames), "timestamps": timestamps, "num_frames": num_frames}
 
     def from_examples(examples):
-        features, timestamps, num_frames = parse(examples)
-        return {**frame_outputs(net, features, num_frames), "timestamps": timestamps, "num_frames": num_frames}
+        return frames_of(*parse(examples)[:3])
 
     def from_features(frame_features, lengths):
         return frame_outputs(net, frame_features, lengths)
@@ -75,15 +77,16 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
         outputs, final = net(frame_features, states=split_states(net, state_r, state_c), training=False)
         return {**served(outputs), **join_states(final, tf.shape(frame_features)[0])}
 
-    def localized(frames):
+    def localized(frames, video_ends=None):
         # the per-frame outputs are returned too: one call gives segments and the evidence they came from
         return {**frames, **localize_batch(class_evidence(frames), frames["timestamps"], frames["num_frames"],
-                                           localize_config.for_evidence("actionness" in frames))}
+                                           localize_config.for_evidence("actionness" in frames), video_ends)}
 
     def localize(examples):
-        frames = from_examples(examples)
+        *inputs, durations = parse(examples)
+        frames = frames_of(*inputs)
         with tf.control_dependencies(timestamp_checks(frames["timestamps"], frames["num_frames"], "localize")):
-            return localized({k: tf.identity(v) for k, v in frames.items()})
+            return localized({k: tf.identity(v) for k, v in frames.items()}, durations)
 
     def localize_frames(frames, timestamps):
         checks = [tf.debugging.assert_positive(tf.size(frames), message="localize_frames: no frames"),
@@ -93,9 +96,7 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
             checks += timestamp_checks(timestamps[None], tf.size(timestamps, out_type=tf.int64)[None], "localize_frames")
         with tf.control_dependencies(checks):
             features = frames_tf.featurize(frames, *backbone)
-        num_frames = tf.shape(features, out_type=tf.int64)[:1]
-        return localized({**frame_outputs(net, features[None], num_frames), "timestamps": timestamps[None],
-                          "num_frames": num_frames})
+        return localized(frames_of(features[None], timestamps[None], tf.shape(features, out_type=tf.int64)[:1]))
 
     examples_spec = [tf.TensorSpec([None], tf.string, name="examples")]
     frames_endpoint = {"localize_frames": (localize_frames, [
@@ -113,6 +114,11 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
             tf.TensorSpec([None, sum(state_widths(net)[1])], tf.float32, name="state_c")]),
         **frames_endpoint,
     }
+
+
+# the records' duration, which ends the last frame's windows (laf.evaluate.evaluation.frame_bounds);
+# a record without it (0) keeps the sampling interval
+DURATION_SPEC = {names.DURATION: tf.io.FixedLenFeature([], tf.float32, default_value=0.0)}
 
 
 def state_widths(net: keras.Model) -> Tuple[List[int], List[int]]:

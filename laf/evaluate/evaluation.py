@@ -198,15 +198,20 @@ class Segments(NamedTuple):
     score: np.ndarray
 
 
-def frame_bounds(timestamps, frame_duration: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Start/end seconds of each time step: a frame lasts until the next later one; the last lasts
-    ``frame_duration`` (default: the mean sampling interval, 1 s for a single frame). Why "later":
-    ingestion reuses a frame across a gap in a variable-frame-rate file, so a time repeats, and a
-    frame lasting until its repeat would make zero-length windows that NMS never suppresses."""
+def frame_bounds(timestamps, video_end: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Start/end seconds of each time step: a frame lasts until the next later one; the last until
+    ``video_end`` (the video's duration) where that lies after it, else for the mean sampling
+    interval (1 s for a single frame). Why the duration: a clip shorter than a second, or a source
+    slower than the sampling (a frame repeated, then a long last one), would otherwise end its
+    detections before or past the video's end. Why "later": ingestion reuses a frame across a gap
+    in a variable-frame-rate file, so a time repeats, and a frame lasting until its repeat would
+    make zero-length windows that NMS never suppresses."""
     t = np.asarray(timestamps, np.float64)
-    if frame_duration is None:  # 1 s where the times give none: one frame, or one time repeated throughout
-        frame_duration = (t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 and t[-1] > t[0] else 1.0
-    return t, np.append(t, t[-1] + frame_duration)[np.searchsorted(t, t, side="right")]
+    if video_end is not None and video_end > t[-1]:
+        last = float(video_end)
+    else:  # 1 s where the times give none: one frame, or one time repeated throughout
+        last = t[-1] + ((t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 and t[-1] > t[0] else 1.0)
+    return t, np.append(t, last)[np.searchsorted(t, t, side="right")]
 
 
 def window_starts(num_frames: int, window: int, stride: int) -> Tuple[np.ndarray, int]:
@@ -350,12 +355,13 @@ def greedy_nms(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap
 
 
 def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
-           frame_duration: Optional[float] = None) -> Segments:
+           video_end: Optional[float] = None) -> Segments:
     """Sliding-window localization of one video from its per-frame probabilities ``[T, N]``.
 
     A window's score for a class is the mean probability over its time steps (several window lengths:
     :func:`window_scores`, and runs of the evidence, :func:`candidates`); per class, greedy NMS keeps
-    the best windows. Start/end come from the per-frame ``timestamps`` ``[T]``.
+    the best windows. Start/end come from the per-frame ``timestamps`` ``[T]``, and the last frame's
+    end from ``video_end``, the video's duration where known (:func:`frame_bounds`).
     """
     p = np.asarray(probabilities, np.float64)
     num_frames = p.shape[0]
@@ -363,7 +369,7 @@ def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
         return Segments(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
     starts, width = candidates(p, config)
     scores = window_scores(p, starts, width, config)  # [S, N]
-    frame_start, frame_end = frame_bounds(np.asarray(timestamps)[:num_frames], frame_duration)
+    frame_start, frame_end = frame_bounds(np.asarray(timestamps)[:num_frames], video_end)
     win_start, win_end = frame_start[starts], frame_end[starts + width - 1]
     classes = considered_classes(p, config.top_k_classes)
     class_scores = scores[:, classes].T  # [C, S]
@@ -376,18 +382,18 @@ def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
 
 
 def detect_evidence(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
-                    frame_duration: Optional[float] = None, actionness=None) -> Segments:
+                    video_end: Optional[float] = None, actionness=None) -> Segments:
     """:func:`detect` on the class evidence (p x actionness, or p alone), with the window lengths
     that evidence allows (:meth:`LocalizeConfig.for_evidence`)."""
     return detect(class_evidence(probabilities, actionness), timestamps,
-                  config.for_evidence(actionness is not None), frame_duration)
+                  config.for_evidence(actionness is not None), video_end)
 
 
 def localize(video_id: str, probabilities, timestamps, labels: Sequence[str],
              config: LocalizeConfig = LocalizeConfig(),
-             frame_duration: Optional[float] = None, actionness=None) -> List[Detection]:
+             video_end: Optional[float] = None, actionness=None) -> List[Detection]:
     """:func:`detect_evidence` with class names: the detections of one video, best first."""
-    found = detect_evidence(probabilities, timestamps, config, frame_duration, actionness)
+    found = detect_evidence(probabilities, timestamps, config, video_end, actionness)
     return [Detection(video_id, float(s), float(e), labels[int(c)], float(v))
             for s, e, c, v in zip(found.start, found.end, found.label, found.score)]
 

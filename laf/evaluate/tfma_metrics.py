@@ -78,7 +78,9 @@ def _video(element: metric_types.StandardMetricInputs, model_name: str,
             stamps = np.asarray(predictions[TIMESTAMPS]).reshape(-1)[:num_frames]
         else:
             stamps = np.arange(num_frames) / float(_values(features, names.FPS)[0])
-        detections = ev.detect_evidence(probabilities, stamps, localize, actionness=actionness)
+        duration = _values(features, names.DURATION)
+        detections = ev.detect_evidence(probabilities, stamps, localize, float(duration[0]) if duration.size else None,
+                                        actionness=actionness)
     gt = np.stack([_values(features, names.GT_START), _values(features, names.GT_END),
                    _values(features, names.GT_LABEL_INDEX)], axis=1).astype(np.float64)
     ambiguous = np.stack([_values(features, names.AMBIGUOUS_START), _values(features, names.AMBIGUOUS_END)],

@@ -193,7 +193,7 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
         return
     detections, curves = [], []
     for i, (p, t, a) in enumerate(_predict(model_uri, itertools.chain([first], records))):
-        detections.append(ev.localize(videos[i].video_id, p, t, labels, config, actionness=a))
+        detections.append(ev.localize(videos[i].video_id, p, t, labels, config, videos[i].duration, actionness=a))
         curves.append((t, ev.class_evidence(p, a)[:, videos[i].label_index]))
     gt = {v.video_id: list(v.segments) for v in videos}
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}

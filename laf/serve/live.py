@@ -29,8 +29,6 @@ from laf.serve.stream import LiveSource, samples
 STEP_SIGNATURE = "localize_step"
 
 
-SERVER_PATIENCE = 60.0  # seconds a live stream waits, in all, for a model server that cannot answer
-
 class _Stepper:
     """A ``localize_step`` caller that keeps the recurrent state between calls (``step``)."""
 
@@ -103,23 +101,11 @@ class RestStepper(_Stepper):
         self.reset()
 
     def _call(self, inputs):
-        """One step on the server; a server that cannot answer now (``rest.ServerUnavailable``) is asked
-        again after 0.5, 1, 2, ... s (the state travels in the request, so a retry is the same step),
-        until :data:`SERVER_PATIENCE` seconds have passed, requests included; a refused request fails at once."""
+        """One step on the server, asked again while it cannot answer now (``rest.predict_patiently``):
+        the state travels in the request, so a retry is the same step."""
         from laf.serve import rest
 
-        start, wait = time.monotonic(), 0.5
-        while True:
-            left = SERVER_PATIENCE - (time.monotonic() - start)
-            try:
-                return rest.predict(self.server, STEP_SIGNATURE, inputs, self.model_name, timeout=max(left, 1.0))
-            except rest.ServerUnavailable as e:
-                waited = time.monotonic() - start
-                if waited + wait > SERVER_PATIENCE:
-                    raise UserError(f"{e} (gave up after {waited:.0f} s of retries)") from None
-                print(f"stream: {e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
-                time.sleep(wait)
-                wait = min(2 * wait, 10.0)
+        return rest.predict_patiently(self.server, STEP_SIGNATURE, inputs, self.model_name)
 
 
 @dataclasses.dataclass

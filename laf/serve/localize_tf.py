@@ -120,18 +120,20 @@ def _greedy_nms(starts, ends, scores, overlap: float) -> tf.Tensor:
     return step_of
 
 
-def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
+def _detect(p, timestamps, num_frames, config: LocalizeConfig, video_end):
     starts, width = _all_windows(num_frames, config)
     run_starts, run_width = _evidence_runs(p, num_frames, config)
     starts, width = tf.concat([starts, run_starts], 0), tf.concat([width, run_width], 0)
     window_scores = _window_scores(p, starts, width, config)
     t = timestamps
-    if frame_duration is None:
-        span = tf.cast(tf.maximum(num_frames - 1, 1), t.dtype)
-        frame_duration = tf.where((num_frames > 1) & (t[-1] > t[0]), (t[-1] - t[0]) / span,
-                                  tf.constant(1.0, t.dtype))  # 1 s where the times give none (frame_bounds)
+    span = tf.cast(tf.maximum(num_frames - 1, 1), t.dtype)
+    last = t[-1] + tf.where((num_frames > 1) & (t[-1] > t[0]), (t[-1] - t[0]) / span,
+                            tf.constant(1.0, t.dtype))  # 1 s where the times give none (frame_bounds)
+    if video_end is not None:  # the video's duration, where it lies after the last frame (frame_bounds)
+        video_end = tf.cast(video_end, t.dtype)
+        last = tf.where(video_end > t[-1], video_end, last)
     later = tf.searchsorted(t, t, side="right")  # a frame lasts until the next later one (frame_bounds)
-    frame_end = tf.gather(tf.concat([t, [t[-1] + tf.cast(frame_duration, t.dtype)]], 0), later)
+    frame_end = tf.gather(tf.concat([t, [last]], 0), later)
     win_start, win_end = tf.gather(t, starts), tf.gather(frame_end, starts + width - 1)
 
     n_classes = tf.shape(p)[1]
@@ -155,9 +157,10 @@ def _detect(p, timestamps, num_frames, config: LocalizeConfig, frame_duration):
 
 
 def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
-             max_detections: Optional[int] = None, frame_duration: Optional[float] = None) -> Dict[str, tf.Tensor]:
-    """Detections of one video from probabilities ``[T, N]`` (rows past ``num_frames`` ignored) and
-    timestamps ``[T]``: ``start``/``end``/``score`` float32, ``label`` int32 and ``count`` int32, best
+             max_detections: Optional[int] = None, video_end=None) -> Dict[str, tf.Tensor]:
+    """Detections of one video from probabilities ``[T, N]`` (rows past ``num_frames`` ignored),
+    timestamps ``[T]`` and the video's duration ``video_end`` (a scalar; None or not after the last
+    frame: unknown): ``start``/``end``/``score`` float32, ``label`` int32 and ``count`` int32, best
     first: every detection (as the library gives them, up to ``config.max_detections``), or with
     ``max_detections`` the best that many, padded to that length (``PAD_LABEL`` in padding).
     """
@@ -167,7 +170,7 @@ def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = Loc
     limits = [n for n in (max_detections, config.max_detections) if n is not None]
 
     def found():
-        return _detect(p, t, num_frames, config, frame_duration)
+        return _detect(p, t, num_frames, config, video_end)
 
     def nothing():
         empty = tf.zeros([0], tf.float64)
@@ -186,9 +189,10 @@ def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = Loc
             "label": fixed(label, PAD_LABEL), "score": tf.cast(fixed(score, 0.0), tf.float32), "count": count}
 
 
-def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig()
-                   ) -> Dict[str, tf.Tensor]:
-    """:func:`localize` over a padded batch: ``[B, T, N]``, ``[B, T]``, ``[B]`` -> ``[B, M]`` tensors,
+def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
+                   video_ends=None) -> Dict[str, tf.Tensor]:
+    """:func:`localize` over a padded batch: ``[B, T, N]``, ``[B, T]``, ``[B]`` and the videos'
+    durations ``video_ends`` ``[B]`` (None: unknown) -> ``[B, M]`` tensors,
     M the batch's largest ``count`` (shorter rows padded, ``label`` with ``PAD_LABEL``), and
     ``count`` ``[B]``: every detection the library gives, none cut at a fixed width. Non-finite
     scores are an error named :data:`NOT_FINITE` (windows scored NaN have no order to keep)."""
@@ -198,6 +202,8 @@ def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig
                  "label": tf.RaggedTensorSpec([None], tf.int32, ragged_rank=0),
                  "score": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
                  "count": tf.TensorSpec([], tf.int32)}
-    out = tf.map_fn(lambda x: localize(x[0], x[1], x[2], config),
-                    (probabilities, timestamps, num_frames), fn_output_signature=signature)
+    if video_ends is None:
+        video_ends = tf.zeros(tf.shape(num_frames), timestamps.dtype)  # 0 is never after a frame: unknown
+    out = tf.map_fn(lambda x: localize(x[0], x[1], x[2], config, video_end=x[3]),
+                    (probabilities, timestamps, num_frames, video_ends), fn_output_signature=signature)
     return {k: v if k == "count" else v.to_tensor(PAD_LABEL if k == "label" else 0) for k, v in out.items()}

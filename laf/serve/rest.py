@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any, Dict, Mapping
@@ -95,6 +97,29 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
     except ValueError:
         raise UserError(f"{url} did not answer with JSON: {text[:200]!r}") from None
     return parse_response(body)
+
+
+SERVER_PATIENCE = 60.0  # seconds a caller waits, in all, for a model server that cannot answer now
+
+
+def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any],
+                      model_name: str = DEFAULT_MODEL_NAME) -> Dict[str, np.ndarray]:
+    """:func:`predict`, asked again after 0.5, 1, 2, ... s (said on stderr) while the server cannot
+    answer now (:class:`ServerUnavailable`: a version loading, a proxy restarting), until
+    :data:`SERVER_PATIENCE` seconds have passed, requests included; a refused request fails at once.
+    Why: a 503 on one video of many, or one step of a stream, would throw away all the work before it."""
+    start, wait = time.monotonic(), 0.5
+    while True:
+        left = SERVER_PATIENCE - (time.monotonic() - start)
+        try:
+            return predict(server, signature_name, inputs, model_name, timeout=max(left, 1.0))
+        except ServerUnavailable as e:
+            waited = time.monotonic() - start
+            if waited + wait > SERVER_PATIENCE:
+                raise UserError(f"{e} (gave up after {waited:.0f} s of retries)") from None
+            print(f"{e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
+            time.sleep(wait)
+            wait = min(2 * wait, 10.0)
 
 
 def _error_text(text: bytes) -> str:
