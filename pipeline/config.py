@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Hashable
 from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_type_hints
 
@@ -327,7 +328,8 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         if not 0 < t <= 1:
             raise UserError(f"evaluation.tiou[{i}] must be a number in (0, 1], got {t!r}")
     if len({tiou_key(t) for t in ev.tiou}) < len(ev.tiou):  # one mAP@ metric each; a repeat skews average_mAP
-        raise UserError(f"evaluation.tiou: a threshold is given twice {list(ev.tiou)}")
+        raise UserError(f"evaluation.tiou: a threshold is given twice, or two differ only beyond the digits of"
+                        f" their metric names: {list(ev.tiou)}")
     if ev.protocol not in PROTOCOLS:
         raise UserError(f"evaluation.protocol must be one of {', '.join(PROTOCOLS)}, got {ev.protocol!r}")
     if not dt.hidden_units:
@@ -396,18 +398,25 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 
 def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
     """Relative paths (given or default) are relative to the config file, as users expect; ``~`` and
-    ``$VAR`` are expanded first, as a shell would (joined as they were, a run made a folder named ``~``)."""
-    def fix(p: str) -> str:
-        if not p.strip() or "://" in p:  # a blank one is refused by validate
+    ``$VAR`` are expanded first, as a shell would (joined as they were, a run made a folder named ``~``),
+    and a variable that is not set is refused rather than kept as a folder name."""
+    def fix(key: str, p: str) -> str:
+        if not p.strip():  # refused by validate
             return p
-        p = os.path.expandvars(os.path.expanduser(p))
-        return p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
+        expanded = os.path.expandvars(p)
+        unset = re.search(r"\$(\w+|\{[^}]*\})", expanded)
+        if unset:
+            raise UserError(f"{key}: {p} names the environment variable {unset.group(0)}, which is not set")
+        if "://" in expanded:
+            return expanded
+        expanded = os.path.expanduser(expanded)
+        return expanded if os.path.isabs(expanded) else os.path.normpath(os.path.join(base, expanded))
 
-    cfg.pipeline_root, cfg.serving_dir = fix(cfg.pipeline_root), fix(cfg.serving_dir)
+    cfg.pipeline_root, cfg.serving_dir = fix("pipeline_root", cfg.pipeline_root), fix("serving_dir", cfg.serving_dir)
     for key in DATA_PATHS:
-        setattr(cfg.data, key, fix(getattr(cfg.data, key)))
+        setattr(cfg.data, key, fix(f"data.{key}", getattr(cfg.data, key)))
     if cfg.features.weights not in PUBLIC_WEIGHTS:
-        cfg.features.weights = fix(cfg.features.weights)
+        cfg.features.weights = fix("features.weights", cfg.features.weights)
 
 
 def _warn_unused(cfg: PipelineConfig, source: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 from laf.errors import UserError
 from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
@@ -32,7 +33,7 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
         raise UserError(f"pipeline_name must be lowercase letters, digits and '-' (not starting with '-')"
                         f" for Kubeflow/Vertex, got {cfg.pipeline_name!r}")
     if target == "vertex" and not cfg.pipeline_root.startswith("gs://"):
-        print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local")
+        print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local", file=sys.stderr)
     output = spec_path(output)
     out_dir = os.path.dirname(output)
     os.makedirs(out_dir, exist_ok=True)

@@ -43,6 +43,12 @@ def test_home_and_variables_in_paths_are_expanded_as_a_shell_would(data_dir, mon
     assert (cfg.data.videos, cfg.data.images) == (str(data_dir / "videos.csv"), str(data_dir / "images"))
     assert (cfg.pipeline_root, cfg.serving_dir) == (str(data_dir / "home" / "laf" / "root"),
                                                     str(data_dir / "home" / "laf" / "serving"))
+    monkeypatch.setenv("BUCKET", "gs://b")
+    assert config.load(_write(data_dir, {**raw, "pipeline_root": "$BUCKET/root"})).pipeline_root == "gs://b/root"
+    monkeypatch.delenv("LAF_DATA")
+    with pytest.raises(UserError, match=r"c.yaml: data.videos: \$LAF_DATA/videos.csv names the environment variable"
+                                        r" \$LAF_DATA, which is not set$"):
+        config.load(_write(data_dir, raw))
 
 
 def test_annotation_files_instead_of_a_manifest(data_dir):
@@ -109,7 +115,7 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"data": {"allow_private_addresses": "yes"}}, r"data.allow_private_addresses must be bool, got 'yes'"),
     ({"evaluation": {"top_k_classes": 0}}, r"evaluation.top_k_classes must be > 0, got 0"),
     ({"evaluation": {"tiou": []}}, r"evaluation.tiou: give at least one tIoU threshold"),
-    ({"evaluation": {"tiou": [0.5, 0.3, 0.5]}}, r"evaluation.tiou: a threshold is given twice \[0.5, 0.3, 0.5\]"),
+    ({"evaluation": {"tiou": [0.5, 0.3, 0.5]}}, r"evaluation.tiou: a threshold is given twice.*: \[0.5, 0.3, 0.5\]"),
     ({"trainer": {"optimizer": "bogus"}}, r"trainer.optimizer must be one of .*sgd, got 'bogus'"),
     ({"features": {"input_size": 16}}, r"features.input_size must be >= 32 pixels, got 16"),
     ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),

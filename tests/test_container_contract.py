@@ -203,6 +203,16 @@ def test_tasks_reuse_cached_results_unless_compiled_without_cache(contract, tmp_
         assert not any(caching(json.load(f)).values())
 
 
+def test_a_vertex_spec_with_a_local_root_is_a_note_on_stderr(tmp_path, capsys):
+    """Notes go to stderr as every command's do; stdout keeps what a script reads (the spec's path)."""
+    from pipeline.kubeflow_v2_runner import compile_pipeline
+
+    cfg = _tiny_config(str(tmp_path / "data"), str(tmp_path))
+    compile_pipeline(cfg, "vertex", "example.org/laf:1", str(tmp_path / "spec.json"))
+    out, err = capsys.readouterr()
+    assert "note: Vertex AI needs a gs:// pipeline_root" in err and "Vertex" not in out
+
+
 def test_a_pipeline_name_kubeflow_refuses_is_a_one_line_error_at_compile(tmp_path):
     """LocalDagRunner takes `my_pipeline`; Kubeflow does not (TFX would raise a raw ValueError)."""
     from laf.errors import UserError

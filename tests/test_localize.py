@@ -38,6 +38,11 @@ def test_signature_detections_equal_the_library(served_model):
         for got, want in zip(result.detections, expected):
             assert (got.start, got.end) == pytest.approx((want.start, want.end), abs=1e-5)
             assert got.score == pytest.approx(want.score, abs=1e-6)
+    # the records' duration ends the last frame: a clip of one frame, 0.3 s long, ends at 0.3 s, not 1 s later
+    clip = dataclasses.replace(records[0], features=records[0].features[:1], timestamps=records[0].timestamps[:1],
+                               duration=0.3)
+    [result] = localize.localize_examples(model, [clip.serialize()], ["clip"], ["clip.mp4"])
+    assert result.detections and {(d.start, round(d.end, 5)) for d in result.detections} == {(0.0, 0.3)}
 
 
 def test_non_finite_features_are_a_clear_error(served_model):

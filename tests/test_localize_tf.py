@@ -47,8 +47,9 @@ def test_the_video_s_end_gives_the_library_s_detections(config):
     """The last frame lasts until the video's duration where that lies after it, in the graph as in
     the library, one video and a padded batch alike."""
     rng = np.random.default_rng(6)
-    videos = [random_video(rng, frames) for frames in (1, 2, 9, 37)]
-    ends = [v[1][-1] + extra for v, extra in zip(videos, (0.1, 0.0, 3.0, -1.0))]  # after, at, long after, before
+    videos = [random_video(rng, frames) for frames in (1, 2, 9, 37, 5, 6)]
+    videos[5] = (videos[5][0], videos[5][1] - 100)  # negative times, no duration: the mean interval, not 0
+    ends = [v[1][-1] + extra for v, extra in zip(videos, (0.1, 0.0, 3.0, -1.0, np.inf, np.nan))]  # after, at, ...
     for (probs, stamps), end in zip(videos, ends):
         out = {k: v.numpy() for k, v in localize(probs, stamps, len(stamps), config, max_detections=64,
                                                  video_end=np.float32(end)).items()}
@@ -59,10 +60,14 @@ def test_the_video_s_end_gives_the_library_s_detections(config):
                            np.stack([np.pad(s, (0, longest - len(s))) for _, s in videos]),
                            np.array([len(s) for _, s in videos], np.int64), config,
                            np.asarray(ends, np.float32))
+    unknown = localize_batch(np.stack([np.pad(p, ((0, longest - len(p)), (0, 0))) for p, _ in videos]),
+                             np.stack([np.pad(s, (0, longest - len(s))) for _, s in videos]),
+                             np.array([len(s) for _, s in videos], np.int64), config)
     for i, ((probs, stamps), end) in enumerate(zip(videos, ends)):
-        lib = ev.detect(probs, stamps, config, float(np.float32(end)))
-        assert int(batch["count"][i]) == len(lib.score)
-        np.testing.assert_allclose(batch["end"][i, :len(lib.score)], lib.end, rtol=1e-6)
+        for found, video_end in ((batch, float(np.float32(end))), (unknown, None)):
+            lib = ev.detect(probs, stamps, config, video_end)
+            assert int(found["count"][i]) == len(lib.score) and np.isfinite(lib.end).all()
+            np.testing.assert_allclose(found["end"][i, :len(lib.score)], lib.end, rtol=1e-6)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=str)

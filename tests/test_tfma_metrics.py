@@ -103,7 +103,7 @@ def library_metrics(model_dir, videos, vocab, with_timestamps, average_precision
                                top_k_classes=SETTINGS["top_k_classes"])
     dets = [d for v, p, n, a in zip(videos, probs, lengths, actionness)
             for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
-                                 vocab.labels, config, actionness=a)]
+                                 vocab.labels, config, float(v.duration), actionness=a)]
     gt = {v.video_id: v.segments for v in videos}
     result = average_precision(gt, dets, SETTINGS["tiou"], {v.video_id: v.ambiguous for v in videos if v.ambiguous})
     # The Ambiguous rule must matter here, or the test could not tell an Evaluator that ignores it.

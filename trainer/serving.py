@@ -58,17 +58,17 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     """
     localize_config = localize_config or LocalizeConfig()
 
-    def parse(examples):
+    def parse(examples, context_features=None):
         context, sequences, lengths = tf.io.parse_sequence_example(
-            examples, context_features=DURATION_SPEC, sequence_features=video_sequence_spec(feature_dim))
+            examples, context_features=context_features, sequence_features=video_sequence_spec(feature_dim))
         num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
-        return sequences[names.FRAME_FEATURES], sequences[names.TIMESTAMP], num_frames, context[names.DURATION]
+        return (sequences[names.FRAME_FEATURES], sequences[names.TIMESTAMP], num_frames), context
 
     def frames_of(features, timestamps, num_frames):
         return {**frame_outputs(net, features, num_frames), "timestamps": timestamps, "num_frames": num_frames}
 
     def from_examples(examples):
-        return frames_of(*parse(examples)[:3])
+        return frames_of(*parse(examples)[0])
 
     def from_features(frame_features, lengths):
         return frame_outputs(net, frame_features, lengths)
@@ -83,10 +83,10 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
                                            localize_config.for_evidence("actionness" in frames), video_ends)}
 
     def localize(examples):
-        *inputs, durations = parse(examples)
+        inputs, context = parse(examples, DURATION_SPEC)
         frames = frames_of(*inputs)
         with tf.control_dependencies(timestamp_checks(frames["timestamps"], frames["num_frames"], "localize")):
-            return localized({k: tf.identity(v) for k, v in frames.items()}, durations)
+            return localized({k: tf.identity(v) for k, v in frames.items()}, context[names.DURATION])
 
     def localize_frames(frames, timestamps):
         checks = [tf.debugging.assert_positive(tf.size(frames), message="localize_frames: no frames"),
@@ -117,8 +117,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
 
 
 # the records' duration, which ends the last frame's windows (laf.evaluate.evaluation.frame_bounds);
-# a record without it (0) keeps the sampling interval
-DURATION_SPEC = {names.DURATION: tf.io.FixedLenFeature([], tf.float32, default_value=0.0)}
+# a record without it (NaN: unknown) keeps the sampling interval
+DURATION_SPEC = {names.DURATION: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))}
 
 
 def state_widths(net: keras.Model) -> Tuple[List[int], List[int]]:

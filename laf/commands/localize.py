@@ -151,7 +151,8 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
     results = []
     for example, video_id, path in zip(examples, localize.video_ids(args.videos), args.videos):
         if args.server:
-            found = rest.predict_patiently(args.server, "localize", {"examples": [example]}, args.model_name)
+            found = rest.predict_patiently(args.server, "localize", {"examples": [example]}, args.model_name,
+                                           timeout=rest.REQUEST_TIMEOUT)
             localize.check_localize_outputs(found, f"the model {args.model_name!r} at {args.server}")
         else:
             found = localize.localize_outputs(model, [example])

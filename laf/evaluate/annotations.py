@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import os
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from laf import files
 from laf.errors import UserError
@@ -55,8 +55,8 @@ def thumos14_subsets(folder: str) -> Dict[str, Dict[str, str]]:
     return found
 
 
-def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
-    """``<Class>_<subset>.txt`` files of one subset: class -> path (Ambiguous included)."""
+def _chosen_subset(folder: str, subset: Optional[str]) -> Tuple[str, Dict[str, Dict[str, str]]]:
+    """(the subset read, :func:`thumos14_subsets` of the folder): ``subset``, else the folder's only one."""
     found = thumos14_subsets(folder)
     if not found:
         raise UserError(f"{folder!r} holds no THUMOS14 annotation files (<Class>_<subset>.txt)")
@@ -67,12 +67,7 @@ def _thumos_files(folder: str, subset: Optional[str]) -> Dict[str, str]:
         subset = next(iter(found))
     if subset not in found:
         raise UserError(f"{folder!r} has no annotation files of subset {subset!r} (found {sorted(found)})")
-    elsewhere = sorted({label for other in found.values() for label in other} - set(found[subset]) - {AMBIGUOUS})
-    if elsewhere:  # e.g. Header_Test.txt beside Kick_test.txt: that class would silently leave the mAP
-        log.warning("%s: class(es) %s have annotation files of other subsets (%s) but none of %r: left out of"
-                    " the mAP", folder, ", ".join(elsewhere), ", ".join(s for s in sorted(found) if s != subset),
-                    subset)
-    return found[subset]
+    return subset, found
 
 
 def _read_thumos_file(path: str, label: str) -> Dict[str, List[Segment]]:
@@ -128,13 +123,20 @@ def _merge(parts: Iterable[Dict[str, List[Segment]]]) -> Dict[str, List[Segment]
 
 def read_thumos14(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
     """Action segments of one subset (``val``/``test``; may be omitted if the folder holds one)."""
-    by_label = _thumos_files(folder, subset)
+    subset, found = _chosen_subset(folder, subset)
+    by_label = found[subset]
+    elsewhere = sorted({label for other in found.values() for label in other} - set(by_label) - {AMBIGUOUS})
+    if elsewhere:  # e.g. Header_Test.txt beside Kick_test.txt: that class would silently leave the mAP
+        log.warning("%s: class(es) %s have annotation files of other subsets (%s) but none of %r: left out of"
+                    " the mAP", folder, ", ".join(elsewhere), ", ".join(s for s in sorted(found) if s != subset),
+                    subset)
     return _merge(_read_thumos_file(path, label) for label, path in by_label.items() if label != AMBIGUOUS)
 
 
 def read_ambiguous(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
     """The ``Ambiguous`` segments of one subset (empty if the folder has none)."""
-    path = _thumos_files(folder, subset).get(AMBIGUOUS)
+    subset, found = _chosen_subset(folder, subset)
+    path = found[subset].get(AMBIGUOUS)
     return _merge([_read_thumos_file(path, AMBIGUOUS)]) if path else {}
 
 
@@ -178,9 +180,12 @@ def _load_json(path: str) -> dict:
     return data
 
 
-def _check_segment(start: float, end: float, where: str) -> None:
-    if not (math.isfinite(start) and math.isfinite(end)) or end < start or start < 0:
-        raise UserError(f"{where}: invalid segment [{start}, {end}] (need finite 0 <= start <= end)")
+def _check_segment(start: float, end: float, where: str, truth: bool = True) -> None:
+    """A ground-truth segment needs finite 0 <= start <= end, as a manifest's; a detection (``truth``
+    False) may start before 0, as a method's boundary regression gives and the benchmarks' kits take."""
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start or (truth and start < 0):
+        bounds = "0 <= start <= end" if truth else "start <= end"
+        raise UserError(f"{where}: invalid segment [{start}, {end}] (need finite {bounds})")
 
 
 def _is_json_number(value) -> bool:
@@ -188,7 +193,7 @@ def _is_json_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _segment(entry, where: str):
+def _segment(entry, where: str, truth: bool = True):
     try:
         bounds = entry["segment"]
         if not isinstance(bounds, list) or not all(map(_is_json_number, bounds)):
@@ -196,7 +201,7 @@ def _segment(entry, where: str):
         start, end = (float(x) for x in bounds)
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: expected \"segment\": [start, end], got {entry!r}") from None
-    _check_segment(start, end, where)
+    _check_segment(start, end, where, truth)
     return start, end
 
 
@@ -286,5 +291,5 @@ def read_results(path: str) -> List[Detection]:
                 raise UserError(f"{where}: expected \"label\" and a numeric \"score\", got {e!r}") from None
             if not math.isfinite(score):
                 raise UserError(f"{where}: score {score} is not finite")
-            out.append(Detection(video, *_segment(e, where), label, score))
+            out.append(Detection(video, *_segment(e, where, truth=False), label, score))
     return out

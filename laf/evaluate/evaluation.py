@@ -200,14 +200,14 @@ class Segments(NamedTuple):
 
 def frame_bounds(timestamps, video_end: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Start/end seconds of each time step: a frame lasts until the next later one; the last until
-    ``video_end`` (the video's duration) where that lies after it, else for the mean sampling
+    ``video_end`` (the video's duration) where that is finite and after it, else for the mean sampling
     interval (1 s for a single frame). Why the duration: a clip shorter than a second, or a source
     slower than the sampling (a frame repeated, then a long last one), would otherwise end its
     detections before or past the video's end. Why "later": ingestion reuses a frame across a gap
     in a variable-frame-rate file, so a time repeats, and a frame lasting until its repeat would
     make zero-length windows that NMS never suppresses."""
     t = np.asarray(timestamps, np.float64)
-    if video_end is not None and video_end > t[-1]:
+    if video_end is not None and np.isfinite(video_end) and video_end > t[-1]:
         last = float(video_end)
     else:  # 1 s where the times give none: one frame, or one time repeated throughout
         last = t[-1] + ((t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 and t[-1] > t[0] else 1.0)

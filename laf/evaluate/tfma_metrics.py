@@ -35,7 +35,7 @@ MODULE = __name__
 PROBABILITIES = "probabilities"
 ACTIONNESS = "actionness"
 TIMESTAMPS = "timestamps"
-_FEATURES = (names.VIDEO_ID, names.LABEL_INDEX, names.ACTIVITY, names.NUM_FRAMES, names.FPS,
+_FEATURES = (names.VIDEO_ID, names.LABEL_INDEX, names.ACTIVITY, names.NUM_FRAMES, names.FPS, names.DURATION,
              names.GT_START, names.GT_END, names.GT_LABEL_INDEX, names.AMBIGUOUS_START, names.AMBIGUOUS_END)
 
 

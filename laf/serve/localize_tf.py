@@ -131,7 +131,7 @@ def _detect(p, timestamps, num_frames, config: LocalizeConfig, video_end):
                             tf.constant(1.0, t.dtype))  # 1 s where the times give none (frame_bounds)
     if video_end is not None:  # the video's duration, where it lies after the last frame (frame_bounds)
         video_end = tf.cast(video_end, t.dtype)
-        last = tf.where(video_end > t[-1], video_end, last)
+        last = tf.where(tf.math.is_finite(video_end) & (video_end > t[-1]), video_end, last)
     later = tf.searchsorted(t, t, side="right")  # a frame lasts until the next later one (frame_bounds)
     frame_end = tf.gather(tf.concat([t, [last]], 0), later)
     win_start, win_end = tf.gather(t, starts), tf.gather(frame_end, starts + width - 1)
@@ -159,8 +159,8 @@ def _detect(p, timestamps, num_frames, config: LocalizeConfig, video_end):
 def localize(probabilities, timestamps, num_frames, config: LocalizeConfig = LocalizeConfig(),
              max_detections: Optional[int] = None, video_end=None) -> Dict[str, tf.Tensor]:
     """Detections of one video from probabilities ``[T, N]`` (rows past ``num_frames`` ignored),
-    timestamps ``[T]`` and the video's duration ``video_end`` (a scalar; None or not after the last
-    frame: unknown): ``start``/``end``/``score`` float32, ``label`` int32 and ``count`` int32, best
+    timestamps ``[T]`` and the video's duration ``video_end`` (a scalar; None, not finite or not after
+    the last frame: unknown): ``start``/``end``/``score`` float32, ``label`` int32 and ``count`` int32, best
     first: every detection (as the library gives them, up to ``config.max_detections``), or with
     ``max_detections`` the best that many, padded to that length (``PAD_LABEL`` in padding).
     """
@@ -203,7 +203,7 @@ def localize_batch(probabilities, timestamps, num_frames, config: LocalizeConfig
                  "score": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
                  "count": tf.TensorSpec([], tf.int32)}
     if video_ends is None:
-        video_ends = tf.zeros(tf.shape(num_frames), timestamps.dtype)  # 0 is never after a frame: unknown
+        video_ends = tf.fill(tf.shape(num_frames), tf.constant(float("nan"), timestamps.dtype))  # unknown
     out = tf.map_fn(lambda x: localize(x[0], x[1], x[2], config, video_end=x[3]),
                     (probabilities, timestamps, num_frames, video_ends), fn_output_signature=signature)
     return {k: v if k == "count" else v.to_tensor(PAD_LABEL if k == "label" else 0) for k, v in out.items()}

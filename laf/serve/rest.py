@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -78,8 +78,11 @@ def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
     return f"{server.rstrip('/')}/v1/models/{model_name}:predict"
 
 
+REQUEST_TIMEOUT = 300.0  # seconds one request may take: a long video's whole localize answer
+
+
 def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_name: str = DEFAULT_MODEL_NAME,
-            timeout: float = 300.0) -> Dict[str, np.ndarray]:
+            timeout: float = REQUEST_TIMEOUT) -> Dict[str, np.ndarray]:
     """POST the request to a TF Serving REST endpoint; its outputs, or a ``UserError`` saying why not."""
     url = predict_url(server, model_name)
     data = json.dumps(request_body(signature_name, inputs)).encode("utf-8")
@@ -103,16 +106,19 @@ SERVER_PATIENCE = 60.0  # seconds a caller waits, in all, for a model server tha
 
 
 def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any],
-                      model_name: str = DEFAULT_MODEL_NAME) -> Dict[str, np.ndarray]:
+                      model_name: str = DEFAULT_MODEL_NAME, timeout: Optional[float] = None) -> Dict[str, np.ndarray]:
     """:func:`predict`, asked again after 0.5, 1, 2, ... s (said on stderr) while the server cannot
     answer now (:class:`ServerUnavailable`: a version loading, a proxy restarting), until
     :data:`SERVER_PATIENCE` seconds have passed, requests included; a refused request fails at once.
+    ``timeout``: each request's own (a whole long video may take minutes to answer); None: what is
+    left of the patience, so a live step never waits longer than that.
     Why: a 503 on one video of many, or one step of a stream, would throw away all the work before it."""
     start, wait = time.monotonic(), 0.5
     while True:
         left = SERVER_PATIENCE - (time.monotonic() - start)
         try:
-            return predict(server, signature_name, inputs, model_name, timeout=max(left, 1.0))
+            return predict(server, signature_name, inputs, model_name,
+                           timeout=timeout if timeout is not None else max(left, 1.0))
         except ServerUnavailable as e:
             waited = time.monotonic() - start
             if waited + wait > SERVER_PATIENCE:
