@@ -8,8 +8,9 @@ come only with a plugin such as tensorflow-io's): those fail in one line naming 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 from laf.errors import UserError, first_line
 
@@ -135,3 +136,17 @@ def read_text(path: str, what: str = "file") -> str:
         raise UserError(f"{what} {path} is a folder, not a file") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e})") from None
+
+
+def json_loads(text: str, path: str) -> Any:
+    """JSON ``text`` read from ``path``, a key repeated in one object refused (``json.loads`` keeps
+    only the last: a setting given twice, or a video listed twice, silently lost its first entry)."""
+    def once(pairs):
+        found = {}
+        for key, value in pairs:
+            if key in found:
+                raise UserError(f"{path}: {key} appears twice in one JSON object")
+            found[key] = value
+        return found
+
+    return json.loads(text, object_pairs_hook=once)

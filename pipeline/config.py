@@ -480,22 +480,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _unique_json_keys(path: str):
-    def pairs_to_dict(pairs):
-        found = {}
-        for key, value in pairs:
-            if key in found:
-                raise UserError(f"{path}: {key} appears twice in one JSON object")
-            found[key] = value
-        return found
-    return pairs_to_dict
-
-
 def _parse(path: str, text: str) -> Any:
     """JSON or YAML; a syntax error names ``path:line`` (not PyYAML's ``<unicode string>``)."""
     try:
         if path.endswith(".json"):
-            return json.loads(text, object_pairs_hook=_unique_json_keys(path))
+            return files.json_loads(text, path)
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})") from None

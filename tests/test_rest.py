@@ -3,6 +3,7 @@ signature's request body, once through JSON and the server's JSON-to-tensor conv
 direct call's outputs; the README documents exactly these bodies; ``laf localize --server`` talks
 to a real HTTP server on loopback that answers as TF Serving does."""
 import base64
+import contextlib
 import http.server
 import json
 import os
@@ -152,20 +153,24 @@ class Flaky(_TFServing):
         return super().do_POST()
 
 
-def serve_in_thread(model, handler=_TFServing):
-    """(a started loopback HTTP server answering with ``model``, its URL)."""
+@contextlib.contextmanager
+def serving(model, handler=_TFServing, failures: int = 0):
+    """(a loopback HTTP server answering with ``model``, its URL) while in the block; ``failures``:
+    how many requests a :class:`Flaky` handler answers 503 (``httpd.calls`` counts them all)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.model = model
+    httpd.model, httpd.calls, httpd.failures = model, 0, failures
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture(scope="module")
 def server(model):
-    httpd, url = serve_in_thread(model)
-    yield url
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(model) as (_, url):
+        yield url
 
 
 def test_cli_server_mode_prints_the_local_detections(served_model, model, server, capsys):
@@ -185,13 +190,8 @@ def test_cli_server_mode_waits_out_a_server_that_cannot_answer_now(served_model,
     argv = [*s.videos, *BACKBONE_FLAGS, "--labels", labels, "--top", "0"]
     assert main(["localize", "--server", server, *argv]) == 0
     expected = capsys.readouterr().out
-    httpd, url = serve_in_thread(model, Flaky)
-    httpd.calls, httpd.failures = 0, 2
-    try:
+    with serving(model, Flaky, failures=2) as (httpd, url):
         assert main(["localize", "--server", url, *argv]) == 0
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     printed = capsys.readouterr()
     assert printed.out == expected and printed.err.count("HTTP 503: Servable not available; retrying in") == 2
     assert httpd.calls == len(s.videos) + 2
@@ -213,12 +213,8 @@ def test_server_errors_are_user_errors(server, inputs):
 def test_a_server_answering_as_another_version_is_a_one_line_error(served_model, model, capfd):
     """A model server still serving an export without the per-frame outputs (2026-11-27) is named,
     as the same model loaded locally is, not a KeyError."""
-    httpd, url = serve_in_thread(model, _OlderServing)
-    try:
+    with serving(model, _OlderServing) as (_, url):
         code = main(["localize", "--server", url, served_model.videos[0], *BACKBONE_FLAGS])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     err = capfd.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "its localize signature lacks the output(s) ['probabilities', 'timestamps'] of this version" in err

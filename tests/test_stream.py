@@ -239,29 +239,21 @@ def _assert_printed(out: str, offline) -> None:
 
 
 def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, capsys):
-    from test_rest import serve_in_thread
+    from test_rest import serving
 
-    httpd, url = serve_in_thread(localize.load_model(setup.model_dir))
-    try:
+    with serving(localize.load_model(setup.model_dir)) as (_, url):
         code = main(["localize", "--stream", setup.ts, "--server", url,
                      *setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
                      "--min-length", str(CONFIG.min_length), "--read-timeout", "0.5", "--batch-size", "4"])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert code == 0
     _assert_printed(capsys.readouterr().out, offline)
 
 
 def test_a_model_server_answering_without_the_state_is_a_one_line_error(setup, capfd):
-    from test_rest import _OlderServing, serve_in_thread
+    from test_rest import _OlderServing, serving
 
-    httpd, url = serve_in_thread(localize.load_model(setup.model_dir), _OlderServing)
-    try:
+    with serving(localize.load_model(setup.model_dir), _OlderServing) as (_, url):
         code = main(["localize", "--stream", setup.ts, "--server", url, *setup.flags, "--read-timeout", "0.5"])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     err = capfd.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "the 'localize_step' answer lacks ['state_c', 'state_r']" in err
@@ -271,11 +263,9 @@ def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, mo
     """Two 503s (a version loading) are waited out, with the same step's state; one that never
     recovers fails in one line after rest.SERVER_PATIENCE; a refused request (4xx) is not retried."""
     from laf.errors import UserError
-    from test_rest import Flaky, serve_in_thread
+    from test_rest import Flaky, serving
 
-    httpd, server = serve_in_thread(localize.load_model(setup.model_dir), Flaky)
-    httpd.calls, httpd.failures = 0, 2
-    try:
+    with serving(localize.load_model(setup.model_dir), Flaky, failures=2) as (httpd, server):
         stepper = live.RestStepper(server, "laf", setup.model_dir)
         x = offline[0].features[:5].astype(np.float32)
         p, _ = stepper.step(x)
@@ -289,9 +279,6 @@ def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, mo
         with pytest.raises(UserError, match="HTTP 404"):
             live.RestStepper(server, "other", setup.model_dir).step(x)  # no such model: refused, not retried
         assert httpd.calls == 1
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 # --- loopback streams -------------------------------------------------------------------------

@@ -163,16 +163,8 @@ def write_thumos14(folder: str, gt: Mapping[str, Sequence[Segment]], subset: str
 # --- ActivityNet ---------------------------------------------------------------------------------
 
 def _load_json(path: str) -> dict:
-    def once(pairs):  # json.loads keeps only the last of a repeated key: a video listed twice lost its first entry
-        found = {}
-        for key, value in pairs:
-            if key in found:
-                raise UserError(f"{path}: {key!r} appears twice in one JSON object; merge its entries")
-            found[key] = value
-        return found
-
     try:
-        data = json.loads(files.read_text(path), object_pairs_hook=once)
+        data = files.json_loads(files.read_text(path), path)
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):

@@ -168,12 +168,14 @@ def read_manifest(path: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Ma
 
 
 def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
-    """(line number, object) of each non-empty line of a JSONL manifest (video or image)."""
-    for number, line in enumerate(text.splitlines(), 1):
+    """(line number, object) of each non-empty line of a JSONL manifest (video or image). Lines end at
+    "\n" only: ``str.splitlines`` also splits at U+2028 and other separators that JSON strings may hold
+    raw (``json.dumps(..., ensure_ascii=False)`` writes them so); a key twice in one row is refused."""
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            fields = json.loads(line)
+            fields = files.json_loads(line, f"{path}:{number}")
         except json.JSONDecodeError as e:
             raise UserError(f"{path}:{number}: not a JSON object ({e.msg})") from None
         if not isinstance(fields, dict):
