@@ -145,7 +145,7 @@ def json_loads(text: str, path: str) -> Any:
         found = {}
         for key, value in pairs:
             if key in found:
-                raise UserError(f"{path}: {key} appears twice in one JSON object")
+                raise UserError(f"{path}: {key!r} appears twice in one JSON object")
             found[key] = value
         return found
 

@@ -401,13 +401,11 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
     ``$VAR`` are expanded first, as a shell would (joined as they were, a run made a folder named ``~``),
     and a variable that is not set is refused rather than kept as a folder name."""
     def fix(key: str, p: str) -> str:
-        if not p.strip():  # refused by validate
-            return p
+        for found in re.finditer(r"\$(\w+|\{([^}]*)\})", p, re.ASCII):  # as os.path.expandvars reads names
+            if (found.group(2) if found.group(2) is not None else found.group(1)) not in os.environ:
+                raise UserError(f"{key}: {p} names the environment variable {found.group(0)}, which is not set")
         expanded = os.path.expandvars(p)
-        unset = re.search(r"\$(\w+|\{[^}]*\})", expanded)
-        if unset:
-            raise UserError(f"{key}: {p} names the environment variable {unset.group(0)}, which is not set")
-        if "://" in expanded:
+        if not expanded.strip() or "://" in expanded:  # a blank one is refused by validate
             return expanded
         expanded = os.path.expanduser(expanded)
         return expanded if os.path.isabs(expanded) else os.path.normpath(os.path.join(base, expanded))

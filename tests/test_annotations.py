@@ -124,8 +124,7 @@ def test_results_round_trip(tmp_path):
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": ["0", 1]}]}}', "segment"),
     ('{"results": {"v": [{"label": "a", "score": 1, "segment": [false, 1]}]}}', "segment"),
     ('{"results": {"v": null}}', "expected a list of results"),
-    ('{"results": {"v": [], "w": [], "v": []}}', "v appears twice in one JSON object"),
-
+    ('{"results": {"v": [], "w": [], "v": []}}', "'v' appears twice in one JSON object"),
     ('{"results": {"v": [{"label": null, "score": 1, "segment": [0, 1]}]}}', '"label" must be a non-empty string'),
     (b'{"results": {"v\xe9": []}}', "not UTF-8 text"),
 ])
@@ -144,7 +143,7 @@ def test_bad_result_files_are_user_errors(tmp_path, content, message):
     ('{"database": {"v": {"annotations": ["x"]}}}', '"label" must be a non-empty string'),
     ('{"database": {"v": {"annotations": [{"segment": [0, 1], "label": null}]}}}', '"label" must be a non-empty'),
     ('{"database": {"v": {"annotations": [{"segment": [0, 1], "label": 3}]}}}', '"label" must be a non-empty'),
-    ('{"database": {"v": {"annotations": []}, "v": {"annotations": []}}}', "v appears twice in one JSON object"),
+    ('{"database": {"v": {"annotations": []}, "v": {"annotations": []}}}', "'v' appears twice in one JSON object"),
 ])
 def test_bad_activitynet_ground_truth_is_a_user_error(tmp_path, content, message):
     path = tmp_path / "gt.json"

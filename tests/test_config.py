@@ -45,6 +45,8 @@ def test_home_and_variables_in_paths_are_expanded_as_a_shell_would(data_dir, mon
                                                     str(data_dir / "home" / "laf" / "serving"))
     monkeypatch.setenv("BUCKET", "gs://b")
     assert config.load(_write(data_dir, {**raw, "pipeline_root": "$BUCKET/root"})).pipeline_root == "gs://b/root"
+    monkeypatch.setenv("ODD", "/a$b")  # a value's own "$" is no variable of the path
+    assert config.load(_write(data_dir, {**raw, "serving_dir": "$ODD/s"})).serving_dir == "/a$b/s"
     monkeypatch.delenv("LAF_DATA")
     with pytest.raises(UserError, match=r"c.yaml: data.videos: \$LAF_DATA/videos.csv names the environment variable"
                                         r" \$LAF_DATA, which is not set$"):
@@ -186,7 +188,7 @@ def test_syntax_and_encoding_errors_name_file_and_line_in_one_line(tmp_path, nam
     ("c.yaml", "trainer:\n  epochs: 7\ndata: {}\ntrainer:\n  cells: 64\n",
      "c.yaml:4: not valid YAML: trainer appears twice in one mapping (column 1)"),
     ("c.yaml", "trainer:\n  epochs: 7\n  epochs: 70\n", "c.yaml:3: not valid YAML: epochs appears twice"),
-    ("c.json", '{"trainer": {"epochs": 7}, "trainer": {"cells": 64}}', "c.json: trainer appears twice in one JSON"),
+    ("c.json", '{"trainer": {"epochs": 7}, "trainer": {"cells": 64}}', "c.json: 'trainer' appears twice in one JSON"),
     ("c.yaml", "on: x\nfoo: y\n", "c.yaml: True is not a known setting"),  # YAML 1.1 reads `on` as True
     ("c.yaml", "[]\n", "c.yaml: config must be a mapping, got []"),
     ("c.yaml", "0\n", "c.yaml: config must be a mapping, got 0"),

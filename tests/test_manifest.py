@@ -104,7 +104,7 @@ def test_hash_split_is_stable_and_follows_ratios():
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": ["35"]}\n', "m.jsonl:1", "cannot read segment"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": [[1, 2, 3]]}\n', "m.jsonl:1", "label 3 is not text"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n{"video": "b.mp4", "label": "A:b", "label": "A:c"}\n',
-     "m.jsonl:2", "label appears twice in one JSON object"),
+     "m.jsonl:2", "'label' appears twice in one JSON object"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path, name, text, where, words):
     path = write(tmp_path / name, text)
@@ -113,11 +113,16 @@ def test_manifest_errors_name_file_and_line(tmp_path, name, text, where, words):
     assert str(tmp_path / where) in str(info.value) and words in str(info.value)
 
 
-def test_a_jsonl_row_holding_a_raw_line_separator_is_one_row(tmp_path):
-    """json.dumps(..., ensure_ascii=False) writes U+2028 raw inside a string; str.splitlines cut the row there."""
-    rows = [{"video": "a\u2028b.mp4", "label": "A:b"}, {"video": "c\x1cd.mp4", "label": "A:c"}]
-    path = write(tmp_path / "m.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows))
-    assert [row.uri.rsplit("/", 1)[-1] for row in mf.read_manifest(path).rows] == ["a\u2028b.mp4", "c\x1cd.mp4"]
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_row_holding_a_raw_line_separator_is_one_row(tmp_path, end):
+    """json.dumps(..., ensure_ascii=False) writes U+2028 and NEL raw inside a string, and a CSV cell
+    holds them as they are; str.splitlines cut the row there. Rows end at any of \n, \r\n, \r."""
+    names = ["a\u2028b.mp4", "c\x85d.mp4"]
+    rows = [{"video": name, "label": "A:b"} for name in names]
+    jsonl = write(tmp_path / "m.jsonl", "".join(json.dumps(r, ensure_ascii=False) + end for r in rows))
+    csv_file = write(tmp_path / "m.csv", "video,label" + end + "".join(f"{name},A:b{end}" for name in names))
+    for path in (jsonl, csv_file):
+        assert [row.uri.rsplit("/", 1)[-1] for row in mf.read_manifest(path).rows] == names
 
 
 def test_every_label_needs_an_activity_written_or_from_the_taxonomy(tmp_path):

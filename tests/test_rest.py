@@ -197,6 +197,28 @@ def test_cli_server_mode_waits_out_a_server_that_cannot_answer_now(served_model,
     assert httpd.calls == len(s.videos) + 2
 
 
+def test_a_localize_request_may_take_a_long_video_s_time_and_a_timeout_says_so(served_model, server, inputs,
+                                                                               monkeypatch, capsys):
+    """The retry patience (60 s) is not one request's timeout: a long video's answer may take minutes."""
+    timeouts = []
+    real = rest.predict
+    monkeypatch.setattr(rest, "predict", lambda *args, timeout: timeouts.append(timeout) or real(*args))
+    assert main(["localize", "--server", server, served_model.videos[0], *BACKBONE_FLAGS]) == 0
+    rest.predict_patiently(server, "localize", inputs["localize"])  # a live step: what is left of the patience
+    assert timeouts[0] == rest.REQUEST_TIMEOUT == 300 and timeouts[1] <= rest.SERVER_PATIENCE
+    monkeypatch.setattr(rest, "predict", real)
+    with socket.socket() as listener:  # accepts the connection, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        silent = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        monkeypatch.setattr(rest, "SERVER_PATIENCE", 0.2)  # the first request alone outlasts it: not sent again
+        with pytest.raises(UserError, match=r"^the model server at .* did not answer within 0.5 s$"):
+            rest.predict_patiently(silent, "localize", inputs["localize"], timeout=0.5)
+        monkeypatch.setattr(rest, "SERVER_PATIENCE", 2.0)
+        with pytest.raises(UserError, match=r"did not answer within 0.5 s \(gave up after \d tries in \d s\)$"):
+            rest.predict_patiently(silent, "localize", inputs["localize"], timeout=0.5)
+
+
 def test_server_errors_are_user_errors(server, inputs):
     with pytest.raises(UserError, match=r"answered HTTP 404: Servable not found for request: Latest\(other\)"):
         rest.predict(server, "localize", inputs["localize"], model_name="other")

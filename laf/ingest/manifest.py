@@ -15,9 +15,11 @@ import contextlib
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
+import re
 import tempfile
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -126,7 +128,7 @@ def read_taxonomy(path: str) -> Dict[str, str]:
     """A taxonomy JSON file, ``{"Activity": ["Action label", ...]}`` or ``{"label": "Activity"}``,
     as label -> activity (it overrides the activity written before ':')."""
     try:
-        data = json.loads(files.read_text(path, "taxonomy"))
+        data = files.json_loads(files.read_text(path, "taxonomy"), path)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: taxonomy is not valid JSON ({e.msg})") from None
     if not isinstance(data, dict) or not data:
@@ -169,9 +171,9 @@ def read_manifest(path: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Ma
 
 def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
     """(line number, object) of each non-empty line of a JSONL manifest (video or image). Lines end at
-    "\n" only: ``str.splitlines`` also splits at U+2028 and other separators that JSON strings may hold
-    raw (``json.dumps(..., ensure_ascii=False)`` writes them so); a key twice in one row is refused."""
-    for number, line in enumerate(text.split("\n"), 1):
+    \n, \r\n or \r only: ``str.splitlines`` also splits at U+2028 and other separators that JSON strings
+    may hold raw (``json.dumps(..., ensure_ascii=False)`` writes them so); a key twice in one row is refused."""
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
         if not line.strip():
             continue
         try:
@@ -186,7 +188,9 @@ def jsonl_rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, object]]]:
 def csv_rows(path: str, text: str) -> Iterator[Tuple[int, List[str]]]:
     """(line number, fields) of each non-empty row of a CSV (TSV for ``.tsv``) manifest (video or
     image); the reader's own complaints (a NUL byte, an oversized field) name the file and line."""
-    reader = csv.reader(text.splitlines(keepends=True), delimiter="\t" if path.endswith(".tsv") else ",")
+    # io.StringIO(newline=""): rows end at \n, \r\n or \r as csv expects, not at U+2028 and the other
+    # separators str.splitlines also splits at, which a file name may hold
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.endswith(".tsv") else ",")
     while True:
         try:
             values = next(reader)

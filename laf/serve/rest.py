@@ -94,7 +94,10 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         error = ServerUnavailable if e.code in TRANSIENT_HTTP else UserError
         raise error(f"{url} answered HTTP {e.code}: {_error_text(e.read())}") from None
     except (urllib.error.URLError, OSError) as e:  # refused, unknown host, timeout
-        raise ServerUnavailable(f"cannot reach the model server at {url}: {getattr(e, 'reason', e)}") from None
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, TimeoutError):  # socket.timeout too: reached, but no answer in time
+            raise ServerUnavailable(f"the model server at {url} did not answer within {timeout:g} s") from None
+        raise ServerUnavailable(f"cannot reach the model server at {url}: {reason}") from None
     try:
         body = json.loads(text)
     except ValueError:
@@ -113,16 +116,17 @@ def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any
     ``timeout``: each request's own (a whole long video may take minutes to answer); None: what is
     left of the patience, so a live step never waits longer than that.
     Why: a 503 on one video of many, or one step of a stream, would throw away all the work before it."""
-    start, wait = time.monotonic(), 0.5
+    start, wait, tries = time.monotonic(), 0.5, 0
     while True:
         left = SERVER_PATIENCE - (time.monotonic() - start)
+        tries += 1
         try:
             return predict(server, signature_name, inputs, model_name,
                            timeout=timeout if timeout is not None else max(left, 1.0))
         except ServerUnavailable as e:
             waited = time.monotonic() - start
             if waited + wait > SERVER_PATIENCE:
-                raise UserError(f"{e} (gave up after {waited:.0f} s of retries)") from None
+                raise UserError(f"{e} (gave up after {tries} tries in {waited:.0f} s)" if tries > 1 else str(e)) from None
             print(f"{e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
             time.sleep(wait)
             wait = min(2 * wait, 10.0)
