@@ -113,6 +113,8 @@ def eval_metrics(eval_uri: str):
     model was evaluated too, the candidate's values (``*_diff`` metrics are left out)."""
     import tensorflow_model_analysis as tfma
 
+    if not files.isdir(eval_uri):  # TFMA reads a missing folder as an evaluation without metrics
+        raise UserError(f"the Evaluator's output {files.shown(eval_uri)} is missing (deleted since the run?)")
     try:
         result = tfma.load_eval_result(eval_uri)
     except ValueError:  # a multi-model evaluation (candidate vs. baseline) needs the model's name
@@ -126,4 +128,6 @@ def eval_metrics(eval_uri: str):
                 for name, value in metrics.items():
                     if isinstance(value, dict) and "doubleValue" in value and not name.endswith("_diff"):
                         out[name] = float(value["doubleValue"])
+    if not out:
+        raise UserError(f"the Evaluator's output {files.shown(eval_uri)} holds no metrics")
     return out, result.config

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from laf import run_store
 from laf.errors import UserError
 from laf.report import collect
 
@@ -112,3 +113,70 @@ def test_report_localizes_with_the_trainers_settings_without_an_evaluation(tmp_p
     settings = collect._localize_settings(None, store, notes)
     assert (settings.window, list(settings.scales), list(settings.run_thresholds)) == (7, [0.5, 1.0], [0.4])
     assert "the Trainer's" in notes[-1]
+
+
+def _partial_run(root) -> None:
+    """A store as a first run leaves it when killed in training: DomainTransfer published its image
+    model (a ``Model`` too, with a serving folder), the Trainer failed with its outputs unpublished;
+    an Evaluator of an earlier run published an evaluation whose folder was deleted since."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from bench_helpers import mlmd_store
+
+    store = mlmd_store(str(root / "metadata.sqlite"))
+    node = store.put_context_type(pb.ContextType(name="node"))
+
+    def execution(component: str, state, outputs):
+        kind = store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{component}"))
+        [run] = store.put_executions([pb.Execution(type_id=kind, last_known_state=state)])
+        [context] = store.put_contexts([pb.Context(type_id=node, name=f"laf.{component.rsplit('.', 1)[-1]}")])
+        for key, (type_name, uri, live) in outputs.items():
+            artifact_type = store.put_artifact_type(pb.ArtifactType(name=type_name))
+            artifact = pb.Artifact(type_id=artifact_type, uri=str(uri),
+                                   state=pb.Artifact.LIVE if live else pb.Artifact.PENDING)
+            [artifact_id] = store.put_artifacts([artifact])
+            event = pb.Event(artifact_id=artifact_id, execution_id=run, type=pb.Event.OUTPUT)
+            event.path.steps.add().key = key
+            store.put_events([event])
+        store.put_attributions_and_associations([], [pb.Association(context_id=context, execution_id=run)])
+
+    (root / "DomainTransfer" / "Format-Serving").mkdir(parents=True)
+    execution("DomainTransfer", pb.Execution.COMPLETE, {"laf_model": ("Model", root / "DomainTransfer", True)})
+    execution("Trainer", pb.Execution.FAILED, {"model": ("Model", root / "Trainer", False)})
+    execution("Evaluator", pb.Execution.COMPLETE, {"evaluation": ("ModelEvaluation", root / "Evaluator", True)})
+
+
+def test_a_run_killed_in_training_is_a_report_with_notes_not_another_model_s(tmp_path):
+    from laf.evaluate import run_records
+
+    _partial_run(tmp_path)
+    data = collect.collect(str(tmp_path))
+    assert any(n.startswith("no metrics of this run: the Evaluator's output") and "is missing" in n for n in data.notes)
+    assert any("lacks a trained model (has the Trainer finished?)" in n for n in data.notes)
+    assert run_records._model_dir(run_store.open_store(str(tmp_path))) is None  # not DomainTransfer's image model
+
+
+def test_a_rerun_stopped_before_its_evaluator_is_named_beside_the_earlier_run_s_metrics(tmp_path):
+    """Two pipeline runs in one store; the evaluation belongs to the first: the report says its
+    metrics and model are that run's, not the latest's."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from bench_helpers import mlmd_store
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    kind = store.put_context_type(pb.ContextType(name="pipeline_run"))
+    first, second = store.put_contexts([pb.Context(type_id=kind, name=name) for name in ("run-1", "run-2")])
+    [evaluator] = store.put_executions([pb.Execution(type_id=store.put_execution_type(pb.ExecutionType(
+        name="tfx.components.evaluator.component.Evaluator")), last_known_state=pb.Execution.COMPLETE)])
+    [evaluation_id] = store.put_artifacts([pb.Artifact(type_id=store.put_artifact_type(pb.ArtifactType(
+        name="ModelEvaluation")), uri=str(tmp_path / "eval"), state=pb.Artifact.LIVE)])
+    event = pb.Event(artifact_id=evaluation_id, execution_id=evaluator, type=pb.Event.OUTPUT)
+    event.path.steps.add().key = "evaluation"
+    store.put_events([event])
+    store.put_attributions_and_associations([], [pb.Association(context_id=first, execution_id=evaluator)])
+    [evaluation] = store.get_artifacts_by_id([evaluation_id])
+    assert collect._older_run(store, evaluation) == [
+        "the metrics, model, per-class AP and timelines are from run run-1; the latest run run-2 has no finished"
+        " Evaluator (stopped, or still running), and its domain-transfer rounds may be the ones shown"]
+    store.put_attributions_and_associations([], [pb.Association(context_id=second, execution_id=evaluator)])
+    assert collect._older_run(store, evaluation) == []  # a cached rerun's Evaluator: the latest run has it

@@ -199,6 +199,8 @@ def test_load_reads_paths_and_enforces_the_size_cap(tmp_path, media):
     with pytest.raises(ImageError) as info:
         images.load(str(tmp_path / "missing.jpg"))
     assert info.value.stage == "read"
+    with pytest.raises(ImageError, match="file holds more than the cap of 100 bytes"):  # no size to stat: read up to it
+        images.load("/dev/zero", ImageOptions(max_bytes=100))
 
 
 @pytest.mark.parametrize("source", ["file:///etc/passwd", "ftp://127.0.0.1/a.jpg", "data:image/png;base64,AAAA"])

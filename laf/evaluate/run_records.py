@@ -10,13 +10,16 @@ Ambiguous segments (``annotations/thumos14``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Dict, List, Optional, Tuple
 
-from laf import run_store
+from laf import files, run_store
 from laf.errors import UserError
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
 
 COMPONENT = "components.{0}.component.{1}"
 SPLITS = ("train", "eval", "test")
@@ -31,7 +34,7 @@ class Run:
     images: str           # ImageIngest examples
     manifest: str
     transfer_props: Dict[str, object]
-    model: Optional[str]  # serving SavedModel directory of the pushed (else latest trained) model
+    model: Optional[str]  # serving SavedModel directory of the pushed (else the latest Trainer's) model
     trainer_config: Dict[str, object]  # the Trainer's custom_config
 
     @property
@@ -45,13 +48,24 @@ def _latest_outputs(store, module: str, cls: str) -> Tuple[Dict[str, object], Di
     return props, {key: found[0].uri for key, found in outputs.items()}
 
 
+TRAINER = "tfx.components.trainer.component.Trainer"
+
+
 def _model_dir(store) -> Optional[str]:
-    """Where the run's model is: the pushed copy if it was pushed, else the Trainer's serving dir."""
+    """Where the run's model is: the pushed copy if it was pushed and is still there, else the latest
+    finished Trainer's serving dir (the same weights), or None when no Trainer finished. Why the
+    Trainer's, not the latest ``Model``: DomainTransfer's image model is a ``Model`` too."""
     pushed = run_store.latest(store.get_artifacts_by_type("PushedModel"))
-    if pushed is not None and pushed.custom_properties["pushed"].int_value:
-        return pushed.custom_properties["pushed_destination"].string_value
-    trained = run_store.latest(store.get_artifacts_by_type("Model"))
-    return os.path.join(trained.uri, "Format-Serving") if trained is not None else None
+    destination = run_store.pushed_destination(pushed) if pushed is not None else None
+    if destination and files.exists(files.join(destination, "saved_model.pb")):
+        return destination
+    try:
+        _, outputs = run_store.latest_execution(store, TRAINER)
+    except UserError:
+        return None
+    if destination:
+        log.warning("the pushed model %s is gone (moved or deleted); using the Trainer's copy of it", destination)
+    return files.join(outputs["model"][0].uri, "Format-Serving")
 
 
 def trainer_config(store) -> Dict[str, object]:
@@ -59,7 +73,7 @@ def trainer_config(store) -> Dict[str, object]:
     import json
 
     try:
-        props, _ = run_store.latest_execution(store, "tfx.components.trainer.component.Trainer")
+        props, _ = run_store.latest_execution(store, TRAINER)
     except UserError:
         return {}
     custom = props.get("custom_config")

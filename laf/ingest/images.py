@@ -108,7 +108,10 @@ def _read_local(source: str, options: ImageOptions) -> bytes:
     try:
         _check_size(os.stat(path).st_size, options)
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(options.max_bytes + 1)  # a FIFO or device (/dev/zero) has no size to check first
+        if len(data) > options.max_bytes:
+            raise ImageError("read", f"file holds more than the cap of {options.max_bytes} bytes")
+        return data
     except OSError as e:
         if machine_fault(e):
             raise

@@ -14,6 +14,7 @@ import numpy as np
 from laf import files, run_store
 from laf.errors import UserError
 from laf.report.page import RUN_METHOD, ReportData, VideoTimeline
+from laf.serve.localize import model_vocabulary
 from schemas import names
 
 # --- baselines -------------------------------------------------------------------------------------
@@ -65,6 +66,7 @@ def _profile(profile: Dict[str, Any]) -> Dict[str, List[Optional[float]]]:
 # --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------
 
 VIDEO_INGEST_ID = "VideoIngest"
+TRAINER_ID = "Trainer"
 IMAGE_INGEST_ID = "ImageIngest"
 ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
 # Optional file in the DomainTransferRounds artifact naming the images of the chosen round:
@@ -89,6 +91,27 @@ def _output_of_node(store, node_id: str, type_name: str):
     by_key = run_store.artifacts_by_key(store, executions, metadata_store_pb2.Event.OUTPUT)
     outputs = [a for found in by_key.values() for a in found]
     return run_store.latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
+
+
+def _older_run(store, evaluation) -> List[str]:
+    """A note when the latest pipeline run is not one the evaluation belongs to (it stopped before its
+    Evaluator finished, or is still running): the report's metrics and model are an earlier run's,
+    while the latest DomainTransferRounds may be the newer run's."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return []
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([evaluation.id])
+                 if e.type == metadata_store_pb2.Event.OUTPUT]  # a cached rerun's Evaluator links it too
+    evaluated = {c.id: c.name for p in producers for c in store.get_contexts_by_execution(p)}
+    latest = max(runs, key=lambda c: c.id)
+    if latest.id in evaluated:
+        return []
+    earlier = max((i for i in evaluated if i in {r.id for r in runs}), default=None)
+    return [f"the metrics, model, per-class AP and timelines are from run {evaluated.get(earlier, '?')}; the latest"
+            f" run {latest.name} has no finished Evaluator (stopped, or still running), and its domain-transfer"
+            " rounds may be the ones shown"]
 
 
 def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
@@ -256,7 +279,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
 
     Assumptions (each missing piece becomes a note in the report, not an error):
     the latest ``ModelEvaluation`` holds the run's TFMA metrics; its producer's ``model`` input (else
-    the latest ``Model``) is run again on the ``test`` split of its ``examples`` input (else the latest
+    the Trainer's latest ``Model``) is run again on the ``test`` split of its ``examples`` input (else the latest
     Examples of the component with id ``VideoIngest``) to get per-class AP, PR curves and timelines,
     localizing with the evaluation's own LocalizationMAP settings; class names come from the latest
     ``LabelVocabulary`` (``labels.json``, written by VideoIngest); ``rounds.json`` and
@@ -275,21 +298,30 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     if evaluation is None:
         notes.append("no ModelEvaluation artifact: the Evaluator has not run")
     else:
-        data.metrics[RUN_METHOD], eval_config = run_store.eval_metrics(evaluation.uri)
-        data.protocol = str(_map_config(eval_config).get("protocol", "activitynet"))
+        try:
+            data.metrics[RUN_METHOD], eval_config = run_store.eval_metrics(evaluation.uri)
+        except UserError as e:
+            notes.append(f"no metrics of this run: {e}")
+        else:
+            data.protocol = str(_map_config(eval_config).get("protocol", "activitynet"))
     inputs = _producer_inputs(store, evaluation) if evaluation is not None else {}
-    model = run_store.latest(inputs.get("model", [])) or run_store.latest(store.get_artifacts_by_type("Model"))
+    # the Trainer's, not any Model: DomainTransfer's image model is one too (a run stopped in training)
+    model = run_store.latest(inputs.get("model", [])) or _output_of_node(store, TRAINER_ID, "Model")
     examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
     vocabulary = run_store.latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
     if model is None or examples is None or vocabulary is None:
-        notes.append("no per-class AP, PR curves or timelines: the run lacks a Model, VideoIngest examples "
-                     "or its vocabulary")
+        notes.append("no per-class AP, PR curves or timelines: the run lacks a trained model (has the Trainer"
+                     " finished?), VideoIngest examples or its vocabulary")
     else:
         try:
-            _localization(data, model.uri, examples.uri, Vocabulary.load(vocabulary.uri).labels,
+            # the model's own labels first: a later run stopped midway may have ingested another vocabulary
+            labels = (model_vocabulary(os.path.join(model.uri, "Format-Serving")) or Vocabulary.load(vocabulary.uri))
+            _localization(data, model.uri, examples.uri, labels.labels,
                           _localize_settings(eval_config, store, notes), max_videos, data.protocol)
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
+    if evaluation is not None:
+        notes.extend(_older_run(store, evaluation))
 
     rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
     if rounds is None:
