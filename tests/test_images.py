@@ -286,6 +286,9 @@ def image_routes(jpeg: bytes):
         "/to-ok": lambda _: (302, {"Location": "/ok.jpg"}, b""),
         "/slow.jpg": slow,
         "/short.jpg": lambda _: (200, {"Content-Type": "image/jpeg", "Content-Length": str(len(jpeg))}, jpeg[:20]),
+        "/caf%C3%A9%20au%20lait.jpg": ok,  # as a browser sends "café au lait.jpg"
+        "/to-nowhere": lambda _: (302, {"Location": "http://[::1/x.jpg"}, b""),
+        "http://93.184.216.34/ok.jpg": ok,  # what a proxy is asked for
     }
 
 
@@ -361,3 +364,30 @@ def test_loopback_hosts_are_refused_by_default(server, host):
 ])
 def test_address_kinds(address, kind):
     assert images._refusal(address) == kind
+
+
+def test_urls_as_displayed_are_fetched_as_a_browser_sends_them(server, media):
+    """Crawled lists hold non-ASCII letters and spaces as displayed; urllib refused them."""
+    assert images.fetch(server.url("/café au lait.jpg"), FAST) == media["jpeg"]
+    assert images.normalized("http://bücher.example/a b.jpg?q=ä#top") == "http://xn--bcher-kva.example/a%20b.jpg?q=%C3%A4"
+    for bad in ("http://[::1/x.jpg", "http:///x.jpg"):
+        with pytest.raises(ImageError) as info:
+            images.load(bad, FAST)
+        assert info.value.stage == "validate" and "malformed URL" in info.value.reason
+    before = server.hits.get("/to-nowhere", 0)
+    with pytest.raises(ImageError, match="^fetch: ValueError: Invalid IPv6 URL"):  # a bad redirect: not retried
+        images.fetch(server.url("/to-nowhere"), FAST)
+    assert server.hits["/to-nowhere"] == before + 1
+
+
+def test_through_a_proxy_the_guard_checks_the_target_not_the_proxy(server, media, monkeypatch):
+    """A proxy on a private address (as corporate ones are) is the user's own: trusted; the host it
+    is asked for is checked, so the metadata server stays refused behind it too."""
+    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", server.url(""))
+    strict = ImageOptions(timeout=0.5, retries=0)  # private addresses refused
+    assert images.fetch("http://93.184.216.34/ok.jpg", strict) == media["jpeg"]
+    for target, kind in (("169.254.169.254", "link-local"), ("10.0.0.1", "private")):
+        with pytest.raises(ImageError, match=f"{target} is {target}, a {kind} address: refused"):
+            images.fetch(f"http://{target}/computeMetadata/v1/", strict)

@@ -19,6 +19,7 @@ import http.client
 import io
 import ipaddress
 import os
+import re
 import socket
 import threading
 import time
@@ -73,16 +74,42 @@ class ImageError(Exception):
         self.reason = reason
 
 
+def _scheme(source: str) -> str:
+    """The URI scheme of ``source`` ('' for a path), also of a malformed URL ("http://[::1/x")."""
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", source)
+    return found.group(1).lower() if found else ""
+
+
 def is_url(source: str) -> bool:
-    return urllib.parse.urlparse(source).scheme.lower() in URL_SCHEMES
+    return _scheme(source) in URL_SCHEMES
 
 
 def check_source(source: str) -> None:
     """Allow http(s) URLs and file paths (local or gfile); refuse ``file:``, ``ftp:``, ``data:``, ..."""
-    scheme = urllib.parse.urlparse(source).scheme.lower()
+    scheme = _scheme(source)
     if scheme in URL_SCHEMES or scheme in GFILE_SCHEMES or scheme == "":
         return
     raise ImageError("validate", f"scheme {scheme!r} is not allowed: use an http(s) URL or a file path")
+
+
+def normalized(url: str) -> str:
+    """``url`` as a browser sends it: the host in IDNA, the path and query percent-encoded (spaces,
+    non-ASCII letters), the fragment dropped. Why: crawled lists hold such URLs as displayed, and
+    urllib refuses them (UnicodeEncodeError, InvalidURL) though their server has the image."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+        if not host:
+            raise ValueError("no host")
+        if not host.isascii():
+            host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError) as e:
+        raise ImageError("validate", f"malformed URL {url!r}: {e}") from None
+    user = parts.netloc.rpartition("@")[0]
+    netloc = (f"{user}@" if user else "") + (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    path = urllib.parse.quote(parts.path, safe="/%:@!$&'()*+,;=~")
+    query = urllib.parse.quote(parts.query, safe="/%:@!$&'()*+,;=?~")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def load(source: str, options: ImageOptions = ImageOptions()) -> bytes:
@@ -158,6 +185,8 @@ class _Guard:
 
     def __init__(self, options: ImageOptions, deadline: float):
         self.options, self.deadline = options, deadline
+        self.proxies = {urllib.parse.urlsplit(proxy if "//" in proxy else f"//{proxy}").hostname
+                        for scheme, proxy in urllib.request.getproxies().items() if scheme in URL_SCHEMES}
         self.sock: Optional[socket.socket] = None
         self._timers: list = []
 
@@ -170,6 +199,19 @@ class _Guard:
     def expired(self) -> ImageError:
         return ImageError("fetch", f"took longer than the deadline of {self.options.deadline:g} s")
 
+    def check_target(self, hostport: str) -> None:
+        """The host a proxy will connect to, by the addresses it resolves to here (a name only the
+        proxy resolves cannot be checked here, and is left to it)."""
+        host = urllib.parse.urlsplit(f"//{hostport}").hostname or hostport
+        if self.options.allow_private_addresses:
+            return
+        try:
+            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return
+        for *_, sockaddr in found:
+            self.check(host, sockaddr[0])
+
     def check(self, host: str, address: str) -> None:
         kind = None if self.options.allow_private_addresses else _refusal(address)
         if kind:
@@ -179,16 +221,19 @@ class _Guard:
     def create_connection(self, address, timeout=None, source_address=None) -> socket.socket:
         """``socket.create_connection`` connecting only to checked addresses."""
         host, port = address
+        proxy = host in self.proxies  # the user's own proxy: its target was checked (_GuardedProxy)
         error: Optional[Exception] = None
         for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-            self.check(host, sockaddr[0])
+            if not proxy:
+                self.check(host, sockaddr[0])
             sock = socket.socket(family, kind, proto)
             try:
                 sock.settimeout(min(self.options.timeout, self.remaining()))
                 if source_address:
                     sock.bind(source_address)
                 sock.connect(sockaddr)
-                self.check(host, sock.getpeername()[0])
+                if not proxy:
+                    self.check(host, sock.getpeername()[0])
                 return sock
             except OSError as e:
                 sock.close()
@@ -250,10 +295,26 @@ class _GuardedHTTPS(urllib.request.HTTPSHandler):
         return self.do_open(self._connection, req, context=self._context)
 
 
+class _GuardedProxy(urllib.request.ProxyHandler):
+    """The environment's proxies (http_proxy, https_proxy, no_proxy), as urllib uses them, with the
+    address check on the host the proxy is asked for: connected through a proxy, the guard sees only
+    the proxy's address (on a private network, usually), which would refuse every image or let the
+    metadata server through."""
+
+    def __init__(self, guard: _Guard):
+        super().__init__()
+        self.guard = guard
+
+    def proxy_open(self, req, proxy, type):
+        if req.host and not urllib.request.proxy_bypass(req.host):
+            self.guard.check_target(req.host)
+        return super().proxy_open(req, proxy, type)
+
+
 def _opener(guard: _Guard) -> urllib.request.OpenerDirector:
     # Built by hand: build_opener() would add file:, ftp: and data: handlers.
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), _GuardedHTTP(guard), _GuardedHTTPS(guard),
+    for handler in (_GuardedProxy(guard), _GuardedHTTP(guard), _GuardedHTTPS(guard),
                     urllib.request.HTTPDefaultErrorHandler(), _SafeRedirects(), urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
@@ -268,11 +329,16 @@ def fetch(url: str, options: ImageOptions = ImageOptions()) -> bytes:
     content-type check, address checks and bounded retries."""
     if not is_url(url):
         raise ImageError("validate", f"not an http(s) URL: {url}")
+    url = normalized(url)
     guard = _Guard(options, time.monotonic() + options.deadline)
     try:
         for attempt in range(options.retries + 1):
             try:
                 return _fetch_once(url, options, guard)
+            except (ValueError, UnicodeError, http.client.InvalidURL) as e:  # e.g. a bad redirect: never better
+                if time.monotonic() >= guard.deadline:  # a read cut at the deadline
+                    raise guard.expired() from None
+                raise ImageError("fetch", f"{type(e).__name__}: {e}") from None
             except urllib.error.HTTPError as e:
                 if e.code != 429 and e.code < 500 or attempt == options.retries:
                     raise ImageError("fetch", f"HTTP {e.code} {e.reason}") from None
