@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, Optional
 
 import yaml
 
 from laf import files
+from laf.errors import UserError
 from pipeline import config as config_lib
 from pipeline.config import PipelineConfig
 
@@ -59,8 +61,13 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
     store = run_store.open_store(cfg.pipeline_root)
     evaluation, blessing, pushed = (run_store.latest(store.get_artifacts_by_type(t))
                                     for t in ("ModelEvaluation", "ModelBlessing", "PushedModel"))
+    if metrics is None and evaluation is not None:
+        try:
+            metrics = run_store.eval_metrics(evaluation.uri)[0]
+        except UserError as e:  # a cached rerun after the Evaluator's folder was deleted: the run itself worked
+            logging.warning("no metrics in the summary: %s", e)
     return {
-        "metrics": metrics if metrics is not None else run_store.eval_metrics(evaluation.uri)[0] if evaluation else {},
+        "metrics": metrics or {},
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value),
         "pushed_model": run_store.pushed_destination(pushed) if pushed else None,
         "pipeline_root": files.shown(cfg.pipeline_root),

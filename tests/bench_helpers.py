@@ -16,3 +16,43 @@ def mlmd_store(path: str):
     config.sqlite.filename_uri = path
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     return metadata_store.MetadataStore(config)
+
+
+def put_execution(store, component: str, state, outputs=None, inputs=None) -> int:
+    """An execution of ``tfx.components.<component>`` in the state ``state`` (``Execution.COMPLETE``,
+    ...), in a node context named after the component's last part, with artifacts by channel key:
+    ``outputs`` {key: (type name, uri, published?)} made here, ``inputs`` {key: artifact id}; its id."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    kind = store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{component}"))
+    [run] = store.put_executions([pb.Execution(type_id=kind, last_known_state=state)])
+    node, name = store.put_context_type(pb.ContextType(name="node")), f"laf.{component.rsplit('.', 1)[-1]}"
+    found = store.get_context_by_type_and_name("node", name)
+    context = found.id if found is not None else store.put_contexts([pb.Context(type_id=node, name=name)])[0]
+    store.put_attributions_and_associations([], [pb.Association(context_id=context, execution_id=run)])
+    events = []
+    for key, (type_name, uri, live) in (outputs or {}).items():
+        artifact = pb.Artifact(type_id=store.put_artifact_type(pb.ArtifactType(name=type_name)), uri=str(uri),
+                               state=pb.Artifact.LIVE if live else pb.Artifact.PENDING)
+        [artifact_id] = store.put_artifacts([artifact])
+        events.append((key, artifact_id, pb.Event.OUTPUT))
+    events += [(key, artifact_id, pb.Event.INPUT) for key, artifact_id in (inputs or {}).items()]
+    for key, artifact_id, kind in events:
+        event = pb.Event(artifact_id=artifact_id, execution_id=run, type=kind)
+        event.path.steps.add().key = key
+        store.put_events([event])
+    return run
+
+
+def partial_run(root) -> None:
+    """A store as a first run leaves it when killed in training: DomainTransfer published its image
+    model (a ``Model`` too, with a serving folder), the Trainer failed with its outputs unpublished;
+    an Evaluator of an earlier run published an evaluation whose folder was deleted since."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    store = mlmd_store(str(root / "metadata.sqlite"))
+    (root / "DomainTransfer" / "Format-Serving").mkdir(parents=True)
+    put_execution(store, "DomainTransfer", pb.Execution.COMPLETE, {"laf_model": ("Model", root / "DomainTransfer", True)})
+    put_execution(store, "Trainer", pb.Execution.FAILED, {"model": ("Model", root / "Trainer", False)})
+    put_execution(store, "Evaluator", pb.Execution.COMPLETE,
+                  {"evaluation": ("ModelEvaluation", root / "Evaluator", True)})

@@ -115,41 +115,12 @@ def test_report_localizes_with_the_trainers_settings_without_an_evaluation(tmp_p
     assert "the Trainer's" in notes[-1]
 
 
-def _partial_run(root) -> None:
-    """A store as a first run leaves it when killed in training: DomainTransfer published its image
-    model (a ``Model`` too, with a serving folder), the Trainer failed with its outputs unpublished;
-    an Evaluator of an earlier run published an evaluation whose folder was deleted since."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
-    from bench_helpers import mlmd_store
-
-    store = mlmd_store(str(root / "metadata.sqlite"))
-    node = store.put_context_type(pb.ContextType(name="node"))
-
-    def execution(component: str, state, outputs):
-        kind = store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{component}"))
-        [run] = store.put_executions([pb.Execution(type_id=kind, last_known_state=state)])
-        [context] = store.put_contexts([pb.Context(type_id=node, name=f"laf.{component.rsplit('.', 1)[-1]}")])
-        for key, (type_name, uri, live) in outputs.items():
-            artifact_type = store.put_artifact_type(pb.ArtifactType(name=type_name))
-            artifact = pb.Artifact(type_id=artifact_type, uri=str(uri),
-                                   state=pb.Artifact.LIVE if live else pb.Artifact.PENDING)
-            [artifact_id] = store.put_artifacts([artifact])
-            event = pb.Event(artifact_id=artifact_id, execution_id=run, type=pb.Event.OUTPUT)
-            event.path.steps.add().key = key
-            store.put_events([event])
-        store.put_attributions_and_associations([], [pb.Association(context_id=context, execution_id=run)])
-
-    (root / "DomainTransfer" / "Format-Serving").mkdir(parents=True)
-    execution("DomainTransfer", pb.Execution.COMPLETE, {"laf_model": ("Model", root / "DomainTransfer", True)})
-    execution("Trainer", pb.Execution.FAILED, {"model": ("Model", root / "Trainer", False)})
-    execution("Evaluator", pb.Execution.COMPLETE, {"evaluation": ("ModelEvaluation", root / "Evaluator", True)})
-
-
 def test_a_run_killed_in_training_is_a_report_with_notes_not_another_model_s(tmp_path):
     from laf.evaluate import run_records
 
-    _partial_run(tmp_path)
+    from bench_helpers import partial_run
+
+    partial_run(tmp_path)
     data = collect.collect(str(tmp_path))
     assert any(n.startswith("no metrics of this run: the Evaluator's output") and "is missing" in n for n in data.notes)
     assert any("lacks a trained model (has the Trainer finished?)" in n for n in data.notes)

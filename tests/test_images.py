@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import time
@@ -199,8 +200,10 @@ def test_load_reads_paths_and_enforces_the_size_cap(tmp_path, media):
     with pytest.raises(ImageError) as info:
         images.load(str(tmp_path / "missing.jpg"))
     assert info.value.stage == "read"
-    with pytest.raises(ImageError, match="file holds more than the cap of 100 bytes"):  # no size to stat: read up to it
-        images.load("/dev/zero", ImageOptions(max_bytes=100))
+    os.mkfifo(tmp_path / "fifo.jpg")  # no writer: opening it would block the run
+    for special in ("/dev/zero", str(tmp_path / "fifo.jpg")):  # no size to check: never read
+        with pytest.raises(ImageError, match="^read: not a regular file$"):
+            images.load(special, ImageOptions(max_bytes=100))
 
 
 @pytest.mark.parametrize("source", ["file:///etc/passwd", "ftp://127.0.0.1/a.jpg", "data:image/png;base64,AAAA"])
@@ -381,13 +384,24 @@ def test_urls_as_displayed_are_fetched_as_a_browser_sends_them(server, media):
 
 
 def test_through_a_proxy_the_guard_checks_the_target_not_the_proxy(server, media, monkeypatch):
-    """A proxy on a private address (as corporate ones are) is the user's own: trusted; the host it
-    is asked for is checked, so the metadata server stays refused behind it too."""
-    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY"):
+    """A proxy on a private address (as corporate ones are) is the user's own: trusted for the
+    requests it carries; the host it is asked for is checked, so the metadata server stays refused
+    behind it too; a direct connection to the proxy's host (no_proxy, another scheme's proxy) is not
+    trusted."""
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", server.url(""))
     strict = ImageOptions(timeout=0.5, retries=0)  # private addresses refused
+    monkeypatch.setenv("http_proxy", server.url(""))
     assert images.fetch("http://93.184.216.34/ok.jpg", strict) == media["jpeg"]
-    for target, kind in (("169.254.169.254", "link-local"), ("10.0.0.1", "private")):
-        with pytest.raises(ImageError, match=f"{target} is {target}, a {kind} address: refused"):
+    for target, kind in (("169.254.169.254", "link-local"), ("10.0.0.1", "private"), ("[fe80::1%nic]", "link-local")):
+        with pytest.raises(ImageError, match=f"is {target.strip('[]')}, a {kind} address: refused"):
             images.fetch(f"http://{target}/computeMetadata/v1/", strict)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # the proxy's own host, reached directly: checked
+    with pytest.raises(ImageError, match="is 127.0.0.1, a loopback address: refused"):
+        images.fetch(server.url("/ok.jpg"), strict)
+    monkeypatch.delenv("no_proxy")
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.setenv("https_proxy", server.url(""))  # a proxy for https only: an http URL goes direct
+    with pytest.raises(ImageError, match="is 127.0.0.1, a loopback address: refused"):
+        images.fetch(server.url("/ok.jpg"), strict)
+    assert images.normalized("http://10.0.0.1\\@example.com/x") == "http://example.com/x"  # no user info sent

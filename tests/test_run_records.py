@@ -56,3 +56,33 @@ def test_records_without_ambiguous_segments_get_them_from_the_thumos14_folder(tm
     records, _ = run_records.scored_records(run, VOCABULARY)
     assert [r.ambiguous for r in records["test"]] == [[Segment(2.5, 3.5, AMBIGUOUS)]]
     assert records["train"][0].ambiguous == []  # no train subset in the folder
+
+
+def test_a_deleted_push_is_read_where_the_pusher_got_it_not_from_a_later_trainer(tmp_path):
+    """The pushed folder and the Pusher's own copy deleted: the model the Pusher was given, not the
+    latest Trainer's, which a later run stopped after training may have made."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from bench_helpers import mlmd_store, put_execution
+    from laf.evaluate import run_records
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t1", True)})
+    [pushed_model] = [a.id for a in store.get_artifacts_by_type("Model")]
+    pusher = put_execution(store, "pusher.component.Pusher", pb.Execution.COMPLETE,
+                           {"pushed_model": ("PushedModel", tmp_path / "pusher", True)}, {"model": pushed_model})
+    put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t2", True)})
+    [pushed] = store.get_artifacts_by_type("PushedModel")
+    pushed.custom_properties["pushed"].int_value = 1
+    pushed.custom_properties["pushed_destination"].string_value = str(tmp_path / "serving" / "7")
+    store.put_artifacts([pushed])
+    for folder in ("t1/Format-Serving", "t2/Format-Serving"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "saved_model.pb").write_bytes(b"")
+    assert pusher and run_records._model_dir(store) == str(tmp_path / "t1" / "Format-Serving")
+    (tmp_path / "pusher").mkdir()
+    (tmp_path / "pusher" / "saved_model.pb").write_bytes(b"")
+    assert run_records._model_dir(store) == str(tmp_path / "pusher")
+    (tmp_path / "serving" / "7").mkdir(parents=True)
+    (tmp_path / "serving" / "7" / "saved_model.pb").write_bytes(b"")
+    assert run_records._model_dir(store) == str(tmp_path / "serving" / "7")

@@ -52,19 +52,30 @@ TRAINER = "tfx.components.trainer.component.Trainer"
 
 
 def _model_dir(store) -> Optional[str]:
-    """Where the run's model is: the pushed copy if it was pushed and is still there, else the latest
-    finished Trainer's serving dir (the same weights), or None when no Trainer finished. Why the
-    Trainer's, not the latest ``Model``: DomainTransfer's image model is a ``Model`` too."""
+    """Where the run's model is: the pushed copy if it is still there, else the same model where the
+    Pusher got it (its own copy under the pipeline root, or its ``model`` input); without a push (not
+    blessed) the latest finished Trainer's; None when no Trainer finished. Why the Trainer's, not
+    the latest ``Model``: DomainTransfer's image model is a ``Model`` too."""
+    from ml_metadata.proto import metadata_store_pb2
+
     pushed = run_store.latest(store.get_artifacts_by_type("PushedModel"))
     destination = run_store.pushed_destination(pushed) if pushed is not None else None
-    if destination and files.exists(files.join(destination, "saved_model.pb")):
-        return destination
+    if destination:
+        pusher = [e.execution_id for e in store.get_events_by_artifact_ids([pushed.id])
+                  if e.type == metadata_store_pb2.Event.OUTPUT]
+        inputs = run_store.artifacts_by_key(store, pusher, metadata_store_pb2.Event.INPUT).get("model", [])
+        for copy in [destination, pushed.uri] + [files.join(m.uri, "Format-Serving") for m in inputs]:
+            if files.exists(files.join(copy, "saved_model.pb")):
+                if copy != destination:
+                    log.warning("the pushed model %s is gone (moved or deleted); using the same model at %s",
+                                destination, copy)
+                return copy
+        log.warning("the pushed model %s is gone, and so are the copies it was pushed from", destination)
+        return None
     try:
         _, outputs = run_store.latest_execution(store, TRAINER)
     except UserError:
         return None
-    if destination:
-        log.warning("the pushed model %s is gone (moved or deleted); using the Trainer's copy of it", destination)
     return files.join(outputs["model"][0].uri, "Format-Serving")
 
 

@@ -21,13 +21,14 @@ import ipaddress
 import os
 import re
 import socket
+import stat
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.client import HTTPException
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -94,7 +95,7 @@ def check_source(source: str) -> None:
 
 def normalized(url: str) -> str:
     """``url`` as a browser sends it: the host in IDNA, the path and query percent-encoded (spaces,
-    non-ASCII letters), the fragment dropped. Why: crawled lists hold such URLs as displayed, and
+    non-ASCII letters), the fragment and any user info dropped. Why: crawled lists hold such URLs as displayed, and
     urllib refuses them (UnicodeEncodeError, InvalidURL) though their server has the image."""
     try:
         parts = urllib.parse.urlsplit(url.strip())
@@ -105,8 +106,9 @@ def normalized(url: str) -> str:
             host = host.encode("idna").decode("ascii")
     except (ValueError, UnicodeError) as e:
         raise ImageError("validate", f"malformed URL {url!r}: {e}") from None
-    user = parts.netloc.rpartition("@")[0]
-    netloc = (f"{user}@" if user else "") + (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    # no user info: an image needs no credentials, and "10.0.0.1\\@example.com" names another host to
+    # a proxy or server that parses it otherwise than the host checked here
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     path = urllib.parse.quote(parts.path, safe="/%:@!$&'()*+,;=~")
     query = urllib.parse.quote(parts.query, safe="/%:@!$&'()*+,;=?~")
     return urllib.parse.urlunsplit((parts.scheme, netloc, path, query, ""))
@@ -133,9 +135,12 @@ def _read_local(source: str, options: ImageOptions) -> bytes:
     ``café.jpg``, listed with a surrogate escape) is a name TF cannot take."""
     path = files.local(source)
     try:
-        _check_size(os.stat(path).st_size, options)
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the open, a device (/dev/zero) never end
+            raise ImageError("read", "not a regular file")
+        _check_size(info.st_size, options)
         with open(path, "rb") as f:
-            data = f.read(options.max_bytes + 1)  # a FIFO or device (/dev/zero) has no size to check first
+            data = f.read(options.max_bytes + 1)  # grown since the stat
         if len(data) > options.max_bytes:
             raise ImageError("read", f"file holds more than the cap of {options.max_bytes} bytes")
         return data
@@ -185,8 +190,7 @@ class _Guard:
 
     def __init__(self, options: ImageOptions, deadline: float):
         self.options, self.deadline = options, deadline
-        self.proxies = {urllib.parse.urlsplit(proxy if "//" in proxy else f"//{proxy}").hostname
-                        for scheme, proxy in urllib.request.getproxies().items() if scheme in URL_SCHEMES}
+        self.via: Optional[Tuple[str, int]] = None  # (host, port) of the proxy the current request goes through
         self.sock: Optional[socket.socket] = None
         self._timers: list = []
 
@@ -200,17 +204,19 @@ class _Guard:
         return ImageError("fetch", f"took longer than the deadline of {self.options.deadline:g} s")
 
     def check_target(self, hostport: str) -> None:
-        """The host a proxy will connect to, by the addresses it resolves to here (a name only the
-        proxy resolves cannot be checked here, and is left to it)."""
+        """The host a proxy will connect to: an address as it is, a name by the addresses it resolves
+        to here (a name only the proxy can resolve cannot be checked here, and is left to it)."""
         host = urllib.parse.urlsplit(f"//{hostport}").hostname or hostport
-        if self.options.allow_private_addresses:
-            return
         try:
-            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
-            return
-        for *_, sockaddr in found:
-            self.check(host, sockaddr[0])
+            ipaddress.ip_address(host.split("%", 1)[0])
+            addresses = [host]
+        except ValueError:
+            try:
+                addresses = [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+            except OSError:
+                addresses = []
+        for address in addresses:
+            self.check(host, address)
 
     def check(self, host: str, address: str) -> None:
         kind = None if self.options.allow_private_addresses else _refusal(address)
@@ -221,7 +227,7 @@ class _Guard:
     def create_connection(self, address, timeout=None, source_address=None) -> socket.socket:
         """``socket.create_connection`` connecting only to checked addresses."""
         host, port = address
-        proxy = host in self.proxies  # the user's own proxy: its target was checked (_GuardedProxy)
+        proxy = self.via == (host, int(port))  # this request's own proxy: its target was checked (_GuardedProxy)
         error: Optional[Exception] = None
         for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
             if not proxy:
@@ -280,19 +286,30 @@ def _guarded(connection_class, guard: _Guard):
 class _GuardedHTTP(urllib.request.HTTPHandler):
     def __init__(self, guard: _Guard):
         super().__init__()
-        self._connection = _guarded(http.client.HTTPConnection, guard)
+        self.guard, self._connection = guard, _guarded(http.client.HTTPConnection, guard)
 
     def http_open(self, req):
+        self.guard.via = _proxy_of(req)
         return self.do_open(self._connection, req)
 
 
 class _GuardedHTTPS(urllib.request.HTTPSHandler):
     def __init__(self, guard: _Guard):
         super().__init__()
-        self._connection = _guarded(http.client.HTTPSConnection, guard)
+        self.guard, self._connection = guard, _guarded(http.client.HTTPSConnection, guard)
 
     def https_open(self, req):
+        self.guard.via = _proxy_of(req)
         return self.do_open(self._connection, req, context=self._context)
+
+
+def _proxy_of(req: urllib.request.Request) -> Optional[Tuple[str, int]]:
+    """(host, port) of the proxy ``req`` goes through (``_GuardedProxy`` set it), else None: only that
+    connection skips the address check, not any other to the same host (a no_proxy host, another port)."""
+    if not (req.has_proxy() or getattr(req, "_tunnel_host", None)):
+        return None
+    parts = urllib.parse.urlsplit(f"//{req.host}")
+    return parts.hostname, parts.port or (443 if req.type == "https" else 80)
 
 
 class _GuardedProxy(urllib.request.ProxyHandler):

@@ -281,8 +281,8 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     the latest ``ModelEvaluation`` holds the run's TFMA metrics; its producer's ``model`` input (else
     the Trainer's latest ``Model``) is run again on the ``test`` split of its ``examples`` input (else the latest
     Examples of the component with id ``VideoIngest``) to get per-class AP, PR curves and timelines,
-    localizing with the evaluation's own LocalizationMAP settings; class names come from the latest
-    ``LabelVocabulary`` (``labels.json``, written by VideoIngest); ``rounds.json`` and
+    localizing with the evaluation's own LocalizationMAP settings; class names come from the model's
+    own ``assets/labels.json``, else the latest ``LabelVocabulary`` (written by VideoIngest); ``rounds.json`` and
     ``image_filter.json`` come from the latest ``DomainTransferRounds`` artifact.
     """
     store = run_store.open_store(pipeline_root)  # first: a wrong root fails before TF loads
@@ -308,15 +308,16 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     # the Trainer's, not any Model: DomainTransfer's image model is one too (a run stopped in training)
     model = run_store.latest(inputs.get("model", [])) or _output_of_node(store, TRAINER_ID, "Model")
     examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
-    vocabulary = run_store.latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
-    if model is None or examples is None or vocabulary is None:
+    # the model's own labels first: a later run stopped midway may have ingested another vocabulary
+    vocabulary = model and model_vocabulary(os.path.join(model.uri, "Format-Serving"))
+    ingested = run_store.latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
+    if model is None or examples is None or (vocabulary is None and ingested is None):
         notes.append("no per-class AP, PR curves or timelines: the run lacks a trained model (has the Trainer"
                      " finished?), VideoIngest examples or its vocabulary")
     else:
         try:
-            # the model's own labels first: a later run stopped midway may have ingested another vocabulary
-            labels = (model_vocabulary(os.path.join(model.uri, "Format-Serving")) or Vocabulary.load(vocabulary.uri))
-            _localization(data, model.uri, examples.uri, labels.labels,
+            labels = (vocabulary or Vocabulary.load(ingested.uri)).labels
+            _localization(data, model.uri, examples.uri, labels,
                           _localize_settings(eval_config, store, notes), max_videos, data.protocol)
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")

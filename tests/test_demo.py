@@ -1,0 +1,15 @@
+"""laf.demo's run summary: what `laf run` prints at the end of a run."""
+from bench_helpers import partial_run
+
+
+def test_a_rerun_reusing_an_evaluation_whose_folder_was_deleted_still_summarizes(tmp_path, caplog):
+    """TFX's cache checks that the evaluation is published, not that its folder exists: the cached
+    rerun worked, so its summary comes without metrics and a warning instead of an error."""
+    from laf import demo
+    from pipeline.config import PipelineConfig
+
+    partial_run(tmp_path)
+    with caplog.at_level("WARNING"):
+        summary = demo.summarize(PipelineConfig(pipeline_root=str(tmp_path), serving_dir=str(tmp_path / "serving")))
+    assert summary["metrics"] == {} and summary["blessed"] is False and summary["pushed_model"] is None
+    assert any("no metrics in the summary: the Evaluator's output" in r.getMessage() for r in caplog.records)
