@@ -291,6 +291,7 @@ def image_routes(jpeg: bytes):
         "/short.jpg": lambda _: (200, {"Content-Type": "image/jpeg", "Content-Length": str(len(jpeg))}, jpeg[:20]),
         "/caf%C3%A9%20au%20lait.jpg": ok,  # as a browser sends "café au lait.jpg"
         "/to-nowhere": lambda _: (302, {"Location": "http://[::1/x.jpg"}, b""),
+        "/to-backslash": lambda _: (302, {"Location": "http://10.0.0.1\\.img.invalid/a.png"}, b""),
         "http://93.184.216.34/ok.jpg": ok,  # what a proxy is asked for
     }
 
@@ -377,6 +378,8 @@ def test_urls_as_displayed_are_fetched_as_a_browser_sends_them(server, media):
         with pytest.raises(ImageError) as info:
             images.load(bad, FAST)
         assert info.value.stage == "validate" and "malformed URL" in info.value.reason
+    with pytest.raises(ImageError, match=r"^fetch: redirect to malformed URL .*is no host name"):
+        images.fetch(server.url("/to-backslash"), FAST)  # normalized as the first URL is
     before = server.hits.get("/to-nowhere", 0)
     with pytest.raises(ImageError, match="^fetch: ValueError: Invalid IPv6 URL"):  # a bad redirect: not retried
         images.fetch(server.url("/to-nowhere"), FAST)
@@ -391,8 +394,10 @@ def test_through_a_proxy_the_guard_checks_the_target_not_the_proxy(server, media
     for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
     strict = ImageOptions(timeout=0.5, retries=0)  # private addresses refused
-    monkeypatch.setenv("http_proxy", server.url(""))
+    monkeypatch.setenv("http_proxy", server.url("").replace("127.0.0.1", "LOCALHOST"))  # as the user wrote it
     assert images.fetch("http://93.184.216.34/ok.jpg", strict) == media["jpeg"]
+    with pytest.raises(ImageError, match="is no host name"):  # unresolvable here, so unchecked; a proxy
+        images.fetch("http://10.0.0.1\\.img.invalid/a.png", strict)  # reading \\ as / would reach 10.0.0.1
     for target, kind in (("169.254.169.254", "link-local"), ("10.0.0.1", "private"), ("[fe80::1%nic]", "link-local")):
         with pytest.raises(ImageError, match=f"is {target.strip('[]')}, a {kind} address: refused"):
             images.fetch(f"http://{target}/computeMetadata/v1/", strict)

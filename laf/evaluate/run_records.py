@@ -70,7 +70,8 @@ def _model_dir(store) -> Optional[str]:
                     log.warning("the pushed model %s is gone (moved or deleted); using the same model at %s",
                                 destination, copy)
                 return copy
-        log.warning("the pushed model %s is gone, and so are the copies it was pushed from", destination)
+        log.warning("the pushed model %s is gone, and so is the Pusher's copy %s%s", destination, pushed.uri,
+                    " and the model it was given" if inputs else " (its model input is not recorded)")
         return None
     try:
         _, outputs = run_store.latest_execution(store, TRAINER)

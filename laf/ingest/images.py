@@ -93,6 +93,20 @@ def check_source(source: str) -> None:
     raise ImageError("validate", f"scheme {scheme!r} is not allowed: use an http(s) URL or a file path")
 
 
+_HOST_NAME = re.compile(r"[a-z0-9_.-]+", re.ASCII)
+
+
+def check_host(host: str) -> None:
+    """Refuse (ValueError) a host that is neither an IP address nor made of the letters a DNS name
+    has: "10.0.0.1\\.x" resolves nowhere here, so nothing here could check it, while a proxy that
+    reads "\\" as "/" would connect to 10.0.0.1."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        if not _HOST_NAME.fullmatch(host.lower()):
+            raise ValueError(f"{host!r} is no host name") from None
+
+
 def normalized(url: str) -> str:
     """``url`` as a browser sends it: the host in IDNA, the path and query percent-encoded (spaces,
     non-ASCII letters), the fragment and any user info dropped. Why: crawled lists hold such URLs as displayed, and
@@ -104,11 +118,12 @@ def normalized(url: str) -> str:
             raise ValueError("no host")
         if not host.isascii():
             host = host.encode("idna").decode("ascii")
+        check_host(host)
     except (ValueError, UnicodeError) as e:
         raise ImageError("validate", f"malformed URL {url!r}: {e}") from None
     # no user info: an image needs no credentials, and "10.0.0.1\\@example.com" names another host to
     # a proxy or server that parses it otherwise than the host checked here
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
     path = urllib.parse.quote(parts.path, safe="/%:@!$&'()*+,;=~")
     query = urllib.parse.quote(parts.query, safe="/%:@!$&'()*+,;=?~")
     return urllib.parse.urlunsplit((parts.scheme, netloc, path, query, ""))
@@ -135,11 +150,12 @@ def _read_local(source: str, options: ImageOptions) -> bytes:
     ``café.jpg``, listed with a surrogate escape) is a name TF cannot take."""
     path = files.local(source)
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the open, a device (/dev/zero) never end
-            raise ImageError("read", "not a regular file")
-        _check_size(info.st_size, options)
-        with open(path, "rb") as f:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO without a writer would block the open
+        with os.fdopen(descriptor, "rb") as f:
+            info = os.fstat(descriptor)  # what was opened, not what the name points at now
+            if not stat.S_ISREG(info.st_mode):  # a FIFO, or a device (/dev/zero) that never ends
+                raise ImageError("read", "not a regular file")
+            _check_size(info.st_size, options)
             data = f.read(options.max_bytes + 1)  # grown since the stat
         if len(data) > options.max_bytes:
             raise ImageError("read", f"file holds more than the cap of {options.max_bytes} bytes")
@@ -168,6 +184,10 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if not is_url(newurl):
             raise ImageError("fetch", f"redirect to {newurl!r} is not allowed (http(s) only)")
+        try:
+            newurl = normalized(newurl)  # as the first URL: IDNA, no user info, a host that is one
+        except ImageError as e:
+            raise ImageError("fetch", f"redirect to {e.reason}") from None
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -208,6 +228,10 @@ class _Guard:
         to here (a name only the proxy can resolve cannot be checked here, and is left to it)."""
         host = urllib.parse.urlsplit(f"//{hostport}").hostname or hostport
         try:
+            check_host(host)
+        except ValueError as e:
+            raise ImageError("fetch", str(e)) from None
+        try:
             ipaddress.ip_address(host.split("%", 1)[0])
             addresses = [host]
         except ValueError:
@@ -227,7 +251,7 @@ class _Guard:
     def create_connection(self, address, timeout=None, source_address=None) -> socket.socket:
         """``socket.create_connection`` connecting only to checked addresses."""
         host, port = address
-        proxy = self.via == (host, int(port))  # this request's own proxy: its target was checked (_GuardedProxy)
+        proxy = self.via == (host.lower(), int(port))  # this request's own proxy: its target was checked
         error: Optional[Exception] = None
         for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
             if not proxy:

@@ -316,7 +316,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
                      " finished?), VideoIngest examples or its vocabulary")
     else:
         try:
-            labels = (vocabulary or Vocabulary.load(ingested.uri)).labels
+            labels = (vocabulary if vocabulary is not None else Vocabulary.load(ingested.uri)).labels
             _localization(data, model.uri, examples.uri, labels,
                           _localize_settings(eval_config, store, notes), max_videos, data.protocol)
         except UserError as e:
