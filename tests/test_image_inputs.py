@@ -23,6 +23,18 @@ def test_relative_paths_with_a_colon_are_paths_and_schemes_stay_uris(tmp_path):
                                     'Tennis:Serve,"data:image/png;base64,AAAA"\nTennis:Serve,FILE:/etc/passwd\n')
     assert [i.source for i in image_inputs.list_inputs(str(tmp_path / "m.csv"))] == [
         f"{tmp_path}/Tennis:Serve/a.jpg", f"{tmp_path}/img:1.png", "data:image/png;base64,AAAA", "FILE:/etc/passwd"]
+    (tmp_path / "Data:Entry").mkdir()  # a label folder named like a bare scheme: a path where the file is there
+    (tmp_path / "Data:Entry" / "a.jpg").write_bytes(b"")
+    (tmp_path / "m.csv").write_text("label,image\nData:Entry,Data:Entry/a.jpg\nData:Entry,Data:Entry/b.jpg\n")
+    assert [i.source for i in image_inputs.list_inputs(str(tmp_path / "m.csv"))] == [
+        f"{tmp_path}/Data:Entry/a.jpg", "Data:Entry/b.jpg"]
+
+
+def test_a_headerless_manifest_written_path_first_is_named(tmp_path):
+    (tmp_path / "m.csv").write_text("http://example.com/a.jpg,Tennis:Serve\n")
+    with pytest.raises(UserError, match="m.csv:1: label 'http://example.com/a.jpg' is a URL: are the columns the"
+                                        " other way round"):
+        image_inputs.list_inputs(str(tmp_path / "m.csv"))
 
 
 def test_a_header_after_blank_lines_is_still_the_header(tmp_path):

@@ -98,7 +98,7 @@ def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
     source = str(fields[present[0]] or "").strip()
     if not source:
         raise UserError(f"{where}: empty image path or URL")
-    if not _is_uri(source) and not os.path.isabs(source):
+    if not _is_uri(source, base) and not os.path.isabs(source):
         source = f"{base}/{source}"  # relative to the manifest
     return ImageItem(label, source)
 
@@ -108,10 +108,16 @@ def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
 _BARE_SCHEMES = {"data", "file", "javascript", "mailto", "blob", "about", "ftp", "http", "https"}
 
 
-def _is_uri(source: str) -> bool:
-    """A URI (left as written, for ``images.check_source`` to allow or refuse), not a relative path."""
+def _is_uri(source: str, base: str) -> bool:
+    """A URI (left as written, for ``images.check_source`` to allow or refuse), not a relative path;
+    text that starts like a bare scheme is a path where that file exists beside the manifest (a
+    label folder "Data:Entry/a.jpg")."""
     head = source.split("/", 1)[0]
-    return "://" in source or (":" in head and head.split(":", 1)[0].lower() in _BARE_SCHEMES)
+    if "://" in source:
+        return True
+    if not (":" in head and head.split(":", 1)[0].lower() in _BARE_SCHEMES):
+        return False
+    return files.is_remote(base) or not os.path.exists(files.local(f"{base}/{source}"))
 
 
 def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:

@@ -248,6 +248,9 @@ def check_label(label: object, where: str) -> str:
     if not label or not label.strip():
         raise UserError(f"{where}: empty label")
     label = label.strip()
+    if "://" in label:  # a headerless manifest written path,label: every row would be its own class
+        raise UserError(f"{where}: label {label!r} is a URL: are the columns the other way round (without a header,"
+                        " an image manifest is label,path and a video manifest video,label)?")
     if ":" in label and not all(part.strip() for part in label.split(":", 1)):
         raise UserError(f"{where}: label {label!r} must be written 'Activity:Action'")
     return label
