@@ -99,6 +99,26 @@ def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, L
     return props, artifacts_by_key(store, [run.id], metadata_store_pb2.Event.OUTPUT)
 
 
+def producers(store, artifact) -> List[int]:
+    """The executions that output ``artifact`` (its producer, and a cached rerun's that reused it)."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    return [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+            if e.type == metadata_store_pb2.Event.OUTPUT]
+
+
+def producer_inputs(store, executions: Sequence[int]) -> Dict[str, List[Any]]:
+    """The inputs of ``executions`` (:func:`producers` of an artifact), by channel key."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    return artifacts_by_key(store, executions, metadata_store_pb2.Event.INPUT) if executions else {}
+
+
+def holds_model(folder: str) -> bool:
+    """Whether ``folder`` holds a SavedModel (a push, the Pusher's copy, a Trainer's serving dir)."""
+    return files.exists(files.join(folder, "saved_model.pb"))
+
+
 def artifacts_by_key(store, execution_ids: Sequence[int], event_type) -> Dict[str, List[Any]]:
     """Artifacts of the given event type (INPUT/OUTPUT) of some executions, by their channel key."""
     by_key: Dict[str, List[int]] = {}

@@ -18,7 +18,7 @@ import yaml
 
 from laf import files
 from laf.errors import UserError, first_line
-from laf.evaluate.evaluation import tiou_key
+from laf.evaluate.evaluation import distinct_tiou_keys
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
@@ -327,7 +327,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     for i, t in enumerate(ev.tiou):  # 0 would count any detection in the right video
         if not 0 < t <= 1:
             raise UserError(f"evaluation.tiou[{i}] must be a number in (0, 1], got {t!r}")
-    if len({tiou_key(t) for t in ev.tiou}) < len(ev.tiou):  # one mAP@ metric each; a repeat skews average_mAP
+    if not distinct_tiou_keys(ev.tiou):
         raise UserError(f"evaluation.tiou: a threshold is given twice, or two differ only beyond the digits of"
                         f" their metric names: {list(ev.tiou)}")
     if ev.protocol not in PROTOCOLS:

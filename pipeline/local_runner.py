@@ -14,11 +14,11 @@ import time
 from typing import Iterator, Optional, Tuple
 
 import schemas
-from laf import files
+from laf import files, run_store
 from laf.errors import UserError
+from laf.ingest import runners
 from laf.ingest.manifest import Manifest
 from laf.progress import count
-from laf.run_store import METADATA_FILE
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
 
@@ -94,10 +94,10 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
 def check_beam_runners(cfg: PipelineConfig) -> None:
     """A ``--runner`` in the Beam flags that Beam does not know, refused in one line now rather than by
     the first component, after TF has loaded (Beam is imported only when a runner is named)."""
-    from laf.ingest import runners
-
-    for key, args in (("beam.extra_args", cfg.beam.extra_args),
-                      ("beam.ingest_args", cfg.beam.extra_args + cfg.beam.ingest_args)):
+    checked = [("beam.extra_args", cfg.beam.extra_args)]
+    if cfg.beam.ingest_args:  # else the same flags again
+        checked.append(("beam.ingest_args", cfg.beam.extra_args + cfg.beam.ingest_args))
+    for key, args in checked:
         if any(arg.startswith("--runner") for arg in args):
             try:
                 runners.make_pipeline(args)
@@ -111,7 +111,7 @@ def check_metadata_moved(cfg: PipelineConfig) -> None:
     run without it would find no cache and no blessed model to compare with."""
     if not files.is_remote(cfg.pipeline_root):
         return
-    old = os.path.abspath(os.path.join(cfg.pipeline_root, METADATA_FILE))
+    old = os.path.abspath(os.path.join(cfg.pipeline_root, run_store.METADATA_FILE))
     if os.path.isfile(old) and not os.path.exists(cfg.metadata_path):
         raise UserError(f"the ML Metadata of {cfg.pipeline_root} is at {old}, where earlier versions kept it; move it"
                         f" to {cfg.metadata_path} (mkdir -p {os.path.dirname(cfg.metadata_path)} && mv {old}"
@@ -196,14 +196,12 @@ def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
     ``saved_model.pb`` last, so TF Serving never loads half a model."""
     from tfx.utils import io_utils
 
-    from laf import run_store
-
     _, outputs = run_store.latest_execution(run_store.open_store(cfg.pipeline_root), PUSHER)
     [pushed] = outputs["pushed_model"]
     destination = run_store.pushed_destination(pushed)
-    if not destination or files.exists(files.join(destination, "saved_model.pb")):
+    if not destination or run_store.holds_model(destination):
         return None
-    if not files.exists(files.join(pushed.uri, "saved_model.pb")):
+    if not run_store.holds_model(pushed.uri):
         raise UserError(f"the pushed model {files.shown(destination)} was deleted, and so was the Pusher's copy"
                         f" {files.shown(pushed.uri)}: rerun with --no-cache to push it again")
     io_utils.copy_dir(pushed.uri, destination, deny_regex_patterns=[r"saved_model\.pb"])

@@ -37,10 +37,11 @@ def put_execution(store, component: str, state, outputs=None, inputs=None) -> in
         [artifact_id] = store.put_artifacts([artifact])
         events.append((key, artifact_id, pb.Event.OUTPUT))
     events += [(key, artifact_id, pb.Event.INPUT) for key, artifact_id in (inputs or {}).items()]
-    for key, artifact_id, kind in events:
-        event = pb.Event(artifact_id=artifact_id, execution_id=run, type=kind)
-        event.path.steps.add().key = key
-        store.put_events([event])
+    made = []
+    for key, artifact_id, direction in events:
+        made.append(pb.Event(artifact_id=artifact_id, execution_id=run, type=direction))
+        made[-1].path.steps.add().key = key
+    store.put_events(made)
     return run
 
 

@@ -132,22 +132,17 @@ def test_a_rerun_stopped_before_its_evaluator_is_named_beside_the_earlier_run_s_
     metrics and model are that run's, not the latest's."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from bench_helpers import mlmd_store
+    from bench_helpers import mlmd_store, put_execution
 
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
     kind = store.put_context_type(pb.ContextType(name="pipeline_run"))
     first, second = store.put_contexts([pb.Context(type_id=kind, name=name) for name in ("run-1", "run-2")])
-    [evaluator] = store.put_executions([pb.Execution(type_id=store.put_execution_type(pb.ExecutionType(
-        name="tfx.components.evaluator.component.Evaluator")), last_known_state=pb.Execution.COMPLETE)])
-    [evaluation_id] = store.put_artifacts([pb.Artifact(type_id=store.put_artifact_type(pb.ArtifactType(
-        name="ModelEvaluation")), uri=str(tmp_path / "eval"), state=pb.Artifact.LIVE)])
-    event = pb.Event(artifact_id=evaluation_id, execution_id=evaluator, type=pb.Event.OUTPUT)
-    event.path.steps.add().key = "evaluation"
-    store.put_events([event])
+    evaluator = put_execution(store, "evaluator.component.Evaluator", pb.Execution.COMPLETE,
+                              {"evaluation": ("ModelEvaluation", tmp_path / "eval", True)})
     store.put_attributions_and_associations([], [pb.Association(context_id=first, execution_id=evaluator)])
-    [evaluation] = store.get_artifacts_by_id([evaluation_id])
-    assert collect._older_run(store, evaluation) == [
+    [evaluation] = store.get_artifacts_by_type("ModelEvaluation")
+    assert collect._older_run(store, run_store.producers(store, evaluation)) == [
         "the metrics, model, per-class AP and timelines are from run run-1; the latest run run-2 has no finished"
         " Evaluator (stopped, or still running), and its domain-transfer rounds may be the ones shown"]
     store.put_attributions_and_associations([], [pb.Association(context_id=second, execution_id=evaluator)])
-    assert collect._older_run(store, evaluation) == []  # a cached rerun's Evaluator: the latest run has it
+    assert collect._older_run(store, run_store.producers(store, evaluation)) == []  # a cached rerun's: the latest has it

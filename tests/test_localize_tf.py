@@ -19,6 +19,15 @@ def random_video(rng, frames, classes=5):
     return probs, stamps
 
 
+def padded(videos):
+    """(probabilities [B, T, N], timestamps [B, T], lengths [B]) of (probs, stamps) videos, padded as
+    serving pads a batch."""
+    longest = max(len(t) for _, t in videos)
+    return (np.stack([np.pad(p, ((0, longest - len(p)), (0, 0))) for p, _ in videos]),
+            np.stack([np.pad(t, (0, longest - len(t))) for _, t in videos]),
+            np.array([len(t) for _, t in videos], np.int64))
+
+
 def assert_same(tf_out, lib: ev.Segments, max_detections):
     n = int(tf_out["count"])
     assert n == min(len(lib.score), max_detections)
@@ -55,14 +64,8 @@ def test_the_video_s_end_gives_the_library_s_detections(config):
                                                  video_end=np.float32(end)).items()}
         lib = ev.detect(probs, stamps, config, float(np.float32(end)))
         assert_same(out, lib, 64)
-    longest = max(len(s) for _, s in videos)
-    batch = localize_batch(np.stack([np.pad(p, ((0, longest - len(p)), (0, 0))) for p, _ in videos]),
-                           np.stack([np.pad(s, (0, longest - len(s))) for _, s in videos]),
-                           np.array([len(s) for _, s in videos], np.int64), config,
-                           np.asarray(ends, np.float32))
-    unknown = localize_batch(np.stack([np.pad(p, ((0, longest - len(p)), (0, 0))) for p, _ in videos]),
-                             np.stack([np.pad(s, (0, longest - len(s))) for _, s in videos]),
-                             np.array([len(s) for _, s in videos], np.int64), config)
+    batch = localize_batch(*padded(videos), config, np.asarray(ends, np.float32))
+    unknown = localize_batch(*padded(videos), config)
     for i, ((probs, stamps), end) in enumerate(zip(videos, ends)):
         for found, video_end in ((batch, float(np.float32(end))), (unknown, None)):
             lib = ev.detect(probs, stamps, config, video_end)
@@ -118,10 +121,7 @@ def test_batch_in_a_saved_model_signature_gives_every_detection(tmp_path):
     config = LocalizeConfig(window=2, nms_overlap=1.0)  # no suppression: a detection per window and class
     rng = np.random.default_rng(2)
     videos = [random_video(rng, n, classes=12) for n in (12, 60, 3)]
-    t_max = max(len(p) for p, _ in videos)
-    probs = np.stack([np.pad(p, ((0, t_max - len(p)), (0, 0))) for p, _ in videos])
-    stamps = np.stack([np.pad(t, (0, t_max - len(t))) for _, t in videos])
-    lengths = np.array([len(p) for p, _ in videos], np.int64)
+    probs, stamps, lengths = padded(videos)
 
     module = tf.Module()
     module.localize = tf.function(

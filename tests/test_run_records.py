@@ -69,8 +69,8 @@ def test_a_deleted_push_is_read_where_the_pusher_got_it_not_from_a_later_trainer
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
     put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t1", True)})
     [pushed_model] = [a.id for a in store.get_artifacts_by_type("Model")]
-    pusher = put_execution(store, "pusher.component.Pusher", pb.Execution.COMPLETE,
-                           {"pushed_model": ("PushedModel", tmp_path / "pusher", True)}, {"model": pushed_model})
+    put_execution(store, "pusher.component.Pusher", pb.Execution.COMPLETE,
+                  {"pushed_model": ("PushedModel", tmp_path / "pusher", True)}, {"model": pushed_model})
     put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t2", True)})
     [pushed] = store.get_artifacts_by_type("PushedModel")
     pushed.custom_properties["pushed"].int_value = 1
@@ -79,7 +79,7 @@ def test_a_deleted_push_is_read_where_the_pusher_got_it_not_from_a_later_trainer
     for folder in ("t1/Format-Serving", "t2/Format-Serving"):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "saved_model.pb").write_bytes(b"")
-    assert pusher and run_records._model_dir(store) == str(tmp_path / "t1" / "Format-Serving")
+    assert run_records._model_dir(store) == str(tmp_path / "t1" / "Format-Serving")
     (tmp_path / "pusher").mkdir()
     (tmp_path / "pusher" / "saved_model.pb").write_bytes(b"")
     assert run_records._model_dir(store) == str(tmp_path / "pusher")

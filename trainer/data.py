@@ -88,14 +88,17 @@ def _context_int(files: Files, key: str) -> tf.data.Dataset:
     return records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0][key])
 
 
-def check_records(files: Files, split: str, classes: int, dim: int) -> int:
-    """The number of records of a split, after refusing (one line, before training) what would
-    fail deep inside tf.data or train on garbage: no records, a label index outside the classes,
-    a first record of another feature size."""
+def check_records(files: Files, split: str, classes: int, dim: int) -> np.ndarray:
+    """[videos] each record's number of frames (:func:`frame_counts`, read in the same pass), after
+    refusing (one line, before training) what would fail deep inside tf.data or train on garbage: no
+    records, a label index outside the classes, a first record of another feature size."""
+    spec = {key: tf.io.FixedLenFeature([], tf.int64) for key in (names.LABEL_INDEX, names.NUM_FRAMES)}
+    parsed = records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0])
     try:
-        labels = np.fromiter(_context_int(files, names.LABEL_INDEX).as_numpy_iterator(), np.int64)
+        found = list(parsed.as_numpy_iterator())
     except FileNotFoundError:
-        labels = np.zeros(0, np.int64)
+        found = []
+    labels = np.array([f[names.LABEL_INDEX] for f in found], np.int64)
     if not len(labels):
         raise UserError(f"the {split} split holds no videos ({files}): training needs train videos, and model "
                         "selection (early stopping, the kept epoch) eval videos")
@@ -106,7 +109,7 @@ def check_records(files: Files, split: str, classes: int, dim: int) -> int:
     first = VideoRecord.parse(next(records(files).take(1).as_numpy_iterator()))
     if first.features.ndim == 2 and first.features.shape[1] not in (0, dim):
         raise UserError(f"the {split} split's features have {first.features.shape[1]} dimensions, not {dim}")
-    return len(labels)
+    return np.array([f[names.NUM_FRAMES] for f in found], np.int64)
 
 
 def num_classes(files: Files) -> int:

@@ -218,8 +218,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     tf.config.experimental.enable_op_determinism()  # same records and seed, same model (issue 13)
     dim = config.feature_dim or data.feature_dim(train_files, config.weighting)
     classes, vocabulary = _num_classes(config, train_files + eval_files)
-    data.check_records(train_files, "train", classes, dim)
-    eval_count = data.check_records(eval_files, "eval", classes, dim)
+    train_frames = data.check_records(train_files, "train", classes, dim)  # for the epoch and the shuffle memory
+    eval_count = len(data.check_records(eval_files, "eval", classes, dim))
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
@@ -230,7 +230,6 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     if net.seen_gate is not None:
         net.seen_gate.configure(siblings, data.frame_interval(train_files))
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
-    train_frames = data.frame_counts(train_files)  # read once: the epoch's length and the shuffle's memory
     steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch, train_frames)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
                                       "config": {"learning_rate": learning_rate_schedule(config, steps_per_epoch)}})

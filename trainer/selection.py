@@ -33,7 +33,7 @@ class EvalVideos:
     pass: the per-epoch Hit@1 covers every eval video while memory holds one batch of them."""
 
     def __init__(self, files: data.Files, dim: int, count: Optional[int] = None):
-        """``count``: the number of records when the caller knows it (``data.check_records``)."""
+        """``count``: the number of records when the caller knows it (from ``data.check_records``)."""
         self.files, self.dim = files, dim
         self._count = count if count is not None else int(
             data.records(files).reduce(np.int64(0), lambda n, _: n + 1).numpy())
@@ -73,13 +73,13 @@ def _groups(videos: Iterable[dict], batch: int, slots: int) -> Iterator[List[dic
 
 
 def video_hit_at_1(net: keras.Model, videos: Iterable[dict], batch: int = 32,
-                   slots: Optional[int] = None) -> float:
+                   slots: int = EVAL_FRAME_SLOTS) -> float:
     """Hit@1 of whole-video outputs fused as the product fuses them (``videos`` is read once, a
-    batch at a time; ``slots``: :data:`EVAL_FRAME_SLOTS` by default)."""
+    batch at a time, of at most ``slots`` padded frames)."""
     from trainer.model import frame_outputs
 
     fused, labels = [], []
-    for group in _groups(videos, batch, EVAL_FRAME_SLOTS if slots is None else slots):
+    for group in _groups(videos, batch, slots):
         x, lengths = batches.pad([v["features"] for v in group])
         for out in batches.unpad({k: t.numpy() for k, t in frame_outputs(net, x, lengths).items()}, lengths):
             fused.append(evaluation.fuse(out["probabilities"], out.get("actionness")))

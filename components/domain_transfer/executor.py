@@ -54,13 +54,10 @@ def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabu
     validation = dt.FeatureStream.from_video_files(_split(videos, VALIDATION), n)
     image_stream = dt.FeatureStream.from_image_files(_split(images, IMAGE_SPLIT), n)
     splits = artifact_utils.decode_split_names(videos.split_names)
-    held_out = {split: validation if split == VALIDATION else dt.FeatureStream.from_video_files(_split(videos, split), n)
-                for split in splits if split != TRAIN}  # lazy: their frames are read when scored
-    for split, stream in held_out.items():  # before any training, not after it
-        if split != VALIDATION:  # the run checks eval itself
-            dt.check_trained(frames, stream, split, n, vocabulary.labels)
-            if len(stream) and stream.dim != frames.dim:
-                raise UserError(f"feature sizes differ: train {frames.dim}, {split} {stream.dim}")
+    tested = {split: dt.FeatureStream.from_video_files(_split(videos, split), n)  # lazy: frames read when scored
+              for split in splits if split not in (TRAIN, VALIDATION)}
+    for split, stream in tested.items():  # before any training, not after it (the run checks eval itself)
+        dt.check_trained(frames, stream, split, n, vocabulary.labels)
     result = dt.run(frames, image_stream, validation, n, _config(exec_properties), vocabulary.labels)
 
     model = artifact_utils.get_single_instance(output_dict["laf_model"])
@@ -75,7 +72,7 @@ def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabu
         if split == TRAIN:
             laf = result.laf
         else:
-            laf = dt.own_label_scores(result.model, held_out[split])
+            laf = dt.own_label_scores(result.model, tested.get(split, validation))
         out = os.path.join(tfrecords.split_dir(scored.uri, split), "data_tfrecord-00000-of-00001.gz")
         dt.write_scored_videos(_split(videos, split), out, laf)
     scored.split_names = artifact_utils.encode_split_names(splits)

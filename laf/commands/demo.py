@@ -1,7 +1,6 @@
 """`laf demo`: generate the demo data if missing, run the whole pipeline locally, summarize."""
 import argparse
 import os
-import sys
 
 from laf.commands.demo_data import LOOKS_HELP, add_shape_arguments, shape
 from laf.commands.flags import finite
@@ -20,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo
+    from laf.commands import report
     from laf.report import collect, page
     from pipeline import local_runner
 
@@ -27,10 +27,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"running the pipeline (root {cfg.pipeline_root}) ...", flush=True)
     local_runner.run(cfg, enable_cache=not args.no_cache)
     data = collect.collect(cfg.pipeline_root)
-    notes: list = []
-    report_path = page.render(data, os.path.join(args.output, "report.html"), shown=notes)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    report_path = report.write(data, os.path.join(args.output, "report.html"))
     summary = demo.summarize(cfg, report=os.path.abspath(report_path), metrics=data.metrics.get(page.RUN_METHOD, {}))
     path = demo.write_summary(args.output, summary)
     print(demo.format_summary(summary))

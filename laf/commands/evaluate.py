@@ -10,7 +10,7 @@ from typing import List, Mapping, Optional, Sequence
 
 from laf import files
 from laf.errors import UserError
-from laf.evaluate.evaluation import PAPER_TIOUS, APResult, Detection, tiou_key
+from laf.evaluate.evaluation import PAPER_TIOUS, APResult, Detection, distinct_tiou_keys, tiou_key
 from laf.evaluate.thumos14 import PROTOCOLS
 from schemas.segment import Segment
 
@@ -40,7 +40,7 @@ def parse_tious(text: str) -> List[float]:
     if not values or any(not 0.0 < v <= 1.0 for v in values):
         raise UserError(f"--tiou thresholds must lie in (0, 1], got {text!r}")
     values = sorted(set(values))  # one column each, in order: 0.5 and 0.50 are one threshold
-    if len({tiou_key(v) for v in values}) < len(values):
+    if not distinct_tiou_keys(values):
         raise UserError(f"--tiou thresholds {text!r} differ beyond the digits their results are named by")
     return values
 

@@ -21,16 +21,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from laf import files
     from laf.errors import UserError
-    from laf.report import collect, page
+    from laf.report import collect
 
     if args.videos < 0 or args.images < 0:
         raise UserError("--videos and --images must be >= 0")
     if os.path.isdir(args.output) or files.folder_blocker(os.path.dirname(os.path.abspath(args.output))):  # first
         raise UserError(f"--output {args.output}: need an HTML file in a folder that can be written")
     data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos)
-    notes: list = []
-    path = page.render(data, args.output, images_per_class=args.images, shown=notes)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)  # as every command's notes; stdout: the report's path
-    print(f"report: {os.path.abspath(path)}")
+    print(f"report: {os.path.abspath(write(data, args.output, args.images))}")
     return 0
+
+
+def write(data, path: str, images_per_class: int = 6) -> str:
+    """The report page of ``data`` at ``path`` (returned), its notes on stderr as every command's
+    notes (stdout keeps what a script reads)."""
+    from laf.report import page
+
+    notes: list = []
+    path = page.render(data, path, images_per_class=images_per_class, shown=notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return path

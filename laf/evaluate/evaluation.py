@@ -405,6 +405,12 @@ def tiou_key(threshold: float) -> str:
     return f"{threshold:g}"
 
 
+def distinct_tiou_keys(thresholds: Sequence[float]) -> bool:
+    """Whether every threshold has a key of its own (a repeat, or two that differ beyond the key's
+    digits, would share one metric and count twice in the average)."""
+    return len({tiou_key(t) for t in thresholds}) == len(thresholds)
+
+
 @dataclasses.dataclass(frozen=True)
 class APResult:
     """Average precision per class (classes with ground truth) at each tIoU threshold."""

@@ -56,16 +56,12 @@ def _model_dir(store) -> Optional[str]:
     Pusher got it (its own copy under the pipeline root, or its ``model`` input); without a push (not
     blessed) the latest finished Trainer's; None when no Trainer finished. Why the Trainer's, not
     the latest ``Model``: DomainTransfer's image model is a ``Model`` too."""
-    from ml_metadata.proto import metadata_store_pb2
-
     pushed = run_store.latest(store.get_artifacts_by_type("PushedModel"))
     destination = run_store.pushed_destination(pushed) if pushed is not None else None
     if destination:
-        pusher = [e.execution_id for e in store.get_events_by_artifact_ids([pushed.id])
-                  if e.type == metadata_store_pb2.Event.OUTPUT]
-        inputs = run_store.artifacts_by_key(store, pusher, metadata_store_pb2.Event.INPUT).get("model", [])
+        inputs = run_store.producer_inputs(store, run_store.producers(store, pushed)).get("model", [])
         for copy in [destination, pushed.uri] + [files.join(m.uri, "Format-Serving") for m in inputs]:
-            if files.exists(files.join(copy, "saved_model.pb")):
+            if run_store.holds_model(copy):
                 if copy != destination:
                     log.warning("the pushed model %s is gone (moved or deleted); using the same model at %s",
                                 destination, copy)

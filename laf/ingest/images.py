@@ -96,15 +96,17 @@ def check_source(source: str) -> None:
 _HOST_NAME = re.compile(r"[a-z0-9_.-]+", re.ASCII)
 
 
-def check_host(host: str) -> None:
-    """Refuse (ValueError) a host that is neither an IP address nor made of the letters a DNS name
-    has: "10.0.0.1\\.x" resolves nowhere here, so nothing here could check it, while a proxy that
-    reads "\\" as "/" would connect to 10.0.0.1."""
+def check_host(host: str) -> bool:
+    """Whether ``host`` is an IP address (True) or a DNS name (False); refuse (ValueError) one that
+    is neither: "10.0.0.1\\.x" resolves nowhere here, so nothing here could check it, while a proxy
+    that reads "\\" as "/" would connect to 10.0.0.1."""
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
+        return True
     except ValueError:
         if not _HOST_NAME.fullmatch(host.lower()):
             raise ValueError(f"{host!r} is no host name") from None
+        return False
 
 
 def normalized(url: str) -> str:
@@ -119,7 +121,7 @@ def normalized(url: str) -> str:
         if not host.isascii():
             host = host.encode("idna").decode("ascii")
         check_host(host)
-    except (ValueError, UnicodeError) as e:
+    except ValueError as e:  # UnicodeError (IDNA) is one
         raise ImageError("validate", f"malformed URL {url!r}: {e}") from None
     # no user info: an image needs no credentials, and "10.0.0.1\\@example.com" names another host to
     # a proxy or server that parses it otherwise than the host checked here
@@ -228,17 +230,14 @@ class _Guard:
         to here (a name only the proxy can resolve cannot be checked here, and is left to it)."""
         host = urllib.parse.urlsplit(f"//{hostport}").hostname or hostport
         try:
-            check_host(host)
+            literal = check_host(host)
         except ValueError as e:
             raise ImageError("fetch", str(e)) from None
         try:
-            ipaddress.ip_address(host.split("%", 1)[0])
-            addresses = [host]
-        except ValueError:
-            try:
-                addresses = [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
-            except OSError:
-                addresses = []
+            addresses = [host] if literal else [info[4][0] for info in
+                                                socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+        except OSError:
+            addresses = []
         for address in addresses:
             self.check(host, address)
 
@@ -376,7 +375,7 @@ def fetch(url: str, options: ImageOptions = ImageOptions()) -> bytes:
         for attempt in range(options.retries + 1):
             try:
                 return _fetch_once(url, options, guard)
-            except (ValueError, UnicodeError, http.client.InvalidURL) as e:  # e.g. a bad redirect: never better
+            except (ValueError, http.client.InvalidURL) as e:  # e.g. a bad redirect: never better
                 if time.monotonic() >= guard.deadline:  # a read cut at the deadline
                     raise guard.expired() from None
                 raise ImageError("fetch", f"{type(e).__name__}: {e}") from None

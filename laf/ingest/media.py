@@ -299,7 +299,8 @@ class Video:
                 redo.setdefault(t.gop, block.modes[t.gop])
         if redo:  # a skipped non-reference frame was needed after all: decode those groups in full
             again = {gop: [t for t in self._by_gop[gop] if t.index in pending] for gop in redo}
-            for t in (t for targets in again.values() for t in targets):
+            redone = [t for targets in again.values() for t in targets]
+            for t in redone:
                 t.best, t.best_err = None, float("inf")
             nearest: Dict[int, Tuple[float, av.VideoFrame]] = {}  # any frame of the group, however far
             for time, frame in self._decode(redo, False, opened):
@@ -307,7 +308,7 @@ class Video:
                 for t in again.get(self._gop_of.get(time), ()):
                     if t.index not in nearest or abs(time - t.time) < nearest[t.index][0]:
                         nearest[t.index] = (abs(time - t.time), frame)
-            for t in (t for targets in again.values() for t in targets):
+            for t in redone:
                 if t.best is None and t.index in nearest:  # where damage left no frame near it
                     t.best_err, t.best = nearest[t.index]
         for index in sorted(pending):

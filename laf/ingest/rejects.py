@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import sys
-from typing import Dict, Iterable
+from typing import Dict
 
 REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -38,15 +38,6 @@ def machine_fault(error: BaseException) -> bool:
     exhausted = tf is not None and isinstance(error, tf.errors.ResourceExhaustedError)  # e.g. the backbone's OOM
     return (isinstance(error, MemoryError) or exhausted
             or (isinstance(error, OSError) and error.errno in MACHINE_ERRNOS))
-
-
-def write_rejected(directory: str, rejected: Iterable[Rejected]) -> int:
-    import tensorflow as tf
-
-    lines = [r.to_json() + "\n" for r in rejected]
-    with tf.io.gfile.GFile(os.path.join(directory, REJECTED_FILE), "w") as f:
-        f.write("".join(lines))  # written even when empty: GFile creates no file before a write
-    return len(lines)
 
 
 def summary(inputs: int, accepted: int, rejected: int, duplicates: int = 0) -> Dict[str, int]:

@@ -93,34 +93,23 @@ def _output_of_node(store, node_id: str, type_name: str):
     return run_store.latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
 
 
-def _older_run(store, evaluation) -> List[str]:
+def _older_run(store, evaluators: List[int]) -> List[str]:
     """A note when the latest pipeline run is not one the evaluation belongs to (it stopped before its
     Evaluator finished, or is still running): the report's metrics and model are an earlier run's,
-    while the latest DomainTransferRounds may be the newer run's."""
-    from ml_metadata.proto import metadata_store_pb2
-
+    while the latest DomainTransferRounds may be the newer run's. ``evaluators``: the evaluation's
+    :func:`run_store.producers` (a cached rerun's Evaluator links it too)."""
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         return []
-    producers = [e.execution_id for e in store.get_events_by_artifact_ids([evaluation.id])
-                 if e.type == metadata_store_pb2.Event.OUTPUT]  # a cached rerun's Evaluator links it too
-    evaluated = {c.id: c.name for p in producers for c in store.get_contexts_by_execution(p)}
+    evaluated = {c.id: c.name for p in evaluators for c in store.get_contexts_by_execution(p)}
     latest = max(runs, key=lambda c: c.id)
     if latest.id in evaluated:
         return []
-    earlier = max((i for i in evaluated if i in {r.id for r in runs}), default=None)
+    run_ids = {r.id for r in runs}
+    earlier = max((i for i in evaluated if i in run_ids), default=None)
     return [f"the metrics, model, per-class AP and timelines are from run {evaluated.get(earlier, '?')}; the latest"
             f" run {latest.name} has no finished Evaluator (stopped, or still running), and its domain-transfer"
             " rounds may be the ones shown"]
-
-
-def _producer_inputs(store, artifact) -> Dict[str, List[Any]]:
-    """The inputs of the execution that produced ``artifact``, by channel key."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
-                 if e.type == metadata_store_pb2.Event.OUTPUT]
-    return run_store.artifacts_by_key(store, producers, metadata_store_pb2.Event.INPUT) if producers else {}
 
 
 def _map_config(eval_config) -> Dict[str, object]:
@@ -304,13 +293,15 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
             notes.append(f"no metrics of this run: {e}")
         else:
             data.protocol = str(_map_config(eval_config).get("protocol", "activitynet"))
-    inputs = _producer_inputs(store, evaluation) if evaluation is not None else {}
+    evaluators = run_store.producers(store, evaluation) if evaluation is not None else []
+    inputs = run_store.producer_inputs(store, evaluators)
     # the Trainer's, not any Model: DomainTransfer's image model is one too (a run stopped in training)
     model = run_store.latest(inputs.get("model", [])) or _output_of_node(store, TRAINER_ID, "Model")
     examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
     # the model's own labels first: a later run stopped midway may have ingested another vocabulary
     vocabulary = model and model_vocabulary(os.path.join(model.uri, "Format-Serving"))
-    ingested = run_store.latest(store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
+    ingested = None if vocabulary is not None else run_store.latest(
+        store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
     if model is None or examples is None or (vocabulary is None and ingested is None):
         notes.append("no per-class AP, PR curves or timelines: the run lacks a trained model (has the Trainer"
                      " finished?), VideoIngest examples or its vocabulary")
@@ -322,7 +313,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
     if evaluation is not None:
-        notes.extend(_older_run(store, evaluation))
+        notes.extend(_older_run(store, evaluators))
 
     rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
     if rounds is None:

@@ -485,14 +485,17 @@ def run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream,
 
 def check_trained(frames: FeatureStream, held_out: FeatureStream, split: str, num_classes: int,
                   label_names: Sequence[str]) -> None:
-    """Refuse a ``split`` (eval, test) whose videos name an action without training frames: neither
-    transfer nor the trainer could learn it, so those videos would all miss. Reads only labels."""
+    """Refuse a ``split`` (eval, test) whose videos name an action without training frames (neither
+    transfer nor the trainer could learn it, so those videos would all miss) or hold features of
+    another size (another backbone). Reads only labels and the first record."""
     untrained = ((np.bincount(frames.labels, minlength=num_classes) == 0)
                  & (np.bincount(held_out.labels, minlength=num_classes) > 0))
     if untrained.any():
         raise UserError("no training videos for " + ", ".join(repr(label_names[c]) for c in np.flatnonzero(untrained))
                         + f": every action with {split} videos needs videos in the train split (were they all"
                         " rejected at ingestion? see the videos' rejected.jsonl)")
+    if len(held_out) and held_out.dim != frames.dim:
+        raise UserError(f"feature sizes differ: train {frames.dim}, {split} {held_out.dim}")
 
 
 def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: FeatureStream,
