@@ -276,3 +276,25 @@ def test_plots_of_videos_whose_names_repeat_keep_their_folders(served_model, tmp
     assert main(["localize", "--model", served_model.pushed, *map(str, videos), "--top", "1",
                  "--plot", str(plots)]) == 0
     assert "\n".join(sorted(str(p.relative_to(plots)) for p in plots.rglob("*.png"))) == "r/a.png\nx/a.png\nx_a.png"
+
+
+def test_a_bad_video_among_several_is_skipped_not_the_run(served_model, capfd):
+    """One unusable file among many is named and skipped; the others are localized and written,
+    and the exit status (1) says that not every video was. None usable: an error (2)."""
+    s = served_model
+    page, missing = s.root / "skipped_page.mp4", s.root / "skipped_nope.mp4"
+    page.write_text("<html>not a video</html>")
+    out_json = str(s.root / "partial.json")
+    assert main(["localize", "--model", s.pushed, s.videos[0], str(page), s.videos[1], str(missing), "--top", "0",
+                 "--json", out_json]) == 1
+    captured = capfd.readouterr()
+    err = captured.err + _stderr(capfd)
+    assert f"skipped: cannot use video {page}" in err and f"skipped: video not found: {missing}" in err
+    assert "2 of 4 videos skipped" in err
+    assert main(["localize", "--model", s.pushed, *s.videos, "--top", "0"]) == 0
+    table = captured.out.replace(f"results: {os.path.abspath(out_json)}\n", "")
+    assert table == capfd.readouterr().out  # the same table as without the bad files
+    with open(out_json) as f:
+        assert sorted(json.load(f)["results"]) == ["dive", "kick"]
+    assert main(["localize", "--model", s.pushed, str(page), str(missing)]) == 2
+    assert "none of the 2 videos can be used" in _stderr(capfd)

@@ -142,6 +142,22 @@ def _vocabulary(args: argparse.Namespace, settings):
     return vocabulary
 
 
+def _featurize(args: argparse.Namespace, settings):
+    """The videos' records, None where a video cannot be used: among several, such a video is named
+    on stderr and skipped (the exit status says so), so one bad file does not cost the others; a
+    single video, or none usable, is an error."""
+    from laf.errors import UserError
+    from laf.serve import localize
+
+    def skip(message: str) -> None:
+        print(f"skipped: {message}", file=sys.stderr, flush=True)
+
+    examples = localize.featurize(args.videos, settings, args.batch_size, skip=skip if len(args.videos) > 1 else None)
+    if not any(e is not None for e in examples):
+        raise UserError(f"none of the {len(examples)} videos can be used (each named above)")
+    return examples
+
+
 def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
     """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``.
     One call per video: a batch is padded to its longest video, so one call for all would need memory
@@ -150,6 +166,8 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
 
     results = []
     for example, video_id, path in zip(examples, localize.video_ids(args.videos), args.videos):
+        if example is None:  # skipped, and said so
+            continue
         if args.server:
             found = rest.predict_patiently(args.server, "localize", {"examples": [example]}, args.model_name,
                                            timeout=rest.REQUEST_TIMEOUT)
@@ -182,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     classes = localize.model_classes(model) if model is not None else None
     if classes is not None:
         localize.class_names(vocabulary, classes)  # refuses a vocabulary of another size
-    examples = localize.featurize(args.videos, settings, args.batch_size)  # checks every video first
+    examples = _featurize(args, settings)
     results = _localize_each(args, model, examples, vocabulary)
     top = TOP if args.top is None else args.top
     print(localize.format_table(results, top=top or None))
@@ -194,4 +212,8 @@ def run(args: argparse.Namespace) -> int:
         for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
             path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
             print(f"plot: {os.path.abspath(path)}")
-    return 0
+    skipped = examples.count(None)
+    if skipped:
+        print(f"error: {skipped} of {len(examples)} videos skipped (named above); the others are localized",
+              file=sys.stderr)
+    return 1 if skipped else 0

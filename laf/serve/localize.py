@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -150,38 +150,52 @@ def video_ids(paths: Sequence[str]) -> List[str]:
     return ids  # the paths are unique, so by the full path at the latest every video has its name
 
 
-def _check_inputs(paths: Sequence[str], settings: IngestSettings) -> None:
-    """Fail fast, before any backbone is built: every video must open and index (demuxing only)."""
+def _problem(path: str, settings: IngestSettings) -> Optional[str]:
+    """Why a video cannot be used, found by opening and indexing it (demuxing only, before any
+    backbone is built); None when it opens."""
     from laf.ingest.media import MediaError, Video
     from laf.ingest.video_ingest import VideoOptions
 
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UserError(f"{'a folder, not a video' if os.path.isdir(path) else 'video not found'}: {path}")
-        try:
-            Video(path, fps=settings.fps, size=settings.backbone.size, max_duration=VideoOptions.max_duration)
-        except MediaError as e:
-            raise UserError(f"cannot use video {path}: {e.stage}: {e.reason}") from None
+    if not os.path.isfile(path):
+        return f"{'a folder, not a video' if os.path.isdir(path) else 'video not found'}: {path}"
+    try:
+        Video(path, fps=settings.fps, size=settings.backbone.size, max_duration=VideoOptions.max_duration)
+    except MediaError as e:
+        return f"cannot use video {path}: {e.stage}: {e.reason}"
+    return None
 
 
-def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32) -> List[bytes]:
-    """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn; a video
-    that ingestion would reject (missing, undecodable, too short) is a ``UserError``."""
+def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32,
+              skip: Optional[Callable[[str], None]] = None) -> List[Optional[bytes]]:
+    """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn. A video
+    that ingestion would reject (missing, undecodable, too short) is a ``UserError``; with ``skip``,
+    its message goes to ``skip`` instead and its place holds None, so one bad file among many does
+    not cost the others. Every video is opened before the slow part, so those messages come first."""
     from laf.ingest import manifest as mf
     from laf.ingest import rejects, video_ingest
 
-    _check_inputs(paths, settings)
+    def refuse(message: str) -> None:
+        if skip is None:
+            raise UserError(message)
+        skip(message)
+
+    ids = video_ids(paths)  # refuses a video given twice
+    problems = [_problem(path, settings) for path in paths]
+    for message in filter(None, problems):
+        refuse(message)
     options = video_ingest.VideoOptions(fps=settings.fps, batch_size=batch_size)
     dofn = video_ingest.ExtractVideoFeatures(settings.backbone, Vocabulary.build([UNLABELLED]), options)
-    with build_errors(settings.backbone):  # a layer it lacks, an unreadable weights file: one line
-        dofn.setup()
-    examples = []
-    for video_id, path in zip(video_ids(paths), paths):
+    if any(p is None for p in problems):
+        with build_errors(settings.backbone):  # a layer it lacks, an unreadable weights file: one line
+            dofn.setup()
+    examples: List[Optional[bytes]] = []
+    for video_id, path, problem in zip(ids, paths, problems):
         row = mf.VideoRow(video_id=video_id, uri=path, label=UNLABELLED, split=names.SPLITS[-1])
-        out = dofn.extract(row)
+        out = None if problem else dofn.extract(row)
         if isinstance(out, rejects.Rejected):
-            raise UserError(f"cannot use video {path}: {out.stage}: {out.reason}")
-        examples.append(out.serialize())
+            refuse(f"cannot use video {path}: {out.stage}: {out.reason}")
+            out = None
+        examples.append(None if out is None else out.serialize())
     return examples
 
 
