@@ -7,7 +7,7 @@ import tensorflow as tf
 from schemas import names
 from schemas.records import VideoRecord
 from trainer import data
-from trainer.novelty import sibling_novelty
+from trainer.novelty import _Reservoir, sibling_novelty
 
 SCENES = {"Pool": np.eye(8, dtype=np.float32)[0], "Pitch": np.eye(8, dtype=np.float32)[1]}
 ACTIONS = {"Pool:Crawl": 2, "Pool:Fly": 3, "Pitch:Kick": 4, "Pitch:Head": 5}
@@ -23,10 +23,16 @@ def _video(label: str, action_at: range, steps: int = 20, seed: int = 0) -> Vide
                        duration=float(steps), laf_scores=np.full(steps, 0.9, np.float32))
 
 
+def _novelty(videos, reference, **kwargs):
+    """Novelty against ``reference`` standardised by its own frames' moments, as the trainer does."""
+    frames = np.concatenate([r.features for r in reference if r.num_frames])
+    return sibling_novelty(videos, reference, (frames.mean(0), frames.std(0)), **kwargs)
+
+
 def test_the_action_is_novel_against_siblings_and_the_scene_is_not():
     train = [_video(label, range(5 + i, 9 + i), seed=i) for i in range(3) for label in ACTIONS]
     held_out = _video("Pool:Fly", range(12, 15), seed=9)
-    found = sibling_novelty(train + [held_out], train)
+    found = _novelty(train + [held_out], train)
     assert set(found) == {v.video_id for v in train + [held_out]}
     target = found[held_out.video_id]
     action = np.zeros(20, bool)
@@ -36,7 +42,7 @@ def test_the_action_is_novel_against_siblings_and_the_scene_is_not():
 
 def test_a_video_without_siblings_gets_no_entry():
     lonely = _video("Pool:Crawl", range(3, 6))
-    assert sibling_novelty([lonely], [lonely]) == {}
+    assert _novelty([lonely], [lonely]) == {}
 
 
 def test_an_empty_reference_video_is_skipped():
@@ -44,7 +50,7 @@ def test_an_empty_reference_video_is_skipped():
     empty = VideoRecord.parse(VideoRecord("empty", "Pool:Fly", 1, np.zeros((0, 8), np.float32), np.zeros(0, np.float32),
                                           1.0, 0.0).serialize())
     assert empty.features.size == 0
-    assert sibling_novelty(train + [empty], train + [empty]).keys() == sibling_novelty(train, train).keys()
+    assert _novelty(train + [empty], train + [empty]).keys() == _novelty(train, train).keys()
 
 
 def test_novelty_gates_the_laf_targets_in_the_batches(tmp_path):
@@ -57,7 +63,7 @@ def test_novelty_gates_the_laf_targets_in_the_batches(tmp_path):
         video.laf_scores[5:9], video.laf_scores[15] = 0.95, 0.99
     path = str(tmp_path / "Split-train" / "data_tfrecord-00000-of-00001.gz")
     tfrecords.write(path, [v.serialize() for v in videos])
-    novelty = sibling_novelty(videos, videos)
+    novelty = _novelty(videos, videos)
     kwargs = dict(dim=8, weighting="laf", k=20, streams=1, actionness=True)
     with_novelty = [t.numpy()[0] for _, _, _, t in data.stream_batches(str(tmp_path / "Split-train"),
                                                                        novelty=novelty, **kwargs)]
@@ -110,3 +116,45 @@ def test_a_clip_of_one_or_two_frames_still_teaches_its_label():
         np.testing.assert_allclose(got, expected, atol=1e-6)
         weights = data.seen_recently(tf.constant(got), tf.range(len(laf), dtype=tf.float32)).numpy()
         assert weights.max() > 0.9
+
+
+def test_the_reference_frames_are_drawn_uniformly_as_they_stream_past():
+    """Algorithm R: every row while there are fewer than the size; beyond it a uniform draw that does
+    not depend on how the rows arrive (one video at a time, or one row at a time)."""
+    rows = np.arange(1000, dtype=np.float32)[:, None]
+    few = _Reservoir(2000, np.random.default_rng(0))
+    for part in np.array_split(rows, 7):
+        few.add(part)
+    assert np.array_equal(few.rows(), rows)
+    chunked, single = _Reservoir(100, np.random.default_rng(1)), _Reservoir(100, np.random.default_rng(1))
+    for part in np.array_split(rows, [30, 95, 100, 400, 401, 999]):
+        chunked.add(part)
+    for row in rows:
+        single.add(row[None])
+    assert np.array_equal(chunked.rows(), single.rows())
+    drawn = chunked.rows()[:, 0]
+    assert len(np.unique(drawn)) == 100 and (drawn >= 100).sum() > 60  # not the first 100 kept
+    late = np.mean([(_draw(rows, seed) >= 500).mean() for seed in range(40)])
+    assert abs(late - 0.5) < 0.05, late  # the second half of the stream as likely as the first
+
+
+def _draw(rows: np.ndarray, seed: int) -> np.ndarray:
+    reservoir = _Reservoir(50, np.random.default_rng(seed))
+    for part in np.array_split(rows, 13):
+        reservoir.add(part)
+    return reservoir.rows()[:, 0]
+
+
+def test_novelty_reads_each_video_once_and_bounds_the_reference():
+    """Generators work (the trainer streams the records), and a reference pool larger than
+    ``max_reference`` still finds the action; unbounded, it equals the in-memory answer."""
+    train = [_video(label, range(5 + i % 3, 9 + i % 3), seed=i) for i in range(12) for label in ACTIONS]
+    held_out = _video("Pool:Fly", range(12, 15), seed=99)
+    whole = _novelty(train + [held_out], train)
+    frames = np.concatenate([r.features for r in train])
+    moments = (frames.mean(0), frames.std(0))
+    streamed = sibling_novelty(iter(train + [held_out]), iter(train), moments)
+    assert streamed.keys() == whole.keys() and all(np.array_equal(streamed[v], whole[v]) for v in whole)
+    bounded = sibling_novelty(iter(train + [held_out]), iter(train), moments, max_reference=60)
+    target = bounded[held_out.video_id]
+    assert target[12:15].min() > 0.9 and np.delete(target, range(12, 15)).max() < 0.5, target.round(2)

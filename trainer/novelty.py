@@ -18,7 +18,7 @@ LAF cue (``trainer.data.laf_span``).
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -32,25 +32,52 @@ def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
 
 
-def sibling_novelty(videos: Sequence[VideoRecord], reference: Sequence[VideoRecord], k: int = 5,
-                    max_reference: int = 5000, seed: int = 0) -> Dict[str, np.ndarray]:
-    """video_id -> [T] novelty targets in [0, 1] for each of ``videos``, against the frames of the
-    ``reference`` (training) videos of the same activity and another label. At most
-    ``max_reference`` frames per (activity, label), drawn with ``seed``, bound the cost. A video
-    without sibling frames gets no entry (its LAF cue stands alone), and so does an empty video.
+class _Reservoir:
+    """At most ``size`` rows drawn uniformly from the rows added (Algorithm R: the first ``size``
+    kept, row n then replaces a random slot with probability size/(n+1)); every row while there are
+    fewer. Why: the reference videos stream past once, so the draw cannot wait for their count."""
 
-    Memory: the reference videos' frames are held whole (their moments come from all of them),
-    about frames x D x 4 bytes: fine for thousands of videos, not for the paper's 48k at D=4096."""
-    reference = [r for r in reference if r.num_frames]
-    everything = np.concatenate([r.features for r in reference]) if reference else np.zeros([0, 1])
-    mean, std = everything.mean(0), usable_std(everything.std(0))
+    def __init__(self, size: int, rng: np.random.Generator):
+        self.size, self.rng, self.seen = size, rng, 0
+        self.parts: List[np.ndarray] = []
+
+    def add(self, rows: np.ndarray) -> None:
+        fill = min(len(rows), self.size - self.seen) if self.seen < self.size else 0
+        if fill:
+            self.parts.append(rows[:fill])
+        rest = rows[fill:]
+        if len(rest):
+            pool = self.rows()
+            slot = self.rng.integers(0, self.seen + fill + np.arange(len(rest)) + 1)  # row n: a slot in [0, n]
+            chosen = np.flatnonzero(slot < self.size)[::-1]  # latest first: a slot keeps its last row,
+            _, last = np.unique(slot[chosen], return_index=True)  # as one row at a time would
+            pool[slot[chosen[last]]] = rest[chosen[last]]
+        self.seen += len(rows)
+
+    def rows(self) -> np.ndarray:
+        if len(self.parts) != 1:
+            self.parts = [np.concatenate(self.parts)]
+        return self.parts[0]
+
+
+def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoRecord],
+                    moments: Tuple[np.ndarray, np.ndarray], k: int = 5, max_reference: int = 5000,
+                    seed: int = 0) -> Dict[str, np.ndarray]:
+    """video_id -> [T] novelty targets in [0, 1] for each of ``videos``, against the frames of the
+    ``reference`` (training) videos of the same activity and another label, standardised by
+    ``moments`` (mean and std [D] of the reference frames: ``trainer.data.feature_moments``). At
+    most ``max_reference`` frames per (activity, label), drawn with ``seed``, bound the cost. A
+    video without sibling frames gets no entry (its LAF cue stands alone), and so does an empty video.
+
+    Both are read once, one video at a time (the reference first): memory holds the drawn frames,
+    about labels x ``max_reference`` x D x 4 bytes, and one [T] target per video."""
+    mean, std = np.asarray(moments[0], np.float64), usable_std(moments[1])
     rng = np.random.default_rng(seed)
-    pools: Dict[tuple, np.ndarray] = {}
-    for key in sorted({(r.activity, r.label) for r in reference}):
-        frames = np.concatenate([r.features for r in reference if (r.activity, r.label) == key])
-        if len(frames) > max_reference:
-            frames = frames[np.sort(rng.choice(len(frames), max_reference, replace=False))]
-        pools[key] = ((frames - mean) / std).astype(np.float32)
+    drawn: Dict[Tuple[str, str], _Reservoir] = {}
+    for r in reference:
+        if r.num_frames:
+            drawn.setdefault((r.activity, r.label), _Reservoir(max_reference, rng)).add(r.features)
+    pools = {key: ((drawn[key].rows() - mean) / std).astype(np.float32) for key in sorted(drawn)}
     found = {}
     for video in videos:
         siblings = [p for (activity, label), p in pools.items() if activity == video.activity and label != video.label]

@@ -20,9 +20,10 @@ with the train split's moments (kept in the exported model).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import keras
 import numpy as np
@@ -147,14 +148,18 @@ def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabula
     return model.sibling_targets(vocabulary.activity_matrix() if vocabulary else np.ones([classes, 1], np.float32))
 
 
-def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str]):
-    """Sibling-novelty targets of the train and eval videos (against the train videos) for LAF
-    training with actionness, the product's method; None for every other variant."""
+def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str], moments):
+    """Sibling-novelty targets of the train and eval videos (against the train videos, standardised
+    by their ``moments``) for LAF training with actionness, the product's method; None for every
+    other variant. The records stream past, one video at a time."""
     if not (config.actionness and config.weighting == "laf"):
         return None
-    train = [VideoRecord.parse(s) for s in data.records(train_files).as_numpy_iterator()]
-    evaluated = [VideoRecord.parse(s) for s in data.records(eval_files).as_numpy_iterator()]
-    return novelty.sibling_novelty(train + evaluated, train, seed=config.seed)
+
+    def videos(files: List[str]) -> Iterator[VideoRecord]:
+        return (VideoRecord.parse(s) for s in data.records(files).as_numpy_iterator())
+
+    return novelty.sibling_novelty(itertools.chain(videos(train_files), videos(eval_files)), videos(train_files),
+                                   moments, seed=config.seed)
 
 
 class _StopAfterSteps(keras.callbacks.Callback):
@@ -225,7 +230,8 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
                       cnn_dropout=config.cnn_dropout)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
-    net.standardize.set_moments(*data.feature_moments(train_files, dim))
+    moments = data.feature_moments(train_files, dim)
+    net.standardize.set_moments(*moments)
     siblings = _siblings(config, classes, vocabulary)
     if net.seen_gate is not None:
         net.seen_gate.configure(siblings, data.frame_interval(train_files))
@@ -235,7 +241,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
                                       "config": {"learning_rate": learning_rate_schedule(config, steps_per_epoch)}})
     trainer.compile(optimizer=optimizer, jit_compile=False)
     batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed, actionness=config.actionness,
-                   novelty=_novelty(config, train_files, eval_files))
+                   novelty=_novelty(config, train_files, eval_files, moments))
     # Passes over the data follow each other seamlessly (no chunk lost at a Keras epoch end);
     # an epoch is the number of steps one pass takes with balanced streams.
     train_batches = data.stream_batches(train_files, weighting=config.weighting, shuffle=True,
