@@ -94,9 +94,9 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     print(note, flush=True)
     train, test = records["train"], records["test"]
     outs = model_outputs(run.model, test, gate_memory)
-    from trainer.novelty import sibling_novelty
+    from trainer.novelty import frame_moments, sibling_novelty
 
-    novelty = sibling_novelty(train, train)  # the training targets' novelty, computed once
+    novelty = sibling_novelty(train, train, frame_moments(train))  # the training targets' novelty, computed once
     probe = diagnostics.probe_accuracy(train, test)
     model_acc = diagnostics.action_frame_accuracy(outs, test)
     return {

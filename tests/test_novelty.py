@@ -7,7 +7,7 @@ import tensorflow as tf
 from schemas import names
 from schemas.records import VideoRecord
 from trainer import data
-from trainer.novelty import _Reservoir, sibling_novelty
+from trainer.novelty import _Reservoir, frame_moments, sibling_novelty
 
 SCENES = {"Pool": np.eye(8, dtype=np.float32)[0], "Pitch": np.eye(8, dtype=np.float32)[1]}
 ACTIONS = {"Pool:Crawl": 2, "Pool:Fly": 3, "Pitch:Kick": 4, "Pitch:Head": 5}
@@ -25,8 +25,7 @@ def _video(label: str, action_at: range, steps: int = 20, seed: int = 0) -> Vide
 
 def _novelty(videos, reference, **kwargs):
     """Novelty against ``reference`` standardised by its own frames' moments, as the trainer does."""
-    frames = np.concatenate([r.features for r in reference if r.num_frames])
-    return sibling_novelty(videos, reference, (frames.mean(0), frames.std(0)), **kwargs)
+    return sibling_novelty(videos, reference, frame_moments(reference), **kwargs)
 
 
 def test_the_action_is_novel_against_siblings_and_the_scene_is_not():
@@ -151,8 +150,7 @@ def test_novelty_reads_each_video_once_and_bounds_the_reference():
     train = [_video(label, range(5 + i % 3, 9 + i % 3), seed=i) for i in range(12) for label in ACTIONS]
     held_out = _video("Pool:Fly", range(12, 15), seed=99)
     whole = _novelty(train + [held_out], train)
-    frames = np.concatenate([r.features for r in train])
-    moments = (frames.mean(0), frames.std(0))
+    moments = frame_moments(train)
     streamed = sibling_novelty(iter(train + [held_out]), iter(train), moments)
     assert streamed.keys() == whole.keys() and all(np.array_equal(streamed[v], whole[v]) for v in whole)
     bounded = sibling_novelty(iter(train + [held_out]), iter(train), moments, max_reference=60)

@@ -18,7 +18,7 @@ LAF cue (``trainer.data.laf_span``).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -58,6 +58,13 @@ class _Reservoir:
         if len(self.parts) != 1:
             self.parts = [np.concatenate(self.parts)]
         return self.parts[0]
+
+
+def frame_moments(records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and std [D] of the frames of records already in memory (a bench, a test); the trainer
+    streams them instead (``trainer.data.feature_moments``)."""
+    frames = np.concatenate([r.features for r in records if r.num_frames])
+    return frames.mean(0), frames.std(0)
 
 
 def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoRecord],
