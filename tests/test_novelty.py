@@ -133,6 +133,9 @@ def test_the_reference_frames_are_drawn_uniformly_as_they_stream_past():
     assert np.array_equal(chunked.rows(), single.rows())
     drawn = chunked.rows()[:, 0]
     assert len(np.unique(drawn)) == 100 and (drawn >= 100).sum() > 60  # not the first 100 kept
+    given = rows[:12].copy()
+    _Reservoir(5, np.random.default_rng(2)).add(given)
+    assert np.array_equal(given, rows[:12])  # a record's own frames are left as they were
     late = np.mean([(_draw(rows, seed) >= 500).mean() for seed in range(40)])
     assert abs(late - 0.5) < 0.05, late  # the second half of the stream as likely as the first
 

@@ -560,3 +560,24 @@ def test_the_pipeline_configs_trainer_section_is_the_trainers():
     mapped = TrainerConfig.from_custom_config(dataclasses.asdict(PipelineTrainer(cnn_dropout=0.25)))
     assert mapped.cnn_dropout == 0.25
     assert PipelineTrainer().cnn_dropout == TrainerConfig().cnn_dropout
+
+
+def test_the_logged_loss_is_per_frame_not_per_batch(examples):
+    """``evaluate``'s loss is the frame-weighted mean of the batches' losses, which frame_loss takes
+    per valid frame: a pass's nearly idle last batches count by their frames."""
+    root, _ = examples
+    net = model_lib.build("lstmp", CLASSES, cells=8, projection=4)
+    net(tf.zeros([1, 1, D]))
+    streamer = model_lib.StreamTrainer(net, streams=STREAMS)
+    streamer.compile(optimizer="sgd")
+    batches = data.stream_batches(tfrecords.split_dir(root, "eval"), D, "uniform", K, STREAMS)
+    losses, frames = [], []
+    checker = model_lib.StreamTrainer(net, streams=STREAMS)  # own states, the same net
+    for inputs, labels, weights, targets in batches:
+        outputs = checker(inputs, training=False)
+        losses.append(float(model_lib.frame_loss(labels, outputs, weights, inputs["mask"], targets, None)))
+        frames.append(float(tf.reduce_sum(tf.cast(inputs["mask"], tf.float32))))
+    assert len(set(frames)) > 1  # batches of different sizes, else both means agree
+    logged = streamer.evaluate(batches, verbose=0, return_dict=True)["loss"]
+    assert logged == pytest.approx(np.average(losses, weights=frames), rel=1e-5)
+    assert logged != pytest.approx(np.mean(losses), rel=1e-3)

@@ -235,7 +235,9 @@ class StreamTrainer(keras.Model):
         return outputs
 
     def _update_metrics(self, loss, inputs, labels, weights, outputs) -> Dict[str, tf.Tensor]:
-        self.loss_tracker.update_state(loss)
+        # per frame, as frame_loss divides by the batch's valid frames: a pass's last batches, where most
+        # streams are idle, count by their frames, not as much as a full batch
+        self.loss_tracker.update_state(loss, sample_weight=tf.reduce_sum(tf.cast(inputs["mask"], tf.float32)))
         self.accuracy.update_state(labels, outputs.get("class_probabilities", outputs["probabilities"]),
                                    sample_weight=tf.cast(inputs["mask"], tf.float32) * weights)
         return {m.name: m.result() for m in self.metrics}

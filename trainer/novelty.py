@@ -44,7 +44,7 @@ class _Reservoir:
     def add(self, rows: np.ndarray) -> None:
         fill = min(len(rows), self.size - self.seen) if self.seen < self.size else 0
         if fill:
-            self.parts.append(rows[:fill])
+            self.parts.append(rows[:fill].copy())  # the caller's array stays as it was
         rest = rows[fill:]
         if len(rest):
             pool = self.rows()
