@@ -270,8 +270,10 @@ def test_laf_weighting_needs_laf_scores(tmp_path):
 
 def test_config_validation():
     assert TrainerConfig.from_custom_config(None).cells == 1024
-    config = TrainerConfig.from_custom_config({"variant": "cnn", "cnn_hidden": [8], "k": "5"})
+    config = TrainerConfig.from_custom_config({"variant": "cnn", "actionness": False, "cnn_hidden": [8], "k": "5",
+                                               "epochs": 12.0, "feature_dim": "64"})
     assert (config.architecture, config.weighting, config.cnn_hidden, config.k) == ("cnn", "uniform", (8,), 5)
+    assert (config.epochs, config.feature_dim) == (12, 64)
     with pytest.raises(ValueError, match="unknown trainer setting"):
         TrainerConfig.from_custom_config({"cell": 3})
     with pytest.raises(ValueError, match="unknown variant"):
@@ -283,6 +285,34 @@ def test_config_validation():
     with pytest.raises(ValueError, match=r"cnn_dropout must lie in \[0, 1\), got 1.0"):
         TrainerConfig.from_custom_config({"cnn_dropout": 1})
     assert TrainerConfig.from_custom_config({"actionness": "false"}).actionness is False
+    with pytest.raises(ValueError, match="which have no actionness head"):
+        TrainerConfig.from_custom_config({"variant": "cnn"})
+
+
+@pytest.mark.parametrize("custom, message", [
+    ({"batch": 0}, "batch must be > 0, got 0"),
+    ({"epochs": -3}, "epochs must be > 0"),
+    ({"epochs": 0.5}, "epochs must be an integer, got 0.5"),
+    ({"k": "60.5"}, "k must be an integer, got '60.5'"),
+    ({"tensorboard_update_freq": "epoch"}, "tensorboard_update_freq must be an integer, got 'epoch'"),
+    ({"learning_rate": 0}, "learning_rate must be > 0"),
+    ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+    ({"dropout": 1.0}, r"dropout must lie in \[0, 1\)"),
+    ({"carry_across_videos": 2}, r"carry_across_videos must lie in \[0, 1\]"),
+    ({"seed": -1}, "seed must lie in"),
+    ({"num_classes": 12.5}, "num_classes must be an integer"),
+    ({"cnn_hidden": "512"}, "cnn_hidden must be a list of integers, got '512'"),
+    ({"cnn_hidden": 512}, "cnn_hidden must be a list of integers, got 512"),
+    ({"cnn_hidden": [0]}, "cnn_hidden must be one or more layer sizes >= 1"),
+    ({"localize": {"windw": 10}}, "trainer localize/features settings: .*windw"),
+    ({"localize": {"window": 0}}, "trainer localize/features settings: window and stride must be >= 1"),
+    ({"features": {"backbone": "mobilenet_v3_small"}}, "trainer localize/features settings: 'fps'"),
+])
+def test_settings_that_would_fail_late_are_refused_up_front(custom, message):
+    """A Trainer custom_config not made by the pipeline's config: each of these failed only in
+    training (a ZeroDivisionError, a Keras traceback) or after it, at export, losing the model."""
+    with pytest.raises(ValueError, match=message):
+        TrainerConfig.from_custom_config(custom)
     with pytest.raises(ValueError, match="actionness must be true or false, got 'ture'"):
         TrainerConfig.from_custom_config({"actionness": "ture"})
 

@@ -23,7 +23,7 @@ import dataclasses
 import itertools
 import os
 import warnings
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import keras
 import numpy as np
@@ -87,27 +87,81 @@ class TrainerConfig:
         unknown = sorted(set(custom) - set(fields))
         if unknown:
             raise ValueError(f"unknown trainer setting(s) {unknown}; known: {sorted(fields)}")
-        values = {}
-        for key, value in custom.items():
-            default = fields[key].default
-            if value is None or default is None:
-                values[key] = value
-            elif isinstance(default, bool):
-                values[key] = _flag(key, value)
-            elif isinstance(default, tuple):
-                values[key] = tuple(int(v) for v in value)
-            else:
-                values[key] = type(default)(value)
-        config = cls(**values)
-        if config.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {config.variant!r}; expected one of {VARIANTS}")
-        if config.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; expected one of {LR_SCHEDULES}")
-        if not 0 <= config.cnn_dropout < 1:
-            raise ValueError(f"cnn_dropout must lie in [0, 1), got {config.cnn_dropout}")
-        if config.lr_schedule == "plateau" and not 0 < config.lr_decay_factor < 1:
-            raise ValueError(f"lr_decay_factor must lie in (0, 1), got {config.lr_decay_factor}")
+        config = cls(**{key: _converted(key, value, fields[key].default) for key, value in custom.items()})
+        config.check()
         return config
+
+    def check(self) -> None:
+        """Refuse what would fail only later (a traceback mid-training, or a trained model lost at
+        export): the pipeline's config checks the same, but a Trainer's custom_config may come from
+        elsewhere."""
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; expected one of {VARIANTS}")
+        if self.actionness and self.variant in BASELINES:
+            raise ValueError(f"variant {self.variant} is one of the paper's baselines, which have no actionness head;"
+                             " set actionness false")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        for key in POSITIVE:
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
+        if not self.cnn_hidden or min(self.cnn_hidden) < 1:
+            raise ValueError(f"cnn_hidden must be one or more layer sizes >= 1, got {list(self.cnn_hidden)}")
+        for key in ("dropout", "cnn_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ValueError(f"{key} must lie in [0, 1), got {getattr(self, key)}")
+        if not 0 <= self.carry_across_videos <= 1:
+            raise ValueError(f"carry_across_videos must lie in [0, 1], got {self.carry_across_videos}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise ValueError(f"seed must lie in [0, 2**32 - 1], got {self.seed}")
+        if self.lr_schedule == "plateau" and not 0 < self.lr_decay_factor < 1:
+            raise ValueError(f"lr_decay_factor must lie in (0, 1), got {self.lr_decay_factor}")
+        try:
+            LocalizeConfig(**(self.localize or {}))  # built at export, after the whole training
+            if self.features:
+                settings_from_features(self.features)
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"trainer localize/features settings: {e}") from None
+
+
+# sizes, counts and rates that must be > 0 (0 or less fails later, or trains nothing)
+POSITIVE = ("cells", "projection", "num_layers", "k", "batch", "epochs", "lr_decay_patience",
+            "early_stopping_patience", "tensorboard_update_freq", "learning_rate")
+BASELINES = ("uniform", "random30", "cnn")  # the paper's, without an actionness head
+
+
+def _converted(key: str, value: Any, default: Any) -> Any:
+    """A custom_config value as its field's type (TFX may hand numbers over as strings); a number
+    with a fraction for a count, or a list where one number belongs, is an error naming the key."""
+    if value is None:
+        return None
+    if isinstance(default, bool):
+        return _flag(key, value)
+    if isinstance(default, tuple):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise ValueError(f"{key} must be a list of integers, got {value!r}")
+        return tuple(_integer(key, v) for v in value)
+    if key in INTEGER_OR_NONE or isinstance(default, int):
+        return _integer(key, value)
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a number, got {value!r}") from None
+    return value if default is None else type(default)(value)
+
+
+INTEGER_OR_NONE = ("num_classes", "feature_dim")  # counts whose default None means "from the data"
+
+
+def _integer(key: str, value: Any) -> int:
+    try:
+        number = float(value) if isinstance(value, str) else value
+        if isinstance(number, bool) or not float(number).is_integer():
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{key} must be an integer, got {value!r}") from None
 
 
 def _flag(key: str, value: Any) -> bool:
