@@ -1,4 +1,6 @@
 """laf.ingest.media on real encoded clips: PTS-grid sampling, VFR, rotation, economy, bad files."""
+import fractions
+
 import numpy as np
 import pytest
 
@@ -244,3 +246,52 @@ def test_a_sound_track_longer_than_the_picture_is_no_truncation(tmp_path, times)
 def test_missing_file(tmp_path):
     with pytest.raises(MediaError, match="cannot read"):
         Video(str(tmp_path / "absent.mp4"))
+
+
+def test_mpeg_ps_blocks_after_seeks_give_the_serial_samples(tmp_path):
+    """MPEG-PS gives a keyframe another time after a seek than in a pass from the start (the next
+    frame's), so its group was counted from 0 and the video rejected ("no frame could be decoded");
+    such a block is now read from the file's start."""
+    path = vf.encode(str(tmp_path / "ps.mpg"), "mpeg2video", vf.cfr(60.0, rate=25.0), options={"g": "100"},
+                     time_base=fractions.Fraction(1, 25))
+    reference = Video(path, fps=1.0, size=32)
+    whole = list(reference._block_samples(_Block(reference._modes, reference._targets), None))
+    video = Video(path, fps=1.0, size=32, decode_threads=2)
+    assert len(video._blocks()) > 1
+    blocks = list(video.samples())
+    assert [(s.index, s.timestamp) for s in blocks] == [(s.index, s.timestamp) for s in whole]
+    assert len(blocks) == 60 and all(np.array_equal(a.image, b.image) for a, b in zip(whole, blocks))
+
+
+def test_streams_joined_end_to_end_are_refused_not_merged(tmp_path):
+    """``cat a.ts b.ts``: both parts' times start at 0; merged, the record held the first part's
+    length with samples from both."""
+    parts = [vf.encode(str(tmp_path / f"p{i}.ts"), "libx264", vf.cfr(20.0)) for i in range(2)]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(open(p, "rb").read() for p in parts))
+    assert len(list(Video(parts[0], fps=1.0, size=32).samples())) == 20
+    with pytest.raises(MediaError) as info:
+        Video(str(joined), fps=1.0, size=32)
+    assert info.value.stage == "decode" and "its times jump back by 19.9 s after t=19.90 s" in str(info.value)
+
+
+def test_a_picture_that_starts_late_in_a_video_only_mkv_is_no_truncation(tmp_path):
+    """Matroska declares where the file ends: 25 s for 20 s of picture from 5 s on."""
+    path = vf.encode(str(tmp_path / "late.mkv"), "libx264", 5.0 + vf.cfr(20.0))
+    video = Video(path, fps=1.0, size=32)
+    assert video.duration == pytest.approx(20.0, abs=0.2) and len(list(video.samples())) == 20
+
+
+def test_a_codec_without_a_decoder_and_a_folder_are_named_so(tmp_path):
+    avi = vf.encode(str(tmp_path / "clip.avi"), "mpeg4", vf.cfr(2.0))
+    data = open(avi, "rb").read()
+    assert b"FMP4" in data
+    (tmp_path / "unknown.avi").write_bytes(data.replace(b"FMP4", b"QQQQ"))  # a codec tag FFmpeg does not know
+    with pytest.raises(MediaError) as info:
+        Video(str(tmp_path / "unknown.avi"))
+    assert (info.value.stage, info.value.reason) == ("decode", "no decoder for its video codec (unknown to this"
+                                                               " FFmpeg build)")
+    (tmp_path / "folder.mp4").mkdir()
+    with pytest.raises(MediaError) as info:
+        Video(str(tmp_path / "folder.mp4"))
+    assert info.value.stage == "read" and "Is a directory" in info.value.reason

@@ -244,13 +244,17 @@ def test_import_features(tmp_path):
     np.save(tmp_path / "complex.npy", good.astype(np.complex64))
     np.save(tmp_path / "zero_width.npy", np.zeros((5, 0), np.float32))
     np.save(tmp_path / "late.npy", good)  # 7 frames at 2.5/s: 2.8 s, and a segment at 100 s
+    header = np.lib.format.header_data_from_array_1_0(good)  # a corrupt header: 2**40 rows that are not there
+    with open(tmp_path / "corrupt.npy", "wb") as f:  # NumPy's MemoryError for it once failed the whole run
+        np.lib.format.write_array_header_1_0(f, {**header, "shape": (2 ** 40, 16)})
+        f.write(good.tobytes())
     names_ = ("a.npy", "b.npy", "wrong_dim.npy", "flat.npy", "nan.npy", "text.npy", "archive.npy", "complex.npy",
-              "zero_width.npy", "late.npy", "huge.npy")
+              "zero_width.npy", "late.npy", "huge.npy", "corrupt.npy")
     manifest = write_manifest(tmp_path / "features.csv", [
         (f, "Sport:Run", "", "train", "100-200" if f == "late.npy" else "1-2") for f in names_])
     output = str(tmp_path / "out")
     summary = vi.import_features(manifest, output, feature_rate=2.5)
-    assert summary == {"inputs": 11, "accepted": 2, "rejected": 9, "duplicates": 0}
+    assert summary == {"inputs": 12, "accepted": 2, "rejected": 10, "duplicates": 0}
     by_id = records(output)
     np.testing.assert_array_equal(by_id["a"].features, good)
     np.testing.assert_allclose(by_id["a"].timestamps, np.arange(7) / 2.5, rtol=1e-6)
@@ -259,13 +263,15 @@ def test_import_features(tmp_path):
     stages = {os.path.basename(r["source"]): r["stage"] for r in vi.read_rejected(output)}
     assert stages == {"wrong_dim.npy": "validate", "flat.npy": "validate", "nan.npy": "validate", "text.npy": "read",
                       "archive.npy": "read", "complex.npy": "validate", "zero_width.npy": "validate",
-                      "late.npy": "validate", "huge.npy": "validate"}
+                      "late.npy": "validate", "huge.npy": "validate", "corrupt.npy": "read"}
     reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
     assert "starts after the features' end, plus one step (3.2 s)" in reasons["late.npy"]
     assert "non-real" in reasons["complex.npy"]
     assert "beyond float32's range" in reasons["huge.npy"]
     assert "does not start with the .npy format's magic bytes (it starts b'not an')" in reasons["text.npy"]
     assert "pickle" not in reasons["text.npy"] and "an .npz archive" in reasons["archive.npy"]
+    assert "declares shape [1099511627776, 16] of float32 (70368744177664 bytes), but the file holds 448 bytes" \
+        in reasons["corrupt.npy"]
 
 
 def test_component_in_local_dag_runner(clips, weights, tmp_path):

@@ -129,6 +129,8 @@ class Video:
             container = av.open(self.path)
         except FileNotFoundError:
             raise MediaError("read", "file not found") from None
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as e:  # the file, not its content
+            raise MediaError("read", f"cannot read the file: {_reason(e)}") from None
         except (av.FFmpegError, UnicodeDecodeError) as e:
             raise _media_error("decode", f"not a readable media file (truncated or wrong type?): {_reason(e)}",
                                e) from None
@@ -140,7 +142,11 @@ class Video:
         if not moving:  # a music file's album art is a one-picture "video" stream
             container.close()
             raise MediaError("decode", "no video stream, only an attached cover picture (an audio file?)")
-        stream = moving[0]
+        decodable = [s for s in moving if s.codec_context is not None]  # None: FFmpeg has no decoder for it
+        if not decodable:
+            container.close()
+            raise MediaError("decode", "no decoder for its video codec (unknown to this FFmpeg build)")
+        stream = decodable[0]
         stream.codec_context.thread_type = "NONE"  # FFmpeg's threads cost CPU per frame; blocks parallelise
         return container, stream
 
@@ -167,6 +173,7 @@ class Video:
         if not packets:
             raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
         tb = self._time_base
+        _check_times_run_on(packets, tb)
         shown = [p for p in packets if p.shown] or packets
         self._start = min(p.pts for p in shown)
         self.frame_times = np.unique([(p.pts - self._start) * tb for p in shown])
@@ -182,7 +189,10 @@ class Video:
         last = final if final > 0 else (float(np.median(spacing)) if spacing.size else 0.0)
         self._reach = max(1.0 / self.fps, float(spacing.max()) if spacing.size else 0.0, last)
         self.duration = float(self.frame_times[-1] + last)
-        if declared and self.duration < declared - max(1.0, 2.0 / self.fps):
+        # a declared length may be the declared end (Matroska's, for a picture that starts late): short
+        # of both is truncated
+        slack = max(1.0, 2.0 / self.fps)
+        if declared and self.duration + max(self._start * tb, 0.0) < declared - slack:
             raise MediaError("decode", f"truncated file: frames end at {self.duration:.2f} s of a"
                                        f" declared {declared:.2f} s")
 
@@ -361,6 +371,10 @@ class Video:
             if opened is not None:
                 self._seek(container, stream, min(modes))
             for pkt, pts, gop in _packets(container, stream, self._gop_at_key):
+                if opened is not None and pkt.is_keyframe and pts not in self._gop_at_key:
+                    # after a seek the demuxer gave a keyframe another time than the index did (MPEG-PS:
+                    # the next frame's), so its group cannot be told: read from the file's start instead
+                    raise _SeekMissed(gop)
                 if gop > last:  # packets come in decoding order: the plan's groups are all sent
                     break
                 if gop not in modes or gop in done:
@@ -468,6 +482,27 @@ def _declared_duration(container, stream) -> Optional[float]:
     if len(container.streams) == 1 and container.duration:
         return container.duration / av.time_base
     return None
+
+
+REORDER_FRAMES = 20  # how far behind the latest a frame's time may come in decoding order (B-frames: <= 17)
+
+
+def _check_times_run_on(packets: List[_Packet], time_base: float) -> None:
+    """Refuse times that jump back in decoding order by more than frame reordering explains: two
+    streams joined end to end (``cat a.ts b.ts``), each from 0. Their repeated times would merge, and
+    the record would hold the first part's length with samples from both, no error said."""
+    times = np.asarray([p.pts for p in packets], np.float64) * time_base
+    if times.size < 2:
+        return
+    spacing = np.diff(np.unique(times))
+    slack = max(2.0, REORDER_FRAMES * (float(np.median(spacing)) if spacing.size else 0.0))
+    latest = np.maximum.accumulate(times)
+    back = np.flatnonzero(times < latest - slack)
+    if back.size:
+        i = int(back[0])
+        raise MediaError("decode", f"its times jump back by {latest[i] - times[i]:.1f} s after"
+                                   f" t={latest[i] - times[0]:.2f} s (streams joined end to end?); re-mux it with"
+                                   " ffmpeg (e.g. ffmpeg -i IN -c copy OUT.mp4), which carries the times on")
 
 
 def _packets(container, stream, gop_at_key: Optional[Dict[int, int]] = None):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import queue
 import threading
@@ -219,6 +220,8 @@ class ImportFeatures(beam.DoFn):
             with mf.local_path(row.uri) as path, open(path, "rb") as f:
                 _check_magic(f.read(len(NPY_MAGIC)))
                 f.seek(0)
+                _check_declared_size(f)
+                f.seek(0)
                 array = np.load(f, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
                     array.close()
@@ -247,6 +250,23 @@ def _check_magic(head: bytes) -> None:
     file would be reported as "pickled data" (refused) instead of as what it is: not an array."""
     if head != NPY_MAGIC and not head.startswith(NPZ_MAGIC):
         raise ValueError(f"the file does not start with the .npy format's magic bytes (it starts {head!r})")
+
+
+def _check_declared_size(f) -> None:
+    """Why: NumPy allocates what an .npy header declares before reading, so a corrupt header (shape
+    (2**40, 8)) raised MemoryError, which is the machine's fault and failed the whole run."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+        return  # an .npz archive: its members are checked as they load
+    version = tuple(f.read(2))
+    if version not in readers:
+        return  # np.load names the version it cannot read
+    shape, _, dtype = readers[version](f)
+    need = math.prod(shape) * dtype.itemsize
+    have = os.fstat(f.fileno()).st_size - f.tell()
+    if need > have:
+        raise ValueError(f"its header declares shape {list(shape)} of {dtype} ({need} bytes), but the file holds"
+                         f" {have} bytes of data (truncated or corrupt)")
 
 
 def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
