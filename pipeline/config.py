@@ -24,10 +24,8 @@ from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.runners import check_dask_timeout, names_dask
 from laf.transfer.thresholds import check_something_kept
+from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
 
-VARIANTS = ("laf", "uniform", "random30", "oracle", "cnn")
-BASELINES = ("uniform", "random30", "cnn")  # the paper's, without actionness
-LR_SCHEDULES = ("plateau", "cosine")
 OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
               "sgd")  # keras.optimizers.get's names
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")

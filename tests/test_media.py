@@ -248,19 +248,21 @@ def test_missing_file(tmp_path):
         Video(str(tmp_path / "absent.mp4"))
 
 
-def test_mpeg_ps_blocks_after_seeks_give_the_serial_samples(tmp_path):
+def test_mpeg_ps_decodes_in_one_pass_and_a_seek_that_misses_a_keyframe_reads_from_the_start(tmp_path):
     """MPEG-PS gives a keyframe another time after a seek than in a pass from the start (the next
-    frame's), so its group was counted from 0 and the video rejected ("no frame could be decoded");
-    such a block is now read from the file's start."""
+    frame's), so its group was counted from 0 and the video rejected ("no frame could be decoded").
+    Its videos decode in one pass; forced to seek, each such block reads from the file's start."""
     path = vf.encode(str(tmp_path / "ps.mpg"), "mpeg2video", vf.cfr(60.0, rate=25.0), options={"g": "100"},
                      time_base=fractions.Fraction(1, 25))
     reference = Video(path, fps=1.0, size=32)
     whole = list(reference._block_samples(_Block(reference._modes, reference._targets), None))
+    assert len(reference._blocks()) == 1 and len(whole) == 60
     video = Video(path, fps=1.0, size=32, decode_threads=2)
+    video._seekable = True  # as for any other format: blocks after seeks
     assert len(video._blocks()) > 1
     blocks = list(video.samples())
     assert [(s.index, s.timestamp) for s in blocks] == [(s.index, s.timestamp) for s in whole]
-    assert len(blocks) == 60 and all(np.array_equal(a.image, b.image) for a, b in zip(whole, blocks))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(whole, blocks))
 
 
 def test_streams_joined_end_to_end_are_refused_not_merged(tmp_path):
@@ -276,10 +278,28 @@ def test_streams_joined_end_to_end_are_refused_not_merged(tmp_path):
 
 
 def test_a_picture_that_starts_late_in_a_video_only_mkv_is_no_truncation(tmp_path):
-    """Matroska declares where the file ends: 25 s for 20 s of picture from 5 s on."""
+    """Matroska declares where the file ends: 25 s for 20 s of picture from 5 s on. An MP4's stream
+    declares its length, so one that starts late and is cut short is still truncated."""
     path = vf.encode(str(tmp_path / "late.mkv"), "libx264", 5.0 + vf.cfr(20.0))
     video = Video(path, fps=1.0, size=32)
     assert video.duration == pytest.approx(20.0, abs=0.2) and len(list(video.samples())) == 20
+    late = vf.encode(str(tmp_path / "late.mp4"), "libx264", 30.0 + vf.cfr(30.0), container_options={"movflags": "faststart"})
+    assert Video(late, fps=1.0, size=32).duration == pytest.approx(30.0, abs=0.2)
+    with pytest.raises(MediaError, match="truncated file"):
+        Video(vf.truncated(late, str(tmp_path / "cut.mp4"), keep=0.7), fps=1.0, size=32)
+
+
+def test_b_frames_before_a_long_pause_are_no_restart(tmp_path):
+    """A VFR still of 4 s with B-frames: the frames before the pause come after the one following it
+    in decoding order, 4 s behind, but only a few in a row."""
+    times = np.concatenate([vf.cfr(5.0, rate=30.0), 9.0 + vf.cfr(5.0, rate=30.0)])
+    for pause_at in (2.0, 3.0, 5.0):
+        moved = np.where(vf.cfr(10.0, rate=30.0) < pause_at, vf.cfr(10.0, rate=30.0), vf.cfr(10.0, rate=30.0) + 4.0)
+        for name, frame_times in (("a", times), ("b", moved)):
+            path = vf.encode(str(tmp_path / f"pause_{name}{pause_at}.mkv"), "libx264", frame_times,
+                             options={"bf": "3", "x264-params": "b-adapt=0:bframes=3"})
+            video = Video(path, fps=1.0, size=32)
+            assert len(list(video.samples())) == int(np.ceil(video.duration))
 
 
 def test_a_codec_without_a_decoder_and_a_folder_are_named_so(tmp_path):

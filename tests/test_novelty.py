@@ -42,6 +42,7 @@ def test_the_action_is_novel_against_siblings_and_the_scene_is_not():
 def test_a_video_without_siblings_gets_no_entry():
     lonely = _video("Pool:Crawl", range(3, 6))
     assert _novelty([lonely], [lonely]) == {}
+    assert _novelty([lonely], []) == {}  # no reference frames at all
 
 
 def test_an_empty_reference_video_is_skipped():

@@ -285,6 +285,8 @@ def test_config_validation():
     with pytest.raises(ValueError, match=r"cnn_dropout must lie in \[0, 1\), got 1.0"):
         TrainerConfig.from_custom_config({"cnn_dropout": 1})
     assert TrainerConfig.from_custom_config({"actionness": "false"}).actionness is False
+    with pytest.raises(ValueError, match="actionness must be true or false, got 'ture'"):
+        TrainerConfig.from_custom_config({"actionness": "ture"})
     with pytest.raises(ValueError, match="which have no actionness head"):
         TrainerConfig.from_custom_config({"variant": "cnn"})
 
@@ -304,6 +306,8 @@ def test_config_validation():
     ({"cnn_hidden": "512"}, "cnn_hidden must be a list of integers, got '512'"),
     ({"cnn_hidden": 512}, "cnn_hidden must be a list of integers, got 512"),
     ({"cnn_hidden": [0]}, "cnn_hidden must be one or more layer sizes >= 1"),
+    ({"epochs": None}, "epochs must be given, not null"),
+    ({"cnn_hidden": None}, "cnn_hidden must be given, not null"),
     ({"localize": {"windw": 10}}, "trainer localize/features settings: .*windw"),
     ({"localize": {"window": 0}}, "trainer localize/features settings: window and stride must be >= 1"),
     ({"features": {"backbone": "mobilenet_v3_small"}}, "trainer localize/features settings: 'fps'"),
@@ -313,8 +317,6 @@ def test_settings_that_would_fail_late_are_refused_up_front(custom, message):
     training (a ZeroDivisionError, a Keras traceback) or after it, at export, losing the model."""
     with pytest.raises(ValueError, match=message):
         TrainerConfig.from_custom_config(custom)
-    with pytest.raises(ValueError, match="actionness must be true or false, got 'ture'"):
-        TrainerConfig.from_custom_config({"actionness": "ture"})
 
 
 @pytest.mark.parametrize("case, message", [

@@ -36,11 +36,11 @@ import tensorflow as tf
 from laf import tfrecords
 from laf.errors import UserError
 from laf.transfer.moments import moments_from_sums
+from trainer.choices import WEIGHTINGS
 from schemas import names
 from schemas.parsing import parse_video
 from schemas.records import VideoRecord
 
-WEIGHTINGS = ("laf", "uniform", "random30", "oracle")
 RANDOM_FRACTION = 0.3
 SHUFFLE_VIDEOS = 10_000  # serialized records all the streams' shuffle buffers hold together
 SHUFFLE_BYTES = 4 << 30  # and their features' bytes, at most (see stream_batches)

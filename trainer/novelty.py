@@ -63,7 +63,10 @@ class _Reservoir:
 def frame_moments(records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and std [D] of the frames of records already in memory (a bench, a test); the trainer
     streams them instead (``trainer.data.feature_moments``)."""
-    frames = np.concatenate([r.features for r in records if r.num_frames])
+    frames = [r.features for r in records if r.num_frames]
+    if not frames:  # nothing to compare with: every video gets no entry
+        return np.zeros(0), np.ones(0)
+    frames = np.concatenate(frames)
     return frames.mean(0), frames.std(0)
 
 

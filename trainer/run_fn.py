@@ -35,9 +35,8 @@ from laf.serve.localize import settings_from_features
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
 from trainer import data, model, novelty, selection, serving
+from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
 
-VARIANTS = data.WEIGHTINGS + ("cnn",)
-LR_SCHEDULES = ("plateau", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,13 +126,14 @@ class TrainerConfig:
 # sizes, counts and rates that must be > 0 (0 or less fails later, or trains nothing)
 POSITIVE = ("cells", "projection", "num_layers", "k", "batch", "epochs", "lr_decay_patience",
             "early_stopping_patience", "tensorboard_update_freq", "learning_rate")
-BASELINES = ("uniform", "random30", "cnn")  # the paper's, without an actionness head
 
 
 def _converted(key: str, value: Any, default: Any) -> Any:
     """A custom_config value as its field's type (TFX may hand numbers over as strings); a number
     with a fraction for a count, or a list where one number belongs, is an error naming the key."""
     if value is None:
+        if default is not None:
+            raise ValueError(f"{key} must be given, not null (default {default!r})")
         return None
     if isinstance(default, bool):
         return _flag(key, value)

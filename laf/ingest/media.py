@@ -166,7 +166,8 @@ class Video:
             raise _media_error("decode", f"corrupt or truncated file after {len(packets)} packets: {_reason(e)}",
                                e) from None
         finally:
-            declared = _declared_duration(container, stream)
+            self._seekable = container.format.name not in UNSEEKABLE_FORMATS
+            declared, from_container = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)
             container.close()
         packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
@@ -189,10 +190,10 @@ class Video:
         last = final if final > 0 else (float(np.median(spacing)) if spacing.size else 0.0)
         self._reach = max(1.0 / self.fps, float(spacing.max()) if spacing.size else 0.0, last)
         self.duration = float(self.frame_times[-1] + last)
-        # a declared length may be the declared end (Matroska's, for a picture that starts late): short
-        # of both is truncated
-        slack = max(1.0, 2.0 / self.fps)
-        if declared and self.duration + max(self._start * tb, 0.0) < declared - slack:
+        # the container's length may be where it ends (Matroska's, for a picture that starts late): short
+        # of both that and its length is truncated
+        late = max(self._start * tb, 0.0) if from_container else 0.0
+        if declared and self.duration + late < declared - max(1.0, 2.0 / self.fps):
             raise MediaError("decode", f"truncated file: frames end at {self.duration:.2f} s of a"
                                        f" declared {declared:.2f} s")
 
@@ -267,15 +268,17 @@ class Video:
                 container.close()
 
     def _blocks(self) -> List["_Block"]:
-        """The plan cut into runs of whole groups of pictures of about ``BLOCK_SAMPLES`` samples.
-        A group's samples never span two blocks."""
+        """The plan cut into runs of whole groups of pictures of about ``BLOCK_SAMPLES`` samples
+        (one run, read from the file's start, where seeking cannot be trusted). A group's samples
+        never span two blocks."""
         blocks: List[_Block] = []
         modes: Dict[int, Optional[float]] = {}
         targets: List[_Target] = []
+        size = BLOCK_SAMPLES if self._seekable else float("inf")
         for gop in sorted(self._modes):
             modes[gop] = self._modes[gop]
             targets.extend(self._by_gop[gop])
-            if len(targets) >= BLOCK_SAMPLES:
+            if len(targets) >= size:
                 blocks.append(_Block(modes, targets))
                 modes, targets = {}, []
         if targets:
@@ -473,33 +476,39 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-def _declared_duration(container, stream) -> Optional[float]:
-    """The video stream's own declared length in seconds (None when the file does not say).
-    Why not the container's duration: it spans every stream, so a sound track that outlasts the
-    picture, or a picture that starts late, would read as a truncated file."""
+def _declared_duration(container, stream) -> Tuple[Optional[float], bool]:
+    """The video stream's own declared length in seconds (None when the file does not say), and
+    whether it is the container's, which may count from 0 rather than from the picture's start
+    (Matroska declares where the file ends). Why not the container's duration where the stream has
+    one: it spans every stream, so a sound track that outlasts the picture, or a picture that starts
+    late, would read as a truncated file."""
     if stream.duration:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), False
     if len(container.streams) == 1 and container.duration:
-        return container.duration / av.time_base
-    return None
+        return container.duration / av.time_base, True
+    return None, False
 
 
-REORDER_FRAMES = 20  # how far behind the latest a frame's time may come in decoding order (B-frames: <= 17)
+# demuxers whose seeks land on keyframes with other times than a pass from the start gives them
+# (MPEG-PS: the next frame's), so a group cannot be told after a seek; their videos decode in one pass
+UNSEEKABLE_FORMATS = {"mpeg"}
+REORDER_FRAMES = 20  # frames in a row a picture may come behind an earlier-sent one (B-frames: <= 17)
 
 
 def _check_times_run_on(packets: List[_Packet], time_base: float) -> None:
-    """Refuse times that jump back in decoding order by more than frame reordering explains: two
-    streams joined end to end (``cat a.ts b.ts``), each from 0. Their repeated times would merge, and
-    the record would hold the first part's length with samples from both, no error said."""
+    """Refuse times that restart in decoding order: two streams joined end to end (``cat a.ts b.ts``),
+    each from 0. Their repeated times would merge, and the record would hold the first part's length
+    with samples from both, no error said. Why counted in frames, not seconds: B-frames before a long
+    pause (a VFR still) come behind the frame after it by the pause, but only for their own count; after
+    a restart every frame does, until the second part passes the first's end."""
     times = np.asarray([p.pts for p in packets], np.float64) * time_base
-    if times.size < 2:
-        return
-    spacing = np.diff(np.unique(times))
-    slack = max(2.0, REORDER_FRAMES * (float(np.median(spacing)) if spacing.size else 0.0))
     latest = np.maximum.accumulate(times)
-    back = np.flatnonzero(times < latest - slack)
-    if back.size:
-        i = int(back[0])
+    index = np.arange(len(times))
+    ahead = np.maximum.accumulate(np.where(times >= latest, index, -1))  # the last frame at the front so far
+    over = np.flatnonzero(index - ahead > REORDER_FRAMES)
+    if over.size:
+        run = np.arange(int(ahead[over[0]]) + 1, int(over[0]) + 1)  # the frames behind, in a row
+        i = int(run[np.argmax(latest[run] - times[run])])
         raise MediaError("decode", f"its times jump back by {latest[i] - times[i]:.1f} s after"
                                    f" t={latest[i] - times[0]:.2f} s (streams joined end to end?); re-mux it with"
                                    " ffmpeg (e.g. ffmpeg -i IN -c copy OUT.mp4), which carries the times on")

@@ -257,11 +257,13 @@ def _check_declared_size(f) -> None:
     (2**40, 8)) raised MemoryError, which is the machine's fault and failed the whole run."""
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-        return  # an .npz archive: its members are checked as they load
+        return  # an .npz archive, refused as one after np.load
     version = tuple(f.read(2))
     if version not in readers:
         return  # np.load names the version it cannot read
     shape, _, dtype = readers[version](f)
+    if dtype.hasobject:
+        return  # pickled objects: np.load refuses them as such
     need = math.prod(shape) * dtype.itemsize
     have = os.fstat(f.fileno()).st_size - f.tell()
     if need > have:
