@@ -387,3 +387,20 @@ def test_validation_accuracy_sees_short_actions_that_a_mean_over_frames_hides():
 
 
 
+
+
+def test_a_round_that_keeps_nothing_ends_the_loop_with_the_round_before(world, caplog):
+    """With class floors of 0, strict thresholds can filter out every row. Round 1 has nothing to fall
+    back on: an error naming the settings. A later round keeps the round before, as a drop in
+    validation accuracy does (it ended the run with "nothing left to train on", losing the rounds)."""
+    strict = dict(max_rounds=5, epochs=8, svm_epochs=8, learning_rate=1e-3, min_images_per_class=0,
+                  min_frames_per_class=0)
+    with pytest.raises(UserError, match="round 1 kept no frames: each scored at most domain_transfer.theta2=0.95 and"
+                                        " domain_transfer.min_frames_per_class is 0"):
+        _run(world, theta1=0.95, theta2=0.95, **strict)
+    with caplog.at_level("WARNING"):
+        result = _run(world, theta1=0.9, theta2=0.9, **strict)
+    assert len(result.rounds) == 1 and result.chosen_round == 1
+    assert result.frame_mask.sum() == result.rounds[0].frames_kept > 0
+    assert result.image_mask.sum() == result.rounds[0].images_kept > 0
+    assert "domain transfer round 2 kept no" in caplog.text and "round 1 is the result" in caplog.text

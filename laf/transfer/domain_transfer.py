@@ -237,10 +237,12 @@ def _video_index(paths: List[str]):
     spec = {names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
 
     def parse(serialized):
-        ctx, _, lens = tf.io.parse_sequence_example(serialized, context, spec)
-        return ctx[names.LABEL_INDEX], lens[names.TIMESTAMP]
+        ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
+        return ctx[names.LABEL_INDEX], tf.shape(seq[names.TIMESTAMP], out_type=tf.int64)[0]
 
-    ds = tf.data.TFRecordDataset(paths, compression_type="GZIP").batch(1024).map(parse)
+    # one record parsed at a time, only the small outputs batched: a batch of whole records held 1024
+    # videos' features at once
+    ds = tf.data.TFRecordDataset(paths, compression_type="GZIP").map(parse).batch(1024)
     for labels, lens in ds:
         yield from zip(labels.numpy().tolist(), lens.numpy().tolist())
 
@@ -543,12 +545,16 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
         image_mask, cases = _filter(r, "images", image_mask, image_scores, cfg.theta1,         # 3
                                     images.labels, cfg.min_images_per_class, label_names)
         floor_cases += cases
+        if _nothing_kept(r, "images", image_mask, "theta1", cfg.theta1):
+            break
         cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
                     images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
         laf = own_label_scores(cnn_i, frames)                                                 # 5
         frame_mask, cases = _filter(r, "frames", frame_mask, laf, cfg.theta2,                  # 6
                                     frames.labels, cfg.min_frames_per_class, label_names)
         floor_cases += cases
+        if _nothing_kept(r, "frames", frame_mask, "theta2", cfg.theta2):
+            break
         svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
         per_class = np.bincount(images.labels[image_mask], minlength=num_classes)
@@ -562,6 +568,20 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
         kept = (cnn_i, laf, image_mask.copy(), frame_mask.copy())
     model, laf, image_mask, frame_mask = kept
     return TransferResult(model, laf, image_mask, frame_mask, rounds, chosen, floor_cases, cfg)
+
+
+def _nothing_kept(r: int, kind: str, mask: np.ndarray, theta_key: str, theta: float) -> bool:
+    """Whether round ``r`` filtered out every one of ``kind`` (only a class floor of 0 allows it): then
+    the round before is the result (True), as when validation accuracy drops; in round 1 there is
+    none, which is an error naming the settings."""
+    if mask.any():
+        return False
+    if r == 1:
+        raise UserError(f"domain transfer round 1 kept no {kind}: each scored at most domain_transfer.{theta_key}="
+                        f"{theta} and domain_transfer.min_{kind}_per_class is 0; lower the threshold or raise the floor")
+    log.warning("domain transfer round %d kept no %s (each scored at most %s=%s, and the class floor is 0): round %d"
+                " is the result", r, kind, theta_key, theta, r - 1)
+    return True
 
 
 def _report(r: int, kind: str, cases: Dict[int, Tuple[int, int]], label_names: Sequence[str]) -> List[FloorCase]:
