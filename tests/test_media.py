@@ -261,8 +261,31 @@ def test_mpeg_ps_decodes_in_one_pass_and_a_seek_that_misses_a_keyframe_reads_fro
     video._seekable = True  # as for any other format: blocks after seeks
     assert len(video._blocks()) > 1
     blocks = list(video.samples())
+    assert video.seek_misses >= 1  # the blocks after a missed seek were read from the start
     assert [(s.index, s.timestamp) for s in blocks] == [(s.index, s.timestamp) for s in whole]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(whole, blocks))
+
+
+def test_no_sample_plans_on_an_open_gop_s_leading_frame(tmp_path):
+    """Decoding skips the frames an open GOP shows before its keyframe (they reference the group
+    before), so a sample planned on one waited for a second pass, and in a one-pass MPEG-PS video
+    every later sample waited with it: the whole video's samples in memory."""
+    path = vf.encode(str(tmp_path / "open.mpg"), "mpeg2video", vf.cfr(30.0, rate=25.0), options={"g": "15", "bf": "2"},
+                     time_base=fractions.Fraction(1, 25))
+    video = Video(path, fps=2.0, size=16)
+    assert video._leading and not any(t.want in video._leading for t in video._targets)
+    samples = list(video.samples())
+    assert len(samples) == 60 and all(abs(s.error) <= 0.25 + 1e-6 for s in samples)  # a keyframe within 1/4 s serves
+
+
+def test_an_edit_list_of_several_entries_is_no_restart(tmp_path):
+    """A trim without re-encoding keeps the cut's group and discards its frames before the cut: those
+    discarded frames lie behind the shown ones in decoding order, many in a row."""
+    src = vf.encode(str(tmp_path / "src.mp4"), "libx264", vf.cfr(20.0, rate=30.0),
+                    options={"g": "60", "keyint_min": "60", "sc_threshold": "0"})
+    path = vf.with_edit_list(src, str(tmp_path / "trimmed.mp4"), [(5.0, 0.0), (5.0, 10.5)])
+    video = Video(path, fps=1.0, size=16)
+    assert video.duration == pytest.approx(10.0, abs=0.1) and len(list(video.samples())) == 10
 
 
 def test_streams_joined_end_to_end_are_refused_not_merged(tmp_path):

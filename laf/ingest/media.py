@@ -116,6 +116,7 @@ class Video:
         self._count_lock = threading.Lock()
         self.decoded_frames = 0  # frames the decoder produced so far (the cost samples() paid)
         self.damaged = set()  # times (s) of the packets the decoder refused as invalid data (skipped)
+        self.seek_misses = 0  # blocks read from the file's start because a seek could not land on them
         self._index()
         if max_duration is not None and self.duration > max_duration:  # before the plan, which is per sample:
             # a corrupt timestamp claiming 1e9 s would allocate for that many samples
@@ -174,14 +175,17 @@ class Video:
         if not packets:
             raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
         tb = self._time_base
-        _check_times_run_on(packets, tb)
         shown = [p for p in packets if p.shown] or packets
+        _check_times_run_on(shown, tb)  # the shown ones: an edit list's cut discards frames on both sides
         self._start = min(p.pts for p in shown)
         self.frame_times = np.unique([(p.pts - self._start) * tb for p in shown])
         self.key_times = np.unique([(p.pts - self._start) * tb for p in shown if p.key])
         self._gop_of = {(p.pts - self._start) * tb: p.gop for p in packets}
         self._key_pts = {p.gop: p.pts for p in packets if p.key}
         self._gop_at_key = {p.pts: p.gop for p in packets if p.key}
+        # an open GOP's leading frames (shown before its keyframe, sent after it) reference the group
+        # before, and decoding skips them: no sample may plan on one
+        self._leading = {(p.pts - self._start) * tb for p in shown if not p.key and p.pts < self._key_pts[p.gop]}
         # where to seek for a group: some demuxers (MPEG-TS) seek by dts, which B-frames put before pts
         self._seek_to = {p.gop: min(p.pts, p.dts if p.dts is not None else p.pts) for p in packets if p.key}
         spacing = np.diff(self.frame_times)
@@ -202,7 +206,8 @@ class Video:
         interval = 1.0 / self.fps
         n = max(1, int(np.ceil(self.duration * self.fps - 1e-9)))
         self.targets = np.arange(n, dtype=np.float64) * interval
-        keys, frames = list(self.key_times), list(self.frame_times)
+        keys = list(self.key_times)
+        frames = [f for f in self.frame_times if f not in self._leading] or list(self.frame_times)
         self._targets: List[_Target] = []
         self._by_gop: Dict[int, List[_Target]] = collections.defaultdict(list)
         self._modes: Dict[int, Optional[float]] = {}  # gop -> decode-until time (None: keyframe only)
@@ -243,6 +248,8 @@ class Video:
             try:
                 return list(self._block_samples(block, local.container))
             except _SeekMissed:  # this demuxer cannot land on the group: read from the file's start
+                with self._count_lock:
+                    self.seek_misses += 1
                 return list(self._block_samples(block, None))
 
         if self.decode_threads == 1:
@@ -293,7 +300,10 @@ class Video:
             t.best, t.best_err = None, float("inf")
         ready: Dict[int, Sample] = {}
         emitted, seen = min(pending), -1.0
-        for time, frame in self._decode(block.modes, self.ref_tolerance > 0, opened):
+        # one pass over a whole video (a format that cannot seek) decodes every frame it plans: a sample
+        # too far from the decoded ones would wait, with every later one, for a second pass
+        skip_nonref = self.ref_tolerance > 0 and self._seekable
+        for time, frame in self._decode(block.modes, skip_nonref, opened):
             seen = max(seen, time)
             for t in self._offer(time, frame, pending):
                 if seen >= t.want and t.best is not None and (t.by_key or not self._too_far(t)):
