@@ -240,3 +240,53 @@ def test_a_server_answering_as_another_version_is_a_one_line_error(served_model,
     err = capfd.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "its localize signature lacks the output(s) ['probabilities', 'timestamps'] of this version" in err
+
+
+class RefusesFirst(_TFServing):
+    """Answers HTTP 400 to the first request (a request too large for it, say), then as TF Serving."""
+
+    def answer(self, body: dict) -> dict:
+        self.server.calls += 1
+        if self.server.calls == 1:
+            raise ValueError("Request is too large")
+        return super().answer(body)
+
+
+class GoesAway(_TFServing):
+    """Answers the first request, then HTTP 503 to every one (a server that went down)."""
+
+    def do_POST(self):
+        self.server.calls += 1
+        if self.server.calls > 1:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            return self._reply(503, {"error": "Servable not available"})
+        return super().do_POST()
+
+
+def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_the_videos_done(
+        served_model, model, server, capfd, monkeypatch):
+    """A request the server refuses costs its video only; a server that stops answering ends the
+    requests after its patience, and the videos already localized are still printed (exit status 1)."""
+    s = served_model
+    labels = os.path.join(s.model_dir, "assets", "labels.json")
+    argv = [*BACKBONE_FLAGS, "--labels", labels, "--top", "0"]
+    alone = {}
+    for video in s.videos:
+        assert main(["localize", "--server", server, video, *argv]) == 0
+        alone[video] = capfd.readouterr().out
+    with serving(model, RefusesFirst) as (_, url):
+        assert main(["localize", "--server", url, *s.videos, *argv]) == 1
+    printed = capfd.readouterr()
+    assert printed.out == alone[s.videos[1]]
+    assert f"skipped: cannot localize {s.videos[0]}: " in printed.err and "HTTP 400: Request is too large" in printed.err
+    monkeypatch.setattr(rest, "SERVER_PATIENCE", 1.0)
+    with serving(model, GoesAway) as (httpd, url):
+        assert main(["localize", "--server", url, *s.videos, *argv]) == 1
+    printed = capfd.readouterr()
+    assert printed.out == alone[s.videos[0]] and httpd.calls <= 5
+    assert f"skipped: 1 video(s) not localized, from {s.videos[1]} on: " in printed.err
+    assert "1 of 2 videos skipped" in printed.err
+    with serving(model, GoesAway, failures=0) as (httpd, url):
+        httpd.calls = 1  # down from the start
+        assert main(["localize", "--server", url, *s.videos, *argv]) == 2
+    assert "none of the 2 videos could be localized" in capfd.readouterr().err

@@ -159,23 +159,37 @@ def _featurize(args: argparse.Namespace, settings):
 
 
 def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
-    """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``.
-    One call per video: a batch is padded to its longest video, so one call for all would need memory
-    for every video at that length."""
+    """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``,
+    and how many usable videos were not localized. One call per video: a batch is padded to its
+    longest video, so one call for all would need memory for every video at that length.
+    Among several videos, one the model or server refuses is named on stderr and skipped, and a server
+    that cannot answer at all (after :data:`laf.serve.rest.SERVER_PATIENCE`) ends the requests: the
+    videos done are kept either way."""
+    from laf.errors import UserError
     from laf.serve import localize, rest
 
+    todo = [(e, v, p) for e, v, p in zip(examples, localize.video_ids(args.videos), args.videos) if e is not None]
     results = []
-    for example, video_id, path in zip(examples, localize.video_ids(args.videos), args.videos):
-        if example is None:  # skipped, and said so
+    for n, (example, video_id, path) in enumerate(todo):
+        try:
+            if args.server:
+                found = rest.predict_patiently(args.server, "localize", {"examples": [example]}, args.model_name,
+                                               timeout=rest.REQUEST_TIMEOUT)
+                localize.check_localize_outputs(found, f"the model {args.model_name!r} at {args.server}")
+            else:
+                found = localize.localize_outputs(model, [example])
+        except rest.ServerUnavailable as e:
+            if len(args.videos) == 1:
+                raise
+            print(f"skipped: {len(todo) - n} video(s) not localized, from {path} on: {e}", file=sys.stderr, flush=True)
+            return results, len(todo) - n
+        except UserError as e:
+            if len(args.videos) == 1:
+                raise
+            print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
             continue
-        if args.server:
-            found = rest.predict_patiently(args.server, "localize", {"examples": [example]}, args.model_name,
-                                           timeout=rest.REQUEST_TIMEOUT)
-            localize.check_localize_outputs(found, f"the model {args.model_name!r} at {args.server}")
-        else:
-            found = localize.localize_outputs(model, [example])
         results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)
-    return results
+    return results, len(todo) - len(results)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -201,7 +215,9 @@ def run(args: argparse.Namespace) -> int:
     if classes is not None:
         localize.class_names(vocabulary, classes)  # refuses a vocabulary of another size
     examples = _featurize(args, settings)
-    results = _localize_each(args, model, examples, vocabulary)
+    results, failed = _localize_each(args, model, examples, vocabulary)
+    if not results:
+        raise UserError(f"none of the {len(examples)} videos could be localized (each named above)")
     top = TOP if args.top is None else args.top
     print(localize.format_table(results, top=top or None))
     if args.json:
@@ -212,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
             path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
             print(f"plot: {os.path.abspath(path)}")
-    skipped = examples.count(None)
+    skipped = examples.count(None) + failed
     if skipped:
         print(f"error: {skipped} of {len(examples)} videos skipped (named above); the others are localized",
               file=sys.stderr)

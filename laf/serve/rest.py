@@ -126,7 +126,8 @@ def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any
         except ServerUnavailable as e:
             waited = time.monotonic() - start
             if waited + wait > SERVER_PATIENCE:
-                raise UserError(f"{e} (gave up after {tries} tries in {waited:.0f} s)" if tries > 1 else str(e)) from None
+                raise ServerUnavailable(f"{e} (gave up after {tries} tries in {waited:.0f} s)" if tries > 1
+                                        else str(e)) from None
             print(f"{e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
             time.sleep(wait)
             wait = min(2 * wait, 10.0)
