@@ -399,8 +399,9 @@ def test_a_round_that_keeps_nothing_ends_the_loop_with_the_round_before(world, c
                                         " domain_transfer.min_frames_per_class is 0"):
         _run(world, theta1=0.95, theta2=0.95, **strict)
     with caplog.at_level("WARNING"):
-        result = _run(world, theta1=0.9, theta2=0.9, **strict)
+        result = _run(world, theta1=0.9, theta2=0.9, **{**strict, "min_images_per_class": 5})
     assert len(result.rounds) == 1 and result.chosen_round == 1
+    assert "round 2 kept 5 images" in caplog.text and not result.floor_cases  # round 2's floor cases: not kept
     assert result.frame_mask.sum() == result.rounds[0].frames_kept > 0
     assert result.image_mask.sum() == result.rounds[0].images_kept > 0
     assert "domain transfer round 2 kept no" in caplog.text and "round 1 is the result" in caplog.text

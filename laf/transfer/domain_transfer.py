@@ -546,6 +546,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
                                     images.labels, cfg.min_images_per_class, label_names)
         floor_cases += cases
         if _nothing_kept(r, "images", image_mask, "theta1", cfg.theta1):
+            floor_cases = [c for c in floor_cases if c.round < r]  # as rounds.json: the rounds that count
             break
         cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
                     images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
@@ -554,6 +555,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
                                     frames.labels, cfg.min_frames_per_class, label_names)
         floor_cases += cases
         if _nothing_kept(r, "frames", frame_mask, "theta2", cfg.theta2):
+            floor_cases = [c for c in floor_cases if c.round < r]  # as rounds.json: the rounds that count
             break
         svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
