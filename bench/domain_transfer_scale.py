@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 
 CLASSES, DIM, FRAMES_PER_VIDEO = 10, 64, 100
 CONFIG = dict(theta1=0.3, theta2=0.3, max_rounds=2, hidden_units=(64,), epochs=1, svm_epochs=1,
@@ -101,10 +101,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.write:
         write_data(args.frames, args.write)
-        print(json.dumps({"written": args.write}))
+        print(dumps({"written": args.write}))
         return
     if args.measure:
-        print(json.dumps(run_size(args.measure)))
+        print(dumps(run_size(args.measure)))
         return
     if min(args.sizes) < FRAMES_PER_VIDEO:  # at least one training video
         parser.error(f"--sizes must be >= {FRAMES_PER_VIDEO} frames")
@@ -124,7 +124,7 @@ def main() -> None:
     ratio = None
     if "1000000" in per_round and "100000" in per_round:
         ratio = per_round["1000000"] / per_round["100000"]
-    print(json.dumps({"seconds_per_round": per_round,
+    print(dumps({"seconds_per_round": per_round,
                       "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in sizes.items()},
                       "rss_after_tf_import_mb": {k: v["rss_after_tf_import_mb"] for k, v in sizes.items()},
                       "rounds": {k: v["rounds"] for k, v in sizes.items()},

@@ -8,7 +8,6 @@ Last stdout line: ``{"ratio_vs_loop": x, "vectorised_s": x, "loop_s": x, "max_ab
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
@@ -115,7 +114,7 @@ def main() -> None:
 
     diff = max(float(np.max(np.abs(result.ap[c] - np.asarray(reference[c])))) for c in reference)
     vectorised_s = min(times)
-    print(json.dumps({
+    print(dumps({
         "ratio_vs_loop": vectorised_s / loop_s,
         "vectorised_s": vectorised_s,
         "loop_s": loop_s,

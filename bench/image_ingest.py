@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Dict, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from laf.errors import UserError  # noqa: E402
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 
 from laf.quiet import quiet  # noqa: E402
 
@@ -144,7 +143,7 @@ def main() -> None:
     # model leaves idle (cores x its wall time - its CPU time) is all decoding may use for free.
     cores = os.cpu_count() or 1
     ceiling = min(1.0, cores * 1000 / bare / (bare_cpu + decode_cpu))
-    print(json.dumps({
+    print(dumps({
         "ratio_vs_bare_model": round(ingest / bare, 3),
         "ingest_images_per_s": round(ingest, 1),
         "bare_model_images_per_s": round(bare, 1),

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import resource
 import subprocess
@@ -37,7 +36,7 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from laf.errors import UserError  # noqa: E402
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 
 FEATURES = dict(name="mobilenet_v3_small", layer="expanded_conv_3_squeeze_excite_mul", input_size=112)
 FPS = 2.0
@@ -155,7 +154,7 @@ def main(argv: List[str] = None) -> None:
         frames = sum(r.num_frames for split in ("train", "eval", "test")
                      for r in video_ingest.read_records(os.path.join(tmp, "w1"), split))
     (warm1, wall1, cpu1, summary), (warm2, wall2, cpu2, _) = results[1], results[2]
-    print(json.dumps({
+    print(dumps({
         "speedup_2_workers": round(wall1 / wall2, 3), "wall_s_1_worker": round(wall1, 2),
         "wall_s_2_workers": round(wall2, 2), "videos": summary["accepted"], "frames": frames,
         "frames_per_s_1_worker": round(frames / wall1, 1), "frames_per_s_2_workers": round(frames / wall2, 1),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
 from laf.quiet import quiet  # noqa: E402
@@ -61,9 +61,13 @@ def model_outputs(model_dir: str, records: Sequence[VideoRecord], gate_memory: b
         if not memory:
             raise UserError(f"{model_dir} has no seen gate memory to turn off")
         memory[0].assign(0.0)
-    features, lengths = batches.pad([r.features for r in records])
-    found = model.signatures["frame_features"](frame_features=tf.constant(features), lengths=tf.constant(lengths))
-    return batches.unpad({k: v.numpy() for k, v in found.items()}, lengths)
+    signature = model.signatures["frame_features"]
+
+    def run(features: np.ndarray, lengths: np.ndarray) -> Dict[str, np.ndarray]:
+        found = signature(frame_features=tf.constant(features), lengths=tf.constant(lengths))
+        return {k: v.numpy() for k, v in found.items()}
+
+    return batches.per_video(run, [r.features for r in records])
 
 
 def novelty_auc(records: Sequence[VideoRecord], novelty: Dict[str, np.ndarray]) -> Optional[float]:
@@ -85,6 +89,15 @@ def actionness_targets(records: Sequence[VideoRecord], novelty: Dict[str, np.nda
                     tf.constant(novelty[r.video_id]) if r.video_id in novelty else None).numpy() for r in records]
 
 
+def _or_note(measure: Callable[[], float]) -> Optional[float]:
+    """The number, or None with a note saying why it cannot be had from this run's ground truth."""
+    try:
+        return measure()
+    except UserError as e:
+        print(f"note: {e}", flush=True)
+        return None
+
+
 def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     run = run_records.locate(pipeline_root)
     if run.model is None:
@@ -96,17 +109,22 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     outs = model_outputs(run.model, test, gate_memory)
     from trainer.novelty import frame_moments, sibling_novelty
 
-    novelty = sibling_novelty(train, train, frame_moments(train))  # the training targets' novelty, computed once
-    probe = diagnostics.probe_accuracy(train, test)
-    model_acc = diagnostics.action_frame_accuracy(outs, test)
+    # the training targets' novelty, computed once, with the run's seed (its reservoir draws)
+    novelty = sibling_novelty(train, train, frame_moments(train), seed=int(run.trainer_config.get("seed", 0)))
+    product = (run.trainer_config.get("variant", "laf") == "laf"
+               and str(run.trainer_config.get("actionness", True)).lower() in ("true", "1", "yes"))
+    probe = _or_note(lambda: diagnostics.probe_accuracy(train, test))
+    model_acc = _or_note(lambda: diagnostics.action_frame_accuracy(outs, test))
     return {
         "probe_action_acc": probe,
         "model_action_acc": model_acc,
-        "model_vs_probe": model_acc / probe if probe else float("nan"),
+        "model_vs_probe": model_acc / probe if probe and model_acc is not None else None,
         "laf_auc": diagnostics.laf_auc(train),
         "novelty_auc": novelty_auc(train, novelty),
         "laf_weight_share_action": diagnostics.weight_share_action([r.laf_scores for r in train], train),
-        "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train, novelty), train),
+        # the actionness targets the product's method trains on; null for a run of another variant
+        "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train, novelty), train)
+        if product else None,
         "actionness_auc": diagnostics.actionness_auc(outs, test),
         "hit@1": diagnostics.hit_at_1(outs, test),
         "context_class_collapse": diagnostics.context_class_collapse(outs, test),

@@ -9,14 +9,13 @@ Prints one JSON object as the last line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
@@ -81,7 +80,7 @@ def main() -> None:
     shape = dict(cells=args.cells, projection=args.projection, k=args.k, batch=args.batch,
                  dim=args.dim, classes=args.classes, rounds=args.rounds, steps=args.steps)
     device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-    print(json.dumps({**measure(**shape), **shape, "compile": "tf.function, no XLA",
+    print(dumps({**measure(**shape), **shape, "compile": "tf.function, no XLA",
                       "device": device}))
 
 

@@ -102,8 +102,9 @@ def outputs(net, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
     """Per-video whole-sequence outputs: probabilities [T, N] (and actionness [T])."""
     from trainer.model import frame_outputs
 
-    features, lengths = batches.pad([r.features for r in records])
-    return batches.unpad({k: v.numpy() for k, v in frame_outputs(net, features, lengths).items()}, lengths)
+    return batches.per_video(lambda features, lengths: {k: v.numpy() for k, v in
+                                                        frame_outputs(net, features, lengths).items()},
+                             [r.features for r in records])
 
 
 def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecord], vocabulary: Vocabulary,
@@ -191,8 +192,9 @@ def filter_scores(kept: Dict[str, bool], truth_file: str) -> Dict[str, float]:
 def laf_diagnostic(records: Sequence[VideoRecord], num_classes: int) -> str:
     """How well the LAF scores single out the action frames: mean score inside / outside the ground-truth
     segments and the AUC of that separation (0.5 = no better than chance)."""
-    inside = np.concatenate([diagnostics.action_mask(r) for r in records])
-    scores = np.concatenate([r.laf_scores for r in records])
+    records = [r for r in records if diagnostics.action_mask(r).any()]  # the annotated videos
+    inside = np.concatenate([diagnostics.action_mask(r) for r in records] or [np.zeros(0, bool)])
+    scores = np.concatenate([r.laf_scores for r in records] or [np.zeros(0)])
     if inside.all() or not inside.any():
         return "LAF diagnostic: no frames inside (or outside) ground-truth segments"
     return (f"LAF scores of the training frames: mean {scores[inside].mean():.3f} inside ground-truth segments vs"
@@ -293,9 +295,14 @@ def image_filter_scores(run: Run, vocabulary: Vocabulary, notes: List[str]) -> O
     if not os.path.isfile(truth):
         notes.append(f"image filter: not scored ({truth} does not exist)")
         return None
-    kept, filter_note = image_filter(run, vocabulary)
+    try:
+        kept, filter_note = image_filter(run, vocabulary)
+        scores = filter_scores(kept, truth)
+    except (UserError, OSError, KeyError, ValueError) as e:  # the methods' training is not lost to it
+        notes.append(f"image filter: not scored ({type(e).__name__}: {e})")
+        return None
     notes.append(filter_note)
-    return filter_scores(kept, truth)
+    return scores
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -346,7 +353,11 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
                       " train/eval/test videos",
              f"mAP: false positives on {n_ambiguous} Ambiguous test segments ignored"
              if n_ambiguous else "mAP: no Ambiguous segments in the data"]
+    if "oracle" in methods and not any(diagnostics.action_mask(r).any() for r in records["train"]):
+        methods.remove("oracle")  # its weights would be 0 on every frame: no upper bound, a model that learnt nothing
+        notes.append("oracle: not trained (no train video has ground-truth segments to weight by)")
     print("\n".join(notes), flush=True)
+    image = image_filter_scores(run, vocabulary, notes)  # before the training, which its failure would cost
     from trainer.run_fn import train
 
     per_seed: Dict[str, List[Dict[str, float]]] = {m: [] for m in methods}
@@ -363,7 +374,6 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
             profile_runs[method].append(diagnostics.label_probability_profile(outs, records["test"]))
             print(f"{method} seed {seed}: {len(history['loss'])} epochs, {time.time() - start:.0f} s, "
                   + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
-    image = image_filter_scores(run, vocabulary, notes)
     results = summarize(per_seed)
     notes += [ordering_note(results), laf_diagnostic(records["train"], len(vocabulary))]
     table = markdown(results, image, seeds, notes)

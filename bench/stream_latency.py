@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as bench/<script>.py
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
@@ -254,7 +254,7 @@ def main() -> None:
     finally:
         if not args.work:  # its streams grow with --rss-minutes
             shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(result))
+    print(dumps(result))
 
 
 def measure(args: argparse.Namespace, work: str) -> Dict[str, Any]:

@@ -13,7 +13,6 @@ as the last line: ``{"ratio_vs_ffmpeg": the larger of the two ratios, ...}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ import time
 from typing import Callable, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from laf.report.strict_json import bench_main  # noqa: E402
+from laf.report.strict_json import bench_main, dumps  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -172,7 +171,7 @@ def main() -> None:
               "videos": {e: [os.path.basename(p) for p in ps] for e, ps in files.items()},
               "seconds_per_video": args.seconds, "sample_fps": args.fps, "backbone": "mobilenet_v3_small@224",
               "cpu_count": os.cpu_count()}
-    print(json.dumps(result))
+    print(dumps(result))
 
 
 if __name__ == "__main__":

@@ -134,3 +134,21 @@ def test_mean_profile_averages_runs_as_json_lists():
     assert mean == {"offset": [-1, 0, 1], "videos": [0, 2, 2], "p_label": [None, 0.7, 0.3],
                     "action_share": [None, 1.0, 0.5]}
     assert all(type(x) is int for x in mean["offset"] + mean["videos"])
+
+
+def test_unannotated_videos_and_single_action_activities_do_not_pass_for_context():
+    """Weakly labelled videos (no segments) would have their action counted as context, and an
+    activity with one action (or one label among its test videos) collapses onto it by construction:
+    both are left out, and nothing left is NaN, not a number that looks measured."""
+    rng = np.random.default_rng(4)
+    laf = np.array([0.1, 0.9, 0.9, 0.1, 0.1, 0.1], np.float32)
+    annotated = record("a", "A:x", 0, 6, [Segment(1, 3, "A:x")], [0], rng, laf=laf)
+    bare = record("b", "A:x", 0, 6, [], [], rng, laf=np.full(6, 0.9, np.float32))  # its action is somewhere
+    assert dg.laf_auc([annotated, bare]) == dg.laf_auc([annotated]) == 1.0
+    assert dg.weight_share_action([annotated.laf_scores, bare.laf_scores], [annotated, bare]) == pytest.approx(1.8 / 2.2)
+    assert np.isnan(dg.weight_share_action([bare.laf_scores], [bare])) and np.isnan(dg.laf_auc([bare]))
+    solo = [record(f"s{i}", "Solo:only", 3, 6, [Segment(1, 3, "Solo:only")], [3], rng) for i in range(3)]
+    outputs = [{"probabilities": np.eye(4)[[3] * 6]} for _ in solo]
+    assert np.isnan(dg.context_class_collapse(outputs, solo))  # one label: nothing to collapse between
+    assert np.isnan(dg.context_class_collapse(outputs[:1], [bare]))
+    assert dg.hit_at_1(outputs, solo) == {"average": 1.0, "actionness": None}  # the key, null without the head

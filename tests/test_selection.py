@@ -1,6 +1,7 @@
 """Model selection by eval-split Hit@1 under the product's fusion (trainer.selection)."""
 import numpy as np
 
+from laf.evaluate import batches
 from trainer import model as model_lib
 from trainer import selection
 
@@ -76,6 +77,8 @@ def test_eval_videos_are_every_record_re_read_at_each_pass(tmp_path):
 def test_eval_batches_are_bounded_by_their_padded_frames():
     """Long videos go fewer to a batch (all are padded to the longest); one longer than the bound goes alone."""
     videos = [{"features": np.zeros((n, 2), np.float32), "label": 0} for n in (3, 4, 5, 6, 7, 30, 2)]
-    sizes = [[len(v["features"]) for v in g] for g in selection._groups(videos, batch=32, slots=12)]
+    length = lambda video: len(video["features"])  # noqa: E731
+    sizes = [[len(v["features"]) for v in g] for g in batches.groups(videos, length, batch=32, slots=12)]
     assert sizes == [[3, 4], [5, 6], [7], [30], [2]]
-    assert [len(g) for g in selection._groups(videos, batch=3, slots=10 ** 6)] == [3, 3, 1]
+    assert [len(g) for g in batches.groups(videos, length, batch=3, slots=10 ** 6)] == [3, 3, 1]
+    assert [len(g) for g in batches.groups(videos, length, slots=10 ** 6)] == [7]  # no count limit

@@ -14,7 +14,7 @@ climbing from 0.6 to 0.85; both accuracies above climb with it.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator, List, Optional, Sized
+from typing import Iterable, Iterator, Optional, Sized
 
 import keras
 import numpy as np
@@ -53,33 +53,14 @@ class EvalVideos:
             yield {"features": features, "label": int(label)}
 
 
-EVAL_FRAME_SLOTS = 1 << 16  # videos x the longest one's frames in one eval batch (its padded size)
-
-
-def _groups(videos: Iterable[dict], batch: int, slots: int) -> Iterator[List[dict]]:
-    """Consecutive videos, up to ``batch`` of them and, padded to the longest, up to ``slots``
-    frames (one video alone however long). Why: an eval batch pads every video to its longest, and
-    the recurrent layers hold every padded step's gate inputs; 32 videos of 6 h at 1 fps were ~20 GB."""
-    group: List[dict] = []
-    longest = 0  # of the group's videos
-    for video in videos:
-        longest = max(longest, len(video["features"]))
-        if group and (len(group) == batch or (len(group) + 1) * longest > slots):
-            yield group
-            group, longest = [], len(video["features"])
-        group.append(video)
-    if group:
-        yield group
-
-
 def video_hit_at_1(net: keras.Model, videos: Iterable[dict], batch: int = 32,
-                   slots: int = EVAL_FRAME_SLOTS) -> float:
+                   slots: int = batches.FRAME_SLOTS) -> float:
     """Hit@1 of whole-video outputs fused as the product fuses them (``videos`` is read once, a
     batch at a time, of at most ``slots`` padded frames)."""
     from trainer.model import frame_outputs
 
     fused, labels = [], []
-    for group in _groups(videos, batch, slots):
+    for group in batches.groups(videos, lambda video: len(video["features"]), batch, slots):
         x, lengths = batches.pad([v["features"] for v in group])
         for out in batches.unpad({k: t.numpy() for k, t in frame_outputs(net, x, lengths).items()}, lengths):
             fused.append(evaluation.fuse(out["probabilities"], out.get("actionness")))

@@ -8,7 +8,7 @@ class per activity.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -80,11 +80,22 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _annotated(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """(action mask, values) of the frames of the videos with a ground-truth action frame. Why: a
+    video without annotated segments (weak labels only, or only Ambiguous ones) has its action
+    somewhere among frames that would all count as context."""
+    masks = [action_mask(r) for r in records]
+    kept = [i for i, m in enumerate(masks) if m.any()]
+    if not kept:
+        return np.zeros(0, bool), np.zeros(0)
+    return (np.concatenate([masks[i] for i in kept]),
+            np.concatenate([np.asarray(values[i], np.float64) for i in kept]))
+
+
 def action_vs_context_auc(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> float:
     """How well per-frame ``values`` (one [T] array per record) single out the ground-truth action
-    frames among all frames (0.5 = uninformative)."""
-    inside = np.concatenate([action_mask(r) for r in records])
-    scores = np.concatenate([np.asarray(v) for v in values])
+    frames among all frames of the annotated videos (0.5 = uninformative; NaN without any)."""
+    inside, scores = _annotated(records, values)
     return auc(scores[inside], scores[~inside])
 
 
@@ -94,10 +105,10 @@ def laf_auc(records: Sequence[VideoRecord]) -> float:
 
 
 def weight_share_action(weights: Sequence[np.ndarray], records: Sequence[VideoRecord]) -> float:
-    """Share of the total per-frame loss weight that falls on ground-truth action frames."""
-    inside = np.concatenate([action_mask(r) for r in records])
-    w = np.concatenate([np.asarray(x, np.float64) for x in weights])
-    return float(w[inside].sum() / max(w.sum(), 1e-12))
+    """Share of the total per-frame loss weight, over the annotated videos, that falls on their
+    ground-truth action frames (NaN without any annotated video)."""
+    inside, w = _annotated(records, weights)
+    return float(w[inside].sum() / max(w.sum(), 1e-12)) if inside.size else float("nan")
 
 
 def hit_at_1(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict[str, float]:
@@ -105,24 +116,30 @@ def hit_at_1(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict
     labels = [r.label_index for r in records]
     found = {"average": evaluation.hit_at_k(
         np.stack([evaluation.average_fusion(o["probabilities"]) for o in outputs]), labels, 1)}
-    if all("actionness" in o for o in outputs):
-        found["actionness"] = evaluation.hit_at_k(
-            np.stack([evaluation.actionness_fusion(o["probabilities"], o["actionness"]) for o in outputs]), labels, 1)
+    found["actionness"] = evaluation.hit_at_k(
+        np.stack([evaluation.actionness_fusion(o["probabilities"], o["actionness"]) for o in outputs]), labels, 1) \
+        if all("actionness" in o for o in outputs) else None
     return found
 
 
 def context_class_collapse(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
     """Largest share, over activities, of an activity's videos whose context frames (outside every
-    segment) prefer the same class; 1.0 = context always votes for one fixed sibling."""
+    segment) prefer the same class; 1.0 = context always votes for one fixed sibling. Only annotated
+    videos count (an unannotated one's action would count as context), and only activities whose
+    test videos show two labels or more (one label alone is one class by construction); NaN
+    without any."""
     preferred: Dict[str, List[int]] = {}
+    labels: Dict[str, set] = {}
     for o, r in zip(outputs, records):
         t = np.asarray(r.timestamps, np.float64)
         context = np.ones(len(t), bool)
         for segment in r.segments:
             context &= ~((t >= segment.start) & (t < segment.end))
-        if context.any():
+        if context.any() and action_mask(r).any():
             preferred.setdefault(r.activity, []).append(int(o["probabilities"][context].mean(0).argmax()))
-    shares = [np.bincount(classes).max() / len(classes) for classes in preferred.values()]
+            labels.setdefault(r.activity, set()).add(r.label_index)
+    shares = [np.bincount(classes).max() / len(classes) for activity, classes in preferred.items()
+              if len(labels[activity]) > 1]
     return float(max(shares)) if shares else float("nan")
 
 
