@@ -278,15 +278,17 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
 
 
 def run_settings(run: Run, demo_output: str):
-    """(trainer section, LocalizeConfig fields): the run's Trainer's own, else the demo config's."""
+    """(trainer section, LocalizeConfig fields, whose they are): the run's Trainer's own, else the
+    demo config's."""
     if run.trainer_config:
         base = dict(run.trainer_config)
         localize = base.pop("localize", None) or {}
-        return base, localize
+        return base, localize, "the run's settings"
     from laf.demo import demo_config
 
     cfg = demo_config(demo_output)
-    return dataclasses.asdict(cfg.trainer), cfg.evaluation.localize()
+    return (dataclasses.asdict(cfg.trainer), cfg.evaluation.localize(),
+            "the demo's settings (no Trainer of the run finished)")
 
 
 def image_filter_scores(run: Run, vocabulary: Vocabulary, notes: List[str]) -> Optional[Dict[str, float]]:
@@ -323,9 +325,12 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS))
     parser.add_argument("--markdown", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="PNG", help="write a PNG of each method's p(label) around the action here")
-    parser.add_argument("--work-dir", help="records with GT and training logs (default: DEMO_OUTPUT/paper-tables)")
+    parser.add_argument("--work-dir",
+                        help="records with GT and training logs (default: paper-tables beside the pipeline root)")
     args = parser.parse_args(argv)
-    args.work_dir = args.work_dir or os.path.join(args.demo_output, "paper-tables")
+    # beside the run it reads (two benches on two runs from one folder must not share their records)
+    args.work_dir = args.work_dir or os.path.join(os.path.dirname(os.path.abspath(args.pipeline_root))
+                                                  if args.pipeline_root else args.demo_output, "paper-tables")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
@@ -346,9 +351,9 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     vocabulary = Vocabulary.load(run.vocabulary)
     records, gt_note = run_records.scored_records(run, vocabulary)
     files = write_splits(records, args.work_dir)
-    base, localize = run_settings(run, args.demo_output)
+    base, localize, whose = run_settings(run, args.demo_output)
     n_ambiguous = sum(len(r.ambiguous) for r in records["test"])
-    notes = [gt_note, f"trainer: the run's settings, epochs={args.epochs or base.get('epochs')};"
+    notes = [gt_note, f"trainer: {whose}, epochs={args.epochs or base.get('epochs')};"
                       f" {len(records['train'])}/{len(records['eval'])}/{len(records['test'])}"
                       " train/eval/test videos",
              f"mAP: false positives on {n_ambiguous} Ambiguous test segments ignored"

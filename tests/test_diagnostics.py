@@ -145,7 +145,8 @@ def test_unannotated_videos_and_single_action_activities_do_not_pass_for_context
     annotated = record("a", "A:x", 0, 6, [Segment(1, 3, "A:x")], [0], rng, laf=laf)
     bare = record("b", "A:x", 0, 6, [], [], rng, laf=np.full(6, 0.9, np.float32))  # its action is somewhere
     assert dg.laf_auc([annotated, bare]) == dg.laf_auc([annotated]) == 1.0
-    assert dg.weight_share_action([annotated.laf_scores, bare.laf_scores], [annotated, bare]) == pytest.approx(1.8 / 2.2)
+    both = dg.weight_share_action([annotated.laf_scores, bare.laf_scores], [annotated, bare])
+    assert both == pytest.approx(1.8 / 2.2)
     assert np.isnan(dg.weight_share_action([bare.laf_scores], [bare])) and np.isnan(dg.laf_auc([bare]))
     solo = [record(f"s{i}", "Solo:only", 3, 6, [Segment(1, 3, "Solo:only")], [3], rng) for i in range(3)]
     outputs = [{"probabilities": np.eye(4)[[3] * 6]} for _ in solo]

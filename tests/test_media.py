@@ -306,7 +306,8 @@ def test_a_picture_that_starts_late_in_a_video_only_mkv_is_no_truncation(tmp_pat
     path = vf.encode(str(tmp_path / "late.mkv"), "libx264", 5.0 + vf.cfr(20.0))
     video = Video(path, fps=1.0, size=32)
     assert video.duration == pytest.approx(20.0, abs=0.2) and len(list(video.samples())) == 20
-    late = vf.encode(str(tmp_path / "late.mp4"), "libx264", 30.0 + vf.cfr(30.0), container_options={"movflags": "faststart"})
+    late = vf.encode(str(tmp_path / "late.mp4"), "libx264", 30.0 + vf.cfr(30.0),
+                     container_options={"movflags": "faststart"})
     assert Video(late, fps=1.0, size=32).duration == pytest.approx(30.0, abs=0.2)
     with pytest.raises(MediaError, match="truncated file"):
         Video(vf.truncated(late, str(tmp_path / "cut.mp4"), keep=0.7), fps=1.0, size=32)

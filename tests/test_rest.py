@@ -278,7 +278,8 @@ def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_t
         assert main(["localize", "--server", url, *s.videos, *argv]) == 1
     printed = capfd.readouterr()
     assert printed.out == alone[s.videos[1]]
-    assert f"skipped: cannot localize {s.videos[0]}: " in printed.err and "HTTP 400: Request is too large" in printed.err
+    assert f"skipped: cannot localize {s.videos[0]}: " in printed.err
+    assert "HTTP 400: Request is too large" in printed.err
     monkeypatch.setattr(rest, "SERVER_PATIENCE", 1.0)
     with serving(model, GoesAway) as (httpd, url):
         assert main(["localize", "--server", url, *s.videos, *argv]) == 1

@@ -580,7 +580,8 @@ def _nothing_kept(r: int, kind: str, mask: np.ndarray, theta_key: str, theta: fl
         return False
     if r == 1:
         raise UserError(f"domain transfer round 1 kept no {kind}: each scored at most domain_transfer.{theta_key}="
-                        f"{theta} and domain_transfer.min_{kind}_per_class is 0; lower the threshold or raise the floor")
+                        f"{theta} and domain_transfer.min_{kind}_per_class is 0; lower the threshold or raise the"
+                        " floor")
     log.warning("domain transfer round %d kept no %s (each scored at most %s=%s, and the class floor is 0): round %d"
                 " is the result", r, kind, theta_key, theta, r - 1)
     return True
