@@ -24,6 +24,13 @@ the LAST line one JSON object:
 ``--gate-memory off`` serves the same model with its seen gate's memory off (``trainer.seen_gate``:
 the ``seen_memory`` variable set to 0 after loading), so the memory's effect is measured on the same
 weights; the JSON then has ``"gate_memory": "off"``.
+
+Only videos with annotated segments count where action frames are told from context, and the
+collapse only over activities whose test videos show two labels or more. A number the run's ground
+truth cannot give is null: the probe and ``model_action_acc`` (and ``model_vs_probe``) with a note
+saying why, the AUCs, weight shares and collapse when no video or activity qualifies,
+``actionness_target_share_action`` for a run of another variant than the product's (LAF +
+actionness), and ``hit@1``'s ``actionness`` for a model without the head.
 """
 from __future__ import annotations
 

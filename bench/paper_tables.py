@@ -2,6 +2,9 @@
 random-30 % weights, LSTM w/ LAF as the paper has it (LAF-weighted softmax, average fusion), the
 product's LSTM w/ LAF + actionness, and the oracle (ground-truth weights, + actionness), over
 several seeds; plus the image filter's precision/recall when the data has an images truth file.
+The oracle is left out, with a note, when no train video has ground-truth segments (its weights
+would be 0 everywhere). Records and training logs go to ``--work-dir`` (default: the pipeline
+root's path with ``-paper-tables`` appended).
 
 Inputs come from a finished local pipeline run, located through its ML Metadata
 (``laf.evaluate.run_records``). Every method trains with ``trainer.run_fn.train`` on the same
@@ -326,11 +329,11 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     parser.add_argument("--markdown", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="PNG", help="write a PNG of each method's p(label) around the action here")
     parser.add_argument("--work-dir",
-                        help="records with GT and training logs (default: paper-tables beside the pipeline root)")
+                        help="records with GT and training logs (default: PIPELINE_ROOT-paper-tables beside it)")
     args = parser.parse_args(argv)
-    # beside the run it reads (two benches on two runs from one folder must not share their records)
-    args.work_dir = args.work_dir or os.path.join(os.path.dirname(os.path.abspath(args.pipeline_root))
-                                                  if args.pipeline_root else args.demo_output, "paper-tables")
+    # beside the run it reads, named after it (two benches on two runs must not share their records)
+    args.work_dir = args.work_dir or (os.path.abspath(args.pipeline_root).rstrip(os.sep) + "-paper-tables"
+                                      if args.pipeline_root else os.path.join(args.demo_output, "paper-tables"))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
@@ -361,6 +364,8 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     if "oracle" in methods and not any(diagnostics.action_mask(r).any() for r in records["train"]):
         methods.remove("oracle")  # its weights would be 0 on every frame: no upper bound, a model that learnt nothing
         notes.append("oracle: not trained (no train video has ground-truth segments to weight by)")
+        if not methods:
+            raise UserError("no method left to train: the oracle needs train videos with ground-truth segments")
     print("\n".join(notes), flush=True)
     image = image_filter_scores(run, vocabulary, notes)  # before the training, which its failure would cost
     from trainer.run_fn import train

@@ -252,6 +252,17 @@ class RefusesFirst(_TFServing):
         return super().answer(body)
 
 
+class RefusesThenGoes(_TFServing):
+    """HTTP 400 to the first request, the second answered, then HTTP 503 to every one."""
+
+    def do_POST(self):
+        self.server.calls += 1
+        if self.server.calls != 2:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            return self._reply(400 if self.server.calls == 1 else 503, {"error": "no"})
+        return super().do_POST()
+
+
 class GoesAway(_TFServing):
     """Answers the first request, then HTTP 503 to every one (a server that went down)."""
 
@@ -291,3 +302,21 @@ def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_t
         httpd.calls = 1  # down from the start
         assert main(["localize", "--server", url, *s.videos, *argv]) == 2
     assert "none of the 2 videos could be localized" in capfd.readouterr().err
+    third = s.root / "third.mp4"
+    third.write_bytes(open(s.videos[0], "rb").read())
+    with serving(model, RefusesThenGoes) as (_, url):  # refused, localized, then the server is gone
+        assert main(["localize", "--server", url, *s.videos, str(third), *argv]) == 1
+    printed = capfd.readouterr()
+    assert printed.out == alone[s.videos[1]] and "2 of 3 videos skipped" in printed.err
+
+
+def test_the_same_refusal_of_the_first_two_videos_is_the_model_s_not_theirs(served_model, server, capfd):
+    """A wrong --model-name (404 for every request) is one error, not one skip per video."""
+    s = served_model
+    labels = os.path.join(s.model_dir, "assets", "labels.json")
+    third = s.root / "third_404.mp4"
+    third.write_bytes(open(s.videos[0], "rb").read())
+    assert main(["localize", "--server", server, "--model-name", "nosuch", *s.videos, str(third), *BACKBONE_FLAGS,
+                 "--labels", labels]) == 2
+    err = capfd.readouterr().err
+    assert err.count("skipped: cannot localize") == 1 and "HTTP 404" in err

@@ -164,12 +164,13 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
     longest video, so one call for all would need memory for every video at that length.
     Among several videos, one the model or server refuses is named on stderr and skipped, and a server
     that cannot answer at all (after :data:`laf.serve.rest.SERVER_PATIENCE`) ends the requests: the
-    videos done are kept either way."""
+    videos done are kept either way. The first two refused alike, before any success, are the model's
+    or server's failure, not the videos' (another feature size, a wrong model name): an error."""
     from laf.errors import UserError
     from laf.serve import localize, rest
 
     todo = [(e, v, p) for e, v, p in zip(examples, localize.video_ids(args.videos), args.videos) if e is not None]
-    results = []
+    results, refused = [], []
     for n, (example, video_id, path) in enumerate(todo):
         try:
             if args.server:
@@ -182,10 +183,11 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
             if len(args.videos) == 1:
                 raise
             print(f"skipped: {len(todo) - n} video(s) not localized, from {path} on: {e}", file=sys.stderr, flush=True)
-            return results, len(todo) - n
+            break
         except UserError as e:
-            if len(args.videos) == 1:
+            if len(args.videos) == 1 or (not results and str(e) in refused):
                 raise
+            refused.append(str(e))
             print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
             continue
         results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)

@@ -213,6 +213,10 @@ def localize_outputs(model, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
         dim = VideoRecord.parse(examples[0]).features.shape[1]
         raise UserError(f"the model rejects these {dim}-d features (was it trained with another backbone?):"
                         f" {first_line(e.message)}") from None
+    except tf.errors.ResourceExhaustedError as e:  # one very long video: the others may still fit
+        raise UserError(f"out of memory running the model on {len(examples)} video(s) of"
+                        f" {max(VideoRecord.parse(x).num_frames for x in examples)} frames at most:"
+                        f" {first_line(e.message)}") from None
 
 
 def results_from_outputs(found: Mapping[str, np.ndarray], examples: Sequence[bytes], ids: Sequence[str],
