@@ -159,6 +159,7 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
 
     from laf.ingest import fingerprint
     from laf.ingest.backbones import BackboneConfig, check_weights
+    from pipeline import baseline
     from pipeline.pipeline import create_pipeline
 
     videos, vocabulary = inputs or check_inputs(cfg)
@@ -168,9 +169,13 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
     fingerprints = {"videos": fingerprint.video_inputs(cfg.data.video_source, videos, cfg.features.weights,
                                                        cfg.data.taxonomy),
                     "images": fingerprint.image_inputs(cfg.data.images, cfg.features.weights)}
+    unusable = baseline.mismatch(cfg, vocabulary)
+    if unusable:
+        print(f"note: the latest blessed model cannot be this run's baseline: {unusable}; the Evaluator runs without"
+              " one (no change threshold), as on a first run", flush=True)
     return create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
                            input_fingerprints=fingerprints, vocabulary=vocabulary,
-                           schema_dir=schema_snapshot(cfg.pipeline_root))
+                           schema_dir=schema_snapshot(cfg.pipeline_root), baseline=unusable is None)
 
 
 def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None) -> None:

@@ -49,7 +49,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     project_dir: Optional[str] = None,
                     input_fingerprints: Optional[Mapping[str, str]] = None,
                     vocabulary: Optional[Vocabulary] = None,
-                    schema_dir: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    schema_dir: Optional[str] = None, baseline: bool = True) -> tfx.dsl.Pipeline:
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
     instead of reused from cache; ``vocabulary`` (the videos', as VideoIngest builds it), so that
@@ -57,7 +57,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     them (a compiled spec) the Evaluator learns activities from the test videos' records.
     ``schema_dir``: a folder holding copies of the schema files whose path names their content
     (``pipeline.local_runner.schema_snapshot``), because TFX's cache keys ImportSchemaGen by the path it
-    reads: a schema changed at the same path would be reused from cache."""
+    reads: a schema changed at the same path would be reused from cache. ``baseline``: False leaves
+    the Evaluator without the latest blessed model (``pipeline.baseline``: one trained on other
+    features or labels), as on a first run."""
     from laf.evaluate.tfma_metrics import eval_config
 
     code = fingerprint.code_version()  # new code, new cache keys from ingestion on (a compiled spec's too)
@@ -96,22 +98,22 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         custom_config={**dataclasses.asdict(cfg.trainer), "localize": cfg.evaluation.localize(),
                        "features": dataclasses.asdict(feats)})  # into the model's assets
 
-    baseline = tfx.dsl.Resolver(
+    resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"], example_splits=["test"],
+        baseline_model=resolver.outputs["model"] if baseline else None, example_splits=["test"],
         eval_config=eval_config(cfg.evaluation, vocabulary=vocabulary))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
 
-    components = [video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer, baseline,
-                  evaluator, pusher]
+    components = [video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer,
+                  *([resolver] if baseline else []), evaluator, pusher]
     if cfg.pipeline_name in {c.id for c in components}:  # TFX refuses it with a RuntimeError, after the imports
         raise UserError(f"pipeline_name {cfg.pipeline_name!r} is the id of one of the pipeline's components;"
                         " choose another name")

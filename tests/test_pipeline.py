@@ -444,6 +444,7 @@ def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
     serving folder is put back as it was)."""
     first = _laf("run", "--output", demo_run["out"])
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "cannot be this run's baseline" not in first.stdout  # its own model, of the same features and labels
     [pushed] = re.findall(r"pushed model: +(\S+)", first.stdout)
     original = file_bytes(pushed)
     serving = demo_run["summary"]["serving_dir"]

@@ -1,0 +1,54 @@
+"""pipeline.baseline: the latest blessed model is the Evaluator's baseline only when it was trained
+on the features and labels this run ingests (a real ML Metadata store, real model assets)."""
+import dataclasses
+import json
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from bench_helpers import mlmd_store, put_execution
+from pipeline import baseline
+from pipeline.config import FeaturesConfig, PipelineConfig
+from schemas.vocabulary import Vocabulary
+
+LABELS = Vocabulary.build(["Pool:Crawl", "Pool:Fly", "Pitch:Kick"])
+
+
+def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: float, size: int = 224) -> None:
+    """A Trainer's Model whose serving folder carries assets, and an Evaluator's blessing of it."""
+    assets = root / name / "Format-Serving" / "assets"
+    assets.mkdir(parents=True)
+    vocabulary.save(str(assets))
+    (assets / "features.json").write_text(json.dumps(
+        {"backbone": {"name": "mobilenet_v3_small", "weights": "none", "layer": None, "input_size": size},
+         "fps": fps}))
+    store = mlmd_store(str(root / "metadata.sqlite"))
+    put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE,
+                        outputs={"model": ("Model", root / name, True)})
+    [model] = [a for a in store.get_artifacts_by_type("Model") if a.uri == str(root / name)]
+    put_execution(store, "evaluator.component.Evaluator", pb.Execution.COMPLETE,
+                  outputs={"blessing": ("ModelBlessing", root / f"{name}-blessing", True)}, inputs={"model": model.id})
+    [blessing] = [a for a in store.get_artifacts_by_type("ModelBlessing") if a.uri == str(root / f"{name}-blessing")]
+    blessing.custom_properties["blessed"].int_value = blessed
+    blessing.custom_properties["current_model_id"].int_value = model.id
+    store.put_artifacts([blessing])
+
+
+def test_a_blessed_model_of_other_features_or_labels_is_no_baseline(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    cfg = PipelineConfig(pipeline_root=str(root), features=FeaturesConfig(backbone="mobilenet_v3_small", weights="none",
+                                                                          input_size=224, fps=1.0))
+    assert baseline.mismatch(cfg, LABELS) is None  # no store yet: a first run
+    _blessed_model(root, "same", 1, LABELS, fps=1.0)
+    assert baseline.latest_blessed_model(str(root)) == str(root / "same" / "Format-Serving")
+    assert baseline.mismatch(cfg, LABELS) is None
+    _blessed_model(root, "unblessed", 0, LABELS, fps=2.0)  # the latest model, but not blessed: not the baseline
+    assert baseline.mismatch(cfg, LABELS) is None
+    _blessed_model(root, "faster", 1, LABELS, fps=2.0)
+    assert "other features (mobilenet_v3_small, layer top, 224 px, 2 fps; this run: mobilenet_v3_small, layer top," \
+           " 224 px, 1 fps)" in baseline.mismatch(cfg, LABELS)
+    assert baseline.mismatch(dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, fps=2.0)),
+                             LABELS) is None
+    more = Vocabulary.build(list(LABELS.labels) + ["Pitch:Header"])
+    _blessed_model(root, "fewer_labels", 1, LABELS, fps=1.0)
+    assert baseline.mismatch(cfg, more) == "it was trained on other labels (3 labels; this run: 4)"
