@@ -5,34 +5,53 @@ it was trained on. After a change of backbone, layer, input size, fps or labels 
 ``pipeline_name`` and root, that model cannot read the new records (the Evaluator fails on every
 rerun) or scores them against other label indices (its Hit@1 gates the push at random). A local
 run compares the model's assets (``laf.serve.assets``: ``features.json`` and ``labels.json``) with
-what this run ingests, and runs without a baseline when they differ, as a first run does. Weights
-files are not compared: the assets hold a copy whose bytes need not match, and the same network
-and input give records the baseline can read.
+what this run ingests, and runs without a baseline when they differ, as a first run does (weights
+files by their bytes: the assets hold a copy of the run's).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from typing import Optional
 
 from laf import files, run_store
 from laf.errors import UserError
-from laf.ingest.backbones import BackboneConfig
+from laf.ingest.backbones import BACKBONES, PUBLIC_WEIGHTS, BackboneConfig
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
 
 
-def latest_blessed_model(pipeline_root: str) -> Optional[str]:
-    """The serving folder of the model the Resolver would pick (the highest id among the models a
-    published blessing blessed); None when there is none."""
+def latest_blessed_model(pipeline_root: str, pipeline_name: str) -> Optional[str]:
+    """The serving folder of the model the Resolver would pick: among the published artifacts of the
+    pipeline's own context, the highest id among the models a blessing blessed; None when none."""
     from ml_metadata.proto import metadata_store_pb2
 
     store = run_store.open_store(pipeline_root)
-    blessed = {b.custom_properties["current_model_id"].int_value
-               for b in store.get_artifacts_by_type("ModelBlessing")
-               if b.state == metadata_store_pb2.Artifact.LIVE and b.custom_properties["blessed"].int_value == 1}
-    models = [m for m in store.get_artifacts_by_type("Model") if m.id in blessed]
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if context is None:
+        return None
+    live = [a for a in store.get_artifacts_by_context(context.id) if a.state == metadata_store_pb2.Artifact.LIVE]
+    kinds = {t.id: t.name for t in store.get_artifact_types()}
+    blessed = {a.custom_properties["current_model_id"].int_value for a in live
+               if kinds.get(a.type_id) == "ModelBlessing" and a.custom_properties["blessed"].int_value == 1}
+    models = [a for a in live if kinds.get(a.type_id) == "Model" and a.id in blessed]
     return files.join(max(models, key=lambda m: m.id).uri, "Format-Serving") if models else None
+
+
+def _same_weights(had: str, wanted: str) -> bool:
+    """The same public weights by name, or weights files of the same bytes (the model's assets
+    hold a copy of the run's file)."""
+    if had in PUBLIC_WEIGHTS or wanted in PUBLIC_WEIGHTS:
+        return had == wanted
+    digests = []
+    for path in (had, wanted):
+        try:
+            with open(files.local(path), "rb") as f:
+                digests.append(hashlib.sha256(f.read()).hexdigest())
+        except OSError:  # a copy this machine cannot read (a gs:// root): the same network, kept
+            return True
+    return digests[0] == digests[1]
 
 
 def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
@@ -41,7 +60,7 @@ def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
 
     if not os.path.isfile(cfg.metadata_path):
         return None
-    model = latest_blessed_model(cfg.pipeline_root)
+    model = latest_blessed_model(cfg.pipeline_root, cfg.pipeline_name)
     if model is None:
         return None
     try:
@@ -54,12 +73,15 @@ def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
     had = carried.backbone
 
     def features(b: BackboneConfig, fps: float) -> str:
-        return f"{b.name}, layer {b.layer or 'top'}, {b.size} px, {fps:g} fps"
+        size = b.input_size or BACKBONES.get(b.name, (None, None, "?"))[2]  # a backbone this version lacks: not ours
+        return f"{b.name}, layer {b.layer or 'top'}, {size} px, {fps:g} fps"
 
     if features(had, carried.fps) != features(wanted, float(cfg.features.fps)):
         return (f"it was trained on other features ({features(had, carried.fps)}; this run:"
                 f" {features(wanted, float(cfg.features.fps))})")
-    if carried.vocabulary != vocabulary:
+    if not _same_weights(had.weights, wanted.weights):
+        return f"it was trained with other backbone weights ({os.path.basename(had.weights)})"
+    if carried.vocabulary.labels != vocabulary.labels:  # the indices the Evaluator scores by
         return (f"it was trained on other labels ({len(carried.vocabulary)} labels; this run:"
                 f" {len(vocabulary)})")
     return None

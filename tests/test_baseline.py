@@ -11,10 +11,13 @@ from pipeline.config import FeaturesConfig, PipelineConfig
 from schemas.vocabulary import Vocabulary
 
 LABELS = Vocabulary.build(["Pool:Crawl", "Pool:Fly", "Pitch:Kick"])
+PIPELINE = "laf"
 
 
-def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: float, size: int = 224) -> None:
-    """A Trainer's Model whose serving folder carries assets, and an Evaluator's blessing of it."""
+def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: float, size: int = 224,
+                   pipeline: str = PIPELINE) -> None:
+    """A Trainer's Model whose serving folder carries assets, and an Evaluator's blessing of it, both
+    in the context of ``pipeline`` (as TFX attributes a run's artifacts)."""
     assets = root / name / "Format-Serving" / "assets"
     assets.mkdir(parents=True)
     vocabulary.save(str(assets))
@@ -31,16 +34,21 @@ def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: f
     blessing.custom_properties["blessed"].int_value = blessed
     blessing.custom_properties["current_model_id"].int_value = model.id
     store.put_artifacts([blessing])
+    kind = store.put_context_type(pb.ContextType(name="pipeline"))
+    found = store.get_context_by_type_and_name("pipeline", pipeline)
+    context = found.id if found is not None else store.put_contexts([pb.Context(type_id=kind, name=pipeline)])[0]
+    store.put_attributions_and_associations([pb.Attribution(context_id=context, artifact_id=a.id)
+                                             for a in (model, blessing)], [])
 
 
 def test_a_blessed_model_of_other_features_or_labels_is_no_baseline(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    cfg = PipelineConfig(pipeline_root=str(root), features=FeaturesConfig(backbone="mobilenet_v3_small", weights="none",
+    cfg = PipelineConfig(pipeline_name=PIPELINE, pipeline_root=str(root), features=FeaturesConfig(backbone="mobilenet_v3_small", weights="none",
                                                                           input_size=224, fps=1.0))
     assert baseline.mismatch(cfg, LABELS) is None  # no store yet: a first run
     _blessed_model(root, "same", 1, LABELS, fps=1.0)
-    assert baseline.latest_blessed_model(str(root)) == str(root / "same" / "Format-Serving")
+    assert baseline.latest_blessed_model(str(root), PIPELINE) == str(root / "same" / "Format-Serving")
     assert baseline.mismatch(cfg, LABELS) is None
     _blessed_model(root, "unblessed", 0, LABELS, fps=2.0)  # the latest model, but not blessed: not the baseline
     assert baseline.mismatch(cfg, LABELS) is None
@@ -49,6 +57,8 @@ def test_a_blessed_model_of_other_features_or_labels_is_no_baseline(tmp_path):
            " 224 px, 1 fps)" in baseline.mismatch(cfg, LABELS)
     assert baseline.mismatch(dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, fps=2.0)),
                              LABELS) is None
+    _blessed_model(root, "another_pipeline", 1, LABELS, fps=3.0, pipeline="other")  # not this pipeline's
+    assert "2 fps" in baseline.mismatch(cfg, LABELS)
     more = Vocabulary.build(list(LABELS.labels) + ["Pitch:Header"])
     _blessed_model(root, "fewer_labels", 1, LABELS, fps=1.0)
     assert baseline.mismatch(cfg, more) == "it was trained on other labels (3 labels; this run: 4)"
