@@ -16,7 +16,7 @@ import os
 from typing import Optional
 
 from laf import files, run_store
-from laf.errors import UserError
+from laf.errors import first_line
 from laf.ingest.backbones import BACKBONES, PUBLIC_WEIGHTS, BackboneConfig
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
@@ -44,29 +44,28 @@ def _same_weights(had: str, wanted: str) -> bool:
     hold a copy of the run's file)."""
     if had in PUBLIC_WEIGHTS or wanted in PUBLIC_WEIGHTS:
         return had == wanted
-    digests = []
-    for path in (had, wanted):
-        try:
-            with open(files.local(path), "rb") as f:
-                digests.append(hashlib.sha256(f.read()).hexdigest())
-        except OSError:  # a copy this machine cannot read (a gs:// root): the same network, kept
-            return True
+    digests = [hashlib.sha256(files.read_bytes(path)).hexdigest() for path in (had, wanted)]  # gs:// too
     return digests[0] == digests[1]
 
 
 def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
-    """Why the latest blessed model cannot be this run's baseline (None: it can, or there is none)."""
-    from laf.serve import assets
-
+    """Why the latest blessed model cannot be this run's baseline (None: it can, or there is none).
+    A model or store it cannot read is a reason too: the check advises, it never stops a run."""
     if not os.path.isfile(cfg.metadata_path):
         return None
+    try:
+        return _mismatch(cfg, vocabulary)
+    except Exception as e:  # noqa: BLE001 -- unreadable assets, store or weights: no baseline, said why
+        return f"it cannot be compared ({type(e).__name__}: {first_line(str(e))})"
+
+
+def _mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
+    from laf.serve import assets
+
     model = latest_blessed_model(cfg.pipeline_root, cfg.pipeline_name)
     if model is None:
         return None
-    try:
-        carried = assets.load(model)
-    except UserError as e:
-        return f"its assets cannot be read ({e})"
+    carried = assets.load(model)
     if carried is None or carried.vocabulary is None:
         return "it carries no features.json or labels.json to compare with"
     wanted = BackboneConfig.from_properties(dataclasses.asdict(cfg.features))

@@ -15,18 +15,21 @@ PIPELINE = "laf"
 
 
 def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: float, size: int = 224,
-                   pipeline: str = PIPELINE) -> None:
-    """A Trainer's Model whose serving folder carries assets, and an Evaluator's blessing of it, both
-    in the context of ``pipeline`` (as TFX attributes a run's artifacts)."""
+                   pipeline: str = PIPELINE, weights: bytes = b"") -> None:
+    """A Trainer's Model whose serving folder carries assets (a copy of a ``weights`` file when
+    given), and an Evaluator's blessing of it, both in the context of ``pipeline`` (as TFX
+    attributes a run's artifacts)."""
     assets = root / name / "Format-Serving" / "assets"
     assets.mkdir(parents=True)
     vocabulary.save(str(assets))
+    if weights:
+        (assets / "backbone.weights.h5").write_bytes(weights)
     (assets / "features.json").write_text(json.dumps(
-        {"backbone": {"name": "mobilenet_v3_small", "weights": "none", "layer": None, "input_size": size},
-         "fps": fps}))
+        {"backbone": {"name": "mobilenet_v3_small", "weights": "backbone.weights.h5" if weights else "none",
+                      "layer": None, "input_size": size}, "fps": fps}))
     store = mlmd_store(str(root / "metadata.sqlite"))
     put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE,
-                        outputs={"model": ("Model", root / name, True)})
+                  outputs={"model": ("Model", root / name, True)})
     [model] = [a for a in store.get_artifacts_by_type("Model") if a.uri == str(root / name)]
     put_execution(store, "evaluator.component.Evaluator", pb.Execution.COMPLETE,
                   outputs={"blessing": ("ModelBlessing", root / f"{name}-blessing", True)}, inputs={"model": model.id})
@@ -62,3 +65,18 @@ def test_a_blessed_model_of_other_features_or_labels_is_no_baseline(tmp_path):
     more = Vocabulary.build(list(LABELS.labels) + ["Pitch:Header"])
     _blessed_model(root, "fewer_labels", 1, LABELS, fps=1.0)
     assert baseline.mismatch(cfg, more) == "it was trained on other labels (3 labels; this run: 4)"
+
+
+def test_weights_files_are_compared_by_their_bytes_and_an_unreadable_model_is_no_baseline(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    weights = tmp_path / "calibrated.weights.h5"
+    weights.write_bytes(b"first")
+    cfg = PipelineConfig(pipeline_name=PIPELINE, pipeline_root=str(root), features=FeaturesConfig(
+        backbone="mobilenet_v3_small", weights=str(weights), fps=1.0))  # input_size unset: the backbone's 224
+    _blessed_model(root, "copy", 1, LABELS, fps=1.0, weights=b"first")
+    assert baseline.mismatch(cfg, LABELS) is None
+    weights.write_bytes(b"rewritten")
+    assert baseline.mismatch(cfg, LABELS) == "it was trained with other backbone weights (backbone.weights.h5)"
+    (root / "copy" / "Format-Serving" / "assets" / "features.json").write_text("{not json")
+    assert baseline.mismatch(cfg, LABELS).startswith("it cannot be compared (UserError: ")
