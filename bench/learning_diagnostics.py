@@ -116,10 +116,11 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     outs = model_outputs(run.model, test, gate_memory)
     from trainer.novelty import frame_moments, sibling_novelty
 
+    from trainer.run_fn import TrainerConfig
+
+    config = TrainerConfig.from_custom_config(run.trainer_config)  # the run's own ({}: the defaults)
     # the training targets' novelty, computed once, with the run's seed (its reservoir draws)
-    novelty = sibling_novelty(train, train, frame_moments(train), seed=int(run.trainer_config.get("seed", 0)))
-    product = (run.trainer_config.get("variant", "laf") == "laf"
-               and str(run.trainer_config.get("actionness", True)).lower() in ("true", "1", "yes"))
+    novelty = sibling_novelty(train, train, frame_moments(train), seed=config.seed)
     probe = _or_note(lambda: diagnostics.probe_accuracy(train, test))
     model_acc = _or_note(lambda: diagnostics.action_frame_accuracy(outs, test))
     return {
@@ -131,7 +132,7 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
         "laf_weight_share_action": diagnostics.weight_share_action([r.laf_scores for r in train], train),
         # the actionness targets the product's method trains on; null for a run of another variant
         "actionness_target_share_action": diagnostics.weight_share_action(actionness_targets(train, novelty), train)
-        if product else None,
+        if config.uses_novelty else None,
         "actionness_auc": diagnostics.actionness_auc(outs, test),
         "hit@1": diagnostics.hit_at_1(outs, test),
         "context_class_collapse": diagnostics.context_class_collapse(outs, test),

@@ -195,14 +195,12 @@ def filter_scores(kept: Dict[str, bool], truth_file: str) -> Dict[str, float]:
 def laf_diagnostic(records: Sequence[VideoRecord], num_classes: int) -> str:
     """How well the LAF scores single out the action frames: mean score inside / outside the ground-truth
     segments and the AUC of that separation (0.5 = no better than chance)."""
-    records = [r for r in records if diagnostics.action_mask(r).any()]  # the annotated videos
-    inside = np.concatenate([diagnostics.action_mask(r) for r in records] or [np.zeros(0, bool)])
-    scores = np.concatenate([r.laf_scores for r in records] or [np.zeros(0)])
+    inside, scores = diagnostics.annotated(records, [r.laf_scores for r in records])
     if inside.all() or not inside.any():
         return "LAF diagnostic: no frames inside (or outside) ground-truth segments"
     return (f"LAF scores of the training frames: mean {scores[inside].mean():.3f} inside ground-truth segments vs"
             f" {scores[~inside].mean():.3f} outside (a uniform softmax gives 1/{num_classes} = {1 / num_classes:.3f}),"
-            f" AUC {diagnostics.laf_auc(records):.3f} (0.5 = uninformative)")
+            f" AUC {diagnostics.auc(scores[inside], scores[~inside]):.3f} (0.5 = uninformative)")
 
 
 ORDERING = (("cnn", "lstm_uniform"), ("lstm_uniform", "lstm_laf"), ("lstm_random30", "lstm_laf"),

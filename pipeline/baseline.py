@@ -11,7 +11,6 @@ files by their bytes: the assets hold a copy of the run's).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from typing import Optional
 
@@ -35,8 +34,8 @@ def latest_blessed_model(pipeline_root: str, pipeline_name: str) -> Optional[str
     kinds = {t.id: t.name for t in store.get_artifact_types()}
     blessed = {a.custom_properties["current_model_id"].int_value for a in live
                if kinds.get(a.type_id) == "ModelBlessing" and a.custom_properties["blessed"].int_value == 1}
-    models = [a for a in live if kinds.get(a.type_id) == "Model" and a.id in blessed]
-    return files.join(max(models, key=lambda m: m.id).uri, "Format-Serving") if models else None
+    model = run_store.latest([a for a in live if kinds.get(a.type_id) == "Model" and a.id in blessed])
+    return files.join(model.uri, "Format-Serving") if model is not None else None
 
 
 def _same_weights(had: str, wanted: str) -> bool:
@@ -44,8 +43,7 @@ def _same_weights(had: str, wanted: str) -> bool:
     hold a copy of the run's file)."""
     if had in PUBLIC_WEIGHTS or wanted in PUBLIC_WEIGHTS:
         return had == wanted
-    digests = [hashlib.sha256(files.read_bytes(path)).hexdigest() for path in (had, wanted)]  # gs:// too
-    return digests[0] == digests[1]
+    return files.read_bytes(had) == files.read_bytes(wanted)  # gs:// too
 
 
 def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
@@ -75,9 +73,9 @@ def _mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
         size = b.input_size or BACKBONES.get(b.name, (None, None, "?"))[2]  # a backbone this version lacks: not ours
         return f"{b.name}, layer {b.layer or 'top'}, {size} px, {fps:g} fps"
 
-    if features(had, carried.fps) != features(wanted, float(cfg.features.fps)):
-        return (f"it was trained on other features ({features(had, carried.fps)}; this run:"
-                f" {features(wanted, float(cfg.features.fps))})")
+    trained, ingested = features(had, carried.fps), features(wanted, float(cfg.features.fps))
+    if trained != ingested:
+        return f"it was trained on other features ({trained}; this run: {ingested})"
     if not _same_weights(had.weights, wanted.weights):
         return f"it was trained with other backbone weights ({os.path.basename(had.weights)})"
     if carried.vocabulary.labels != vocabulary.labels:  # the indices the Evaluator scores by

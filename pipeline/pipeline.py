@@ -102,10 +102,10 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id("latest_blessed_model_resolver") if baseline else None
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"] if baseline else None, example_splits=["test"],
+        baseline_model=resolver.outputs["model"] if resolver else None, example_splits=["test"],
         eval_config=eval_config(cfg.evaluation, vocabulary=vocabulary))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
@@ -113,7 +113,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
 
     components = [video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer,
-                  *([resolver] if baseline else []), evaluator, pusher]
+                  *([resolver] if resolver else []), evaluator, pusher]
     if cfg.pipeline_name in {c.id for c in components}:  # TFX refuses it with a RuntimeError, after the imports
         raise UserError(f"pipeline_name {cfg.pipeline_name!r} is the id of one of the pipeline's components;"
                         " choose another name")

@@ -18,6 +18,15 @@ def mlmd_store(path: str):
     return metadata_store.MetadataStore(config)
 
 
+def context_id(store, type_name: str, name: str) -> int:
+    """The id of the context ``name`` of type ``type_name`` (a node, a pipeline), made when missing."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    kind = store.put_context_type(pb.ContextType(name=type_name))
+    found = store.get_context_by_type_and_name(type_name, name)
+    return found.id if found is not None else store.put_contexts([pb.Context(type_id=kind, name=name)])[0]
+
+
 def put_execution(store, component: str, state, outputs=None, inputs=None) -> int:
     """An execution of ``tfx.components.<component>`` in the state ``state`` (``Execution.COMPLETE``,
     ...), in a node context named after the component's last part, with artifacts by channel key:
@@ -26,9 +35,7 @@ def put_execution(store, component: str, state, outputs=None, inputs=None) -> in
 
     kind = store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{component}"))
     [run] = store.put_executions([pb.Execution(type_id=kind, last_known_state=state)])
-    node, name = store.put_context_type(pb.ContextType(name="node")), f"laf.{component.rsplit('.', 1)[-1]}"
-    found = store.get_context_by_type_and_name("node", name)
-    context = found.id if found is not None else store.put_contexts([pb.Context(type_id=node, name=name)])[0]
+    context = context_id(store, "node", f"laf.{component.rsplit('.', 1)[-1]}")
     store.put_attributions_and_associations([], [pb.Association(context_id=context, execution_id=run)])
     events = []
     for key, (type_name, uri, live) in (outputs or {}).items():

@@ -5,7 +5,7 @@ import json
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from bench_helpers import mlmd_store, put_execution
+from bench_helpers import context_id, mlmd_store, put_execution
 from pipeline import baseline
 from pipeline.config import FeaturesConfig, PipelineConfig
 from schemas.vocabulary import Vocabulary
@@ -37,9 +37,7 @@ def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: f
     blessing.custom_properties["blessed"].int_value = blessed
     blessing.custom_properties["current_model_id"].int_value = model.id
     store.put_artifacts([blessing])
-    kind = store.put_context_type(pb.ContextType(name="pipeline"))
-    found = store.get_context_by_type_and_name("pipeline", pipeline)
-    context = found.id if found is not None else store.put_contexts([pb.Context(type_id=kind, name=pipeline)])[0]
+    context = context_id(store, "pipeline", pipeline)
     store.put_attributions_and_associations([pb.Attribution(context_id=context, artifact_id=a.id)
                                              for a in (model, blessing)], [])
 

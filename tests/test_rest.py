@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import socket
 import threading
 
@@ -242,6 +243,13 @@ def test_a_server_answering_as_another_version_is_a_one_line_error(served_model,
     assert "its localize signature lacks the output(s) ['probabilities', 'timestamps'] of this version" in err
 
 
+def _copy_video(served, name: str):
+    """A third video: the first one's bytes under another name."""
+    path = served.root / name
+    shutil.copyfile(served.videos[0], path)
+    return path
+
+
 class RefusesFirst(_TFServing):
     """Answers HTTP 400 to the first request (a request too large for it, say), then as TF Serving."""
 
@@ -302,8 +310,7 @@ def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_t
         httpd.calls = 1  # down from the start
         assert main(["localize", "--server", url, *s.videos, *argv]) == 2
     assert "none of the 2 videos could be localized" in capfd.readouterr().err
-    third = s.root / "third.mp4"
-    third.write_bytes(open(s.videos[0], "rb").read())
+    third = _copy_video(s, "third.mp4")
     with serving(model, RefusesThenGoes) as (_, url):  # refused, localized, then the server is gone
         assert main(["localize", "--server", url, *s.videos, str(third), *argv]) == 1
     printed = capfd.readouterr()
@@ -314,8 +321,7 @@ def test_the_same_refusal_of_the_first_two_videos_is_the_model_s_not_theirs(serv
     """A wrong --model-name (404 for every request) is one error, not one skip per video."""
     s = served_model
     labels = os.path.join(s.model_dir, "assets", "labels.json")
-    third = s.root / "third_404.mp4"
-    third.write_bytes(open(s.videos[0], "rb").read())
+    third = _copy_video(s, "third_404.mp4")
     assert main(["localize", "--server", server, "--model-name", "nosuch", *s.videos, str(third), *BACKBONE_FLAGS,
                  "--labels", labels]) == 2
     err = capfd.readouterr().err

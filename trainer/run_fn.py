@@ -38,7 +38,6 @@ from trainer import data, model, novelty, selection, serving
 from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
 
 
-
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     """Trainer hyperparameters; defaults are the paper's (§4.2) where it gives them."""
@@ -78,6 +77,11 @@ class TrainerConfig:
     def weighting(self) -> str:
         """The CNN baseline is trained on every frame alike."""
         return "uniform" if self.variant == "cnn" else self.variant
+
+    @property
+    def uses_novelty(self) -> bool:
+        """The product's method (LAF + actionness) alone trains on sibling novelty."""
+        return self.actionness and self.weighting == "laf"
 
     @classmethod
     def from_custom_config(cls, custom: Optional[Mapping[str, Any]]) -> "TrainerConfig":
@@ -206,7 +210,7 @@ def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str
     """Sibling-novelty targets of the train and eval videos (against the train videos, standardised
     by their ``moments``) for LAF training with actionness, the product's method; None for every
     other variant. The records stream past, one video at a time."""
-    if not (config.actionness and config.weighting == "laf"):
+    if not config.uses_novelty:
         return None
 
     def videos(files: List[str]) -> Iterator[VideoRecord]:

@@ -159,8 +159,8 @@ def _featurize(args: argparse.Namespace, settings):
 
 
 def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
-    """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``,
-    and how many usable videos were not localized. One call per video: a batch is padded to its
+    """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``
+    (one per video localized). One call per video: a batch is padded to its
     longest video, so one call for all would need memory for every video at that length.
     Among several videos, one the model or server refuses is named on stderr and skipped, and a server
     that cannot answer at all (after :data:`laf.serve.rest.SERVER_PATIENCE`) ends the requests: the
@@ -191,7 +191,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
             print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
             continue
         results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)
-    return results, len(todo) - len(results)
+    return results
 
 
 def run(args: argparse.Namespace) -> int:
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if classes is not None:
         localize.class_names(vocabulary, classes)  # refuses a vocabulary of another size
     examples = _featurize(args, settings)
-    results, failed = _localize_each(args, model, examples, vocabulary)
+    results = _localize_each(args, model, examples, vocabulary)
     if not results:
         raise UserError(f"none of the {len(examples)} videos could be localized (each named above)")
     top = TOP if args.top is None else args.top
@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
             path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
             print(f"plot: {os.path.abspath(path)}")
-    skipped = examples.count(None) + failed
+    skipped = len(examples) - len(results)
     if skipped:
         print(f"error: {skipped} of {len(examples)} videos skipped (named above); the others are localized",
               file=sys.stderr)

@@ -80,7 +80,7 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _annotated(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+def annotated(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
     """(action mask, values) of the frames of the videos with a ground-truth action frame. Why: a
     video without annotated segments (weak labels only, or only Ambiguous ones) has its action
     somewhere among frames that would all count as context."""
@@ -95,7 +95,7 @@ def _annotated(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> 
 def action_vs_context_auc(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> float:
     """How well per-frame ``values`` (one [T] array per record) single out the ground-truth action
     frames among all frames of the annotated videos (0.5 = uninformative; NaN without any)."""
-    inside, scores = _annotated(records, values)
+    inside, scores = annotated(records, values)
     return auc(scores[inside], scores[~inside])
 
 
@@ -107,7 +107,7 @@ def laf_auc(records: Sequence[VideoRecord]) -> float:
 def weight_share_action(weights: Sequence[np.ndarray], records: Sequence[VideoRecord]) -> float:
     """Share of the total per-frame loss weight, over the annotated videos, that falls on their
     ground-truth action frames (NaN without any annotated video)."""
-    inside, w = _annotated(records, weights)
+    inside, w = annotated(records, weights)
     return float(w[inside].sum() / max(w.sum(), 1e-12)) if inside.size else float("nan")
 
 

@@ -218,9 +218,10 @@ class ImportFeatures(beam.DoFn):
     def _import(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
         try:
             with mf.local_path(row.uri) as path, open(path, "rb") as f:
-                _check_magic(f.read(len(NPY_MAGIC)))
-                f.seek(0)
-                _check_declared_size(f)
+                head = f.read(len(NPY_MAGIC))
+                _check_magic(head)
+                if head == NPY_MAGIC:  # not an .npz archive, refused as one after np.load
+                    _check_declared_size(f)
                 f.seek(0)
                 array = np.load(f, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
@@ -256,9 +257,7 @@ def _check_declared_size(f) -> None:
     """Why: NumPy allocates what an .npy header declares before reading, so a corrupt header (shape
     (2**40, 8)) raised MemoryError, which is the machine's fault and failed the whole run."""
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-    if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-        return  # an .npz archive, refused as one after np.load
-    version = tuple(f.read(2))
+    version = tuple(f.read(2))  # after the magic bytes
     if version not in readers:
         return  # np.load names the version it cannot read
     shape, _, dtype = readers[version](f)

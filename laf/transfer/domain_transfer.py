@@ -546,7 +546,6 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
                                     images.labels, cfg.min_images_per_class, label_names)
         floor_cases += cases
         if _nothing_kept(r, "images", image_mask, "theta1", cfg.theta1):
-            floor_cases = [c for c in floor_cases if c.round < r]  # as rounds.json: the rounds that count
             break
         cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
                     images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
@@ -555,7 +554,6 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
                                     frames.labels, cfg.min_frames_per_class, label_names)
         floor_cases += cases
         if _nothing_kept(r, "frames", frame_mask, "theta2", cfg.theta2):
-            floor_cases = [c for c in floor_cases if c.round < r]  # as rounds.json: the rounds that count
             break
         svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
@@ -569,6 +567,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
             break
         kept = (cnn_i, laf, image_mask.copy(), frame_mask.copy())
     model, laf, image_mask, frame_mask = kept
+    floor_cases = [c for c in floor_cases if c.round <= len(rounds)]  # as rounds.json: not a round that kept nothing
     return TransferResult(model, laf, image_mask, frame_mask, rounds, chosen, floor_cases, cfg)
 
 
