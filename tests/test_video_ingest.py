@@ -274,6 +274,25 @@ def test_import_features(tmp_path):
         in reasons["corrupt.npy"]
 
 
+def test_records_of_label_ordered_ids_are_not_stored_by_label(tmp_path):
+    """Ids that follow the labels (as UCF's and THUMOS' do) must not give a file in label order: the
+    trainer's and domain transfer's shuffle buffers are smaller than a large split."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for action in ("Dunk", "FreeThrow", "Layup"):
+        for i in range(10):
+            path = tmp_path / f"v_{action}_g{i:02d}.npy"
+            np.save(path, rng.normal(size=(3, 4)).astype(np.float32))
+            rows.append((str(path), f"Basketball:{action}", "", "train", ""))
+    output = str(tmp_path / "out")
+    assert vi.import_features(write_manifest(tmp_path / "features.csv", rows), output, feature_rate=1.0)["accepted"] == 30
+    stored = [r.label for r in vi.read_records(output, "train")]
+    changes = sum(a != b for a, b in zip(stored, stored[1:]))
+    assert sorted(stored) == sorted(row[1] for row in rows) and changes >= 12  # id order: 2 changes
+    again = str(tmp_path / "again")
+    vi.import_features(write_manifest(tmp_path / "features.csv", rows[::-1]), again, feature_rate=1.0)
+    assert file_bytes(again) == file_bytes(output)  # a fixed order all the same
+
 def test_component_in_local_dag_runner(clips, weights, tmp_path):
     from ml_metadata import metadata_store
     from tfx import v1 as tfx

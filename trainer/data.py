@@ -382,7 +382,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     holds its own buffer of :data:`SHUFFLE_VIDEOS` / B serialized records (before its shard), so the
     B buffers hold that many together, whatever B: the shuffle is complete up to that many videos in
     the split (833 at the default 12 streams), and beyond it mixes a window of that many records in
-    their stored (id-sorted) order. Every stream still reads the whole split and keeps its shard.
+    their stored order (by a hash of the video id: unrelated to the labels). Every stream still reads the whole split and keeps its shard.
 
     Those buffers hold the split up to B times over. When that would exceed :data:`SHUFFLE_BYTES`
     of features (500 ten-minute videos at 1 fps and D = 2048 would be ~30 GB at B = 12), each stream

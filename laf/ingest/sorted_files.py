@@ -2,7 +2,7 @@
 
 Runners deliver records in any order (``beam.Reshuffle`` spreads the work), and a plain
 ``gzip.GzipFile`` header holds the write time and the (temporary) file name. So each file's
-records are written sorted by a key (the record's id), and gzip gets ``mtime=0`` and no name.
+records are written sorted by a key (a hash of the record's id or content), and gzip gets ``mtime=0`` and no name.
 
 The files are written by a DoFn after a GroupByKey, and the counts come from the written data,
 not from Beam metrics or side inputs: that is the subset of Beam that every runner supports,
@@ -54,6 +54,14 @@ def duplicate(key: str, source: str, label: str, kept: str, kept_label: str, **m
     line = json.dumps({"source": source, "label": label, "kept": kept, "kept_label": kept_label, **more},
                       sort_keys=True)
     return DUPLICATE, key, line
+
+
+def spread_key(record_id: str) -> str:
+    """The sort key that stores records in an order of their ids' hashes, as TFDS writes its
+    examples. Why: ids often follow the labels (``v_BasketballDunk_g01_c01``, folders per class), and
+    readers shuffle in buffers smaller than a large split (the trainer, domain transfer): in id order
+    their batches would march through the classes one after another."""
+    return hashlib.sha256(record_id.encode("utf-8")).hexdigest()
 
 
 def _by_destination(element: Element) -> Tuple[int, Element]:

@@ -54,14 +54,15 @@ class VideoOptions:
 
 
 def _element(result: Union[VideoRecord, rejects.Rejected]) -> sorted_files.Element:
-    """A record or a rejection -> what ``sorted_files.write`` writes (records by video id)."""
+    """A record or a rejection -> what ``sorted_files.write`` writes (records by
+    :func:`sorted_files.spread_key` of their video id)."""
     if isinstance(result, rejects.Rejected):
         beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
         beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{result.stage}").inc()
         line = result.to_json()
         return REJECTED, line, line
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()
-    return f"Split-{result.split}", result.video_id, result.serialize()
+    return f"Split-{result.split}", sorted_files.spread_key(result.video_id), result.serialize()
 
 
 def _segment_past_end(row: mf.VideoRow, end: float, what: str = "the video's end") -> Optional[str]:
@@ -288,7 +289,7 @@ def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
 
 def run(pipeline: beam.Pipeline, manifest: mf.Manifest, output: str, dofn: beam.DoFn) -> Dict[str, int]:
     """Run ``dofn`` over the manifest rows into ``output``: ``Split-<name>/`` gzipped TFRecords
-    sorted by video id, rejected.jsonl; returns (and writes) the summary, counted from what was
+    in a fixed order unrelated to the labels (:func:`sorted_files.spread_key`), rejected.jsonl; returns (and writes) the summary, counted from what was
     written (a lost video fails the run)."""
     elements = (pipeline
                 | "Rows" >> beam.Create(manifest.rows)

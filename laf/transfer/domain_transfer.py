@@ -302,7 +302,7 @@ def training_dataset(stream: FeatureStream, mask: np.ndarray, batch_size: int, s
 
     batches = -(-int(np.count_nonzero(mask)) // batch_size)
     return (stream.indexed()
-            .shuffle(max(2, shuffle_buffer // stream.chunk_rows), seed=seed)  # mixes sorted inputs
+            .shuffle(max(2, shuffle_buffer // stream.chunk_rows), seed=seed)  # mixes a video's frames with other videos'
             .map(select)
             .unbatch()
             .shuffle(shuffle_buffer, seed=seed + 1)
