@@ -18,7 +18,7 @@ from components.image_ingest.component import ImageIngest
 from components.validation_gate.component import ValidationGate
 from components.video_ingest.component import VideoIngest
 from laf.errors import UserError
-from laf.ingest import fingerprint
+from pipeline import code_version
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
 
@@ -62,8 +62,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     features or labels), as on a first run."""
     from laf.evaluate.tfma_metrics import eval_config
 
-    code = fingerprint.code_version()  # new code, new cache keys from ingestion on (a compiled spec's too)
-    fingerprints = {k: f"{(input_fingerprints or {}).get(k, '')}:{code}" for k in ("videos", "images")}
+    ingestion_code = code_version.code_version(entries=code_version.INGESTION)  # a compiled spec's too
+    fingerprints = {k: f"{(input_fingerprints or {}).get(k, '')}:{ingestion_code}" for k in ("videos", "images")}
 
     feats = cfg.features
     backbone = dict(backbone=feats.backbone, weights=feats.weights, layer=feats.layer or "",
@@ -87,7 +87,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         vocabulary=video_ingest.outputs["vocabulary"], theta1=dt.theta1, theta2=dt.theta2,
         max_rounds=dt.max_rounds, hidden_units=dt.hidden_units, epochs=dt.epochs, batch_size=dt.batch_size,
         min_images_per_class=dt.min_images_per_class, min_frames_per_class=dt.min_frames_per_class,
-        learning_rate=dt.learning_rate, svm_epochs=dt.svm_epochs, seed=dt.seed)
+        learning_rate=dt.learning_rate, svm_epochs=dt.svm_epochs, seed=dt.seed,
+        code_version=code_version.code_version())  # any new code: domain transfer and all after it anew
     domain_transfer.add_upstream_nodes([video_checks[-1], image_checks[-1]])
 
     trainer = tfx.components.Trainer(

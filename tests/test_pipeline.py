@@ -340,13 +340,16 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     vocabulary = Vocabulary.build(["x", "A:y", "B:z"], taxonomy={"x": "B"})  # labels A:y, B:z, x
     local = {c.id: c for c in create_pipeline(cfg, input_fingerprints={"videos": "v-print", "images": "i-print"},
                                                vocabulary=vocabulary).components}
-    from laf.ingest.fingerprint import code_version
+    from pipeline import code_version as cv
 
-    code = code_version()  # the code the components run: new code, new cache keys, compiled specs too
+    code = cv.code_version(entries=cv.INGESTION)  # the code ingestion runs: new code, new cache keys, compiled specs too
+    assert code != cv.code_version()
     assert local["VideoIngest"].exec_properties["inputs_fingerprint"] == f"v-print:{code}"
     assert local["ImageIngest"].exec_properties["inputs_fingerprint"] == f"i-print:{code}"
+    assert local["DomainTransfer"].exec_properties["code_version"] == cv.code_version()  # any code: it and all after
     compiled = {c.id: c for c in create_pipeline(cfg).components}
     assert compiled["VideoIngest"].exec_properties["inputs_fingerprint"] == f":{code}"
+    assert compiled["DomainTransfer"].exec_properties["code_version"] == cv.code_version()
 
     def activities(evaluator):
         metrics = json.loads(evaluator.exec_properties["eval_config"])["metrics_specs"][0]["metrics"]

@@ -33,6 +33,7 @@ class DomainTransferSpec(types.ComponentSpec):
         "learning_rate": P(type=float, optional=True),
         "svm_epochs": P(type=int, optional=True),
         "seed": P(type=int),
+        "code_version": P(type=str, optional=True),  # pipeline.code_version: new code, new cache key
     }
     INPUTS = {
         "videos": C(type=standard_artifacts.Examples),
@@ -54,13 +55,13 @@ class DomainTransfer(base_component.BaseComponent):
                  theta1: float = 0.5, theta2: float = 0.5, max_rounds: int = 3,
                  hidden_units: Optional[List[int]] = None, epochs: int = 5, batch_size: int = 256,
                  min_images_per_class: int = 5, min_frames_per_class: int = 20, learning_rate: float = 1e-3,
-                 svm_epochs: int = 3, seed: int = 0):
+                 svm_epochs: int = 3, seed: int = 0, code_version: str = ""):
         super().__init__(spec=DomainTransferSpec(
             videos=videos, images=images, vocabulary=vocabulary, theta1=float(theta1), theta2=float(theta2),
             max_rounds=int(max_rounds), hidden_units=[int(u) for u in ([256] if hidden_units is None else hidden_units)],
             epochs=int(epochs), batch_size=int(batch_size), min_images_per_class=int(min_images_per_class),
             min_frames_per_class=int(min_frames_per_class), learning_rate=float(learning_rate),
-            svm_epochs=int(svm_epochs), seed=int(seed),
+            svm_epochs=int(svm_epochs), seed=int(seed), code_version=code_version,
             laf_model=types.Channel(type=standard_artifacts.Model),
             scored_examples=types.Channel(type=standard_artifacts.Examples),
             rounds=types.Channel(type=DomainTransferRounds)))

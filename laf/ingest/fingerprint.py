@@ -8,7 +8,8 @@ file they read changes: its path, size or modification time. Remote objects (``g
 count by their address only; ``laf run --no-cache`` re-reads them. What the videos' manifest or
 annotations say of each video (its label, split and segments) counts by content, remote or not.
 The data contract the records follow (``schemas/``) counts by its content: records of an older
-contract are ingested anew. So does the code the components run (:func:`code_version`).
+contract are ingested anew. So does the code ingestion runs (``pipeline.code_version``, folded in by
+``pipeline.pipeline.create_pipeline``).
 """
 from __future__ import annotations
 
@@ -61,44 +62,6 @@ def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = ""
     rows = hashlib.sha256("".join(f"{r.video_id}\t{r.uri}\t{r.label}\t{r.split}\t{r.segments}\t{r.ambiguous}\n"
                                   for r in videos.rows).encode())  # a remote manifest edited in place too
     return f"{files}{rows.hexdigest()[:16]}"
-
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CODE_PACKAGES = ("components", "laf", "pipeline", "schemas", "trainer")
-NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf/report", "pipeline/local_runner.py",
-           "pipeline/kubeflow_v2_runner.py")  # no component runs them
-LOCK_FILE = "requirements.lock"  # the library versions (a checkout's; an installed package has none)
-
-
-def _runs(path: str) -> bool:
-    """Whether a file at ``path`` (relative, "/"-separated) is code a component may run: a source
-    or schema file, not an editor's hidden lock or backup file, not under :data:`NOT_RUN`."""
-    name = path.rsplit("/", 1)[-1]
-    return (name.endswith((".py", ".pbtxt")) and not name.startswith(".")
-            and not any(path == skip or path.startswith(skip + "/") for skip in NOT_RUN))
-
-
-def code_version(root: str = PROJECT_ROOT) -> str:
-    """A short hash of the code the components run: every ``.py`` and ``.pbtxt`` file of
-    :data:`CODE_PACKAGES` under ``root``, by path and content. Why: TFX keys a custom component by
-    its class path and parameters, and the Trainer by its ``run_fn`` name, so after an upgrade of
-    the ingestion, domain-transfer, trainer or metric code a rerun reused every output the old
-    code made (old LAF scores, model, metrics and blessing). Folded into both ingestion
-    fingerprints (``pipeline.pipeline.create_pipeline``), which every later component follows
-    through its input artifacts."""
-    digest = hashlib.sha256()
-    paths = [LOCK_FILE] if os.path.isfile(os.path.join(root, LOCK_FILE)) else []
-    for package in CODE_PACKAGES:
-        for folder, dirs, names in os.walk(os.path.join(root, package)):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(names):
-                path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-                if _runs(path) and os.path.isfile(os.path.join(root, path)):
-                    paths.append(path)
-    for path in paths:
-        with open(os.path.join(root, path), "rb") as f:
-            digest.update(path.encode() + b"\0" + f.read() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def image_inputs(images: str, weights: str) -> str:
