@@ -120,7 +120,12 @@ def test_laf_is_higher_on_action_frames_than_context_of_the_same_video(world, ma
 
 def test_round_log_format_and_model(world, main_run, tmp_path):
     log = main_run.rounds_json()
-    assert set(log) == {"rounds", "chosen_round", "theta1", "theta2"}
+    assert set(log) == {"rounds", "chosen_round", "stop_reason", "theta1", "theta2"}
+    assert log["stop_reason"] == (f"max_rounds ({main_run.config.max_rounds}) reached"
+                                  if len(log["rounds"]) == main_run.config.max_rounds
+                                  else f"validation accuracy fell in round {len(log['rounds'])}"
+                                  f" ({log['rounds'][-1]['val_accuracy']:.4f} after"
+                                  f" {log['rounds'][-2]['val_accuracy']:.4f})")
     for i, entry in enumerate(log["rounds"], 1):
         assert set(entry) == {"round", "images_kept", "images_kept_per_class", "frames_kept", "val_accuracy"}
         assert entry["round"] == i and sum(entry["images_kept_per_class"].values()) == entry["images_kept"]
@@ -252,6 +257,7 @@ def test_a_round_that_lowers_validation_accuracy_is_not_chosen(world):
     acc = [r.val_accuracy for r in result.rounds]
     assert acc[-1] < acc[-2], f"the data no longer produce a drop: {acc}"
     assert result.chosen_round == len(acc) - 1 and len(acc) < 5
+    assert result.stop_reason == f"validation accuracy fell in round {len(acc)} ({acc[-1]:.4f} after {acc[-2]:.4f})"
     assert all(a >= b for a, b in zip(acc[1:-1], acc[:-2]))  # no earlier drop was ignored
     chosen = result.rounds[result.chosen_round - 1]
     assert result.frame_mask.sum() == chosen.frames_kept and result.image_mask.sum() == chosen.images_kept
@@ -401,6 +407,7 @@ def test_a_round_that_keeps_nothing_ends_the_loop_with_the_round_before(world, c
     with caplog.at_level("WARNING"):
         result = _run(world, theta1=0.9, theta2=0.9, **{**strict, "min_images_per_class": 5})
     assert len(result.rounds) == 1 and result.chosen_round == 1
+    assert result.stop_reason == "round 2 kept no frames (theta2 0.9)"
     assert "round 2 kept 5 images" in caplog.text and not result.floor_cases  # round 2's floor cases: not kept
     assert result.frame_mask.sum() == result.rounds[0].frames_kept > 0
     assert result.image_mask.sum() == result.rounds[0].images_kept > 0

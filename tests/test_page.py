@@ -95,7 +95,8 @@ def data(tmp_path_factory) -> page.ReportData:
     rounds = {"rounds": [{"round": r, "images_kept": 100 - 10 * r, "frames_kept": 5000 - 700 * r, "val_accuracy": acc,
                           "images_kept_per_class": {c: 30 - r for c in classes}}
                          for r, acc in [(1, .6), (2, .7), (3, .65)]],
-              "chosen_round": 2, "theta1": 0.1, "theta2": 0.5}
+              "chosen_round": 2, "stop_reason": "validation accuracy fell in round 3 (0.6500 after 0.7000)",
+              "theta1": 0.1, "theta2": 0.5}
     return page.ReportData(metrics=means, metric_std=stds, profiles=profiles,
                            class_ap={c: 0.2 * (i + 1) for i, c in enumerate(classes)},
                            pr_curves=curves, rounds=rounds, images=images, timelines=timelines,
@@ -121,6 +122,7 @@ def test_self_contained_and_complete(rendered):
         assert heading in text
     assert "LSTM w/o LAF" in text and "0.400 ± 0.020" in text and '<tr class="run"><td>This run' in text
     assert "a note &lt;b&gt;escaped&lt;/b&gt;" in text
+    assert "The loop ended: validation accuracy fell in round 3 (0.6500 after 0.7000)." in text
     assert "broken.jpg could not be read" not in text  # only 3 of 5 dropped shown: the broken one is 5th
 
 

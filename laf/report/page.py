@@ -318,8 +318,9 @@ def _rounds_section(rounds: Mapping[str, Any]) -> str:
                     f"<td>{_number(e.get('val_accuracy'))}</td>" + "".join(f"<td>{per_class.get(c, '')}</td>" for c in classes)
                     + "</tr>")
     thetas = ", ".join(f"{k} = {rounds[k]}" for k in ("theta1", "theta2") if k in rounds)
+    stopped = f" The loop ended: {_esc(rounds['stop_reason'])}." if rounds.get("stop_reason") else ""
     caption = (f"Images and frames kept, and validation accuracy per round; the chosen round "
-               f"({rounds.get('chosen_round')}) is marked. {thetas}")
+               f"({rounds.get('chosen_round')}) is marked.{stopped} {thetas}")
     return _figure(rounds_figure(rounds), caption, "domain-transfer rounds") + \
         "<p>Images kept per class (chosen round highlighted):</p><table>" + head + "".join(body) + "</table>"
 

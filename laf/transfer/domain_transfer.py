@@ -455,10 +455,11 @@ class TransferResult:
     chosen_round: int
     floor_cases: List[FloorCase]
     config: TransferConfig
+    stop_reason: str              # why the loop ended, for the person reading rounds.json
 
     def rounds_json(self) -> dict:
         return {"rounds": [dataclasses.asdict(r) for r in self.rounds], "chosen_round": self.chosen_round,
-                "theta1": self.config.theta1, "theta2": self.config.theta2}
+                "stop_reason": self.stop_reason, "theta1": self.config.theta1, "theta2": self.config.theta2}
 
 
 def chosen_round(accuracies: Sequence[float]) -> Tuple[int, bool]:
@@ -537,6 +538,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
     rounds: List[RoundLog] = []
     floor_cases: List[FloorCase] = []
     kept = None
+    stop_reason = f"max_rounds ({cfg.max_rounds}) reached"
     for r in range(1, cfg.max_rounds + 1):
         seed = cfg.seed * 1000 + r * 10
         cnn_v = fit(build_head(frames.dim, num_classes, cfg.hidden_units, seed, cfg.learning_rate),
@@ -546,6 +548,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
                                     images.labels, cfg.min_images_per_class, label_names)
         floor_cases += cases
         if _nothing_kept(r, "images", image_mask, "theta1", cfg.theta1):
+            stop_reason = f"round {r} kept no images (theta1 {cfg.theta1:g})"
             break
         cnn_i = fit(build_head(images.dim, num_classes, cfg.hidden_units, seed + 1, cfg.learning_rate),
                     images, image_mask, num_classes, cfg.epochs, cfg, seed + 1)               # 4
@@ -554,6 +557,7 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
                                     frames.labels, cfg.min_frames_per_class, label_names)
         floor_cases += cases
         if _nothing_kept(r, "frames", frame_mask, "theta2", cfg.theta2):
+            stop_reason = f"round {r} kept no frames (theta2 {cfg.theta2:g})"
             break
         svm = fit(build_svm(frames.dim, num_classes, cfg.svm_l2, seed + 2, cfg.learning_rate, moments),
                   frames, frame_mask, num_classes, cfg.svm_epochs, cfg, seed + 2, one_hot=True)
@@ -564,11 +568,13 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
         log.info("domain transfer round %d: %s", r, entry)
         chosen, stop = chosen_round([e.val_accuracy for e in rounds])
         if stop:
+            stop_reason = (f"validation accuracy fell in round {r} ({rounds[-1].val_accuracy:.4f} after"
+                           f" {rounds[-2].val_accuracy:.4f})")
             break
         kept = (cnn_i, laf, image_mask.copy(), frame_mask.copy())
     model, laf, image_mask, frame_mask = kept
     floor_cases = [c for c in floor_cases if c.round <= len(rounds)]  # as rounds.json: not a round that kept nothing
-    return TransferResult(model, laf, image_mask, frame_mask, rounds, chosen, floor_cases, cfg)
+    return TransferResult(model, laf, image_mask, frame_mask, rounds, chosen, floor_cases, cfg, stop_reason)
 
 
 def _nothing_kept(r: int, kind: str, mask: np.ndarray, theta_key: str, theta: float) -> bool:
