@@ -20,8 +20,8 @@ from laf.report.strict_json import bench_main, dumps  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
-from laf.evaluate.evaluation import PAPER_TIOUS, Detection, average_precision, tiou  # noqa: E402
-from schemas.segment import Segment  # noqa: E402
+from laf.evaluate.evaluation import PAPER_TIOUS, average_precision, tiou  # noqa: E402
+from schemas.segment import Detection, Segment  # noqa: E402
 
 
 def make_data(rng, videos: int, classes: int, detections: int):

@@ -46,9 +46,10 @@ from laf.report.strict_json import bench_main, dumps  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
-from laf.evaluate.evaluation import Detection, average_precision, tiou  # noqa: E402
+from laf.evaluate.evaluation import average_precision, tiou  # noqa: E402
 from laf.evaluate import run_records  # noqa: E402
 from laf.serve import localize, online  # noqa: E402
+from schemas.segment import Detection  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
 TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5)

@@ -11,3 +11,14 @@ class Segment:
     start: float
     end: float
     label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """One localized action instance, as in ActivityNet result files."""
+
+    video_id: str
+    start: float
+    end: float
+    label: str
+    score: float

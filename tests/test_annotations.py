@@ -5,7 +5,7 @@ import pytest
 
 from laf.errors import UserError
 from laf.evaluate import annotations
-from laf.evaluate.evaluation import Detection
+from schemas.segment import Detection
 from schemas.segment import Segment
 
 GT = {

@@ -5,7 +5,7 @@ import pytest
 
 from laf.cli import main
 from laf.evaluate import annotations
-from laf.evaluate.evaluation import Detection
+from schemas.segment import Detection
 from schemas.segment import Segment
 
 GT = {"v1": [Segment(0, 10, "a"), Segment(20, 30, "b")], "v2": [Segment(5, 9, "a")]}

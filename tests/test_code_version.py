@@ -65,3 +65,4 @@ def test_this_checkouts_ingestion_leaves_the_later_stages_out():
     files = cv.imported_files(cv.PROJECT_ROOT, cv.INGESTION)
     assert "laf/ingest/media.py" in files and "components/validation_gate/executor.py" in files
     assert not any(f.startswith(("trainer/", "laf/transfer/", "components/domain_transfer/")) for f in files), files
+    assert "laf/evaluate/evaluation.py" not in files  # the metrics: a change there must not decode every video again

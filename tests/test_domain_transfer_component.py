@@ -87,7 +87,7 @@ def test_rounds_json_and_tensorboard(pipeline_run):
     uri = pipeline_run["rounds"].uri
     with open(os.path.join(uri, "rounds.json")) as f:
         log = json.load(f)
-    assert set(log) == {"rounds", "chosen_round", "theta1", "theta2"}
+    assert set(log) == {"rounds", "chosen_round", "stop_reason", "theta1", "theta2"}
     assert log["theta1"] == pytest.approx(0.4) and log["theta2"] == pytest.approx(0.4)
     assert 1 <= len(log["rounds"]) <= 2 and 1 <= log["chosen_round"] <= len(log["rounds"])
     for entry in log["rounds"]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from laf.evaluate import evaluation as ev
-from laf.evaluate.evaluation import Detection, LocalizeConfig
-from schemas.segment import Segment
+from laf.evaluate.evaluation import LocalizeConfig
+from schemas.segment import Detection, Segment
 from schemas.vocabulary import Vocabulary
 
 

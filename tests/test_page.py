@@ -16,7 +16,7 @@ from PIL import Image
 
 from file_tree import latin1_file
 from laf.report import collect, page
-from laf.evaluate.evaluation import Detection
+from schemas.segment import Detection
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -3,7 +3,7 @@ ActivityNet computation (laf.evaluate.evaluation.average_precision)."""
 import pytest
 
 from laf.evaluate import evaluation, thumos14
-from laf.evaluate.evaluation import Detection
+from schemas.segment import Detection
 from schemas.segment import AMBIGUOUS, Segment
 
 

@@ -10,9 +10,9 @@ from typing import List, Mapping, Optional, Sequence
 
 from laf import files
 from laf.errors import UserError
-from laf.evaluate.evaluation import PAPER_TIOUS, APResult, Detection, distinct_tiou_keys, tiou_key
+from laf.evaluate.evaluation import PAPER_TIOUS, APResult, distinct_tiou_keys, tiou_key
 from laf.evaluate.thumos14 import PROTOCOLS
-from schemas.segment import Segment
+from schemas.segment import Detection, Segment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

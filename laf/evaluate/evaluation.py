@@ -26,22 +26,13 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Seq
 
 import numpy as np
 
+from schemas.segment import Detection
+
 if TYPE_CHECKING:  # annotations only
     from schemas.segment import Segment
 
 PAPER_TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5)
 WEAKLY_SUPERVISED_TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-
-
-@dataclasses.dataclass(frozen=True)
-class Detection:
-    """One localized action instance, as in ActivityNet result files."""
-
-    video_id: str
-    start: float
-    end: float
-    label: str
-    score: float
 
 
 # --- video level ------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from tensorflow_model_analysis.metrics import metric_types
 from laf.evaluate import evaluation as ev
 from laf.evaluate import thumos14
 from schemas import names
+from schemas.segment import Detection
 from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
 
@@ -182,7 +183,7 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
 
     def compute(videos: List[_Video]) -> List[float]:
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
-        detections = [ev.Detection(v.video_id, s, e, str(int(c)), score) for v in videos
+        detections = [Detection(v.video_id, s, e, str(int(c)), score) for v in videos
                       for s, e, c, score in zip(*v.detections)]
         ambiguous = {v.video_id: [Segment(float(s), float(e), AMBIGUOUS) for s, e in v.ambiguous]
                      for v in videos if len(v.ambiguous)}

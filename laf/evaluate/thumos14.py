@@ -22,8 +22,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from laf.evaluate import evaluation
-from laf.evaluate.evaluation import APResult, Detection
-from schemas.segment import Segment
+from laf.evaluate.evaluation import APResult
+from schemas.segment import Detection, Segment
 
 Key = Tuple[str, str]  # (video, class)
 PROTOCOLS = ("activitynet", "thumos14")  # how mAP matches and averages (evaluation.protocol, laf evaluate --protocol)

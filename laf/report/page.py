@@ -19,7 +19,7 @@ import numpy as np
 if TYPE_CHECKING:  # annotations only
     from matplotlib.figure import Figure
 
-    from laf.evaluate.evaluation import Detection
+    from schemas.segment import Detection
     from schemas.segment import Segment
 
 RUN_METHOD = "this_run"

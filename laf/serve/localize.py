@@ -19,7 +19,7 @@ import numpy as np
 
 from laf import files
 from laf.errors import NOT_FINITE, UserError, first_line
-from laf.evaluate.evaluation import Detection
+from schemas.segment import Detection
 from laf.ingest.backbones import BackboneConfig, build_errors
 from schemas import names
 from schemas.vocabulary import Vocabulary
