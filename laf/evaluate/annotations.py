@@ -19,8 +19,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from laf import files
 from laf.errors import UserError
-from schemas.segment import Detection
-from schemas.segment import AMBIGUOUS, Segment
+from schemas.segment import AMBIGUOUS, Detection, Segment
 
 RESULTS_VERSION = "VERSION 1.3"
 

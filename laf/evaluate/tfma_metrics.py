@@ -28,8 +28,7 @@ from tensorflow_model_analysis.metrics import metric_types
 from laf.evaluate import evaluation as ev
 from laf.evaluate import thumos14
 from schemas import names
-from schemas.segment import Detection
-from schemas.segment import AMBIGUOUS, Segment
+from schemas.segment import AMBIGUOUS, Detection, Segment
 from schemas.vocabulary import Vocabulary
 
 MODULE = __name__

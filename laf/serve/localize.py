@@ -19,9 +19,9 @@ import numpy as np
 
 from laf import files
 from laf.errors import NOT_FINITE, UserError, first_line
-from schemas.segment import Detection
 from laf.ingest.backbones import BackboneConfig, build_errors
 from schemas import names
+from schemas.segment import Detection
 from schemas.vocabulary import Vocabulary
 
 SIGNATURES = ("serving_default", "localize")
