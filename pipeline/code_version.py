@@ -4,8 +4,9 @@ Why: TFX keys a custom component by its class path and parameters, and the Train
 ``run_fn`` name, so after an upgrade of the ingestion, domain-transfer, trainer or metric code a
 rerun reused every output the old code made (old LAF scores, model, metrics and blessing). Ingestion
 is the costly stage (every video decoded and embedded again), so it keys on the code it imports
-only (:data:`INGESTION`): a trainer or metric upgrade reruns domain transfer and what follows it,
-not ingestion (``pipeline.pipeline.create_pipeline``).
+only (:data:`INGESTION`), and so does the validation gate after it (:data:`GATE`): a trainer or
+metric upgrade reruns domain transfer and what follows it, not ingestion
+(``pipeline.pipeline.create_pipeline``).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ CODE_PACKAGES = ("components", "laf", "pipeline", "schemas", "trainer")
 NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf/report", "pipeline/local_runner.py",
            "pipeline/kubeflow_v2_runner.py")  # no component runs them
 LOCK_FILE = "requirements.lock"  # the library versions (a checkout's; an installed package has none)
-INGESTION = ("components/video_ingest/component.py", "components/image_ingest/component.py",  # and what they import
-             "components/validation_gate/component.py")  # which checks ingestion's output before domain transfer
+INGESTION = ("components/video_ingest/component.py", "components/image_ingest/component.py")  # and what they import
+GATE = ("components/validation_gate/component.py",)  # ValidationGate, which checks ingestion's output
 
 
 def _runs(path: str) -> bool:

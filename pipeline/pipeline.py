@@ -31,7 +31,8 @@ def _validated(examples, schema_file: str, name: str) -> List:
     schema = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(f"{name}SchemaGen")
     validator = tfx.components.ExampleValidator(
         statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]).with_id(f"{name}ExampleValidator")
-    gate = ValidationGate(anomalies=validator.outputs["anomalies"], dataset_name=name).with_id(f"{name}ValidationGate")
+    gate = ValidationGate(anomalies=validator.outputs["anomalies"], dataset_name=name,  # new gate code: it alone anew
+                          code_version=code_version.code_version(entries=code_version.GATE)).with_id(f"{name}ValidationGate")
     return [stats, schema, validator, gate]
 
 

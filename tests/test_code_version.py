@@ -63,6 +63,8 @@ def test_ingestion_keys_on_the_code_it_imports_only(tmp_path):
 
 def test_this_checkouts_ingestion_leaves_the_later_stages_out():
     files = cv.imported_files(cv.PROJECT_ROOT, cv.INGESTION)
-    assert "laf/ingest/media.py" in files and "components/validation_gate/executor.py" in files
+    assert "laf/ingest/media.py" in files and "laf/ingest/video_ingest.py" in files
+    assert "components/validation_gate/executor.py" not in files  # the gate keys on its own code
+    assert "components/validation_gate/executor.py" in cv.imported_files(cv.PROJECT_ROOT, cv.GATE)
     assert not any(f.startswith(("trainer/", "laf/transfer/", "components/domain_transfer/")) for f in files), files
     assert "laf/evaluate/evaluation.py" not in files  # the metrics: a change there must not decode every video again

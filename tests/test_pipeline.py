@@ -347,6 +347,7 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     assert local["VideoIngest"].exec_properties["inputs_fingerprint"] == f"v-print:{code}"
     assert local["ImageIngest"].exec_properties["inputs_fingerprint"] == f"i-print:{code}"
     assert local["DomainTransfer"].exec_properties["code_version"] == cv.code_version()  # any code: it and all after
+    assert local["VideoValidationGate"].exec_properties["code_version"] == cv.code_version(entries=cv.GATE)
     compiled = {c.id: c for c in create_pipeline(cfg).components}
     assert compiled["VideoIngest"].exec_properties["inputs_fingerprint"] == f":{code}"
     assert compiled["DomainTransfer"].exec_properties["code_version"] == cv.code_version()

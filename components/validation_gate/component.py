@@ -11,7 +11,8 @@ from components.validation_gate import executor
 
 
 class ValidationGateSpec(types.ComponentSpec):
-    PARAMETERS = {"dataset_name": component_spec.ExecutionParameter(type=str)}
+    PARAMETERS = {"dataset_name": component_spec.ExecutionParameter(type=str),
+                  "code_version": component_spec.ExecutionParameter(type=str, optional=True)}  # pipeline.code_version
     INPUTS = {"anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
     OUTPUTS = {}
 
@@ -20,5 +21,6 @@ class ValidationGate(base_component.BaseComponent):
     SPEC_CLASS = ValidationGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, anomalies: types.BaseChannel, dataset_name: str):
-        super().__init__(spec=ValidationGateSpec(anomalies=anomalies, dataset_name=dataset_name))
+    def __init__(self, anomalies: types.BaseChannel, dataset_name: str, code_version: str = ""):
+        super().__init__(spec=ValidationGateSpec(anomalies=anomalies, dataset_name=dataset_name,
+                                                 code_version=code_version))
