@@ -141,7 +141,9 @@ def test_validation_gate_passed_on_the_validators_anomalies(contract):
     assert anomalies["blessed"] == {"train": 1.0, "eval": 1.0, "test": 1.0}  # the data meets schemas/video_schema
     sent = contract["launcher"].inputs["VideoValidationGate"]["inputs"]
     assert sent["artifacts"]["anomalies"]["artifacts"][0]["metadata"] == anomalies
-    assert sent["parameterValues"] == {"dataset_name": "Video"}
+    from pipeline import code_version as cv
+
+    assert sent["parameterValues"] == {"dataset_name": "Video", "code_version": cv.code_version(entries=cv.GATE)}
 
 
 def test_domain_transfer_scored_every_split(contract):
