@@ -25,14 +25,14 @@ from schemas.vocabulary import Vocabulary
 RUN_FN = "trainer.run_fn.run_fn"
 
 
-def _validated(examples, schema_file: str, name: str) -> List:
+def _validated(examples, schema_file: str, name: str, gate_code: str) -> List:
     """StatisticsGen + ImportSchemaGen + ExampleValidator + gate for one example kind."""
     stats = tfx.components.StatisticsGen(examples=examples).with_id(f"{name}StatisticsGen")
     schema = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(f"{name}SchemaGen")
     validator = tfx.components.ExampleValidator(
         statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]).with_id(f"{name}ExampleValidator")
     gate = ValidationGate(anomalies=validator.outputs["anomalies"], dataset_name=name,  # new gate code: it alone anew
-                          code_version=code_version.code_version(entries=code_version.GATE)).with_id(f"{name}ValidationGate")
+                          code_version=gate_code).with_id(f"{name}ValidationGate")
     return [stats, schema, validator, gate]
 
 
@@ -79,8 +79,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                                inputs_fingerprint=fingerprints["images"], **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     video_schema, image_schema = (_schema_file(p, project_dir, schema_dir) for p in (schemas.VIDEO_SCHEMA,
                                                                                      schemas.IMAGE_SCHEMA))
-    video_checks = _validated(video_ingest.outputs["examples"], video_schema, "Video")
-    image_checks = _validated(image_ingest.outputs["examples"], image_schema, "Image")
+    gate_code = code_version.code_version(entries=code_version.GATE)
+    video_checks = _validated(video_ingest.outputs["examples"], video_schema, "Video", gate_code)
+    image_checks = _validated(image_ingest.outputs["examples"], image_schema, "Image", gate_code)
 
     dt = cfg.domain_transfer
     domain_transfer = DomainTransfer(

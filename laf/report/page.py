@@ -19,8 +19,7 @@ import numpy as np
 if TYPE_CHECKING:  # annotations only
     from matplotlib.figure import Figure
 
-    from schemas.segment import Detection
-    from schemas.segment import Segment
+    from schemas.segment import Detection, Segment
 
 RUN_METHOD = "this_run"
 # Display names of the methods of bench/paper_tables.py, in the paper's order (its tables and this page).
