@@ -464,3 +464,17 @@ def test_precision_recall_points_integrate_to_average_precision():
         area = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * interpolated))
         assert area == pytest.approx(float(expected[label][0]), abs=1e-12)
         assert 0 < recall[-1] <= 1 and np.all(np.diff(recall) >= 0)
+
+
+def test_a_detection_ignored_on_an_ambiguous_segment_adds_no_point_to_the_pr_curve():
+    """THUMOS14: a false positive on an Ambiguous segment is not counted, so the curve has no
+    point for it (before, a (0, 0) point when it ranked first); AP is 1.0 either way."""
+    gt = {"v": [Segment(0.0, 2.0, "a")]}
+    ambiguous = {"v": [Segment(9.0, 11.0, "Ambiguous")]}
+    dets = [Detection("v", 10.0, 12.0, "a", 0.9), Detection("v", 0.0, 2.0, "a", 0.5)]
+    precision, recall = ev.precision_recall(gt, dets, 0.5, ambiguous)["a"]
+    np.testing.assert_array_equal(precision, [1.0])
+    np.testing.assert_array_equal(recall, [1.0])
+    assert ev.average_precision(gt, dets, [0.5], ambiguous).ap["a"][0] == 1.0
+    precision, recall = ev.precision_recall(gt, dets, 0.5)["a"]  # without it, a false positive
+    np.testing.assert_array_equal(precision, [0.0, 0.5])

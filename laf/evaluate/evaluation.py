@@ -455,6 +455,7 @@ class _Ranked(NamedTuple):
     tp: np.ndarray          # [K, D] true positive at each threshold
     tp_c: np.ndarray        # [K, D] true positives so far within the class
     precision: np.ndarray   # [K, D] precision after each detection within its class
+    counted: np.ndarray     # [K, D] False: a false positive on an Ambiguous segment, ignored
 
 
 def _rank_and_match(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
@@ -526,7 +527,7 @@ def _rank_and_match(ground_truth: Mapping[str, Sequence["Segment"]], detections:
     fp_c = fp_cum - np.where(start > 0, fp_cum[:, prior], 0)
     total = tp_c + fp_c
     precision = np.where(total > 0, tp_c / np.maximum(total, 1), 0.0)
-    return _Ranked(classes, n_gt, det_class, tp, tp_c, precision)
+    return _Ranked(classes, n_gt, det_class, tp, tp_c, precision, counted)
 
 
 def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
@@ -541,7 +542,7 @@ def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detection
     ``ambiguous`` (THUMOS14), a false positive overlapping an ambiguous segment of its video is
     ignored instead of counted.
     """
-    classes, n_gt, det_class, tp, _, precision = _rank_and_match(ground_truth, detections, tious, ambiguous)
+    classes, n_gt, det_class, tp, _, precision, _ = _rank_and_match(ground_truth, detections, tious, ambiguous)
     # All-point interpolated AP per class.
     # Running max from the end within each class: offsets keep later classes below earlier ones.
     offset = 2.0 * det_class[::-1]
@@ -557,10 +558,11 @@ def precision_recall(ground_truth: Mapping[str, Sequence["Segment"]], detections
                      threshold: float = 0.5, ambiguous: Optional[Mapping[str, Sequence["Segment"]]] = None
                      ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """Per class with ground truth: (precision, recall) after each of its ranked detections at one tIoU,
-    the points :func:`average_precision` integrates (empty arrays for a class without detections)."""
+    the points :func:`average_precision` integrates (empty arrays for a class without detections).
+    A detection ignored on an Ambiguous segment adds no point: it moves neither precision nor recall."""
     ranked = _rank_and_match(ground_truth, detections, [threshold], ambiguous)
     out = {}
     for i, c in enumerate(ranked.classes):
-        rows = ranked.det_class == i
+        rows = (ranked.det_class == i) & ranked.counted[0]
         out[c] = (ranked.precision[0, rows], ranked.tp_c[0, rows] / max(int(ranked.n_gt[i]), 1))
     return out
