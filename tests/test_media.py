@@ -313,6 +313,20 @@ def test_a_picture_that_starts_late_in_a_video_only_mkv_is_no_truncation(tmp_pat
         Video(vf.truncated(late, str(tmp_path / "cut.mp4"), keep=0.7), fps=1.0, size=32)
 
 
+def test_a_copy_that_starts_mid_group_is_no_truncation(tmp_path):
+    """A stream copy from 2.4 s into a 4 s group: the stream declares 17.6 s from its first packet,
+    and 1.6 s of it cannot decode (before the first keyframe). Counted from that keyframe, the
+    video is whole; before, it was refused as "truncated" (frames end at 16.00 s of 17.60 s)."""
+    src = vf.encode(str(tmp_path / "src.mp4"), "libx264", vf.cfr(20.0),
+                    options={"g": "40", "keyint_min": "40", "sc_threshold": "0", "bf": "0"})
+    for container_format, ext in (("mp4", "mp4"), ("mpegts", "ts"), ("matroska", "mkv")):
+        cut = vf.copy_from_packet(src, str(tmp_path / f"cut.{ext}"), 24, container_format)
+        video = Video(cut, fps=2.0, size=32)
+        assert video.duration == pytest.approx(16.0, abs=0.1) and len(list(video.samples())) == 32, ext
+    with pytest.raises(MediaError, match="truncated file"):  # still told from a cut that really is short
+        Video(vf.truncated(str(tmp_path / "cut.mkv"), str(tmp_path / "short.mkv"), keep=0.6), fps=2.0, size=32)
+
+
 def test_b_frames_before_a_long_pause_are_no_restart(tmp_path):
     """A VFR still of 4 s with B-frames: the frames before the pause come after the one following it
     in decoding order, 4 s behind, but only a few in a row."""

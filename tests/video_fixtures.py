@@ -163,6 +163,19 @@ def truncated(src: str, path: str, keep: float = 0.4) -> str:
     return path
 
 
+def copy_from_packet(src: str, path: str, skip: int, container_format: str) -> str:
+    """A stream copy of ``src``'s picture without its first ``skip`` packets: a recording or a cut that
+    starts mid-group, whose first frames cannot decode (no keyframe before them)."""
+    with av.open(src) as source, av.open(path, "w", format=container_format) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        packets = (p for p in source.demux(source.streams.video[0]) if p.size)
+        for i, packet in enumerate(packets):
+            if i >= skip:
+                packet.stream = stream
+                out.mux(packet)
+    return path
+
+
 def make_set(directory: str, seconds: float = 4.0) -> Dict[str, str]:
     """The issue's clip set: name -> path."""
     os.makedirs(directory, exist_ok=True)

@@ -171,6 +171,7 @@ class Video:
             declared, from_container = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)
             container.close()
+        dropped = [p.pts for p in packets if p.gop < 0]
         packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
         if not packets:
             raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
@@ -194,9 +195,12 @@ class Video:
         last = final if final > 0 else (float(np.median(spacing)) if spacing.size else 0.0)
         self._reach = max(1.0 / self.fps, float(spacing.max()) if spacing.size else 0.0, last)
         self.duration = float(self.frame_times[-1] + last)
-        # the container's length may be where it ends (Matroska's, for a picture that starts late): short
-        # of both that and its length is truncated
-        late = max(self._start * tb, 0.0) if from_container else 0.0
+        # the declared length may count time before the first decodable frame: the container's where it
+        # ends (Matroska's, for a picture that starts late), a stream's its frames before the first
+        # keyframe (a recording or stream copy cut mid-group). Short of both that and the frames' length
+        # is truncated
+        late = max(self._start * tb, 0.0) if from_container else max(self._start - min(dropped, default=self._start),
+                                                                      0) * tb
         if declared and self.duration + late < declared - max(1.0, 2.0 / self.fps):
             raise MediaError("decode", f"truncated file: frames end at {self.duration:.2f} s of a"
                                        f" declared {declared:.2f} s")
