@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import video_fixtures as vf
+from laf.ingest import media
 from laf.ingest.media import MediaError, Video, _Block
 
 
@@ -325,6 +326,19 @@ def test_a_copy_that_starts_mid_group_is_no_truncation(tmp_path):
         assert video.duration == pytest.approx(16.0, abs=0.1) and len(list(video.samples())) == 32, ext
     with pytest.raises(MediaError, match="truncated file"):  # still told from a cut that really is short
         Video(vf.truncated(str(tmp_path / "cut.mkv"), str(tmp_path / "short.mkv"), keep=0.6), fps=2.0, size=32)
+
+
+def test_a_truncated_mkv_with_a_sound_track_is_refused_like_one_without(tmp_path):
+    """Matroska streams declare no length, and with two streams the container's spans both: only
+    the stream's DURATION tag (an interrupted copy of a merged web video) tells the cut. Before, the
+    first half passed as a whole, 5 s video."""
+    for name, start in (("whole", 0.0), ("late", 3.0)):
+        path = vf.with_sound(str(tmp_path / f"{name}.mkv"), start + vf.cfr(10.0), 12.0)
+        assert Video(path, fps=2.0, size=32).duration == pytest.approx(10.0, abs=0.1)
+        with pytest.raises(MediaError, match="truncated file"):
+            Video(vf.truncated(path, str(tmp_path / f"{name}_cut.mkv"), keep=0.5), fps=2.0, size=32)
+    assert media._duration_tag({"DURATION-eng": "01:02:03.500000000"}) == pytest.approx(3723.5)
+    assert media._duration_tag({"DURATION": "n/a", "title": "x"}) is None
 
 
 def test_b_frames_before_a_long_pause_are_no_restart(tmp_path):
