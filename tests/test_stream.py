@@ -488,6 +488,28 @@ def test_a_caller_that_leaves_while_the_source_is_down_stops_the_reconnecting(se
     assert not decoder.is_alive()
 
 
+def test_a_damaged_packet_is_skipped_not_the_end_of_the_stream(tmp_path):
+    """Bytes overwritten mid-file: the decoder refuses those packets. Offline the video keeps every
+    sample; fed as a stream it ended at the first damaged packet, no error said (a file), or
+    reconnected and lost data (a network source). Skipped, a late picture of the damaged group then
+    came out behind the clock and read as a restart: 52 samples for 20 s."""
+    from laf.ingest.media import Video
+    from laf.serve.stream import samples
+
+    path = vf.encode(str(tmp_path / "clean.mp4"), "libx264", vf.cfr(20.0, 10.0), options={"g": "20"},
+                     container_options={"movflags": "faststart"})
+    data = bytearray(open(path, "rb").read())
+    start = len(data) // 2
+    data[start:start + 1000] = bytes((i * 37 + 11) % 256 for i in range(1000))
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    offline = Video(str(damaged), fps=2.0, size=32)
+    assert len(list(offline.samples())) == 40 and offline.damaged  # the damage is one the decoder refuses
+    source = LiveSource(str(damaged), SourceOptions(read_timeout=0.5))
+    got = list(samples(source, 2.0, 32))
+    assert [s.index for s in got] == list(range(40)) and source.damaged > 0 and source.reconnects == 0
+
+
 def test_restarting_timestamps_keep_the_sampling_grid(setup):
     red, blue = _clip(setup, "red2.ts", (120, 0, 0)), _clip(setup, "blue2.ts", (0, 0, 120))
     joined = os.path.join(setup.root, "joined.ts")

@@ -129,6 +129,7 @@ class LiveSource:
     def __init__(self, source: str, options: SourceOptions = SourceOptions()):
         self.source, self.options = source, options
         self.reconnects = 0
+        self.damaged = 0                     # packets the decoder refused (skipped, as offline)
         self._gop = -1
         self._last: Optional[float] = None   # stream time of the last frame
         self._spacing = 0.0                  # recent frame spacing, for restarts
@@ -234,7 +235,13 @@ class LiveSource:
                         continue  # frames before the first keyframe cannot be decoded
                     info[pts] = (bool(packet.is_keyframe), is_reference(packet, codec, length_prefixed),
                                  self._gop, (packet.duration or 0) * tb)
-                    yield from emit(stream.codec_context.decode(packet))
+                    try:
+                        decoded = stream.codec_context.decode(packet)
+                    except av.error.InvalidDataError:  # one damaged packet, not a broken source: skipped
+                        del info[pts]  # (the decoder conceals it in the frames after, as offline)
+                        self.damaged += 1
+                        continue
+                    yield from emit(decoded)
             except (av.FFmpegError, OSError, TimeoutError) as e:  # stall or break: the decoder's frames still count
                 failure = e
             yield from emit(stream.codec_context.decode(None))
@@ -250,6 +257,8 @@ class LiveSource:
         while len(info) > MAX_PENDING:  # packets whose frames never came out (corrupt data): forget the oldest
             del info[min(info)]
         local = (pts - origin) * tb
+        if previous is not None and local < previous - 1e-6 and not key:
+            return None  # a late picture of a damaged group, behind the clock: a restart starts at a keyframe
         resumed = previous is None and self._last is not None
         if previous is not None and not (previous - 1e-6 <= local <= previous + MAX_JUMP):
             offset = self._last + max(self._spacing, 1e-3) - local  # timestamps restarted: continue the clock
