@@ -233,6 +233,59 @@ def test_server_errors_are_user_errors(server, inputs):
         rest.predict(closed, "localize", inputs["localize"])
 
 
+@contextlib.contextmanager
+def _raw_answer(answer: bytes):
+    """A loopback server that reads one request and writes ``answer``'s bytes, then closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(1 << 16)
+            head, body = request.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))
+            while len(body) < length:  # all of it: unread bytes at close would reset the connection
+                body += connection.recv(1 << 16)
+            connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+
+
+def _http(status: str, body: bytes, length: int = -1) -> bytes:
+    size = len(body) if length < 0 else length
+    return f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode() + body
+
+
+HTTP2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"  # what gRPC's port answers
+
+
+@pytest.mark.parametrize("answer, error, match", [
+    (HTTP2_SETTINGS, UserError, "did not answer as a REST endpoint .*gRPC port"),
+    (_http("200 OK", b'{"outputs": {"a": [1]}}', length=100), rest.ServerUnavailable, "broke off its answer"),
+    (_http("200 OK", b"[]"), UserError, r"answer is not a JSON object: \[\]"),
+    (_http("200 OK", b"null"), UserError, "answer is not a JSON object: null"),
+    (_http("400 Bad Request", json.dumps({"error": "assertion failed: [" + rest.NOT_FINITE + "]\n\t [[{{node a}}]]"})
+           .encode()), UserError, re.escape(f"answered HTTP 400: {rest.NOT_FINITE}") + "$"),
+    (_http("400 Bad Request", b'{"error": "Matrix size-incompatible\\n\\t [[{{node b}}]]"}'), UserError,
+     "answered HTTP 400: Matrix size-incompatible$"),
+])
+def test_answers_that_are_no_rest_answer_are_one_line_user_errors(answer, error, match):
+    """Before: a traceback (http.client's BadStatusLine and IncompleteRead are no OSError; a JSON
+    list or null has no keys), or TF's node trailer on more lines; a cut answer is now retried."""
+    with _raw_answer(answer) as url:
+        with pytest.raises(error, match=match) as info:
+            rest.predict(url, "localize", {"examples": [b"x"]}, timeout=10)
+    assert "\n" not in str(info.value)
+
+
 def test_a_server_answering_as_another_version_is_a_one_line_error(served_model, model, capfd):
     """A model server still serving an export without the per-frame outputs (2026-11-27) is named,
     as the same model loaded locally is, not a KeyError."""

@@ -12,6 +12,7 @@ SequenceExamples, ``localize_frames``' encoded frames) travel as ``{"b64": base6
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
-from laf.errors import UserError
+from laf.errors import NOT_FINITE, UserError, first_line
 
 DEFAULT_MODEL_NAME = "laf"
 DEFAULT_SIGNATURE = "serving_default"
@@ -56,8 +57,10 @@ def request_body(signature_name: str, inputs: Mapping[str, Any]) -> Dict[str, An
 
 def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
     """The outputs of a columnar predict response as numpy arrays (JSON numbers: int64/float64)."""
+    if not isinstance(body, dict):  # a proxy's or a health endpoint's answer: [], null, "ok"
+        raise UserError(f"the model server's answer is not a JSON object: {json.dumps(body)[:200]}")
     if "error" in body:
-        raise UserError(f"the model server reports: {body['error']}")
+        raise UserError(f"the model server reports: {_plain(str(body['error']))}")
     outputs = body.get("outputs")
     if not isinstance(outputs, dict):
         raise UserError(f"the model server's answer has no named outputs (keys: {sorted(body)})")
@@ -98,6 +101,11 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         if isinstance(reason, TimeoutError):  # socket.timeout too: reached, but no answer in time
             raise ServerUnavailable(f"the model server at {url} did not answer within {timeout:g} s") from None
         raise ServerUnavailable(f"cannot reach the model server at {url}: {reason}") from None
+    except http.client.IncompleteRead as e:  # a proxy cut a long answer short: worth asking again
+        raise ServerUnavailable(f"the model server at {url} broke off its answer: {e}") from None
+    except http.client.HTTPException as e:  # no HTTP/1 answer at all, e.g. gRPC's HTTP/2 port
+        raise UserError(f"{url} did not answer as a REST endpoint ({type(e).__name__}: {first_line(str(e))[:200]});"
+                        " is it TF Serving's gRPC port? Its REST port is 8501 by default") from None
     try:
         body = json.loads(text)
     except ValueError:
@@ -136,6 +144,12 @@ def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any
 def _error_text(text: bytes) -> str:
     """TF Serving's ``{"error": ...}`` message, else the start of whatever came back."""
     try:
-        return str(json.loads(text)["error"])
+        return _plain(str(json.loads(text)["error"]))
     except (ValueError, KeyError, TypeError):
         return text[:200].decode("utf-8", "replace") or "(empty body)"
+
+
+def _plain(message: str) -> str:
+    """A server's error as the local path says it: one line (TF's ``[[{{node ...}}]]`` trailer
+    dropped), and non-finite outputs by name."""
+    return NOT_FINITE if NOT_FINITE in message else first_line(message, "(empty message)")
