@@ -135,6 +135,17 @@ def test_alpha_is_composited_over_white(media):
     assert palette.shape == (48, 64, 3) and (palette == 255).all(axis=-1).any()
 
 
+def test_a_png_s_single_transparent_colour_is_white_too():
+    """An RGB or grey PNG whose transparency is one colour (a tRNS chunk, what optipng makes of an
+    on/off alpha): TF's decoder dropped it, so the transparent pixels kept their stored black."""
+    for mode, transparent, shown in (("RGB", (0, 0, 0), (200, 30, 30)), ("L", 0, 120)):
+        picture = Image.new(mode, (64, 48), transparent)
+        picture.paste(shown, (0, 0, 32, 48))
+        out = images.decode(encode(picture, "PNG", transparency=transparent))
+        assert (out[:, 32:] == 255).all(), mode
+        np.testing.assert_array_equal(out[:, :32], np.asarray(picture.convert("RGB"))[:, :32])
+
+
 def test_exif_orientation_is_applied(media):
     out = images.decode(media["jpeg_exif_rotated"])
     upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(media["jpeg_exif_rotated"]))))

@@ -519,8 +519,8 @@ def _uses_tf(image: Image.Image) -> bool:
         return False
     if image.format in ("JPEG", "MPO"):
         return image.mode in ("RGB", "L")        # CMYK / YCCK need Pillow's colour conversion
-    if image.format == "GIF":                    # TF decodes every frame and ignores transparency
-        return not getattr(image, "is_animated", False) and "transparency" not in image.info
+    if image.format in ("GIF", "PNG"):           # TF decodes every frame and ignores transparency (a PNG's
+        return not getattr(image, "is_animated", False) and "transparency" not in image.info  # single colour)
     if image.format == "BMP":                    # TF returns a palette BMP's indices as grey levels
         return image.mode in ("RGB", "RGBA")
     return not getattr(image, "is_animated", False)
