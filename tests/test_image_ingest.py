@@ -16,7 +16,7 @@ from laf.ingest.backbones import BackboneConfig, feature_fn
 from schemas.records import ImageRecord
 from schemas.vocabulary import Vocabulary
 from test_images import Server, image_routes, samples
-from file_tree import file_bytes
+from file_tree import file_bytes, latin1_file
 
 BACKBONE = BackboneConfig(input_size=96)
 BAD = {"html_as_jpg": "decode", "bomb_png": "decode", "truncated_jpeg": "decode", "empty": "read"}
@@ -135,6 +135,24 @@ def test_same_inputs_give_identical_output_bytes_sorted_by_image_id(folder_run, 
     assert file_bytes(again) == file_bytes(first)
     ids = [r.image_id for r in read_output(first)[0]]
     assert ids == sorted(ids)
+
+
+def test_a_file_name_in_latin1_is_ingested_and_its_copy_listed(tmp_path, media):
+    """``café.jpg`` named in Latin-1 (an old crawl's): Beam encodes str as strict UTF-8, and the
+    name's surrogate escape stopped the whole run (UnicodeEncodeError in the grouping by content)."""
+    folder, other = (str(tmp_path / "in" / name) for name in ("Basketball__Dunk", "Diving__Platform"))
+    write(f"{folder}/plain.jpg", media["png_alpha"])
+    os.makedirs(other)
+    cafe = latin1_file(folder, media["jpeg"])
+    copy = latin1_file(other, media["jpeg"])  # the same bytes under another label
+    output = str(tmp_path / "out")
+    summary = image_ingest.extract_images(str(tmp_path / "in"), output, BACKBONE, batch_size=2, threads=1)
+    records, rejected, _, _ = read_output(output)
+    assert summary == {"inputs": 3, "accepted": 2, "rejected": 0, "duplicates": 1} and not rejected
+    assert cafe in {r.source for r in records}  # the name as the OS lists it, opened again as is
+    with open(os.path.join(output, sorted_files.DUPLICATES_FILE)) as f:
+        listed = [json.loads(line) for line in f]
+    assert [(d["source"], d["kept"]) for d in listed] == [(copy, cafe)]
 
 
 def test_manifest_with_urls_and_an_existing_vocabulary(tmp_path, media):

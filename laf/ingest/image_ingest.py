@@ -50,7 +50,7 @@ from schemas.vocabulary import Vocabulary
 SPLIT = "train"              # web images only train the image-side classifier
 NAMESPACE = "image_ingest"   # Beam counter namespace
 CHUNK_BATCHES = 4            # batches per unit of work: the pool decodes ahead within a chunk
-Embedded = Tuple[str, Tuple[str, str, np.ndarray]]  # (sha256, (label, source, features))
+Embedded = Tuple[str, Tuple[str, bytes, np.ndarray]]  # (sha256, (label, source as UTF-8 bytes, features))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +142,8 @@ class EmbedImages(beam.DoFn):
             batch = np.concatenate([batch, np.zeros((self._settings.batch_size - len(batch),) + batch.shape[1:],
                                                     batch.dtype)])
         features = self._model.run(batch)
-        for (item, sha, _), vector in zip(ready, features):
-            yield sha, (item.label, item.source, vector)
+        for (item, sha, _), vector in zip(ready, features):  # the name as bytes: see sorted_files.wire_text
+            yield sha, (item.label, item.source.encode("utf-8", "surrogateescape"), vector)
 
     def teardown(self):
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -169,7 +169,8 @@ def _keep_first(group: Tuple[int, Iterable[Embedded]], index: Dict[str, int]) ->
     """One (destination, image id, record) per content hash; the rest are duplicates, each a line
     of ``duplicates.jsonl`` naming the copy kept. A copy under another label is also a warning: that
     label loses the image (its only one, possibly, which domain transfer then refuses)."""
-    copies = [(label, source, sha, features) for sha, (label, source, features) in group[1]]
+    copies = [(label, source.decode("utf-8", "surrogateescape"), sha, features)
+              for sha, (label, source, features) in group[1]]
     first, *others = sorted(copies, key=lambda c: (c[0], c[1]))
     label, source, sha, features = first
     beam.metrics.Metrics.counter(NAMESPACE, "accepted").inc()

@@ -53,7 +53,14 @@ def duplicate(key: str, source: str, label: str, kept: str, kept_label: str, **m
     """A dropped duplicate as a line of ``duplicates.jsonl``, naming the copy kept."""
     line = json.dumps({"source": source, "label": label, "kept": kept, "kept_label": kept_label, **more},
                       sort_keys=True)
-    return DUPLICATE, key, line
+    return DUPLICATE, wire_text(key), line
+
+
+def wire_text(text: str) -> str:
+    """``text`` as Beam's coders take it: a file name the OS listed in another encoding than
+    UTF-8 (Latin-1's ``café``, a surrogate escape in the str) with its odd bytes as ``\\xe9``. Why:
+    Beam encodes str as strict UTF-8, and one such name stopped the whole run."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def spread_key(record_id: str) -> str:
@@ -61,7 +68,7 @@ def spread_key(record_id: str) -> str:
     examples. Why: ids often follow the labels (``v_BasketballDunk_g01_c01``, folders per class), and
     readers shuffle in buffers smaller than a large split (the trainer, domain transfer): in id order
     their batches would march through the classes one after another."""
-    return hashlib.sha256(record_id.encode("utf-8")).hexdigest()
+    return hashlib.sha256(record_id.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _by_destination(element: Element) -> Tuple[int, Element]:
