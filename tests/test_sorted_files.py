@@ -1,4 +1,5 @@
 """laf.ingest.sorted_files: the same records in any arrival order give the same file bytes."""
+import json
 import gzip
 import os
 
@@ -56,3 +57,14 @@ def test_gzip_headers_hold_no_time_and_no_name(tmp_path):
         flags, mtime = data[3], int.from_bytes(data[4:8], "little")
         assert flags & 0x08 == 0 and mtime == 0  # FNAME unset, MTIME 0
     assert file_bytes(output)[rejects.REJECTED_FILE] == b""
+
+
+def test_a_latin1_name_has_a_spread_key_and_a_key_beam_can_encode():
+    """A video id or duplicate from a file named in Latin-1 (a surrogate escape in the str): strict
+    UTF-8, as ``spread_key`` and Beam's str coder used, raised and stopped the run."""
+    name = b"/crawl/caf\xe9.mp4".decode("utf-8", "surrogateescape")
+    assert sorted_files.spread_key(name) != sorted_files.spread_key("/crawl/cafe.mp4")
+    _, key, line = sorted_files.duplicate(name, name, "A:b", "/crawl/x.mp4", "A:b")
+    assert key == "/crawl/caf\\xe9.mp4" and key.encode("utf-8")
+    assert json.loads(line)["source"] == name
+    assert sorted_files.wire_text("/crawl/café.mp4") == "/crawl/café.mp4"  # UTF-8 names unchanged
