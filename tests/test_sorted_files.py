@@ -1,6 +1,6 @@
 """laf.ingest.sorted_files: the same records in any arrival order give the same file bytes."""
-import json
 import gzip
+import json
 import os
 
 import apache_beam as beam
