@@ -101,3 +101,13 @@ def test_report_refuses_an_output_it_cannot_write_before_reading_the_run(tmp_pat
         assert cli.main(["report", "--pipeline-root", str(tmp_path / "no_run"), "--output", str(output)]) == 2
         err = capsys.readouterr().err
         assert "need an HTML file in a folder that can be written" in err and "metadata.sqlite" not in err
+
+
+@pytest.mark.parametrize("command", [["demo"], ["demo-data"], ["extract", "videos", "--manifest", "m.csv"],
+                                     ["extract", "images", "--root", "imgs"]])
+def test_an_empty_output_is_a_usage_error_before_any_work(command, capsys):
+    """An unset shell variable (``--output "$OUT"``): the demo scattered its folders over the current
+    one, and extract wrote its marker to ``/.laf-extract`` after the whole run."""
+    with pytest.raises(SystemExit) as e:
+        cli.main([*command, "--output", " "])
+    assert e.value.code == 2 and "--output: empty path" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Dict
 
-from laf.commands.flags import finite
+from laf.commands.flags import finite, path
 
 LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of them"
 
@@ -34,9 +34,11 @@ def shape(args: argparse.Namespace) -> Dict[str, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", default="laf-demo/data", help="folder to write (default: %(default)s)")
-    parser.add_argument("--scale", type=finite, default=1.0,
-                        help="multiply videos and images per action (default: %(default)s)")
+    from laf.demo import DEMO_SCALE
+
+    parser.add_argument("--output", type=path, default="laf-demo/data", help="folder to write (default: %(default)s)")
+    parser.add_argument("--scale", type=finite, default=DEMO_SCALE,  # `laf demo`'s, whose data `laf run` reuses
+                        help=f"multiply videos and images per action (default {DEMO_SCALE:g}: 144 videos, as laf demo)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
     parser.add_argument("--looks", type=int, default=0, help=LOOKS_HELP)
     add_shape_arguments(parser)

@@ -11,12 +11,12 @@ import argparse
 import json
 from typing import Dict
 
-from laf.commands.flags import finite
+from laf.commands.flags import finite, path
 from laf.errors import UserError
 
 
 def _output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
+    parser.add_argument("--output", type=path, required=True, metavar="DIR", help="output folder (local or gs:// ...)")
     parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                         help="Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DaskRunner"
                              " --beam-arg=--dask_client_address=tcp://HOST:8786; see the README)")

@@ -20,6 +20,14 @@ def finite(text: str) -> float:
     return value
 
 
+def path(text: str) -> str:
+    """A folder or file flag's value; an empty one (an unset shell variable) is refused at parsing:
+    joined to file names it wrote into the current folder, or to ``/`` (``laf.files.join``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return text
+
+
 def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Optional[str]:
     """The demo's folder (``flag``'s value, default :data:`laf.demo.DEMO_FOLDER`) when no ``--config`` is given, else
     None. Refused: an empty ``--config`` (an unset shell variable would silently run the demo
