@@ -12,13 +12,13 @@ import math
 import os
 import re
 from collections.abc import Hashable
-from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Any, Dict, List, Optional, Tuple, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from laf import files
 from laf.errors import UserError, first_line
-from laf.evaluate.evaluation import distinct_tiou_keys
+from laf.evaluate.evaluation import LocalizeConfig, distinct_tiou_keys
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
@@ -293,7 +293,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("trainer.cells", tr.cells),
                        ("trainer.projection", tr.projection), ("trainer.num_layers", tr.num_layers), ("trainer.k", tr.k),
                        ("trainer.batch", tr.batch), ("trainer.learning_rate", tr.learning_rate),
-                       ("trainer.epochs", tr.epochs), ("trainer.lr_decay_patience", tr.lr_decay_patience),
+                       ("trainer.epochs", tr.epochs),
                        ("trainer.early_stopping_patience", tr.early_stopping_patience), ("features.fps", cfg.features.fps),
                        ("evaluation.window", ev.window), ("evaluation.stride", ev.stride),
                        ("data.max_video_bytes", cfg.data.max_video_bytes),
@@ -316,6 +316,8 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     _in_range("trainer.carry_across_videos", tr.carry_across_videos, 0, 1)
     if tr.lr_schedule == "plateau" and not 0 < tr.lr_decay_factor < 1:  # 1 never decays (Keras refuses it), 0 freezes
         raise UserError(f"trainer.lr_decay_factor must be a number in (0, 1), got {tr.lr_decay_factor!r}")
+    if tr.lr_schedule == "plateau":  # unused by a schedule that decays by itself (warned, not refused)
+        _positive("trainer.lr_decay_patience", tr.lr_decay_patience)
     _in_range("evaluation.hit1_floor", ev.hit1_floor, 0, 1)
     _in_range("evaluation.nms_overlap", ev.nms_overlap, 0, 1)
     if ev.top_k_classes is not None:
@@ -391,7 +393,18 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
         path = getattr(data, key)
         if path and check_paths and not files.is_remote(path) and not os.path.exists(files.local(path)):
             raise UserError(f"data.{key}: {path} does not exist")
+    _check_weights_file(cfg.features.weights, check_paths)
     return cfg
+
+
+def _check_weights_file(weights: str, check_paths: bool) -> None:
+    """A weights file that is not there, said now, not after TF and TFX have loaded (~30-60 s);
+    ``ImageNet`` was read as a file next to the config, so a keyword's other case is named."""
+    if weights in PUBLIC_WEIGHTS or not check_paths or files.is_remote(weights) or os.path.exists(files.local(weights)):
+        return
+    keyword = [k for k in PUBLIC_WEIGHTS if k and os.path.basename(weights).lower() == k]
+    hint = f" (the keyword is {keyword[0]!r}, in lower case)" if keyword else ""
+    raise UserError(f"features.weights: {weights} does not exist{hint}")
 
 
 def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
@@ -419,12 +432,32 @@ def _warn_unused(cfg: PipelineConfig, source: str) -> None:
     """A setting changed from its default that the chosen options never read is said, not silently
     ignored (the user meant something by it; ``dump`` writes the defaults, which pass quietly).
     A warning, not an error: the run is still what the config asks for."""
-    if cfg.trainer.lr_schedule != "plateau":
-        default = TrainerConfig()
-        for key in ("lr_decay_factor", "lr_decay_patience"):
-            if getattr(cfg.trainer, key) != getattr(default, key):
-                logging.warning("%s: trainer.%s is unused: it applies to lr_schedule: plateau only (a %s schedule"
-                                " decays by itself)", source, key, cfg.trainer.lr_schedule)
+    for section, key, why in _unused(cfg.trainer, cfg.evaluation):
+        if getattr(getattr(cfg, section), key) != getattr(_DEFAULTS[section], key):
+            logging.warning("%s: %s.%s is unused: %s", source, section, key, why)
+
+
+_DEFAULTS = {"trainer": TrainerConfig(), "evaluation": EvaluationConfig()}
+
+
+def _unused(tr: TrainerConfig, ev: EvaluationConfig) -> List[Tuple[str, str, str]]:
+    """(section, key, why) of each setting the chosen options never read."""
+    found = []
+    if tr.lr_schedule != "plateau":
+        found += [("trainer", key, f"it applies to lr_schedule: plateau only (a {tr.lr_schedule} schedule decays"
+                   " by itself)") for key in ("lr_decay_factor", "lr_decay_patience")]
+    if tr.variant == "cnn":
+        found += [("trainer", key, "variant cnn is the single-frame baseline, without LSTMP layers")
+                  for key in ("cells", "projection", "num_layers", "dropout")]
+    else:
+        found.append(("trainer", "cnn_dropout", "it applies to variant cnn only (the single-frame baseline)"))
+    if not tr.actionness:  # laf.evaluate.evaluation.LocalizeConfig.for_evidence
+        found += [("evaluation", key, "a model without actionness is localized with the paper's single window"
+                   " length") for key in ("scales", "run_thresholds")]
+    elif len(LocalizeConfig(**ev.localize()).widths()) == 1:
+        found.append(("evaluation", "run_thresholds", "runs of the evidence are scored beside windows of several"
+                      " lengths only (evaluation.scales)"))
+    return found
 
 
 def from_dict(raw: Dict[str, Any], source: str = "config", base_dir: str = ".",

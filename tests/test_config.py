@@ -216,6 +216,60 @@ def test_a_plateau_setting_beside_a_cosine_schedule_is_said_to_be_unused_and_def
     assert "unused" not in caplog.text
 
 
+BASELINE = {"variant": "uniform", "actionness": False}
+
+
+@pytest.mark.parametrize("trainer, evaluation, unused", [
+    (BASELINE, {}, None),  # the baselines' own settings: quiet
+    (BASELINE, {"scales": [0.5, 2.0]}, "evaluation.scales is unused: a model without actionness"),
+    (BASELINE, {"run_thresholds": [0.3]}, "evaluation.run_thresholds is unused: a model without actionness"),
+    ({"cnn_dropout": 0.2}, {}, "trainer.cnn_dropout is unused: it applies to variant cnn only"),
+    ({"variant": "cnn", "actionness": False, "cells": 64}, {}, "trainer.cells is unused: variant cnn is the single"),
+])
+def test_settings_the_chosen_model_never_reads_are_said_to_be_unused(data_dir, caplog, trainer, evaluation, unused):
+    """Before, only the plateau settings beside a cosine schedule were said; these were ignored quietly."""
+    raw = {"data": {"videos": "videos.csv", "images": "images"}, "trainer": trainer, "evaluation": evaluation}
+    with caplog.at_level("WARNING"):
+        config.load(_write(data_dir, raw))
+    assert (unused in caplog.text) if unused else ("unused" not in caplog.text)
+
+
+def test_run_thresholds_beside_one_window_length_are_unused_and_several_lengths_read_them(data_dir, caplog):
+    raw = {"data": {"videos": "videos.csv", "images": "images"},
+           "evaluation": {"scales": [1.0], "run_thresholds": [0.5]}}
+    with caplog.at_level("WARNING"):
+        config.load(_write(data_dir, raw))
+    assert "evaluation.run_thresholds is unused: runs of the evidence are scored beside windows of several" in caplog.text
+    caplog.clear()
+    raw["evaluation"]["scales"] = [0.5, 1.0]
+    with caplog.at_level("WARNING"):
+        config.load(_write(data_dir, raw))
+    assert "unused" not in caplog.text
+
+
+def test_a_plateau_patience_of_0_passes_beside_a_cosine_schedule_only(data_dir):
+    raw = {"data": {"videos": "videos.csv", "images": "images"},
+           "trainer": {"lr_schedule": "cosine", "lr_decay_patience": 0}}
+    assert config.load(_write(data_dir, raw)).trainer.lr_decay_patience == 0
+    raw["trainer"]["lr_schedule"] = "plateau"
+    with pytest.raises(UserError, match="trainer.lr_decay_patience must be > 0, got 0"):
+        config.load(_write(data_dir, raw))
+
+
+def test_a_missing_weights_file_is_refused_with_the_data_paths(data_dir):
+    """Before, after TF and TFX had loaded; ``ImageNet`` read as a file beside the config."""
+    raw = {"data": {"videos": "videos.csv", "images": "images"}, "features": {"weights": "ImageNet"}}
+    with pytest.raises(UserError, match=r"features.weights: .*/ImageNet does not exist \(the keyword is 'imagenet'"):
+        config.load(_write(data_dir, raw))
+    raw["features"]["weights"] = "w/backbone.weights.h5"
+    with pytest.raises(UserError, match=r"features.weights: .*/w/backbone.weights.h5 does not exist$"):
+        config.load(_write(data_dir, raw))
+    assert config.load(_write(data_dir, raw), check_paths=False).features.weights.endswith("backbone.weights.h5")
+    (data_dir / "w").mkdir()
+    (data_dir / "w" / "backbone.weights.h5").write_bytes(b"h5")
+    assert config.load(_write(data_dir, raw)).features.weights == str(data_dir / "w" / "backbone.weights.h5")
+
+
 def test_a_number_past_pythons_conversion_limit_is_one_line(data_dir):
     path = data_dir / "c.json"
     path.write_text('{"trainer": {"epochs": ' + "9" * 5000 + "}}")

@@ -119,6 +119,8 @@ class TrainerConfig:
             raise ValueError(f"seed must lie in [0, 2**32 - 1], got {self.seed}")
         if self.lr_schedule == "plateau" and not 0 < self.lr_decay_factor < 1:
             raise ValueError(f"lr_decay_factor must lie in (0, 1), got {self.lr_decay_factor}")
+        if self.lr_schedule == "plateau" and not self.lr_decay_patience > 0:  # a cosine schedule never reads it
+            raise ValueError(f"lr_decay_patience must be > 0, got {self.lr_decay_patience}")
         try:
             LocalizeConfig(**(self.localize or {}))  # built at export, after the whole training
             if self.features:
@@ -128,7 +130,7 @@ class TrainerConfig:
 
 
 # sizes, counts and rates that must be > 0 (0 or less fails later, or trains nothing)
-POSITIVE = ("cells", "projection", "num_layers", "k", "batch", "epochs", "lr_decay_patience",
+POSITIVE = ("cells", "projection", "num_layers", "k", "batch", "epochs",
             "early_stopping_patience", "tensorboard_update_freq", "learning_rate")
 
 
