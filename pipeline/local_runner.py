@@ -175,7 +175,8 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
               " one (no change threshold), as on a first run", flush=True)
     return create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
                            input_fingerprints=fingerprints, vocabulary=vocabulary,
-                           schema_dir=schema_snapshot(cfg.pipeline_root), baseline=unusable is None)
+                           schema_dir=schema_snapshot(cfg.pipeline_root), baseline=unusable is None,
+                           other_than_own=True)
 
 
 def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None) -> None:

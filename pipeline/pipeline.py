@@ -19,6 +19,7 @@ from components.validation_gate.component import ValidationGate
 from components.video_ingest.component import VideoIngest
 from laf.errors import UserError
 from pipeline import code_version
+from pipeline import resolver as resolver_lib
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
 
@@ -50,7 +51,8 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     project_dir: Optional[str] = None,
                     input_fingerprints: Optional[Mapping[str, str]] = None,
                     vocabulary: Optional[Vocabulary] = None,
-                    schema_dir: Optional[str] = None, baseline: bool = True) -> tfx.dsl.Pipeline:
+                    schema_dir: Optional[str] = None, baseline: bool = True,
+                    other_than_own: bool = False) -> tfx.dsl.Pipeline:
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
     instead of reused from cache; ``vocabulary`` (the videos', as VideoIngest builds it), so that
@@ -60,7 +62,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     (``pipeline.local_runner.schema_snapshot``), because TFX's cache keys ImportSchemaGen by the path it
     reads: a schema changed at the same path would be reused from cache. ``baseline``: False leaves
     the Evaluator without the latest blessed model (``pipeline.baseline``: one trained on other
-    features or labels), as on a first run."""
+    features or labels), as on a first run; ``other_than_own`` (a local run): the baseline is the
+    latest blessed model other than the run's own (``pipeline.resolver``), so an unchanged rerun
+    reuses the Evaluator and Pusher instead of pushing the same model again."""
     from laf.evaluate.tfma_metrics import eval_config
 
     ingestion_code = code_version.code_version(entries=code_version.INGESTION)  # a compiled spec's too
@@ -101,10 +105,12 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         custom_config={**dataclasses.asdict(cfg.trainer), "localize": cfg.evaluation.localize(),
                        "features": dataclasses.asdict(feats)})  # into the model's assets
 
+    own = {resolver_lib.CANDIDATE: trainer.outputs["model"]} if other_than_own else {}
     resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=resolver_lib.OtherBlessedModelStrategy if other_than_own
+        else tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing), **own,
     ).with_id("latest_blessed_model_resolver") if baseline else None
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],

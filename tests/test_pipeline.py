@@ -442,13 +442,18 @@ def test_a_changed_schema_is_read_from_a_new_path(tmp_path, monkeypatch):
 
 def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
     """The Pusher is reused from cache whatever its destination still holds; `laf run` puts the push
-    back from the Pusher's copy, byte for byte, and says so. The first rerun evaluates again (the
-    resolver now finds the run's own blessed model as the baseline) and pushes anew; the second
-    reuses everything. Runs last of this file's demo_run tests: it adds executions to the store (the
-    serving folder is put back as it was)."""
+    back from the Pusher's copy, byte for byte, and says so. An unchanged rerun reuses everything,
+    the Evaluator and Pusher too: the baseline is the latest blessed model other than the run's own
+    (before, TFX's resolver found the run's own, so the first rerun evaluated the model against
+    itself and pushed it again as a new version). Runs last of this file's demo_run tests: it adds
+    executions to the store (the serving folder is put back as it was)."""
+    versions = sorted(os.listdir(demo_run["summary"]["serving_dir"]))
     first = _laf("run", "--output", demo_run["out"])
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "cannot be this run's baseline" not in first.stdout  # its own model, of the same features and labels
+    for component in ("Trainer", "Evaluator", "Pusher"):
+        assert re.search(rf"{component} done \(reused from cache\)", first.stdout), first.stdout[-2000:]
+    assert sorted(os.listdir(demo_run["summary"]["serving_dir"])) == versions  # no new version of the same model
     [pushed] = re.findall(r"pushed model: +(\S+)", first.stdout)
     original = file_bytes(pushed)
     serving = demo_run["summary"]["serving_dir"]
