@@ -149,30 +149,6 @@ def test_zero_weight_steps_do_not_change_gradients():
     assert any(not np.allclose(g, w, atol=1e-6) for g, w in zip(grads(x, changed), base))
 
 
-def test_a_step_weighs_each_frame_the_same_however_many_streams_are_busy():
-    """The step's gradient of a batch is the sum of its streams' gradients, each alone beside idle
-    streams: a video running on at a pass's end no longer gets the whole step (per valid frame it
-    got up to B times a frame's weight in a full batch)."""
-    rng = np.random.default_rng(4)
-    net = model_lib.build("lstmp", num_classes=3, cells=N, projection=P)
-    x = rng.normal(size=(2, T, D)).astype(np.float32)
-    labels = rng.integers(0, 3, size=(2, T))
-    weights = rng.uniform(0.2, 1.0, size=(2, T)).astype(np.float32)
-
-    def grads(busy):
-        mask = np.zeros((2, T), bool)
-        mask[busy] = True
-        with tf.GradientTape() as tape:
-            outputs, _ = net(x, mask=mask)
-            loss = model_lib.step_loss(model_lib.frame_loss(labels, outputs, weights, mask, weights), mask)
-        return [g.numpy() for g in tape.gradient(loss, net.trainable_variables)]
-
-    both, first, second = grads([0, 1]), grads([0]), grads([1])
-    for g, a, b in zip(both, first, second):
-        np.testing.assert_allclose(g, a + b, atol=1e-6)
-    assert any(not np.allclose(g, 2 * a, atol=1e-6) for g, a in zip(both, first))
-
-
 def test_sibling_targets_teach_the_activity_where_the_action_is_not_yet_seen():
     # labels 0, 1 are siblings (activity A), label 2 is alone (activity B)
     siblings = model_lib.sibling_targets(np.array([[1, 0], [1, 0], [0, 1]], np.float32)).numpy()

@@ -190,17 +190,6 @@ def frame_loss(labels, outputs: Outputs, weights, mask, targets=None, siblings=N
     return total / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
-def step_loss(loss: tf.Tensor, mask) -> tf.Tensor:
-    """What a training step descends: ``frame_loss`` (a mean over the batch's valid frames) times the
-    share of its B x k slots that are valid, so every frame weighs the same in every step. Why: at a
-    pass's end most streams are idle, and per valid frame the one or two videos still running got
-    up to B times a frame's weight, a full optimizer step (Adam's is about as large whatever the
-    gradient's scale) from whichever videos the shuffle put last. Measured on the bench run (LSTM w/o
-    LAF, seeds 0-2): mAP@0.5 seed spread 0.061 -> 0.030 (docs/learning.md)."""
-    mask = tf.cast(mask, loss.dtype)
-    return loss * tf.reduce_sum(mask) / tf.cast(tf.size(mask), loss.dtype)
-
-
 def sibling_targets(activity_matrix) -> tf.Tensor:
     """[N, N] rows: uniform distribution over each label's activity (the label included)."""
     m = tf.constant(activity_matrix, tf.float32)
@@ -258,9 +247,8 @@ class StreamTrainer(keras.Model):
         with tf.GradientTape() as tape:
             outputs = self(inputs, training=True)
             loss = frame_loss(labels, outputs, weights, inputs["mask"], targets, self.siblings)
-            step = step_loss(loss, inputs["mask"])
         variables = self.net.trainable_variables
-        self.optimizer.apply(tape.gradient(step, variables), variables)
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
         logs = self._update_metrics(loss, inputs, labels, weights, outputs)
         return {**logs, "learning_rate": tf.convert_to_tensor(self.optimizer.learning_rate)}
 
