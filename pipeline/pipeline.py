@@ -56,7 +56,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
     instead of reused from cache; ``vocabulary`` (the videos', as VideoIngest builds it), so that
-    activity Hit@k averages every action of an activity, also one the test split lacks. Without
+    activity Hit@k averages every action of an activity, also one the test split lacks, and
+    ImageIngest's cache key holds the labels, not VideoIngest's artifact (a video added would
+    otherwise decode and embed every image again). Without
     them (a compiled spec) the Evaluator learns activities from the test videos' records.
     ``schema_dir``: a folder holding copies of the schema files whose path names their content
     (``pipeline.local_runner.schema_snapshot``), because TFX's cache keys ImportSchemaGen by the path it
@@ -79,7 +81,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                                max_bytes=cfg.data.max_video_bytes, max_duration=cfg.data.max_video_seconds,
                                inputs_fingerprint=fingerprints["videos"], **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     fetching = {"allow_private_addresses": True} if cfg.data.allow_private_addresses else None
-    image_ingest = ImageIngest(root=cfg.data.images, vocabulary=video_ingest.outputs["vocabulary"], options=fetching,
+    labels = ({"vocabulary_json": vocabulary.to_json()} if vocabulary is not None  # a video change then keeps the images
+              else {"vocabulary": video_ingest.outputs["vocabulary"]})
+    image_ingest = ImageIngest(root=cfg.data.images, **labels, options=fetching,
                                inputs_fingerprint=fingerprints["images"], **backbone).with_beam_pipeline_args(cfg.beam.ingest_args)
     video_schema, image_schema = (_schema_file(p, project_dir, schema_dir) for p in (schemas.VIDEO_SCHEMA,
                                                                                      schemas.IMAGE_SCHEMA))

@@ -351,6 +351,11 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     compiled = {c.id: c for c in create_pipeline(cfg).components}
     assert compiled["VideoIngest"].exec_properties["inputs_fingerprint"] == f":{code}"
     assert compiled["DomainTransfer"].exec_properties["code_version"] == cv.code_version()
+    # the images' vocabulary by its text, not VideoIngest's artifact, which any video change renews: the
+    # images were then decoded and embedded again (URLs fetched again) for a video added
+    assert Vocabulary.from_json(local["ImageIngest"].exec_properties["vocabulary_json"]).labels == vocabulary.labels
+    assert "vocabulary" not in local["ImageIngest"].inputs and "vocabulary" in compiled["ImageIngest"].inputs
+    assert compiled["ImageIngest"].exec_properties.get("vocabulary_json") is None
 
     def activities(evaluator):
         metrics = json.loads(evaluator.exec_properties["eval_config"])["metrics_specs"][0]["metrics"]

@@ -12,6 +12,7 @@ from tfx.types import artifact_utils
 from components.ingest_executor import IngestExecutor
 from laf.ingest import image_ingest
 from laf.ingest.backbones import BackboneConfig
+from schemas.vocabulary import Vocabulary
 
 
 class Executor(IngestExecutor):
@@ -21,6 +22,8 @@ class Executor(IngestExecutor):
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         vocabularies = input_dict.get("vocabulary") or []
         vocabulary = artifact_utils.get_single_instance(vocabularies).uri if vocabularies else None
+        if props.get("vocabulary_json"):
+            vocabulary = Vocabulary.from_json(props["vocabulary_json"])
         options = props.get("options") or {}
         if isinstance(options, str):
             options = json.loads(options)
