@@ -6,7 +6,9 @@ it was trained on. After a change of backbone, layer, input size, fps or labels 
 rerun) or scores them against other label indices (its Hit@1 gates the push at random). A local
 run compares the model's assets (``laf.serve.assets``: ``features.json`` and ``labels.json``) with
 what this run ingests, and runs without a baseline when they differ, as a first run does (weights
-files by their bytes: the assets hold a copy of the run's).
+files by their bytes: the assets hold a copy of the run's). A local run's resolver
+(``pipeline.resolver``) skips the run's own model and compares the one it picks the same way, with
+the model the Trainer made (:func:`differs`).
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from schemas.vocabulary import Vocabulary
 
 
 def latest_blessed_model(pipeline_root: str, pipeline_name: str) -> Optional[str]:
-    """The serving folder of the model the Resolver would pick: among the published artifacts of the
-    pipeline's own context, the highest id among the models a blessing blessed; None when none."""
+    """The serving folder of the model TFX's resolver would pick (a local run's skips the run's own):
+    among the published artifacts of the pipeline's own context, the highest id among the models a
+    blessing blessed; None when none."""
     from ml_metadata.proto import metadata_store_pb2
 
     store = run_store.open_store(pipeline_root)
@@ -58,22 +61,42 @@ def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
 
 
 def _mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
-    from laf.serve import assets
-
     model = latest_blessed_model(cfg.pipeline_root, cfg.pipeline_name)
     if model is None:
         return None
+    return _differs(model, BackboneConfig.from_properties(dataclasses.asdict(cfg.features)), float(cfg.features.fps),
+                    vocabulary)
+
+
+def differs(model: str, candidate: str) -> Optional[str]:
+    """Why the model served from ``model`` cannot be the baseline of the one in ``candidate`` (both
+    serving folders; None: it can). For ``pipeline.resolver``, which picks the baseline only after
+    the Trainer ran: before it, :func:`mismatch` checked the latest blessed model, which an
+    unchanged rerun's resolver skips as the run's own."""
+    from laf.serve import assets
+
+    try:
+        wanted = assets.load(candidate)
+        if wanted is None or wanted.vocabulary is None:
+            return "this run's model carries no features.json or labels.json to compare with"
+        return _differs(model, wanted.backbone, wanted.fps, wanted.vocabulary)
+    except Exception as e:  # noqa: BLE001 -- unreadable assets or weights: no baseline, said why
+        return f"it cannot be compared ({type(e).__name__}: {first_line(str(e))})"
+
+
+def _differs(model: str, wanted: BackboneConfig, fps: float, vocabulary: Vocabulary) -> Optional[str]:
+    from laf.serve import assets
+
     carried = assets.load(model)
     if carried is None or carried.vocabulary is None:
         return "it carries no features.json or labels.json to compare with"
-    wanted = BackboneConfig.from_properties(dataclasses.asdict(cfg.features))
     had = carried.backbone
 
     def features(b: BackboneConfig, fps: float) -> str:
         size = b.input_size or BACKBONES.get(b.name, (None, None, "?"))[2]  # a backbone this version lacks: not ours
         return f"{b.name}, layer {b.layer or 'top'}, {size} px, {fps:g} fps"
 
-    trained, ingested = features(had, carried.fps), features(wanted, float(cfg.features.fps))
+    trained, ingested = features(had, carried.fps), features(wanted, fps)
     if trained != ingested:
         return f"it was trained on other features ({trained}; this run: {ingested})"
     if not _same_weights(had.weights, wanted.weights):

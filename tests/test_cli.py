@@ -104,7 +104,8 @@ def test_report_refuses_an_output_it_cannot_write_before_reading_the_run(tmp_pat
 
 
 @pytest.mark.parametrize("command", [["demo"], ["demo-data"], ["extract", "videos", "--manifest", "m.csv"],
-                                     ["extract", "images", "--root", "imgs"]])
+                                     ["extract", "images", "--root", "imgs"], ["compile"],
+                                     ["report", "--pipeline-root", "p"]])
 def test_an_empty_output_is_a_usage_error_before_any_work(command, capsys):
     """An unset shell variable (``--output "$OUT"``): the demo scattered its folders over the current
     one, and extract wrote its marker to ``/.laf-extract`` after the whole run."""

@@ -1,4 +1,6 @@
 """laf.ingest.image_inputs: listing web-image folders and manifests on the driver, before any work."""
+import os
+
 import pytest
 
 from laf.ingest import image_inputs
@@ -67,3 +69,17 @@ def test_folder_names_map_to_activity_action_labels():
     assert image_inputs.folder_label("Slam dunk", vocab) == "Basketball:Slam dunk"  # action name alone
     assert image_inputs.folder_label("Serve", vocab) == "Serve"                     # ambiguous: left as is
     assert image_inputs.folder_label("Long jump") == "Long jump"
+
+
+def test_a_label_folder_named_in_latin1_is_a_user_error_before_any_work(tmp_path):
+    """Its label would be text with a surrogate escape, which Beam's coder refused mid-run (a file
+    name in Latin-1 is fine: it travels as bytes, ``laf.ingest.image_ingest``)."""
+    folder = os.path.join(os.fsencode(str(tmp_path)), b"Pool__Caf\xe9")
+    try:
+        os.makedirs(folder)
+    except OSError as e:
+        pytest.skip(f"this file system refuses a name that is not UTF-8: {e}")
+    with open(os.path.join(folder, b"a.jpg"), "wb") as f:
+        f.write(b"jpeg")
+    with pytest.raises(UserError, match=r"Pool__Caf\\xe9/: the label folder's name is not UTF-8 text"):
+        image_inputs.list_folder(str(tmp_path))

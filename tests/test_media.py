@@ -338,6 +338,7 @@ def test_a_truncated_mkv_with_a_sound_track_is_refused_like_one_without(tmp_path
         with pytest.raises(MediaError, match="truncated file"):
             Video(vf.truncated(path, str(tmp_path / f"{name}_cut.mkv"), keep=0.5), fps=2.0, size=32)
     assert media._duration_tag({"DURATION-eng": "01:02:03.500000000"}) == pytest.approx(3723.5)
+    assert media._duration_tag({"DURATION-eng": "00:00:20.0", "DURATION": "00:00:10.0"}) == 10.0  # a trimmed copy's
     assert media._duration_tag({"DURATION": "n/a", "title": "x"}) is None
 
 

@@ -339,7 +339,7 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     cfg = config.from_dict({"data": {"videos": "videos.csv", "images": "images"}}, check_paths=False)
     vocabulary = Vocabulary.build(["x", "A:y", "B:z"], taxonomy={"x": "B"})  # labels A:y, B:z, x
     local = {c.id: c for c in create_pipeline(cfg, input_fingerprints={"videos": "v-print", "images": "i-print"},
-                                               vocabulary=vocabulary).components}
+                                               vocabulary=vocabulary, other_than_own=True).components}
     from pipeline import code_version as cv
 
     code = cv.code_version(entries=cv.INGESTION)  # the code ingestion runs: new code, new cache keys, compiled specs too
@@ -356,6 +356,11 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
     assert Vocabulary.from_json(local["ImageIngest"].exec_properties["vocabulary_json"]).labels == vocabulary.labels
     assert "vocabulary" not in local["ImageIngest"].inputs and "vocabulary" in compiled["ImageIngest"].inputs
     assert compiled["ImageIngest"].exec_properties.get("vocabulary_json") is None
+    # the baseline: the latest blessed model other than the run's own (after the Trainer); TFX's own in a compiled spec
+    resolvers = (local["latest_blessed_model_resolver"], compiled["latest_blessed_model_resolver"])
+    assert [r.exec_properties["resolver_class"].__name__ for r in resolvers] == ["OtherBlessedModelStrategy",
+                                                                                "LatestBlessedModelStrategy"]
+    assert list(resolvers[0].inputs) == ["model", "model_blessing", "candidate"] and "candidate" not in resolvers[1].inputs
 
     def activities(evaluator):
         metrics = json.loads(evaluator.exec_properties["eval_config"])["metrics_specs"][0]["metrics"]

@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from laf import files
+from laf.commands import flags
 from laf.demo import DEMO_FOLDER
 from laf.ingest.backbones import PUBLIC_WEIGHTS
 from pipeline.kubeflow_v2_runner import TARGETS
@@ -12,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=TARGETS, default="kubeflow")
     parser.add_argument("--config", help="pipeline config (YAML/JSON); default: the embedded demo config")
     parser.add_argument("--image", required=True, help="container image built from the repository's Dockerfile")
-    parser.add_argument("--output", required=True, help="where to write the pipeline JSON")
+    parser.add_argument("--output", type=flags.path, required=True, help="where to write the pipeline JSON")
     parser.add_argument("--demo-dir", help=f"demo folder the embedded config points at (default: {DEMO_FOLDER})")
     parser.add_argument("--no-cache", action="store_true",
                         help="rerun every task on every submission (after data changed in place at the same paths)")

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     data = collect.collect(cfg.pipeline_root)
     report_path = report.write(data, os.path.join(args.output, "report.html"))
     summary = demo.summarize(cfg, report=os.path.abspath(report_path), metrics=data.metrics.get(page.RUN_METHOD, {}))
-    path = demo.write_summary(args.output, summary)
+    summary_path = demo.write_summary(args.output, summary)
     print(demo.format_summary(summary))
-    print(f"summary:       {os.path.abspath(path)}")
+    print(f"summary:       {os.path.abspath(summary_path)}")
     return 0

@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from laf.commands import flags
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline-root", required=True, metavar="DIR",
@@ -13,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", metavar="FILE",
                         help="bench/paper_tables.py JSON whose methods are shown next to this run, with their "
                              "per-frame profiles when it has them")
-    parser.add_argument("--output", default="report.html", help="HTML file to write (default: %(default)s)")
+    parser.add_argument("--output", type=flags.path, default="report.html", help="HTML file to write (default: %(default)s)")
     parser.add_argument("--videos", type=int, default=4, help="test videos shown as timelines")
     parser.add_argument("--images", type=int, default=6, help="kept and dropped images shown per class")
 

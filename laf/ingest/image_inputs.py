@@ -44,6 +44,9 @@ def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
         if not files.isdir(path):
             items.append(ImageItem("", path))
             continue
+        if not _utf8(name):  # a label is text in labels.json and in every record: it must be one
+            raise UserError(f"{path.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')}/: the"
+                            " label folder's name is not UTF-8 text (an old crawl's Latin-1?): rename it")
         label = check_label(folder_label(name, vocabulary), f"{path}/")
         found = [f"{d.rstrip('/')}/{f}" for d, _, fs in files.walk(path) for f in sorted(fs)
                  if not f.startswith(".") and "/." not in d[len(path):]]
@@ -53,6 +56,14 @@ def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
     if not any(item.label for item in items):
         raise UserError(f"{root}: no label folders (expected <root>/<label>/<image files>)")
     return items
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # the OS listed bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
 
 
 def read_manifest(path: str) -> List[ImageItem]:

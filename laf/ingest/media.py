@@ -494,9 +494,9 @@ def _reason(error: Exception) -> str:
 def _declared_duration(container, stream) -> Tuple[Optional[float], bool]:
     """The video stream's own declared length in seconds (None when the file does not say), and
     whether it counts from 0 rather than from the picture's start: the container's, or a Matroska
-    stream's ``DURATION`` tag (Matroska declares where the file or stream ends). Why not the container's duration where the stream has
-    one: it spans every stream, so a sound track that outlasts the picture, or a picture that starts
-    late, would read as a truncated file."""
+    stream's ``DURATION`` tag (Matroska declares where the file or stream ends). Why not the
+    container's duration where the stream has one: it spans every stream, so a sound track that
+    outlasts the picture, or a picture that starts late, would read as a truncated file."""
     if stream.duration:
         return float(stream.duration * stream.time_base), False
     tagged = _duration_tag(stream.metadata or {})
@@ -511,15 +511,15 @@ def _duration_tag(metadata: Dict[str, str]) -> Optional[float]:
     """Seconds of a Matroska ``DURATION`` tag (``HH:MM:SS.fffffffff``; ``DURATION-eng`` with a
     language), None without a readable one. Why: Matroska streams declare no length of their own,
     so without it a truncated file with a sound track passed as a whole, shorter video."""
-    for key, value in metadata.items():
-        if key.upper().split("-", 1)[0] == "DURATION":
-            try:
-                hours, minutes, seconds = str(value).strip().split(":")
-                total = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-            except ValueError:
-                continue
-            if math.isfinite(total) and total > 0:
-                return total
+    tags = sorted((key.upper() != "DURATION", key) for key in metadata if key.upper().split("-", 1)[0] == "DURATION")
+    for _, key in tags:  # the plain tag first: a copy (ffmpeg -c copy) rewrites it and keeps DURATION-eng as it was
+        try:
+            hours, minutes, seconds = str(metadata[key]).strip().split(":")
+            total = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            continue
+        if math.isfinite(total) and total > 0:
+            return total
     return None
 
 

@@ -130,6 +130,7 @@ class LiveSource:
         self.source, self.options = source, options
         self.reconnects = 0
         self.damaged = 0                     # packets the decoder refused (skipped, as offline)
+        self._damaged_gop: Optional[int] = None  # the group of the last one
         self._gop = -1
         self._last: Optional[float] = None   # stream time of the last frame
         self._spacing = 0.0                  # recent frame spacing, for restarts
@@ -240,6 +241,7 @@ class LiveSource:
                     except av.error.InvalidDataError:  # one damaged packet, not a broken source: skipped
                         del info[pts]  # (the decoder conceals it in the frames after, as offline)
                         self.damaged += 1
+                        self._damaged_gop = self._gop
                         continue
                     yield from emit(decoded)
             except (av.FFmpegError, OSError, TimeoutError) as e:  # stall or break: the decoder's frames still count
@@ -247,6 +249,12 @@ class LiveSource:
             yield from emit(stream.codec_context.decode(None))
             if failure is not None:
                 raise failure
+
+    def _after_damage(self) -> bool:
+        """Whether a packet of this group or the one before was damaged. Why so narrow: elsewhere a
+        picture behind the clock is a restart (a camera or encoder reset), also one that does not
+        start at a keyframe (intra refresh may never send one)."""
+        return self._damaged_gop is not None and self._gop - self._damaged_gop <= 1
 
     def _frame(self, frame, info, origin, offset, previous, tb):
         """(Frame, local time, offset) with the clock kept monotonic, or None for an unknown frame."""
@@ -257,8 +265,8 @@ class LiveSource:
         while len(info) > MAX_PENDING:  # packets whose frames never came out (corrupt data): forget the oldest
             del info[min(info)]
         local = (pts - origin) * tb
-        if previous is not None and local < previous - 1e-6 and not key:
-            return None  # a late picture of a damaged group, behind the clock: a restart starts at a keyframe
+        if previous is not None and local < previous - 1e-6 and not key and self._after_damage():
+            return None  # a late picture of a damaged group, behind the clock: no restart
         resumed = previous is None and self._last is not None
         if previous is not None and not (previous - 1e-6 <= local <= previous + MAX_JUMP):
             offset = self._last + max(self._spacing, 1e-3) - local  # timestamps restarted: continue the clock
