@@ -31,7 +31,7 @@ def _laf(*args, timeout=1800, **kwargs):
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
-    """`laf demo` killed right after its first component finished, then run again to the end."""
+    """`laf demo` killed right after VideoIngest finished, then run again to the end."""
     out = str(tmp_path_factory.mktemp("demo"))
     first = subprocess.Popen([LAF, "demo", "--output", out, "--scale", SCALE], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
