@@ -75,6 +75,22 @@ def test_summary_names_metrics_model_and_outputs(demo_run):
     assert "hit@1" in printed and s["pushed_model"] in printed
 
 
+def test_learning_diagnostics_reads_the_demo_run(demo_run, capsys):
+    """bench/learning_diagnostics.py on a finished run: the issue's keys, from the run's own trainer
+    settings (variant laf: the actionness targets' share is reported, not null) and its pushed model."""
+    from bench import learning_diagnostics
+    from bench_helpers import last_json
+
+    assert learning_diagnostics.main(["--pipeline-root", demo_run["summary"]["pipeline_root"]]) == 0
+    found = last_json(capsys.readouterr().out)
+    assert found["model"] == demo_run["summary"]["pushed_model"] and found["test_videos"] > 0
+    for key in ("probe_action_acc", "model_action_acc", "laf_auc", "novelty_auc", "laf_weight_share_action",
+                "actionness_target_share_action", "actionness_auc", "context_class_collapse"):
+        assert 0 <= found[key] <= 1, key
+    assert found["probe_action_acc"] > 1 / 12 and found["model_vs_probe"] > 0  # 12 labels: above chance
+    assert set(found["hit@1"]) == {"average", "actionness"} and set(found["context_own_label"]) == {"before", "after"}
+
+
 def test_domain_transfer_rounds_and_tensorboard_logs(demo_run):
     root = demo_run["summary"]["pipeline_root"]
     [rounds_file] = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f == "rounds.json"]
