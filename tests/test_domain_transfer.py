@@ -360,7 +360,7 @@ def test_inputs_that_cannot_train_are_refused_up_front(case):
     expected = {"no images of a class": "no web images for 'C'",
                 "no frames of a class": "no training videos for 'B': every action with eval videos needs videos",
                 "NaN frames": "training frames' features hold NaN",
-                "NaN images": "images' features hold NaN", "no validation": "validation frames; got 12, 6 and 0"}
+                "NaN images": "images' features hold NaN", "no validation": "validation frames; got 12, 6 and 0 .*see the rejected.jsonl"}
     with pytest.raises(UserError, match=expected[case]):
         dt.run(frames, images, validation, 3, TINY, ["A", "B", "C"])
 

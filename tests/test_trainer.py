@@ -320,7 +320,7 @@ def test_settings_that_would_fail_late_are_refused_up_front(custom, message):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("no eval videos", "the eval split holds no videos"),
+    ("no eval videos", "the eval split holds no videos .*see VideoIngest.s rejected.jsonl"),
     ("label outside", f"10 train video\\(s\\) have label_index {CLASSES - 1}, outside the {CLASSES - 1} classes"),
     ("eval of another size", f"the eval split's features have {D + 1} dimensions, not {D}"),
 ])

@@ -101,7 +101,8 @@ def check_records(files: Files, split: str, classes: int, dim: int) -> np.ndarra
     labels = np.array([f[names.LABEL_INDEX] for f in found], np.int64)
     if not len(labels):
         raise UserError(f"the {split} split holds no videos ({files}): training needs train videos, and model "
-                        "selection (early stopping, the kept epoch) eval videos")
+                        "selection (early stopping, the kept epoch) eval videos (were they all rejected at ingestion?"
+                        " see VideoIngest's rejected.jsonl)")
     outside = labels[(labels < 0) | (labels >= classes)]
     if len(outside):
         raise UserError(f"{len(outside)} {split} video(s) have label_index {int(outside[0])}, outside the "

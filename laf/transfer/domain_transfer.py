@@ -507,7 +507,8 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
     the training frames' moments (mean, std)."""
     if len(frames) == 0 or len(images) == 0 or len(validation) == 0:
         raise UserError(f"domain transfer needs training frames, images and validation frames; got "
-                        f"{len(frames)}, {len(images)} and {len(validation)}")
+                        f"{len(frames)}, {len(images)} and {len(validation)} (an empty one: were its videos or"
+                        " images all rejected at ingestion? see the rejected.jsonl beside its records)")
     if not (frames.dim == images.dim == validation.dim):
         raise UserError(f"feature sizes differ: frames {frames.dim}, images {images.dim}, "
                         f"validation {validation.dim}")
