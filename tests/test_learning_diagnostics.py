@@ -1,5 +1,5 @@
-"""bench/learning_diagnostics.py: user mistakes are one line, not a traceback (the numbers
-themselves are checked on a real run by tests/test_trainer.py and in laf.evaluate.diagnostics)."""
+"""bench/learning_diagnostics.py: user mistakes are one line, not a traceback (its JSON on a real run
+is checked by tests/test_pipeline.py, the numbers' functions in tests/test_diagnostics.py)."""
 
 from bench import learning_diagnostics
 from bench_helpers import last_json

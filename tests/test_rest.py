@@ -276,6 +276,8 @@ HTTP2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"
            .encode()), UserError, re.escape(f"answered HTTP 400: {rest.NOT_FINITE}") + "$"),
     (_http("400 Bad Request", b'{"error": "Matrix size-incompatible\\n\\t [[{{node b}}]]"}'), UserError,
      "answered HTTP 400: Matrix size-incompatible$"),
+    (_http("502 Bad Gateway", b"<html>\n<h1>502 Bad Gateway</h1>\n</html>"), rest.ServerUnavailable,
+     "answered HTTP 502: <html>$"),  # a proxy's page: one line
 ])
 def test_answers_that_are_no_rest_answer_are_one_line_user_errors(answer, error, match):
     """Before: a traceback (http.client's BadStatusLine and IncompleteRead are no OSError; a JSON

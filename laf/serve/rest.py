@@ -146,7 +146,7 @@ def _error_text(text: bytes) -> str:
     try:
         return _plain(str(json.loads(text)["error"]))
     except (ValueError, KeyError, TypeError):
-        return text[:200].decode("utf-8", "replace") or "(empty body)"
+        return first_line(text[:200].decode("utf-8", "replace"), "(empty body)")  # a proxy's HTML page: one line
 
 
 def _plain(message: str) -> str:
