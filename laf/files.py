@@ -40,6 +40,13 @@ def join(base: str, *names: str) -> str:
     return "/".join([base.rstrip("/"), *names]) if names else base
 
 
+def wire_text(text: str) -> str:
+    """``text`` as strict UTF-8 takes it (Beam's str coder, an error message): a file name the OS
+    listed in another encoding (Latin-1's ``café``, a surrogate escape in the str) with its odd
+    bytes as ``\\xe9``. Why: one such name in a Beam key stopped the whole run."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def shown(path: str) -> str:
     """A local path made absolute; a remote URI (gs://) as it is (abspath would make it a local path)."""
     return path if is_remote(path) else os.path.abspath(local(path))

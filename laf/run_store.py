@@ -79,6 +79,11 @@ def latest(artifacts: Sequence[Any]):
     return max(live, key=lambda a: a.id) if live else None
 
 
+def serving_dir(model_uri: str) -> str:
+    """The SavedModel folder of a Trainer's Model artifact (TFX's ``Format-Serving``)."""
+    return files.join(model_uri, "Format-Serving")
+
+
 def pushed_destination(pushed) -> Optional[str]:
     """Where a ``PushedModel`` artifact's model was pushed; None when it was not (not blessed)."""
     props = pushed.custom_properties

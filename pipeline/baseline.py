@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from laf import files, run_store
 from laf.errors import first_line
 from laf.ingest.backbones import BACKBONES, PUBLIC_WEIGHTS, BackboneConfig
 from pipeline.config import PipelineConfig
 from schemas.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from laf.serve.localize import IngestSettings
 
 
 def latest_blessed_model(pipeline_root: str, pipeline_name: str) -> Optional[str]:
@@ -38,7 +41,7 @@ def latest_blessed_model(pipeline_root: str, pipeline_name: str) -> Optional[str
     blessed = {a.custom_properties["current_model_id"].int_value for a in live
                if kinds.get(a.type_id) == "ModelBlessing" and a.custom_properties["blessed"].int_value == 1}
     model = run_store.latest([a for a in live if kinds.get(a.type_id) == "Model" and a.id in blessed])
-    return files.join(model.uri, "Format-Serving") if model is not None else None
+    return run_store.serving_dir(model.uri) if model is not None else None
 
 
 def _same_weights(had: str, wanted: str) -> bool:
@@ -54,18 +57,17 @@ def mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
     A model or store it cannot read is a reason too: the check advises, it never stops a run."""
     if not os.path.isfile(cfg.metadata_path):
         return None
-    try:
-        return _mismatch(cfg, vocabulary)
-    except Exception as e:  # noqa: BLE001 -- unreadable assets, store or weights: no baseline, said why
-        return f"it cannot be compared ({type(e).__name__}: {first_line(str(e))})"
+    return _advised(_mismatch, cfg, vocabulary)
 
 
 def _mismatch(cfg: PipelineConfig, vocabulary: Vocabulary) -> Optional[str]:
+    from laf.serve.localize import IngestSettings
+
     model = latest_blessed_model(cfg.pipeline_root, cfg.pipeline_name)
     if model is None:
         return None
-    return _differs(model, BackboneConfig.from_properties(dataclasses.asdict(cfg.features)), float(cfg.features.fps),
-                    vocabulary)
+    features = BackboneConfig.from_properties(dataclasses.asdict(cfg.features))
+    return _differs(model, IngestSettings(features, float(cfg.features.fps), vocabulary))
 
 
 def differs(model: str, candidate: str) -> Optional[str]:
@@ -75,16 +77,24 @@ def differs(model: str, candidate: str) -> Optional[str]:
     unchanged rerun's resolver skips as the run's own."""
     from laf.serve import assets
 
-    try:
+    def compare() -> Optional[str]:
         wanted = assets.load(candidate)
         if wanted is None or wanted.vocabulary is None:
             return "this run's model carries no features.json or labels.json to compare with"
-        return _differs(model, wanted.backbone, wanted.fps, wanted.vocabulary)
-    except Exception as e:  # noqa: BLE001 -- unreadable assets or weights: no baseline, said why
+        return _differs(model, wanted)
+
+    return _advised(compare)
+
+
+def _advised(check: Callable[..., Optional[str]], *args) -> Optional[str]:
+    """``check``'s reason, or that of its failure: unreadable assets, store or weights mean no baseline."""
+    try:
+        return check(*args)
+    except Exception as e:  # noqa: BLE001 -- said why, never stops a run
         return f"it cannot be compared ({type(e).__name__}: {first_line(str(e))})"
 
 
-def _differs(model: str, wanted: BackboneConfig, fps: float, vocabulary: Vocabulary) -> Optional[str]:
+def _differs(model: str, wanted: IngestSettings) -> Optional[str]:
     from laf.serve import assets
 
     carried = assets.load(model)
@@ -96,12 +106,12 @@ def _differs(model: str, wanted: BackboneConfig, fps: float, vocabulary: Vocabul
         size = b.input_size or BACKBONES.get(b.name, (None, None, "?"))[2]  # a backbone this version lacks: not ours
         return f"{b.name}, layer {b.layer or 'top'}, {size} px, {fps:g} fps"
 
-    trained, ingested = features(had, carried.fps), features(wanted, fps)
+    trained, ingested = features(had, carried.fps), features(wanted.backbone, wanted.fps)
     if trained != ingested:
         return f"it was trained on other features ({trained}; this run: {ingested})"
-    if not _same_weights(had.weights, wanted.weights):
+    if not _same_weights(had.weights, wanted.backbone.weights):
         return f"it was trained with other backbone weights ({os.path.basename(had.weights)})"
-    if carried.vocabulary.labels != vocabulary.labels:  # the indices the Evaluator scores by
+    if carried.vocabulary.labels != wanted.vocabulary.labels:  # the indices the Evaluator scores by
         return (f"it was trained on other labels ({len(carried.vocabulary)} labels; this run:"
-                f" {len(vocabulary)})")
+                f" {len(wanted.vocabulary)})")
     return None

@@ -5,7 +5,7 @@ import os
 
 import apache_beam as beam
 
-from laf import tfrecords
+from laf import files, tfrecords
 from laf.ingest import rejects, sorted_files
 from file_tree import file_bytes
 
@@ -67,4 +67,4 @@ def test_a_latin1_name_has_a_spread_key_and_a_key_beam_can_encode():
     _, key, line = sorted_files.duplicate(name, name, "A:b", "/crawl/x.mp4", "A:b")
     assert key == "/crawl/caf\\xe9.mp4" and key.encode("utf-8")
     assert json.loads(line)["source"] == name
-    assert sorted_files.wire_text("/crawl/café.mp4") == "/crawl/café.mp4"  # UTF-8 names unchanged
+    assert files.wire_text("/crawl/café.mp4") == "/crawl/café.mp4"  # UTF-8 names unchanged

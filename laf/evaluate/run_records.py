@@ -60,7 +60,7 @@ def _model_dir(store) -> Optional[str]:
     destination = run_store.pushed_destination(pushed) if pushed is not None else None
     if destination:
         inputs = run_store.producer_inputs(store, run_store.producers(store, pushed)).get("model", [])
-        for copy in [destination, pushed.uri] + [files.join(m.uri, "Format-Serving") for m in inputs]:
+        for copy in [destination, pushed.uri] + [run_store.serving_dir(m.uri) for m in inputs]:
             if run_store.holds_model(copy):
                 if copy != destination:
                     log.warning("the pushed model %s is gone (moved or deleted); using the same model at %s",
@@ -73,7 +73,7 @@ def _model_dir(store) -> Optional[str]:
         _, outputs = run_store.latest_execution(store, TRAINER)
     except UserError:
         return None
-    return files.join(outputs["model"][0].uri, "Format-Serving")
+    return run_store.serving_dir(outputs["model"][0].uri)
 
 
 def trainer_config(store) -> Dict[str, object]:

@@ -142,7 +142,7 @@ class EmbedImages(beam.DoFn):
             batch = np.concatenate([batch, np.zeros((self._settings.batch_size - len(batch),) + batch.shape[1:],
                                                     batch.dtype)])
         features = self._model.run(batch)
-        for (item, sha, _), vector in zip(ready, features):  # the name as bytes: see sorted_files.wire_text
+        for (item, sha, _), vector in zip(ready, features):  # the name as bytes: see files.wire_text
             yield sha, (item.label, item.source.encode("utf-8", "surrogateescape"), vector)
 
     def teardown(self):

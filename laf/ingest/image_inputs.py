@@ -45,7 +45,7 @@ def list_folder(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
             items.append(ImageItem("", path))
             continue
         if not _utf8(name):  # a label is text in labels.json and in every record: it must be one
-            raise UserError(f"{path.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')}/: the"
+            raise UserError(f"{files.wire_text(path)}/: the"
                             " label folder's name is not UTF-8 text (an old crawl's Latin-1?): rename it")
         label = check_label(folder_label(name, vocabulary), f"{path}/")
         found = [f"{d.rstrip('/')}/{f}" for d, _, fs in files.walk(path) for f in sorted(fs)

@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Tuple, Union
 import apache_beam as beam
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
+from laf import files
 from laf.ingest import rejects
 from laf.ingest.runners import portable_key
 
@@ -53,14 +54,7 @@ def duplicate(key: str, source: str, label: str, kept: str, kept_label: str, **m
     """A dropped duplicate as a line of ``duplicates.jsonl``, naming the copy kept."""
     line = json.dumps({"source": source, "label": label, "kept": kept, "kept_label": kept_label, **more},
                       sort_keys=True)
-    return DUPLICATE, wire_text(key), line
-
-
-def wire_text(text: str) -> str:
-    """``text`` as Beam's coders take it: a file name the OS listed in another encoding than
-    UTF-8 (Latin-1's ``café``, a surrogate escape in the str) with its odd bytes as ``\\xe9``. Why:
-    Beam encodes str as strict UTF-8, and one such name stopped the whole run."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return DUPLICATE, files.wire_text(key), line
 
 
 def spread_key(record_id: str) -> str:

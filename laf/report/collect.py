@@ -144,7 +144,7 @@ def _predict(model_uri: str, records: Iterable, batch_size: int = 8):
     one, else ``i / fps``."""
     import tensorflow as tf
 
-    serving_dir = os.path.join(model_uri, "Format-Serving")
+    serving_dir = run_store.serving_dir(model_uri)
     if not tf.io.gfile.exists(serving_dir):
         raise UserError(f"{serving_dir} not found: the Model artifact has no serving export")
     fn = tf.saved_model.load(serving_dir).signatures["serving_default"]
@@ -299,7 +299,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     model = run_store.latest(inputs.get("model", [])) or _output_of_node(store, TRAINER_ID, "Model")
     examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
     # the model's own labels first: a later run stopped midway may have ingested another vocabulary
-    vocabulary = model and model_vocabulary(os.path.join(model.uri, "Format-Serving"))
+    vocabulary = model and model_vocabulary(run_store.serving_dir(model.uri))
     ingested = None if vocabulary is not None else run_store.latest(
         store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
     if model is None or examples is None or (vocabulary is None and ingested is None):
