@@ -54,7 +54,7 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf import demo_data, run_store  # noqa: E402
+from laf import demo_data, files, run_store  # noqa: E402
 from laf.commands.demo_data import add_shape_arguments, shape  # noqa: E402
 from laf.demo_data import DemoConfig  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
@@ -351,7 +351,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     run = run_records.locate(root)
     vocabulary = Vocabulary.load(run.vocabulary)
     records, gt_note = run_records.scored_records(run, vocabulary)
-    files = write_splits(records, args.work_dir)
+    split_files = write_splits(records, args.work_dir)
     base, localize, whose = run_settings(run, args.demo_output)
     n_ambiguous = sum(len(r.ambiguous) for r in records["test"])
     notes = [gt_note, f"trainer: {whose}, epochs={args.epochs or base.get('epochs')};"
@@ -374,7 +374,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
         for seed in seeds:
             start = time.time()
             config = trainer_config(base, method, seed, run.vocabulary, localize, args.epochs)
-            net, _, _, history = train(config, files["train"], files["eval"],
+            net, _, _, history = train(config, split_files["train"], split_files["eval"],
                                        os.path.join(args.work_dir, "logs", f"{method}-{seed}"))
             outs = outputs(net, records["test"])
             scores = evaluate(outs, records["test"], vocabulary, evaluation.LocalizeConfig(**localize))
@@ -387,8 +387,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     table = markdown(results, image, seeds, notes)
     print(table)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table)
+        files.write_atomic(args.markdown, table.encode("utf-8"))
     profiles = {m: diagnostics.mean_profile(runs) for m, runs in profile_runs.items() if runs}
     if args.plot:
         from laf.report.page import profile_figure

@@ -103,11 +103,16 @@ def maps(model, records, labels: List[str], config: online.OnlineConfig) -> Dict
 
 # --- the stream --------------------------------------------------------------------------------
 
+def _quoted(path: str) -> str:
+    """``path`` in quotes for FFmpeg's concat listing (a quote in a name closes, escapes and reopens)."""
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
 def concat_ts(videos: List[str], path: str, loops: int = 1) -> str:
     """One MPEG-TS of the videos in order (streams copied), ``loops`` times over."""
     listing = path + ".txt"
     with open(listing, "w") as f:
-        f.writelines(f"file '{os.path.abspath(v)}'\n" for _ in range(loops) for v in videos)
+        f.writelines(f"file {_quoted(os.path.abspath(v))}\n" for _ in range(loops) for v in videos)
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
                     "-i", listing, "-map", "0:v", "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "mpegts", path],
                    check=True)

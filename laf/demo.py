@@ -54,13 +54,14 @@ def prepare(output: str = DEMO_FOLDER, scale: float = DEMO_SCALE, seed: int = 0,
 
 def summarize(cfg: PipelineConfig, report: Optional[str] = None,
               metrics: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
-    """Metrics of the latest evaluation (``metrics`` when the caller already read them), the
-    pushed model's path and where everything is."""
+    """Metrics of the latest finished Evaluator's evaluation (``metrics`` when the caller already read
+    them), the latest Pusher's model path and where everything is."""
     from laf import run_store
 
     store = run_store.open_store(cfg.pipeline_root)
-    evaluation, blessing, pushed = (run_store.latest(store.get_artifacts_by_type(t))
-                                    for t in ("ModelEvaluation", "ModelBlessing", "PushedModel"))
+    evaluated = run_store.latest_outputs(store, run_store.EVALUATOR)  # a cached rerun's: an earlier run's artifacts
+    evaluation, blessing = (run_store.latest(evaluated.get(key, [])) for key in ("evaluation", "blessing"))
+    pushed = run_store.latest(run_store.latest_outputs(store, run_store.PUSHER).get("pushed_model", []))
     if metrics is None and evaluation is not None:
         try:
             metrics = run_store.eval_metrics(evaluation.uri)[0]
@@ -79,8 +80,7 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
 
 def write_summary(output: str, summary: Dict[str, Any]) -> str:
     path = os.path.join(output, SUMMARY_FILE)
-    with open(path, "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
+    files.write_atomic(path, json.dumps(summary, indent=2, sort_keys=True).encode())
     return path
 
 

@@ -48,6 +48,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from laf import files
 from laf.cpu import usable_cores
 from laf.errors import UserError
 
@@ -685,10 +686,7 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
                      "note": ("no pretrained weights offline: demo_backbone() calibrates a random-init "
                               "backbone's BatchNorm statistics on these media")},
     }
-    partial = os.path.join(output_dir, "demo_data.json.partial")
-    with open(partial, "w") as f:  # whole or not at all: an interrupted write must not leave half a file
-        json.dump(info, f, indent=1)
-    os.replace(partial, os.path.join(output_dir, "demo_data.json"))
+    files.write_atomic(os.path.join(output_dir, "demo_data.json"), json.dumps(info, indent=1).encode())
     os.remove(os.path.join(output_dir, PARTIAL))
     return info
 

@@ -132,6 +132,19 @@ def read_bytes(uri: str) -> bytes:
         return f.read()
 
 
+def write_atomic(path: str, data: bytes) -> None:
+    """Write a local file whole or not at all: a partial file beside it, renamed over it. Why: a
+    killed or failed write (a full disk) must leave the previous file, not half of a new one."""
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        with open(partial, "wb") as f:
+            f.write(data)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
 def read_text(path: str, what: str = "file") -> str:
     """A (local or gfile) UTF-8 text file's content; ``UserError`` naming ``what`` if it is missing,
     a folder or not UTF-8."""

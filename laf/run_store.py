@@ -90,6 +90,14 @@ def pushed_destination(pushed) -> Optional[str]:
     return props["pushed_destination"].string_value if props["pushed"].int_value else None
 
 
+TRAINER = "tfx.components.trainer.component.Trainer"
+EVALUATOR = "tfx.components.evaluator.component.Evaluator"
+PUSHER = "tfx.components.pusher.component.Pusher"
+VIDEO_INGEST = "components.video_ingest.component.VideoIngest"
+DOMAIN_TRANSFER = "components.domain_transfer.component.DomainTransfer"
+IMAGE_INGEST = "components.image_ingest.component.ImageIngest"
+
+
 def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, List[Any]]]:
     """(execution properties, output artifacts by channel key) of the latest finished (or cached)
     execution of the component type ``type_name`` (``components.<module>.component.<Class>``)."""
@@ -102,6 +110,30 @@ def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, L
     run = max(runs, key=lambda e: e.id)
     props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
     return props, artifacts_by_key(store, [run.id], metadata_store_pb2.Event.OUTPUT)
+
+
+def latest_outputs(store, type_name: str) -> Dict[str, List[Any]]:
+    """Output artifacts by channel key of the latest finished (or cached) execution of the component
+    type ``type_name``; {} when none finished. Why by execution, not the highest artifact id: a cached
+    rerun links the artifacts of an earlier run, whose ids are lower than any run's in between."""
+    try:
+        return latest_execution(store, type_name)[1]
+    except UserError:
+        return {}
+
+
+def upstream(store, artifact, key: str):
+    """The input ``key`` of the execution that output ``artifact`` (its lineage), or None."""
+    return latest(producer_inputs(store, producers(store, artifact)).get(key, []))
+
+
+def beside(store, artifact, key: str):
+    """The output ``key`` of the execution that output ``artifact`` (e.g. the rounds made with the
+    scored examples), or None."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    made = producers(store, artifact)
+    return latest(artifacts_by_key(store, made, metadata_store_pb2.Event.OUTPUT).get(key, [])) if made else None
 
 
 def producers(store, artifact) -> List[int]:

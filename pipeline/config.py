@@ -110,8 +110,8 @@ class TrainerConfig:
 
 @dataclasses.dataclass
 class EvaluationConfig:
-    hit1_floor: float = 0.0           # bless only at or above this video Hit@1 ...
-    window: int = 10                  # ... and not worse than the last blessed model
+    hit1_floor: float = 0.0           # bless only at or above this video Hit@1, and not worse than the last blessed model
+    window: int = 10                  # sliding-window length in time steps (10 = the paper's; 5 s at 2 fps)
     # window lengths as multiples of `window`, for models with actionness (laf.evaluate.evaluation.window_scores);
     # [1.0] = the paper's single window
     scales: List[float] = dataclasses.field(default_factory=lambda: [0.4, 0.6, 1.0, 1.6])
@@ -432,17 +432,21 @@ def _warn_unused(cfg: PipelineConfig, source: str) -> None:
     """A setting changed from its default that the chosen options never read is said, not silently
     ignored (the user meant something by it; ``dump`` writes the defaults, which pass quietly).
     A warning, not an error: the run is still what the config asks for."""
-    for section, key, why in _unused(cfg.trainer, cfg.evaluation):
+    for section, key, why in _unused(cfg):
         if getattr(getattr(cfg, section), key) != getattr(_DEFAULTS[section], key):
             logging.warning("%s: %s.%s is unused: %s", source, section, key, why)
 
 
-_DEFAULTS = {"trainer": TrainerConfig(), "evaluation": EvaluationConfig()}
+_DEFAULTS = {"trainer": TrainerConfig(), "evaluation": EvaluationConfig(), "beam": BeamConfig()}
 
 
-def _unused(tr: TrainerConfig, ev: EvaluationConfig) -> List[Tuple[str, str, str]]:
+def _unused(cfg: PipelineConfig) -> List[Tuple[str, str, str]]:
     """(section, key, why) of each setting the chosen options never read."""
+    tr, ev = cfg.trainer, cfg.evaluation
     found = []
+    if cfg.beam.direct_running_mode == "in_memory":  # Beam's DirectRunner only logs it, deep in the run
+        found.append(("beam", "direct_num_workers", "the in_memory mode runs one worker; set direct_running_mode:"
+                      " multi_processing or multi_threading for more"))
     if tr.lr_schedule != "plateau":
         found += [("trainer", key, f"it applies to lr_schedule: plateau only (a {tr.lr_schedule} schedule decays"
                    " by itself)") for key in ("lr_decay_factor", "lr_decay_patience")]

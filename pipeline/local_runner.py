@@ -170,13 +170,12 @@ def local_pipeline(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optio
                                                        cfg.data.taxonomy),
                     "images": fingerprint.image_inputs(cfg.data.images, cfg.features.weights)}
     unusable = baseline.mismatch(cfg, vocabulary)
-    if unusable:
+    if unusable:  # the resolver finds it so too (pipeline.resolver); said here, before the imports and ingestion
         print(f"note: the latest blessed model cannot be this run's baseline: {unusable}; the Evaluator runs without"
               " one (no change threshold), as on a first run", flush=True)
     return create_pipeline(cfg, metadata_connection_config=metadata, enable_cache=enable_cache,
                            input_fingerprints=fingerprints, vocabulary=vocabulary,
-                           schema_dir=schema_snapshot(cfg.pipeline_root), baseline=unusable is None,
-                           other_than_own=True)
+                           schema_dir=schema_snapshot(cfg.pipeline_root), other_than_own=True)
 
 
 def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs] = None) -> None:
@@ -191,9 +190,6 @@ def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs]
               f" it, which this run reused from cache", flush=True)
 
 
-PUSHER = "tfx.components.pusher.component.Pusher"
-
-
 def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
     """Put the latest push back where it went, if it was deleted since (returns where). Why: the
     Pusher's cache key is its model, blessing and destination folder, not what that folder still
@@ -202,7 +198,7 @@ def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
     ``saved_model.pb`` last, so TF Serving never loads half a model."""
     from tfx.utils import io_utils
 
-    _, outputs = run_store.latest_execution(run_store.open_store(cfg.pipeline_root), PUSHER)
+    _, outputs = run_store.latest_execution(run_store.open_store(cfg.pipeline_root), run_store.PUSHER)
     [pushed] = outputs["pushed_model"]
     destination = run_store.pushed_destination(pushed)
     if not destination or run_store.holds_model(destination):

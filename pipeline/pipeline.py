@@ -51,7 +51,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     project_dir: Optional[str] = None,
                     input_fingerprints: Optional[Mapping[str, str]] = None,
                     vocabulary: Optional[Vocabulary] = None,
-                    schema_dir: Optional[str] = None, baseline: bool = True,
+                    schema_dir: Optional[str] = None,
                     other_than_own: bool = False) -> tfx.dsl.Pipeline:
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
@@ -62,11 +62,10 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     them (a compiled spec) the Evaluator learns activities from the test videos' records.
     ``schema_dir``: a folder holding copies of the schema files whose path names their content
     (``pipeline.local_runner.schema_snapshot``), because TFX's cache keys ImportSchemaGen by the path it
-    reads: a schema changed at the same path would be reused from cache. ``baseline``: False leaves
-    the Evaluator without the latest blessed model (``pipeline.baseline``: one trained on other
-    features or labels), as on a first run; ``other_than_own`` (a local run): the baseline is the
-    latest blessed model other than the run's own (``pipeline.resolver``), so an unchanged rerun
-    reuses the Evaluator and Pusher instead of pushing the same model again."""
+    reads: a schema changed at the same path would be reused from cache. ``other_than_own`` (a local
+    run): the baseline is the latest blessed model other than the run's own, and none when it was
+    trained on other features or labels (``pipeline.resolver``), so an unchanged rerun reuses the
+    Evaluator and Pusher instead of pushing the same model again."""
     from laf.evaluate.tfma_metrics import eval_config
 
     ingestion_code = code_version.code_version(entries=code_version.INGESTION)  # a compiled spec's too
@@ -115,10 +114,10 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
         else tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing), **own,
-    ).with_id("latest_blessed_model_resolver") if baseline else None
+    ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"] if resolver else None, example_splits=["test"],
+        baseline_model=resolver.outputs["model"], example_splits=["test"],
         eval_config=eval_config(cfg.evaluation, vocabulary=vocabulary))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
@@ -126,7 +125,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
 
     components = [video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer,
-                  *([resolver] if resolver else []), evaluator, pusher]
+                  resolver, evaluator, pusher]
     if cfg.pipeline_name in {c.id for c in components}:  # TFX refuses it with a RuntimeError, after the imports
         raise UserError(f"pipeline_name {cfg.pipeline_name!r} is the id of one of the pipeline's components;"
                         " choose another name")

@@ -6,6 +6,7 @@ import json
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from bench_helpers import context_id, mlmd_store, put_execution
+from laf import run_store
 from pipeline import baseline
 from pipeline.config import FeaturesConfig, PipelineConfig
 from schemas.vocabulary import Vocabulary
@@ -28,10 +29,10 @@ def _blessed_model(root, name: str, blessed: int, vocabulary: Vocabulary, fps: f
         {"backbone": {"name": "mobilenet_v3_small", "weights": "backbone.weights.h5" if weights else "none",
                       "layer": None, "input_size": size}, "fps": fps}))
     store = mlmd_store(str(root / "metadata.sqlite"))
-    put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE,
+    put_execution(store, run_store.TRAINER, pb.Execution.COMPLETE,
                   outputs={"model": ("Model", root / name, True)})
     [model] = [a for a in store.get_artifacts_by_type("Model") if a.uri == str(root / name)]
-    put_execution(store, "evaluator.component.Evaluator", pb.Execution.COMPLETE,
+    put_execution(store, run_store.EVALUATOR, pb.Execution.COMPLETE,
                   outputs={"blessing": ("ModelBlessing", root / f"{name}-blessing", True)}, inputs={"model": model.id})
     [blessing] = [a for a in store.get_artifacts_by_type("ModelBlessing") if a.uri == str(root / f"{name}-blessing")]
     blessing.custom_properties["blessed"].int_value = blessed
@@ -78,3 +79,28 @@ def test_weights_files_are_compared_by_their_bytes_and_an_unreadable_model_is_no
     assert baseline.mismatch(cfg, LABELS) == "it was trained with other backbone weights (backbone.weights.h5)"
     (root / "copy" / "Format-Serving" / "assets" / "features.json").write_text("{not json")
     assert baseline.mismatch(cfg, LABELS).startswith("it cannot be compared (UserError: ")
+
+
+def test_a_local_run_keeps_its_resolver_when_the_latest_blessed_model_is_no_baseline(tmp_path, capsys):
+    """The resolver (``pipeline.resolver``) itself refuses such a model. Before, the note also took the
+    resolver node out, which changed the Evaluator's input keys and so its cache key: rerunning an
+    earlier configuration after another one's model was blessed evaluated the reused model again and
+    pushed it as a new version."""
+    from laf.ingest.manifest import Manifest
+    from pipeline import local_runner
+    from pipeline.config import DataConfig
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "videos.csv").write_text("video_id,uri,label\n")
+    (tmp_path / "images" / "Pool:Crawl").mkdir(parents=True)
+    (tmp_path / "images" / "Pool:Crawl" / "a.jpg").write_bytes(b"not decoded here")
+    cfg = PipelineConfig(pipeline_name=PIPELINE, pipeline_root=str(root), serving_dir=str(tmp_path / "serving"),
+                         data=DataConfig(videos=str(tmp_path / "videos.csv"), images=str(tmp_path / "images")),
+                         features=FeaturesConfig(backbone="mobilenet_v3_small", weights="none", input_size=224, fps=1.0))
+    _blessed_model(root, "faster", 1, LABELS, fps=2.0)
+    pipeline = local_runner.local_pipeline(cfg, inputs=(Manifest([], []), LABELS))
+    assert "cannot be this run's baseline: it was trained on other features" in capsys.readouterr().out
+    [evaluator] = [c for c in pipeline.components if c.id == "Evaluator"]
+    assert "baseline_model" in evaluator.inputs
+    assert "latest_blessed_model_resolver" in {c.id for c in pipeline.components}

@@ -137,12 +137,90 @@ def test_a_rerun_stopped_before_its_evaluator_is_named_beside_the_earlier_run_s_
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
     kind = store.put_context_type(pb.ContextType(name="pipeline_run"))
     first, second = store.put_contexts([pb.Context(type_id=kind, name=name) for name in ("run-1", "run-2")])
-    evaluator = put_execution(store, "evaluator.component.Evaluator", pb.Execution.COMPLETE,
+    evaluator = put_execution(store, run_store.EVALUATOR, pb.Execution.COMPLETE,
                               {"evaluation": ("ModelEvaluation", tmp_path / "eval", True)})
     store.put_attributions_and_associations([], [pb.Association(context_id=first, execution_id=evaluator)])
     [evaluation] = store.get_artifacts_by_type("ModelEvaluation")
     assert collect._older_run(store, run_store.producers(store, evaluation)) == [
-        "the metrics, model, per-class AP and timelines are from run run-1; the latest run run-2 has no finished"
-        " Evaluator (stopped, or still running), and its domain-transfer rounds may be the ones shown"]
+        "the metrics, model, per-class AP, timelines and domain-transfer rounds are from run run-1; the latest run"
+        " run-2 has no finished Evaluator (stopped, or still running)"]
     store.put_attributions_and_associations([], [pb.Association(context_id=second, execution_id=evaluator)])
     assert collect._older_run(store, run_store.producers(store, evaluation)) == []  # a cached rerun's: the latest has it
+
+
+
+STAGES = ("ImageIngest", "VideoIngest", "DomainTransfer", "Trainer", "Evaluator", "Pusher")
+
+
+def _pipeline_run(store, root, n: int, cached_from: dict = None, last: str = "Pusher") -> dict:
+    """One run's executions from ImageIngest up to ``last`` (of :data:`STAGES`), with fresh artifacts
+    under ``root/run{n}``, or, given an earlier run's artifacts, a cached rerun of them (new CACHED
+    executions linking the earlier artifacts, as TFX publishes them); its artifact ids by key."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from bench_helpers import put_execution
+
+    ids: dict = {}
+    plan = [(run_store.IMAGE_INGEST, {"images": "Examples"}, {}),
+            (run_store.VIDEO_INGEST, {"videos": "Examples", "vocabulary": "LabelVocabulary"}, {}),
+            (run_store.DOMAIN_TRANSFER, {"scored_examples": "Examples", "rounds": "laf.DomainTransferRounds"},
+             {"videos": "videos", "images": "images"}),
+            (run_store.TRAINER, {"model": "Model"}, {"examples": "scored_examples"}),
+            (run_store.EVALUATOR, {"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
+             {"model": "model", "examples": "videos"}),
+            (run_store.PUSHER, {"pushed_model": "PushedModel"}, {"model": "model"})]
+    for type_name, made, inputs in plan[:STAGES.index(last) + 1]:
+        if cached_from:
+            put_execution(store, type_name, pb.Execution.CACHED, inputs={k: ids[v] for k, v in inputs.items()},
+                          reused={k: cached_from[k] for k in made})
+            ids.update({k: cached_from[k] for k in made})
+        else:
+            put_execution(store, type_name, pb.Execution.COMPLETE,
+                          {k: (kind, root / f"run{n}" / k, True) for k, kind in made.items()},
+                          {k: ids[v] for k, v in inputs.items()})
+            ids.update({a.uri.rsplit("/", 1)[-1]: a.id for a in store.get_artifacts()
+                        if a.uri.startswith(str(root / f"run{n}"))})
+    return ids
+
+
+def _lineage(found) -> dict:
+    return {k: getattr(found, k).id for k in ("model", "examples", "rounds", "images")}
+
+
+def test_a_cached_rerun_reports_its_own_run_not_the_one_with_the_newest_ids(tmp_path):
+    """Runs A, B, then A again from cache: the cached executions link A's artifacts, whose ids are
+    lower than B's. The report, `laf run`'s summary and the benches show A's evaluation, model,
+    rounds, web images and push (before: B's, the highest ids of each type)."""
+    from bench_helpers import mlmd_store
+    from laf import demo
+    from laf.evaluate import run_records
+    from pipeline.config import PipelineConfig
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    a = _pipeline_run(store, tmp_path, 1)
+    for n, root in enumerate([a, _pipeline_run(store, tmp_path, 2)], 1):
+        [pushed] = store.get_artifacts_by_id([root["pushed_model"]])
+        pushed.custom_properties["pushed"].int_value = 1
+        pushed.custom_properties["pushed_destination"].string_value = str(tmp_path / "serving" / str(n))
+        store.put_artifacts([pushed])
+        (tmp_path / "serving" / str(n)).mkdir(parents=True)
+        (tmp_path / "serving" / str(n) / "saved_model.pb").write_bytes(b"")
+    _pipeline_run(store, tmp_path, 3, cached_from=a)
+    found = collect.sources(store)
+    assert _lineage(found) == {"model": a["model"], "examples": a["videos"], "rounds": a["rounds"], "images": a["images"]}
+    assert found.evaluation.id == a["evaluation"]
+    summary = demo.summarize(PipelineConfig(pipeline_root=str(tmp_path), serving_dir=str(tmp_path / "serving")))
+    assert summary["pushed_model"] == run_records._model_dir(store) == str(tmp_path / "serving" / "1")
+
+
+def test_without_an_evaluation_the_report_follows_the_trained_model_not_a_later_domain_transfer(tmp_path):
+    """Run A stopped after its Trainer, run B after its DomainTransfer: the report shows A's model
+    with the rounds, images and test videos it was trained from, not B's."""
+    from bench_helpers import mlmd_store
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    a = _pipeline_run(store, tmp_path, 1, last="Trainer")
+    _pipeline_run(store, tmp_path, 2, last="DomainTransfer")
+    found = collect.sources(store)
+    assert found.evaluation is None
+    assert _lineage(found) == {"model": a["model"], "examples": a["videos"], "rounds": a["rounds"], "images": a["images"]}

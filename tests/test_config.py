@@ -234,6 +234,20 @@ def test_settings_the_chosen_model_never_reads_are_said_to_be_unused(data_dir, c
     assert (unused in caplog.text) if unused else ("unused" not in caplog.text)
 
 
+@pytest.mark.parametrize("beam, unused", [
+    ({"direct_num_workers": 4}, True),  # Beam runs one worker in_memory and only logs it, deep in the run
+    ({"direct_num_workers": 0}, True),
+    ({"direct_num_workers": 4, "direct_running_mode": "multi_processing"}, False),
+    ({"direct_running_mode": "multi_threading"}, False),
+])
+def test_workers_beside_the_in_memory_mode_are_said_to_be_unused(data_dir, caplog, beam, unused):
+    raw = {"data": {"videos": "videos.csv", "images": "images"}, "beam": beam}
+    with caplog.at_level("WARNING"):
+        config.load(_write(data_dir, raw))
+    said = "beam.direct_num_workers is unused: the in_memory mode runs one worker" in caplog.text
+    assert said == unused and ("unused" in caplog.text) == unused
+
+
 def test_run_thresholds_beside_one_window_length_are_unused_and_several_lengths_read_them(data_dir, caplog):
     raw = {"data": {"videos": "videos.csv", "images": "images"},
            "evaluation": {"scales": [1.0], "run_thresholds": [0.5]}}

@@ -72,3 +72,15 @@ def test_a_local_walk_follows_linked_folders_once_and_names_an_unreadable_one(tm
     monkeypatch.setattr(os, "scandir", scandir)  # os.walk lists with it (running as root, chmod 0 would not do)
     with pytest.raises(UserError, match=r"^cannot read folder .*batch2: Permission denied$"):
         list(files.walk(str(label)))
+
+
+def test_an_atomic_write_leaves_the_previous_file_whole_when_it_fails(tmp_path):
+    """The report page, summary.json and the paper table: a failed write keeps the old file and no
+    partial one (before, the file was emptied first and a crash left half a page)."""
+    path = str(tmp_path / "report.html")
+    files.write_atomic(path, b"first")
+    files.write_atomic(path, b"second")
+    assert open(path, "rb").read() == b"second"
+    with pytest.raises(TypeError):
+        files.write_atomic(path, "not bytes")  # fails inside the write
+    assert open(path, "rb").read() == b"second" and os.listdir(tmp_path) == ["report.html"]

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from laf import run_store
 from laf.evaluate import evaluation
 from laf.cli import main
 from laf.errors import UserError
@@ -81,7 +82,7 @@ def _ingest_run(pipeline_root, vocabulary_dir: str, backbone=BACKBONE) -> str:
     os.makedirs(pipeline_root, exist_ok=True)
     store = metadata_store.MetadataStore(
         metadata.sqlite_metadata_connection_config(os.path.join(pipeline_root, "metadata.sqlite")))
-    execution = pb.Execution(type_id=store.put_execution_type(pb.ExecutionType(name=localize.VIDEO_INGEST_TYPE)),
+    execution = pb.Execution(type_id=store.put_execution_type(pb.ExecutionType(name=run_store.VIDEO_INGEST)),
                              last_known_state=pb.Execution.COMPLETE)
     props = execution.custom_properties
     props["backbone"].string_value, props["weights"].string_value = backbone.name, backbone.weights

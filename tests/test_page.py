@@ -211,3 +211,12 @@ def test_screenshot(rendered, tmp_path):
     assert pixels.std() > 10  # the page drew something, not a blank canvas
     if os.environ.get("LAF_REPORT_SCREENSHOT"):
         shutil.copy(shot, os.environ["LAF_REPORT_SCREENSHOT"])
+
+
+def test_the_stop_reason_is_escaped_once(tmp_path):
+    """Before, the stop reason was escaped twice: the reader saw ``&lt;`` and ``&#x27;``."""
+    rounds = {"rounds": [{"round": 0, "images_kept": 9, "frames_kept": 40, "val_accuracy": 0.5}],
+              "chosen_round": 0, "stop_reason": "it's < theta1", "theta1": 0.1, "theta2": 0.5}
+    text = open(page.render(page.ReportData(metrics={}, rounds=rounds), str(tmp_path / "r.html")),
+                encoding="utf-8").read()
+    assert "The loop ended: it&#x27;s &lt; theta1." in text and "&amp;" not in text

@@ -222,6 +222,21 @@ def _latest_output(pipeline_root, component, key):
     return artifact.uri
 
 
+def test_the_report_finds_one_lineage_in_a_real_run(demo_run):
+    """The lineage the report follows (``collect.sources``: the Evaluator's inputs, the Trainer's
+    examples, the DomainTransfer that made them) holds in a real run: the execution types and input
+    keys it names are the pipeline's."""
+    from laf import run_store
+    from laf.report import collect
+
+    root = demo_run["summary"]["pipeline_root"]
+    found = collect.sources(run_store.open_store(root))
+    expected = {"model": (run_store.TRAINER, "model"), "examples": (run_store.VIDEO_INGEST, "examples"),
+                "rounds": (run_store.DOMAIN_TRANSFER, "rounds"), "images": (run_store.IMAGE_INGEST, "examples"),
+                "evaluation": (run_store.EVALUATOR, "evaluation")}
+    assert {k: getattr(found, k).uri for k in expected} == {k: _latest_output(root, *v) for k, v in expected.items()}
+
+
 def _artifact_contents(run, component, key):
     """{relative path: contents} of an output artifact: the list of records of a TFRecord file, the
     bytes of any other file, with the run's output folder written as ``<out>`` (records name their

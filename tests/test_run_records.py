@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from laf import tfrecords
+from laf import run_store, tfrecords
 from laf.errors import UserError
 from laf.evaluate import run_records
 from schemas.records import VideoRecord
@@ -67,11 +67,11 @@ def test_a_deleted_push_is_read_where_the_pusher_got_it_not_from_a_later_trainer
     from laf.evaluate import run_records
 
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
-    put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t1", True)})
+    put_execution(store, run_store.TRAINER, pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t1", True)})
     [pushed_model] = [a.id for a in store.get_artifacts_by_type("Model")]
-    put_execution(store, "pusher.component.Pusher", pb.Execution.COMPLETE,
+    put_execution(store, run_store.PUSHER, pb.Execution.COMPLETE,
                   {"pushed_model": ("PushedModel", tmp_path / "pusher", True)}, {"model": pushed_model})
-    put_execution(store, "trainer.component.Trainer", pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t2", True)})
+    put_execution(store, run_store.TRAINER, pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "t2", True)})
     [pushed] = store.get_artifacts_by_type("PushedModel")
     pushed.custom_properties["pushed"].int_value = 1
     pushed.custom_properties["pushed_destination"].string_value = str(tmp_path / "serving" / "7")

@@ -51,6 +51,13 @@ def test_exits_keep_their_status_and_still_end_in_json(capsys):
         strict_json.bench_main("b", lambda: parser.parse_args(["--help"]))
     assert "{" not in capsys.readouterr().out  # --help is no failure
 
+    def interrupted():
+        print("progress 3/10")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C still stops, after the line
+        strict_json.bench_main("b", interrupted)
+    assert last_json(capsys.readouterr().out) == {"bench": "b", "error": "interrupted"}
+
 
 def test_an_unexpected_error_keeps_its_traceback(capsys):
     def body():

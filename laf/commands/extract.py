@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     videos = sub.add_parser("videos", help="sample frames of untrimmed videos and extract CNN features")
     source = videos.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest", metavar="FILE",
-                        help="CSV or JSONL manifest: video, label[, id, split, segments, ambiguous]")
+                        help="CSV, TSV or JSONL manifest: video, label[, id, split, segments, ambiguous]")
     source.add_argument("--annotations", metavar="PATH",
                         help="THUMOS14 annotation folder or ActivityNet JSON (needs --videos)")
     videos.add_argument("--videos", metavar="DIR", help="folder of the annotated videos")
@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     features = sub.add_parser("features", help="import pre-extracted .npy [T, D] features (e.g. I3D)")
     features.add_argument("--manifest", required=True, metavar="FILE",
-                          help="CSV or JSONL manifest whose video column names .npy files")
+                          help="CSV, TSV or JSONL manifest whose video column names .npy files")
     features.add_argument("--rate", type=finite, required=True, help="feature rate, features per second")
     features.add_argument("--feature-dim", type=int, default=None, help="expected D (default: first file's)")
     _output_arguments(features)

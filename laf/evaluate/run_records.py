@@ -21,7 +21,6 @@ from schemas.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "components.{0}.component.{1}"
 SPLITS = ("train", "eval", "test")
 
 
@@ -42,21 +41,19 @@ class Run:
         return os.path.dirname(self.manifest)
 
 
-def _latest_outputs(store, module: str, cls: str) -> Tuple[Dict[str, object], Dict[str, str]]:
+def _latest_outputs(store, type_name: str) -> Tuple[Dict[str, object], Dict[str, str]]:
     """(execution properties, output uri by channel key) of a component's latest finished execution."""
-    props, outputs = run_store.latest_execution(store, COMPONENT.format(module, cls))
+    props, outputs = run_store.latest_execution(store, type_name)
     return props, {key: found[0].uri for key, found in outputs.items()}
-
-
-TRAINER = "tfx.components.trainer.component.Trainer"
 
 
 def _model_dir(store) -> Optional[str]:
     """Where the run's model is: the pushed copy if it is still there, else the same model where the
     Pusher got it (its own copy under the pipeline root, or its ``model`` input); without a push (not
     blessed) the latest finished Trainer's; None when no Trainer finished. Why the Trainer's, not
-    the latest ``Model``: DomainTransfer's image model is a ``Model`` too."""
-    pushed = run_store.latest(store.get_artifacts_by_type("PushedModel"))
+    the latest ``Model``: DomainTransfer's image model is a ``Model`` too. The push is the latest
+    Pusher's (:func:`run_store.latest_outputs`: a cached rerun's is an earlier run's artifact)."""
+    pushed = run_store.latest(run_store.latest_outputs(store, run_store.PUSHER).get("pushed_model", []))
     destination = run_store.pushed_destination(pushed) if pushed is not None else None
     if destination:
         inputs = run_store.producer_inputs(store, run_store.producers(store, pushed)).get("model", [])
@@ -70,7 +67,7 @@ def _model_dir(store) -> Optional[str]:
                     " and the model it was given" if inputs else " (its model input is not recorded)")
         return None
     try:
-        _, outputs = run_store.latest_execution(store, TRAINER)
+        _, outputs = run_store.latest_execution(store, run_store.TRAINER)
     except UserError:
         return None
     return run_store.serving_dir(outputs["model"][0].uri)
@@ -81,7 +78,7 @@ def trainer_config(store) -> Dict[str, object]:
     import json
 
     try:
-        props, _ = run_store.latest_execution(store, TRAINER)
+        props, _ = run_store.latest_execution(store, run_store.TRAINER)
     except UserError:
         return {}
     custom = props.get("custom_config")
@@ -90,9 +87,9 @@ def trainer_config(store) -> Dict[str, object]:
 
 def locate(pipeline_root: str) -> Run:
     store = run_store.open_store(pipeline_root)
-    ingest_props, ingest = _latest_outputs(store, "video_ingest", "VideoIngest")
-    transfer_props, transfer = _latest_outputs(store, "domain_transfer", "DomainTransfer")
-    _, images = _latest_outputs(store, "image_ingest", "ImageIngest")
+    ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
+    transfer_props, transfer = _latest_outputs(store, run_store.DOMAIN_TRANSFER)
+    _, images = _latest_outputs(store, run_store.IMAGE_INGEST)
     return Run(ingest["examples"], ingest["vocabulary"], transfer["scored_examples"], transfer["rounds"],
                images["examples"], str(ingest_props["manifest"]), transfer_props, _model_dir(store),
                trainer_config(store))

@@ -15,7 +15,6 @@ from laf import files, run_store
 from laf.errors import UserError
 from laf.report.page import RUN_METHOD, ReportData, VideoTimeline
 from laf.serve.localize import model_vocabulary
-from schemas import names
 
 # --- baselines -------------------------------------------------------------------------------------
 
@@ -65,39 +64,51 @@ def _profile(profile: Dict[str, Any]) -> Dict[str, List[Optional[float]]]:
 
 # --- collect: a finished LocalDagRunner run, through ML Metadata ------------------------------------
 
-VIDEO_INGEST_ID = "VideoIngest"
-TRAINER_ID = "Trainer"
-IMAGE_INGEST_ID = "ImageIngest"
-ROUNDS_TYPE = names.DOMAIN_TRANSFER_ROUNDS_TYPE
 # Optional file in the DomainTransferRounds artifact naming the images of the chosen round:
 # {"images": [{"image_id": str, "label": str, "kept": bool, "source": str (optional)}, ...]};
 # without "source", the path is looked up by image_id in the ImageIngest Examples (ImageRecord.source).
 IMAGE_FILTER_FILE = "image_filter.json"
 
 
-def _type_names(store, artifacts) -> List[str]:
-    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
-    return [types[a.type_id] for a in artifacts]
+@dataclasses.dataclass
+class Sources:
+    """The artifacts one report shows, all of one model's lineage (None: missing)."""
+    evaluation: Any = None
+    evaluators: List[int] = dataclasses.field(default_factory=list)  # the evaluation's producers
+    model: Any = None     # the evaluated model, else the latest finished Trainer's
+    examples: Any = None  # VideoIngest examples the model was evaluated on (else trained from)
+    rounds: Any = None    # the DomainTransferRounds made with the model's training examples
+    images: Any = None    # the ImageIngest examples those rounds filtered
 
 
-def _output_of_node(store, node_id: str, type_name: str):
-    """The latest artifact of ``type_name`` published by the component with id ``node_id``, or None."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    contexts = [c for c in store.get_contexts_by_type("node") if c.name.split(".")[-1] == node_id]
-    executions = [e.id for c in contexts for e in store.get_executions_by_context(c.id)]
-    if not executions:
-        return None
-    by_key = run_store.artifacts_by_key(store, executions, metadata_store_pb2.Event.OUTPUT)
-    outputs = [a for found in by_key.values() for a in found]
-    return run_store.latest([a for a, t in zip(outputs, _type_names(store, outputs)) if t == type_name])
+def sources(store) -> Sources:
+    """The latest finished Evaluator's evaluation, its model and examples, and the domain-transfer
+    rounds and web images that model was trained from, followed through the run's lineage. Why not
+    the highest artifact id of each type: a cached rerun links an earlier run's artifacts, whose ids
+    are lower than those of any run in between, so the newest ids may belong to another run."""
+    found = Sources()
+    found.evaluation = run_store.latest(run_store.latest_outputs(store, run_store.EVALUATOR).get("evaluation", []))
+    if found.evaluation is not None:
+        found.evaluators = run_store.producers(store, found.evaluation)
+    inputs = run_store.producer_inputs(store, found.evaluators)
+    # the Trainer's, not any Model: DomainTransfer's image model is one too (a run stopped in training)
+    found.model = run_store.latest(inputs.get("model", [])) or run_store.latest(
+        run_store.latest_outputs(store, run_store.TRAINER).get("model", []))
+    scored = found.model and run_store.upstream(store, found.model, "examples")
+    transfer = {"rounds": [run_store.beside(store, scored, "rounds")]} if scored else \
+        run_store.latest_outputs(store, run_store.DOMAIN_TRANSFER)
+    found.rounds = run_store.latest([r for r in transfer.get("rounds", []) if r is not None])
+    found.examples = run_store.latest(inputs.get("examples", [])) or (
+        run_store.upstream(store, scored, "videos") if scored else
+        run_store.latest(run_store.latest_outputs(store, run_store.VIDEO_INGEST).get("examples", [])))
+    found.images = found.rounds and run_store.upstream(store, found.rounds, "images")
+    return found
 
 
 def _older_run(store, evaluators: List[int]) -> List[str]:
     """A note when the latest pipeline run is not one the evaluation belongs to (it stopped before its
-    Evaluator finished, or is still running): the report's metrics and model are an earlier run's,
-    while the latest DomainTransferRounds may be the newer run's. ``evaluators``: the evaluation's
-    :func:`run_store.producers` (a cached rerun's Evaluator links it too)."""
+    Evaluator finished, or is still running): everything the report shows is an earlier run's.
+    ``evaluators``: the evaluation's :func:`run_store.producers` (a cached rerun's Evaluator links it too)."""
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         return []
@@ -107,9 +118,9 @@ def _older_run(store, evaluators: List[int]) -> List[str]:
         return []
     run_ids = {r.id for r in runs}
     earlier = max((i for i in evaluated if i in run_ids), default=None)
-    return [f"the metrics, model, per-class AP and timelines are from run {evaluated.get(earlier, '?')}; the latest"
-            f" run {latest.name} has no finished Evaluator (stopped, or still running), and its domain-transfer"
-            " rounds may be the ones shown"]
+    return [f"the metrics, model, per-class AP, timelines and domain-transfer rounds are from run"
+            f" {evaluated.get(earlier, '?')}; the latest run {latest.name} has no finished Evaluator (stopped, or still"
+            " running)"]
 
 
 def _map_config(eval_config) -> Dict[str, object]:
@@ -218,22 +229,21 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
                       for i in _shown(videos, max_videos)]
 
 
-def _image_sources(store) -> Dict[str, str]:
-    """image_id -> source path, from every split of the latest ImageIngest Examples."""
+def _image_sources(images) -> Dict[str, str]:
+    """image_id -> source path, from every split of the ImageIngest Examples ``images`` (None: {})."""
     from laf import tfrecords
     from schemas.records import ImageRecord
 
-    examples = _output_of_node(store, IMAGE_INGEST_ID, "Examples")
-    if examples is None:
+    if images is None:
         return {}
     out = {}
-    for raw in tfrecords.read(os.path.join(examples.uri, "Split-*", "*.gz")):
+    for raw in tfrecords.read(os.path.join(images.uri, "Split-*", "*.gz")):
         record = ImageRecord.parse(raw)
         out[record.image_id] = record.source
     return out
 
 
-def _image_examples(store, rounds_uri: str, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
+def _image_examples(rounds_uri: str, images, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
     """Per class, the local files of the kept and the dropped images, all of them: the page shows a
     few and says of how many."""
     path = files.join(rounds_uri, IMAGE_FILTER_FILE)
@@ -248,7 +258,11 @@ def _image_examples(store, rounds_uri: str, notes: List[str]) -> Dict[str, Dict[
         notes.append(f"no image-filter examples: {path} is not {{\"images\": [{{image_id, label, kept, source}}]}} "
                      f"({e!r})")
         return {}
-    sources = {} if all(e[3] for e in entries) else _image_sources(store)
+    try:
+        sources = {} if all(e[3] for e in entries) else _image_sources(images)
+    except (OSError, UserError) as e:  # the ImageIngest examples deleted since the run
+        notes.append(f"image-filter examples without their files: {e}")
+        sources = {}
     out: Dict[str, Dict[str, List[str]]] = {}
     missing = 0
     for image_id, label, kept, source in entries:
@@ -266,13 +280,13 @@ def _image_examples(store, rounds_uri: str, notes: List[str]) -> Dict[str, Dict[
 def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int = 4) -> ReportData:
     """Gather a finished local run's report data through ML Metadata.
 
-    Assumptions (each missing piece becomes a note in the report, not an error):
-    the latest ``ModelEvaluation`` holds the run's TFMA metrics; its producer's ``model`` input (else
-    the Trainer's latest ``Model``) is run again on the ``test`` split of its ``examples`` input (else the latest
-    Examples of the component with id ``VideoIngest``) to get per-class AP, PR curves and timelines,
-    localizing with the evaluation's own LocalizationMAP settings; class names come from the model's
-    own ``assets/labels.json``, else the latest ``LabelVocabulary`` (written by VideoIngest); ``rounds.json`` and
-    ``image_filter.json`` come from the latest ``DomainTransferRounds`` artifact.
+    Assumptions (each missing piece becomes a note in the report, not an error): what :func:`sources`
+    finds, i.e. the latest finished Evaluator's ``ModelEvaluation`` holds the run's TFMA metrics; its
+    ``model`` input (else the latest finished Trainer's) is run again on the ``test`` split of its
+    ``examples`` input to get per-class AP, PR curves and timelines, localizing with the evaluation's
+    own LocalizationMAP settings; class names come from the model's own ``assets/labels.json``, else
+    the examples' ``LabelVocabulary``; ``rounds.json`` and ``image_filter.json`` come from the
+    ``DomainTransferRounds`` made with the model's training examples.
     """
     store = run_store.open_store(pipeline_root)  # first: a wrong root fails before TF loads
     from schemas.vocabulary import Vocabulary
@@ -282,7 +296,8 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     if baselines:
         data.metrics, data.metric_std, data.profiles = load_baselines(baselines)
 
-    evaluation = run_store.latest(store.get_artifacts_by_type("ModelEvaluation"))
+    found = sources(store)
+    evaluation, model, examples = found.evaluation, found.model, found.examples
     eval_config = None
     if evaluation is None:
         notes.append("no ModelEvaluation artifact: the Evaluator has not run")
@@ -293,15 +308,9 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
             notes.append(f"no metrics of this run: {e}")
         else:
             data.protocol = str(_map_config(eval_config).get("protocol", "activitynet"))
-    evaluators = run_store.producers(store, evaluation) if evaluation is not None else []
-    inputs = run_store.producer_inputs(store, evaluators)
-    # the Trainer's, not any Model: DomainTransfer's image model is one too (a run stopped in training)
-    model = run_store.latest(inputs.get("model", [])) or _output_of_node(store, TRAINER_ID, "Model")
-    examples = run_store.latest(inputs.get("examples", [])) or _output_of_node(store, VIDEO_INGEST_ID, "Examples")
     # the model's own labels first: a later run stopped midway may have ingested another vocabulary
     vocabulary = model and model_vocabulary(run_store.serving_dir(model.uri))
-    ingested = None if vocabulary is not None else run_store.latest(
-        store.get_artifacts_by_type(names.LABEL_VOCABULARY_TYPE))
+    ingested = None if vocabulary is not None or examples is None else run_store.beside(store, examples, "vocabulary")
     if model is None or examples is None or (vocabulary is None and ingested is None):
         notes.append("no per-class AP, PR curves or timelines: the run lacks a trained model (has the Trainer"
                      " finished?), VideoIngest examples or its vocabulary")
@@ -313,9 +322,9 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
     if evaluation is not None:
-        notes.extend(_older_run(store, evaluators))
+        notes.extend(_older_run(store, found.evaluators))
 
-    rounds = run_store.latest(store.get_artifacts_by_type(ROUNDS_TYPE))
+    rounds = found.rounds
     if rounds is None:
         notes.append("no DomainTransferRounds artifact: domain transfer has not run")
     elif not files.exists(files.join(rounds.uri, "rounds.json")):
@@ -328,5 +337,5 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         except UserError as e:  # not UTF-8 text
             notes.append(f"no domain-transfer rounds: {e}")
         else:
-            data.images = _image_examples(store, rounds.uri, notes)
+            data.images = _image_examples(rounds.uri, found.images, notes)
     return data

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+from laf import files
+
 if TYPE_CHECKING:  # annotations only
     from matplotlib.figure import Figure
 
@@ -313,11 +315,11 @@ def _rounds_section(rounds: Mapping[str, Any]) -> str:
     for e in entries:
         css = ' class="run"' if e["round"] == rounds.get("chosen_round") else ""
         per_class = e.get("images_kept_per_class", {})
-        body.append(f"<tr{css}><td>{e['round']}</td><td>{e['images_kept']}</td><td>{e['frames_kept']}</td>"
-                    f"<td>{_number(e.get('val_accuracy'))}</td>" + "".join(f"<td>{per_class.get(c, '')}</td>" for c in classes)
-                    + "</tr>")
+        body.append(f"<tr{css}><td>{_esc(e['round'])}</td><td>{_esc(e['images_kept'])}</td>"
+                    f"<td>{_esc(e['frames_kept'])}</td><td>{_number(e.get('val_accuracy'))}</td>"
+                    + "".join(f"<td>{_esc(per_class.get(c, ''))}</td>" for c in classes) + "</tr>")
     thetas = ", ".join(f"{k} = {rounds[k]}" for k in ("theta1", "theta2") if k in rounds)
-    stopped = f" The loop ended: {_esc(rounds['stop_reason'])}." if rounds.get("stop_reason") else ""
+    stopped = f" The loop ended: {rounds['stop_reason']}." if rounds.get("stop_reason") else ""  # _figure escapes
     caption = (f"Images and frames kept, and validation accuracy per round; the chosen round "
                f"({rounds.get('chosen_round')}) is marked.{stopped} {thetas}")
     return _figure(rounds_figure(rounds), caption, "domain-transfer rounds") + \
@@ -410,6 +412,5 @@ def render(data: ReportData, path: str, images_per_class: int = 6, shown: Option
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_esc(data.title)}</title>"
             f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+    files.write_atomic(path, page.encode("utf-8"))  # a killed run keeps the previous report whole
     return path

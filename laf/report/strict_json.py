@@ -41,8 +41,8 @@ def failed(bench: str, reason: str) -> None:
 def bench_main(bench: str, body: Callable[[], Optional[int]]) -> int:
     """Runs a bench script's ``body`` and returns its exit status, so that its last stdout line is one
     JSON object on failure too: a user mistake (:class:`UserError`) is one stderr line and status 2; an
-    exit with a message or a non-zero status (argparse's usage errors) is re-raised after the line; an
-    unexpected exception keeps its traceback (stderr) and gives status 1."""
+    exit with a message or a non-zero status (argparse's usage errors) and Ctrl-C are re-raised after
+    the line; an unexpected exception keeps its traceback (stderr) and gives status 1."""
     try:
         return int(body() or 0)
     except UserError as e:
@@ -52,6 +52,9 @@ def bench_main(bench: str, body: Callable[[], Optional[int]]) -> int:
     except SystemExit as e:
         if e.code not in (None, 0):
             failed(bench, e.code if isinstance(e.code, str) else f"exit status {e.code} (see stderr)")
+        raise
+    except KeyboardInterrupt:
+        failed(bench, "interrupted")
         raise
     except Exception as e:  # noqa: BLE001 - reported as the last line, traceback kept on stderr
         traceback.print_exc()

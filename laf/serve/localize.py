@@ -25,7 +25,6 @@ from schemas.segment import Detection
 from schemas.vocabulary import Vocabulary
 
 SIGNATURES = ("serving_default", "localize")
-VIDEO_INGEST_TYPE = "components.video_ingest.component.VideoIngest"
 VOCABULARY_OUTPUT = "vocabulary"
 # Records built here carry no label: ingestion needs one from a vocabulary, so every video gets
 # this placeholder (the serving signatures read only the frame features and timestamps).
@@ -67,7 +66,7 @@ def settings_from_pipeline(pipeline_root: str) -> IngestSettings:
     """Backbone, fps and vocabulary of the latest successful VideoIngest execution of a local run."""
     from laf import run_store
 
-    props, outputs = run_store.latest_execution(run_store.open_store(pipeline_root), VIDEO_INGEST_TYPE)
+    props, outputs = run_store.latest_execution(run_store.open_store(pipeline_root), run_store.VIDEO_INGEST)
     # The vocabulary is VideoIngest's output channel "vocabulary" (keyed by channel, not type name).
     vocabulary = outputs.get(VOCABULARY_OUTPUT)
     return settings_from_features(props, Vocabulary.load(vocabulary[0].uri) if vocabulary else None)
