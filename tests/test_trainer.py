@@ -268,6 +268,21 @@ def test_laf_weighting_needs_laf_scores(tmp_path):
         data.feature_dim(str(tmp_path / "plain.gz"), "laf")
 
 
+def test_laf_weighting_is_checked_on_both_splits_also_with_feature_dim_set(examples, tmp_path):
+    """Before, a set ``feature_dim`` skipped the check, and the eval split was never checked: the run
+    failed inside tf.data, after the feature moments and novelty were computed."""
+    from trainer.run_fn import train
+
+    root, videos = examples
+    plain = [dataclasses.replace(v, laf_scores=None) for v in videos["eval"]]
+    tfrecords.write(str(tmp_path / "plain" / "data.gz"), [v.serialize() for v in plain])
+    config = TrainerConfig(variant="laf", actionness=False, cells=8, projection=4, epochs=1, feature_dim=D)
+    for train_files, eval_files in (([str(tmp_path / "plain")], [tfrecords.split_dir(root, "eval")]),
+                                    ([tfrecords.split_dir(root, "train")], [str(tmp_path / "plain")])):
+        with pytest.raises(ValueError, match=f"needs the 'laf_score' feature list, which the records of .*plain"):
+            train(config, train_files, eval_files, str(tmp_path / "logs"))
+
+
 def test_config_validation():
     assert TrainerConfig.from_custom_config(None).cells == 1024
     config = TrainerConfig.from_custom_config({"variant": "cnn", "actionness": False, "cnn_hidden": [8], "k": "5",

@@ -281,10 +281,12 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     """Train the configured network; returns (net, feature_dim, vocabulary, history)."""
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()  # same records and seed, same model (issue 13)
-    dim = config.feature_dim or data.feature_dim(train_files, config.weighting)
+    found = data.feature_dim(train_files, config.weighting)  # also with feature_dim set: checks the LAF scores
+    dim = config.feature_dim or found
     classes, vocabulary = _num_classes(config, train_files + eval_files)
     train_frames = data.check_records(train_files, "train", classes, dim)  # for the epoch and the shuffle memory
     eval_count = len(data.check_records(eval_files, "eval", classes, dim))
+    data.feature_dim(eval_files, config.weighting)  # validation reads the eval split's LAF scores too
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
