@@ -103,6 +103,10 @@ def test_hash_split_is_stable_and_follows_ratios():
     ("m.csv", "video,label,label\na.mp4,A:b,A:c\n", "m.csv:1", "appear more than once"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": ["35"]}\n', "m.jsonl:1", "cannot read segment"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": [[1, 2, 3]]}\n', "m.jsonl:1", "label 3 is not text"),
+    # a fourth element (a second label) was dropped, and JSON true read as 1 s
+    ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": [[1, 2, "A:b", "A:c"]]}\n', "m.jsonl:1",
+     "cannot read segment"),
+    ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": [[true, 2]]}\n', "m.jsonl:1", "cannot read segment"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b"}\n{"video": "b.mp4", "label": "A:b", "label": "A:c"}\n',
      "m.jsonl:2", "'label' appears twice in one JSON object"),
 ])
@@ -175,8 +179,48 @@ def test_activitynet_json(tmp_path):
     assert [(r.video_id, r.label, r.uri.endswith("v_abc.mkv")) for r in m.rows] == [("abc", "Sports:Long jump", True)]
     assert m.rows[0].segments == (Segment(1.0, 5.0, "Sports:Long jump"),)  # trimmed as the video's label
     assert m.labels == ["Sports:Long jump"]
-    with pytest.raises(UserError, match="no annotated segments"):
-        mf.from_annotations(path, str(videos))
+    with pytest.raises(UserError, match="no annotated videos in subset 'testing' \\(1 without segments"):
+        mf.from_annotations(path, str(videos), subset="testing")
+
+
+def test_every_subset_of_an_activitynet_file_leaves_its_unlabelled_videos_out_and_says_so(tmp_path, caplog):
+    """The official v1.3 file's testing videos carry no annotations; before, they stopped every run
+    that read all subsets (the file's own training and validation videos could not be used together)."""
+    gt = {"database": {
+        "abc": {"subset": "validation", "annotations": [{"segment": [1, 5], "label": "Sports:Long jump"}]},
+        "ghi": {"subset": "training", "annotations": [{"segment": [0, 2], "label": "Sports:High jump"}]},
+        "def": {"subset": "testing", "annotations": []}}}
+    path = write(tmp_path / "anet.json", json.dumps(gt))
+    (tmp_path / "v").mkdir()
+    with caplog.at_level("WARNING"):
+        m = mf.from_annotations(path, str(tmp_path / "v"))
+    assert sorted(r.video_id for r in m.rows) == ["abc", "ghi"]
+    assert "1 video(s) without annotated segments, so without a label, are left out (e.g. def)" in caplog.text
+
+
+def test_two_files_of_one_annotated_video_are_an_error_naming_both(tmp_path):
+    """``x.mkv`` beside ``x.mp4`` (a download's partial file): before, the first by name was taken."""
+    gt = {"database": {"abc": {"subset": "validation", "annotations": [{"segment": [1, 5], "label": "A:b"}]}}}
+    path = write(tmp_path / "anet.json", json.dumps(gt))
+    (tmp_path / "v").mkdir()
+    for name in ("v_abc.mkv", "v_abc.mp4"):
+        write(tmp_path / "v" / name, "x")
+    with pytest.raises(UserError, match=r"video abc: several files in .* are this video \(v_abc.mkv, v_abc.mp4\)"):
+        mf.from_annotations(path, str(tmp_path / "v"))
+
+
+def test_the_same_segments_in_another_order_are_one_annotation(tmp_path):
+    m = mf.read_manifest(write(tmp_path / "m.csv", "video,label,segments\na.mp4,A:b,1-2;3-4\na.mp4,A:b,3-4;1-2\n"))
+    assert len(m.rows) == 1 and len(m.duplicates) == 1
+
+
+def test_a_label_typed_composed_or_decomposed_is_one_label(tmp_path):
+    """macOS writes names decomposed ("e" + U+0301), a keyboard composed ("é"): the same label."""
+    composed, decomposed = "Food:Caf\u00e9", "Food:Cafe\u0301"
+    m = mf.read_manifest(write(tmp_path / "m.csv", f"video,label\na.mp4,{composed}\nb.mp4,{decomposed}\n"))
+    assert m.labels == [composed]
+    from laf.ingest.image_inputs import folder_label
+    assert folder_label(decomposed) == composed
 
 
 def test_local_path_copies_remote_uris(tmp_path):

@@ -7,6 +7,7 @@ Kept free of Beam and TensorFlow (``laf.files`` loads TF only for remote URIs), 
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -27,7 +28,9 @@ class ImageItem:
 
 
 def folder_label(name: str, vocabulary: Optional[Vocabulary] = None) -> str:
-    """A label folder's name -> its ``Activity:Action`` label (see the module docstring)."""
+    """A label folder's name -> its ``Activity:Action`` label (see the module docstring), in NFC as
+    :func:`check_label` makes every label (macOS writes folder names decomposed)."""
+    name = unicodedata.normalize("NFC", name)
     label = name if ":" in name else name.replace(FOLDER_SEPARATOR, ":", 1)
     if vocabulary is None or label in vocabulary.labels:
         return label

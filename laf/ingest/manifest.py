@@ -17,9 +17,11 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import tempfile
+import unicodedata
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from laf import files
@@ -29,6 +31,8 @@ from laf.ingest.rejects import machine_fault
 from schemas import names
 from schemas.segment import AMBIGUOUS, Segment
 from schemas.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("video", "label", "id", "split", "segments", "ambiguous")
 # Rows without a split are hashed into these shares: the pipeline's default (``data.split_ratios``)
@@ -138,6 +142,7 @@ def read_taxonomy(path: str) -> Dict[str, str]:
         for label, activity in pairs:
             if not isinstance(label, str) or not isinstance(activity, str) or not label or not activity:
                 raise UserError(f"{path}: entry {key!r}: labels and activities must be non-empty strings")
+            label, activity = (unicodedata.normalize("NFC", text) for text in (label, activity))  # as check_label
             if mapping.get(label, activity) != activity:
                 raise UserError(f"{path}: label {label!r} is given two activities")
             mapping[label] = activity
@@ -246,7 +251,7 @@ def check_label(label: object, where: str) -> str:
         raise UserError(f"{where}: label {label!r} is not text")
     if not label or not label.strip():
         raise UserError(f"{where}: empty label")
-    label = label.strip()
+    label = unicodedata.normalize("NFC", label.strip())  # "é" typed or decomposed (macOS folder names): one label
     if "://" in label:  # a headerless manifest written path,label: every row would be its own class
         raise UserError(f"{where}: label {label!r} is a URL: are the columns the other way round (without a header,"
                         " an image manifest is label,path and a video manifest video,label)?")
@@ -308,8 +313,12 @@ def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
             if isinstance(item, dict):
                 start, end = item["segment"] if "segment" in item else (item["start"], item["end"])
                 seg_label = item.get("label", label)
-            else:
+            elif len(item) in (2, 3):
                 start, end, seg_label = (list(item) + [label])[:3]
+            else:  # more would be lost, e.g. a second label
+                raise ValueError(item)
+            if isinstance(start, bool) or isinstance(end, bool):  # JSON true would read as 1 s
+                raise TypeError(item)
             start, end = float(start), float(end)
         except (KeyError, TypeError, ValueError):
             raise UserError(f"{where}: cannot read segment {item!r} (want [start, end] in seconds)") from None
@@ -319,8 +328,12 @@ def _segments(value: object, label: str, where: str) -> Iterator[Segment]:
 
 
 def _annotated(row: VideoRow) -> Tuple[Tuple[Segment, ...], ...]:
-    """A row's ground truth (empty when it has none)."""
-    return (row.segments, row.ambiguous) if row.segments or row.ambiguous else ()
+    """A row's ground truth (empty when it has none), in time order: the same segments listed in
+    another order are the same ground truth."""
+    def ordered(segments):
+        return tuple(sorted(segments, key=lambda s: (s.start, s.end, s.label)))
+
+    return (ordered(row.segments), ordered(row.ambiguous)) if row.segments or row.ambiguous else ()
 
 
 def dedupe(rows: Sequence[VideoRow]) -> Manifest:
@@ -340,8 +353,8 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
                             f" {seen.uri} ({seen.label}); ids must be unique (without an 'id' column a video's id is its"
                             " file name: add one to tell them apart)")
         if seen.split != row.split or (_annotated(seen) and _annotated(row) and _annotated(seen) != _annotated(row)):
-            what = ("split" if seen.split != row.split else "set of segments" if seen.segments != row.segments
-                    else "set of Ambiguous segments")
+            what = ("split" if seen.split != row.split else "set of segments"
+                    if _annotated(seen)[0] != _annotated(row)[0] else "set of Ambiguous segments")
             raise UserError(f"{row.where}: video {row.video_id!r} repeats {seen.where} with another {what};"
                             " keep one row")
         if _annotated(row) and not _annotated(seen):
@@ -362,23 +375,33 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
     ratios = check_ratios(ratios)
     if split is not None and split not in names.SPLITS:
         raise UserError(f"split {split!r} is not one of {list(names.SPLITS)}")
-    found = _video_files(video_dir)
+    found, several = _video_files(video_dir)
     ambiguous = read_ambiguous(annotations, subset) if files.isdir(annotations) else {}
-    rows = []
+    rows, unlabelled = [], []
     for video_id, segments in read_ground_truth(annotations, subset).items():
         where = f"{annotations}: video {video_id}"
-        if not segments:
-            raise UserError(f"{where}: no annotated segments, so no label (choose a labelled subset)")
+        if not segments:  # e.g. ActivityNet's testing subset, whose labels are withheld
+            unlabelled.append(video_id)
+            continue
         segments = [dataclasses.replace(s, label=check_label(s.label, where)) for s in segments]  # trimmed
         cover: Dict[str, float] = {}
         for s in segments:
             cover[s.label] = cover.get(s.label, 0.0) + (s.end - s.start)
         label = max(sorted(cover), key=lambda k: cover[k])
-        uri = found.get(video_id) or found.get(f"v_{video_id}") or os.path.join(video_dir, f"{video_id}.mp4")
+        stem = video_id if video_id in found else f"v_{video_id}"
+        if stem in several:
+            raise UserError(f"{where}: several files in {video_dir} are this video ({', '.join(several[stem])}):"
+                            " keep one")
+        uri = found.get(stem) or os.path.join(video_dir, f"{video_id}.mp4")
         rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where,
                              tuple(ambiguous.get(video_id, ()))))
     if not rows:
-        raise UserError(f"{annotations}: no annotated videos")
+        raise UserError(f"{annotations}: no annotated videos" + (" in subset " + repr(subset) if subset else "")
+                        + (f" ({len(unlabelled)} without segments, so without a label: choose a labelled subset)"
+                           if unlabelled else ""))
+    if unlabelled:
+        log.warning("%s: %d video(s) without annotated segments, so without a label, are left out (e.g. %s)",
+                    annotations, len(unlabelled), ", ".join(sorted(unlabelled)[:3]))
     return dedupe(rows)
 
 
@@ -399,16 +422,20 @@ def read_videos(manifest: str = "", annotations: str = "", video_dir: str = "", 
     return from_annotations(annotations, video_dir, subset or None, None, ratios)
 
 
-def _video_files(video_dir: str) -> Dict[str, str]:
-    """stem -> path of the video files in ``video_dir`` (local, or any ``tf.io.gfile`` location)."""
+def _video_files(video_dir: str) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
+    """(stem -> path of the video files in ``video_dir``, stem -> names where several files share
+    it, e.g. ``x.mkv`` beside ``x.mp4``: which is the video is the user's call). Local, or any
+    ``tf.io.gfile`` location."""
     if not files.isdir(video_dir):
         raise UserError(f"video folder {video_dir} does not exist")
-    found = {}
+    found: Dict[str, str] = {}
+    names_of: Dict[str, List[str]] = {}
     for name in sorted(files.listdir(video_dir)):
         stem, ext = os.path.splitext(name)
         if ext.lower() in VIDEO_EXTENSIONS:
             found.setdefault(stem, f"{video_dir.rstrip('/')}/{name}")
-    return found
+            names_of.setdefault(stem, []).append(name)
+    return found, {stem: listed for stem, listed in names_of.items() if len(listed) > 1}
 
 
 def load_vocabulary(vocabulary: Union[None, str, Vocabulary]) -> Optional[Vocabulary]:
