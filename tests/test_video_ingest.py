@@ -180,6 +180,26 @@ def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path,
     assert any("mjpeg.avi: rejected (validate: oversized:" in line for line in lines)
 
 
+def test_a_backbone_that_gives_nan_rejects_the_video_not_the_run(clips, weights, tmp_path):
+    """Before, NaN features were written, passed the schema gate (TFDV's float domain ignores NaN) and
+    stopped the whole run later, in domain transfer."""
+    from laf.ingest.backbones import _build
+
+    _, base = _build(BackboneConfig(input_size=SIZE, weights=weights))
+    kernel = [layer for layer in base.layers if layer.weights][-1].weights[0]
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))  # the last layer with weights: NaN out
+    broken = str(tmp_path / "nan.weights.h5")
+    base.save_weights(broken)
+    manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", "")])
+    output = str(tmp_path / "out")
+    assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
+                     "--weights", broken]) == 0
+    assert vi.read_records(output, "train") == []
+    [rejected] = vi.read_rejected(output)
+    assert rejected["stage"] == "features"
+    assert rejected["reason"].startswith("the backbone gave NaN or infinite features on 4 of 4 frames (first at t=0.")
+
+
 def test_multi_process_workers_give_the_same_records(extracted, clips, weights, tmp_path):
     """Scaled out: two Beam worker processes, each building its own backbone, write what the
     single in-process run wrote, and their counters still balance the books."""

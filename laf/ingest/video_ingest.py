@@ -138,6 +138,10 @@ class ExtractVideoFeatures(beam.DoFn):
             if isinstance(e, OSError):
                 return self._reject(row, "read", str(e))
             return self._reject(row, "features", f"{type(e).__name__}: {e}")
+        finite = np.isfinite(features).all(axis=1)
+        if not finite.all():  # a backbone's NaN (e.g. a weights file of float16 overflow): this video, not the run
+            return self._reject(row, "features", f"the backbone gave NaN or infinite features on {int((~finite).sum())}"
+                                                 f" of {len(finite)} frames (first at t={timestamps[~finite][0]:.2f} s)")
         errors = np.abs(timestamps - targets)
         for err in errors:
             self._errors.update(int(round(err * 1000)))
