@@ -155,6 +155,19 @@ def test_a_file_name_in_latin1_is_ingested_and_its_copy_listed(tmp_path, media):
     assert [(d["source"], d["kept"]) for d in listed] == [(copy, cafe)]
 
 
+def test_a_backbone_that_gives_nan_rejects_the_image_not_the_run(tmp_path, media):
+    """As for videos: NaN features passed the schema gate and stopped the run in domain transfer."""
+    from video_fixtures import nan_weights
+
+    write(str(tmp_path / "in" / "Diving__Platform" / "a.jpg"), media["jpeg"])
+    broken = nan_weights(BACKBONE, str(tmp_path / "nan.weights.h5"))
+    output = str(tmp_path / "out")
+    summary = image_ingest.extract_images(str(tmp_path / "in"), output, BackboneConfig(input_size=96, weights=broken))
+    records, rejected, _, _ = read_output(output)
+    assert summary == {"inputs": 1, "accepted": 0, "rejected": 1, "duplicates": 0} and not records
+    assert [(r["stage"], r["reason"]) for r in rejected] == [("features", "the backbone gave NaN or infinite features")]
+
+
 def test_manifest_with_urls_and_an_existing_vocabulary(tmp_path, media):
     vocab = Vocabulary.build(["Basketball:Slam dunk", "Basketball:Layup", "Diving:Platform"])
     local = write(str(tmp_path / "imgs" / "gray.jpg"), media["gray_jpeg"])

@@ -183,13 +183,7 @@ def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path,
 def test_a_backbone_that_gives_nan_rejects_the_video_not_the_run(clips, weights, tmp_path):
     """Before, NaN features were written, passed the schema gate (TFDV's float domain ignores NaN) and
     stopped the whole run later, in domain transfer."""
-    from laf.ingest.backbones import _build
-
-    _, base = _build(BackboneConfig(input_size=SIZE, weights=weights))
-    kernel = [layer for layer in base.layers if layer.weights][-1].weights[0]
-    kernel.assign(np.full(kernel.shape, np.nan, np.float32))  # the last layer with weights: NaN out
-    broken = str(tmp_path / "nan.weights.h5")
-    base.save_weights(broken)
+    broken = vf.nan_weights(BackboneConfig(input_size=SIZE, weights=weights), str(tmp_path / "nan.weights.h5"))
     manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", "")])
     output = str(tmp_path / "out")
     assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),

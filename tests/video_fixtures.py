@@ -196,3 +196,15 @@ def make_set(directory: str, seconds: float = 4.0) -> Dict[str, str]:
         f.write("<html><body>a web page saved as video</body></html>")
     clips["page"] = p("page.webm")
     return clips
+
+
+def nan_weights(config, path: str) -> str:
+    """A weights file of ``config``'s backbone whose last layer with weights is NaN: every feature it
+    gives is NaN (a broken file, as a float16 overflow leaves one)."""
+    from laf.ingest.backbones import _build
+
+    _, base = _build(config)
+    kernel = [layer for layer in base.layers if layer.weights][-1].weights[0]
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    base.save_weights(path)
+    return path

@@ -143,6 +143,9 @@ class EmbedImages(beam.DoFn):
                                                     batch.dtype)])
         features = self._model.run(batch)
         for (item, sha, _), vector in zip(ready, features):  # the name as bytes: see files.wire_text
+            if not np.isfinite(vector).all():  # as a video's: this image, not the run (domain transfer)
+                yield _reject(item.source, "features", "the backbone gave NaN or infinite features")
+                continue
             yield sha, (item.label, item.source.encode("utf-8", "surrogateescape"), vector)
 
     def teardown(self):
