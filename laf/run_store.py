@@ -7,6 +7,7 @@ the store, the latest artifact or finished execution, and a ModelEvaluation's me
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -108,8 +109,11 @@ def latest_execution(store, type_name: str) -> Tuple[Dict[str, Any], Dict[str, L
     if not runs:
         raise UserError(f"the pipeline run holds no finished {type_name.rsplit('.', 1)[-1]} execution")
     run = max(runs, key=lambda e: e.id)
-    props = {k: getattr(v, v.WhichOneof("value")) for k, v in run.custom_properties.items()}
-    return props, artifacts_by_key(store, [run.id], metadata_store_pb2.Event.OUTPUT)
+    return _properties(run), artifacts_by_key(store, [run.id], metadata_store_pb2.Event.OUTPUT)
+
+
+def _properties(execution) -> Dict[str, Any]:
+    return {k: getattr(v, v.WhichOneof("value")) for k, v in execution.custom_properties.items()}
 
 
 def latest_outputs(store, type_name: str) -> Dict[str, List[Any]]:
@@ -122,18 +126,36 @@ def latest_outputs(store, type_name: str) -> Dict[str, List[Any]]:
         return {}
 
 
+@dataclasses.dataclass
+class Made:
+    """The execution that output an artifact: its properties and its artifacts by channel key."""
+    props: Dict[str, Any]
+    inputs: Dict[str, List[Any]]
+    outputs: Dict[str, List[Any]]
+
+
+def made_by(store, artifact) -> Made:
+    """The latest execution that output ``artifact`` (a cached rerun's links the same artifacts and
+    has the same inputs); empty when none is recorded."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    made = producers(store, artifact)
+    if not made:
+        return Made({}, {}, {})
+    [execution] = store.get_executions_by_id([max(made)])
+    return Made(_properties(execution), artifacts_by_key(store, [execution.id], metadata_store_pb2.Event.INPUT),
+                artifacts_by_key(store, [execution.id], metadata_store_pb2.Event.OUTPUT))
+
+
 def upstream(store, artifact, key: str):
     """The input ``key`` of the execution that output ``artifact`` (its lineage), or None."""
-    return latest(producer_inputs(store, producers(store, artifact)).get(key, []))
+    return latest(made_by(store, artifact).inputs.get(key, []))
 
 
 def beside(store, artifact, key: str):
     """The output ``key`` of the execution that output ``artifact`` (e.g. the rounds made with the
     scored examples), or None."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    made = producers(store, artifact)
-    return latest(artifacts_by_key(store, made, metadata_store_pb2.Event.OUTPUT).get(key, [])) if made else None
+    return latest(made_by(store, artifact).outputs.get(key, []))
 
 
 def producers(store, artifact) -> List[int]:

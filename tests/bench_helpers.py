@@ -29,16 +29,19 @@ def context_id(store, type_name: str, name: str) -> int:
     return found.id if found is not None else store.put_contexts([pb.Context(type_id=kind, name=name)])[0]
 
 
-def put_execution(store, type_name: str, state, outputs=None, inputs=None, reused=None) -> int:
+def put_execution(store, type_name: str, state, outputs=None, inputs=None, reused=None, props=None) -> int:
     """An execution of the component type ``type_name`` (``run_store.TRAINER``, ...) in the state
     ``state`` (``Execution.COMPLETE``, ...), in a node context named after the type's last part, with
     artifacts by channel key: ``outputs`` {key: (type name, uri, published?)} made here, ``inputs``
     {key: artifact id}, ``reused`` {key: artifact id} outputs of an earlier execution (as a cached
-    rerun links them); its id."""
+    rerun links them), ``props`` {name: text} custom properties; its id."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     kind = store.put_execution_type(pb.ExecutionType(name=type_name))
-    [run] = store.put_executions([pb.Execution(type_id=kind, last_known_state=state)])
+    execution = pb.Execution(type_id=kind, last_known_state=state)
+    for name, text in (props or {}).items():
+        execution.custom_properties[name].string_value = text
+    [run] = store.put_executions([execution])
     context = context_id(store, "node", f"laf.{type_name.rsplit('.', 1)[-1]}")
     store.put_attributions_and_associations([], [pb.Association(context_id=context, execution_id=run)])
     events = []
@@ -55,6 +58,43 @@ def put_execution(store, type_name: str, state, outputs=None, inputs=None, reuse
         made[-1].path.steps.add().key = key
     store.put_events(made)
     return run
+
+
+# what the readers of a run take from the executions' properties, per run number
+PROPS = {run_store.VIDEO_INGEST: lambda n: {"manifest": f"/data/run{n}/videos.csv"},
+         run_store.TRAINER: lambda n: {"custom_config": json.dumps({"epochs": n})}}
+STAGES = ("ImageIngest", "VideoIngest", "DomainTransfer", "Trainer", "Evaluator", "Pusher")
+
+
+def pipeline_run(store, root, n: int, cached_from: dict = None, last: str = "Pusher") -> dict:
+    """One run's executions from ImageIngest up to ``last`` (of :data:`STAGES`), with fresh artifacts
+    under ``root/run{n}``, or, given an earlier run's artifacts, a cached rerun of them (new CACHED
+    executions linking the earlier artifacts, as TFX publishes them); its artifact ids by key, and
+    under "run" the number of the run that made them."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    ids: dict = {"run": cached_from["run"] if cached_from else n}  # a cached execution keeps its properties
+    props = {type_name: make(ids["run"]) for type_name, make in PROPS.items()}
+    plan = [(run_store.IMAGE_INGEST, {"images": "Examples"}, {}),
+            (run_store.VIDEO_INGEST, {"videos": "Examples", "vocabulary": "LabelVocabulary"}, {}),
+            (run_store.DOMAIN_TRANSFER, {"scored_examples": "Examples", "rounds": "laf.DomainTransferRounds"},
+             {"videos": "videos", "images": "images"}),
+            (run_store.TRAINER, {"model": "Model"}, {"examples": "scored_examples"}),
+            (run_store.EVALUATOR, {"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
+             {"model": "model", "examples": "videos"}),
+            (run_store.PUSHER, {"pushed_model": "PushedModel"}, {"model": "model"})]
+    for type_name, made, inputs in plan[:STAGES.index(last) + 1]:
+        if cached_from:
+            put_execution(store, type_name, pb.Execution.CACHED, inputs={k: ids[v] for k, v in inputs.items()},
+                          reused={k: cached_from[k] for k in made}, props=props.get(type_name))
+            ids.update({k: cached_from[k] for k in made})
+        else:
+            put_execution(store, type_name, pb.Execution.COMPLETE,
+                          {k: (kind, root / f"run{n}" / k, True) for k, kind in made.items()},
+                          {k: ids[v] for k, v in inputs.items()}, props=props.get(type_name))
+            ids.update({a.uri.rsplit("/", 1)[-1]: a.id for a in store.get_artifacts()
+                        if a.uri.startswith(str(root / f"run{n}"))})
+    return ids
 
 
 def partial_run(root) -> None:

@@ -93,24 +93,24 @@ def test_paper_tables_profiles_load_and_draw(tmp_path):
 
 
 def test_report_localizes_with_the_trainers_settings_without_an_evaluation(tmp_path):
-    """A run whose Evaluator never finished: the report's windows are the run's (the Trainer's
-    custom_config, as exported into the model), not the paper's single window, and it says so."""
-    from ml_metadata.proto import metadata_store_pb2
+    """A run whose Evaluator never finished: the report's windows are the run's (the custom_config of
+    the model's Trainer, as exported into the model), not the paper's single window, and it says so."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from bench_helpers import mlmd_store
+    from bench_helpers import mlmd_store, put_execution
     from laf.evaluate import evaluation as ev
 
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    put_execution(store, run_store.TRAINER, pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "m1", True)})
+    [model] = store.get_artifacts_by_type("Model")
     notes = []
-    assert collect._localize_settings(None, store, notes) == ev.LocalizeConfig()
+    assert collect._localize_settings(None, store, model, notes) == ev.LocalizeConfig()
     assert "paper's defaults" in notes[-1]
-    kind = metadata_store_pb2.ExecutionType(name="tfx.components.trainer.component.Trainer")
-    execution = metadata_store_pb2.Execution(type_id=store.put_execution_type(kind),
-                                             last_known_state=metadata_store_pb2.Execution.COMPLETE)
-    execution.custom_properties["custom_config"].string_value = json.dumps(
-        {"epochs": 3, "localize": {"window": 7, "scales": [0.5, 1.0], "run_thresholds": [0.4]}})
-    store.put_executions([execution])
-    settings = collect._localize_settings(None, store, notes)
+    put_execution(store, run_store.TRAINER, pb.Execution.COMPLETE, {"model": ("Model", tmp_path / "m2", True)},
+                  props={"custom_config": json.dumps(
+                      {"epochs": 3, "localize": {"window": 7, "scales": [0.5, 1.0], "run_thresholds": [0.4]}})})
+    [model] = [m for m in store.get_artifacts_by_type("Model") if m.uri.endswith("m2")]
+    settings = collect._localize_settings(None, store, model, notes)
     assert (settings.window, list(settings.scales), list(settings.run_thresholds)) == (7, [0.5, 1.0], [0.4])
     assert "the Trainer's" in notes[-1]
 
@@ -124,7 +124,7 @@ def test_a_run_killed_in_training_is_a_report_with_notes_not_another_model_s(tmp
     data = collect.collect(str(tmp_path))
     assert any(n.startswith("no metrics of this run: the Evaluator's output") and "is missing" in n for n in data.notes)
     assert any("lacks a trained model (has the Trainer finished?)" in n for n in data.notes)
-    assert run_records._model_dir(run_store.open_store(str(tmp_path))) is None  # not DomainTransfer's image model
+    assert run_records._model(run_store.open_store(str(tmp_path))) == (None, None)  # not DomainTransfer's image model
 
 
 def test_a_rerun_stopped_before_its_evaluator_is_named_beside_the_earlier_run_s_metrics(tmp_path):
@@ -149,40 +149,6 @@ def test_a_rerun_stopped_before_its_evaluator_is_named_beside_the_earlier_run_s_
 
 
 
-STAGES = ("ImageIngest", "VideoIngest", "DomainTransfer", "Trainer", "Evaluator", "Pusher")
-
-
-def _pipeline_run(store, root, n: int, cached_from: dict = None, last: str = "Pusher") -> dict:
-    """One run's executions from ImageIngest up to ``last`` (of :data:`STAGES`), with fresh artifacts
-    under ``root/run{n}``, or, given an earlier run's artifacts, a cached rerun of them (new CACHED
-    executions linking the earlier artifacts, as TFX publishes them); its artifact ids by key."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
-    from bench_helpers import put_execution
-
-    ids: dict = {}
-    plan = [(run_store.IMAGE_INGEST, {"images": "Examples"}, {}),
-            (run_store.VIDEO_INGEST, {"videos": "Examples", "vocabulary": "LabelVocabulary"}, {}),
-            (run_store.DOMAIN_TRANSFER, {"scored_examples": "Examples", "rounds": "laf.DomainTransferRounds"},
-             {"videos": "videos", "images": "images"}),
-            (run_store.TRAINER, {"model": "Model"}, {"examples": "scored_examples"}),
-            (run_store.EVALUATOR, {"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
-             {"model": "model", "examples": "videos"}),
-            (run_store.PUSHER, {"pushed_model": "PushedModel"}, {"model": "model"})]
-    for type_name, made, inputs in plan[:STAGES.index(last) + 1]:
-        if cached_from:
-            put_execution(store, type_name, pb.Execution.CACHED, inputs={k: ids[v] for k, v in inputs.items()},
-                          reused={k: cached_from[k] for k in made})
-            ids.update({k: cached_from[k] for k in made})
-        else:
-            put_execution(store, type_name, pb.Execution.COMPLETE,
-                          {k: (kind, root / f"run{n}" / k, True) for k, kind in made.items()},
-                          {k: ids[v] for k, v in inputs.items()})
-            ids.update({a.uri.rsplit("/", 1)[-1]: a.id for a in store.get_artifacts()
-                        if a.uri.startswith(str(root / f"run{n}"))})
-    return ids
-
-
 def _lineage(found) -> dict:
     return {k: getattr(found, k).id for k in ("model", "examples", "rounds", "images")}
 
@@ -191,36 +157,36 @@ def test_a_cached_rerun_reports_its_own_run_not_the_one_with_the_newest_ids(tmp_
     """Runs A, B, then A again from cache: the cached executions link A's artifacts, whose ids are
     lower than B's. The report, `laf run`'s summary and the benches show A's evaluation, model,
     rounds, web images and push (before: B's, the highest ids of each type)."""
-    from bench_helpers import mlmd_store
+    from bench_helpers import mlmd_store, pipeline_run
     from laf import demo
     from laf.evaluate import run_records
     from pipeline.config import PipelineConfig
 
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
-    a = _pipeline_run(store, tmp_path, 1)
-    for n, root in enumerate([a, _pipeline_run(store, tmp_path, 2)], 1):
+    a = pipeline_run(store, tmp_path, 1)
+    for n, root in enumerate([a, pipeline_run(store, tmp_path, 2)], 1):
         [pushed] = store.get_artifacts_by_id([root["pushed_model"]])
         pushed.custom_properties["pushed"].int_value = 1
         pushed.custom_properties["pushed_destination"].string_value = str(tmp_path / "serving" / str(n))
         store.put_artifacts([pushed])
         (tmp_path / "serving" / str(n)).mkdir(parents=True)
         (tmp_path / "serving" / str(n) / "saved_model.pb").write_bytes(b"")
-    _pipeline_run(store, tmp_path, 3, cached_from=a)
+    pipeline_run(store, tmp_path, 3, cached_from=a)
     found = collect.sources(store)
     assert _lineage(found) == {"model": a["model"], "examples": a["videos"], "rounds": a["rounds"], "images": a["images"]}
     assert found.evaluation.id == a["evaluation"]
     summary = demo.summarize(PipelineConfig(pipeline_root=str(tmp_path), serving_dir=str(tmp_path / "serving")))
-    assert summary["pushed_model"] == run_records._model_dir(store) == str(tmp_path / "serving" / "1")
+    assert summary["pushed_model"] == run_records._model(store)[0] == str(tmp_path / "serving" / "1")
 
 
 def test_without_an_evaluation_the_report_follows_the_trained_model_not_a_later_domain_transfer(tmp_path):
     """Run A stopped after its Trainer, run B after its DomainTransfer: the report shows A's model
     with the rounds, images and test videos it was trained from, not B's."""
-    from bench_helpers import mlmd_store
+    from bench_helpers import mlmd_store, pipeline_run
 
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
-    a = _pipeline_run(store, tmp_path, 1, last="Trainer")
-    _pipeline_run(store, tmp_path, 2, last="DomainTransfer")
+    a = pipeline_run(store, tmp_path, 1, last="Trainer")
+    pipeline_run(store, tmp_path, 2, last="DomainTransfer")
     found = collect.sources(store)
     assert found.evaluation is None
     assert _lineage(found) == {"model": a["model"], "examples": a["videos"], "rounds": a["rounds"], "images": a["images"]}

@@ -79,10 +79,31 @@ def test_a_deleted_push_is_read_where_the_pusher_got_it_not_from_a_later_trainer
     for folder in ("t1/Format-Serving", "t2/Format-Serving"):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "saved_model.pb").write_bytes(b"")
-    assert run_records._model_dir(store) == str(tmp_path / "t1" / "Format-Serving")
+    assert run_records._model(store)[0] == str(tmp_path / "t1" / "Format-Serving")
     (tmp_path / "pusher").mkdir()
     (tmp_path / "pusher" / "saved_model.pb").write_bytes(b"")
-    assert run_records._model_dir(store) == str(tmp_path / "pusher")
+    assert run_records._model(store)[0] == str(tmp_path / "pusher")
     (tmp_path / "serving" / "7").mkdir(parents=True)
     (tmp_path / "serving" / "7" / "saved_model.pb").write_bytes(b"")
-    assert run_records._model_dir(store) == str(tmp_path / "serving" / "7")
+    assert run_records._model(store)[0] == str(tmp_path / "serving" / "7")
+
+
+def test_the_benches_read_the_model_s_own_lineage(tmp_path):
+    """The diagnostics score a model against the records it was trained from: after runs A, B and A
+    again from cache, A's; with a later run stopped after domain transfer, still the model's. Before,
+    each component's latest execution was read on its own (a stopped run's new records beside an
+    older model)."""
+    from bench_helpers import mlmd_store, pipeline_run
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    a = pipeline_run(store, tmp_path, 1, last="Trainer")
+    (tmp_path / "run1" / "model" / "Format-Serving").mkdir(parents=True)
+    pipeline_run(store, tmp_path, 2, last="DomainTransfer")
+    run = run_records.locate(str(tmp_path))
+    assert (run.videos, run.vocabulary, run.scored, run.rounds, run.images) == tuple(
+        str(tmp_path / "run1" / key) for key in ("videos", "vocabulary", "scored_examples", "rounds", "images"))
+    assert (run.manifest, run.trainer_config) == ("/data/run1/videos.csv", {"epochs": 1})
+    assert run.model == str(tmp_path / "run1" / "model" / "Format-Serving")
+    pipeline_run(store, tmp_path, 3, last="Trainer")
+    pipeline_run(store, tmp_path, 4, cached_from=a, last="Trainer")
+    assert run_records.locate(str(tmp_path)).scored == str(tmp_path / "run1" / "scored_examples")

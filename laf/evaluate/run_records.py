@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from laf import files, run_store
 from laf.errors import UserError
@@ -47,52 +47,68 @@ def _latest_outputs(store, type_name: str) -> Tuple[Dict[str, object], Dict[str,
     return props, {key: found[0].uri for key, found in outputs.items()}
 
 
-def _model_dir(store) -> Optional[str]:
-    """Where the run's model is: the pushed copy if it is still there, else the same model where the
-    Pusher got it (its own copy under the pipeline root, or its ``model`` input); without a push (not
-    blessed) the latest finished Trainer's; None when no Trainer finished. Why the Trainer's, not
-    the latest ``Model``: DomainTransfer's image model is a ``Model`` too. The push is the latest
-    Pusher's (:func:`run_store.latest_outputs`: a cached rerun's is an earlier run's artifact)."""
+def _model(store) -> Tuple[Optional[str], Any]:
+    """(where the run's model is, its Trainer ``Model`` artifact): the pushed copy if it is still
+    there, else the same model where the Pusher got it (its own copy under the pipeline root, or its
+    ``model`` input); without a push (not blessed) the latest finished Trainer's; (None, None) when no
+    Trainer finished. Why the Trainer's, not the latest ``Model``: DomainTransfer's image model is a
+    ``Model`` too. The push is the latest Pusher's (:func:`run_store.latest_outputs`: a cached rerun's
+    is an earlier run's artifact)."""
     pushed = run_store.latest(run_store.latest_outputs(store, run_store.PUSHER).get("pushed_model", []))
     destination = run_store.pushed_destination(pushed) if pushed is not None else None
     if destination:
-        inputs = run_store.producer_inputs(store, run_store.producers(store, pushed)).get("model", [])
+        inputs = run_store.made_by(store, pushed).inputs.get("model", [])
+        model = run_store.latest(inputs)
         for copy in [destination, pushed.uri] + [run_store.serving_dir(m.uri) for m in inputs]:
             if run_store.holds_model(copy):
                 if copy != destination:
                     log.warning("the pushed model %s is gone (moved or deleted); using the same model at %s",
                                 destination, copy)
-                return copy
+                return copy, model
         log.warning("the pushed model %s is gone, and so is the Pusher's copy %s%s", destination, pushed.uri,
                     " and the model it was given" if inputs else " (its model input is not recorded)")
-        return None
-    try:
-        _, outputs = run_store.latest_execution(store, run_store.TRAINER)
-    except UserError:
-        return None
-    return run_store.serving_dir(outputs["model"][0].uri)
+        return None, model
+    model = run_store.latest(run_store.latest_outputs(store, run_store.TRAINER).get("model", []))
+    return (run_store.serving_dir(model.uri), model) if model is not None else (None, None)
 
 
-def trainer_config(store) -> Dict[str, object]:
-    """The latest finished Trainer's ``custom_config`` ({} if none finished)."""
+def custom_config(props: Dict[str, Any]) -> Dict[str, object]:
+    """A Trainer execution's ``custom_config`` ({} without one)."""
     import json
 
-    try:
-        props, _ = run_store.latest_execution(store, run_store.TRAINER)
-    except UserError:
-        return {}
     custom = props.get("custom_config")
     return json.loads(custom) if isinstance(custom, str) else dict(custom or {})
 
 
+def trainer_config(store) -> Dict[str, object]:
+    """The latest finished Trainer's ``custom_config`` ({} if none finished)."""
+    try:
+        props, _ = run_store.latest_execution(store, run_store.TRAINER)
+    except UserError:
+        return {}
+    return custom_config(props)
+
+
 def locate(pipeline_root: str) -> Run:
+    """The run's model and the records, rounds and images it was trained from, followed through its
+    lineage (a cached rerun links an earlier run's artifacts; a later run stopped midway has newer
+    executions of the first stages); without a model, each component's latest finished execution."""
     store = run_store.open_store(pipeline_root)
-    ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
-    transfer_props, transfer = _latest_outputs(store, run_store.DOMAIN_TRANSFER)
-    _, images = _latest_outputs(store, run_store.IMAGE_INGEST)
-    return Run(ingest["examples"], ingest["vocabulary"], transfer["scored_examples"], transfer["rounds"],
-               images["examples"], str(ingest_props["manifest"]), transfer_props, _model_dir(store),
-               trainer_config(store))
+    model_dir, model = _model(store)
+    trainer = run_store.made_by(store, model) if model is not None else None
+    scored = trainer and run_store.latest(trainer.inputs.get("examples", []))
+    transfer = run_store.made_by(store, scored) if scored is not None else None
+    videos = transfer and run_store.latest(transfer.inputs.get("videos", []))
+    if videos is None:
+        ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
+        transfer_props, outputs = _latest_outputs(store, run_store.DOMAIN_TRANSFER)
+        _, images = _latest_outputs(store, run_store.IMAGE_INGEST)
+        return Run(ingest["examples"], ingest["vocabulary"], outputs["scored_examples"], outputs["rounds"],
+                   images["examples"], str(ingest_props["manifest"]), transfer_props, model_dir, trainer_config(store))
+    ingest = run_store.made_by(store, videos)
+    return Run(videos.uri, run_store.latest(ingest.outputs["vocabulary"]).uri, scored.uri,
+               run_store.latest(transfer.outputs["rounds"]).uri, run_store.latest(transfer.inputs["images"]).uri,
+               str(ingest.props["manifest"]), transfer.props, model_dir, custom_config(trainer.props))
 
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:

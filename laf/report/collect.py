@@ -132,16 +132,16 @@ def _map_config(eval_config) -> Dict[str, object]:
     return {}
 
 
-def _localize_settings(eval_config, store, notes: List[str]):
+def _localize_settings(eval_config, store, model, notes: List[str]):
     """Sliding-window settings of the evaluation's LocalizationMAP metric; without an evaluation,
-    those the Trainer exported into the model's ``localize`` signature (the run's config), so the
+    those the model's Trainer exported into its ``localize`` signature (the run's config), so the
     report localizes as the run does; the paper's defaults only where neither is known."""
     from laf.evaluate import evaluation as ev
-    from laf.evaluate.run_records import trainer_config
+    from laf.evaluate.run_records import custom_config
 
     c = _map_config(eval_config)
     if not c:
-        c = trainer_config(store).get("localize") or {}
+        c = custom_config(run_store.made_by(store, model).props).get("localize") or {}
         notes.append("localization settings: " + ("the Trainer's (the run's config)" if c else
                                                   "the paper's defaults (no Evaluator and no Trainer config names"
                                                   " them)"))
@@ -318,7 +318,7 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
         try:
             labels = (vocabulary if vocabulary is not None else Vocabulary.load(ingested.uri)).labels
             _localization(data, model.uri, examples.uri, labels,
-                          _localize_settings(eval_config, store, notes), max_videos, data.protocol)
+                          _localize_settings(eval_config, store, model, notes), max_videos, data.protocol)
         except UserError as e:
             notes.append(f"no per-class AP, PR curves or timelines: {e}")
     if evaluation is not None:
