@@ -112,3 +112,11 @@ def test_an_empty_output_is_a_usage_error_before_any_work(command, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([*command, "--output", " "])
     assert e.value.code == 2 and "--output: empty path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--json", "--plot", "--labels", "--pipeline-root"])
+def test_an_empty_localize_path_is_a_usage_error(flag, capsys):
+    """Before, ``--json ""`` was falsy: nothing was written and the command still exited 0."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["localize", "--model", "m", "v.mp4", flag, ""])
+    assert e.value.code == 2 and f"{flag}: empty path" in capsys.readouterr().err

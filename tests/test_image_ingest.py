@@ -209,7 +209,7 @@ def test_loopback_urls_are_rejected_unless_the_command_allows_them(tmp_path, med
         manifest.write_text(f"label,url\nDiving:Platform,{server.url('/ok.jpg')}\n")
         base = ["extract", "images", "--root", str(manifest), "--input-size", str(BACKBONE.size),
                 "--weights", "none"]
-        assert cli.main(base + ["--output", str(tmp_path / "default")]) == 0
+        assert cli.main(base + ["--output", str(tmp_path / "default")]) == 2  # its one image rejected
         assert cli.main(base + ["--output", str(tmp_path / "mirror"), "--allow-private-addresses"]) == 0
     capsys.readouterr()
     _, rejected, summary, _ = read_output(str(tmp_path / "default"))

@@ -263,6 +263,9 @@ def test_video_ids_tell_every_video_apart():
     ids = localize.video_ids(["v/game.ts", "v/game.ts.mp4", "v/game.mp4"])  # a stem that is another's name
     assert len(set(ids)) == 3, ids
     assert localize.video_ids(["/v.mp4", "/x/v.mp4"]) == ["v", "x/v"]  # never "/v": a plot path outside --plot
+    # names that differ only at the root: the shorter path's own id was cut off (None: a crash after decoding)
+    assert localize.video_ids(["/data/cam/a.mp4", "/mnt/cam/a.mp4", "/backup/data/cam/a.mp4"]) == [
+        "data/cam/a", "mnt/cam/a", "backup/data/cam/a"]
 
 
 def test_plots_of_videos_whose_names_repeat_keep_their_folders(served_model, tmp_path, capsys):
@@ -298,4 +301,4 @@ def test_a_bad_video_among_several_is_skipped_not_the_run(served_model, capfd):
     with open(out_json) as f:
         assert sorted(json.load(f)["results"]) == ["dive", "kick"]
     assert main(["localize", "--model", s.pushed, str(page), str(missing)]) == 2
-    assert "none of the 2 videos can be used" in _stderr(capfd)
+    assert "none of the 2 videos could be localized" in _stderr(capfd)

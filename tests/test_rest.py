@@ -5,6 +5,7 @@ to a real HTTP server on loopback that answers as TF Serving does."""
 import base64
 import contextlib
 import http.server
+import io
 import json
 import os
 import re
@@ -337,6 +338,18 @@ class GoesAway(_TFServing):
         return super().do_POST()
 
 
+class TimesOutOnSlow(_TFServing):
+    """HTTP 503 (a proxy's timeout) to every request for the video named ``slow``, the others answered."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.rfile = io.BytesIO(body)
+        videos = [base64.b64decode(b) for b in re.findall(r'"b64": "([^"]+)"', body.decode())]
+        if any(b"slow" in v for v in videos):
+            return self._reply(503, {"error": "upstream request timeout"})
+        return super().do_POST()
+
+
 def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_the_videos_done(
         served_model, model, server, capfd, monkeypatch):
     """A request the server refuses costs its video only; a server that stops answering ends the
@@ -355,17 +368,26 @@ def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_t
     assert f"skipped: cannot localize {s.videos[0]}: " in printed.err
     assert "HTTP 400: Request is too large" in printed.err
     monkeypatch.setattr(rest, "SERVER_PATIENCE", 1.0)
-    with serving(model, GoesAway) as (httpd, url):
-        assert main(["localize", "--server", url, *s.videos, *argv]) == 1
+    third = _copy_video(s, "third.mp4")
+    with serving(model, GoesAway) as (httpd, url):  # one video unanswered is skipped, two in a row end it
+        assert main(["localize", "--server", url, *s.videos, str(third), *argv]) == 1
     printed = capfd.readouterr()
-    assert printed.out == alone[s.videos[0]] and httpd.calls <= 5
-    assert f"skipped: 1 video(s) not localized, from {s.videos[1]} on: " in printed.err
-    assert "1 of 2 videos skipped" in printed.err
+    assert printed.out == alone[s.videos[0]] and httpd.calls <= 9
+    assert f"skipped: cannot localize {s.videos[1]}: " in printed.err
+    assert f"skipped: 1 video(s) not localized, from {third} on: " in printed.err
+    assert "2 of 3 videos skipped" in printed.err
+    slow = _copy_video(s, "slow.mp4")
+    with serving(model, TimesOutOnSlow) as (_, url):  # before, its timeout ended the requests for the videos after it
+        assert main(["localize", "--server", url, str(slow), *s.videos, *argv]) == 1
+    printed = capfd.readouterr()
+    assert f"skipped: cannot localize {slow}: " in printed.err and "1 of 3 videos skipped" in printed.err
+    with serving(model) as (_, url):
+        assert main(["localize", "--server", url, *s.videos, *argv]) == 0
+    assert printed.out == capfd.readouterr().out  # both other videos localized
     with serving(model, GoesAway, failures=0) as (httpd, url):
         httpd.calls = 1  # down from the start
         assert main(["localize", "--server", url, *s.videos, *argv]) == 2
     assert "none of the 2 videos could be localized" in capfd.readouterr().err
-    third = _copy_video(s, "third.mp4")
     with serving(model, RefusesThenGoes) as (_, url):  # refused, localized, then the server is gone
         assert main(["localize", "--server", url, *s.videos, str(third), *argv]) == 1
     printed = capfd.readouterr()

@@ -180,14 +180,15 @@ def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path,
     assert any("mjpeg.avi: rejected (validate: oversized:" in line for line in lines)
 
 
-def test_a_backbone_that_gives_nan_rejects_the_video_not_the_run(clips, weights, tmp_path):
+def test_a_backbone_that_gives_nan_rejects_the_video_not_the_run(clips, weights, tmp_path, capsys):
     """Before, NaN features were written, passed the schema gate (TFDV's float domain ignores NaN) and
     stopped the whole run later, in domain transfer."""
     broken = vf.nan_weights(BackboneConfig(input_size=SIZE, weights=weights), str(tmp_path / "nan.weights.h5"))
     manifest = write_manifest(tmp_path / "m.csv", [(clips["h264"], "Color:Red", "", "train", "")])
     output = str(tmp_path / "out")
     assert cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
-                     "--weights", broken]) == 0
+                     "--weights", broken]) == 2  # every input rejected: a script's next step would read nothing
+    assert "every one of the 1 inputs was rejected or a duplicate: see" in capsys.readouterr().err
     assert vi.read_records(output, "train") == []
     [rejected] = vi.read_rejected(output)
     assert rejected["stage"] == "features"

@@ -196,4 +196,9 @@ def run(args: argparse.Namespace) -> int:
         summary = {"videos": _videos, "images": _images, "features": _features}[args.what](args)
     _mark_output(args.output, args.what)
     print(json.dumps(summary, sort_keys=True))
+    if summary.get("inputs") and not summary.get("accepted"):  # a script's next step would read empty splits
+        from laf import files
+
+        raise UserError(f"every one of the {summary['inputs']} inputs was rejected or a duplicate: see"
+                        f" {files.join(args.output, 'rejected.jsonl')}")
     return 0

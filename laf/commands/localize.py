@@ -18,7 +18,7 @@ import sys
 
 from laf import files
 from laf.commands import localize_stream
-from laf.commands.flags import finite
+from laf.commands.flags import finite, path
 
 TOP = 5  # best detections per video in the printed table, unless --top says otherwise
 
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TF Serving REST address (e.g. http://localhost:8501): the model runs there; videos are"
                              " featurized here, with the backbone of --model's assets, --pipeline-root or the flags")
     parser.add_argument("--model-name", default="laf", help="the model's name in TF Serving (default %(default)s)")
-    parser.add_argument("--pipeline-root", metavar="DIR",
+    parser.add_argument("--pipeline-root", metavar="DIR", type=path,
                         help="local pipeline root of the run that trained the model: backbone, fps and labels"
                              " (instead of the model's assets)")
     parser.add_argument("--backbone", help="backbone name (laf.ingest.backbones.BACKBONES)")
@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
     parser.add_argument("--layer", help="backbone layer tapped for features (default: pooled top)")
     parser.add_argument("--fps", type=finite, help="frames sampled per second")
-    parser.add_argument("--labels", metavar="FILE",
+    parser.add_argument("--labels", metavar="FILE", type=path,
                         help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")
-    parser.add_argument("--json", metavar="FILE", help="write every detection as ActivityNet result JSON")
-    parser.add_argument("--plot", metavar="DIR", help="write a PNG timeline per video into DIR")
+    parser.add_argument("--json", metavar="FILE", type=path, help="write every detection as ActivityNet result JSON")
+    parser.add_argument("--plot", metavar="DIR", type=path, help="write a PNG timeline per video into DIR")
     parser.add_argument("--top", type=int, default=None,
                         help=f"best detections per video in the printed table (0: all; default {TOP})")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
@@ -143,35 +143,35 @@ def _vocabulary(args: argparse.Namespace, settings):
 
 
 def _featurize(args: argparse.Namespace, settings):
-    """The videos' records, None where a video cannot be used: among several, such a video is named
-    on stderr and skipped (the exit status says so), so one bad file does not cost the others; a
-    single video, or none usable, is an error."""
-    from laf.errors import UserError
+    """The videos' records, one at a time, None where a video cannot be used: among several, such a
+    video is named on stderr and skipped (the exit status says so), so one bad file does not cost
+    the others; a single one is an error."""
     from laf.serve import localize
 
     def skip(message: str) -> None:
         print(f"skipped: {message}", file=sys.stderr, flush=True)
 
-    examples = localize.featurize(args.videos, settings, args.batch_size, skip=skip if len(args.videos) > 1 else None)
-    if not any(e is not None for e in examples):
-        raise UserError(f"none of the {len(examples)} videos can be used (each named above)")
-    return examples
+    return localize.featurize_each(args.videos, settings, args.batch_size, skip=skip if len(args.videos) > 1 else None)
 
 
 def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
     """Per-video results of the ``localize`` signature, from TF Serving with --server, else ``model``
-    (one per video localized). One call per video: a batch is padded to its
-    longest video, so one call for all would need memory for every video at that length.
-    Among several videos, one the model or server refuses is named on stderr and skipped, and a server
-    that cannot answer at all (after :data:`laf.serve.rest.SERVER_PATIENCE`) ends the requests: the
-    videos done are kept either way. The first two refused alike, before any success, are the model's
-    or server's failure, not the videos' (another feature size, a wrong model name): an error."""
+    (one per video localized). One call per video, each featurized as its turn comes: a batch is
+    padded to its longest video, so one call for all would need memory for every video at that
+    length, and all records at once memory for every video's features.
+    Among several videos, one the model or server refuses is named on stderr and skipped; a server
+    that cannot answer (after :data:`laf.serve.rest.SERVER_PATIENCE`) skips that video, and two
+    videos in a row end the requests: the videos done are kept either way. The first two refused
+    alike, before any success, are the model's or server's failure, not the videos' (another feature
+    size, a wrong model name): an error."""
     from laf.errors import UserError
     from laf.serve import localize, rest
 
-    todo = [(e, v, p) for e, v, p in zip(examples, localize.video_ids(args.videos), args.videos) if e is not None]
-    results, refused = [], []
+    todo = zip(examples, localize.video_ids(args.videos), args.videos)
+    results, refused, unanswered = [], [], 0
     for n, (example, video_id, path) in enumerate(todo):
+        if example is None:
+            continue
         try:
             if args.server:
                 found = rest.predict_patiently(args.server, "localize", {"examples": [example]}, args.model_name,
@@ -182,14 +182,20 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
         except rest.ServerUnavailable as e:
             if len(args.videos) == 1:
                 raise
-            print(f"skipped: {len(todo) - n} video(s) not localized, from {path} on: {e}", file=sys.stderr, flush=True)
-            break
+            unanswered += 1
+            if unanswered == 2:  # not one long video's timeout: the server is gone
+                print(f"skipped: {len(args.videos) - n} video(s) not localized, from {path} on: {e}", file=sys.stderr,
+                      flush=True)
+                break
+            print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
+            continue
         except UserError as e:
             if len(args.videos) == 1 or (not results and str(e) in refused):
                 raise
             refused.append(str(e))
             print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
             continue
+        unanswered = 0
         results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)
     return results
 
@@ -207,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     stream_only = [] if args.stream else localize_stream.given(args)
     if stream_only:
         raise UserError(f"{', '.join(stream_only)}: only with --stream SOURCE")
+    localize.video_ids(args.videos)  # a video given twice is refused before the model loads
     settings = _settings(args)
     _check_outputs(args)
     if args.stream:
@@ -216,10 +223,9 @@ def run(args: argparse.Namespace) -> int:
     classes = localize.model_classes(model) if model is not None else None
     if classes is not None:
         localize.class_names(vocabulary, classes)  # refuses a vocabulary of another size
-    examples = _featurize(args, settings)
-    results = _localize_each(args, model, examples, vocabulary)
+    results = _localize_each(args, model, _featurize(args, settings), vocabulary)
     if not results:
-        raise UserError(f"none of the {len(examples)} videos could be localized (each named above)")
+        raise UserError(f"none of the {len(args.videos)} videos could be localized (each named above)")
     top = TOP if args.top is None else args.top
     print(localize.format_table(results, top=top or None))
     if args.json:
@@ -230,8 +236,8 @@ def run(args: argparse.Namespace) -> int:
         for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
             path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
             print(f"plot: {os.path.abspath(path)}")
-    skipped = len(examples) - len(results)
+    skipped = len(args.videos) - len(results)
     if skipped:
-        print(f"error: {skipped} of {len(examples)} videos skipped (named above); the others are localized",
+        print(f"error: {skipped} of {len(args.videos)} videos skipped (named above); the others are localized",
               file=sys.stderr)
     return 1 if skipped else 0

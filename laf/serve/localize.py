@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -137,7 +137,7 @@ def video_ids(paths: Sequence[str]) -> List[str]:
     def name(path: str, parents: int, extension: bool) -> str:
         parts = [part for part in path.split(os.sep) if part]  # no empty root part: an id never starts with "/"
         stem, suffix = os.path.splitext(parts[-1])
-        return "/".join(parts[len(parts) - 1 - parents:-1] + [stem + (suffix if extension else "")])
+        return "/".join(parts[max(0, len(parts) - 1 - parents):-1] + [stem + (suffix if extension else "")])
 
     ids: List[Optional[str]] = [None] * len(full)
     for parents in range(max(len(p.split(os.sep)) for p in full) if full else 0):
@@ -166,10 +166,18 @@ def _problem(path: str, settings: IngestSettings) -> Optional[str]:
 
 def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32,
               skip: Optional[Callable[[str], None]] = None) -> List[Optional[bytes]]:
-    """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn. A video
-    that ingestion would reject (missing, undecodable, too short) is a ``UserError``; with ``skip``,
-    its message goes to ``skip`` instead and its place holds None, so one bad file among many does
-    not cost the others. Every video is opened before the slow part, so those messages come first."""
+    """Every video's record at once (:func:`featurize_each`)."""
+    return list(featurize_each(paths, settings, batch_size, skip))
+
+
+def featurize_each(paths: Sequence[str], settings: IngestSettings, batch_size: int = 32,
+                   skip: Optional[Callable[[str], None]] = None) -> Iterator[Optional[bytes]]:
+    """Serialized contract SequenceExamples of the videos, made by ingestion's own DoFn, one video at
+    a time as the iterator is read (a caller that localizes each before the next holds one video's
+    features, not all). A video that ingestion would reject (missing, undecodable, too short) is a
+    ``UserError``; with ``skip``, its message goes to ``skip`` instead and its place holds None, so
+    one bad file among many does not cost the others. Every video is opened here, before the slow
+    part, so those messages come first."""
     from laf.ingest import manifest as mf
     from laf.ingest import rejects, video_ingest
 
@@ -187,15 +195,17 @@ def featurize(paths: Sequence[str], settings: IngestSettings, batch_size: int = 
     if any(p is None for p in problems):
         with build_errors(settings.backbone):  # a layer it lacks, an unreadable weights file: one line
             dofn.setup()
-    examples: List[Optional[bytes]] = []
-    for video_id, path, problem in zip(ids, paths, problems):
-        row = mf.VideoRow(video_id=video_id, uri=path, label=UNLABELLED, split=names.SPLITS[-1])
-        out = None if problem else dofn.extract(row)
-        if isinstance(out, rejects.Rejected):
-            refuse(f"cannot use video {path}: {out.stage}: {out.reason}")
-            out = None
-        examples.append(None if out is None else out.serialize())
-    return examples
+
+    def each() -> Iterator[Optional[bytes]]:
+        for video_id, path, problem in zip(ids, paths, problems):
+            row = mf.VideoRow(video_id=video_id, uri=path, label=UNLABELLED, split=names.SPLITS[-1])
+            out = None if problem else dofn.extract(row)
+            if isinstance(out, rejects.Rejected):
+                refuse(f"cannot use video {path}: {out.stage}: {out.reason}")
+                out = None
+            yield None if out is None else out.serialize()
+
+    return each()
 
 
 def localize_outputs(model, examples: Sequence[bytes]) -> Dict[str, np.ndarray]:
