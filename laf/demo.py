@@ -61,7 +61,7 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
     store = run_store.open_store(cfg.pipeline_root)
     evaluated = run_store.latest_outputs(store, run_store.EVALUATOR)  # a cached rerun's: an earlier run's artifacts
     evaluation, blessing = (run_store.latest(evaluated.get(key, [])) for key in ("evaluation", "blessing"))
-    pushed = run_store.latest(run_store.latest_outputs(store, run_store.PUSHER).get("pushed_model", []))
+    pushed = run_store.latest_push(store)
     if metrics is None and evaluation is not None:
         try:
             metrics = run_store.eval_metrics(evaluation.uri)[0]

@@ -147,6 +147,11 @@ def made_by(store, artifact) -> Made:
                 artifacts_by_key(store, [execution.id], metadata_store_pb2.Event.OUTPUT))
 
 
+def latest_push(store):
+    """The latest finished Pusher's ``PushedModel`` (pushed or not), or None."""
+    return latest(latest_outputs(store, PUSHER).get("pushed_model", []))
+
+
 def upstream(store, artifact, key: str):
     """The input ``key`` of the execution that output ``artifact`` (its lineage), or None."""
     return latest(made_by(store, artifact).inputs.get(key, []))

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from typing import Dict, Iterable, List, Mapping, Optional
 
 FILENAME = "labels.json"
+
+
+def canonical(label: str) -> str:
+    """A label as every stage compares it: Unicode NFC, so "é" typed composed and written decomposed
+    (as macOS names files and folders) is one label."""
+    return unicodedata.normalize("NFC", label)
 
 
 def split_label(label: str) -> str:
@@ -30,7 +37,7 @@ class Vocabulary:
     @classmethod
     def build(cls, labels: Iterable[str], taxonomy: Optional[Mapping[str, str]] = None) -> "Vocabulary":
         """Sorted, de-duplicated labels; ``taxonomy`` (label -> activity) overrides the ':' split."""
-        ordered = sorted(set(labels))
+        ordered = sorted({canonical(label) for label in labels})
         activities: Dict[str, List[str]] = {}
         for label in ordered:
             activity = (taxonomy or {}).get(label) or split_label(label)
@@ -77,7 +84,8 @@ class Vocabulary:
         if not (_strings(labels) and isinstance(activities, dict) and all(map(_strings, activities.values()))):
             raise ValueError('not a labels.json: it needs {"labels": [label, ...], "activities": {activity: [label,'
                              ' ...]}}')
-        vocabulary = cls(labels, {k: list(v) for k, v in activities.items()})
+        vocabulary = cls([canonical(x) for x in labels],  # the stored order: a model's output indices
+                         {canonical(k): [canonical(x) for x in v] for k, v in activities.items()})
         placed = [label for actions in vocabulary.activities.values() for label in actions]
         if sorted(placed) != sorted(vocabulary.labels) or len(set(placed)) != len(placed):
             # a label in no activity (or two) has no siblings: the trainer's sibling targets divide by 0

@@ -75,25 +75,29 @@ def pipeline_run(store, root, n: int, cached_from: dict = None, last: str = "Pus
 
     ids: dict = {"run": cached_from["run"] if cached_from else n}  # a cached execution keeps its properties
     props = {type_name: make(ids["run"]) for type_name, make in PROPS.items()}
-    plan = [(run_store.IMAGE_INGEST, {"images": "Examples"}, {}),
-            (run_store.VIDEO_INGEST, {"videos": "Examples", "vocabulary": "LabelVocabulary"}, {}),
-            (run_store.DOMAIN_TRANSFER, {"scored_examples": "Examples", "rounds": "laf.DomainTransferRounds"},
+    # per component: {name in the returned ids: (its output key, artifact type)}, {input key: name}
+    plan = [(run_store.IMAGE_INGEST, {"images": ("examples", "Examples")}, {}),
+            (run_store.VIDEO_INGEST, {"videos": ("examples", "Examples"),
+                                      "vocabulary": ("vocabulary", "LabelVocabulary")}, {}),
+            (run_store.DOMAIN_TRANSFER, {"scored_examples": ("scored_examples", "Examples"),
+                                         "rounds": ("rounds", "laf.DomainTransferRounds")},
              {"videos": "videos", "images": "images"}),
-            (run_store.TRAINER, {"model": "Model"}, {"examples": "scored_examples"}),
-            (run_store.EVALUATOR, {"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
-             {"model": "model", "examples": "videos"}),
-            (run_store.PUSHER, {"pushed_model": "PushedModel"}, {"model": "model"})]
+            (run_store.TRAINER, {"model": ("model", "Model")}, {"examples": "scored_examples"}),
+            (run_store.EVALUATOR, {"evaluation": ("evaluation", "ModelEvaluation"),
+                                   "blessing": ("blessing", "ModelBlessing")}, {"model": "model", "examples": "videos"}),
+            (run_store.PUSHER, {"pushed_model": ("pushed_model", "PushedModel")}, {"model": "model"})]
     for type_name, made, inputs in plan[:STAGES.index(last) + 1]:
+        given = {key: ids[name] for key, name in inputs.items()}
         if cached_from:
-            put_execution(store, type_name, pb.Execution.CACHED, inputs={k: ids[v] for k, v in inputs.items()},
-                          reused={k: cached_from[k] for k in made}, props=props.get(type_name))
-            ids.update({k: cached_from[k] for k in made})
-        else:
-            put_execution(store, type_name, pb.Execution.COMPLETE,
-                          {k: (kind, root / f"run{n}" / k, True) for k, kind in made.items()},
-                          {k: ids[v] for k, v in inputs.items()}, props=props.get(type_name))
-            ids.update({a.uri.rsplit("/", 1)[-1]: a.id for a in store.get_artifacts()
-                        if a.uri.startswith(str(root / f"run{n}"))})
+            put_execution(store, type_name, pb.Execution.CACHED, inputs=given,
+                          reused={key: cached_from[name] for name, (key, _) in made.items()}, props=props.get(type_name))
+            ids.update({name: cached_from[name] for name in made})
+            continue
+        uris = {name: str(root / f"run{n}" / name) for name in made}
+        put_execution(store, type_name, pb.Execution.COMPLETE,
+                      {key: (kind, uris[name], True) for name, (key, kind) in made.items()}, given,
+                      props=props.get(type_name))
+        ids.update({name: a.id for a in store.get_artifacts() for name, uri in uris.items() if a.uri == uri})
     return ids
 
 

@@ -204,3 +204,18 @@ def test_ground_truth_that_can_only_be_missed_is_warned_of(tmp_path, caplog):
         assert len(annotations.read_activitynet(str(path))["v"]) == 3
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}: v annotation 0: segment [500, 520] starts at or after the end of v (80.5 s): times in another unit?"]
+
+
+def test_ground_truth_and_results_labels_are_read_in_nfc(tmp_path):
+    """As ingestion reads labels: a decomposed ground-truth label (macOS) must match the detections
+    of the label the vocabulary holds in NFC, and a THUMOS14 class file named decomposed too."""
+    decomposed, composed = "Cafe\u0301", "Caf\u00e9"
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"v": {"annotations": [{"label": decomposed, "segment": [1, 2]}]}}}))
+    assert annotations.read_ground_truth(str(gt)) == {"v": [Segment(1.0, 2.0, composed)]}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"results": {"v": [{"label": decomposed, "score": 1, "segment": [1, 2]}]}}))
+    assert annotations.read_results(str(results)) == [Detection("v", 1.0, 2.0, composed, 1.0)]
+    (tmp_path / "thumos").mkdir()
+    (tmp_path / "thumos" / f"{decomposed}_val.txt").write_text("v 1.0 2.0\n")
+    assert annotations.read_ground_truth(str(tmp_path / "thumos"), "val") == {"v": [Segment(1.0, 2.0, composed)]}

@@ -179,8 +179,8 @@ def test_activitynet_json(tmp_path):
     assert [(r.video_id, r.label, r.uri.endswith("v_abc.mkv")) for r in m.rows] == [("abc", "Sports:Long jump", True)]
     assert m.rows[0].segments == (Segment(1.0, 5.0, "Sports:Long jump"),)  # trimmed as the video's label
     assert m.labels == ["Sports:Long jump"]
-    with pytest.raises(UserError, match="no annotated videos in subset 'testing' \\(1 without segments"):
-        mf.from_annotations(path, str(videos), subset="testing")
+    with pytest.raises(UserError, match="video def: no annotated segments, so no label"):
+        mf.from_annotations(path, str(videos), subset="testing")  # a chosen subset: each of its videos counts
 
 
 def test_every_subset_of_an_activitynet_file_leaves_its_unlabelled_videos_out_and_says_so(tmp_path, caplog):

@@ -374,7 +374,7 @@ def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_t
     printed = capfd.readouterr()
     assert printed.out == alone[s.videos[0]] and httpd.calls <= 9
     assert f"skipped: cannot localize {s.videos[1]}: " in printed.err
-    assert f"skipped: 1 video(s) not localized, from {third} on: " in printed.err
+    assert f"skipped: {third} and the videos after it are not localized: " in printed.err
     assert "2 of 3 videos skipped" in printed.err
     slow = _copy_video(s, "slow.mp4")
     with serving(model, TimesOutOnSlow) as (_, url):  # before, its timeout ended the requests for the videos after it

@@ -32,3 +32,13 @@ def test_a_json_file_that_is_no_labels_file_says_what_it_needs():
                  '{"labels": ["A:ab"], "activities": {"A": "A:ab"}}', '{"labels": ["A:a"], "activities": {"A": [1, "A:a"]}}'):
         with pytest.raises(ValueError, match='not a labels.json: it needs {"labels"'):
             Vocabulary.from_json(text)
+
+
+def test_labels_are_compared_in_nfc_and_a_stored_order_is_kept():
+    """A labels.json written with decomposed labels (macOS) reads as NFC, in its own order: the
+    indices of the model trained with it keep their meaning."""
+    decomposed, composed = "Food:Cafe\u0301", "Food:Caf\u00e9"
+    stored = Vocabulary.from_json(json.dumps({"labels": ["Food:Tea", decomposed],
+                                              "activities": {"Food": ["Food:Tea", decomposed]}}))
+    assert stored.labels == ["Food:Tea", composed] and stored.index(composed) == 1
+    assert Vocabulary.build([decomposed, composed]).labels == [composed]

@@ -169,7 +169,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
 
     todo = zip(examples, localize.video_ids(args.videos), args.videos)
     results, refused, unanswered = [], [], 0
-    for n, (example, video_id, path) in enumerate(todo):
+    for example, video_id, path in todo:
         if example is None:
             continue
         try:
@@ -184,8 +184,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
                 raise
             unanswered += 1
             if unanswered == 2:  # not one long video's timeout: the server is gone
-                print(f"skipped: {len(args.videos) - n} video(s) not localized, from {path} on: {e}", file=sys.stderr,
-                      flush=True)
+                print(f"skipped: {path} and the videos after it are not localized: {e}", file=sys.stderr, flush=True)
                 break
             print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
             continue
@@ -193,6 +192,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
             if len(args.videos) == 1 or (not results and str(e) in refused):
                 raise
             refused.append(str(e))
+            unanswered = 0  # the server answered
             print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
             continue
         unanswered = 0

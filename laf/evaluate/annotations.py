@@ -20,6 +20,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from laf import files
 from laf.errors import UserError
 from schemas.segment import AMBIGUOUS, Detection, Segment
+from schemas.vocabulary import canonical
 
 RESULTS_VERSION = "VERSION 1.3"
 
@@ -50,6 +51,7 @@ def thumos14_subsets(folder: str) -> Dict[str, Dict[str, str]]:
         if ext != ".txt" or "_" not in stem:
             continue
         label, file_subset = stem.rsplit("_", 1)
+        label = canonical(label)  # a file name written decomposed (macOS)
         found.setdefault(file_subset, {})[label] = f"{folder.rstrip('/')}/{name}"
     return found
 
@@ -201,7 +203,7 @@ def _label(entry, where: str) -> str:
     label = entry.get("label") if isinstance(entry, dict) else None
     if not isinstance(label, str) or not label.strip():
         raise UserError(f"{where}: \"label\" must be a non-empty string, got {entry!r}")
-    return label
+    return canonical(label)
 
 
 def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:

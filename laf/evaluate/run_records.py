@@ -54,7 +54,7 @@ def _model(store) -> Tuple[Optional[str], Any]:
     Trainer finished. Why the Trainer's, not the latest ``Model``: DomainTransfer's image model is a
     ``Model`` too. The push is the latest Pusher's (:func:`run_store.latest_outputs`: a cached rerun's
     is an earlier run's artifact)."""
-    pushed = run_store.latest(run_store.latest_outputs(store, run_store.PUSHER).get("pushed_model", []))
+    pushed = run_store.latest_push(store)
     destination = run_store.pushed_destination(pushed) if pushed is not None else None
     if destination:
         inputs = run_store.made_by(store, pushed).inputs.get("model", [])
@@ -106,9 +106,13 @@ def locate(pipeline_root: str) -> Run:
         return Run(ingest["examples"], ingest["vocabulary"], outputs["scored_examples"], outputs["rounds"],
                    images["examples"], str(ingest_props["manifest"]), transfer_props, model_dir, trainer_config(store))
     ingest = run_store.made_by(store, videos)
-    return Run(videos.uri, run_store.latest(ingest.outputs["vocabulary"]).uri, scored.uri,
-               run_store.latest(transfer.outputs["rounds"]).uri, run_store.latest(transfer.inputs["images"]).uri,
-               str(ingest.props["manifest"]), transfer.props, model_dir, custom_config(trainer.props))
+    vocabulary, rounds, images = (run_store.latest(found.get(key, [])) for found, key in (
+        (ingest.outputs, "vocabulary"), (transfer.outputs, "rounds"), (transfer.inputs, "images")))
+    if None in (vocabulary, rounds, images) or "manifest" not in ingest.props:
+        raise UserError(f"{pipeline_root}: the lineage of the model {model.uri} is incomplete in the run's metadata"
+                        " (its VideoIngest vocabulary, DomainTransfer rounds or web images are not recorded)")
+    return Run(videos.uri, vocabulary.uri, scored.uri, rounds.uri, images.uri, str(ingest.props["manifest"]),
+               transfer.props, model_dir, custom_config(trainer.props))
 
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:

@@ -7,14 +7,13 @@ Kept free of Beam and TensorFlow (``laf.files`` loads TF only for remote URIs), 
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from laf import files
 from laf.errors import UserError
 from laf.ingest.manifest import check_header, check_label, csv_rows, jsonl_rows
-from schemas.vocabulary import Vocabulary
+from schemas.vocabulary import Vocabulary, canonical
 
 FOLDER_SEPARATOR = "__"      # stands for ':' in label folder names
 SOURCE_COLUMNS = ("image", "path", "url")
@@ -30,7 +29,7 @@ class ImageItem:
 def folder_label(name: str, vocabulary: Optional[Vocabulary] = None) -> str:
     """A label folder's name -> its ``Activity:Action`` label (see the module docstring), in NFC as
     :func:`check_label` makes every label (macOS writes folder names decomposed)."""
-    name = unicodedata.normalize("NFC", name)
+    name = canonical(name)
     label = name if ":" in name else name.replace(FOLDER_SEPARATOR, ":", 1)
     if vocabulary is None or label in vocabulary.labels:
         return label

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import tempfile
-import unicodedata
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from laf import files
@@ -30,7 +29,7 @@ from laf.files import is_remote
 from laf.ingest.rejects import machine_fault
 from schemas import names
 from schemas.segment import AMBIGUOUS, Segment
-from schemas.vocabulary import Vocabulary
+from schemas.vocabulary import Vocabulary, canonical
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ def read_taxonomy(path: str) -> Dict[str, str]:
         for label, activity in pairs:
             if not isinstance(label, str) or not isinstance(activity, str) or not label or not activity:
                 raise UserError(f"{path}: entry {key!r}: labels and activities must be non-empty strings")
-            label, activity = (unicodedata.normalize("NFC", text) for text in (label, activity))  # as check_label
+            label, activity = canonical(label), canonical(activity)  # as check_label
             if mapping.get(label, activity) != activity:
                 raise UserError(f"{path}: label {label!r} is given two activities")
             mapping[label] = activity
@@ -251,7 +250,7 @@ def check_label(label: object, where: str) -> str:
         raise UserError(f"{where}: label {label!r} is not text")
     if not label or not label.strip():
         raise UserError(f"{where}: empty label")
-    label = unicodedata.normalize("NFC", label.strip())  # "é" typed or decomposed (macOS folder names): one label
+    label = canonical(label.strip())
     if "://" in label:  # a headerless manifest written path,label: every row would be its own class
         raise UserError(f"{where}: label {label!r} is a URL: are the columns the other way round (without a header,"
                         " an image manifest is label,path and a video manifest video,label)?")
@@ -380,7 +379,9 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
     rows, unlabelled = [], []
     for video_id, segments in read_ground_truth(annotations, subset).items():
         where = f"{annotations}: video {video_id}"
-        if not segments:  # e.g. ActivityNet's testing subset, whose labels are withheld
+        if not segments and subset:
+            raise UserError(f"{where}: no annotated segments, so no label (choose a labelled subset)")
+        if not segments:  # the whole file read: e.g. ActivityNet's testing subset, whose labels are withheld
             unlabelled.append(video_id)
             continue
         segments = [dataclasses.replace(s, label=check_label(s.label, where)) for s in segments]  # trimmed
@@ -396,9 +397,8 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
         rows.append(VideoRow(video_id, uri, label, split or split_of(video_id, ratios), tuple(segments), where,
                              tuple(ambiguous.get(video_id, ()))))
     if not rows:
-        raise UserError(f"{annotations}: no annotated videos" + (" in subset " + repr(subset) if subset else "")
-                        + (f" ({len(unlabelled)} without segments, so without a label: choose a labelled subset)"
-                           if unlabelled else ""))
+        raise UserError(f"{annotations}: no annotated videos" + (f" ({len(unlabelled)} without segments, so"
+                                                                 " without a label)" if unlabelled else ""))
     if unlabelled:
         log.warning("%s: %d video(s) without annotated segments, so without a label, are left out (e.g. %s)",
                     annotations, len(unlabelled), ", ".join(sorted(unlabelled)[:3]))

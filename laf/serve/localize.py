@@ -177,7 +177,8 @@ def featurize_each(paths: Sequence[str], settings: IngestSettings, batch_size: i
     features, not all). A video that ingestion would reject (missing, undecodable, too short) is a
     ``UserError``; with ``skip``, its message goes to ``skip`` instead and its place holds None, so
     one bad file among many does not cost the others. Every video is opened here, before the slow
-    part, so those messages come first."""
+    part, so the messages of videos that cannot be opened come first; a rejection at decoding (too
+    short, NaN features) comes when the video's turn does."""
     from laf.ingest import manifest as mf
     from laf.ingest import rejects, video_ingest
 
