@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 from typing import Any, Dict, Optional
 
 import yaml
@@ -37,7 +38,9 @@ def prepare(output: str = DEMO_FOLDER, scale: float = DEMO_SCALE, seed: int = 0,
     ``data_config``: the whole data settings instead (``laf run`` keeps the set that is there)."""
     from laf import demo_data
     from laf.ingest.backbones import BackboneConfig
+    from pipeline.local_runner import check_output_folder
 
+    check_output_folder("--output", output)  # before the data are generated, not after
     data = os.path.join(output, "data")
     wanted = data_config or demo_data.DemoConfig(seed=seed, looks=looks, **shape).scaled(scale)
     print(f"demo data under {data} (seed {wanted.seed}, {wanted.videos_per_action} videos per action, looks"
@@ -74,7 +77,7 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
         "pipeline_root": files.shown(cfg.pipeline_root),
         "serving_dir": files.shown(cfg.serving_dir),
         "report": report,
-        "tensorboard": f"tensorboard --logdir {files.shown(cfg.pipeline_root)}",
+        "tensorboard": f"tensorboard --logdir {shlex.quote(files.shown(cfg.pipeline_root))}",
     }
 
 

@@ -39,6 +39,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -653,9 +654,20 @@ def _render_videos(output_dir: str, config: DemoConfig, plans: Sequence[VideoPla
         for job in jobs:
             render_video(*job)
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_leave_interrupts)
+    try:
         for done in [pool.submit(render_video, *job) for job in jobs]:
             done.result()  # re-raises a worker's error
+    except BaseException:  # Ctrl-C or a worker's error: the videos not started are not rendered
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _leave_interrupts() -> None:
+    """A rendering worker ignores Ctrl-C, which its parent handles. Why: the worker got it too, took
+    it for its video's failure and went on to the next, and the parent waited for them all."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Optional[int] = None) -> dict:
@@ -692,13 +704,17 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
 
 
 def _missing_media(output_dir: str, info: dict) -> Optional[str]:
-    """What of a complete set's videos and images is gone (None if nothing): a set whose files
-    were removed must not pass for complete, or ingestion rejects every missing file."""
+    """What of a complete set's files is gone (None if nothing): a set whose files were removed must
+    not pass for complete, or ingestion rejects every missing file (and without its manifest every
+    run fails)."""
+    for key in ("manifest", "images_truth"):
+        if not os.path.isfile(os.path.join(output_dir, PATHS[key])):
+            return f"it has no {PATHS[key]}"
     for kind in ("videos", "images"):
         have = sum(len(names) for _, _, names in os.walk(os.path.join(output_dir, PATHS[kind])))
         want = sum(info[kind].values())
         if have < want:
-            return f"{have} of its {want} {kind}"
+            return f"it holds only {have} of its {want} {kind}"
     return None
 
 
@@ -723,16 +739,18 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
             missing = _missing_media(output_dir, info)
             if missing is None:
                 return info
-            replacing = f"it holds only {missing}"
+            replacing = missing
     names = [*PATHS.values(), "demo_data.json", PARTIAL]
     if not ours:
         found = sorted(n for n in names if os.path.lexists(os.path.join(output_dir, n)))
         if found:
             raise UserError(f"{output_dir} holds {', '.join(found)} but no demo data set: the demo data "
                             "would replace them; choose a new or empty folder")
-    elif replacing:
-        print(f"replacing the demo data set under {output_dir}: {replacing}", file=sys.stderr, flush=True)
-    for name in names:
+    else:
+        if replacing:
+            print(f"replacing the demo data set under {output_dir}: {replacing}", file=sys.stderr, flush=True)
+        open(os.path.join(output_dir, PARTIAL), "w").close()  # still ours if interrupted while emptied
+    for name in names[:-1]:
         old = os.path.join(output_dir, name)
         if os.path.isdir(old) and not os.path.islink(old):
             shutil.rmtree(old)

@@ -121,6 +121,9 @@ def check_metadata_moved(cfg: PipelineConfig) -> None:
 def check_output_folder(key: str, path: str) -> None:
     """A local output folder must be a folder, or creatable: its nearest existing parent a writable
     folder (a remote URI is left to its file system)."""
+    if any(c in path for c in "[]*?"):  # TF's and TFX's readers glob their artifact folders
+        raise UserError(f"{key}: {path} holds one of [ ] * ?, which the pipeline's file globs read as patterns;"
+                        " choose a folder name without them")
     if files.is_remote(path):
         return
     path = files.local(path)

@@ -120,3 +120,12 @@ def test_an_empty_localize_path_is_a_usage_error(flag, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["localize", "--model", "m", "v.mp4", flag, ""])
     assert e.value.code == 2 and f"{flag}: empty path" in capsys.readouterr().err
+
+
+def test_an_output_folder_with_glob_characters_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """TF's and TFX's readers glob the artifact folders: ``runs[1]`` matched nothing, and ingestion
+    counted 0 of everything after the data had been generated."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--output", "runs[1]"]) == 2
+    assert "--output: runs[1] holds one of [ ] * ?" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

@@ -13,3 +13,15 @@ def test_a_rerun_reusing_an_evaluation_whose_folder_was_deleted_still_summarizes
         summary = demo.summarize(PipelineConfig(pipeline_root=str(tmp_path), serving_dir=str(tmp_path / "serving")))
     assert summary["metrics"] == {} and summary["blessed"] is False and summary["pushed_model"] is None
     assert any("no metrics in the summary: the Evaluator's output" in r.getMessage() for r in caplog.records)
+
+
+def test_the_tensorboard_command_is_quoted_for_a_shell(tmp_path):
+    """A root with a space: the printed command split at it when pasted."""
+    from laf import demo
+    from pipeline.config import PipelineConfig
+
+    root = tmp_path / "my runs"
+    root.mkdir()
+    partial_run(root)
+    summary = demo.summarize(PipelineConfig(pipeline_root=str(root), serving_dir=str(tmp_path / "serving")))
+    assert summary["tensorboard"] == f"tensorboard --logdir '{root}'"

@@ -104,6 +104,10 @@ def test_a_set_with_missing_media_or_a_broken_description_is_not_taken_as_comple
     demo_data.ensure_generated(str(root), TINY)
     assert "it holds only 10 of its 12 videos" in capsys.readouterr().err
     assert _digests(str(root)) == whole
+    (root / "manifest.csv").unlink()  # before, a set without its manifest passed as complete: every run then failed
+    demo_data.ensure_generated(str(root), TINY)
+    assert "it has no manifest.csv" in capsys.readouterr().err
+    assert _digests(str(root)) == whole
     for broken in ("{", "[]", '{"version": 1}'):  # cut short (a full disk), or not what generate writes
         (root / "demo_data.json").write_text(broken)
         assert demo_data.existing_config(str(root)) is None

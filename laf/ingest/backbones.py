@@ -217,7 +217,9 @@ def calibrate(config: BackboneConfig, images: np.ndarray, path: str) -> str:
     if not path.endswith(".weights.h5"):
         raise ValueError(f"weights path must end with .weights.h5 (Keras 3): {path}")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    base.save_weights(path)
+    partial = f"{path[:-len('.weights.h5')]}.{os.getpid()}.partial.weights.h5"  # Keras writes in place
+    base.save_weights(partial)
+    os.replace(partial, path)  # whole or not at all: a file cut short was reused by every later run
     return path
 
 
