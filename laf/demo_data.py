@@ -655,11 +655,14 @@ def _render_videos(output_dir: str, config: DemoConfig, plans: Sequence[VideoPla
             render_video(*job)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_leave_interrupts)
+    futures = [pool.submit(render_video, *job) for job in jobs]
     try:
-        for done in [pool.submit(render_video, *job) for job in jobs]:
+        for done in futures:
             done.result()  # re-raises a worker's error
     except BaseException:  # Ctrl-C or a worker's error: the videos not started are not rendered
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:  # by hand: once the pool is collected, shutdown's cancel_futures is lost
+            future.cancel()
+        pool.shutdown(wait=False)
         raise
     pool.shutdown()
 
