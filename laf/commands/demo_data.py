@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from laf import demo_data
+    from laf.report import strict_json
 
     info = demo_data.ensure_generated(args.output, demo_data.DemoConfig(seed=args.seed, looks=args.looks, **shape(args))
                                       .scaled(args.scale))
@@ -55,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
                **{k: info[k] for k in ("videos", "images", "total_video_seconds", "action_fraction", "paths")}}
     if args.probe:
         summary["probe"] = demo_data.probe(args.output)
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(strict_json.finite(summary), indent=1, allow_nan=False))  # an undefined probe mean: null
     return 0
