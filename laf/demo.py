@@ -38,9 +38,10 @@ def prepare(output: str = DEMO_FOLDER, scale: float = DEMO_SCALE, seed: int = 0,
     ``data_config``: the whole data settings instead (``laf run`` keeps the set that is there)."""
     from laf import demo_data
     from laf.ingest.backbones import BackboneConfig
-    from pipeline.local_runner import check_output_folder
+    from pipeline.local_runner import check_globbable, check_output_folder
 
-    check_output_folder("--output", output)  # before the data are generated, not after
+    check_globbable("--output", output)  # the pipeline root's folder: before the data are generated, not after
+    check_output_folder("--output", output)
     data = os.path.join(output, "data")
     wanted = data_config or demo_data.DemoConfig(seed=seed, looks=looks, **shape).scaled(scale)
     print(f"demo data under {data} (seed {wanted.seed}, {wanted.videos_per_action} videos per action, looks"

@@ -655,8 +655,9 @@ def _render_videos(output_dir: str, config: DemoConfig, plans: Sequence[VideoPla
             render_video(*job)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_leave_interrupts)
-    futures = [pool.submit(render_video, *job) for job in jobs]
+    futures = []
     try:
+        futures += [pool.submit(render_video, *job) for job in jobs]  # workers start here: inside the try
         for done in futures:
             done.result()  # re-raises a worker's error
     except BaseException:  # Ctrl-C or a worker's error: the videos not started are not rendered

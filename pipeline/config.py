@@ -444,8 +444,9 @@ def _unused(cfg: PipelineConfig) -> List[Tuple[str, str, str]]:
     """(section, key, why) of each setting the chosen options never read."""
     tr, ev = cfg.trainer, cfg.evaluation
     found = []
-    overridden = any(a.startswith(("--direct_running_mode", "--runner")) for a in cfg.beam.extra_args)
-    if cfg.beam.direct_running_mode == "in_memory" and not overridden:  # Beam only logs it, deep in the run
+    modes = [a.split("=", 1)[-1] for a in cfg.beam.extra_args if a.startswith("--direct_running_mode=")]
+    direct = not any(a.startswith("--runner=") and not a.endswith("DirectRunner") for a in cfg.beam.extra_args)
+    if direct and (modes or [cfg.beam.direct_running_mode])[-1] == "in_memory":  # Beam only logs it, deep in the run
         found.append(("beam", "direct_num_workers", "the in_memory mode runs one worker; set direct_running_mode:"
                       " multi_processing or multi_threading for more"))
     if tr.lr_schedule != "plateau":

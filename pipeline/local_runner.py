@@ -78,6 +78,7 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
     loaded: a mistake shows in a second)."""
     from laf.ingest.preflight import check_labels
 
+    check_globbable("pipeline_root", cfg.pipeline_root)
     for key in ("pipeline_root", "serving_dir"):  # the Pusher, the last step, would find it out after all the work
         check_output_folder(key, getattr(cfg, key))
     check_metadata_moved(cfg)
@@ -118,12 +119,18 @@ def check_metadata_moved(cfg: PipelineConfig) -> None:
                         f" {cfg.metadata_path})")
 
 
+def check_globbable(key: str, path: str) -> None:
+    """The pipeline root (or a folder above it) must hold no glob pattern characters: TF's and TFX's
+    readers glob the artifact folders under it, so ``runs[1]`` matched nothing and ingestion counted
+    0 of everything."""
+    if any(c in path for c in "[]*?"):
+        raise UserError(f"{key}: {path} holds one of [ ] * ?, which the pipeline's file globs read as patterns;"
+                        " choose a folder name without them")
+
+
 def check_output_folder(key: str, path: str) -> None:
     """A local output folder must be a folder, or creatable: its nearest existing parent a writable
     folder (a remote URI is left to its file system)."""
-    if any(c in path for c in "[]*?"):  # TF's and TFX's readers glob their artifact folders
-        raise UserError(f"{key}: {path} holds one of [ ] * ?, which the pipeline's file globs read as patterns;"
-                        " choose a folder name without them")
     if files.is_remote(path):
         return
     path = files.local(path)

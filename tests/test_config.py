@@ -240,6 +240,7 @@ def test_settings_the_chosen_model_never_reads_are_said_to_be_unused(data_dir, c
     ({"direct_num_workers": 4, "direct_running_mode": "multi_processing"}, False),
     ({"direct_running_mode": "multi_threading"}, False),
     ({"direct_num_workers": 4, "extra_args": ["--direct_running_mode=multi_processing"]}, False),  # after ours: wins
+    ({"direct_num_workers": 4, "extra_args": ["--direct_running_mode=in_memory", "--runner=DirectRunner"]}, True),
 ])
 def test_workers_beside_the_in_memory_mode_are_said_to_be_unused(data_dir, caplog, beam, unused):
     raw = {"data": {"videos": "videos.csv", "images": "images"}, "beam": beam}

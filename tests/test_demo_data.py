@@ -372,6 +372,7 @@ def test_project_readers_accept_the_manifest_and_ground_truth(data):
                {k: sorted((s.start, s.end, s.label) for s in v) for k, v in anet.items()}
 
 
+@pytest.mark.skipif(demo_data.usable_cores() < 2, reason="one core renders in-process, without the pool under test")
 def test_ctrl_c_stops_the_rendering_of_the_videos_not_started(tmp_path):
     """Before, the two rendering workers took Ctrl-C for their video's failure and went on, and the
     command rendered every video before it stopped (all 384 here, ~40 s more)."""

@@ -368,14 +368,14 @@ def test_among_several_videos_a_refused_one_is_skipped_and_a_lost_server_keeps_t
     assert f"skipped: cannot localize {s.videos[0]}: " in printed.err
     assert "HTTP 400: Request is too large" in printed.err
     monkeypatch.setattr(rest, "SERVER_PATIENCE", 1.0)
-    third = _copy_video(s, "third.mp4")
+    third, fourth = (_copy_video(s, name) for name in ("third.mp4", "fourth.mp4"))
     with serving(model, GoesAway) as (httpd, url):  # one video unanswered is skipped, two in a row end it
-        assert main(["localize", "--server", url, *s.videos, str(third), *argv]) == 1
+        assert main(["localize", "--server", url, *s.videos, str(third), str(fourth), *argv]) == 1
     printed = capfd.readouterr()
     assert printed.out == alone[s.videos[0]] and httpd.calls <= 9
     assert f"skipped: cannot localize {s.videos[1]}: " in printed.err
     assert f"skipped: {third} and the videos after it are not localized: " in printed.err
-    assert "2 of 3 videos skipped" in printed.err
+    assert "3 of 4 videos skipped" in printed.err and str(fourth) not in printed.err.replace(str(third), "")
     slow = _copy_video(s, "slow.mp4")
     with serving(model, TimesOutOnSlow) as (_, url):  # before, its timeout ended the requests for the videos after it
         assert main(["localize", "--server", url, str(slow), *s.videos, *argv]) == 1

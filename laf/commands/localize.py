@@ -169,7 +169,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
 
     todo = zip(examples, localize.video_ids(args.videos), args.videos)
     results, refused, unanswered = [], [], 0
-    for example, video_id, path in todo:
+    for n, (example, video_id, path) in enumerate(todo, 1):
         if example is None:
             continue
         try:
@@ -183,7 +183,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
             if len(args.videos) == 1:
                 raise
             unanswered += 1
-            if unanswered == 2:  # not one long video's timeout: the server is gone
+            if unanswered == 2 and n < len(args.videos):  # not one long video's timeout: the server is gone
                 print(f"skipped: {path} and the videos after it are not localized: {e}", file=sys.stderr, flush=True)
                 break
             print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)

@@ -103,8 +103,12 @@ def locate(pipeline_root: str) -> Run:
         ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
         transfer_props, outputs = _latest_outputs(store, run_store.DOMAIN_TRANSFER)
         _, images = _latest_outputs(store, run_store.IMAGE_INGEST)
-        return Run(ingest["examples"], ingest["vocabulary"], outputs["scored_examples"], outputs["rounds"],
-                   images["examples"], str(ingest_props["manifest"]), transfer_props, model_dir, trainer_config(store))
+        try:
+            return Run(ingest["examples"], ingest["vocabulary"], outputs["scored_examples"], outputs["rounds"],
+                       images["examples"], str(ingest_props["manifest"]), transfer_props, model_dir,
+                       trainer_config(store))
+        except KeyError as e:
+            raise UserError(f"{pipeline_root}: the run's metadata lacks {e} of its latest executions") from None
     ingest = run_store.made_by(store, videos)
     vocabulary, rounds, images = (run_store.latest(found.get(key, [])) for found, key in (
         (ingest.outputs, "vocabulary"), (transfer.outputs, "rounds"), (transfer.inputs, "images")))

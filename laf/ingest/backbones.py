@@ -218,8 +218,12 @@ def calibrate(config: BackboneConfig, images: np.ndarray, path: str) -> str:
         raise ValueError(f"weights path must end with .weights.h5 (Keras 3): {path}")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = f"{path[:-len('.weights.h5')]}.{os.getpid()}.partial.weights.h5"  # Keras writes in place
-    base.save_weights(partial)
-    os.replace(partial, path)  # whole or not at all: a file cut short was reused by every later run
+    try:
+        base.save_weights(partial)
+        os.replace(partial, path)  # whole or not at all: a file cut short was reused by every later run
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return path
 
 
