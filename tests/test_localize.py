@@ -302,3 +302,19 @@ def test_a_bad_video_among_several_is_skipped_not_the_run(served_model, capfd):
         assert sorted(json.load(f)["results"]) == ["dive", "kick"]
     assert main(["localize", "--model", s.pushed, str(page), str(missing)]) == 2
     assert "none of the 2 videos could be localized" in _stderr(capfd)
+
+
+def test_videos_are_featurized_one_at_a_time(served_model, monkeypatch):
+    """`laf localize` localizes each video before featurizing the next, so memory holds one video's
+    features (before, every video's were made first). Every video is still opened up front."""
+    from laf.ingest import video_ingest
+
+    extracted = []
+    extract = video_ingest.ExtractVideoFeatures.extract
+    monkeypatch.setattr(video_ingest.ExtractVideoFeatures, "extract",
+                        lambda self, row: extracted.append(row.uri) or extract(self, row))
+    records = localize.featurize_each(served_model.videos, localize.IngestSettings(BACKBONE, FPS))
+    assert extracted == []
+    first = next(records)
+    assert extracted == [served_model.videos[0]] and first == served_model.examples[0]
+    assert list(records) == served_model.examples[1:] and extracted == list(served_model.videos)
