@@ -243,3 +243,13 @@ def test_a_repeat_that_adds_ambiguous_segments_is_another_annotation(tmp_path):
         mf.read_manifest(write(tmp_path / "m.csv", text))
     m = mf.read_manifest(write(tmp_path / "m.csv", "video,label,segments,ambiguous\na.mp4,A:b,,\na.mp4,A:b,,3-4\n"))
     assert m.rows[0].ambiguous == (Segment(3.0, 4.0, "Ambiguous"),) and len(m.duplicates) == 1
+
+
+def test_labels_that_differ_only_in_case_or_spacing_are_said(tmp_path, caplog):
+    m = mf.read_manifest(write(tmp_path / "m.csv", "video,label\na.mp4,Sports:Diving\nb.mp4,sports: diving\n"
+                               "c.mp4,Sports:Dive\n"))
+    with caplog.at_level("WARNING"):
+        vocabulary = mf.build_vocabulary(m)
+    assert len(vocabulary) == 3  # kept apart: the user's labels
+    assert "labels ['Sports:Diving', 'sports: diving'] differ only in case or spacing" in caplog.text
+    assert "Dive'" not in caplog.text

@@ -157,7 +157,18 @@ def build_vocabulary(manifest: Manifest, taxonomy: Optional[str] = None) -> Voca
         unused = sorted(set(mapping) - set(manifest.labels))
         if unused:
             raise UserError(f"{taxonomy}: label(s) {unused} have no videos")
+    _warn_look_alikes(manifest.labels)
     return Vocabulary.build(manifest.labels, mapping)
+
+
+def _warn_look_alikes(labels: Sequence[str]) -> None:
+    """Labels that differ only in case or spacing ("Sports: Diving", "sports:diving") are separate
+    classes, which is seldom meant (two annotators' spellings): said, not refused."""
+    groups: Dict[str, List[str]] = {}
+    for label in labels:
+        groups.setdefault(" ".join(label.casefold().replace(":", " : ").split()), []).append(label)
+    for alike in (sorted(g) for g in groups.values() if len(g) > 1):
+        log.warning("labels %s differ only in case or spacing: they are %d separate classes", alike, len(alike))
 
 
 # --- reading -----------------------------------------------------------------------------
