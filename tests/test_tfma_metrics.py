@@ -232,7 +232,7 @@ def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_re
     config = eval_config(settings, Vocabulary.build(LABELS))
     want = ev.LocalizeConfig(window=3, scales=(0.5, 1.0, 2.0), run_thresholds=(0.2, 0.6), stride=1, nms_overlap=0.3,
                              top_k_classes=2)
-    assert _localize_settings(config, None, []) == want
+    assert _localize_settings(config, None, None, []) == want
     [spec] = [m for m in config.metrics_specs[0].metrics if m.class_name == "LocalizationMAP"]
     [computation] = tfma_metrics._map_computations("mAP", **{k: v for k, v in json.loads(spec.config).items()
                                                               if k != "name"})
