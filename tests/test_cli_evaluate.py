@@ -108,3 +108,15 @@ def test_predictions_of_videos_without_ground_truth_are_noted(files, tmp_path, c
     annotations.write_results(other, DETS + [Detection("x1", 0, 10, "a", 0.9)])
     assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other]) == 0
     assert "1 of the 3 predicted videos are not in the ground truth (e.g. 'x1')" in capsys.readouterr().err
+
+
+def test_detections_of_another_spelling_are_named_with_the_ground_truth_s(tmp_path, capsys):
+    """A detection class that differs from the ground truth's only in case scored 0 with a bare count."""
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"v": {"annotations": [{"label": "Diving", "segment": [1, 2]}]}}}))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"results": {"v": [{"label": "diving", "score": 1, "segment": [1, 2]},
+                                                   {"label": "Other", "score": 1, "segment": [3, 4]}]}}))
+    assert main(["evaluate", "--ground-truth", str(gt), "--predictions", str(pred)]) == 0
+    assert ("2 detections of classes without ground truth were ignored ('Other'; 'diving', ground truth has"
+            " 'Diving')") in capsys.readouterr().err

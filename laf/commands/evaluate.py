@@ -73,6 +73,18 @@ def _note_videos_without_ground_truth(detections: Sequence[Detection], gt: Mappi
               f" (e.g. {sorted(unknown)[0]!r})", file=sys.stderr)
 
 
+def _unmatched(detections, classes, shown: int = 5) -> str:
+    """The detections' classes the ground truth lacks, each with the ground-truth class it equals but
+    for case or spacing: the usual cause is two spellings, whose AP then counts as 0."""
+    def key(label: str) -> str:
+        return " ".join(label.casefold().split())
+
+    alike = {key(c): c for c in classes}
+    missing = sorted({d.label for d in detections} - set(classes))
+    named = [f"{c!r}" + (f", ground truth has {alike[key(c)]!r}" if key(c) in alike else "") for c in missing[:shown]]
+    return "; ".join(named) + ("; ..." if len(missing) > shown else "")
+
+
 def run(args: argparse.Namespace) -> int:
     from laf.evaluate import annotations, thumos14
 
@@ -87,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     classes = {s.label for segs in gt.values() for s in segs}
     ignored = sum(d.label not in classes for d in detections)
     if ignored:
-        print(f"note: {ignored} detections of classes without ground truth were ignored", file=sys.stderr)
+        print(f"note: {ignored} detections of classes without ground truth were ignored"
+              f" ({_unmatched(detections, classes)})", file=sys.stderr)
     _note_videos_without_ground_truth(detections, gt, args.subset)
     result = thumos14.by_protocol(args.protocol)(gt, detections, tious, ambiguous)
     print(json.dumps(result.to_dict()) if args.json else format_table(result))
