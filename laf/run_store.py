@@ -147,6 +147,30 @@ def made_by(store, artifact) -> Made:
                 artifacts_by_key(store, [execution.id], metadata_store_pb2.Event.OUTPUT))
 
 
+@dataclasses.dataclass
+class Lineage:
+    """What a Trainer's model was trained from, read once; an artifact the metadata lacks is None."""
+    trainer: Made     # the Trainer execution that made the model
+    transfer: Made    # the DomainTransfer that scored its training examples
+    ingest: Made      # the VideoIngest of the videos those examples scored
+    scored: Any       # the training examples (DomainTransfer's scored_examples)
+    videos: Any       # VideoIngest examples
+    images: Any       # ImageIngest examples
+    rounds: Any       # DomainTransferRounds
+    vocabulary: Any   # LabelVocabulary
+
+
+def lineage(store, model) -> Lineage:
+    """The artifacts and executions ``model`` was trained from, each execution read once."""
+    trainer = made_by(store, model)
+    scored = latest(trainer.inputs.get("examples", []))
+    transfer = made_by(store, scored) if scored is not None else Made({}, {}, {})
+    videos = latest(transfer.inputs.get("videos", []))
+    ingest = made_by(store, videos) if videos is not None else Made({}, {}, {})
+    return Lineage(trainer, transfer, ingest, scored, videos, latest(transfer.inputs.get("images", [])),
+                   latest(transfer.outputs.get("rounds", [])), latest(ingest.outputs.get("vocabulary", [])))
+
+
 def latest_push(store):
     """The latest finished Pusher's ``PushedModel`` (pushed or not), or None."""
     return latest(latest_outputs(store, PUSHER).get("pushed_model", []))

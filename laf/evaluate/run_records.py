@@ -95,11 +95,8 @@ def locate(pipeline_root: str) -> Run:
     executions of the first stages); without a model, each component's latest finished execution."""
     store = run_store.open_store(pipeline_root)
     model_dir, model = _model(store)
-    trainer = run_store.made_by(store, model) if model is not None else None
-    scored = trainer and run_store.latest(trainer.inputs.get("examples", []))
-    transfer = run_store.made_by(store, scored) if scored is not None else None
-    videos = transfer and run_store.latest(transfer.inputs.get("videos", []))
-    if videos is None:
+    line = run_store.lineage(store, model) if model is not None else None
+    if line is None or line.videos is None:
         ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
         transfer_props, outputs = _latest_outputs(store, run_store.DOMAIN_TRANSFER)
         _, images = _latest_outputs(store, run_store.IMAGE_INGEST)
@@ -109,14 +106,11 @@ def locate(pipeline_root: str) -> Run:
                        trainer_config(store))
         except KeyError as e:
             raise UserError(f"{pipeline_root}: the run's metadata lacks {e} of its latest executions") from None
-    ingest = run_store.made_by(store, videos)
-    vocabulary, rounds, images = (run_store.latest(found.get(key, [])) for found, key in (
-        (ingest.outputs, "vocabulary"), (transfer.outputs, "rounds"), (transfer.inputs, "images")))
-    if None in (vocabulary, rounds, images) or "manifest" not in ingest.props:
+    if None in (line.vocabulary, line.rounds, line.images) or "manifest" not in line.ingest.props:
         raise UserError(f"{pipeline_root}: the lineage of the model {model.uri} is incomplete in the run's metadata"
                         " (its VideoIngest vocabulary, DomainTransfer rounds or web images are not recorded)")
-    return Run(videos.uri, vocabulary.uri, scored.uri, rounds.uri, images.uri, str(ingest.props["manifest"]),
-               transfer.props, model_dir, custom_config(trainer.props))
+    return Run(line.videos.uri, line.vocabulary.uri, line.scored.uri, line.rounds.uri, line.images.uri,
+               str(line.ingest.props["manifest"]), line.transfer.props, model_dir, custom_config(line.trainer.props))
 
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:

@@ -94,14 +94,15 @@ def sources(store) -> Sources:
     # the Trainer's, not any Model: DomainTransfer's image model is one too (a run stopped in training)
     found.model = run_store.latest(inputs.get("model", [])) or run_store.latest(
         run_store.latest_outputs(store, run_store.TRAINER).get("model", []))
-    scored = found.model and run_store.upstream(store, found.model, "examples")
-    transfer = {"rounds": [run_store.beside(store, scored, "rounds")]} if scored else \
-        run_store.latest_outputs(store, run_store.DOMAIN_TRANSFER)
-    found.rounds = run_store.latest([r for r in transfer.get("rounds", []) if r is not None])
-    found.examples = run_store.latest(inputs.get("examples", [])) or (
-        run_store.upstream(store, scored, "videos") if scored else
-        run_store.latest(run_store.latest_outputs(store, run_store.VIDEO_INGEST).get("examples", [])))
-    found.images = found.rounds and run_store.upstream(store, found.rounds, "images")
+    line = run_store.lineage(store, found.model) if found.model is not None else None
+    if line is not None and line.scored is not None:
+        found.rounds, trained_on = line.rounds, line.videos
+        found.images = line.images if line.rounds is not None else None
+    else:  # no model, or its lineage unrecorded: each component's latest
+        found.rounds = run_store.latest(run_store.latest_outputs(store, run_store.DOMAIN_TRANSFER).get("rounds", []))
+        trained_on = run_store.latest(run_store.latest_outputs(store, run_store.VIDEO_INGEST).get("examples", []))
+        found.images = found.rounds and run_store.upstream(store, found.rounds, "images")
+    found.examples = run_store.latest(inputs.get("examples", [])) or trained_on
     return found
 
 
