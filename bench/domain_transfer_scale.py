@@ -83,12 +83,23 @@ def run_size(directory: str) -> dict:
 
 
 def _child(args: list) -> dict:
-    """The child's last-line JSON; a failed child stops the bench with its own last error line."""
+    """The child's last-line JSON; a failed child stops the bench with the error its JSON line names
+    (the last line of stderr may be TensorFlow's noise at exit), else its last stderr line."""
     done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise SystemExit(f"domain_transfer_scale: {' '.join(args[:2])} failed: {lines[-1]}")
+        reason = _json_error(done.stdout) or (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise SystemExit(f"domain_transfer_scale: {' '.join(args[:2])} failed: {reason}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _json_error(stdout: str) -> str:
+    """The ``error`` of a child's last stdout line as ``bench_main`` prints it; "" if there is none."""
+    lines = stdout.strip().splitlines()
+    try:
+        last = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return ""
+    return str(last.get("error") or "") if isinstance(last, dict) else ""
 
 
 def main() -> None:

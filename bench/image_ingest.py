@@ -29,6 +29,8 @@ import time
 from typing import Dict, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.cpu import usable_cores  # noqa: E402
+from laf.ingest.backbones import BACKBONES  # noqa: E402  (no TensorFlow import)
 from laf.errors import UserError  # noqa: E402
 from laf.report.strict_json import bench_main, dumps  # noqa: E402
 
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=768)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--backbone", default="mobilenet_v3_small")
+    parser.add_argument("--backbone", default="mobilenet_v3_small", choices=sorted(BACKBONES))
     parser.add_argument("--input-size", type=int, default=0, help="0: the backbone's default")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="0: the ingestion default")
@@ -103,6 +105,8 @@ def main() -> None:
     if args.batch_size < 1 or args.repeats < 1 or args.images <= args.batch_size or min(args.width, args.height) < 1:
         parser.error("need --batch-size >= 1, --repeats >= 1, --images > --batch-size (the steady rate is the "
                      "difference of the two runs) and a positive --width/--height")
+    if args.input_size < 0:
+        parser.error("need --input-size >= 0 (0: the backbone's default)")
 
     import tensorflow as tf
 
@@ -141,7 +145,7 @@ def main() -> None:
     ingest = extra / (walls[args.images] - walls[args.batch_size])
     # The best any overlap can do when the model already keeps the cores busy: the CPU the
     # model leaves idle (cores x its wall time - its CPU time) is all decoding may use for free.
-    cores = os.cpu_count() or 1
+    cores = usable_cores()  # what ingestion's pools are sized by, not the machine's count
     ceiling = min(1.0, cores * 1000 / bare / (bare_cpu + decode_cpu))
     print(dumps({
         "ratio_vs_bare_model": round(ingest / bare, 3),
@@ -162,7 +166,7 @@ def main() -> None:
         "input_size": config.size,
         "batch_size": args.batch_size,
         "decode_threads": threads,
-        "cpu_count": os.cpu_count(),
+        "cpu_count": cores,
         "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu",
     }))
 

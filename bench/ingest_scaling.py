@@ -104,13 +104,13 @@ def run_on_cluster(workers: int, rows, backbone, output: str, pin: bool) -> Tupl
 
     from laf.ingest import video_ingest
 
-    cores = len(os.sched_getaffinity(0))
+    cores = sorted(os.sched_getaffinity(0))  # the cores this process may use, not 0..n-1
     with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         addresses = sorted(client.scheduler_info()["workers"])
         if pin:
             for i, address in enumerate(addresses):
-                client.run(pin_to_core, i % cores, workers=[address])
+                client.run(pin_to_core, cores[i % len(cores)], workers=[address])
         start = time.perf_counter()
         client.run(warm_up, backbone)
         warm = time.perf_counter() - start

@@ -106,9 +106,7 @@ def _or_note(measure: Callable[[], float]) -> Optional[float]:
 
 
 def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
-    run = run_records.locate(pipeline_root)
-    if run.model is None:
-        raise UserError(f"{pipeline_root} holds no trained model")
+    run = run_records.locate(pipeline_root, need_model=True)
     vocabulary = Vocabulary.load(run.vocabulary)
     records, note = run_records.scored_records(run, vocabulary)
     print(note, flush=True)

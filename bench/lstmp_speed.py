@@ -20,14 +20,10 @@ from laf.quiet import quiet  # noqa: E402
 
 quiet()
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from trainer.lstmp import LSTMP  # noqa: E402
+def _model(recurrent, steps: int, dim: int, classes: int):
+    import keras
 
-
-def _model(recurrent: keras.layers.Layer, steps: int, dim: int, classes: int) -> keras.Model:
     inputs = keras.Input((steps, dim), batch_size=None)
     outputs = keras.layers.Dense(classes, activation="softmax")(recurrent(inputs))
     model = keras.Model(inputs, outputs)
@@ -36,7 +32,7 @@ def _model(recurrent: keras.layers.Layer, steps: int, dim: int, classes: int) ->
     return model
 
 
-def _time_steps(model: keras.Model, x, y, steps: int) -> float:
+def _time_steps(model, x, y, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         model.train_on_batch(x, y)
@@ -45,6 +41,11 @@ def _time_steps(model: keras.Model, x, y, steps: int) -> float:
 
 def measure(cells: int, projection: int, k: int, batch: int, dim: int, classes: int,
             rounds: int, steps: int) -> dict:
+    import keras  # here, not at the top: bad flags and Ctrl-C during the import still end in the JSON line
+    import numpy as np
+
+    from trainer.lstmp import LSTMP
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, k, dim)).astype(np.float32)
     y = rng.integers(0, classes, size=(batch, k))
@@ -79,6 +80,8 @@ def main() -> None:
             parser.error(f"--{name} must be >= 1")
     shape = dict(cells=args.cells, projection=args.projection, k=args.k, batch=args.batch,
                  dim=args.dim, classes=args.classes, rounds=args.rounds, steps=args.steps)
+    import tensorflow as tf
+
     device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
     print(dumps({**measure(**shape), **shape, "compile": "tf.function, no XLA",
                       "device": device}))

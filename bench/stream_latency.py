@@ -18,7 +18,7 @@ ffmpeg pushes over loopback TCP into ``laf localize --stream tcp://127.0.0.1:POR
 - ``carried_state_offline``: actions matched (tIoU >= 0.3, same label) by the online detector run
   offline over the test videos as one sequence, as the stream runs them (the state carried across
   the cuts between videos), vs each video from a zero state. The real-time run's events are kept in
-  ``<work>/events.jsonl``.
+  ``<work>/events.jsonl`` with ``--work`` (the default work folder is a temporary one, removed).
 
 A model exported before ``localize_step`` existed is upgraded into the work folder first
 (``laf.serve.upgrade``). Last stdout line: ``{"p95_emit_delay_s", "realtime_factor",
@@ -181,6 +181,8 @@ def stream(ts: str, model_dir: str, pipeline_root: str, realtime: bool, port: in
         t.join(timeout=10)
     if laf.returncode != 0:
         raise RuntimeError(f"laf localize --stream failed ({laf.returncode}): {errors}")
+    if pusher.returncode != 0:  # laf saw the end of a stream cut short: its seconds were never sent
+        raise RuntimeError(f"ffmpeg stopped pushing the stream (exit status {pusher.returncode})")
     return {"started": started, "ended": ended, "events": events, "progress": progress, "rss": rss}
 
 
@@ -265,7 +267,7 @@ def main() -> None:
 
 def measure(args: argparse.Namespace, work: str) -> Dict[str, Any]:
     """The whole measurement; what ``main`` prints."""
-    run = run_records.locate(args.pipeline_root)
+    run = run_records.locate(args.pipeline_root, need_model=True)
     vocabulary = Vocabulary.load(run.vocabulary)
     records = sorted(run_records.scored_records(run, vocabulary)[0]["test"], key=lambda r: r.video_id)
     model_dir, model = step_model(run.model, work)

@@ -1,4 +1,4 @@
-"""Benchmark: video ingest wall time vs ``ffmpeg -i FILE -vf fps=1 -f null -``.
+"""Benchmark: video ingest wall time vs ``ffmpeg -i FILE -vf fps=<--fps> -f null -``.
 
 Same files for both: 360p and 720p H.264 (``--seconds`` long, 30 fps, moving texture), in two
 encodes: x264 defaults (keyframe at most every 250 frames) and web-style (keyframe every
@@ -13,6 +13,7 @@ as the last line: ``{"ratio_vs_ffmpeg": the larger of the two ratios, ...}``.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ import time
 from typing import Callable, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from laf.cpu import usable_cores  # noqa: E402
 from laf.report.strict_json import bench_main, dumps  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -60,14 +62,14 @@ def make_video(path: str, size, seconds: float, options: Dict[str, str], seed: i
     return path
 
 
-def ffmpeg_seconds(paths: List[str]) -> float:
+def ffmpeg_seconds(paths: List[str], fps: float) -> float:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise SystemExit("bench/video_ingest.py needs the ffmpeg binary for the reference timing"
                          " (e.g. apt-get install ffmpeg)")
     start = time.perf_counter()
     for path in paths:
-        subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", path, "-vf", "fps=1", "-f", "null", "-"],
+        subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", path, "-vf", f"fps={fps:g}", "-f", "null", "-"],
                        check=True)
     return time.perf_counter() - start
 
@@ -77,8 +79,10 @@ def ingest_seconds(paths: List[str], workdir: str, fps: float):
     from laf.ingest.backbones import BackboneConfig
 
     manifest = os.path.join(workdir, "manifest.csv")
-    with open(manifest, "w") as f:
-        f.write("video,label,split\n" + "".join(f"{p},Bench:clip,train\n" for p in paths))
+    with open(manifest, "w", newline="") as f:
+        rows = csv.writer(f, lineterminator="\n")  # a --cache path may hold a comma or a quote
+        rows.writerow(["video", "label", "split"])
+        rows.writerows([p, "Bench:clip", "train"] for p in paths)
     output = os.path.join(workdir, "out")
     shutil.rmtree(output, ignore_errors=True)
     start = time.perf_counter()
@@ -110,7 +114,7 @@ def floor_seconds(paths: List[str], fps: float, run: Callable[[np.ndarray], np.n
     for _ in range(-(-frames // batch_size)):
         run(batch)
     cnn = (time.perf_counter() - start, time.process_time() - cpu)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()  # what ingestion's pools are sized by, not the machine's count
     return {"decode_s": decode[0], "decode_cpu_s": decode[1], "cnn_s": cnn[0], "cnn_cpu_s": cnn[1],
             "floor_s": max(decode[0], cnn[0], (decode[1] + cnn[1]) / cores)}
 
@@ -150,7 +154,7 @@ def main() -> None:
             # paired, interleaved timings: a shared machine's load drifts; the ratio of a pair does less
             pairs = []
             for _ in range(args.repeats):
-                ff = ffmpeg_seconds(paths)
+                ff = ffmpeg_seconds(paths, args.fps)
                 ours, errors = ingest_seconds(paths, work, args.fps)
                 pairs.append((ours / ff, ours, ff))
             ratio, ours, ff = sorted(pairs)[(len(pairs) - 1) // 2]  # the median pair (lower middle)
@@ -170,7 +174,7 @@ def main() -> None:
               "timestamp_error_max_s": round(float(errors.max()), 4),
               "videos": {e: [os.path.basename(p) for p in ps] for e, ps in files.items()},
               "seconds_per_video": args.seconds, "sample_fps": args.fps, "backbone": "mobilenet_v3_small@224",
-              "cpu_count": os.cpu_count()}
+              "cpu_count": usable_cores()}
     print(dumps(result))
 
 

@@ -399,12 +399,15 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 
 def _check_weights_file(weights: str, check_paths: bool) -> None:
     """A weights file that is not there, said now, not after TF and TFX have loaded (~30-60 s);
-    ``ImageNet`` was read as a file next to the config, so a keyword's other case is named."""
-    if weights in PUBLIC_WEIGHTS or not check_paths or files.is_remote(weights) or os.path.exists(files.local(weights)):
+    ``ImageNet`` was read as a file next to the config, so a keyword's other case is named, also
+    where paths are not checked (``laf compile``: the cluster would find no such file)."""
+    if weights in PUBLIC_WEIGHTS or files.is_remote(weights) or os.path.exists(files.local(weights)):
         return
     keyword = [k for k in PUBLIC_WEIGHTS if k and os.path.basename(weights).lower() == k]
-    hint = f" (the keyword is {keyword[0]!r}, in lower case)" if keyword else ""
-    raise UserError(f"features.weights: {weights} does not exist{hint}")
+    if keyword:
+        raise UserError(f"features.weights: {weights} does not exist (the keyword is {keyword[0]!r}, in lower case)")
+    if check_paths:
+        raise UserError(f"features.weights: {weights} does not exist")
 
 
 def _resolve_paths(cfg: PipelineConfig, base: str) -> None:

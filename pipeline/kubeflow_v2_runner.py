@@ -1,15 +1,24 @@
-"""Kubeflow Pipelines v2 / Vertex AI: compile the same pipeline to a pipeline-spec JSON.
+"""Kubeflow Pipelines v2 / Vertex AI: compile the same pipeline to a pipeline spec.
 
 The container image (built from the repository's Dockerfile) is a parameter; Beam
 arguments for Dataflow / Flink / Spark come from the config's ``beam.extra_args``.
-Both targets consume the same KFP v2 PipelineSpec; Vertex needs a ``gs://`` pipeline root.
+Both targets run the same KFP v2 PipelineSpec. A ``.json`` output is the PipelineJob that Vertex
+submits (the spec, and the pipeline root in its runtime config); a ``.yaml`` / ``.yml`` output is
+the bare PipelineSpec that the Kubeflow Pipelines 2 SDK and UI upload. Both carry the pipeline
+root as the spec's ``defaultPipelineRoot``. Vertex needs a ``gs://`` pipeline root.
 """
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 import re
 import sys
+from typing import Any, Dict
 
+import yaml
+
+from laf import files
 from laf.errors import UserError
 from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
 
@@ -18,12 +27,11 @@ DEFAULT_SPEC_FILE = "pipeline.json"
 
 
 def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, enable_cache: bool = True) -> str:
-    """Write the pipeline-spec JSON to ``output`` and return its path. With ``enable_cache``, a task
-    whose inputs and settings are unchanged reuses its earlier result; the cluster cannot see that
-    a file at the same path was rewritten, so after changing data in place compile without it."""
-    from tfx import v1 as tfx
-
-    from pipeline.pipeline import create_pipeline
+    """Write the pipeline spec to ``output`` (a local path or a URI) and return where it went. With
+    ``enable_cache``, a task whose inputs and settings are unchanged reuses its earlier result; the
+    cluster cannot see that a file at the same path was rewritten, so after changing data in place
+    compile without it."""
+    from pipeline.local_runner import check_beam_runners, check_globbable
 
     if target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -32,28 +40,63 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", cfg.pipeline_name):  # its length: config.MAX_PIPELINE_NAME
         raise UserError(f"pipeline_name must be lowercase letters, digits and '-' (not starting with '-')"
                         f" for Kubeflow/Vertex, got {cfg.pipeline_name!r}")
+    check_globbable("pipeline_root", cfg.pipeline_root)  # as `laf run` does: on the cluster, after the ingestion
+    check_beam_runners(cfg)
     if target == "vertex" and not cfg.pipeline_root.startswith("gs://"):
         print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local", file=sys.stderr)
     output = spec_path(output)
-    out_dir = os.path.dirname(output)
-    os.makedirs(out_dir, exist_ok=True)
+    if target == "kubeflow" and not _is_yaml(output):
+        print(f"note: {output} is the PipelineJob JSON that Vertex AI submits; the Kubeflow Pipelines 2 SDK and UI"
+              " upload a PipelineSpec YAML: give --output a .yaml name for them", file=sys.stderr)
+    from tfx import v1 as tfx  # after the checks above: a mistake shows before TF and TFX load
+
+    from pipeline.pipeline import create_pipeline
+
     # Pipeline spec 2.1: the KFP 2 launcher passes parameters only as ExecutorInput.parameterValues, which
     # TFX's container entrypoint reads only when the spec hands it the input definitions (2.1 does).
     config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=config, output_dir=out_dir, output_filename=os.path.basename(output))
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(config=config)
     # Components run inside the image: its setup.py and schema files, not this machine's checkout paths.
-    runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
-                               project_dir=IMAGE_WORKDIR, enable_cache=enable_cache), write_out=True)
+    job = runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
+                                     project_dir=IMAGE_WORKDIR, enable_cache=enable_cache), write_out=False)
+    write_spec(job, output, cfg.pipeline_root)
     return output
 
 
+def write_spec(job: Dict[str, Any], output: str, pipeline_root: str) -> None:
+    """``job`` (TFX's PipelineJob dict) as JSON, or its PipelineSpec alone as YAML for a ``.yaml`` name,
+    with the pipeline root in the spec. Why: TFX writes the YAML without the root (that lives in the
+    PipelineJob's runtime config), so a Kubeflow run put the artifacts under the backend's default
+    root, not the config's."""
+    from tfx.dsl.io import fileio
+
+    job["pipelineSpec"]["defaultPipelineRoot"] = pipeline_root
+    if _is_yaml(output):
+        text = "# LAF pipeline: KFP PipelineSpec compiled by `laf compile`\n"
+        text += yaml.safe_dump(job["pipelineSpec"], sort_keys=True)
+    else:
+        text = json.dumps(job, sort_keys=True)
+    if files.is_remote(output):
+        fileio.makedirs(posixpath.dirname(output))
+        with fileio.open(output, "w") as f:
+            f.write(text)
+        return
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    files.write_atomic(output, text.encode("utf-8"))
+
+
+def _is_yaml(path: str) -> bool:
+    return path.lower().endswith((".yaml", ".yml"))
+
+
 def spec_path(output: str) -> str:
-    """The spec file's absolute path; a folder (existing, or written with a trailing '/') gets
-    ``pipeline.json`` in it. Why: TFX writes an empty file name as ``pipeline.json`` beside the
-    folder, elsewhere than the path given."""
+    """The spec file's absolute path, or its URI (``gs://b/p.json`` was written to a local folder
+    ``gs:``); a folder (existing, or written with a trailing '/') gets ``pipeline.json`` in it."""
     if not output.strip():
         raise UserError("--output: empty path (want the pipeline JSON file to write)")
+    if files.is_remote(output):
+        return output + DEFAULT_SPEC_FILE if output.endswith("/") else output
+    output = files.local(output)
     if output.endswith(("/", os.sep)) or os.path.isdir(output):
         output = os.path.join(output, DEFAULT_SPEC_FILE)
     return os.path.abspath(output)

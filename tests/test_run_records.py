@@ -107,3 +107,16 @@ def test_the_benches_read_the_model_s_own_lineage(tmp_path):
     pipeline_run(store, tmp_path, 3, last="Trainer")
     pipeline_run(store, tmp_path, 4, cached_from=a, last="Trainer")
     assert run_records.locate(str(tmp_path)).scored == str(tmp_path / "run1" / "scored_examples")
+
+
+def test_a_bench_that_scores_the_model_refuses_a_run_without_one(tmp_path):
+    """A run stopped after domain transfer has records but no model: the benches that score the model
+    (learning_diagnostics, stream_latency) said so in one line in one bench, and crashed with a
+    TypeError from the SavedModel loader in the other."""
+    from bench_helpers import mlmd_store, pipeline_run
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    pipeline_run(store, tmp_path, 1, last="DomainTransfer")
+    assert run_records.locate(str(tmp_path)).model is None
+    with pytest.raises(UserError, match="holds no trained model"):
+        run_records.locate(str(tmp_path), need_model=True)

@@ -89,12 +89,15 @@ def trainer_config(store) -> Dict[str, object]:
     return custom_config(props)
 
 
-def locate(pipeline_root: str) -> Run:
+def locate(pipeline_root: str, need_model: bool = False) -> Run:
     """The run's model and the records, rounds and images it was trained from, followed through its
     lineage (a cached rerun links an earlier run's artifacts; a later run stopped midway has newer
-    executions of the first stages); without a model, each component's latest finished execution."""
+    executions of the first stages); without a model, each component's latest finished execution.
+    ``need_model``: a run without a trained model is refused (a bench that scores the model)."""
     store = run_store.open_store(pipeline_root)
     model_dir, model = _model(store)
+    if need_model and model_dir is None:
+        raise UserError(f"{pipeline_root} holds no trained model: run the pipeline through its Trainer first")
     line = run_store.lineage(store, model) if model is not None else None
     if line is None or line.videos is None:
         ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
