@@ -517,11 +517,33 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_yaml_int(self, node):
+        _refuse_base_60_and_octal(self.construct_scalar(node), node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        _refuse_base_60_and_octal(self.construct_scalar(node), node)
+        return super().construct_yaml_float(node)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+
+
+def _refuse_base_60_and_octal(text: str, node) -> None:
+    """YAML 1.1 (PyYAML) reads ``0123`` as octal 83 and ``1:30`` as base 60 (90); YAML 1.2 and JSON
+    do not. Refused, so ``seed: 0123`` is not silently seed 83."""
+    if ":" in text or re.fullmatch(r"[-+]?0[0-7_]+", text):
+        meaning = "a number in base 60" if ":" in text else "an octal number"
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text} is {meaning} in YAML 1.1: write it without a leading 0 or ':', or quote it",
+            node.start_mark)
+
 
 def _parse(path: str, text: str) -> Any:
     """JSON or YAML; a syntax error names ``path:line`` (not PyYAML's ``<unicode string>``)."""
     try:
-        if path.endswith(".json"):
+        if path.lower().endswith(".json"):
             return files.json_loads(text, path)
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader
     except json.JSONDecodeError as e:

@@ -18,15 +18,19 @@ def _write(tmp_path, raw, name="c.yaml"):
     import yaml
 
     p = tmp_path / name
-    p.write_text(json.dumps(raw) if name.endswith(".json") else yaml.safe_dump(raw))
+    p.write_text(json.dumps(raw) if name.lower().endswith(".json") else yaml.safe_dump(raw))
     return str(p)
 
 
 def test_valid_yaml_and_json_resolve_relative_paths(data_dir):
     raw = {"data": {"videos": "videos.csv", "images": "images"}, "domain_transfer": {"theta1": 0.2},
-           "pipeline_root": "out/root"}
-    for name in ("c.yaml", "c.json"):
-        cfg = config.load(_write(data_dir, raw, name))
+           "pipeline_root": "out/root", "trainer": {"learning_rate": 0.002}}
+    for name in ("c.yaml", "c.json", "C.JSON"):  # an upper-case .JSON was read as YAML, which refuses JSON's 2e-3
+        path = _write(data_dir, raw, name)
+        if name != "c.yaml":
+            open(path, "w").write(json.dumps(raw).replace("0.002", "2e-3"))
+        cfg = config.load(path)
+        assert cfg.trainer.learning_rate == 0.002
         assert cfg.data.videos == str(data_dir / "videos.csv")
         assert cfg.pipeline_root == str(data_dir / "out" / "root")
         assert cfg.domain_transfer.theta1 == 0.2 and cfg.trainer.cells == 1024
@@ -173,6 +177,10 @@ def test_unreadable_files(tmp_path):
     ("c.yaml", b"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: 6\ndata: {videos: [x\n", "c.yaml:8", "not valid YAML"),
     ("c.yaml", b"a: 1\n  b: 2\n", "c.yaml:2", "not valid YAML: mapping values are not allowed"),
     ("c.json", b'{"data":\n {"videos": }}', "c.json:2", "not valid JSON: Expecting value"),
+    # YAML 1.1 read these silently as seed 83, epochs 90 and [128]
+    ("c.yaml", b"trainer:\n  seed: 0123\n", "c.yaml:2", "0123 is an octal number in YAML 1.1"),
+    ("c.yaml", b"trainer:\n  epochs: 1:30\n", "c.yaml:2", "1:30 is a number in base 60 in YAML 1.1"),
+    ("c.yaml", b"domain_transfer: {hidden_units: [0200]}\n", "c.yaml:1", "0200 is an octal number"),
 ])
 def test_syntax_and_encoding_errors_name_file_and_line_in_one_line(tmp_path, name, content, where, words):
     path = tmp_path / name

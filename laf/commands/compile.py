@@ -1,4 +1,4 @@
-"""`laf compile`: the Kubeflow Pipelines v2 / Vertex AI pipeline-spec JSON."""
+"""`laf compile`: the Kubeflow Pipelines v2 / Vertex AI pipeline spec."""
 import argparse
 import sys
 
@@ -13,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=TARGETS, default="kubeflow")
     parser.add_argument("--config", help="pipeline config (YAML/JSON); default: the embedded demo config")
     parser.add_argument("--image", required=True, help="container image built from the repository's Dockerfile")
-    parser.add_argument("--output", type=flags.path, required=True, help="where to write the pipeline JSON")
+    parser.add_argument("--output", type=flags.path, required=True,
+                        help="the spec file, a local path or a gs:// URI: .json (the PipelineJob Vertex AI submits)"
+                        " or .yaml (the PipelineSpec Kubeflow Pipelines 2 uploads)")
     parser.add_argument("--demo-dir", help=f"demo folder the embedded config points at (default: {DEMO_FOLDER})")
     parser.add_argument("--no-cache", action="store_true",
                         help="rerun every task on every submission (after data changed in place at the same paths)")

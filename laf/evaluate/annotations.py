@@ -32,7 +32,7 @@ def read_ground_truth(path: str, subset: Optional[str] = None, one_subset: bool 
     (``one_subset``: see :func:`read_activitynet`; a THUMOS14 folder always needs one)."""
     if files.isdir(path):
         return read_thumos14(path, subset)
-    if path.endswith(".json"):
+    if path.lower().endswith(".json"):
         return read_activitynet(path, subset, one_subset)
     if not files.exists(path):
         raise UserError(f"ground truth {path!r} not found")
