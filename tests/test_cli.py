@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from laf import cli
+from laf.errors import UserError
 
 LAF = os.path.join(os.path.dirname(sys.executable), "laf")
 
@@ -114,12 +115,30 @@ def test_an_empty_output_is_a_usage_error_before_any_work(command, capsys):
     assert e.value.code == 2 and "--output: empty path" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--json", "--plot", "--labels", "--pipeline-root"])
-def test_an_empty_localize_path_is_a_usage_error(flag, capsys):
-    """Before, ``--json ""`` was falsy: nothing was written and the command still exited 0."""
+@pytest.mark.parametrize("command, flag", [
+    *[(["localize", "--model", "m", "v.mp4"], flag)
+      for flag in ("--json", "--plot", "--labels", "--pipeline-root", "--weights", "--layer")],
+    *[(["extract", "images", "--root", "imgs", "--output", "o"], flag)
+      for flag in ("--weights", "--layer", "--labels")],
+    (["extract", "videos", "--manifest", "m.csv", "--output", "o"], "--taxonomy"),
+    (["report", "--pipeline-root", "p"], "--baselines"),
+])
+def test_an_empty_path_flag_is_a_usage_error(command, flag, capsys):
+    """Before, an empty value was falsy or taken as given: ``--json ""`` wrote nothing and exited 0,
+    ``--weights ""`` extracted with random weights, ``--labels ""`` built a new vocabulary whose label
+    indices need not match the videos'."""
     with pytest.raises(SystemExit) as e:
-        cli.main(["localize", "--model", "m", "v.mp4", flag, ""])
+        cli.main([*command, flag, ""])
     assert e.value.code == 2 and f"{flag}: empty path" in capsys.readouterr().err
+
+
+def test_a_split_named_twice_in_ratios_is_refused():
+    """``train=0.6,eval=0.2,test=0.2,train=0.1``: the last one silently won."""
+    from laf.commands.extract import parse_ratios
+
+    assert parse_ratios("train=0.6, eval=0.2,test=0.2") == {"train": 0.6, "eval": 0.2, "test": 0.2}
+    with pytest.raises(UserError, match="--ratios names train more than once"):
+        parse_ratios("train=0.6,eval=0.2,test=0.2,train=0.1")
 
 
 def test_an_output_folder_with_glob_characters_is_refused_before_any_work(tmp_path, capsys, monkeypatch):

@@ -27,15 +27,15 @@ def _backbone_arguments(parser: argparse.ArgumentParser) -> None:
 
     _output_arguments(parser)
     parser.add_argument("--backbone", default="mobilenet_v3_small", choices=sorted(BACKBONES))
-    parser.add_argument("--weights", default="imagenet",
+    parser.add_argument("--weights", default="imagenet", type=path,  # "" silently meant random weights
                         help="'imagenet' (Keras download, needs internet; the pipeline's default too), 'none'"
                              " (random), or a weights file (default: %(default)s)")
-    parser.add_argument("--layer", default=None, help="named layer to pool features from (default: top)")
+    parser.add_argument("--layer", default=None, type=path, help="named layer to pool features from (default: top)")
     parser.add_argument("--input-size", type=int, default=None, help="square input size (default: backbone's)")
 
 
 def _labels_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", default=None, metavar="LABELS_JSON",
+    parser.add_argument("--labels", default=None, metavar="LABELS_JSON", type=path,
                         help="reuse an existing labels.json (e.g. the videos') so label indices agree")
 
 
@@ -43,7 +43,7 @@ def _label_arguments(parser: argparse.ArgumentParser) -> None:
     from laf.ingest.manifest import DEFAULT_RATIOS
 
     _labels_argument(parser)
-    parser.add_argument("--taxonomy", default=None, metavar="JSON",
+    parser.add_argument("--taxonomy", default=None, metavar="JSON", type=path,
                         help='activity hierarchy {"Activity": ["label", ...]} overriding the "Activity:" prefix')
     parser.add_argument("--ratios", default=",".join(f"{k}={v:g}" for k, v in DEFAULT_RATIOS.items()),
                         help="split ratios for rows without a split column (default: %(default)s)")
@@ -96,10 +96,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_ratios(text: str) -> Dict[str, float]:
     try:
-        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-        return {name.strip(): float(value) for name, value in pairs}
+        pairs = [(name.strip(), float(value)) for name, value in
+                 (part.split("=", 1) for part in text.split(",") if part.strip())]
     except ValueError:
         raise UserError(f"--ratios must look like train=0.6,eval=0.2,test=0.2, got {text!r}") from None
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # the last one silently won
+        raise UserError(f"--ratios names {', '.join(repeated)} more than once: {text!r}")
+    return dict(pairs)
 
 
 def _backbone(args: argparse.Namespace):

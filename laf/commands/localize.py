@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local pipeline root of the run that trained the model: backbone, fps and labels"
                              " (instead of the model's assets)")
     parser.add_argument("--backbone", help="backbone name (laf.ingest.backbones.BACKBONES)")
-    parser.add_argument("--weights", help='backbone weights: "imagenet", "none" or a .weights.h5 file')
+    parser.add_argument("--weights", type=path, help='backbone weights: "imagenet", "none" or a .weights.h5 file')
     parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
-    parser.add_argument("--layer", help="backbone layer tapped for features (default: pooled top)")
+    parser.add_argument("--layer", type=path, help="backbone layer tapped for features (default: pooled top)")
     parser.add_argument("--fps", type=finite, help="frames sampled per second")
     parser.add_argument("--labels", metavar="FILE", type=path,
                         help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline-root", required=True, metavar="DIR",
                         help="pipeline root of a finished run of `laf run`/`laf demo` on this machine (its metadata.sqlite is"
                              " there, or for a gs:// root under $LAF_METADATA_HOME, default ~/.laf/metadata)")
-    parser.add_argument("--baselines", metavar="FILE",
+    parser.add_argument("--baselines", metavar="FILE", type=flags.path,
                         help="bench/paper_tables.py JSON whose methods are shown next to this run, with their "
                              "per-frame profiles when it has them")
     parser.add_argument("--output", type=flags.path, default="report.html", help="HTML file to write (default: %(default)s)")
