@@ -22,7 +22,7 @@ from laf.evaluate.evaluation import LocalizeConfig, distinct_tiou_keys
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
-from laf.ingest.runners import check_dask_timeout, names_dask
+from laf.ingest.runners import beam_flags, check_dask_timeout, names_dask
 from laf.transfer.thresholds import check_something_kept
 from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
 
@@ -365,14 +365,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                         f"got {cfg.features.backbone!r}")
     if cfg.beam.direct_running_mode not in ("in_memory", "multi_processing", "multi_threading"):
         raise UserError("beam.direct_running_mode must be in_memory, multi_processing or multi_threading")
-    if names_dask(cfg.beam.extra_args):
-        raise UserError("beam.extra_args: DaskRunner runs only the ingestion components (TFX's StatisticsGen,"
-                        " ExampleValidator and Evaluator need Beam features it lacks); put its flags in"
-                        " beam.ingest_args")
-    try:
-        check_dask_timeout(cfg.beam.extra_args + cfg.beam.ingest_args)  # as ingestion gets them, before the run
-    except UserError as e:
-        raise UserError(f"beam.ingest_args: {e}") from None
+    _check_beam_args(cfg.beam)
     ratios = cfg.data.split_ratios
     if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
             or abs(sum(ratios.values()) - 1) > 1e-6):
@@ -431,6 +424,22 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
         cfg.features.weights = fix("features.weights", cfg.features.weights)
 
 
+def _check_beam_args(beam: BeamConfig) -> None:
+    """Each list of Beam flags on its own, its mistakes named by its key; then ``ingest_args`` after
+    ``extra_args``, as ingestion gets them, before the run."""
+    checked = [("beam.extra_args", beam.extra_args)]
+    if beam.ingest_args:
+        checked += [("beam.ingest_args", beam.ingest_args), ("beam.ingest_args", beam.extra_args + beam.ingest_args)]
+    for key, args in checked:
+        try:
+            if key == "beam.extra_args" and names_dask(args):
+                raise UserError("DaskRunner runs only the ingestion components (TFX's StatisticsGen, ExampleValidator"
+                                " and Evaluator need Beam features it lacks); put its flags in beam.ingest_args")
+            check_dask_timeout(args)
+        except UserError as e:
+            raise UserError(f"{key}: {e}") from None
+
+
 def _warn_unused(cfg: PipelineConfig, source: str) -> None:
     """A setting changed from its default that the chosen options never read is said, not silently
     ignored (the user meant something by it; ``dump`` writes the defaults, which pass quietly).
@@ -447,9 +456,9 @@ def _unused(cfg: PipelineConfig) -> List[Tuple[str, str, str]]:
     """(section, key, why) of each setting the chosen options never read."""
     tr, ev = cfg.trainer, cfg.evaluation
     found = []
-    modes = [a.split("=", 1)[-1] for a in cfg.beam.extra_args if a.startswith("--direct_running_mode=")]
-    direct = not any(a.startswith("--runner=") and not a.endswith("DirectRunner") for a in cfg.beam.extra_args)
-    if direct and (modes or [cfg.beam.direct_running_mode])[-1] == "in_memory":  # Beam only logs it, deep in the run
+    flags = beam_flags(cfg.beam.extra_args)  # `--x=v` and `--x v` alike, the last one given winning, as Beam reads them
+    direct = flags.runner is None or flags.runner.lower() == "direct" or flags.runner.lower().endswith("directrunner")
+    if direct and (flags.direct_running_mode or cfg.beam.direct_running_mode) == "in_memory":  # Beam only logs it
         found.append(("beam", "direct_num_workers", "the in_memory mode runs one worker; set direct_running_mode:"
                       " multi_processing or multi_threading for more"))
     if tr.lr_schedule != "plateau":
@@ -458,6 +467,7 @@ def _unused(cfg: PipelineConfig) -> List[Tuple[str, str, str]]:
     if tr.variant == "cnn":
         found += [("trainer", key, "variant cnn is the single-frame baseline, without LSTMP layers")
                   for key in ("cells", "projection", "num_layers", "dropout")]
+        found.append(("trainer", "carry_across_videos", "variant cnn keeps no state to carry"))
     else:
         found.append(("trainer", "cnn_dropout", "it applies to variant cnn only (the single-frame baseline)"))
     if not tr.actionness:  # laf.evaluate.evaluation.LocalizeConfig.for_evidence

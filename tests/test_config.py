@@ -146,6 +146,10 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"trainer": {"lr_schedule": "Plateau", "lr_decay_factor": 0.5}}, r"trainer.lr_schedule must be one of"),
     ({"beam": {"ingest_args": ["--runner=DaskRunner", "--dask_connection_timeout=2.5"]}},
      r"beam.ingest_args: --dask_connection_timeout must be whole seconds, got '2.5'"),  # Beam would wait Dask's default instead
+    ({"beam": {"extra_args": ["--dask_connection_timeout=abc"]}},  # was said to be beam.ingest_args'
+     r"beam.extra_args: --dask_connection_timeout must be whole seconds, got 'abc'"),
+    ({"beam": {"extra_args": ["--runner"]}}, r"beam.extra_args: Beam options: argument --runner: expected one argument"),
+    ({"beam": {"ingest_args": ["--runner"]}}, r"beam.ingest_args: Beam options: argument --runner: expected one"),
     ({"data": {"images": "file:///no/such/images"}}, r"data.images: file:///no/such/images does not exist"),
     ({"trainer": {"variant": "random30"}}, r"trainer.variant random30 is one of the paper's baselines, which have no"
                                            r" actionness head .*set trainer.actionness: false"),
@@ -233,6 +237,8 @@ BASELINE = {"variant": "uniform", "actionness": False}
     (BASELINE, {"run_thresholds": [0.3]}, "evaluation.run_thresholds is unused: a model without actionness"),
     ({"cnn_dropout": 0.2}, {}, "trainer.cnn_dropout is unused: it applies to variant cnn only"),
     ({"variant": "cnn", "actionness": False, "cells": 64}, {}, "trainer.cells is unused: variant cnn is the single"),
+    ({"variant": "cnn", "actionness": False, "carry_across_videos": 1.0}, {},
+     "trainer.carry_across_videos is unused: variant cnn keeps no state"),
 ])
 def test_settings_the_chosen_model_never_reads_are_said_to_be_unused(data_dir, caplog, trainer, evaluation, unused):
     """Before, only the plateau settings beside a cosine schedule were said; these were ignored quietly."""
@@ -249,6 +255,10 @@ def test_settings_the_chosen_model_never_reads_are_said_to_be_unused(data_dir, c
     ({"direct_running_mode": "multi_threading"}, False),
     ({"direct_num_workers": 4, "extra_args": ["--direct_running_mode=multi_processing"]}, False),  # after ours: wins
     ({"direct_num_workers": 4, "extra_args": ["--direct_running_mode=in_memory", "--runner=DirectRunner"]}, True),
+    # the `--flag value` form, which Beam reads too: the warning was wrong both ways
+    ({"direct_num_workers": 4, "extra_args": ["--direct_running_mode", "multi_processing"]}, False),
+    ({"direct_num_workers": 4, "extra_args": ["--runner", "DataflowRunner"]}, False),
+    ({"direct_num_workers": 4, "extra_args": ["--runner", "direct"]}, True),
 ])
 def test_workers_beside_the_in_memory_mode_are_said_to_be_unused(data_dir, caplog, beam, unused):
     raw = {"data": {"videos": "videos.csv", "images": "images"}, "beam": beam}

@@ -25,24 +25,25 @@ class _FlagParser(argparse.ArgumentParser):
         raise UserError(f"Beam options: {message}")
 
 
-def _flags(beam_args: Sequence[str]) -> argparse.Namespace:
-    """The flags read here, as Beam's own parser reads them: ``--x=v`` or ``--x v``, a unique prefix
-    (``--runn``) for the name, the last one given wins."""
+def beam_flags(beam_args: Sequence[str]) -> argparse.Namespace:
+    """The flags this package reads, as Beam's own parser reads them: ``--x=v`` or ``--x v``, a
+    unique prefix (``--runn``) for the name, the last one given wins."""
     parser = _FlagParser(add_help=False, allow_abbrev=True)
     parser.add_argument("--runner")
     parser.add_argument("--dask_connection_timeout")
+    parser.add_argument("--direct_running_mode")
     return parser.parse_known_args(list(beam_args))[0]
 
 
 def names_dask(beam_args: Sequence[str]) -> bool:
     """Whether ``beam_args`` choose DaskRunner; Beam is not loaded."""
-    return _flags(beam_args).runner in DASK_RUNNER_NAMES
+    return beam_flags(beam_args).runner in DASK_RUNNER_NAMES
 
 
 def check_dask_timeout(beam_args: Sequence[str]) -> None:
     """``--dask_connection_timeout`` must be whole seconds: Beam reads any other value as "not
     given", so the client would wait Dask's default without a word."""
-    value = _flags(beam_args).dask_connection_timeout
+    value = beam_flags(beam_args).dask_connection_timeout
     if value is None:
         return
     try:
