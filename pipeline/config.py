@@ -282,7 +282,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
 
     ``check_paths=False`` skips the local-existence check of data paths (compiling for a
     cluster whose data is not on this machine)."""
-    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE
+    from laf.ingest.backbones import BACKBONES, min_input_size
 
     dt, tr, ev = cfg.domain_transfer, cfg.trainer, cfg.evaluation
     _in_range("domain_transfer.theta1", dt.theta1, 0, 1)
@@ -341,8 +341,10 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("domain_transfer.min_frames_per_class", dt.min_frames_per_class)]:
         _non_negative(key, value)
     check_something_kept(dt.theta1, dt.theta2, dt.min_images_per_class, dt.min_frames_per_class, "domain_transfer.")
-    if cfg.features.input_size is not None and cfg.features.input_size < MIN_INPUT_SIZE:
-        raise UserError(f"features.input_size must be >= {MIN_INPUT_SIZE} pixels, got {cfg.features.input_size!r}")
+    smallest = min_input_size(cfg.features.backbone)
+    if cfg.features.input_size is not None and cfg.features.input_size < smallest:
+        raise UserError(f"features.input_size must be >= {smallest} pixels for {cfg.features.backbone},"
+                        f" got {cfg.features.input_size!r}")
     if tr.optimizer not in OPTIMIZERS:
         raise UserError(f"trainer.optimizer must be one of {', '.join(OPTIMIZERS)}, got {tr.optimizer!r}")
     if not ev.scales:

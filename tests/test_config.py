@@ -123,7 +123,9 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
     ({"evaluation": {"tiou": []}}, r"evaluation.tiou: give at least one tIoU threshold"),
     ({"evaluation": {"tiou": [0.5, 0.3, 0.5]}}, r"evaluation.tiou: a threshold is given twice.*: \[0.5, 0.3, 0.5\]"),
     ({"trainer": {"optimizer": "bogus"}}, r"trainer.optimizer must be one of .*sgd, got 'bogus'"),
-    ({"features": {"input_size": 16}}, r"features.input_size must be >= 32 pixels, got 16"),
+    ({"features": {"input_size": 16}}, r"features.input_size must be >= 32 pixels for mobilenet_v3_small, got 16"),
+    ({"features": {"backbone": "inception_v3", "input_size": 40}},  # Keras refused it once TF had loaded
+     r"features.input_size must be >= 75 pixels for inception_v3, got 40"),
     ({"domain_transfer": {"hidden_units": []}}, r"domain_transfer.hidden_units: give at least one layer size"),
     ({"domain_transfer": {"hidden_units": [64, 0]}}, r"domain_transfer.hidden_units\[1\] must be > 0"),
     ({"domain_transfer": {"min_images_per_class": -1}}, r"domain_transfer.min_images_per_class must be >= 0"),

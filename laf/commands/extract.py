@@ -108,10 +108,11 @@ def parse_ratios(text: str) -> Dict[str, float]:
 
 
 def _backbone(args: argparse.Namespace):
-    from laf.ingest.backbones import MIN_INPUT_SIZE, BackboneConfig, check_weights
+    from laf.ingest.backbones import BackboneConfig, check_weights, min_input_size
 
-    if args.input_size is not None and args.input_size < MIN_INPUT_SIZE:
-        raise UserError(f"--input-size must be at least {MIN_INPUT_SIZE}, got {args.input_size}")
+    smallest = min_input_size(args.backbone)
+    if args.input_size is not None and args.input_size < smallest:
+        raise UserError(f"--input-size must be at least {smallest} for {args.backbone}, got {args.input_size}")
     config = BackboneConfig(name=args.backbone, weights=args.weights, layer=args.layer, input_size=args.input_size)
     check_weights(config)
     return config

@@ -66,7 +66,7 @@ def _versions_hint(model: str) -> None:
 
 def _settings(args: argparse.Namespace):
     from laf.errors import UserError
-    from laf.ingest.backbones import BACKBONES, MIN_INPUT_SIZE, PUBLIC_WEIGHTS, BackboneConfig
+    from laf.ingest.backbones import BACKBONES, PUBLIC_WEIGHTS, BackboneConfig, min_input_size
     from laf.serve import assets, rest
     from laf.serve.localize import IngestSettings, settings_from_pipeline
 
@@ -95,9 +95,11 @@ def _settings(args: argparse.Namespace):
     if backbone.name not in BACKBONES:
         raise UserError(f"unknown backbone {backbone.name!r}; choose one of {sorted(BACKBONES)}")
     fps = settings.fps if args.fps is None else args.fps
-    too_small = backbone.size < MIN_INPUT_SIZE or (args.input_size is not None and args.input_size < MIN_INPUT_SIZE)
+    smallest = min_input_size(backbone.name)
+    too_small = backbone.size < smallest or (args.input_size is not None and args.input_size < smallest)
     if not math.isfinite(fps) or fps <= 0 or args.batch_size < 1 or (args.top or 0) < 0 or too_small:
-        raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {MIN_INPUT_SIZE}")
+        raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {smallest}"
+                        f" (for {backbone.name})")
     if args.model and not args.server and not files.exists(files.join(args.model, "saved_model.pb")):
         raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")
     weights = backbone.weights

@@ -20,7 +20,8 @@ import numpy as np
 
 PUBLIC_WEIGHTS = ("imagenet", "none", "")  # weights named by keyword, not files: Keras' download, random, none given
 # name -> (keras.applications constructor name, preprocess module, default input size)
-MIN_INPUT_SIZE = 32  # pixels: the smallest input the Keras application backbones build for
+MIN_INPUT_SIZE = 32  # pixels: the smallest input the Keras application backbones build for ...
+_MIN_INPUT_SIZES = {"inception_v3": 75}  # ... but these (keras.applications' own `min_size`)
 
 BACKBONES: Dict[str, tuple] = {
     "mobilenet_v3_small": ("MobileNetV3Small", None, 224),
@@ -29,6 +30,12 @@ BACKBONES: Dict[str, tuple] = {
     "resnet50": ("ResNet50", "resnet50", 224),
     "inception_v3": ("InceptionV3", "inception_v3", 299),
 }
+
+
+def min_input_size(name: str) -> int:
+    """The smallest input (pixels) backbone ``name`` builds for: checked with the settings, not by Keras
+    once TF has loaded (or on the cluster, for a compiled pipeline)."""
+    return _MIN_INPUT_SIZES.get(name, MIN_INPUT_SIZE)
 
 
 @dataclasses.dataclass(frozen=True)
