@@ -122,7 +122,7 @@ class DemoConfig:
 
     def scaled(self, scale: float) -> "DemoConfig":
         if scale <= 0:
-            raise UserError(f"scale must be positive, got {scale}")
+            raise UserError(f"scale (--scale) must be positive, got {scale:g}")
         return dataclasses.replace(
             self, videos_per_action=max(3, round(self.videos_per_action * scale)),
             images_per_action=max(1, round(self.images_per_action * scale)))
@@ -142,16 +142,19 @@ class DemoConfig:
         if not all(math.isfinite(x) for x in lengths):
             raise UserError(f"action and video lengths must be finite seconds, got {list(lengths)}")
         if not 0 < self.min_action <= self.max_action:
-            raise UserError("need 0 < min_action <= max_action")
+            raise UserError(f"need 0 < min_action <= max_action (--action-seconds MIN MAX), got"
+                            f" {self.min_action:g} {self.max_action:g}")
         shortest = self.max_action + 2 * _GAP
         if self.min_duration < shortest or self.max_duration < self.min_duration:
-            raise UserError(f"need max_action + {2 * _GAP:g} s <= min_duration <= max_duration")
+            raise UserError(f"need max_action + {2 * _GAP:g} s <= min_duration <= max_duration (--video-seconds MIN MAX"
+                            f" beside --action-seconds), got actions up to {self.max_action:g} s in videos of"
+                            f" {self.min_duration:g} {self.max_duration:g} s")
         if self.max_occurrences < 1:
             raise UserError("max_occurrences must be >= 1")
         if self.looks < 0:
-            raise UserError(f"looks must be >= 0, got {self.looks}")
+            raise UserError(f"looks (--looks) must be >= 0, got {self.looks}")
         if self.seed < 0:
-            raise UserError(f"seed must be >= 0, got {self.seed}")
+            raise UserError(f"seed (--seed) must be >= 0, got {self.seed}")
 
 
 def labels_for(config: DemoConfig) -> Dict[str, List[str]]:

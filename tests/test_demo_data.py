@@ -316,10 +316,14 @@ def test_bad_config_is_rejected():
     assert DemoConfig().scaled(2.0).videos_per_action == 8
 
 
-@pytest.mark.parametrize("flags,message", [(["--scale", "-1"], "scale must be positive"),
-                                           (["--looks", "-2"], "looks must be >= 0"),
-                                           (["--action-seconds", "9", "3"], "need 0 < min_action <= max_action"),
-                                           (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration"),
+@pytest.mark.parametrize("flags,message", [(["--scale", "-1"], "scale (--scale) must be positive, got -1"),
+                                           (["--looks", "-2"], "looks (--looks) must be >= 0, got -2"),
+                                           (["--seed", "-1"], "seed (--seed) must be >= 0, got -1"),
+                                           (["--action-seconds", "9", "3"],  # the flag and the values: named now
+                                            "need 0 < min_action <= max_action (--action-seconds MIN MAX), got 9 3"),
+                                           (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration"
+                                            " <= max_duration (--video-seconds MIN MAX beside --action-seconds), got"
+                                            " actions up to 40 s in videos of 40 120 s"),
                                            (["--video-seconds", "40", "inf"], "--video-seconds: must be a finite number")])
 def test_cli_reports_bad_setting(tmp_path, flags, message):
     done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", *flags,

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--output", type=path, default="laf-demo/data", help="folder to write (default: %(default)s)")
     parser.add_argument("--scale", type=finite, default=DEMO_SCALE,  # `laf demo`'s, whose data `laf run` reuses
-                        help=f"multiply videos and images per action (default {DEMO_SCALE:g}: 144 videos, as laf demo)")
+                        help=f"multiply videos and images per action (default {DEMO_SCALE:g}: 144 videos, as laf demo;"
+                             " at least 3 videos per action, one per split)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
     parser.add_argument("--looks", type=int, default=0, help=LOOKS_HELP)
     add_shape_arguments(parser)
