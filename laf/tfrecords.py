@@ -26,9 +26,10 @@ def write(path: str, records: Iterable[bytes]) -> int:
 
 def files(pattern_or_dir: str) -> List[str]:
     """Files of a TFRecord pattern, or every file of a directory but its folders and JSON
-    sidecars (``labels.json``, ``rejected.jsonl``)."""
+    sidecars (``labels.json``, ``rejected.jsonl``); a directory is listed, not globbed, so that a
+    folder named ``feats[v2]`` is read as named."""
     if tf.io.gfile.isdir(pattern_or_dir):
-        found = tf.io.gfile.glob(os.path.join(pattern_or_dir, "*"))
+        found = [os.path.join(pattern_or_dir, name) for name in tf.io.gfile.listdir(pattern_or_dir)]
         return sorted(f for f in found if not tf.io.gfile.isdir(f) and not f.endswith((".json", ".jsonl")))
     return sorted(tf.io.gfile.glob(pattern_or_dir))
 

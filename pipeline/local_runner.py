@@ -123,8 +123,8 @@ def check_globbable(key: str, path: str) -> None:
     """The pipeline root (or a folder above it) must hold no glob pattern characters: TF's and TFX's
     readers glob the artifact folders under it, so ``runs[1]`` matched nothing and ingestion counted
     0 of everything."""
-    if any(c in path for c in "[]*?"):
-        raise UserError(f"{key}: {path} holds one of [ ] * ?, which the pipeline's file globs read as patterns;"
+    if any(c in path for c in "[]*?\\"):  # TF's glob reads a backslash as an escape
+        raise UserError(f"{key}: {path} holds one of [ ] * ? \\, which the pipeline's file globs read as patterns;"
                         " choose a folder name without them")
 
 

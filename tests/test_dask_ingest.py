@@ -130,10 +130,15 @@ def test_the_last_runner_flag_in_argument_order_wins_whatever_its_form():
         runners.names_dask(["--runner"])
 
 
-def test_an_unreachable_scheduler_is_a_user_error(tmp_path):
-    pipeline = runners.make_pipeline(["--runner=DaskRunner", "--dask_client_address=tcp://127.0.0.1:9",
-                                      "--dask_connection_timeout=2"])
-    with pytest.raises(UserError, match="cannot reach the Dask scheduler"):
+@pytest.mark.parametrize("flag, message", [
+    ("--dask_client_address=tcp://127.0.0.1:9", "cannot reach the Dask scheduler"),
+    # the dashboard's URL: a ValueError and a traceback before
+    ("--dask_client_address=http://127.0.0.1:8787", "cannot reach the Dask scheduler .*unknown address scheme 'http'"),
+    ("--dask_scheduler_file={tmp}/typo.json", "--dask_scheduler_file: .*typo.json does not exist"),  # waited forever
+])
+def test_an_unreachable_scheduler_is_a_user_error(tmp_path, flag, message):
+    pipeline = runners.make_pipeline(["--runner=DaskRunner", flag.format(tmp=tmp_path), "--dask_connection_timeout=2"])
+    with pytest.raises(UserError, match=message):
         pipeline.run()
 
 

@@ -77,6 +77,21 @@ def test_a_file_name_that_is_not_utf8_is_fingerprinted(tmp_path):
     assert fingerprint.image_inputs(images, weights) not in ("", before)
 
 
+def test_videos_in_a_folder_whose_name_is_not_utf8_are_fingerprinted(tmp_path):
+    """A manifest in a Latin-1 folder (``caf\xe9/``) lists its videos with a surrogate escape: the rows
+    were hashed with strict UTF-8, a crash of `laf run` after its preflight checks had passed."""
+    folder = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9")
+    os.mkdir(folder)
+    with open(os.path.join(folder, b"a.mp4"), "wb") as f:
+        f.write(b"video a")
+    manifest = os.fsdecode(os.path.join(folder, b"videos.csv"))
+    with open(manifest, "w") as f:
+        f.write("video,label\na.mp4,A:b\n")
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"weights")
+    assert _video_inputs(manifest, str(weights)) == _video_inputs(manifest, str(weights))
+
+
 def test_annotation_files_count_with_the_videos_they_name(tmp_path):
     _, _, weights = _inputs(tmp_path)
     thumos = tmp_path / "thumos"

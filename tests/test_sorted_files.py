@@ -68,3 +68,15 @@ def test_a_latin1_name_has_a_spread_key_and_a_key_beam_can_encode():
     assert key == "/crawl/caf\\xe9.mp4" and key.encode("utf-8")
     assert json.loads(line)["source"] == name
     assert files.wire_text("/crawl/café.mp4") == "/crawl/café.mp4"  # UTF-8 names unchanged
+
+
+def test_an_output_folder_named_with_glob_characters_is_counted_and_read(tmp_path):
+    """``laf extract --output 'feats[v2]'``: the counts were globbed, so every one was 0 and the
+    summary's check stopped the run after all the work ("ingestion lost items")."""
+    output = str(tmp_path / "feats[v2]")
+    sorted_files.prepare(output, ("Split-train", "Split-eval"))
+    with beam.Pipeline() as p:
+        sorted_files.write(p | beam.Create(RECORDS + REJECTED), output)
+    counts = sorted_files.complete(output, ("Split-train", "Split-eval"))
+    assert counts["Split-train"] == 4 and counts["Split-eval"] == 0 and counts[sorted_files.REJECTED] == 2
+    assert list(tfrecords.read(os.path.join(output, "Split-train"))) == [f"record {i}".encode() for i in range(4)]

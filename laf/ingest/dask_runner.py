@@ -12,6 +12,7 @@ inputs, no tagged outputs, no windows, no metrics), and GroupByKey partitions by
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import apache_beam as beam
@@ -44,9 +45,14 @@ class ClusterDaskRunner(DaskRunner):
 
         given = options.view_as(DaskOptions).get_all_options(drop_default=True)
         arguments = {k: v for k, v in given.items() if k in _CLIENT_ARGUMENTS}
+        scheduler_file = arguments.get("scheduler_file")
+        if scheduler_file and not os.path.isfile(scheduler_file):  # Dask waits for it to appear, without a limit
+            raise UserError(f"--dask_scheduler_file: {scheduler_file} does not exist (the file the scheduler writes"
+                            " when started with --scheduler-file)")
         try:
             client = ddist.Client(**arguments)
-        except OSError as e:  # TimeoutError included: no scheduler there
+        except (OSError, ValueError) as e:  # OSError, TimeoutError: no scheduler there; ValueError: "unknown
+            # address scheme 'http'" (the dashboard's URL)
             raise UserError(f"cannot reach the Dask scheduler ({arguments}): {e}") from None
         try:
             pipeline.replace_all(dask_overrides())

@@ -60,7 +60,8 @@ def video_inputs(source: str, videos: Manifest, weights: str, taxonomy: str = ""
     files = fingerprint([source, *(row.uri for row in videos.rows), *_weights_file(weights),
                          *([taxonomy] if taxonomy else [])], schemas.VIDEO_SCHEMA)
     rows = hashlib.sha256("".join(f"{r.video_id}\t{r.uri}\t{r.label}\t{r.split}\t{r.segments}\t{r.ambiguous}\n"
-                                  for r in videos.rows).encode())  # a remote manifest edited in place too
+                                  for r in videos.rows).encode("utf-8", "surrogateescape"))  # a remote manifest
+    # edited in place too; surrogateescape: a Latin-1 folder name, as fingerprint() reads it
     return f"{files}{rows.hexdigest()[:16]}"
 
 

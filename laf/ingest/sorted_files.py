@@ -146,10 +146,12 @@ def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
     import tensorflow as tf
 
     counts: Dict[str, int] = {destination: 0 for destination in (*destinations, *TEXT)}
-    for path in tf.io.gfile.glob(os.path.join(output, COUNTS_DIR, "*.json")):
-        with tf.io.gfile.GFile(path) as f:
-            counts.update(json.load(f))
-    tf.io.gfile.rmtree(os.path.join(output, COUNTS_DIR))
+    folder = os.path.join(output, COUNTS_DIR)
+    for name in sorted(tf.io.gfile.listdir(folder)):  # not a glob: an output named `feats[v2]` matched nothing
+        if name.endswith(".json"):
+            with tf.io.gfile.GFile(os.path.join(folder, name)) as f:
+                counts.update(json.load(f))
+    tf.io.gfile.rmtree(folder)
     for destination in (*destinations, *TEXT):
         path = os.path.join(output, file_name(destination))
         if not tf.io.gfile.exists(path):
