@@ -99,7 +99,7 @@ def test_window_options_top_k_max_detections_and_overlap():
     loose = ev.detect(PROBS, np.arange(6.0), LocalizeConfig(window=2, nms_overlap=0.4))
     assert {(s, e) for s, e, c in zip(loose.start, loose.end, loose.label) if c == 0} == {
         (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="window and stride must be >= 1"):
         LocalizeConfig(window=0)
 
 
@@ -260,9 +260,9 @@ def test_probabilities_alone_keep_the_papers_single_window():
     with_actionness = ev.localize("v", probs, stamps, ["a", "b"], several, actionness=np.ones(30))
     assert with_actionness != ev.localize("v", probs, stamps, ["a", "b"], LocalizeConfig(window=4),
                                           actionness=np.ones(30))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scales must be positive and not empty"):  # not min()'s own ValueError
         LocalizeConfig(scales=())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scales must be positive and not empty"):
         LocalizeConfig(scales=(1.0, -0.5))
 
 

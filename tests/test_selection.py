@@ -72,6 +72,10 @@ def test_eval_videos_are_every_record_re_read_at_each_pass(tmp_path):
     net(np.zeros((1, 1, 2), np.float32))
     assert selection.video_hit_at_1(net, source, batch=2) == selection.video_hit_at_1(net, read, batch=32) \
         == selection.video_hit_at_1(net, read, slots=8)
+    many = [VideoRecord(f"w{i:03d}", "A:x", 0, np.zeros((1, 2), np.float32), np.zeros(1, np.float32), 1.0, 1.0)
+            for i in range(600)]  # past the old cap of 512
+    tfrecords.write(str(tmp_path / "many" / "data.gz"), [v.serialize() for v in many])
+    assert len(list(selection.EvalVideos(str(tmp_path / "many"), 2))) == 600
 
 
 def test_eval_batches_are_bounded_by_their_padded_frames():

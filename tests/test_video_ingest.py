@@ -80,7 +80,6 @@ def test_books_balance(extracted):
     with open(os.path.join(extracted, rejects.SUMMARY_FILE)) as f:
         summary = json.load(f)
     assert summary == {"inputs": 13, "accepted": 6, "rejected": 6, "duplicates": 1}
-    assert summary["inputs"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
     with open(os.path.join(extracted, sorted_files.DUPLICATES_FILE)) as f:  # the repeated row, and where
         [repeated] = [json.loads(line) for line in f]
     assert repeated["label"] == "Color:Red" and repeated["source"].endswith("h264.mp4") and repeated["where"]
@@ -94,7 +93,8 @@ def test_rejected_records_name_source_stage_and_reason(extracted):
                                               " segments are in seconds")
     assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
     assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
-    assert found["missing.mp4"][0] == "read" and "truncated" in found["truncated.mp4"][1]
+    assert found["missing.mp4"][0] == "read"
+    assert found["truncated.mp4"] == ("decode", "no decodable video frames (truncated file or zero-frame stream)")
     assert "not a readable media file" in found["page.webm"][1]
     # the record names its file; a reason never does (a remote video's temporary copy has a random name)
     assert not [r for r in vi.read_rejected(extracted) if os.path.basename(r["source"]) in r["reason"]]
@@ -118,7 +118,8 @@ def test_records_follow_the_contract(extracted):
     assert vfr.num_frames == 8 and vfr.duration == pytest.approx(8.0, abs=0.01)  # last frame 7.93 s + its 1/15 s
     assert [(s.start, s.end, s.label) for s in vfr.segments] == [(1.0, 2.0, "Shade:Cyan"), (6.5, 7.0, "Shade:Cyan")]
     assert vfr.segment_label_indices == [vocabulary.index("Shade:Cyan")] * 2
-    assert by_id["h264"].source == by_id["h264"].source and by_id["vp9-remote"].source.startswith("ram://")
+    assert by_id["h264"].source.endswith("/h264.mp4") and os.path.isfile(by_id["h264"].source)
+    assert by_id["vp9-remote"].source.startswith("ram://")
 
 
 def test_features_are_informative_and_deterministic(extracted):
