@@ -16,7 +16,7 @@ COMMANDS = {
     "extract": "extract shared CNN features from your own videos, web images or .npy arrays (Beam)",
     "demo": "build the embedded demo data if missing and run the whole pipeline locally",
     "run": "run the pipeline locally on your data (--config), or on the demo data without it",
-    "compile": "compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (pipeline-spec JSON)",
+    "compile": "compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (pipeline spec, JSON or YAML)",
     "demo-data": "write the embedded demo data: untrimmed videos, crawled-style web images, ground truth",
     "evaluate": "temporal-localization mAP of ActivityNet-style results against ground truth",
     "localize": "detected action segments in your videos from a pushed model: table, ActivityNet JSON, plots",

@@ -180,6 +180,11 @@ def test_activitynet_json(tmp_path):
     assert [(r.video_id, r.label, r.uri.endswith("v_abc.mkv")) for r in m.rows] == [("abc", "Sports:Long jump", True)]
     assert m.rows[0].segments == (Segment(1.0, 5.0, "Sports:Long jump"),)  # trimmed as the video's label
     assert m.labels == ["Sports:Long jump"]
+    (videos / "v_abc.mkv").unlink()
+    for name in ("v_abc.TS", "v_abc.vob"):  # a recorder's MPEG-TS, a DVD's MPEG-PS: were "missing"
+        write(videos / name, "x")
+        assert mf.from_annotations(path, str(videos), subset="validation").rows[0].uri.endswith(name)
+        (videos / name).unlink()
     with pytest.raises(UserError, match="video def: no annotated segments, so no label"):
         mf.from_annotations(path, str(videos), subset="testing")  # a chosen subset: each of its videos counts
 

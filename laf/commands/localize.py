@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files to localize actions in")
     parser.add_argument("--model", metavar="DIR",
                         help="SavedModel directory (a pushed version, e.g. serving/<version>); its assets give the"
-                             " backbone, fps and labels. Optional with --server (then it only supplies those)")
+                             " backbone, fps and labels. Optional with --server for video files (then it only supplies those);"
+                             " needed with --stream --server")
     parser.add_argument("--server", metavar="URL",
                         help="TF Serving REST address (e.g. http://localhost:8501): the model runs there; videos are"
                              " featurized here, with the backbone of --model's assets, --pipeline-root or the flags")

@@ -37,7 +37,8 @@ COLUMNS = ("video", "label", "id", "split", "segments", "ambiguous")
 # Rows without a split are hashed into these shares: the pipeline's default (``data.split_ratios``)
 # and `laf extract`'s, so one manifest splits alike on both paths.
 DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.6, "eval": 0.2, "test": 0.2}
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp",
+                    ".ts", ".mts", ".m2ts", ".vob", ".ogv")  # what PyAV decodes; a recorder's MPEG-TS and a DVD's PS
 
 
 @dataclasses.dataclass(frozen=True)
