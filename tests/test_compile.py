@@ -37,6 +37,9 @@ def test_a_yaml_spec_is_a_bare_pipeline_spec_that_keeps_the_pipeline_root(tmp_pa
         spec = yaml.safe_load((tmp_path / "out" / name).read_text())
         parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # strict: a bare spec, no PipelineJob
         assert parsed.default_pipeline_root == "gs://b/root" and parsed.pipeline_info.name == "laf"
+    from kfp.client.client import _extract_pipeline_yaml  # what kfp.Client().create_run_from_pipeline_package reads
+
+    assert _extract_pipeline_yaml(str(tmp_path / "out" / "p.yaml")).pipeline_spec.default_pipeline_root == "gs://b/root"
     write_spec(_job(), str(tmp_path / "p.json"), "gs://b/root")
     job = json.loads((tmp_path / "p.json").read_text())  # Vertex's PipelineJob, as before
     assert job["runtimeConfig"]["gcsOutputDirectory"] == job["pipelineSpec"]["defaultPipelineRoot"] == "gs://b/root"
