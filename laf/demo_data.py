@@ -152,9 +152,9 @@ class DemoConfig:
         if self.max_occurrences < 1:
             raise UserError("max_occurrences must be >= 1")
         if self.looks < 0:
-            raise UserError(f"looks (--looks) must be >= 0, got {self.looks}")
+            raise UserError(f"looks must be >= 0, got {self.looks}")
         if self.seed < 0:
-            raise UserError(f"seed (--seed) must be >= 0, got {self.seed}")
+            raise UserError(f"seed must be >= 0, got {self.seed}")  # --seed, bench/paper_tables.py's --data-seed
 
 
 def labels_for(config: DemoConfig) -> Dict[str, List[str]]:

@@ -41,7 +41,7 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
         raise UserError(f"pipeline_name must be lowercase letters, digits and '-' (not starting with '-')"
                         f" for Kubeflow/Vertex, got {cfg.pipeline_name!r}")
     check_globbable("pipeline_root", cfg.pipeline_root)  # as `laf run` does: on the cluster, after the ingestion
-    check_beam_runners(cfg)
+    check_beam_runners(cfg, build=False)
     if target == "vertex" and not cfg.pipeline_root.startswith("gs://"):
         print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local", file=sys.stderr)
     output = spec_path(output)
@@ -95,6 +95,8 @@ def spec_path(output: str) -> str:
     if not output.strip():
         raise UserError("--output: empty path (want the pipeline JSON file to write)")
     if files.is_remote(output):
+        if not output.startswith("gs://"):  # refused before TF loads, not by TF's file system after the compile
+            raise UserError(f"--output: {output} is neither a local path nor a gs:// URI")
         return output + DEFAULT_SPEC_FILE if output.endswith("/") else output
     output = files.local(output)
     if output.endswith(("/", os.sep)) or os.path.isdir(output):

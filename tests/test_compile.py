@@ -2,7 +2,10 @@
 it compiles (the whole compile: tests/test_pipeline.py, tests/test_container_contract.py)."""
 import json
 
+import pytest
+
 from laf.commands.compile import local_paths
+from laf.errors import UserError
 from pipeline.config import DataConfig, FeaturesConfig, PipelineConfig
 
 
@@ -52,6 +55,8 @@ def test_a_uri_output_is_kept_and_a_folder_gets_the_default_name(tmp_path):
 
     assert spec_path("gs://b/specs/p.json") == "gs://b/specs/p.json"
     assert spec_path("gs://b/specs/") == "gs://b/specs/pipeline.json"
+    with pytest.raises(UserError, match="neither a local path nor a gs:// URI"):
+        spec_path("s3://b/p.json")
     assert spec_path(str(tmp_path)) == str(tmp_path / "pipeline.json")
     assert spec_path(f"file://{tmp_path}/p.yaml") == str(tmp_path / "p.yaml")
 
@@ -59,9 +64,6 @@ def test_a_uri_output_is_kept_and_a_folder_gets_the_default_name(tmp_path):
 def test_compile_makes_the_checks_a_local_run_makes():
     """`laf run` refused a pipeline root with glob characters and an unknown Beam runner in one line;
     `laf compile` wrote the spec, and the cluster failed after the ingestion."""
-    import pytest
-
-    from laf.errors import UserError
     from pipeline.kubeflow_v2_runner import compile_pipeline
     from pipeline.config import BeamConfig
 

@@ -317,8 +317,8 @@ def test_bad_config_is_rejected():
 
 
 @pytest.mark.parametrize("flags,message", [(["--scale", "-1"], "scale (--scale) must be positive, got -1"),
-                                           (["--looks", "-2"], "looks (--looks) must be >= 0, got -2"),
-                                           (["--seed", "-1"], "seed (--seed) must be >= 0, got -1"),
+                                           (["--looks", "-2"], "looks must be >= 0, got -2"),
+                                           (["--seed", "-1"], "seed must be >= 0, got -1"),
                                            (["--action-seconds", "9", "3"],  # the flag and the values: named now
                                             "need 0 < min_action <= max_action (--action-seconds MIN MAX), got 9 3"),
                                            (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration"

@@ -89,7 +89,11 @@ def test_videos_in_a_folder_whose_name_is_not_utf8_are_fingerprinted(tmp_path):
         f.write("video,label\na.mp4,A:b\n")
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(b"weights")
-    assert _video_inputs(manifest, str(weights)) == _video_inputs(manifest, str(weights))
+    first = _video_inputs(manifest, str(weights))
+    assert first and first == _video_inputs(manifest, str(weights))
+    with open(manifest, "w") as f:
+        f.write("video,label\na.mp4,A:c\n")
+    assert _video_inputs(manifest, str(weights)) != first
 
 
 def test_annotation_files_count_with_the_videos_they_name(tmp_path):

@@ -176,7 +176,9 @@ def test_compile_kubeflow_v2_spec_parses(tmp_path, demo_run):
     result = _laf("compile", "--target", "kubeflow", "--image", "example.org/laf:1.0", "--output", str(out),
                   "--demo-dir", demo_run["out"], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"note: {out} is the PipelineJob JSON that Vertex AI submits") for line in lines)
+    notes = [line for line in lines if line.startswith("note: ") and "PipelineJob" not in line]
     assert [n.split()[1] for n in notes] == ["pipeline_root", "serving_dir", "data.videos", "data.images",
                                              "features.weights"]  # the demo's are all local paths
     assert f"is the local path {demo_run['out']}" in notes[0]

@@ -97,7 +97,9 @@ def locate(pipeline_root: str, need_model: bool = False) -> Run:
     store = run_store.open_store(pipeline_root)
     model_dir, model = _model(store)
     if need_model and model_dir is None:
-        raise UserError(f"{pipeline_root} holds no trained model: run the pipeline through its Trainer first")
+        raise UserError(f"{pipeline_root} holds no trained model: run the pipeline through its Trainer first"
+                        if model is None else f"{pipeline_root}: the files of its model {model.uri} are gone"
+                        " (moved or deleted), and so is every copy the run recorded")
     line = run_store.lineage(store, model) if model is not None else None
     if line is None or line.videos is None:
         ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)

@@ -13,6 +13,7 @@ inputs, no tagged outputs, no windows, no metrics), and GroupByKey partitions by
 from __future__ import annotations
 
 import os
+import time
 from typing import Optional
 
 import apache_beam as beam
@@ -35,6 +36,23 @@ class _ClosingResult(DaskRunnerResult):
             self.client.close()
 
 
+SCHEDULER_FILE_WAIT = 30.0  # seconds, Dask's own default connect timeout
+
+
+def _wait_for_scheduler_file(path: Optional[str], timeout: Optional[int]) -> None:
+    """A scheduler started beside the run writes its file soon (the HPC pattern Dask waits for); Dask
+    waits without a limit, so a mistyped path hung the run without a word. Waited for up to
+    ``--dask_connection_timeout`` seconds (default 30), then refused in one line."""
+    if not path:
+        return
+    deadline = time.monotonic() + (SCHEDULER_FILE_WAIT if timeout is None else float(timeout))
+    while not os.path.isfile(path):
+        if time.monotonic() >= deadline:
+            raise UserError(f"--dask_scheduler_file: {path} does not exist (the file a scheduler started with"
+                            " --scheduler-file writes)")
+        time.sleep(0.2)
+
+
 class ClusterDaskRunner(DaskRunner):
     """Beam 2.59's DaskRunner with the client built from the ``--dask_*`` options alone and only
     the pipeline's final collections computed (their inputs are computed on the way)."""
@@ -45,10 +63,7 @@ class ClusterDaskRunner(DaskRunner):
 
         given = options.view_as(DaskOptions).get_all_options(drop_default=True)
         arguments = {k: v for k, v in given.items() if k in _CLIENT_ARGUMENTS}
-        scheduler_file = arguments.get("scheduler_file")
-        if scheduler_file and not os.path.isfile(scheduler_file):  # Dask waits for it to appear, without a limit
-            raise UserError(f"--dask_scheduler_file: {scheduler_file} does not exist (the file the scheduler writes"
-                            " when started with --scheduler-file)")
+        _wait_for_scheduler_file(arguments.get("scheduler_file"), arguments.get("timeout"))
         try:
             client = ddist.Client(**arguments)
         except (OSError, ValueError) as e:  # OSError, TimeoutError: no scheduler there; ValueError: "unknown

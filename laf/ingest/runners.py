@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
-from laf.errors import UserError
+from laf.errors import UserError, first_line
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -50,6 +50,20 @@ def check_dask_timeout(beam_args: Sequence[str]) -> None:
         int(value)
     except ValueError:
         raise UserError(f"--dask_connection_timeout must be whole seconds, got {value!r}") from None
+
+
+def check_runner_name(beam_args: Sequence[str]) -> None:
+    """The ``--runner`` Beam knows, without building a pipeline: Beam's option validation for
+    DataflowRunner looks up (and may create) GCS buckets, which a compile on a laptop must not do."""
+    from apache_beam.runners.runner import create_runner
+
+    name = beam_flags(beam_args).runner
+    if name is None or name in DASK_RUNNER_NAMES:
+        return
+    try:
+        create_runner(name)
+    except (ValueError, ImportError) as e:
+        raise UserError(f"Beam options {list(beam_args)}: {first_line(str(e))}") from None
 
 
 def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
