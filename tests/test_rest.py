@@ -279,6 +279,8 @@ HTTP2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"
      "answered HTTP 400: Matrix size-incompatible$"),
     (_http("502 Bad Gateway", b"<html>\n<h1>502 Bad Gateway</h1>\n</html>"), rest.ServerUnavailable,
      "answered HTTP 502: <html>$"),  # a proxy's page: one line
+    # an error page cut short: reading it failed inside the handler, a traceback (IncompleteRead)
+    (_http("502 Bad Gateway", b"<html>", length=500), rest.ServerUnavailable, "answered HTTP 502"),
 ])
 def test_answers_that_are_no_rest_answer_are_one_line_user_errors(answer, error, match):
     """Before: a traceback (http.client's BadStatusLine and IncompleteRead are no OSError; a JSON
@@ -403,3 +405,9 @@ def test_the_same_refusal_of_the_first_two_videos_is_the_model_s_not_theirs(serv
                  "--labels", labels]) == 2
     err = capfd.readouterr().err
     assert err.count("skipped: cannot localize") == 1 and "HTTP 404" in err
+
+
+def test_a_model_name_is_quoted_in_the_url():
+    """``--model-name "my model"``: http.client refused the URL (InvalidURL), reported as "is it TF
+    Serving's gRPC port?"."""
+    assert rest.predict_url("http://h:8501/", "my model") == "http://h:8501/v1/models/my%20model:predict"

@@ -613,3 +613,29 @@ def test_a_file_that_is_no_stream_is_named_as_such(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(SourceError, match=re.escape(f"cannot open stream {path}: {message}")):
         list(LiveSource(str(path), SourceOptions(read_timeout=0.5)).frames())
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (make ffmpeg)")
+def test_stdin_that_ends_without_a_decodable_frame_is_an_error(tmp_path):
+    """An MPEG-TS on stdin whose keyframe is missing (cut from the middle of a recording): every packet
+    was skipped and the run ended with "ended after 0 events", exit status 0."""
+    import sys
+
+    import av
+
+    whole, cut = str(tmp_path / "whole.ts"), str(tmp_path / "cut.ts")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:r=4",
+                    "-t", "5", "-c:v", "libx264", "-g", "100", "-f", "mpegts", whole], check=True)
+    with av.open(whole) as source, av.open(cut, "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None and not packet.is_keyframe:
+                packet.stream = stream
+                out.mux(packet)
+    code = ("from laf.serve.stream import LiveSource, SourceOptions\n"
+            "print(len(list(LiveSource('-', SourceOptions(read_timeout=0.5)).frames())))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(cut, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-c", code], stdin=stdin, capture_output=True, text=True, timeout=60,
+                              cwd=root)
+    assert done.returncode != 0 and "SourceError: stream - ended without a decodable video frame" in done.stderr

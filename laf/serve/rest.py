@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import ssl
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Dict, Mapping, Optional
 
@@ -67,6 +69,15 @@ def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
     return {name: np.asarray(from_json(value, text=False)) for name, value in outputs.items()}
 
 
+def _error_body(error: urllib.error.HTTPError) -> bytes:
+    """An error answer's body, or nothing when reading it fails too (a proxy's 502 cut short): raised
+    inside the handler, that failure escaped as a traceback."""
+    try:
+        return error.read()
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
 class ServerUnavailable(UserError):
     """The model server could not answer now (unreachable, timed out, HTTP 502/503/504 while a version
     loads or a proxy restarts): worth retrying, unlike a request it refuses."""
@@ -78,7 +89,7 @@ TRANSIENT_HTTP = (502, 503, 504)
 def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
     if not server.startswith(("http://", "https://")):
         raise UserError(f"--server must be an http(s) URL such as http://localhost:8501, got {server!r}")
-    return f"{server.rstrip('/')}/v1/models/{model_name}:predict"
+    return f"{server.rstrip('/')}/v1/models/{urllib.parse.quote(model_name, safe='')}:predict"
 
 
 REQUEST_TIMEOUT = 300.0  # seconds one request may take: a long video's whole localize answer
@@ -95,9 +106,11 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
             text = response.read()
     except urllib.error.HTTPError as e:
         error = ServerUnavailable if e.code in TRANSIENT_HTTP else UserError
-        raise error(f"{url} answered HTTP {e.code}: {_error_text(e.read())}") from None
+        raise error(f"{url} answered HTTP {e.code}: {_error_text(_error_body(e))}") from None
     except (urllib.error.URLError, OSError) as e:  # refused, unknown host, timeout
         reason = getattr(e, "reason", e)
+        if isinstance(reason, ssl.SSLError):  # a certificate not trusted: no retry makes it trusted
+            raise UserError(f"cannot reach the model server at {url} over TLS: {reason}") from None
         if isinstance(reason, TimeoutError):  # socket.timeout too: reached, but no answer in time
             raise ServerUnavailable(f"the model server at {url} did not answer within {timeout:g} s") from None
         raise ServerUnavailable(f"cannot reach the model server at {url}: {reason}") from None

@@ -181,6 +181,9 @@ class LiveSource:
             if delivered:  # a connection that gave frames worked: count failures afresh
                 failures = 0
             if not is_network(self.source):
+                if ended and self._last is None:  # was "ended after 0 events", exit status 0
+                    raise SourceError(f"stream {self.source} ended without a decodable video frame (no keyframe"
+                                      " in it, or a video track without pictures)")
                 if ended or self._last is not None:  # a file or stdin that stopped growing: the end
                     return
                 raise SourceError(f"cannot read stream {self.source}: {reason}")
