@@ -132,3 +132,28 @@ def test_an_upgrade_keeps_localize_frames(served_model, tmp_path):
         np.testing.assert_allclose(got[name], want[name], atol=1e-5, err_msg=name)
     assert sorted(os.listdir(os.path.join(new, "assets"))) == sorted(os.listdir(os.path.join(served_model.pushed,
                                                                                              "assets")))
+
+
+def test_an_upgrade_that_cannot_keep_localize_frames_is_refused(served_model, tmp_path):
+    """Assets whose featurizer is not the net's (another layer, another feature size): the export
+    left localize_frames out with only a warning, and the upgrade passed without a signature the
+    old model had."""
+    import json
+    import shutil
+
+    from laf.errors import UserError
+    from laf.serve.upgrade import add_step_signature
+    from serving_fixtures import CONFIG
+
+    old = str(tmp_path / "old")
+    shutil.copytree(served_model.pushed, old)
+    path = os.path.join(old, "assets", "features.json")
+    with open(path) as f:
+        features = json.load(f)
+    features["backbone"]["layer"] = "expanded_conv_3_squeeze_excite_mul"  # 96-d, the net takes the 576-d top
+    with open(path, "w") as f:
+        json.dump(features, f)
+    with pytest.warns(UserWarning, match="exported without localize_frames"):
+        with pytest.raises(UserError, match="its localize_frames signature cannot be rebuilt"):
+            add_step_signature(old, str(tmp_path / "2"), CONFIG)
+    assert not os.path.exists(tmp_path / "2") and not os.path.exists(tmp_path / "2.partial")

@@ -48,6 +48,31 @@ def _same_detections(old, new, features: np.ndarray) -> bool:
     return all(np.allclose(want[k][:n], got[k][:n], atol=1e-5) for k in ("start", "end", "label", "score"))
 
 
+FRAME_TOLERANCE = 1e-2  # today's Pillow-exact resizing moved old models' probabilities by ~2e-3
+
+
+def _same_frame_answers(old, new) -> bool:
+    """Whether the rebuilt model still answers ``localize_frames`` (exported without it when the
+    featurizer's size is not the net's, with only a warning) and gives the old model's per-frame
+    probabilities on a few encoded frames, to within :data:`FRAME_TOLERANCE`."""
+    import io
+
+    import tensorflow as tf
+    from PIL import Image
+
+    if "localize_frames" not in new.signatures:
+        return False
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(4):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+        frames.append(buffer.getvalue())
+    inputs = {"frames": tf.constant(frames), "timestamps": tf.constant([0.0, 1.0, 2.0, 3.0])}
+    want, got = (m.signatures["localize_frames"](**inputs)["probabilities"].numpy() for m in (old, new))
+    return want.shape == got.shape and float(np.abs(want - got).max()) <= FRAME_TOLERANCE
+
+
 def classifier_variables(variables: List) -> List:
     """The recurrent classifier's own variables: a model that answers ``localize_frames`` also
     carries its backbone's, whose kernels and biases would be read as heads and weights."""
@@ -141,6 +166,9 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
     got = new.signatures["frame_features"](frame_features=features, lengths=lengths)
     if any(np.abs(want[k].numpy() - got[k].numpy()).max() > 1e-5 for k in want):
         raise UserError(f"{model_dir}: the rebuilt net does not reproduce the model's outputs; not upgraded")
+    if backbone is not None and not _same_frame_answers(old, new):
+        raise UserError(f"{model_dir}: its localize_frames signature cannot be rebuilt with the same answers from"
+                        " its assets' featurizer (another backbone or feature size); not upgraded")
     if "localize" in old.signatures and not _same_detections(old, new, features[0].numpy()):
         raise UserError(f"{model_dir}: its localize signature finds other segments than windows of"
                         f" {localize_config or LocalizeConfig()}; pass localize_config= with the evaluation settings"
