@@ -62,7 +62,7 @@ def test_rest_body_gives_the_direct_call_outputs(model, inputs, signature):
     else:
         examples = inputs[signature]["examples"]
         assert body["inputs"]["examples"] == [{"b64": base64.b64encode(e).decode()} for e in examples]
-    served = rest.parse_response(json.loads(json.dumps(tf_serving.serve(model, body))))
+    served = rest.parse_response(json.loads(json.dumps(tf_serving.serve(model, body))), signature)
     direct = tf_serving.call(model, signature, inputs[signature])
     assert sorted(served) == sorted(direct) and "probabilities" in served
     for name, value in direct.items():
@@ -411,3 +411,21 @@ def test_a_model_name_is_quoted_in_the_url():
     """``--model-name "my model"``: http.client refused the URL (InvalidURL), reported as "is it TF
     Serving's gRPC port?"."""
     assert rest.predict_url("http://h:8501/", "my model") == "http://h:8501/v1/models/my%20model:predict"
+
+
+def test_a_single_output_answered_bare_is_named(tmp_path, inputs):
+    """TF Serving answers a signature of one output without its name: ``frame_features`` of a net
+    without actionness (the paper's scheme) was refused as "no named outputs"."""
+    from trainer import model as models
+    from trainer import serving
+
+    dim = inputs["frame_features"]["frame_features"].shape[-1]
+    net = models.build("lstmp", 3, cells=8, projection=4, actionness=False)
+    served = localize.load_model(serving.export(net, dim, str(tmp_path / "paper")))
+    body = json.loads(json.dumps(rest.request_body("frame_features", inputs["frame_features"])))
+    answer = json.loads(json.dumps(tf_serving.serve(served, body)))
+    assert isinstance(answer["outputs"], list)  # bare, as TF Serving answers one output
+    got = rest.parse_response(answer, "frame_features")
+    direct = tf_serving.call(served, "frame_features", inputs["frame_features"])
+    assert sorted(got) == sorted(direct) == ["probabilities"]
+    np.testing.assert_array_equal(got["probabilities"], direct["probabilities"])

@@ -31,8 +31,10 @@ def call(model, signature: str, arrays: Mapping[str, Any]) -> Dict[str, np.ndarr
 
 
 def serve(model, body: Mapping[str, Any]) -> Dict[str, Any]:
-    """The server's answer to ``body`` (several outputs per signature: an object)."""
+    """The server's answer to ``body``: several outputs as an object by name, a single one bare (as
+    TF Serving answers it)."""
     signature = model.signatures[body.get("signature_name", rest.DEFAULT_SIGNATURE)]
     dtypes = {k: spec.dtype.as_numpy_dtype for k, spec in signature.structured_input_signature[1].items()}
     name, arrays = decode_request(body, dtypes)
-    return {"outputs": {k: rest.to_json(np.asarray(v)) for k, v in call(model, name, arrays).items()}}
+    outputs = {k: rest.to_json(np.asarray(v)) for k, v in call(model, name, arrays).items()}
+    return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}

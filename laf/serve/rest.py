@@ -4,8 +4,8 @@ response format, and a client.
 ``POST {server}/v1/models/{model_name}:predict``. Requests use the columnar format
 (``{"signature_name": S, "inputs": {name: value}}``), which works for every signature whatever its
 inputs' batch sizes (the row format, ``"instances"``, needs one shared 0-th dimension); the server
-then answers ``{"outputs": {name: value}}`` (an object, as every signature here has several
-outputs), or ``{"error": message}`` with an HTTP error status. Binary strings (serialized
+then answers ``{"outputs": {name: value}}`` (an object for several outputs; a single output bare,
+``{"outputs": value}``: see :data:`SOLE_OUTPUT`), or ``{"error": message}`` with an HTTP error status. Binary strings (serialized
 SequenceExamples, ``localize_frames``' encoded frames) travel as ``{"b64": base64}``; numbers as
 (nested) lists. Needs no TensorFlow, so a thin client can use it.
 """
@@ -57,13 +57,21 @@ def request_body(signature_name: str, inputs: Mapping[str, Any]) -> Dict[str, An
     return {"signature_name": signature_name, "inputs": {name: to_json(v) for name, v in inputs.items()}}
 
 
-def parse_response(body: Mapping[str, Any]) -> Dict[str, np.ndarray]:
-    """The outputs of a columnar predict response as numpy arrays (JSON numbers: int64/float64)."""
+# A signature that may have a single output, and its name: TF Serving answers a single output bare,
+# without its name (``frame_features`` of a net without actionness: its probabilities alone).
+SOLE_OUTPUT = {"frame_features": "probabilities"}
+
+
+def parse_response(body: Mapping[str, Any], signature_name: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """The outputs of a columnar predict response as numpy arrays (JSON numbers: int64/float64); a
+    bare single output is named after ``signature_name``'s (:data:`SOLE_OUTPUT`)."""
     if not isinstance(body, dict):  # a proxy's or a health endpoint's answer: [], null, "ok"
         raise UserError(f"the model server's answer is not a JSON object: {json.dumps(body)[:200]}")
     if "error" in body:
         raise UserError(f"the model server reports: {_plain(str(body['error']))}")
     outputs = body.get("outputs")
+    if isinstance(outputs, list) and signature_name in SOLE_OUTPUT:
+        outputs = {SOLE_OUTPUT[signature_name]: outputs}
     if not isinstance(outputs, dict):
         raise UserError(f"the model server's answer has no named outputs (keys: {sorted(body)})")
     return {name: np.asarray(from_json(value, text=False)) for name, value in outputs.items()}
@@ -123,7 +131,7 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         body = json.loads(text)
     except ValueError:
         raise UserError(f"{url} did not answer with JSON: {text[:200]!r}") from None
-    return parse_response(body)
+    return parse_response(body, signature_name)
 
 
 SERVER_PATIENCE = 60.0  # seconds a caller waits, in all, for a model server that cannot answer now
