@@ -102,6 +102,9 @@ def test_report_refuses_an_output_it_cannot_write_before_reading_the_run(tmp_pat
         assert cli.main(["report", "--pipeline-root", str(tmp_path / "no_run"), "--output", str(output)]) == 2
         err = capsys.readouterr().err
         assert "need an HTML file in a folder that can be written" in err and "metadata.sqlite" not in err
+    # a URI was made absolute: the page went to a local folder named `gs:`
+    assert cli.main(["report", "--pipeline-root", str(tmp_path / "no_run"), "--output", "gs://b/r.html"]) == 2
+    assert "the report is a local HTML file" in capsys.readouterr().err and not os.path.exists("gs:")
 
 
 @pytest.mark.parametrize("command", [["demo"], ["demo-data"], ["extract", "videos", "--manifest", "m.csv"],

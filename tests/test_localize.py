@@ -318,3 +318,20 @@ def test_videos_are_featurized_one_at_a_time(served_model, monkeypatch):
     first = next(records)
     assert extracted == [served_model.videos[0]] and first == served_model.examples[0]
     assert list(records) == served_model.examples[1:] and extracted == list(served_model.videos)
+
+
+def test_a_timeline_plot_takes_names_literally(tmp_path):
+    """``sale_$100_vs_$200.mp4``: the ``$`` pair was read as TeX math and ``--plot`` failed after the
+    localization (200 classes: the plot colours the classes it shows, not all of them)."""
+    from laf.serve import localize
+    from schemas.segment import Detection
+
+    labels = [f"A:c{i}" for i in range(200)]
+    probabilities = np.full((6, 200), 1e-3, np.float32)
+    probabilities[:3, 3], probabilities[3:, 23] = 0.8, 0.8
+    video = "sale_$100_vs_$200"
+    result = localize.VideoResult(video, f"{video}.mp4", 6.0, [Detection(video, 0, 3, "A:c3", 0.8),
+                                                                Detection(video, 3, 6, "A:c23", 0.8)],
+                                  probabilities, np.arange(6.0))
+    path = localize.plot_timeline(result, labels, str(tmp_path / "t.png"))
+    assert os.path.getsize(path) > 0

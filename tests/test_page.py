@@ -220,3 +220,32 @@ def test_the_stop_reason_is_escaped_once(tmp_path):
     text = open(page.render(page.ReportData(metrics={}, rounds=rounds), str(tmp_path / "r.html")),
                 encoding="utf-8").read()
     assert "The loop ended: it&#x27;s &lt; theta1." in text and "&amp;" not in text
+
+
+def test_many_classes_long_names_and_long_videos_stay_legible():
+    """200 classes (ActivityNet): tab20 gave classes 3 and 23 one colour in a timeline and the PR legend
+    outgrew the page; a 300-character name widened a PNG to 3000 px; a 5-s action in a 6-hour video was
+    drawn narrower than a pixel; 30 rounds' numbers ran into each other."""
+    labels = [f"A:c{i:03d}" for i in range(200)]
+    colors = page._colors(labels)
+    assert colors["A:c003"] == colors["A:c023"]  # the whole-report palette repeats past 20 classes ...
+    shown = page._figure_colors(["A:c003", "A:c023"], colors)
+    assert shown["A:c003"] != shown["A:c023"]  # ... so a figure colours its own classes
+    few = page._colors(labels[:12])
+    assert page._figure_colors(labels[:2], few) is few  # up to 20 classes: one colour per class report-wide
+    long = "A:" + "x" * 300
+    assert len(page._short(long)) == page.PLOT_LABEL and page._short("A:b") == "A:b"
+
+    def width(uri: str) -> int:
+        import base64
+        import io
+
+        return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size[0]
+
+    video = page.VideoTimeline("v", long, 21600.0, [_seg(5000, 5005, long)], [Detection("v", 5000, 5005, long, 0.9)])
+    assert width(page.timeline_figure(video, page._colors([long]))) < 1400
+    curves = {c: (np.array([1.0, 0.5]), np.array([0.5, 1.0])) for c in labels}
+    assert width(page.pr_figure(curves, colors)) < 900  # no 200-entry legend beside the plot
+    rounds = {"rounds": [{"round": r, "images_kept": 10, "frames_kept": 5, "val_accuracy": 0.5} for r in range(30)],
+              "chosen_round": 3}
+    assert page.rounds_figure(rounds).startswith("data:image/png;base64,")

@@ -27,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.videos < 0 or args.images < 0:
         raise UserError("--videos and --images must be >= 0")
+    if files.is_remote(args.output):  # was made absolute: a local folder named `gs:` got the page
+        raise UserError(f"--output {args.output}: the report is a local HTML file; write it here and copy it"
+                        " (e.g. gsutil cp)")
+    args.output = files.local(args.output)  # file:///tmp/r.html is /tmp/r.html
     if os.path.isdir(args.output) or files.folder_blocker(os.path.dirname(os.path.abspath(args.output))):  # first
         raise UserError(f"--output {args.output}: need an HTML file in a folder that can be written")
     data = collect.collect(args.pipeline_root, args.baselines, max_videos=args.videos)

@@ -95,10 +95,29 @@ def _png(fig) -> str:
 
 
 def _colors(labels: Sequence[str]) -> Dict[str, Any]:
+    """One colour per class, the same in every figure; past 20 classes a palette repeats, so a figure
+    colours its own few classes instead (:func:`_figure_colors`)."""
     import matplotlib
 
     cmap = matplotlib.colormaps["tab20" if len(labels) > 10 else "tab10"]
     return {label: cmap(i % cmap.N) for i, label in enumerate(sorted(labels))}
+
+
+MAX_COLORS = 20  # tab20's colours: more classes share colours
+
+
+def _figure_colors(shown: Sequence[str], colors: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``colors`` while every class has its own (<= 20 classes), else colours for ``shown`` alone: with
+    ActivityNet's 200 classes classes 3 and 23 looked alike in one timeline."""
+    return colors if len(colors) <= MAX_COLORS else _colors(shown)
+
+
+PLOT_LABEL = 40  # characters of a class name in a plot: a 300-character name widened a PNG to 3000 px
+
+
+def _short(label: str) -> str:
+    """``label`` as a plot shows it (the HTML tables keep the whole name)."""
+    return label if len(label) <= PLOT_LABEL else label[:PLOT_LABEL - 1] + "…"
 
 
 @_literal_text
@@ -107,7 +126,7 @@ def class_ap_figure(class_ap: Mapping[str, float]) -> str:
     values = [class_ap[c] for c in labels]
     fig = _figure_of(figsize=(7, 0.35 * len(labels) + 1.2))
     ax = fig.subplots()
-    ax.barh(labels, values, color="#4c72b0")
+    ax.barh([_short(c) for c in labels], values, color="#4c72b0")
     mean = float(np.mean(values))
     ax.axvline(mean, color="#c44e52", ls="--", label=f"mAP = {mean:.3f}")
     ax.set_xlim(0, 1)
@@ -119,20 +138,27 @@ def class_ap_figure(class_ap: Mapping[str, float]) -> str:
 
 @_literal_text
 def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mapping[str, Any]) -> str:
+    """Each class's curve in its colour with a legend; past 20 classes (colours would repeat and the
+    legend outgrow the plot) thin grey curves without one, the per-class AP chart naming the classes."""
     fig = _figure_of(figsize=(7, 5))
     ax = fig.subplots()
+    legend = len(curves) <= MAX_COLORS
     for label in sorted(curves):
         precision, recall = (np.asarray(a, np.float64) for a in curves[label])
+        style = {"color": colors[label]} if legend else {"color": "grey", "alpha": 0.4, "lw": 0.8}
         if precision.size == 0:
-            ax.plot([], [], color=colors[label], label=f"{label} (no detections)")
+            ax.plot([], [], label=f"{_short(label)} (no detections)", **style)
             continue
         ax.step(np.concatenate([[0.0], recall]), np.concatenate([[precision[0]], precision]),
-                where="pre", color=colors[label], label=label)
+                where="pre", label=_short(label), **style)
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if legend:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.set_title(f"{len(curves)} classes (see the per-class AP chart for each one's)", fontsize=9)
     return _png(fig)
 
 
@@ -149,7 +175,12 @@ def rounds_figure(rounds: Mapping[str, Any]) -> str:
         ax.plot(r, [np.nan if e.get(key) is None else e[key] for e in entries], "o-", color=color)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("round")
-        ax.set_xticks(r)
+        if len(r) <= 12:
+            ax.set_xticks(r)
+        else:  # 30 rounds' numbers ran into each other
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if chosen is not None:
             ax.axvline(chosen, color="#c44e52", ls=":", lw=2, label=f"chosen round {chosen}")
     axes[2].set_ylim(0, 1.02)
@@ -166,28 +197,31 @@ def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detecti
 
     detections = sorted(video.detections, key=lambda d: -d.score)[:max_detections]
     labels = sorted({s.label for s in video.ground_truth} | {d.label for d in detections} | {video.label})
+    colors = _figure_colors(labels, colors)
+    ends = [s.end for s in [*video.ground_truth, *video.ambiguous, *detections]]
+    span = max(video.duration, max(ends + [1]))
+    least = span / 300  # a bar's drawn width at least: a 5-s action in a 6-hour video was under a pixel
     has_curve = video.true_probability is not None and video.timestamps is not None
     fig = _figure_of(figsize=(10, 2.8 if has_curve else 1.8))
     axes = fig.subplots(2 if has_curve else 1, 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [1.4, 1] if has_curve else [1]})
     ax = axes[0, 0]
     for s in video.ground_truth:
-        ax.barh(1, s.end - s.start, left=s.start, color=colors[s.label], edgecolor="black", height=0.6)
+        ax.barh(1, max(s.end - s.start, least), left=s.start, color=colors[s.label], edgecolor="black", height=0.6)
     for s in video.ambiguous:
-        ax.barh(1, s.end - s.start, left=s.start, color="none", edgecolor="grey", hatch="///", height=0.6)
+        ax.barh(1, max(s.end - s.start, least), left=s.start, color="none", edgecolor="grey", hatch="///", height=0.6)
     for d in detections:
-        ax.barh(0, d.end - d.start, left=d.start, color=colors[d.label], alpha=0.35 + 0.65 * min(max(d.score, 0), 1),
-                edgecolor="black", height=0.6)
+        ax.barh(0, max(d.end - d.start, least), left=d.start, color=colors[d.label],
+                alpha=0.35 + 0.65 * min(max(d.score, 0), 1), edgecolor="black", height=0.6)
     ax.set_yticks([0, 1], [f"predicted (top {len(detections)})", "ground truth"])
     ax.set_ylim(-0.6, 1.6)
-    ends = [s.end for s in [*video.ground_truth, *video.ambiguous, *detections]]
-    ax.set_xlim(0, max(video.duration, max(ends + [1])))
+    ax.set_xlim(0, span)
     handles = [Rectangle((0, 0), 1, 1, color=colors[c]) for c in labels]
     if video.ambiguous:
         handles.append(Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="grey", hatch="///"))
-    ax.legend(handles, labels + ["Ambiguous"] * bool(video.ambiguous), fontsize=7, loc="center left",
-              bbox_to_anchor=(1.01, 0.5))
-    ax.set_title(f"{video.video_id}  (label: {video.label})", fontsize=9)
+    ax.legend(handles, [_short(c) for c in labels] + ["Ambiguous"] * bool(video.ambiguous), fontsize=7,
+              loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(f"{_short(video.video_id)}  (label: {_short(video.label)})", fontsize=9)
     if has_curve:
         ax_p = axes[1, 0]
         ax_p.plot(video.timestamps, video.true_probability, color=colors[video.label])

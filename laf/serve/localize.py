@@ -273,7 +273,15 @@ def format_table(results: Iterable[VideoResult], top: Optional[int] = None) -> s
 
 def plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: int = 8) -> str:
     """A PNG: the per-frame top-class evidence (probability x actionness, coloured by that class)
-    above the best ``top`` detected segments."""
+    above the best ``top`` detected segments. Every text is literal: a ``$`` in a video's name was
+    read as TeX math, and the command failed after localizing."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _plot_timeline(result, labels, path, top)
+
+
+def _plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: int) -> str:
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -283,8 +291,8 @@ def plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: in
 
     evidence = class_evidence(result.probabilities, result.actionness)
     shown = sorted({d.label for d in detections} | {labels[int(c)] for c in set(evidence.argmax(1))})
-    cmap = matplotlib.colormaps["tab20" if len(labels) > 10 else "tab10"]
-    color = {label: cmap(labels.index(label) % cmap.N) for label in shown}
+    cmap = matplotlib.colormaps["tab20" if len(shown) > 10 else "tab10"]  # the classes shown, not all 200
+    color = {label: cmap(i % cmap.N) for i, label in enumerate(shown)}
     fig = Figure(figsize=(10, 3.2))
     ax_p, ax_s = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
     top_class = evidence.argmax(axis=1)
