@@ -160,3 +160,19 @@ def test_novelty_reads_each_video_once_and_bounds_the_reference():
     bounded = sibling_novelty(iter(train + [held_out]), iter(train), moments, max_reference=60)
     target = bounded[held_out.video_id]
     assert target[12:15].min() > 0.9 and np.delete(target, range(12, 15)).max() < 0.5, target.round(2)
+
+
+def test_nearest_distances_in_blocks_equal_the_whole_matrix(monkeypatch):
+    """A 6-hour video against an activity's siblings built a [T, M] matrix of gigabytes: the rows now
+    go in blocks, and the k smallest by partition give a full sort's mean."""
+    from trainer import novelty
+
+    rng = np.random.default_rng(0)
+    z, others = rng.normal(size=(50, 8)).astype(np.float32), rng.normal(size=(37, 8)).astype(np.float32)
+    whole = np.sqrt(np.sort(novelty._sq_distances(z, others), axis=1)[:, :5]).mean(1)
+    np.testing.assert_array_equal(novelty._nearest_mean(z, others, 5), whole)  # one block: the same numbers
+    monkeypatch.setattr(novelty, "BLOCK_BYTES", 4 * 37 * 7)  # blocks of 7 rows
+    np.testing.assert_allclose(novelty._nearest_mean(z, others, 5), whole, rtol=1e-6)
+    few = others[:3]  # fewer reference frames than k: all of them
+    np.testing.assert_allclose(novelty._nearest_mean(z, few, 5),
+                               np.sqrt(novelty._sq_distances(z, few)).mean(1), rtol=1e-6)

@@ -338,6 +338,8 @@ def test_settings_that_would_fail_late_are_refused_up_front(custom, message):
     ("no eval videos", "the eval split holds no videos .*see VideoIngest.s rejected.jsonl"),
     ("label outside", f"10 train video\\(s\\) have label_index {CLASSES - 1}, outside the {CLASSES - 1} classes"),
     ("eval of another size", f"the eval split's features have {D + 1} dimensions, not {D}"),
+    # its first record empty: compared nothing, and validation failed in tf.data after a whole epoch
+    ("eval of another size behind an empty record", f"the eval split's features have {D + 1} dimensions, the train"),
 ])
 def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tmp_path, case, message):
     from laf.errors import UserError
@@ -353,10 +355,24 @@ def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tm
         config = dataclasses.replace(config, num_classes=CLASSES - 1)
     else:
         wide = [dataclasses.replace(v, features=np.pad(v.features, ((0, 0), (0, 1)))) for v in videos["eval"]]
+        if case.endswith("empty record"):
+            wide.insert(0, dataclasses.replace(wide[0], video_id="empty", features=np.zeros((0, D + 1), np.float32),
+                                               timestamps=np.zeros(0), laf_scores=np.zeros(0, np.float32)))
         eval_files = [str(tmp_path / "wide")]
         tfrecords.write(os.path.join(eval_files[0], "data.gz"), [v.serialize() for v in wide])
     with pytest.raises(UserError, match=message):
         train(config, train_files, eval_files, str(tmp_path / "logs"))
+
+
+def test_a_label_without_training_videos_is_warned_and_takes_no_sibling_share(examples, tmp_path):
+    """A label of the vocabulary that no training video has (named only in a segment, or by a larger
+    labels.json) was silently taught its share of every sibling's context frames."""
+    from trainer.run_fn import train
+
+    root, _ = examples
+    config = TrainerConfig(variant="laf", cells=8, projection=4, epochs=1, feature_dim=D, num_classes=CLASSES + 1)
+    with pytest.warns(UserWarning, match=f"1 label\\(s\\) of the vocabulary have no training video.*: {CLASSES}$"):
+        train(config, [tfrecords.split_dir(root, "train")], [tfrecords.split_dir(root, "eval")], str(tmp_path / "logs"))
 
 
 def test_feature_dim_reads_the_first_record_with_frames(examples, tmp_path):

@@ -88,8 +88,8 @@ def _context_int(files: Files, key: str) -> tf.data.Dataset:
     return records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0][key])
 
 
-def check_records(files: Files, split: str, classes: int, dim: int) -> np.ndarray:
-    """[videos] each record's number of frames (:func:`frame_counts`, read in the same pass), after
+def check_records(files: Files, split: str, classes: int, dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    """([videos] each record's number of frames, [videos] its label index), read in one pass, after
     refusing (one line, before training) what would fail deep inside tf.data or train on garbage: no
     records, a label index outside the classes, a first record of another feature size."""
     spec = {key: tf.io.FixedLenFeature([], tf.int64) for key in (names.LABEL_INDEX, names.NUM_FRAMES)}
@@ -110,7 +110,7 @@ def check_records(files: Files, split: str, classes: int, dim: int) -> np.ndarra
     first = VideoRecord.parse(next(records(files).take(1).as_numpy_iterator()))
     if first.features.ndim == 2 and first.features.shape[1] not in (0, dim):
         raise UserError(f"the {split} split's features have {first.features.shape[1]} dimensions, not {dim}")
-    return np.array([f[names.NUM_FRAMES] for f in found], np.int64)
+    return np.array([f[names.NUM_FRAMES] for f in found], np.int64), labels
 
 
 def num_classes(files: Files) -> int:

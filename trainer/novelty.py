@@ -28,8 +28,26 @@ from schemas.records import VideoRecord
 from trainer.data import relative_to_video
 
 
+BLOCK_BYTES = 256 << 20  # one block of a video's frame-to-reference distances
+
+
 def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
+
+
+def _nearest_mean(z: np.ndarray, others: np.ndarray, k: int) -> np.ndarray:
+    """[T] mean distance of each row of ``z`` to its ``k`` nearest rows of ``others``, in blocks of rows
+    whose distances fit :data:`BLOCK_BYTES`. Why: the whole [T, M] matrix of a 6-hour video against an
+    activity's siblings took gigabytes; the ``k`` smallest by partition, then sorted, sum as a full
+    sort's first ``k`` did (the same numbers as before, without sorting all M)."""
+    k = min(k, len(others))
+    rows = max(1, BLOCK_BYTES // (4 * len(others)))
+    out = []
+    for start in range(0, len(z), rows):
+        d = _sq_distances(z[start:start + rows], others)
+        nearest = np.sort(np.partition(d, k - 1, axis=1)[:, :k], axis=1) if k < d.shape[1] else np.sort(d, axis=1)
+        out.append(np.sqrt(nearest).mean(1))
+    return np.concatenate(out)
 
 
 class _Reservoir:
@@ -80,21 +98,25 @@ def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoReco
     video without sibling frames gets no entry (its LAF cue stands alone), and so does an empty video.
 
     Both are read once, one video at a time (the reference first): memory holds the drawn frames,
-    about labels x ``max_reference`` x D x 4 bytes, and one [T] target per video."""
+    about labels x ``max_reference`` x D x 4 bytes, each label's sibling frames (joined once), one
+    block of distances (:data:`BLOCK_BYTES`) and one [T] target per video."""
     mean, std = np.asarray(moments[0], np.float64), usable_std(moments[1])
     rng = np.random.default_rng(seed)
     drawn: Dict[Tuple[str, str], _Reservoir] = {}
     for r in reference:
         if r.num_frames:
             drawn.setdefault((r.activity, r.label), _Reservoir(max_reference, rng)).add(r.features)
-    pools = {key: ((drawn[key].rows() - mean) / std).astype(np.float32) for key in sorted(drawn)}
+    pools = {key: ((drawn.pop(key).rows() - mean) / std).astype(np.float32) for key in sorted(drawn)}
+    sibling_pools: Dict[Tuple[str, str], np.ndarray] = {}  # (activity, label) -> its siblings' frames, made once
     found = {}
     for video in videos:
-        siblings = [p for (activity, label), p in pools.items() if activity == video.activity and label != video.label]
-        if not siblings or not video.num_frames:
+        key = (video.activity, video.label)
+        if key not in sibling_pools:
+            siblings = [p for (activity, label), p in pools.items() if activity == key[0] and label != key[1]]
+            sibling_pools[key] = np.concatenate(siblings) if siblings else np.zeros((0, 0), np.float32)
+        others = sibling_pools[key]
+        if not len(others) or not video.num_frames:
             continue
-        others = np.concatenate(siblings)
         z = ((video.features - mean) / std).astype(np.float32)
-        nearest = np.sort(_sq_distances(z, others), axis=1)[:, :k]
-        found[video.video_id] = relative_to_video(tf.constant(np.sqrt(nearest).mean(1), tf.float32)).numpy()
+        found[video.video_id] = relative_to_video(tf.constant(_nearest_mean(z, others, k), tf.float32)).numpy()
     return found

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from laf.errors import UserError
 from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve import assets as serving_assets
 from laf.serve.localize import settings_from_features
@@ -200,12 +201,19 @@ def _num_classes(config: TrainerConfig, files: List[str]) -> Tuple[int, Optional
     return config.num_classes or data.num_classes(files), None
 
 
-def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabulary]):
+def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabulary], train_labels: np.ndarray):
     """With actionness, frames before their video's action or long after it are taught "this
-    activity" (``model.frame_loss``); without a vocabulary every label counts as one activity."""
+    activity" (``model.frame_loss``), over the labels with training videos (others are warned of);
+    without a vocabulary every label counts as one activity."""
+    counts = np.bincount(train_labels, minlength=classes)
+    untrained = [vocabulary.labels[i] if vocabulary else str(i) for i in np.flatnonzero(counts == 0)]
+    if untrained:
+        warnings.warn(f"{len(untrained)} label(s) of the vocabulary have no training video, so the model cannot"
+                      f" learn them: {', '.join(untrained[:10])}{' ...' if len(untrained) > 10 else ''}")
     if not config.actionness:
         return None
-    return model.sibling_targets(vocabulary.activity_matrix() if vocabulary else np.ones([classes, 1], np.float32))
+    matrix = vocabulary.activity_matrix() if vocabulary else np.ones([classes, 1], np.float32)
+    return model.sibling_targets(matrix, counts > 0)
 
 
 def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str], moments):
@@ -284,9 +292,11 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     found = data.feature_dim(train_files, config.weighting)  # also with feature_dim set: checks the LAF scores
     dim = config.feature_dim or found
     classes, vocabulary = _num_classes(config, train_files + eval_files)
-    train_frames = data.check_records(train_files, "train", classes, dim)  # for the epoch and the shuffle memory
-    eval_count = len(data.check_records(eval_files, "eval", classes, dim))
-    data.feature_dim(eval_files, config.weighting)  # validation reads the eval split's LAF scores too
+    train_frames, train_labels = data.check_records(train_files, "train", classes, dim)  # epoch, shuffle memory
+    eval_count = len(data.check_records(eval_files, "eval", classes, dim)[0])
+    eval_dim = data.feature_dim(eval_files, config.weighting)  # validation reads the eval split's LAF scores too
+    if eval_dim != found:  # its first record may be empty: then check_records compared nothing
+        raise UserError(f"the eval split's features have {eval_dim} dimensions, the train split's {found}")
     net = model.build(config.architecture, classes, cells=config.cells,
                       projection=config.projection, num_layers=config.num_layers,
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
@@ -294,7 +304,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
     moments = data.feature_moments(train_files, dim)
     net.standardize.set_moments(*moments)
-    siblings = _siblings(config, classes, vocabulary)
+    siblings = _siblings(config, classes, vocabulary, train_labels)
     if net.seen_gate is not None:
         net.seen_gate.configure(siblings, data.frame_interval(train_files))
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
