@@ -235,17 +235,19 @@ def test_many_classes_long_names_and_long_videos_stay_legible():
     assert page._figure_colors(labels[:2], few) is few  # up to 20 classes: one colour per class report-wide
     long = "A:" + "x" * 300
     assert len(page._short(long)) == page.PLOT_LABEL and page._short("A:b") == "A:b"
+    sibling = "Activity with a long name of forty-odd characters:"  # siblings differ at the end: kept
+    assert page._short(sibling + "Jump") != page._short(sibling + "Throw")
 
-    def width(uri: str) -> int:
+    def size(uri: str):
         import base64
         import io
 
-        return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size[0]
+        return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size
 
     video = page.VideoTimeline("v", long, 21600.0, [_seg(5000, 5005, long)], [Detection("v", 5000, 5005, long, 0.9)])
-    assert width(page.timeline_figure(video, page._colors([long]))) < 1400
+    assert size(page.timeline_figure(video, page._colors([long])))[0] < 1400
     curves = {c: (np.array([1.0, 0.5]), np.array([0.5, 1.0])) for c in labels}
-    assert width(page.pr_figure(curves, colors)) < 900  # no 200-entry legend beside the plot
+    assert size(page.pr_figure(curves, colors))[1] < 700  # no 200-entry legend (3000 px tall) beside the plot
     rounds = {"rounds": [{"round": r, "images_kept": 10, "frames_kept": 5, "val_accuracy": 0.5} for r in range(30)],
               "chosen_round": 3}
     assert page.rounds_figure(rounds).startswith("data:image/png;base64,")

@@ -407,10 +407,12 @@ def test_the_same_refusal_of_the_first_two_videos_is_the_model_s_not_theirs(serv
     assert err.count("skipped: cannot localize") == 1 and "HTTP 404" in err
 
 
-def test_a_model_name_is_quoted_in_the_url():
+def test_a_model_name_with_url_characters_is_refused_and_a_version_path_kept():
     """``--model-name "my model"``: http.client refused the URL (InvalidURL), reported as "is it TF
-    Serving's gRPC port?"."""
-    assert rest.predict_url("http://h:8501/", "my model") == "http://h:8501/v1/models/my%20model:predict"
+    Serving's gRPC port?"; TF Serving reads the path unquoted, so quoting would not help."""
+    with pytest.raises(UserError, match="--model-name 'my model': a model name such as laf"):
+        rest.predict_url("http://h:8501/", "my model")
+    assert rest.predict_url("http://h:8501/", "laf/versions/3") == "http://h:8501/v1/models/laf/versions/3:predict"
 
 
 def test_a_single_output_answered_bare_is_named(tmp_path, inputs):

@@ -134,12 +134,14 @@ def test_an_upgrade_keeps_localize_frames(served_model, tmp_path):
                                                                                              "assets")))
 
 
-def test_an_upgrade_that_cannot_keep_localize_frames_is_refused(served_model, tmp_path):
-    """Assets whose featurizer is not the net's (another layer, another feature size): the export
-    left localize_frames out with only a warning, and the upgrade passed without a signature the
-    old model had."""
+@pytest.mark.parametrize("change", ["layer", "weights"])
+def test_an_upgrade_that_cannot_keep_localize_frames_is_refused(served_model, tmp_path, change):
+    """Assets whose featurizer is not the one in the model: another layer (another feature size) made
+    the export leave localize_frames out with only a warning, and the upgrade passed without a
+    signature the old model had; other weights of the same size would answer it differently."""
     import json
     import shutil
+    import warnings
 
     from laf.errors import UserError
     from laf.serve.upgrade import add_step_signature
@@ -150,10 +152,15 @@ def test_an_upgrade_that_cannot_keep_localize_frames_is_refused(served_model, tm
     path = os.path.join(old, "assets", "features.json")
     with open(path) as f:
         features = json.load(f)
-    features["backbone"]["layer"] = "expanded_conv_3_squeeze_excite_mul"  # 96-d, the net takes the 576-d top
+    if change == "layer":
+        features["backbone"]["layer"] = "expanded_conv_3_squeeze_excite_mul"  # 96-d, the net takes the 576-d top
+    else:
+        assert features["backbone"]["weights"] not in ("none", "imagenet")  # the calibrated file in the assets
+        features["backbone"]["weights"] = "none"  # random-init: the same 576-d, other features
     with open(path, "w") as f:
         json.dump(features, f)
-    with pytest.warns(UserWarning, match="exported without localize_frames"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the layer's: "exported without localize_frames"
         with pytest.raises(UserError, match="its localize_frames signature cannot be rebuilt"):
             add_step_signature(old, str(tmp_path / "2"), CONFIG)
     assert not os.path.exists(tmp_path / "2") and not os.path.exists(tmp_path / "2.partial")

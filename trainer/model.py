@@ -195,13 +195,13 @@ def sibling_targets(activity_matrix, trained: Optional[np.ndarray] = None) -> tf
     """[N, N] rows: uniform distribution over each label's activity (the label included), over its
     ``trained`` labels ([N] bool: labels with training videos) when given. Why: a label of the
     vocabulary without a training video (named only in a segment, or by a larger labels.json) took
-    its share of every sibling's context frames in training and in serving (its own row, which no
-    training frame uses, stays a distribution: its trained siblings and itself)."""
+    its share of every sibling's context frames in training and in serving; its own row, which no
+    training frame uses, keeps itself."""
     m = tf.constant(activity_matrix, tf.float32)
     same = tf.matmul(m, m, transpose_b=True)
     if trained is not None:
         live = tf.constant(np.asarray(trained, np.float32))
-        same = same * live[None, :] + tf.linalg.diag(1.0 - live)
+        same = same * live[:, None] * live[None, :] + tf.linalg.diag(1.0 - live)  # symmetric, as the seen gate needs
     return same / tf.reduce_sum(same, axis=1, keepdims=True)
 
 

@@ -98,8 +98,8 @@ def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoReco
     video without sibling frames gets no entry (its LAF cue stands alone), and so does an empty video.
 
     Both are read once, one video at a time (the reference first): memory holds the drawn frames,
-    about labels x ``max_reference`` x D x 4 bytes, each label's sibling frames (joined once), one
-    block of distances (:data:`BLOCK_BYTES`) and one [T] target per video."""
+    about labels x ``max_reference`` x D x 4 bytes, one video's sibling frames joined, one block of
+    distances (:data:`BLOCK_BYTES`) and one [T] target per video."""
     mean, std = np.asarray(moments[0], np.float64), usable_std(moments[1])
     rng = np.random.default_rng(seed)
     drawn: Dict[Tuple[str, str], _Reservoir] = {}
@@ -107,16 +107,12 @@ def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoReco
         if r.num_frames:
             drawn.setdefault((r.activity, r.label), _Reservoir(max_reference, rng)).add(r.features)
     pools = {key: ((drawn.pop(key).rows() - mean) / std).astype(np.float32) for key in sorted(drawn)}
-    sibling_pools: Dict[Tuple[str, str], np.ndarray] = {}  # (activity, label) -> its siblings' frames, made once
     found = {}
     for video in videos:
-        key = (video.activity, video.label)
-        if key not in sibling_pools:
-            siblings = [p for (activity, label), p in pools.items() if activity == key[0] and label != key[1]]
-            sibling_pools[key] = np.concatenate(siblings) if siblings else np.zeros((0, 0), np.float32)
-        others = sibling_pools[key]
-        if not len(others) or not video.num_frames:
+        siblings = [p for (activity, label), p in pools.items() if activity == video.activity and label != video.label]
+        if not siblings or not video.num_frames:
             continue
+        others = np.concatenate(siblings)  # one video's at a time: kept per label, 20 siblings took 15 GB
         z = ((video.features - mean) / std).astype(np.float32)
         found[video.video_id] = relative_to_video(tf.constant(_nearest_mean(z, others, k), tf.float32)).numpy()
     return found

@@ -116,8 +116,12 @@ PLOT_LABEL = 40  # characters of a class name in a plot: a 300-character name wi
 
 
 def _short(label: str) -> str:
-    """``label`` as a plot shows it (the HTML tables keep the whole name)."""
-    return label if len(label) <= PLOT_LABEL else label[:PLOT_LABEL - 1] + "…"
+    """``label`` as a plot shows it, its start and its end (``Activity:Action``: siblings differ at the
+    end); the HTML tables keep the whole name."""
+    if len(label) <= PLOT_LABEL:
+        return label
+    head = (PLOT_LABEL - 1) // 2
+    return label[:head] + "…" + label[-(PLOT_LABEL - 1 - head):]
 
 
 @_literal_text
@@ -126,7 +130,8 @@ def class_ap_figure(class_ap: Mapping[str, float]) -> str:
     values = [class_ap[c] for c in labels]
     fig = _figure_of(figsize=(7, 0.35 * len(labels) + 1.2))
     ax = fig.subplots()
-    ax.barh([_short(c) for c in labels], values, color="#4c72b0")
+    ax.barh(range(len(labels)), values, color="#4c72b0")  # by position: two names may shorten alike
+    ax.set_yticks(range(len(labels)), [_short(c) for c in labels])
     mean = float(np.mean(values))
     ax.axvline(mean, color="#c44e52", ls="--", label=f"mAP = {mean:.3f}")
     ax.set_xlim(0, 1)
@@ -143,6 +148,7 @@ def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mappi
     fig = _figure_of(figsize=(7, 5))
     ax = fig.subplots()
     legend = len(curves) <= MAX_COLORS
+    colors = _figure_colors(sorted(curves), colors)
     for label in sorted(curves):
         precision, recall = (np.asarray(a, np.float64) for a in curves[label])
         style = {"color": colors[label]} if legend else {"color": "grey", "alpha": 0.4, "lw": 0.8}

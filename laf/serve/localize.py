@@ -291,8 +291,9 @@ def _plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: i
 
     evidence = class_evidence(result.probabilities, result.actionness)
     shown = sorted({d.label for d in detections} | {labels[int(c)] for c in set(evidence.argmax(1))})
-    cmap = matplotlib.colormaps["tab20" if len(shown) > 10 else "tab10"]  # the classes shown, not all 200
-    color = {label: cmap(i % cmap.N) for i, label in enumerate(shown)}
+    named = labels if len(labels) <= 20 else shown  # one colour per class in every plot; past 20, the plot's own
+    cmap = matplotlib.colormaps["tab20" if len(named) > 10 else "tab10"]
+    color = {label: cmap(named.index(label) % cmap.N) for label in shown}
     fig = Figure(figsize=(10, 3.2))
     ax_p, ax_s = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
     top_class = evidence.argmax(axis=1)

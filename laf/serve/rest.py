@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import ssl
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from typing import Any, Dict, Mapping, Optional
 
@@ -97,7 +97,10 @@ TRANSIENT_HTTP = (502, 503, 504)
 def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
     if not server.startswith(("http://", "https://")):
         raise UserError(f"--server must be an http(s) URL such as http://localhost:8501, got {server!r}")
-    return f"{server.rstrip('/')}/v1/models/{urllib.parse.quote(model_name, safe='')}:predict"
+    if not re.fullmatch(r"[\w.+@,-]+(/versions/\d+|/labels/[\w.-]+)?", model_name):  # TF Serving reads the path as is
+        raise UserError(f"--model-name {model_name!r}: a model name such as laf (or laf/versions/3), without spaces"
+                        " or URL characters")
+    return f"{server.rstrip('/')}/v1/models/{model_name}:predict"
 
 
 REQUEST_TIMEOUT = 300.0  # seconds one request may take: a long video's whole localize answer
@@ -117,7 +120,8 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         raise error(f"{url} answered HTTP {e.code}: {_error_text(_error_body(e))}") from None
     except (urllib.error.URLError, OSError) as e:  # refused, unknown host, timeout
         reason = getattr(e, "reason", e)
-        if isinstance(reason, ssl.SSLError):  # a certificate not trusted: no retry makes it trusted
+        if isinstance(reason, ssl.SSLCertVerificationError):  # no retry makes a certificate trusted (a dropped
+            # handshake, ssl.SSLEOFError, is retried: a proxy restarting)
             raise UserError(f"cannot reach the model server at {url} over TLS: {reason}") from None
         if isinstance(reason, TimeoutError):  # socket.timeout too: reached, but no answer in time
             raise ServerUnavailable(f"the model server at {url} did not answer within {timeout:g} s") from None
