@@ -1,10 +1,8 @@
 """laf.serve.upgrade: a model exported by an older version gets today's signatures with its outputs unchanged."""
-import io
 import os
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from laf.serve import live
 from schemas.vocabulary import Vocabulary
@@ -114,17 +112,11 @@ def test_an_upgrade_keeps_localize_frames(served_model, tmp_path):
     with the featurizer its assets carry, and answers them the same."""
     import tensorflow as tf
 
-    from laf.serve.upgrade import add_step_signature
+    from laf.serve.upgrade import add_step_signature, probe_frames
     from serving_fixtures import CONFIG
 
     new = add_step_signature(served_model.pushed, str(tmp_path / "2"), CONFIG)
-    rng = np.random.default_rng(0)
-    frames = []
-    for _ in range(5):
-        buffer = io.BytesIO()
-        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
-        frames.append(buffer.getvalue())
-    inputs = {"frames": tf.constant(frames), "timestamps": tf.constant([0.0, 0.5, 1.0, 1.5, 2.0])}
+    inputs = probe_frames(5)
     want, got = ({k: v.numpy() for k, v in tf.saved_model.load(m).signatures["localize_frames"](**inputs).items()}
                  for m in (served_model.pushed, new))
     assert sorted(got) == sorted(want)

@@ -51,24 +51,29 @@ def _same_detections(old, new, features: np.ndarray) -> bool:
 FRAME_TOLERANCE = 1e-4  # the same graph ops in one process: a rebuilt featurizer agrees to ~1e-6
 
 
-def _same_frame_answers(old, new) -> bool:
-    """Whether the rebuilt model still answers ``localize_frames`` (exported without it when the
-    featurizer's size is not the net's, with only a warning) and gives the old model's per-frame
-    probabilities on a few encoded frames, to within :data:`FRAME_TOLERANCE`."""
+def probe_frames(count: int) -> Dict[str, "tf.Tensor"]:
+    """``localize_frames``' inputs for ``count`` random 64x48 JPEG frames, 0.5 s apart (seeded)."""
     import io
 
     import tensorflow as tf
     from PIL import Image
 
-    if "localize_frames" not in new.signatures:
-        return False
     rng = np.random.default_rng(0)
     frames = []
-    for _ in range(4):
+    for _ in range(count):
         buffer = io.BytesIO()
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
         frames.append(buffer.getvalue())
-    inputs = {"frames": tf.constant(frames), "timestamps": tf.constant([0.0, 1.0, 2.0, 3.0])}
+    return {"frames": tf.constant(frames), "timestamps": tf.constant(np.arange(count) * 0.5, tf.float32)}
+
+
+def _same_frame_answers(old, new) -> bool:
+    """Whether the rebuilt model still answers ``localize_frames`` (exported without it when the
+    featurizer's size is not the net's, with only a warning) and gives the old model's per-frame
+    probabilities on a few encoded frames, to within :data:`FRAME_TOLERANCE`."""
+    if "localize_frames" not in new.signatures:
+        return False
+    inputs = probe_frames(4)
     want, got = (m.signatures["localize_frames"](**inputs)["probabilities"].numpy() for m in (old, new))
     return want.shape == got.shape and float(np.abs(want - got).max()) <= FRAME_TOLERANCE
 
