@@ -279,7 +279,7 @@ def test_laf_weighting_is_checked_on_both_splits_also_with_feature_dim_set(examp
     config = TrainerConfig(variant="laf", actionness=False, cells=8, projection=4, epochs=1, feature_dim=D)
     for train_files, eval_files in (([str(tmp_path / "plain")], [tfrecords.split_dir(root, "eval")]),
                                     ([tfrecords.split_dir(root, "train")], [str(tmp_path / "plain")])):
-        with pytest.raises(ValueError, match=f"needs the 'laf_score' feature list, which the records of .*plain"):
+        with pytest.raises(ValueError, match="needs the 'laf_score' feature list, which the records of .*plain"):
             train(config, train_files, eval_files, str(tmp_path / "logs"))
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from laf import files, run_store
+from laf import run_store
 from laf.errors import UserError
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary

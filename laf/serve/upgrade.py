@@ -51,7 +51,7 @@ def _same_detections(old, new, features: np.ndarray) -> bool:
 FRAME_TOLERANCE = 1e-4  # the same graph ops in one process: a rebuilt featurizer agrees to ~1e-6
 
 
-def probe_frames(count: int) -> Dict[str, "tf.Tensor"]:
+def probe_frames(count: int) -> Dict[str, object]:
     """``localize_frames``' inputs for ``count`` random 64x48 JPEG frames, 0.5 s apart (seeded)."""
     import io
 
