@@ -190,3 +190,20 @@ def test_without_an_evaluation_the_report_follows_the_trained_model_not_a_later_
     found = collect.sources(store)
     assert found.evaluation is None
     assert _lineage(found) == {"model": a["model"], "examples": a["videos"], "rounds": a["rounds"], "images": a["images"]}
+
+
+def test_what_lacks_ground_truth_is_said_not_dropped():
+    """Weakly labelled test videos and classes without a true test segment were left out of the per-class
+    AP, the PR curves and the timelines without a word."""
+    import types
+
+    from laf.report import collect
+
+    videos = [types.SimpleNamespace(segments=[object()]), types.SimpleNamespace(segments=[]),
+              types.SimpleNamespace(segments=[])]
+    notes = collect._missing_truth(videos, ["A:x", "A:y", "B:z"], {"A:x"})
+    assert notes == ["2 of the 3 test videos have no ground-truth segments: they count towards no class's AP and get"
+                     " no timeline",
+                     "2 of the 3 classes have no ground-truth segment among the test videos, so no AP or PR curve:"
+                     " A:y, B:z"]
+    assert collect._missing_truth(videos[:1], ["A:x"], {"A:x"}) == []

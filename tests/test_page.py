@@ -251,3 +251,15 @@ def test_many_classes_long_names_and_long_videos_stay_legible():
     rounds = {"rounds": [{"round": r, "images_kept": 10, "frames_kept": 5, "val_accuracy": 0.5} for r in range(30)],
               "chosen_round": 3}
     assert page.rounds_figure(rounds).startswith("data:image/png;base64,")
+
+
+def test_past_twelve_classes_the_rounds_table_has_a_row_per_class():
+    """200 classes gave the rounds table 204 columns, scrolled sideways past the page."""
+    classes = [f"A:c{i:03d}" for i in range(200)]
+    rounds = {"rounds": [{"round": r, "images_kept": 10, "frames_kept": 5, "val_accuracy": 0.5,
+                          "images_kept_per_class": {c: r for c in classes}} for r in (1, 2)], "chosen_round": 2}
+    html = page._rounds_section(rounds)
+    assert html.count("<th>") + html.count('<th class="run">') == 4 + 1 + 2  # totals; class + two rounds
+    assert html.count("<tr><td>A:c") == 200 and '<th class="run">round 2</th>' in html
+    few = dict(rounds, rounds=[dict(e, images_kept_per_class={c: 1 for c in classes[:3]}) for e in rounds["rounds"]])
+    assert page._rounds_section(few).count("<th>A:c") == 3  # up to 12 classes: a column each, as before

@@ -228,6 +228,23 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     data.timelines = [VideoTimeline(videos[i].video_id, videos[i].label, videos[i].duration, videos[i].segments,
                                     detections[i], *curves[i], videos[i].ambiguous)
                       for i in _shown(videos, max_videos)]
+    data.notes += _missing_truth(videos, labels, set(data.class_ap))
+
+
+def _missing_truth(videos, labels: Sequence[str], scored: set) -> List[str]:
+    """What the per-class AP, PR curves and timelines leave out for want of ground truth, said rather
+    than dropped: weakly labelled test videos (no segments) and classes without a true test segment."""
+    notes = []
+    unannotated = sum(1 for v in videos if not v.segments)
+    if unannotated:
+        notes.append(f"{unannotated} of the {len(videos)} test videos have no ground-truth segments: they count"
+                     " towards no class's AP and get no timeline")
+    missing = [c for c in labels if c not in scored]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        notes.append(f"{len(missing)} of the {len(labels)} classes have no ground-truth segment among the test videos,"
+                     f" so no AP or PR curve: {shown}")
+    return notes
 
 
 def _image_sources(images) -> Dict[str, str]:

@@ -346,24 +346,43 @@ def _metrics_table(data: ReportData) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+CLASS_COLUMNS = 12  # classes the rounds table shows as columns; more are rows (200 columns scrolled sideways)
+
+
 def _rounds_section(rounds: Mapping[str, Any]) -> str:
     entries = rounds["rounds"]
     classes = sorted({c for e in entries for c in e.get("images_kept_per_class", {})})
+    across = classes if len(classes) <= CLASS_COLUMNS else []
     head = "<tr><th>round</th><th>images kept</th><th>frames kept</th><th>val. accuracy</th>" + "".join(
-        f"<th>{_esc(c)}</th>" for c in classes) + "</tr>"
+        f"<th>{_esc(c)}</th>" for c in across) + "</tr>"
     body = []
     for e in entries:
         css = ' class="run"' if e["round"] == rounds.get("chosen_round") else ""
         per_class = e.get("images_kept_per_class", {})
         body.append(f"<tr{css}><td>{_esc(e['round'])}</td><td>{_esc(e['images_kept'])}</td>"
                     f"<td>{_esc(e['frames_kept'])}</td><td>{_number(e.get('val_accuracy'))}</td>"
-                    + "".join(f"<td>{_esc(per_class.get(c, ''))}</td>" for c in classes) + "</tr>")
+                    + "".join(f"<td>{_esc(per_class.get(c, ''))}</td>" for c in across) + "</tr>")
+    table = "<table>" + head + "".join(body) + "</table>"
+    if not across and classes:
+        table += _per_class_rows(entries, classes, rounds.get("chosen_round"))
     thetas = ", ".join(f"{k} = {rounds[k]}" for k in ("theta1", "theta2") if k in rounds)
     stopped = f" The loop ended: {rounds['stop_reason']}." if rounds.get("stop_reason") else ""  # _figure escapes
     caption = (f"Images and frames kept, and validation accuracy per round; the chosen round "
                f"({rounds.get('chosen_round')}) is marked.{stopped} {thetas}")
     return _figure(rounds_figure(rounds), caption, "domain-transfer rounds") + \
-        "<p>Images kept per class (chosen round highlighted):</p><table>" + head + "".join(body) + "</table>"
+        "<p>Images kept per class (chosen round highlighted):</p>" + table
+
+
+def _per_class_rows(entries, classes: Sequence[str], chosen) -> str:
+    """Images kept per class and round, a class per row (past :data:`CLASS_COLUMNS` classes)."""
+    def mark(entry) -> str:
+        return ' class="run"' if entry["round"] == chosen else ""
+
+    head = "<tr><th>class</th>" + "".join(f"<th{mark(e)}>round {_esc(e['round'])}</th>" for e in entries) + "</tr>"
+    rows = ["<tr><td>" + _esc(c) + "</td>" + "".join(
+        f"<td{mark(e)}>{_esc(e.get('images_kept_per_class', {}).get(c, ''))}</td>" for e in entries) + "</tr>"
+        for c in classes]
+    return "<table>" + head + "".join(rows) + "</table>"
 
 
 def _thumbnails(paths: Sequence[str], kind: str, limit: int, notes: List[str]) -> str:
