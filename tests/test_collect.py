@@ -207,3 +207,20 @@ def test_what_lacks_ground_truth_is_said_not_dropped():
                      "2 of the 3 classes have no ground-truth segment among the test videos, so no AP or PR curve:"
                      " A:y, B:z"]
     assert collect._missing_truth(videos[:1], ["A:x"], {"A:x"}) == []
+
+
+def test_images_without_a_local_file_are_counted_per_class(tmp_path):
+    """A class whose images are all URLs read "0 of 0 shown" as if it had none; the note gave one total."""
+    from laf.report import collect
+
+    (tmp_path / "a.jpg").write_bytes(b"jpeg")
+    entries = [{"image_id": "1", "label": "A:x", "kept": True, "source": str(tmp_path / "a.jpg")},
+               *[{"image_id": str(i), "label": "A:y", "kept": i % 2 == 0, "source": f"http://h/{i}.jpg"}
+                 for i in range(2, 5)],
+               {"image_id": "9", "label": "A:x", "kept": False, "source": str(tmp_path / "moved.jpg")}]
+    (tmp_path / collect.IMAGE_FILTER_FILE).write_text(json.dumps({"images": entries}))
+    notes = []
+    found = collect._image_examples(str(tmp_path), None, notes)
+    assert found == {"A:x": {"kept": [str(tmp_path / "a.jpg")], "dropped": []}, "A:y": {"kept": [], "dropped": []}}
+    assert notes == ["4 filtered images have no local file (URL or moved) and are not shown nor counted in the"
+                     " per-class 'shown' figures: A:y 3, A:x 1"]

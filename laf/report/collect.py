@@ -282,16 +282,19 @@ def _image_examples(rounds_uri: str, images, notes: List[str]) -> Dict[str, Dict
         notes.append(f"image-filter examples without their files: {e}")
         sources = {}
     out: Dict[str, Dict[str, List[str]]] = {}
-    missing = 0
+    missing: Dict[str, int] = {}
     for image_id, label, kept, source in entries:
         source = source or sources.get(image_id, "")
         kind = out.setdefault(label, {"kept": [], "dropped": []})["kept" if kept else "dropped"]
         if not os.path.isfile(source):  # URLs or moved files cannot be shown offline
-            missing += 1
+            missing[label] = missing.get(label, 0) + 1
         else:
             kind.append(source)
-    if missing:
-        notes.append(f"{missing} filtered images have no local file (URL or moved); not shown")
+    if missing:  # per class: a class whose images are all URLs read "0 of 0 shown", as if it had none
+        worst = sorted(missing, key=lambda c: (-missing[c], c))
+        named = ", ".join(f"{c} {missing[c]}" for c in worst[:10]) + (" ..." if len(worst) > 10 else "")
+        notes.append(f"{sum(missing.values())} filtered images have no local file (URL or moved) and are not shown"
+                     f" nor counted in the per-class 'shown' figures: {named}")
     return out
 
 
