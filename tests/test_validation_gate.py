@@ -34,3 +34,12 @@ def test_anomalies_are_a_user_error_with_one_line_each(tmp_path):
 
 def test_no_anomalies_pass(tmp_path):
     Executor().Do(_anomalies(tmp_path, found=False), {}, {"dataset_name": "Video"})
+
+
+def test_anomalies_that_name_no_split_do_not_pass(tmp_path):
+    """Without its split names (a launcher that dropped the artifact's metadata) the gate checked nothing
+    and passed."""
+    given = _anomalies(tmp_path, found=True)
+    given["anomalies"][0].split_names = ""
+    with pytest.raises(UserError, match="Video anomalies at .* name no split"):
+        Executor().Do(given, {}, {"dataset_name": "Video"})

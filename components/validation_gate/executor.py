@@ -19,8 +19,12 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         artifact = artifact_utils.get_single_instance(input_dict["anomalies"])
+        splits = artifact_utils.decode_split_names(artifact.split_names)
+        if not splits:  # a launcher that dropped the artifact's metadata: nothing would be checked, and all pass
+            raise DataValidationError(f"{exec_properties['dataset_name']} anomalies at {artifact.uri} name no split:"
+                                      " the validation found nothing to check")
         problems = []
-        for split in artifact_utils.decode_split_names(artifact.split_names):
+        for split in splits:
             path = os.path.join(artifact_utils.get_split_uri([artifact], split), "SchemaDiff.pb")
             problems += [f"[{split}] {line}" for line in validation.describe(validation.load(path))]
         if problems:
