@@ -156,3 +156,17 @@ def test_an_upgrade_that_cannot_keep_localize_frames_is_refused(served_model, tm
         with pytest.raises(UserError, match="its localize_frames signature cannot be rebuilt"):
             add_step_signature(old, str(tmp_path / "2"), CONFIG)
     assert not os.path.exists(tmp_path / "2") and not os.path.exists(tmp_path / "2.partial")
+
+
+def test_the_architecture_is_read_when_the_classes_are_four_times_the_cells():
+    """200 classes with 50 cells: the softmax's bias, 4 x cells long, was taken for an LSTMP bias, and the
+    upgrade was refused naming a weight of the wrong size."""
+    import tensorflow as tf
+
+    from laf.serve import upgrade
+    from trainer import model
+
+    net = model.build("lstmp", 12, cells=3, projection=2)
+    net(tf.zeros([1, 1, 5]))
+    arch = upgrade.architecture(upgrade.classifier_variables(net.variables))
+    assert (arch["num_classes"], arch["cells"], arch["actionness"], arch["feature_dim"]) == (12, 3, True, 5)

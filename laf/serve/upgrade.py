@@ -96,7 +96,9 @@ def architecture(variables: List) -> Dict[str, object]:
     if "peephole" not in by_name or "projection_kernel" not in by_name:
         raise UserError("only LSTMP models can be upgraded (this one has no recurrent weights)")
     cells = by_name["peephole"][0][1]
-    heads = [shape[0] for shape in by_name["bias"] if shape[0] != 4 * cells]  # the softmax's and actionness'
+    heads = [shape[0] for shape in by_name["bias"]]
+    for _ in by_name["peephole"]:  # one LSTMP bias per layer; the rest are the softmax's and actionness' (a
+        heads.remove(4 * cells)    # softmax of 4 x cells classes was taken for an LSTMP bias)
     return {"feature_dim": by_name["mean"][0][0], "cells": cells,
             "projection": by_name["projection_kernel"][0][1], "num_layers": len(by_name["peephole"]),
             "actionness": 1 in heads, "num_classes": max(heads)}
