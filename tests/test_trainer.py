@@ -340,6 +340,8 @@ def test_settings_that_would_fail_late_are_refused_up_front(custom, message):
     ("eval of another size", f"the eval split's features have {D + 1} dimensions, not {D}"),
     # its first record empty: compared nothing, and validation failed in tf.data after a whole epoch
     ("eval of another size behind an empty record", f"the eval split's features have {D + 1} dimensions, the train"),
+    # no train frame inside a segment of its video's label: zero loss, an untrained model exported silently
+    ("oracle without segments", "variant oracle weights the frames inside segments of each video's own label"),
 ])
 def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tmp_path, case, message):
     from laf.errors import UserError
@@ -353,6 +355,11 @@ def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tm
         tfrecords.write(os.path.join(eval_files[0], "data.gz"), [])
     elif case == "label outside":
         config = dataclasses.replace(config, num_classes=CLASSES - 1)
+    elif case == "oracle without segments":
+        config = dataclasses.replace(config, variant="oracle")
+        bare = [dataclasses.replace(v, segments=[], segment_label_indices=[]) for v in videos["train"]]
+        train_files = [str(tmp_path / "bare")]
+        tfrecords.write(os.path.join(train_files[0], "data.gz"), [v.serialize() for v in bare])
     else:
         wide = [dataclasses.replace(v, features=np.pad(v.features, ((0, 0), (0, 1)))) for v in videos["eval"]]
         if case.endswith("empty record"):

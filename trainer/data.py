@@ -192,6 +192,16 @@ def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.
     raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
 
 
+def oracle_frames(files: Files, dim: int) -> int:
+    """How many frames of ``files`` the oracle weights (inside a segment of their video's own label):
+    0 trains on nothing, an untrained model exported silently (no segment of a video's own label, or
+    none covering a sampled time)."""
+    def count(serialized):
+        return tf.reduce_sum(frame_weights(parse_video(serialized, dim), "oracle", 0))
+
+    return int(records(files).map(count).reduce(tf.constant(0.0), lambda a, b: a + b).numpy())
+
+
 def laf_actionness(laf: tf.Tensor) -> tf.Tensor:
     """Actionness targets [T] from one video's LAF scores [T]: (LAF - median) / (max - median),
     clipped to [0, 1] (:func:`relative_to_video`).
