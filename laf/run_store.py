@@ -139,7 +139,7 @@ def made_by(store, artifact) -> Made:
     has the same inputs); empty when none is recorded."""
     from ml_metadata.proto import metadata_store_pb2
 
-    made = producers(store, artifact)
+    made = producers(store, artifact) if artifact is not None else []
     if not made:
         return Made({}, {}, {})
     [execution] = store.get_executions_by_id([max(made)])
@@ -164,9 +164,9 @@ def lineage(store, model) -> Lineage:
     """The artifacts and executions ``model`` was trained from, each execution read once."""
     trainer = made_by(store, model)
     scored = latest(trainer.inputs.get("examples", []))
-    transfer = made_by(store, scored) if scored is not None else Made({}, {}, {})
+    transfer = made_by(store, scored)
     videos = latest(transfer.inputs.get("videos", []))
-    ingest = made_by(store, videos) if videos is not None else Made({}, {}, {})
+    ingest = made_by(store, videos)
     return Lineage(trainer, transfer, ingest, scored, videos, latest(transfer.inputs.get("images", [])),
                    latest(transfer.outputs.get("rounds", [])), latest(ingest.outputs.get("vocabulary", [])))
 

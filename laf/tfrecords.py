@@ -6,6 +6,8 @@ from typing import Iterable, Iterator, List
 
 import tensorflow as tf
 
+from laf import files as files_lib
+
 OPTIONS = tf.io.TFRecordOptions(compression_type="GZIP")
 
 
@@ -29,7 +31,7 @@ def files(pattern_or_dir: str) -> List[str]:
     sidecars (``labels.json``, ``rejected.jsonl``); a directory is listed, not globbed, so that a
     folder named ``feats[v2]`` is read as named."""
     if tf.io.gfile.isdir(pattern_or_dir):
-        found = [os.path.join(pattern_or_dir, name) for name in tf.io.gfile.listdir(pattern_or_dir)]
+        found = [os.path.join(pattern_or_dir, name) for name in files_lib.listdir(pattern_or_dir)]
         return sorted(f for f in found if not tf.io.gfile.isdir(f) and not f.endswith((".json", ".jsonl")))
     return sorted(tf.io.gfile.glob(pattern_or_dir))
 

@@ -142,6 +142,12 @@ class BeamConfig:
     # VideoIngest and ImageIngest only, after extra_args: e.g. DaskRunner, which runs nothing else (see the README)
     ingest_args: List[str] = dataclasses.field(default_factory=list)
 
+    def checked_args(self) -> List[Tuple[str, List[str]]]:
+        """(key, flags) as each component gets them, for checks that name the key at fault: every Beam
+        component's ``extra_args``, then the ingestion's, ``ingest_args`` after them."""
+        return [("beam.extra_args", self.extra_args)] + (
+            [("beam.ingest_args", self.extra_args + self.ingest_args)] if self.ingest_args else [])
+
     def pipeline_args(self, setup_file: Optional[str] = None) -> List[str]:
         """DirectRunner settings plus ``extra_args``. Unless those already ship the code (a setup
         file, an extra package or a worker image), ship this project's ``setup.py`` (remote workers
@@ -427,12 +433,9 @@ def _resolve_paths(cfg: PipelineConfig, base: str) -> None:
 
 
 def _check_beam_args(beam: BeamConfig) -> None:
-    """Each list of Beam flags on its own, its mistakes named by its key; then ``ingest_args`` after
-    ``extra_args``, as ingestion gets them, before the run."""
-    checked = [("beam.extra_args", beam.extra_args)]
-    if beam.ingest_args:
-        checked += [("beam.ingest_args", beam.ingest_args), ("beam.ingest_args", beam.extra_args + beam.ingest_args)]
-    for key, args in checked:
+    """Each component's Beam flags (:meth:`BeamConfig.checked_args`), their mistakes named by the key at
+    fault, before the run."""
+    for key, args in beam.checked_args():
         try:
             if key == "beam.extra_args" and names_dask(args):
                 raise UserError("DaskRunner runs only the ingestion components (TFX's StatisticsGen, ExampleValidator"

@@ -96,10 +96,7 @@ def check_beam_runners(cfg: PipelineConfig, build: bool = True) -> None:
     """A ``--runner`` in the Beam flags that Beam does not know, refused in one line now rather than by
     the first component, after TF has loaded (Beam is imported only when a runner is named). Without
     ``build`` (a compiled spec, run elsewhere) only the runner's name is checked."""
-    checked = [("beam.extra_args", cfg.beam.extra_args)]
-    if cfg.beam.ingest_args:  # else the same flags again
-        checked.append(("beam.ingest_args", cfg.beam.extra_args + cfg.beam.ingest_args))
-    for key, args in checked:
+    for key, args in cfg.beam.checked_args():
         if any(arg.startswith("--runner") for arg in args):
             try:
                 runners.make_pipeline(args) if build else runners.check_runner_name(args)

@@ -192,14 +192,14 @@ def frame_weights(video: Dict[str, tf.Tensor], weighting: str, seed: int) -> tf.
     raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
 
 
-def oracle_frames(files: Files, dim: int) -> int:
-    """How many frames of ``files`` the oracle weights (inside a segment of their video's own label):
-    0 trains on nothing, an untrained model exported silently (no segment of a video's own label, or
-    none covering a sampled time)."""
+def has_oracle_frames(files: Files, dim: int) -> bool:
+    """Whether the oracle weights any frame of ``files`` (inside a segment of its video's own label),
+    read up to the first video that has one: without any it trains on nothing, and an untrained model
+    was exported silently (no segment of a video's own label, or none covering a sampled time)."""
     def count(serialized):
         return tf.reduce_sum(frame_weights(parse_video(serialized, dim), "oracle", 0))
 
-    return int(records(files).map(count).reduce(tf.constant(0.0), lambda a, b: a + b).numpy())
+    return bool(list(records(files).map(count).filter(lambda n: n > 0).take(1).as_numpy_iterator()))
 
 
 def laf_actionness(laf: tf.Tensor) -> tf.Tensor:

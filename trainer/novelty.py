@@ -45,7 +45,7 @@ def _nearest_mean(z: np.ndarray, others: np.ndarray, k: int) -> np.ndarray:
     out = []
     for start in range(0, len(z), rows):
         d = _sq_distances(z[start:start + rows], others)
-        nearest = np.sort(np.partition(d, k - 1, axis=1)[:, :k], axis=1) if k < d.shape[1] else np.sort(d, axis=1)
+        nearest = np.sort(np.partition(d, k - 1, axis=1)[:, :k], axis=1)
         out.append(np.sqrt(nearest).mean(1))
     return np.concatenate(out)
 

@@ -293,7 +293,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     dim = config.feature_dim or found
     classes, vocabulary = _num_classes(config, train_files + eval_files)
     train_frames, train_labels = data.check_records(train_files, "train", classes, dim)  # epoch, shuffle memory
-    if config.weighting == "oracle" and data.oracle_frames(train_files, dim) == 0:  # `laf run` checks only segments
+    if config.weighting == "oracle" and not data.has_oracle_frames(train_files, dim):  # `laf run` checks only segments
         raise UserError("variant oracle weights the frames inside segments of each video's own label, and no train"
                         " frame is: it would learn nothing (are the segments in seconds, and of the video's label?)")
     eval_count = len(data.check_records(eval_files, "eval", classes, dim)[0])

@@ -147,7 +147,7 @@ def complete(output: str, destinations: Tuple[str, ...]) -> Dict[str, int]:
 
     counts: Dict[str, int] = {destination: 0 for destination in (*destinations, *TEXT)}
     folder = os.path.join(output, COUNTS_DIR)
-    for name in sorted(tf.io.gfile.listdir(folder)):  # not a glob: an output named `feats[v2]` matched nothing
+    for name in sorted(files.listdir(folder)):  # not a glob: an output named `feats[v2]` matched nothing
         if name.endswith(".json"):
             with tf.io.gfile.GFile(os.path.join(folder, name)) as f:
                 counts.update(json.load(f))

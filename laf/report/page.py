@@ -74,7 +74,7 @@ def _figure_of(**kwargs):
     return Figure(**kwargs)
 
 
-def _literal_text(draw):
+def literal_text(draw):
     """Draw with every text taken literally: labels are data (class names, video ids), and a ``$`` in one
     would be read as TeX math, which fails the whole report at ``savefig``."""
     @functools.wraps(draw)
@@ -124,7 +124,7 @@ def _short(label: str) -> str:
     return label[:head] + "…" + label[-(PLOT_LABEL - 1 - head):]
 
 
-@_literal_text
+@literal_text
 def class_ap_figure(class_ap: Mapping[str, float]) -> str:
     labels = sorted(class_ap)
     values = [class_ap[c] for c in labels]
@@ -141,7 +141,7 @@ def class_ap_figure(class_ap: Mapping[str, float]) -> str:
     return _png(fig)
 
 
-@_literal_text
+@literal_text
 def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mapping[str, Any]) -> str:
     """Each class's curve in its colour with a legend; past 20 classes (colours would repeat and the
     legend outgrow the plot) thin grey curves without one, the per-class AP chart naming the classes."""
@@ -168,7 +168,7 @@ def pr_figure(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], colors: Mappi
     return _png(fig)
 
 
-@_literal_text
+@literal_text
 def rounds_figure(rounds: Mapping[str, Any]) -> str:
     entries = rounds["rounds"]
     r = [int(e["round"]) for e in entries]
@@ -195,7 +195,7 @@ def rounds_figure(rounds: Mapping[str, Any]) -> str:
     return _png(fig)
 
 
-@_literal_text
+@literal_text
 def timeline_figure(video: VideoTimeline, colors: Mapping[str, Any], max_detections: int = 8) -> str:
     """Ground truth and the best detections as bars on a time axis, the true class's probability below;
     ``colors`` (class -> colour, see :func:`_colors`) keeps a class's colour the same in every figure."""
@@ -242,7 +242,7 @@ def _method_order(methods) -> List[str]:
     return [m for m in METHOD_NAMES if m in methods] + sorted(set(methods) - set(METHOD_NAMES))
 
 
-@_literal_text  # its texts take the rc setting when made, so the caller's savefig later is safe too
+@literal_text  # its texts take the rc setting when made, so the caller's savefig later is safe too
 def profile_figure(profiles: Mapping[str, Mapping[str, Sequence[Optional[float]]]]) -> "Figure":
     """Per method, the mean probability of a test video's own label around its first action frame
     (``laf.evaluate.diagnostics.label_probability_profile``), its actionness dashed where the method
@@ -357,7 +357,7 @@ def _rounds_section(rounds: Mapping[str, Any]) -> str:
         f"<th>{_esc(c)}</th>" for c in across) + "</tr>"
     body = []
     for e in entries:
-        css = ' class="run"' if e["round"] == rounds.get("chosen_round") else ""
+        css = _chosen_css(e, rounds.get("chosen_round"))
         per_class = e.get("images_kept_per_class", {})
         body.append(f"<tr{css}><td>{_esc(e['round'])}</td><td>{_esc(e['images_kept'])}</td>"
                     f"<td>{_esc(e['frames_kept'])}</td><td>{_number(e.get('val_accuracy'))}</td>"
@@ -373,15 +373,18 @@ def _rounds_section(rounds: Mapping[str, Any]) -> str:
         "<p>Images kept per class (chosen round highlighted):</p>" + table
 
 
+def _chosen_css(entry: Mapping[str, Any], chosen) -> str:
+    """The chosen round's cells are highlighted as this run's rows are."""
+    return ' class="run"' if entry["round"] == chosen else ""
+
+
 def _per_class_rows(entries, classes: Sequence[str], chosen) -> str:
     """Images kept per class and round, a class per row (past :data:`CLASS_COLUMNS` classes)."""
-    def mark(entry) -> str:
-        return ' class="run"' if entry["round"] == chosen else ""
-
-    head = "<tr><th>class</th>" + "".join(f"<th{mark(e)}>round {_esc(e['round'])}</th>" for e in entries) + "</tr>"
+    head = "<tr><th>class</th>" + "".join(f"<th{_chosen_css(e, chosen)}>round {_esc(e['round'])}</th>"
+                                          for e in entries) + "</tr>"
     rows = ["<tr><td>" + _esc(c) + "</td>" + "".join(
-        f"<td{mark(e)}>{_esc(e.get('images_kept_per_class', {}).get(c, ''))}</td>" for e in entries) + "</tr>"
-        for c in classes]
+        f"<td{_chosen_css(e, chosen)}>{_esc(e.get('images_kept_per_class', {}).get(c, ''))}</td>" for e in entries)
+        + "</tr>" for c in classes]
     return "<table>" + head + "".join(rows) + "</table>"
 
 

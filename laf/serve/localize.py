@@ -20,6 +20,7 @@ import numpy as np
 from laf import files
 from laf.errors import NOT_FINITE, UserError, first_line
 from laf.ingest.backbones import BackboneConfig, build_errors
+from laf.report.page import literal_text
 from schemas import names
 from schemas.segment import Detection
 from schemas.vocabulary import Vocabulary
@@ -271,17 +272,10 @@ def format_table(results: Iterable[VideoResult], top: Optional[int] = None) -> s
     return "\n".join(lines)
 
 
+@literal_text  # a `$` in a video's name was read as TeX math, and the command failed after localizing
 def plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: int = 8) -> str:
     """A PNG: the per-frame top-class evidence (probability x actionness, coloured by that class)
-    above the best ``top`` detected segments. Every text is literal: a ``$`` in a video's name was
-    read as TeX math, and the command failed after localizing."""
-    import matplotlib
-
-    with matplotlib.rc_context({"text.parse_math": False}):
-        return _plot_timeline(result, labels, path, top)
-
-
-def _plot_timeline(result: VideoResult, labels: Sequence[str], path: str, top: int) -> str:
+    above the best ``top`` detected segments."""
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
