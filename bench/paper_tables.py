@@ -103,10 +103,10 @@ def trainer_config(base: Dict[str, object], method: str, seed: int, vocabulary_d
 
 def outputs(net, records: Sequence[VideoRecord]) -> List[Dict[str, np.ndarray]]:
     """Per-video whole-sequence outputs: probabilities [T, N] (and actionness [T])."""
-    from trainer.model import frame_outputs
+    from trainer.model import traced_outputs
 
-    return batches.per_video(lambda features, lengths: {k: v.numpy() for k, v in
-                                                        frame_outputs(net, features, lengths).items()},
+    traced = traced_outputs(net)
+    return batches.per_video(lambda features, lengths: {k: v.numpy() for k, v in traced(features, lengths).items()},
                              [r.features for r in records])
 
 

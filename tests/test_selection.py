@@ -15,11 +15,11 @@ def test_hit_at_1_uses_the_fusion_and_selection_adds_frame_accuracy():
     net.actionness_head.set_weights([np.array([[0.0], [10.0]], np.float32), np.array([-5.0], np.float32)])
     context, action = [1.0, 0.0], [0.0, 1.0]  # context leans to class 0; the action is class 1
     video = {"features": np.array([context] * 9 + [action], np.float32), "label": 1}
-    assert selection.video_hit_at_1(net, [video]) == 1.0
+    assert selection.video_hit_at_1(model_lib.traced_outputs(net), [video]) == 1.0
     plain = model_lib.build("cnn", 2, cnn_hidden=[], actionness=False)
     plain(np.zeros((1, 1, 2), np.float32))
     plain.head.set_weights(net.head.get_weights())
-    assert selection.video_hit_at_1(plain, [video]) == 0.0  # average fusion: context wins
+    assert selection.video_hit_at_1(model_lib.traced_outputs(plain), [video]) == 0.0  # average fusion: context wins
 
     callback = selection.EvalVideoMetrics(net, [video])
     logs = {"val_accuracy": 0.25, "val_loss": 3.0}
@@ -70,8 +70,9 @@ def test_eval_videos_are_every_record_re_read_at_each_pass(tmp_path):
             np.testing.assert_array_equal(got["features"], want.features)
     net = model_lib.build("cnn", 2, cnn_hidden=[], actionness=True)
     net(np.zeros((1, 1, 2), np.float32))
-    assert selection.video_hit_at_1(net, source, batch=2) == selection.video_hit_at_1(net, read, batch=32) \
-        == selection.video_hit_at_1(net, read, slots=8)
+    outputs = model_lib.traced_outputs(net)
+    assert selection.video_hit_at_1(outputs, source, batch=2) == selection.video_hit_at_1(outputs, read, batch=32) \
+        == selection.video_hit_at_1(outputs, read, slots=8)
     many = [VideoRecord(f"w{i:03d}", "A:x", 0, np.zeros((1, 2), np.float32), np.zeros(1, np.float32), 1.0, 1.0)
             for i in range(600)]  # past the old cap of 512
     tfrecords.write(str(tmp_path / "many" / "data.gz"), [v.serialize() for v in many])

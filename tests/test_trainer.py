@@ -561,6 +561,22 @@ def test_trained_model_tells_siblings_apart(siblings):
     assert siblings["diagnostics"].action_frame_accuracy(outputs, test) >= 0.75
 
 
+def test_traced_outputs_equal_the_eager_ones_for_any_batch_shape(siblings):
+    """The per-epoch eval and the benches run the net traced once (trainer.model.traced_outputs);
+    it must give the eager outputs for batches of other sizes and lengths than the first."""
+    net, test = siblings["net"], siblings["test"]
+    traced = model_lib.traced_outputs(net)
+    for group in (test[:3], test[3:8], test[8:9]):
+        lengths = np.array([v.num_frames for v in group])
+        padded = np.zeros((len(group), lengths.max() + 2, SIB_D), np.float32)
+        for i, v in enumerate(group):
+            padded[i, :v.num_frames] = v.features
+        eager, graph = model_lib.frame_outputs(net, padded, lengths), traced(padded, lengths)
+        assert set(graph) == set(eager) == {"probabilities", "actionness"}
+        for key in eager:
+            np.testing.assert_allclose(graph[key].numpy(), eager[key].numpy(), atol=1e-5)
+
+
 def test_actionness_is_lower_on_context_than_on_action_frames(siblings):
     test, outputs = siblings["test"], siblings["outputs"]
     mask = np.concatenate([siblings["diagnostics"].action_mask(v) for v in test])

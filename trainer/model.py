@@ -16,7 +16,7 @@ the model so serving still takes raw features).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -283,6 +283,13 @@ def frame_outputs(net: keras.Model, features, lengths) -> Outputs:
     valid = tf.cast(mask, outputs["probabilities"].dtype)
     return {"probabilities": outputs["probabilities"] * valid[:, :, None],
             **({"actionness": outputs["actionness"] * valid} if "actionness" in outputs else {})}
+
+
+def traced_outputs(net: keras.Model) -> Callable[[Any, Any], Outputs]:
+    """``frame_outputs`` of ``net`` as one traced graph for every batch shape. Why: run eagerly, the
+    LSTMP's ``tf.scan`` dispatches each time step's ops from Python, ~5x slower on CPU (32 videos x
+    300 frames: 0.86 s eager, 0.16 s traced), and the eval split is scored at every epoch."""
+    return tf.function(lambda features, lengths: frame_outputs(net, features, lengths), reduce_retracing=True)
 
 
 def class_evidence(outputs: Outputs) -> tf.Tensor:

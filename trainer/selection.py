@@ -14,7 +14,7 @@ climbing from 0.6 to 0.85; both accuracies above climb with it.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator, Optional, Sized
+from typing import Callable, Iterable, Iterator, Optional, Sized
 
 import keras
 import numpy as np
@@ -53,16 +53,15 @@ class EvalVideos:
             yield {"features": features, "label": int(label)}
 
 
-def video_hit_at_1(net: keras.Model, videos: Iterable[dict], batch: int = 32,
+def video_hit_at_1(outputs: Callable, videos: Iterable[dict], batch: int = 32,
                    slots: int = batches.FRAME_SLOTS) -> float:
-    """Hit@1 of whole-video outputs fused as the product fuses them (``videos`` is read once, a
-    batch at a time, of at most ``slots`` padded frames)."""
-    from trainer.model import frame_outputs
-
+    """Hit@1 of whole-video ``outputs(features, lengths)`` (``trainer.model.traced_outputs``) fused as
+    the product fuses them (``videos`` is read once, a batch at a time, of at most ``slots`` padded
+    frames)."""
     fused, labels = [], []
     for group in batches.groups(videos, lambda video: len(video["features"]), batch, slots):
         x, lengths = batches.pad([v["features"] for v in group])
-        for out in batches.unpad({k: t.numpy() for k, t in frame_outputs(net, x, lengths).items()}, lengths):
+        for out in batches.unpad({k: t.numpy() for k, t in outputs(x, lengths).items()}, lengths):
             fused.append(evaluation.fuse(out["probabilities"], out.get("actionness")))
         labels += [v["label"] for v in group]
     return evaluation.hit_at_k(np.stack(fused), labels, 1)
@@ -117,11 +116,13 @@ class EvalVideoMetrics(keras.callbacks.Callback):
 
     def __init__(self, net: keras.Model, videos: Sized):
         super().__init__()
-        self.net, self.videos = net, videos  # a list, or EvalVideos (re-read at each epoch)
+        from trainer.model import traced_outputs
+
+        self.outputs, self.videos = traced_outputs(net), videos  # a list, or EvalVideos (re-read at each epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not len(self.videos):
             return
-        hit1 = video_hit_at_1(self.net, self.videos)
+        hit1 = video_hit_at_1(self.outputs, self.videos)
         logs["val_hit@1"] = hit1
         logs[MONITOR] = hit1 + float(logs.get("val_accuracy", 0.0))
