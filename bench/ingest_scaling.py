@@ -50,7 +50,7 @@ def demo_videos(data: str) -> Tuple[str, str]:
     """(manifest, backbone weights) of the demo data, written first if missing."""
     manifest = os.path.join(data, "manifest.csv")
     if not os.path.exists(manifest):
-        from laf.demo import DEMO_SCALE  # the data `laf demo` writes there: 144 videos
+        from laf.demo.run import DEMO_SCALE  # the data `laf demo` writes there: 144 videos
 
         log(f"writing the demo data into {data} (laf demo-data --scale {DEMO_SCALE:g})")
         done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", "--output", data, "--scale",

@@ -54,9 +54,10 @@ quiet()
 
 import numpy as np  # noqa: E402
 
-from laf import demo_data, files, run_store  # noqa: E402
+from laf import files, run_store  # noqa: E402
 from laf.commands.demo_data import add_shape_arguments, shape  # noqa: E402
-from laf.demo_data import DemoConfig  # noqa: E402
+from laf.demo.dataset import generated_config  # noqa: E402
+from laf.demo.settings import DemoConfig, config_record  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
 from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
@@ -264,8 +265,8 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
             raise UserError(f"no finished run at {pipeline_root}: {metadata} not found")
         return root
     demo = demo or DemoConfig().scaled(scale)
-    wanted = demo_data.config_record(demo)
-    found = demo_data.generated_config(os.path.join(demo_output, "data"))
+    wanted = config_record(demo)
+    found = generated_config(os.path.join(demo_output, "data"))
     if exists and found is not None and found != wanted:
         differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})"
                            for k in sorted(wanted) if found.get(k) != wanted[k])
@@ -285,7 +286,7 @@ def run_settings(run: Run, demo_output: str):
         base = dict(run.trainer_config)
         localize = base.pop("localize", None) or {}
         return base, localize, "the run's settings"
-    from laf.demo import demo_config
+    from laf.demo.run import demo_config
 
     cfg = demo_config(demo_output)
     return (dataclasses.asdict(cfg.trainer), cfg.evaluation.localize(),

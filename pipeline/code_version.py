@@ -17,7 +17,7 @@ from typing import Iterator, List, Optional, Sequence
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODE_PACKAGES = ("components", "laf", "pipeline", "schemas", "trainer")
-NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo.py", "laf/demo_data.py", "laf/report", "pipeline/local_runner.py",
+NOT_RUN = ("laf/cli.py", "laf/commands", "laf/demo", "laf/report", "pipeline/local_runner.py",
            "pipeline/kubeflow_v2_runner.py")  # no component runs them
 LOCK_FILE = "requirements.lock"  # the library versions (a checkout's; an installed package has none)
 INGESTION = ("components/video_ingest/component.py", "components/image_ingest/component.py")  # and what they import

@@ -12,3 +12,13 @@ def served_model(tmp_path_factory):
     import serving_fixtures
 
     return serving_fixtures.build(tmp_path_factory.mktemp("served"))
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """(folder, demo_data.json's content) of the TINY demo data set, rendered by two processes."""
+    from demo_fixtures import TINY
+    from laf.demo.dataset import generate
+
+    root = str(tmp_path_factory.mktemp("demo"))
+    return root, generate(root, TINY, workers=2)

@@ -158,7 +158,7 @@ def test_a_cached_rerun_reports_its_own_run_not_the_one_with_the_newest_ids(tmp_
     lower than B's. The report, `laf run`'s summary and the benches show A's evaluation, model,
     rounds, web images and push (before: B's, the highest ids of each type)."""
     from bench_helpers import mlmd_store, pipeline_run
-    from laf import demo
+    from laf.demo import run as demo
     from laf.evaluate import run_records
     from pipeline.config import PipelineConfig
 

@@ -35,7 +35,7 @@ CUSTOM = {"VideoIngest": "video_ingest", "ImageIngest": "image_ingest", "VideoVa
 
 def _tiny_config(data: str, out: str) -> PipelineConfig:
     """The demo config on the tiny data, small enough for a test."""
-    from laf.demo import demo_config
+    from laf.demo.run import demo_config
 
     cfg = demo_config(out)
     cfg.pipeline_root = os.path.join(out, "root")  # the spec's gcsOutputDirectory
@@ -47,11 +47,11 @@ def _tiny_config(data: str, out: str) -> PipelineConfig:
 
 @pytest.fixture(scope="module")
 def contract(tmp_path_factory):
-    from laf import demo_data
+    from laf.demo.dataset import generate
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
     data = str(tmp_path_factory.mktemp("tiny_demo"))
-    demo_data.generate(data, TINY)
+    generate(data, TINY)
     out = str(tmp_path_factory.mktemp("contract"))
     spec_path = compile_pipeline(_tiny_config(data, out), "kubeflow", "example.org/laf:1",
                                  os.path.join(out, "spec.json"))

@@ -6,19 +6,19 @@ import json
 import pytest
 
 from bench import paper_tables
-from laf import demo_data
 from laf.commands import demo as demo_command
 from laf.commands.demo_data import shape
+from laf.demo import settings
 from laf.errors import UserError
 from bench_helpers import last_json, mlmd_store
 
 
-def _demo_run(tmp_path, config: demo_data.DemoConfig):
+def _demo_run(tmp_path, config: settings.DemoConfig):
     """A demo output folder as `laf demo` leaves it: the data's record and the metadata store's file."""
     data = tmp_path / "bench" / "data"
     data.mkdir(parents=True)
     (data / "demo_data.json").write_text(
-        json.dumps({"version": demo_data.VERSION, "config": demo_data.config_record(config), "videos": {},
+        json.dumps({"version": settings.VERSION, "config": settings.config_record(config), "videos": {},
                     "images": {}}))
     (tmp_path / "bench" / "pipeline").mkdir()
     (tmp_path / "bench" / "pipeline" / "metadata.sqlite").write_bytes(b"")
@@ -27,20 +27,20 @@ def _demo_run(tmp_path, config: demo_data.DemoConfig):
 
 def test_demo_command_is_what_laf_demo_parses():
     """The same data: seed, looks, and action and video lengths (``--action-seconds``, ``--video-seconds``)."""
-    wanted = demo_data.DemoConfig(seed=3, looks=1, min_action=8.0, max_action=20.0, min_duration=60, max_duration=150)
+    wanted = settings.DemoConfig(seed=3, looks=1, min_action=8.0, max_action=20.0, min_duration=60, max_duration=150)
     command = paper_tables.demo_command("out", 4.0, wanted)
     assert command[1:4] == ["-m", "laf.cli", "demo"]
     parser = argparse.ArgumentParser()
     demo_command.add_arguments(parser)
     args = parser.parse_args(command[4:])
     assert (args.output, args.scale, args.seed, args.looks) == ("out", 4.0, 3, 1)
-    assert demo_data.DemoConfig(seed=args.seed, looks=args.looks, **shape(args)) == wanted
+    assert settings.DemoConfig(seed=args.seed, looks=args.looks, **shape(args)) == wanted
     assert shape(parser.parse_args([])) == {}  # no flags: the demo's lengths
 
 
 def test_a_demo_run_of_the_asked_data_is_reused(tmp_path):
-    output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
-    assert paper_tables.ensure_run(None, output, 4.0, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0)) == f"{output}/pipeline"
+    output = _demo_run(tmp_path, settings.DemoConfig(seed=3, looks=1).scaled(4.0))
+    assert paper_tables.ensure_run(None, output, 4.0, settings.DemoConfig(seed=3, looks=1).scaled(4.0)) == f"{output}/pipeline"
 
 
 def test_bad_action_lengths_are_usage_errors(capsys):
@@ -53,9 +53,9 @@ def test_bad_action_lengths_are_usage_errors(capsys):
                                                     (4.0, 0, 1, "seed 3 (asked 0)"),
                                                     (3.0, 3, 1, "videos_per_action 16 (asked 12)")])
 def test_a_demo_run_of_other_data_is_refused(tmp_path, scale, seed, looks, named):
-    output = _demo_run(tmp_path, demo_data.DemoConfig(seed=3, looks=1).scaled(4.0))
+    output = _demo_run(tmp_path, settings.DemoConfig(seed=3, looks=1).scaled(4.0))
     with pytest.raises(UserError, match="other data") as refused:
-        paper_tables.ensure_run(None, output, scale, demo_data.DemoConfig(seed=seed, looks=looks).scaled(scale))
+        paper_tables.ensure_run(None, output, scale, settings.DemoConfig(seed=seed, looks=looks).scaled(scale))
     assert named in str(refused.value)
 
 

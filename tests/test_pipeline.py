@@ -146,7 +146,7 @@ def test_pushed_model_serves_every_signature_like_the_library(demo_run, tmp_path
     actionness = outputs["serving_default"]["actionness"]
     np.testing.assert_allclose(np.load(tmp_path / "ff" / "probabilities.npy"), probs, atol=1e-5)
     np.testing.assert_allclose(np.load(tmp_path / "ff" / "actionness.npy"), actionness, atol=1e-5)
-    from laf.demo import demo_config
+    from laf.demo.run import demo_config
 
     ev = demo_config(demo_run["out"]).evaluation
     localize_cfg = evaluation.LocalizeConfig(**ev.localize())
@@ -510,7 +510,7 @@ def test_a_rerun_restores_a_pushed_model_deleted_since(demo_run, tmp_path):
 
 
 def _restore_and_refuse(demo_run, pushed, original, tmp_path):
-    from laf import demo
+    from laf.demo import run as demo
     from laf.errors import UserError
     from pipeline import local_runner
 

@@ -4,7 +4,7 @@ import sys
 
 from laf import files
 from laf.commands import flags
-from laf.demo import DEMO_FOLDER
+from laf.demo.run import DEMO_FOLDER
 from laf.ingest.backbones import PUBLIC_WEIGHTS
 from pipeline.kubeflow_v2_runner import TARGETS
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import demo
+    from laf.demo import run as demo
     from laf.commands.flags import demo_folder
     from pipeline import config
     from pipeline.kubeflow_v2_runner import compile_pipeline

@@ -4,7 +4,7 @@ import os
 
 from laf.commands.demo_data import LOOKS_HELP, add_shape_arguments, shape
 from laf.commands.flags import finite, path
-from laf.demo import DEMO_FOLDER, DEMO_SCALE
+from laf.demo.run import DEMO_FOLDER, DEMO_SCALE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import demo
+    from laf.demo import run as demo
     from laf.commands import report
     from laf.report import collect, page
     from pipeline import local_runner

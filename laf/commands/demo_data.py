@@ -14,7 +14,7 @@ LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for data of another shape than the demo's: a check that what holds on its 3-8 s actions
     in 40-120 s videos is not a property of those lengths."""
-    from laf.demo_data import DemoConfig
+    from laf.demo.settings import DemoConfig
 
     parser.add_argument("--action-seconds", nargs=2, type=finite, metavar=("MIN", "MAX"),
                         help=f"length of one action occurrence (default: {DemoConfig.min_action:g}"
@@ -34,7 +34,7 @@ def shape(args: argparse.Namespace) -> Dict[str, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from laf.demo import DEMO_SCALE
+    from laf.demo.run import DEMO_SCALE
 
     parser.add_argument("--output", type=path, default="laf-demo/data", help="folder to write (default: %(default)s)")
     parser.add_argument("--scale", type=finite, default=DEMO_SCALE,  # `laf demo`'s, whose data `laf run` reuses
@@ -48,14 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import demo_data
+    from laf.demo.dataset import ensure_generated
+    from laf.demo.probe import probe
+    from laf.demo.settings import DemoConfig
     from laf.report import strict_json
 
-    info = demo_data.ensure_generated(args.output, demo_data.DemoConfig(seed=args.seed, looks=args.looks, **shape(args))
-                                      .scaled(args.scale))
+    info = ensure_generated(args.output, DemoConfig(seed=args.seed, looks=args.looks, **shape(args)).scaled(args.scale))
     summary = {"output": os.path.abspath(args.output),
                **{k: info[k] for k in ("videos", "images", "total_video_seconds", "action_fraction", "paths")}}
     if args.probe:
-        summary["probe"] = demo_data.probe(args.output)
+        summary["probe"] = probe(args.output)
     print(json.dumps(strict_json.finite(summary), indent=1, allow_nan=False))  # an undefined probe mean: null
     return 0

@@ -29,7 +29,7 @@ def path(text: str) -> str:
 
 
 def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Optional[str]:
-    """The demo's folder (``flag``'s value, default :data:`laf.demo.DEMO_FOLDER`) when no ``--config`` is given, else
+    """The demo's folder (``flag``'s value, default :data:`laf.demo.run.DEMO_FOLDER`) when no ``--config`` is given, else
     None. Refused: an empty ``--config`` (an unset shell variable would silently run the demo
     instead) and ``flag`` beside ``--config``, whose pipeline_root and serving_dir say where
     outputs go (the flag would be silently ignored)."""
@@ -40,7 +40,7 @@ def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Opti
             raise UserError(f"{flag} is the demo's folder; with --config the config's pipeline_root and"
                             " serving_dir say where outputs go")
         return None
-    from laf.demo import DEMO_FOLDER  # here: laf.demo loads the config module, which the other flags need not
+    from laf.demo.run import DEMO_FOLDER  # here: laf.demo.run loads the config module, which the other flags need not
 
     folder = DEMO_FOLDER if folder is None else folder
     if not folder.strip():

@@ -172,7 +172,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
 
     todo = zip(examples, localize.video_ids(args.videos), args.videos)
     results, refused, unanswered = [], [], 0
-    for n, (example, video_id, path) in enumerate(todo, 1):
+    for n, (example, video_id, video) in enumerate(todo, 1):
         if example is None:
             continue
         try:
@@ -187,16 +187,16 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
                 raise
             unanswered += 1
             if unanswered == 2 and n < len(args.videos):  # not one long video's timeout: the server is gone
-                print(f"skipped: {path} and the videos after it are not localized: {e}", file=sys.stderr, flush=True)
+                print(f"skipped: {video} and the videos after it are not localized: {e}", file=sys.stderr, flush=True)
                 break
-            print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
+            print(f"skipped: cannot localize {video}: {e}", file=sys.stderr, flush=True)
             continue
         except UserError as e:
             if len(args.videos) == 1 or (not results and str(e) in refused):
                 raise
             refused.append(str(e))
             unanswered = 0  # the server answered
-            print(f"skipped: cannot localize {path}: {e}", file=sys.stderr, flush=True)
+            print(f"skipped: cannot localize {video}: {e}", file=sys.stderr, flush=True)
             continue
         unanswered = 0
         results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)

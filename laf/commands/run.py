@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from laf.demo import DEMO_FOLDER
+from laf.demo.run import DEMO_FOLDER
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from laf import demo
+    from laf.demo import run as demo
     from laf.commands.flags import demo_folder
     from pipeline import config, local_runner
 
@@ -21,9 +21,9 @@ def run(args: argparse.Namespace) -> int:
         cfg = config.load(args.config)
         inputs = local_runner.check_inputs(cfg)
     else:  # the demo's data set as it is there (`laf demo --seed/--looks/...` made it), else the default one
-        from laf import demo_data
+        from laf.demo.dataset import existing_config
 
-        cfg = demo.prepare(output, data_config=demo_data.existing_config(os.path.join(output, "data")))
+        cfg = demo.prepare(output, data_config=existing_config(os.path.join(output, "data")))
         inputs = None
     local_runner.run(cfg, enable_cache=not args.no_cache, inputs=inputs)
     print(demo.format_summary(demo.summarize(cfg)))

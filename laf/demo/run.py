@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 import yaml
 
 from laf import files
+from laf.demo.settings import DemoConfig
 from laf.errors import UserError
 from pipeline import config as config_lib
 from pipeline.config import PipelineConfig
@@ -32,25 +33,26 @@ def demo_config(output: str = DEMO_FOLDER, check_paths: bool = False) -> Pipelin
 
 
 def prepare(output: str = DEMO_FOLDER, scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0,
-            data_config: Optional["demo_data.DemoConfig"] = None, **shape: float) -> PipelineConfig:
+            data_config: Optional[DemoConfig] = None, **shape: float) -> PipelineConfig:
     """Generate the demo media and the calibrated backbone weights if missing; return the config.
     ``shape``: other ``DemoConfig`` action and video lengths (``laf demo --action-seconds ...``);
     ``data_config``: the whole data settings instead (``laf run`` keeps the set that is there)."""
-    from laf import demo_data
+    from laf.demo.dataset import ensure_generated
+    from laf.demo.probe import calibrated_backbone
     from laf.ingest.backbones import BackboneConfig
     from pipeline.local_runner import check_globbable, check_output_folder
 
     check_globbable("--output", output)  # the pipeline root's folder: before the data are generated, not after
     check_output_folder("--output", output)
     data = os.path.join(output, "data")
-    wanted = data_config or demo_data.DemoConfig(seed=seed, looks=looks, **shape).scaled(scale)
+    wanted = data_config or DemoConfig(seed=seed, looks=looks, **shape).scaled(scale)
     print(f"demo data under {data} (seed {wanted.seed}, {wanted.videos_per_action} videos per action, looks"
           f" {wanted.looks}; generated if missing) ...", flush=True)
-    demo_data.ensure_generated(data, wanted)
+    ensure_generated(data, wanted)
     cfg = demo_config(output)
     feats = cfg.features
     backbone = BackboneConfig(name=feats.backbone, weights="none", input_size=feats.input_size)
-    written = demo_data.calibrated_backbone(data, backbone)
+    written = calibrated_backbone(data, backbone)
     if os.path.abspath(written) != os.path.abspath(feats.weights):
         raise RuntimeError(f"demo config names weights {feats.weights}, but calibration wrote {written}")
     return config_lib.validate(cfg)

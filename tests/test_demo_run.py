@@ -1,11 +1,11 @@
-"""laf.demo's run summary: what `laf run` prints at the end of a run."""
+"""laf.demo.run's run summary: what `laf run` prints at the end of a run."""
 from bench_helpers import partial_run
 
 
 def test_a_rerun_reusing_an_evaluation_whose_folder_was_deleted_still_summarizes(tmp_path, caplog):
     """TFX's cache checks that the evaluation is published, not that its folder exists: the cached
     rerun worked, so its summary comes without metrics and a warning instead of an error."""
-    from laf import demo
+    from laf.demo import run as demo
     from pipeline.config import PipelineConfig
 
     partial_run(tmp_path)
@@ -17,7 +17,7 @@ def test_a_rerun_reusing_an_evaluation_whose_folder_was_deleted_still_summarizes
 
 def test_the_tensorboard_command_is_quoted_for_a_shell(tmp_path):
     """A root with a space: the printed command split at it when pasted."""
-    from laf import demo
+    from laf.demo import run as demo
     from pipeline.config import PipelineConfig
 
     root = tmp_path / "my runs"
