@@ -337,6 +337,9 @@ def test_settings_that_would_fail_late_are_refused_up_front(custom, message):
 @pytest.mark.parametrize("case, message", [
     ("no eval videos", "the eval split holds no videos .*see VideoIngest.s rejected.jsonl"),
     ("label outside", f"10 train video\\(s\\) have label_index {CLASSES - 1}, outside the {CLASSES - 1} classes"),
+    # as many labels in another order: every class trained and served under another's name
+    ("vocabulary of another order", "train video\\(s\\) have a label the vocabulary puts elsewhere, e.g. 'act:0' at"
+                                    f" label_index 0, where the vocabulary names 'act:{CLASSES - 1}': the vocabulary is not"),
     ("eval of another size", f"the eval split's features have {D + 1} dimensions, not {D}"),
     # its first record empty: compared nothing, and validation failed in tf.data after a whole epoch
     ("eval of another size behind an empty record", f"the eval split's features have {D + 1} dimensions, the train"),
@@ -355,6 +358,10 @@ def test_records_the_trainer_cannot_use_are_refused_before_training(examples, tm
         tfrecords.write(os.path.join(eval_files[0], "data.gz"), [])
     elif case == "label outside":
         config = dataclasses.replace(config, num_classes=CLASSES - 1)
+    elif case == "vocabulary of another order":
+        labels = [f"act:{i}" for i in reversed(range(CLASSES))]
+        Vocabulary(labels, {"act": labels}).save(str(tmp_path))
+        config = dataclasses.replace(config, vocabulary=str(tmp_path))
     elif case == "oracle without segments":
         config = dataclasses.replace(config, variant="oracle")
         bare = [dataclasses.replace(v, segments=[], segment_label_indices=[]) for v in videos["train"]]

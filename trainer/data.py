@@ -88,11 +88,17 @@ def _context_int(files: Files, key: str) -> tf.data.Dataset:
     return records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0][key])
 
 
-def check_records(files: Files, split: str, classes: int, dim: int) -> Tuple[np.ndarray, np.ndarray]:
+def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: Optional[Sequence[str]] = None
+                  ) -> Tuple[np.ndarray, np.ndarray]:
     """([videos] each record's number of frames, [videos] its label index), read in one pass, after
     refusing (one line, before training) what would fail deep inside tf.data or train on garbage: no
-    records, a label index outside the classes, a first record of another feature size."""
+    records, a label index outside the classes, a label name the ``vocabulary`` (its labels in index
+    order) puts at another index, a first record of another feature size.
+
+    Why the names: a vocabulary given in the trainer's config (not the run's own) with as many labels
+    but in another order trained and served every class under another class's name."""
     spec = {key: tf.io.FixedLenFeature([], tf.int64) for key in (names.LABEL_INDEX, names.NUM_FRAMES)}
+    spec[names.LABEL] = tf.io.FixedLenFeature([], tf.string, default_value="")
     parsed = records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0])
     try:
         found = list(parsed.as_numpy_iterator())
@@ -107,6 +113,14 @@ def check_records(files: Files, split: str, classes: int, dim: int) -> Tuple[np.
     if len(outside):
         raise UserError(f"{len(outside)} {split} video(s) have label_index {int(outside[0])}, outside the "
                         f"{classes} classes of the vocabulary")
+    if vocabulary is not None:
+        named = [(f[names.LABEL].decode("utf-8", "replace"), int(f[names.LABEL_INDEX])) for f in found]
+        wrong = [(name, index) for name, index in named if name and name != vocabulary[index]]
+        if wrong:
+            name, index = wrong[0]
+            raise UserError(f"{len(wrong)} {split} video(s) have a label the vocabulary puts elsewhere, e.g. {name!r} at"
+                            f" label_index {index}, where the vocabulary names {vocabulary[index]!r}: the vocabulary is"
+                            " not the one the records were made with")
     first = VideoRecord.parse(next(records(files).take(1).as_numpy_iterator()))
     if first.features.ndim == 2 and first.features.shape[1] not in (0, dim):
         raise UserError(f"the {split} split's features have {first.features.shape[1]} dimensions, not {dim}")

@@ -292,11 +292,12 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     found = data.feature_dim(train_files, config.weighting)  # also with feature_dim set: checks the LAF scores
     dim = config.feature_dim or found
     classes, vocabulary = _num_classes(config, train_files + eval_files)
-    train_frames, train_labels = data.check_records(train_files, "train", classes, dim)  # epoch, shuffle memory
+    label_names = vocabulary.labels if vocabulary else None
+    train_frames, train_labels = data.check_records(train_files, "train", classes, dim, label_names)  # epoch, shuffle memory
     if config.weighting == "oracle" and not data.has_oracle_frames(train_files, dim):  # `laf run` checks only segments
         raise UserError("variant oracle weights the frames inside segments of each video's own label, and no train"
                         " frame is: it would learn nothing (are the segments in seconds, and of the video's label?)")
-    eval_count = len(data.check_records(eval_files, "eval", classes, dim)[0])
+    eval_count = len(data.check_records(eval_files, "eval", classes, dim, label_names)[0])
     eval_dim = data.feature_dim(eval_files, config.weighting)  # validation reads the eval split's LAF scores too
     if eval_dim != found:  # its first record may be empty: then check_records compared nothing
         raise UserError(f"the eval split's features have {eval_dim} dimensions, the train split's {found}")
