@@ -615,6 +615,28 @@ def test_a_file_that_is_no_stream_is_named_as_such(tmp_path, content, message):
         list(LiveSource(str(path), SourceOptions(read_timeout=0.5)).frames())
 
 
+def test_a_long_wait_for_the_first_keyframe_is_said_once(tmp_path, capsys):
+    """A recording cut after its keyframe: 12 s of pictures cannot decode until the next one. Frames
+    came out afterwards, but while they did not nothing said why (a live source whose encoder never
+    sends a keyframe stayed silent for good)."""
+    import av
+
+    whole = vf.encode(str(tmp_path / "whole.ts"), "libx264", vf.cfr(16.0, 4.0), options={"g": "48", "bf": "0", "sc_threshold": "0"})
+    cut = str(tmp_path / "cut.ts")
+    with av.open(whole) as source, av.open(cut, "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for n, packet in enumerate(p for p in source.demux(source.streams.video[0]) if p.dts is not None):
+            if n:  # all but the first keyframe
+                packet.stream = stream
+                out.mux(packet)
+    for path, said in ((whole, False), (cut, True)):
+        frames = list(LiveSource(path, SourceOptions(read_timeout=0.5)).frames())
+        assert len(frames) == (64 if path == whole else 16)  # 4 fps, from 12 s on once cut
+        err = capsys.readouterr().err
+        assert (f"stream: no keyframe in 10 s of {cut}'s pictures" in err) is said, err
+        assert err.count("no keyframe") == int(said)
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (make ffmpeg)")
 def test_stdin_that_ends_without_a_decodable_frame_is_an_error(tmp_path):
     """An MPEG-TS on stdin whose keyframe is missing (cut from the middle of a recording): every packet

@@ -39,6 +39,7 @@ NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http"
 MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
 MAX_PENDING = 256  # demuxed frames awaiting their decoded picture; more means some never decode
 OUTAGE_INTERVALS = 2.0  # a reconnect that skips more than this many sampling intervals is an outage
+KEYFRAME_WAIT = 10.0  # seconds of pictures skipped before a connection's first keyframe that are worth a word
 
 
 class SourceError(UserError):
@@ -135,6 +136,7 @@ class LiveSource:
         self._last: Optional[float] = None   # stream time of the last frame
         self._spacing = 0.0                  # recent frame spacing, for restarts
         self._last_wall = 0.0
+        self._said_keyframe = False          # whether _say_no_keyframe spoke
 
     def _open(self):
         s, o = self.source, self.options
@@ -216,6 +218,7 @@ class LiveSource:
             origin = None      # pts of this connection's first keyframe
             offset = 0.0       # stream time of ``origin``
             previous = None    # this connection's last local time
+            skipped_since = None  # time of this connection's first picture before a keyframe
             def emit(frames) -> Iterator[Frame]:
                 nonlocal previous, offset
                 for picture in frames:
@@ -235,8 +238,10 @@ class LiveSource:
                         if origin is None:
                             origin = pts
                             offset = self._resume_time()
-                    if origin is None:
-                        continue  # frames before the first keyframe cannot be decoded
+                    if origin is None:  # frames before the first keyframe cannot be decoded
+                        skipped_since = pts * tb if skipped_since is None else skipped_since
+                        self._say_no_keyframe(pts * tb - skipped_since)
+                        continue
                     info[pts] = (bool(packet.is_keyframe), is_reference(packet, codec, length_prefixed),
                                  self._gop, (packet.duration or 0) * tb)
                     try:
@@ -252,6 +257,16 @@ class LiveSource:
             yield from emit(stream.codec_context.decode(None))
             if failure is not None:
                 raise failure
+
+    def _say_no_keyframe(self, span: float) -> None:
+        """Says once, after ``span`` >= :data:`KEYFRAME_WAIT` seconds of a connection's pictures skipped
+        before its first keyframe, why nothing comes out. Why: a source whose encoder seldom or never
+        sends a keyframe (a long interval, intra refresh) gave no frames and no word while it played."""
+        if span >= KEYFRAME_WAIT and not self._said_keyframe:
+            self._said_keyframe = True
+            print(f"stream: no keyframe in {span:.0f} s of {self.source}'s pictures, and none decodes before one"
+                  " (does its encoder use intra refresh or a long keyframe interval? set one, e.g. ffmpeg -g)",
+                  file=sys.stderr, flush=True)
 
     def _after_damage(self) -> bool:
         """Whether a packet of this group or the one before was damaged. Why so narrow: elsewhere a
