@@ -120,7 +120,7 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
     detections = [d for o, r in zip(outs, records)
                   for d in evaluation.localize(r.video_id, o["probabilities"], r.timestamps, vocabulary.labels,
                                                localize, r.duration, actionness=o.get("actionness"))]
-    gt = {r.video_id: list(r.segments) for r in records}
+    gt, detections = evaluation.annotated_only({r.video_id: r.segments for r in records}, detections)
     ambiguous = {r.video_id: list(r.ambiguous) for r in records if r.ambiguous}
     ap = evaluation.average_precision(gt, detections, evaluation.PAPER_TIOUS, ambiguous=ambiguous or None)
     out.update({f"mAP@{evaluation.tiou_key(t)}": float(m) for t, m in zip(ap.tious, ap.mAP)})

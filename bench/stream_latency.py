@@ -46,7 +46,7 @@ from laf.report.strict_json import bench_main, dumps  # noqa: E402
 from laf.quiet import quiet  # noqa: E402
 
 quiet()
-from laf.evaluate.evaluation import average_precision, tiou  # noqa: E402
+from laf.evaluate.evaluation import annotated_only, average_precision, tiou  # noqa: E402
 from laf.evaluate import run_records  # noqa: E402
 from laf.serve import localize, online  # noqa: E402
 from schemas.segment import Detection  # noqa: E402
@@ -91,13 +91,13 @@ def maps(model, records, labels: List[str], config: online.OnlineConfig) -> Dict
         events = online.segments(found["timestamps"][i, :n], found["probabilities"][i, :n],
                                  found["actionness"][i, :n], config=config)
         streamed += [Detection(r.video_id, e.start, e.end, labels[e.label], e.score) for e in events]
-    gt = {r.video_id: r.segments for r in records}
     ambiguous = {r.video_id: r.ambiguous for r in records if r.ambiguous}
     out = {}
-    for name, detections in (("online", streamed), ("offline", offline)):
+    for name, found in (("online", streamed), ("offline", offline)):
+        gt, detections = annotated_only({r.video_id: r.segments for r in records}, found)
         result = average_precision(gt, detections, TIOUS, ambiguous)
         out[name] = {**{f"{t:g}": round(float(m), 4) for t, m in zip(TIOUS, result.mAP)},
-                     "average": round(result.average_mAP, 4), "detections": len(detections)}
+                     "average": round(result.average_mAP, 4), "detections": len(found)}
     return out
 
 

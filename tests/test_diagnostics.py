@@ -153,3 +153,22 @@ def test_unannotated_videos_and_single_action_activities_do_not_pass_for_context
     assert np.isnan(dg.context_class_collapse(outputs, solo))  # one label: nothing to collapse between
     assert np.isnan(dg.context_class_collapse(outputs[:1], [bare]))
     assert dg.hit_at_1(outputs, solo) == {"average": 1.0, "actionness": None}  # the key, null without the head
+
+
+def test_ambiguous_frames_count_as_neither_action_nor_context():
+    """THUMOS14's Ambiguous spans may show the action: counted as context, a model or LAF score that
+    rose on them lowered the AUCs and the weight share, and moved the context's preferred class and
+    the after-phase means."""
+    rng = np.random.default_rng(5)
+    laf = np.array([0.1, 0.9, 0.9, 0.1, 0.95, 0.95, 0.95, 0.1], np.float32)
+    r = dataclasses.replace(record("v", "A:x", 0, 8, [Segment(1, 3, "A:x")], [0], rng, laf=laf),
+                            ambiguous=[Segment(4, 7, "Ambiguous")])
+    assert dg.ambiguous_mask(r).tolist() == [False] * 4 + [True] * 3 + [False]
+    assert dg.laf_auc([r]) == 1.0
+    assert dg.weight_share_action([r.laf_scores], [r]) == pytest.approx(1.8 / 2.1)
+    assert dg.phase_masks(r)["after"].tolist() == [False] * 3 + [True] + [False] * 3 + [True]
+    p = np.tile([0.4, 0.6], (8, 1))
+    p[4:7] = [1.0, 0.0]  # its own class, strongly, only on the Ambiguous frames
+    other = record("w", "A:y", 1, 8, [Segment(1, 3, "A:y")], [1], rng)
+    outputs = [{"probabilities": p}, {"probabilities": np.tile([0.4, 0.6], (8, 1))}]
+    assert dg.context_class_collapse(outputs, [r, other]) == 1.0  # both contexts prefer A:y

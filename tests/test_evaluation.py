@@ -478,3 +478,11 @@ def test_a_detection_ignored_on_an_ambiguous_segment_adds_no_point_to_the_pr_cur
     assert ev.average_precision(gt, dets, [0.5], ambiguous).ap["a"][0] == 1.0
     precision, recall = ev.precision_recall(gt, dets, 0.5)["a"]  # without it, a false positive
     np.testing.assert_array_equal(precision, [0.0, 0.5])
+
+
+def test_annotated_only_keeps_the_videos_with_segments_and_their_detections():
+    gt = {"a": [Segment(0.0, 2.0, "X:y")], "b": []}
+    found = [Detection("a", 0.0, 2.0, "X:y", 0.8), Detection("b", 2.0, 7.0, "X:y", 0.9), Detection("c", 0, 1, "X:y", 0.7)]
+    kept, detections = ev.annotated_only(gt, found)
+    assert kept == {"a": gt["a"]} and detections == found[:1]
+    assert ev.average_precision(gt, found, [0.5]).mAP[0] < 1.0 == ev.average_precision(kept, detections, [0.5]).mAP[0]

@@ -222,6 +222,20 @@ def test_map_does_not_depend_on_the_order_beam_merges_videos():
     assert compute([hit, miss]) == compute([miss, hit]) == [0.5, 0.5]  # "a" first: the true positive ranks first
 
 
+def test_map_scores_only_the_videos_with_segments():
+    """A weakly labelled video (no segments) is unannotated, not background: its own action's
+    detection, scored above the annotated video's true positive, halved the AP as a false positive."""
+    from laf.evaluate import tfma_metrics
+
+    [computation] = tfma_metrics._map_computations("mAP", [0.5], window=1, stride=1, nms_overlap=0.5,
+                                                    top_k_classes=None)
+    hit = tfma_metrics._Video("a", 0, "A", np.ones(1), ev.Segments(
+        np.array([0.0]), np.array([2.0]), np.array([0]), np.array([0.9])), np.array([[0.0, 2.0, 0]]), np.zeros((0, 2)))
+    unannotated = tfma_metrics._Video("u", 0, "A", np.ones(1), ev.Segments(
+        np.array([3.0]), np.array([5.0]), np.array([0]), np.array([0.95])), np.zeros((0, 3)), np.zeros((0, 2)))
+    assert computation.combiner._compute([hit, unannotated]) == [1.0, 1.0]
+
+
 def test_eval_config_carries_every_localization_setting_to_the_metric_and_the_report():
     """The Evaluator's mAP localizes as the product does (window lengths and evidence runs), and the
     report reads the same settings back from the EvalConfig."""

@@ -30,6 +30,15 @@ def action_mask(record: VideoRecord) -> np.ndarray:
     return inside
 
 
+def ambiguous_mask(record: VideoRecord) -> np.ndarray:
+    """[T] frames inside an Ambiguous segment: neither action nor context, as THUMOS14 scores them."""
+    t = np.asarray(record.timestamps, np.float64)
+    inside = np.zeros(len(t), bool)
+    for segment in record.ambiguous:
+        inside |= (t >= segment.start) & (t < segment.end)
+    return inside
+
+
 def _action_masks(records: Sequence[VideoRecord], split: str, classes: int = 1) -> List[np.ndarray]:
     """Each record's :func:`action_mask`; a split whose action frames show fewer than ``classes``
     labels is a UserError."""
@@ -81,15 +90,17 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def annotated(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    """(action mask, values) of the frames of the videos with a ground-truth action frame. Why: a
-    video without annotated segments (weak labels only, or only Ambiguous ones) has its action
-    somewhere among frames that would all count as context."""
+    """(action mask, values) of the frames of the videos with a ground-truth action frame, less their
+    Ambiguous frames. Why: a video without annotated segments (weak labels only, or only Ambiguous
+    ones) has its action somewhere among frames that would all count as context; an Ambiguous frame
+    may show the action too."""
     masks = [action_mask(r) for r in records]
     kept = [i for i, m in enumerate(masks) if m.any()]
     if not kept:
         return np.zeros(0, bool), np.zeros(0)
-    return (np.concatenate([masks[i] for i in kept]),
-            np.concatenate([np.asarray(values[i], np.float64) for i in kept]))
+    clear = [~ambiguous_mask(records[i]) for i in kept]
+    return (np.concatenate([masks[i][c] for i, c in zip(kept, clear)]),
+            np.concatenate([np.asarray(values[i], np.float64)[c] for i, c in zip(kept, clear)]))
 
 
 def action_vs_context_auc(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> float:
@@ -124,7 +135,7 @@ def hit_at_1(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict
 
 def context_class_collapse(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> float:
     """Largest share, over activities, of an activity's videos whose context frames (outside every
-    segment) prefer the same class; 1.0 = context always votes for one fixed sibling. Only annotated
+    segment, Ambiguous ones too) prefer the same class; 1.0 = context always votes for one fixed sibling. Only annotated
     videos count (an unannotated one's action would count as context), and only activities whose
     test videos show two labels or more (one label alone is one class by construction); NaN
     without any."""
@@ -132,7 +143,7 @@ def context_class_collapse(outputs: Sequence[Outputs], records: Sequence[VideoRe
     labels: Dict[str, set] = {}
     for o, r in zip(outputs, records):
         t = np.asarray(r.timestamps, np.float64)
-        context = np.ones(len(t), bool)
+        context = ~ambiguous_mask(r)
         for segment in r.segments:
             context &= ~((t >= segment.start) & (t < segment.end))
         if context.any() and action_mask(r).any():
@@ -155,13 +166,13 @@ PHASES = ("before", "action", "after")
 
 def phase_masks(record: VideoRecord) -> Optional[Dict[str, np.ndarray]]:
     """[T] masks of the frames before the video's first action frame, on its action frames and
-    after its last one (None for a video without an action frame)."""
+    after its last one, Ambiguous frames in none (None for a video without an action frame)."""
     inside = action_mask(record)
     if not inside.any():
         return None
-    index = np.arange(len(inside))
+    index, clear = np.arange(len(inside)), ~ambiguous_mask(record)
     first, last = index[inside][0], index[inside][-1]
-    return dict(zip(PHASES, (index < first, inside, index > last)))
+    return dict(zip(PHASES, ((index < first) & clear, inside, (index > last) & clear)))
 
 
 def label_probability_by_phase(outputs: Sequence[Outputs], records: Sequence[VideoRecord]) -> Dict[str, float]:

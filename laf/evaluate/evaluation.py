@@ -530,6 +530,16 @@ def _rank_and_match(ground_truth: Mapping[str, Sequence["Segment"]], detections:
     return _Ranked(classes, n_gt, det_class, tp, tp_c, precision, counted)
 
 
+def annotated_only(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection]
+                   ) -> Tuple[Dict[str, List["Segment"]], List[Detection]]:
+    """The videos of ``ground_truth`` with a segment, and the detections in them: what the product's
+    localization AP scores. Why: every video carries its weak label, so one without segments is
+    unannotated, not background; its own action's detections counted as false positives, which
+    lowered every AP of a test split that mixes annotated and weakly labelled videos."""
+    kept = {video: list(segments) for video, segments in ground_truth.items() if len(segments)}
+    return kept, [d for d in detections if d.video_id in kept]
+
+
 def average_precision(ground_truth: Mapping[str, Sequence["Segment"]], detections: Sequence[Detection],
                       tious: Sequence[float] = PAPER_TIOUS,
                       ambiguous: Optional[Mapping[str, Sequence["Segment"]]] = None) -> APResult:

@@ -182,8 +182,8 @@ def _map_computations(name: str, tious: List[float], window: int, stride: int, n
 
     def compute(videos: List[_Video]) -> List[float]:
         gt = {v.video_id: [Segment(float(s), float(e), str(int(c))) for s, e, c in v.gt] for v in videos}
-        detections = [Detection(v.video_id, s, e, str(int(c)), score) for v in videos
-                      for s, e, c, score in zip(*v.detections)]
+        gt, detections = ev.annotated_only(gt, [Detection(v.video_id, s, e, str(int(c)), score) for v in videos
+                                                for s, e, c, score in zip(*v.detections)])
         ambiguous = {v.video_id: [Segment(float(s), float(e), AMBIGUOUS) for s, e in v.ambiguous]
                      for v in videos if len(v.ambiguous)}
         result = average_precision(gt, detections, tious, ambiguous)

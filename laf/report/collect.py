@@ -219,9 +219,8 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     for i, (p, t, a) in enumerate(_predict(model_uri, itertools.chain([first], records))):
         detections.append(ev.localize(videos[i].video_id, p, t, labels, config, videos[i].duration, actionness=a))
         curves.append((t, ev.class_evidence(p, a)[:, videos[i].label_index]))
-    gt = {v.video_id: list(v.segments) for v in videos}
+    gt, found = ev.annotated_only({v.video_id: v.segments for v in videos}, [d for ds in detections for d in ds])
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
-    found = [d for ds in detections for d in ds]
     per_class = thumos14.by_protocol(protocol)(gt, found, [0.5], ambiguous).ap
     data.class_ap = {c: float(ap[0]) for c, ap in per_class.items()}
     data.pr_curves = ev.precision_recall(gt, found, 0.5, ambiguous)
