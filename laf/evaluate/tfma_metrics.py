@@ -7,8 +7,10 @@ and window scores then use it, as ``laf.evaluate.evaluation.fuse`` and ``class_e
 SequenceExample *context* features (TFMA drops feature lists): label index, activity,
 ``num_frames``, ``fps``, the ground-truth segments and the Ambiguous ones (false positives on them
 are ignored, THUMOS14's rule, as ``laf evaluate`` and the benchmarks do). Frame timestamps come
-from an optional ``timestamps`` signature output; without it they are ``i / fps`` (exact for
-ingestion's uniform sampling).
+from an optional ``timestamps`` signature output (every model this pipeline exports has it); without
+it they are ``i / fps``, exact only where ingestion's sample times are uniform (damaged packets and
+variable frame rates keep each frame's own time). Localization AP counts the videos with segments
+only (``laf.evaluate.evaluation.annotated_only``).
 
 Activity-level Hit@k needs each action's activity: pass ``activities`` (activity index per label
 index); by default it is learned from the eval videos' ``label_index``/``activity`` context, so an
