@@ -92,12 +92,12 @@ def maps(model, records, labels: List[str], config: online.OnlineConfig) -> Dict
                                  found["actionness"][i, :n], config=config)
         streamed += [Detection(r.video_id, e.start, e.end, labels[e.label], e.score) for e in events]
     ambiguous = {r.video_id: r.ambiguous for r in records if r.ambiguous}
+    gt = {r.video_id: r.segments for r in records}
     out = {}
-    for name, found in (("online", streamed), ("offline", offline)):
-        gt, detections = annotated_only({r.video_id: r.segments for r in records}, found)
-        result = average_precision(gt, detections, TIOUS, ambiguous)
+    for name, every in (("online", streamed), ("offline", offline)):
+        result = average_precision(*annotated_only(gt, every), TIOUS, ambiguous)
         out[name] = {**{f"{t:g}": round(float(m), 4) for t, m in zip(TIOUS, result.mAP)},
-                     "average": round(result.average_mAP, 4), "detections": len(found)}
+                     "average": round(result.average_mAP, 4), "detections": len(every)}
     return out
 
 

@@ -199,7 +199,7 @@ def _localize_each(args: argparse.Namespace, model, examples, vocabulary):
             print(f"skipped: cannot localize {video}: {e}", file=sys.stderr, flush=True)
             continue
         unanswered = 0
-        results += localize.results_from_outputs(found, [example], [video_id], [path], vocabulary)
+        results += localize.results_from_outputs(found, [example], [video_id], [video], vocabulary)
     return results
 
 
@@ -237,8 +237,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         labels = localize.class_names(vocabulary, results[0].probabilities.shape[-1])
         for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
-            path = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
-            print(f"plot: {os.path.abspath(path)}")
+            written = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
+            print(f"plot: {os.path.abspath(written)}")
     skipped = len(args.videos) - len(results)
     if skipped:
         print(f"error: {skipped} of {len(args.videos)} videos skipped (named above); the others are localized",

@@ -67,7 +67,6 @@ def _write_annotations(output_dir: str, config: DemoConfig, plans: Sequence[Vide
                      json.dumps([list(x) for x in p.ambiguous])] for p in plans)
 
 
-
 def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Optional[int] = None) -> dict:
     """Write the whole demo data set under ``output_dir``; returns what ``demo_data.json`` holds.
     ``workers``: processes that render videos (default: the usable cores)."""
@@ -155,7 +154,6 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
         elif os.path.lexists(old):
             os.remove(old)
     return generate(output_dir, config)
-
 
 
 def generated_config(output_dir: str) -> Optional[dict]:

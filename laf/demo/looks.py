@@ -135,15 +135,15 @@ def sprite(look: ActionLook, size: int, angle: float = 0.0, outline: int = 0) ->
     return np.asarray(img)
 
 
-def paste(canvas: np.ndarray, sprite: np.ndarray, cx: float, cy: float, alpha: float = 1.0) -> None:
-    """Alpha-blend ``sprite`` centred at (cx, cy) into ``canvas`` (uint8 HxWx3), clipped."""
-    h, w = sprite.shape[:2]
+def paste(canvas: np.ndarray, picture: np.ndarray, cx: float, cy: float, alpha: float = 1.0) -> None:
+    """Alpha-blend ``picture`` centred at (cx, cy) into ``canvas`` (uint8 HxWx3), clipped."""
+    h, w = picture.shape[:2]
     x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
     H, W = canvas.shape[:2]
     xa, ya, xb, yb = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
     if xa >= xb or ya >= yb:
         return
-    src = sprite[ya - y0:yb - y0, xa - x0:xb - x0]
+    src = picture[ya - y0:yb - y0, xa - x0:xb - x0]
     a = src[..., 3:4].astype(np.float32) * (alpha / 255.0)
     dst = canvas[ya:yb, xa:xb].astype(np.float32)
     canvas[ya:yb, xa:xb] = (dst * (1 - a) + src[..., :3] * a + 0.5).astype(np.uint8)

@@ -37,7 +37,6 @@ def _set_info(output_dir: str) -> dict:
     return info
 
 
-
 def calibrated_backbone(output_dir: str, config=None, samples: int = 256) -> str:
     """Path of a backbone weights file for the demo, written once under ``output_dir/backbone``.
 

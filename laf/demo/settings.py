@@ -38,7 +38,6 @@ PATHS = {"manifest": "manifest.csv", "videos": "videos", "images": "images",
 PARTIAL = ".demo_data_partial"  # while a set is written: an interrupted set is ours to replace
 
 
-
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
     """What to generate. ``scaled`` multiplies the per-action counts (``--scale``)."""
@@ -124,7 +123,6 @@ def kind_counts(config: DemoConfig) -> Dict[str, int]:
     for i in sorted(range(3), key=lambda i: counts[i] - raw[i])[: n - sum(counts)]:
         counts[i] += 1
     return dict(zip(KINDS, counts))
-
 
 
 def config_record(config: DemoConfig) -> dict:

@@ -127,7 +127,7 @@ class Stage:
     def _draw_action(self, img: np.ndarray, dt: float, anchor, faint: bool) -> None:
         W, H = self.config.frame_size
         cx, cy = anchor
-        sprite = self.sprites[0.0]
+        picture = self.sprites[0.0]
         motion = self.look.motion
         if motion == "bounce":
             cy = cy + H * 0.1 - abs(math.sin(dt * 2.5)) * H * 0.2
@@ -136,12 +136,12 @@ class Stage:
         elif motion == "orbit":
             cx, cy = cx + math.cos(dt * 2.0) * W * 0.1, cy + math.sin(dt * 2.0) * H * 0.1
         elif motion == "spin":
-            sprite = self.sprites[self.angles[int(dt * 8) % len(self.angles)]]
+            picture = self.sprites[self.angles[int(dt * 8) % len(self.angles)]]
         elif motion == "pulse":
-            sprite = self.sprites[("s", int(abs(math.sin(dt * 2.0)) * 5.99))]
+            picture = self.sprites[("s", int(abs(math.sin(dt * 2.0)) * 5.99))]
         if faint:  # ambiguous: half off-frame and washed out
             cx, cy = (-self.size * 0.1 if cx < W / 2 else W + self.size * 0.1), cy
-        paste(img, sprite, cx, cy, 0.45 if faint else 1.0)
+        paste(img, picture, cx, cy, 0.45 if faint else 1.0)
 
 
 def _encode(path: str, frames, config: DemoConfig) -> None:
@@ -172,7 +172,6 @@ def render_video(path: str, config: DemoConfig, plan: VideoPlan, scenes, looks) 
     stage = Stage(config, plan, scenes, looks)
     n = int(round(plan.duration * config.fps))
     _encode(path, (stage.frame(i / config.fps) for i in range(n)), config)
-
 
 
 def video_path(plan: VideoPlan) -> str:
@@ -209,7 +208,6 @@ def _leave_interrupts() -> None:
     """A rendering worker ignores Ctrl-C, which its parent handles. Why: the worker got it too, took
     it for its video's failure and went on to the next, and the parent waited for them all."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
 
 
 def sample_frames(path: str, rate: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:

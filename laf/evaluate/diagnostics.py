@@ -21,13 +21,13 @@ Outputs = Dict[str, np.ndarray]  # per video: probabilities [T, N], actionness [
 
 
 def action_mask(record: VideoRecord) -> np.ndarray:
-    """[T] frames inside a ground-truth segment of the video's own label."""
+    """[T] frames inside a ground-truth segment of the video's own label, and not Ambiguous."""
     t = np.asarray(record.timestamps, np.float64)
     inside = np.zeros(len(t), bool)
     for segment, index in zip(record.segments, record.segment_label_indices or [None] * len(record.segments)):
         if index is None or index == record.label_index:
             inside |= (t >= segment.start) & (t < segment.end)
-    return inside
+    return inside & ~ambiguous_mask(record)
 
 
 def ambiguous_mask(record: VideoRecord) -> np.ndarray:
@@ -98,7 +98,7 @@ def annotated(records: Sequence[VideoRecord], values: Sequence[np.ndarray]) -> T
     kept = [i for i, m in enumerate(masks) if m.any()]
     if not kept:
         return np.zeros(0, bool), np.zeros(0)
-    clear = [~ambiguous_mask(records[i]) for i in kept]
+    clear = [~ambiguous_mask(records[i]) for i in kept]  # action frames are clear already (action_mask)
     return (np.concatenate([masks[i][c] for i, c in zip(kept, clear)]),
             np.concatenate([np.asarray(values[i], np.float64)[c] for i, c in zip(kept, clear)]))
 

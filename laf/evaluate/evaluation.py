@@ -534,8 +534,9 @@ def annotated_only(ground_truth: Mapping[str, Sequence["Segment"]], detections: 
                    ) -> Tuple[Dict[str, List["Segment"]], List[Detection]]:
     """The videos of ``ground_truth`` with a segment, and the detections in them: what the product's
     localization AP scores. Why: every video carries its weak label, so one without segments is
-    unannotated, not background; its own action's detections counted as false positives, which
-    lowered every AP of a test split that mixes annotated and weakly labelled videos."""
+    unannotated, not background: its detections (of its own action, which it shows somewhere, as of
+    others) cannot be told right or wrong, and as false positives they lowered every AP of a test
+    split that mixes annotated and weakly labelled videos."""
     kept = {video: list(segments) for video, segments in ground_truth.items() if len(segments)}
     return kept, [d for d in detections if d.video_id in kept]
 

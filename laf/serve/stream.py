@@ -259,8 +259,8 @@ class LiveSource:
                 raise failure
 
     def _say_no_keyframe(self, span: float) -> None:
-        """Says once, after ``span`` >= :data:`KEYFRAME_WAIT` seconds of a connection's pictures skipped
-        before its first keyframe, why nothing comes out. Why: a source whose encoder seldom or never
+        """Says once per source, after ``span`` >= :data:`KEYFRAME_WAIT` seconds of a connection's pictures
+        skipped before its first keyframe, why nothing comes out (not again at each reconnect). Why: a source whose encoder seldom or never
         sends a keyframe (a long interval, intra refresh) gave no frames and no word while it played."""
         if span >= KEYFRAME_WAIT and not self._said_keyframe:
             self._said_keyframe = True
