@@ -23,7 +23,7 @@ from schemas.records import ImageRecord, VideoRecord
 N, D = 4, 32
 CLEAN, OFF, OTHER = 0, 1, 2
 FLOOR = 55
-FAST = dict(hidden_units=(64,), epochs=8, batch_size=64, svm_epochs=8, learning_rate=1e-2)
+FAST = dict(hidden_units=(64,), epochs=8, batch_size=64, svm_epochs=8, learning_rate=1e-2, theta1=0.5, theta2=0.5)
 
 
 @dataclasses.dataclass
@@ -220,7 +220,7 @@ def world_files(world, tmp_path_factory):
 def test_same_records_and_seed_give_bit_identical_laf_scores(world_files, tmp_path):
     """Issue 13: two domain-transfer runs over the same TFRecords (parallel parsing, seeded shuffles,
     Keras training) give the same LAF scores bit for bit, and the same scored records byte for byte."""
-    cfg = dt.TransferConfig(**{**FAST, "epochs": 3, "svm_epochs": 3}, theta1=0.5, theta2=0.5, max_rounds=2)
+    cfg = dt.TransferConfig(**{**FAST, "epochs": 3, "svm_epochs": 3}, max_rounds=2)
     runs = []
     for name, earlier in (("first", 1), ("second", 2)):
         tf.random.set_seed(earlier)  # as an earlier step in the process may (a backbone built locally, not on Kubeflow)
@@ -294,7 +294,7 @@ def test_tfrecords_stream_like_arrays_and_scored_copy(world, main_run, tmp_path)
         dt.write_scored_videos(str(tmp_path / "videos"), str(tmp_path / "bad" / "x.gz"), main_run.laf[:-1])
 
 
-TINY = dt.TransferConfig(max_rounds=1, epochs=1, hidden_units=(4,))
+TINY = dt.TransferConfig(max_rounds=1, epochs=1, hidden_units=(4,), theta1=0.5, theta2=0.5)
 
 
 def _video(name: str, label: int, rows: int, dim: int, stamps: Optional[int] = None) -> bytes:
@@ -412,3 +412,49 @@ def test_a_round_that_keeps_nothing_ends_the_loop_with_the_round_before(world, c
     assert result.frame_mask.sum() == result.rounds[0].frames_kept > 0
     assert result.image_mask.sum() == result.rounds[0].images_kept > 0
     assert "domain transfer round 2 kept no" in caplog.text and "round 1 is the result" in caplog.text
+
+
+def test_the_library_s_defaults_are_the_pipeline_config_s():
+    """A DomainTransfer component built without arguments, or the library called alone, filtered at
+    theta 0.5 with 3 epochs where `laf run` filters at 0.1 with 5."""
+    from components.domain_transfer.component import DomainTransferSpec
+    from pipeline.config import DomainTransferConfig
+
+    product, library = dataclasses.asdict(DomainTransferConfig()), dataclasses.asdict(dt.TransferConfig())
+    shared = set(product) & set(library)
+    assert shared >= {"theta1", "theta2", "epochs", "max_rounds", "hidden_units", "learning_rate"}
+    assert {k: list(library[k]) if k == "hidden_units" else library[k] for k in shared} == \
+        {k: product[k] for k in shared}
+    assert set(DomainTransferSpec.PARAMETERS) - {"code_version"} <= shared
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("learning_rate", 0.0, "learning_rate must be > 0, got 0.0"),
+    ("svm_l2", -1e-4, "svm_l2 must be >= 0"),
+    ("hidden_units", (), "hidden_units must be one or more positive layer sizes, got \\[\\]")])
+def test_settings_that_would_train_nothing_are_refused(field, value, message):
+    """A rate of 0 left the heads at their random init: random image filter and LAF scores, and a run
+    that finished as if nothing were wrong."""
+    with pytest.raises(UserError, match=message):
+        dataclasses.replace(dt.TransferConfig(), **{field: value}).validate()
+
+
+def test_a_batch_draws_from_many_videos_however_long_they_are():
+    """40 videos of 2000 frames: a buffer of 16384 rows held 8 of them, and the first batches drew their
+    frames from those 8 (here: 8 classes of 40), in file order."""
+    videos, rows = 40, 2000
+    features = np.repeat(np.arange(videos, dtype=np.float32), rows)[:, None]
+    stream = dt.FeatureStream.from_arrays(features, np.repeat(np.arange(videos), rows),
+                                          np.repeat(np.arange(videos), rows), chunk_size=rows)
+    batches = dt.training_dataset(stream, np.ones(videos * rows, bool), 256, 16384, seed=0)
+    x, _ = next(iter(batches))
+    assert len(np.unique(x.numpy())) >= dt.MIN_CHUNKS_MIXED
+
+
+def test_non_finite_scores_are_an_error_not_laf_scores(main_run):
+    """Eval or test records not made by ingestion (which rejects them) with a NaN feature: the NaN
+    was written as the frame's LAF score, which the trainer's eval loss then read."""
+    x = np.ones((4, main_run.model.input_shape[-1]), np.float32)
+    x[2, 0] = np.nan
+    with pytest.raises(UserError, match="1 rows have NaN or infinite features or scores"):
+        dt.own_label_scores(main_run.model, dt.FeatureStream.from_arrays(x, np.zeros(4, np.int32)))

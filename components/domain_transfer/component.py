@@ -15,7 +15,9 @@ from tfx.types import component_spec, standard_artifacts
 
 from components.artifacts import DomainTransferRounds, LabelVocabulary
 from components.domain_transfer import executor
+from laf.transfer.domain_transfer import TransferConfig
 
+DEFAULTS = TransferConfig()
 P = component_spec.ExecutionParameter
 C = component_spec.ChannelParameter
 
@@ -52,13 +54,17 @@ class DomainTransfer(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, videos: types.BaseChannel, images: types.BaseChannel, vocabulary: types.BaseChannel,
-                 theta1: float = 0.5, theta2: float = 0.5, max_rounds: int = 3,
-                 hidden_units: Optional[List[int]] = None, epochs: int = 5, batch_size: int = 256,
-                 min_images_per_class: int = 5, min_frames_per_class: int = 20, learning_rate: float = 1e-3,
-                 svm_epochs: int = 3, seed: int = 0, code_version: str = ""):
+                 theta1: float = DEFAULTS.theta1, theta2: float = DEFAULTS.theta2, max_rounds: int = DEFAULTS.max_rounds,
+                 hidden_units: Optional[List[int]] = None, epochs: int = DEFAULTS.epochs,
+                 batch_size: int = DEFAULTS.batch_size, min_images_per_class: int = DEFAULTS.min_images_per_class,
+                 min_frames_per_class: int = DEFAULTS.min_frames_per_class,
+                 learning_rate: float = DEFAULTS.learning_rate, svm_epochs: int = DEFAULTS.svm_epochs,
+                 seed: int = DEFAULTS.seed, code_version: str = ""):
+        """Defaults: the library's (``laf.transfer.domain_transfer.TransferConfig``), which are the
+        pipeline config's."""
         super().__init__(spec=DomainTransferSpec(
             videos=videos, images=images, vocabulary=vocabulary, theta1=float(theta1), theta2=float(theta2),
-            max_rounds=int(max_rounds), hidden_units=[int(u) for u in ([256] if hidden_units is None else hidden_units)],
+            max_rounds=int(max_rounds), hidden_units=[int(u) for u in (DEFAULTS.hidden_units if hidden_units is None else hidden_units)],
             epochs=int(epochs), batch_size=int(batch_size), min_images_per_class=int(min_images_per_class),
             min_frames_per_class=int(min_frames_per_class), learning_rate=float(learning_rate),
             svm_epochs=int(svm_epochs), seed=int(seed), code_version=code_version,

@@ -4,16 +4,18 @@ Loop, from I = all images and V = all frames:
   1. train CNN_v on V;  2. score I;  3. keep I with CNN_v(I)[a_I] > theta1;
   4. train CNN_i on I;  5. score V;  6. keep V with CNN_i(V)[a_V] > theta2.
 After each round one-vs-rest linear SVMs trained on V classify the validation videos (their frame
-responses averaged over each video's most action-like frames by CNN_i, :func:`video_accuracy`); the loop stops when that accuracy drops (the previous round is kept) or after
-``max_rounds``. The result is CNN_i, the LAF proposal model, and LAF(V) = CNN_i(V)[a_V] for every
+responses averaged over each video's most action-like frames by CNN_i, :func:`video_accuracy`); the loop
+stops when that accuracy drops (the previous round is kept), when a round keeps no images or no frames
+(the previous round is kept; ``stop_reason`` in ``rounds.json`` says which), or after ``max_rounds``. The result is CNN_i, the LAF proposal model, and LAF(V) = CNN_i(V)[a_V] for every
 training frame.
 
 "Fine-tuning the top layers" of a CNN whose lower layers are frozen is training a small head on
 the shared features, so CNN_v / CNN_i are Dense heads over feature vectors.
 
-Scale: frames can number millions, so nothing here holds more than a chunk of features. A ``FeatureStream`` re-reads
-its rows (TFRecords or arrays, one code path through tf.data) in a fixed order; keep-sets are
-boolean masks over row positions and scores are float arrays: O(rows) small scalars.
+Scale: frames can number millions, so nothing here holds all the features: scoring holds a chunk (a
+video, or 1024 images) at a time, training its shuffle buffers (:func:`training_dataset`). A
+``FeatureStream`` re-reads its rows (TFRecords or arrays, one code path through tf.data) in a fixed
+order; keep-sets are boolean masks over row positions and scores are float arrays: O(rows) small scalars.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from laf import tfrecords
-from laf.errors import UserError, first_line
+from laf.errors import NOT_FINITE, UserError, first_line
 from laf.evaluate.evaluation import TOP_FRACTION
 from laf.transfer.moments import moments_from_sums, usable_std
 from laf.transfer.thresholds import check_something_kept
@@ -41,17 +43,18 @@ FLOOR_FILE = "floor_cases.json"
 IMAGE_FILTER_FILE = "image_filter.json"
 _CHUNK_IMAGES = 1024    # images parsed together (vectorized parsing); a video is its own chunk
 _STEPS_PER_CALL = 64    # training steps per graph call: Python per-step overhead dominates small heads
+MIN_CHUNKS_MIXED = 16   # videos (chunks) a training batch draws from at least, whatever their length
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
     """Parameters of Algorithm 1; the heads are trained from a fresh seeded init every round."""
 
-    theta1: float = 0.5               # keep image I if CNN_v(I)[a_I] > theta1
-    theta2: float = 0.5               # keep frame V if CNN_i(V)[a_V] > theta2
+    theta1: float = 0.1               # keep image I if CNN_v(I)[a_I] > theta1 (the pipeline config's default)
+    theta2: float = 0.1               # keep frame V if CNN_i(V)[a_V] > theta2
     max_rounds: int = 3
     hidden_units: Tuple[int, ...] = (256,)
-    epochs: int = 3
+    epochs: int = 5
     batch_size: int = 256
     learning_rate: float = 1e-3
     min_images_per_class: int = 5     # class floor for images (the paper is silent; see apply_floor)
@@ -72,8 +75,12 @@ class TransferConfig:
         if self.min_images_per_class < 0 or self.min_frames_per_class < 0:
             raise UserError("class floors must be >= 0")
         check_something_kept(self.theta1, self.theta2, self.min_images_per_class, self.min_frames_per_class)
-        if any(int(u) < 1 for u in self.hidden_units):
-            raise UserError(f"hidden_units must be positive, got {list(self.hidden_units)}")
+        if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
+            raise UserError(f"hidden_units must be one or more positive layer sizes, got {list(self.hidden_units)}")
+        if not self.learning_rate > 0:  # 0: the heads stay at their random init, and every score is noise
+            raise UserError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not self.svm_l2 >= 0:
+            raise UserError(f"svm_l2 must be >= 0, got {self.svm_l2}")
 
 
 class FeatureStream:
@@ -291,8 +298,11 @@ def training_dataset(stream: FeatureStream, mask: np.ndarray, batch_size: int, s
                      seed: int, epochs: int = 1) -> tf.data.Dataset:
     """``epochs`` passes over the kept rows as shuffled (x, label) batches.
 
-    The shuffle buffers bound the memory; the epochs are repeated inside one dataset because a
-    Keras epoch costs a fresh iterator and callbacks, which dominates on small keep-sets.
+    The shuffle buffers bound the memory: ``shuffle_buffer`` rows, but at least
+    :data:`MIN_CHUNKS_MIXED` chunks' worth, each buffer. Why the floor: the stream reads a video whole,
+    so a buffer of 16384 rows held 4 one-hour videos (3600 frames each at 1 fps), and a batch drew its
+    frames from a handful of videos, a few classes, in file order. The epochs are repeated inside one
+    dataset because a Keras epoch costs a fresh iterator and callbacks, which dominates on small keep-sets.
     """
     keep = tf.constant(mask, tf.bool)
 
@@ -301,11 +311,12 @@ def training_dataset(stream: FeatureStream, mask: np.ndarray, batch_size: int, s
         return tf.boolean_mask(x, m), tf.boolean_mask(y, m)
 
     batches = -(-int(np.count_nonzero(mask)) // batch_size)
+    rows = max(shuffle_buffer, MIN_CHUNKS_MIXED * stream.chunk_rows)
     return (stream.indexed()
-            .shuffle(max(2, shuffle_buffer // stream.chunk_rows), seed=seed)  # mixes a video's frames with other videos'
+            .shuffle(rows // stream.chunk_rows, seed=seed)  # mixes a video's frames with other videos'
             .map(select)
             .unbatch()
-            .shuffle(shuffle_buffer, seed=seed + 1)
+            .shuffle(rows, seed=seed + 1)
             .batch(batch_size)
             .repeat(epochs)
             .apply(tf.data.experimental.assert_cardinality(batches * epochs))
@@ -329,15 +340,23 @@ def own_label_scores(model, stream: FeatureStream) -> np.ndarray:
 
     @tf.function(input_signature=spec)
     def own(x, y):
-        return tf.gather(model(x, training=False), y, batch_dims=1)
+        finite = tf.reduce_all(tf.math.is_finite(x), axis=1)
+        return tf.gather(model(x, training=False), y, batch_dims=1), finite
 
     out = np.zeros(len(stream), np.float32)
-    seen = 0
+    seen, bad = 0, 0
     for x, y, row in stream.indexed().prefetch(2):
-        out[row.numpy()] = own(x, y).numpy()
+        scores, finite = own(x, y)
+        out[row.numpy()] = scores.numpy()
         seen += int(tf.size(row))
+        bad += int(np.sum(~finite.numpy()))
     if seen != len(stream):
         raise UserError(f"the records changed while reading: expected {len(stream)} rows, read {seen}")
+    # Why both: ReLU turns a NaN feature into 0, so such a row got a finite score that means nothing.
+    # Ingestion rejects non-finite features; records made otherwise (or a diverged model) reach here.
+    bad += int(np.sum(~np.isfinite(out)))
+    if bad:
+        raise UserError(f"{bad} rows have NaN or infinite features or scores: {NOT_FINITE}")
     return out
 
 
@@ -422,7 +441,8 @@ def _filter(r: int, kind: str, mask: np.ndarray, scores: np.ndarray, theta: floa
             minimum: int, label_names: Sequence[str]) -> Tuple[np.ndarray, List[FloorCase]]:
     """One filtering step of round ``r`` (Algorithm 1, steps 3 and 6): the rows of ``mask`` scoring
     above ``theta``, every class topped up to ``minimum``; the floor cases reported. Only a floor of
-    0 lets a class lose every row, which is said (``rounds.json`` shows it only as a 0)."""
+    0 lets a class lose every row, which is said in the log (``rounds.json`` shows an emptied image class
+    as a 0 in ``images_kept_per_class``; frames it counts in total only)."""
     kept, cases = apply_floor(mask, mask & (scores > theta), scores, labels, minimum, len(label_names))
     if minimum <= 0:
         _warn_emptied(r, kind, emptied_classes(mask, kept, labels, len(label_names)), label_names)
