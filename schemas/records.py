@@ -65,6 +65,21 @@ class VideoRecord:
     def num_frames(self) -> int:
         return int(self.features.shape[0])
 
+    def _segment_indices(self) -> List[int]:
+        """Each segment's label index. Without ``segment_label_indices`` every segment must be of the
+        video's own label. Why: its index was written for every segment whatever its label, so readers
+        by index (TFMA, oracle weights, diagnostics) and by name (the report) disagreed on its class."""
+        if self.segment_label_indices is not None:
+            if len(self.segment_label_indices) != len(self.segments):
+                raise ValueError(f"{self.video_id}: {len(self.segments)} segments but"
+                                 f" {len(self.segment_label_indices)} segment label indices")
+            return list(self.segment_label_indices)
+        other = [s.label for s in self.segments if s.label != self.label]
+        if other:
+            raise ValueError(f"{self.video_id}: a segment of {other[0]!r} in a video of {self.label!r} needs"
+                             " segment_label_indices (its index in the vocabulary)")
+        return [self.label_index] * len(self.segments)
+
     def to_proto(self) -> example_pb2.SequenceExample:
         seq = example_pb2.SequenceExample()
         ctx = seq.context.feature
@@ -80,9 +95,7 @@ class VideoRecord:
         ctx[names.GT_START].CopyFrom(_floats([s.start for s in self.segments]))
         ctx[names.GT_END].CopyFrom(_floats([s.end for s in self.segments]))
         ctx[names.GT_LABEL].CopyFrom(_bytes([s.label for s in self.segments]))
-        ctx[names.GT_LABEL_INDEX].CopyFrom(_ints(
-            self.segment_label_indices if self.segment_label_indices is not None
-            else [self.label_index] * len(self.segments)))
+        ctx[names.GT_LABEL_INDEX].CopyFrom(_ints(self._segment_indices()))
         ctx[names.AMBIGUOUS_START].CopyFrom(_floats([s.start for s in self.ambiguous]))
         ctx[names.AMBIGUOUS_END].CopyFrom(_floats([s.end for s in self.ambiguous]))
         lists = seq.feature_lists.feature_list

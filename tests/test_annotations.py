@@ -219,3 +219,11 @@ def test_ground_truth_and_results_labels_are_read_in_nfc(tmp_path):
     (tmp_path / "thumos").mkdir()
     (tmp_path / "thumos" / f"{decomposed}_val.txt").write_text("v 1.0 2.0\n")
     assert annotations.read_ground_truth(str(tmp_path / "thumos"), "val") == {"v": [Segment(1.0, 2.0, composed)]}
+
+
+def test_ground_truth_labels_are_stripped_as_ingestion_strips_them(tmp_path):
+    """An ActivityNet label with a trailing space was a class of its own: the run's vocabulary (from a
+    manifest, stripped) did not know it, and `laf evaluate` scored it apart from the model's."""
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"v": {"annotations": [{"label": " Basketball:Dunk ", "segment": [1, 2]}]}}}))
+    assert annotations.read_ground_truth(str(gt)) == {"v": [Segment(1.0, 2.0, "Basketball:Dunk")]}

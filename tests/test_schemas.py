@@ -35,8 +35,22 @@ def test_video_record_round_trip():
     ambiguous = [Segment(0.5, 1.5, AMBIGUOUS), Segment(4.0, 6.0, AMBIGUOUS)]
     assert VideoRecord.parse(dataclasses.replace(v, ambiguous=ambiguous).serialize()).ambiguous == ambiguous
     assert VideoRecord.parse(_video(1, laf=False).serialize()).laf_scores is None
-    from_taxonomy = dataclasses.replace(v, label="Dunk", activity="Basketball")  # a label without "Activity:"
+    from_taxonomy = dataclasses.replace(v, label="Dunk", activity="Basketball", segments=[])  # no "Activity:"
     assert VideoRecord.parse(from_taxonomy.serialize()).activity == "Basketball"
+
+
+def test_a_segment_of_another_label_needs_its_index():
+    """Its video's index was written for it: the TFMA metric and the oracle weights (by index) took
+    the segment for the video's own action, the report (by name) for the other one."""
+    v = _video(2)
+    other = [Segment(1.0, 2.5, "Basketball:Slam dunk"), Segment(3.0, 4.0, "Basketball:Layup")]
+    with pytest.raises(ValueError, match="a segment of 'Basketball:Layup' in a video of 'Basketball:Slam dunk' needs"):
+        dataclasses.replace(v, segments=other).serialize()
+    with pytest.raises(ValueError, match="2 segments but 1 segment label indices"):
+        dataclasses.replace(v, segments=other, segment_label_indices=[1]).serialize()
+    back = VideoRecord.parse(dataclasses.replace(v, segments=other, segment_label_indices=[1, 4]).serialize())
+    assert back.segment_label_indices == [1, 4] and back.segments == other
+    assert VideoRecord.parse(v.serialize()).segment_label_indices == [1]  # its own label: its own index
 
 
 def test_image_record_round_trip():

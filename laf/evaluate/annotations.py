@@ -203,7 +203,7 @@ def _label(entry, where: str) -> str:
     label = entry.get("label") if isinstance(entry, dict) else None
     if not isinstance(label, str) or not label.strip():
         raise UserError(f"{where}: \"label\" must be a non-empty string, got {entry!r}")
-    return canonical(label)
+    return canonical(label.strip())  # as ingestion reads a manifest's labels (check_label)
 
 
 def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
