@@ -81,6 +81,11 @@ class VideoRecord:
         return [self.label_index] * len(self.segments)
 
     def to_proto(self) -> example_pb2.SequenceExample:
+        per_step = {"timestamps": self.timestamps, **({"laf_scores": self.laf_scores} if self.laf_scores is not None
+                                                      else {})}
+        for name, values in per_step.items():  # no schema can say "as long as the frames"; readers assume it
+            if len(values) != self.num_frames:
+                raise ValueError(f"{self.video_id}: {len(values)} {name} for {self.num_frames} frames")
         seq = example_pb2.SequenceExample()
         ctx = seq.context.feature
         ctx[names.VIDEO_ID].CopyFrom(_bytes([self.video_id]))

@@ -53,6 +53,16 @@ def test_a_segment_of_another_label_needs_its_index():
     assert VideoRecord.parse(v.serialize()).segment_label_indices == [1]  # its own label: its own index
 
 
+def test_per_step_lists_of_another_length_are_not_written():
+    """Serving took 5 frames, domain transfer stopped at an assertion, the trainer failed in a reshape:
+    a record whose timestamps or LAF scores are not one per frame was written without a word."""
+    v = _video(1)
+    with pytest.raises(ValueError, match="v1: 4 timestamps for 5 frames"):
+        dataclasses.replace(v, timestamps=v.timestamps[:4]).serialize()
+    with pytest.raises(ValueError, match="v1: 6 laf_scores for 5 frames"):
+        dataclasses.replace(v, laf_scores=np.zeros(6, np.float32)).serialize()
+
+
 def test_image_record_round_trip():
     img = ImageRecord("i1", "Tennis:Serve", 2, np.arange(5, dtype=np.float32), "a.jpg", "ff00")
     back = ImageRecord.parse(img.serialize())
