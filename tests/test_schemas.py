@@ -114,3 +114,22 @@ def test_tfdv_schema_accepts_contract_and_flags_violations(tmp_path):
     assert names.LABEL in found
     imgs = [ImageRecord(f"i{i}", "A:b", 0, np.ones(3, np.float32), "s", "h").serialize() for i in range(3)]
     assert _anomalies(imgs, schemas.IMAGE_SCHEMA, False, tmp_path) == {}
+
+
+def test_the_schema_files_name_exactly_the_features_the_codec_writes():
+    """The `.pbtxt` files and `schemas/names.py` are two spellings of one contract: a feature renamed in
+    one alone made ExampleValidator flag every valid record, or check a feature nobody writes."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    def named(path: str) -> set:  # a SequenceExample's feature lists lie in TFDV's "##SEQUENCE##" struct
+        with open(path) as f:
+            features = text_format.Parse(f.read(), schema_pb2.Schema()).feature
+        return {inner.name for feature in features for inner in
+                (feature.struct_domain.feature if feature.name == "##SEQUENCE##" else [feature])}
+
+    video = _video(1).to_proto()
+    written = set(video.context.feature) | set(video.feature_lists.feature_list)
+    assert named(schemas.VIDEO_SCHEMA) == written
+    image = ImageRecord("i", "A:b", 0, np.ones(3, np.float32), "s", "h").to_proto()
+    assert named(schemas.IMAGE_SCHEMA) == set(image.features.feature)
