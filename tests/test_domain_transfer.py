@@ -342,7 +342,7 @@ def test_a_truncated_shard_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["no images of a class", "no frames of a class", "NaN frames", "NaN images",
-                                  "no validation"])
+                                  "NaN validation frames", "no validation"])
 def test_inputs_that_cannot_train_are_refused_up_front(case):
     rng = np.random.default_rng(0)
     frames_x, images_x = rng.normal(size=(12, 4)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32)
@@ -357,6 +357,10 @@ def test_inputs_that_cannot_train_are_refused_up_front(case):
         frames_x[3, 2] = np.nan
     elif case == "NaN images":
         images_x[1, 0] = np.inf
+    elif case == "NaN validation frames":  # the stopping rule's accuracy was silently wrong, and the run failed last
+        bad = frames_x.copy()
+        bad[5, 1] = np.nan
+        validation = dt.FeatureStream.from_arrays(bad, np.repeat([0, 1, 2], 4), np.repeat(np.arange(3), 4))
     else:
         validation = dt.FeatureStream.from_arrays(np.zeros((0, 4), np.float32), [])
     frames = dt.FeatureStream.from_arrays(frames_x, frame_labels, np.repeat(np.arange(3), 4))
@@ -364,7 +368,8 @@ def test_inputs_that_cannot_train_are_refused_up_front(case):
     expected = {"no images of a class": "no web images for 'C'",
                 "no frames of a class": "no training videos for 'B': every action with eval videos needs videos",
                 "NaN frames": "training frames' features hold NaN",
-                "NaN images": "images' features hold NaN", "no validation": "validation frames; got 12, 6 and 0 .*see the rejected.jsonl"}
+                "NaN images": "images' features hold NaN",
+                "NaN validation frames": "validation frames' features hold NaN", "no validation": "validation frames; got 12, 6 and 0 .*see the rejected.jsonl"}
     with pytest.raises(UserError, match=expected[case]):
         dt.run(frames, images, validation, 3, TINY, ["A", "B", "C"])
 
@@ -462,3 +467,13 @@ def test_non_finite_scores_are_an_error_not_laf_scores(main_run):
     x[2, 0] = np.nan
     with pytest.raises(UserError, match="1 rows have NaN or infinite features or scores"):
         dt.own_label_scores(main_run.model, dt.FeatureStream.from_arrays(x, np.zeros(4, np.int32)))
+
+
+def test_check_finite_passes_an_empty_split_and_refuses_a_nan_one():
+    """The executor checks the test split before any training with it (an empty split is a valid one)."""
+    empty = dt.FeatureStream.from_arrays(np.zeros((0, 3), np.float32), [])
+    assert [a.tolist() for a in dt.check_finite(empty, "test frames")] == [[0.0] * 3, [1.0] * 3]
+    x = np.ones((4, 3), np.float32)
+    x[2, 2] = np.inf
+    with pytest.raises(UserError, match="the test frames' features hold NaN or infinite values"):
+        dt.check_finite(dt.FeatureStream.from_arrays(x, np.zeros(4, np.int32)), "test frames")

@@ -54,17 +54,19 @@ class DomainTransfer(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, videos: types.BaseChannel, images: types.BaseChannel, vocabulary: types.BaseChannel,
-                 theta1: float = DEFAULTS.theta1, theta2: float = DEFAULTS.theta2, max_rounds: int = DEFAULTS.max_rounds,
-                 hidden_units: Optional[List[int]] = None, epochs: int = DEFAULTS.epochs,
+                 theta1: float = DEFAULTS.theta1, theta2: float = DEFAULTS.theta2,
+                 max_rounds: int = DEFAULTS.max_rounds, hidden_units: Optional[List[int]] = None,
+                 epochs: int = DEFAULTS.epochs,
                  batch_size: int = DEFAULTS.batch_size, min_images_per_class: int = DEFAULTS.min_images_per_class,
                  min_frames_per_class: int = DEFAULTS.min_frames_per_class,
                  learning_rate: float = DEFAULTS.learning_rate, svm_epochs: int = DEFAULTS.svm_epochs,
                  seed: int = DEFAULTS.seed, code_version: str = ""):
         """Defaults: the library's (``laf.transfer.domain_transfer.TransferConfig``), which are the
         pipeline config's."""
+        hidden_units = DEFAULTS.hidden_units if hidden_units is None else hidden_units
         super().__init__(spec=DomainTransferSpec(
             videos=videos, images=images, vocabulary=vocabulary, theta1=float(theta1), theta2=float(theta2),
-            max_rounds=int(max_rounds), hidden_units=[int(u) for u in (DEFAULTS.hidden_units if hidden_units is None else hidden_units)],
+            max_rounds=int(max_rounds), hidden_units=[int(u) for u in hidden_units],
             epochs=int(epochs), batch_size=int(batch_size), min_images_per_class=int(min_images_per_class),
             min_frames_per_class=int(min_frames_per_class), learning_rate=float(learning_rate),
             svm_epochs=int(svm_epochs), seed=int(seed), code_version=code_version,

@@ -58,6 +58,7 @@ def _transfer(videos: types.Artifact, images: types.Artifact, vocabulary: Vocabu
               for split in splits if split not in (TRAIN, VALIDATION)}
     for split, stream in tested.items():  # before any training, not after it (the run checks eval itself)
         dt.check_trained(frames, stream, split, n, vocabulary.labels)
+        dt.check_finite(stream, f"{split} frames")
     result = dt.run(frames, image_stream, validation, n, _config(exec_properties), vocabulary.labels)
 
     model = artifact_utils.get_single_instance(output_dict["laf_model"])

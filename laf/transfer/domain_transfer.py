@@ -6,8 +6,8 @@ Loop, from I = all images and V = all frames:
 After each round one-vs-rest linear SVMs trained on V classify the validation videos (their frame
 responses averaged over each video's most action-like frames by CNN_i, :func:`video_accuracy`); the loop
 stops when that accuracy drops (the previous round is kept), when a round keeps no images or no frames
-(the previous round is kept; ``stop_reason`` in ``rounds.json`` says which), or after ``max_rounds``. The result is CNN_i, the LAF proposal model, and LAF(V) = CNN_i(V)[a_V] for every
-training frame.
+(the previous round is kept; ``stop_reason`` in ``rounds.json`` says which), or after ``max_rounds``.
+The result is CNN_i, the LAF proposal model, and LAF(V) = CNN_i(V)[a_V] for every training frame.
 
 "Fine-tuning the top layers" of a CNN whose lower layers are frozen is training a small head on
 the shared features, so CNN_v / CNN_i are Dense heads over feature vectors.
@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from laf import tfrecords
-from laf.errors import NOT_FINITE, UserError, first_line
+from laf.errors import UserError, first_line
 from laf.evaluate.evaluation import TOP_FRACTION
 from laf.transfer.moments import moments_from_sums, usable_std
 from laf.transfer.thresholds import check_something_kept
@@ -61,7 +61,7 @@ class TransferConfig:
     min_frames_per_class: int = 20    # the same floor for frames
     svm_epochs: int = 3
     svm_l2: float = 1e-4
-    shuffle_buffer: int = 16384       # rows; bounds the memory of shuffling
+    shuffle_buffer: int = 16384       # rows per shuffle buffer, at least MIN_CHUNKS_MIXED chunks' worth
     seed: int = 0
 
     def validate(self) -> None:
@@ -340,8 +340,8 @@ def own_label_scores(model, stream: FeatureStream) -> np.ndarray:
 
     @tf.function(input_signature=spec)
     def own(x, y):
-        finite = tf.reduce_all(tf.math.is_finite(x), axis=1)
-        return tf.gather(model(x, training=False), y, batch_dims=1), finite
+        scores = tf.gather(model(x, training=False), y, batch_dims=1)
+        return scores, tf.reduce_all(tf.math.is_finite(x), axis=1) & tf.math.is_finite(scores)
 
     out = np.zeros(len(stream), np.float32)
     seen, bad = 0, 0
@@ -352,11 +352,9 @@ def own_label_scores(model, stream: FeatureStream) -> np.ndarray:
         bad += int(np.sum(~finite.numpy()))
     if seen != len(stream):
         raise UserError(f"the records changed while reading: expected {len(stream)} rows, read {seen}")
-    # Why both: ReLU turns a NaN feature into 0, so such a row got a finite score that means nothing.
-    # Ingestion rejects non-finite features; records made otherwise (or a diverged model) reach here.
-    bad += int(np.sum(~np.isfinite(out)))
-    if bad:
-        raise UserError(f"{bad} rows have NaN or infinite features or scores: {NOT_FINITE}")
+    if bad:  # the features as well as the scores: a head may turn a NaN feature into a finite score
+        raise UserError(f"{bad} rows have NaN or infinite features or scores (records not made by ingestion,"
+                        " which rejects such features, or diverged weights)")
     return out
 
 
@@ -540,11 +538,23 @@ def _check_inputs(frames: FeatureStream, images: FeatureStream, validation: Feat
                         + ": every action with training videos needs images (were they all rejected at ingestion,"
                         " or kept under another label as the same bytes? see the images' rejected.jsonl and"
                         " duplicates.jsonl; crawl more, or drop the action)")
-    moments = frames.moments()
-    for what, (mean, std) in (("training frames", moments), ("images", images.moments())):
-        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
-            raise UserError(f"the {what}' features hold NaN or infinite values")
+    moments = check_finite(frames, "training frames", frames.moments())
+    check_finite(images, "images")
+    check_finite(validation, "validation frames")  # their accuracy decides when the loop stops
     return moments
+
+
+def check_finite(stream: FeatureStream, what: str,
+                 moments: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Refuse a stream holding a NaN or infinite feature (one pass, or its ``moments`` if known; an
+    empty stream passes); returns the moments. Why: ingestion rejects such features, records made
+    otherwise reach here, and a ReLU head turns a NaN into 0: scores that look measured."""
+    if len(stream) == 0:
+        return np.zeros(stream.dim), np.ones(stream.dim)
+    mean, std = moments if moments is not None else stream.moments()
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise UserError(f"the {what}' features hold NaN or infinite values")
+    return mean, std
 
 
 def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream, num_classes: int,
