@@ -305,7 +305,7 @@ def _video(name: str, label: int, rows: int, dim: int, stamps: Optional[int] = N
                         np.arange(rows, dtype=np.float32), 1.0, 3.0).to_proto()
     if stamps is not None:
         del proto.feature_lists.feature_list[names.TIMESTAMP].feature[stamps:]
-    return proto.SerializeToString()
+    return proto.SerializeToString(deterministic=True)  # as the codec writes: the same bytes in any process
 
 
 def test_malformed_records_are_a_clear_error(tmp_path):
