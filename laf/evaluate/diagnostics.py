@@ -20,23 +20,25 @@ from schemas.records import VideoRecord
 Outputs = Dict[str, np.ndarray]  # per video: probabilities [T, N], actionness [T] (optional)
 
 
-def action_mask(record: VideoRecord) -> np.ndarray:
-    """[T] frames inside a ground-truth segment of the video's own label, and not Ambiguous."""
+def _inside(record: VideoRecord, segments) -> np.ndarray:
+    """[T] frames of ``record`` whose time lies in one of ``segments`` (start inclusive, end exclusive)."""
     t = np.asarray(record.timestamps, np.float64)
     inside = np.zeros(len(t), bool)
-    for segment, index in zip(record.segments, record.segment_label_indices or [None] * len(record.segments)):
-        if index is None or index == record.label_index:
-            inside |= (t >= segment.start) & (t < segment.end)
-    return inside & ~ambiguous_mask(record)
+    for segment in segments:
+        inside |= (t >= segment.start) & (t < segment.end)
+    return inside
+
+
+def action_mask(record: VideoRecord) -> np.ndarray:
+    """[T] frames inside a ground-truth segment of the video's own label, and not Ambiguous."""
+    indices = record.segment_label_indices or [None] * len(record.segments)
+    own = [s for s, index in zip(record.segments, indices) if index is None or index == record.label_index]
+    return _inside(record, own) & ~ambiguous_mask(record)
 
 
 def ambiguous_mask(record: VideoRecord) -> np.ndarray:
     """[T] frames inside an Ambiguous segment: neither action nor context, as THUMOS14 scores them."""
-    t = np.asarray(record.timestamps, np.float64)
-    inside = np.zeros(len(t), bool)
-    for segment in record.ambiguous:
-        inside |= (t >= segment.start) & (t < segment.end)
-    return inside
+    return _inside(record, record.ambiguous)
 
 
 def _action_masks(records: Sequence[VideoRecord], split: str, classes: int = 1) -> List[np.ndarray]:
@@ -142,10 +144,7 @@ def context_class_collapse(outputs: Sequence[Outputs], records: Sequence[VideoRe
     preferred: Dict[str, List[int]] = {}
     labels: Dict[str, set] = {}
     for o, r in zip(outputs, records):
-        t = np.asarray(r.timestamps, np.float64)
-        context = ~ambiguous_mask(r)
-        for segment in r.segments:
-            context &= ~((t >= segment.start) & (t < segment.end))
+        context = ~(ambiguous_mask(r) | _inside(r, r.segments))
         if context.any() and action_mask(r).any():
             preferred.setdefault(r.activity, []).append(int(o["probabilities"][context].mean(0).argmax()))
             labels.setdefault(r.activity, set()).add(r.label_index)
