@@ -69,12 +69,13 @@ def run_size(directory: str) -> dict:
 
     quiet()
     from laf.transfer import domain_transfer as dt
+    from laf.transfer.feature_stream import FeatureStream
 
     rss_before = _peak_rss_mb()
     start = time.perf_counter()
-    frames = dt.FeatureStream.from_video_files(os.path.join(directory, "train"), CLASSES)
-    images = dt.FeatureStream.from_image_files(os.path.join(directory, "images"), CLASSES)
-    val = dt.FeatureStream.from_video_files(os.path.join(directory, "eval"), CLASSES)
+    frames = FeatureStream.from_video_files(os.path.join(directory, "train"), CLASSES)
+    images = FeatureStream.from_image_files(os.path.join(directory, "images"), CLASSES)
+    val = FeatureStream.from_video_files(os.path.join(directory, "eval"), CLASSES)
     result = dt.run(frames, images, val, CLASSES, dt.TransferConfig(**CONFIG))
     seconds = time.perf_counter() - start
     return {"frames": len(frames), "rounds": len(result.rounds), "seconds": seconds,

@@ -64,6 +64,7 @@ from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
 from laf.errors import UserError  # noqa: E402
 from laf.report import strict_json  # noqa: E402
 from laf.report.page import METHOD_NAMES  # noqa: E402
+from schemas import names  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 
@@ -136,7 +137,7 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
 def image_filter(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, bool], str]:
     """image source path -> kept, from the rounds artifact's ``image_filter.json`` or, when the run did
     not write it, by running domain transfer again with the run's settings (deterministic by seed)."""
-    path = os.path.join(run.rounds, "image_filter.json")
+    path = os.path.join(run.rounds, names.IMAGE_FILTER_FILE)
     if os.path.isfile(path):
         with open(path) as f:
             entries = json.load(f)["images"]
@@ -149,7 +150,7 @@ def image_filter(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, bool], str
                    for s in tfrecords.read(tfrecords.split_dir(run.images, "train"))}
         return {sources[e["image_id"]]: bool(e["kept"]) for e in entries}, f"kept images: {path}"
     kept = _recomputed_filter(run, vocabulary)
-    with open(os.path.join(run.rounds, "rounds.json")) as f:
+    with open(os.path.join(run.rounds, names.ROUNDS_FILE)) as f:
         rounds = json.load(f)
     logged = {e["round"]: e["images_kept"] for e in rounds["rounds"]}.get(rounds.get("chosen_round"))
     return kept, (f"kept images: {run.rounds} has no image_filter.json, so domain transfer was run again with the"
@@ -158,23 +159,20 @@ def image_filter(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, bool], str
 
 
 def _recomputed_filter(run: Run, vocabulary: Vocabulary) -> Dict[str, bool]:
-    from laf.transfer import domain_transfer as dt
     from laf import tfrecords
+    from laf.transfer import domain_transfer as dt, floor
+    from laf.transfer.config import from_properties
+    from laf.transfer.feature_stream import FeatureStream
     from schemas.records import ImageRecord
 
-    props = run.transfer_props
-    hidden = props["hidden_units"]
-    hidden = json.loads(hidden) if isinstance(hidden, str) else hidden
-    fields = {f.name for f in dataclasses.fields(dt.TransferConfig)}
-    config = dt.TransferConfig(**{k: v for k, v in props.items() if k in fields and k != "hidden_units"},
-                               hidden_units=tuple(int(u) for u in hidden))
     n = len(vocabulary)
-    frames = dt.FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "train"), n)
-    validation = dt.FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "eval"), n)
+    frames = FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "train"), n)
+    validation = FeatureStream.from_video_files(tfrecords.split_dir(run.videos, "eval"), n)
     image_dir = tfrecords.split_dir(run.images, "train")
-    images = dt.FeatureStream.from_image_files(image_dir, n)
-    logging.getLogger(dt.__name__).setLevel(logging.ERROR)  # its class-floor notes were logged by the run
-    result = dt.run(frames, images, validation, n, config, vocabulary.labels)
+    images = FeatureStream.from_image_files(image_dir, n)
+    for module in (dt, floor):  # its round and class-floor notes were logged by the run
+        logging.getLogger(module.__name__).setLevel(logging.ERROR)
+    result = dt.run(frames, images, validation, n, from_properties(run.transfer_props), vocabulary.labels)
     sources = [ImageRecord.parse(s).source for s in tfrecords.read(image_dir)]  # the stream's row order
     return dict(zip(sources, result.image_mask.tolist()))
 

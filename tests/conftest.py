@@ -22,3 +22,19 @@ def tiny_demo(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("demo"))
     return root, generate(root, TINY, workers=2)
+
+
+@pytest.fixture(scope="session")
+def transfer_world():
+    """Synthetic features whose truth is known, for the domain-transfer stage (``transfer_world.build``)."""
+    import transfer_world
+
+    return transfer_world.build()
+
+
+@pytest.fixture(scope="session")
+def transfer_run(transfer_world):
+    """Two rounds of domain transfer on ``transfer_world`` (thresholds 0.5)."""
+    import transfer_world as tw
+
+    return tw.run(transfer_world, theta1=0.5, theta2=0.5, max_rounds=2)

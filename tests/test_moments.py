@@ -2,7 +2,7 @@
 every place that standardises features (trainer input, domain-transfer SVMs, sibling novelty)."""
 import numpy as np
 
-from laf.transfer.domain_transfer import build_svm
+from laf.transfer.heads import build_svm
 from laf.transfer.moments import moments_from_sums, usable_std
 from trainer.model import Standardize
 
@@ -52,7 +52,7 @@ def test_moments_about_the_first_row_find_a_constant_dimension_exactly():
 def test_both_streaming_passes_find_a_constant_dimension_exactly(tmp_path):
     """The domain-transfer streams and the trainer's Standardize moments."""
     from laf import tfrecords
-    from laf.transfer.domain_transfer import FeatureStream
+    from laf.transfer.feature_stream import FeatureStream
     from schemas.records import VideoRecord
     from trainer import data
 

@@ -15,7 +15,7 @@ from tfx.types import component_spec, standard_artifacts
 
 from components.artifacts import DomainTransferRounds, LabelVocabulary
 from components.domain_transfer import executor
-from laf.transfer.domain_transfer import TransferConfig
+from laf.transfer.config import TransferConfig
 
 DEFAULTS = TransferConfig()
 P = component_spec.ExecutionParameter
@@ -61,7 +61,7 @@ class DomainTransfer(base_component.BaseComponent):
                  min_frames_per_class: int = DEFAULTS.min_frames_per_class,
                  learning_rate: float = DEFAULTS.learning_rate, svm_epochs: int = DEFAULTS.svm_epochs,
                  seed: int = DEFAULTS.seed, code_version: str = ""):
-        """Defaults: the library's (``laf.transfer.domain_transfer.TransferConfig``), which are the
+        """Defaults: the library's (``laf.transfer.config.TransferConfig``), which are the
         pipeline config's."""
         hidden_units = DEFAULTS.hidden_units if hidden_units is None else hidden_units
         super().__init__(spec=DomainTransferSpec(
