@@ -337,6 +337,7 @@ def test_dump_round_trip(data_dir):
 
 @pytest.mark.parametrize("override, message", [
     ({"features": {"fps": float("nan")}}, "features.fps must be a finite number"),
+    ({"features": {"fps": 0.00005}}, r"features.fps must be >= 0.0001 \(a frame per 10000 s\), got 5e-05"),
     ({"trainer": {"learning_rate": float("inf")}}, "trainer.learning_rate must be a finite number"),
     ({"data": {"split_ratios": {"train": 1.2, "eval": -0.2}}}, "data.split_ratios must use keys train/eval/test, be >= 0"),
 ])
@@ -364,3 +365,16 @@ def test_the_optimizer_names_are_keras_own():
 
     for name in config.OPTIMIZERS:
         keras.optimizers.get(name)
+
+
+def test_the_fps_floor_is_the_video_schema_s():
+    """A rate the config passed and the schema refused failed ExampleValidator, after the whole ingestion."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    import schemas
+
+    with open(schemas.VIDEO_SCHEMA) as f:
+        [fps] = [f for f in text_format.Parse(f.read(), schema_pb2.Schema()).feature if f.name == "fps"]
+    assert fps.float_domain.min == pytest.approx(config.MIN_FPS)
+
