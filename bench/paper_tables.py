@@ -60,11 +60,12 @@ from laf.demo.dataset import generated_config  # noqa: E402
 from laf.demo.settings import DemoConfig, config_record  # noqa: E402
 from laf.evaluate import evaluation  # noqa: E402
 from laf.evaluate import batches, diagnostics, run_records  # noqa: E402
-from laf.evaluate.run_records import SPLITS, Run  # noqa: E402
+from laf.evaluate.run_records import Run  # noqa: E402
 from laf.errors import UserError  # noqa: E402
 from laf.report import strict_json  # noqa: E402
 from laf.report.page import METHOD_NAMES  # noqa: E402
 from schemas import names  # noqa: E402
+from schemas.names import SPLITS  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
 

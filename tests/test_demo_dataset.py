@@ -14,8 +14,9 @@ import pytest
 from demo_fixtures import TINY, manifest
 from laf.cpu import usable_cores
 from laf.demo.dataset import ensure_generated, existing_config, generate, generated_config
-from laf.demo.settings import ACTIVITYNET_SUBSET, PARTIAL, SPLITS, config_record
+from laf.demo.settings import ACTIVITYNET_SUBSET, PARTIAL, config_record
 from laf.errors import UserError
+from schemas.names import SPLITS
 
 
 def _digests(root: str) -> dict:

@@ -26,10 +26,11 @@ from laf import files
 from laf.cpu import usable_cores
 from laf.demo.images import render_images
 from laf.demo.looks import scenes_and_looks
-from laf.demo.settings import (ACTIVITYNET_SUBSET, DEMO_INPUT_SIZE, DEMO_LAYER, KINDS, PARTIAL, PATHS, SPLITS, VERSION,
+from laf.demo.settings import (ACTIVITYNET_SUBSET, DEMO_INPUT_SIZE, DEMO_LAYER, KINDS, PARTIAL, PATHS, VERSION,
                                DemoConfig, config_record, labels_for)
 from laf.demo.videos import VideoPlan, plan_videos, render_videos, video_path
 from laf.errors import UserError
+from schemas.names import SPLITS
 
 
 def _write_annotations(output_dir: str, config: DemoConfig, plans: Sequence[VideoPlan]) -> None:

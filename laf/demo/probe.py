@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image
 
 from laf.demo.dataset import load_info
-from laf.demo.settings import DEMO_INPUT_SIZE, DEMO_LAYER, KINDS, PATHS, SPLITS
+from laf.demo.settings import DEMO_INPUT_SIZE, DEMO_LAYER, KINDS, PATHS
 from laf.demo.videos import sample_frames
 from laf.errors import UserError
+from schemas.names import SPLITS
 
 
 def _square(images, size: int) -> np.ndarray:

@@ -8,7 +8,6 @@ from typing import Dict, List, Tuple
 
 from laf.errors import UserError
 
-SPLITS = ("train", "eval", "test")
 ACTIVITYNET_SUBSET = {"train": "training", "eval": "validation", "test": "testing"}
 KINDS = ("video_like", "off_domain", "irrelevant")
 VERSION = 2

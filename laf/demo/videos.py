@@ -14,7 +14,8 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from laf.demo.looks import paste, players, scene_canvas, sprite
-from laf.demo.settings import GAP, PATHS, SPLITS, DemoConfig, labels_for, split_counts
+from laf.demo.settings import GAP, PATHS, DemoConfig, labels_for, split_counts
+from schemas.names import SPLITS
 
 
 @dataclasses.dataclass

@@ -16,12 +16,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from laf import run_store
 from laf.errors import UserError
+from schemas.names import SPLITS
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "eval", "test")
 
 
 @dataclasses.dataclass
