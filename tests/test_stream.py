@@ -3,6 +3,7 @@ exported SavedModel (tiny random LSTMP standardised on the clip's features, so i
 with the scene) and a backbone calibrated on the clip (``laf.ingest.backbones.calibrate``)."""
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -526,41 +527,66 @@ def test_restarting_timestamps_keep_the_sampling_grid(setup):
     assert [s.image[16, -1, 2] > 100 for s in samples] == [False] * 6 + [True] * 6
 
 
-def test_connections_that_give_no_frames_count_towards_max_reconnects(setup, tmp_path):
-    """A server that answers every connection with a stream holding no video: each connection
-    opens, none gives a frame, so reconnecting gives up after max_attempts instead of forever."""
-    sound = vf.audio_only(str(tmp_path / "sound.m4a"))
-    ts = str(tmp_path / "sound.ts")
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", sound, "-c", "copy", "-f", "mpegts", ts],
-                   check=True)
-    payload = open(ts, "rb").read()
+def _answering(payloads) -> int:
+    """A loopback server that answers its n-th connection with ``payloads[min(n, len - 1)]`` and
+    closes it; returns its port (the thread ends with the test process)."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
     def answer():
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
+        for n in itertools.count():
+            client, _ = listener.accept()
             with client:
-                client.sendall(payload)
+                client.sendall(payloads[min(n, len(payloads) - 1)])
 
     threading.Thread(target=answer, daemon=True).start()
-    failure = []
+    return listener.getsockname()[1]
+
+
+def _frames_or_error(source: LiveSource) -> tuple:
+    """(frames, error message or "") of reading ``source`` to its end, within 30 s."""
+    got, failure = [], []
 
     def consume():
         try:
-            options = SourceOptions(read_timeout=1, backoff=0.05, max_attempts=2)
-            list(LiveSource(f"tcp://127.0.0.1:{port}", options).frames())
+            got.extend(source.frames())
         except SourceError as e:
             failure.append(str(e))
 
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     consumer.join(timeout=30)
-    listener.close()
-    assert failure and "gave up after 2 failed reconnects" in failure[0] and "has no video" in failure[0]
+    assert not consumer.is_alive(), "still reading after 30 s"
+    return got, (failure or [""])[0]
+
+
+def _audio_ts(tmp_path) -> bytes:
+    sound = vf.audio_only(str(tmp_path / "sound.m4a"))
+    ts = str(tmp_path / "sound.ts")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", sound, "-c", "copy", "-f", "mpegts", ts],
+                   check=True)
+    return open(ts, "rb").read()
+
+
+def test_a_network_source_without_video_is_an_error_at_once(tmp_path, capsys):
+    """An audio stream (a wrong URL or track) was retried like a broken source, forever by default,
+    printing "reconnecting" every 10 s."""
+    port = _answering([_audio_ts(tmp_path)])
+    frames, error = _frames_or_error(LiveSource(f"tcp://127.0.0.1:{port}", SourceOptions(read_timeout=1, backoff=0.05)))
+    assert not frames and error == f"stream tcp://127.0.0.1:{port} has no video track (an audio-only stream, or the" \
+                                   " wrong URL?)"
+    assert "reconnecting" not in capsys.readouterr().err
+
+
+def test_connections_that_give_no_frames_count_towards_max_reconnects(setup, tmp_path):
+    """A source that gave video and then answers every reconnection with no video (a camera whose
+    encoder is down) is retried; none of those connections gives a frame, so reconnecting gives up
+    after max_attempts instead of forever."""
+    with open(setup.ts, "rb") as f:
+        port = _answering([f.read(), _audio_ts(tmp_path)])
+    options = SourceOptions(read_timeout=1, backoff=0.05, max_attempts=2)
+    frames, error = _frames_or_error(LiveSource(f"tcp://127.0.0.1:{port}", options))
+    assert len(frames) >= SECONDS * 10 - 5  # the first connection's video (10 fps), decoded whole
+    assert "gave up after 2 failed reconnects" in error and "has no video" in error
 
 
 def test_cli_stream_errors_are_one_line(setup, capfd):

@@ -46,6 +46,10 @@ class SourceError(UserError):
     """The source cannot be opened or read, and reconnecting is off or has given up."""
 
 
+class NoVideoError(SourceError):
+    """The source opened but holds no video track (an audio stream, a wrong URL or track)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceOptions:
     open_timeout: float = 10.0      # seconds to open (connect, probe) the source
@@ -179,6 +183,8 @@ class LiveSource:
             except SourceError as e:  # cannot open: for a network source, retried like a broken one
                 if not (self.options.reconnect and is_network(self.source)):
                     raise
+                if isinstance(e, NoVideoError) and self._last is None:  # never a video: the wrong source, not
+                    raise  # a break (one that gave frames before may come back with them, and is retried)
                 ended, reason = False, str(e)
             if delivered:  # a connection that gave frames worked: count failures afresh
                 failures = 0
@@ -208,7 +214,7 @@ class LiveSource:
     def _decode(self, container) -> Iterator[Frame]:
         with container:
             if not container.streams.video:
-                raise SourceError(f"stream {self.source} has no video")
+                raise NoVideoError(f"stream {self.source} has no video track (an audio-only stream, or the wrong URL?)")
             stream = container.streams.video[0]
             codec = stream.codec_context.name
             extradata = stream.codec_context.extradata or b""
