@@ -69,6 +69,7 @@ def run_size(directory: str) -> dict:
 
     quiet()
     from laf.transfer import domain_transfer as dt
+    from laf.transfer.config import TransferConfig
     from laf.transfer.feature_stream import FeatureStream
 
     rss_before = _peak_rss_mb()
@@ -76,7 +77,7 @@ def run_size(directory: str) -> dict:
     frames = FeatureStream.from_video_files(os.path.join(directory, "train"), CLASSES)
     images = FeatureStream.from_image_files(os.path.join(directory, "images"), CLASSES)
     val = FeatureStream.from_video_files(os.path.join(directory, "eval"), CLASSES)
-    result = dt.run(frames, images, val, CLASSES, dt.TransferConfig(**CONFIG))
+    result = dt.run(frames, images, val, CLASSES, TransferConfig(**CONFIG))
     seconds = time.perf_counter() - start
     return {"frames": len(frames), "rounds": len(result.rounds), "seconds": seconds,
             "seconds_per_round": seconds / len(result.rounds), "peak_rss_mb": _peak_rss_mb(),

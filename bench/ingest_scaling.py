@@ -139,6 +139,7 @@ def main(argv: List[str] = None) -> None:
     from laf.ingest import manifest as mf
     from laf.ingest import video_ingest
     from laf.ingest.backbones import BackboneConfig
+    from schemas import names
 
     manifest, weights = demo_videos(args.data)
     full = mf.read_manifest(manifest, mf.DEFAULT_RATIOS)
@@ -151,7 +152,7 @@ def main(argv: List[str] = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = {n: run_on_cluster(n, rows, backbone, os.path.join(tmp, f"w{n}"), not args.no_pin) for n in (1, 2)}
         identical = file_bytes(os.path.join(tmp, "w1")) == file_bytes(os.path.join(tmp, "w2"))
-        frames = sum(r.num_frames for split in ("train", "eval", "test")
+        frames = sum(r.num_frames for split in names.SPLITS
                      for r in video_ingest.read_records(os.path.join(tmp, "w1"), split))
     (warm1, wall1, cpu1, summary), (warm2, wall2, cpu2, _) = results[1], results[2]
     print(dumps({

@@ -64,7 +64,7 @@ from laf.evaluate.run_records import Run  # noqa: E402
 from laf.errors import UserError  # noqa: E402
 from laf.report import strict_json  # noqa: E402
 from laf.report.page import METHOD_NAMES  # noqa: E402
-from schemas import names  # noqa: E402
+from schemas import transfer_files  # noqa: E402
 from schemas.names import SPLITS  # noqa: E402
 from schemas.records import VideoRecord  # noqa: E402
 from schemas.vocabulary import Vocabulary  # noqa: E402
@@ -138,7 +138,7 @@ def evaluate(outs: Sequence[Dict[str, np.ndarray]], records: Sequence[VideoRecor
 def image_filter(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, bool], str]:
     """image source path -> kept, from the rounds artifact's ``image_filter.json`` or, when the run did
     not write it, by running domain transfer again with the run's settings (deterministic by seed)."""
-    path = os.path.join(run.rounds, names.IMAGE_FILTER_FILE)
+    path = os.path.join(run.rounds, transfer_files.IMAGE_FILTER_FILE)
     if os.path.isfile(path):
         with open(path) as f:
             entries = json.load(f)["images"]
@@ -151,7 +151,7 @@ def image_filter(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, bool], str
                    for s in tfrecords.read(tfrecords.split_dir(run.images, "train"))}
         return {sources[e["image_id"]]: bool(e["kept"]) for e in entries}, f"kept images: {path}"
     kept = _recomputed_filter(run, vocabulary)
-    with open(os.path.join(run.rounds, names.ROUNDS_FILE)) as f:
+    with open(os.path.join(run.rounds, transfer_files.ROUNDS_FILE)) as f:
         rounds = json.load(f)
     logged = {e["round"]: e["images_kept"] for e in rounds["rounds"]}.get(rounds.get("chosen_round"))
     return kept, (f"kept images: {run.rounds} has no image_filter.json, so domain transfer was run again with the"

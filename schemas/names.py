@@ -30,13 +30,6 @@ SHA256 = "sha256"                  # content hash (exact-duplicate removal)
 
 SPLITS = ("train", "eval", "test")
 
-# --- files in a DomainTransferRounds artifact (written by domain transfer, read by the report and benches) ---
-ROUNDS_FILE = "rounds.json"              # per-round counts, validation accuracy, chosen round, stop reason
-FLOOR_FILE = "floor_cases.json"          # classes the class floor topped up
-IMAGE_FILTER_FILE = "image_filter.json"  # which web images the chosen round kept:
-# {"images": [{"image_id": str, "label": str, "kept": bool, "source": str (optional)}, ...]}; without "source",
-# a reader looks the path up by image_id in the ImageIngest Examples (ImageRecord.source)
-
 # --- TFX artifact type names (KFP v2 requires "<namespace>.<Title>") ---------------------
 LABEL_VOCABULARY_TYPE = "laf.LabelVocabulary"
 DOMAIN_TRANSFER_ROUNDS_TYPE = "laf.DomainTransferRounds"

@@ -8,7 +8,7 @@ import pytest
 from laf import run_store
 from laf.errors import UserError
 from laf.report import collect
-from schemas import names
+from schemas import transfer_files
 
 
 def test_bad_baselines_are_user_errors(tmp_path):
@@ -219,7 +219,7 @@ def test_images_without_a_local_file_are_counted_per_class(tmp_path):
                *[{"image_id": str(i), "label": "A:y", "kept": i % 2 == 0, "source": f"http://h/{i}.jpg"}
                  for i in range(2, 5)],
                {"image_id": "9", "label": "A:x", "kept": False, "source": str(tmp_path / "moved.jpg")}]
-    (tmp_path / names.IMAGE_FILTER_FILE).write_text(json.dumps({"images": entries}))
+    (tmp_path / transfer_files.IMAGE_FILTER_FILE).write_text(json.dumps({"images": entries}))
     notes = []
     found = collect._image_examples(str(tmp_path), None, notes)
     assert found == {"A:x": {"kept": [str(tmp_path / "a.jpg")], "dropped": []}, "A:y": {"kept": [], "dropped": []}}

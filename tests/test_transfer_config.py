@@ -43,3 +43,4 @@ def test_a_run_s_properties_give_the_config_it_ran_with():
     assert config == dataclasses.replace(TransferConfig(), theta1=1.0, theta2=0.25, max_rounds=2, hidden_units=(32, 16),
                                          epochs=4, batch_size=64, min_images_per_class=3, learning_rate=0.01, seed=7)
     assert isinstance(config.theta1, float) and from_properties({**props, "hidden_units": [8]}).hidden_units == (8,)
+    assert from_properties({"theta1": 0.2}) == dataclasses.replace(TransferConfig(), theta1=0.2)  # the rest unset

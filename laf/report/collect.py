@@ -15,7 +15,7 @@ from laf import files, run_store
 from laf.errors import UserError
 from laf.report.page import RUN_METHOD, ReportData, VideoTimeline
 from laf.serve.localize import model_vocabulary
-from schemas import names
+from schemas import transfer_files
 
 # --- baselines -------------------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ def _image_sources(images) -> Dict[str, str]:
 def _image_examples(rounds_uri: str, images, notes: List[str]) -> Dict[str, Dict[str, List[str]]]:
     """Per class, the local files of the kept and the dropped images, all of them: the page shows a
     few and says of how many."""
-    path = files.join(rounds_uri, names.IMAGE_FILTER_FILE)
+    path = files.join(rounds_uri, transfer_files.IMAGE_FILTER_FILE)
     if not files.exists(path):
         notes.append(f"no image-filter examples: {path} does not exist (domain transfer did not record which "
                      "images it kept)")
@@ -342,11 +342,11 @@ def collect(pipeline_root: str, baselines: Optional[str] = None, max_videos: int
     rounds = found.rounds
     if rounds is None:
         notes.append("no DomainTransferRounds artifact: domain transfer has not run")
-    elif not files.exists(files.join(rounds.uri, names.ROUNDS_FILE)):
+    elif not files.exists(files.join(rounds.uri, transfer_files.ROUNDS_FILE)):
         notes.append(f"{rounds.uri} holds no rounds.json")
     else:
         try:
-            data.rounds = json.loads(files.read_text(files.join(rounds.uri, names.ROUNDS_FILE)))
+            data.rounds = json.loads(files.read_text(files.join(rounds.uri, transfer_files.ROUNDS_FILE)))
         except json.JSONDecodeError as e:
             notes.append(f"{rounds.uri}/rounds.json is not valid JSON ({e.msg}): no domain-transfer rounds")
         except UserError as e:  # not UTF-8 text

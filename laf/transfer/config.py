@@ -51,8 +51,8 @@ def from_properties(props: Mapping[str, Any]) -> TransferConfig:
     """The config a DomainTransfer component ran with, from its execution properties (as the executor
     gets them, or as MLMD stored them: ``hidden_units`` may be JSON text). A property left unset takes
     the library's default; properties that are not parameters (``code_version``) are ignored."""
-    hidden = props["hidden_units"]
-    hidden = json.loads(hidden) if isinstance(hidden, str) else hidden
+    hidden = props.get("hidden_units")
+    hidden = TransferConfig.hidden_units if hidden is None else json.loads(hidden) if isinstance(hidden, str) else hidden
     given = {f.name: type(f.default)(props[f.name]) for f in dataclasses.fields(TransferConfig)
              if f.name != "hidden_units" and props.get(f.name) is not None}
     return TransferConfig(**given, hidden_units=tuple(int(u) for u in hidden))

@@ -12,7 +12,7 @@ import tensorflow as tf
 from laf import tfrecords
 from laf.errors import UserError
 from laf.transfer.domain_transfer import TransferResult
-from schemas import names
+from schemas import names, transfer_files
 
 
 def save_laf_model(model, export_dir: str, dim: int) -> str:
@@ -40,7 +40,7 @@ def write_image_filter(image_mask: np.ndarray, images_pattern_or_dir: str, direc
                         "source": r.source})
     if len(entries) != len(image_mask):
         raise UserError(f"image records changed while reading: {len(entries)} != {len(image_mask)}")
-    path = os.path.join(directory, names.IMAGE_FILTER_FILE)
+    path = os.path.join(directory, transfer_files.IMAGE_FILTER_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps({"images": entries}, indent=1) + "\n")
     return path
@@ -49,10 +49,10 @@ def write_image_filter(image_mask: np.ndarray, images_pattern_or_dir: str, direc
 def write_rounds(result: TransferResult, directory: str) -> str:
     """``rounds.json``, ``floor_cases.json`` and TensorBoard scalars (one step per round)."""
     tf.io.gfile.makedirs(directory)
-    path = os.path.join(directory, names.ROUNDS_FILE)
+    path = os.path.join(directory, transfer_files.ROUNDS_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(result.rounds_json(), indent=2) + "\n")
-    with tf.io.gfile.GFile(os.path.join(directory, names.FLOOR_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(directory, transfer_files.FLOOR_FILE), "w") as f:
         f.write(json.dumps([dataclasses.asdict(c) for c in result.floor_cases], indent=2) + "\n")
     writer = tf.summary.create_file_writer(directory)
     with writer.as_default():
