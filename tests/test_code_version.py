@@ -68,3 +68,4 @@ def test_this_checkouts_ingestion_leaves_the_later_stages_out():
     assert "components/validation_gate/executor.py" in cv.imported_files(cv.PROJECT_ROOT, cv.GATE)
     assert not any(f.startswith(("trainer/", "laf/transfer/", "components/domain_transfer/")) for f in files), files
     assert "laf/evaluate/evaluation.py" not in files  # the metrics: a change there must not decode every video again
+    assert "schemas/transfer_files.py" not in files  # the rounds artifact's files: read after ingestion only
