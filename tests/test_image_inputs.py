@@ -18,6 +18,29 @@ def test_headerless_and_jsonl_manifests(tmp_path):
         image_inputs.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
 
 
+def test_a_manifest_s_type_is_read_from_its_extension_in_any_case(tmp_path):
+    """"list.JSONL" was read as CSV: label '{"label": "Diving:Platform"', and every image "not found"."""
+    (tmp_path / "list.JSONL").write_text('{"label": "Diving:Platform", "url": "http://127.0.0.1/y.jpg"}\n')
+    (tmp_path / "list.TSV").write_text("Diving:Platform\tx.jpg\n")
+    assert image_inputs.list_inputs(str(tmp_path / "list.JSONL")) == [
+        image_inputs.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
+    assert image_inputs.list_inputs(str(tmp_path / "list.TSV")) == [
+        image_inputs.ImageItem("Diving:Platform", f"{tmp_path}/x.jpg")]
+
+
+def test_a_relative_folder_with_a_colon_lists_paths_not_uris(tmp_path, monkeypatch):
+    """`laf extract images --root crawl-2024-05-01T10:00:00`: its images' sources started like a URI
+    scheme ("crawl-2024-05-01t10:"), and ingestion refused every one."""
+    from laf.ingest import images
+
+    (tmp_path / "crawl-2024-05-01T10:00:00" / "Tennis:Serve").mkdir(parents=True)
+    (tmp_path / "crawl-2024-05-01T10:00:00" / "Tennis:Serve" / "a.jpg").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    [item] = image_inputs.list_inputs("crawl-2024-05-01T10:00:00")
+    assert item == image_inputs.ImageItem("Tennis:Serve", f"{tmp_path}/crawl-2024-05-01T10:00:00/Tennis:Serve/a.jpg")
+    images.check_source(item.source)  # a path, not a refused scheme
+
+
 def test_relative_paths_with_a_colon_are_paths_and_schemes_stay_uris(tmp_path):
     """A label folder "Tennis:Serve/a.jpg" is relative to the manifest; "data:..." and "file:..." stay
     as written, for ingestion to refuse their scheme."""

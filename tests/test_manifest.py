@@ -30,6 +30,15 @@ def test_csv_manifest(tmp_path):
     assert m.inputs == 2 and m.labels == ["Basketball:Layup", "Basketball:Slam dunk"]
 
 
+def test_a_manifest_s_type_is_read_from_its_extension_in_any_case(tmp_path):
+    """"videos.CSV" was refused ("a manifest must be .csv, .tsv or .jsonl"), "videos.JSONL" too."""
+    read = [mf.read_manifest(write(tmp_path / name, text)).rows for name, text in [
+        ("videos.CSV", "video,label\nclips/a.mp4,Basketball:Dunk\n"),
+        ("videos.Tsv", "video\tlabel\nclips/a.mp4\tBasketball:Dunk\n"),
+        ("videos.JSONL", '{"video": "clips/a.mp4", "label": "Basketball:Dunk"}\n')]]
+    assert [(r.uri, r.label) for rows in read for r in rows] == [(f"{tmp_path}/clips/a.mp4", "Basketball:Dunk")] * 3
+
+
 def test_jsonl_manifest_segment_forms_and_duplicates(tmp_path):
     rows = [
         {"video": "gs://bucket/v1.mp4", "label": "Diving:Pike", "segments": [[0, 2], [3, 4, "Diving:Tuck"]]},

@@ -216,6 +216,17 @@ def test_bad_files_raise_clear_errors(clips, name, stage, words):
     assert info.value.stage == stage and words in str(info.value)
 
 
+@pytest.mark.parametrize("codec, suffix", [("libx264", "h264"), ("libx265", "hevc")])
+def test_a_raw_elementary_stream_is_named_so(tmp_path, codec, suffix):
+    """A CCTV/DVR export (.h264, .hevc) has no container: its packets carry no times, and every
+    video was rejected as "truncated file or zero-frame stream"."""
+    path = vf.encode(str(tmp_path / f"clip.{suffix}"), codec, vf.cfr(2.0))
+    with pytest.raises(MediaError) as info:
+        list(Video(path).samples())
+    assert info.value.stage == "decode" and f"a raw {suffix} stream: its frames carry no times" in str(info.value)
+    assert "ffmpeg -r RATE -i IN -c copy OUT.mp4" in str(info.value)
+
+
 def test_a_music_file_with_cover_art_is_named_so(tmp_path):
     """Album art is a one-picture video stream (attached_pic): not a video, and not "truncated"."""
     import shutil

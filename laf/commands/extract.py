@@ -89,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     features.add_argument("--manifest", required=True, metavar="FILE",
                           help="CSV, TSV or JSONL manifest whose video column names .npy files")
     features.add_argument("--rate", type=finite, required=True, help="feature rate, features per second")
-    features.add_argument("--feature-dim", type=int, default=None, help="expected D (default: first file's)")
+    features.add_argument("--feature-dim", type=int, default=None,
+                          help="expected D (default: the one most files' headers declare)")
     _output_arguments(features)
     _label_arguments(features)
 

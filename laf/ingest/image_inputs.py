@@ -79,7 +79,7 @@ def read_manifest(path: str) -> List[ImageItem]:
 
 
 def _rows(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    if path.endswith((".jsonl", ".json")):
+    if path.lower().endswith((".jsonl", ".json")):
         yield from jsonl_rows(path, text)
         return
     header: Optional[List[str]] = None
@@ -134,9 +134,10 @@ def _is_uri(source: str, base: str) -> bool:
 
 
 def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[ImageItem]:
-    """A folder tree or a manifest file."""
+    """A folder tree or a manifest file. A local folder's images are listed by absolute path: a relative
+    one whose first folder holds a colon ("crawl-2024-05-01T10:00/...") read as a URI scheme, refused."""
     if files.isdir(root):
-        return list_folder(root, vocabulary)
+        return list_folder(files.shown(root), vocabulary)
     if not files.exists(root):
         raise UserError(f"image root {root} does not exist (want a folder tree or a manifest)")
     return read_manifest(root)

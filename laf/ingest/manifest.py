@@ -205,7 +205,7 @@ def csv_rows(path: str, text: str) -> Iterator[Tuple[int, List[str]]]:
     image); the reader's own complaints (a NUL byte, an oversized field) name the file and line."""
     # io.StringIO(newline=""): rows end at \n, \r\n or \r as csv expects, not at U+2028 and the other
     # separators str.splitlines also splits at, which a file name may hold
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.endswith(".tsv") else ",")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.lower().endswith(".tsv") else ",")
     while True:
         try:
             values = next(reader)
@@ -226,12 +226,12 @@ def check_header(header: Sequence[str], where: str) -> None:
 def _records(path: str) -> Iterator[Tuple[int, Dict[str, object]]]:
     """(line number, fields) of each row of a CSV or JSONL manifest."""
     text = files.read_text(path, "manifest")
-    if path.endswith((".jsonl", ".json")):
+    if path.lower().endswith((".jsonl", ".json")):
         for number, fields in jsonl_rows(path, text):
             _check_columns(fields.keys(), f"{path}:{number}")
             yield number, fields
         return
-    if not path.endswith((".csv", ".tsv")):
+    if not path.lower().endswith((".csv", ".tsv")):
         raise UserError(f"{path}: a manifest must be .csv, .tsv or .jsonl")
     rows = csv_rows(path, text)
     try:

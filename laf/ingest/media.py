@@ -168,12 +168,17 @@ class Video:
             raise _media_error("decode", f"corrupt or truncated file after {len(packets)} packets: {_reason(e)}",
                                e) from None
         finally:
-            self._seekable = container.format.name not in UNSEEKABLE_FORMATS
+            demuxer = container.format.name
+            self._seekable = demuxer not in UNSEEKABLE_FORMATS
             declared, from_container = _declared_duration(container, stream)
             self._time_base = float(stream.time_base)
             container.close()
         dropped = [p.pts for p in packets if p.gop < 0]
         packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
+        if not packets and demuxer in RAW_FORMATS:
+            raise MediaError("decode", f"a raw {demuxer} stream: its frames carry no times, and its rate is not"
+                                       " known; put it in a container at its real rate, e.g. ffmpeg -r RATE -i IN"
+                                       " -c copy OUT.mp4")
         if not packets:
             raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
         tb = self._time_base
@@ -523,6 +528,9 @@ def _duration_tag(metadata: Dict[str, str]) -> Optional[float]:
     return None
 
 
+# demuxers of raw elementary streams: their packets carry no times, and the rate FFmpeg assumes (25 fps)
+# need not be the stream's
+RAW_FORMATS = {"h264", "hevc", "m4v", "mpegvideo", "vc1", "cavsvideo", "dirac", "vvc", "avs2", "avs3"}
 # demuxers whose seeks land on keyframes with other times than a pass from the start gives them
 # (MPEG-PS: the next frame's), so a group cannot be told after a seek; their videos decode in one pass
 UNSEEKABLE_FORMATS = {"mpeg"}

@@ -10,6 +10,7 @@ rejected record (JSONL + Beam counter) and ``inputs = accepted + rejected + dupl
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -18,7 +19,7 @@ import os
 import queue
 import threading
 import time
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
@@ -225,8 +226,10 @@ class ImportFeatures(beam.DoFn):
             with mf.local_path(row.uri) as path, open(path, "rb") as f:
                 head = f.read(len(NPY_MAGIC))
                 _check_magic(head)
-                if head == NPY_MAGIC:  # not an .npz archive, refused as one after np.load
-                    _check_declared_size(f)
+                header = _check_declared_size(f) if head == NPY_MAGIC else None  # an .npz: refused after np.load
+                problem = header and _feature_problem(*header, self._dim)
+                if problem:  # before loading: a frames dump [T, H, W, 3] of many GB failed the run (MemoryError)
+                    return rejects.Rejected(row.uri, "validate", problem)
                 f.seek(0)
                 array = np.load(f, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
@@ -238,8 +241,8 @@ class ImportFeatures(beam.DoFn):
             return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
         t = array.shape[0] if array.ndim else 0
         # one step of slack: extractors that keep whole snippets drop the video's last partial one
-        problem = _feature_problem(array, self._dim) or _segment_past_end(row, (t + 1) / self._rate,
-                                                                          "the features' end, plus one step")
+        problem = _feature_problem(array.shape, array.dtype, self._dim) or _segment_past_end(
+            row, (t + 1) / self._rate, "the features' end, plus one step")
         if problem:
             return rejects.Rejected(row.uri, "validate", problem)
         with np.errstate(over="ignore"):
@@ -258,34 +261,38 @@ def _check_magic(head: bytes) -> None:
         raise ValueError(f"the file does not start with the .npy format's magic bytes (it starts {head!r})")
 
 
-def _check_declared_size(f) -> None:
-    """Why: NumPy allocates what an .npy header declares before reading, so a corrupt header (shape
+def _check_declared_size(f) -> Optional[Tuple[Tuple[int, ...], np.dtype]]:
+    """The (shape, dtype) an .npy header declares, refused if the file cannot hold that much data;
+    None where ``np.load`` will name the problem (another format version, pickled objects).
+    Why: NumPy allocates what an .npy header declares before reading, so a corrupt header (shape
     (2**40, 8)) raised MemoryError, which is the machine's fault and failed the whole run."""
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     version = tuple(f.read(2))  # after the magic bytes
     if version not in readers:
-        return  # np.load names the version it cannot read
+        return None  # np.load names the version it cannot read
     shape, _, dtype = readers[version](f)
     if dtype.hasobject:
-        return  # pickled objects: np.load refuses them as such
+        return None  # pickled objects: np.load refuses them as such
     need = math.prod(shape) * dtype.itemsize
     have = os.fstat(f.fileno()).st_size - f.tell()
     if need > have:
         raise ValueError(f"its header declares shape {list(shape)} of {dtype} ({need} bytes), but the file holds"
                          f" {have} bytes of data (truncated or corrupt)")
+    return shape, dtype
 
 
-def _feature_problem(array: np.ndarray, dim: Optional[int]) -> Optional[str]:
-    if array.ndim != 2:
-        return f"expected a [T, D] array, got shape {list(array.shape)}"
-    if array.shape[0] == 0:
+def _feature_problem(shape: Sequence[int], dtype: np.dtype, dim: Optional[int]) -> Optional[str]:
+    """Why an array of this shape and dtype (an .npy header's, before loading) is no [T, D] features."""
+    if len(shape) != 2:
+        return f"expected a [T, D] array, got shape {list(shape)}"
+    if shape[0] == 0:
         return "zero-frame feature array"
-    if array.shape[1] == 0:
+    if shape[1] == 0:
         return "zero-width feature array ([T, 0])"
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        return f"non-real dtype {array.dtype}"
-    if dim is not None and array.shape[1] != dim:
-        return f"feature dimension {array.shape[1]} != {dim} of the other videos"
+    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        return f"non-real dtype {dtype}"
+    if dim is not None and shape[1] != dim:
+        return f"feature dimension {shape[1]} != {dim} of most videos"
     return None
 
 
@@ -366,21 +373,31 @@ def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate
                     feature_dim: Optional[int] = None, pipeline: Optional[beam.Pipeline] = None,
                     vocabulary_dir: Optional[str] = None) -> Dict[str, int]:
     """Pre-extracted ``.npy`` [T, D] features (the manifest's ``video`` column) at ``feature_rate``
-    features/second -> the same SequenceExamples. ``feature_dim`` defaults to the first readable
-    file's D; arrays of another D are rejected."""
+    features/second -> the same SequenceExamples. ``feature_dim`` defaults to the D most of the files'
+    headers declare (ties: the first file's); arrays of another D are rejected."""
     if feature_rate <= 0:
         raise UserError(f"feature_rate must be > 0 features/second, got {feature_rate}")
     rows = _manifest(manifest, ratios)
     vocabulary = vocabulary_for(rows, labels, taxonomy)
     if feature_dim is None:
-        feature_dim = next((d for d in map(_npy_dim, (r.uri for r in rows.rows)) if d is not None), None)
+        feature_dim = _common_dim(rows.rows)
     pipeline = pipeline or runners.make_pipeline(beam_args)  # a bad runner flag fails before the output is touched
     prepare_output(output, vocabulary, vocabulary_dir)
     return run(pipeline, rows, output, ImportFeatures(vocabulary, feature_rate, feature_dim))
 
 
+def _common_dim(rows: Sequence[mf.VideoRow]) -> Optional[int]:
+    """The D most ``.npy`` headers of the rows declare, among those of usable [T, D] arrays (ties: the
+    first row's); None if none is. Why not the first file's: one failed extraction saved as
+    ``np.zeros((0, 0))``, or one stray file of another D, first in the manifest had every good file
+    rejected for its D."""
+    dims = [d for d in map(_npy_dim, (r.uri for r in rows)) if d is not None]
+    counts = collections.Counter(dims)
+    return max(counts, key=lambda d: (counts[d], -dims.index(d))) if dims else None
+
+
 def _npy_dim(uri: str) -> Optional[int]:
-    """D of a [T, D] ``.npy`` file from its header alone; None if unreadable."""
+    """D of a usable [T, D] ``.npy`` file from its header alone; None if unreadable or not one."""
     import tensorflow as tf
 
     fmt = np.lib.format
@@ -388,10 +405,10 @@ def _npy_dim(uri: str) -> Optional[int]:
         with tf.io.gfile.GFile(uri, "rb") as f:
             version = fmt.read_magic(f)
             read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape = read(f)[0]
+            shape, _, dtype = read(f)
     except Exception:  # noqa: BLE001 -- that file is rejected later with its own reason
         return None
-    return int(shape[1]) if len(shape) == 2 else None
+    return None if _feature_problem(shape, dtype, None) else int(shape[1])
 
 
 def read_records(output: str, split: str) -> List[VideoRecord]:
