@@ -115,7 +115,7 @@ def _walk_local(top: str) -> Iterator[Tuple[str, List[str], List[str]]]:
             raise UserError(f"{folder} links to {real}, which holds {top}: it would read everything there")
         seen.add(real)
         dirs.sort()
-        yield folder, dirs, names
+        yield folder, dirs, sorted(names)
 
 
 def read_bytes(uri: str) -> bytes:
