@@ -225,3 +225,13 @@ def test_images_without_a_local_file_are_counted_per_class(tmp_path):
     assert found == {"A:x": {"kept": [str(tmp_path / "a.jpg")], "dropped": []}, "A:y": {"kept": [], "dropped": []}}
     assert notes == ["4 filtered images have no local file (URL or moved) and are not shown nor counted in the"
                      " per-class 'shown' figures: A:y 3, A:x 1"]
+
+
+def test_a_kept_record_holds_no_view_of_its_features():
+    """``features[:0]`` is a view: the report kept every test video's whole features alive."""
+    from schemas.records import VideoRecord
+
+    video = VideoRecord("v", "A:b", 0, np.ones((50, 8), np.float32), np.arange(50, dtype=np.float32), 1.0, 50.0)
+    kept = collect._without_features(video)
+    assert kept.features.shape == (0, 8) and kept.features.base is None and kept.video_id == "v"
+

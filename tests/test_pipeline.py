@@ -239,6 +239,23 @@ def test_the_report_finds_one_lineage_in_a_real_run(demo_run):
     assert {k: getattr(found, k).uri for k in expected} == {k: _latest_output(root, *v) for k, v in expected.items()}
 
 
+def test_the_report_s_timelines_hold_no_view_of_a_video_s_outputs(demo_run):
+    """Each timeline kept its label's column as a view of the video's whole [T, N] evidence: every
+    shown video's evidence for every class stayed in memory."""
+    from laf import run_store
+    from laf.evaluate import evaluation as ev
+    from laf.report import collect
+    from laf.report.page import ReportData
+    from laf.serve.localize import model_vocabulary
+
+    found = collect.sources(run_store.open_store(demo_run["summary"]["pipeline_root"]))
+    data = ReportData(metrics={})
+    labels = model_vocabulary(run_store.serving_dir(found.model.uri)).labels
+    collect._localization(data, found.model.uri, found.examples.uri, labels, ev.LocalizeConfig(), 4)
+    assert len(data.timelines) == 4 and data.class_ap
+    assert all(t.true_probability.base is None and t.timestamps.base is None for t in data.timelines)
+
+
 def _artifact_contents(run, component, key):
     """{relative path: contents} of an output artifact: the list of records of a TFRecord file, the
     bytes of any other file, with the run's output folder written as ``<out>`` (records name their

@@ -146,20 +146,19 @@ def _localize_settings(eval_config, store, model, notes: List[str]):
 
 def _predict(model_uri: str, records: Iterable, batch_size: int = 8):
     """Per video, in order, (probabilities [T, N], timestamps [T], actionness [T] or None) from the
-    serving signature, ``batch_size`` records at a time (a whole test split's features need not fit
-    in memory); timestamps as the TFMA metrics take them: the ``timestamps`` output if the model has
-    one, else ``i / fps``."""
+    serving signature, up to ``batch_size`` records and :data:`batches.FRAME_SLOTS` padded frames at a
+    time (a whole test split's features need not fit in memory, nor 8 videos padded to a 6-hour one);
+    timestamps as the TFMA metrics take them: the ``timestamps`` output if the model has one, else
+    ``i / fps``."""
     import tensorflow as tf
+
+    from laf.evaluate import batches
 
     serving_dir = run_store.serving_dir(model_uri)
     if not tf.io.gfile.exists(serving_dir):
         raise UserError(f"{serving_dir} not found: the Model artifact has no serving export")
     fn = tf.saved_model.load(serving_dir).signatures["serving_default"]
-    records = iter(records)
-    while True:
-        batch = list(itertools.islice(records, batch_size))
-        if not batch:
-            return
+    for batch in batches.groups(records, lambda record: len(record.timestamps), batch_size):
         result = fn(examples=tf.constant([r.serialize() for r in batch]))
         probs, counts = result["probabilities"].numpy(), result["num_frames"].numpy()
         stamps = result["timestamps"].numpy() if "timestamps" in result else None
@@ -190,6 +189,12 @@ def _shown(videos, count: int) -> List[int]:
     return (first + [i for i in order if i not in first])[:count]
 
 
+def _without_features(video):
+    """The record with a [0, D] array of its own as features. Why not ``features[:0]``: a view, which
+    keeps the whole array alive (every test video's features, 110 MB for a 6-hour one)."""
+    return dataclasses.replace(video, features=np.zeros((0, video.features.shape[1]), np.float32))
+
+
 def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: Sequence[str], config,
                   max_videos: int, protocol: str = "activitynet") -> None:
     """Per-class AP (by the Evaluator's ``protocol``) and PR curves (ActivityNet's matching) at tIoU 0.5
@@ -202,7 +207,7 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
 
     def kept_without_features():
         for video in _test_videos(examples_uri):
-            videos.append(dataclasses.replace(video, features=video.features[:0]))
+            videos.append(_without_features(video))
             yield video
 
     records = kept_without_features()
@@ -213,7 +218,7 @@ def _localization(data: ReportData, model_uri: str, examples_uri: str, labels: S
     detections, curves = [], []
     for i, (p, t, a) in enumerate(_predict(model_uri, itertools.chain([first], records))):
         detections.append(ev.localize(videos[i].video_id, p, t, labels, config, videos[i].duration, actionness=a))
-        curves.append((t, ev.class_evidence(p, a)[:, videos[i].label_index]))
+        curves.append((t, ev.class_evidence(p, a)[:, videos[i].label_index].copy()))  # not a view of [T, N]
     gt, found = ev.annotated_only({v.video_id: v.segments for v in videos}, [d for ds in detections for d in ds])
     ambiguous = {v.video_id: list(v.ambiguous) for v in videos if v.ambiguous}
     per_class = thumos14.by_protocol(protocol)(gt, found, [0.5], ambiguous).ap
