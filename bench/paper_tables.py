@@ -337,6 +337,8 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     unknown = sorted(set(methods) - set(METHODS))
     if len(seeds) < 1 or not methods or unknown:
         parser.error(f"need seeds and known methods (unknown: {unknown})")
+    if args.plot and not args.plot.lower().endswith(".png"):  # an SVG or PDF would carry the day's date
+        parser.error(f"--plot: a .png file, got {args.plot}")
     if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
         parser.error(f"--plot: no folder {os.path.dirname(os.path.abspath(args.plot))}")
     demo = None
@@ -392,7 +394,6 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     if args.plot:
         from laf.report.page import profile_figure
 
-        # PNG whatever the name says: an SVG or PDF would carry the day's date, and differ on every rerun
         profile_figure(profiles).savefig(args.plot, format="png", dpi=100, bbox_inches="tight")
         print(f"per-frame profiles: {args.plot}", flush=True)
     print(strict_json.dumps({"results": results, "image_filter": image, "seeds": seeds,

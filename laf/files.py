@@ -47,6 +47,18 @@ def wire_text(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def absolute(path: str) -> str:
+    """A local path made absolute without normalising it (``//`` and ``..`` kept: ``..`` after a link
+    is the OS's to resolve, and an absolute path stays what it was); a remote URI as it is. Why: a
+    relative path whose first folder holds a colon ("crawl-2024-05-01T10:00/...") reads as a URI."""
+    if is_remote(path):
+        return path
+    path = local(path)
+    if os.path.isabs(path):
+        return path
+    return os.getcwd() if path in ("", ".") else os.path.join(os.getcwd(), path)
+
+
 def shown(path: str) -> str:
     """A local path made absolute; a remote URI (gs://) as it is (abspath would make it a local path)."""
     return path if is_remote(path) else os.path.abspath(local(path))

@@ -24,6 +24,7 @@ from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.runners import beam_flags, check_dask_timeout, names_dask
 from laf.transfer.thresholds import check_something_kept
+from schemas import MIN_FPS
 from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
 
 OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
@@ -170,7 +171,6 @@ class BeamConfig:
 MAX_SEED = 2 ** 32 - 1
 MAX_INT = 2 ** 63 - 1
 MAX_PIPELINE_NAME = 63  # TFX refuses longer names
-MIN_FPS = 0.0001        # the video schema's float_domain for fps: a lower rate failed validation after ingestion
 
 
 @dataclasses.dataclass
@@ -306,8 +306,9 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
                        ("data.max_video_bytes", cfg.data.max_video_bytes),
                        ("data.max_video_seconds", cfg.data.max_video_seconds)]:
         _positive(key, value)
-    if cfg.features.fps < MIN_FPS:
-        raise UserError(f"features.fps must be >= {MIN_FPS:g} (a frame per {1 / MIN_FPS:g} s), got {cfg.features.fps!r}")
+    if cfg.features.fps < MIN_FPS:  # refused here, not by ExampleValidator after the whole ingestion
+        raise UserError(f"features.fps must be >= {MIN_FPS:g} (a frame per {1 / MIN_FPS:g} s),"
+                        f" got {cfg.features.fps!r}")
     for key, seed in [("domain_transfer.seed", dt.seed), ("trainer.seed", tr.seed)]:
         if not 0 <= seed <= MAX_SEED:  # NumPy's range, which Keras seeds; refused late, after ingestion
             raise UserError(f"{key} must be an integer in [0, 2**32 - 1], got {seed!r}")

@@ -10,6 +10,7 @@ import os as _os
 SCHEMA_DIR = _os.path.dirname(_os.path.abspath(__file__))
 VIDEO_SCHEMA = _os.path.join(SCHEMA_DIR, "video_schema.pbtxt")  # TFMD schema, video SequenceExample
 IMAGE_SCHEMA = _os.path.join(SCHEMA_DIR, "image_schema.pbtxt")  # TFMD schema, image Example
+MIN_FPS = 0.0001  # VIDEO_SCHEMA's float_domain for fps: a lower rate would fail validation after the whole ingestion
 
 
 def digest(*paths: str) -> str:

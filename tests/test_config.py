@@ -376,5 +376,5 @@ def test_the_fps_floor_is_the_video_schema_s():
 
     with open(schemas.VIDEO_SCHEMA) as f:
         [fps] = [f for f in text_format.Parse(f.read(), schema_pb2.Schema()).feature if f.name == "fps"]
-    assert fps.float_domain.min == pytest.approx(config.MIN_FPS)
+    assert fps.float_domain.min == pytest.approx(schemas.MIN_FPS)
 

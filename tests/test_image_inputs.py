@@ -29,16 +29,23 @@ def test_a_manifest_s_type_is_read_from_its_extension_in_any_case(tmp_path):
 
 
 def test_a_relative_folder_with_a_colon_lists_paths_not_uris(tmp_path, monkeypatch):
-    """`laf extract images --root crawl-2024-05-01T10:00:00`: its images' sources started like a URI
-    scheme ("crawl-2024-05-01t10:"), and ingestion refused every one."""
+    """`laf extract images --root crawl-2024-05-01T10:00:00` (or a manifest there): its images' sources
+    started like a URI scheme ("crawl-2024-05-01t10:"), and ingestion refused every one. An absolute
+    root stays as written (its records' sources and the run's cache key unchanged)."""
     from laf.ingest import images
 
     (tmp_path / "crawl-2024-05-01T10:00:00" / "Tennis:Serve").mkdir(parents=True)
     (tmp_path / "crawl-2024-05-01T10:00:00" / "Tennis:Serve" / "a.jpg").write_bytes(b"")
+    (tmp_path / "lists-10:00").mkdir()
+    (tmp_path / "lists-10:00" / "list.csv").write_text("Tennis:Serve,a.jpg\n")
     monkeypatch.chdir(tmp_path)
-    [item] = image_inputs.list_inputs("crawl-2024-05-01T10:00:00")
-    assert item == image_inputs.ImageItem("Tennis:Serve", f"{tmp_path}/crawl-2024-05-01T10:00:00/Tennis:Serve/a.jpg")
-    images.check_source(item.source)  # a path, not a refused scheme
+    expected = image_inputs.ImageItem("Tennis:Serve", f"{tmp_path}/crawl-2024-05-01T10:00:00/Tennis:Serve/a.jpg")
+    assert image_inputs.list_inputs("crawl-2024-05-01T10:00:00") == [expected]
+    [listed] = image_inputs.list_inputs("lists-10:00/list.csv")  # a manifest in such a folder too
+    assert listed == image_inputs.ImageItem("Tennis:Serve", f"{tmp_path}/lists-10:00/a.jpg")
+    for item in (expected, listed):
+        images.check_source(item.source)  # a path, not a refused scheme
+    assert image_inputs.list_inputs(f"{tmp_path}//crawl-2024-05-01T10:00:00")[0].source.startswith(f"{tmp_path}//")
 
 
 def test_relative_paths_with_a_colon_are_paths_and_schemes_stay_uris(tmp_path):

@@ -64,6 +64,13 @@ def test_a_pipeline_root_without_a_run_is_a_user_error_exit_2_and_a_json_line(tm
     assert last_json(capsys.readouterr().out) == {"bench": "paper_tables", "error": f"no finished run at {tmp_path}: {tmp_path}/metadata.sqlite not found"}
 
 
+def test_a_plot_other_than_png_is_a_usage_error(tmp_path, capsys):
+    """An SVG or PDF carries the day's date: the bench's outputs would differ on every rerun."""
+    with pytest.raises(SystemExit) as exited:
+        paper_tables.main(["--plot", str(tmp_path / "profiles.svg"), "--demo-output", "never-made"])
+    assert exited.value.code == 2 and "--plot: a .png file" in capsys.readouterr().err
+
+
 def test_bad_demo_run_settings_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exited:
         paper_tables.main(["--looks", "-1", "--demo-output", "never-made"])

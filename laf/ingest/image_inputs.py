@@ -71,7 +71,7 @@ def _utf8(name: str) -> bool:
 def read_manifest(path: str) -> List[ImageItem]:
     """Rows of an image manifest; raises ``UserError`` naming the file and line."""
     text = files.read_text(path, "image manifest")
-    base = path.rsplit("/", 1)[0] if "/" in path else "."
+    base = files.absolute(path.rsplit("/", 1)[0] if "/" in path else ".")  # a colon in a relative one: a URI
     items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
     if not items:
         raise UserError(f"{path}: the manifest lists no images")
@@ -137,7 +137,7 @@ def list_inputs(root: str, vocabulary: Optional[Vocabulary] = None) -> List[Imag
     """A folder tree or a manifest file. A local folder's images are listed by absolute path: a relative
     one whose first folder holds a colon ("crawl-2024-05-01T10:00/...") read as a URI scheme, refused."""
     if files.isdir(root):
-        return list_folder(files.shown(root), vocabulary)
+        return list_folder(files.absolute(root), vocabulary)
     if not files.exists(root):
         raise UserError(f"image root {root} does not exist (want a folder tree or a manifest)")
     return read_manifest(root)

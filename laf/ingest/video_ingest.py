@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -24,14 +25,14 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 import apache_beam as beam
 import numpy as np
 
-from laf import tfrecords
+from laf import files, tfrecords
 from laf.errors import UserError
 from laf.ingest import manifest as mf
 from laf.ingest import rejects, runners, sorted_files
 from laf.ingest.backbones import BackboneConfig, shared_model
 from laf.progress import LOG as PROGRESS
 from laf.progress import count
-from schemas import names
+from schemas import MIN_FPS, names
 from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
 
@@ -223,14 +224,11 @@ class ImportFeatures(beam.DoFn):
 
     def _import(self, row: mf.VideoRow) -> Union[VideoRecord, rejects.Rejected]:
         try:
+            header = _header(row.uri)  # before copying or loading: a frames dump [T, H, W, 3] of many GB failed
+            problem = header and _feature_problem(*header, self._dim)  # the run (MemoryError)
+            if problem:
+                return rejects.Rejected(row.uri, "validate", problem)
             with mf.local_path(row.uri) as path, open(path, "rb") as f:
-                head = f.read(len(NPY_MAGIC))
-                _check_magic(head)
-                header = _check_declared_size(f) if head == NPY_MAGIC else None  # an .npz: refused after np.load
-                problem = header and _feature_problem(*header, self._dim)
-                if problem:  # before loading: a frames dump [T, H, W, 3] of many GB failed the run (MemoryError)
-                    return rejects.Rejected(row.uri, "validate", problem)
-                f.seek(0)
                 array = np.load(f, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
                     array.close()
@@ -261,12 +259,28 @@ def _check_magic(head: bytes) -> None:
         raise ValueError(f"the file does not start with the .npy format's magic bytes (it starts {head!r})")
 
 
-def _check_declared_size(f) -> Optional[Tuple[Tuple[int, ...], np.dtype]]:
-    """The (shape, dtype) an .npy header declares, refused if the file cannot hold that much data;
-    None where ``np.load`` will name the problem (another format version, pickled objects).
-    Why: NumPy allocates what an .npy header declares before reading, so a corrupt header (shape
-    (2**40, 8)) raised MemoryError, which is the machine's fault and failed the whole run."""
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+def _header(uri: str) -> Optional[Tuple[Tuple[int, ...], np.dtype]]:
+    """The (shape, dtype) the .npy file at ``uri`` (local or ``gs://``) declares, read from its header
+    alone; None for an .npz archive (refused after ``np.load``) or what ``np.load`` will name itself."""
+    if files.is_remote(uri):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(uri, "rb") as f:
+            return _read_header(f, tf.io.gfile.stat(uri).length)
+    with open(files.local(uri), "rb") as f:
+        return _read_header(f, os.fstat(f.fileno()).st_size)
+
+
+def _read_header(f, size: int) -> Optional[Tuple[Tuple[int, ...], np.dtype]]:
+    """:func:`_header` of an open file of ``size`` bytes, refused if the file cannot hold the data it
+    declares. Why: NumPy allocates what an .npy header declares before reading, so a corrupt header
+    (shape (2**40, 8)) raised MemoryError, which is the machine's fault and failed the whole run."""
+    head = f.read(len(NPY_MAGIC))
+    _check_magic(head)
+    if head != NPY_MAGIC:
+        return None  # an .npz archive
+    read_2_0 = np.lib.format.read_array_header_2_0  # version 3.0 differs only in the header's text encoding
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): read_2_0, (3, 0): read_2_0}
     version = tuple(f.read(2))  # after the magic bytes
     if version not in readers:
         return None  # np.load names the version it cannot read
@@ -274,7 +288,7 @@ def _check_declared_size(f) -> Optional[Tuple[Tuple[int, ...], np.dtype]]:
     if dtype.hasobject:
         return None  # pickled objects: np.load refuses them as such
     need = math.prod(shape) * dtype.itemsize
-    have = os.fstat(f.fileno()).st_size - f.tell()
+    have = size - f.tell()
     if need > have:
         raise ValueError(f"its header declares shape {list(shape)} of {dtype} ({need} bytes), but the file holds"
                          f" {have} bytes of data (truncated or corrupt)")
@@ -292,7 +306,7 @@ def _feature_problem(shape: Sequence[int], dtype: np.dtype, dim: Optional[int]) 
     if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         return f"non-real dtype {dtype}"
     if dim is not None and shape[1] != dim:
-        return f"feature dimension {shape[1]} != {dim} of most videos"
+        return f"feature dimension {shape[1]}, not the run's {dim}"
     return None
 
 
@@ -359,8 +373,8 @@ def extract_videos(manifest: Union[str, mf.Manifest], output: str, backbone: Bac
     rows = _manifest(manifest, ratios)
     vocabulary = vocabulary_for(rows, labels, taxonomy)
     options = dataclasses.replace(options or VideoOptions(), fps=fps)
-    if fps <= 0 or options.batch_size < 1:
-        raise UserError(f"fps must be > 0 and batch_size >= 1 (got {fps}, {options.batch_size})")
+    if not fps >= MIN_FPS or options.batch_size < 1:
+        raise UserError(f"fps must be >= {MIN_FPS:g} and batch_size >= 1 (got {fps}, {options.batch_size})")
     pipeline = pipeline or runners.make_pipeline(beam_args)  # a bad runner flag fails before the output is touched
     prepare_output(output, vocabulary, vocabulary_dir)
     dofn = ExtractVideoFeatures(backbone, vocabulary, options, total=len(rows.rows))
@@ -375,8 +389,8 @@ def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate
     """Pre-extracted ``.npy`` [T, D] features (the manifest's ``video`` column) at ``feature_rate``
     features/second -> the same SequenceExamples. ``feature_dim`` defaults to the D most of the files'
     headers declare (ties: the first file's); arrays of another D are rejected."""
-    if feature_rate <= 0:
-        raise UserError(f"feature_rate must be > 0 features/second, got {feature_rate}")
+    if not feature_rate >= MIN_FPS:  # the records' fps: the schema's floor
+        raise UserError(f"feature_rate must be >= {MIN_FPS:g} features/second, got {feature_rate}")
     rows = _manifest(manifest, ratios)
     vocabulary = vocabulary_for(rows, labels, taxonomy)
     if feature_dim is None:
@@ -386,29 +400,27 @@ def import_features(manifest: Union[str, mf.Manifest], output: str, feature_rate
     return run(pipeline, rows, output, ImportFeatures(vocabulary, feature_rate, feature_dim))
 
 
+DIM_SAMPLE = 64  # usable headers that decide the default D (each is a read, serial, maybe remote)
+
+
 def _common_dim(rows: Sequence[mf.VideoRow]) -> Optional[int]:
-    """The D most ``.npy`` headers of the rows declare, among those of usable [T, D] arrays (ties: the
-    first row's); None if none is. Why not the first file's: one failed extraction saved as
-    ``np.zeros((0, 0))``, or one stray file of another D, first in the manifest had every good file
+    """The D most of the first :data:`DIM_SAMPLE` usable [T, D] ``.npy`` headers of the rows declare
+    (ties: the first's); None if none is usable. Why not the first file's: one failed extraction saved
+    as ``np.zeros((0, 0))``, or one stray file of another D, first in the manifest had every good file
     rejected for its D."""
-    dims = [d for d in map(_npy_dim, (r.uri for r in rows)) if d is not None]
+    usable = (d for d in map(_npy_dim, (r.uri for r in rows)) if d is not None)
+    dims = list(itertools.islice(usable, DIM_SAMPLE))
     counts = collections.Counter(dims)
     return max(counts, key=lambda d: (counts[d], -dims.index(d))) if dims else None
 
 
 def _npy_dim(uri: str) -> Optional[int]:
     """D of a usable [T, D] ``.npy`` file from its header alone; None if unreadable or not one."""
-    import tensorflow as tf
-
-    fmt = np.lib.format
     try:
-        with tf.io.gfile.GFile(uri, "rb") as f:
-            version = fmt.read_magic(f)
-            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, dtype = read(f)
+        header = _header(uri)
     except Exception:  # noqa: BLE001 -- that file is rejected later with its own reason
         return None
-    return None if _feature_problem(shape, dtype, None) else int(shape[1])
+    return None if header is None or _feature_problem(*header, None) else int(header[0][1])
 
 
 def read_records(output: str, split: str) -> List[VideoRecord]:

@@ -50,6 +50,10 @@ class NoVideoError(SourceError):
     """The source opened but holds no video track (an audio stream, a wrong URL or track)."""
 
 
+NO_VIDEO_RETRIES = 3  # reopenings of a source that never had video: an RTMP/FLV publisher may probe as audio
+# only while its encoder starts; a wrong URL then ends in seconds, not never (max_attempts 0)
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceOptions:
     open_timeout: float = 10.0      # seconds to open (connect, probe) the source
@@ -169,7 +173,7 @@ class LiveSource:
         """Every decoded frame in presentation order, across restarts and reconnects; ends when a
         file or stdin ends (or a network source ends with reconnecting off), or when ``stop`` is set
         while it waits to reconnect (its reader left; a source that stays down yields nothing more)."""
-        failures = 0
+        failures, no_video = 0, 0
         while stop is None or not stop.is_set():
             delivered = False
             try:
@@ -183,8 +187,10 @@ class LiveSource:
             except SourceError as e:  # cannot open: for a network source, retried like a broken one
                 if not (self.options.reconnect and is_network(self.source)):
                     raise
-                if isinstance(e, NoVideoError) and self._last is None:  # never a video: the wrong source, not
-                    raise  # a break (one that gave frames before may come back with them, and is retried)
+                if isinstance(e, NoVideoError) and self._last is None:  # never a video: the wrong source, not a
+                    no_video += 1  # break (one that gave frames before may come back with them: retried as one)
+                    if no_video > NO_VIDEO_RETRIES:
+                        raise NoVideoError(f"{e}, in {no_video} connections") from None
                 ended, reason = False, str(e)
             if delivered:  # a connection that gave frames worked: count failures afresh
                 failures = 0
@@ -266,8 +272,9 @@ class LiveSource:
 
     def _say_no_keyframe(self, span: float) -> None:
         """Says once per source, after ``span`` >= :data:`KEYFRAME_WAIT` seconds of a connection's pictures
-        skipped before its first keyframe, why nothing comes out (not again at each reconnect). Why: a source whose encoder seldom or never
-        sends a keyframe (a long interval, intra refresh) gave no frames and no word while it played."""
+        skipped before its first keyframe, why nothing comes out (not again at each reconnect). Why: a
+        source whose encoder seldom or never sends a keyframe (a long interval, intra refresh) gave no
+        frames and no word while it played."""
         if span >= KEYFRAME_WAIT and not self._said_keyframe:
             self._said_keyframe = True
             print(f"stream: no keyframe in {span:.0f} s of {self.source}'s pictures, and none decodes before one"
