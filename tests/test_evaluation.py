@@ -486,3 +486,26 @@ def test_annotated_only_keeps_the_videos_with_segments_and_their_detections():
     kept, detections = ev.annotated_only(gt, found)
     assert kept == {"a": gt["a"]} and detections == found[:1]
     assert ev.average_precision(gt, found, [0.5]).mAP[0] < 1.0 == ev.average_precision(kept, detections, [0.5]).mAP[0]
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.3, 1.0])
+def test_nms_class_by_class_keeps_what_the_all_classes_loop_keeps(overlap):
+    """The loop over all classes costs O(classes x T^2) (a 6-hour video: tens of minutes per model);
+    long videos go class by class. Both must keep the same windows at the same steps: ties in score
+    (rounded scores), non-finite scores, windows of several lengths, repeated frame times."""
+    rng = np.random.default_rng(int(overlap * 10))
+    for trial in range(40):
+        steps = int(rng.integers(1, 90)) if trial else 1500  # the last: beyond BY_CLASS_WINDOWS windows
+        config = LocalizeConfig(window=int(rng.integers(2, 12)), scales=(0.4, 1.0, 1.6),
+                                stride=int(rng.integers(1, 3)) if trial else 1)
+        times = np.cumsum(rng.choice([0.0, 0.5, 1.0], steps, p=[0.1, 0.3, 0.6]))  # a repeated time now and then
+        starts, width = ev.all_windows(steps, config)
+        frame_start, frame_end = ev.frame_bounds(times)
+        win_start, win_end = frame_start[starts], frame_end[starts + width - 1]
+        scores = rng.random((2 if trial == 0 else 5, len(starts))).round(int(rng.integers(1, 4)))
+        scores[rng.random(scores.shape) < 0.05] = np.nan
+        scores[0, rng.random(len(starts)) < 0.02] = np.inf
+        expected = ev.greedy_nms_all_classes(win_start, win_end, scores, overlap)
+        np.testing.assert_array_equal(ev.greedy_nms_by_class(win_start, win_end, scores, overlap), expected)
+        np.testing.assert_array_equal(ev.greedy_nms(win_start, win_end, scores, overlap), expected)
+        assert (len(starts) > ev.BY_CLASS_WINDOWS) == (trial == 0)
