@@ -492,7 +492,8 @@ def test_annotated_only_keeps_the_videos_with_segments_and_their_detections():
 def test_nms_class_by_class_keeps_what_the_all_classes_loop_keeps(overlap):
     """The loop over all classes costs O(classes x T^2) (a 6-hour video: tens of minutes per model);
     long videos go class by class. Both must keep the same windows at the same steps: ties in score
-    (rounded scores), non-finite scores, windows of several lengths, repeated frame times."""
+    (rounded scores), non-finite scores, windows of several lengths and long runs among them, repeated
+    frame times."""
     rng = np.random.default_rng(int(overlap * 10))
     for trial in range(40):
         steps = int(rng.integers(1, 90)) if trial else 1500  # the last: beyond BY_CLASS_WINDOWS windows
@@ -500,6 +501,9 @@ def test_nms_class_by_class_keeps_what_the_all_classes_loop_keeps(overlap):
                                 stride=int(rng.integers(1, 3)) if trial else 1)
         times = np.cumsum(rng.choice([0.0, 0.5, 1.0], steps, p=[0.1, 0.3, 0.6]))  # a repeated time now and then
         starts, width = ev.all_windows(steps, config)
+        runs = rng.integers(0, steps, (3, 2))  # a few long candidates, as evidence runs are
+        starts = np.concatenate([starts, runs.min(1)])
+        width = np.concatenate([width, np.maximum(runs.max(1) - runs.min(1), 1)])
         frame_start, frame_end = ev.frame_bounds(times)
         win_start, win_end = frame_start[starts], frame_end[starts + width - 1]
         scores = rng.random((2 if trial == 0 else 5, len(starts))).round(int(rng.integers(1, 4)))

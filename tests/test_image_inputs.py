@@ -48,6 +48,16 @@ def test_a_relative_folder_with_a_colon_lists_paths_not_uris(tmp_path, monkeypat
     assert image_inputs.list_inputs(f"{tmp_path}//crawl-2024-05-01T10:00:00")[0].source.startswith(f"{tmp_path}//")
 
 
+def test_a_manifest_at_the_root_names_images_there(tmp_path, monkeypatch):
+    """A manifest mounted at /list.csv (a container): its folder is "/", not the working directory."""
+    from laf import files
+
+    monkeypatch.setattr(files, "read_text", lambda path, what: "Tennis:Serve,a.jpg\n")
+    monkeypatch.chdir(tmp_path)
+    assert [i.source for i in image_inputs.read_manifest("/list.csv")] == ["/a.jpg"]
+    assert [i.source for i in image_inputs.read_manifest("file:///list.csv")] == ["/a.jpg"]
+
+
 def test_relative_paths_with_a_colon_are_paths_and_schemes_stay_uris(tmp_path):
     """A label folder "Tennis:Serve/a.jpg" is relative to the manifest; "data:..." and "file:..." stay
     as written, for ingestion to refuse their scheme."""

@@ -322,6 +322,11 @@ def test_a_failed_first_file_or_a_frames_dump_is_rejected_alone(tmp_path, monkey
                        "frames.npy": "expected a [T, D] array, got shape [2, 8, 8, 3]"}
 
 
+def test_a_header_with_a_negative_size_is_no_feature_array():
+    """A corrupt header's (2, -8) passed as a [T, D] array and voted D = -8 for the run."""
+    assert vi._feature_problem((2, -8), np.dtype("<f4"), None) == "expected a [T, D] array, got shape [2, -8]"
+
+
 def test_records_of_label_ordered_ids_are_not_stored_by_label(tmp_path):
     """Ids that follow the labels (as UCF's and THUMOS' do) must not give a file in label order: the
     trainer's and domain transfer's shuffle buffers are smaller than a large split."""

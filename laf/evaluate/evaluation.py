@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -332,6 +333,7 @@ def greedy_nms(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap
     without a score. Beyond :data:`BY_CLASS_WINDOWS` windows the same result is computed class by
     class (:func:`greedy_nms_by_class`), in time that grows with the video's length, not its square.
     """
+    starts, ends, scores = (np.asarray(a, np.float64) for a in (starts, ends, scores))
     if scores.shape[1] > BY_CLASS_WINDOWS:
         return greedy_nms_by_class(starts, ends, scores, overlap)
     return greedy_nms_all_classes(starts, ends, scores, overlap)
@@ -443,29 +445,49 @@ BY_CLASS_WINDOWS = 4096  # windows beyond which greedy_nms goes class by class (
 def greedy_nms_by_class(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarray:
     """:func:`greedy_nms`'s result computed one class at a time: its windows in the order that loop
     keeps them (score descending, then earliest), each kept unless a kept window of its class overlaps
-    it by more than ``overlap``; the kept ones found by bisecting their starts. Why: each step of the
+    it by more than ``overlap``. The kept windows are held by length (a power-of-2 bucket each), sorted
+    by start, so a check bisects each bucket for the windows that can reach the candidate: a long
+    evidence run among short windows widens only its own bucket's search. Why: each step of the
     all-classes loop scans every class's windows, and the steps grow with the video, so a video cost
     O(classes x T^2) (a 6-hour one at 1 fps: tens of minutes per model); this costs O(classes x S log S)
     plus the kept windows each check meets. The loop stays for short videos, where it is faster."""
+    scores = np.asarray(scores, np.float64)
     step_of = np.full(scores.shape, -1, np.int64)
-    if not scores.size:
-        return step_of
     start, end = np.asarray(starts, np.float64).tolist(), np.asarray(ends, np.float64).tolist()
-    reach = float(np.max(np.subtract(ends, starts))) + 1.0  # a kept window starting before s - reach ends before s
-    for c, row in enumerate(np.asarray(scores)):
+    for c, row in enumerate(scores):
         finite = np.flatnonzero(np.isfinite(row))
-        kept_starts: List[float] = []  # sorted, with kept[i] the window starting there
-        kept: List[int] = []
+        buckets: Dict[int, _Kept] = {}
+        kept = 0
         for w in finite[np.lexsort((finite, -row[finite]))].tolist():
             s, e = start[w], end[w]
-            lo = bisect.bisect_left(kept_starts, s - reach - 1e-9 * abs(s))
-            if any(_tiou(start[k], end[k], s, e) > overlap for k in kept[lo:bisect.bisect_left(kept_starts, e)]):
+            if any(b.overlaps(s, e, overlap, start, end) for b in buckets.values()):
                 continue
-            at = bisect.bisect_right(kept_starts, s)
-            kept_starts.insert(at, s)
-            kept.insert(at, w)
-            step_of[c, w] = len(kept) - 1
+            buckets.setdefault(math.frexp(max(e - s, 0.0))[1], _Kept()).add(w, s, e - s)
+            step_of[c, w] = kept
+            kept += 1
     return step_of
+
+
+class _Kept:
+    """Kept windows of one length bucket, sorted by start, and the longest of them."""
+
+    def __init__(self):
+        self.starts: List[float] = []
+        self.windows: List[int] = []
+        self.reach = 0.0
+
+    def add(self, window: int, start: float, length: float) -> None:
+        at = bisect.bisect_right(self.starts, start)
+        self.starts.insert(at, start)
+        self.windows.insert(at, window)
+        self.reach = max(self.reach, length)
+
+    def overlaps(self, s: float, e: float, overlap: float, start: List[float], end: List[float]) -> bool:
+        """Whether a kept window overlaps [s, e] by more than ``overlap``: only one starting before e
+        and at most ``reach`` (with a margin for rounding) before s can intersect it at all."""
+        lo = bisect.bisect_left(self.starts, s - self.reach - 1e-6 * (abs(s) + self.reach) - 1e-9)
+        hi = bisect.bisect_left(self.starts, e)
+        return any(_tiou(start[k], end[k], s, e) > overlap for k in self.windows[lo:hi])
 
 
 def _tiou(start_a: float, end_a: float, start_b: float, end_b: float) -> float:

@@ -71,7 +71,9 @@ def _utf8(name: str) -> bool:
 def read_manifest(path: str) -> List[ImageItem]:
     """Rows of an image manifest; raises ``UserError`` naming the file and line."""
     text = files.read_text(path, "image manifest")
-    base = files.absolute(path.rsplit("/", 1)[0] if "/" in path else ".")  # a colon in a relative one: a URI
+    # a relative folder made absolute (a colon in it read as a URI scheme); "/list.csv"'s is "" ("/" + name)
+    local = not files.is_remote(path)
+    base = files.absolute(os.path.dirname(files.local(path)) or ".").rstrip("/") if local else path.rsplit("/", 1)[0]
     items = [_item(fields, f"{path}:{line}", base) for line, fields in _rows(path, text)]
     if not items:
         raise UserError(f"{path}: the manifest lists no images")

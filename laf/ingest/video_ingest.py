@@ -297,7 +297,7 @@ def _read_header(f, size: int) -> Optional[Tuple[Tuple[int, ...], np.dtype]]:
 
 def _feature_problem(shape: Sequence[int], dtype: np.dtype, dim: Optional[int]) -> Optional[str]:
     """Why an array of this shape and dtype (an .npy header's, before loading) is no [T, D] features."""
-    if len(shape) != 2:
+    if len(shape) != 2 or min(shape) < 0:  # negative: a corrupt header
         return f"expected a [T, D] array, got shape {list(shape)}"
     if shape[0] == 0:
         return "zero-frame feature array"
