@@ -394,7 +394,7 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
     if args.plot:
         from laf.report.page import profile_figure
 
-        profile_figure(profiles).savefig(args.plot, format="png", dpi=100, bbox_inches="tight")
+        profile_figure(profiles).savefig(args.plot, dpi=100, bbox_inches="tight")
         print(f"per-frame profiles: {args.plot}", flush=True)
     print(strict_json.dumps({"results": results, "image_filter": image, "seeds": seeds,
                       "test_videos": len(records["test"]), "profiles": profiles}))

@@ -356,6 +356,64 @@ def greedy_nms_all_classes(starts: np.ndarray, ends: np.ndarray, scores: np.ndar
     return step_of
 
 
+BY_CLASS_WINDOWS = 4096  # windows beyond which greedy_nms goes class by class (about 20 minutes at 1 fps)
+
+
+def greedy_nms_by_class(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarray:
+    """:func:`greedy_nms`'s result computed one class at a time: its windows in the order that loop
+    keeps them (score descending, then earliest), each kept unless a kept window of its class overlaps
+    it by more than ``overlap``. The kept windows are held by length (a power-of-2 bucket each), sorted
+    by start, so a check bisects each bucket for the windows that can reach the candidate: a long
+    evidence run among short windows widens only its own bucket's search. Why: each step of the
+    all-classes loop scans every class's windows, and the steps grow with the video, so a video cost
+    O(classes x T^2) (a 6-hour one at 1 fps: tens of minutes per model); this costs O(classes x S log S)
+    plus the kept windows each check meets. The loop stays for short videos, where it is faster."""
+    scores = np.asarray(scores, np.float64)
+    step_of = np.full(scores.shape, -1, np.int64)
+    start, end = np.asarray(starts, np.float64).tolist(), np.asarray(ends, np.float64).tolist()
+    for c, row in enumerate(scores):
+        finite = np.flatnonzero(np.isfinite(row))
+        buckets: Dict[int, _Kept] = {}
+        kept = 0
+        for w in finite[np.lexsort((finite, -row[finite]))].tolist():
+            s, e = start[w], end[w]
+            if any(b.overlaps(s, e, overlap, start, end) for b in buckets.values()):
+                continue
+            buckets.setdefault(math.frexp(max(e - s, 0.0))[1], _Kept()).add(w, s, e - s)
+            step_of[c, w] = kept
+            kept += 1
+    return step_of
+
+
+class _Kept:
+    """Kept windows of one length bucket, sorted by start, and the longest of them."""
+
+    def __init__(self):
+        self.starts: List[float] = []
+        self.windows: List[int] = []
+        self.reach = 0.0
+
+    def add(self, window: int, start: float, length: float) -> None:
+        at = bisect.bisect_right(self.starts, start)
+        self.starts.insert(at, start)
+        self.windows.insert(at, window)
+        self.reach = max(self.reach, length)
+
+    def overlaps(self, s: float, e: float, overlap: float, start: List[float], end: List[float]) -> bool:
+        """Whether a kept window overlaps [s, e] by more than ``overlap``: only one starting before e
+        and at most ``reach`` (with a margin for rounding) before s can intersect it at all."""
+        lo = bisect.bisect_left(self.starts, s - self.reach - 1e-6 * (abs(s) + self.reach) - 1e-9)
+        hi = bisect.bisect_left(self.starts, e)
+        return any(_tiou(start[k], end[k], s, e) > overlap for k in self.windows[lo:hi])
+
+
+def _tiou(start_a: float, end_a: float, start_b: float, end_b: float) -> float:
+    """:func:`tiou` of two windows in Python floats, with the same operations (the same bits)."""
+    inter = max(min(end_a, end_b) - max(start_a, start_b), 0.0)
+    union = ((end_a - start_a) + (end_b - start_b)) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def detect(probabilities, timestamps, config: LocalizeConfig = LocalizeConfig(),
            video_end: Optional[float] = None) -> Segments:
     """Sliding-window localization of one video from its per-frame probabilities ``[T, N]``.
@@ -437,64 +495,6 @@ class APResult:
             "average_mAP": self.average_mAP,
             "ap": {c: {k: float(v) for k, v in zip(keys, ap)} for c, ap in self.ap.items()},
         }
-
-
-BY_CLASS_WINDOWS = 4096  # windows beyond which greedy_nms goes class by class (about 20 minutes at 1 fps)
-
-
-def greedy_nms_by_class(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarray:
-    """:func:`greedy_nms`'s result computed one class at a time: its windows in the order that loop
-    keeps them (score descending, then earliest), each kept unless a kept window of its class overlaps
-    it by more than ``overlap``. The kept windows are held by length (a power-of-2 bucket each), sorted
-    by start, so a check bisects each bucket for the windows that can reach the candidate: a long
-    evidence run among short windows widens only its own bucket's search. Why: each step of the
-    all-classes loop scans every class's windows, and the steps grow with the video, so a video cost
-    O(classes x T^2) (a 6-hour one at 1 fps: tens of minutes per model); this costs O(classes x S log S)
-    plus the kept windows each check meets. The loop stays for short videos, where it is faster."""
-    scores = np.asarray(scores, np.float64)
-    step_of = np.full(scores.shape, -1, np.int64)
-    start, end = np.asarray(starts, np.float64).tolist(), np.asarray(ends, np.float64).tolist()
-    for c, row in enumerate(scores):
-        finite = np.flatnonzero(np.isfinite(row))
-        buckets: Dict[int, _Kept] = {}
-        kept = 0
-        for w in finite[np.lexsort((finite, -row[finite]))].tolist():
-            s, e = start[w], end[w]
-            if any(b.overlaps(s, e, overlap, start, end) for b in buckets.values()):
-                continue
-            buckets.setdefault(math.frexp(max(e - s, 0.0))[1], _Kept()).add(w, s, e - s)
-            step_of[c, w] = kept
-            kept += 1
-    return step_of
-
-
-class _Kept:
-    """Kept windows of one length bucket, sorted by start, and the longest of them."""
-
-    def __init__(self):
-        self.starts: List[float] = []
-        self.windows: List[int] = []
-        self.reach = 0.0
-
-    def add(self, window: int, start: float, length: float) -> None:
-        at = bisect.bisect_right(self.starts, start)
-        self.starts.insert(at, start)
-        self.windows.insert(at, window)
-        self.reach = max(self.reach, length)
-
-    def overlaps(self, s: float, e: float, overlap: float, start: List[float], end: List[float]) -> bool:
-        """Whether a kept window overlaps [s, e] by more than ``overlap``: only one starting before e
-        and at most ``reach`` (with a margin for rounding) before s can intersect it at all."""
-        lo = bisect.bisect_left(self.starts, s - self.reach - 1e-6 * (abs(s) + self.reach) - 1e-9)
-        hi = bisect.bisect_left(self.starts, e)
-        return any(_tiou(start[k], end[k], s, e) > overlap for k in self.windows[lo:hi])
-
-
-def _tiou(start_a: float, end_a: float, start_b: float, end_b: float) -> float:
-    """:func:`tiou` of two windows in Python floats, with the same operations (the same bits)."""
-    inter = max(min(end_a, end_b) - max(start_a, start_b), 0.0)
-    union = ((end_a - start_a) + (end_b - start_b)) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _group_members(sorted_keys: np.ndarray, query_keys: np.ndarray):

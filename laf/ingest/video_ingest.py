@@ -237,10 +237,9 @@ class ImportFeatures(beam.DoFn):
             if rejects.machine_fault(e):
                 raise
             return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
-        t = array.shape[0] if array.ndim else 0
+        t = array.shape[0]  # a [T, D] array: its header was checked (what has none, np.load refused)
         # one step of slack: extractors that keep whole snippets drop the video's last partial one
-        problem = _feature_problem(array.shape, array.dtype, self._dim) or _segment_past_end(
-            row, (t + 1) / self._rate, "the features' end, plus one step")
+        problem = _segment_past_end(row, (t + 1) / self._rate, "the features' end, plus one step")
         if problem:
             return rejects.Rejected(row.uri, "validate", problem)
         with np.errstate(over="ignore"):
@@ -410,8 +409,7 @@ def _common_dim(rows: Sequence[mf.VideoRow]) -> Optional[int]:
     rejected for its D."""
     usable = (d for d in map(_npy_dim, (r.uri for r in rows)) if d is not None)
     dims = list(itertools.islice(usable, DIM_SAMPLE))
-    counts = collections.Counter(dims)
-    return max(counts, key=lambda d: (counts[d], -dims.index(d))) if dims else None
+    return collections.Counter(dims).most_common(1)[0][0] if dims else None  # ties: the first seen
 
 
 def _npy_dim(uri: str) -> Optional[int]:
