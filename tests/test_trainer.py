@@ -83,7 +83,7 @@ def by_video(found: dict, videos: list) -> dict:
 
 @pytest.mark.parametrize("buffered", [data.SHUFFLE_VIDEOS, 2 * STREAMS])  # whole split; a window of it
 def test_streams_cover_every_video_once_in_k_step_chunks(examples, buffered, monkeypatch):
-    """Also when the streams' buffers (SHUFFLE_VIDEOS together) hold less than the split."""
+    """Also when the shuffle buffer (SHUFFLE_VIDEOS) holds less than the split."""
     monkeypatch.setattr(data, "SHUFFLE_VIDEOS", buffered)
     root, videos = examples
     found = collect(data.stream_batches(tfrecords.split_dir(root, "train"), D, "uniform", K,
@@ -104,29 +104,73 @@ def test_streams_cover_every_video_once_in_k_step_chunks(examples, buffered, mon
     assert data.num_classes(tfrecords.split_dir(root, "train")) == CLASSES
 
 
-def test_a_split_beyond_the_shuffle_bytes_keeps_a_shard_per_stream(examples, monkeypatch):
-    """Above SHUFFLE_BYTES the streams stop holding the whole split each: every video still comes once
-    per pass, always in the same stream, in a new order every pass."""
+def _video_starts(batches) -> list:
+    """(stream, first frame) of each video, in the order the streams start them."""
+    found = []
+    for inputs, *_ in batches:
+        x = {key: value.numpy() for key, value in inputs.items()}
+        found += [(b, x["features"][b, 0].tobytes()) for b in range(STREAMS) if x["reset"][b] and x["mask"][b, 0]]
+    return found
+
+
+def _read_order(starts: list) -> list:
+    """The videos' first frames in the order they were read: the n-th video of stream b is read n*B + b-th."""
+    seen = collections.Counter()
+    placed = {}
+    for b, first in starts:
+        placed[seen[b] * STREAMS + b] = first
+        seen[b] += 1
+    return [placed[i] for i in sorted(placed)]
+
+
+def test_videos_are_dealt_round_robin_in_read_order(examples):
+    """Video i of the read order goes to stream i mod B, after that stream's earlier videos; idle
+    chunks fill the streams up to the longest, and the pass ends there."""
     root, videos = examples
     train = tfrecords.split_dir(root, "train")
-    count, mean = data._split_size(data.frame_counts(train), D)
-    monkeypatch.setattr(data, "SHUFFLE_BYTES", count * mean)  # the split once: not the STREAMS copies
+    batches = list(data.stream_batches(train, D, "uniform", K, STREAMS))
+    stored = [v.features[0].tobytes() for v in videos["train"]]
+    starts = _video_starts(batches)
+    for b in range(STREAMS):
+        assert [f for s, f in starts if s == b] == stored[b::STREAMS]
+    chunks = [sum(math.ceil(v.num_frames / K) for v in videos["train"][b::STREAMS]) for b in range(STREAMS)]
+    assert len(batches) == max(chunks)
+    busy = np.array([inputs["mask"].numpy()[:, 0] for inputs, *_ in batches])  # [steps, B]
+    np.testing.assert_array_equal(busy.sum(axis=0), chunks)
+    assert all(busy[:n, b].all() and not busy[n:, b].any() for b, n in enumerate(chunks))
+
+
+def test_a_pass_reads_the_split_once(examples, monkeypatch):
+    """One read of the records per pass, whatever the number of streams (each stream reading the
+    whole split and keeping its shard read it B times)."""
+    root, videos = examples
+    train = tfrecords.split_dir(root, "train")
+    reads = []
+    read = data.records
+
+    def counted(files):
+        return read(files).map(lambda s: tf.ensure_shape(
+            tf.py_function(lambda x: reads.append(1) or x, [s], tf.string), []))
+
+    monkeypatch.setattr(data, "records", counted)
+    batches = data.stream_batches(train, D, "uniform", K, STREAMS, shuffle=True, frames=data.frame_counts(train))
+    reads.clear()
+    assert len(_video_starts(batches)) == len(videos["train"]) == len(reads)
+
+
+def test_beyond_the_shuffle_bytes_the_buffer_holds_a_window(examples, monkeypatch):
+    """Above SHUFFLE_BYTES the shuffle buffer holds that many bytes of records: every video still comes
+    once per pass, in a new order every pass, none more than the window before its stored place."""
+    root, videos = examples
+    train = tfrecords.split_dir(root, "train")
+    _, mean = data._split_size(data.frame_counts(train), D)
+    monkeypatch.setattr(data, "SHUFFLE_BYTES", 2 * mean)  # a window of 2 records
     batches = data.stream_batches(train, D, "uniform", K, STREAMS, shuffle=True)
-
-    def starts() -> list:
-        """(stream, first frame) of each video, in the order the streams start them."""
-        found = []
-        for inputs, *_ in batches:
-            x = {key: value.numpy() for key, value in inputs.items()}
-            found += [(b, x["features"][b, 0].tobytes()) for b in range(STREAMS) if x["reset"][b] and x["mask"][b, 0]]
-        return found
-
-    first, second = starts(), starts()
-    assert sorted(f for _, f in first) == sorted(v.features[0].tobytes() for v in videos["train"])
-    assert {f: b for b, f in first} == {f: b for b, f in second} and first != second
-    position = {v.features[0].tobytes(): i for i, v in enumerate(videos["train"])}  # stored order
-    shuffles = {tuple(position[f] // STREAMS for b, f in first if b == stream) for stream in range(STREAMS)}
-    assert len(shuffles) > 1  # a seed per stream: not one permutation that keeps neighbours in step
+    first, second = _read_order(_video_starts(batches)), _read_order(_video_starts(batches))
+    stored = [v.features[0].tobytes() for v in videos["train"]]
+    assert sorted(first) == sorted(stored) and first != second
+    assert all(read >= stored.index(f) - 1 for order in (first, second) for read, f in enumerate(order))
+    assert first != stored
 
 
 def test_carry_starts_a_seeded_share_of_videos_from_the_previous_state(examples):
