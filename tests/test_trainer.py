@@ -117,8 +117,9 @@ def _dealt(chunks: list) -> list:
     """The stream each video goes to, by its chunks in read order: the one that runs out first."""
     counts, streams = np.zeros(STREAMS, int), []
     for n in chunks:
-        streams.append(int(np.argmin(counts)))  # the first of those tied
-        counts[streams[-1]] += n
+        stream = int(np.argmin(counts))  # the first of those tied
+        counts[stream] += n
+        streams.append(stream if n else None)  # a video without chunks goes nowhere
     return streams
 
 
@@ -140,6 +141,17 @@ def test_each_video_goes_to_the_stream_that_runs_out_first(examples):
     assert len(batches) == max(per_stream) <= math.ceil(sum(chunks) / STREAMS) + max(chunks)
     busy = np.array([inputs["mask"].numpy()[:, 0] for inputs, *_ in batches])  # [steps, B]
     assert all(busy[:n, b].all() and not busy[n:, b].any() for b, n in enumerate(per_stream))
+
+
+def test_more_streams_than_videos_idle_until_the_longest_video_ends(examples):
+    root, videos = examples
+    streams = len(videos["train"]) + 10
+    batches = list(data.stream_batches(tfrecords.split_dir(root, "train"), D, "uniform", K, streams))
+    assert len(batches) == max(math.ceil(v.num_frames / K) for v in videos["train"])
+    busy = np.array([inputs["mask"].numpy()[:, 0] for inputs, *_ in batches])  # [steps, streams]
+    assert busy.shape[1] == streams and busy[0].sum() == len(videos["train"]) and not busy[:, -10:].any()
+    first = batches[0][0]["features"].numpy()[:len(videos["train"]), 0]  # one video per stream, in read order
+    assert [row.tobytes() for row in first] == [v.features[0].tobytes() for v in videos["train"]]
 
 
 def test_a_pass_reads_the_split_once(examples, monkeypatch):
