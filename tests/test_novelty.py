@@ -7,7 +7,8 @@ import tensorflow as tf
 from schemas import names
 from schemas.records import VideoRecord
 from trainer import data
-from trainer.novelty import _Reservoir, frame_moments, sibling_novelty
+from laf import tfrecords
+from trainer.novelty import _Reservoir, frame_moments, read_frames, sibling_novelty
 
 SCENES = {"Pool": np.eye(8, dtype=np.float32)[0], "Pitch": np.eye(8, dtype=np.float32)[1]}
 ACTIONS = {"Pool:Crawl": 2, "Pool:Fly": 3, "Pitch:Kick": 4, "Pitch:Head": 5}
@@ -176,3 +177,25 @@ def test_nearest_distances_in_blocks_equal_the_whole_matrix(monkeypatch):
     few = others[:3]  # fewer reference frames than k: all of them
     np.testing.assert_allclose(novelty._nearest_mean(z, few, 5),
                                np.sqrt(novelty._sq_distances(z, few)).mean(1), rtol=1e-6)
+
+
+def test_the_trainer_reads_the_records_as_videos_parse_them(tmp_path, caplog):
+    """tf.data's parse (``read_frames``) gives each video's id, label, activity and features as
+    ``VideoRecord.parse`` does, so the targets are the same to the last bit; a line tells the count."""
+    train = [_video(label, range(5 + i, 9 + i), seed=i) for i in range(3) for label in ACTIONS]
+    train[0].activity = "Swimming"  # a taxonomy's activity, not the label's prefix
+    empty = VideoRecord(video_id="empty", label="Pool:Fly", label_index=1, features=np.zeros((0, 8), np.float32),
+                        timestamps=np.zeros(0, np.float32), fps=1.0, duration=0.0)
+    tfrecords.write(str(tmp_path / "train.gz"), [v.serialize() for v in train + [empty]])
+    read = list(read_frames(str(tmp_path / "train.gz"), 8))
+    parsed = [VideoRecord.parse(s) for s in tfrecords.read(str(tmp_path / "train.gz"))]
+    assert [(f.video_id, f.label, f.activity, f.num_frames) for f in read] == [
+        (v.video_id, v.label, v.activity, v.num_frames) for v in parsed]
+    assert read[0].activity == "Swimming" and read[1].activity == "Pool"
+    assert all(np.array_equal(f.features, v.features) for f, v in zip(read[:-1], parsed))
+    moments = frame_moments(train)
+    with caplog.at_level("INFO", logger="trainer.novelty"):
+        got = sibling_novelty(iter(read), iter(read), moments)
+    want = sibling_novelty(iter(parsed), iter(parsed), moments)
+    assert got.keys() == want.keys() and all(np.array_equal(got[v], want[v]) for v in want)
+    assert "sibling novelty: 11 videos with siblings" in caplog.text

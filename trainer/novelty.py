@@ -18,33 +18,77 @@ LAF cue (``trainer.data.laf_span``).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Sequence, Tuple
+import dataclasses
+import logging
+import time
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
 from laf.transfer.moments import usable_std
+from schemas import names
 from schemas.records import VideoRecord
-from trainer.data import relative_to_video
+from schemas.vocabulary import split_label
+from trainer.data import Files, records, relative_to_video
 
+log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 256 << 20  # one block of a video's frame-to-reference distances
+PROGRESS_S = 30.0  # seconds between progress lines
 
 
-def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
+@dataclasses.dataclass(frozen=True)
+class Frames:
+    """What novelty reads of a video record: its id, label, activity and [T, D] features."""
+
+    video_id: str
+    label: str
+    activity: str
+    features: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.features)
 
 
-def _nearest_mean(z: np.ndarray, others: np.ndarray, k: int) -> np.ndarray:
-    """[T] mean distance of each row of ``z`` to its ``k`` nearest rows of ``others``, in blocks of rows
-    whose distances fit :data:`BLOCK_BYTES`. Why: the whole [T, M] matrix of a 6-hour video against an
+def read_frames(files: Files, dim: int) -> Iterator[Frames]:
+    """The records' :class:`Frames`, in stored order, parsed by tf.data in parallel: a record parsed
+    into Python lists (``VideoRecord.parse``) took ~200 us a frame here, ~3x the whole tf.data read."""
+    context = {names.VIDEO_ID: tf.io.FixedLenFeature([], tf.string), names.LABEL: tf.io.FixedLenFeature([], tf.string),
+               names.ACTIVITY: tf.io.FixedLenFeature([], tf.string, default_value="")}
+    sequence = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
+
+    def parse(serialized):
+        found, lists = tf.io.parse_single_sequence_example(serialized, context, sequence)
+        return found, lists[names.FRAME_FEATURES]
+
+    parsed = records(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    text = ("utf-8", "surrogateescape")  # as schemas.records decodes names
+    for found, features in parsed.as_numpy_iterator():
+        label = found[names.LABEL].decode(*text)
+        yield Frames(found[names.VIDEO_ID].decode(*text), label,
+                     found[names.ACTIVITY].decode(*text) or split_label(label), features)
+
+
+def _sq_distances(a: np.ndarray, b: np.ndarray, b_sq: Optional[np.ndarray] = None) -> np.ndarray:
+    """Squared distances of the rows of ``a`` to those of ``b`` (``b_sq``: ``b``'s squared norms)."""
+    b_sq = (b * b).sum(1) if b_sq is None else b_sq
+    return np.maximum((a * a).sum(1)[:, None] + b_sq[None, :] - 2.0 * a @ b.T, 0.0)
+
+
+def _nearest_mean(z: np.ndarray, others: np.ndarray, k: int, others_sq: Optional[np.ndarray] = None) -> np.ndarray:
+    """[T] mean distance of each row of ``z`` to its ``k`` nearest rows of ``others`` (``others_sq``:
+    their squared norms, computed once per pool, not once per block), in blocks of rows whose
+    distances fit :data:`BLOCK_BYTES`. Why: the whole [T, M] matrix of a 6-hour video against an
     activity's siblings took gigabytes; the ``k`` smallest by partition, then sorted, sum as a full
     sort's first ``k`` did (the same numbers as before, without sorting all M)."""
     k = min(k, len(others))
     rows = max(1, BLOCK_BYTES // (4 * len(others)))
+    others_sq = (others * others).sum(1) if others_sq is None else others_sq
     out = []
     for start in range(0, len(z), rows):
-        d = _sq_distances(z[start:start + rows], others)
+        d = _sq_distances(z[start:start + rows], others, others_sq)
         nearest = np.sort(np.partition(d, k - 1, axis=1)[:, :k], axis=1)
         out.append(np.sqrt(nearest).mean(1))
     return np.concatenate(out)
@@ -88,7 +132,7 @@ def frame_moments(records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarra
     return frames.mean(0), frames.std(0)
 
 
-def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoRecord],
+def sibling_novelty(videos: Iterable[Union[VideoRecord, Frames]], reference: Iterable[Union[VideoRecord, Frames]],
                     moments: Tuple[np.ndarray, np.ndarray], k: int = 5, max_reference: int = 5000,
                     seed: int = 0) -> Dict[str, np.ndarray]:
     """video_id -> [T] novelty targets in [0, 1] for each of ``videos``, against the frames of the
@@ -99,7 +143,8 @@ def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoReco
 
     Both are read once, one video at a time (the reference first): memory holds the drawn frames,
     about labels x ``max_reference`` x D x 4 bytes, one video's sibling frames joined, one block of
-    distances (:data:`BLOCK_BYTES`) and one [T] target per video."""
+    distances (:data:`BLOCK_BYTES`) and one [T] target per video. A line every :data:`PROGRESS_S`
+    seconds tells how far it got: at scale this runs for a while before the first training step."""
     mean, std = np.asarray(moments[0], np.float64), usable_std(moments[1])
     rng = np.random.default_rng(seed)
     drawn: Dict[Tuple[str, str], _Reservoir] = {}
@@ -107,12 +152,18 @@ def sibling_novelty(videos: Iterable[VideoRecord], reference: Iterable[VideoReco
         if r.num_frames:
             drawn.setdefault((r.activity, r.label), _Reservoir(max_reference, rng)).add(r.features)
     pools = {key: ((drawn.pop(key).rows() - mean) / std).astype(np.float32) for key in sorted(drawn)}
-    found = {}
-    for video in videos:
-        siblings = [p for (activity, label), p in pools.items() if activity == video.activity and label != video.label]
-        if not siblings or not video.num_frames:
-            continue
-        others = np.concatenate(siblings)  # one video's at a time: kept per label, 20 siblings took 15 GB
-        z = ((video.features - mean) / std).astype(np.float32)
-        found[video.video_id] = relative_to_video(tf.constant(_nearest_mean(z, others, k), tf.float32)).numpy()
+    norms = {key: (pool * pool).sum(1) for key, pool in pools.items()}
+    found, started, last = {}, time.monotonic(), time.monotonic()
+    for done, video in enumerate(videos, 1):
+        siblings = [key for key in pools if key[0] == video.activity and key[1] != video.label]
+        if siblings and video.num_frames:
+            others = np.concatenate([pools[key] for key in siblings])  # one video's at a time: per label, 20
+            z = ((video.features - mean) / std).astype(np.float32)  # siblings held at once took 15 GB
+            nearest = _nearest_mean(z, others, k, np.concatenate([norms[key] for key in siblings]))
+            found[video.video_id] = relative_to_video(tf.constant(nearest, tf.float32)).numpy()
+        if time.monotonic() - last >= PROGRESS_S:
+            last = time.monotonic()
+            log.info("sibling novelty: %d videos in %.0f s", done, last - started)
+    log.info("sibling novelty: %d videos with siblings, against %d reference frames, in %.1f s", len(found),
+             sum(len(p) for p in pools.values()), time.monotonic() - started)
     return found

@@ -23,7 +23,7 @@ import dataclasses
 import itertools
 import os
 import warnings
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import keras
 import numpy as np
@@ -33,7 +33,6 @@ from laf.errors import UserError
 from laf.evaluate.evaluation import LocalizeConfig
 from laf.serve import assets as serving_assets
 from laf.serve.localize import settings_from_features
-from schemas.records import VideoRecord
 from schemas.vocabulary import Vocabulary
 from trainer import data, model, novelty, selection, serving
 from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
@@ -222,12 +221,10 @@ def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str
     other variant. The records stream past, one video at a time."""
     if not config.uses_novelty:
         return None
-
-    def videos(files: List[str]) -> Iterator[VideoRecord]:
-        return (VideoRecord.parse(s) for s in data.records(files).as_numpy_iterator())
-
-    return novelty.sibling_novelty(itertools.chain(videos(train_files), videos(eval_files)), videos(train_files),
-                                   moments, seed=config.seed)
+    dim = len(moments[0])
+    return novelty.sibling_novelty(
+        itertools.chain(novelty.read_frames(train_files, dim), novelty.read_frames(eval_files, dim)),
+        novelty.read_frames(train_files, dim), moments, seed=config.seed)
 
 
 class _StopAfterSteps(keras.callbacks.Callback):
