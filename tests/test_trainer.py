@@ -732,3 +732,18 @@ def test_the_logged_loss_is_per_frame_not_per_batch(examples):
     logged = streamer.evaluate(batches, verbose=0, return_dict=True)["loss"]
     assert logged == pytest.approx(np.average(losses, weights=frames), rel=1e-5)
     assert logged != pytest.approx(np.mean(losses), rel=1e-3)
+
+
+def test_features_not_finite_are_refused_before_training(tmp_path):
+    """One NaN frame made the moments NaN, so the net, and the exported model, computed NaN."""
+    from laf.errors import UserError
+
+    x = np.random.default_rng(0).normal(size=(12, D)).astype(np.float32)
+    x[7, 2] = np.nan
+    video = VideoRecord("v", "act:0", 0, x, np.arange(12, dtype=np.float32), 1.0, 12.0)
+    tfrecords.write(str(tmp_path / "v.gz"), [video.serialize()])
+    with pytest.raises(UserError, match=r"not all finite \(NaN or inf in dimension\(s\) 2\)"):
+        data.feature_moments(str(tmp_path / "v.gz"), D)
+    x[7, 2] = 0.5
+    tfrecords.write(str(tmp_path / "v.gz"), [VideoRecord("v", "act:0", 0, x, video.timestamps, 1.0, 12.0).serialize()])
+    np.testing.assert_allclose(data.feature_moments(str(tmp_path / "v.gz"), D)[0], x.mean(0), rtol=1e-5)

@@ -161,7 +161,7 @@ def frame_interval(files: Files) -> float:
 
 def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation [D] of every frame's features (one streaming pass, about the
-    first frame: ``laf.transfer.moments.moments_from_sums``)."""
+    first frame: ``laf.transfer.moments.moments_from_sums``); a frame not finite is an error."""
     spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
 
     def frames(serialized):
@@ -178,7 +178,13 @@ def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
     zero = (tf.constant(0.0, tf.float64), tf.zeros([dim], tf.float64), tf.zeros([dim], tf.float64))
     n, total, squares = records(files).map(sums).reduce(
         zero, lambda acc, x: tuple(a + b for a, b in zip(acc, x)))
-    return moments_from_sums(n.numpy(), total.numpy(), squares.numpy(), first)
+    mean, std = moments_from_sums(n.numpy(), total.numpy(), squares.numpy(), first)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # one NaN frame made a NaN model, exported
+        bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+        raise UserError(f"the features of {files} are not all finite (NaN or inf in dimension(s) "
+                        f"{', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''}): ingestion refuses such frames;"
+                        " were these records written by hand?")
+    return mean, std
 
 
 def video_draws(video: Dict[str, tf.Tensor], seed: int, shape) -> tf.Tensor:
