@@ -4,10 +4,10 @@ singles out frames."""
 import numpy as np
 import tensorflow as tf
 
+from laf import tfrecords
 from schemas import names
 from schemas.records import VideoRecord
 from trainer import data
-from laf import tfrecords
 from trainer.novelty import _Reservoir, frame_moments, read_frames, sibling_novelty
 
 SCENES = {"Pool": np.eye(8, dtype=np.float32)[0], "Pitch": np.eye(8, dtype=np.float32)[1]}
@@ -186,7 +186,10 @@ def test_the_trainer_reads_the_records_as_videos_parse_them(tmp_path, caplog):
     train[0].activity = "Swimming"  # a taxonomy's activity, not the label's prefix
     empty = VideoRecord(video_id="empty", label="Pool:Fly", label_index=1, features=np.zeros((0, 8), np.float32),
                         timestamps=np.zeros(0, np.float32), fps=1.0, duration=0.0)
-    tfrecords.write(str(tmp_path / "train.gz"), [v.serialize() for v in train + [empty]])
+    no_activity = train[1].to_proto()
+    del no_activity.context.feature[names.ACTIVITY]  # a record without it: the label's prefix
+    tfrecords.write(str(tmp_path / "train.gz"), [v.serialize() for v in train[:1]] + [
+        no_activity.SerializeToString()] + [v.serialize() for v in train[2:] + [empty]])
     read = list(read_frames(str(tmp_path / "train.gz"), 8))
     parsed = [VideoRecord.parse(s) for s in tfrecords.read(str(tmp_path / "train.gz"))]
     assert [(f.video_id, f.label, f.activity, f.num_frames) for f in read] == [
@@ -199,3 +202,17 @@ def test_the_trainer_reads_the_records_as_videos_parse_them(tmp_path, caplog):
     want = sibling_novelty(iter(parsed), iter(parsed), moments)
     assert got.keys() == want.keys() and all(np.array_equal(got[v], want[v]) for v in want)
     assert "sibling novelty: 11 videos with siblings" in caplog.text
+
+
+def test_the_pools_norms_joined_give_the_joined_pool_s_distances_to_the_last_bit():
+    """Each pool's squared norms are computed once and joined per video: the same bits as the norms
+    of the joined pool (as computed before), pools of several sizes."""
+    from trainer import novelty
+
+    rng = np.random.default_rng(0)
+    pools = [rng.normal(size=(n, 301)).astype(np.float32) for n in (7, 40, 1, 23)]
+    z = rng.normal(size=(19, 301)).astype(np.float32)
+    joined = np.concatenate(pools)
+    norms = np.concatenate([(p * p).sum(1) for p in pools])
+    np.testing.assert_array_equal(norms, (joined * joined).sum(1))
+    np.testing.assert_array_equal(novelty._nearest_mean(z, joined, 5, norms), novelty._nearest_mean(z, joined, 5))

@@ -44,6 +44,7 @@ from schemas.records import VideoRecord
 RANDOM_FRACTION = 0.3
 SHUFFLE_VIDEOS = 10_000  # serialized records the training shuffle buffer holds
 SHUFFLE_BYTES = 4 << 30  # and their features' bytes, at most (see stream_batches)
+PARSE_CALLS = 4  # videos parsed at once by a reader of whole videos (each held: 6 h x 2048-D is 177 MB)
 
 Files = Union[str, Sequence[str]]
 
@@ -472,7 +473,7 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
         _, mean = _split_size(frame_counts(paths) if frames is None else frames, dim)
         ordered = ordered.shuffle(max(1, min(SHUFFLE_VIDEOS, SHUFFLE_BYTES // max(1, mean))),
                                   seed=seed, reshuffle_each_iteration=True)
-    videos = ordered.map(lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=tf.data.AUTOTUNE)
+    videos = ordered.map(lambda s: parse_video(s, dim, with_laf=with_laf), num_parallel_calls=PARSE_CALLS)
     placed = _placed(videos, streams, lambda v: video_chunks(v, weighting, k, seed, actionness, carry, table),
                      _idle_chunk(k, dim))
     steps = placed.group_by_window(lambda step, stream, chunk: step, lambda step, chunks: chunks.batch(streams),

@@ -30,7 +30,7 @@ from laf.transfer.moments import usable_std
 from schemas import names
 from schemas.records import VideoRecord
 from schemas.vocabulary import split_label
-from trainer.data import Files, records, relative_to_video
+from trainer.data import PARSE_CALLS, Files, records, relative_to_video
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ BLOCK_BYTES = 256 << 20  # one block of a video's frame-to-reference distances
 PROGRESS_S = 30.0  # seconds between progress lines
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Frames:
     """What novelty reads of a video record: its id, label, activity and [T, D] features."""
 
@@ -63,7 +63,7 @@ def read_frames(files: Files, dim: int) -> Iterator[Frames]:
         found, lists = tf.io.parse_single_sequence_example(serialized, context, sequence)
         return found, lists[names.FRAME_FEATURES]
 
-    parsed = records(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    parsed = records(files).map(parse, num_parallel_calls=PARSE_CALLS).prefetch(1)
     text = ("utf-8", "surrogateescape")  # as schemas.records decodes names
     for found, features in parsed.as_numpy_iterator():
         label = found[names.LABEL].decode(*text)
@@ -143,17 +143,22 @@ def sibling_novelty(videos: Iterable[Union[VideoRecord, Frames]], reference: Ite
 
     Both are read once, one video at a time (the reference first): memory holds the drawn frames,
     about labels x ``max_reference`` x D x 4 bytes, one video's sibling frames joined, one block of
-    distances (:data:`BLOCK_BYTES`) and one [T] target per video. A line every :data:`PROGRESS_S`
+    distances (:data:`BLOCK_BYTES`), one [T] target per video and, with :func:`read_frames`, the
+    videos being parsed (``trainer.data.PARSE_CALLS``). A line every :data:`PROGRESS_S`
     seconds tells how far it got: at scale this runs for a while before the first training step."""
     mean, std = np.asarray(moments[0], np.float64), usable_std(moments[1])
     rng = np.random.default_rng(seed)
     drawn: Dict[Tuple[str, str], _Reservoir] = {}
-    for r in reference:
+    started = last = time.monotonic()
+    for done, r in enumerate(reference, 1):
         if r.num_frames:
             drawn.setdefault((r.activity, r.label), _Reservoir(max_reference, rng)).add(r.features)
+        last = _progress("reference", done, started, last)
     pools = {key: ((drawn.pop(key).rows() - mean) / std).astype(np.float32) for key in sorted(drawn)}
     norms = {key: (pool * pool).sum(1) for key, pool in pools.items()}
-    found, started, last = {}, time.monotonic(), time.monotonic()
+    log.info("sibling novelty: %d reference frames drawn for %d labels in %.1f s",
+             sum(len(p) for p in pools.values()), len(pools), time.monotonic() - started)
+    found = {}
     for done, video in enumerate(videos, 1):
         siblings = [key for key in pools if key[0] == video.activity and key[1] != video.label]
         if siblings and video.num_frames:
@@ -161,9 +166,15 @@ def sibling_novelty(videos: Iterable[Union[VideoRecord, Frames]], reference: Ite
             z = ((video.features - mean) / std).astype(np.float32)  # siblings held at once took 15 GB
             nearest = _nearest_mean(z, others, k, np.concatenate([norms[key] for key in siblings]))
             found[video.video_id] = relative_to_video(tf.constant(nearest, tf.float32)).numpy()
-        if time.monotonic() - last >= PROGRESS_S:
-            last = time.monotonic()
-            log.info("sibling novelty: %d videos in %.0f s", done, last - started)
-    log.info("sibling novelty: %d videos with siblings, against %d reference frames, in %.1f s", len(found),
-             sum(len(p) for p in pools.values()), time.monotonic() - started)
+        last = _progress("targets", done, started, last)
+    log.info("sibling novelty: %d videos with siblings in %.1f s", len(found), time.monotonic() - started)
     return found
+
+
+def _progress(stage: str, done: int, started: float, last: float) -> float:
+    """A line on ``stage`` when :data:`PROGRESS_S` passed since the ``last`` one; the time of the last line."""
+    now = time.monotonic()
+    if now - last < PROGRESS_S:
+        return last
+    log.info("sibling novelty, %s: %d videos in %.0f s", stage, done, now - started)
+    return now

@@ -49,7 +49,7 @@ class EvalVideos:
             ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
             return seq[names.FRAME_FEATURES], ctx[names.LABEL_INDEX]
 
-        parsed = data.records(self.files).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)  # in order
+        parsed = data.records(self.files).map(parse, num_parallel_calls=data.PARSE_CALLS).prefetch(1)  # in order
         for features, label in parsed.as_numpy_iterator():
             yield {"features": features, "label": int(label)}
 
