@@ -449,12 +449,12 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     step waits until every stream's chunk for it is read. Why one read: each stream reading the whole
     split and keeping its shard (video i to stream i mod B) read and un-gzipped the split B times per
     pass and held B shuffle buffers; measured here on 200 videos of 20-400 frames at D = 1280 (195 MB
-    gzipped, B = 12), a pass took 15.5 s and 3.3 GB, now 2.8 s and 0.9 GB. Why the stream that runs
+    gzipped, B = 12; ``bench/train_input.py``), a pass took 21.5 s and 3.3 GB, now 2.6 s and 0.9 GB. Why the stream that runs
     out first: the streams stay within a video of each other, so the chunks held waiting stay about
     a video per stream (dealt round-robin from one read, the streams' totals drift apart like a random
-    walk: simulated on 10,000 videos of log-normal length, 12,639 chunks held at the peak against 691),
-    and fewer idle chunks pad a pass's end (12,906 steps against 13,534; a balanced pass is 12,810;
-    on the 200 videos above, 197 steps against 217).
+    walk: simulated on 10,000 videos of log-normal length, 11,133 chunks held at the peak against 600),
+    and fewer idle chunks pad a pass's end (on the 200 videos above, 200 steps against 229; a
+    balanced pass is 193).
 
     The shuffle buffer holds :data:`SHUFFLE_VIDEOS` serialized records, and at most
     :data:`SHUFFLE_BYTES` of their features: the shuffle is complete up to that many videos in the
