@@ -61,4 +61,4 @@ def test_both_streaming_passes_find_a_constant_dimension_exactly(tmp_path):
     videos = [VideoRecord(f"v{i}", "A:b", 0, part, np.arange(len(part), dtype=np.float32), 1.0, float(len(part)))
               for i, part in enumerate(np.array_split(x, 400))]
     tfrecords.write(str(tmp_path / "v.gz"), [v.serialize() for v in videos])
-    _check(*data.feature_moments(str(tmp_path / "v.gz"), x.shape[1]), x)
+    _check(*data.check_records(str(tmp_path / "v.gz"), "train", 1, x.shape[1], measure=True).moments, x)

@@ -312,9 +312,10 @@ def test_frame_interval_is_the_median_step_of_the_records(tmp_path):
 
     path = os.path.join(str(tmp_path), "data.gz")
     tfrecords.write(path, [video(0, [0, 0.5, 1.0, 1.5]).serialize(), video(1, [0, 0.5, 2.0]).serialize()])
-    assert data.frame_interval(path) == pytest.approx(0.5)
+    assert data.check_records(path, "train", 1, 2, measure=True).interval == pytest.approx(0.5)
     tfrecords.write(path, [video(0, [3.0]).serialize()])
-    assert data.frame_interval(path) == 1.0  # no step to measure
+    assert data.check_records(path, "train", 1, 2, measure=True).interval == 1.0  # no step to measure
+    assert data.check_records(path, "train", 1, 2).interval is None  # measured only when asked
 
 
 def test_laf_weighting_needs_laf_scores(tmp_path):
@@ -743,7 +744,8 @@ def test_features_not_finite_are_refused_before_training(tmp_path):
     video = VideoRecord("v", "act:0", 0, x, np.arange(12, dtype=np.float32), 1.0, 12.0)
     tfrecords.write(str(tmp_path / "v.gz"), [video.serialize()])
     with pytest.raises(UserError, match=r"not all finite \(NaN or inf in dimension\(s\) 2\)"):
-        data.feature_moments(str(tmp_path / "v.gz"), D)
+        data.check_records(str(tmp_path / "v.gz"), "train", 1, D, measure=True)
     x[7, 2] = 0.5
     tfrecords.write(str(tmp_path / "v.gz"), [VideoRecord("v", "act:0", 0, x, video.timestamps, 1.0, 12.0).serialize()])
-    np.testing.assert_allclose(data.feature_moments(str(tmp_path / "v.gz"), D)[0], x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(data.check_records(str(tmp_path / "v.gz"), "train", 1, D, measure=True).moments[0],
+                               x.mean(0), rtol=1e-5)

@@ -28,7 +28,7 @@ action it saw before, and taught "this activity, no sibling" before the new vide
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -89,27 +89,59 @@ def _context_int(files: Files, key: str) -> tf.data.Dataset:
     return records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0][key])
 
 
-def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: Optional[Sequence[str]] = None
-                  ) -> Tuple[np.ndarray, np.ndarray]:
-    """([videos] each record's number of frames, [videos] its label index), read in one pass, after
-    refusing (one line, before training) what would fail deep inside tf.data or train on garbage: no
-    records, a label index outside the classes, a label name the ``vocabulary`` (its labels in index
-    order) puts at another index, a first record of another feature size.
+class SplitScan(NamedTuple):
+    """What one pass over a split finds (:func:`check_records`)."""
+
+    frames: np.ndarray  # [videos] each record's number of frames
+    labels: np.ndarray  # [videos] its label index
+    moments: Optional[Tuple[np.ndarray, np.ndarray]] = None  # mean and std [D] of every frame (``measure``)
+    interval: Optional[float] = None  # the median step between frames, in seconds (``measure``)
+
+
+def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: Optional[Sequence[str]] = None,
+                  measure: bool = False) -> SplitScan:
+    """Each record's number of frames and label index, read in one pass, after refusing (one line,
+    before training) what would fail deep inside tf.data or train on garbage: no records, a first
+    record of another feature size, a label index outside the classes, a label name the ``vocabulary``
+    (its labels in index order) puts at another index. With ``measure``, the same pass measures the
+    frames too (:func:`_moments`, :func:`_interval`): each of them was a read of the whole split
+    before training of its own.
 
     Why the names: a vocabulary given in the trainer's config (not the run's own) with as many labels
     but in another order trained and served every class under another class's name."""
-    spec = {key: tf.io.FixedLenFeature([], tf.int64) for key in (names.LABEL_INDEX, names.NUM_FRAMES)}
-    spec[names.LABEL] = tf.io.FixedLenFeature([], tf.string, default_value="")
-    parsed = records(files).map(lambda s: tf.io.parse_single_sequence_example(s, spec)[0])
     try:
-        found = list(parsed.as_numpy_iterator())
+        head = [VideoRecord.parse(s) for s in records(files).take(1).as_numpy_iterator()]
     except FileNotFoundError:
-        found = []
-    labels = np.array([f[names.LABEL_INDEX] for f in found], np.int64)
-    if not len(labels):
+        head = []
+    if not head:
         raise UserError(f"the {split} split holds no videos ({files}): training needs train videos, and model "
                         "selection (early stopping, the kept epoch) eval videos (were they all rejected at ingestion?"
                         " see VideoIngest's rejected.jsonl)")
+    if head[0].features.ndim == 2 and head[0].features.shape[1] not in (0, dim):
+        raise UserError(f"the {split} split's features have {head[0].features.shape[1]} dimensions, not {dim}")
+    context = {key: tf.io.FixedLenFeature([], tf.int64) for key in (names.LABEL_INDEX, names.NUM_FRAMES)}
+    context[names.LABEL] = tf.io.FixedLenFeature([], tf.string, default_value="")
+    sequence = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32),
+                names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
+    shift = _first_frame(files, dim) if measure else None
+
+    measured = ("n", "total", "squares", "gaps")
+
+    def parse(serialized):
+        if not measure:
+            return tf.io.parse_single_sequence_example(serialized, context)[0]
+        found, lists = tf.io.parse_single_sequence_example(serialized, context, sequence)
+        x = tf.cast(lists[names.FRAME_FEATURES], tf.float64) - shift
+        return {**found, "n": tf.cast(tf.shape(x)[0], tf.float64), "total": tf.reduce_sum(x, 0),
+                "squares": tf.reduce_sum(x * x, 0), "gaps": tf.experimental.numpy.diff(lists[names.TIMESTAMP])}
+
+    found, sums, gaps = [], [np.float64(0.0), np.zeros(dim), np.zeros(dim)], []
+    for record in records(files).map(parse).as_numpy_iterator():
+        if measure:  # summed in record order, as a tf.data reduce did: the same bits
+            sums = [a + record.pop(key) for a, key in zip(sums, measured)]
+            gaps.append(record.pop("gaps"))
+        found.append(record)
+    labels = np.array([f[names.LABEL_INDEX] for f in found], np.int64)
     outside = labels[(labels < 0) | (labels >= classes)]
     if len(outside):
         raise UserError(f"{len(outside)} {split} video(s) have label_index {int(outside[0])}, outside the "
@@ -122,10 +154,10 @@ def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: 
             raise UserError(f"{len(wrong)} {split} video(s) have a label the vocabulary puts elsewhere, e.g. {name!r} at"
                             f" label_index {index}, where the vocabulary names {vocabulary[index]!r}: the vocabulary is"
                             " not the one the records were made with")
-    first = VideoRecord.parse(next(records(files).take(1).as_numpy_iterator()))
-    if first.features.ndim == 2 and first.features.shape[1] not in (0, dim):
-        raise UserError(f"the {split} split's features have {first.features.shape[1]} dimensions, not {dim}")
-    return np.array([f[names.NUM_FRAMES] for f in found], np.int64), labels
+    frames = np.array([f[names.NUM_FRAMES] for f in found], np.int64)
+    if not measure:
+        return SplitScan(frames, labels)
+    return SplitScan(frames, labels, _moments(files, *sums, shift), _interval(gaps))
 
 
 def num_classes(files: Files) -> int:
@@ -148,38 +180,30 @@ def chunks_per_pass(files: Files, k: int, streams: int, frames: Optional[np.ndar
     return max(1, -(-int(chunks.sum()) // streams), int(chunks.max(initial=0)))
 
 
-def frame_interval(files: Files) -> float:
-    """The median step in seconds between consecutive frames of the records (1 s without any):
-    what a step of a net that sees no timestamps means in time (``trainer.seen_gate``)."""
-    spec = {names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
-    steps = records(files).map(
-        lambda s: tf.experimental.numpy.diff(tf.io.parse_single_sequence_example(s, sequence_features=spec)[1]
-                                             [names.TIMESTAMP]))
-    gaps = np.concatenate([g for g in steps.as_numpy_iterator()] or [np.zeros(0)])
+def _interval(gaps: List[np.ndarray]) -> float:
+    """The median of the records' steps in seconds between consecutive frames (1 s without any): what
+    a step of a net that sees no timestamps means in time (``trainer.seen_gate``)."""
+    gaps = np.concatenate(gaps or [np.zeros(0)])
     gaps = gaps[gaps > 0]
     return float(np.median(gaps)) if gaps.size else 1.0
 
 
-def feature_moments(files: Files, dim: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation [D] of every frame's features (one streaming pass, about the
-    first frame: ``laf.transfer.moments.moments_from_sums``); a frame not finite is an error."""
+def _first_frame(files: Files, dim: int) -> np.ndarray:
+    """[D] float64 the first frame of the records (zeros without any): the shift of :func:`_moments`' sums."""
     spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
 
     def frames(serialized):
         return tf.cast(tf.io.parse_single_sequence_example(serialized, sequence_features=spec)[1]
                        [names.FRAME_FEATURES], tf.float64)
 
-    first = next(records(files).map(frames).filter(lambda x: tf.shape(x)[0] > 0).take(1).as_numpy_iterator(),
-                 np.zeros([1, dim]))[0]
+    return next(records(files).map(frames).filter(lambda x: tf.shape(x)[0] > 0).take(1).as_numpy_iterator(),
+                np.zeros([1, dim]))[0]
 
-    def sums(serialized):
-        x = frames(serialized) - first
-        return tf.cast(tf.shape(x)[0], tf.float64), tf.reduce_sum(x, 0), tf.reduce_sum(x * x, 0)
 
-    zero = (tf.constant(0.0, tf.float64), tf.zeros([dim], tf.float64), tf.zeros([dim], tf.float64))
-    n, total, squares = records(files).map(sums).reduce(
-        zero, lambda acc, x: tuple(a + b for a, b in zip(acc, x)))
-    mean, std = moments_from_sums(n.numpy(), total.numpy(), squares.numpy(), first)
+def _moments(files: Files, count, total, squares, shift: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation [D] of every frame's features from the sums of the frames minus
+    ``shift`` (``laf.transfer.moments.moments_from_sums``); a frame not finite is an error."""
+    mean, std = moments_from_sums(count, total, squares, shift)
     if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # one NaN frame made a NaN model, exported
         bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
         raise UserError(f"the features of {files} are not all finite (NaN or inf in dimension(s) "

@@ -124,7 +124,7 @@ class _Reservoir:
 
 def frame_moments(records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and std [D] of the frames of records already in memory (a bench, a test); the trainer
-    streams them instead (``trainer.data.feature_moments``)."""
+    streams them instead (``trainer.data.check_records``)."""
     frames = [r.features for r in records if r.num_frames]
     if not frames:  # nothing to compare with: every video gets no entry
         return np.zeros(0), np.ones(0)
@@ -137,7 +137,7 @@ def sibling_novelty(videos: Iterable[Union[VideoRecord, Frames]], reference: Ite
                     seed: int = 0) -> Dict[str, np.ndarray]:
     """video_id -> [T] novelty targets in [0, 1] for each of ``videos``, against the frames of the
     ``reference`` (training) videos of the same activity and another label, standardised by
-    ``moments`` (mean and std [D] of the reference frames: ``trainer.data.feature_moments``). At
+    ``moments`` (mean and std [D] of the reference frames: ``trainer.data.check_records``). At
     most ``max_reference`` frames per (activity, label), drawn with ``seed``, bound the cost. A
     video without sibling frames gets no entry (its LAF cue stands alone), and so does an empty video.
 

@@ -290,11 +290,12 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     dim = config.feature_dim or found
     classes, vocabulary = _num_classes(config, train_files + eval_files)
     label_names = vocabulary.labels if vocabulary else None
-    train_frames, train_labels = data.check_records(train_files, "train", classes, dim, label_names)  # epoch, shuffle memory
+    scan = data.check_records(train_files, "train", classes, dim, label_names, measure=True)  # epoch, shuffle memory
+    train_frames, train_labels = scan.frames, scan.labels
     if config.weighting == "oracle" and not data.has_oracle_frames(train_files, dim):  # `laf run` checks only segments
         raise UserError("variant oracle weights the frames inside segments of each video's own label, and no train"
                         " frame is: it would learn nothing (are the segments in seconds, and of the video's label?)")
-    eval_count = len(data.check_records(eval_files, "eval", classes, dim, label_names)[0])
+    eval_count = len(data.check_records(eval_files, "eval", classes, dim, label_names).frames)
     eval_dim = data.feature_dim(eval_files, config.weighting)  # validation reads the eval split's LAF scores too
     if eval_dim != found:  # its first record may be empty: then check_records compared nothing
         raise UserError(f"the eval split's features have {eval_dim} dimensions, the train split's {found}")
@@ -303,11 +304,11 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
                       cnn_dropout=config.cnn_dropout)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
-    moments = data.feature_moments(train_files, dim)
+    moments = scan.moments
     net.standardize.set_moments(*moments)
     siblings = _siblings(config, classes, vocabulary, train_labels)
     if net.seen_gate is not None:
-        net.seen_gate.configure(siblings, data.frame_interval(train_files))
+        net.seen_gate.configure(siblings, scan.interval)
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
     steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch, train_frames)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
