@@ -749,3 +749,17 @@ def test_features_not_finite_are_refused_before_training(tmp_path):
     tfrecords.write(str(tmp_path / "v.gz"), [VideoRecord("v", "act:0", 0, x, video.timestamps, 1.0, 12.0).serialize()])
     np.testing.assert_allclose(data.check_records(str(tmp_path / "v.gz"), "train", 1, D, measure=True).moments[0],
                                x.mean(0), rtol=1e-5)
+
+
+def test_a_later_record_of_another_size_is_named_not_a_tf_error(tmp_path):
+    """Measuring parses every frame: a later record of another feature size stopped the pass with
+    TensorFlow's "unexpected number of values" before the checks could name the problem."""
+    from laf.errors import UserError
+
+    rng = np.random.default_rng(0)
+    videos = [VideoRecord(f"v{i}", "act:0", 0, rng.normal(size=(5, d)).astype(np.float32),
+                          np.arange(5, dtype=np.float32), 1.0, 5.0) for i, d in enumerate((D, D + 1))]
+    tfrecords.write(str(tmp_path / "v.gz"), [v.serialize() for v in videos])
+    assert len(data.check_records(str(tmp_path / "v.gz"), "train", 1, D).frames) == 2  # the context alone reads
+    with pytest.raises(UserError, match=f"a record of the train split .* is not a video record of {D}-dimensional"):
+        data.check_records(str(tmp_path / "v.gz"), "train", 1, D, measure=True)

@@ -125,7 +125,7 @@ def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: 
                 names.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.float32)}
     shift = _first_frame(files, dim) if measure else None
 
-    measured = ("n", "total", "squares", "gaps")
+    measured = ("n", "total", "squares")
 
     def parse(serialized):
         if not measure:
@@ -136,11 +136,15 @@ def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: 
                 "squares": tf.reduce_sum(x * x, 0), "gaps": tf.experimental.numpy.diff(lists[names.TIMESTAMP])}
 
     found, sums, gaps = [], [np.float64(0.0), np.zeros(dim), np.zeros(dim)], []
-    for record in records(files).map(parse).as_numpy_iterator():
-        if measure:  # summed in record order, as a tf.data reduce did: the same bits
-            sums = [a + record.pop(key) for a, key in zip(sums, measured)]
-            gaps.append(record.pop("gaps"))
-        found.append(record)
+    try:
+        for record in records(files).map(parse).as_numpy_iterator():
+            if measure:  # summed in record order, as a tf.data reduce did: the same bits
+                sums = [a + record.pop(key) for a, key in zip(sums, measured)]
+                gaps.append(record.pop("gaps"))
+            found.append(record)
+    except tf.errors.InvalidArgumentError as e:  # a record of another size, or without frames or times
+        raise UserError(f"a record of the {split} split ({files}) is not a video record of {dim}-dimensional"
+                        f" frames with their timestamps: {e.message.splitlines()[0]}") from None
     labels = np.array([f[names.LABEL_INDEX] for f in found], np.int64)
     outside = labels[(labels < 0) | (labels >= classes)]
     if len(outside):

@@ -290,8 +290,9 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     dim = config.feature_dim or found
     classes, vocabulary = _num_classes(config, train_files + eval_files)
     label_names = vocabulary.labels if vocabulary else None
-    scan = data.check_records(train_files, "train", classes, dim, label_names, measure=True)  # epoch, shuffle memory
-    train_frames, train_labels = scan.frames, scan.labels
+    # one pass: the epoch's size, the shuffle's memory, the input standardisation, the seen gate's step
+    train_scan = data.check_records(train_files, "train", classes, dim, label_names, measure=True)
+    train_frames, train_labels = train_scan.frames, train_scan.labels
     if config.weighting == "oracle" and not data.has_oracle_frames(train_files, dim):  # `laf run` checks only segments
         raise UserError("variant oracle weights the frames inside segments of each video's own label, and no train"
                         " frame is: it would learn nothing (are the segments in seconds, and of the video's label?)")
@@ -304,11 +305,11 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
                       dropout=config.dropout, cnn_hidden=config.cnn_hidden, actionness=config.actionness,
                       cnn_dropout=config.cnn_dropout)
     net(tf.zeros([1, 1, dim]), mask=tf.ones([1, 1], tf.bool))  # create the weights eagerly
-    moments = scan.moments
+    moments = train_scan.moments
     net.standardize.set_moments(*moments)
     siblings = _siblings(config, classes, vocabulary, train_labels)
     if net.seen_gate is not None:
-        net.seen_gate.configure(siblings, scan.interval)
+        net.seen_gate.configure(siblings, train_scan.interval)
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
     steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch, train_frames)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
