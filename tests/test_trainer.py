@@ -304,7 +304,7 @@ def test_carried_state_equals_whole_video(examples, architecture):
         np.testing.assert_allclose(np.stack(found[video.features[0].tobytes()]), whole, atol=1e-5)
 
 
-def test_frame_interval_is_the_median_step_of_the_records(tmp_path):
+def test_the_measured_interval_is_the_median_step_of_the_records(tmp_path):
     def video(i: int, timestamps) -> VideoRecord:
         t = np.asarray(timestamps, np.float32)
         return VideoRecord(video_id=f"v{i}", label="a:b", label_index=0, features=np.zeros([len(t), 2], np.float32),

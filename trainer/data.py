@@ -20,11 +20,12 @@ that head, the class weights become :func:`seen_recently` of the targets.
 Truncated BPTT: each video is cut into consecutive k-step chunks (the last one padded and
 masked); B streams run side by side, each working through its own share of the videos one after
 the other (a video goes to the stream that runs out first), and a batch holds the next chunk of
-every stream. ``reset`` marks a stream's first chunk of a new video (its carried state must be zeroed); streams that run out early are padded
-with fully masked chunks until the longest one ends. With ``carry`` > 0 a seeded share of the
-videos instead start from the state the previous video of their stream left: a live stream never
-resets its state (``laf localize --stream``), so the model must learn that a new scene ends the
-action it saw before, and taught "this activity, no sibling" before the new video's action.
+every stream. ``reset`` marks a stream's first chunk of a new video (its carried state must be
+zeroed); streams that run out early are padded with fully masked chunks until the longest one ends.
+With ``carry`` > 0 a seeded share of the videos instead start from the state the previous video of
+their stream left: a live stream never resets its state (``laf localize --stream``), so the model
+must learn that a new scene ends the action it saw before, and taught "this activity, no sibling"
+before the new video's action.
 """
 from __future__ import annotations
 
@@ -171,7 +172,7 @@ def num_classes(files: Files) -> int:
 
 
 def frame_counts(files: Files) -> np.ndarray:
-    """[videos] each record's number of frames (what sizing an epoch and the shuffle buffers needs)."""
+    """[videos] each record's number of frames (what sizing an epoch and the shuffle buffer needs)."""
     return np.fromiter(_context_int(files, names.NUM_FRAMES).as_numpy_iterator(), np.int64)
 
 
@@ -476,13 +477,13 @@ def stream_batches(files: Files, dim: int, weighting: str = "laf", k: int = 20,
     epoch, so each video is used exactly once per epoch), all from ONE read of the split; a batch
     step waits until every stream's chunk for it is read. Why one read: each stream reading the whole
     split and keeping its shard (video i to stream i mod B) read and un-gzipped the split B times per
-    pass and held B shuffle buffers; measured here on 200 videos of 20-400 frames at D = 1280 (195 MB
-    gzipped, B = 12; ``bench/train_input.py``), a pass took 21.5 s and 3.3 GB, now 2.6 s and 0.9 GB. Why the stream that runs
-    out first: the streams stay within a video of each other, so the chunks held waiting stay about
-    a video per stream (dealt round-robin from one read, the streams' totals drift apart like a random
-    walk: simulated on 10,000 videos of log-normal length, 11,133 chunks held at the peak against 600),
-    and fewer idle chunks pad a pass's end (on the 200 videos above, 200 steps against 229; a
-    balanced pass is 193).
+    pass and held B shuffle buffers; measured by ``bench/train_input.py`` on 200 videos of 20-400
+    frames at D = 1280 (202 MiB gzipped, B = 12), a pass took 21.5 s and 3.3 GB, now 2.6 s and 0.9 GB.
+    Why the stream that runs out first: the streams stay within a video of each other, so the chunks
+    held waiting stay about a video per stream (dealt round-robin from one read, the streams' totals
+    drift apart like a random walk: simulated on 10,000 videos of log-normal length, 11,133 chunks held
+    at the peak against 600), and fewer idle chunks pad a pass's end (on the 200 videos above, 200
+    steps against 229; a balanced pass is 193).
 
     The shuffle buffer holds :data:`SHUFFLE_VIDEOS` serialized records, and at most
     :data:`SHUFFLE_BYTES` of their features: the shuffle is complete up to that many videos in the

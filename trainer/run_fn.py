@@ -218,7 +218,7 @@ def _siblings(config: TrainerConfig, classes: int, vocabulary: Optional[Vocabula
 def _novelty(config: TrainerConfig, train_files: List[str], eval_files: List[str], moments):
     """Sibling-novelty targets of the train and eval videos (against the train videos, standardised
     by their ``moments``) for LAF training with actionness, the product's method; None for every
-    other variant. The records stream past, one video at a time."""
+    other variant. The records stream past, a few videos at a time (``data.PARSE_CALLS``)."""
     if not config.uses_novelty:
         return None
     dim = len(moments[0])
