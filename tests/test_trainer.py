@@ -177,7 +177,7 @@ def test_beyond_the_shuffle_bytes_the_buffer_holds_a_window(examples, monkeypatc
     once per pass, in a new order every pass, none more than the window before its stored place."""
     root, videos = examples
     train = tfrecords.split_dir(root, "train")
-    _, mean = data._split_size(data.frame_counts(train), D)
+    mean = data._record_bytes(data.frame_counts(train), D)
     monkeypatch.setattr(data, "SHUFFLE_BYTES", 2 * mean)  # a window of 2 records
     batches = data.stream_batches(train, D, "uniform", K, STREAMS, shuffle=True)
     first, second = ([f for _, f in _video_starts(batches)] for _ in range(2))  # videos start in read order

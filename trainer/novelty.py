@@ -30,7 +30,7 @@ from laf.transfer.moments import usable_std
 from schemas import names
 from schemas.records import VideoRecord
 from schemas.vocabulary import split_label
-from trainer.data import PARSE_CALLS, Files, records, relative_to_video
+from trainer.data import Files, relative_to_video, whole_videos
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,11 @@ class Frames:
 
 
 def read_frames(files: Files, dim: int) -> Iterator[Frames]:
-    """The records' :class:`Frames`, in stored order, parsed by tf.data in parallel: a record parsed
-    into Python lists (``VideoRecord.parse``) took ~200 us a frame here, ~3x the whole tf.data read."""
+    """The records' :class:`Frames`, in stored order (``trainer.data.whole_videos``)."""
     context = {names.VIDEO_ID: tf.io.FixedLenFeature([], tf.string), names.LABEL: tf.io.FixedLenFeature([], tf.string),
                names.ACTIVITY: tf.io.FixedLenFeature([], tf.string, default_value="")}
-    sequence = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([dim], tf.float32)}
-
-    def parse(serialized):
-        found, lists = tf.io.parse_single_sequence_example(serialized, context, sequence)
-        return found, lists[names.FRAME_FEATURES]
-
-    parsed = records(files).map(parse, num_parallel_calls=PARSE_CALLS).prefetch(1)
     text = ("utf-8", "surrogateescape")  # as schemas.records decodes names
-    for found, features in parsed.as_numpy_iterator():
+    for found, features in whole_videos(files, dim, context):
         label = found[names.LABEL].decode(*text)
         yield Frames(found[names.VIDEO_ID].decode(*text), label,
                      found[names.ACTIVITY].decode(*text) or split_label(label), features)
@@ -144,7 +136,7 @@ def sibling_novelty(videos: Iterable[Union[VideoRecord, Frames]], reference: Ite
     Both are read once, one video at a time (the reference first): memory holds the drawn frames,
     about labels x ``max_reference`` x D x 4 bytes, one video's sibling frames joined, one block of
     distances (:data:`BLOCK_BYTES`), one [T] target per video and, with :func:`read_frames`, the
-    videos being parsed (``trainer.data.PARSE_CALLS``). A line every :data:`PROGRESS_S`
+    videos being parsed (``trainer.data.whole_videos``). A line every :data:`PROGRESS_S`
     seconds tells how far it got: at scale this runs for a while before the first training step."""
     mean, std = np.asarray(moments[0], np.float64), usable_std(moments[1])
     rng = np.random.default_rng(seed)

@@ -42,16 +42,9 @@ class EvalVideos:
         return self._count
 
     def __iter__(self) -> Iterator[dict]:
-        spec = {names.FRAME_FEATURES: tf.io.FixedLenSequenceFeature([self.dim], tf.float32)}
         context = {names.LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64)}
-
-        def parse(serialized):
-            ctx, seq = tf.io.parse_single_sequence_example(serialized, context, spec)
-            return seq[names.FRAME_FEATURES], ctx[names.LABEL_INDEX]
-
-        parsed = data.records(self.files).map(parse, num_parallel_calls=data.PARSE_CALLS).prefetch(1)  # in order
-        for features, label in parsed.as_numpy_iterator():
-            yield {"features": features, "label": int(label)}
+        for found, features in data.whole_videos(self.files, self.dim, context):
+            yield {"features": features, "label": int(found[names.LABEL_INDEX])}
 
 
 def video_hit_at_1(outputs: Callable, videos: Iterable[dict], batch: int = 32,
