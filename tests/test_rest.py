@@ -415,6 +415,17 @@ def test_a_model_name_with_url_characters_is_refused_and_a_version_path_kept():
     assert rest.predict_url("http://h:8501/", "laf/versions/3") == "http://h:8501/v1/models/laf/versions/3:predict"
 
 
+@pytest.mark.parametrize("server, words", [("http://localhost:85O1", "Port could not be cast"),
+                                           ("http://", "names no host"), ("https://:8501", "names no host"),
+                                           ("http://local host:8501", "holds spaces"),
+                                           ("http://localhost:99999", "out of range")])
+def test_a_server_url_without_a_usable_host_or_port_is_refused_before_any_request(server, words):
+    """A port with a letter O was refused only at the first request, after featurizing a video, as "is it
+    TF Serving's gRPC port?"; no host at all was retried for a minute as an unreachable server."""
+    with pytest.raises(UserError, match=re.escape(words)):
+        rest.predict_url(server)
+
+
 def test_a_single_output_answered_bare_is_named(tmp_path, inputs):
     """TF Serving answers a signature of one output without its name: ``frame_features`` of a net
     without actionness (the paper's scheme) was refused as "no named outputs"."""

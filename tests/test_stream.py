@@ -578,6 +578,26 @@ def test_a_network_source_without_video_is_an_error_after_a_few_tries(tmp_path, 
     assert capsys.readouterr().err.count("reconnecting") == NO_VIDEO_RETRIES
 
 
+def test_a_raw_h264_stream_is_an_error_at_once_that_says_how_to_relay_it(tmp_path, capsys):
+    """A camera's raw H.264 over TCP (``libcamera-vid --listen -o tcp://...``) has no container, so
+    its packets carry no times: each was skipped, and the stream gave no frame and no word while data
+    kept coming, then "reconnecting" forever. No connection can do better: an error, not retried."""
+    raw = vf.encode(str(tmp_path / "camera.h264"), "libx264", vf.cfr(3.0))
+    port = _answering([open(raw, "rb").read()])
+    for source in (f"tcp://127.0.0.1:{port}", raw):
+        frames, error = _frames_or_error(LiveSource(source, SourceOptions(read_timeout=1, backoff=0.05)))
+        assert not frames and error.startswith(f"stream {source} is a raw h264 stream: its frames carry no times")
+        assert "ffmpeg -f h264 -r RATE -i SOURCE -c copy -f mpegts - | laf localize --stream -" in error
+    assert "reconnecting" not in capsys.readouterr().err
+
+
+def test_a_music_file_with_cover_art_is_no_video(tmp_path):
+    """Its album art is a one-picture "video" stream: it was decoded as the stream's one frame (0 events,
+    exit status 0), as if it were a video. Offline ingestion refuses it the same way."""
+    frames, error = _frames_or_error(LiveSource(vf.song_with_cover(str(tmp_path)), SourceOptions(read_timeout=1)))
+    assert not frames and error.endswith("no video stream, only an attached cover picture (an audio file?)")
+
+
 def test_connections_that_give_no_frames_count_towards_max_reconnects(setup, tmp_path):
     """A source that gave video and then answers every reconnection with no video (a camera whose
     encoder is down) is retried; none of those connections gives a frame, so reconnecting gives up

@@ -88,6 +88,21 @@ def audio_only(path: str) -> str:
     return path
 
 
+def song_with_cover(folder: str) -> str:
+    """An M4A of silence whose album art is a one-picture "video" stream (attached_pic), as a music
+    file's; needs the ffmpeg CLI (PyAV cannot mark a stream's disposition)."""
+    import subprocess
+
+    from PIL import Image
+
+    sound, cover, song = (os.path.join(folder, name) for name in ("sound.m4a", "cover.png", "song.m4a"))
+    audio_only(sound)
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(cover)
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", sound, "-i", cover, "-map", "0", "-map", "1",
+                    "-c", "copy", "-disposition:v", "attached_pic", song], check=True)
+    return song
+
+
 def with_sound(path: str, times: Sequence[float], sound_seconds: float) -> str:
     """An MP4 of H.264 frames at ``times`` and an AAC track of ``sound_seconds`` from 0 s: a sound
     track that outlasts the picture, or a picture that starts late, as phone and web videos have."""

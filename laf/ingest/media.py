@@ -54,6 +54,27 @@ class MediaError(Exception):
         self.reason = reason
 
 
+class NoDecoderError(MediaError):
+    """The container has a video stream, but this FFmpeg build cannot decode its codec."""
+
+
+def video_stream(container):
+    """The first moving-picture stream of an open container that FFmpeg can decode; else a
+    :class:`MediaError` saying why: no video stream, only an attached cover picture (a music
+    file's album art is a one-picture "video" stream), or no decoder for its codec
+    (:class:`NoDecoderError`). Shared by files and live streams, which meet the same containers."""
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise MediaError("decode", f"no video stream (streams: {', '.join(kinds)}; audio-only file?)")
+    moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not moving:
+        raise MediaError("decode", "no video stream, only an attached cover picture (an audio file?)")
+    decodable = [s for s in moving if s.codec_context is not None]  # None: FFmpeg has no decoder for it
+    if not decodable:
+        raise NoDecoderError("decode", "no decoder for its video codec (unknown to this FFmpeg build)")
+    return decodable[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class Sample:
     index: int           # position on the sampling grid
@@ -136,19 +157,11 @@ class Video:
         except (av.FFmpegError, UnicodeDecodeError) as e:
             raise _media_error("decode", f"not a readable media file (truncated or wrong type?): {_reason(e)}",
                                e) from None
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
+        try:
+            stream = video_stream(container)
+        except MediaError:
             container.close()
-            raise MediaError("decode", f"no video stream (streams: {', '.join(kinds)}; audio-only file?)")
-        moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-        if not moving:  # a music file's album art is a one-picture "video" stream
-            container.close()
-            raise MediaError("decode", "no video stream, only an attached cover picture (an audio file?)")
-        decodable = [s for s in moving if s.codec_context is not None]  # None: FFmpeg has no decoder for it
-        if not decodable:
-            container.close()
-            raise MediaError("decode", "no decoder for its video codec (unknown to this FFmpeg build)")
-        stream = decodable[0]
+            raise
         stream.codec_context.thread_type = "NONE"  # FFmpeg's threads cost CPU per frame; blocks parallelise
         return container, stream
 
@@ -176,9 +189,8 @@ class Video:
         dropped = [p.pts for p in packets if p.gop < 0]
         packets = [p for p in packets if p.gop >= 0]  # frames before the first keyframe cannot decode
         if not packets and demuxer in RAW_FORMATS:
-            raise MediaError("decode", f"a raw {demuxer} stream: its frames carry no times, and its rate is not"
-                                       " known; put it in a container at its real rate, e.g. ffmpeg -r RATE -i IN"
-                                       " -c copy OUT.mp4")
+            raise MediaError("decode", f"{untimed(demuxer)}; put it in a container at its real rate, e.g. ffmpeg"
+                                       " -r RATE -i IN -c copy OUT.mp4")
         if not packets:
             raise MediaError("decode", "no decodable video frames (truncated file or zero-frame stream)")
         tb = self._time_base
@@ -526,6 +538,12 @@ def _duration_tag(metadata: Dict[str, str]) -> Optional[float]:
         if math.isfinite(total) and total > 0:
             return total
     return None
+
+
+def untimed(demuxer: str) -> str:
+    """Why a raw elementary stream (no container: a DVR's ``.h264``, a camera's raw TCP feed) cannot
+    be sampled: nothing says when its frames are shown."""
+    return f"a raw {demuxer} stream: its frames carry no times, and its rate is not known"
 
 
 # demuxers of raw elementary streams: their packets carry no times, and the rate FFmpeg assumes (25 fps)

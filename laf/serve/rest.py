@@ -19,6 +19,7 @@ import ssl
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Dict, Mapping, Optional
 
@@ -97,6 +98,13 @@ TRANSIENT_HTTP = (502, 503, 504)
 def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
     if not server.startswith(("http://", "https://")):
         raise UserError(f"--server must be an http(s) URL such as http://localhost:8501, got {server!r}")
+    try:  # a bad host or port failed only at the first request, after the first video's featurizing: one
+        parts = urllib.parse.urlsplit(server)  # without a host was retried for a minute as unreachable
+        parts.port  # raises on a port that is no number, or out of range
+    except ValueError as e:
+        raise UserError(f"--server {server!r}: {e}") from None
+    if not parts.hostname or any(c.isspace() for c in server):
+        raise UserError(f"--server {server!r} names no host, or holds spaces; e.g. http://localhost:8501")
     if not re.fullmatch(r"[\w.+@,-]+(/versions/\d+|/labels/[\w.-]+)?", model_name):  # TF Serving reads the path as is
         raise UserError(f"--model-name {model_name!r}: a model name such as laf (or laf/versions/3), without spaces"
                         " or URL characters")

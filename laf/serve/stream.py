@@ -33,7 +33,7 @@ from typing import Iterator, List, Optional
 
 import av
 from laf.errors import UserError
-from laf.ingest.media import Sample, rgb_image
+from laf.ingest.media import RAW_FORMATS, MediaError, NoDecoderError, Sample, rgb_image, untimed, video_stream
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "rtp", "hls")
 MAX_JUMP = 10.0  # seconds: a forward timestamp jump larger than this is a restart, not a gap
@@ -48,6 +48,11 @@ class SourceError(UserError):
 
 class NoVideoError(SourceError):
     """The source opened but holds no video track (an audio stream, a wrong URL or track)."""
+
+
+class UnusableSourceError(SourceError):
+    """The source opened, but no connection to it can give a frame here (no decoder for its codec, a
+    raw stream whose frames carry no times): an error at once, not a source to reconnect to."""
 
 
 NO_VIDEO_RETRIES = 3  # reopenings of a source that never had video: an RTMP/FLV publisher may probe as audio
@@ -185,7 +190,7 @@ class LiveSource:
             except (av.FFmpegError, OSError, TimeoutError) as e:
                 ended, reason = False, f"{type(e).__name__}: {e}"
             except SourceError as e:  # cannot open: for a network source, retried like a broken one
-                if not (self.options.reconnect and is_network(self.source)):
+                if isinstance(e, UnusableSourceError) or not (self.options.reconnect and is_network(self.source)):
                     raise
                 if isinstance(e, NoVideoError) and self._last is None:  # never a video: the wrong source, not a
                     no_video += 1  # break (one that gave frames before may come back with them: retried as one)
@@ -221,7 +226,12 @@ class LiveSource:
         with container:
             if not container.streams.video:
                 raise NoVideoError(f"stream {self.source} has no video track (an audio-only stream, or the wrong URL?)")
-            stream = container.streams.video[0]
+            try:
+                stream = video_stream(container)  # as a file's: not a cover picture, one FFmpeg decodes
+            except NoDecoderError as e:
+                raise UnusableSourceError(f"stream {self.source}: {e.reason}") from None
+            except MediaError as e:  # only a cover picture: an audio stream, as above
+                raise NoVideoError(f"stream {self.source}: {e.reason}") from None
             codec = stream.codec_context.name
             extradata = stream.codec_context.extradata or b""
             length_prefixed = extradata[:1] == b"\x01"  # avcC/hvcC: MP4-style NAL lengths
@@ -243,6 +253,8 @@ class LiveSource:
             try:
                 for packet in container.demux(stream):
                     pts = packet.pts if packet.pts is not None else packet.dts
+                    if pts is None and packet.size and container.format.name in RAW_FORMATS:
+                        raise UnusableSourceError(self._untimed(container.format.name))
                     if pts is None or packet.size == 0:  # the demuxer's final flush packet, or nothing to decode
                         continue
                     if packet.is_keyframe:
@@ -269,6 +281,13 @@ class LiveSource:
             yield from emit(stream.codec_context.decode(None))
             if failure is not None:
                 raise failure
+
+    def _untimed(self, demuxer: str) -> str:
+        """Why a raw elementary stream gives no frame, and how to relay it. Why an error: each of its
+        packets was skipped for want of a time, so it gave no frame and no word while data kept coming
+        (a camera's raw H.264 over TCP)."""
+        return (f"stream {self.source} is {untimed(demuxer)}; relay it in a container at its real rate, e.g."
+                f" ffmpeg -f {demuxer} -r RATE -i SOURCE -c copy -f mpegts - | laf localize --stream - ...")
 
     def _say_no_keyframe(self, span: float) -> None:
         """Says once per source, after ``span`` >= :data:`KEYFRAME_WAIT` seconds of a connection's pictures
