@@ -109,6 +109,10 @@ def test_hash_split_is_stable_and_follows_ratios():
     ("m.jsonl", '{"video": "", "label": "A:b"}\n', "m.jsonl:1", "empty video path"),
     ("m.csv", "video,label,segments\na.mp4,A:b,1-2\na.mp4,A:b,3-4\n", "m.csv:3", "another set of segments"),
     ("m.csv", "video,label,split\na.mp4,A:b,train\na.mp4,A:b,test\n", "m.csv:3", "another split"),
+    # one file under two ids was ingested twice, silently: here once in train and once in test
+    ("m.csv", "video,label,id,split\na.mp4,A:b,clip1,train\nb.mp4,A:c,,\n./a.mp4,A:b,clip2,test\n", "m.csv:4",
+     "m.csv:2 already, as video 'clip1' (A:b, train); one file is one video"),
+    ("m.csv", "video,label,id\na.mp4,A:b,one\na.mp4,A:c,two\n", "m.csv:3", "one file is one video"),
     ("m.csv", "video,label\na.mp4,A:b\nb.mp4,A\x00:c\n", "m.csv:3", "not a readable CSV row"),
     ("m.csv", "video,label,label\na.mp4,A:b,A:c\n", "m.csv:1", "appear more than once"),
     ("m.jsonl", '{"video": "a.mp4", "label": "A:b", "segments": ["35"]}\n', "m.jsonl:1", "cannot read segment"),

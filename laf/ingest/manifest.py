@@ -349,12 +349,20 @@ def _annotated(row: VideoRow) -> Tuple[Tuple[Segment, ...], ...]:
 
 def dedupe(rows: Sequence[VideoRow]) -> Manifest:
     """Repeated rows are duplicates, and a repeat without segments leaves the annotated row's; one id
-    with two different files, labels, splits or sets of segments is an error (which one holds?)."""
+    with two different files, labels, splits or sets of segments is an error (which one holds?), and so
+    is one file under two ids: it was ingested twice, maybe once in train and once in test (a test video
+    the model trained on), or with two labels for the same frames."""
     kept: Dict[str, int] = {}
+    files: Dict[str, VideoRow] = {}
     unique: List[VideoRow] = []
     duplicates: List[VideoRow] = []
     for row in rows:
         if row.video_id not in kept:
+            other = files.setdefault(row.uri, row)
+            if other is not row:
+                raise UserError(f"{row.where}: {row.uri} is listed at {other.where} already, as video"
+                                f" {other.video_id!r} ({other.label}, {other.split}); one file is one video, keep"
+                                " one row")
             kept[row.video_id] = len(unique)
             unique.append(row)
             continue
