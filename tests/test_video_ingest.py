@@ -50,6 +50,7 @@ def extracted(clips, weights, tmp_path_factory):
     remote = "ram://laf-video-ingest/vp9-copy.webm"
     tf.io.gfile.copy(clips["vp9"], remote, overwrite=True)
     base = tmp_path_factory.mktemp("extract")
+    in_ms = str(shutil.copy(clips["mjpeg"], base / "mjpeg-in-ms.avi"))  # one file is one video (manifest.dedupe)
     manifest = write_manifest(base / "videos.csv", [
         (clips["h264"], "Color:Red", "", "train", "0.5-2.5"),
         (clips["vp9"], "Color:Green", "", "train", ""),
@@ -63,7 +64,7 @@ def extracted(clips, weights, tmp_path_factory):
         (clips["audio"], "Color:Blue", "", "train", ""),
         (clips["page"], "Color:Green", "", "train", ""),
         (os.path.join(str(base), "missing.mp4"), "Color:Green", "", "train", ""),
-        (clips["mjpeg"], "Color:Blue", "mjpeg-in-ms", "eval", "1500-3000"),  # segments in milliseconds
+        (in_ms, "Color:Blue", "mjpeg-in-ms", "eval", "1500-3000"),  # segments in milliseconds
     ])
     output = str(base / "out")
     rc = cli.main(["extract", "videos", "--manifest", manifest, "--output", output, "--input-size", str(SIZE),
@@ -88,9 +89,9 @@ def test_books_balance(extracted):
 
 def test_rejected_records_name_source_stage_and_reason(extracted):
     found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(extracted)}
-    assert set(found) == {"truncated.mp4", "zero.mp4", "audio.m4a", "page.webm", "missing.mp4", "mjpeg.avi"}
-    assert found["mjpeg.avi"] == ("validate", "segment [1500, 3000] starts after the video's end (4.0 s);"
-                                              " segments are in seconds")
+    assert set(found) == {"truncated.mp4", "zero.mp4", "audio.m4a", "page.webm", "missing.mp4", "mjpeg-in-ms.avi"}
+    assert found["mjpeg-in-ms.avi"] == ("validate", "segment [1500, 3000] starts after the video's end (4.0 s);"
+                                                    " segments are in seconds")
     assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
     assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
     assert found["missing.mp4"][0] == "read"
