@@ -13,6 +13,16 @@ def test_a_rerun_reusing_an_evaluation_whose_folder_was_deleted_still_summarizes
         summary = demo.summarize(PipelineConfig(pipeline_root=str(tmp_path), serving_dir=str(tmp_path / "serving")))
     assert summary["metrics"] == {} and summary["blessed"] is False and summary["pushed_model"] is None
     assert any("no metrics in the summary: the Evaluator's output" in r.getMessage() for r in caplog.records)
+    assert demo.NO_METRICS in demo.format_summary(summary).splitlines()  # not an empty table
+
+
+def test_the_summary_lists_each_metric(tmp_path):
+    from laf.demo import run as demo
+
+    summary = {"metrics": {"mAP@0.5": 0.5, "hit@1": 1.0}, "blessed": True, "pushed_model": "m", "pipeline_root": "r",
+               "tensorboard": "t"}
+    lines = demo.format_summary(summary).splitlines()
+    assert lines[3:5] == [f"{'hit@1':<27} 1.0000", f"{'mAP@0.5':<27} 0.5000"] and demo.NO_METRICS not in lines
 
 
 def test_the_tensorboard_command_is_quoted_for_a_shell(tmp_path):

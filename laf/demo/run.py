@@ -90,9 +90,12 @@ def write_summary(output: str, summary: Dict[str, Any]) -> str:
     return path
 
 
+NO_METRICS = "(none: a run without test videos, none in the split or all rejected, has none to score)"
+
+
 def format_summary(summary: Dict[str, Any]) -> str:
     lines = ["", "metric                      value", "-" * 36]
-    lines += [f"{name:<27} {value:.4f}" for name, value in sorted(summary["metrics"].items())]
+    lines += [f"{name:<27} {value:.4f}" for name, value in sorted(summary["metrics"].items())] or [NO_METRICS]
     lines += ["", f"blessed:       {summary['blessed']}",
               f"pushed model:  {summary['pushed_model'] or '(not pushed: model not blessed)'}",
               f"pipeline root: {summary['pipeline_root']}",
