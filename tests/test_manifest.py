@@ -73,6 +73,14 @@ def test_ambiguous_column(tmp_path):
         mf.read_manifest(write(tmp_path / "m.csv", "video,label,ambiguous\na.mp4,A:b,5-4\n"))
 
 
+def test_one_file_under_two_ids_is_an_error_however_its_path_is_written(tmp_path):
+    """Relative, absolute and file:// forms of one file are one file: under another id it was ingested twice."""
+    for other in (f"{tmp_path}/clips/a.mp4", f"file://{tmp_path}/clips/a.mp4", "clips/../clips/a.mp4"):
+        path = write(tmp_path / "m.csv", f"video,label,id\nclips/a.mp4,A:b,one\n{other},A:b,two\n")
+        with pytest.raises(UserError, match="m.csv:3: .* is listed at .*m.csv:2 already, as video 'one'"):
+            mf.read_manifest(path)
+
+
 def test_one_file_written_two_ways_is_one_video(tmp_path):
     m = mf.read_manifest(write(tmp_path / "m.csv", "video,label\nclips/a.mp4,A:b\n./clips//a.mp4,A:b\n"))
     assert [r.uri for r in m.rows] == [os.path.join(str(tmp_path), "clips", "a.mp4")] and len(m.duplicates) == 1

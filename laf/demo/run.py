@@ -90,7 +90,7 @@ def write_summary(output: str, summary: Dict[str, Any]) -> str:
     return path
 
 
-NO_METRICS = "(none: a run without test videos, none in the split or all rejected, has none to score)"
+NO_METRICS = "(none: see the warning above; a run without test videos scores none)"
 
 
 def format_summary(summary: Dict[str, Any]) -> str:

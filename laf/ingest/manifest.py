@@ -353,12 +353,12 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
     is one file under two ids: it was ingested twice, maybe once in train and once in test (a test video
     the model trained on), or with two labels for the same frames."""
     kept: Dict[str, int] = {}
-    files: Dict[str, VideoRow] = {}
+    by_file: Dict[str, VideoRow] = {}  # one key per local file however written (relative, file://)
     unique: List[VideoRow] = []
     duplicates: List[VideoRow] = []
     for row in rows:
         if row.video_id not in kept:
-            other = files.setdefault(row.uri, row)
+            other = by_file.setdefault(files.shown(row.uri), row)
             if other is not row:
                 raise UserError(f"{row.where}: {row.uri} is listed at {other.where} already, as video"
                                 f" {other.video_id!r} ({other.label}, {other.split}); one file is one video, keep"

@@ -98,9 +98,11 @@ TRANSIENT_HTTP = (502, 503, 504)
 def predict_url(server: str, model_name: str = DEFAULT_MODEL_NAME) -> str:
     if not server.startswith(("http://", "https://")):
         raise UserError(f"--server must be an http(s) URL such as http://localhost:8501, got {server!r}")
-    try:  # a bad host or port failed only at the first request, after the first video's featurizing: one
-        parts = urllib.parse.urlsplit(server)  # without a host was retried for a minute as unreachable
-        parts.port  # raises on a port that is no number, or out of range
+    # a bad host or port failed only at the first request, after the first video's featurizing, and
+    # one without a host was retried for a minute as unreachable
+    try:
+        parts = urllib.parse.urlsplit(server)
+        _ = parts.port  # raises on a port that is no number, or out of range
     except ValueError as e:
         raise UserError(f"--server {server!r}: {e}") from None
     if not parts.hostname or any(c.isspace() for c in server):

@@ -1,7 +1,8 @@
 """Live sources for ``laf localize --stream``: open, decode, keep one stream clock, sample, reconnect.
 
 Anything FFmpeg opens as a live input works (rtsp/rtmp/srt/udp/tcp/HLS URLs, ``-`` for MPEG-TS
-on stdin, a file that is still being written). PyAV's ``timeout`` (an FFmpeg interrupt callback)
+on stdin, a file that is still being written), in a container: a raw H.264/HEVC elementary stream
+carries no frame times (:class:`UnusableSourceError`). PyAV's ``timeout`` (an FFmpeg interrupt callback)
 bounds every open and read, so a stalled source is noticed instead of blocking forever.
 
 Stream time is seconds from the first keyframe and never goes back: when the source's
@@ -189,7 +190,7 @@ class LiveSource:
                 ended, reason = True, "the source ended"
             except (av.FFmpegError, OSError, TimeoutError) as e:
                 ended, reason = False, f"{type(e).__name__}: {e}"
-            except SourceError as e:  # cannot open: for a network source, retried like a broken one
+            except SourceError as e:  # cannot open: for a network source, retried like a broken one (not when unusable)
                 if isinstance(e, UnusableSourceError) or not (self.options.reconnect and is_network(self.source)):
                     raise
                 if isinstance(e, NoVideoError) and self._last is None:  # never a video: the wrong source, not a
