@@ -5,7 +5,8 @@ arguments for Dataflow / Flink / Spark come from the config's ``beam.extra_args`
 Both targets run the same KFP v2 PipelineSpec. A ``.json`` output is the PipelineJob that Vertex
 submits (the spec, and the pipeline root in its runtime config); a ``.yaml`` / ``.yml`` output is
 the bare PipelineSpec that the Kubeflow Pipelines 2 SDK and UI upload. Both carry the pipeline
-root as the spec's ``defaultPipelineRoot``. Vertex needs a ``gs://`` pipeline root.
+root as the spec's ``defaultPipelineRoot``, which must be a bucket URI (:data:`ROOT_SCHEMES`). The
+Kubeflow spec has no baseline: its backend runs no resolver task.
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from laf.errors import UserError
 from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
 
 TARGETS = ("kubeflow", "vertex")
+# pipeline roots each target's launcher writes under (the KFP 2 launcher: gs, s3, minio; Vertex AI: gs)
+ROOT_SCHEMES = {"kubeflow": ("gs://", "s3://", "minio://"), "vertex": ("gs://",)}
+NO_BASELINE = ("note: the Kubeflow Pipelines 2 backend runs no resolver task (\"resolver executors not implemented\"),"
+               " so this spec has no baseline model: a model is blessed on evaluation.hit1_floor alone, not also"
+               " against the latest blessed one (--target vertex keeps it)")
 DEFAULT_SPEC_FILE = "pipeline.json"
 
 
@@ -42,8 +48,12 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
                         f" for Kubeflow/Vertex, got {cfg.pipeline_name!r}")
     check_globbable("pipeline_root", cfg.pipeline_root)  # as `laf run` does: on the cluster, after the ingestion
     check_beam_runners(cfg, build=False)
-    if target == "vertex" and not cfg.pipeline_root.startswith("gs://"):
-        print(f"note: Vertex AI needs a gs:// pipeline_root; {cfg.pipeline_root} is local", file=sys.stderr)
+    if not cfg.pipeline_root.startswith(ROOT_SCHEMES[target]):  # a local root: no mount helps, the launcher refuses it
+        where = "Vertex AI" if target == "vertex" else "Kubeflow Pipelines"
+        print(f"note: {where} needs a {', '.join(ROOT_SCHEMES[target])} pipeline_root; {cfg.pipeline_root} is not one",
+              file=sys.stderr)
+    if target == "kubeflow":
+        print(NO_BASELINE, file=sys.stderr)
     output = spec_path(output)
     if target == "kubeflow" and not _is_yaml(output):
         print(f"note: {output} is the PipelineJob JSON that Vertex AI submits; the Kubeflow Pipelines 2 SDK and UI"
@@ -58,7 +68,8 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(config=config)
     # Components run inside the image: its setup.py and schema files, not this machine's checkout paths.
     job = runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
-                                     project_dir=IMAGE_WORKDIR, enable_cache=enable_cache), write_out=False)
+                                     project_dir=IMAGE_WORKDIR, enable_cache=enable_cache,
+                                     baseline=target == "vertex"), write_out=False)
     write_spec(job, output, cfg.pipeline_root)
     return output
 

@@ -52,7 +52,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                     input_fingerprints: Optional[Mapping[str, str]] = None,
                     vocabulary: Optional[Vocabulary] = None,
                     schema_dir: Optional[str] = None,
-                    other_than_own: bool = False) -> tfx.dsl.Pipeline:
+                    other_than_own: bool = False, baseline: bool = True) -> tfx.dsl.Pipeline:
     """For a local run, where the inputs are at hand: ``input_fingerprints`` (``{"videos": ...,
     "images": ...}`` of ``laf.ingest.fingerprint``), so that changed input files are ingested anew
     instead of reused from cache; ``vocabulary`` (the videos', as VideoIngest builds it), so that
@@ -65,7 +65,9 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
     reads: a schema changed at the same path would be reused from cache. ``other_than_own`` (a local
     run): the baseline is the latest blessed model other than the run's own, and none when it was
     trained on other features or labels (``pipeline.resolver``), so an unchanged rerun reuses the
-    Evaluator and Pusher instead of pushing the same model again."""
+    Evaluator and Pusher instead of pushing the same model again. Without ``baseline`` (a spec for the
+    Kubeflow Pipelines 2 backend, which runs no resolver task) there is no resolver, and the Evaluator
+    blesses on ``evaluation.hit1_floor`` alone, not also against the latest blessed model."""
     from laf.evaluate.tfma_metrics import eval_config
 
     ingestion_code = code_version.code_version(entries=code_version.INGESTION)  # a compiled spec's too
@@ -109,15 +111,15 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
                        "features": dataclasses.asdict(feats)})  # into the model's assets
 
     own = {resolver_lib.CANDIDATE: trainer.outputs["model"]} if other_than_own else {}
-    resolver = tfx.dsl.Resolver(
+    resolvers = [tfx.dsl.Resolver(
         strategy_class=resolver_lib.OtherBlessedModelStrategy if other_than_own
         else tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing), **own,
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id("latest_blessed_model_resolver")] if baseline else []
     evaluator = tfx.components.Evaluator(
         examples=video_ingest.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"], example_splits=["test"],
+        baseline_model=resolvers[0].outputs["model"] if resolvers else None, example_splits=["test"],
         eval_config=eval_config(cfg.evaluation, vocabulary=vocabulary))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
@@ -125,7 +127,7 @@ def create_pipeline(cfg: PipelineConfig, metadata_connection_config=None,
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
 
     components = [video_ingest, image_ingest, *video_checks, *image_checks, domain_transfer, trainer,
-                  resolver, evaluator, pusher]
+                  *resolvers, evaluator, pusher]
     if cfg.pipeline_name in {c.id for c in components}:  # TFX refuses it with a RuntimeError, after the imports
         raise UserError(f"pipeline_name {cfg.pipeline_name!r} is the id of one of the pipeline's components;"
                         " choose another name")

@@ -178,9 +178,14 @@ def test_compile_kubeflow_v2_spec_parses(tmp_path, demo_run):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stderr.splitlines()
     assert any(line.startswith(f"note: {out} is the PipelineJob JSON that Vertex AI submits") for line in lines)
-    notes = [line for line in lines if line.startswith("note: ") and "PipelineJob" not in line]
-    assert [n.split()[1] for n in notes] == ["pipeline_root", "serving_dir", "data.videos", "data.images",
-                                             "features.weights"]  # the demo's are all local paths
+    from pipeline.kubeflow_v2_runner import NO_BASELINE
+
+    assert NO_BASELINE in lines  # its backend runs no resolver task
+    # the demo's paths are all local: the launcher refuses a local pipeline_root; the others must be mounted
+    root_note = "note: Kubeflow Pipelines needs a gs://, s3://, minio:// pipeline_root;"
+    assert any(line.startswith(root_note) for line in lines)
+    notes = [line for line in lines if line.startswith("note: ") and "is the local path" in line]
+    assert [n.split()[1] for n in notes] == ["serving_dir", "data.videos", "data.images", "features.weights"]
     assert f"is the local path {demo_run['out']}" in notes[0]
     spec = json.load(open(out))["pipelineSpec"]
     parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
@@ -418,6 +423,10 @@ def test_a_local_run_hands_its_inputs_fingerprints_and_vocabulary_to_the_compone
 
     assert activities(local["Evaluator"]) == [[0, 1, 1], [0, 1, 1]]  # activity Hit@1 and Hit@5; x's: the taxonomy's
     assert activities(compiled["Evaluator"]) == [None, None]  # learned from the test videos where it runs
+    # a Kubeflow spec: no resolver (its backend runs none), no baseline for the Evaluator
+    unresolved = {c.id: c for c in create_pipeline(cfg, baseline=False).components}
+    assert "latest_blessed_model_resolver" not in unresolved and "baseline_model" not in unresolved["Evaluator"].inputs
+    assert "baseline_model" in compiled["Evaluator"].inputs
 
 
 @pytest.mark.parametrize("name", ["Trainer", "VideoIngest", "latest_blessed_model_resolver"])

@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
 def local_paths(cfg):
     """(key, path) of every path in ``cfg`` that is this machine's, not a URI the cluster reads
-    (a relative path in the config is made absolute against the config's folder on loading)."""
+    (a relative path in the config is made absolute against the config's folder on loading). Not the
+    pipeline root: a launcher writes only under a bucket URI, which ``compile_pipeline`` says."""
     from pipeline.config import DATA_PATHS
 
-    paths = [("pipeline_root", cfg.pipeline_root), ("serving_dir", cfg.serving_dir)]
+    paths = [("serving_dir", cfg.serving_dir)]
     paths += [(f"data.{key}", getattr(cfg.data, key)) for key in DATA_PATHS]
     if cfg.features.weights not in PUBLIC_WEIGHTS:
         paths.append(("features.weights", cfg.features.weights))
