@@ -156,6 +156,16 @@ def test_exif_orientation_is_applied(media):
     assert out[:10, -10:, 0].mean() > 200  # the red corner moved to the top right
 
 
+@pytest.mark.parametrize("kind, value", [(2, b"x\x00"), (7, b"\x06\x00")], ids=["ascii", "undefined"])
+def test_a_malformed_exif_orientation_shows_the_pixels_as_stored(kind, value):
+    """An Orientation tag written as text or raw bytes rejected the image ("decode: unexpected ValueError:
+    invalid literal for int()"); Pillow's own exif_transpose ignores it, as a malformed EXIF block is."""
+    rgb = pattern(48, 64)
+    entry = struct.pack("<HHI4s", 0x0112, kind, len(value), value.ljust(4, b"\x00"))  # one IFD entry, in place
+    exif = b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)  # little-endian TIFF, one IFD
+    np.testing.assert_array_equal(images.decode(encode(Image.fromarray(rgb), "PNG", exif=exif)), rgb)
+
+
 @pytest.mark.parametrize("name", ["gif_animated", "webp_animated"])
 def test_animated_images_give_their_first_frame(media, name):
     out = images.decode(media[name])

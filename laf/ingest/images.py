@@ -469,7 +469,8 @@ def _orientation(image: Image.Image) -> int:
         exif.load(raw)
     except Exception:  # malformed EXIF: show the pixels as stored
         return 1
-    return int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+    value = exif.get(_EXIF_ORIENTATION, 1)  # an orientation written as text or a rational is malformed too: it
+    return value if isinstance(value, int) else 1  # rejected the whole image ("unexpected ValueError")
 
 
 def _flatten(pixels: np.ndarray) -> np.ndarray:
