@@ -30,10 +30,36 @@ def _decode_jpeg(data: tf.Tensor, target: int) -> tf.Tensor:
     return tf.switch_case(ratio, [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in JPEG_RATIOS])
 
 
+def _chunk_before_pixels(data: tf.Tensor, kind: bytes) -> tf.Tensor:
+    """Whether a PNG has a chunk of ``kind`` before its first IDAT (where the format puts tRNS),
+    walking the chunks' length and type fields."""
+    size = tf.cast(tf.strings.length(data), tf.int64)
+
+    def step(offset, _):
+        length = tf.io.decode_raw(tf.strings.substr(data, offset, 4), tf.uint8)
+        length = tf.reduce_sum(tf.cast(length, tf.int64) * tf.constant([1 << 24, 1 << 16, 1 << 8, 1], tf.int64))
+        return offset + 12 + length, tf.strings.substr(data, offset + 4, 4)
+
+    def more(offset, found):
+        return (offset + 8 <= size) & (found != kind) & (found != b"IDAT")
+
+    _, found = tf.while_loop(more, step, (tf.constant(len(PNG_MAGIC), tf.int64), tf.constant(b"")))
+    return tf.equal(found, kind)
+
+
 def _decode_png(data: tf.Tensor) -> tf.Tensor:
     """RGBA at 16 bits >> 8 (as the product decodes), alpha composited over white in float32 as
-    ``images._flatten`` does (an opaque pixel's colour comes back unchanged)."""
+    ``images._flatten`` does (an opaque pixel's colour comes back unchanged).
+
+    A grey or palette PNG of 1, 2 or 4 bits per pixel without a transparent colour (tRNS) is opaque:
+    asked for 4 channels, TensorFlow's decoder fills its alpha with the unscaled largest value of
+    that depth (1, 3 or 15 of 255), which turned its frames nearly white."""
     rgba = tf.bitwise.right_shift(tf.io.decode_png(data, channels=4, dtype=tf.uint16), 8)
+    header = tf.io.decode_raw(tf.strings.substr(data + b"\0" * 26, 24, 2), tf.uint8)  # IHDR: bit depth, colour type
+    depth, colour = header[0], header[1]
+    filler = (depth < 8) & ((colour == 0) | (colour == 3)) & ~_chunk_before_pixels(data, b"tRNS")
+    rgba = tf.where(filler, tf.concat([rgba[..., :3], tf.fill(tf.shape(rgba[..., 3:]), tf.constant(255, rgba.dtype))],
+                                      -1), rgba)
     color, alpha = tf.cast(rgba[..., :3], tf.float32), tf.cast(rgba[..., 3:], tf.float32) / 255.0
     return tf.cast(tf.round(color * alpha + 255.0 * (1.0 - alpha)), tf.uint8)
 
