@@ -111,7 +111,8 @@ class TrainerConfig:
 
 @dataclasses.dataclass
 class EvaluationConfig:
-    hit1_floor: float = 0.0           # bless only at or above this video Hit@1, and not worse than the last blessed model
+    hit1_floor: float = 0.0           # bless only at or above this video Hit@1, and not worse than the last blessed
+                                      # model (a Kubeflow spec has none: the floor alone)
     window: int = 10                  # sliding-window length in time steps (10 = the paper's; 5 s at 2 fps)
     # window lengths as multiples of `window`, for models with actionness (laf.evaluate.evaluation.window_scores);
     # [1.0] = the paper's single window

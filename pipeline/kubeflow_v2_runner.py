@@ -5,8 +5,8 @@ arguments for Dataflow / Flink / Spark come from the config's ``beam.extra_args`
 Both targets run the same KFP v2 PipelineSpec. A ``.json`` output is the PipelineJob that Vertex
 submits (the spec, and the pipeline root in its runtime config); a ``.yaml`` / ``.yml`` output is
 the bare PipelineSpec that the Kubeflow Pipelines 2 SDK and UI upload. Both carry the pipeline
-root as the spec's ``defaultPipelineRoot``, which must be a bucket URI (:data:`ROOT_SCHEMES`). The
-Kubeflow spec has no baseline: its backend runs no resolver task.
+root as the spec's ``defaultPipelineRoot``, which must be a ``gs://`` URI. The Kubeflow spec has no
+baseline: its backend runs no resolver task.
 """
 from __future__ import annotations
 
@@ -24,11 +24,18 @@ from laf.errors import UserError
 from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
 
 TARGETS = ("kubeflow", "vertex")
-# pipeline roots each target's launcher writes under (the KFP 2 launcher: gs, s3, minio; Vertex AI: gs)
-ROOT_SCHEMES = {"kubeflow": ("gs://", "s3://", "minio://"), "vertex": ("gs://",)}
-NO_BASELINE = ("note: the Kubeflow Pipelines 2 backend runs no resolver task (\"resolver executors not implemented\"),"
-               " so this spec has no baseline model: a model is blessed on evaluation.hit1_floor alone, not also"
-               " against the latest blessed one (--target vertex keeps it)")
+# where the launchers write artifacts (the KFP 2 launcher also takes s3:// and minio://, which the
+# components' TensorFlow file systems do not write; a local path neither does)
+ROOT_NOTE = ("note: {where} needs a gs:// pipeline_root (the Kubeflow launcher also takes s3:// and minio://, which"
+             " the components' TensorFlow does not write); {root} is not one")
+
+
+def no_baseline(floor: float) -> str:
+    """Why a Kubeflow spec blesses on the Hit@1 floor alone, and what that floor is."""
+    return ("note: the Kubeflow Pipelines 2 backend runs no resolver task (\"resolver executors not implemented\"),"
+            f" so this spec has no baseline model: a model is blessed when its Hit@1 is at least evaluation.hit1_floor"
+            f" ({floor:g}{', so every model' if floor <= 0 else ''}), not also against the latest blessed one"
+            " (--target vertex keeps it)")
 DEFAULT_SPEC_FILE = "pipeline.json"
 
 
@@ -48,12 +55,11 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
                         f" for Kubeflow/Vertex, got {cfg.pipeline_name!r}")
     check_globbable("pipeline_root", cfg.pipeline_root)  # as `laf run` does: on the cluster, after the ingestion
     check_beam_runners(cfg, build=False)
-    if not cfg.pipeline_root.startswith(ROOT_SCHEMES[target]):  # a local root: no mount helps, the launcher refuses it
+    if not cfg.pipeline_root.startswith("gs://"):  # a local root: no mount helps, the launcher refuses it
         where = "Vertex AI" if target == "vertex" else "Kubeflow Pipelines"
-        print(f"note: {where} needs a {', '.join(ROOT_SCHEMES[target])} pipeline_root; {cfg.pipeline_root} is not one",
-              file=sys.stderr)
+        print(ROOT_NOTE.format(where=where, root=cfg.pipeline_root), file=sys.stderr)
     if target == "kubeflow":
-        print(NO_BASELINE, file=sys.stderr)
+        print(no_baseline(cfg.evaluation.hit1_floor), file=sys.stderr)
     output = spec_path(output)
     if target == "kubeflow" and not _is_yaml(output):
         print(f"note: {output} is the PipelineJob JSON that Vertex AI submits; the Kubeflow Pipelines 2 SDK and UI"

@@ -156,14 +156,24 @@ def test_exif_orientation_is_applied(media):
     assert out[:10, -10:, 0].mean() > 200  # the red corner moved to the top right
 
 
-@pytest.mark.parametrize("kind, value", [(2, b"x\x00"), (7, b"\x06\x00")], ids=["ascii", "undefined"])
-def test_a_malformed_exif_orientation_shows_the_pixels_as_stored(kind, value):
-    """An Orientation tag written as text or raw bytes rejected the image ("decode: unexpected ValueError:
-    invalid literal for int()"); Pillow's own exif_transpose ignores it, as a malformed EXIF block is."""
+def _one_tag_exif(tag: int, kind: int, value: bytes) -> bytes:
+    """A little-endian TIFF block with one IFD entry: ``value`` in place, or after the IFD when longer than 4 bytes."""
+    inline = value if len(value) <= 4 else struct.pack("<I", 8 + 2 + 12 + 4)
+    entry = struct.pack("<HHI4s", tag, kind, len(value) // (8 if kind == 5 else 1), inline.ljust(4, b"\x00"))
+    return b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0) + (value if len(value) > 4 else b"")
+
+
+@pytest.mark.parametrize("kind, value, rotated", [(2, b"x\x00", False), (7, b"\x06\x00", False),
+                                                  (5, struct.pack("<II", 6, 0), False),
+                                                  (5, struct.pack("<II", 6, 1), True)],
+                         ids=["ascii", "undefined", "rational-6/0", "rational-6/1"])
+def test_an_exif_orientation_that_is_no_whole_number_shows_the_pixels_as_stored(kind, value, rotated):
+    """An Orientation tag written as text, raw bytes or 6/0 rejected the image ("decode: unexpected
+    ValueError: invalid literal for int()"); it shows the pixels as stored, as a malformed EXIF block does.
+    Written as the rational 6/1 it is still 6, as Pillow's exif_transpose reads it."""
     rgb = pattern(48, 64)
-    entry = struct.pack("<HHI4s", 0x0112, kind, len(value), value.ljust(4, b"\x00"))  # one IFD entry, in place
-    exif = b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)  # little-endian TIFF, one IFD
-    np.testing.assert_array_equal(images.decode(encode(Image.fromarray(rgb), "PNG", exif=exif)), rgb)
+    out = images.decode(encode(Image.fromarray(rgb), "PNG", exif=_one_tag_exif(0x0112, kind, value)))
+    np.testing.assert_array_equal(out, np.rot90(rgb, -1) if rotated else rgb)
 
 
 @pytest.mark.parametrize("name", ["gif_animated", "webp_animated"])

@@ -221,7 +221,8 @@ def _metric(cls, threshold: Optional[tfma.MetricThreshold] = None, **config) -> 
 
 def eval_config(settings: Any = None, vocabulary: Optional[Vocabulary] = None) -> tfma.EvalConfig:
     """The Evaluator's config: Hit@1/5, activity Hit@1/5, mAP at ``settings.tiou``; a model is blessed
-    only if Hit@1 >= ``settings.hit1_floor`` and not below the last blessed model's Hit@1.
+    only if Hit@1 >= ``settings.hit1_floor`` and not below the last blessed model's Hit@1 (where the
+    pipeline has a baseline: a Kubeflow spec has none).
 
     ``settings`` has the fields of ``pipeline.config.EvaluationConfig`` (defaults when None).
     """

@@ -469,8 +469,11 @@ def _orientation(image: Image.Image) -> int:
         exif.load(raw)
     except Exception:  # malformed EXIF: show the pixels as stored
         return 1
-    value = exif.get(_EXIF_ORIENTATION, 1)  # an orientation written as text or a rational is malformed too: it
-    return value if isinstance(value, int) else 1  # rejected the whole image ("unexpected ValueError")
+    try:  # a whole number, also as a rational (6/1); text, raw bytes or 6/0 are malformed too (they rejected the
+        value = float(exif.get(_EXIF_ORIENTATION, 1))  # whole image as an unexpected ValueError)
+    except (TypeError, ValueError):
+        return 1
+    return int(value) if value.is_integer() else 1
 
 
 def _flatten(pixels: np.ndarray) -> np.ndarray:
