@@ -39,11 +39,13 @@ def no_baseline(floor: float) -> str:
 DEFAULT_SPEC_FILE = "pipeline.json"
 
 
-def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, enable_cache: bool = True) -> str:
+def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, enable_cache: bool = True,
+                     baseline: bool = True) -> str:
     """Write the pipeline spec to ``output`` (a local path or a URI) and return where it went. With
     ``enable_cache``, a task whose inputs and settings are unchanged reuses its earlier result; the
     cluster cannot see that a file at the same path was rewritten, so after changing data in place
-    compile without it."""
+    compile without it. Without ``baseline`` (always for Kubeflow) the Evaluator has no baseline model:
+    after a change of features or labels the last blessed one cannot read the new records."""
     from pipeline.local_runner import check_beam_runners, check_globbable
 
     if target not in TARGETS:
@@ -75,7 +77,7 @@ def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, 
     # Components run inside the image: its setup.py and schema files, not this machine's checkout paths.
     job = runner.run(create_pipeline(cfg, beam_pipeline_args=cfg.beam.pipeline_args(setup_file=IMAGE_SETUP_PY),
                                      project_dir=IMAGE_WORKDIR, enable_cache=enable_cache,
-                                     baseline=target == "vertex"), write_out=False)
+                                     baseline=baseline and target == "vertex"), write_out=False)
     write_spec(job, output, cfg.pipeline_root)
     return output
 

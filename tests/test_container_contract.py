@@ -238,6 +238,10 @@ def test_a_kubeflow_spec_has_no_resolver_task_which_its_backend_cannot_run(tmp_p
     err = capsys.readouterr().err
     assert err.count(no_baseline(0.0)) == 1 and "(0, so every model)" in err  # said for the kubeflow spec only
     assert "note: Kubeflow Pipelines needs a gs:// pipeline_root" in err  # a local root
+    # after a change of features or labels the last blessed model cannot read the new records: `--no-baseline`
+    with open(compile_pipeline(cfg, "vertex", "example.org/laf:1", str(tmp_path / "none.json"), baseline=False)) as f:
+        spec = json.load(f)["pipelineSpec"]
+    assert not resolvers(spec) and "baseline_model" not in evaluator_inputs(spec)
 
 
 def test_a_pipeline_name_kubeflow_refuses_is_a_one_line_error_at_compile(tmp_path):

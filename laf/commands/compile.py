@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo-dir", help=f"demo folder the embedded config points at (default: {DEMO_FOLDER})")
     parser.add_argument("--no-cache", action="store_true",
                         help="rerun every task on every submission (after data changed in place at the same paths)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="no baseline model (a Kubeflow spec never has one): bless on evaluation.hit1_floor alone."
+                             " After a change of features or labels the last blessed model cannot read the new"
+                             " records, and every Evaluator task would fail")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     demo_dir = demo_folder(args.config, args.demo_dir, "--demo-dir")
     cfg = config.load(args.config, check_paths=False) if demo_dir is None else demo.demo_config(demo_dir)
-    path = compile_pipeline(cfg, args.target, args.image, args.output, enable_cache=not args.no_cache)
+    path = compile_pipeline(cfg, args.target, args.image, args.output, enable_cache=not args.no_cache,
+                            baseline=not args.no_baseline)
     print(f"wrote {args.target} pipeline spec: {path}")
     for key, path in local_paths(cfg):
         print(f"note: {key} is the local path {path}: the spec names it as is, so the containers must see it"
