@@ -24,6 +24,7 @@ from laf.errors import UserError
 from pipeline.config import IMAGE_SETUP_PY, IMAGE_WORKDIR, PipelineConfig
 
 TARGETS = ("kubeflow", "vertex")
+DEFAULT_SPEC_FILE = "pipeline.json"
 # where the launchers write artifacts (the KFP 2 launcher also takes s3:// and minio://, which the
 # components' TensorFlow file systems do not write; a local path neither does)
 ROOT_NOTE = ("note: {where} needs a gs:// pipeline_root (the Kubeflow launcher also takes s3:// and minio://, which"
@@ -33,10 +34,9 @@ ROOT_NOTE = ("note: {where} needs a gs:// pipeline_root (the Kubeflow launcher a
 def no_baseline(floor: float) -> str:
     """Why a Kubeflow spec blesses on the Hit@1 floor alone, and what that floor is."""
     return ("note: the Kubeflow Pipelines 2 backend runs no resolver task (\"resolver executors not implemented\"),"
-            f" so this spec has no baseline model: a model is blessed when its Hit@1 is at least evaluation.hit1_floor"
+            " so this spec has no baseline model: a model is blessed when its Hit@1 is at least evaluation.hit1_floor"
             f" ({floor:g}{', so every model' if floor <= 0 else ''}), not also against the latest blessed one"
             " (--target vertex keeps it)")
-DEFAULT_SPEC_FILE = "pipeline.json"
 
 
 def compile_pipeline(cfg: PipelineConfig, target: str, image: str, output: str, enable_cache: bool = True,
