@@ -30,9 +30,9 @@ def _decode_jpeg(data: tf.Tensor, target: int) -> tf.Tensor:
     return tf.switch_case(ratio, [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in JPEG_RATIOS])
 
 
-def _chunk_before_pixels(data: tf.Tensor, kind: bytes) -> tf.Tensor:
-    """Whether a PNG has a chunk of ``kind`` before its first IDAT (where the format puts tRNS),
-    walking the chunks' length and type fields."""
+def _has_transparent_colour(data: tf.Tensor) -> tf.Tensor:
+    """Whether a PNG has a tRNS chunk, which the format puts before its first IDAT: walks the chunks'
+    length and type fields up to there."""
     size = tf.cast(tf.strings.length(data), tf.int64)
 
     def step(offset, _):
@@ -41,10 +41,10 @@ def _chunk_before_pixels(data: tf.Tensor, kind: bytes) -> tf.Tensor:
         return offset + 12 + length, tf.strings.substr(data, offset + 4, 4)
 
     def more(offset, found):
-        return (offset + 8 <= size) & (found != kind) & (found != b"IDAT")
+        return (offset + 8 <= size) & (found != b"tRNS") & (found != b"IDAT")
 
     _, found = tf.while_loop(more, step, (tf.constant(len(PNG_MAGIC), tf.int64), tf.constant(b"")))
-    return tf.equal(found, kind)
+    return tf.equal(found, b"tRNS")
 
 
 def _decode_png(data: tf.Tensor) -> tf.Tensor:
@@ -57,10 +57,9 @@ def _decode_png(data: tf.Tensor) -> tf.Tensor:
     rgba = tf.bitwise.right_shift(tf.io.decode_png(data, channels=4, dtype=tf.uint16), 8)
     header = tf.io.decode_raw(tf.strings.substr(data + b"\0" * 26, 24, 2), tf.uint8)  # IHDR: bit depth, colour type
     depth, colour = header[0], header[1]
-    filler = (depth < 8) & ((colour == 0) | (colour == 3)) & ~_chunk_before_pixels(data, b"tRNS")
-    rgba = tf.where(filler, tf.concat([rgba[..., :3], tf.fill(tf.shape(rgba[..., 3:]), tf.constant(255, rgba.dtype))],
-                                      -1), rgba)
-    color, alpha = tf.cast(rgba[..., :3], tf.float32), tf.cast(rgba[..., 3:], tf.float32) / 255.0
+    opaque = (depth < 8) & ((colour == 0) | (colour == 3)) & ~_has_transparent_colour(data)
+    color = tf.cast(rgba[..., :3], tf.float32)
+    alpha = tf.where(opaque, 1.0, tf.cast(rgba[..., 3:], tf.float32) / 255.0)  # not TF's filler
     return tf.cast(tf.round(color * alpha + 255.0 * (1.0 - alpha)), tf.uint8)
 
 
