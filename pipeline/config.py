@@ -20,7 +20,7 @@ from laf import files
 from laf.errors import UserError, first_line
 from laf.evaluate.evaluation import LocalizeConfig, distinct_tiou_keys
 from laf.evaluate.thumos14 import PROTOCOLS
-from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, read_videos
+from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, check_ratios, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.runners import beam_flags, check_dask_timeout, names_dask
 from laf.transfer.thresholds import check_something_kept
@@ -379,10 +379,7 @@ def validate(cfg: PipelineConfig, check_paths: bool = True) -> PipelineConfig:
     if cfg.beam.direct_running_mode not in ("in_memory", "multi_processing", "multi_threading"):
         raise UserError("beam.direct_running_mode must be in_memory, multi_processing or multi_threading")
     _check_beam_args(cfg.beam)
-    ratios = cfg.data.split_ratios
-    if (set(ratios) - {"train", "eval", "test"} or any(v < 0 for v in ratios.values())
-            or abs(sum(ratios.values()) - 1) > 1e-6):
-        raise UserError(f"data.split_ratios must use keys train/eval/test, be >= 0 and sum to 1, got {ratios}")
+    check_ratios(cfg.data.split_ratios, "data.split_ratios")
     data = cfg.data
     if data.videos and (data.annotations or data.video_dir or data.subset):
         raise UserError("data.videos (a manifest) and data.annotations/video_dir/subset exclude each other")

@@ -1,9 +1,21 @@
-"""Shared test setup: quiet TF noise once, and session-scoped heavy fixtures."""
+"""Shared test setup: quiet TF noise once, loopback past any proxy, and session-scoped heavy fixtures."""
+import os
+
 import pytest
 
 from laf.quiet import quiet
 
 quiet()
+
+
+def _loopback_past_proxies() -> None:
+    """The tests' servers listen on 127.0.0.1: a runner's ``http_proxy`` (urllib does not bypass
+    loopback by itself) would send their requests to its proxy. The proxy tests set their own."""
+    hosts = [h for name in ("no_proxy", "NO_PROXY") for h in os.environ.get(name, "").split(",") if h.strip()]
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = ",".join(dict.fromkeys(hosts + ["127.0.0.1", "localhost"]))
+
+
+_loopback_past_proxies()
 
 
 @pytest.fixture(scope="session")

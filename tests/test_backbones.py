@@ -1,6 +1,7 @@
 """laf.ingest.backbones: a calibrated weights file is the same bytes in any process, and is read from any
 ``tf.io.gfile`` file system; weights that cannot be had fail in one line before any work."""
 import hashlib
+import tempfile
 import urllib.request
 
 import numpy as np
@@ -9,7 +10,7 @@ import tensorflow as tf
 
 from laf import cli
 from laf.errors import UserError
-from laf.ingest.backbones import BackboneConfig, build_backbone, calibrate, check_weights
+from laf.ingest.backbones import BackboneConfig, build_backbone, calibrate, check_weights, local_copy
 
 CONFIG = BackboneConfig(input_size=32)
 
@@ -42,6 +43,26 @@ def test_weights_file_on_another_file_system_gives_the_same_features(tmp_path):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     with pytest.raises(FileNotFoundError, match="ram://laf-test/missing.weights.h5"):
         build_backbone(BackboneConfig(weights="ram://laf-test/missing.weights.h5", input_size=32))
+
+
+def test_a_weights_file_replaced_where_the_file_system_keeps_no_times_is_fetched_again(tmp_path, monkeypatch):
+    """TF's ``ram://`` reports a modification time of 0: a weights file replaced there by another of the
+    same length must be read anew, not from the first one's local copy."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the copies: this test's own
+    uri = f"ram://laf-test/{tmp_path.name}/replaced.weights.h5"
+    copies = []
+    for content in (b"first version", b"other version"):
+        if tf.io.gfile.exists(uri):
+            tf.io.gfile.remove(uri)  # ram:// appends to a file opened for writing
+        with tf.io.gfile.GFile(uri, "wb") as f:
+            f.write(content)
+        assert tf.io.gfile.stat(uri).mtime_nsec == 0
+        copies.append(local_copy(uri))
+        with open(copies[-1], "rb") as f:
+            assert f.read() == content
+    assert copies[0] != copies[1] and copies[0].startswith(str(tmp_path / "tmp"))
+    assert local_copy(uri) == copies[1]  # the same content, the same copy
 
 
 def test_imagenet_weights_that_cannot_be_downloaded_fail_in_one_line(tmp_path, monkeypatch):

@@ -21,20 +21,18 @@ def test_help_lists_every_registered_subcommand():
 
 
 def test_unknown_subcommand_is_one_line_error(capsys):
-    try:
+    with pytest.raises(SystemExit) as exited:
         cli.main(["frobnicate"])
-    except SystemExit as e:
-        assert e.code == 2
+    assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'frobnicate'" in err and "Traceback" not in err
 
 
 def test_every_subcommand_has_help(capsys):
     for name in cli.COMMANDS:
-        try:
+        with pytest.raises(SystemExit) as exited:
             cli.main([name, "--help"])
-        except SystemExit as e:
-            assert e.code == 0, name
+        assert exited.value.code == 0, name
         assert f"usage: laf {name}" in capsys.readouterr().out
 
 
@@ -125,6 +123,11 @@ def test_an_empty_output_is_a_usage_error_before_any_work(command, capsys):
       for flag in ("--weights", "--layer", "--labels")],
     (["extract", "videos", "--manifest", "m.csv", "--output", "o"], "--taxonomy"),
     (["report", "--pipeline-root", "p"], "--baselines"),
+    # an unset $ANN: the manifest branch with no manifest, a TypeError traceback; "": ./metadata.sqlite
+    (["extract", "videos", "--output", "o"], "--annotations"), (["extract", "videos", "--output", "o"], "--manifest"),
+    (["extract", "videos", "--annotations", "a", "--output", "o"], "--videos"),
+    (["extract", "images", "--output", "o"], "--root"), (["extract", "features", "--output", "o"], "--manifest"),
+    (["report"], "--pipeline-root"),
 ])
 def test_an_empty_path_flag_is_a_usage_error(command, flag, capsys):
     """Before, an empty value was falsy or taken as given: ``--json ""`` wrote nothing and exited 0,
@@ -133,6 +136,37 @@ def test_an_empty_path_flag_is_a_usage_error(command, flag, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([*command, flag, ""])
     assert e.value.code == 2 and f"{flag}: empty path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, flag", [
+    (["demo"], "--output"), (["demo-data"], "--output"),
+    (["localize", "--model", "m", "v.mp4"], "--plot"), (["localize", "--model", "m", "v.mp4"], "--json")])
+def test_a_uri_where_files_are_written_locally_is_a_usage_error(command, flag, capsys, tmp_path, monkeypatch):
+    """These write with the local file system: ``gs://b/d`` made a folder named ``gs:`` here."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        cli.main([*command, flag, "gs://b/d"])
+    assert e.value.code == 2 and f"{flag}: must be a local path, got 'gs://b/d'" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("command, flag", [(["run"], "--output"), (["compile", "--image", "i", "--output", "spec.json"], "--demo-dir")])
+def test_a_uri_as_the_demo_folder_is_refused(command, flag, capsys, tmp_path, monkeypatch):
+    """The demo's config is resolved against a local folder: ``gs://b/d`` became ``<here>/gs:/b/d``."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*command, flag, "gs://b/d"]) == 2
+    assert f"{flag}: must be a local path, got 'gs://b/d'" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["v.mp4", "--model-name", "other"], "--model-name names the model in TF Serving: only with --server URL"),
+    (["--stream", "tcp://127.0.0.1:9", "--no-reconnect", "--max-reconnects", "5"],
+     "--max-reconnects counts reconnects, which --no-reconnect turns off")])
+def test_localize_flags_that_would_be_ignored_are_refused(flags, words, capsys):
+    """Both were read only in another mode, and silently dropped in this one."""
+    assert cli.main(["localize", "--model", "m", *flags]) == 2
+    assert words in capsys.readouterr().err
 
 
 def test_a_split_named_twice_in_ratios_is_refused():

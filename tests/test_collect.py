@@ -137,14 +137,15 @@ def test_a_rerun_stopped_before_its_evaluator_is_named_beside_the_earlier_run_s_
 
     store = mlmd_store(str(tmp_path / "metadata.sqlite"))
     kind = store.put_context_type(pb.ContextType(name="pipeline_run"))
-    first, second = store.put_contexts([pb.Context(type_id=kind, name=name) for name in ("run-1", "run-2")])
+    first, second = store.put_contexts([pb.Context(type_id=kind, name=name)  # LocalDagRunner: start times
+                                    for name in ("2026-12-07T19:30:00", "2026-12-07T19:40:00")])
     evaluator = put_execution(store, run_store.EVALUATOR, pb.Execution.COMPLETE,
                               {"evaluation": ("ModelEvaluation", tmp_path / "eval", True)})
     store.put_attributions_and_associations([], [pb.Association(context_id=first, execution_id=evaluator)])
     [evaluation] = store.get_artifacts_by_type("ModelEvaluation")
     assert collect._older_run(store, run_store.producers(store, evaluation)) == [
-        "the metrics, model, per-class AP, timelines and domain-transfer rounds are from run run-1; the latest run"
-        " run-2 has no finished Evaluator (stopped, or still running)"]
+        "the metrics, model, per-class AP, timelines and domain-transfer rounds are from run 1 of 2 in this pipeline"
+        " root; the latest, run 2, has no finished Evaluator (stopped, or still running)"]
     store.put_attributions_and_associations([], [pb.Association(context_id=second, execution_id=evaluator)])
     assert collect._older_run(store, run_store.producers(store, evaluation)) == []  # a cached rerun's: the latest has it
 

@@ -152,6 +152,10 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
      r"beam.extra_args: --dask_connection_timeout must be whole seconds, got 'abc'"),
     ({"beam": {"extra_args": ["--runner"]}}, r"beam.extra_args: Beam options: argument --runner: expected one argument"),
     ({"beam": {"ingest_args": ["--runner"]}}, r"beam.ingest_args: Beam options: argument --runner: expected one"),
+    ({"beam": {"extra_args": ["--runner DataflowRunner"]}},  # Beam dropped it: a local run on the DirectRunner
+     r"beam.extra_args: Beam options: '--runner DataflowRunner' is one item .* write --runner=DataflowRunner or"),
+    ({"beam": {"ingest_args": ["--dask_client_address  tcp://h:8786"]}},
+     r"beam.ingest_args: .* write --dask_client_address=tcp://h:8786 or give"),
     ({"data": {"images": "file:///no/such/images"}}, r"data.images: file:///no/such/images does not exist"),
     ({"trainer": {"variant": "random30"}}, r"trainer.variant random30 is one of the paper's baselines, which have no"
                                            r" actionness head .*set trainer.actionness: false"),

@@ -13,7 +13,8 @@ def test_calibrated_backbone_shows_the_papers_effect(tiny_demo):
     root, _ = tiny_demo
     path = calibrated_backbone(root)
     assert path.endswith(".weights.h5") and os.path.getsize(path) > 100_000
-    assert calibrated_backbone(root) == path  # cached, not recalibrated
+    written = os.stat(path).st_mtime_ns
+    assert calibrated_backbone(root) == path and os.stat(path).st_mtime_ns == written  # cached, not recalibrated
     result = probe(root)
     assert result["feature_dim"] == 96
     assert result["activity_acc_all_frames"] > 0.95

@@ -363,6 +363,14 @@ def test_detections_sharing_no_video_and_class_with_the_ground_truth_score_zero(
         assert result.to_dict()["ap"] == {"a": {"0.5": 0.0}, "b": {"0.5": 0.0}}
 
 
+@pytest.mark.parametrize("a, b, want", [
+    ((0, 4), (0, 4), 1.0), ((0, 4), (2, 6), 2 / 6), ((0, 4), (1, 2), 1 / 4), ((0, 4), (4, 8), 0.0),
+    ((0, 4), (5, 8), 0.0), ((3, 3), (3, 3), 0.0), ((0, 10), (2.5, 5), 0.25)])
+def test_tiou_of_hand_worked_pairs(a, b, want):
+    """Intersection over union of two spans, either way round (the references below build on it)."""
+    assert float(ev.tiou(*a, *b)) == pytest.approx(want) and float(ev.tiou(*b, *a)) == pytest.approx(want)
+
+
 def test_tiou_exactly_at_threshold_matches():
     gt = {"v": [Segment(0, 4, "a")]}
     np.testing.assert_allclose(ap_of(gt, [Detection("v", 0, 2, "a", 1.0)], (0.5, 0.6)), [1.0, 0.0])

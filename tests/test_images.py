@@ -380,7 +380,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(server, path):
     started = time.monotonic()
     with pytest.raises(ImageError, match=r"took longer than the deadline of 1 s"):
         images.fetch(server.url(path), options)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 6.0  # cut off: the server would trickle for 20 s (slack for a busy runner)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])

@@ -316,8 +316,11 @@ def test_videos_are_featurized_one_at_a_time(served_model, monkeypatch):
     records = localize.featurize_each(served_model.videos, localize.IngestSettings(BACKBONE, FPS))
     assert extracted == []
     first = next(records)
-    assert extracted == [served_model.videos[0]] and first == served_model.examples[0]
-    assert list(records) == served_model.examples[1:] and extracted == list(served_model.videos)
+    assert extracted == [served_model.videos[0]]
+    rest = list(records)
+    assert extracted == list(served_model.videos)
+    parsed = [VideoRecord.parse(r) for r in [first, *rest]]  # a 9 s and a 6.5 s clip at FPS samples a second
+    assert [(r.video_id, r.num_frames) for r in parsed] == [("kick", int(9.0 * FPS)), ("dive", int(6.5 * FPS))]
 
 
 def test_a_timeline_plot_takes_names_literally(tmp_path):

@@ -100,6 +100,9 @@ def test_hash_split_is_stable_and_follows_ratios():
     assert {mf.split_of(f"v{i}", {"test": 1.0}) for i in range(50)} == {"test"}
     with pytest.raises(UserError, match="ratios"):
         mf.check_ratios({"train": 1.0, "holdout": 0.5})
+    for shares in ({"train": 0.8}, {"train": 0.7, "eval": 0.2, "test": 0.2}):  # were scaled to 1, unsaid
+        with pytest.raises(UserError, match=r"^--ratios must use keys train/eval/test, be >= 0 and sum to 1"):
+            mf.check_ratios(shares, "--ratios")
 
 
 @pytest.mark.parametrize("name,text,where,words", [

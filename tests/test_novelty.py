@@ -179,6 +179,18 @@ def test_nearest_distances_in_blocks_equal_the_whole_matrix(monkeypatch):
                                np.sqrt(novelty._sq_distances(z, few)).mean(1), rtol=1e-6)
 
 
+def test_squared_distances_are_those_of_the_rows():
+    """The matrix both sides of the block test build on, against the rows' own differences."""
+    from trainer import novelty
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(6, 4)), rng.normal(size=(9, 4))
+    want = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(novelty._sq_distances(a, b), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(novelty._sq_distances(a, b, (b * b).sum(1)), want, rtol=1e-12, atol=1e-12)
+    assert novelty._sq_distances(a, a).diagonal().max() < 1e-12  # clipped at 0, never a negative rounding
+
+
 def test_the_trainer_reads_the_records_as_videos_parse_them(tmp_path, caplog):
     """tf.data's parse (``read_frames``) gives each video's id, label, activity and features as
     ``VideoRecord.parse`` does, so the targets are the same to the last bit; a line tells the count."""

@@ -31,7 +31,8 @@ TINTS = [(0, 0, 0), (120, 0, 0), (0, 0, 120), (0, 120, 0)]
 VOCABULARY = Vocabulary.build(["Ball:Kick", "Ball:Throw", "Swim:Dive"])
 CONFIG = online.OnlineConfig(on=0.28, off=0.24, min_length=0.5)  # this tiny model's evidence is 0.15-0.35
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (make test installs it)")
+# only the tests that run the ffmpeg CLI (a server, an audio track, cover art); the rest decode with PyAV
+NEEDS_FFMPEG = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI (make ffmpeg)")
 
 
 def scene(t: float):
@@ -321,6 +322,7 @@ class _TimedLines:
         pass
 
 
+@NEEDS_FFMPEG
 def test_events_arrive_while_the_stream_is_still_playing(setup, offline):
     from laf.ingest.backbones import feature_fn
 
@@ -343,11 +345,12 @@ def test_events_arrive_while_the_stream_is_still_playing(setup, offline):
     assert [e["label"] for _, e in closed] == [VOCABULARY.labels[e.label] for e in expected]
     arrived, first = closed[0]
     playing_until = started + SECONDS
-    assert arrived < playing_until - 3.0, "the first event came only when the stream ended"
-    assert arrived - started < first["end"] + 3.0  # emitted within seconds of the action's end as it played
+    assert arrived < playing_until - 2.0, "the first event came only when the stream ended"
+    assert arrived - started < first["end"] + 5.0  # emitted within seconds of the action's end as it played
     assert any(e.get("partial") and e["start"] == first["start"] for t, e in out.lines if t < arrived)
 
 
+@NEEDS_FFMPEG
 def test_a_stalled_source_without_reconnect_is_a_clear_error(setup):
     port = _free_port()
     server = _serve(setup.ts, port)
@@ -371,6 +374,7 @@ def _clip(setup, name: str, tint) -> str:
     return vf.encode(os.path.join(setup.root, name), "libx264", vf.cfr(3.0), tint=tint, options={"g": "10"})
 
 
+@NEEDS_FFMPEG
 def test_reconnects_with_backoff_and_one_stream_clock(setup):
     red, blue = _clip(setup, "red.ts", (120, 0, 0)), _clip(setup, "blue.ts", (0, 0, 120))
     port = _free_port()
@@ -466,6 +470,7 @@ def test_a_source_that_breaks_still_gives_the_frames_decoded_before_and_closes_t
         next(steps)
 
 
+@NEEDS_FFMPEG
 def test_a_caller_that_leaves_while_the_source_is_down_stops_the_reconnecting(setup):
     """Its decode thread, waiting to reconnect to a server that is gone (never giving up by default),
     would otherwise reconnect forever after the caller left."""
@@ -567,6 +572,7 @@ def _audio_ts(tmp_path) -> bytes:
     return open(ts, "rb").read()
 
 
+@NEEDS_FFMPEG
 def test_a_network_source_without_video_is_an_error_after_a_few_tries(tmp_path, capsys):
     """An audio stream (a wrong URL or track) was retried like a broken source, forever by default,
     printing "reconnecting" every 10 s. A few reopenings stay (a publisher may probe as audio only
@@ -591,6 +597,7 @@ def test_a_raw_h264_stream_is_an_error_at_once_that_says_how_to_relay_it(tmp_pat
     assert "reconnecting" not in capsys.readouterr().err
 
 
+@NEEDS_FFMPEG
 def test_a_music_file_with_cover_art_is_no_video(tmp_path):
     """Its album art is a one-picture "video" stream: it was decoded as the stream's one frame (0 events,
     exit status 0), as if it were a video. Offline ingestion refuses it the same way."""
@@ -598,6 +605,7 @@ def test_a_music_file_with_cover_art_is_no_video(tmp_path):
     assert not frames and error.endswith("no video stream, only an attached cover picture (an audio file?)")
 
 
+@NEEDS_FFMPEG
 def test_connections_that_give_no_frames_count_towards_max_reconnects(setup, tmp_path):
     """A source that gave video and then answers every reconnection with no video (a camera whose
     encoder is down) is retried; none of those connections gives a frame, so reconnecting gives up
@@ -644,7 +652,7 @@ def test_a_growing_file_is_followed_until_it_stops_growing(setup):
 
     writer = threading.Thread(target=write)
     writer.start()
-    times = [f.time for f in LiveSource(growing, SourceOptions(read_timeout=1.0)).frames()]
+    times = [f.time for f in LiveSource(growing, SourceOptions(read_timeout=3.0)).frames()]  # > a busy runner's stall
     ended = time.monotonic()  # before the join, which alone waits for the writer
     writer.join()
     assert len(times) == 30 and np.all(np.diff(times) > 0)  # every frame, including those written last
@@ -684,7 +692,7 @@ def test_a_long_wait_for_the_first_keyframe_is_said_once(tmp_path, capsys):
         assert err.count("no keyframe") == int(said)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (make ffmpeg)")
+@NEEDS_FFMPEG
 def test_stdin_that_ends_without_a_decodable_frame_is_an_error(tmp_path):
     """An MPEG-TS on stdin whose keyframe is missing (cut from the middle of a recording): every packet
     was skipped and the run ended with "ended after 0 events", exit status 0."""

@@ -136,14 +136,17 @@ def evaluator_run(tmp_path_factory):
                         custom_properties={"payload_format": "FORMAT_TF_SEQUENCE_EXAMPLE"})
     models = {n: importer(uri, tfx.types.standard_artifacts.Model, n) for n, uri in (("good", good), ("bad", bad))}
     # The good model against the bad baseline (floor 0.5, vocabulary given), then the other way round
-    # (activities learned from the data): only the first may be blessed.
+    # (floor 0, activities learned from the data: refused for its regression alone), then the bad
+    # model without a baseline (floor 0.5: refused by the floor alone).
     evaluators = [
         tfx.components.Evaluator(
             examples=examples.outputs["result"], model=models[cand].outputs["result"],
-            baseline_model=models[base].outputs["result"], example_splits=["eval"],
-            eval_config=eval_config(types.SimpleNamespace(hit1_floor=0.5, **SETTINGS), vocabulary),
-        ).with_id(f"Evaluator_{cand}")
-        for cand, base, vocabulary in (("good", "bad", vocab), ("bad", "good", None))]
+            baseline_model=models[base].outputs["result"] if base else None, example_splits=["eval"],
+            eval_config=eval_config(types.SimpleNamespace(hit1_floor=floor, **SETTINGS), vocabulary),
+        ).with_id(node_id)
+        for node_id, cand, base, floor, vocabulary in (("Evaluator_good", "good", "bad", 0.5, vocab),
+                                                       ("Evaluator_bad", "bad", "good", 0.0, None),
+                                                       ("Evaluator_floor", "bad", None, 0.5, vocab))]
     # The THUMOS14 kit's mAP (evaluation.protocol), on its own.
     evaluators.append(tfx.components.Evaluator(
         examples=examples.outputs["result"], model=models["good"].outputs["result"], example_splits=["eval"],
@@ -198,10 +201,13 @@ def test_evaluator_computes_the_thumos14_kit_s_map_when_asked(evaluator_run):
 
 
 def test_blessing_needs_floor_and_no_regression(evaluator_run):
+    """Each rule refuses a model alone: the regression at floor 0, the floor without a baseline."""
     pipeline_root, expected = evaluator_run
-    assert expected["good"]["hit@1"] >= 0.5
-    assert os.path.exists(os.path.join(only(str(pipeline_root / "Evaluator_good" / "blessing" / "*")), "BLESSED"))
-    assert os.path.exists(os.path.join(only(str(pipeline_root / "Evaluator_bad" / "blessing" / "*")), "NOT_BLESSED"))
+    assert expected["good"]["hit@1"] >= 0.5 > expected["bad"]["hit@1"]
+    blessed = {node: os.listdir(only(str(pipeline_root / node / "blessing" / "*")))
+               for node in ("Evaluator_good", "Evaluator_bad", "Evaluator_floor", "Evaluator_thumos14")}
+    assert blessed == {"Evaluator_good": ["BLESSED"], "Evaluator_bad": ["NOT_BLESSED"],
+                       "Evaluator_floor": ["NOT_BLESSED"], "Evaluator_thumos14": ["BLESSED"]}
 
 
 def test_map_does_not_depend_on_the_order_beam_merges_videos():

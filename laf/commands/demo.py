@@ -3,12 +3,12 @@ import argparse
 import os
 
 from laf.commands.demo_data import LOOKS_HELP, add_shape_arguments, shape
-from laf.commands.flags import finite, path
+from laf.commands.flags import finite, local_path
 from laf.demo.run import DEMO_FOLDER, DEMO_SCALE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=path, default=DEMO_FOLDER, help="folder for data, pipeline root, model, report")
+    parser.add_argument("--output", type=local_path, default=DEMO_FOLDER, help="folder for data, pipeline root, model, report")
     parser.add_argument("--scale", type=finite, default=DEMO_SCALE,
                         help=f"demo data size multiplier (default {DEMO_SCALE:g}: 144 videos)")
     parser.add_argument("--seed", type=int, default=0, help="demo data seed")

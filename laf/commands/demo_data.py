@@ -6,7 +6,7 @@ import json
 import os
 from typing import Dict
 
-from laf.commands.flags import finite, path
+from laf.commands.flags import finite, local_path
 
 LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of them"
 
@@ -36,7 +36,7 @@ def shape(args: argparse.Namespace) -> Dict[str, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from laf.demo.run import DEMO_SCALE
 
-    parser.add_argument("--output", type=path, default="laf-demo/data", help="folder to write (default: %(default)s)")
+    parser.add_argument("--output", type=local_path, default="laf-demo/data", help="folder to write (default: %(default)s)")
     parser.add_argument("--scale", type=finite, default=DEMO_SCALE,  # `laf demo`'s, whose data `laf run` reuses
                         help=f"multiply videos and images per action (default {DEMO_SCALE:g}: 144 videos, as laf demo;"
                              " at least 3 videos per action, one per split)")

@@ -54,11 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     videos = sub.add_parser("videos", help="sample frames of untrimmed videos and extract CNN features")
     source = videos.add_mutually_exclusive_group(required=True)
-    source.add_argument("--manifest", metavar="FILE",
+    source.add_argument("--manifest", type=path, metavar="FILE",
                         help="CSV, TSV or JSONL manifest: video, label[, id, split, segments, ambiguous]")
-    source.add_argument("--annotations", metavar="PATH",
+    source.add_argument("--annotations", type=path, metavar="PATH",
                         help="THUMOS14 annotation folder or ActivityNet JSON (needs --videos)")
-    videos.add_argument("--videos", metavar="DIR", help="folder of the annotated videos")
+    videos.add_argument("--videos", type=path, metavar="DIR", help="folder of the annotated videos")
     videos.add_argument("--subset", default=None, help="annotation subset (THUMOS14 val/test, ActivityNet validation)")
     videos.add_argument("--split", default=None, help="split of every annotated video (default: hashed)")
     videos.add_argument("--fps", type=finite, default=1.0, help="frames sampled per second (default: 1)")
@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _label_arguments(videos)
 
     images = sub.add_parser("images", help="decode crawled web images and extract CNN features")
-    images.add_argument("--root", required=True, metavar="DIR_OR_MANIFEST",
+    images.add_argument("--root", required=True, type=path, metavar="DIR_OR_MANIFEST",
                         help="folder <root>/<action>/<files>, or a manifest of label, path or URL")
     images.add_argument("--allow-private-addresses", action="store_true",
                         help="fetch URLs on loopback/private/link-local hosts (a self-hosted image mirror);"
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _labels_argument(images)
 
     features = sub.add_parser("features", help="import pre-extracted .npy [T, D] features (e.g. I3D)")
-    features.add_argument("--manifest", required=True, metavar="FILE",
+    features.add_argument("--manifest", required=True, type=path, metavar="FILE",
                           help="CSV, TSV or JSONL manifest whose video column names .npy files")
     features.add_argument("--rate", type=finite, required=True, help="feature rate, features per second")
     features.add_argument("--feature-dim", type=int, default=None,
@@ -123,7 +123,7 @@ def _videos(args: argparse.Namespace) -> Dict[str, int]:
     from laf.ingest import manifest as mf
     from laf.ingest import video_ingest
 
-    ratios = mf.check_ratios(parse_ratios(args.ratios))
+    ratios = mf.check_ratios(parse_ratios(args.ratios), "--ratios")
     unused = [] if args.annotations else [flag for flag, value in (("--videos", args.videos), ("--subset", args.subset),
                                                                   ("--split", args.split)) if value is not None]
     if unused:  # a manifest names its videos, subset and splits itself
@@ -164,7 +164,7 @@ def _features(args: argparse.Namespace) -> Dict[str, int]:
 
     if args.feature_dim is not None and args.feature_dim < 1:
         raise UserError(f"--feature-dim must be >= 1, got {args.feature_dim}")
-    ratios = mf.check_ratios(parse_ratios(args.ratios))
+    ratios = mf.check_ratios(parse_ratios(args.ratios), "--ratios")
     return video_ingest.import_features(mf.read_manifest(args.manifest, ratios), args.output, args.rate,
                                         args.beam_arg, labels=args.labels, taxonomy=args.taxonomy,
                                         feature_dim=args.feature_dim)

@@ -28,6 +28,17 @@ def path(text: str) -> str:
     return text
 
 
+def local_path(text: str) -> str:
+    """:func:`path` for a flag whose files are written with the local file system (the demo, plots):
+    ``gs://b/d`` there made a folder named ``gs:`` under the current one, without a word."""
+    from laf.files import is_remote
+
+    if is_remote(path(text)):
+        raise argparse.ArgumentTypeError(f"must be a local path, got {text!r} (write locally, then copy it there,"
+                                         " e.g. with gsutil -m cp -r)")
+    return text
+
+
 def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Optional[str]:
     """The demo's folder (``flag``'s value, default :data:`laf.demo.run.DEMO_FOLDER`) when no ``--config`` is given, else
     None. Refused: an empty ``--config`` (an unset shell variable would silently run the demo
@@ -43,6 +54,7 @@ def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Opti
     from laf.demo.run import DEMO_FOLDER  # here: laf.demo.run loads the config module, which the other flags need not
 
     folder = DEMO_FOLDER if folder is None else folder
-    if not folder.strip():
-        raise UserError(f"{flag}: empty path")
-    return folder
+    try:
+        return local_path(folder)
+    except argparse.ArgumentTypeError as e:
+        raise UserError(f"{flag}: {e}") from None

@@ -18,7 +18,8 @@ import sys
 
 from laf import files
 from laf.commands import localize_stream
-from laf.commands.flags import finite, path
+from laf.commands.flags import finite, local_path, path
+from laf.serve.rest import DEFAULT_MODEL_NAME
 
 TOP = 5  # best detections per video in the printed table, unless --top says otherwise
 
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", metavar="URL",
                         help="TF Serving REST address (e.g. http://localhost:8501): the model runs there; videos are"
                              " featurized here, with the backbone of --model's assets, --pipeline-root or the flags")
-    parser.add_argument("--model-name", default="laf", help="the model's name in TF Serving (default %(default)s)")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="the model's name in TF Serving (default %(default)s)")
     parser.add_argument("--pipeline-root", metavar="DIR", type=path,
                         help="local pipeline root of the run that trained the model: backbone, fps and labels"
                              " (instead of the model's assets)")
@@ -43,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=finite, help="frames sampled per second")
     parser.add_argument("--labels", metavar="FILE", type=path,
                         help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")
-    parser.add_argument("--json", metavar="FILE", type=path, help="write every detection as ActivityNet result JSON")
-    parser.add_argument("--plot", metavar="DIR", type=path, help="write a PNG timeline per video into DIR")
+    parser.add_argument("--json", metavar="FILE", type=local_path, help="write every detection as ActivityNet result JSON")
+    parser.add_argument("--plot", metavar="DIR", type=local_path, help="write a PNG timeline per video into DIR")
     parser.add_argument("--top", type=int, default=None,
                         help=f"best detections per video in the printed table (0: all; default {TOP})")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
@@ -216,6 +217,10 @@ def run(args: argparse.Namespace) -> int:
     stream_only = [] if args.stream else localize_stream.given(args)
     if stream_only:
         raise UserError(f"{', '.join(stream_only)}: only with --stream SOURCE")
+    if args.model_name != DEFAULT_MODEL_NAME and not args.server:
+        raise UserError("--model-name names the model in TF Serving: only with --server URL")
+    if args.stream and not args.reconnect and args.max_reconnects:
+        raise UserError("--max-reconnects counts reconnects, which --no-reconnect turns off: give one of the two")
     localize.video_ids(args.videos)  # a video given twice is refused before the model loads
     settings = _settings(args)
     _check_outputs(args)

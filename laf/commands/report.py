@@ -9,7 +9,7 @@ from laf.commands import flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pipeline-root", required=True, metavar="DIR",
+    parser.add_argument("--pipeline-root", required=True, type=flags.path, metavar="DIR",
                         help="pipeline root of a finished run of `laf run`/`laf demo` on this machine (its metadata.sqlite is"
                              " there, or for a gs:// root under $LAF_METADATA_HOME, default ~/.laf/metadata)")
     parser.add_argument("--baselines", metavar="FILE", type=flags.path,

@@ -73,7 +73,9 @@ def _resolve_weights(weights: str):
 def local_copy(uri: str) -> str:
     """A local copy of a weights file on any ``tf.io.gfile`` file system (``gs://``,
     ...): Keras opens weights files by local path only. Cached per URI, size and modification
-    time, so each worker fetches it once."""
+    time, so each worker fetches it once. A file system that reports no modification time (TF's
+    ``ram://``) is fetched on every call and its copy named by content: a file replaced by another
+    of the same length would otherwise be read from the old copy."""
     import hashlib
     import tempfile
 
@@ -82,14 +84,34 @@ def local_copy(uri: str) -> str:
     if not tf.io.gfile.exists(uri):
         raise FileNotFoundError(f"backbone weights file not found: {uri}")
     stat = tf.io.gfile.stat(uri)
-    key = hashlib.sha256(f"{uri}\n{stat.length}\n{stat.mtime_nsec}".encode()).hexdigest()[:16]
-    local = os.path.join(tempfile.gettempdir(), "laf-weights", key, os.path.basename(uri))
-    if not os.path.exists(local):
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        partial = f"{local}.{os.getpid()}.{threading.get_ident()}.partial"
-        tf.io.gfile.copy(uri, partial, overwrite=True)
-        os.replace(partial, local)
+    cache = os.path.join(tempfile.gettempdir(), "laf-weights")
+    os.makedirs(cache, exist_ok=True)
+    if stat.mtime_nsec:
+        key = hashlib.sha256(f"{uri}\n{stat.length}\n{stat.mtime_nsec}".encode()).hexdigest()[:16]
+        local = os.path.join(cache, key, os.path.basename(uri))
+        if not os.path.exists(local):
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            os.replace(_fetch(uri, cache), local)
+        return local
+    partial = _fetch(uri, cache)
+    digest = hashlib.sha256()
+    with open(partial, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    key = digest.hexdigest()[:16]
+    local = os.path.join(cache, key, os.path.basename(uri))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    os.replace(partial, local)  # the same bytes as any copy already there
     return local
+
+
+def _fetch(uri: str, folder: str) -> str:
+    """``uri`` copied to a file in ``folder`` that no other process or thread writes."""
+    import tensorflow as tf
+
+    partial = os.path.join(folder, f"{os.path.basename(uri)}.{os.getpid()}.{threading.get_ident()}.partial")
+    tf.io.gfile.copy(uri, partial, overwrite=True)
+    return partial
 
 
 def check_weights(config: BackboneConfig) -> None:

@@ -79,11 +79,14 @@ def split_of(video_id: str, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> str
     return [s for s in names.SPLITS if ratios.get(s, 0.0) > 0][-1]
 
 
-def check_ratios(ratios: Mapping[str, float]) -> Dict[str, float]:
+def check_ratios(ratios: Mapping[str, float], name: str = "split ratios") -> Dict[str, float]:
+    """``ratios`` if they are shares of train/eval/test that sum to 1: ``laf extract --ratios`` and
+    ``data.split_ratios`` by one rule (``--ratios train=0.8`` put every video in train, unsaid)."""
     unknown = set(ratios) - set(names.SPLITS)
-    if unknown or any(not math.isfinite(v) or v < 0 for v in ratios.values()) or sum(ratios.values()) <= 0:
-        raise UserError(f"split ratios {dict(ratios)} must be non-negative numbers for {names.SPLITS}"
-                        " with a positive sum")
+    values = list(ratios.values())
+    if (unknown or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in values)
+            or abs(sum(values) - 1) > 1e-6):
+        raise UserError(f"{name} must use keys {'/'.join(names.SPLITS)}, be >= 0 and sum to 1, got {dict(ratios)}")
     return dict(ratios)
 
 

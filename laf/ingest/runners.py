@@ -27,7 +27,16 @@ class _FlagParser(argparse.ArgumentParser):
 
 def beam_flags(beam_args: Sequence[str]) -> argparse.Namespace:
     """The flags this package reads, as Beam's own parser reads them: ``--x=v`` or ``--x v``, a
-    unique prefix (``--runn``) for the name, the last one given wins."""
+    unique prefix (``--runn``) for the name, the last one given wins. A flag and its value in one
+    item with a space between (``"--runner DataflowRunner"``, a shell habit in a YAML list) is refused:
+    Beam drops such an item with a log line, so the run went on, on the DirectRunner."""
+    for arg in beam_args:
+        name, _, value = arg.partition("=")
+        if arg.startswith("-") and len(name.split()) > 1:
+            flag, rest = name.split(None, 1)
+            raise UserError(f"Beam options: {arg!r} is one item with a space after the flag name, which Beam would"
+                            f" drop; write {flag}={rest.strip()}{'=' + value if value else ''} or give the flag and its"
+                            " value as two items")
     parser = _FlagParser(add_help=False, allow_abbrev=True)
     parser.add_argument("--runner")
     parser.add_argument("--dask_connection_timeout")
@@ -72,6 +81,7 @@ def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     args = list(beam_args or [])
+    beam_flags(args)  # refuses an item Beam would drop
     options = PipelineOptions(args)
     if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
         check_dask_timeout(args)

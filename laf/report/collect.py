@@ -105,18 +105,17 @@ def _older_run(store, evaluators: List[int]) -> List[str]:
     """A note when the latest pipeline run is not one the evaluation belongs to (it stopped before its
     Evaluator finished, or is still running): everything the report shows is an earlier run's.
     ``evaluators``: the evaluation's :func:`run_store.producers` (a cached rerun's Evaluator links it too)."""
-    runs = store.get_contexts_by_type("pipeline_run")
+    runs = sorted(c.id for c in store.get_contexts_by_type("pipeline_run"))
     if not runs:
         return []
-    evaluated = {c.id: c.name for p in evaluators for c in store.get_contexts_by_execution(p)}
-    latest = max(runs, key=lambda c: c.id)
-    if latest.id in evaluated:
+    evaluated = {c.id for p in evaluators for c in store.get_contexts_by_execution(p)}
+    if runs[-1] in evaluated:
         return []
-    run_ids = {r.id for r in runs}
-    earlier = max((i for i in evaluated if i in run_ids), default=None)
-    return [f"the metrics, model, per-class AP, timelines and domain-transfer rounds are from run"
-            f" {evaluated.get(earlier, '?')}; the latest run {latest.name} has no finished Evaluator (stopped, or still"
-            " running)"]
+    earlier = max((i for i in evaluated if i in runs), default=None)
+    which = "?" if earlier is None else runs.index(earlier) + 1  # by order, not by name: a name is its start time
+    return [f"the metrics, model, per-class AP, timelines and domain-transfer rounds are from run {which} of"
+            f" {len(runs)} in this pipeline root; the latest, run {len(runs)}, has no finished Evaluator (stopped, or"
+            " still running)"]
 
 
 def _map_config(eval_config) -> Dict[str, object]:
