@@ -445,6 +445,12 @@ def _check_beam_args(beam: BeamConfig) -> None:
             check_dask_timeout(args)
         except UserError as e:
             raise UserError(f"{key}: {e}") from None
+        flags = beam_flags(args)
+        for name in ("direct_running_mode", "direct_num_workers"):  # the flag, after the key's, won unsaid
+            value, given = getattr(beam, name), getattr(flags, name)
+            if given is not None and value != getattr(_DEFAULTS["beam"], name) and str(value) != given:
+                raise UserError(f"beam.{name} is {value}, but {key} gives --{name}={given}, which Beam reads"
+                                " after it: keep one of the two")
 
 
 def _warn_unused(cfg: PipelineConfig, source: str) -> None:
@@ -459,13 +465,23 @@ def _warn_unused(cfg: PipelineConfig, source: str) -> None:
 _DEFAULTS = {"trainer": TrainerConfig(), "evaluation": EvaluationConfig(), "beam": BeamConfig()}
 
 
+def _direct_workers_read(beam: BeamConfig) -> bool:
+    """Whether some component's Beam flags (``extra_args``; the ingestion's, ``ingest_args`` after them)
+    ask for several DirectRunner workers, or another runner (which says for itself what it reads);
+    ``--x=v`` and ``--x v`` alike, the last one given winning, as Beam reads them."""
+    for _, args in beam.checked_args():
+        flags = beam_flags(args)
+        direct = flags.runner is None or flags.runner.lower() == "direct" or flags.runner.lower().endswith("directrunner")
+        if not direct or (flags.direct_running_mode or beam.direct_running_mode) != "in_memory":
+            return True
+    return False
+
+
 def _unused(cfg: PipelineConfig) -> List[Tuple[str, str, str]]:
     """(section, key, why) of each setting the chosen options never read."""
     tr, ev = cfg.trainer, cfg.evaluation
     found = []
-    flags = beam_flags(cfg.beam.extra_args)  # `--x=v` and `--x v` alike, the last one given winning, as Beam reads them
-    direct = flags.runner is None or flags.runner.lower() == "direct" or flags.runner.lower().endswith("directrunner")
-    if direct and (flags.direct_running_mode or cfg.beam.direct_running_mode) == "in_memory":  # Beam only logs it
+    if not _direct_workers_read(cfg.beam):  # Beam runs one worker in_memory and only logs it
         found.append(("beam", "direct_num_workers", "the in_memory mode runs one worker; set direct_running_mode:"
                       " multi_processing or multi_threading for more"))
     if tr.lr_schedule != "plateau":

@@ -82,8 +82,9 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
     for key in ("pipeline_root", "serving_dir"):  # the Pusher, the last step, would find it out after all the work
         check_output_folder(key, getattr(cfg, key))
     check_metadata_moved(cfg)
-    check_beam_runners(cfg)
     videos = cfg.data.read_videos()
+    check_cloud_worker_paths(cfg, videos)  # before the runner's own checks, which reach for its buckets
+    check_beam_runners(cfg)
     vocabulary = check_labels(videos, cfg.data.video_source, cfg.data.images, cfg.data.split_ratios,
                               cfg.data.taxonomy)
     if cfg.trainer.variant == "oracle" and not any(row.segments for row in videos.rows if row.split == "train"):
@@ -102,6 +103,31 @@ def check_beam_runners(cfg: PipelineConfig, build: bool = True) -> None:
                 runners.make_pipeline(args) if build else runners.check_runner_name(args)
             except UserError as e:
                 raise UserError(f"{key}: {e}") from None
+
+
+def check_cloud_worker_paths(cfg: PipelineConfig, videos) -> None:
+    """With DataflowRunner the components' workers run in the cloud, where this machine's paths are not:
+    the pipeline root (every Beam component), and for ingestion the videos and an image folder.
+    Refused now, naming them, not by the job after its submission and workers' start."""
+    beam = cfg.beam
+    ingest_key = "beam.ingest_args" if beam.ingest_args else "beam.extra_args"
+    for key, args, ingestion in (("beam.extra_args", beam.extra_args, False),
+                                 (ingest_key, beam.extra_args + beam.ingest_args, True)):
+        runner = (runners.beam_flags(args).runner or "").lower()
+        if not (runner == "dataflow" or runner.endswith("dataflowrunner")):
+            continue
+        paths = [("pipeline_root", cfg.pipeline_root)]
+        if ingestion:
+            paths.append(("data.video_dir", cfg.data.video_dir))  # not a weights file: the image may hold it
+            paths += [("data.images", cfg.data.images)] if os.path.isdir(files.local(cfg.data.images or "")) else []
+            local_rows = [row for row in videos.rows if not files.is_remote(row.uri)]
+            if local_rows:
+                paths.append((f"{len(local_rows)} video(s) of {cfg.data.video_source}, the first",
+                              f"{local_rows[0].uri} ({local_rows[0].where})"))
+        local = [f"{name} {path}" for name, path in paths if path and not files.is_remote(path)]
+        if local:
+            raise UserError(f"{key} runs on DataflowRunner, whose workers cannot reach this machine's paths: "
+                            f"{'; '.join(local)}; give gs:// URIs")
 
 
 def check_metadata_moved(cfg: PipelineConfig) -> None:

@@ -36,10 +36,9 @@ def test_metadata_an_earlier_version_kept_under_the_current_folder_is_named_not_
         check_metadata_moved(cfg)
 
 
-def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_before_the_run(tmp_path):
-    """Segments only on eval/test videos (as the README describes them): the oracle's weights would all be 0."""
-    from pipeline.config import BeamConfig, DataConfig, PipelineConfig, TrainerConfig
-    from pipeline.local_runner import check_inputs
+def _local_inputs(tmp_path) -> dict:
+    """PipelineConfig fields: 6 videos (segments on eval/test only) and an image folder, all local."""
+    from pipeline.config import DataConfig
 
     rows = "".join(f"v{i}.mp4,{label},{split},{'[[1, 2]]' if split != 'train' else ''}\n"
                    for i, (label, split) in enumerate((l, s) for l in ("A:x", "A:y") for s in ("train", "eval", "test")))
@@ -50,7 +49,15 @@ def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_be
         (tmp_path / "images" / label).mkdir(parents=True)
         (tmp_path / "images" / label / "a.jpg").write_bytes(b"\xff\xd8")
     data = DataConfig(videos=str(tmp_path / "videos.csv"), images=str(tmp_path / "images"))
-    common = dict(pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"), data=data)
+    return dict(pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"), data=data)
+
+
+def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_before_the_run(tmp_path):
+    """Segments only on eval/test videos (as the README describes them): the oracle's weights would all be 0."""
+    from pipeline.config import BeamConfig, PipelineConfig, TrainerConfig
+    from pipeline.local_runner import check_inputs
+
+    common = _local_inputs(tmp_path)
     check_inputs(PipelineConfig(**common))  # the product's variant needs no segments
     with pytest.raises(UserError, match="trainer.variant oracle weights each frame by the ground truth, but no train"):
         check_inputs(PipelineConfig(**common, trainer=TrainerConfig(variant="oracle")))
@@ -59,3 +66,29 @@ def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_be
         with pytest.raises(UserError, match=f"^beam.{key}: Beam options .*Unexpected pipeline runner: DirectRuner"):
             check_inputs(PipelineConfig(**common, beam=beam))
     check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=["--runner=DirectRunner"])))
+
+
+def test_dataflow_workers_are_not_sent_to_this_machine_s_paths(tmp_path):
+    """DataflowRunner with a local root, videos or image folder: refused in one line before the job (it
+    failed on the workers, after its submission), and before Beam's own checks reach for the buckets."""
+    import dataclasses
+
+    from pipeline.config import BeamConfig, PipelineConfig
+    from pipeline.local_runner import check_cloud_worker_paths, check_inputs
+
+    common = _local_inputs(tmp_path)
+    dataflow = ["--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/tmp"]
+    videos = PipelineConfig(**common).data.read_videos()
+    with pytest.raises(UserError, match=rf"^beam.extra_args runs on DataflowRunner, whose workers cannot reach this"
+                                        rf" machine's paths: pipeline_root {tmp_path}/root; give gs:// URIs"):
+        check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=dataflow)))
+    remote_root = {**common, "pipeline_root": "gs://b/root"}
+    with pytest.raises(UserError, match=rf"^beam.ingest_args runs on DataflowRunner, .*: data.images {tmp_path}/images;"
+                                        rf" 6 video\(s\) of {tmp_path}/videos.csv, the first {tmp_path}/v0.mp4 "):
+        check_cloud_worker_paths(PipelineConfig(**remote_root, beam=BeamConfig(ingest_args=dataflow)), videos)
+    remote_data = dataclasses.replace(common["data"], images="gs://b/images")
+    remote_videos = dataclasses.replace(videos, rows=[dataclasses.replace(r, uri=f"gs://b/{r.video_id}.mp4")
+                                                      for r in videos.rows])
+    check_cloud_worker_paths(PipelineConfig(**{**remote_root, "data": remote_data}, beam=BeamConfig(
+        ingest_args=dataflow)), remote_videos)  # the serving folder is the Pusher's, on this machine
+    check_cloud_worker_paths(PipelineConfig(**common, beam=BeamConfig(ingest_args=["--runner=DaskRunner"])), videos)

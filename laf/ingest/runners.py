@@ -41,6 +41,7 @@ def beam_flags(beam_args: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--runner")
     parser.add_argument("--dask_connection_timeout")
     parser.add_argument("--direct_running_mode")
+    parser.add_argument("--direct_num_workers")
     return parser.parse_known_args(list(beam_args))[0]
 
 
