@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from demo_fixtures import TINY
-from laf.demo.looks import scenes_and_looks
+from laf.demo.looks import scene_of, scenes_and_looks
 from laf.demo.settings import labels_for
 from laf.errors import UserError
 
@@ -30,3 +30,18 @@ def test_other_looks_draw_other_scenes_and_patterns_and_keep_siblings_apart():
                        for l in labels)
     with pytest.raises(UserError, match="looks"):
         dataclasses.replace(config, looks=-1).validate()
+
+
+def test_a_sibling_scene_shift_moves_each_sibling_s_scene_colour_and_nothing_else():
+    """``--sibling-scene-shift N``: siblings' scenes N colour steps apart, centred on their activity's;
+    0 keeps the shared scene (the same array, so the shipped data's bytes stay as they were)."""
+    config = dataclasses.replace(TINY, activities=2, actions_per_activity=3)
+    scenes, looks = scenes_and_looks(config)
+    for activity, labels in labels_for(config).items():
+        assert all(scene_of(scenes, looks, label, 0.0) is scenes[activity] for label in labels)
+        moved = [scene_of(scenes, looks, label, 20.0) for label in sorted(labels)]  # steps in label order
+        assert all(m[1:] == scenes[activity][1:] for m in moved)  # texture and players as they were
+        colours = np.stack([m[0] for m in moved])
+        np.testing.assert_allclose(colours.mean(0), scenes[activity][0], atol=1e-4)  # unless clipped at 0 or 255
+        steps = np.linalg.norm(np.diff(colours, axis=0), axis=1)
+        np.testing.assert_allclose(steps, 20.0 * np.linalg.norm([1.0, -0.6, 0.4]), rtol=1e-5)

@@ -37,7 +37,9 @@ def test_bad_config_is_rejected():
                                            (["--action-seconds", "20", "40"], "need max_action + 6 s <= min_duration"
                                             " <= max_duration (--video-seconds MIN MAX beside --action-seconds), got"
                                             " actions up to 40 s in videos of 40 120 s"),
-                                           (["--video-seconds", "40", "inf"], "--video-seconds: must be a finite number")])
+                                           (["--video-seconds", "40", "inf"], "--video-seconds: must be a finite number"),
+                                           (["--sibling-scene-shift", "-5"],
+                                            "sibling scene shift (--sibling-scene-shift) must be a finite number >= 0")])
 def test_cli_reports_bad_setting(tmp_path, flags, message):
     done = subprocess.run([sys.executable, "-m", "laf.cli", "demo-data", *flags,
                            "--output", str(tmp_path / "unused")], capture_output=True, text=True, timeout=60)

@@ -13,7 +13,7 @@ LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of 
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for data of another shape than the demo's: a check that what holds on its 3-8 s actions
-    in 40-120 s videos is not a property of those lengths."""
+    in 40-120 s videos, in scenes siblings share, is not a property of those choices."""
     from laf.demo.settings import DemoConfig
 
     parser.add_argument("--action-seconds", nargs=2, type=finite, metavar=("MIN", "MAX"),
@@ -21,6 +21,9 @@ def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
                              f" {DemoConfig.max_action:g})")
     parser.add_argument("--video-seconds", nargs=2, type=finite, metavar=("MIN", "MAX"),
                         help=f"video length (default: {DemoConfig.min_duration:g} {DemoConfig.max_duration:g})")
+    parser.add_argument("--sibling-scene-shift", type=finite, metavar="N",
+                        help="move each sibling action's scene colour N steps apart, so context tells siblings"
+                             " apart in part, as in real footage (default 0: siblings share their activity's scene)")
 
 
 def shape(args: argparse.Namespace) -> Dict[str, float]:
@@ -30,6 +33,8 @@ def shape(args: argparse.Namespace) -> Dict[str, float]:
         found.update(min_action=args.action_seconds[0], max_action=args.action_seconds[1])
     if args.video_seconds:
         found.update(min_duration=args.video_seconds[0], max_duration=args.video_seconds[1])
+    if args.sibling_scene_shift is not None:
+        found.update(sibling_scene_shift=args.sibling_scene_shift)
     return found
 
 

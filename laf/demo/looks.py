@@ -54,6 +54,23 @@ def scenes_and_looks(config: DemoConfig) -> Tuple[Dict[str, tuple], Dict[str, Ac
     return scenes, actions
 
 
+SHIFT_DIRECTION = np.array([1.0, -0.6, 0.4], np.float32)  # the base colour's step between sibling scenes
+
+
+def scene_of(scenes: Dict[str, tuple], looks: Dict[str, ActionLook], label: str, shift: float) -> tuple:
+    """The scene of ``label``'s videos: its activity's, with the base colour moved ``shift`` per step
+    between siblings, centred on the activity's own. Why: real siblings' footage differs in context
+    too (a dunk in a game, a free throw at the line); with ``shift`` > 0 context tells siblings apart
+    in part, and sibling novelty (which assumes siblings share their scene) is checked against that."""
+    activity = label.split(":", 1)[0]
+    scene = scenes[activity]
+    if not shift:
+        return scene
+    siblings = sorted(other for other in looks if other.split(":", 1)[0] == activity)
+    step = siblings.index(label) - (len(siblings) - 1) / 2
+    return (np.clip(scene[0] + shift * step * SHIFT_DIRECTION, 0, 255).astype(np.float32),) + tuple(scene[1:])
+
+
 def _usable_colours(base) -> List[Tuple[int, int, int]]:
     """Pattern colours far enough from the scene's base colour to stand out on it."""
     return [c for c in _COLOURS if np.linalg.norm(np.subtract(c, base)) > 130]

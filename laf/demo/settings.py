@@ -58,6 +58,7 @@ class DemoConfig:
     irrelevant_rate: float = 0.25
     seed: int = 0
     looks: int = 0                        # 0: the shipped scenes and patterns; n > 0: another draw
+    sibling_scene_shift: float = 0.0      # base colour step between sibling actions' scenes (0: shared)
 
     def scaled(self, scale: float) -> "DemoConfig":
         if scale <= 0:
@@ -92,6 +93,9 @@ class DemoConfig:
             raise UserError("max_occurrences must be >= 1")
         if self.looks < 0:
             raise UserError(f"looks must be >= 0, got {self.looks}")
+        if not (math.isfinite(self.sibling_scene_shift) and self.sibling_scene_shift >= 0):
+            raise UserError(f"sibling scene shift (--sibling-scene-shift) must be a finite number >= 0, got"
+                            f" {self.sibling_scene_shift:g}")
         if self.seed < 0:
             raise UserError(f"seed must be >= 0, got {self.seed}")  # --seed, bench/paper_tables.py's --data-seed
 

@@ -13,7 +13,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from laf.demo.looks import paste, players, scene_canvas, sprite
+from laf.demo.looks import paste, players, scene_canvas, scene_of, sprite
 from laf.demo.settings import GAP, PATHS, DemoConfig, labels_for, split_counts
 from schemas.names import SPLITS
 
@@ -86,8 +86,7 @@ class Stage:
         self.config = config
         self.plan = plan
         rng = np.random.default_rng(plan.rng_seed)
-        activity = plan.label.split(":", 1)[0]
-        scene = scenes[activity]
+        scene = scene_of(scenes, looks, plan.label, config.sibling_scene_shift)
         W, H = config.frame_size
         self.canvas = scene_canvas(scene, W + W // 2, H + H // 3, rng)
         self.pan = (rng.uniform(0.05, 0.2), rng.uniform(0, 2 * math.pi), rng.uniform(0.04, 0.15))
