@@ -147,8 +147,12 @@ class BeamConfig:
     def checked_args(self) -> List[Tuple[str, List[str]]]:
         """(key, flags) as each component gets them, for checks that name the key at fault: every Beam
         component's ``extra_args``, then the ingestion's, ``ingest_args`` after them."""
-        return [("beam.extra_args", self.extra_args)] + (
-            [("beam.ingest_args", self.extra_args + self.ingest_args)] if self.ingest_args else [])
+        return [("beam.extra_args", self.extra_args)] + ([self.ingestion_args()] if self.ingest_args else [])
+
+    def ingestion_args(self) -> Tuple[str, List[str]]:
+        """(key, flags) of VideoIngest and ImageIngest: ``extra_args``, then ``ingest_args``, named by the
+        last of the two keys that gives any."""
+        return ("beam.ingest_args" if self.ingest_args else "beam.extra_args", self.extra_args + self.ingest_args)
 
     def pipeline_args(self, setup_file: Optional[str] = None) -> List[str]:
         """DirectRunner settings plus ``extra_args``. Unless those already ship the code (a setup
@@ -445,12 +449,22 @@ def _check_beam_args(beam: BeamConfig) -> None:
             check_dask_timeout(args)
         except UserError as e:
             raise UserError(f"{key}: {e}") from None
-        flags = beam_flags(args)
-        for name in ("direct_running_mode", "direct_num_workers"):  # the flag, after the key's, won unsaid
-            value, given = getattr(beam, name), getattr(flags, name)
-            if given is not None and value != getattr(_DEFAULTS["beam"], name) and str(value) != given:
-                raise UserError(f"beam.{name} is {value}, but {key} gives --{name}={given}, which Beam reads"
-                                " after it: keep one of the two")
+    flags = beam_flags(beam.extra_args)  # not ingest_args: they set the ingestion's alone, as they are for
+    for name in ("direct_running_mode", "direct_num_workers"):  # the flag, after the key's, won unsaid
+        value, given = getattr(beam, name), getattr(flags, name)
+        if given is not None and value != getattr(_DEFAULTS["beam"], name) and not _same_flag(value, given):
+            raise UserError(f"beam.{name} is {value}, but beam.extra_args gives --{name}={given}, which Beam reads"
+                            " after it for every component: keep one of the two")
+
+
+def _same_flag(value: Union[int, str], given: str) -> bool:
+    """Whether a flag's text means a config key's value, as Beam reads it (``04`` is 4)."""
+    if isinstance(value, int):
+        try:
+            return int(given) == value
+        except ValueError:
+            return False
+    return given == value
 
 
 def _warn_unused(cfg: PipelineConfig, source: str) -> None:

@@ -107,27 +107,38 @@ def check_beam_runners(cfg: PipelineConfig, build: bool = True) -> None:
 
 def check_cloud_worker_paths(cfg: PipelineConfig, videos) -> None:
     """With DataflowRunner the components' workers run in the cloud, where this machine's paths are not:
-    the pipeline root (every Beam component), and for ingestion the videos and an image folder.
-    Refused now, naming them, not by the job after its submission and workers' start."""
-    beam = cfg.beam
-    ingest_key = "beam.ingest_args" if beam.ingest_args else "beam.extra_args"
-    for key, args, ingestion in (("beam.extra_args", beam.extra_args, False),
-                                 (ingest_key, beam.extra_args + beam.ingest_args, True)):
+    the pipeline root (every Beam component), and for ingestion the videos and the images (a folder, or
+    a manifest's rows). Refused now, naming them, not by the job after its submission and workers' start."""
+    for (key, args), ingestion in ((("beam.extra_args", cfg.beam.extra_args), False),
+                                   (cfg.beam.ingestion_args(), True)):
         runner = (runners.beam_flags(args).runner or "").lower()
         if not (runner == "dataflow" or runner.endswith("dataflowrunner")):
             continue
-        paths = [("pipeline_root", cfg.pipeline_root)]
+        local = [f"pipeline_root {cfg.pipeline_root}"] if not files.is_remote(cfg.pipeline_root) else []
         if ingestion:
-            paths.append(("data.video_dir", cfg.data.video_dir))  # not a weights file: the image may hold it
-            paths += [("data.images", cfg.data.images)] if os.path.isdir(files.local(cfg.data.images or "")) else []
-            local_rows = [row for row in videos.rows if not files.is_remote(row.uri)]
-            if local_rows:
-                paths.append((f"{len(local_rows)} video(s) of {cfg.data.video_source}, the first",
-                              f"{local_rows[0].uri} ({local_rows[0].where})"))
-        local = [f"{name} {path}" for name, path in paths if path and not files.is_remote(path)]
+            local += [f"data.video_dir {cfg.data.video_dir}"] if cfg.data.video_dir and not files.is_remote(
+                cfg.data.video_dir) else []  # not a weights file: the workers' image may hold it
+            local += _local_items(f"video(s) of {cfg.data.video_source}",
+                                  [f"{row.uri} ({row.where})" for row in videos.rows if not files.is_remote(row.uri)])
+            local += _local_images(cfg.data.images)
         if local:
             raise UserError(f"{key} runs on DataflowRunner, whose workers cannot reach this machine's paths: "
                             f"{'; '.join(local)}; give gs:// URIs")
+
+
+def _local_images(images: str) -> list:
+    """What of ``data.images`` the workers would read on this machine: a local folder, or a manifest's local rows."""
+    from laf.ingest.image_inputs import read_manifest
+
+    if not images or files.is_remote(images):  # its rows are relative to it, or URLs: not listed (that reads the bucket)
+        return []
+    if files.isdir(images):
+        return [f"data.images {images}"]
+    return _local_items(f"image(s) of {images}", [i.source for i in read_manifest(images) if not files.is_remote(i.source)])
+
+
+def _local_items(what: str, local: list) -> list:
+    return [f"{len(local)} {what}, the first {local[0]}"] if local else []
 
 
 def check_metadata_moved(cfg: PipelineConfig) -> None:

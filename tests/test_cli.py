@@ -150,6 +150,13 @@ def test_a_uri_where_files_are_written_locally_is_a_usage_error(command, flag, c
     assert os.listdir(tmp_path) == []
 
 
+def test_a_file_uri_where_files_are_written_locally_is_its_path():
+    """``file:///d`` joined as it was made a folder named ``file:`` here."""
+    from laf.commands.flags import local_path
+
+    assert local_path("file:///tmp/laf-plots") == "/tmp/laf-plots" and local_path("plots") == "plots"
+
+
 @pytest.mark.parametrize("command, flag", [(["run"], "--output"), (["compile", "--image", "i", "--output", "spec.json"], "--demo-dir")])
 def test_a_uri_as_the_demo_folder_is_refused(command, flag, capsys, tmp_path, monkeypatch):
     """The demo's config is resolved against a local folder: ``gs://b/d`` became ``<here>/gs:/b/d``."""
@@ -161,8 +168,10 @@ def test_a_uri_as_the_demo_folder_is_refused(command, flag, capsys, tmp_path, mo
 
 @pytest.mark.parametrize("flags, words", [
     (["v.mp4", "--model-name", "other"], "--model-name names the model in TF Serving: only with --server URL"),
+    (["v.mp4", "--model-name", "laf"], "--model-name names the model in TF Serving"),  # its default, still unread
     (["--stream", "tcp://127.0.0.1:9", "--no-reconnect", "--max-reconnects", "5"],
-     "--max-reconnects counts reconnects, which --no-reconnect turns off")])
+     "--max-reconnects counts reconnects, which --no-reconnect turns off"),
+    (["--stream", "tcp://127.0.0.1:9", "--no-reconnect", "--max-reconnects", "0"], "which --no-reconnect turns off")])
 def test_localize_flags_that_would_be_ignored_are_refused(flags, words, capsys):
     """Both were read only in another mode, and silently dropped in this one."""
     assert cli.main(["localize", "--model", "m", *flags]) == 2

@@ -156,8 +156,10 @@ def test_where_the_videos_are_listed_is_checked(data_dir, data, message):
      r"beam.extra_args: Beam options: '--runner DataflowRunner' is one item .* write --runner=DataflowRunner or"),
     ({"beam": {"direct_num_workers": 4, "extra_args": ["--direct_num_workers=1"]}},  # the flag won, unsaid
      r"beam.direct_num_workers is 4, but beam.extra_args gives --direct_num_workers=1, which Beam reads after it"),
-    ({"beam": {"direct_running_mode": "multi_processing", "ingest_args": ["--direct_running_mode", "in_memory"]}},
-     r"beam.direct_running_mode is multi_processing, but beam.ingest_args gives --direct_running_mode=in_memory"),
+    ({"beam": {"direct_running_mode": "multi_processing", "extra_args": ["--direct_running_mode", "in_memory"]}},
+     r"beam.direct_running_mode is multi_processing, but beam.extra_args gives --direct_running_mode=in_memory"),
+    ({"beam": {"extra_args": [" --runner=DataflowRunner"]}},
+     r"beam.extra_args: Beam options: ' --runner=DataflowRunner' starts with a space, so Beam would drop it; write"),
     ({"beam": {"ingest_args": ["--dask_client_address  tcp://h:8786"]}},
      r"beam.ingest_args: .* write --dask_client_address=tcp://h:8786 or give"),
     ({"data": {"images": "file:///no/such/images"}}, r"data.images: file:///no/such/images does not exist"),
@@ -271,6 +273,13 @@ def test_settings_the_chosen_model_never_reads_are_said_to_be_unused(data_dir, c
     ({"direct_num_workers": 4, "extra_args": ["--runner", "direct"]}, True),
     # ingestion, the costly stage, runs those workers: the warning was wrong
     ({"direct_num_workers": 4, "ingest_args": ["--direct_running_mode=multi_processing"]}, False),
+    # ingestion alone in one process, as ingest_args are for; the flag Beam reads as the key's number
+    ({"direct_num_workers": 4, "direct_running_mode": "multi_processing",
+      "ingest_args": ["--direct_running_mode=in_memory"]}, False),
+    ({"direct_num_workers": 4, "direct_running_mode": "multi_processing", "extra_args": ["--direct_num_workers=04"]},
+     False),
+    ({"direct_num_workers": 0, "direct_running_mode": "multi_processing", "extra_args": ["--direct_num_workers=0"]},
+     False),
 ])
 def test_workers_beside_the_in_memory_mode_are_said_to_be_unused(data_dir, caplog, beam, unused):
     raw = {"data": {"videos": "videos.csv", "images": "images"}, "beam": beam}

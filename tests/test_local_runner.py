@@ -83,9 +83,16 @@ def test_dataflow_workers_are_not_sent_to_this_machine_s_paths(tmp_path):
                                         rf" machine's paths: pipeline_root {tmp_path}/root; give gs:// URIs"):
         check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=dataflow)))
     remote_root = {**common, "pipeline_root": "gs://b/root"}
-    with pytest.raises(UserError, match=rf"^beam.ingest_args runs on DataflowRunner, .*: data.images {tmp_path}/images;"
-                                        rf" 6 video\(s\) of {tmp_path}/videos.csv, the first {tmp_path}/v0.mp4 "):
+    with pytest.raises(UserError, match=rf"^beam.ingest_args runs on DataflowRunner, .*: 6 video\(s\) of"
+                                        rf" {tmp_path}/videos.csv, the first {tmp_path}/v0.mp4 \(.*videos.csv:2\);"
+                                        rf" data.images {tmp_path}/images; give gs:// URIs$"):
         check_cloud_worker_paths(PipelineConfig(**remote_root, beam=BeamConfig(ingest_args=dataflow)), videos)
+    (tmp_path / "images.csv").write_text("image,label\nhttps://example.org/a.jpg,A:x\nimages/A__y/a.jpg,A:y\n")
+    listed = dataclasses.replace(common["data"], images=str(tmp_path / "images.csv"))  # its rows go to the workers
+    with pytest.raises(UserError, match=rf"; 1 image\(s\) of {tmp_path}/images.csv, the first"
+                                        rf" {tmp_path}/images/A__y/a.jpg; give"):
+        check_cloud_worker_paths(PipelineConfig(**{**remote_root, "data": listed}, beam=BeamConfig(
+            extra_args=dataflow)), videos)
     remote_data = dataclasses.replace(common["data"], images="gs://b/images")
     remote_videos = dataclasses.replace(videos, rows=[dataclasses.replace(r, uri=f"gs://b/{r.video_id}.mp4")
                                                       for r in videos.rows])

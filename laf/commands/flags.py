@@ -30,13 +30,14 @@ def path(text: str) -> str:
 
 def local_path(text: str) -> str:
     """:func:`path` for a flag whose files are written with the local file system (the demo, plots):
-    ``gs://b/d`` there made a folder named ``gs:`` under the current one, without a word."""
-    from laf.files import is_remote
+    ``gs://b/d`` there made a folder named ``gs:`` under the current one, without a word; ``file://``
+    is dropped."""
+    from laf.files import is_remote, local
 
     if is_remote(path(text)):
         raise argparse.ArgumentTypeError(f"must be a local path, got {text!r} (write locally, then copy it there,"
                                          " e.g. with gsutil -m cp -r)")
-    return text
+    return local(text)  # file:///d as /d: joined as it is, it made a folder named file:
 
 
 def demo_folder(config: Optional[str], folder: Optional[str], flag: str) -> Optional[str]:

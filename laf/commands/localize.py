@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", metavar="URL",
                         help="TF Serving REST address (e.g. http://localhost:8501): the model runs there; videos are"
                              " featurized here, with the backbone of --model's assets, --pipeline-root or the flags")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="the model's name in TF Serving (default %(default)s)")
+    parser.add_argument("--model-name", help=f"the model's name in TF Serving (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--pipeline-root", metavar="DIR", type=path,
                         help="local pipeline root of the run that trained the model: backbone, fps and labels"
                              " (instead of the model's assets)")
@@ -217,10 +217,11 @@ def run(args: argparse.Namespace) -> int:
     stream_only = [] if args.stream else localize_stream.given(args)
     if stream_only:
         raise UserError(f"{', '.join(stream_only)}: only with --stream SOURCE")
-    if args.model_name != DEFAULT_MODEL_NAME and not args.server:
+    if args.model_name is not None and not args.server:  # given, even as its default: it would go unread
         raise UserError("--model-name names the model in TF Serving: only with --server URL")
-    if args.stream and not args.reconnect and args.max_reconnects:
+    if args.stream and not args.reconnect and args.max_reconnects is not None:
         raise UserError("--max-reconnects counts reconnects, which --no-reconnect turns off: give one of the two")
+    args.model_name = args.model_name or DEFAULT_MODEL_NAME
     localize.video_ids(args.videos)  # a video given twice is refused before the model loads
     settings = _settings(args)
     _check_outputs(args)

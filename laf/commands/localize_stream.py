@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-reconnect", dest="reconnect", action="store_false",
                        help="end with an error when a network source stalls or breaks (default: reconnect with backoff);"
                             " a file or stdin ends when it stalls")
-    group.add_argument("--max-reconnects", type=int, default=0, metavar="N",
-                       help="consecutive failed reconnects before giving up (0: never; default %(default)s)")
+    group.add_argument("--max-reconnects", type=int, metavar="N",
+                       help="consecutive failed reconnects before giving up (0: never; default 0)")
     group.add_argument("--read-timeout", type=finite, default=10.0, metavar="S",
                        help="seconds without data before the source counts as stalled (default %(default)s)")
     group.add_argument("--progress-every", type=finite, default=60.0, metavar="S",
@@ -63,10 +63,11 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
     from laf.serve.stream import LiveSource, SourceOptions
 
     config = OnlineConfig(args.on, args.off, args.min_length)
-    if args.read_timeout <= 0 or args.max_reconnects < 0 or args.progress_every <= 0:
+    max_reconnects = args.max_reconnects or 0  # not given: never give up
+    if args.read_timeout <= 0 or max_reconnects < 0 or args.progress_every <= 0:
         raise UserError("--read-timeout and --progress-every must be > 0 and --max-reconnects >= 0")
     source = LiveSource(args.stream, SourceOptions(open_timeout=args.read_timeout, read_timeout=args.read_timeout,
-                                                   reconnect=args.reconnect, max_attempts=args.max_reconnects))
+                                                   reconnect=args.reconnect, max_attempts=max_reconnects))
     if args.server and not args.model:
         raise UserError("--stream --server needs --model DIR too: the served model's SavedModel, for its state"
                         " sizes and its backbone and labels")

@@ -32,6 +32,8 @@ def beam_flags(beam_args: Sequence[str]) -> argparse.Namespace:
     Beam drops such an item with a log line, so the run went on, on the DirectRunner."""
     for arg in beam_args:
         name, _, value = arg.partition("=")
+        if arg.lstrip().startswith("-") and arg[:1].isspace():
+            raise UserError(f"Beam options: {arg!r} starts with a space, so Beam would drop it; write {arg.strip()!r}")
         if arg.startswith("-") and len(name.split()) > 1:
             flag, rest = name.split(None, 1)
             raise UserError(f"Beam options: {arg!r} is one item with a space after the flag name, which Beam would"
