@@ -227,3 +227,24 @@ def test_ground_truth_labels_are_stripped_as_ingestion_strips_them(tmp_path):
     gt = tmp_path / "gt.json"
     gt.write_text(json.dumps({"database": {"v": {"annotations": [{"label": " Basketball:Dunk ", "segment": [1, 2]}]}}}))
     assert annotations.read_ground_truth(str(gt)) == {"v": [Segment(1.0, 2.0, "Basketball:Dunk")]}
+
+
+BIG = "1" + "0" * 400  # a JSON integer too large for a float
+
+
+@pytest.mark.parametrize("text, read, words", [
+    ('{"database": {"v": {"annotations": [{"label": "a", "segment": [0, %s]}]}}}' % BIG, annotations.read_activitynet,
+     'v annotation 0: expected "segment": [start, end]'),
+    ('{"results": {"v": [{"label": "a", "score": %s, "segment": [0, 1]}]}}' % BIG, annotations.read_results,
+     'v result 0: expected "label" and a numeric "score"'),
+    ('{"results": {"v": [{"label": "a", "score": 1%s, "segment": [0, 1]}]}}' % ("0" * 5000), annotations.read_results,
+     "is not valid JSON: Exceeds the limit"),
+])
+def test_numbers_too_large_for_a_float_are_one_line_errors(tmp_path, text, read, words):
+    """They were OverflowError and ValueError tracebacks."""
+    path = tmp_path / "big.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=f"^{path}.*{words}".replace("[", r"\[").replace("]", r"\]")):
+        read(str(path))
+    path.write_text('{"database": {"v": {"duration": %s, "annotations": [{"label": "a", "segment": [0, 1]}]}}}' % BIG)
+    assert annotations.read_activitynet(str(path)) == {"v": [Segment(0.0, 1.0, "a")]}  # ignored, as a missing one

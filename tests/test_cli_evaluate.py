@@ -1,4 +1,5 @@
 """``laf evaluate`` run as a user runs it (in-process through ``laf.cli.main``)."""
+import dataclasses
 import json
 
 import pytest
@@ -97,17 +98,50 @@ def test_activitynet_ground_truth_of_several_subsets_needs_one_chosen(files, tmp
     assert main(["evaluate", "--ground-truth", both, "--predictions", pred, "--subset", "validation", "--json"]) == 0
 
 
-def test_predictions_of_videos_without_ground_truth_are_noted(files, tmp_path, capsys):
+def test_predictions_of_videos_without_ground_truth_are_refused_or_noted(files, tmp_path, capsys):
+    """None of them in the ground truth printed a table of zeros and exited 0."""
     gt_json, _, _ = files
     other = str(tmp_path / "other.json")
     annotations.write_results(other, [Detection("x1", 0, 10, "a", 0.9), Detection("x2", 0, 5, "b", 0.8)])
-    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other, "--json"]) == 0
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other, "--json"]) == 2
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["average_mAP"] == 0.0
-    assert "none of the 2 predicted videos is in the ground truth (e.g. 'x1'): check --subset" in captured.err
+    assert captured.out == ""
+    assert ("none of the 2 predicted videos is in the ground truth (e.g. 'x1', ground truth e.g. 'v1'): check"
+            " --subset") in captured.err
     annotations.write_results(other, DETS + [Detection("x1", 0, 10, "a", 0.9)])
     assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other]) == 0
     assert "1 of the 3 predicted videos are not in the ground truth (e.g. 'x1')" in capsys.readouterr().err
+    annotations.write_results(other, [])
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", other]) == 2
+    assert "holds no detections" in capsys.readouterr().err
+
+
+def test_activitynet_download_names_are_matched_to_their_ids(files, tmp_path, capsys):
+    """``laf localize videos/v_<id>.mp4 --json`` names a video ``v_<id>``, ActivityNet's ground truth ``<id>``:
+    every detection was a false positive, mAP 0."""
+    gt_json, _, pred = files
+    renamed = str(tmp_path / "renamed.json")
+    spelled = {"v1": "v_v1", "v2": "v2.mp4"}
+    annotations.write_results(renamed, [dataclasses.replace(d, video_id=spelled[d.video_id]) for d in DETS])
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred, "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", renamed, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == want and want["average_mAP"] > 0.5
+    assert "2 predicted video id(s) matched the ground truth by another spelling (e.g. 'v2.mp4' as 'v2')" in captured.err
+
+
+def test_ambiguous_segments_of_an_activitynet_file_are_not_a_class(files, tmp_path, capsys):
+    """THUMOS14 converted to ActivityNet JSON keeps its Ambiguous segments as a label: scored as a class
+    (AP 0) and as wrong detections, they lowered the mAP; scored as the folder scores them now."""
+    _, folder, pred = files
+    converted = str(tmp_path / "converted.json")
+    annotations.write_activitynet(converted, {"v1": GT["v1"] + [Segment(45, 46, "ambiguous")], "v2": GT["v2"]})
+    for extra in ([], ["--no-ambiguous"]):
+        assert main(["evaluate", "--ground-truth", folder, "--predictions", pred, "--json", *extra]) == 0
+        want = json.loads(capsys.readouterr().out)
+        assert main(["evaluate", "--ground-truth", converted, "--predictions", pred, "--json", *extra]) == 0
+        assert json.loads(capsys.readouterr().out) == want and sorted(want["ap"]) == ["a", "b"]
 
 
 def test_detections_of_another_spelling_are_named_with_the_ground_truth_s(tmp_path, capsys):
@@ -120,3 +154,15 @@ def test_detections_of_another_spelling_are_named_with_the_ground_truth_s(tmp_pa
     assert main(["evaluate", "--ground-truth", str(gt), "--predictions", str(pred)]) == 0
     assert ("2 detections of classes without ground truth were ignored ('Other'; 'diving', ground truth has"
             " 'Diving')") in capsys.readouterr().err
+
+
+def test_ground_truth_classes_of_two_spellings_are_said(tmp_path, capsys):
+    """"Long jump" on one video and "Long Jump" on another: two classes, one scored 0, without a word."""
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"a": {"annotations": [{"label": "Long jump", "segment": [1, 2]}]},
+                                           "b": {"annotations": [{"label": "Long Jump", "segment": [1, 2]}]}}}))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"results": {v: [{"label": "Long jump", "score": 1, "segment": [1, 2]}] for v in "ab"}}))
+    assert main(["evaluate", "--ground-truth", str(gt), "--predictions", str(pred)]) == 0
+    assert ("note: ground-truth classes ['Long Jump', 'Long jump'] differ only in case or spacing: scored as 2"
+            " classes") in capsys.readouterr().err

@@ -228,6 +228,23 @@ def test_every_subset_of_an_activitynet_file_leaves_its_unlabelled_videos_out_an
     assert "1 video(s) without annotated segments, so without a label, are left out (e.g. def)" in caplog.text
 
 
+def test_ambiguous_segments_of_an_activitynet_file_go_with_their_videos_not_into_the_labels(tmp_path, caplog):
+    """THUMOS14 converted to this format: an Ambiguous segment longer than the action made "Ambiguous"
+    the video's label, and a video with only Ambiguous ones stopped the run."""
+    gt = {"database": {
+        "a": {"subset": "test", "annotations": [{"segment": [0, 9], "label": "Ambiguous"},
+                                                 {"segment": [10, 12], "label": "Sports:Bowl"}]},
+        "b": {"subset": "test", "annotations": [{"segment": [1, 2], "label": "Ambiguous"}]}}}
+    path = write(tmp_path / "th14.json", json.dumps(gt))
+    (tmp_path / "v").mkdir()
+    with caplog.at_level("WARNING"):
+        m = mf.from_annotations(path, str(tmp_path / "v"), subset="test")
+    [row] = m.rows
+    assert (row.video_id, row.label, row.segments) == ("a", "Sports:Bowl", (Segment(10.0, 12.0, "Sports:Bowl"),))
+    assert row.ambiguous == (Segment(0.0, 9.0, "Ambiguous"),)
+    assert "1 video(s) without annotated segments, so without a label, are left out (e.g. b)" in caplog.text
+
+
 def test_two_files_of_one_annotated_video_are_an_error_naming_both(tmp_path):
     """``x.mkv`` beside ``x.mp4`` (a download's partial file): before, the first by name was taken."""
     gt = {"database": {"abc": {"subset": "validation", "annotations": [{"segment": [1, 5], "label": "A:b"}]}}}

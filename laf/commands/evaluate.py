@@ -4,11 +4,11 @@ THUMOS14 kit computes it (``laf.evaluate.thumos14``)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import List, Mapping, Optional, Sequence
 
-from laf import files
 from laf.errors import UserError
 from laf.evaluate.evaluation import PAPER_TIOUS, APResult, distinct_tiou_keys, tiou_key
 from laf.evaluate.thumos14 import PROTOCOLS
@@ -56,21 +56,41 @@ def format_table(result: APResult) -> str:
     return "\n".join(lines)
 
 
-def _note_videos_without_ground_truth(detections: Sequence[Detection], gt: Mapping[str, Sequence[Segment]],
-                                      subset: Optional[str]) -> None:
-    """Say so when predicted videos are not in the ground truth (another subset, renamed ids): their
-    detections can only be false positives, and a table of zeros alone does not tell why."""
-    predicted = {d.video_id for d in detections}
-    unknown = predicted - set(gt)
-    if not unknown:
-        return
+def _spellings(video: str) -> List[str]:
+    """Other ids a predicted video may have in the ground truth: ActivityNet downloads are files
+    ``v_<id>.mp4``, and ``laf localize`` names a video by its file name's stem."""
+    from laf.ingest.manifest import VIDEO_EXTENSIONS
+
+    stem = video[:-len(video.rsplit(".", 1)[-1]) - 1] if video.lower().endswith(VIDEO_EXTENSIONS) else video
+    return [x for x in (stem, stem[2:] if stem.startswith("v_") else f"v_{stem}") if x != video]
+
+
+def matched_to_ground_truth(detections: Sequence[Detection], gt: Mapping[str, Sequence[Segment]],
+                            subset: Optional[str]) -> List[Detection]:
+    """The detections, each predicted video not in the ground truth renamed to the one spelling of
+    its id the ground truth has (``v_x`` as ``x``, ``x.mp4`` as ``x``), said on stderr. None of them
+    in it is an error: their detections could only be false positives, a table of zeros. Some of
+    them not in it (another subset, renamed ids) is said, as they only count as false positives."""
+    predicted = sorted({d.video_id for d in detections})
+    renamed = {}
+    for video in (v for v in predicted if v not in gt):
+        found = [x for x in _spellings(video) if x in gt]
+        if len(found) == 1 and found[0] not in predicted:
+            renamed[video] = found[0]
+    if renamed:
+        first = next(iter(renamed.items()))
+        print(f"note: {len(renamed)} predicted video id(s) matched the ground truth by another spelling (e.g."
+              f" {first[0]!r} as {first[1]!r})", file=sys.stderr)
+        detections = [dataclasses.replace(d, video_id=renamed.get(d.video_id, d.video_id)) for d in detections]
+    unknown = sorted({d.video_id for d in detections} - set(gt))
     where = f" of subset {subset!r}" if subset else ""
-    if unknown == predicted:
-        print(f"note: none of the {len(predicted)} predicted videos is in the ground truth{where} (e.g."
-              f" {sorted(unknown)[0]!r}): check --subset and the video ids", file=sys.stderr)
-    else:
+    if len(unknown) == len(predicted):
+        raise UserError(f"none of the {len(predicted)} predicted videos is in the ground truth{where} (e.g."
+                        f" {unknown[0]!r}, ground truth e.g. {sorted(gt)[0]!r}): check --subset and the video ids")
+    if unknown:
         print(f"note: {len(unknown)} of the {len(predicted)} predicted videos are not in the ground truth{where}"
-              f" (e.g. {sorted(unknown)[0]!r})", file=sys.stderr)
+              f" (e.g. {unknown[0]!r}): their detections count as false positives", file=sys.stderr)
+    return list(detections)
 
 
 def _unmatched(detections, classes, shown: int = 5) -> str:
@@ -87,21 +107,25 @@ def _unmatched(detections, classes, shown: int = 5) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from laf.evaluate import annotations, thumos14
+    from laf.ingest.manifest import look_alikes
 
     tious = parse_tious(args.tiou)
     gt = annotations.read_ground_truth(args.ground_truth, args.subset, one_subset=True)
     if not any(gt.values()):
         raise UserError(f"{args.ground_truth} holds no ground-truth segments")
     detections = annotations.read_results(args.predictions)
-    ambiguous = None
-    if files.isdir(args.ground_truth) and not args.no_ambiguous:  # gs:// and file:// folders too
-        ambiguous = annotations.read_ambiguous(args.ground_truth, args.subset)
+    if not detections:
+        raise UserError(f"{args.predictions} holds no detections")
+    detections = matched_to_ground_truth(detections, gt, args.subset)
+    ambiguous = None if args.no_ambiguous else annotations.read_ambiguous(args.ground_truth, args.subset)
     classes = {s.label for segs in gt.values() for s in segs}
+    for alike in look_alikes(classes):  # one of them likely got no detection of its spelling: AP 0
+        print(f"note: ground-truth classes {alike} differ only in case or spacing: scored as {len(alike)} classes",
+              file=sys.stderr)
     ignored = sum(d.label not in classes for d in detections)
     if ignored:
         print(f"note: {ignored} detections of classes without ground truth were ignored"
               f" ({_unmatched(detections, classes)})", file=sys.stderr)
-    _note_videos_without_ground_truth(detections, gt, args.subset)
     result = thumos14.by_protocol(args.protocol)(gt, detections, tious, ambiguous)
     print(json.dumps(result.to_dict()) if args.json else format_table(result))
     return 0

@@ -135,7 +135,10 @@ def read_thumos14(folder: str, subset: Optional[str] = None) -> Dict[str, List[S
 
 
 def read_ambiguous(folder: str, subset: Optional[str] = None) -> Dict[str, List[Segment]]:
-    """The ``Ambiguous`` segments of one subset (empty if the folder has none)."""
+    """The ``Ambiguous`` segments of one subset of a THUMOS14 folder or an ActivityNet ``.json`` file
+    (empty if it has none)."""
+    if not files.isdir(folder) and folder.lower().endswith(".json"):
+        return read_activitynet(folder, subset, ambiguous=True)
     subset, found = _chosen_subset(folder, subset)
     path = found[subset].get(AMBIGUOUS)
     return _merge([_read_thumos_file(path, AMBIGUOUS)]) if path else {}
@@ -166,7 +169,7 @@ def write_thumos14(folder: str, gt: Mapping[str, Sequence[Segment]], subset: str
 def _load_json(path: str) -> dict:
     try:
         data = files.json_loads(files.read_text(path), path)
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, or an integer of more digits than Python converts
         raise UserError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object at the top level")
@@ -192,7 +195,7 @@ def _segment(entry, where: str, truth: bool = True):
         if not isinstance(bounds, list) or not all(map(_is_json_number, bounds)):
             raise TypeError(entry)
         start, end = (float(x) for x in bounds)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # a 400-digit integer: too large for a float
         raise UserError(f"{where}: expected \"segment\": [start, end], got {entry!r}") from None
     _check_segment(start, end, where, truth)
     return start, end
@@ -206,10 +209,14 @@ def _label(entry, where: str) -> str:
     return canonical(label.strip())  # as ingestion reads a manifest's labels (check_label)
 
 
-def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool = False) -> Dict[str, List[Segment]]:
+def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool = False,
+                     ambiguous: bool = False) -> Dict[str, List[Segment]]:
     """Ground truth of an ActivityNet JSON file (optionally one ``subset``, e.g. ``validation``).
     ``one_subset``: refuse a file of several subsets when none is chosen (scoring against all of
-    them counts the training videos' segments as missed)."""
+    them counts the training videos' segments as missed). Segments labelled ``Ambiguous`` (in any
+    case: THUMOS14 converted to this format keeps them so) are left out, or with ``ambiguous`` are
+    the only ones read: scored as a class of their own they lowered the mAP, and detections on
+    them counted as wrong."""
     database = _load_json(path).get("database")
     if not isinstance(database, dict):
         raise UserError(f"{path}: no \"database\" object; is this ActivityNet ground truth?")
@@ -225,18 +232,25 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
         if subset is not None and "subset" not in info:  # not silently left out of subset's scoring
             raise UserError(f"{path}: {video} has no \"subset\", and subset {subset!r} was chosen (--subset, or"
                             " data.subset in a pipeline config)")
-        if subset is not None and info.get("subset") != subset:
+        if subset is not None and str(info.get("subset")) != subset:  # as the subsets are listed
             continue
         segments, first = [], {}
         duration = info.get("duration")
-        duration = float(duration) if _is_json_number(duration) and duration > 0 else None
+        try:
+            duration = float(duration) if _is_json_number(duration) and duration > 0 else None
+        except OverflowError:  # a 400-digit integer: ignored, as a missing duration is
+            duration = None
         for i, ann in enumerate(info.get("annotations", [])):
             where = f"{path}: {video} annotation {i}"
             label = _label(ann, where)
-            segment = Segment(*_segment(ann, where), label)
-            _note_ground_truth(where, video, segment, first, duration)
+            if (label.casefold() == AMBIGUOUS.casefold()) != ambiguous:
+                continue
+            segment = Segment(*_segment(ann, where), AMBIGUOUS if ambiguous else label)
+            if not ambiguous:  # an Ambiguous segment is never a positive
+                _note_ground_truth(where, video, segment, first, duration)
             segments.append(segment)
-        out[video] = segments
+        if segments or not ambiguous:
+            out[video] = segments
     return out
 
 
@@ -280,7 +294,7 @@ def read_results(path: str) -> List[Detection]:
                 if not _is_json_number(score):
                     raise TypeError(e)
                 score = float(score)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 raise UserError(f"{where}: expected \"label\" and a numeric \"score\", got {e!r}") from None
             if not math.isfinite(score):
                 raise UserError(f"{where}: score {score} is not finite")

@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import tempfile
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from laf import files
 from laf.errors import UserError
@@ -165,13 +165,17 @@ def build_vocabulary(manifest: Manifest, taxonomy: Optional[str] = None) -> Voca
     return Vocabulary.build(manifest.labels, mapping)
 
 
-def _warn_look_alikes(labels: Sequence[str]) -> None:
-    """Labels that differ only in case or spacing ("Sports: Diving", "sports:diving") are separate
-    classes, which is seldom meant (two annotators' spellings): said, not refused."""
+def look_alikes(labels: Iterable[str]) -> List[List[str]]:
+    """Groups of labels that differ only in case or spacing ("Sports: Diving", "sports:diving"): separate
+    classes, which is seldom meant (two annotators' spellings), so ingestion and ``laf evaluate`` say so."""
     groups: Dict[str, List[str]] = {}
-    for label in labels:
+    for label in sorted(set(labels)):
         groups.setdefault(" ".join(label.casefold().replace(":", " : ").split()), []).append(label)
-    for alike in (sorted(g) for g in groups.values() if len(g) > 1):
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _warn_look_alikes(labels: Sequence[str]) -> None:
+    for alike in look_alikes(labels):
         log.warning("labels %s differ only in case or spacing: they are %d separate classes", alike, len(alike))
 
 
@@ -390,19 +394,20 @@ def dedupe(rows: Sequence[VideoRow]) -> Manifest:
 def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = None,
                      split: Optional[str] = None, ratios: Mapping[str, float] = DEFAULT_RATIOS) -> Manifest:
     """Rows from a THUMOS14 annotation folder or ActivityNet JSON: each video's label is the
-    class covering most of its annotated time; every segment keeps its own label. A THUMOS14
-    folder's Ambiguous segments go with their videos."""
+    class covering most of its annotated time; every segment keeps its own label. Ambiguous
+    segments go with their videos (a video with nothing else has no label: left out, with the
+    videos without segments)."""
     from laf.evaluate.annotations import read_ambiguous, read_ground_truth
 
     ratios = check_ratios(ratios)
     if split is not None and split not in names.SPLITS:
         raise UserError(f"split {split!r} is not one of {list(names.SPLITS)}")
     found, several = _video_files(video_dir)
-    ambiguous = read_ambiguous(annotations, subset) if files.isdir(annotations) else {}
+    ambiguous = read_ambiguous(annotations, subset)
     rows, unlabelled = [], []
     for video_id, segments in read_ground_truth(annotations, subset).items():
         where = f"{annotations}: video {video_id}"
-        if not segments and subset:
+        if not segments and subset and video_id not in ambiguous:
             raise UserError(f"{where}: no annotated segments, so no label (choose a labelled subset)")
         if not segments:  # the whole file read: e.g. ActivityNet's testing subset, whose labels are withheld
             unlabelled.append(video_id)
