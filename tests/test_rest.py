@@ -88,6 +88,20 @@ def test_localize_refuses_times_that_decrease_or_are_not_finite(model, inputs):
             tf_serving.call(model, "localize", {"examples": batch})
 
 
+@pytest.mark.parametrize("signature", ["serving_default", "localize"])
+def test_a_record_with_fewer_times_than_frames_is_refused(model, inputs, signature):
+    """A hand-built record one time short: outputs misaligned with their times, or an index error that
+    named no cause (in a batch with longer videos: "timestamps must not decrease", from the padding)."""
+    import tensorflow as tf
+
+    examples = list(inputs["localize"]["examples"])
+    short = tf.train.SequenceExample.FromString(examples[0])
+    del short.feature_lists.feature_list["timestamp"].feature[-1]
+    examples[0] = short.SerializeToString()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="examples: give one timestamp per frame of frame_features"):
+        tf_serving.call(model, signature, {"examples": examples})
+
+
 def test_readme_documents_the_bodies_sent(inputs):
     with open(README) as f:
         text = f.read()
@@ -155,6 +169,15 @@ class Flaky(_TFServing):
         return super().do_POST()
 
 
+class Deadline(_TFServing):
+    """Answers as TF Serving does when a request outlives its --rest_api_timeout_in_ms (30 s by default)."""
+
+    def do_POST(self):
+        self.server.calls += 1
+        self.rfile.read(int(self.headers["Content-Length"]))
+        return self._reply(504, {"error": "Deadline Exceeded"})
+
+
 @contextlib.contextmanager
 def serving(model, handler=_TFServing, failures: int = 0):
     """(a loopback HTTP server answering with ``model``, its URL) while in the block; ``failures``:
@@ -183,6 +206,16 @@ def test_cli_server_mode_prints_the_local_detections(served_model, model, server
     assert main(["localize", "--server", server, *s.videos, *BACKBONE_FLAGS, "--labels", labels, "--top", "0"]) == 0
     printed = capsys.readouterr().out
     assert printed.strip() == expected.strip() and len(printed.splitlines()) > len(VOCABULARY)
+
+
+def test_tf_serving_s_own_deadline_is_not_asked_again(model):
+    """A long video outlived TF Serving's 30 s request deadline: its 504 was retried for a minute, and
+    two such videos in a row ended the run as "the server is gone"."""
+    with serving(model, Deadline) as (httpd, url):
+        with pytest.raises(UserError, match=r"answered HTTP 504: Deadline Exceeded: the model server's deadline for one"
+                                            r" request ran out; .* --rest_api_timeout_in_ms") as info:
+            rest.predict_patiently(url, "localize", {"examples": [b"x"]})
+    assert not isinstance(info.value, rest.ServerUnavailable) and httpd.calls == 1
 
 
 def test_cli_server_mode_waits_out_a_server_that_cannot_answer_now(served_model, model, server, capsys):

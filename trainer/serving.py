@@ -61,7 +61,11 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
     def parse(examples, context_features=None):
         context, sequences, lengths = tf.io.parse_sequence_example(
             examples, context_features=context_features, sequence_features=video_sequence_spec(feature_dim))
-        num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
+        same = tf.debugging.assert_equal(  # fewer times than frames: misaligned outputs, or an index error
+            lengths[names.TIMESTAMP], lengths[names.FRAME_FEATURES],
+            message=f"examples: give one {names.TIMESTAMP} per frame of {names.FRAME_FEATURES}")
+        with tf.control_dependencies([same]):
+            num_frames = tf.cast(lengths[names.FRAME_FEATURES], tf.int64)
         return (sequences[names.FRAME_FEATURES], sequences[names.TIMESTAMP], num_frames), context
 
     def frames_of(features, timestamps, num_frames):

@@ -89,7 +89,8 @@ def _error_body(error: urllib.error.HTTPError) -> bytes:
 
 class ServerUnavailable(UserError):
     """The model server could not answer now (unreachable, timed out, HTTP 502/503/504 while a version
-    loads or a proxy restarts): worth retrying, unlike a request it refuses."""
+    loads or a proxy restarts): worth retrying, unlike a request it refuses (or TF Serving's own 504:
+    its request deadline, which the same request meets again)."""
 
 
 TRANSIENT_HTTP = (502, 503, 504)
@@ -126,8 +127,13 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
     except urllib.error.HTTPError as e:
+        body = _error_body(e)
+        if e.code == 504 and _from_tf_serving(body):  # its own deadline, not a proxy's: asked again, it runs out again
+            raise UserError(f"{url} answered HTTP 504: {_error_text(body)}: the model server's deadline for one request"
+                            " ran out; TF Serving's is 30 s unless started with --rest_api_timeout_in_ms (e.g."
+                            " 300000 for long videos)") from None
         error = ServerUnavailable if e.code in TRANSIENT_HTTP else UserError
-        raise error(f"{url} answered HTTP {e.code}: {_error_text(_error_body(e))}") from None
+        raise error(f"{url} answered HTTP {e.code}: {_error_text(body)}") from None
     except (urllib.error.URLError, OSError) as e:  # refused, unknown host, timeout
         reason = getattr(e, "reason", e)
         if isinstance(reason, ssl.SSLCertVerificationError):  # no retry makes a certificate trusted (a dropped
@@ -174,6 +180,14 @@ def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any
             print(f"{e}; retrying in {wait:.1f} s", file=sys.stderr, flush=True)
             time.sleep(wait)
             wait = min(2 * wait, 10.0)
+
+
+def _from_tf_serving(text: bytes) -> bool:
+    """Whether an error answer is TF Serving's own ``{"error": ...}`` (a proxy's is HTML, or empty)."""
+    try:
+        return "error" in json.loads(text)
+    except (ValueError, TypeError):
+        return False
 
 
 def _error_text(text: bytes) -> str:
