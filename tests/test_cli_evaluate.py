@@ -166,3 +166,12 @@ def test_ground_truth_classes_of_two_spellings_are_said(tmp_path, capsys):
     assert main(["evaluate", "--ground-truth", str(gt), "--predictions", str(pred)]) == 0
     assert ("note: ground-truth classes ['Long Jump', 'Long jump'] differ only in case or spacing: scored as 2"
             " classes") in capsys.readouterr().err
+
+
+def test_a_threshold_of_1_under_the_thumos14_kit_s_rule_is_refused(files, capsys):
+    """The kit matches at tIoU > t: every AP was 0, without a word (the ActivityNet rule, >=, takes 1)."""
+    gt_json, _, pred = files
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred, "--tiou", "0.5,1", "--protocol",
+                 "thumos14"]) == 2
+    assert "--tiou 1 with --protocol thumos14: the kit counts a match at tIoU > t" in capsys.readouterr().err
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", pred, "--tiou", "0.5,1"]) == 0

@@ -32,13 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
-def parse_tious(text: str) -> List[float]:
+def parse_tious(text: str, protocol: str = "activitynet") -> List[float]:
+    """The thresholds, in (0, 1]; the THUMOS14 kit matches on tIoU > t, so there 1 could never match."""
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--tiou must be comma-separated numbers, got {text!r}") from None
     if not values or any(not 0.0 < v <= 1.0 for v in values):
         raise UserError(f"--tiou thresholds must lie in (0, 1], got {text!r}")
+    if protocol == "thumos14" and 1.0 in values:
+        raise UserError("--tiou 1 with --protocol thumos14: the kit counts a match at tIoU > t, which 1 never is")
     values = sorted(set(values))  # one column each, in order: 0.5 and 0.50 are one threshold
     if not distinct_tiou_keys(values):
         raise UserError(f"--tiou thresholds {text!r} differ beyond the digits their results are named by")
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from laf.evaluate import annotations, thumos14
     from laf.ingest.manifest import look_alikes
 
-    tious = parse_tious(args.tiou)
+    tious = parse_tious(args.tiou, args.protocol)
     gt = annotations.read_ground_truth(args.ground_truth, args.subset, one_subset=True)
     if not any(gt.values()):
         raise UserError(f"{args.ground_truth} holds no ground-truth segments")
