@@ -711,7 +711,8 @@ def test_the_pipeline_configs_trainer_section_is_the_trainers():
 
     mapped = TrainerConfig.from_custom_config(dataclasses.asdict(PipelineTrainer(cnn_dropout=0.25)))
     assert mapped.cnn_dropout == 0.25
-    assert PipelineTrainer().cnn_dropout == TrainerConfig().cnn_dropout
+    pipeline = dataclasses.asdict(PipelineTrainer())
+    assert {key: getattr(TrainerConfig(), key) for key in pipeline} == pipeline  # carry_across_videos was 0 here
 
 
 def test_the_logged_loss_is_per_frame_not_per_batch(examples):

@@ -59,7 +59,7 @@ class TrainerConfig:
     batch: int = 12                     # parallel video streams
     epochs: int = 60
     early_stopping_patience: int = 10
-    carry_across_videos: float = 0.0    # share of training videos started from the previous one's state
+    carry_across_videos: float = 0.5    # share of training videos started from the previous one's state
                                         # (a live stream never resets); 0 = the paper's: each from zero
     seed: int = 0
     tensorboard_update_freq: int = 10   # steps between per-step TensorBoard points
