@@ -281,12 +281,34 @@ def test_seen_recently_fades_after_the_action():
     np.testing.assert_allclose(backwards, [1.0, 0.5, 0.5], atol=1e-6)  # a clock going back does not raise a weight
 
 
+GATED_SEED = 3  # a fixed init (seeds 0-3 all make the gate matter, checked below)
+
+
 @pytest.mark.parametrize("architecture", ["lstmp", "cnn"])
 def test_carried_state_equals_whole_video(examples, architecture):
-    """StreamTrainer's chunk-to-chunk state (reset between videos) == running each video whole."""
+    """StreamTrainer's chunk-to-chunk state (reset between videos) == running each video whole; for the
+    LSTMP with its seen gate configured as training configures it, so the gate's memory is carried too
+    (an unconfigured gate passes probabilities through, whatever state it was given)."""
     root, videos = examples
+    tf.keras.utils.set_random_seed(GATED_SEED)
     net = model_lib.build(architecture, CLASSES, cells=8, projection=4, cnn_hidden=[8])
     net(tf.zeros([1, 1, D]))
+    if architecture == "lstmp":
+        net.seen_gate.configure(model_lib.sibling_targets(np.ones([CLASSES, 1], np.float32)), 1.0)
+        net.actionness_head.kernel.assign(net.actionness_head.kernel * 50)  # decisive frames, then low ones
+        lstm = 2 * net.num_layers  # the gate's state follows the LSTMP layers'
+
+        def chunked(x, forget_gate: bool):
+            out, states = [], None
+            for start in range(0, x.shape[1], K):
+                step, states = net(x[:, start:start + K], states=states)
+                states = states[:lstm] + [tf.zeros_like(s) for s in states[lstm:]] if forget_gate else states
+                out.append(step["probabilities"].numpy()[0])
+            return np.concatenate(out)
+
+        # not vacuous: forgetting the gate's memory between chunks changes what some video is told
+        assert max(np.abs(chunked(v.features[None], True) - chunked(v.features[None], False)).max()
+                   for v in videos["eval"]) > 1e-3
     streamer = model_lib.StreamTrainer(net, streams=STREAMS)
     found = {}
     current = [None] * STREAMS
@@ -445,7 +467,12 @@ def test_a_label_without_training_videos_is_warned_and_takes_no_sibling_share(ex
     root, _ = examples
     config = TrainerConfig(variant="laf", cells=8, projection=4, epochs=1, feature_dim=D, num_classes=CLASSES + 1)
     with pytest.warns(UserWarning, match=f"1 label\\(s\\) of the vocabulary have no training video.*: {CLASSES}$"):
-        train(config, [tfrecords.split_dir(root, "train")], [tfrecords.split_dir(root, "eval")], str(tmp_path / "logs"))
+        net, *_ = train(config, [tfrecords.split_dir(root, "train")], [tfrecords.split_dir(root, "eval")],
+                        str(tmp_path / "logs"))
+    # no vocabulary: one activity of all labels; the untrained one keeps only its own row
+    want = np.zeros([CLASSES + 1, CLASSES + 1], np.float32)
+    want[:CLASSES, :CLASSES], want[CLASSES, CLASSES] = 1.0 / CLASSES, 1.0
+    np.testing.assert_allclose(net.seen_gate.siblings.numpy(), want, atol=1e-6)
 
 
 def test_feature_dim_reads_the_first_record_with_frames(examples, tmp_path):
@@ -469,12 +496,20 @@ def test_learning_rate_schedule(schedule, tmp_path):
     import keras
     from trainer import run_fn, selection
 
-    config = TrainerConfig.from_custom_config({"lr_schedule": schedule, "learning_rate": 0.01, "epochs": 4})
+    config = TrainerConfig.from_custom_config({"lr_schedule": schedule, "learning_rate": 0.01, "epochs": 4,
+                                               "lr_decay_factor": 0.3, "lr_decay_patience": 2,
+                                               "early_stopping_patience": 5})
     rate = run_fn.learning_rate_schedule(config, steps_per_epoch=10)
-    callbacks = run_fn._callbacks(config, str(tmp_path), None, selection.EvalVideoMetrics(None, []))
+    metrics = selection.EvalVideoMetrics(None, [])
+    callbacks = run_fn._callbacks(config, str(tmp_path), None, metrics)
     plateau = [c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    [restore] = [c for c in callbacks if isinstance(c, selection.RestoreBest)]
+    assert (restore.monitor, restore.patience) == (selection.MONITOR, 5)  # not Keras' val_loss
     if schedule == "plateau":
         assert rate == 0.01 and len(plateau) == 1
+        p = plateau[0]  # watches what the selection logs, after it logged it
+        assert (p.monitor, p.mode, p.factor, p.patience) == (selection.MONITOR, "max", 0.3, 2)
+        assert callbacks.index(metrics) < callbacks.index(p) < callbacks.index(restore)
         return
     values = [float(rate(step)) for step in (0, 10, 20, 30, 40)]
     assert values[0] == pytest.approx(0.01) and values[-1] == pytest.approx(0.0, abs=1e-9)
