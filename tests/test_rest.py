@@ -102,6 +102,18 @@ def test_a_record_with_fewer_times_than_frames_is_refused(model, inputs, signatu
         tf_serving.call(model, signature, {"examples": examples})
 
 
+@pytest.mark.parametrize("lengths, message", [
+    ([5], "give one length per video"),  # broadcast to every row before
+    ([1000, 1], "a length beyond the frames given"),  # clipped to T before
+    ([-1, 1], "lengths must be >= 0")])  # a row of zeros before
+def test_frame_features_refuses_lengths_that_do_not_fit_the_batch(model, inputs, lengths, message):
+    import tensorflow as tf
+
+    batch = inputs["frame_features"]["frame_features"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"frame_features: {message}"):
+        tf_serving.call(model, "frame_features", {"frame_features": batch, "lengths": np.array(lengths, np.int32)})
+
+
 def test_readme_documents_the_bodies_sent(inputs):
     with open(README) as f:
         text = f.read()

@@ -75,7 +75,14 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
         return frames_of(*parse(examples)[0])
 
     def from_features(frame_features, lengths):
-        return frame_outputs(net, frame_features, lengths)
+        # a client's lengths [1] for B videos broadcast to every row, one past T was clipped: both silently
+        checks = [tf.debugging.assert_equal(tf.size(lengths), tf.shape(frame_features)[0],
+                                            message="frame_features: give one length per video (lengths [B])"),
+                  tf.debugging.assert_non_negative(lengths, message="frame_features: lengths must be >= 0"),
+                  tf.debugging.assert_less_equal(lengths, tf.shape(frame_features)[1],
+                                                 message="frame_features: a length beyond the frames given")]
+        with tf.control_dependencies(checks):
+            return frame_outputs(net, tf.identity(frame_features), lengths)
 
     def step(frame_features, state_r, state_c):
         outputs, final = net(frame_features, states=split_states(net, state_r, state_c), training=False)
