@@ -475,6 +475,23 @@ def test_a_label_without_training_videos_is_warned_and_takes_no_sibling_share(ex
     np.testing.assert_allclose(net.seen_gate.siblings.numpy(), want, atol=1e-6)
 
 
+def test_the_gate_learns_the_records_frame_interval(tmp_path):
+    """Frames 0.5 s apart: the seen gate's memory decays per 0.5 s step, as the records were sampled
+    (the other trainer tests sample at 1 s, which is also the gate's fallback)."""
+    from trainer.run_fn import train
+
+    rng = np.random.default_rng(3)
+    root = str(tmp_path / "half")
+    for split, count in (("train", 12), ("eval", 6)):
+        videos = [dataclasses.replace(v, timestamps=v.timestamps * 0.5, fps=2.0) for v in toy_videos(split, count, rng)]
+        tfrecords.write(os.path.join(tfrecords.split_dir(root, split), "data.gz"), [v.serialize() for v in videos])
+    config = TrainerConfig(variant="laf", cells=8, projection=4, epochs=1, feature_dim=D, num_classes=CLASSES)
+    net, *_ = train(config, [tfrecords.split_dir(root, "train")], [tfrecords.split_dir(root, "eval")],
+                    str(tmp_path / "logs"))
+    assert keep_per_step(0.5) != pytest.approx(keep_per_step(1.0))  # the two rates tell apart
+    assert float(net.seen_gate.keep) == pytest.approx(keep_per_step(0.5))
+
+
 def test_feature_dim_reads_the_first_record_with_frames(examples, tmp_path):
     from laf.errors import UserError
 
