@@ -100,6 +100,10 @@ def test_rounds_json_and_tensorboard(pipeline_run):
     chosen = log["rounds"][log["chosen_round"] - 1]
     assert len(images) == 120 and sum(i["kept"] for i in images) == chosen["images_kept"]
     assert {i["label"] for i in images} == set(LABELS) and len({i["image_id"] for i in images}) == 120
+    kept = {i["image_id"]: i["kept"] for i in images}  # which images: the mislabelled quarter, not any few
+    mislabelled = np.mean([kept[f"i{i}"] for i in range(0, 120, 4)])
+    clean = np.mean([kept[f"i{i}"] for i in range(120) if i % 4])
+    assert mislabelled < 0.2 and clean > 0.8, (mislabelled, clean)  # 0.0 and 1.0 at seed 3
     events = [n for n in os.listdir(uri) if n.startswith("events.out.tfevents")]
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(os.path.join(uri, events[0])) for v in e.summary.value}
     assert {"domain_transfer/val_accuracy", "domain_transfer/images_kept", "domain_transfer/frames_kept"} <= tags
