@@ -248,7 +248,8 @@ def demo_command(demo_output: str, scale: float, demo: DemoConfig) -> List[str]:
     return [sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}",
             "--seed", str(demo.seed), "--looks", str(demo.looks),
             "--action-seconds", f"{demo.min_action:g}", f"{demo.max_action:g}",
-            "--video-seconds", f"{demo.min_duration:g}", f"{demo.max_duration:g}"]
+            "--video-seconds", f"{demo.min_duration:g}", f"{demo.max_duration:g}",
+            "--sibling-scene-shift", f"{demo.sibling_scene_shift:g}"]
 
 
 def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
@@ -266,6 +267,8 @@ def ensure_run(pipeline_root: Optional[str], demo_output: str, scale: float,
     demo = demo or DemoConfig().scaled(scale)
     wanted = config_record(demo)
     found = generated_config(os.path.join(demo_output, "data"))
+    if found is not None:  # a set made before a field existed was made as its default makes it
+        found = {**config_record(DemoConfig()), **found}
     if exists and found is not None and found != wanted:
         differ = ", ".join(f"{k} {found.get(k)} (asked {wanted[k]})"
                            for k in sorted(wanted) if found.get(k) != wanted[k])

@@ -248,3 +248,12 @@ def test_numbers_too_large_for_a_float_are_one_line_errors(tmp_path, text, read,
         read(str(path))
     path.write_text('{"database": {"v": {"duration": %s, "annotations": [{"label": "a", "segment": [0, 1]}]}}}' % BIG)
     assert annotations.read_activitynet(str(path)) == {"v": [Segment(0.0, 1.0, "a")]}  # ignored, as a missing one
+
+
+def test_an_ambiguous_entry_is_checked_whether_or_not_it_is_read(tmp_path):
+    """``laf evaluate --no-ambiguous`` reads only the actions: a broken Ambiguous entry passed unsaid."""
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({"database": {"v": {"annotations": [{"label": "a", "segment": [0, 1]},
+                                                                  {"label": "Ambiguous", "segment": [5, 2]}]}}}))
+    with pytest.raises(UserError, match=r"v annotation 1: invalid segment \[5.0, 2.0\]"):
+        annotations.read_activitynet(str(path))

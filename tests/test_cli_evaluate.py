@@ -129,6 +129,11 @@ def test_activitynet_download_names_are_matched_to_their_ids(files, tmp_path, ca
     captured = capsys.readouterr()
     assert json.loads(captured.out) == want and want["average_mAP"] > 0.5
     assert "2 predicted video id(s) matched the ground truth by another spelling (e.g. 'v2.mp4' as 'v2')" in captured.err
+    annotations.write_results(renamed, [dataclasses.replace(d, video_id="v_v1") for d in DETS[:2]]
+                              + [dataclasses.replace(d, video_id="v1.mp4") for d in DETS[2:]])
+    assert main(["evaluate", "--ground-truth", gt_json, "--predictions", renamed]) == 2  # two result lists of v1
+    assert "predicted videos ['v1.mp4', 'v_v1'] are all ground-truth video 'v1' by their ids: keep one" in \
+        capsys.readouterr().err
 
 
 def test_ambiguous_segments_of_an_activitynet_file_are_not_a_class(files, tmp_path, capsys):

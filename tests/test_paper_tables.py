@@ -1,6 +1,7 @@
 """The benchmark's own run (bench/paper_tables.py): the `laf demo` command it makes, and that a demo
 run of other data is refused rather than benchmarked as the one asked for."""
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -26,8 +27,10 @@ def _demo_run(tmp_path, config: settings.DemoConfig):
 
 
 def test_demo_command_is_what_laf_demo_parses():
-    """The same data: seed, looks, and action and video lengths (``--action-seconds``, ``--video-seconds``)."""
-    wanted = settings.DemoConfig(seed=3, looks=1, min_action=8.0, max_action=20.0, min_duration=60, max_duration=150)
+    """The same data: seed, looks, action and video lengths (``--action-seconds``, ``--video-seconds``) and
+    the siblings' scenes (``--sibling-scene-shift``, which the command dropped: a shared-scene run passed for it)."""
+    wanted = settings.DemoConfig(seed=3, looks=1, min_action=8.0, max_action=20.0, min_duration=60, max_duration=150,
+                                 sibling_scene_shift=30.0)
     command = paper_tables.demo_command("out", 4.0, wanted)
     assert command[1:4] == ["-m", "laf.cli", "demo"]
     parser = argparse.ArgumentParser()
@@ -35,12 +38,24 @@ def test_demo_command_is_what_laf_demo_parses():
     args = parser.parse_args(command[4:])
     assert (args.output, args.scale, args.seed, args.looks) == ("out", 4.0, 3, 1)
     assert settings.DemoConfig(seed=args.seed, looks=args.looks, **shape(args)) == wanted
-    assert shape(parser.parse_args([])) == {}  # no flags: the demo's lengths
+    assert shape(parser.parse_args([])) == {}  # no flags: the demo's lengths and scenes
 
 
 def test_a_demo_run_of_the_asked_data_is_reused(tmp_path):
     output = _demo_run(tmp_path, settings.DemoConfig(seed=3, looks=1).scaled(4.0))
     assert paper_tables.ensure_run(None, output, 4.0, settings.DemoConfig(seed=3, looks=1).scaled(4.0)) == f"{output}/pipeline"
+
+
+def test_a_demo_run_made_before_the_scene_shift_existed_is_the_shift_0_run(tmp_path):
+    """Its data record lacks the field: it was refused as other data, with flags that could not match it."""
+    config = settings.DemoConfig(seed=3, looks=1).scaled(4.0)
+    output = _demo_run(tmp_path, config)
+    record = json.loads((tmp_path / "bench" / "data" / "demo_data.json").read_text())
+    del record["config"]["sibling_scene_shift"]
+    (tmp_path / "bench" / "data" / "demo_data.json").write_text(json.dumps(record))
+    assert paper_tables.ensure_run(None, output, 4.0, config) == f"{output}/pipeline"
+    with pytest.raises(UserError, match=r"sibling_scene_shift 0.0 \(asked 30.0\)"):
+        paper_tables.ensure_run(None, output, 4.0, dataclasses.replace(config, sibling_scene_shift=30.0))
 
 
 def test_bad_action_lengths_are_usage_errors(capsys):

@@ -326,6 +326,10 @@ HTTP2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"
      "answered HTTP 502: <html>$"),  # a proxy's page: one line
     # an error page cut short: reading it failed inside the handler, a traceback (IncompleteRead)
     (_http("502 Bad Gateway", b"<html>", length=500), rest.ServerUnavailable, "answered HTTP 502"),
+    # a proxy's 504 is asked again (TF Serving's own, {"error": "..."}, is not: its deadline would run out again)
+    (_http("504 Gateway Time-out", b"<html>504</html>"), rest.ServerUnavailable, "answered HTTP 504: <html>504</html>$"),
+    (_http("504 Gateway Timeout", b'{"error": {"code": 504, "status": "DEADLINE_EXCEEDED"}}'), rest.ServerUnavailable,
+     "answered HTTP 504"),  # a gateway's JSON error object, not TF Serving's string
 ])
 def test_answers_that_are_no_rest_answer_are_one_line_user_errors(answer, error, match):
     """Before: a traceback (http.client's BadStatusLine and IncompleteRead are no OSError; a JSON

@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from laf.errors import UserError
 from laf.evaluate.evaluation import PAPER_TIOUS, APResult, distinct_tiou_keys, tiou_key
@@ -75,11 +75,17 @@ def matched_to_ground_truth(detections: Sequence[Detection], gt: Mapping[str, Se
     in it is an error: their detections could only be false positives, a table of zeros. Some of
     them not in it (another subset, renamed ids) is said, as they only count as false positives."""
     predicted = sorted({d.video_id for d in detections})
-    renamed = {}
+    sources: Dict[str, List[str]] = {}  # ground-truth id -> the predicted ids spelled as it
     for video in (v for v in predicted if v not in gt):
         found = [x for x in _spellings(video) if x in gt]
-        if len(found) == 1 and found[0] not in predicted:
-            renamed[video] = found[0]
+        if len(found) == 1:
+            sources.setdefault(found[0], []).append(video)
+    clashes = {target: ids for target, ids in sources.items() if len(ids) > 1 or target in predicted}
+    if clashes:  # two result lists of one video, scored together: one's detections all false positives
+        target, ids = next(iter(sorted(clashes.items())))
+        raise UserError(f"predicted videos {sorted(set(ids + [target]) & set(predicted))} are all ground-truth video"
+                        f" {target!r} by their ids: keep one")
+    renamed = {ids[0]: target for target, ids in sources.items()}
     if renamed:
         first = next(iter(renamed.items()))
         print(f"note: {len(renamed)} predicted video id(s) matched the ground truth by another spelling (e.g."

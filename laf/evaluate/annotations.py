@@ -242,10 +242,10 @@ def read_activitynet(path: str, subset: Optional[str] = None, one_subset: bool =
             duration = None
         for i, ann in enumerate(info.get("annotations", [])):
             where = f"{path}: {video} annotation {i}"
-            label = _label(ann, where)
+            label, bounds = _label(ann, where), _segment(ann, where)  # each entry checked, whichever is read
             if (label.casefold() == AMBIGUOUS.casefold()) != ambiguous:
                 continue
-            segment = Segment(*_segment(ann, where), AMBIGUOUS if ambiguous else label)
+            segment = Segment(*bounds, AMBIGUOUS if ambiguous else label)
             if not ambiguous:  # an Ambiguous segment is never a positive
                 _note_ground_truth(where, video, segment, first, duration)
             segments.append(segment)

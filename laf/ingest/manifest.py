@@ -403,9 +403,10 @@ def from_annotations(annotations: str, video_dir: str, subset: Optional[str] = N
     if split is not None and split not in names.SPLITS:
         raise UserError(f"split {split!r} is not one of {list(names.SPLITS)}")
     found, several = _video_files(video_dir)
+    truth = read_ground_truth(annotations, subset)  # first: it names a path that is neither folder nor .json
     ambiguous = read_ambiguous(annotations, subset)
     rows, unlabelled = [], []
-    for video_id, segments in read_ground_truth(annotations, subset).items():
+    for video_id, segments in truth.items():
         where = f"{annotations}: video {video_id}"
         if not segments and subset and video_id not in ambiguous:
             raise UserError(f"{where}: no annotated segments, so no label (choose a labelled subset)")

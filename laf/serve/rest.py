@@ -128,7 +128,7 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
             text = response.read()
     except urllib.error.HTTPError as e:
         body = _error_body(e)
-        if e.code == 504 and _from_tf_serving(body):  # its own deadline, not a proxy's: asked again, it runs out again
+        if e.code == 504 and _served_error(body) is not None:  # its own deadline, not a proxy's: it would run out again
             raise UserError(f"{url} answered HTTP 504: {_error_text(body)}: the model server's deadline for one request"
                             " ran out; TF Serving's is 30 s unless started with --rest_api_timeout_in_ms (e.g."
                             " 300000 for long videos)") from None
@@ -182,20 +182,23 @@ def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any
             wait = min(2 * wait, 10.0)
 
 
-def _from_tf_serving(text: bytes) -> bool:
-    """Whether an error answer is TF Serving's own ``{"error": ...}`` (a proxy's is HTML, or empty)."""
+def _served_error(text: bytes) -> Optional[str]:
+    """TF Serving's own error message (its answers are ``{"error": "..."}``), or None for another body: a
+    proxy's HTML page, an empty one, or a gateway's ``{"error": {...}}``."""
     try:
-        return "error" in json.loads(text)
+        found = json.loads(text)
     except (ValueError, TypeError):
-        return False
+        return None
+    error = found.get("error") if isinstance(found, dict) else None
+    return error if isinstance(error, str) else None
 
 
 def _error_text(text: bytes) -> str:
-    """TF Serving's ``{"error": ...}`` message, else the start of whatever came back."""
-    try:
-        return _plain(str(json.loads(text)["error"]))
-    except (ValueError, KeyError, TypeError):
-        return first_line(text[:200].decode("utf-8", "replace"), "(empty body)")  # a proxy's HTML page: one line
+    """TF Serving's message, else the start of whatever came back."""
+    error = _served_error(text)
+    if error is not None:
+        return _plain(error)
+    return first_line(text[:200].decode("utf-8", "replace"), "(empty body)")  # a proxy's HTML page: one line
 
 
 def _plain(message: str) -> str:
