@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from demo_fixtures import TINY
-from laf.demo.looks import scene_of, scenes_and_looks
+from laf.demo.looks import check_visible, scene_of, scenes_and_looks
 from laf.demo.settings import labels_for
 from laf.errors import UserError
 
@@ -45,3 +45,15 @@ def test_a_sibling_scene_shift_moves_each_sibling_s_scene_colour_and_nothing_els
         np.testing.assert_allclose(colours.mean(0), scenes[activity][0], atol=1e-4)  # unless clipped at 0 or 255
         steps = np.linalg.norm(np.diff(colours, axis=0), axis=1)
         np.testing.assert_allclose(steps, 20.0 * np.linalg.norm([1.0, -0.6, 0.4]), rtol=1e-5)
+
+
+def test_a_shift_that_would_hide_a_pattern_on_its_scene_is_refused():
+    """Five siblings two steps from their activity's colour: a shift of 45 brought two scenes within 91-116
+    of their own pattern's colour (chosen > 130 from the unshifted scene)."""
+    wide = dataclasses.replace(TINY, activities=3, actions_per_activity=5, looks=35)
+    scenes, looks = scenes_and_looks(wide)
+    with pytest.raises(UserError, match=r"--sibling-scene-shift\) 45 moves .* within 130 of its pattern's colour"):
+        check_visible(scenes, looks, 45.0)
+    check_visible(scenes, looks, 0.0)
+    shipped = dataclasses.replace(TINY, activities=4, actions_per_activity=3, looks=35)  # the documented draw's
+    check_visible(*scenes_and_looks(shipped), 30.0)

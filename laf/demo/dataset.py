@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 from laf import files
 from laf.cpu import usable_cores
 from laf.demo.images import render_images
-from laf.demo.looks import scenes_and_looks
+from laf.demo.looks import check_visible, scenes_and_looks
 from laf.demo.settings import (ACTIVITYNET_SUBSET, DEMO_INPUT_SIZE, DEMO_LAYER, KINDS, PARTIAL, PATHS, VERSION,
                                DemoConfig, config_record, labels_for)
 from laf.demo.videos import VideoPlan, plan_videos, render_videos, video_path
@@ -73,6 +73,7 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
     ``workers``: processes that render videos (default: the usable cores)."""
     config.validate()
     scenes, looks = scenes_and_looks(config)
+    check_visible(scenes, looks, config.sibling_scene_shift)
     plans = plan_videos(config)
     os.makedirs(os.path.join(output_dir, PATHS["videos"]), exist_ok=True)
     open(os.path.join(output_dir, PARTIAL), "w").close()  # ours, though not complete yet

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from laf.demo.settings import DemoConfig, labels_for
+from laf.errors import UserError
 
 # Muted scene base colours and textures (one per activity, cycled).
 _SCENES = (
@@ -71,9 +72,22 @@ def scene_of(scenes: Dict[str, tuple], looks: Dict[str, ActionLook], label: str,
     return (np.clip(scene[0] + shift * step * SHIFT_DIRECTION, 0, 255).astype(np.float32),) + tuple(scene[1:])
 
 
+def check_visible(scenes: Dict[str, tuple], looks: Dict[str, ActionLook], shift: float) -> None:
+    """Every pattern stands out on its label's scene as :func:`_usable_colours` chose it to on its
+    activity's: a large ``shift`` could move a scene onto its own pattern's colour."""
+    for label, look in sorted(looks.items()):
+        base = scene_of(scenes, looks, label, shift)[0]
+        if np.linalg.norm(np.subtract(look.colour, base)) <= CONTRAST:
+            raise UserError(f"sibling scene shift (--sibling-scene-shift) {shift:g} moves {label}'s scene within"
+                            f" {CONTRAST} of its pattern's colour, which would hide it: choose a smaller shift")
+
+
+CONTRAST = 130  # least RGB distance between a pattern's colour and its scene's base colour
+
+
 def _usable_colours(base) -> List[Tuple[int, int, int]]:
     """Pattern colours far enough from the scene's base colour to stand out on it."""
-    return [c for c in _COLOURS if np.linalg.norm(np.subtract(c, base)) > 130]
+    return [c for c in _COLOURS if np.linalg.norm(np.subtract(c, base)) > CONTRAST]
 
 
 def _drawn_looks(config: DemoConfig) -> Tuple[Dict[str, tuple], Dict[str, ActionLook]]:
