@@ -114,6 +114,31 @@ def test_frame_features_refuses_lengths_that_do_not_fit_the_batch(model, inputs,
         tf_serving.call(model, "frame_features", {"frame_features": batch, "lengths": np.array(lengths, np.int32)})
 
 
+def test_non_finite_features_are_refused_where_they_count(model, inputs):
+    """NaN features gave NaN outputs (bare NaN tokens in TF Serving's JSON, which strict parsers refuse), and
+    through localize_step a NaN state that spoilt every later chunk. Padding past a video's length may hold
+    anything."""
+    import tensorflow as tf
+
+    batch, lengths = (np.array(inputs["frame_features"][k]) for k in ("frame_features", "lengths"))
+    short = int(np.argmin(lengths))
+    padded = batch.copy()
+    padded[short, lengths[short]:] = np.nan
+    assert np.isfinite(tf_serving.call(model, "frame_features", {"frame_features": padded,
+                                                                  "lengths": lengths})["probabilities"]).all()
+    bad = batch.copy()
+    bad[short, 0, 0] = np.inf
+    with pytest.raises(tf.errors.InvalidArgumentError, match="frame_features: features must be finite"):
+        tf_serving.call(model, "frame_features", {"frame_features": bad, "lengths": lengths})
+    widths = [model.signatures["localize_step"].structured_input_signature[1][k].shape[-1] for k in ("state_r", "state_c")]
+    state = {"state_r": np.zeros([1, widths[0]], np.float32), "state_c": np.zeros([1, widths[1]], np.float32)}
+    assert np.isfinite(tf_serving.call(model, "localize_step", {"frame_features": batch[:1, :3], **state})["state_r"]).all()
+    for name, value in (("frame_features", bad[short:short + 1, :3]),
+                        ("state_r", np.full([1, widths[0]], np.nan, np.float32))):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"localize_step: {name} must be finite"):
+            tf_serving.call(model, "localize_step", {"frame_features": batch[:1, :3], **state, name: value})
+
+
 def test_readme_documents_the_bodies_sent(inputs):
     with open(README) as f:
         text = f.read()

@@ -82,10 +82,19 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
                   tf.debugging.assert_less_equal(lengths, tf.shape(frame_features)[1],
                                                  message="frame_features: a length beyond the frames given")]
         with tf.control_dependencies(checks):
+            valid = tf.sequence_mask(lengths, tf.shape(frame_features)[1])[..., None]  # padding may hold anything
+            checks.append(tf.debugging.assert_equal(
+                tf.reduce_all(tf.math.is_finite(frame_features) | ~valid), True, message=FEATURES_NOT_FINITE))
+        with tf.control_dependencies(checks):
             return frame_outputs(net, tf.identity(frame_features), lengths)
 
     def step(frame_features, state_r, state_c):
-        outputs, final = net(frame_features, states=split_states(net, state_r, state_c), training=False)
+        # a NaN answer's state, fed back, spoilt every later chunk of that stream
+        checks = [tf.debugging.assert_all_finite(x, f"localize_step: {name} must be finite (no NaN or Inf)")
+                  for name, x in (("frame_features", frame_features), ("state_r", state_r), ("state_c", state_c))]
+        with tf.control_dependencies(checks):
+            outputs, final = net(tf.identity(frame_features), states=split_states(net, state_r, state_c),
+                                 training=False)
         return {**served(outputs), **join_states(final, tf.shape(frame_features)[0])}
 
     def localized(frames, video_ends=None):
@@ -126,6 +135,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
         **frames_endpoint,
     }
 
+
+FEATURES_NOT_FINITE = "frame_features: features must be finite (no NaN or Inf) up to each video's length"
 
 # the records' duration, which ends the last frame's windows (laf.evaluate.evaluation.frame_bounds);
 # a record without it (NaN: unknown) keeps the sampling interval
