@@ -22,7 +22,7 @@ from laf.evaluate.evaluation import LocalizeConfig, distinct_tiou_keys
 from laf.evaluate.thumos14 import PROTOCOLS
 from laf.ingest.manifest import DEFAULT_RATIOS, Manifest, check_ratios, read_videos
 from laf.ingest.backbones import PUBLIC_WEIGHTS
-from laf.ingest.runners import beam_flags, check_dask_timeout, names_dask
+from laf.ingest.runners import beam_flags, check_dask_timeout, is_runner, names_dask
 from laf.transfer.thresholds import check_something_kept
 from schemas import MIN_FPS
 from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
@@ -485,7 +485,7 @@ def _direct_workers_read(beam: BeamConfig) -> bool:
     ``--x=v`` and ``--x v`` alike, the last one given winning, as Beam reads them."""
     for _, args in beam.checked_args():
         flags = beam_flags(args)
-        direct = flags.runner is None or flags.runner.lower() == "direct" or flags.runner.lower().endswith("directrunner")
+        direct = flags.runner is None or is_runner(flags.runner, "Direct")
         if not direct or (flags.direct_running_mode or beam.direct_running_mode) != "in_memory":
             return True
     return False

@@ -111,8 +111,7 @@ def check_cloud_worker_paths(cfg: PipelineConfig, videos) -> None:
     a manifest's rows). Refused now, naming them, not by the job after its submission and workers' start."""
     for (key, args), ingestion in ((("beam.extra_args", cfg.beam.extra_args), False),
                                    (cfg.beam.ingestion_args(), True)):
-        runner = (runners.beam_flags(args).runner or "").lower()
-        if not (runner == "dataflow" or runner.endswith("dataflowrunner")):
+        if not runners.is_runner(runners.beam_flags(args).runner, "Dataflow"):
             continue
         local = [f"pipeline_root {cfg.pipeline_root}"] if not files.is_remote(cfg.pipeline_root) else []
         if ingestion:

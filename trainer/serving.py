@@ -84,7 +84,8 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
         with tf.control_dependencies(checks):
             valid = tf.sequence_mask(lengths, tf.shape(frame_features)[1])[..., None]  # padding may hold anything
             checks.append(tf.debugging.assert_equal(
-                tf.reduce_all(tf.math.is_finite(frame_features) | ~valid), True, message=FEATURES_NOT_FINITE))
+                tf.reduce_all(tf.math.is_finite(frame_features) | ~valid), True,
+                message="frame_features: features must be finite (no NaN or Inf) up to each video's length"))
         with tf.control_dependencies(checks):
             return frame_outputs(net, tf.identity(frame_features), lengths)
 
@@ -135,8 +136,6 @@ def serving_endpoints(net: keras.Model, feature_dim: int, localize_config: Optio
         **frames_endpoint,
     }
 
-
-FEATURES_NOT_FINITE = "frame_features: features must be finite (no NaN or Inf) up to each video's length"
 
 # the records' duration, which ends the last frame's windows (laf.evaluate.evaluation.frame_bounds);
 # a record without it (NaN: unknown) keeps the sampling interval

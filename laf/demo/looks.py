@@ -55,6 +55,9 @@ def scenes_and_looks(config: DemoConfig) -> Tuple[Dict[str, tuple], Dict[str, Ac
     return scenes, actions
 
 
+CONTRAST = 130  # least RGB distance between a pattern's colour and its scene's base colour
+
+
 SHIFT_DIRECTION = np.array([1.0, -0.6, 0.4], np.float32)  # the base colour's step between sibling scenes
 
 
@@ -80,9 +83,6 @@ def check_visible(scenes: Dict[str, tuple], looks: Dict[str, ActionLook], shift:
         if np.linalg.norm(np.subtract(look.colour, base)) <= CONTRAST:
             raise UserError(f"sibling scene shift (--sibling-scene-shift) {shift:g} moves {label}'s scene within"
                             f" {CONTRAST} of its pattern's colour, which would hide it: choose a smaller shift")
-
-
-CONTRAST = 130  # least RGB distance between a pattern's colour and its scene's base colour
 
 
 def _usable_colours(base) -> List[Tuple[int, int, int]]:

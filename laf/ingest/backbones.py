@@ -86,23 +86,24 @@ def local_copy(uri: str) -> str:
     stat = tf.io.gfile.stat(uri)
     cache = os.path.join(tempfile.gettempdir(), "laf-weights")
     os.makedirs(cache, exist_ok=True)
-    if stat.mtime_nsec:
-        key = hashlib.sha256(f"{uri}\n{stat.length}\n{stat.mtime_nsec}".encode()).hexdigest()[:16]
-        local = os.path.join(cache, key, os.path.basename(uri))
-        if not os.path.exists(local):
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            os.replace(_fetch(uri, cache), local)
-        return local
-    partial = _fetch(uri, cache)
+    fetched = None if stat.mtime_nsec else _fetch(uri, cache)  # no time: this copy, named by its content
+    key = (hashlib.sha256(f"{uri}\n{stat.length}\n{stat.mtime_nsec}".encode()) if fetched is None
+           else _file_digest(fetched)).hexdigest()[:16]
+    local = os.path.join(cache, key, os.path.basename(uri))
+    if fetched is not None or not os.path.exists(local):
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        os.replace(fetched or _fetch(uri, cache), local)  # the same bytes as any copy already there
+    return local
+
+
+def _file_digest(path: str):
+    import hashlib
+
     digest = hashlib.sha256()
-    with open(partial, "rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    key = digest.hexdigest()[:16]
-    local = os.path.join(cache, key, os.path.basename(uri))
-    os.makedirs(os.path.dirname(local), exist_ok=True)
-    os.replace(partial, local)  # the same bytes as any copy already there
-    return local
+    return digest
 
 
 def _fetch(uri: str, folder: str) -> str:

@@ -47,6 +47,13 @@ def beam_flags(beam_args: Sequence[str]) -> argparse.Namespace:
     return parser.parse_known_args(list(beam_args))[0]
 
 
+def is_runner(name: Optional[str], runner: str) -> bool:
+    """Whether a ``--runner`` value names ``runner`` (``"Direct"``, ``"Dataflow"``) as Beam takes it:
+    short, full class name or module path, in any case."""
+    name = (name or "").lower()
+    return name == runner.lower() or name.endswith(f"{runner.lower()}runner")
+
+
 def names_dask(beam_args: Sequence[str]) -> bool:
     """Whether ``beam_args`` choose DaskRunner; Beam is not loaded."""
     return beam_flags(beam_args).runner in DASK_RUNNER_NAMES
