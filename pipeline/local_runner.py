@@ -94,15 +94,18 @@ def check_inputs(cfg: PipelineConfig) -> Inputs:
 
 
 def check_beam_runners(cfg: PipelineConfig, build: bool = True) -> None:
-    """A ``--runner`` in the Beam flags that Beam does not know, refused in one line now rather than by
-    the first component, after TF has loaded (Beam is imported only when a runner is named). Without
-    ``build`` (a compiled spec, run elsewhere) only the runner's name is checked."""
+    """Beam flags Beam would drop (a misspelt name), and a ``--runner`` Beam does not know, refused in one
+    line now rather than by the first component, after TF has loaded (Beam is imported only when flags are
+    given). Without ``build`` (a compiled spec, run elsewhere) only the runner's name is checked."""
     for key, args in cfg.beam.checked_args():
-        if any(arg.startswith("--runner") for arg in args):
-            try:
+        if not args:
+            continue
+        try:
+            runners.check_flag_names(args)
+            if runners.beam_flags(args).runner is not None:
                 runners.make_pipeline(args) if build else runners.check_runner_name(args)
-            except UserError as e:
-                raise UserError(f"{key}: {e}") from None
+        except UserError as e:
+            raise UserError(f"{key}: {e}") from None
 
 
 def check_cloud_worker_paths(cfg: PipelineConfig, videos) -> None:

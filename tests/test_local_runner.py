@@ -66,6 +66,11 @@ def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_be
         with pytest.raises(UserError, match=f"^beam.{key}: Beam options .*Unexpected pipeline runner: DirectRuner"):
             check_inputs(PipelineConfig(**common, beam=beam))
     check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=["--runner=DirectRunner"])))
+    for key in ("extra_args", "ingest_args"):  # a misspelt flag, no runner named: Beam dropped it and ran on
+        with pytest.raises(UserError, match=f"^beam.{key}: Beam options: Beam knows no flag for .*--runner for --runer"):
+            check_inputs(PipelineConfig(**common, beam=BeamConfig(**{key: ["--runer=DirectRunner"]})))
+    with pytest.raises(UserError, match="Unexpected pipeline runner: DirectRuner"):  # a prefix names the runner too
+        check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=["--runn=DirectRuner"])))
 
 
 def test_dataflow_workers_are_not_sent_to_this_machine_s_paths(tmp_path):

@@ -85,6 +85,32 @@ def check_runner_name(beam_args: Sequence[str]) -> None:
         raise UserError(f"Beam options {list(beam_args)}: {first_line(str(e))}") from None
 
 
+def check_flag_names(beam_args: Sequence[str]) -> None:
+    """Every item names a flag some Beam options class declares, or is one's value. Beam drops the others
+    with a log line ("Discarding unparseable args"), so a misspelt ``--runer=DataflowRunner`` ran the whole
+    pipeline on the DirectRunner, possibly for hours. Refused, with the closest flag Beam knows."""
+    import difflib
+
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    try:
+        import apache_beam.runners.dask.dask_runner  # noqa: F401  (declares DaskOptions, as the Dask runner's process has)
+        dask = True
+    except ImportError:  # make_pipeline says what DaskRunner needs; its flags are not called unknown here
+        dask = False
+    parser = _BeamArgumentParser()
+    for cls in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():  # as Beam collects them
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    dropped = [arg for arg in parser.parse_known_args(list(beam_args))[1] if dask or not arg.startswith("--dask_")]
+    if not dropped:
+        return
+    known = [flag for action in parser._actions for flag in action.option_strings]  # pylint: disable=protected-access
+    hints = [f"{close[0]} for {arg.split('=')[0]}" for arg in dropped if arg.startswith("-")
+             for close in [difflib.get_close_matches(arg.split("=")[0], known, n=1)] if close]
+    raise UserError(f"Beam options: Beam knows no flag for {dropped}, so it would drop {'it' if len(dropped) == 1 else 'them'}"
+                    f" with a log line and run without{'; did you mean ' + ', '.join(hints) + '?' if hints else ''}")
+
+
 def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
     """A Beam pipeline for ``beam_args`` (``--runner=...`` and that runner's flags)."""
     import apache_beam as beam
@@ -92,6 +118,7 @@ def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
 
     args = list(beam_args or [])
     beam_flags(args)  # refuses an item Beam would drop
+    check_flag_names(args)
     options = PipelineOptions(args)
     if options.view_as(StandardOptions).runner in DASK_RUNNER_NAMES:
         check_dask_timeout(args)
