@@ -18,6 +18,14 @@ def test_headerless_and_jsonl_manifests(tmp_path):
         image_inputs.ImageItem("Diving:Platform", "http://127.0.0.1/y.jpg")]
 
 
+def test_a_row_under_the_home_folder_is_read_there_as_in_the_config(tmp_path, monkeypatch):
+    """``~/crawl/x.jpg`` was joined to the manifest's folder (``<folder>/~/crawl/x.jpg``): not found."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "a.csv").write_text("Diving:Platform,~/crawl/x.jpg\n")
+    assert image_inputs.list_inputs(str(tmp_path / "a.csv")) == [
+        image_inputs.ImageItem("Diving:Platform", f"{tmp_path}/home/crawl/x.jpg")]
+
+
 def test_a_manifest_s_type_is_read_from_its_extension_in_any_case(tmp_path):
     """"list.JSONL" was read as CSV: label '{"label": "Diving:Platform"', and every image "not found"."""
     (tmp_path / "list.JSONL").write_text('{"label": "Diving:Platform", "url": "http://127.0.0.1/y.jpg"}\n')

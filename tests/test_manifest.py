@@ -30,6 +30,13 @@ def test_csv_manifest(tmp_path):
     assert m.inputs == 2 and m.labels == ["Basketball:Layup", "Basketball:Slam dunk"]
 
 
+def test_a_row_under_the_home_folder_is_read_there_as_in_the_config(tmp_path, monkeypatch):
+    """``~/clips/a.mp4`` was joined to the manifest's folder (``<folder>/~/clips/a.mp4``): not found."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = write(tmp_path / "m.csv", "video,label\n~/clips/a.mp4,Basketball:Slam dunk\n")
+    assert mf.read_manifest(path).rows[0].uri == str(tmp_path / "home" / "clips" / "a.mp4")
+
+
 def test_a_manifest_s_type_is_read_from_its_extension_in_any_case(tmp_path):
     """"videos.CSV" was refused ("a manifest must be .csv, .tsv or .jsonl"), "videos.JSONL" too."""
     read = [mf.read_manifest(write(tmp_path / name, text)).rows for name, text in [

@@ -113,6 +113,7 @@ def _item(fields: Dict[str, Any], where: str, base: str) -> ImageItem:
     source = str(fields[present[0]] or "").strip()
     if not source:
         raise UserError(f"{where}: empty image path or URL")
+    source = os.path.expanduser(source)  # ``~/crawl/a.jpg`` is the home folder's, as in the config
     if not _is_uri(source, base) and not os.path.isabs(source):
         source = f"{base}/{source}"  # relative to the manifest
     return ImageItem(label, source)

@@ -292,7 +292,7 @@ def _row(fields: Mapping[str, object], where: str, base: str, ratios: Mapping[st
     video = fields.get("video")
     if not isinstance(video, str) or not video.strip():
         raise UserError(f"{where}: empty video path")
-    video = video.strip()
+    video = os.path.expanduser(video.strip())  # ``~/clips/a.mp4`` is the home folder's, as in the config
     if not is_remote(video) and not os.path.isabs(video) and not video.startswith("file://"):
         video = f"{base}/{video}" if is_remote(base) else os.path.join(base, video)
     if not is_remote(video) and not video.startswith("file://"):
