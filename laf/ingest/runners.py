@@ -90,11 +90,12 @@ def check_flag_names(beam_args: Sequence[str]) -> None:
     with a log line ("Discarding unparseable args"), so a misspelt ``--runer=DataflowRunner`` ran the whole
     pipeline on the DirectRunner, possibly for hours. Refused, with the closest flag Beam knows."""
     import difflib
+    import importlib
 
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
     try:
-        import apache_beam.runners.dask.dask_runner  # noqa: F401  (declares DaskOptions, as the Dask runner's process has)
+        importlib.import_module("apache_beam.runners.dask.dask_runner")  # declares DaskOptions, as in Dask's process
         dask = True
     except ImportError:  # make_pipeline says what DaskRunner needs; its flags are not called unknown here
         dask = False
