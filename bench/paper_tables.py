@@ -4,7 +4,7 @@ product's LSTM w/ LAF + actionness, and the oracle (ground-truth weights, + acti
 several seeds; plus the image filter's precision/recall when the data has an images truth file.
 The oracle is left out, with a note, when no train video has ground-truth segments (its weights
 would be 0 everywhere). Records and training logs go to ``--work-dir`` (default: the pipeline
-root's path with ``-paper-tables`` appended).
+root's path with ``-paper-tables`` appended; ``DEMO_OUTPUT/paper-tables`` for the demo run it uses).
 
 Inputs come from a finished local pipeline run, located through its ML Metadata
 (``laf.evaluate.run_records``). Every method trains with ``trainer.run_fn.train`` on the same
@@ -214,8 +214,9 @@ def ordering_note(results, metric: str = "mAP@0.5") -> str:
     mean = {m: results[m][metric]["mean"] for pair in pairs for m in pair}
     held = [(a, b, mean[a] <= mean[b] if b == "oracle" else mean[a] < mean[b]) for a, b in pairs]
     return (f"paper ordering at {metric} (means): "
-            + "; ".join(f"{a} {mean[a]:.3f} {'<=' if b == 'oracle' else '<'} {b} {mean[b]:.3f}:"
-                        f" {'holds' if ok else 'does NOT hold'}" for a, b, ok in held))
+            + "; ".join(f"{a} {mean[a]:.3f} {'<=' if b == 'oracle' else '<'} {b} {mean[b]:.3f}: "
+                        + ("undefined (no score)" if np.isnan(mean[a]) or np.isnan(mean[b])  # no test segments
+                           else "holds" if ok else "does NOT hold") for a, b, ok in held))
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -342,8 +343,9 @@ def _tables(argv: Optional[Sequence[str]]) -> int:
         parser.error(f"need seeds and known methods (unknown: {unknown})")
     if args.plot and not args.plot.lower().endswith(".png"):  # an SVG or PDF would carry the day's date
         parser.error(f"--plot: a .png file, got {args.plot}")
-    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
-        parser.error(f"--plot: no folder {os.path.dirname(os.path.abspath(args.plot))}")
+    for flag, path in (("--plot", args.plot), ("--markdown", args.markdown)):  # both written after the training
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            parser.error(f"{flag}: no folder {os.path.dirname(os.path.abspath(path))}")
     demo = None
     if not args.pipeline_root:
         try:

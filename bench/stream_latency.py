@@ -89,7 +89,7 @@ def maps(model, records, labels: List[str], config: online.OnlineConfig) -> Dict
         offline += [Detection(r.video_id, float(found["start"][i, j]), float(found["end"][i, j]),
                               labels[int(found["label"][i, j])], float(found["score"][i, j])) for j in range(count)]
         events = online.segments(found["timestamps"][i, :n], found["probabilities"][i, :n],
-                                 found["actionness"][i, :n], config=config)
+                                 found["actionness"][i, :n] if "actionness" in found else None, config=config)
         streamed += [Detection(r.video_id, e.start, e.end, labels[e.label], e.score) for e in events]
     ambiguous = {r.video_id: r.ambiguous for r in records if r.ambiguous}
     gt = {r.video_id: r.segments for r in records}
@@ -217,8 +217,8 @@ def carried_state(model, records, offsets: List[float], labels: List[str],
     def events(features, timestamps, offset=0.0) -> List[dict]:
         out = fn(frame_features=tf.constant(features[None]), lengths=tf.constant([len(features)]))
         return [{"label": labels[e.label], "start": e.start + offset, "end": e.end + offset}
-                for e in online.segments(timestamps, out["probabilities"].numpy()[0], out["actionness"].numpy()[0],
-                                         config=config)]
+                for e in online.segments(timestamps, out["probabilities"].numpy()[0],
+                                         out["actionness"].numpy()[0] if "actionness" in out else None, config=config)]
 
     one = events(np.concatenate([r.features for r in records]),
                  np.concatenate([r.timestamps + o for r, o in zip(records, offsets)]))

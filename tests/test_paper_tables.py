@@ -86,6 +86,26 @@ def test_a_plot_other_than_png_is_a_usage_error(tmp_path, capsys):
     assert exited.value.code == 2 and "--plot: a .png file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, name", [("--plot", "p.png"), ("--markdown", "t.md")])
+def test_an_output_in_a_missing_folder_is_a_usage_error_before_the_training(tmp_path, capsys, flag, name):
+    """Both are written after every method's training (~40 min): a missing folder lost the whole run."""
+    with pytest.raises(SystemExit) as exited:
+        paper_tables.main([flag, str(tmp_path / "no" / name), "--pipeline-root", str(tmp_path)])
+    assert exited.value.code == 2 and f"{flag}: no folder {tmp_path / 'no'}" in capsys.readouterr().err
+
+
+def test_the_ordering_is_undefined_without_scores_not_broken():
+    """A run without test segments scores mAP NaN: no ordering holds or fails on it."""
+    def result(value):
+        return {"mAP@0.5": {"mean": value, "std": 0.0}}
+
+    note = paper_tables.ordering_note({"lstm_uniform": result(float("nan")), "lstm_laf": result(0.5),
+                                       "oracle": result(0.7)})
+    assert "lstm_uniform nan < lstm_laf 0.500: undefined (no score)" in note
+    assert "lstm_laf 0.500 <= oracle 0.700: holds" in note
+    assert "does NOT hold" in paper_tables.ordering_note({"lstm_laf": result(0.8), "oracle": result(0.7)})
+
+
 def test_bad_demo_run_settings_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exited:
         paper_tables.main(["--looks", "-1", "--demo-output", "never-made"])

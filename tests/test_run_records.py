@@ -34,6 +34,14 @@ def test_a_run_without_test_videos_is_refused(tmp_path):
         run_records.scored_records(_run(tmp_path, ("train", "eval")), VOCABULARY)
 
 
+def test_a_run_without_any_ground_truth_gives_its_records_and_says_so(tmp_path):
+    """Weak labels only, the product's own case: Hit@k needs no segments, the rest is null (as documented)."""
+    records, note = run_records.scored_records(_run(tmp_path, ("train", "eval", "test")), VOCABULARY)
+    assert [r.video_id for r in records["test"]] == ["test0"] and records["test"][0].segments == []
+    assert note.startswith("ground truth: none (the run's records carry no segments and ") and note.endswith(
+        "activitynet.json does not exist): what needs it is null")
+
+
 def test_a_ground_truth_label_outside_the_vocabulary_is_refused_naming_the_file(tmp_path):
     run = _run(tmp_path, ("train", "eval", "test"))
     anet = tmp_path / "data" / "annotations" / "activitynet.json"
