@@ -19,7 +19,9 @@ the LAST line one JSON object:
 - ``context_class_collapse``: the largest share of an activity's test videos whose context frames
   prefer the same class (1.0 = one fixed sibling); ``context_own_label``: ``{"before": x, "after": y}``,
   the share of test videos whose frames before (after) their action prefer their own label, which
-  says which part of the context makes it collapse.
+  says which part of the context makes it collapse;
+- ``model``: the Trainer's model artifact, relative to the pipeline root (the folder served from is
+  printed above: a pushed copy's is named by the push's time, which would make the JSON differ run to run).
 
 ``--gate-memory off`` serves the same model with its seen gate's memory off (``trainer.seen_gate``:
 the ``seen_memory`` variable set to 0 after loading), so the memory's effect is measured on the same
@@ -109,7 +111,7 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
     run = run_records.locate(pipeline_root, need_model=True)
     vocabulary = Vocabulary.load(run.vocabulary)
     records, note = run_records.scored_records(run, vocabulary)
-    print(note, flush=True)
+    print(f"{note}\nmodel: {run.model}", flush=True)
     train, test = records["train"], records["test"]
     outs = model_outputs(run.model, test, gate_memory)
     from trainer.novelty import frame_moments, sibling_novelty
@@ -137,7 +139,8 @@ def diagnose(pipeline_root: str, gate_memory: bool = True) -> dict:
         "context_own_label": {phase: share for phase, share in diagnostics.own_label_share_by_phase(outs, test).items()
                               if phase != "action"},
         "test_videos": len(test),
-        "model": run.model,
+        # the Trainer's artifact under the root: the pushed copy's folder is named by the push's time
+        "model": os.path.relpath(run.model_uri, pipeline_root) if run.model_uri else None,
         **({} if gate_memory else {"gate_memory": "off"}),
     }
 

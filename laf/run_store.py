@@ -163,7 +163,13 @@ class Lineage:
 def lineage(store, model) -> Lineage:
     """The artifacts and executions ``model`` was trained from, each execution read once."""
     trainer = made_by(store, model)
-    scored = latest(trainer.inputs.get("examples", []))
+    return scored_lineage(store, latest(trainer.inputs.get("examples", [])), trainer)
+
+
+def scored_lineage(store, scored, trainer: Optional[Made] = None) -> Lineage:
+    """What DomainTransfer's ``scored`` examples were made from (``trainer``: the one that trained on
+    them, if any), each execution read once."""
+    trainer = trainer if trainer is not None else Made({}, {}, {})
     transfer = made_by(store, scored)
     videos = latest(transfer.inputs.get("videos", []))
     ingest = made_by(store, videos)

@@ -117,5 +117,5 @@ def test_a_run_that_never_finished_is_a_one_line_error(tmp_path, capsys):
     assert paper_tables.main(["--pipeline-root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     err = captured.err
-    assert err.startswith("paper_tables: error:") and "holds no finished VideoIngest execution" in err
+    assert err.startswith("paper_tables: error:") and "the run's metadata holds no finished DomainTransfer's scored examples" in err
     assert last_json(captured.out)["bench"] == "paper_tables"

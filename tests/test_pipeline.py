@@ -82,8 +82,10 @@ def test_learning_diagnostics_reads_the_demo_run(demo_run, capsys):
     from bench_helpers import last_json
 
     assert learning_diagnostics.main(["--pipeline-root", demo_run["summary"]["pipeline_root"]]) == 0
-    found = last_json(capsys.readouterr().out)
-    assert found["model"] == demo_run["summary"]["pushed_model"] and found["test_videos"] > 0
+    printed = capsys.readouterr().out
+    found = last_json(printed)
+    assert f"model: {demo_run['summary']['pushed_model']}\n" in printed and found["test_videos"] > 0
+    assert re.fullmatch(r"Trainer/model/\d+", found["model"]), found["model"]  # not the push's time-named folder
     for key in ("probe_action_acc", "model_action_acc", "laf_auc", "novelty_auc", "laf_weight_share_action",
                 "actionness_target_share_action", "actionness_auc", "context_class_collapse"):
         assert 0 <= found[key] <= 1, key

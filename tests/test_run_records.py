@@ -117,6 +117,20 @@ def test_the_benches_read_the_model_s_own_lineage(tmp_path):
     assert run_records.locate(str(tmp_path)).scored == str(tmp_path / "run1" / "scored_examples")
 
 
+def test_without_a_model_the_records_are_read_with_their_own_labels_not_a_later_ingestion_s(tmp_path):
+    """No Trainer finished, and a later run stopped after its VideoIngest: the vocabulary and videos were
+    that later ingestion's, the scored records the earlier domain transfer's (their label indices)."""
+    from bench_helpers import mlmd_store, pipeline_run
+
+    store = mlmd_store(str(tmp_path / "metadata.sqlite"))
+    pipeline_run(store, tmp_path, 1, last="DomainTransfer")
+    pipeline_run(store, tmp_path, 2, last="VideoIngest")
+    run = run_records.locate(str(tmp_path))
+    assert (run.videos, run.vocabulary, run.scored, run.rounds, run.images) == tuple(
+        str(tmp_path / "run1" / key) for key in ("videos", "vocabulary", "scored_examples", "rounds", "images"))
+    assert run.manifest == "/data/run1/videos.csv" and run.model is None and run.model_uri is None
+
+
 def test_a_bench_that_scores_the_model_refuses_a_run_without_one(tmp_path):
     """A run stopped after domain transfer has records but no model: the benches that score the model
     (learning_diagnostics, stream_latency) said so in one line in one bench, and crashed with a

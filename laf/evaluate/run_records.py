@@ -35,16 +35,11 @@ class Run:
     transfer_props: Dict[str, object]
     model: Optional[str]  # serving SavedModel directory of the pushed (else the latest Trainer's) model
     trainer_config: Dict[str, object]  # the Trainer's custom_config
+    model_uri: Optional[str] = None  # the Trainer's ``Model`` artifact: its name, where ``model`` is a push's copy
 
     @property
     def data_dir(self) -> str:
         return os.path.dirname(self.manifest)
-
-
-def _latest_outputs(store, type_name: str) -> Tuple[Dict[str, object], Dict[str, str]]:
-    """(execution properties, output uri by channel key) of a component's latest finished execution."""
-    props, outputs = run_store.latest_execution(store, type_name)
-    return props, {key: found[0].uri for key, found in outputs.items()}
 
 
 def _model(store) -> Tuple[Optional[str], Any]:
@@ -92,7 +87,8 @@ def trainer_config(store) -> Dict[str, object]:
 def locate(pipeline_root: str, need_model: bool = False) -> Run:
     """The run's model and the records, rounds and images it was trained from, followed through its
     lineage (a cached rerun links an earlier run's artifacts; a later run stopped midway has newer
-    executions of the first stages); without a model, each component's latest finished execution.
+    executions of the first stages); without a model, what the latest DomainTransfer scored, through
+    its own lineage too.
     ``need_model``: a run without a trained model is refused (a bench that scores the model)."""
     store = run_store.open_store(pipeline_root)
     model_dir, model = _model(store)
@@ -100,22 +96,20 @@ def locate(pipeline_root: str, need_model: bool = False) -> Run:
         raise UserError(f"{pipeline_root} holds no trained model: run the pipeline through its Trainer first"
                         if model is None else f"{pipeline_root}: the files of its model {model.uri} are gone"
                         " (moved or deleted), and so is every copy the run recorded")
-    line = run_store.lineage(store, model) if model is not None else None
-    if line is None or line.videos is None:
-        ingest_props, ingest = _latest_outputs(store, run_store.VIDEO_INGEST)
-        transfer_props, outputs = _latest_outputs(store, run_store.DOMAIN_TRANSFER)
-        _, images = _latest_outputs(store, run_store.IMAGE_INGEST)
-        try:
-            return Run(ingest["examples"], ingest["vocabulary"], outputs["scored_examples"], outputs["rounds"],
-                       images["examples"], str(ingest_props["manifest"]), transfer_props, model_dir,
-                       trainer_config(store))
-        except KeyError as e:
-            raise UserError(f"{pipeline_root}: the run's metadata lacks {e} of its latest executions") from None
-    if None in (line.vocabulary, line.rounds, line.images) or "manifest" not in line.ingest.props:
-        raise UserError(f"{pipeline_root}: the lineage of the model {model.uri} is incomplete in the run's metadata"
-                        " (its VideoIngest vocabulary, DomainTransfer rounds or web images are not recorded)")
+    if model is not None:
+        line, whose = run_store.lineage(store, model), f"the model {model.uri}"
+    else:  # the latest domain transfer's own inputs: a later run stopped after ingestion has newer labels
+        scored = run_store.latest(run_store.latest_outputs(store, run_store.DOMAIN_TRANSFER).get("scored_examples", []))
+        if scored is None:
+            raise UserError(f"{pipeline_root}: the run's metadata holds no finished DomainTransfer's scored examples")
+        line, whose = run_store.scored_lineage(store, scored), f"the scored examples {scored.uri}"
+    if None in (line.videos, line.vocabulary, line.rounds, line.images) or "manifest" not in line.ingest.props:
+        raise UserError(f"{pipeline_root}: the lineage of {whose} is incomplete in the run's metadata (its VideoIngest"
+                        " examples or vocabulary, DomainTransfer rounds or web images are not recorded)")
     return Run(line.videos.uri, line.vocabulary.uri, line.scored.uri, line.rounds.uri, line.images.uri,
-               str(line.ingest.props["manifest"]), line.transfer.props, model_dir, custom_config(line.trainer.props))
+               str(line.ingest.props["manifest"]), line.transfer.props, model_dir,
+               custom_config(line.trainer.props) if model is not None else trainer_config(store),
+               model.uri if model is not None else None)
 
 
 def scored_records(run: Run, vocabulary: Vocabulary) -> Tuple[Dict[str, List[VideoRecord]], str]:
