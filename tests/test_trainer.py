@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from laf import tfrecords
+from schemas import names
 from schemas.records import Segment, VideoRecord
 from schemas.vocabulary import Vocabulary
 from trainer import data, model as model_lib
@@ -786,6 +787,34 @@ def test_the_logged_loss_is_per_frame_not_per_batch(examples):
     logged = streamer.evaluate(batches, verbose=0, return_dict=True)["loss"]
     assert logged == pytest.approx(np.average(losses, weights=frames), rel=1e-5)
     assert logged != pytest.approx(np.mean(losses), rel=1e-3)
+
+
+@pytest.mark.parametrize("measure", [True, False])
+def test_laf_scores_not_in_0_1_are_refused_before_training(tmp_path, measure):
+    """A NaN LAF score made the loss, then every weight, NaN, and the model was exported; a negative one
+    flipped its frame's loss. Records without scores (the ingestion's) pass."""
+    from laf.errors import UserError
+
+    x = np.random.default_rng(0).normal(size=(12, D)).astype(np.float32)
+    path = str(tmp_path / "v.gz")
+    for value in (np.nan, -0.5, 1.5, np.inf):
+        laf = np.full(12, 0.5, np.float32)
+        laf[3] = value
+        tfrecords.write(path, [VideoRecord("v", "act:0", 0, x, np.arange(12, dtype=np.float32), 1.0, 12.0,
+                                           laf_scores=laf).serialize()])
+        with pytest.raises(UserError, match=r"1 LAF score\(s\) of the train split .* are not in \[0, 1\]"):
+            data.check_records(path, "train", 1, D, measure=measure)
+    laf[3] = 1.0
+    for scores in (laf, None):
+        tfrecords.write(path, [VideoRecord("v", "act:0", 0, x, np.arange(12, dtype=np.float32), 1.0, 12.0,
+                                           laf_scores=scores).serialize()])
+        assert list(data.check_records(path, "train", 1, D, measure=measure).frames) == [12]
+    proto = VideoRecord("v", "act:0", 0, x, np.arange(12, dtype=np.float32), 1.0, 12.0, laf_scores=laf).to_proto()
+    proto.feature_lists.feature_list[names.LAF_SCORE].feature.add().float_list.value.append(0.5)  # by hand
+    tfrecords.write(path, [proto.SerializeToString()])
+    with pytest.raises(UserError, match=r"1 train video\(s\) of .* have another number of LAF scores than frames"
+                                        r" \(e.g. 13 for 12 frames\)"):
+        data.check_records(path, "train", 1, D, measure=measure)
 
 
 def test_features_not_finite_are_refused_before_training(tmp_path):

@@ -127,10 +127,14 @@ def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: 
     shift = _first_frame(files, dim) if measure else None
     measured = ("n", "total", "squares")  # summed; "gaps" are kept
 
+    laf = {names.LAF_SCORE: tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True)}
+
     def parse(serialized):
+        found, lists = tf.io.parse_single_sequence_example(serialized, context, {**laf, **(sequence if measure else {})})
+        scores = lists[names.LAF_SCORE]  # loss weights and actionness targets: NaN made a NaN model, exported
+        found.update(laf_n=tf.size(scores), laf_bad=tf.reduce_sum(tf.cast(~((scores >= 0) & (scores <= 1)), tf.int32)))
         if not measure:
-            return tf.io.parse_single_sequence_example(serialized, context)[0]
-        found, lists = tf.io.parse_single_sequence_example(serialized, context, sequence)
+            return found
         x = tf.cast(lists[names.FRAME_FEATURES], tf.float64) - shift
         return {**found, "n": tf.cast(tf.shape(x)[0], tf.float64), "total": tf.reduce_sum(x, 0),
                 "squares": tf.reduce_sum(x * x, 0), "gaps": tf.experimental.numpy.diff(lists[names.TIMESTAMP])}
@@ -159,9 +163,25 @@ def check_records(files: Files, split: str, classes: int, dim: int, vocabulary: 
                             f" label_index {index}, where the vocabulary names {vocabulary[index]!r}: the vocabulary is"
                             " not the one the records were made with")
     frames = np.array([f[names.NUM_FRAMES] for f in found], np.int64)
+    _check_laf_scores(found, frames, split, files)
     if not measure:
         return SplitScan(frames, labels)
     return SplitScan(frames, labels, _moments(files, *sums, shift), _interval(gaps))
+
+
+def _check_laf_scores(found: Sequence[Mapping[str, np.ndarray]], frames: np.ndarray, split: str, files: Files) -> None:
+    """LAF scores, where records carry them, are one per frame in [0, 1]: a NaN one trained a NaN model
+    and a negative one flipped its frame's loss, both silently (DomainTransfer writes them so; records
+    written by hand may not)."""
+    counts = np.array([f["laf_n"] for f in found], np.int64)
+    bad = np.flatnonzero((counts > 0) & (counts != frames))
+    if len(bad):
+        raise UserError(f"{len(bad)} {split} video(s) of {files} have another number of LAF scores than frames"
+                        f" (e.g. {counts[bad[0]]} for {frames[bad[0]]} frames)")
+    outside = sum(int(f["laf_bad"]) for f in found)
+    if outside:
+        raise UserError(f"{outside} LAF score(s) of the {split} split ({files}) are not in [0, 1] (NaN, Inf or out of"
+                        " range): DomainTransfer writes them so; were these records written by hand?")
 
 
 def whole_videos(files: Files, dim: int, context: Mapping[str, tf.io.FixedLenFeature]
