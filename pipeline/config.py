@@ -25,10 +25,8 @@ from laf.ingest.backbones import PUBLIC_WEIGHTS
 from laf.ingest.runners import beam_flags, check_dask_timeout, is_runner, names_dask
 from laf.transfer.thresholds import check_something_kept
 from schemas import MIN_FPS
-from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
+from trainer.choices import BASELINES, LR_SCHEDULES, OPTIMIZERS, VARIANTS
 
-OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
-              "sgd")  # keras.optimizers.get's names
 SETUP_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
 # Where the Dockerfile puts this project in the container image (its WORKDIR): a compiled Kubeflow/Vertex
 # spec must name the image's setup.py, not the compiling machine's checkout.

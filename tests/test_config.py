@@ -382,7 +382,9 @@ def test_remote_workers_get_the_setup_file_unless_something_else_ships_the_code(
 def test_the_optimizer_names_are_keras_own():
     import keras
 
-    for name in config.OPTIMIZERS:
+    from trainer.choices import OPTIMIZERS
+
+    for name in OPTIMIZERS:
         keras.optimizers.get(name)
 
 

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -377,6 +378,8 @@ def test_config_validation():
         TrainerConfig.from_custom_config({"variant": "lafs"})
     with pytest.raises(ValueError, match="unknown lr_schedule"):
         TrainerConfig.from_custom_config({"lr_schedule": "linear"})
+    with pytest.raises(ValueError, match="unknown optimizer 'adm'"):  # was Keras' error, after reading both splits
+        TrainerConfig.from_custom_config({"optimizer": "adm"})
     with pytest.raises(ValueError, match="lr_decay_factor must lie in"):
         TrainerConfig.from_custom_config({"lr_decay_factor": 1.0})
     with pytest.raises(ValueError, match=r"cnn_dropout must lie in \[0, 1\), got 1.0"):
@@ -476,6 +479,37 @@ def test_a_label_without_training_videos_is_warned_and_takes_no_sibling_share(ex
     np.testing.assert_allclose(net.seen_gate.siblings.numpy(), want, atol=1e-6)
 
 
+def test_eval_steps_validate_the_same_batches_every_epoch(examples, tmp_path):
+    """TFX's eval_args.num_steps become Keras' validation_steps, whose iterator Keras 3.12 keeps between
+    epochs but resets in each evaluate: were it to slide on, each epoch would be validated (and selected)
+    on another slice of the eval split. With a learning rate too small to move the weights, every epoch
+    must validate to the same loss."""
+    from trainer.run_fn import train
+
+    root, _ = examples
+    config = TrainerConfig(variant="laf", cells=8, projection=4, epochs=3, feature_dim=D, num_classes=CLASSES,
+                           learning_rate=1e-12, batch=2, k=4)
+    *_, history = train(config, [tfrecords.split_dir(root, "train")], [tfrecords.split_dir(root, "eval")],
+                        str(tmp_path / "logs"), eval_steps=1)
+    assert history["val_loss"] == pytest.approx([history["val_loss"][0]] * 3, rel=1e-6)
+
+
+def test_the_vocabulary_beside_split_folders_is_found_as_beside_their_files(examples, tmp_path):
+    """Split folders (``data.records``' documented form) looked for labels.json above the artifact: the
+    model lost its label names and every label counted as one activity."""
+    from trainer.run_fn import _artifact_vocabulary
+
+    root, _ = examples
+    artifact = tmp_path / "artifact"
+    shutil.copytree(root, artifact)
+    Vocabulary.build(f"act:{i}" for i in range(CLASSES)).save(str(artifact))
+    want = str(artifact / "labels.json")
+    for split in (tfrecords.split_dir(str(artifact), "train"), tfrecords.split_dir(str(artifact), "train") + "/",
+                  os.path.join(tfrecords.split_dir(str(artifact), "train"), "*")):
+        assert _artifact_vocabulary([split]) == want, split
+    assert _artifact_vocabulary([tfrecords.split_dir(root, "train")]) is None
+
+
 def test_the_gate_learns_the_records_frame_interval(tmp_path):
     """Frames 0.5 s apart: the seen gate's memory decays per 0.5 s step, as the records were sampled
     (the other trainer tests sample at 1 s, which is also the gate's fallback)."""
@@ -533,6 +567,9 @@ def test_learning_rate_schedule(schedule, tmp_path):
     assert values[0] == pytest.approx(0.01) and values[-1] == pytest.approx(0.0, abs=1e-9)
     assert values[2] == pytest.approx(0.005, rel=1e-3)  # half way: half the rate
     assert all(a > b for a, b in zip(values, values[1:])) and not plateau
+    stopped = run_fn.learning_rate_schedule(config, steps_per_epoch=10, train_steps=20)  # TFX's num_steps end it
+    assert float(stopped(20)) == pytest.approx(0.0, abs=1e-9) and float(stopped(10)) == pytest.approx(0.005, rel=1e-3)
+    assert float(run_fn.learning_rate_schedule(config, 10, train_steps=100)(20)) == pytest.approx(0.005, rel=1e-3)
 
 
 def _run_pipeline(root: str, examples_root: str, custom_config: dict) -> dict:

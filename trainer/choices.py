@@ -5,3 +5,5 @@ WEIGHTINGS = ("laf", "uniform", "random30", "oracle")  # per-frame loss weights 
 VARIANTS = WEIGHTINGS + ("cnn",)  # cnn: the single-frame baseline, trained on every frame alike
 BASELINES = ("uniform", "random30", "cnn")  # the paper's, without an actionness head
 LR_SCHEDULES = ("plateau", "cosine")
+OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam", "rmsprop",
+              "sgd")  # keras.optimizers.get's names

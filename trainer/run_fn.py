@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -35,7 +36,7 @@ from laf.serve import assets as serving_assets
 from laf.serve.localize import settings_from_features
 from schemas.vocabulary import Vocabulary
 from trainer import data, model, novelty, selection, serving
-from trainer.choices import BASELINES, LR_SCHEDULES, VARIANTS
+from trainer.choices import BASELINES, LR_SCHEDULES, OPTIMIZERS, VARIANTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +106,8 @@ class TrainerConfig:
                              " set actionness false")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        if self.optimizer not in OPTIMIZERS:  # else Keras' error, after both splits were read
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
         for key in POSITIVE:
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
@@ -183,8 +186,10 @@ def _flag(key: str, value: Any) -> bool:
 
 
 def _artifact_vocabulary(files: List[str]) -> Optional[str]:
-    """``labels.json`` at the root of the examples artifact (``<uri>/Split-<name>/<files>``)."""
-    candidates = {os.path.join(os.path.dirname(os.path.dirname(f)), "labels.json") for f in files}
+    """``labels.json`` at the root of the examples artifact, from its files or patterns
+    (``<uri>/Split-<name>/<files>``, TFX's) or its split folders (``<uri>/Split-<name>``)."""
+    candidates = {os.path.join(os.path.dirname(f.rstrip("/") if tf.io.gfile.isdir(f) else os.path.dirname(f)),
+                               "labels.json") for f in files}
     found = sorted(c for c in candidates if tf.io.gfile.exists(c))
     return found[0] if found else None
 
@@ -254,14 +259,15 @@ class _WeightHistograms(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def learning_rate_schedule(config: TrainerConfig, steps_per_epoch: int):
+def learning_rate_schedule(config: TrainerConfig, steps_per_epoch: int, train_steps: Optional[int] = None):
     """The optimizer's learning rate: ``plateau``, the paper's (§4.2: decay by a factor, here when
     the selection quantity stops improving), starts constant; ``cosine`` decays it smoothly to 0 over
-    ``epochs`` passes. Why cosine: on few eval videos the selection quantity is noisy, so a plateau
+    ``epochs`` passes, or over ``train_steps`` (TFX's train_args.num_steps) where they stop it sooner. Why cosine: on few eval videos the selection quantity is noisy, so a plateau
     rule decays late or never, and early stopping then restores a lucky epoch of the high rate
     (measured on the demo: test Hit@1 0.75-1.0 over seeds with plateau, 0.875-1.0 with cosine)."""
     if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate,
+                                                      min(config.epochs * steps_per_epoch, train_steps or math.inf))
     return config.learning_rate
 
 
@@ -313,7 +319,7 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     trainer = model.StreamTrainer(net, streams=config.batch, siblings=siblings)
     steps_per_epoch = data.chunks_per_pass(train_files, config.k, config.batch, train_frames)
     optimizer = keras.optimizers.get({"class_name": config.optimizer,
-                                      "config": {"learning_rate": learning_rate_schedule(config, steps_per_epoch)}})
+                                      "config": {"learning_rate": learning_rate_schedule(config, steps_per_epoch, train_steps)}})
     trainer.compile(optimizer=optimizer, jit_compile=False)
     batches = dict(dim=dim, k=config.k, streams=config.batch, seed=config.seed, actionness=config.actionness,
                    novelty=_novelty(config, train_files, eval_files, moments))
