@@ -87,6 +87,16 @@ def test_a_round_that_empties_a_class_with_a_floor_of_0_says_so(caplog):
         in caplog.text
 
 
+def test_label_names_other_than_the_classes_are_refused_before_any_round():
+    """Two names for three classes: an IndexError once round 1 had trained."""
+    rng = np.random.default_rng(0)
+    frames = FeatureStream.from_arrays(rng.normal(size=(12, 4)).astype(np.float32), np.repeat([0, 1, 2], 4),
+                                       np.repeat(np.arange(3), 4))
+    images = FeatureStream.from_arrays(rng.normal(size=(6, 4)).astype(np.float32), [0, 1, 2, 0, 1, 2])
+    with pytest.raises(UserError, match="^2 label names for 3 classes$"):
+        dt.run(frames, images, frames, 3, TINY, ["A", "B"])
+
+
 def test_determinism(one_round):
     a, b = one_round["low"], one_round["again"]
     np.testing.assert_array_equal(a.laf, b.laf)

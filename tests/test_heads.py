@@ -35,6 +35,28 @@ def test_validation_accuracy_sees_short_actions_that_a_mean_over_frames_hides():
     assert video_accuracy(svm, stream, laf_model, fraction=1.0) <= 0.5  # the mean of every frame
 
 
+def test_the_stopping_rule_refuses_responses_it_cannot_rank():
+    """NaN SVM responses (diverged weights) argmax to class 0: the accuracy became the share of
+    validation videos of label 0, and decided which round was kept. Rows not read: their videos counted
+    as wrong."""
+    import keras
+
+    n = 3
+    stream = FeatureStream.from_arrays(np.ones((12, n), np.float32), np.repeat(np.arange(4) % n, 3),
+                                       np.repeat(np.arange(4), 3), chunk_size=5)
+    good = keras.Sequential([keras.Input((n,)), keras.layers.Dense(n)])
+    nan = keras.Sequential([keras.Input((n,)), keras.layers.Dense(n)])
+    nan.layers[0].set_weights([np.full((n, n), np.nan, np.float32), np.zeros(n, np.float32)])
+    assert 0 <= video_accuracy(good, stream, good) <= 1
+    for svm, laf_model in ((nan, good), (good, nan)):
+        with pytest.raises(UserError, match="give NaN or infinite responses on the validation videos"):
+            video_accuracy(svm, stream, laf_model)
+    whole = stream.indexed
+    stream.indexed = lambda: whole().take(1)  # files cut short while read: the videos not reached counted wrong
+    with pytest.raises(UserError, match="the records changed while reading: expected 12 rows, read 3"):
+        video_accuracy(good, stream, good)
+
+
 def test_a_batch_draws_from_many_videos_however_long_they_are():
     """40 videos of 2000 frames: a buffer of 16384 rows held 8 of them, and the first batches drew their
     frames from those 8 (here: 8 classes of 40), in file order."""

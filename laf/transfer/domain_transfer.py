@@ -6,8 +6,9 @@ Loop, from I = all images and V = all frames:
 After each round one-vs-rest linear SVMs trained on V classify the validation videos (their frame
 responses averaged over each video's most action-like frames by CNN_i,
 :func:`laf.transfer.heads.video_accuracy`); the loop stops when that accuracy drops (the previous round
-is kept), when a round keeps no images or no frames (the previous round is kept; ``stop_reason`` in
-``rounds.json`` says which), or after ``max_rounds``. The result is CNN_i, the LAF proposal model, and
+is kept), when a round after the first keeps no images or no frames (the previous round is kept;
+``stop_reason`` in ``rounds.json`` says which; in round 1 it is an error naming the settings), or after
+``max_rounds``. The result is CNN_i, the LAF proposal model, and
 LAF(V) = CNN_i(V)[a_V] for every training frame.
 
 The stage's other modules: ``config`` (the parameters), ``feature_stream`` (the rows, re-read every
@@ -118,6 +119,8 @@ def _run(frames: FeatureStream, images: FeatureStream, validation: FeatureStream
     tf.config.experimental.enable_op_determinism()  # same rows and seed, same LAF scores
     tf.random.set_seed(cfg.seed)  # the shuffles' op seeds combine with it: not whatever the process set before
     label_names = list(label_names) if label_names is not None else [str(i) for i in range(num_classes)]
+    if len(label_names) != num_classes:  # the floor sizes classes by the names: an IndexError after round 1
+        raise UserError(f"{len(label_names)} label names for {num_classes} classes")
     moments = _check_inputs(frames, images, validation, num_classes, label_names)  # the SVMs standardise with these
     image_mask = np.ones(len(images), bool)
     frame_mask = np.ones(len(frames), bool)

@@ -142,6 +142,9 @@ def video_accuracy(svm, videos: FeatureStream, laf_model, fraction: float = TOP_
     pending, start, group = [], 0, 0  # (responses, confidence) of rows start.. not yet fused
     for x, _, _ in videos.indexed().prefetch(2):
         pending.append(tuple(t.numpy() for t in respond(x)))
+        if not all(np.isfinite(part).all() for part in pending[-1]):  # argmax takes NaN for the largest: class 0
+            raise UserError("the SVMs or the LAF model give NaN or infinite responses on the validation videos"
+                            " (diverged weights): the stopping rule cannot compare rounds")
         responses, confidence = (np.concatenate(parts) for parts in zip(*pending))
         while group < len(ends) and ends[group] <= start + len(responses):
             n = int(ends[group] - start)
@@ -151,6 +154,8 @@ def video_accuracy(svm, videos: FeatureStream, laf_model, fraction: float = TOP_
                 predicted[group] = int(responses[:n][best].mean(0).argmax())
             responses, confidence, start, group = responses[n:], confidence[n:], int(ends[group]), group + 1
         pending = [(responses, confidence)]
+    if start != (ends[-1] if len(ends) else 0):  # videos never reached counted as wrong
+        raise UserError(f"the records changed while reading: expected {int(ends[-1])} rows, read {start}")
     labels = videos.group_labels
     valid = labels >= 0
     if not valid.any():
