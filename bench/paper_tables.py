@@ -248,6 +248,8 @@ def demo_command(demo_output: str, scale: float, demo: DemoConfig) -> List[str]:
     """The `laf demo` command that makes the benchmark's run of ``demo``'s data."""
     return [sys.executable, "-m", "laf.cli", "demo", "--output", demo_output, "--scale", f"{scale:g}",
             "--seed", str(demo.seed), "--looks", str(demo.looks),
+            "--activities", str(demo.activities), "--actions-per-activity", str(demo.actions_per_activity),
+            "--image-mix", f"{demo.video_like_rate!r}", f"{demo.off_domain_rate!r}", f"{demo.irrelevant_rate!r}",
             "--action-seconds", f"{demo.min_action:g}", f"{demo.max_action:g}",
             "--video-seconds", f"{demo.min_duration:g}", f"{demo.max_duration:g}",
             "--sibling-scene-shift", f"{demo.sibling_scene_shift:g}"]

@@ -38,6 +38,11 @@ def test_bad_config_is_rejected():
                                             " <= max_duration (--video-seconds MIN MAX beside --action-seconds), got"
                                             " actions up to 40 s in videos of 40 120 s"),
                                            (["--video-seconds", "40", "inf"], "--video-seconds: must be a finite number"),
+                                           (["--image-mix", "0.5", "0.5", "0.5"], "image kind rates (--image-mix"
+                                            " VIDEO_LIKE OFF_DOMAIN IRRELEVANT) must be >= 0 and sum to 1, got 0.5 0.5"
+                                            " 0.5"),
+                                           (["--actions-per-activity", "1"], "need >= 1 activity (--activities) with"
+                                            " >= 2 actions (--actions-per-activity: fine-grained siblings), got 4 and 1"),
                                            (["--sibling-scene-shift", "-5"],
                                             "sibling scene shift (--sibling-scene-shift) must be a finite number >= 0")])
 def test_cli_reports_bad_setting(tmp_path, flags, message):

@@ -27,10 +27,12 @@ def _demo_run(tmp_path, config: settings.DemoConfig):
 
 
 def test_demo_command_is_what_laf_demo_parses():
-    """The same data: seed, looks, action and video lengths (``--action-seconds``, ``--video-seconds``) and
-    the siblings' scenes (``--sibling-scene-shift``, which the command dropped: a shared-scene run passed for it)."""
+    """The same data: seed, looks, action and video lengths (``--action-seconds``, ``--video-seconds``),
+    the siblings' scenes (``--sibling-scene-shift``, which the command dropped: a shared-scene run passed for it),
+    the taxonomy's shape and the web images' mix."""
     wanted = settings.DemoConfig(seed=3, looks=1, min_action=8.0, max_action=20.0, min_duration=60, max_duration=150,
-                                 sibling_scene_shift=30.0)
+                                 sibling_scene_shift=30.0, activities=3, actions_per_activity=5, video_like_rate=0.3,
+                                 off_domain_rate=0.35, irrelevant_rate=0.35)
     command = paper_tables.demo_command("out", 4.0, wanted)
     assert command[1:4] == ["-m", "laf.cli", "demo"]
     parser = argparse.ArgumentParser()

@@ -12,10 +12,19 @@ LOOKS_HELP = "0: the shipped scenes and action patterns; n > 0: another draw of 
 
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags for data of another shape than the demo's: a check that what holds on its 3-8 s actions
-    in 40-120 s videos, in scenes siblings share, is not a property of those choices."""
+    """Flags for data of another shape than the demo's: a check that what holds on its 4 activities of
+    3 siblings, 3-8 s actions in 40-120 s videos, in scenes siblings share, with half its web images
+    video-like, is not a property of those choices."""
     from laf.demo.settings import DemoConfig
 
+    parser.add_argument("--activities", type=int, metavar="N", help=f"activities (default {DemoConfig.activities})")
+    parser.add_argument("--actions-per-activity", type=int, metavar="N",
+                        help=f"sibling actions of each activity (default {DemoConfig.actions_per_activity}; 2 or more)")
+    parser.add_argument("--image-mix", nargs=3, type=finite, metavar=("VIDEO_LIKE", "OFF_DOMAIN", "IRRELEVANT"),
+                        help="shares of each action's web images that look like its video frames, show it off the"
+                             " videos' domain, or show something else (default: "
+                             f"{DemoConfig.video_like_rate:g} {DemoConfig.off_domain_rate:g}"
+                             f" {DemoConfig.irrelevant_rate:g}; they sum to 1)")
     parser.add_argument("--action-seconds", nargs=2, type=finite, metavar=("MIN", "MAX"),
                         help=f"length of one action occurrence (default: {DemoConfig.min_action:g}"
                              f" {DemoConfig.max_action:g})")
@@ -29,6 +38,11 @@ def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
 def shape(args: argparse.Namespace) -> Dict[str, float]:
     """The ``DemoConfig`` fields the shape flags set (none given: the demo's)."""
     found: Dict[str, float] = {}
+    for key in ("activities", "actions_per_activity"):
+        if getattr(args, key) is not None:
+            found[key] = getattr(args, key)
+    if args.image_mix:
+        found.update(zip(("video_like_rate", "off_domain_rate", "irrelevant_rate"), args.image_mix))
     if args.action_seconds:
         found.update(min_action=args.action_seconds[0], max_action=args.action_seconds[1])
     if args.video_seconds:

@@ -70,9 +70,11 @@ class DemoConfig:
     def validate(self) -> None:
         rates = (self.video_like_rate, self.off_domain_rate, self.irrelevant_rate)
         if min(rates) < 0 or abs(sum(rates) - 1.0) > 1e-6:
-            raise UserError(f"image kind rates must be >= 0 and sum to 1, got {rates}")
+            raise UserError(f"image kind rates (--image-mix VIDEO_LIKE OFF_DOMAIN IRRELEVANT) must be >= 0 and sum to"
+                            f" 1, got {' '.join(f'{x:g}' for x in rates)}")
         if self.activities < 1 or self.actions_per_activity < 2:
-            raise UserError("need >= 1 activity with >= 2 actions (fine-grained siblings)")
+            raise UserError(f"need >= 1 activity (--activities) with >= 2 actions (--actions-per-activity: fine-grained"
+                            f" siblings), got {self.activities} and {self.actions_per_activity}")
         if self.videos_per_action < 3:
             raise UserError("videos_per_action must be >= 3 (one per split)")
         w, h = self.frame_size
