@@ -716,3 +716,120 @@ def test_stdin_that_ends_without_a_decodable_frame_is_an_error(tmp_path):
         done = subprocess.run([sys.executable, "-c", code], stdin=stdin, capture_output=True, text=True, timeout=60,
                               cwd=root)
     assert done.returncode != 0 and "SourceError: stream - ended without a decodable video frame" in done.stderr
+
+
+class _InterruptingQueue:
+    """The decoded samples, then Ctrl-C while waiting for more (where a live stream mostly is)."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def get(self):
+        if not self.items:
+            raise KeyboardInterrupt
+        return self.items.pop(0)
+
+    def get_nowait(self):
+        import queue
+
+        if not self.items:
+            raise queue.Empty
+        return self.items.pop(0)
+
+
+def _open_segment_samples(count: int):
+    from laf.ingest.media import Sample
+
+    rng = np.random.default_rng(0)
+    return [Sample(i, i / FPS, i / FPS, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for i in range(count)]
+
+
+ALWAYS_ON = online.OnlineConfig(on=0.01, off=1e-9, min_length=0.0)  # every frame in one open segment
+
+
+def test_ctrl_c_while_waiting_prints_the_open_segment_before_stopping(setup):
+    """A live source never ends by itself, so the stop is a signal: the action open then was lost."""
+    from laf.ingest.backbones import feature_fn
+
+    steps = live._steps(_InterruptingQueue(_open_segment_samples(6)), object(), FPS, feature_fn(setup.backbone),
+                        live.LocalStepper(setup.model_dir), ALWAYS_ON, False, 64)
+    try:
+        chunks = [next(steps), next(steps)]
+    except KeyboardInterrupt:  # as pytest's own, it would end the whole session
+        pytest.fail("the interrupt went on before the open segment was given")
+    assert [len(c.timestamps) for c in chunks] == [6, 0] and chunks[0].events == []
+    assert [(e.start, e.end, e.partial) for e in chunks[1].events] == [(0.0, 6 / FPS, False)]
+    with pytest.raises(KeyboardInterrupt):
+        next(steps)
+
+
+def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, monkeypatch):
+    """The interrupt lands in the caller (printing a partial line): thrown into the stream, which closes
+    what it has open, printed before the stop goes on."""
+    import queue
+
+    from laf.ingest.backbones import feature_fn
+
+    class Out:
+        lines, interrupted = [], False
+
+        def write(self, text):
+            if not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+            self.lines.append(text)
+
+        def flush(self):
+            pass
+
+    waiting = queue.Queue()
+    for sample in _open_segment_samples(6):
+        waiting.put(sample)
+
+    def stream(source, fps, features, stepper, size, config, partial, batch):
+        return live._steps(waiting, object(), fps, features, stepper, config, partial, batch)
+
+    monkeypatch.setattr(live, "localize_stream", stream)
+    out = Out()
+    with pytest.raises(KeyboardInterrupt):
+        live.run(None, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir), 32, VOCABULARY.labels,
+                 ALWAYS_ON, True, 64, out=out)
+    printed = [json.loads(line) for line in "".join(out.lines).splitlines()]
+    assert [(e["start"], e["end"], e.get("partial")) for e in printed] == [(0.0, 6 / FPS, None)]
+
+
+def test_sigterm_prints_the_open_segment_and_exits_143(setup, capsys, monkeypatch):
+    """A service manager's stop (or a closed terminal's SIGHUP) killed the command at once: now handled
+    as Ctrl-C, the open segment printed, exit 128 + 15."""
+    pushed = threading.Event()
+    push = online.OnlineDetector.push
+
+    def recording_push(self, *args, **kwargs):
+        found = push(self, *args, **kwargs)
+        if len(args[0]):
+            pushed.set()
+        return found
+
+    monkeypatch.setattr(online.OnlineDetector, "push", recording_push)
+    read, write = os.pipe()
+    with open(setup.ts, "rb") as f:
+        data = f.read()
+    threading.Thread(target=os.write, args=(write, data[:len(data) // 2]), daemon=True).start()  # then stalls
+
+    def stop():
+        if pushed.wait(120) and signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+            os.kill(os.getpid(), signal.SIGTERM)  # only once the command's handler holds it
+
+    threading.Thread(target=stop, daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _as_stdin(read):
+            code = main(["localize", "--stream", "-", *setup.flags, "--read-timeout", "60", "--on", "0.01",
+                         "--off", "0.000001", "--min-length", "0"])
+    finally:
+        os.close(write)
+    captured = capsys.readouterr()
+    assert code == 143 and "stream: stopped by SIGTERM" in captured.err
+    assert signal.getsignal(signal.SIGTERM) == before  # restored
+    [event] = [json.loads(line) for line in captured.out.splitlines()]
+    assert event["start"] == 0.0 and event["end"] > 0 and "partial" not in event

@@ -6,8 +6,10 @@ backbone, fps, labels) and calls :func:`run` when ``--stream`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import List
+from typing import Iterator, List
 
 from laf.commands.flags import finite
 from laf.serve.online import OnlineConfig
@@ -82,7 +84,39 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
         print(NO_ACTIONNESS, file=sys.stderr, flush=True)
     labels = class_names(vocabulary, probabilities.shape[-1])
     print(f"stream: following {args.stream} at {settings.fps:g} fps", file=sys.stderr, flush=True)
-    closed = live.run(source, settings.fps, features, stepper, size, labels, config, args.partial,
-                      args.batch_size, progress_every=args.progress_every)
+    try:
+        with _stop_signals():
+            closed = live.run(source, settings.fps, features, stepper, size, labels, config, args.partial,
+                              args.batch_size, progress_every=args.progress_every)
+    except Stopped as e:  # the segment open at the stop was printed, closed at the last frame
+        print(f"stream: stopped by {signal.Signals(e.signum).name}", file=sys.stderr, flush=True)
+        return 128 + e.signum
     print(f"stream: ended after {closed} events", file=sys.stderr, flush=True)
     return 0
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a service manager, a closed terminal): handled as Ctrl-C is, so the segment
+    still open is printed before the command ends (it died at once, losing it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Stopped` inside the block; Python takes signals in the main
+    thread only, so a command run from another thread keeps their handlers as they are."""
+    import threading
+
+    def stop(signum, _frame):
+        raise Stopped(signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP) if main}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

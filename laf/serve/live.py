@@ -153,25 +153,30 @@ def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper
     outage (``laf.serve.stream.OnlineSampler``), the open segment closes at the last frame before it
     and the model starts afresh, as for a new video: what came before says nothing about after."""
     detector, last, last_index, finished = OnlineDetector(config), None, None, False
-    while not finished:
-        items = [samples_q.get()]
-        while len(items) < batch and items[-1] is not done and not isinstance(items[-1], BaseException):
-            try:
-                items.append(samples_q.get_nowait())
-            except queue.Empty:
-                break
-        failure = items[-1] if isinstance(items[-1], BaseException) else None
-        finished = failure is not None or items[-1] is done
-        taken = [s for s in items if s is not done and s is not failure]  # decoded before a failure: used
-        cuts = [i for i in range(1, len(taken)) if taken[i].index > taken[i - 1].index + 1]
-        for part in (taken[a:b] for a, b in zip([0, *cuts], [*cuts, len(taken)]) if a < b):
-            if last_index is not None and part[0].index > last_index + 1:
-                yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
-                stepper.reset()
-            times = np.asarray([s.timestamp for s in part], np.float64)
-            probabilities, actionness = stepper.step(features(np.stack([s.image for s in part])))
-            last, last_index = times[-1], part[-1].index
-            yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
+    try:
+        while not finished:
+            items = [samples_q.get()]
+            while len(items) < batch and items[-1] is not done and not isinstance(items[-1], BaseException):
+                try:
+                    items.append(samples_q.get_nowait())
+                except queue.Empty:
+                    break
+            failure = items[-1] if isinstance(items[-1], BaseException) else None
+            finished = failure is not None or items[-1] is done
+            taken = [s for s in items if s is not done and s is not failure]  # decoded before a failure: used
+            cuts = [i for i in range(1, len(taken)) if taken[i].index > taken[i - 1].index + 1]
+            for part in (taken[a:b] for a, b in zip([0, *cuts], [*cuts, len(taken)]) if a < b):
+                if last_index is not None and part[0].index > last_index + 1:
+                    yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
+                    stepper.reset()
+                times = np.asarray([s.timestamp for s in part], np.float64)
+                probabilities, actionness = stepper.step(features(np.stack([s.image for s in part])))
+                last, last_index = times[-1], part[-1].index
+                yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
+    except KeyboardInterrupt:  # Ctrl-C or a stop signal, while waiting here or thrown in by the caller
+        if last is not None:  # what is open ends at the last frame's end, then the stop goes on
+            yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
+        raise
     if last is not None:  # the stream ended or broke: close what is open at the last frame's end
         end = last + 1.0 / fps
         yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(end))
@@ -194,13 +199,20 @@ def run(source: LiveSource, fps: float, features, stepper, size: int, labels: Li
     ``progress_every`` seconds of stream. Returns the number of closed events."""
     out = out or sys.stdout
     started, shown, frames, closed = time.monotonic(), 0.0, 0, 0
-    for chunk in localize_stream(source, fps, features, stepper, size, config, partial, batch):
-        for event in chunk.events:
-            print(event_json(event, labels), file=out, flush=True)
-            closed += not event.partial
+    chunks = localize_stream(source, fps, features, stepper, size, config, partial, batch)
+    chunk = next(chunks, None)
+    while chunk is not None:
+        try:
+            for event in chunk.events:
+                print(event_json(event, labels), file=out, flush=True)
+                closed += not event.partial
+        except KeyboardInterrupt as e:  # while printing: the stream closes what it has open, then stops
+            chunk = chunks.throw(e)
+            continue
         frames += len(chunk.timestamps)
         if len(chunk.timestamps) and chunk.timestamps[-1] - shown >= progress_every:
             shown = float(chunk.timestamps[-1])
             print(f"stream: {shown:.1f} s in {time.monotonic() - started:.1f} s, {frames} frames,"
                   f" {closed} events, {source.reconnects} reconnects", file=sys.stderr, flush=True)
+        chunk = next(chunks, None)
     return closed
