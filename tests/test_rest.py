@@ -155,13 +155,23 @@ def test_readme_documents_the_bodies_sent(inputs):
 
 
 class _TFServing(http.server.BaseHTTPRequestHandler):
-    """Answers ``POST /v1/models/laf:predict`` as TF Serving's REST API does, with the SavedModel."""
+    """Answers ``POST /v1/models/laf[/versions/N]:predict`` and the model status ``GET /v1/models/laf``
+    as TF Serving's REST API does, with the SavedModel as its one loaded version, ``server.version``
+    (TF Serving's default policy unloads a version once a newer one is loaded)."""
+
+    def do_GET(self):
+        if self.path != f"/v1/models/{rest.DEFAULT_MODEL_NAME}":
+            return self._reply(404, {"error": f"Could not find any versions of model {self.path.split('/')[-1]}"})
+        self._reply(200, {"model_version_status": [{"version": str(self.server.version),
+                                                    "state": "AVAILABLE",
+                                                    "status": {"error_code": "OK", "error_message": ""}}]})
 
     def do_POST(self):
-        found = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/\d+)?:predict", self.path)
-        if not found or found.group(1) != rest.DEFAULT_MODEL_NAME:
+        found = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:predict", self.path)
+        if not found or found.group(1) != rest.DEFAULT_MODEL_NAME or found.group(2) not in (None, str(self.server.version)):
             name = found.group(1) if found else self.path
-            return self._reply(404, {"error": f"Servable not found for request: Latest({name})"})
+            wanted = f"Specific({name}, {found.group(2)})" if found and found.group(2) else f"Latest({name})"
+            return self._reply(404, {"error": f"Servable not found for request: {wanted}"})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         try:
             answer = self.answer(body)
@@ -220,7 +230,7 @@ def serving(model, handler=_TFServing, failures: int = 0):
     """(a loopback HTTP server answering with ``model``, its URL) while in the block; ``failures``:
     how many requests a :class:`Flaky` handler answers 503 (``httpd.calls`` counts them all)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.model, httpd.calls, httpd.failures = model, 0, failures
+    httpd.model, httpd.calls, httpd.failures, httpd.version = model, 0, failures, 1
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -248,7 +248,20 @@ def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, c
                      *setup.flags, "--on", str(CONFIG.on), "--off", str(CONFIG.off),
                      "--min-length", str(CONFIG.min_length), "--read-timeout", "0.5", "--batch-size", "4"])
     assert code == 0
-    _assert_printed(capsys.readouterr().out, offline)
+    captured = capsys.readouterr()
+    _assert_printed(captured.out, offline)
+    assert f"stream: localizing with laf/versions/1 at {url} for the whole stream" in captured.err
+    assert "warning" not in captured.err
+
+
+def test_a_served_version_other_than_the_local_model_s_is_warned_of(capsys):
+    from laf.commands.localize_stream import _say_served_version
+
+    _say_served_version("laf/versions/3", "http://h:8501", "/srv/models/laf/3/")
+    _say_served_version("laf/versions/3", "http://h:8501", "/srv/models/laf/2")
+    _say_served_version("laf/versions/3", "http://h:8501", "/tmp/copy-of-the-model")  # no version to compare
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "the server's version is 3, --model's folder is version 2" in err
 
 
 def test_a_model_server_answering_without_the_state_is_a_one_line_error(setup, capfd):
@@ -278,9 +291,30 @@ def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, mo
         with pytest.raises(UserError, match="HTTP 503.*gave up after"):
             stepper.step(x)
         httpd.calls, httpd.failures = 0, 0
+        with pytest.raises(UserError, match="HTTP 404: Could not find any versions of model other"):
+            live.RestStepper(server, "other", setup.model_dir)  # no such model: refused at the start, not retried
         with pytest.raises(UserError, match="HTTP 404"):
-            live.RestStepper(server, "other", setup.model_dir).step(x)  # no such model: refused, not retried
+            live.RestStepper(server, "other/versions/1", setup.model_dir).step(x)  # pinned by its user: not asked
         assert httpd.calls == 1
+
+
+def test_a_stream_keeps_the_version_it_started_with(setup, offline):
+    """TF Serving moves a bare model name to each newly pushed version: a stream's steps went on with
+    another model (labels, backbone, state) unsaid. Pinned at the start; once that version is unloaded,
+    a one-line error says why and what to do."""
+    from laf.errors import UserError
+    from test_rest import serving
+
+    x = offline[0].features[:5].astype(np.float32)
+    with serving(localize.load_model(setup.model_dir)) as (httpd, server):
+        httpd.version = 3
+        stepper = live.RestStepper(server, "laf", setup.model_dir)
+        assert stepper.model_name == "laf/versions/3"
+        np.testing.assert_allclose(stepper.step(x)[0], offline[1][:5], atol=1e-5)
+        httpd.version = 4  # a push: the server loads 4 and unloads 3
+        with pytest.raises(UserError, match=r"HTTP 404: Servable not found for request: Specific\(laf, 3\): the server"
+                                            r" no longer has laf/versions/3, which this stream localizes with"):
+            stepper.step(x)
 
 
 # --- loopback streams -------------------------------------------------------------------------

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
                         " sizes and its backbone and labels")
     stepper = (live.RestStepper(args.server, args.model_name, args.model) if args.server
                else live.LocalStepper(args.model))
+    if args.server:
+        _say_served_version(stepper.model_name, args.server, args.model)
     size = settings.backbone.size
     with build_errors(settings.backbone):  # a layer it lacks, an unreadable weights file: one line
         features = feature_fn(settings.backbone)
@@ -93,6 +95,18 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
         return 128 + e.signum
     print(f"stream: ended after {closed} events", file=sys.stderr, flush=True)
     return 0
+
+
+def _say_served_version(model_name: str, server: str, model_dir: str) -> None:
+    """Which version of the served model the stream keeps; a warning where ``--model`` (its labels,
+    backbone and state sizes) is a pushed folder of another version."""
+    import os
+
+    print(f"stream: localizing with {model_name} at {server} for the whole stream", file=sys.stderr, flush=True)
+    local, served = os.path.basename(os.path.normpath(model_dir)), model_name.rpartition("/versions/")[2]
+    if "/versions/" in model_name and local.isdigit() and int(local) != int(served):
+        print(f"stream: warning: the server's version is {served}, --model's folder is version {local}: the labels,"
+              " backbone and state sizes come from --model", file=sys.stderr, flush=True)
 
 
 class Stopped(KeyboardInterrupt):

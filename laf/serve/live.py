@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import queue
+import re
 import sys
 import threading
 import time
@@ -83,7 +84,10 @@ class LocalStepper(_Stepper):
 class RestStepper(_Stepper):
     """``localize_step`` on a TF Serving model server (REST): the state travels in every request
     and answer, so the server holds no session. The input shapes come from the same model's
-    SavedModel here (read from its ``saved_model.pb``, nothing loaded)."""
+    SavedModel here (read from its ``saved_model.pb``, nothing loaded). A bare model name is pinned to
+    the version the server answers with at the start (``model_name`` becomes ``NAME/versions/N``):
+    TF Serving moves a bare name to each newly pushed version, whose labels, backbone and state need
+    not be the stream's."""
 
     def __init__(self, server: str, model_name: str, model_dir: str):
         from tensorflow.python.saved_model import loader_impl
@@ -95,7 +99,12 @@ class RestStepper(_Stepper):
         if STEP_SIGNATURE not in signatures:
             raise UserError(f"{model_dir} has no {STEP_SIGNATURE!r} signature; the server's model needs it too")
         shape = {k: [d.size for d in v.tensor_shape.dim] for k, v in signatures[STEP_SIGNATURE].inputs.items()}
+        from laf.serve import rest
+
         self.server, self.model_name = server, model_name
+        if not re.search(r"/(versions|labels)/", model_name):  # given as NAME/versions/N: pinned by the user
+            version = rest.patiently(lambda left: rest.served_version(server, model_name, timeout=max(left, 1.0)))
+            self.model_name = f"{model_name}/versions/{version}"
         self.feature_dim = int(shape["frame_features"][-1])
         self.widths = (int(shape["state_r"][-1]), int(shape["state_c"][-1]))
         self.reset()
@@ -105,7 +114,14 @@ class RestStepper(_Stepper):
         the state travels in the request, so a retry is the same step."""
         from laf.serve import rest
 
-        return rest.predict_patiently(self.server, STEP_SIGNATURE, inputs, self.model_name)
+        try:
+            return rest.predict_patiently(self.server, STEP_SIGNATURE, inputs, self.model_name)
+        except UserError as e:
+            if "HTTP 404" in str(e) and "/versions/" in self.model_name:
+                raise UserError(f"{e}: the server no longer has {self.model_name}, which this stream localizes with"
+                                " (a newer version was pushed and the old one unloaded?); start the stream again for"
+                                " the new version, with its SavedModel as --model") from None
+            raise
 
 
 @dataclasses.dataclass

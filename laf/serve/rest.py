@@ -21,11 +21,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
 
 import numpy as np
 
 from laf.errors import NOT_FINITE, UserError, first_line
+
+T = TypeVar("T")
 
 DEFAULT_MODEL_NAME = "laf"
 DEFAULT_SIGNATURE = "serving_default"
@@ -123,6 +125,27 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
     url = predict_url(server, model_name)
     data = json.dumps(request_body(signature_name, inputs)).encode("utf-8")
     request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    return parse_response(_answer(request, url, timeout), signature_name)
+
+
+def served_version(server: str, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 30.0) -> int:
+    """The newest version of ``model_name`` the server has available (TF Serving's model status API,
+    ``GET /v1/models/NAME``): what a request to the bare name is answered by now."""
+    url = predict_url(server, model_name)[:-len(":predict")]
+    body = _answer(urllib.request.Request(url, method="GET"), url, timeout)
+    statuses = body.get("model_version_status") if isinstance(body, dict) else None
+    try:
+        available = [int(v["version"]) for v in statuses or [] if v.get("state") == "AVAILABLE"]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        raise UserError(f"{url} did not answer as TF Serving's model status: {str(body)[:200]}") from None
+    if not available:
+        raise ServerUnavailable(f"{url}: no version of the model is available yet ({str(statuses)[:200]})")
+    return max(available)
+
+
+def _answer(request: urllib.request.Request, url: str, timeout: float) -> Any:
+    """The server's JSON answer to ``request``, or a ``UserError`` (:class:`ServerUnavailable` where asking
+    again may help) saying why not."""
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
@@ -148,10 +171,9 @@ def predict(server: str, signature_name: str, inputs: Mapping[str, Any], model_n
         raise UserError(f"{url} did not answer as a REST endpoint ({type(e).__name__}: {first_line(str(e))[:200]});"
                         " is it TF Serving's gRPC port? Its REST port is 8501 by default") from None
     try:
-        body = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise UserError(f"{url} did not answer with JSON: {text[:200]!r}") from None
-    return parse_response(body, signature_name)
 
 
 SERVER_PATIENCE = 60.0  # seconds a caller waits, in all, for a model server that cannot answer now
@@ -165,13 +187,17 @@ def predict_patiently(server: str, signature_name: str, inputs: Mapping[str, Any
     ``timeout``: each request's own (a whole long video may take minutes to answer); None: what is
     left of the patience, so a live step never waits longer than that.
     Why: a 503 on one video of many, or one step of a stream, would throw away all the work before it."""
+    return patiently(lambda left: predict(server, signature_name, inputs, model_name,
+                                          timeout=timeout if timeout is not None else max(left, 1.0)))
+
+
+def patiently(ask: Callable[[float], T]) -> T:
+    """``ask(seconds of patience left)``, asked again as :func:`predict_patiently` says."""
     start, wait, tries = time.monotonic(), 0.5, 0
     while True:
-        left = SERVER_PATIENCE - (time.monotonic() - start)
         tries += 1
         try:
-            return predict(server, signature_name, inputs, model_name,
-                           timeout=timeout if timeout is not None else max(left, 1.0))
+            return ask(SERVER_PATIENCE - (time.monotonic() - start))
         except ServerUnavailable as e:
             waited = time.monotonic() - start
             if waited + wait > SERVER_PATIENCE:
