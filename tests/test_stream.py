@@ -702,6 +702,18 @@ def test_a_file_that_is_no_stream_is_named_as_such(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(SourceError, match=re.escape(f"cannot open stream {path}: {message}")):
         list(LiveSource(str(path), SourceOptions(read_timeout=0.5)).frames())
+    with pytest.raises(SourceError, match=re.escape(f"cannot open stream {path}: {message}")):  # as a file:// URL
+        list(LiveSource(f"file://{path}", SourceOptions(read_timeout=0.5)).frames())
+
+
+def test_a_named_pipe_is_said_to_go_to_stdin_not_called_missing(tmp_path):
+    fifo = tmp_path / "camera.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match=re.escape(f"{fifo} is not a regular file: give a named pipe or device as"
+                                                    f" stdin (laf localize --stream - < {fifo})")):
+        list(LiveSource(str(fifo)).frames())
+    with pytest.raises(SourceError, match=re.escape(f"stream source not found: {tmp_path / 'gone.ts'}")):
+        list(LiveSource(f"file://{tmp_path / 'gone.ts'}").frames())
 
 
 def test_a_long_wait_for_the_first_keyframe_is_said_once(tmp_path, capsys):

@@ -33,6 +33,7 @@ import time
 from typing import Iterator, List, Optional
 
 import av
+from laf import files
 from laf.errors import UserError
 from laf.ingest.media import RAW_FORMATS, MediaError, NoDecoderError, Sample, rgb_image, untimed, video_stream
 
@@ -142,7 +143,7 @@ class LiveSource:
     """Decoded frames of a live source with a monotonic stream clock (``frames``)."""
 
     def __init__(self, source: str, options: SourceOptions = SourceOptions()):
-        self.source, self.options = source, options
+        self.source, self.options = files.local(source), options  # file:///x is the file /x
         self.reconnects = 0
         self.damaged = 0                     # packets the decoder refused (skipped, as offline)
         self._damaged_gop: Optional[int] = None  # the group of the last one
@@ -160,7 +161,9 @@ class LiveSource:
                 return av.open(TimedPipe(0, o.read_timeout), format="mpegts")  # fd 0, as pipe:0
             if not is_network(s):
                 if not os.path.isfile(s):
-                    raise SourceError(f"stream source not found: {s} (a file, '-' for stdin, or a URL)")
+                    raise SourceError(f"stream source not found: {s} (a file, '-' for stdin, or a URL)" if not
+                                      os.path.exists(s) else f"stream source {s} is not a regular file: give a named"
+                                      f" pipe or device as stdin (laf localize --stream - < {s})")
                 # follow: a file still being written is read as it grows; a read timeout ends it
                 return av.open(s, options={"follow": "1", "rw_timeout": str(int(o.read_timeout * 1e6))},
                                timeout=timeout)
