@@ -28,3 +28,12 @@ def test_every_flag_some_beam_options_class_declares_passes():
                               "--dask_client_address=tcp://10.0.0.5:8786", "--runn=DirectRunner",
                               "--no_use_public_ips", "--experiments=x", "--sdk_container_image=i"])
     runners.check_flag_names([])
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner"])
+def test_flags_python_does_not_declare_go_on_to_the_runners_that_take_them(runner):
+    """Beam sends undeclared flags on to these runners' services (their Java options): not refused."""
+    runners.check_flag_names([f"--runner={runner}", "--checkpointingInterval=60000", "--streaming_engine_x"])
+    for direct in ("DirectRunner", "BundleBasedDirectRunner", "DaskRunner"):  # in this process: dropped
+        with pytest.raises(UserError, match="Beam knows no flag"):
+            runners.check_flag_names([f"--runner={direct}", "--checkpointingInterval=60000"])

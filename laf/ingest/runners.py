@@ -86,14 +86,20 @@ def check_runner_name(beam_args: Sequence[str]) -> None:
 
 
 def check_flag_names(beam_args: Sequence[str]) -> None:
-    """Every item names a flag some Beam options class declares, or is one's value. Beam drops the others
-    with a log line ("Discarding unparseable args"), so a misspelt ``--runer=DataflowRunner`` ran the whole
-    pipeline on the DirectRunner, possibly for hours. Refused, with the closest flag Beam knows."""
+    """On the runners in this process (DirectRunner, the default, and DaskRunner), every item names a flag
+    some Beam options class declares, or is one's value. Beam drops the others with a log line
+    ("Discarding unparseable args"), so a misspelt ``--runer=DataflowRunner`` ran the whole pipeline on
+    the DirectRunner, possibly for hours. Refused, with the closest flag Beam knows. Other runners
+    (Dataflow, Flink, Spark, portable) receive the flags Python does not declare (their Java options):
+    left to them."""
     import difflib
     import importlib
 
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+    runner = beam_flags(beam_args).runner
+    if runner is not None and not is_runner(runner, "Direct") and runner not in DASK_RUNNER_NAMES:
+        return
     try:
         importlib.import_module("apache_beam.runners.dask.dask_runner")  # declares DaskOptions, as in Dask's process
         dask = True
