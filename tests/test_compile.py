@@ -72,6 +72,6 @@ def test_compile_makes_the_checks_a_local_run_makes():
     with pytest.raises(UserError, match="beam.extra_args: .*DataflowRuner"):
         compile_pipeline(PipelineConfig(pipeline_root="gs://b/root", beam=BeamConfig(extra_args=["--runner=DataflowRuner"])),
                          "vertex", "img", "p.json")
-    with pytest.raises(UserError, match="beam.extra_args: Beam options: Beam knows no flag for .*--runner for --runer"):
+    with pytest.raises(UserError, match="beam.extra_args: Beam options: --runer is no flag Beam declares \\(did you mean --runner\\?\\)"):
         compile_pipeline(PipelineConfig(pipeline_root="gs://b/root", beam=BeamConfig(extra_args=["--runer=DataflowRunner"])),
                          "vertex", "img", "p.json")

@@ -67,7 +67,7 @@ def test_the_oracle_without_any_train_segment_or_an_unknown_runner_is_refused_be
             check_inputs(PipelineConfig(**common, beam=beam))
     check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=["--runner=DirectRunner"])))
     for key in ("extra_args", "ingest_args"):  # a misspelt flag, no runner named: Beam dropped it and ran on
-        with pytest.raises(UserError, match=f"^beam.{key}: Beam options: Beam knows no flag for .*--runner for --runer"):
+        with pytest.raises(UserError, match=f"^beam.{key}: Beam options: --runer is no flag Beam declares \\(did you mean --runner\\?\\)"):
             check_inputs(PipelineConfig(**common, beam=BeamConfig(**{key: ["--runer=DirectRunner"]})))
     with pytest.raises(UserError, match="Unexpected pipeline runner: DirectRuner"):  # a prefix names the runner too
         check_inputs(PipelineConfig(**common, beam=BeamConfig(extra_args=["--runn=DirectRuner"])))

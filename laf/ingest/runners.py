@@ -86,36 +86,39 @@ def check_runner_name(beam_args: Sequence[str]) -> None:
 
 
 def check_flag_names(beam_args: Sequence[str]) -> None:
-    """On the runners in this process (DirectRunner, the default, and DaskRunner), every item names a flag
-    some Beam options class declares, or is one's value. Beam drops the others with a log line
-    ("Discarding unparseable args"), so a misspelt ``--runer=DataflowRunner`` ran the whole pipeline on
-    the DirectRunner, possibly for hours. Refused, with the closest flag Beam knows. Other runners
-    (Dataflow, Flink, Spark, portable) receive the flags Python does not declare (their Java options):
-    left to them."""
+    """Beam flags Beam would drop or stop on, refused in one line before any pipeline. Where the runner runs
+    in this process (DirectRunner, the default, and DaskRunner), a near miss of a flag Beam declares
+    (``--runer=DataflowRunner``), with the flag meant: Beam drops it with a log line ("Discarding unparseable
+    args"), so the whole pipeline ran on the DirectRunner, possibly for hours. Only near misses: TFX reads
+    its own flags (``--tfxio_use_byte_size_batching``) from the same list, and runners in other processes
+    (Dataflow, Flink, Spark, portable) receive the flags Python does not declare (their Java options). On
+    every runner, an abbreviation of several flags (``--run=``, which Beam drops too) and a value Beam cannot
+    read (``--direct_num_workers=two``: Beam's usage listing of every option, and exit)."""
     import difflib
     import importlib
 
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-    runner = beam_flags(beam_args).runner
-    if runner is not None and not is_runner(runner, "Direct") and runner not in DASK_RUNNER_NAMES:
-        return
+    class Parser(_BeamArgumentParser):
+        def error(self, message):  # also "ambiguous option: --run=... could match --runner, ...", which Beam drops
+            raise UserError(f"Beam options: {message}")
+
     try:
         importlib.import_module("apache_beam.runners.dask.dask_runner")  # declares DaskOptions, as in Dask's process
-        dask = True
-    except ImportError:  # make_pipeline says what DaskRunner needs; its flags are not called unknown here
-        dask = False
-    parser = _BeamArgumentParser()
+    except ImportError:  # make_pipeline says what DaskRunner needs
+        pass
+    parser = Parser(add_help=False)
     for cls in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():  # as Beam collects them
         cls._add_argparse_args(parser)  # pylint: disable=protected-access
-    dropped = [arg for arg in parser.parse_known_args(list(beam_args))[1] if dask or not arg.startswith("--dask_")]
-    if not dropped:
+    found, dropped = parser.parse_known_args(list(beam_args))
+    if found.runner is not None and not is_runner(found.runner, "Direct") and found.runner not in DASK_RUNNER_NAMES:
         return
     known = [flag for action in parser._actions for flag in action.option_strings]  # pylint: disable=protected-access
-    hints = [f"{close[0]} for {arg.split('=')[0]}" for arg in dropped if arg.startswith("-")
-             for close in [difflib.get_close_matches(arg.split("=")[0], known, n=1)] if close]
-    raise UserError(f"Beam options: Beam knows no flag for {dropped}, so it would drop {'it' if len(dropped) == 1 else 'them'}"
-                    f" with a log line and run without{'; did you mean ' + ', '.join(hints) + '?' if hints else ''}")
+    meant = {name: difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+             for name in (arg.split("=", 1)[0] for arg in dropped if arg.startswith("--"))}
+    wrong = [f"{name} is no flag Beam declares (did you mean {close[0]}?)" for name, close in meant.items() if close]
+    if wrong:
+        raise UserError(f"Beam options: {'; '.join(wrong)}: Beam would drop it with a log line and run without")
 
 
 def make_pipeline(beam_args: Optional[Iterable[str]] = None) -> "beam.Pipeline":
