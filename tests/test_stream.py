@@ -254,6 +254,27 @@ def test_cli_streams_through_a_model_server_with_localize_step(setup, offline, c
     assert "warning" not in captured.err
 
 
+def test_a_server_without_tf_serving_s_model_status_streams_unpinned_at_once(setup, offline, monkeypatch):
+    """KServe's V1 status answers {"name", "ready"}: taken for "no version loaded yet", asked again for a
+    minute, then the stream refused to start. Now said at once, and the steps go to the bare name."""
+    import time as clock
+
+    from test_rest import _TFServing, serving
+
+    class KServe(_TFServing):
+        def do_GET(self):
+            self._reply(200, {"name": "laf", "ready": True})
+
+    monkeypatch.setattr(rest, "SERVER_PATIENCE", 30.0)
+    with serving(localize.load_model(setup.model_dir), KServe) as (_, server):
+        started = clock.monotonic()
+        stepper = live.RestStepper(server, "laf", setup.model_dir)
+        assert clock.monotonic() - started < 5 and stepper.model_name == "laf"
+        assert "did not answer as TF Serving's model status" in stepper.pin_error
+        np.testing.assert_allclose(stepper.step(offline[0].features[:5].astype(np.float32))[0], offline[1][:5],
+                                   atol=1e-5)
+
+
 def test_a_served_version_other_than_the_local_model_s_is_warned_of(capsys):
     from laf.commands.localize_stream import _say_served_version
 
@@ -291,11 +312,12 @@ def test_a_model_server_that_cannot_answer_now_is_asked_again(setup, offline, mo
         with pytest.raises(UserError, match="HTTP 503.*gave up after"):
             stepper.step(x)
         httpd.calls, httpd.failures = 0, 0
-        with pytest.raises(UserError, match="HTTP 404: Could not find any versions of model other"):
-            live.RestStepper(server, "other", setup.model_dir)  # no such model: refused at the start, not retried
+        other = live.RestStepper(server, "other", setup.model_dir)  # no status of it: not pinned, said why
+        assert other.model_name == "other" and "HTTP 404: Could not find any versions of model other" in other.pin_error
         with pytest.raises(UserError, match="HTTP 404"):
-            live.RestStepper(server, "other/versions/1", setup.model_dir).step(x)  # pinned by its user: not asked
+            other.step(x)  # no such model: refused, not retried
         assert httpd.calls == 1
+        assert live.RestStepper(server, "other/versions/1", setup.model_dir).pin_error is None  # the user's pin
 
 
 def test_a_stream_keeps_the_version_it_started_with(setup, offline):
@@ -312,6 +334,7 @@ def test_a_stream_keeps_the_version_it_started_with(setup, offline):
         assert stepper.model_name == "laf/versions/3"
         np.testing.assert_allclose(stepper.step(x)[0], offline[1][:5], atol=1e-5)
         httpd.version = 4  # a push: the server loads 4 and unloads 3
+        assert stepper.pin_error is None
         with pytest.raises(UserError, match=r"HTTP 404: Servable not found for request: Specific\(laf, 3\): the server"
                                             r" no longer has laf/versions/3, which this stream localizes with"):
             stepper.step(x)
@@ -842,6 +865,20 @@ def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, mo
                  ALWAYS_ON, True, 64, out=out)
     printed = [json.loads(line) for line in "".join(out.lines).splitlines()]
     assert [(e["start"], e["end"], e.get("partial")) for e in printed] == [(0.0, 6 / FPS, None)]
+
+
+def test_a_stop_signal_set_to_be_ignored_stays_ignored():
+    """``nohup`` ignores SIGHUP so that a stream outlives its terminal: taking it over stopped the stream."""
+    from laf.commands.localize_stream import _stop_signals
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _stop_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def test_sigterm_prints_the_open_segment_and_exits_143(setup, capsys, monkeypatch):

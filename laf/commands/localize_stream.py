@@ -75,7 +75,10 @@ def run(args: argparse.Namespace, settings, vocabulary) -> int:
                         " sizes and its backbone and labels")
     stepper = (live.RestStepper(args.server, args.model_name, args.model) if args.server
                else live.LocalStepper(args.model))
-    if args.server:
+    if args.server and stepper.pin_error:
+        print(f"stream: warning: cannot pin the served model's version ({stepper.pin_error}): a version pushed while"
+              " the stream runs would answer its steps unsaid", file=sys.stderr, flush=True)
+    elif args.server:
         _say_served_version(stepper.model_name, args.server, args.model)
     size = settings.backbone.size
     with build_errors(settings.backbone):  # a layer it lacks, an unreadable weights file: one line
@@ -120,15 +123,17 @@ class Stopped(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _stop_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Stopped` inside the block; Python takes signals in the main
-    thread only, so a command run from another thread keeps their handlers as they are."""
+    """SIGTERM and SIGHUP raise :class:`Stopped` inside the block, except one set to be ignored (``nohup``
+    ignores SIGHUP, so the stream outlives the terminal); Python takes signals in the main thread only,
+    so a command run from another thread keeps their handlers as they are."""
     import threading
 
     def stop(signum, _frame):
         raise Stopped(signum)
 
     main = threading.current_thread() is threading.main_thread()
-    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP) if main}
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)
+              if main and signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -87,7 +87,8 @@ class RestStepper(_Stepper):
     SavedModel here (read from its ``saved_model.pb``, nothing loaded). A bare model name is pinned to
     the version the server answers with at the start (``model_name`` becomes ``NAME/versions/N``):
     TF Serving moves a bare name to each newly pushed version, whose labels, backbone and state need
-    not be the stream's."""
+    not be the stream's. A server without TF Serving's model status keeps the bare name (``pin_error``
+    says why)."""
 
     def __init__(self, server: str, model_name: str, model_dir: str):
         from tensorflow.python.saved_model import loader_impl
@@ -101,10 +102,15 @@ class RestStepper(_Stepper):
         shape = {k: [d.size for d in v.tensor_shape.dim] for k, v in signatures[STEP_SIGNATURE].inputs.items()}
         from laf.serve import rest
 
-        self.server, self.model_name = server, model_name
+        self.server, self.model_name, self.pin_error = server, model_name, None
         if not re.search(r"/(versions|labels)/", model_name):  # given as NAME/versions/N: pinned by the user
-            version = rest.patiently(lambda left: rest.served_version(server, model_name, timeout=max(left, 1.0)))
-            self.model_name = f"{model_name}/versions/{version}"
+            try:
+                version = rest.patiently(lambda left: rest.served_version(server, model_name, timeout=max(left, 1.0)))
+                self.model_name = f"{model_name}/versions/{version}"
+            except rest.ServerUnavailable:  # unreachable, or no version loaded within the patience: no stream
+                raise
+            except UserError as e:  # no TF Serving status here (a proxy routing :predict alone, another server)
+                self.pin_error = str(e)
         self.feature_dim = int(shape["frame_features"][-1])
         self.widths = (int(shape["state_r"][-1]), int(shape["state_c"][-1]))
         self.reset()

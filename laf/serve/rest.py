@@ -135,8 +135,8 @@ def served_version(server: str, model_name: str = DEFAULT_MODEL_NAME, timeout: f
     body = _answer(urllib.request.Request(url, method="GET"), url, timeout)
     statuses = body.get("model_version_status") if isinstance(body, dict) else None
     try:
-        available = [int(v["version"]) for v in statuses or [] if v.get("state") == "AVAILABLE"]
-    except (TypeError, ValueError, KeyError, AttributeError):
+        available = [int(v["version"]) for v in statuses if v.get("state") == "AVAILABLE"]
+    except (TypeError, ValueError, KeyError, AttributeError):  # e.g. KServe's {"name": ..., "ready": true}
         raise UserError(f"{url} did not answer as TF Serving's model status: {str(body)[:200]}") from None
     if not available:
         raise ServerUnavailable(f"{url}: no version of the model is available yet ({str(statuses)[:200]})")
