@@ -735,6 +735,8 @@ def test_a_named_pipe_is_said_to_go_to_stdin_not_called_missing(tmp_path):
     with pytest.raises(SourceError, match=re.escape(f"{fifo} is not a regular file: give a named pipe or device as"
                                                     f" stdin (laf localize --stream - < {fifo})")):
         list(LiveSource(str(fifo)).frames())
+    with pytest.raises(SourceError, match=re.escape(f"stream source {tmp_path} is a folder, not a video file")):
+        list(LiveSource(str(tmp_path)).frames())
     with pytest.raises(SourceError, match=re.escape(f"stream source not found: {tmp_path / 'gone.ts'}")):
         list(LiveSource(f"file://{tmp_path / 'gone.ts'}").frames())
 

@@ -35,7 +35,7 @@ def demo_config(output: str = DEMO_FOLDER, check_paths: bool = False) -> Pipelin
 def prepare(output: str = DEMO_FOLDER, scale: float = DEMO_SCALE, seed: int = 0, looks: int = 0,
             data_config: Optional[DemoConfig] = None, **shape: float) -> PipelineConfig:
     """Generate the demo media and the calibrated backbone weights if missing; return the config.
-    ``shape``: other ``DemoConfig`` action and video lengths (``laf demo --action-seconds ...``);
+    ``shape``: other ``DemoConfig`` shape fields (``laf demo --action-seconds ... --activities ...``);
     ``data_config``: the whole data settings instead (``laf run`` keeps the set that is there)."""
     from laf.demo.dataset import ensure_generated
     from laf.demo.probe import calibrated_backbone

@@ -162,8 +162,9 @@ class LiveSource:
             if not is_network(s):
                 if not os.path.isfile(s):
                     raise SourceError(f"stream source not found: {s} (a file, '-' for stdin, or a URL)" if not
-                                      os.path.exists(s) else f"stream source {s} is not a regular file: give a named"
-                                      f" pipe or device as stdin (laf localize --stream - < {s})")
+                                      os.path.exists(s) else f"stream source {s} is a folder, not a video file"
+                                      if os.path.isdir(s) else f"stream source {s} is not a regular file: give a"
+                                      f" named pipe or device as stdin (laf localize --stream - < {s})")
                 # follow: a file still being written is read as it grows; a read timeout ends it
                 return av.open(s, options={"follow": "1", "rw_timeout": str(int(o.read_timeout * 1e6))},
                                timeout=timeout)
