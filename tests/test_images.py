@@ -195,6 +195,21 @@ def test_bad_content_raises_a_clear_image_error(media, name, stage, words):
     assert info.value.stage == stage and words in info.value.reason
 
 
+@pytest.mark.parametrize("data", [b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n10 10 scale\n",
+                                  b"8BPS\x00\x01" + b"\x00" * 6 + b"\x00\x03\x00\x00\x00\x0a\x00\x00\x00\x0a"
+                                  b"\x00\x08\x00\x03" + b"\x00" * 16])
+def test_formats_no_web_image_has_are_not_parsed(data, monkeypatch):
+    """Pillow opened any format it knows: EPS bytes from the web ran Ghostscript (where installed); PSD, FITS
+    and other parsers took the crawl's bytes too. Only the web's raster formats are opened."""
+    from PIL import EpsImagePlugin
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: pytest.fail("Ghostscript ran on a web image"))
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
+    with pytest.raises(ImageError) as info:
+        images.decode(data)
+    assert info.value.stage == "decode" and "not a recognised image format" in info.value.reason
+
+
 def test_a_local_file_whose_name_is_not_utf8_is_read(tmp_path, media):
     """Listed by the OS with a surrogate escape, a name TF's file system cannot take: read through the OS."""
     path = latin1_file(str(tmp_path), media["jpeg"])
@@ -309,7 +324,13 @@ def image_routes(jpeg: bytes):
             yield piece
             time.sleep(0.25)
 
+    def fat_redirect(sent):
+        for _ in range(64):  # 64 MiB the client never needs
+            yield b"x" * 2 ** 20
+            sent.append(1)
+
     return {
+        "/to-ok-fat": lambda _: (302, {"Location": "/ok.jpg"}, fat_redirect(FAT_SENT)),
         "/trickle-body.jpg": lambda _: (200, {"Content-Type": "image/jpeg"}, trickle([jpeg[i:i + 1] for i in range(80)])),
         "/trickle-headers.jpg": lambda _: (None, {}, trickle([b"HTTP/1.0 200 OK\r\n"] + [b"X: y\r\n"] * 80)),
         "/ok.jpg": ok,
@@ -342,6 +363,16 @@ def test_fetch_downloads_images_and_follows_http_redirects(server, media):
     assert images.load(server.url("/ok.jpg"), FAST) == media["jpeg"]
     assert images.load(server.url("/octet"), FAST) == media["jpeg"]
     assert images.load(server.url("/to-ok"), FAST) == media["jpeg"]
+
+
+FAT_SENT: list = []  # the MiB pieces of the fat redirect's body the server got out
+
+
+def test_a_redirect_s_body_is_not_read(server, media):
+    """urllib read a redirect's whole body, unbounded and outside max_bytes: an endless one filled memory."""
+    FAT_SENT.clear()
+    assert images.load(server.url("/to-ok-fat"), FAST) == media["jpeg"]
+    assert len(FAT_SENT) < 16, f"{len(FAT_SENT)} MiB of the redirect's body were read"
 
 
 def test_fetch_retries_a_bounded_number_of_times(server, media):

@@ -42,6 +42,8 @@ GFILE_SCHEMES = ("gs", "s3", "hdfs")
 # Content types a server may send for an image besides image/*; decoding checks the bytes.
 GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 _TF_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
+# the web's raster formats: Pillow's other parsers (EPS runs Ghostscript on the bytes) are no web image's
+PILLOW_FORMATS = _TF_FORMATS + ("TIFF",)
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
           (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 _EXIF_ORIENTATION = 0x0112
@@ -184,6 +186,7 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
     hop opens its own connection, whose address ``_Guard`` checks."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()  # unread: urllib then read the redirect's body whole, unbounded (an endless one filled memory)
         if not is_url(newurl):
             raise ImageError("fetch", f"redirect to {newurl!r} is not allowed (http(s) only)")
         try:
@@ -445,7 +448,7 @@ def open_header(data: bytes, options: ImageOptions = ImageOptions()) -> Image.Im
     if not data:
         raise ImageError("read", "empty file (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)  # not EPS (Ghostscript), PSD, FITS, ...
     except Image.DecompressionBombError as e:
         raise ImageError("decode", f"over the pixel cap (decompression-bomb guard): {e}") from None
     except Exception:  # Pillow raises many types for non-images; all mean "not an image"
