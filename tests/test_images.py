@@ -254,6 +254,33 @@ def test_load_reads_paths_and_enforces_the_size_cap(tmp_path, media):
             images.load(special, ImageOptions(max_bytes=100))
 
 
+def test_a_remote_file_is_capped_as_read_and_a_store_outage_is_not_the_image_s_fault(media, monkeypatch):
+    """A store's outage or refused credentials became a rejection, cached with the output, so the image stayed
+    rejected on every rerun; a file that grew past the cap after its stat was read whole."""
+    import tensorflow as tf
+
+    path = "ram://laf-images/grown.jpg"
+    tf.io.gfile.makedirs("ram://laf-images")
+    if tf.io.gfile.exists(path):
+        tf.io.gfile.remove(path)  # ram://'s "wb" appends
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(media["jpeg"])
+    assert images._read_remote(path, ImageOptions()) == media["jpeg"]
+    with pytest.raises(ImageError, match="^read: "):
+        images._read_remote("ram://laf-images/missing.jpg", ImageOptions())
+    stat = tf.io.gfile.stat
+    monkeypatch.setattr(tf.io.gfile, "stat", lambda p: type("Stat", (), {"length": 10})())  # it grew since
+    with pytest.raises(ImageError, match="over the cap"):
+        images._read_remote(path, ImageOptions(max_bytes=100))
+    for error in (tf.errors.UnavailableError, tf.errors.UnauthenticatedError, tf.errors.ResourceExhaustedError):
+        def failing(p, error=error):
+            raise error(None, None, "the store says no")
+        monkeypatch.setattr(tf.io.gfile, "stat", failing)
+        with pytest.raises(error):
+            images._read_remote(path, ImageOptions())  # gs:// as ram://, which load() refuses
+    monkeypatch.setattr(tf.io.gfile, "stat", stat)
+
+
 @pytest.mark.parametrize("source", ["file:///etc/passwd", "ftp://127.0.0.1/a.jpg", "data:image/png;base64,AAAA"])
 def test_only_http_urls_and_paths_are_allowed(source):
     with pytest.raises(ImageError) as info:

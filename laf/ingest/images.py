@@ -176,9 +176,15 @@ def _read_remote(source: str, options: ImageOptions) -> bytes:
     try:
         _check_size(tf.io.gfile.stat(source).length, options)
         with tf.io.gfile.GFile(source, "rb") as f:
-            return f.read()
+            data = f.read(options.max_bytes + 1)  # a file that grew after its stat: still capped
+    except (tf.errors.UnavailableError, tf.errors.UnauthenticatedError):  # the store's or the credentials', not the
+        raise  # image's: a rejection is cached with the output, and the image would stay rejected on every rerun
     except tf.errors.OpError as e:
+        if machine_fault(e):
+            raise
         raise ImageError("read", e.message) from None
+    _check_size(len(data), options)
+    return data
 
 
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
