@@ -43,7 +43,7 @@ GFILE_SCHEMES = ("gs", "s3", "hdfs")
 GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 _TF_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
 # the web's raster formats: Pillow's other parsers (EPS runs Ghostscript on the bytes) are no web image's
-PILLOW_FORMATS = _TF_FORMATS + ("TIFF",)
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG's opener gives MPO files too
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
           (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 _EXIF_ORIENTATION = 0x0112
