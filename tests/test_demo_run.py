@@ -35,3 +35,17 @@ def test_the_tensorboard_command_is_quoted_for_a_shell(tmp_path):
     partial_run(root)
     summary = demo.summarize(PipelineConfig(pipeline_root=str(root), serving_dir=str(tmp_path / "serving")))
     assert summary["tensorboard"] == f"tensorboard --logdir '{root}'"
+
+
+def test_a_metric_without_a_score_is_written_as_null_not_a_bare_nan(tmp_path):
+    """No annotated test video gives mAP NaN, written as a bare NaN token that strict JSON parsers refuse."""
+    import json
+
+    from laf.demo import run as demo
+
+    path = demo.write_summary(str(tmp_path), {"metrics": {"hit@1": 1.0, "mAP@0.5": float("nan")}, "blessed": True})
+    with open(path) as f:
+        text = f.read()
+    assert "NaN" not in text
+    assert json.loads(text, parse_constant=lambda c: 1 / 0) == {"metrics": {"hit@1": 1.0, "mAP@0.5": None},
+                                                                "blessed": True}

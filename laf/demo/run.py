@@ -12,6 +12,7 @@ import yaml
 from laf import files
 from laf.demo.settings import DemoConfig
 from laf.errors import UserError
+from laf.report import strict_json
 from pipeline import config as config_lib
 from pipeline.config import PipelineConfig
 
@@ -86,7 +87,8 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
 
 def write_summary(output: str, summary: Dict[str, Any]) -> str:
     path = os.path.join(output, SUMMARY_FILE)
-    files.write_atomic(path, json.dumps(summary, indent=2, sort_keys=True).encode())
+    # a metric with nothing to score (no annotated test video) as null: a bare NaN is no JSON to strict parsers
+    files.write_atomic(path, json.dumps(strict_json.finite(summary), indent=2, sort_keys=True, allow_nan=False).encode())
     return path
 
 
