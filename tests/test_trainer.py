@@ -510,6 +510,22 @@ def test_the_vocabulary_beside_split_folders_is_found_as_beside_their_files(exam
     assert _artifact_vocabulary([tfrecords.split_dir(root, "train")]) is None
 
 
+def test_a_diverged_net_is_not_exported():
+    """NaN weights gave NaN outputs for every video, and the Evaluator blessed them (Hit@1 0 >= a floor of 0)."""
+    from laf.errors import UserError
+    from trainer.run_fn import check_finite
+
+    net = model_lib.build("lstmp", CLASSES, cells=8, projection=4)
+    net(tf.zeros([1, 1, D]))
+    config = TrainerConfig(learning_rate=0.5)
+    check_finite(net, config)
+    weight = net.weights[3]
+    weight.assign(tf.fill(weight.shape, float("nan")))
+    with pytest.raises(UserError, match=rf"training diverged: 1 weight\(s\) are NaN or Inf \(e.g. {weight.path}\);"
+                                        " lower trainer.learning_rate \(now 0.5\)"):
+        check_finite(net, config)
+
+
 def test_the_gate_learns_the_records_frame_interval(tmp_path):
     """Frames 0.5 s apart: the seen gate's memory decays per 0.5 s step, as the records were sampled
     (the other trainer tests sample at 1 s, which is also the gate's fallback)."""

@@ -340,11 +340,21 @@ def train(config: TrainerConfig, train_files: List[str], eval_files: List[str], 
     return net, dim, vocabulary, history.history
 
 
+def check_finite(net: keras.Model, config: TrainerConfig) -> None:
+    """A net whose weights diverged (NaN or Inf) is not exported: its outputs are NaN for every video, and
+    with no baseline and the default floor the Evaluator would still bless it (Hit@1 0 >= 0)."""
+    bad = [w.path for w in net.weights if not np.isfinite(w.numpy()).all()]
+    if bad:
+        raise UserError(f"training diverged: {len(bad)} weight(s) are NaN or Inf (e.g. {bad[0]}); lower"
+                        f" trainer.learning_rate (now {config.learning_rate:g}) or check the records")
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer ``run_fn``: train, log to ``model_run_dir``, export to ``serving_model_dir``."""
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
                                     fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
+    check_finite(net, config)
     settings = settings_from_features(config.features) if config.features else None
     serving.export(net, dim, fn_args.serving_model_dir, LocalizeConfig(**(config.localize or {})),
                    backbone=settings.backbone if settings else None)  # adds localize_frames
