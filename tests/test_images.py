@@ -456,6 +456,7 @@ def test_loopback_hosts_are_refused_by_default(server, host):
     ("192.168.0.1", "private"), ("169.254.169.254", "link-local"), ("fe80::1%eth0", "link-local"),
     ("224.0.0.1", "multicast"), ("240.0.0.1", "reserved"), ("0.0.0.0", "unspecified"), ("100.64.0.1", "non-global"),
     ("8.8.8.8", None), ("2001:4860:4860::8888", None),
+    ("2002:a9fe:a9fe::", "link-local"), ("2002:7f00:1::", "loopback"), ("2002:808:808::", None),  # 6to4
 ])
 def test_address_kinds(address, kind):
     assert images._refusal(address) == kind

@@ -206,8 +206,8 @@ def _refusal(address: str) -> Optional[str]:
     """Why an IP address must not be fetched from by default (a crawler in a cloud project must
     not reach its metadata server or internal services), or None for a public address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour):  # the IPv4 address inside:
+        ip = ip.ipv4_mapped or ip.sixtofour  # Python calls 6to4's 2002:a9fe:a9fe:: (169.254.169.254) global
     for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
