@@ -17,6 +17,7 @@ from laf.evaluate import evaluation as ev
 from laf.evaluate import thumos14
 from laf import tfrecords
 from laf.evaluate.tfma_metrics import eval_config, map_metric_names
+from pipeline.config import EvaluationConfig
 from schemas import names
 from schemas.parsing import video_sequence_spec
 from schemas.records import Segment, VideoRecord
@@ -25,7 +26,9 @@ from schemas.vocabulary import Vocabulary
 
 LABELS = ["Ball:Dunk", "Ball:Pass", "Ice:Check", "Ice:Shot", "Ice:Save"]
 DIM = 6
-SETTINGS = dict(window=3, stride=1, nms_overlap=0.3, top_k_classes=2, tiou=[0.1, 0.3, 0.5])
+# the product's window lengths and evidence runs (EvaluationConfig's), so TFMA runs its default localization
+SETTINGS = dict(window=3, stride=1, nms_overlap=0.3, top_k_classes=2, tiou=[0.1, 0.3, 0.5],
+                scales=list(EvaluationConfig().scales), run_thresholds=list(EvaluationConfig().run_thresholds))
 
 
 def make_videos(rng, vocab, count=14):
@@ -38,7 +41,7 @@ def make_videos(rng, vocab, count=14):
         frames = int(rng.integers(6, 30))
         feats = rng.normal(scale=0.8, size=(frames, DIM))
         segments = []
-        for _ in range(int(rng.integers(0 if i == 3 else 1, 3))):  # video 3 may lack segments
+        for _ in range(0 if i == 3 else int(rng.integers(1, 3))):  # video 3: weakly labelled, not annotated
             start = int(rng.integers(0, frames - 2))
             end = min(frames, start + int(rng.integers(2, 8)))
             feats[start:end] += 2.0 * protos[label]
@@ -100,14 +103,19 @@ def library_metrics(model_dir, videos, vocab, with_timestamps, average_precision
     labels = [v.label_index for v in videos]
     matrix = vocab.activity_matrix()
     config = ev.LocalizeConfig(window=SETTINGS["window"], nms_overlap=SETTINGS["nms_overlap"],
-                               top_k_classes=SETTINGS["top_k_classes"])
-    dets = [d for v, p, n, a in zip(videos, probs, lengths, actionness)
-            for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
-                                 vocab.labels, config, float(v.duration), actionness=a)]
-    gt = {v.video_id: v.segments for v in videos}
-    result = average_precision(gt, dets, SETTINGS["tiou"], {v.video_id: v.ambiguous for v in videos if v.ambiguous})
-    # The Ambiguous rule must matter here, or the test could not tell an Evaluator that ignores it.
+                               top_k_classes=SETTINGS["top_k_classes"], scales=tuple(SETTINGS["scales"]),
+                               run_thresholds=tuple(SETTINGS["run_thresholds"]))
+    every = [d for v, p, n, a in zip(videos, probs, lengths, actionness)
+             for d in ev.localize(v.video_id, p[:n], v.timestamps if with_timestamps else np.arange(n) / v.fps,
+                                  vocab.labels, config, float(v.duration), actionness=a)]
+    gt, dets = ev.annotated_only({v.video_id: v.segments for v in videos}, every)
+    ambiguous = {v.video_id: v.ambiguous for v in videos if v.ambiguous}
+    result = average_precision(gt, dets, SETTINGS["tiou"], ambiguous)
+    # Both rules must matter here, or the test could not tell an Evaluator that ignores one: Ambiguous
+    # segments, and video 3's detections, which without segments are neither right nor wrong.
     assert not np.allclose(result.mAP, average_precision(gt, dets, SETTINGS["tiou"]).mAP)
+    assert not np.allclose(result.mAP, average_precision({v.video_id: v.segments for v in videos}, every,
+                                                         SETTINGS["tiou"], ambiguous).mAP)
     expected = {"hit@1": ev.hit_at_k(scores, labels, 1), "hit@5": ev.hit_at_k(scores, labels, 5),
                 "activity_hit@1": ev.activity_hit_at_k(scores, labels, matrix, 1),
                 "activity_hit@5": ev.activity_hit_at_k(scores, labels, matrix, 5)}

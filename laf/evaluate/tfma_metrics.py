@@ -224,7 +224,8 @@ def eval_config(settings: Any = None, vocabulary: Optional[Vocabulary] = None) -
     only if Hit@1 >= ``settings.hit1_floor`` and not below the last blessed model's Hit@1 (where the
     pipeline has a baseline: a Kubeflow spec has none).
 
-    ``settings`` has the fields of ``pipeline.config.EvaluationConfig`` (defaults when None).
+    ``settings`` has the fields of ``pipeline.config.EvaluationConfig``; one it lacks (or None) takes the
+    paper's value: one window length, no evidence runs, tIoU 0.1-0.5.
     """
     get = lambda field, default: getattr(settings, field, default)  # noqa: E731
     activities = activity_indices(vocabulary) if vocabulary is not None else None
