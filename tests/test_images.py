@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from file_tree import latin1_file
 from laf.ingest import images
 from laf.ingest.images import ImageError, ImageOptions
+from laf.ingest.rejects import machine_fault
 
 
 def pattern(height: int, width: int) -> np.ndarray:
@@ -195,6 +196,12 @@ def test_bad_content_raises_a_clear_image_error(media, name, stage, words):
     assert info.value.stage == stage and words in info.value.reason
 
 
+def test_an_icon_opens_as_the_other_web_formats_do():
+    icon = io.BytesIO()
+    Image.fromarray(pattern(16, 16)).save(icon, "ICO", sizes=[(16, 16)])
+    assert images.decode(icon.getvalue()).shape == (16, 16, 3)
+
+
 @pytest.mark.parametrize("data", [b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n10 10 scale\n",
                                   b"8BPS\x00\x01" + b"\x00" * 6 + b"\x00\x03\x00\x00\x00\x0a\x00\x00\x00\x0a"
                                   b"\x00\x08\x00\x03" + b"\x00" * 16])
@@ -207,7 +214,7 @@ def test_formats_no_web_image_has_are_not_parsed(data, monkeypatch):
     monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
     with pytest.raises(ImageError) as info:
         images.decode(data)
-    assert info.value.stage == "decode" and "not a recognised image format" in info.value.reason
+    assert info.value.stage == "decode" and "not an image in a web format (JPEG, PNG, GIF, BMP, WEBP, TIFF" in info.value.reason
 
 
 def test_a_local_file_whose_name_is_not_utf8_is_read(tmp_path, media):
@@ -270,9 +277,11 @@ def test_a_remote_file_is_capped_as_read_and_a_store_outage_is_not_the_image_s_f
         images._read_remote("ram://laf-images/missing.jpg", ImageOptions())
     stat = tf.io.gfile.stat
     monkeypatch.setattr(tf.io.gfile, "stat", lambda p: type("Stat", (), {"length": 10})())  # it grew since
-    with pytest.raises(ImageError, match="over the cap"):
+    with pytest.raises(ImageError, match="file holds more than the cap of 100 bytes"):
         images._read_remote(path, ImageOptions(max_bytes=100))
-    for error in (tf.errors.UnavailableError, tf.errors.UnauthenticatedError, tf.errors.ResourceExhaustedError):
+    for error in (tf.errors.UnavailableError, tf.errors.UnauthenticatedError, tf.errors.ResourceExhaustedError,
+                  tf.errors.DeadlineExceededError):
+        assert machine_fault(error(None, None, "")), error  # so ingestion's catch-all re-raises it too
         def failing(p, error=error):
             raise error(None, None, "the store says no")
         monkeypatch.setattr(tf.io.gfile, "stat", failing)

@@ -281,6 +281,8 @@ def test_a_served_version_other_than_the_local_model_s_is_warned_of(capsys):
     _say_served_version("laf/versions/3", "http://h:8501", "/srv/models/laf/3/")
     _say_served_version("laf/versions/3", "http://h:8501", "/srv/models/laf/2")
     _say_served_version("laf/versions/3", "http://h:8501", "/tmp/copy-of-the-model")  # no version to compare
+    _say_served_version("laf/versions/x", "http://h:8501", "/srv/models/laf/2")  # refused by the server, not here
+    _say_served_version("laf/labels/stable", "http://h:8501", "/srv/models/laf/2")  # a label: no number
     err = capsys.readouterr().err
     assert err.count("warning") == 1 and "the server's version is 3, --model's folder is version 2" in err
 

@@ -107,7 +107,7 @@ def _say_served_version(model_name: str, server: str, model_dir: str) -> None:
 
     print(f"stream: localizing with {model_name} at {server} for the whole stream", file=sys.stderr, flush=True)
     local, served = os.path.basename(os.path.normpath(model_dir)), model_name.rpartition("/versions/")[2]
-    if "/versions/" in model_name and local.isdigit() and int(local) != int(served):
+    if local.isdigit() and served.isdigit() and int(local) != int(served):  # laf/versions/x: the server refuses it
         print(f"stream: warning: the server's version is {served}, --model's folder is version {local}: the labels,"
               " backbone and state sizes come from --model", file=sys.stderr, flush=True)
 
@@ -138,4 +138,5 @@ def _stop_signals() -> Iterator[None]:
         yield
     finally:
         for sig, handler in before.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: a handler set from C, which Python cannot put back
+                signal.signal(sig, handler)

@@ -15,6 +15,7 @@ records instead of crashing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import http.client
 import io
 import ipaddress
@@ -43,7 +44,7 @@ GFILE_SCHEMES = ("gs", "s3", "hdfs")
 GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 _TF_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
 # the web's raster formats: Pillow's other parsers (EPS runs Ghostscript on the bytes) are no web image's
-PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG's opener gives MPO files too
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "AVIF", "ICO")  # JPEG's opener gives MPO files too
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
           (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 _EXIF_ORIENTATION = 0x0112
@@ -160,10 +161,7 @@ def _read_local(source: str, options: ImageOptions) -> bytes:
             if not stat.S_ISREG(info.st_mode):  # a FIFO, or a device (/dev/zero) that never ends
                 raise ImageError("read", "not a regular file")
             _check_size(info.st_size, options)
-            data = f.read(options.max_bytes + 1)  # grown since the stat
-        if len(data) > options.max_bytes:
-            raise ImageError("read", f"file holds more than the cap of {options.max_bytes} bytes")
-        return data
+            return _capped(f, options)
     except OSError as e:
         if machine_fault(e):
             raise
@@ -176,14 +174,18 @@ def _read_remote(source: str, options: ImageOptions) -> bytes:
     try:
         _check_size(tf.io.gfile.stat(source).length, options)
         with tf.io.gfile.GFile(source, "rb") as f:
-            data = f.read(options.max_bytes + 1)  # a file that grew after its stat: still capped
-    except (tf.errors.UnavailableError, tf.errors.UnauthenticatedError):  # the store's or the credentials', not the
-        raise  # image's: a rejection is cached with the output, and the image would stay rejected on every rerun
+            return _capped(f, options)
     except tf.errors.OpError as e:
-        if machine_fault(e):
+        if machine_fault(e):  # a store down or refusing the credentials: not the image's (rejections are cached)
             raise
         raise ImageError("read", e.message) from None
-    _check_size(len(data), options)
+
+
+def _capped(f, options: ImageOptions) -> bytes:
+    """The file's bytes, however much it grew after its size was checked: at most the cap."""
+    data = f.read(options.max_bytes + 1)
+    if len(data) > options.max_bytes:
+        raise ImageError("read", f"file holds more than the cap of {options.max_bytes} bytes")
     return data
 
 
@@ -446,7 +448,16 @@ def _not_an_image(data: bytes) -> ImageError:
     if head[:1] == b"<" or head.lower().startswith((b"{", b"[")):
         text = head[:32].decode("utf-8", "replace")
         return ImageError("decode", f"not an image: content looks like text/HTML ({text!r})")
-    return ImageError("decode", f"not a recognised image format (first bytes {data[:8].hex()})")
+    return ImageError("decode", f"not an image in a web format ({', '.join(_openers())}; first bytes"
+                                f" {data[:8].hex()})")
+
+
+@functools.lru_cache(maxsize=None)
+def _openers() -> Tuple[str, ...]:
+    """:data:`PILLOW_FORMATS` this Pillow can open (AVIF needs its optional codec; naming an opener
+    Pillow lacks made every open fail)."""
+    Image.init()
+    return tuple(f for f in PILLOW_FORMATS if f in Image.OPEN)
 
 
 def open_header(data: bytes, options: ImageOptions = ImageOptions()) -> Image.Image:
@@ -454,7 +465,7 @@ def open_header(data: bytes, options: ImageOptions = ImageOptions()) -> Image.Im
     if not data:
         raise ImageError("read", "empty file (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)  # not EPS (Ghostscript), PSD, FITS, ...
+        image = Image.open(io.BytesIO(data), formats=_openers())  # not EPS (Ghostscript), PSD, FITS, ...
     except Image.DecompressionBombError as e:
         raise ImageError("decode", f"over the pixel cap (decompression-bomb guard): {e}") from None
     except Exception:  # Pillow raises many types for non-images; all mean "not an image"

@@ -31,12 +31,15 @@ MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM)  # disk full, quota,
 
 
 def machine_fault(error: BaseException) -> bool:
-    """Whether ``error`` is the machine's, not the input's: out of memory or disk. Such an error
-    fails the run (a rerun retries it) instead of rejecting the item, because a rejection is
-    cached with the run's output and the unchanged input would stay rejected on every rerun."""
+    """Whether ``error`` is the machine's or its environment's, not the input's: out of memory or disk,
+    a file store that is down, timed out or refuses the credentials. Such an error fails the run (a rerun
+    retries it) instead of rejecting the item, because a rejection is cached with the run's output and
+    the unchanged input would stay rejected on every rerun."""
     tf = sys.modules.get("tensorflow")  # a TF error can only come from a process that imported TF
-    exhausted = tf is not None and isinstance(error, tf.errors.ResourceExhaustedError)  # e.g. the backbone's OOM
-    return (isinstance(error, MemoryError) or exhausted
+    environment = tf is not None and isinstance(error, (
+        tf.errors.ResourceExhaustedError,  # e.g. the backbone's OOM, or a store's rate limit
+        tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.UnauthenticatedError))
+    return (isinstance(error, MemoryError) or environment
             or (isinstance(error, OSError) and error.errno in MACHINE_ERRNOS))
 
 
