@@ -101,9 +101,13 @@ def check_beam_runners(cfg: PipelineConfig, build: bool = True) -> None:
         if not args:
             continue
         try:
-            runners.check_flag_names(args)
-            if runners.beam_flags(args).runner is not None:
-                runners.make_pipeline(args) if build else runners.check_runner_name(args)
+            runner = runners.beam_flags(args).runner
+            if build and runner is not None:
+                runners.make_pipeline(args)  # checks the flag names too
+            else:
+                runners.check_flag_names(args)
+                if runner is not None:
+                    runners.check_runner_name(args)
         except UserError as e:
             raise UserError(f"{key}: {e}") from None
 

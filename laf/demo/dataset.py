@@ -73,7 +73,7 @@ def generate(output_dir: str, config: DemoConfig = DemoConfig(), workers: Option
     ``workers``: processes that render videos (default: the usable cores)."""
     config.validate()
     scenes, looks = scenes_and_looks(config)
-    check_visible(scenes, looks, config.sibling_scene_shift)
+    check_visible(scenes, looks, config.sibling_scene_shift)  # also in ensure_generated, before a set is removed
     plans = plan_videos(config)
     os.makedirs(os.path.join(output_dir, PATHS["videos"]), exist_ok=True)
     open(os.path.join(output_dir, PARTIAL), "w").close()  # ours, though not complete yet
@@ -124,6 +124,7 @@ def ensure_generated(output_dir: str, config: DemoConfig = DemoConfig()) -> dict
     backbone calibrated on other media would be reused. Only a folder this module wrote (a set,
     complete or interrupted) is emptied: a folder holding anything else is refused."""
     config.validate()
+    check_visible(*scenes_and_looks(config), config.sibling_scene_shift)  # refused before the old set goes
     path = os.path.join(output_dir, "demo_data.json")
     interrupted = os.path.exists(os.path.join(output_dir, PARTIAL))
     ours = os.path.exists(path) or interrupted

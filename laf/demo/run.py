@@ -1,7 +1,6 @@
 """The demo run: embedded config + generated data, and the summary printed at the end."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -88,7 +87,7 @@ def summarize(cfg: PipelineConfig, report: Optional[str] = None,
 def write_summary(output: str, summary: Dict[str, Any]) -> str:
     path = os.path.join(output, SUMMARY_FILE)
     # a metric with nothing to score (no annotated test video) as null: a bare NaN is no JSON to strict parsers
-    files.write_atomic(path, json.dumps(strict_json.finite(summary), indent=2, sort_keys=True, allow_nan=False).encode())
+    files.write_atomic(path, strict_json.dumps(summary, indent=2, sort_keys=True).encode())
     return path
 
 

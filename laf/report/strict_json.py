@@ -29,8 +29,8 @@ def finite(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(finite(value), allow_nan=False)
+def dumps(value: Any, **options: Any) -> str:
+    return json.dumps(finite(value), allow_nan=False, **options)
 
 
 def failed(bench: str, reason: str) -> None:

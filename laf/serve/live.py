@@ -174,7 +174,11 @@ def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper
     """:func:`localize_stream`'s loop over the decoded samples. Where the sampling grid skips an
     outage (``laf.serve.stream.OnlineSampler``), the open segment closes at the last frame before it
     and the model starts afresh, as for a new video: what came before says nothing about after."""
-    detector, last, last_index, finished = OnlineDetector(config), None, None, False
+    detector, last, last_index, finished, failure = OnlineDetector(config), None, None, False, None
+
+    def closing() -> Chunk:  # what is open ends at the last frame's end
+        return Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
+
     try:
         while not finished:
             items = [samples_q.get()]
@@ -189,19 +193,16 @@ def _steps(samples_q: "queue.Queue", done: object, fps: float, features, stepper
             cuts = [i for i in range(1, len(taken)) if taken[i].index > taken[i - 1].index + 1]
             for part in (taken[a:b] for a, b in zip([0, *cuts], [*cuts, len(taken)]) if a < b):
                 if last_index is not None and part[0].index > last_index + 1:
-                    yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
+                    yield closing()
                     stepper.reset()
                 times = np.asarray([s.timestamp for s in part], np.float64)
                 probabilities, actionness = stepper.step(features(np.stack([s.image for s in part])))
                 last, last_index = times[-1], part[-1].index
                 yield Chunk(times, probabilities, actionness, detector.push(times, probabilities, actionness, partial))
-    except KeyboardInterrupt:  # Ctrl-C or a stop signal, while waiting here or thrown in by the caller
-        if last is not None:  # what is open ends at the last frame's end, then the stop goes on
-            yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(last + 1.0 / fps))
-        raise
-    if last is not None:  # the stream ended or broke: close what is open at the last frame's end
-        end = last + 1.0 / fps
-        yield Chunk(np.zeros(0), np.zeros((0, 0)), None, detector.finish(end))
+    except KeyboardInterrupt as e:  # Ctrl-C or a stop signal, while waiting here or thrown in by the caller
+        failure = e
+    if last is not None:  # the stream ended, broke or is stopped: close what is open, then the failure goes on
+        yield closing()
     if failure is not None:
         raise failure
 
