@@ -397,6 +397,8 @@ def image_routes(jpeg: bytes):
         "/to-file": lambda _: (302, {"Location": "file:///etc/passwd"}, b""),
         "/to-ftp": lambda _: (302, {"Location": "ftp://127.0.0.1/a.jpg"}, b""),
         "/to-ok": lambda _: (302, {"Location": "/ok.jpg"}, b""),
+        "/to-ok-308": lambda _: (308, {"Location": "/ok.jpg"}, b""),
+        "/to-file-308": lambda _: (308, {"Location": "file:///etc/passwd"}, b""),
         "/slow.jpg": slow,
         "/short.jpg": lambda _: (200, {"Content-Type": "image/jpeg", "Content-Length": str(len(jpeg))}, jpeg[:20]),
         "/caf%C3%A9%20au%20lait.jpg": ok,  # as a browser sends "café au lait.jpg"
@@ -419,6 +421,7 @@ def test_fetch_downloads_images_and_follows_http_redirects(server, media):
     assert images.load(server.url("/ok.jpg"), FAST) == media["jpeg"]
     assert images.load(server.url("/octet"), FAST) == media["jpeg"]
     assert images.load(server.url("/to-ok"), FAST) == media["jpeg"]
+    assert images.load(server.url("/to-ok-308"), FAST) == media["jpeg"]  # was "HTTP 308" (Python 3.10's urllib)
 
 
 FAT_SENT: list = []  # the MiB pieces of the fat redirect's body the server got out
@@ -450,6 +453,7 @@ def test_a_download_shorter_than_its_content_length_is_a_retried_fetch_error(ser
     ("/page.jpg", FAST, "content-type 'text/html'"),
     ("/ok.jpg", ImageOptions(max_bytes=100, allow_private_addresses=True), "over the cap"),
     ("/to-file", FAST, "not allowed"),
+    ("/to-file-308", FAST, "not allowed"),
     ("/to-ftp", FAST, "not allowed"),
     ("/slow.jpg", ImageOptions(timeout=0.3, retries=1, backoff=0.01, allow_private_addresses=True), "attempts"),
 ])

@@ -191,10 +191,14 @@ def _capped(f, options: ImageOptions) -> bytes:
 
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects only to http(s): a server must not steer us to file: or ftp:. Each
-    hop opens its own connection, whose address ``_Guard`` checks."""
+    hop opens its own connection, whose address ``_Guard`` checks. A 308 (permanent, method kept,
+    which CDNs send) is followed as a 307: Python 3.10's urllib knows only 301-303 and 307."""
+
+    http_error_308 = urllib.request.HTTPRedirectHandler.http_error_302
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         fp.close()  # unread: urllib then read the redirect's body whole, unbounded (an endless one filled memory)
+        code = 307 if code == 308 else code
         if not is_url(newurl):
             raise ImageError("fetch", f"redirect to {newurl!r} is not allowed (http(s) only)")
         try:
