@@ -197,6 +197,16 @@ def test_an_exif_orientation_that_is_no_whole_number_shows_the_pixels_as_stored(
     np.testing.assert_array_equal(out, np.rot90(rgb, -1) if rotated else rgb)
 
 
+def test_a_tiff_s_orientation_tag_is_applied():
+    """A TIFF keeps Orientation among its own tags, with no EXIF block; Pillow applies it as it loads
+    the TIFF, so decode must not turn it once more."""
+    rgb = pattern(48, 64)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = images.decode(encode(Image.fromarray(rgb), "TIFF", exif=exif))
+    np.testing.assert_array_equal(out, np.rot90(rgb, -1))
+
+
 @pytest.mark.parametrize("name", ["gif_animated", "webp_animated"])
 def test_animated_images_give_their_first_frame(media, name):
     out = images.decode(media[name])
