@@ -643,6 +643,19 @@ def test_a_network_source_without_video_is_an_error_after_a_few_tries(tmp_path, 
     assert capsys.readouterr().err.count("reconnecting") == NO_VIDEO_RETRIES
 
 
+def test_a_video_on_demand_over_http_ends_at_its_end_and_is_not_played_again(tmp_path, capsys):
+    """An MP4 over HTTP states its duration; its end was taken for a break and the file reopened, so
+    it played again from its start, forever (its events again and again, at later stream times)."""
+    clip = vf.encode(str(tmp_path / "vod.mp4"), "libx264", vf.cfr(3.0), container_options={"movflags": "faststart"})
+    with open(clip, "rb") as f:
+        data = f.read()
+    port = _answering([b"HTTP/1.0 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(data) + data])
+    source = LiveSource(f"http://127.0.0.1:{port}/vod.mp4", SourceOptions(read_timeout=2, backoff=0.05))
+    frames, error = _frames_or_error(source)
+    assert error == "" and len(frames) == 30 and source.reconnects == 0
+    assert "reconnecting" not in capsys.readouterr().err
+
+
 def test_a_raw_h264_stream_is_an_error_at_once_that_says_how_to_relay_it(tmp_path, capsys):
     """A camera's raw H.264 over TCP (``libcamera-vid --listen -o tcp://...``) has no container, so
     its packets carry no times: each was skipped, and the stream gave no frame and no word while data

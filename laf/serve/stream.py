@@ -152,6 +152,7 @@ class LiveSource:
         self._spacing = 0.0                  # recent frame spacing, for restarts
         self._last_wall = 0.0
         self._said_keyframe = False          # whether _say_no_keyframe spoke
+        self._recording = False              # the connection states a duration (a video on demand)
 
     def _open(self):
         s, o = self.source, self.options
@@ -181,11 +182,12 @@ class LiveSource:
 
     def frames(self, stop: Optional[threading.Event] = None) -> Iterator[Frame]:
         """Every decoded frame in presentation order, across restarts and reconnects; ends when a
-        file or stdin ends (or a network source ends with reconnecting off), or when ``stop`` is set
+        file, stdin or a recording (a network source that states its duration) ends (or any network
+        source ends with reconnecting off), or when ``stop`` is set
         while it waits to reconnect (its reader left; a source that stays down yields nothing more)."""
         failures, no_video = 0, 0
         while stop is None or not stop.is_set():
-            delivered = False
+            delivered, self._recording = False, False
             try:
                 container = self._open()
                 for frame in self._decode(container):
@@ -204,7 +206,7 @@ class LiveSource:
                 ended, reason = False, str(e)
             if delivered:  # a connection that gave frames worked: count failures afresh
                 failures = 0
-            if not is_network(self.source):
+            if not is_network(self.source) or ended and self._recording:
                 if ended and self._last is None:  # was "ended after 0 events", exit status 0
                     raise SourceError(f"stream {self.source} ended without a decodable video frame (no keyframe"
                                       " in it, or a video track without pictures)")
@@ -237,6 +239,9 @@ class LiveSource:
                 raise UnusableSourceError(f"stream {self.source}: {e.reason}") from None
             except MediaError as e:  # only a cover picture: an audio stream, as above
                 raise NoVideoError(f"stream {self.source}: {e.reason}") from None
+            # Why: an MP4 or a finished HLS playlist over HTTP ends as a file does; reopened as a break, it
+            # played again from its start, forever. A live source states no duration (FFmpeg's AV_NOPTS_VALUE).
+            self._recording = container.duration is not None
             codec = stream.codec_context.name
             extradata = stream.codec_context.extradata or b""
             length_prefixed = extradata[:1] == b"\x01"  # avcC/hvcC: MP4-style NAL lengths
