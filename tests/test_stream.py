@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from typing import Iterator
@@ -782,8 +783,6 @@ def test_a_long_wait_for_the_first_keyframe_is_said_once(tmp_path, capsys):
 def test_stdin_that_ends_without_a_decodable_frame_is_an_error(tmp_path):
     """An MPEG-TS on stdin whose keyframe is missing (cut from the middle of a recording): every packet
     was skipped and the run ended with "ended after 0 events", exit status 0."""
-    import sys
-
     import av
 
     whole, cut = str(tmp_path / "whole.ts"), str(tmp_path / "cut.ts")
@@ -882,6 +881,64 @@ def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, mo
                  ALWAYS_ON, True, 64, out=out)
     printed = [json.loads(line) for line in "".join(out.lines).splitlines()]
     assert [(e["start"], e["end"], e.get("partial")) for e in printed] == [(0.0, 6 / FPS, None)]
+
+
+class _ScriptedStepper:
+    """A model whose actionness follows a script, one class always: segments close where it is 0."""
+
+    def __init__(self, actionness):
+        self.actionness = list(actionness)
+
+    def reset(self):
+        pass
+
+    def step(self, features):
+        taken, self.actionness = self.actionness[:len(features)], self.actionness[len(features):]
+        return np.tile([[1.0, 0.0]], (len(features), 1)), np.asarray(taken, np.float64)
+
+
+class _InterruptOnce:
+    """A stdout or stderr whose first write is hit by Ctrl-C."""
+
+    def __init__(self):
+        self.text, self.interrupted = [], False
+
+    def write(self, text):
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("where", ["printing an event", "printing the progress line"])
+def test_ctrl_c_in_the_printing_loses_no_closed_event(where, monkeypatch):
+    """Ctrl-C while the first of a step's two closed events was printed lost both (only the open segment
+    came out); while the progress line was printed it lost the open segment."""
+    import io
+    import queue
+
+    waiting = queue.Queue()
+    for sample in _open_segment_samples(8):
+        waiting.put(sample)
+
+    def stream(source, fps, features, stepper, size, config, partial, batch):
+        return live._steps(waiting, object(), fps, features, stepper, config, partial, batch)
+
+    monkeypatch.setattr(live, "localize_stream", stream)
+    out = _InterruptOnce() if where == "printing an event" else io.StringIO()
+    if where == "printing the progress line":
+        monkeypatch.setattr(sys, "stderr", _InterruptOnce())
+    source = type("Source", (), {"reconnects": 0})()
+    with pytest.raises(KeyboardInterrupt):
+        live.run(source, FPS, lambda images: np.zeros((len(images), 4), np.float32),
+                 _ScriptedStepper([1, 1, 0, 1, 1, 0, 1, 1]), 32, ["a", "b"],
+                 online.OnlineConfig(on=0.5, off=0.1, min_length=0.0), False, 64, out=out, progress_every=0.0)
+    printed = "".join(out.text) if where == "printing an event" else out.getvalue()
+    spans = [(e["start"], e["end"]) for e in map(json.loads, printed.splitlines())]
+    assert spans == [(0.0, 2 / FPS), (3 / FPS, 5 / FPS), (6 / FPS, 8 / FPS)]
 
 
 def test_a_stop_signal_set_to_be_ignored_stays_ignored():

@@ -223,19 +223,20 @@ def run(source: LiveSource, fps: float, features, stepper, size: int, labels: Li
     out = out or sys.stdout
     started, shown, frames, closed = time.monotonic(), 0.0, 0, 0
     chunks = localize_stream(source, fps, features, stepper, size, config, partial, batch)
-    chunk = next(chunks, None)
+    chunk, unprinted = next(chunks, None), []
     while chunk is not None:
+        pending = unprinted + list(chunk.events)
         try:
-            for event in chunk.events:
-                print(event_json(event, labels), file=out, flush=True)
-                closed += not event.partial
-        except KeyboardInterrupt as e:  # while printing: the stream closes what it has open, then stops
-            chunk = chunks.throw(e)
-            continue
-        frames += len(chunk.timestamps)
-        if len(chunk.timestamps) and chunk.timestamps[-1] - shown >= progress_every:
-            shown = float(chunk.timestamps[-1])
-            print(f"stream: {shown:.1f} s in {time.monotonic() - started:.1f} s, {frames} frames,"
-                  f" {closed} events, {source.reconnects} reconnects", file=sys.stderr, flush=True)
-        chunk = next(chunks, None)
+            while pending:
+                print(event_json(pending[0], labels), file=out, flush=True)
+                closed += not pending.pop(0).partial
+            frames += len(chunk.timestamps)
+            if len(chunk.timestamps) and chunk.timestamps[-1] - shown >= progress_every:
+                shown = float(chunk.timestamps[-1])
+                print(f"stream: {shown:.1f} s in {time.monotonic() - started:.1f} s, {frames} frames,"
+                      f" {closed} events, {source.reconnects} reconnects", file=sys.stderr, flush=True)
+            chunk, unprinted = next(chunks, None), []
+        except KeyboardInterrupt as e:  # here (printing): the stream closes what it has open, then stops; the
+            unprinted = [event for event in pending if not event.partial]  # chunk's closed events still go
+            chunk = chunks.throw(e)  # first (an open one's partial line: the closing chunk's event replaces it)
     return closed
