@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import struct
 import threading
 import time
@@ -482,6 +483,25 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(server, path):
     with pytest.raises(ImageError, match=r"took longer than the deadline of 1 s"):
         images.fetch(server.url(path), options)
     assert time.monotonic() - started < 6.0  # cut off: the server would trickle for 20 s (slack for a busy runner)
+
+
+def test_a_resolver_that_does_not_answer_is_cut_off_at_the_deadline(server, monkeypatch):
+    """A dead DNS server holds getaddrinfo for its own timeouts (5 s a try, several tries), which no socket
+    timeout bounds: the lookup ran outside the deadline."""
+    lookup = socket.getaddrinfo
+
+    def dead_resolver(host, *args, **kwargs):
+        if host == "images.example":
+            time.sleep(3.0)
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", dead_resolver)
+    options = ImageOptions(timeout=5.0, deadline=0.5, retries=2, backoff=0.05, allow_private_addresses=True)
+    started = time.monotonic()
+    with pytest.raises(ImageError, match=r"took longer than the deadline of 0.5 s"):
+        images.fetch("http://images.example/a.jpg", options)
+    assert time.monotonic() - started < 2.0
+    assert images.fetch(server.url("/ok.jpg"), options)  # a resolver that answers: as before
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])

@@ -249,8 +249,7 @@ class _Guard:
         except ValueError as e:
             raise ImageError("fetch", str(e)) from None
         try:
-            addresses = [host] if literal else [info[4][0] for info in
-                                                socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+            addresses = [host] if literal else [info[4][0] for info in self.resolve(host, None)]
         except OSError:
             addresses = []
         for address in addresses:
@@ -262,12 +261,33 @@ class _Guard:
             raise ImageError("fetch", f"{host} is {address}, a {kind} address: refused (allow_private_addresses"
                                       " / --allow-private-addresses for a self-hosted mirror)")
 
+    def resolve(self, host: str, port: Optional[int]) -> list:
+        """``socket.getaddrinfo`` within the deadline. Why a thread: the lookup cannot be interrupted, and
+        a resolver that does not answer held a fetch for its own timeouts (5 s a try, several tries) past
+        the deadline; the lookup left behind ends with the resolver's timeout."""
+        found: list = []
+
+        def look() -> None:
+            try:
+                found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except OSError as e:
+                found.append(e)
+
+        lookup = threading.Thread(target=look, daemon=True, name="image-fetch-dns")
+        lookup.start()
+        lookup.join(self.remaining())
+        if not found:
+            raise self.expired()
+        if isinstance(found[0], OSError):
+            raise found[0]
+        return found[0]
+
     def create_connection(self, address, timeout=None, source_address=None) -> socket.socket:
         """``socket.create_connection`` connecting only to checked addresses."""
         host, port = address
         proxy = self.via == (host.lower(), int(port))  # this request's own proxy: its target was checked
         error: Optional[Exception] = None
-        for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        for family, kind, proto, _, sockaddr in self.resolve(host, port):
             if not proxy:
                 self.check(host, sockaddr[0])
             sock = socket.socket(family, kind, proto)
