@@ -65,7 +65,7 @@ def folder_run(tree, tmp_path_factory):
     return summary, output
 
 
-def test_folder_tree_books_balance_and_every_bad_file_is_rejected_with_its_reason(folder_run, media):
+def test_folder_tree_books_balance_and_every_bad_file_is_rejected_with_its_reason(folder_run, media, tree):
     summary, output = folder_run
     records, rejected, written, vocab = read_output(output)
     inputs = len(media) + 3  # two copies and the loose file; the dot-file is not an input
@@ -75,6 +75,8 @@ def test_folder_tree_books_balance_and_every_bad_file_is_rejected_with_its_reaso
     stages = {os.path.basename(r["source"]).split(".")[0]: r["stage"] for r in rejected}
     assert stages == {**BAD, "loose": "validate"}
     assert all(r["reason"] for r in rejected)
+    assert {r["label"] for r in rejected if r["stage"] == "validate"} == {""}  # the loose file: in no label folder
+    assert all(r["label"] == folder_of(tree, r["source"]) != "" for r in rejected if r["stage"] != "validate")
     assert vocab.labels == ["Basketball:Slam dunk", "Diving:Platform"]
     assert vocab.activities == {"Basketball": ["Basketball:Slam dunk"], "Diving": ["Diving:Platform"]}
 

@@ -93,6 +93,9 @@ def test_rejected_records_name_source_stage_and_reason(extracted):
     assert found["mjpeg-in-ms.avi"] == ("validate", "segment [1500, 3000] starts after the video's end (4.0 s);"
                                                     " segments are in seconds")
     assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
+    labels = {os.path.basename(r["source"]): r["label"] for r in vi.read_rejected(extracted)}
+    assert labels == {"truncated.mp4": "Color:Red", "zero.mp4": "Color:Blue", "audio.m4a": "Color:Blue",
+                      "page.webm": "Color:Green", "missing.mp4": "Color:Green", "mjpeg-in-ms.avi": "Color:Blue"}
     assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
     assert found["missing.mp4"][0] == "read"
     assert found["truncated.mp4"] == ("decode", "no decodable video frames (truncated file or zero-frame stream)")

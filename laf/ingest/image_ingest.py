@@ -113,7 +113,7 @@ class EmbedImages(beam.DoFn):
                        None if item.label in self._known else f"label {item.label!r} is not in the label vocabulary")
             if problem:
                 self._done += 1  # rejected before reading: in no batch
-                yield _reject(item.source, "validate", problem)
+                yield _reject(item, "validate", problem)
             else:
                 future = self._pool.submit(_read_and_prepare, item.source, self._backbone.size, self._settings.image)
                 pending.append((item, future))
@@ -128,11 +128,11 @@ class EmbedImages(beam.DoFn):
             try:
                 ready.append((item, *future.result()))
             except ImageError as e:
-                yield _reject(item.source, e.stage, e.reason)
+                yield _reject(item, e.stage, e.reason)
             except Exception as e:  # a decoder bug on one file must not stop the run
                 if rejects.machine_fault(e):
                     raise
-                yield _reject(item.source, "decode", f"unexpected {type(e).__name__}: {e}")
+                yield _reject(item, "decode", f"unexpected {type(e).__name__}: {e}")
         PROGRESS.info("%s images read: %d decoded, %d rejected", count(self._done, self._total), len(ready),
                       size - len(ready))
         if not ready:
@@ -144,7 +144,7 @@ class EmbedImages(beam.DoFn):
         features = self._model.run(batch)
         for (item, sha, _), vector in zip(ready, features):  # the name as bytes: see files.wire_text
             if not np.isfinite(vector).all():  # as a video's: this image, not the run (domain transfer)
-                yield _reject(item.source, "features", "the backbone gave NaN or infinite features")
+                yield _reject(item, "features", "the backbone gave NaN or infinite features")
                 continue
             yield sha, (item.label, item.source.encode("utf-8", "surrogateescape"), vector)
 
@@ -152,10 +152,10 @@ class EmbedImages(beam.DoFn):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _reject(source: str, stage: str, reason: str) -> rejects.Rejected:
+def _reject(item: ImageItem, stage: str, reason: str) -> rejects.Rejected:
     beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
     beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{stage}").inc()
-    return rejects.Rejected(source, stage, reason)
+    return rejects.Rejected(item.source, stage, reason, item.label)
 
 
 def _rejected(result: Union[Embedded, rejects.Rejected]) -> List[sorted_files.Element]:

@@ -1,6 +1,6 @@
 """Rejected-record bookkeeping shared by every ingestion path.
 
-One bad item never stops a run: it becomes a JSONL line (source, stage, reason) in
+One bad item never stops a run: it becomes a JSONL line (source, stage, reason, label) in
 ``rejected.jsonl`` and a Beam counter, and ``summary.json`` records
 ``inputs = accepted + rejected + duplicates``.
 """
@@ -22,6 +22,7 @@ class Rejected:
     source: str
     stage: str   # e.g. "read", "decode", "sample", "features", "fetch", "validate"
     reason: str
+    label: str = ""  # the item's label as given ("" for an image outside a label folder): which action lost it
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

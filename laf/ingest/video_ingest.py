@@ -158,7 +158,7 @@ class ExtractVideoFeatures(beam.DoFn):
 
     def _reject(self, row: mf.VideoRow, stage: str, reason: str) -> rejects.Rejected:
         PROGRESS.info("%s %s: rejected (%s: %s)", count(self._done, self._total), row.uri, stage, reason)
-        return rejects.Rejected(row.uri, stage, reason)
+        return rejects.Rejected(row.uri, stage, reason, row.label)
 
     def _features(self, video) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched backbone features of every sample; a thread decodes the next batch meanwhile."""
@@ -227,7 +227,7 @@ class ImportFeatures(beam.DoFn):
             header = _header(row.uri)  # before copying or loading: a frames dump [T, H, W, 3] of many GB failed
             problem = header and _feature_problem(*header, self._dim)  # the run (MemoryError)
             if problem:
-                return rejects.Rejected(row.uri, "validate", problem)
+                return rejects.Rejected(row.uri, "validate", problem, row.label)
             with mf.local_path(row.uri) as path, open(path, "rb") as f:
                 array = np.load(f, allow_pickle=False)
                 if not isinstance(array, np.ndarray):  # an .npz archive loads lazily, as a mapping
@@ -236,17 +236,18 @@ class ImportFeatures(beam.DoFn):
         except Exception as e:  # noqa: BLE001 -- unreadable file: rejected, run continues
             if rejects.machine_fault(e):
                 raise
-            return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}")
+            return rejects.Rejected(row.uri, "read", f"not a readable .npy array: {type(e).__name__}: {e}",
+                                    row.label)
         t = array.shape[0]  # a [T, D] array: its header was checked (what has none, np.load refused)
         # one step of slack: extractors that keep whole snippets drop the video's last partial one
         problem = _segment_past_end(row, (t + 1) / self._rate, "the features' end, plus one step")
         if problem:
-            return rejects.Rejected(row.uri, "validate", problem)
+            return rejects.Rejected(row.uri, "validate", problem, row.label)
         with np.errstate(over="ignore"):
             features = array.astype(np.float32)
         if not np.isfinite(features).all():  # float64 beyond float32's range is inf in the records
             return rejects.Rejected(row.uri, "validate", "array holds NaN or infinite values (or values beyond"
-                                                         " float32's range)")
+                                                         " float32's range)", row.label)
         return _record(row, self._vocabulary, features, (np.arange(t) / self._rate).astype(np.float32),
                        self._rate, t / self._rate)
 
