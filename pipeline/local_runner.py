@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import schemas
 from laf import files, run_store
@@ -239,25 +239,72 @@ def run(cfg: PipelineConfig, enable_cache: bool = True, inputs: Optional[Inputs]
     if restored:
         print(f"restored the pushed model {files.shown(restored)}: it had been deleted since the run that pushed"
               f" it, which this run reused from cache", flush=True)
+    above = serve_latest_push(cfg)
+    if above:
+        print(f"pushed the model again as {files.shown(above[1])}: {files.shown(above[0])}, a newer version in"
+              f" {files.shown(cfg.serving_dir)}, is another run's model, which TF Serving would serve instead (this"
+              " run reused an older push from cache)", flush=True)
+
+
+def _latest_push(cfg: PipelineConfig):
+    """(the store, the latest Pusher's PushedModel, where it was pushed or None)."""
+    store = run_store.open_store(cfg.pipeline_root)
+    _, outputs = run_store.latest_execution(store, run_store.PUSHER)
+    [pushed] = outputs["pushed_model"]
+    return store, pushed, run_store.pushed_destination(pushed)
+
+
+def _copy_model(source: str, destination: str) -> None:
+    """Copy a SavedModel the way the Pusher does, ``saved_model.pb`` last, so TF Serving never loads half a model."""
+    from tfx.utils import io_utils
+
+    io_utils.copy_dir(source, destination, deny_regex_patterns=[r"saved_model\.pb"])
+    io_utils.copy_file(files.join(source, "saved_model.pb"), files.join(destination, "saved_model.pb"),
+                       overwrite=True)
 
 
 def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
     """Put the latest push back where it went, if it was deleted since (returns where). Why: the
     Pusher's cache key is its model, blessing and destination folder, not what that folder still
     holds; after ``rm -r serving_dir`` a rerun reuses the push and serves nothing. Its copy under
-    the pipeline root (``PushedModel``'s own folder) is copied the way the Pusher copies,
-    ``saved_model.pb`` last, so TF Serving never loads half a model."""
-    from tfx.utils import io_utils
-
-    _, outputs = run_store.latest_execution(run_store.open_store(cfg.pipeline_root), run_store.PUSHER)
-    [pushed] = outputs["pushed_model"]
-    destination = run_store.pushed_destination(pushed)
+    the pipeline root (``PushedModel``'s own folder) is the source."""
+    _, pushed, destination = _latest_push(cfg)
     if not destination or run_store.holds_model(destination):
         return None
     if not run_store.holds_model(pushed.uri):
         raise UserError(f"the pushed model {files.shown(destination)} was deleted, and so was the Pusher's copy"
                         f" {files.shown(pushed.uri)}: rerun with --no-cache to push it again")
-    io_utils.copy_dir(pushed.uri, destination, deny_regex_patterns=[r"saved_model\.pb"])
-    io_utils.copy_file(files.join(pushed.uri, "saved_model.pb"), files.join(destination, "saved_model.pb"),
-                       overwrite=True)
+    _copy_model(pushed.uri, destination)
     return destination
+
+
+def _versions(serving_dir: str) -> Dict[int, str]:
+    """Version number -> folder, of the serving folder's versions that hold a model (TF Serving's view)."""
+    found = {}
+    for name in files.listdir(serving_dir) if files.isdir(serving_dir) else []:
+        name = name.rstrip("/")
+        if name.isdigit() and run_store.holds_model(files.join(serving_dir, name)):
+            found[int(name)] = files.join(serving_dir, name)
+    return found
+
+
+def serve_latest_push(cfg: PipelineConfig) -> Optional[Tuple[str, str]]:
+    """Push the latest push's model again, as a version above the newest, when a newer version holds
+    another run's model; returns (that newer version, the new one), recorded as the push's destination.
+    Why: TF Serving serves the highest version, and going back to earlier settings reuses their
+    Evaluator and Pusher from cache, so the other settings' model, pushed since, stayed served."""
+    store, pushed, destination = _latest_push(cfg)
+    if not destination or not run_store.holds_model(destination):
+        return None
+    versions = _versions(os.path.dirname(destination.rstrip("/")))
+    own = os.path.basename(destination.rstrip("/"))
+    newest = max(versions)
+    if not own.isdigit() or newest <= int(own):
+        return None
+    version = str(newest + 1)
+    again = files.join(os.path.dirname(destination.rstrip("/")), version)
+    _copy_model(pushed.uri if run_store.holds_model(pushed.uri) else destination, again)
+    pushed.custom_properties["pushed_destination"].string_value = again
+    pushed.custom_properties["pushed_version"].string_value = version
+    store.put_artifacts([pushed])
+    return versions[newest], again

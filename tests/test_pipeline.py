@@ -560,3 +560,32 @@ def _restore_and_refuse(demo_run, pushed, original, tmp_path):
         for copy, aside in moved.items():
             shutil.move(aside, copy)
     assert local_runner.restore_pushed(cfg) == pushed and file_bytes(pushed) == original
+    _newer_version_of_another_model(demo_run, pushed, original)
+
+
+def _newer_version_of_another_model(demo_run, pushed, original):
+    """Settings changed and changed back: the Evaluator and Pusher of the earlier settings are reused
+    from cache, while the other settings' model, pushed since as a higher version, was what TF
+    Serving served. The push is repeated above it and recorded (the summary names it)."""
+    from laf import run_store
+    from laf.demo import run as demo
+    from pipeline import local_runner
+
+    cfg = demo.demo_config(demo_run["out"])
+    serving, own = os.path.split(pushed)
+    other, again = os.path.join(serving, str(int(own) + 5)), os.path.join(serving, str(int(own) + 6))
+    shutil.copytree(pushed, other)
+    with open(os.path.join(other, "assets", "labels.json"), "a") as f:  # another model
+        f.write(" ")
+    try:
+        assert local_runner.serve_latest_push(cfg) == (other, again)
+        assert file_bytes(again) == original and demo.summarize(cfg)["pushed_model"] == again
+        assert local_runner.serve_latest_push(cfg) is None  # the newest now: nothing to do
+    finally:
+        shutil.rmtree(other)
+        shutil.rmtree(again, ignore_errors=True)
+        store = run_store.open_store(cfg.pipeline_root)
+        record = run_store.latest_push(store)
+        record.custom_properties["pushed_destination"].string_value = pushed
+        record.custom_properties["pushed_version"].string_value = own
+        store.put_artifacts([record])
