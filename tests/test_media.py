@@ -1,5 +1,7 @@
 """laf.ingest.media on real encoded clips: PTS-grid sampling, VFR, rotation, economy, bad files."""
 import fractions
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -70,7 +72,6 @@ def test_a_held_frame_does_not_stretch_the_end_of_the_video(tmp_path):
 def test_a_clip_cut_with_stream_copy_is_read_from_its_cut(tmp_path, gop):
     """``ffmpeg -ss 1.5 -c copy`` starts at the keyframe before the cut and hides the lead-in with an
     edit list (discarded packets): they do not set the start, and the first sample is the cut's frame."""
-    import shutil
     import subprocess
 
     if shutil.which("ffmpeg") is None:
@@ -229,8 +230,6 @@ def test_a_raw_elementary_stream_is_named_so(tmp_path, codec, suffix):
 
 def test_a_music_file_with_cover_art_is_named_so(tmp_path):
     """Album art is a one-picture video stream (attached_pic): not a video, and not "truncated"."""
-    import shutil
-
     if shutil.which("ffmpeg") is None:
         pytest.skip("needs ffmpeg (make test installs it)")
     with pytest.raises(MediaError) as info:
@@ -250,6 +249,54 @@ def test_a_sound_track_longer_than_the_picture_is_no_truncation(tmp_path, times)
 def test_missing_file(tmp_path):
     with pytest.raises(MediaError, match="cannot read"):
         Video(str(tmp_path / "absent.mp4"))
+
+
+@pytest.mark.parametrize("name", ["Sports:Diving/v1.mp4", "2024-01-01T10:30:00.mp4"])
+def test_a_relative_path_with_a_colon_is_a_file_not_a_protocol(clips, tmp_path, monkeypatch, name):
+    """FFmpeg read "Sports:Diving/..." as a URL of the protocol "Sports": "Protocol not found"."""
+    os.makedirs(os.path.dirname(str(tmp_path / name)), exist_ok=True)
+    shutil.copy(clips["h264"], str(tmp_path / name))
+    monkeypatch.chdir(tmp_path)
+    assert len(list(Video(name, fps=1.0).samples())) == 4
+
+
+def _remuxed_with_title(source: str, path: str, title: bytes) -> str:
+    """``source`` with a container title of raw bytes (as written by a tool of another encoding)."""
+    import av
+
+    with av.open(source) as src, av.open(path, "w") as out:
+        out.metadata["title"] = "X" * len(title)
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.count(b"X" * len(title)) == 1
+    with open(path, "wb") as f:
+        f.write(data.replace(b"X" * len(title), title))
+    return path
+
+
+def test_a_tag_in_another_encoding_than_utf8_is_no_reason_to_refuse_the_video(clips, tmp_path):
+    """A Latin-1 title ("caf\\xe9") made PyAV's open fail (UnicodeDecodeError): rejected as "not a readable media file"."""
+    path = _remuxed_with_title(clips["h264"], str(tmp_path / "latin1.mp4"), b"caf\xe9 au lait")
+    assert len(list(Video(path, fps=1.0).samples())) == 4
+
+
+def test_a_header_claiming_an_absurd_size_is_the_file_s_rejection_not_the_run_s_failure(clips, tmp_path):
+    """FFmpeg refuses to allocate for an stts box of 800 M entries (ENOMEM, a MemoryError in PyAV),
+    which failed the whole run, and every rerun."""
+    with open(clips["h264"], "rb") as f:
+        data = bytearray(f.read())
+    at = data.find(b"stts")
+    data[at + 8:at + 12] = (0x30000000).to_bytes(4, "big")  # after the box's version and flags
+    path = tmp_path / "absurd.mp4"
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError) as info:
+        Video(str(path))
+    assert info.value.stage == "decode" and "Cannot allocate memory" in info.value.reason
 
 
 def test_mpeg_ps_decodes_in_one_pass_and_a_seek_that_misses_a_keyframe_reads_from_the_start(tmp_path):

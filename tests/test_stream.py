@@ -657,6 +657,14 @@ def test_a_video_on_demand_over_http_ends_at_its_end_and_is_not_played_again(tmp
     assert "reconnecting" not in capsys.readouterr().err
 
 
+def test_a_relative_file_name_with_a_colon_is_a_file_not_a_protocol(setup, tmp_path, monkeypatch):
+    """FFmpeg read "cam:1.ts" as a URL of the protocol "cam": "cannot open stream"."""
+    shutil.copy(setup.ts, str(tmp_path / "cam:1.ts"))
+    monkeypatch.chdir(tmp_path)
+    frames, error = _frames_or_error(LiveSource("cam:1.ts", SourceOptions(read_timeout=1)))
+    assert error == "" and len(frames) >= SECONDS * 10 - 5
+
+
 def test_a_raw_h264_stream_is_an_error_at_once_that_says_how_to_relay_it(tmp_path, capsys):
     """A camera's raw H.264 over TCP (``libcamera-vid --listen -o tcp://...``) has no container, so
     its packets carry no times: each was skipped, and the stream gave no frame and no word while data

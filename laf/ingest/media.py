@@ -149,7 +149,9 @@ class Video:
     # --- probing ---------------------------------------------------------------------
     def _open(self):
         try:
-            container = av.open(self.path)
+            # absolute: FFmpeg takes "Sports:Diving/v1.mp4" or "10:30:00.mp4" for a protocol ("Protocol not found");
+            # tags written in another encoding than UTF-8 (a Latin-1 title) are no reason to refuse the picture
+            container = av.open(os.path.abspath(self.path), metadata_errors="replace")
         except FileNotFoundError:
             raise MediaError("read", "file not found") from None
         except (PermissionError, IsADirectoryError, NotADirectoryError) as e:  # the file, not its content

@@ -40,7 +40,10 @@ def machine_fault(error: BaseException) -> bool:
     environment = tf is not None and isinstance(error, (
         tf.errors.ResourceExhaustedError,  # e.g. the backbone's OOM, or a store's rate limit
         tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.UnauthenticatedError))
-    return (isinstance(error, MemoryError) or environment
+    # FFmpeg's ENOMEM (PyAV's av.error.MemoryError) is a header claiming an absurd size, which FFmpeg refuses to
+    # allocate: the file's fault (it failed every rerun), not the machine's
+    from_ffmpeg = type(error).__module__ == "av.error"
+    return (isinstance(error, MemoryError) and not from_ffmpeg or environment
             or (isinstance(error, OSError) and error.errno in MACHINE_ERRNOS))
 
 

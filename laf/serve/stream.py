@@ -159,7 +159,7 @@ class LiveSource:
         timeout = (o.open_timeout, o.read_timeout)
         try:
             if s == "-":
-                return av.open(TimedPipe(0, o.read_timeout), format="mpegts")  # fd 0, as pipe:0
+                return av.open(TimedPipe(0, o.read_timeout), format="mpegts", metadata_errors="replace")  # fd 0
             if not is_network(s):
                 if not os.path.isfile(s):
                     raise SourceError(f"stream source not found: {s} (a file, '-' for stdin, or a URL)" if not
@@ -167,9 +167,9 @@ class LiveSource:
                                       if os.path.isdir(s) else f"stream source {s} is not a regular file: give a"
                                       f" named pipe or device as stdin (laf localize --stream - < {s})")
                 # follow: a file still being written is read as it grows; a read timeout ends it
-                return av.open(s, options={"follow": "1", "rw_timeout": str(int(o.read_timeout * 1e6))},
-                               timeout=timeout)
-            return av.open(s, timeout=timeout)
+                return av.open(os.path.abspath(s), options={"follow": "1", "rw_timeout": str(int(o.read_timeout * 1e6))},
+                               timeout=timeout, metadata_errors="replace")  # as laf.ingest.media opens a file
+            return av.open(s, timeout=timeout, metadata_errors="replace")
         except av.FFmpegError as e:
             if s == "-":
                 raise SourceError(f"cannot open stream on stdin (it expects MPEG-TS): {e}") from None
