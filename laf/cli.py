@@ -50,6 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     quiet()
     if from_console:  # only as the console script: in-process callers (tests) keep their stderr
         filter_stderr()
+        sys.stdout.reconfigure(errors="surrogateescape")  # a file name that is no UTF-8 prints as its own bytes
     module = _command_module(name)
     cmd_parser = argparse.ArgumentParser(prog=f"laf {name}", description=COMMANDS[name])
     module.add_arguments(cmd_parser)

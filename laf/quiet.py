@@ -112,7 +112,8 @@ def filter_stderr() -> None:
         os.close(read_fd)
         os.dup2(write_fd, 2)
         os.close(write_fd)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        # backslashreplace, as Python's own stderr: a file name that is no UTF-8 (a surrogate) crashed the print
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False, errors="backslashreplace")
         return
     os.close(write_fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too: its to report

@@ -196,3 +196,18 @@ def test_an_output_folder_with_glob_characters_is_refused_before_any_work(tmp_pa
     assert cli.main(["demo", "--output", "runs\\1"]) == 2  # TF's glob reads a backslash as an escape
     assert "--output: runs\\1 holds one of" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_name_that_is_no_utf8_is_a_one_line_error_as_any_other(tmp_path):
+    """The console script's stderr refused to print a Latin-1 file name (a surrogate): a double
+    traceback and exit 1 instead of the one-line error and exit 2, under any locale."""
+    truth = tmp_path / "gt.json"
+    truth.write_text(json.dumps({"database": {"v1": {"subset": "test", "duration": 10.0, "annotations": [
+        {"segment": [1.0, 2.0], "label": "A:x"}]}}}))
+    missing = os.fsencode(str(tmp_path)) + b"/caf\xe9.json"
+    for locale in ("C.UTF-8", "C"):
+        done = subprocess.run([LAF, "evaluate", "--ground-truth", str(truth), "--predictions", missing],
+                              capture_output=True, timeout=120, env={**os.environ, "LC_ALL": locale})
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr.decode(errors="replace")
+        assert lines[0].startswith(b"laf evaluate: error: ") and b"caf" in lines[0]
