@@ -72,6 +72,23 @@ def test_cli_table_json_and_plots(served_model, capsys):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_reader_that_leaves_early_still_gets_the_json_and_the_plots(served_model, monkeypatch):
+    """`laf localize --json r.json ... | head -3`: the table was printed first, and the reader's leaving
+    (a broken pipe, exit 141) stopped the command before the results file and the plots were written."""
+    import sys
+
+    root, videos, model_dir = served_model.root, served_model.videos, served_model.model_dir
+    out_json, plots = str(root / "early.json"), str(root / "early_plots")
+    read, write = os.pipe()
+    os.close(read)  # the reader left
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write, "w", buffering=1))
+    assert main(["localize", "--model", model_dir, *videos, *BACKBONE_FLAGS, "--json", out_json,
+                 "--plot", plots]) == 141
+    with open(out_json) as f:
+        assert sorted(json.load(f)["results"]) == ["dive", "kick"]
+    assert sorted(os.listdir(plots)) == ["dive.png", "kick.png"]
+
+
 def _ingest_run(pipeline_root, vocabulary_dir: str, backbone=BACKBONE) -> str:
     """A pipeline root whose ML Metadata records a finished VideoIngest execution, as TFX writes it."""
     from ml_metadata.metadata_store import metadata_store
@@ -171,6 +188,7 @@ def _stderr(capfd, wait: float = 5.0) -> str:
     ("serving_folder", "holds model versions, not a SavedModel: give one of them, e.g. --model "),
     ("serving_folder", "serving/10"),
     ("not_a_saved_model", "is not a SavedModel (no saved_model.pb)"),
+    ("not_a_saved_model_nor_flags", "is not a SavedModel (no saved_model.pb)"),  # was: give --weights and --fps
     ("unknown_layer", "backbone mobilenet_v3_small (weights none, layer nosuch, input size 32): No such layer"),
     ("unknown_layer_stream", "backbone mobilenet_v3_small (weights none, layer nosuch, input size 32): No such layer"),
     ("json_in_no_folder", "need a file in an existing folder"),
@@ -190,6 +208,7 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
     broken = root / "broken_assets"
     (broken / "assets").mkdir(parents=True, exist_ok=True)
     (broken / "assets" / "features.json").write_text('{"fps": 2.0}')
+    (broken / "saved_model.pb").write_bytes(b"")  # its assets are read before the model loads
     serving, empty = root / "serving", root / "empty_model"
     for folder in (serving, empty):
         folder.mkdir(exist_ok=True)
@@ -212,6 +231,7 @@ def test_user_mistakes_are_one_line(served_model, capfd, case, message):
             "zero_input_size": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--input-size", "0"],
             "serving_folder": ["--model", str(serving), videos[0]],
             "not_a_saved_model": ["--model", str(empty), videos[0], *BACKBONE_FLAGS],
+            "not_a_saved_model_nor_flags": ["--model", str(empty), videos[0]],
             "unknown_layer": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--layer", "nosuch"],
             "unknown_layer_stream": ["--model", model_dir, "--stream", videos[0], *BACKBONE_FLAGS, "--layer", "nosuch"],
             "json_in_no_folder": ["--model", model_dir, videos[0], *BACKBONE_FLAGS, "--json", str(root / "no/r.json")],

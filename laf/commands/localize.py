@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", help="backbone name (laf.ingest.backbones.BACKBONES)")
     parser.add_argument("--weights", type=path, help='backbone weights: "imagenet", "none" or a .weights.h5 file')
     parser.add_argument("--input-size", type=int, help="backbone input size in pixels")
-    parser.add_argument("--layer", type=path, help="backbone layer tapped for features (default: pooled top)")
+    parser.add_argument("--layer", type=path, help="backbone layer tapped for features (default: the model's, from its assets)")
     parser.add_argument("--fps", type=finite, help="frames sampled per second")
     parser.add_argument("--labels", metavar="FILE", type=path,
                         help="labels.json (default: the model's assets, else the pipeline run's vocabulary)")
@@ -78,6 +78,8 @@ def _settings(args: argparse.Namespace):
         raise UserError(f"model directory not found: {args.model}")
     if args.model:
         _versions_hint(args.model)
+    if args.model and not args.server and not files.exists(files.join(args.model, "saved_model.pb")):
+        raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")  # before its assets are looked for
     if args.server:
         rest.predict_url(args.server, args.model_name)  # a malformed URL fails now, not after featurizing
     carried = assets.load(args.model) if args.model and not args.pipeline_root else None
@@ -102,8 +104,6 @@ def _settings(args: argparse.Namespace):
     if not math.isfinite(fps) or fps <= 0 or args.batch_size < 1 or (args.top or 0) < 0 or too_small:
         raise UserError(f"--fps must be > 0, --batch-size >= 1, --top >= 0 and --input-size >= {smallest}"
                         f" (for {backbone.name})")
-    if args.model and not args.server and not files.exists(files.join(args.model, "saved_model.pb")):
-        raise UserError(f"{args.model} is not a SavedModel (no saved_model.pb)")
     weights = backbone.weights
     if weights not in PUBLIC_WEIGHTS and not files.is_remote(weights) and not os.path.isfile(files.local(weights)):
         raise UserError(f"backbone weights file not found: {weights}")
@@ -235,16 +235,19 @@ def run(args: argparse.Namespace) -> int:
     results = _localize_each(args, model, _featurize(args, settings), vocabulary)
     if not results:
         raise UserError(f"none of the {len(args.videos)} videos could be localized (each named above)")
-    top = TOP if args.top is None else args.top
-    print(localize.format_table(results, top=top or None))
+    written = []  # before the table: a reader that leaves early (`| head`) stopped the command before them
     if args.json:
         write_results(args.json, [d for r in results for d in r.detections])
-        print(f"results: {os.path.abspath(args.json)}")
+        written.append(f"results: {os.path.abspath(args.json)}")
     if args.plot:
         labels = localize.class_names(vocabulary, results[0].probabilities.shape[-1])
         for r in results:  # an id with folders (names that repeat) keeps them: one plot per id
-            written = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
-            print(f"plot: {os.path.abspath(written)}")
+            plot = localize.plot_timeline(r, labels, os.path.join(args.plot, f"{r.video_id}.png"))
+            written.append(f"plot: {os.path.abspath(plot)}")
+    top = TOP if args.top is None else args.top
+    print(localize.format_table(results, top=top or None))
+    for line in written:
+        print(line)
     skipped = len(args.videos) - len(results)
     if skipped:
         print(f"error: {skipped} of {len(args.videos)} videos skipped (named above); the others are localized",

@@ -274,8 +274,8 @@ def write_results(path: str, detections: Iterable[Detection]) -> None:
     for d in detections:
         results.setdefault(d.video_id, []).append(
             {"label": d.label, "score": float(d.score), "segment": [float(d.start), float(d.end)]})
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"version": RESULTS_VERSION, "results": results, "external_data": {}}, f)
+    document = {"version": RESULTS_VERSION, "results": results, "external_data": {}}
+    files.write_atomic(path, json.dumps(document).encode("utf-8"))  # whole or not at all
 
 
 def read_results(path: str) -> List[Detection]:
