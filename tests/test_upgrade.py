@@ -107,6 +107,34 @@ def test_an_upgrade_keeps_the_old_model_s_localize_windows_or_refuses(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["new", "old"]
 
 
+def test_an_upgrade_that_drops_the_old_model_s_evidence_runs_is_refused(tmp_path):
+    """The check ran on 17 random steps: no evidence run (longer than the longest window, here 20)
+    fits in them, so an upgrade without the old model's run_thresholds passed and the upgraded model
+    lost those segments on real videos."""
+    import keras
+    import tensorflow as tf
+
+    from laf.errors import UserError
+    from laf.evaluate.evaluation import LocalizeConfig
+    from laf.serve.upgrade import add_step_signature
+    from trainer import model, serving
+
+    keras.utils.set_random_seed(5)
+    net = model.build("lstmp", 4, cells=12, projection=6)
+    net(tf.zeros([1, 1, 10]))
+    runs = LocalizeConfig(window=10, scales=(0.5, 1.0, 2.0), run_thresholds=(0.2, 0.5))
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    for name, (fn, spec) in serving.serving_endpoints(net, 10, runs).items():
+        if name != "localize_step":
+            archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(str(tmp_path / "old"), verbose=False)
+    with pytest.raises(UserError, match="other segments than windows of"):
+        add_step_signature(str(tmp_path / "old"), str(tmp_path / "no_runs"),
+                           LocalizeConfig(window=10, scales=(0.5, 1.0, 2.0), run_thresholds=()))
+    assert os.path.isdir(add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"), runs))
+
+
 def test_an_upgrade_keeps_localize_frames(served_model, tmp_path):
     """A model that answers encoded frames (backbone in the graph) still does after the upgrade,
     with the featurizer its assets carry, and answers them the same."""

@@ -48,6 +48,7 @@ def _same_detections(old, new, features: np.ndarray) -> bool:
     return all(np.allclose(want[k][:n], got[k][:n], atol=1e-5) for k in ("start", "end", "label", "score"))
 
 
+HELD_STEPS = 240  # 2 minutes at 2 steps a second: longer than the longest window of any sensible settings
 FRAME_TOLERANCE = 1e-4  # the same graph ops in one process: a rebuilt featurizer agrees to ~1e-6
 
 
@@ -176,7 +177,9 @@ def _rebuild(old, model_dir: str, out_dir: str, localize_config: Optional[Locali
     if backbone is not None and not _same_frame_answers(old, new):
         raise UserError(f"{model_dir}: its localize_frames signature cannot be rebuilt with the same answers from"
                         " its assets' featurizer (another backbone or feature size); not upgraded")
-    if "localize" in old.signatures and not _same_detections(old, new, features[0].numpy()):
+    # and a scene held still, longer than any window: random steps alone leave no room for an evidence run
+    held = np.repeat(features[0, :1].numpy(), HELD_STEPS, axis=0)
+    if "localize" in old.signatures and not all(_same_detections(old, new, x) for x in (features[0].numpy(), held)):
         raise UserError(f"{model_dir}: its localize signature finds other segments than windows of"
                         f" {localize_config or LocalizeConfig()}; pass localize_config= with the evaluation settings"
                         " of the pipeline that exported it (run_thresholds=() for a model from before evidence runs);"
