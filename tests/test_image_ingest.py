@@ -203,6 +203,27 @@ def test_manifest_with_urls_and_an_existing_vocabulary(tmp_path, media):
         assert words in reasons
 
 
+def test_an_outage_fails_the_run_instead_of_caching_every_download_as_rejected(tmp_path, media, caplog):
+    """Offline, or with a proxy down, every download failed and was kept as a rejection, which a rerun
+    reused from cache: the actions' images stayed lost. Half of the downloads or more without an answer
+    fail the run; fewer are rejected with a warning, each line marked unreachable."""
+    busy = lambda _: (503, {}, b"busy")  # noqa: E731
+    with Server({**image_routes(media["jpeg"]), "/busy.jpg": busy, "/busy.jpg?again": busy}) as server:
+        def ingest(paths, output):
+            manifest = tmp_path / f"{output}.csv"
+            manifest.write_text("label,image\n" + "".join(f"Diving:Platform,{server.url(p)}\n" for p in paths))
+            return image_ingest.extract_images(str(manifest), str(tmp_path / output), BACKBONE, batch_size=2,
+                                               timeout=1.0, retries=1, backoff=0.01, allow_private_addresses=True)
+
+        with pytest.raises(UserError, match=r"^2 of 3 image downloads got no answer .*HTTP 503 .*rerun once they"):
+            ingest(["/busy.jpg", "/ok.jpg", "/busy.jpg?again"], "outage")
+        summary = ingest(["/busy.jpg", "/ok.jpg", "/missing.jpg"], "one_busy")
+    assert summary == {"inputs": 3, "accepted": 1, "rejected": 2, "duplicates": 0}
+    rejected = {r["reason"].split()[1]: r["unreachable"] for r in read_output(str(tmp_path / "one_busy"))[1]}
+    assert rejected == {"503": True, "404": False}
+    assert "1 of 3 image downloads got no answer" in caplog.text
+
+
 def test_loopback_urls_are_rejected_unless_the_command_allows_them(tmp_path, media, capsys):
     from laf import cli
 

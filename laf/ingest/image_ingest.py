@@ -29,12 +29,14 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import logging
 from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
 
+from laf import files
 from laf.cpu import usable_cores
 from laf.errors import UserError
 from laf.ingest import images, rejects, runners, sorted_files
@@ -128,7 +130,7 @@ class EmbedImages(beam.DoFn):
             try:
                 ready.append((item, *future.result()))
             except ImageError as e:
-                yield _reject(item, e.stage, e.reason)
+                yield _reject(item, e.stage, e.reason, e.unreachable)
             except Exception as e:  # a decoder bug on one file must not stop the run
                 if rejects.machine_fault(e):
                     raise
@@ -152,10 +154,10 @@ class EmbedImages(beam.DoFn):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _reject(item: ImageItem, stage: str, reason: str) -> rejects.Rejected:
+def _reject(item: ImageItem, stage: str, reason: str, unreachable: bool = False) -> rejects.Rejected:
     beam.metrics.Metrics.counter(NAMESPACE, "rejected").inc()
     beam.metrics.Metrics.counter(NAMESPACE, f"rejected_{stage}").inc()
-    return rejects.Rejected(item.source, stage, reason, item.label)
+    return rejects.Rejected(item.source, stage, reason, item.label, unreachable)
 
 
 def _rejected(result: Union[Embedded, rejects.Rejected]) -> List[sorted_files.Element]:
@@ -223,10 +225,32 @@ def run(pipeline, root: str, output: str, backbone: BackboneConfig,
     with pipeline as p:
         ingest(p, items, vocab, output, backbone, settings)
     counts = sorted_files.complete(output, (f"Split-{SPLIT}",))
+    check_reachable(output, sum(images.is_url(item.source) for item in items))
     summary = rejects.summary(len(items), counts[f"Split-{SPLIT}"], counts[sorted_files.REJECTED],
                               counts[sorted_files.DUPLICATE])
     rejects.write_summary(output, summary)
     return summary
+
+
+UNREACHABLE_SHARE = 0.5  # of the downloads: this many without an answer is the network's failure, not the images'
+
+
+def check_reachable(output: str, downloads: int) -> None:
+    """Fail the run when at least :data:`UNREACHABLE_SHARE` of the downloads got no answer (DNS, refused,
+    timed out, HTTP 429/5xx); warn of fewer. Why: rejections are cached with the run's output, so an
+    outage (offline, a proxy down) left those images rejected on every rerun, and the actions without
+    images failed domain transfer, or kept fewer images, quietly."""
+    found = [json.loads(line) for line in files.read_text(files.join(output, rejects.REJECTED_FILE)).splitlines()]
+    unreachable = [r for r in found if r.get("unreachable")]
+    if not unreachable:
+        return
+    said = (f"{len(unreachable)} of {downloads} image downloads got no answer (name lookup, connection, timeout,"
+            f" HTTP 429/5xx; the first: {unreachable[0]['source']}: {unreachable[0]['reason']})")
+    if len(unreachable) >= UNREACHABLE_SHARE * downloads:
+        raise UserError(f"{said}: is the network or a proxy down? Failed rather than kept as rejections, which"
+                        " a rerun would reuse from cache: rerun once they answer")
+    logging.warning("%s; they stay rejected in this output (a rerun reuses it from cache: --no-cache retries them)",
+                    said)
 
 
 def _warn_without_activity(items: List[ImageItem]) -> None:

@@ -72,10 +72,11 @@ class ImageOptions:
 class ImageError(Exception):
     """An input that cannot become an image; ``stage`` and ``reason`` go to rejected.jsonl."""
 
-    def __init__(self, stage: str, reason: str):
+    def __init__(self, stage: str, reason: str, unreachable: bool = False):
         super().__init__(f"{stage}: {reason}")
         self.stage = stage
         self.reason = reason
+        self.unreachable = unreachable  # no answer in time, or the server's own failure (HTTP 429, 5xx): may pass later
 
 
 def _scheme(source: str) -> str:
@@ -238,7 +239,7 @@ class _Guard:
         return left
 
     def expired(self) -> ImageError:
-        return ImageError("fetch", f"took longer than the deadline of {self.options.deadline:g} s")
+        return ImageError("fetch", f"took longer than the deadline of {self.options.deadline:g} s", unreachable=True)
 
     def check_target(self, hostport: str) -> None:
         """The host a proxy will connect to: an address as it is, a name by the addresses it resolves
@@ -416,12 +417,14 @@ def fetch(url: str, options: ImageOptions = ImageOptions()) -> bytes:
                 raise ImageError("fetch", f"{type(e).__name__}: {e}") from None
             except urllib.error.HTTPError as e:
                 if e.code != 429 and e.code < 500 or attempt == options.retries:
-                    raise ImageError("fetch", f"HTTP {e.code} {e.reason}") from None
+                    raise ImageError("fetch", f"HTTP {e.code} {e.reason}", unreachable=e.code == 429 or e.code >= 500
+                                     ) from None
             except _RETRYABLE as e:
                 if time.monotonic() >= guard.deadline:
                     raise guard.expired() from None
                 if attempt == options.retries:
-                    raise ImageError("fetch", f"{type(e).__name__}: {e} (after {attempt + 1} attempts)") from None
+                    raise ImageError("fetch", f"{type(e).__name__}: {e} (after {attempt + 1} attempts)",
+                                     unreachable=True) from None
             time.sleep(min(options.backoff * 2 ** attempt, guard.remaining()))
     finally:
         guard.close()

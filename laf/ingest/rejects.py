@@ -23,6 +23,7 @@ class Rejected:
     stage: str   # e.g. "read", "decode", "sample", "features", "fetch", "validate"
     reason: str
     label: str = ""  # the item's label as given ("" for an image outside a label folder): which action lost it
+    unreachable: bool = False  # a download that got no answer in time or a server failure: may pass on a rerun
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
