@@ -299,6 +299,33 @@ def test_a_header_claiming_an_absurd_size_is_the_file_s_rejection_not_the_run_s_
     assert info.value.stage == "decode" and "Cannot allocate memory" in info.value.reason
 
 
+def test_an_xvid_avi_with_packed_b_frames_gives_the_frames_a_plain_decode_shows(tmp_path):
+    """Xvid/DivX AVIs pack a B-frame into the packet before and put a placeholder, which the AVI index
+    flags as a keyframe, after each I-frame: groups started there decoded without their I-frame, and
+    most samples were grey garbage, with no error."""
+    import subprocess
+
+    import av
+
+    if shutil.which("ffmpeg") is None or "libxvid" not in subprocess.run(
+            ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout:
+        pytest.skip("needs ffmpeg with libxvid (make test installs it)")
+    path = str(tmp_path / "xvid.avi")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x96:rate=25:duration=12", "-c:v", "libxvid", "-bf", "2", "-g", "50", path],
+                   check=True)
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        shown = {frame.pts: frame for frame in container.decode(stream)}  # every frame, in order: as ffmpeg shows them
+        start, tb = min(shown), float(stream.time_base)
+        plain = {round((pts - start) * tb, 3): frame for pts, frame in shown.items()}
+        samples = list(Video(path, fps=1.0).samples())
+        assert len(samples) == 12
+        for sample in samples:
+            np.testing.assert_array_equal(sample.image, media.rgb_image(plain[round(sample.timestamp, 3)],
+                                                                        sample.image.shape[0]))
+
+
 def test_mpeg_ps_decodes_in_one_pass_and_a_seek_that_misses_a_keyframe_reads_from_the_start(tmp_path):
     """MPEG-PS gives a keyframe another time after a seek than in a pass from the start (the next
     frame's), so its group was counted from 0 and the video rejected ("no frame could be decoded").

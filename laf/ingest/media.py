@@ -581,13 +581,43 @@ def _packets(container, stream, gop_at_key: Optional[Dict[int, int]] = None):
     keyframes, so packets before the first keyframe get -1 (they cannot be decoded).
     ``gop_at_key`` (keyframe pts -> index, from a full pass) keeps the count right after a seek."""
     gop = -1
-    for pkt in container.demux(stream):
+    for pkt in _unpacked(container.demux(stream), stream):
         pts = pkt.pts if pkt.pts is not None else pkt.dts
         if pts is None or pkt.size == 0:
             continue
         if pkt.is_keyframe:
             gop = gop_at_key.get(pts, gop + 1) if gop_at_key else gop + 1
         yield pkt, pts, gop
+
+
+def _unpacked(packets: Iterator[av.Packet], stream) -> Iterator[av.Packet]:
+    """The packets, those of MPEG-4 Part 2 with packed B-frames unpacked (``mpeg4_unpack_bframes``) and
+    flagged keyframes only where intra coded. Why: Xvid/DivX AVIs pack a B-frame into the packet before
+    and put a few-byte placeholder after each I-frame, which the AVI index flags as a keyframe; a group
+    of pictures started there decoded without its I-frame (grey garbage, no error)."""
+    if stream.codec_context.name != "mpeg4":
+        yield from packets
+        return
+    from av.bitstream import BitStreamFilterContext
+
+    unpack = BitStreamFilterContext("mpeg4_unpack_bframes", stream)
+    for raw in packets:
+        if raw.size == 0:  # the demuxer's final flush packet
+            continue
+        for pkt in unpack.filter(raw):
+            if pkt.is_keyframe and not _mpeg4_intra(bytes(pkt)):
+                pkt.is_keyframe = False
+            yield pkt
+    yield from unpack.filter(None)
+
+
+_VOP_START = b"\x00\x00\x01\xb6"
+
+
+def _mpeg4_intra(data: bytes) -> bool:
+    """Whether an MPEG-4 Part 2 packet's first picture (VOP) is intra coded."""
+    at = data.find(_VOP_START)
+    return at < 0 or at + 4 >= len(data) or data[at + 4] >> 6 == 0  # vop_coding_type 0: I (no VOP: as flagged)
 
 
 def _nearest(sorted_values: List[float], t: float) -> float:
