@@ -95,6 +95,19 @@ def test_rotation_metadata_is_applied(clips):
     assert rotated[-4:, :4].mean() > 200 and rotated[:4, :4].mean() < 100
 
 
+@pytest.mark.parametrize("matrix, shown", [
+    ((-65536, 0, 0, 0, 65536, 0, vf.W << 16, 0, 1 << 30), lambda x: x[:, ::-1]),  # mirrored (a front camera)
+    ((0, 65536, 0, 65536, 0, 0, 0, 0, 1 << 30), lambda x: x.transpose(1, 0, 2)),  # a quarter turn, mirrored
+], ids=["mirror", "turn-and-mirror"])
+def test_a_mirroring_display_matrix_mirrors_the_picture(tmp_path, matrix, shown):
+    """Only the rotation was read from the display matrix: a mirror reads as -180 degrees, and the
+    picture was turned upside down instead."""
+    plain = vf.encode(str(tmp_path / "plain.mp4"), "libx264", vf.cfr(1.0))
+    mirrored = vf.encode(str(tmp_path / "mirrored.mp4"), "libx264", vf.cfr(1.0), display_matrix=matrix)
+    upright = next(Video(plain, size=32).samples()).image
+    np.testing.assert_array_equal(next(Video(mirrored, size=32).samples()).image, shown(upright))
+
+
 def test_keyframe_only_decoding_when_keyframes_are_close(tmp_path):
     path = vf.encode(str(tmp_path / "gop1s.mp4"), "libx264", vf.cfr(6.0), options={"g": "10", "sc_threshold": "0"})
     video = Video(path, fps=1.0, size=32)

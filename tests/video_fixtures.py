@@ -35,7 +35,8 @@ def frame_image(t: float, tint: Sequence[int] = (0, 0, 0)) -> np.ndarray:
 
 def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv420p",
            options: Optional[Dict[str, str]] = None, container_options: Optional[Dict[str, str]] = None,
-           rotation: Optional[float] = None, tint: Union[Sequence[int], Callable] = (0, 0, 0),
+           rotation: Optional[float] = None, display_matrix: Optional[Sequence[int]] = None,
+           tint: Union[Sequence[int], Callable] = (0, 0, 0),
            time_base: fractions.Fraction = fractions.Fraction(1, 1000),
            image: Optional[Callable[[float], np.ndarray]] = None) -> str:
     """Encode frames shown at ``times`` (seconds; uneven spacing gives a VFR file); ``tint`` may be
@@ -49,6 +50,8 @@ def encode(path: str, codec: str, times: Sequence[float], *, pix_fmt: str = "yuv
             stream.options = options
         if rotation is not None:
             stream.set_display_rotation(rotation)
+        if display_matrix is not None:
+            stream.set_display_matrix(list(display_matrix))
         for t in times:
             picture = image(t) if image else frame_image(t, tint(t) if callable(tint) else tint)
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")

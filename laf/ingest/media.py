@@ -500,8 +500,31 @@ def rgb_image(frame: av.VideoFrame, size: int) -> np.ndarray:
     """The backbone's input: uint8 [size, size, 3] RGB in display orientation (rotation metadata
     applied); shared by file sampling and live streams so both feed the backbone the same pixels."""
     rgb = frame.reformat(width=size, height=size, format="rgb24", interpolation="BILINEAR").to_ndarray()
-    quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
+    axes = _display_axes(frame)
+    if axes is not None:  # a quarter turn or a mirror, as the display matrix says
+        transpose, flip_rows, flip_columns = axes
+        shown = rgb.transpose(1, 0, 2) if transpose else rgb
+        shown = shown[::-1] if flip_rows else shown
+        shown = shown[:, ::-1] if flip_columns else shown
+        return np.ascontiguousarray(shown) if shown is not rgb else rgb
+    quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4  # another angle: the nearest quarter turn
     return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+
+
+def _display_axes(frame: av.VideoFrame) -> Optional[Tuple[bool, bool, bool]]:
+    """(transpose, flip rows, flip columns) that show the frame as its display matrix says, when that is
+    axis-aligned; None without one, or at another angle. Why not ``frame.rotation`` alone: a mirrored
+    picture (a phone's front camera) reads as a rotation of -180 degrees, which turned it upside down.
+    The matrix maps a pixel's (x, y) to (x, y) @ [[a, b], [c, d]] (FFmpeg's layout, 16.16 fixed point)."""
+    matrix = next((bytes(data) for data in frame.side_data if data.type.name == "DISPLAYMATRIX"), None)
+    if matrix is None or len(matrix) != 36:
+        return None
+    a, b, _, c, d = np.frombuffer(matrix, "<i4")[:5].tolist()
+    if b == c == 0 and a and d:  # x' = a x, y' = d y
+        return False, d < 0, a < 0
+    if a == d == 0 and b and c:  # x' = c y, y' = b x: rows become columns
+        return True, b < 0, c < 0
+    return None
 
 
 def _reason(error: Exception) -> str:
