@@ -366,6 +366,23 @@ def test_laf_weighting_is_checked_on_both_splits_also_with_feature_dim_set(examp
             train(config, train_files, eval_files, str(tmp_path / "logs"))
 
 
+def test_a_tuner_s_best_hyperparameters_override_the_custom_config():
+    """TFX hands a Tuner's best hyperparameters to run_fn as a keras_tuner config; they were ignored."""
+    import keras_tuner
+
+    from trainer.run_fn import tuned
+
+    best = keras_tuner.HyperParameters()
+    best.Choice("cells", [16, 32], default=32)
+    best.Float("learning_rate", 1e-4, 1e-2, default=0.01)
+    config = TrainerConfig.from_custom_config(tuned({"cells": 8, "projection": 4}, best.get_config()))
+    assert (config.cells, config.projection, config.learning_rate) == (32, 4, 0.01)
+    assert tuned({"cells": 8}, None) == {"cells": 8}
+    best.Fixed("cell", 3)  # a name the trainer does not know: refused as in a custom_config
+    with pytest.raises(ValueError, match=r"unknown trainer setting\(s\) \['cell'\]"):
+        TrainerConfig.from_custom_config(tuned({}, best.get_config()))
+
+
 def test_config_validation():
     assert TrainerConfig.from_custom_config(None).cells == 1024
     config = TrainerConfig.from_custom_config({"variant": "cnn", "actionness": False, "cnn_hidden": [8], "k": "5",

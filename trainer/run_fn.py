@@ -349,9 +349,16 @@ def check_finite(net: keras.Model, config: TrainerConfig) -> None:
                         f" trainer.learning_rate (now {config.learning_rate:g}) or check the records")
 
 
+def tuned(custom: Optional[Mapping[str, Any]], hyperparameters: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """``custom_config`` with a Tuner's best hyperparameters over it (``Trainer(hyperparameters=
+    tuner.outputs["best_hyperparameters"])``: a ``keras_tuner.HyperParameters`` config, whose values are
+    named as ``custom_config`` keys). Why: they were ignored, and the Trainer trained the defaults."""
+    return {**(custom or {}), **((hyperparameters or {}).get("values") or {})}
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer ``run_fn``: train, log to ``model_run_dir``, export to ``serving_model_dir``."""
-    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    config = TrainerConfig.from_custom_config(tuned(fn_args.custom_config, fn_args.hyperparameters))
     net, dim, vocabulary, _ = train(config, list(fn_args.train_files), list(fn_args.eval_files),
                                     fn_args.model_run_dir, fn_args.train_steps, fn_args.eval_steps)
     check_finite(net, config)
