@@ -856,24 +856,28 @@ def test_ctrl_c_while_waiting_prints_the_open_segment_before_stopping(setup):
         next(steps)
 
 
+class _InterruptOnce:
+    """A stdout or stderr whose first write is hit by Ctrl-C."""
+
+    def __init__(self):
+        self.text, self.interrupted = [], False
+
+    def write(self, text):
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
 def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, monkeypatch):
     """The interrupt lands in the caller (printing a partial line): thrown into the stream, which closes
     what it has open, printed before the stop goes on."""
     import queue
 
     from laf.ingest.backbones import feature_fn
-
-    class Out:
-        lines, interrupted = [], False
-
-        def write(self, text):
-            if not self.interrupted:
-                self.interrupted = True
-                raise KeyboardInterrupt
-            self.lines.append(text)
-
-        def flush(self):
-            pass
 
     waiting = queue.Queue()
     for sample in _open_segment_samples(6):
@@ -883,11 +887,11 @@ def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, mo
         return live._steps(waiting, object(), fps, features, stepper, config, partial, batch)
 
     monkeypatch.setattr(live, "localize_stream", stream)
-    out = Out()
+    out = _InterruptOnce()
     with pytest.raises(KeyboardInterrupt):
         live.run(None, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir), 32, VOCABULARY.labels,
                  ALWAYS_ON, True, 64, out=out)
-    printed = [json.loads(line) for line in "".join(out.lines).splitlines()]
+    printed = [json.loads(line) for line in "".join(out.text).splitlines()]
     assert [(e["start"], e["end"], e.get("partial")) for e in printed] == [(0.0, 6 / FPS, None)]
 
 
@@ -903,22 +907,6 @@ class _ScriptedStepper:
     def step(self, features):
         taken, self.actionness = self.actionness[:len(features)], self.actionness[len(features):]
         return np.tile([[1.0, 0.0]], (len(features), 1)), np.asarray(taken, np.float64)
-
-
-class _InterruptOnce:
-    """A stdout or stderr whose first write is hit by Ctrl-C."""
-
-    def __init__(self):
-        self.text, self.interrupted = [], False
-
-    def write(self, text):
-        if not self.interrupted:
-            self.interrupted = True
-            raise KeyboardInterrupt
-        self.text.append(text)
-
-    def flush(self):
-        pass
 
 
 @pytest.mark.parametrize("where", ["printing an event", "printing the progress line"])

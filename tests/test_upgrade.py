@@ -10,6 +10,20 @@ from schemas.vocabulary import Vocabulary
 VOCABULARY = Vocabulary.build(["Ball:Kick", "Ball:Throw", "Swim:Dive"])
 
 
+def _export_without_step(net, path: str, windows=None) -> None:
+    """``net`` exported as before ``localize_step`` existed (10-d features)."""
+    import keras
+
+    from trainer import serving
+
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    for name, (fn, spec) in serving.serving_endpoints(net, 10, windows).items():
+        if name != "localize_step":
+            archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(path, verbose=False)
+
+
 def test_a_model_from_before_the_gates_memory_is_upgraded_with_the_same_outputs(tmp_path, monkeypatch):
     import tensorflow as tf
 
@@ -48,19 +62,14 @@ def test_an_older_model_gets_localize_step_with_the_same_outputs(tmp_path):
 
     from laf.errors import UserError
     from laf.serve.upgrade import add_step_signature, architecture
-    from trainer import model, serving
+    from trainer import model
 
     keras.utils.set_random_seed(3)
     net = model.build("lstmp", 4, cells=12, projection=6, num_layers=2)
     net.seen_gate = None  # as before trainer.seen_gate existed: the upgrade adds it as the identity
     net(tf.zeros([1, 1, 10]))
     net.standardize.set_moments(np.linspace(-1, 1, 10), np.linspace(0.5, 2, 10))
-    archive = keras.export.ExportArchive()  # exported as before localize_step existed
-    archive.track(net)
-    for name, (fn, spec) in serving.serving_endpoints(net, 10).items():
-        if name != "localize_step":
-            archive.add_endpoint(name, fn, input_signature=spec)
-    archive.write_out(str(tmp_path / "old"), verbose=False)
+    _export_without_step(net, str(tmp_path / "old"))
     VOCABULARY.save(str(tmp_path / "old" / "assets"))
     new = add_step_signature(str(tmp_path / "old"), str(tmp_path / "new"))
     assert os.path.isfile(os.path.join(new, "assets", "labels.json"))
@@ -84,18 +93,13 @@ def test_an_upgrade_keeps_the_old_model_s_localize_windows_or_refuses(tmp_path):
     from laf.errors import UserError
     from laf.evaluate.evaluation import LocalizeConfig
     from laf.serve.upgrade import add_step_signature
-    from trainer import model, serving
+    from trainer import model
 
     keras.utils.set_random_seed(4)
     net = model.build("lstmp", 4, cells=12, projection=6)  # with actionness: window scales apply
     net(tf.zeros([1, 1, 10]))
     windows = LocalizeConfig(window=4, scales=(0.5, 1.0, 2.0))
-    archive = keras.export.ExportArchive()
-    archive.track(net)
-    for name, (fn, spec) in serving.serving_endpoints(net, 10, windows).items():
-        if name != "localize_step":
-            archive.add_endpoint(name, fn, input_signature=spec)
-    archive.write_out(str(tmp_path / "old"), verbose=False)
+    _export_without_step(net, str(tmp_path / "old"), windows)
     with pytest.raises(UserError, match="other segments than windows of"):
         add_step_signature(str(tmp_path / "old"), str(tmp_path / "default"))
     assert sorted(os.listdir(tmp_path)) == ["old"]  # nothing left of the refused copy
@@ -117,18 +121,13 @@ def test_an_upgrade_that_drops_the_old_model_s_evidence_runs_is_refused(tmp_path
     from laf.errors import UserError
     from laf.evaluate.evaluation import LocalizeConfig
     from laf.serve.upgrade import add_step_signature
-    from trainer import model, serving
+    from trainer import model
 
     keras.utils.set_random_seed(5)
     net = model.build("lstmp", 4, cells=12, projection=6)
     net(tf.zeros([1, 1, 10]))
     runs = LocalizeConfig(window=10, scales=(0.5, 1.0, 2.0), run_thresholds=(0.2, 0.5))
-    archive = keras.export.ExportArchive()
-    archive.track(net)
-    for name, (fn, spec) in serving.serving_endpoints(net, 10, runs).items():
-        if name != "localize_step":
-            archive.add_endpoint(name, fn, input_signature=spec)
-    archive.write_out(str(tmp_path / "old"), verbose=False)
+    _export_without_step(net, str(tmp_path / "old"), runs)
     with pytest.raises(UserError, match="other segments than windows of"):
         add_step_signature(str(tmp_path / "old"), str(tmp_path / "no_runs"),
                            LocalizeConfig(window=10, scales=(0.5, 1.0, 2.0), run_thresholds=()))
