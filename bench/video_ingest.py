@@ -75,6 +75,7 @@ def ffmpeg_seconds(paths: List[str], fps: float) -> float:
 
 
 def ingest_seconds(paths: List[str], workdir: str, fps: float):
+    from laf.ingest import rejects
     from laf.ingest import video_ingest as vi
     from laf.ingest.backbones import BackboneConfig
 
@@ -89,7 +90,7 @@ def ingest_seconds(paths: List[str], workdir: str, fps: float):
     summary = vi.extract_videos(manifest, output, BackboneConfig(), fps=fps)
     elapsed = time.perf_counter() - start
     if summary["accepted"] != len(paths):
-        raise SystemExit(f"ingest rejected benchmark videos: {vi.read_rejected(output)}")
+        raise SystemExit(f"ingest rejected benchmark videos: {rejects.read_rejected(output)}")
     errors = np.concatenate([np.abs(r.timestamps - np.arange(r.num_frames) / fps)
                              for r in vi.read_records(output, "train")])
     return elapsed, errors

@@ -213,6 +213,17 @@ def holds_model(folder: str) -> bool:
     return files.exists(files.join(folder, "saved_model.pb"))
 
 
+def model_versions(serving_dir: str) -> Dict[int, str]:
+    """Version number -> folder, of a serving folder's numbered subfolders that hold a model (TF
+    Serving's versions, the highest served); empty for a folder that is missing or holds none."""
+    found = {}
+    for name in files.listdir(serving_dir) if files.isdir(serving_dir) else []:
+        name = name.rstrip("/")
+        if name.isdigit() and holds_model(files.join(serving_dir, name)):
+            found[int(name)] = files.join(serving_dir, name)
+    return found
+
+
 def artifacts_by_key(store, execution_ids: Sequence[int], event_type) -> Dict[str, List[Any]]:
     """Artifacts of the given event type (INPUT/OUTPUT) of some executions, by their channel key."""
     by_key: Dict[str, List[int]] = {}

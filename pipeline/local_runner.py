@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import schemas
 from laf import files, run_store
@@ -278,16 +278,6 @@ def restore_pushed(cfg: PipelineConfig) -> Optional[str]:
     return destination
 
 
-def _versions(serving_dir: str) -> Dict[int, str]:
-    """Version number -> folder, of the serving folder's versions that hold a model (TF Serving's view)."""
-    found = {}
-    for name in files.listdir(serving_dir) if files.isdir(serving_dir) else []:
-        name = name.rstrip("/")
-        if name.isdigit() and run_store.holds_model(files.join(serving_dir, name)):
-            found[int(name)] = files.join(serving_dir, name)
-    return found
-
-
 def serve_latest_push(cfg: PipelineConfig) -> Optional[Tuple[str, str]]:
     """Push the latest push's model again, as a version above the newest, when a newer version holds
     another run's model; returns (that newer version, the new one), recorded as the push's destination.
@@ -296,13 +286,15 @@ def serve_latest_push(cfg: PipelineConfig) -> Optional[Tuple[str, str]]:
     store, pushed, destination = _latest_push(cfg)
     if not destination or not run_store.holds_model(destination):
         return None
-    versions = _versions(os.path.dirname(destination.rstrip("/")))
-    own = os.path.basename(destination.rstrip("/"))
+    serving, own = os.path.split(destination.rstrip("/"))
+    if not own.isdigit():
+        return None
+    versions = run_store.model_versions(serving)  # its own among them
     newest = max(versions)
-    if not own.isdigit() or newest <= int(own):
+    if newest <= int(own):
         return None
     version = str(newest + 1)
-    again = files.join(os.path.dirname(destination.rstrip("/")), version)
+    again = files.join(serving, version)
     _copy_model(pushed.uri if run_store.holds_model(pushed.uri) else destination, again)
     pushed.custom_properties["pushed_destination"].string_value = again
     pushed.custom_properties["pushed_version"].string_value = version

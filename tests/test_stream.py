@@ -872,21 +872,26 @@ class _InterruptOnce:
         pass
 
 
-def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, monkeypatch):
-    """The interrupt lands in the caller (printing a partial line): thrown into the stream, which closes
-    what it has open, printed before the stop goes on."""
+def _stream_of_samples(monkeypatch, count: int) -> None:
+    """``live.run``'s stream: ``count`` decoded samples through the real model loop, then waiting."""
     import queue
 
-    from laf.ingest.backbones import feature_fn
-
     waiting = queue.Queue()
-    for sample in _open_segment_samples(6):
+    for sample in _open_segment_samples(count):
         waiting.put(sample)
 
     def stream(source, fps, features, stepper, size, config, partial, batch):
         return live._steps(waiting, object(), fps, features, stepper, config, partial, batch)
 
     monkeypatch.setattr(live, "localize_stream", stream)
+
+
+def test_ctrl_c_while_printing_prints_the_open_segment_before_stopping(setup, monkeypatch):
+    """The interrupt lands in the caller (printing a partial line): thrown into the stream, which closes
+    what it has open, printed before the stop goes on."""
+    from laf.ingest.backbones import feature_fn
+
+    _stream_of_samples(monkeypatch, 6)
     out = _InterruptOnce()
     with pytest.raises(KeyboardInterrupt):
         live.run(None, FPS, feature_fn(setup.backbone), live.LocalStepper(setup.model_dir), 32, VOCABULARY.labels,
@@ -914,16 +919,8 @@ def test_ctrl_c_in_the_printing_loses_no_closed_event(where, monkeypatch):
     """Ctrl-C while the first of a step's two closed events was printed lost both (only the open segment
     came out); while the progress line was printed it lost the open segment."""
     import io
-    import queue
 
-    waiting = queue.Queue()
-    for sample in _open_segment_samples(8):
-        waiting.put(sample)
-
-    def stream(source, fps, features, stepper, size, config, partial, batch):
-        return live._steps(waiting, object(), fps, features, stepper, config, partial, batch)
-
-    monkeypatch.setattr(live, "localize_stream", stream)
+    _stream_of_samples(monkeypatch, 8)
     out = _InterruptOnce() if where == "printing an event" else io.StringIO()
     if where == "printing the progress line":
         monkeypatch.setattr(sys, "stderr", _InterruptOnce())

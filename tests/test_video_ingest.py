@@ -88,12 +88,12 @@ def test_books_balance(extracted):
 
 
 def test_rejected_records_name_source_stage_and_reason(extracted):
-    found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(extracted)}
+    found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in rejects.read_rejected(extracted)}
     assert set(found) == {"truncated.mp4", "zero.mp4", "audio.m4a", "page.webm", "missing.mp4", "mjpeg-in-ms.avi"}
     assert found["mjpeg-in-ms.avi"] == ("validate", "segment [1500, 3000] starts after the video's end (4.0 s);"
                                                     " segments are in seconds")
     assert found["zero.mp4"][0] == "read" and "zero-byte" in found["zero.mp4"][1]
-    labels = {os.path.basename(r["source"]): r["label"] for r in vi.read_rejected(extracted)}
+    labels = {os.path.basename(r["source"]): r["label"] for r in rejects.read_rejected(extracted)}
     assert labels == {"truncated.mp4": "Color:Red", "zero.mp4": "Color:Blue", "audio.m4a": "Color:Blue",
                       "page.webm": "Color:Green", "missing.mp4": "Color:Green", "mjpeg-in-ms.avi": "Color:Blue"}
     assert found["audio.m4a"][0] == "decode" and "no video stream" in found["audio.m4a"][1]
@@ -101,7 +101,7 @@ def test_rejected_records_name_source_stage_and_reason(extracted):
     assert found["truncated.mp4"] == ("decode", "no decodable video frames (truncated file or zero-frame stream)")
     assert "not a readable media file" in found["page.webm"][1]
     # the record names its file; a reason never does (a remote video's temporary copy has a random name)
-    assert not [r for r in vi.read_rejected(extracted) if os.path.basename(r["source"]) in r["reason"]]
+    assert not [r for r in rejects.read_rejected(extracted) if os.path.basename(r["source"]) in r["reason"]]
 
 
 def test_records_follow_the_contract(extracted):
@@ -173,7 +173,7 @@ def test_size_and_duration_caps_reject_before_decoding(clips, weights, tmp_path,
                    "--weights", weights, "--max-bytes", str(cap), "--max-duration", "6"])
     assert rc == 0
     assert {r.video_id for r in vi.read_records(output, "train")} == {"h264"}
-    found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in vi.read_rejected(output)}
+    found = {os.path.basename(r["source"]): (r["stage"], r["reason"]) for r in rejects.read_rejected(output)}
     assert found["mjpeg.avi"] == ("validate", f"oversized: {sizes['mjpeg']} bytes is over max_bytes={cap}")
     assert found["vfr.mp4"][0] == "validate" and "longer than max_duration=6 s" in found["vfr.mp4"][1]
     # one progress line per video on stderr, the summary alone on stdout
@@ -195,7 +195,7 @@ def test_a_backbone_that_gives_nan_rejects_the_video_not_the_run(clips, weights,
                      "--weights", broken]) == 2  # every input rejected: a script's next step would read nothing
     assert "every one of the 1 inputs was rejected or a duplicate: see" in capsys.readouterr().err
     assert vi.read_records(output, "train") == []
-    [rejected] = vi.read_rejected(output)
+    [rejected] = rejects.read_rejected(output)
     assert rejected["stage"] == "features"
     assert rejected["reason"].startswith("the backbone gave NaN or infinite features on 4 of 4 frames (first at t=0.")
 
@@ -238,7 +238,7 @@ def test_same_inputs_give_identical_output_bytes(clips, weights, tmp_path):
     assert first == file_bytes(outputs[1])
     ids = ["h264", "mjpeg", "vp9"]
     assert [r.video_id for r in vi.read_records(outputs[0], "train")] == sorted(ids, key=sorted_files.spread_key)
-    assert len(vi.read_rejected(outputs[0])) == 2
+    assert len(rejects.read_rejected(outputs[0])) == 2
 
 
 def test_clean_run_writes_an_empty_rejected_file(clips, weights, tmp_path):
@@ -281,11 +281,11 @@ def test_import_features(tmp_path):
     np.testing.assert_allclose(by_id["a"].timestamps, np.arange(7) / 2.5, rtol=1e-6)
     assert by_id["a"].fps == 2.5 and by_id["a"].duration == pytest.approx(7 / 2.5)
     assert by_id["b"].segments[0].start == 1.0
-    stages = {os.path.basename(r["source"]): r["stage"] for r in vi.read_rejected(output)}
+    stages = {os.path.basename(r["source"]): r["stage"] for r in rejects.read_rejected(output)}
     assert stages == {"wrong_dim.npy": "validate", "flat.npy": "validate", "nan.npy": "validate", "text.npy": "read",
                       "archive.npy": "read", "complex.npy": "validate", "zero_width.npy": "validate",
                       "late.npy": "validate", "huge.npy": "validate", "corrupt.npy": "read"}
-    reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
+    reasons = {os.path.basename(r["source"]): r["reason"] for r in rejects.read_rejected(output)}
     assert "starts after the features' end, plus one step (3.2 s)" in reasons["late.npy"]
     assert "non-real" in reasons["complex.npy"]
     assert "beyond float32's range" in reasons["huge.npy"]
@@ -320,7 +320,7 @@ def test_a_failed_first_file_or_a_frames_dump_is_rejected_alone(tmp_path, monkey
     assert vi.import_features(manifest, output, feature_rate=1.0) == {"inputs": 5, "accepted": 2, "rejected": 3,
                                                                        "duplicates": 0}
     assert sorted(records(output)) == ["a", "b"]
-    reasons = {os.path.basename(r["source"]): r["reason"] for r in vi.read_rejected(output)}
+    reasons = {os.path.basename(r["source"]): r["reason"] for r in rejects.read_rejected(output)}
     assert reasons == {"failed.npy": "zero-frame feature array",
                        "stray.npy": "feature dimension 8, not the run's 16",
                        "frames.npy": "expected a [T, D] array, got shape [2, 8, 8, 3]"}
@@ -411,7 +411,7 @@ def test_component_reads_annotation_files(clips, weights, tmp_path):
             str(tmp_path / "mlmd.sqlite")), beam_pipeline_args=["--direct_running_mode=in_memory"]))
     [examples] = glob.glob(os.path.join(root, "VideoIngest", "examples", "*"))
     records = {r.video_id: r for r in vi.read_records(examples, "train")}
-    assert sorted(records) == ["blue", "red"] and not vi.read_rejected(examples)
+    assert sorted(records) == ["blue", "red"] and not rejects.read_rejected(examples)
     assert [(r.label, r.activity, [(s.start, s.end) for s in r.segments]) for r in records.values()] == [
         ("Color:Blue", "Color", [(1.0, 1.5)]), ("Red", "Color", [(0.5, 2.0)])]
     assert [[(s.start, s.end) for s in r.ambiguous] for r in records.values()] == [[], [(2.5, 3.0)]]

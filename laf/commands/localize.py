@@ -55,15 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _versions_hint(model: str) -> None:
     """--model of a run's serving folder (its numbered subfolders are the model versions), the likely
     mistake: say which version to give, before anything asks that folder for its assets."""
+    from laf import run_store
     from laf.errors import UserError
 
-    if files.exists(files.join(model, "saved_model.pb")):
+    if run_store.holds_model(model):
         return
-    versions = sorted((d for d in files.listdir(model)  # TF Serving's versions: numbered folders, the highest served
-                       if d.isdigit() and files.exists(files.join(model, d, "saved_model.pb"))), key=int)
+    versions = run_store.model_versions(model)
     if versions:
         raise UserError(f"{model} holds model versions, not a SavedModel: give one of them, e.g. --model "
-                        f"{files.join(model, versions[-1])}")
+                        f"{versions[max(versions)]}")
 
 
 def _settings(args: argparse.Namespace):

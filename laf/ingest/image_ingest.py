@@ -29,14 +29,12 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import logging
 from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
 
-from laf import files
 from laf.cpu import usable_cores
 from laf.errors import UserError
 from laf.ingest import images, rejects, runners, sorted_files
@@ -240,8 +238,7 @@ def check_reachable(output: str, downloads: int) -> None:
     timed out, HTTP 429/5xx); warn of fewer. Why: rejections are cached with the run's output, so an
     outage (offline, a proxy down) left those images rejected on every rerun, and the actions without
     images failed domain transfer, or kept fewer images, quietly."""
-    found = [json.loads(line) for line in files.read_text(files.join(output, rejects.REJECTED_FILE)).splitlines()]
-    unreachable = [r for r in found if r.get("unreachable")]
+    unreachable = [r for r in rejects.read_rejected(output) if r["unreachable"]]
     if not unreachable:
         return
     said = (f"{len(unreachable)} of {downloads} image downloads got no answer (name lookup, connection, timeout,"

@@ -506,7 +506,7 @@ def rgb_image(frame: av.VideoFrame, size: int) -> np.ndarray:
         shown = rgb.transpose(1, 0, 2) if transpose else rgb
         shown = shown[::-1] if flip_rows else shown
         shown = shown[:, ::-1] if flip_columns else shown
-        return np.ascontiguousarray(shown) if shown is not rgb else rgb
+        return np.ascontiguousarray(shown)
     quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4  # another angle: the nearest quarter turn
     return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 

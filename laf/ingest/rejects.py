@@ -11,7 +11,9 @@ import errno
 import json
 import os
 import sys
-from typing import Dict
+from typing import Dict, List
+
+from laf import files
 
 REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -30,6 +32,11 @@ class Rejected:
 
 
 MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM)  # disk full, quota, out of memory
+
+
+def read_rejected(output: str) -> List[dict]:
+    """The rejected.jsonl lines of an ingestion output (local or gs://), in file order."""
+    return [json.loads(line) for line in files.read_text(files.join(output, REJECTED_FILE)).splitlines() if line.strip()]
 
 
 def machine_fault(error: BaseException) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-import json
 import logging
 import math
 import os
@@ -427,8 +426,3 @@ def read_records(output: str, split: str) -> List[VideoRecord]:
     return [VideoRecord.parse(r) for r in tfrecords.read(tfrecords.split_dir(output, split))]
 
 
-def read_rejected(output: str) -> List[dict]:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(os.path.join(output, rejects.REJECTED_FILE)) as f:
-        return [json.loads(line) for line in f if line.strip()]
