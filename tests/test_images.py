@@ -504,6 +504,18 @@ def test_a_resolver_that_does_not_answer_is_cut_off_at_the_deadline(server, monk
     assert images.fetch(server.url("/ok.jpg"), options)  # a resolver that answers: as before
 
 
+def test_a_lookup_error_of_another_kind_is_the_fetch_s_error_not_a_deadline(monkeypatch):
+    """An empty or over-long label fails in the IDNA codec (UnicodeError, no OSError): it died in the
+    lookup thread and read as "took longer than the deadline", counted as an outage."""
+    def idna_refuses(host, *args, **kwargs):
+        raise UnicodeError("encoding with 'idna' codec failed (UnicodeError: label empty or too long)")
+
+    monkeypatch.setattr(socket, "getaddrinfo", idna_refuses)
+    with pytest.raises(ImageError) as info:
+        images.fetch("http://images.example/a.jpg", ImageOptions(deadline=5.0, retries=0))
+    assert "UnicodeError" in info.value.reason and not info.value.unreachable
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_loopback_hosts_are_refused_by_default(server, host):
     url = server.url("/ok.jpg").replace("127.0.0.1", host)

@@ -657,6 +657,19 @@ def test_a_video_on_demand_over_http_ends_at_its_end_and_is_not_played_again(tmp
     assert "reconnecting" not in capsys.readouterr().err
 
 
+@NEEDS_FFMPEG
+def test_a_live_flv_stream_whose_metadata_says_duration_0_is_reconnected_not_ended(tmp_path):
+    """A live RTMP/FLV publisher (OBS, ffmpeg -f flv) writes duration 0 in its metadata: taken for a
+    recording, the stream ended when the publisher dropped instead of reconnecting."""
+    live_flv = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                               "testsrc2=size=96x64:rate=10:duration=3", "-c:v", "libx264", "-g", "10", "-f", "flv",
+                               "-"], capture_output=True, check=True).stdout
+    port = _answering([live_flv, _audio_ts(tmp_path)])
+    options = SourceOptions(read_timeout=1, backoff=0.05, max_attempts=2)
+    frames, error = _frames_or_error(LiveSource(f"tcp://127.0.0.1:{port}", options))
+    assert len(frames) >= 25 and "gave up after 2 failed reconnects" in error  # reconnected, as a live source
+
+
 def test_a_relative_file_name_with_a_colon_is_a_file_not_a_protocol(setup, tmp_path, monkeypatch):
     """FFmpeg read "cam:1.ts" as a URL of the protocol "cam": "cannot open stream"."""
     shutil.copy(setup.ts, str(tmp_path / "cam:1.ts"))

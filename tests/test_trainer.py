@@ -378,6 +378,9 @@ def test_a_tuner_s_best_hyperparameters_override_the_custom_config():
     config = TrainerConfig.from_custom_config(tuned({"cells": 8, "projection": 4}, best.get_config()))
     assert (config.cells, config.projection, config.learning_rate) == (32, 4, 0.01)
     assert tuned({"cells": 8}, None) == {"cells": 8}
+    hyperband = {"values": {"cells": 16, "tuner/epochs": 3, "tuner/initial_epoch": 0, "tuner/bracket": 1,
+                            "tuner/round": 0, "tuner/trial_id": "0001"}}  # its own bookkeeping: not the trainer's
+    assert tuned({"cells": 8}, hyperband) == {"cells": 16}
     best.Fixed("cell", 3)  # a name the trainer does not know: refused as in a custom_config
     with pytest.raises(ValueError, match=r"unknown trainer setting\(s\) \['cell'\]"):
         TrainerConfig.from_custom_config(tuned({}, best.get_config()))

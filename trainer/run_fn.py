@@ -352,8 +352,10 @@ def check_finite(net: keras.Model, config: TrainerConfig) -> None:
 def tuned(custom: Optional[Mapping[str, Any]], hyperparameters: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """``custom_config`` with a Tuner's best hyperparameters over it (``Trainer(hyperparameters=
     tuner.outputs["best_hyperparameters"])``: a ``keras_tuner.HyperParameters`` config, whose values are
-    named as ``custom_config`` keys). Why: they were ignored, and the Trainer trained the defaults."""
-    return {**(custom or {}), **((hyperparameters or {}).get("values") or {})}
+    named as ``custom_config`` keys; the tuner's own bookkeeping, Hyperband's ``tuner/epochs`` and the like,
+    left out). Why: they were ignored, and the Trainer trained the defaults."""
+    values = (hyperparameters or {}).get("values") or {}
+    return {**(custom or {}), **{k: v for k, v in values.items() if not k.startswith("tuner/")}}
 
 
 def run_fn(fn_args) -> None:

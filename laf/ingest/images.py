@@ -271,7 +271,7 @@ class _Guard:
         def look() -> None:
             try:
                 found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 -- raised in the fetch's thread (an IDNA UnicodeError too)
                 found.append(e)
 
         lookup = threading.Thread(target=look, daemon=True, name="image-fetch-dns")
@@ -279,7 +279,7 @@ class _Guard:
         lookup.join(self.remaining())
         if not found:
             raise self.expired()
-        if isinstance(found[0], OSError):
+        if isinstance(found[0], Exception):
             raise found[0]
         return found[0]
 

@@ -240,8 +240,9 @@ class LiveSource:
             except MediaError as e:  # only a cover picture: an audio stream, as above
                 raise NoVideoError(f"stream {self.source}: {e.reason}") from None
             # Why: an MP4 or a finished HLS playlist over HTTP ends as a file does; reopened as a break, it
-            # played again from its start, forever. A live source states no duration (FFmpeg's AV_NOPTS_VALUE).
-            self._recording = container.duration is not None
+            # played again from its start, forever. A live source states no duration (FFmpeg's AV_NOPTS_VALUE),
+            # or 0 (a live RTMP/FLV publisher's metadata: OBS, ffmpeg -f flv)
+            self._recording = bool(container.duration)
             codec = stream.codec_context.name
             extradata = stream.codec_context.extradata or b""
             length_prefixed = extradata[:1] == b"\x01"  # avcC/hvcC: MP4-style NAL lengths
